@@ -1,0 +1,156 @@
+import { z } from "zod";
+import { parse as parseYaml } from "yaml";
+import { createHash } from "node:crypto";
+
+/** Decimal money/price amounts are strings in config so no binary float ever touches them. */
+const decimalString = z
+  .union([z.string(), z.number()])
+  .transform((v) => String(v))
+  .refine((v) => /^\d+(\.\d+)?$/.test(v), { message: "must be a non-negative decimal number, e.g. \"4.812\"" });
+
+const tenantId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lower-case letters, digits and '-' (it becomes part of S3 keys)");
+
+export const TenantSchema = z.object({
+  id: tenantId,
+  name: z.string().min(1),
+  /** Namespace globs (`*` and `?`) used when a namespace has no `tenant` label. */
+  namespaces: z.array(z.string().min(1)).default([]),
+  /** Monthly GPU-hour quota; absent means unlimited (never 0). */
+  monthlyQuotaGpuHours: z.number().positive().optional(),
+  recipients: z.array(z.string().email()).default([]),
+});
+
+export const PriceSchema = z.object({
+  gpus: z.number().int().positive(),
+  gpuModel: z.string().min(1),
+  onDemandHourly: decimalString,
+  spotHourly: decimalString,
+});
+
+export const CorrectionTierSchema = z.object({
+  /** Lower bound (inclusive) of average utilization, 0–1. */
+  minUtilization: z.number().min(0).max(1),
+  factor: decimalString,
+});
+
+export const GRANULARITIES = ["namespace-gpu_model", "namespace", "tenant", "tenant-gpu_model", "row"] as const;
+
+const authSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("none") }),
+  z.object({ type: z.literal("bearer"), tokenEnv: z.string().min(1).default("PROMETHEUS_TOKEN") }),
+  z.object({ type: z.literal("sigv4"), region: z.string().min(1), service: z.string().default("aps") }),
+]);
+
+export const ConfigSchema = z
+  .object({
+    timeZone: z.string().default("Asia/Seoul").refine(isValidTimeZone, { message: "is not an IANA time zone" }),
+    currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD").default("USD"),
+    /** Decimal places of the currency's minor unit; cost is rounded to this once per row. */
+    currencyDecimals: z.number().int().min(0).max(4).default(2),
+    tenants: z.array(TenantSchema).min(1),
+    prices: z.record(z.string().min(1), PriceSchema),
+    /** Source of the price table, printed in reports so finance can check it. */
+    priceSource: z.string().default(""),
+    correction: z
+      .object({
+        granularity: z.enum(GRANULARITIES).default("namespace-gpu_model"),
+        tiers: z.array(CorrectionTierSchema).min(1),
+      })
+      .default({
+        granularity: "namespace-gpu_model",
+        tiers: [
+          { minUtilization: 0.7, factor: "1.0" },
+          { minUtilization: 0.4, factor: "0.8" },
+          { minUtilization: 0.2, factor: "0.6" },
+          { minUtilization: 0, factor: "0.4" },
+        ],
+      }),
+    /** MIG slices per whole GPU, by GPU model (A100/H100 have 7 compute slices, A30 has 4). */
+    migSlicesPerGpu: z.record(z.string(), z.number().int().positive()).default({ A100: 7, H100: 7, A30: 4 }),
+    prometheus: z
+      .object({
+        url: z.string().url(),
+        auth: authSchema.default({ type: "none" }),
+        /** Label names dcgm-exporter's pod attribution arrives under (`exported_*` with honor_labels: false). */
+        labels: z
+          .object({ dcgmNamespace: z.string().default("namespace"), dcgmPod: z.string().default("pod") })
+          .default({ dcgmNamespace: "namespace", dcgmPod: "pod" }),
+        /** Hours per query window; a billing day is the largest window (one day's 1-minute ticks per query). */
+        concurrency: z.number().int().min(1).max(32).default(4),
+        retries: z.number().int().min(0).max(10).default(4),
+        timeoutSeconds: z.number().positive().default(120),
+      })
+      .optional(),
+  })
+  .superRefine((cfg, ctx) => {
+    const ids = new Set<string>();
+    cfg.tenants.forEach((t, i) => {
+      if (ids.has(t.id)) ctx.addIssue({ code: "custom", path: ["tenants", i, "id"], message: `duplicate tenant id "${t.id}"` });
+      if (t.id === UNALLOCATED) ctx.addIssue({ code: "custom", path: ["tenants", i, "id"], message: `"${UNALLOCATED}" is reserved` });
+      ids.add(t.id);
+    });
+    const mins = cfg.correction.tiers.map((t) => t.minUtilization);
+    if (!mins.includes(0)) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "one tier must start at minUtilization 0 so every utilization has a factor" });
+    if (new Set(mins).size !== mins.length) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "minUtilization values must be distinct" });
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type Tenant = z.infer<typeof TenantSchema>;
+export type Granularity = (typeof GRANULARITIES)[number];
+
+export const UNALLOCATED = "unallocated";
+
+function isValidTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class ConfigError extends Error {
+  constructor(message: string, readonly issues: string[]) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Formats zod issues as `path.to.field: message`, one per line, so every error names its field. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+}
+
+/** Parses JSON or YAML text into a validated config; `source` names the file in errors. */
+export function parseConfig(text: string, source: string): Config {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text); // YAML is a superset of JSON
+  } catch (e) {
+    throw new ConfigError(`${source}: not valid JSON or YAML: ${(e as Error).message}`, []);
+  }
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = describeIssues(result.error.issues);
+    throw new ConfigError(`${source}: invalid config:\n  ${issues.join("\n  ")}`, issues);
+  }
+  return result.data;
+}
+
+/** Stable hash of the effective config, recorded in the manifest so a re-run can be proven identical. */
+export function configHash(cfg: Config): string {
+  return createHash("sha256").update(stableStringify(cfg)).digest("hex");
+}
+
+export function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(",")}]`;
+  if (v && typeof v === "object") {
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableStringify(x)}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}

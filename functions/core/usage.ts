@@ -1,0 +1,44 @@
+/**
+ * The measured inputs of the metering model, as the Prometheus adapter (or the
+ * generator's exact answer) hands them to the pure core. Minute counts come
+ * from 1-minute subquery ticks, so they are whole numbers for allocation.
+ */
+
+/** GPU requests of Running pods on one node, for one billing day and namespace. */
+export interface UsageRecord {
+  /** Billing day, YYYY-MM-DD in the billing time zone. */
+  day: string;
+  namespace: string;
+  node: string;
+  /** Extended resource name as kube-state-metrics spells it: `nvidia_com_gpu`, `nvidia_com_mig_3g_40gb`. */
+  resource: string;
+  /** Σ over Running minutes of the requested units (GPUs or MIG slices). */
+  requestMinutes: number;
+  /** Σ over Running minutes of requested units × utilization (0–1). */
+  usedMinutes: number;
+}
+
+/** How long one GPU node existed on one billing day, with the labels that price it. */
+export interface NodeRecord {
+  day: string;
+  node: string;
+  instanceType: string;
+  /** Raw capacity-type label value (`spot`, `on-demand`, `SPOT`, `ON_DEMAND`); normalised by the core. */
+  capacityLabel: string;
+  /** `nvidia.com/gpu.replicas` node label: time-slicing replicas per GPU (1 when absent). */
+  gpuReplicas: number;
+  nodeMinutes: number;
+}
+
+/** The `tenant` label of a namespace, when kube-state-metrics exports one. */
+export interface NamespaceRecord {
+  namespace: string;
+  tenantLabel: string;
+}
+
+/** Everything the core needs to bill one month. */
+export interface MonthUsage {
+  usage: UsageRecord[];
+  nodes: NodeRecord[];
+  namespaces: NamespaceRecord[];
+}
