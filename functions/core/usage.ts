@@ -28,6 +28,8 @@ export interface NodeRecord {
   /** `nvidia.com/gpu.replicas` node label: time-slicing replicas per GPU (1 when absent). */
   gpuReplicas: number;
   nodeMinutes: number;
+  /** Node group (EKS `eks.amazonaws.com/nodegroup` or Karpenter `karpenter.sh/nodepool`), when labelled. */
+  nodeGroup?: string;
 }
 
 /** The `tenant` label of a namespace, when kube-state-metrics exports one. */

@@ -1,0 +1,333 @@
+import type { Config, Granularity } from "./config.js";
+import { gpuFractionPerUnit, makeTenantResolver, normaliseCapacityType, type CapacityType } from "./attribution.js";
+import { correctionFactor } from "./correction.js";
+import { D, type Dec } from "./decimal.js";
+import type { MonthUsage, NodeRecord } from "./usage.js";
+
+
+/** GPU-hours and utilization are published with this many decimals; cost is computed from the published values. */
+export const HOURS_DP = 6;
+export const RATIO_DP = 4;
+/** Unit prices (hourly ÷ GPUs) are kept exact up to this many decimals. */
+export const PRICE_DP = 10;
+
+export interface ChargebackRow {
+  month: string;
+  tenantId: string;
+  tenantName: string;
+  namespace: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: CapacityType;
+  allocatedGpuHours: Dec;
+  usedGpuHours: Dec;
+  avgUtilization: Dec;
+  correctionFactor: Dec;
+  billableGpuHours: Dec;
+  unitPrice: Dec;
+  cost: Dec;
+  currency: string;
+}
+
+export interface DailyRow {
+  day: string;
+  tenantId: string;
+  tenantName: string;
+  namespace: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: CapacityType;
+  allocatedGpuHours: Dec;
+  usedGpuHours: Dec;
+  avgUtilization: Dec;
+}
+
+export interface CapacityRow {
+  nodeGroup: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: CapacityType;
+  nodes: number;
+  nodeGpuHours: Dec;
+  allocatedGpuHours: Dec;
+  idleGpuHours: Dec;
+  idleRatio: Dec;
+  unitPrice: Dec;
+  idleCost: Dec;
+}
+
+export interface Chargeback {
+  month: string;
+  currency: string;
+  rows: ChargebackRow[];
+  daily: DailyRow[];
+  capacity: CapacityRow[];
+  totals: {
+    allocatedGpuHours: Dec;
+    usedGpuHours: Dec;
+    billableGpuHours: Dec;
+    cost: Dec;
+    nodeGpuHours: Dec;
+    idleGpuHours: Dec;
+    idleCost: Dec;
+  };
+  /** Things finance should know that do not stop the bill (e.g. an unknown tenant label billed as unallocated). */
+  warnings: string[];
+}
+
+/** Input that cannot be billed correctly; every problem is listed so one fix-and-rerun suffices. */
+export class UnbillableInputError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`cannot bill this month:\n  ${problems.join("\n  ")}`);
+    this.name = "UnbillableInputError";
+  }
+}
+
+interface NodeInfo {
+  instanceType: string;
+  gpuModel: string;
+  gpus: number;
+  capacityType: CapacityType;
+  gpuReplicas: number;
+  nodeGroup: string;
+  hourly: Dec;
+}
+
+const rowKey = (...parts: string[]) => parts.join("\u0000");
+
+function unitKey(g: Granularity, r: { tenantId: string; namespace: string; gpuModel: string; instanceType: string; capacityType: string }): string {
+  switch (g) {
+    case "namespace-gpu_model":
+      return rowKey(r.namespace, r.gpuModel);
+    case "namespace":
+      return rowKey(r.namespace);
+    case "tenant":
+      return rowKey(r.tenantId);
+    case "tenant-gpu_model":
+      return rowKey(r.tenantId, r.gpuModel);
+    case "row":
+      return rowKey(r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType);
+  }
+}
+
+/** Resolves every node's price-relevant facts once, collecting every problem instead of stopping at the first. */
+function resolveNodes(nodes: NodeRecord[], cfg: Config, problems: string[]): Map<string, NodeInfo> {
+  const out = new Map<string, NodeInfo>();
+  const missingPrice = new Set<string>();
+  for (const n of nodes) {
+    if (out.has(n.node)) continue;
+    const price = cfg.prices[n.instanceType];
+    const cap = normaliseCapacityType(n.capacityLabel);
+    if (!n.instanceType) problems.push(`node ${n.node} has no instance-type label (label_node_kubernetes_io_instance_type)`);
+    else if (!price) missingPrice.add(n.instanceType);
+    if (!cap)
+      problems.push(
+        `node ${n.node} has capacity-type label "${n.capacityLabel}"; expected spot/on-demand (Karpenter) or SPOT/ON_DEMAND (EKS)`,
+      );
+    if (!price || !cap) continue;
+    out.set(n.node, {
+      instanceType: n.instanceType,
+      gpuModel: price.gpuModel,
+      gpus: price.gpus,
+      capacityType: cap,
+      gpuReplicas: n.gpuReplicas,
+      nodeGroup: n.nodeGroup || `${n.instanceType}/${cap}`,
+      hourly: new D(cap === "spot" ? price.spotHourly : price.onDemandHourly),
+    });
+  }
+  if (missingPrice.size) problems.push(`instance types with no price in the config: ${[...missingPrice].sort().join(", ")}`);
+  return out;
+}
+
+export function unitPrice(info: Pick<NodeInfo, "hourly" | "gpus">): Dec {
+  return info.hourly.div(info.gpus).toDecimalPlaces(PRICE_DP);
+}
+
+function sortBy<T>(xs: T[], key: (x: T) => string): T[] {
+  return xs.sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+}
+
+/**
+ * The metering model, from measured minutes to a priced chargeback.
+ * Pure: same usage + config + month → same result, so any run can be replayed.
+ */
+export function computeChargeback(usage: MonthUsage, cfg: Config, month: string): Chargeback {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const nodes = resolveNodes(usage.nodes, cfg, problems);
+  const resolveTenant = makeTenantResolver(cfg.tenants);
+
+  const labels = new Map<string, string>();
+  for (const ns of usage.namespaces) {
+    const prev = labels.get(ns.namespace);
+    if (prev !== undefined && prev !== ns.tenantLabel) {
+      const chosen = [prev, ns.tenantLabel].sort()[0]!;
+      warnings.push(`namespace ${ns.namespace} carried tenant labels "${prev}" and "${ns.tenantLabel}" during the month; billed to "${chosen}"`);
+      labels.set(ns.namespace, chosen);
+    } else labels.set(ns.namespace, ns.tenantLabel);
+  }
+
+  type Acc = { alloc: Dec; used: Dec };
+  const monthly = new Map<string, { key: Omit<ChargebackRow, "allocatedGpuHours" | "usedGpuHours" | "avgUtilization" | "correctionFactor" | "billableGpuHours" | "unitPrice" | "cost" | "currency" | "month">; acc: Acc; info: NodeInfo }>();
+  const daily = new Map<string, { day: string; key: string; acc: Acc }>();
+  const allocByNode = new Map<string, Dec>();
+  const unattributed = new Set<string>();
+  const warned = new Set<string>();
+
+  for (const u of usage.usage) {
+    if (u.requestMinutes === 0 && u.usedMinutes === 0) continue;
+    const info = nodes.get(u.node);
+    if (!info) {
+      if (!usage.nodes.some((n) => n.node === u.node)) unattributed.add(`${u.namespace} on node ${u.node}`);
+      continue;
+    }
+    let frac: { num: number; den: number };
+    try {
+      frac = gpuFractionPerUnit(u.resource, info.gpuModel, info.gpuReplicas, cfg.migSlicesPerGpu);
+    } catch (e) {
+      problems.push(`${u.namespace} on node ${u.node}: ${(e as Error).message}`);
+      continue;
+    }
+    const t = resolveTenant(u.namespace, labels.get(u.namespace));
+    if (t.warning && !warned.has(t.warning)) {
+      warned.add(t.warning);
+      warnings.push(t.warning);
+    }
+    const alloc = new D(u.requestMinutes).mul(frac.num).div(frac.den).div(60);
+    const used = new D(u.usedMinutes).mul(frac.num).div(frac.den).div(60);
+    const key = rowKey(t.tenantId, u.namespace, info.gpuModel, info.instanceType, info.capacityType);
+    let m = monthly.get(key);
+    if (!m) {
+      m = {
+        key: { tenantId: t.tenantId, tenantName: t.tenantName, namespace: u.namespace, gpuModel: info.gpuModel, instanceType: info.instanceType, capacityType: info.capacityType },
+        acc: { alloc: new D(0), used: new D(0) },
+        info,
+      };
+      monthly.set(key, m);
+    }
+    m.acc.alloc = m.acc.alloc.add(alloc);
+    m.acc.used = m.acc.used.add(used);
+    const dk = rowKey(u.day, key);
+    let d = daily.get(dk);
+    if (!d) daily.set(dk, (d = { day: u.day, key, acc: { alloc: new D(0), used: new D(0) } }));
+    d.acc.alloc = d.acc.alloc.add(alloc);
+    d.acc.used = d.acc.used.add(used);
+    allocByNode.set(u.node, (allocByNode.get(u.node) ?? new D(0)).add(alloc));
+  }
+  if (unattributed.size)
+    problems.push(
+      `GPU requests on nodes with no kube_node_labels series (cannot price them; refusing to drop them): ${[...unattributed].sort().join("; ")}`,
+    );
+  if (problems.length) throw new UnbillableInputError(problems);
+
+  // Correction is decided per unit (namespace × GPU model by default) on the unit's whole month.
+  const g = cfg.correction.granularity;
+  const units = new Map<string, Acc>();
+  for (const m of monthly.values()) {
+    const uk = unitKey(g, m.key);
+    const a = units.get(uk) ?? { alloc: new D(0), used: new D(0) };
+    units.set(uk, { alloc: a.alloc.add(m.acc.alloc), used: a.used.add(m.acc.used) });
+  }
+  const unitUtil = (k: string) => {
+    const a = units.get(k)!;
+    return a.alloc.isZero() ? new D(0) : a.used.div(a.alloc);
+  };
+
+  const rows: ChargebackRow[] = [];
+  for (const m of monthly.values()) {
+    if (m.acc.alloc.isZero()) continue;
+    const util = unitUtil(unitKey(g, m.key));
+    const factor = correctionFactor(util, cfg.correction.tiers);
+    const allocated = m.acc.alloc.toDecimalPlaces(HOURS_DP);
+    const billable = allocated.mul(factor).toDecimalPlaces(HOURS_DP);
+    const price = unitPrice(m.info);
+    rows.push({
+      month,
+      ...m.key,
+      allocatedGpuHours: allocated,
+      usedGpuHours: m.acc.used.toDecimalPlaces(HOURS_DP),
+      avgUtilization: util.toDecimalPlaces(RATIO_DP),
+      correctionFactor: factor,
+      billableGpuHours: billable,
+      unitPrice: price,
+      cost: billable.mul(price).toDecimalPlaces(cfg.currencyDecimals),
+      currency: cfg.currency,
+    });
+  }
+  sortBy(rows, (r) => rowKey(r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType));
+
+  const dailyRows: DailyRow[] = [];
+  for (const d of daily.values()) {
+    if (d.acc.alloc.isZero()) continue;
+    const k = monthly.get(d.key)!.key;
+    dailyRows.push({
+      day: d.day,
+      ...k,
+      allocatedGpuHours: d.acc.alloc.toDecimalPlaces(HOURS_DP),
+      usedGpuHours: d.acc.used.toDecimalPlaces(HOURS_DP),
+      avgUtilization: d.acc.used.div(d.acc.alloc).toDecimalPlaces(RATIO_DP),
+    });
+  }
+  sortBy(dailyRows, (r) => rowKey(r.day, r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType));
+
+  const capacity = computeCapacity(usage.nodes, nodes, allocByNode, cfg);
+  const sum = (xs: Dec[]) => xs.reduce((a, b) => a.add(b), new D(0));
+  return {
+    month,
+    currency: cfg.currency,
+    rows,
+    daily: dailyRows,
+    capacity,
+    totals: {
+      allocatedGpuHours: sum(rows.map((r) => r.allocatedGpuHours)),
+      usedGpuHours: sum(rows.map((r) => r.usedGpuHours)),
+      billableGpuHours: sum(rows.map((r) => r.billableGpuHours)),
+      cost: sum(rows.map((r) => r.cost)),
+      nodeGpuHours: sum(capacity.map((c) => c.nodeGpuHours)),
+      idleGpuHours: sum(capacity.map((c) => c.idleGpuHours)),
+      idleCost: sum(capacity.map((c) => c.idleCost)),
+    },
+    warnings,
+  };
+}
+
+/** Node GPU-hours (GPUs × time the node existed) against what pods were allocated, per node group. */
+function computeCapacity(records: NodeRecord[], nodes: Map<string, NodeInfo>, allocByNode: Map<string, Dec>, cfg: Config): CapacityRow[] {
+  const groups = new Map<string, { info: NodeInfo; nodes: Set<string>; nodeHours: Dec; alloc: Dec }>();
+  for (const r of records) {
+    const info = nodes.get(r.node)!;
+    const k = rowKey(info.nodeGroup, info.instanceType, info.capacityType);
+    let gr = groups.get(k);
+    if (!gr) groups.set(k, (gr = { info, nodes: new Set(), nodeHours: new D(0), alloc: new D(0) }));
+    if (!gr.nodes.has(r.node)) {
+      gr.nodes.add(r.node);
+      gr.alloc = gr.alloc.add(allocByNode.get(r.node) ?? 0);
+    }
+    gr.nodeHours = gr.nodeHours.add(new D(r.nodeMinutes).mul(info.gpus).div(60));
+  }
+  const rows: CapacityRow[] = [];
+  for (const gr of groups.values()) {
+    const nodeGpuHours = gr.nodeHours.toDecimalPlaces(HOURS_DP);
+    const allocated = gr.alloc.toDecimalPlaces(HOURS_DP);
+    const idle = nodeGpuHours.sub(allocated);
+    const price = unitPrice(gr.info);
+    rows.push({
+      nodeGroup: gr.info.nodeGroup,
+      gpuModel: gr.info.gpuModel,
+      instanceType: gr.info.instanceType,
+      capacityType: gr.info.capacityType,
+      nodes: gr.nodes.size,
+      nodeGpuHours,
+      allocatedGpuHours: allocated,
+      idleGpuHours: idle,
+      idleRatio: nodeGpuHours.isZero() ? new D(0) : idle.div(nodeGpuHours).toDecimalPlaces(RATIO_DP),
+      unitPrice: price,
+      idleCost: idle.mul(price).toDecimalPlaces(cfg.currencyDecimals),
+    });
+  }
+  return sortBy(rows, (r) => rowKey(r.nodeGroup, r.instanceType, r.capacityType));
+}

@@ -1,0 +1,125 @@
+import { createHash } from "node:crypto";
+import type { Chargeback } from "./chargeback.js";
+import type { Dec } from "./decimal.js";
+
+export const CHARGEBACK_COLUMNS = [
+  "month", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
+  "allocated_gpu_hours", "used_gpu_hours", "avg_utilization", "correction_factor", "billable_gpu_hours",
+  "unit_price", "cost", "currency",
+] as const;
+
+export const DAILY_COLUMNS = [
+  "day", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
+  "allocated_gpu_hours", "used_gpu_hours", "avg_utilization",
+] as const;
+
+export const CAPACITY_COLUMNS = [
+  "month", "node_group", "gpu_model", "instance_type", "capacity_type", "nodes", "node_gpu_hours",
+  "allocated_gpu_hours", "idle_gpu_hours", "idle_ratio", "unit_price", "idle_cost", "currency",
+] as const;
+
+export const MANIFEST_FILE = "manifest.json";
+export const DATASET_SCHEMA_VERSION = 1;
+
+/** What the run was asked to do; recorded in the manifest so a re-run can be compared. */
+export interface DatasetInputs {
+  month: string;
+  timeZone: string;
+  startIso: string;
+  endIso: string;
+  prometheusUrl: string;
+  configHash: string;
+}
+
+export interface DatasetFile {
+  name: string;
+  body: Buffer;
+  rows: number;
+}
+
+export interface Dataset {
+  files: DatasetFile[];
+  manifest: DatasetFile;
+}
+
+/**
+ * Spreadsheet programs run text that starts with = + - @ (or a tab/CR) as a
+ * formula; labels come from tenants' namespaces and config, so neutralise them.
+ */
+export function neutraliseFormula(text: string): string {
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+}
+
+function csvField(v: string | number | Dec, isText: boolean): string {
+  let s = typeof v === "string" ? v : v.toString();
+  if (typeof v !== "string" && typeof v !== "number") s = (v as Dec).toFixed();
+  if (isText) s = neutraliseFormula(s);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** RFC 4180 CSV, CRLF-free, UTF-8 without BOM; numbers printed in plain notation. */
+export function toCsv(columns: readonly string[], rows: (string | number | Dec)[][]): Buffer {
+  const lines = [columns.join(",")];
+  for (const r of rows) lines.push(r.map((v) => csvField(v, typeof v === "string")).join(","));
+  return Buffer.from(lines.join("\n") + "\n", "utf8");
+}
+
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+/**
+ * Renders the month's chargeback as its dataset files. Nothing time-dependent
+ * goes inside, so the same inputs give byte-identical files on every re-run.
+ */
+export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
+  const chargeback = toCsv(
+    CHARGEBACK_COLUMNS,
+    cb.rows.map((r) => [
+      r.month, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
+      r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization, r.correctionFactor, r.billableGpuHours,
+      r.unitPrice, r.cost, r.currency,
+    ]),
+  );
+  const daily = toCsv(
+    DAILY_COLUMNS,
+    cb.daily.map((r) => [
+      r.day, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
+      r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
+    ]),
+  );
+  const capacity = toCsv(
+    CAPACITY_COLUMNS,
+    cb.capacity.map((r) => [
+      cb.month, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, String(r.nodes), r.nodeGpuHours,
+      r.allocatedGpuHours, r.idleGpuHours, r.idleRatio, r.unitPrice, r.idleCost, cb.currency,
+    ]),
+  );
+  const files: DatasetFile[] = [
+    { name: "chargeback.csv", body: chargeback, rows: cb.rows.length },
+    { name: "usage-daily.csv", body: daily, rows: cb.daily.length },
+    { name: "capacity.csv", body: capacity, rows: cb.capacity.length },
+  ];
+  const t = cb.totals;
+  const manifest = {
+    schemaVersion: DATASET_SCHEMA_VERSION,
+    month: inputs.month,
+    timeZone: inputs.timeZone,
+    period: { start: inputs.startIso, end: inputs.endIso },
+    currency: cb.currency,
+    inputs: { prometheusUrl: inputs.prometheusUrl, configHash: inputs.configHash },
+    files: Object.fromEntries(files.map((f) => [f.name, { rows: f.rows, bytes: f.body.length, sha256: sha256(f.body) }])),
+    totals: {
+      allocatedGpuHours: t.allocatedGpuHours.toFixed(),
+      usedGpuHours: t.usedGpuHours.toFixed(),
+      billableGpuHours: t.billableGpuHours.toFixed(),
+      cost: t.cost.toFixed(),
+      nodeGpuHours: t.nodeGpuHours.toFixed(),
+      idleGpuHours: t.idleGpuHours.toFixed(),
+      idleCost: t.idleCost.toFixed(),
+    },
+    rounding:
+      "GPU-hours rounded half-up to 6 decimals; billable = allocated × correction_factor; cost = billable_gpu_hours × unit_price as printed, rounded half-up to the currency's minor unit once per row; totals are sums of the rows.",
+    warnings: cb.warnings,
+  };
+  const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n", "utf8");
+  return { files, manifest: { name: MANIFEST_FILE, body, rows: 0 } };
+}
