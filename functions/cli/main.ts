@@ -1,0 +1,126 @@
+import { parseArgs } from "node:util";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { S3Client } from "@aws-sdk/client-s3";
+import { ConfigError, parseConfig, type Config } from "../core/config.js";
+import { InvalidMonthError, parseMonth, previousMonth } from "../core/month.js";
+import { UnbillableInputError } from "../core/chargeback.js";
+import { PrometheusQueryError, PrometheusUnavailableError } from "../adapters/prometheus-client.js";
+import { UnattributableSeriesError } from "../adapters/prometheus-usage.js";
+import { loadQueries } from "../adapters/query-files.js";
+import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
+import { meterMonth } from "../metering/meter-month.js";
+import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { formatTenantSummary } from "../metering/summary-table.js";
+
+/** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
+export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../config/reference-customer.yaml");
+
+const USAGE = `usage:
+  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+
+exit codes: 0 done, 2 bad input (nothing written), 3 a dependency is unavailable (retry later), 1 other failure`;
+
+export async function loadConfig(file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`--config: cannot read ${file}: ${(e as Error).message}`);
+  }
+  return parseConfig(text, file);
+}
+
+function progress(label: string) {
+  if (!process.stderr.isTTY) return undefined;
+  return (done: number, total: number) => {
+    const w = 30;
+    const filled = Math.round((done / total) * w);
+    process.stderr.write(`\r${label} [${"#".repeat(filled)}${".".repeat(w - filled)}] ${done}/${total} queries`);
+    if (done === total) process.stderr.write("\n");
+  };
+}
+
+async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      month: { type: "string" },
+      config: { type: "string" },
+      "prometheus-url": { type: "string" },
+      out: { type: "string" },
+      bucket: { type: "string" },
+      prefix: { type: "string" },
+      "s3-endpoint": { type: "string" },
+    },
+    strict: true,
+  });
+  const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
+  const month = values.month ?? previousMonth(now, cfg.timeZone);
+  try {
+    parseMonth(month);
+  } catch (e) {
+    throw new UsageError(`--month: ${(e as Error).message}`);
+  }
+  if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B");
+  let sink: DatasetSink;
+  if (values.bucket) {
+    const s3 = new S3Client(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"], forcePathStyle: true } : {});
+    sink = s3Sink(s3, values.bucket, values.prefix ?? "");
+  } else sink = localSink(values.out!);
+  const prometheus = prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
+  const t0 = Date.now();
+  const result = await meterMonth({ prometheus, sink, queries: loadQueries() }, cfg, month, now, progress(`metering ${month}`));
+  console.log(`\n${month} (${cfg.timeZone}) metered from ${prometheus.url} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
+  console.log(formatTenantSummary(result.chargeback));
+  return EXIT.ok;
+}
+
+/** Maps an error to its exit code and a one-paragraph message. */
+export function classifyError(e: unknown): { code: number; message: string } {
+  const err = e as Error;
+  if (e instanceof UsageError || e instanceof ConfigError || e instanceof InvalidMonthError || e instanceof UnbillableInputError || e instanceof UnattributableSeriesError)
+    return { code: EXIT.badInput, message: `error: ${err.message}\nnothing was written.` };
+  if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return { code: EXIT.badInput, message: `error: ${err.message}\n${USAGE}` };
+  if (e instanceof PrometheusUnavailableError) return { code: EXIT.unavailable, message: `error: ${err.message}\nnothing was written; run again when Prometheus is back.` };
+  if (e instanceof PrometheusQueryError) return { code: EXIT.failure, message: `error: Prometheus rejected a query: ${err.message}` };
+  const name = err?.name ?? "";
+  if (/Timeout|ECONNREFUSED|ENOTFOUND|NetworkingError|ServiceUnavailable|SlowDown/i.test(`${name} ${err?.message}`))
+    return { code: EXIT.unavailable, message: `error: ${err.message}` };
+  return { code: EXIT.failure, message: `error: ${err?.stack ?? String(e)}` };
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, now = new Date()): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "meter":
+        return await meterCommand(rest, env, now);
+      case undefined:
+      case "help":
+      case "--help":
+        console.log(USAGE);
+        return command ? EXIT.ok : EXIT.badInput;
+      default:
+        throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+    }
+  } catch (e) {
+    const { code, message } = classifyError(e);
+    console.error(message);
+    return code;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

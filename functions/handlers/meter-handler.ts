@@ -1,0 +1,80 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { S3Client } from "@aws-sdk/client-s3";
+import { describeIssues, parseConfig, type Config } from "../core/config.js";
+import { previousMonth } from "../core/month.js";
+import { loadQueries } from "../adapters/query-files.js";
+import { s3Sink } from "../adapters/dataset-sink.js";
+import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
+import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+
+/** The function's environment; every error names the variable. */
+export const MeterEnvSchema = z
+  .object({
+    DATA_BUCKET: z.string().min(3),
+    DATA_PREFIX: z.string().default("chargeback"),
+    BILLING_CONFIG: z.string().optional(),
+    BILLING_CONFIG_FILE: z.string().optional(),
+    PROMETHEUS_URL: z.string().url().optional(),
+    QUERIES_DIR: z.string().optional(),
+  })
+  .refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, { message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE", path: ["BILLING_CONFIG"] });
+
+/** A scheduled EventBridge invocation carries no month (bill the previous one); ops may name one. */
+export const MeterEventSchema = z
+  .object({ month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM").optional() })
+  .passthrough();
+
+interface Built {
+  cfg: Config;
+  deps: MeterDeps;
+}
+
+let built: Built | undefined;
+
+/** Dependencies are built once per container, on first use, never at import time. */
+export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new S3Client({})): Built {
+  const parsed = MeterEnvSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`meter function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
+  const e = parsed.data;
+  const cfg = e.BILLING_CONFIG
+    ? parseConfig(e.BILLING_CONFIG, "BILLING_CONFIG")
+    : parseConfig(readFileSync(e.BILLING_CONFIG_FILE!, "utf8"), e.BILLING_CONFIG_FILE!);
+  return {
+    cfg,
+    deps: {
+      prometheus: prometheusFromConfig(cfg, env, { url: e.PROMETHEUS_URL }),
+      sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
+      queries: loadQueries(e.QUERIES_DIR),
+    },
+  };
+}
+
+export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () => new Date()) {
+  return async (event: unknown) => {
+    const ev = MeterEventSchema.safeParse(event ?? {});
+    if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
+    const { cfg, deps } = getBuilt();
+    const now = clock();
+    const month = ev.data.month ?? previousMonth(now, cfg.timeZone);
+    const log = (level: string, msg: string, extra: object = {}) => console.log(JSON.stringify({ level, msg, month, ...extra }));
+    log("INFO", "metering month");
+    try {
+      const r = await meterMonth(deps, cfg, month, now);
+      const t = r.chargeback.totals;
+      log("INFO", "month metered", {
+        location: r.location,
+        rows: r.chargeback.rows.length,
+        allocatedGpuHours: t.allocatedGpuHours.toFixed(),
+        cost: t.cost.toFixed(),
+        warnings: r.chargeback.warnings,
+      });
+      return { month, location: r.location, rows: r.chargeback.rows.length, cost: t.cost.toFixed(), currency: r.chargeback.currency };
+    } catch (err) {
+      log("ERROR", "metering failed", { error: (err as Error).name, message: (err as Error).message });
+      throw err; // let Lambda retry and, after that, the dead-letter queue have it
+    }
+  };
+}
+
+export const handler = makeMeterHandler(() => (built ??= buildMeterDeps(process.env)));

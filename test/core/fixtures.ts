@@ -1,0 +1,23 @@
+import { readFileSync } from "node:fs";
+import { parseConfig, type Config } from "../../functions/core/config.js";
+import type { NodeRecord, UsageRecord } from "../../functions/core/usage.js";
+
+export const referenceConfigText = readFileSync(new URL("../../functions/config/reference-customer.yaml", import.meta.url), "utf8");
+export const referenceConfig = (): Config => parseConfig(referenceConfigText, "reference-customer.yaml");
+
+export const node = (over: Partial<NodeRecord> & { node: string }): NodeRecord => ({
+  day: "2026-10-01",
+  instanceType: "p4d.24xlarge",
+  capacityLabel: "on-demand",
+  gpuReplicas: 1,
+  nodeMinutes: 1440,
+  ...over,
+});
+
+export const use = (over: Partial<UsageRecord> & { namespace: string; node: string }): UsageRecord => ({
+  day: "2026-10-01",
+  resource: "nvidia_com_gpu",
+  requestMinutes: 60,
+  usedMinutes: 60,
+  ...over,
+});
