@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, configHash, parseConfig } from "../../functions/core/config.js";
+import { referenceConfig, referenceConfigText } from "./fixtures.js";
+
+describe("config validation", () => {
+  it("given the reference customer's config, it parses with the seed correction policy and Seoul prices", () => {
+    const c = referenceConfig();
+    expect(c.timeZone).toBe("Asia/Seoul");
+    expect(c.tenants.map((t) => [t.id, t.monthlyQuotaGpuHours])).toContainEqual(["yongin", 50]);
+    expect(c.prices["p4d.24xlarge"]!.onDemandHourly).toBe("30.41028");
+    expect(c.tenants.find((t) => t.id === "team-ai")!.monthlyQuotaGpuHours).toBeUndefined(); // unlimited, not 0
+  });
+
+  it.each([
+    ["timeZone: Asia/Seoul", "timeZone: Mars/Olympus", "timeZone: is not an IANA time zone"],
+    ['onDemandHourly: "4.812"', "onDemandHourly: 4.8.12", "prices.g4dn.12xlarge.onDemandHourly"],
+    ["    monthlyQuotaGpuHours: 50", "    monthlyQuotaGpuHours: -5", "tenants.2.monthlyQuotaGpuHours"],
+    ["  - id: yongin", "  - id: Yongin/../x", "tenants.2.id"],
+    ["  - id: yongin", "  - id: suwon", 'tenants.2.id: duplicate tenant id "suwon"'],
+    ['    - { minUtilization: 0.0, factor: "0.4" }', "", "correction.tiers: one tier must start at minUtilization 0"],
+    ["currency: USD", "currency: dollars", "currency"],
+  ])("given %j replaced by %j, the error names %s", (from, to, expected) => {
+    expect(referenceConfigText).toContain(from);
+    try {
+      parseConfig(referenceConfigText.replace(from, to), "cfg.yaml");
+      expect.unreachable("config should be invalid");
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as Error).message).toContain("cfg.yaml");
+      expect((e as ConfigError).issues.join("\n")).toContain(expected);
+    }
+  });
+
+  it("given JSON instead of YAML, it parses the same", () => {
+    const c = referenceConfig();
+    expect(configHash(parseConfig(JSON.stringify(c), "cfg.json"))).toBe(configHash(c));
+  });
+
+  it("given a config that is not YAML at all, the error names the file", () => {
+    expect(() => parseConfig("tenants: [", "broken.yaml")).toThrow(/broken\.yaml: not valid JSON or YAML/);
+  });
+});
