@@ -1,0 +1,72 @@
+/**
+ * The embedded default (`npm start`): meters a generated demo month end to end
+ * against a real local Prometheus, writes the chargeback dataset to ./out and
+ * prints the per-tenant summary, then checks it against the generator's exact answer.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { main, DEFAULT_CONFIG, loadConfig } from "./main.js";
+import { computeChargeback } from "../core/chargeback.js";
+
+const DEMO_MONTH = "2026-10";
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+function ensurePrometheus(): void {
+  if (existsSync("/usr/bin/prometheus") && existsSync("/usr/bin/promtool")) return;
+  const debian = existsSync("/etc/debian_version");
+  if (debian && process.getuid?.() === 0) {
+    console.log("Installing Debian's prometheus package (prometheus + promtool)…");
+    for (const args of [["update", "-qq"], ["install", "-y", "-qq", "--no-install-recommends", "prometheus"]]) {
+      const r = spawnSync("apt-get", args, { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+      if (r.status !== 0) throw new Error(`apt-get ${args.join(" ")} failed`);
+    }
+    return;
+  }
+  throw new Error(
+    debian
+      ? "Prometheus is not installed: run `sudo apt-get install -y prometheus` (it provides prometheus and promtool), then npm start again."
+      : "Prometheus 2.x with promtool is needed at /usr/bin (Debian/Ubuntu: apt-get install prometheus).",
+  );
+}
+
+async function demo(): Promise<number> {
+  ensurePrometheus();
+  const { prepareMonthData, startPrometheus } = await import("../../test/support/prometheus.js");
+  const { exactAnswer } = await import("../../test/support/generator.js");
+  const cacheDir = path.join(root, ".tmp", "month-cache");
+  console.log(`Generating and backfilling the demo month ${DEMO_MONTH} (cached in ${path.relative(process.cwd(), cacheDir)})…`);
+  const t0 = Date.now();
+  const { dataDir, gen } = await prepareMonthData({ month: DEMO_MONTH, scale: "demo", cacheDir });
+  console.log(`  ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const prom = await startPrometheus({ dataDir });
+  console.log(`Prometheus 2.42 running at ${prom.url}`);
+  try {
+    const out = path.join(process.cwd(), "out");
+    const code = await main(["meter", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--prometheus-url", prom.url, "--out", out]);
+    if (code !== 0) return code;
+    const cfg = await loadConfig(DEFAULT_CONFIG);
+    const expected = computeChargeback(exactAnswer(gen), cfg, DEMO_MONTH).totals;
+    const { readFile } = await import("node:fs/promises");
+    const manifest = JSON.parse(await readFile(path.join(out, `month=${DEMO_MONTH}`, "manifest.json"), "utf8"));
+    const got = Number(manifest.totals.allocatedGpuHours);
+    const want = Number(expected.allocatedGpuHours.toFixed());
+    console.log(
+      `\nCheck against the generator's exact answer: allocated ${got.toFixed(3)} GPU-h metered vs ${want.toFixed(3)} exact ` +
+        `(${(((got - want) / want) * 100).toFixed(4)}%), cost ${manifest.totals.cost} vs ${expected.cost.toFixed()} ${manifest.currency}.`,
+    );
+    console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (chargeback.csv, usage-daily.csv, capacity.csv, manifest.json)`);
+    return 0;
+  } finally {
+    await prom.stop();
+  }
+}
+
+demo().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`error: ${(e as Error).message}`);
+    process.exit(1);
+  },
+);
