@@ -1,0 +1,135 @@
+/**
+ * A real Prometheus 2.42 (Debian's package) for tests, the demo and the
+ * benchmark: backfill a generated month with promtool, start a server on a
+ * free loopback port over a private copy of the blocks, stop and clean up.
+ */
+import { spawn, execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile, rename } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { generateMonth, writeOpenMetricsDays, type GeneratedMonth, type Scale } from "./month-generator.js";
+
+const run = promisify(execFile);
+export const PROMETHEUS = "/usr/bin/prometheus";
+export const PROMTOOL = "/usr/bin/promtool";
+
+export function ensurePrometheusInstalled(): void {
+  if (!existsSync(PROMETHEUS) || !existsSync(PROMTOOL))
+    throw new Error("Prometheus and promtool are needed at /usr/bin: apt-get install -y prometheus (Debian/Ubuntu)");
+}
+
+/** Backfills each day file into `dataDir` (two promtool processes at a time on this 2-core machine). */
+export async function backfill(files: string[], dataDir: string): Promise<void> {
+  ensurePrometheusInstalled();
+  await mkdir(dataDir, { recursive: true });
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const f = files[next++]!;
+      await run(PROMTOOL, ["tsdb", "create-blocks-from", "openmetrics", "--quiet", f, dataDir], { maxBuffer: 1 << 26 }).catch((e) => {
+        throw new Error(`promtool failed on ${f}: ${(e as { stderr?: string }).stderr ?? e}`);
+      });
+    }
+  };
+  await Promise.all([worker(), worker()]);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+export interface RunningPrometheus {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts Prometheus over a copy of `dataDir` (it writes to its data dir), waiting until it is ready. */
+export async function startPrometheus(opts: { dataDir: string; port?: number }): Promise<RunningPrometheus> {
+  ensurePrometheusInstalled();
+  const work = await mkdtemp(path.join(tmpdir(), "prom-"));
+  const data = path.join(work, "data");
+  await cp(opts.dataDir, data, { recursive: true });
+  const cfg = path.join(work, "prometheus.yml");
+  await writeFile(cfg, "global:\n  scrape_interval: 1m\nscrape_configs: []\n");
+  const port = opts.port ?? (await freePort());
+  const proc = spawn(
+    PROMETHEUS,
+    [
+      `--config.file=${cfg}`,
+      `--storage.tsdb.path=${data}`,
+      "--storage.tsdb.retention.time=10y",
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--query.max-samples=500000000",
+      "--query.timeout=30m",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  proc.stderr!.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`prometheus exited with ${proc.exitCode}: ${stderr}`);
+    try {
+      const r = await fetch(`${url}/-/ready`);
+      if (r.ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`prometheus not ready after 120 s: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    pid: proc.pid!,
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once("exit", r));
+        proc.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (proc.exitCode === null) proc.kill("SIGKILL");
+      }
+      await rm(work, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Generates and backfills a month once per (month, scale, seed, days) into
+ * `cacheDir`, so the tests, the demo and the benchmark share the work.
+ */
+export async function prepareMonthData(opts: { month: string; scale: Scale; cacheDir: string; seed?: number; days?: number }): Promise<{ dataDir: string; gen: GeneratedMonth }> {
+  const gen = generateMonth({ month: opts.month, scale: opts.scale, seed: opts.seed, days: opts.days });
+  const key = `${opts.month}-${opts.scale}-${gen.seed}${opts.days ? `-${opts.days}d` : ""}-v1`;
+  const dataDir = path.join(opts.cacheDir, key);
+  if (existsSync(path.join(dataDir, ".complete"))) return { dataDir, gen };
+  const tmp = await mkdtemp(path.join(tmpdir(), "gen-"));
+  try {
+    const files = await writeOpenMetricsDays(gen, path.join(tmp, "om"));
+    const blocks = path.join(tmp, "blocks");
+    await backfill(files, blocks);
+    await writeFile(path.join(blocks, ".complete"), `${(await readdir(blocks)).length} blocks\n`);
+    await mkdir(opts.cacheDir, { recursive: true });
+    await rm(dataDir, { recursive: true, force: true });
+    await rename(blocks, dataDir).catch(async () => {
+      await cp(blocks, dataDir, { recursive: true });
+    });
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return { dataDir, gen };
+}
