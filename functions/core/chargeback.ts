@@ -10,6 +10,8 @@ export const HOURS_DP = 6;
 export const RATIO_DP = 4;
 /** Unit prices (hourly ÷ GPUs) are kept exact up to this many decimals. */
 export const PRICE_DP = 10;
+/** Used GPU-minutes arrive as float sums; they are quantised to this many decimals first. */
+export const USED_MINUTES_DP = 6;
 
 export interface ChargebackRow {
   month: string;
@@ -91,6 +93,15 @@ interface NodeInfo {
   gpuReplicas: number;
   nodeGroup: string;
   hourly: Dec;
+}
+
+/**
+ * used ÷ allocated. Hours carry repeating decimals (÷60, MIG ÷7), so a quotient that is
+ * exactly 0.7 can come out as 0.6999…9 at 40 digits; cutting it to 20 decimals first
+ * puts it back on the tier bound and the half-step where it belongs.
+ */
+function ratio(used: Dec, alloc: Dec): Dec {
+  return alloc.isZero() ? new D(0) : used.div(alloc).toDecimalPlaces(20);
 }
 
 const rowKey = (...parts: string[]) => parts.join("\u0000");
@@ -198,7 +209,9 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
       warnings.push(t.warning);
     }
     const alloc = new D(u.requestMinutes).mul(frac.num).div(frac.den).div(60);
-    const used = new D(u.usedMinutes).mul(frac.num).div(frac.den).div(60);
+    // Prometheus sums floats in no fixed order; quantising to 1e-6 GPU-minutes keeps that noise
+    // out of every published digit, so a re-run is byte-identical.
+    const used = new D(u.usedMinutes).toDecimalPlaces(USED_MINUTES_DP).mul(frac.num).div(frac.den).div(60);
     const key = rowKey(t.tenantId, u.namespace, info.gpuModel, info.instanceType, info.capacityType);
     let m = monthly.get(key);
     if (!m) {
@@ -234,7 +247,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
   }
   const unitUtil = (k: string) => {
     const a = units.get(k)!;
-    return a.alloc.isZero() ? new D(0) : a.used.div(a.alloc);
+    return ratio(a.used, a.alloc);
   };
 
   const rows: ChargebackRow[] = [];
@@ -269,7 +282,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
       ...k,
       allocatedGpuHours: d.acc.alloc.toDecimalPlaces(HOURS_DP),
       usedGpuHours: d.acc.used.toDecimalPlaces(HOURS_DP),
-      avgUtilization: d.acc.used.div(d.acc.alloc).toDecimalPlaces(RATIO_DP),
+      avgUtilization: ratio(d.acc.used, d.acc.alloc).toDecimalPlaces(RATIO_DP),
     });
   }
   sortBy(dailyRows, (r) => rowKey(r.day, r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType));

@@ -232,4 +232,24 @@ describe("computeChargeback", () => {
     const b = computeChargeback({ nodes: [node({ node: "a" })], usage: [...usage].reverse(), namespaces: [] }, cfg, "2026-10");
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
   });
+
+  it("given used minutes that differ only by float summation noise, the published figures are identical", () => {
+    const run = (used: number) =>
+      computeChargeback({ nodes: [node({ node: "a" })], usage: [use({ namespace: "suwon-a", node: "a", requestMinutes: 40, usedMinutes: used })], namespaces: [] }, cfg, "2026-10");
+    // 11.93 / 40 = 0.29825: exactly on a rounding half-step of the 4-decimal utilization
+    const a = run(11.93);
+    const b = run(11.93 + 1e-12);
+    expect(b.rows[0]!.avgUtilization.toString()).toBe(a.rows[0]!.avgUtilization.toString());
+    expect(b.daily[0]!.avgUtilization.toString()).toBe("0.2983");
+  });
+
+  it("given a MIG namespace at exactly 70% utilization, repeating decimals do not drop it to the lower tier", () => {
+    const cb = computeChargeback(
+      { nodes: [node({ node: "m" })], usage: [use({ namespace: "team-ai", node: "m", resource: "nvidia_com_mig_3g_40gb", requestMinutes: 70, usedMinutes: 49 })], namespaces: [] },
+      cfg,
+      "2026-10",
+    );
+    expect(cb.rows[0]!.avgUtilization.toString()).toBe("0.7");
+    expect(cb.rows[0]!.correctionFactor.toString()).toBe("1");
+  });
 });
