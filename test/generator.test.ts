@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { exactAnswer, generateMonth, writeOpenMetricsDays } from "./support/month-generator.js";
+import { billingMonth } from "../functions/core/month.js";
+
+describe("the month generator", () => {
+  const g = generateMonth({ month: "2026-10", scale: "demo" });
+
+  it("given the same seed twice, it generates the same month; another seed differs", () => {
+    expect(JSON.stringify(generateMonth({ month: "2026-10", scale: "demo" }))).toBe(JSON.stringify(g));
+    expect(JSON.stringify(generateMonth({ month: "2026-10", scale: "demo", seed: 7 }).jobs)).not.toBe(JSON.stringify(g.jobs));
+  });
+
+  it("given the demo month, every real-world trap is in it", () => {
+    const bm = billingMonth("2026-10", "Asia/Seoul");
+    const f = g.facts;
+    expect(f.spotInterruption.interruptedPods.length).toBeGreaterThan(0);
+    for (const p of f.spotInterruption.interruptedPods) expect(g.jobs.some((j) => j.pod === `${p}-r` && j.node === f.spotInterruption.replacementNode)).toBe(true);
+    expect(g.nodes.find((n) => n.name === f.migNode)!.mig).toBeDefined();
+    expect(g.nodes.find((n) => n.name === f.timeSlicedNode)!.replicas).toBe(4);
+    expect(g.jobs.some((j) => j.node === f.migNode) && g.jobs.some((j) => j.node === f.timeSlicedNode)).toBe(true);
+    expect(f.stuckPendingPods).toHaveLength(1);
+    expect(g.gaps.length).toBeGreaterThanOrEqual(3);
+    // pods alive across both month edges
+    expect(g.jobs.some((j) => j.runStartMs < bm.startMs && j.runEndMs > bm.startMs)).toBe(true);
+    expect(g.jobs.some((j) => j.runStartMs < bm.endMs && j.runEndMs > bm.endMs)).toBe(true);
+    expect(new Set(g.nodes.map((n) => n.labelStyle))).toEqual(new Set(["karpenter", "eks"]));
+    expect(f.unlabelledNamespaces).toContain(f.unallocatedNamespace);
+  });
+
+  it("given the exact answer, it counts only month ticks and only Running pods", () => {
+    const ex = exactAnswer(g);
+    const bm = billingMonth("2026-10", "Asia/Seoul");
+    expect(new Set(ex.usage.map((u) => u.day)).size).toBe(bm.days.length);
+    const stuck = g.jobs.find((j) => j.pod === g.facts.stuckPendingPods[0])!;
+    expect(stuck.endPhase).toBe("Pending");
+    expect(stuck.runEndMs - stuck.runStartMs).toBe(0); // scheduled, requests exported for 90 min, never Running
+    expect(stuck.deletedMs - stuck.createdMs).toBe(90 * 60_000);
+    const total = ex.usage.reduce((a, u) => a + u.requestMinutes, 0);
+    const running = g.jobs.reduce((a, j) => a + (Math.max(0, Math.min(j.runEndMs, bm.endMs) - Math.max(j.runStartMs, bm.startMs)) / 60_000) * j.units, 0);
+    expect(total).toBe(running);
+    // node minutes never exceed the day's minutes
+    for (const n of ex.nodes) expect(n.nodeMinutes).toBeLessThanOrEqual(1440);
+    // the interrupted node exists up to the interruption minute and not after
+    const doomed = ex.nodes.filter((n) => n.node === g.facts.spotInterruption.node).reduce((a, n) => a + n.nodeMinutes, 0);
+    expect(doomed).toBe((g.facts.spotInterruption.atMs - bm.startMs) / 60_000);
+  });
+
+  it("given one day written as OpenMetrics, series carry both kube-state-metrics replicas and end with a NaN stand-in for staleness", async () => {
+    const small = generateMonth({ month: "2026-10", scale: "demo", days: 1 });
+    const dir = await mkdtemp(path.join(tmpdir(), "om-"));
+    const files = await writeOpenMetricsDays(small, dir);
+    const text = await readFile(files[1]!, "utf8");
+    expect(text.trimEnd().endsWith("# EOF")).toBe(true);
+    expect(text).toContain('instance="10.0.1.11:8080"');
+    expect(text).toContain('instance="10.0.1.12:8080"');
+    expect(text).toMatch(/kube_pod_status_phase\{[^}]*\} NaN \d+/);
+    expect(text).toMatch(/DCGM_FI_PROF_GR_ENGINE_ACTIVE\{[^}]*GPU_I_PROFILE="3g.40gb"/);
+  });
+});
