@@ -57,7 +57,11 @@ function finite(s: InstantSample, query: string): number {
  * day, so its 1-minute ticks are exactly [dayStart, dayEnd): back-to-back days
  * never share a boundary tick and the month's edges cut pods' lives exactly.
  */
-export async function fetchMonthUsage(client: PrometheusClient, month: BillingMonth, opts: UsageQueryOptions): Promise<MonthUsage> {
+export async function fetchMonthUsage(
+  client: PrometheusClient,
+  month: BillingMonth,
+  opts: UsageQueryOptions,
+): Promise<MonthUsage & { perTickDays: string[] }> {
   const render = (name: QueryName, day: BillingDay) =>
     renderQuery(
       opts.queries[name],
@@ -70,35 +74,27 @@ export async function fetchMonthUsage(client: PrometheusClient, month: BillingMo
     );
   const at = (day: BillingDay) => day.endMs / 1000 - 1;
 
-  type DayResult = { usage: UsageRecord[]; nodes: NodeRecord[]; namespaces: NamespaceRecord[] };
+  type DayResult = { usage: UsageRecord[]; nodes: NodeRecord[]; namespaces: NamespaceRecord[]; perTickDays: string[] };
   const tasks: (() => Promise<Partial<DayResult>>)[] = [];
   for (const day of month.days) {
     tasks.push(async () => {
-      const q = "allocated-gpu-minutes";
-      const rows = await client.query(render(q, day), at(day));
+      // The fast queries assume each pod keeps its node and request for the day; check first.
+      const exceptions = await client.query(render("pods-not-constant", day), at(day));
+      const perTick = exceptions.length > 0;
+      const qa = perTick ? "allocated-gpu-minutes-per-tick" : "allocated-gpu-minutes";
+      const qu = perTick ? "used-gpu-minutes-per-tick" : "used-gpu-minutes";
+      const [alloc, used] = await Promise.all([client.query(render(qa, day), at(day)), client.query(render(qu, day), at(day))]);
+      const record = (q: string, s: InstantSample, requestMinutes: number, usedMinutes: number): UsageRecord => ({
+        day: day.day,
+        namespace: need(s, "namespace", q),
+        node: need(s, "node", q),
+        resource: need(s, "resource", q),
+        requestMinutes,
+        usedMinutes,
+      });
       return {
-        usage: rows.map((s) => ({
-          day: day.day,
-          namespace: need(s, "namespace", q),
-          node: need(s, "node", q),
-          resource: need(s, "resource", q),
-          requestMinutes: finite(s, q),
-          usedMinutes: 0,
-        })),
-      };
-    });
-    tasks.push(async () => {
-      const q = "used-gpu-minutes";
-      const rows = await client.query(render(q, day), at(day));
-      return {
-        usage: rows.map((s) => ({
-          day: day.day,
-          namespace: need(s, "namespace", q),
-          node: need(s, "node", q),
-          resource: need(s, "resource", q),
-          requestMinutes: 0,
-          usedMinutes: finite(s, q),
-        })),
+        usage: [...alloc.map((s) => record(qa, s, finite(s, qa), 0)), ...used.map((s) => record(qu, s, 0, finite(s, qu)))],
+        perTickDays: perTick ? [day.day] : [],
       };
     });
     tasks.push(async () => {
@@ -124,7 +120,7 @@ export async function fetchMonthUsage(client: PrometheusClient, month: BillingMo
   }
   let done = 0;
   const parts = await runBounded(tasks, opts.concurrency, () => opts.onProgress?.(++done, tasks.length));
-  return mergeUsage(parts);
+  return { ...mergeUsage(parts), perTickDays: parts.flatMap((p) => p.perTickDays ?? []).sort() };
 }
 
 /** Joins allocated and used minutes of the same (day, namespace, node, resource) into one record. */

@@ -5,6 +5,9 @@ import path from "node:path";
 export const QUERY_NAMES = [
   "allocated-gpu-minutes",
   "used-gpu-minutes",
+  "pods-not-constant",
+  "allocated-gpu-minutes-per-tick",
+  "used-gpu-minutes-per-tick",
   "node-minutes",
   "namespace-tenants",
   "gpu-sample-scan",

@@ -7,6 +7,9 @@ import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
 import type { QueryName } from "../adapters/query-files.js";
 import type { DatasetSink } from "../adapters/dataset-sink.js";
 
+/** pods-not-constant, allocated, used, node-minutes, namespace-tenants. */
+export const QUERIES_PER_DAY = 5;
+
 export interface MeterDeps {
   prometheus: PrometheusClient;
   sink: DatasetSink;
@@ -19,6 +22,8 @@ export interface MeterResult {
   chargeback: Chargeback;
   dataset: Dataset;
   queries: number;
+  /** Days metered with the per-tick fallback queries (some pod changed node or request). */
+  perTickDays: string[];
 }
 
 /**
@@ -51,5 +56,5 @@ export async function meterMonth(
     configHash: configHash(cfg),
   });
   const location = await deps.sink.write(month, dataset);
-  return { month, location, chargeback, dataset, queries: bm.days.length * 4 };
+  return { month, location, chargeback, dataset, queries: bm.days.length * QUERIES_PER_DAY, perTickDays: usage.perTickDays };
 }

@@ -83,9 +83,10 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     expect(new Set(result.chargeback.daily.map((d) => d.day)).size).toBe(31);
   });
 
-  it("given a month, no query pulls raw samples: 4 aggregated queries per billing day", () => {
-    expect(result.queries).toBe(31 * 4);
-    expect(queriesIssued).toBe(31 * 4);
+  it("given a month, no query pulls raw samples: 5 aggregated queries per billing day", () => {
+    expect(result.queries).toBe(31 * 5);
+    expect(result.perTickDays).toEqual([]);
+    expect(queriesIssued).toBe(31 * 5);
   });
 
   it("given a re-run with the same inputs, every file is byte-identical", async () => {
