@@ -13,14 +13,18 @@ export const PRICE_DP = 10;
 /** Used GPU-minutes arrive as float sums; they are quantised to this many decimals first. */
 export const USED_MINUTES_DP = 6;
 
-export interface ChargebackRow {
-  month: string;
+/** The split a chargeback row stands for: tenant × namespace × GPU model × instance type × capacity type. */
+export interface RowSplit {
   tenantId: string;
   tenantName: string;
   namespace: string;
   gpuModel: string;
   instanceType: string;
   capacityType: CapacityType;
+}
+
+export interface ChargebackRow extends RowSplit {
+  month: string;
   allocatedGpuHours: Dec;
   usedGpuHours: Dec;
   avgUtilization: Dec;
@@ -31,14 +35,8 @@ export interface ChargebackRow {
   currency: string;
 }
 
-export interface DailyRow {
+export interface DailyRow extends RowSplit {
   day: string;
-  tenantId: string;
-  tenantName: string;
-  namespace: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
   allocatedGpuHours: Dec;
   usedGpuHours: Dec;
   avgUtilization: Dec;
@@ -106,7 +104,7 @@ function ratio(used: Dec, alloc: Dec): Dec {
 
 const rowKey = (...parts: string[]) => parts.join("\u0000");
 
-function unitKey(g: Granularity, r: { tenantId: string; namespace: string; gpuModel: string; instanceType: string; capacityType: string }): string {
+function unitKey(g: Granularity, r: RowSplit): string {
   switch (g) {
     case "namespace-gpu_model":
       return rowKey(r.namespace, r.gpuModel);
@@ -183,7 +181,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
   }
 
   type Acc = { alloc: Dec; used: Dec };
-  const monthly = new Map<string, { key: Omit<ChargebackRow, "allocatedGpuHours" | "usedGpuHours" | "avgUtilization" | "correctionFactor" | "billableGpuHours" | "unitPrice" | "cost" | "currency" | "month">; acc: Acc; info: NodeInfo }>();
+  const monthly = new Map<string, { key: RowSplit; acc: Acc; info: NodeInfo }>();
   const daily = new Map<string, { day: string; key: string; acc: Acc }>();
   const allocByNode = new Map<string, Dec>();
   const unattributed = new Set<string>();
