@@ -54,7 +54,7 @@ async function demo(): Promise<number> {
     const want = Number(expected.allocatedGpuHours.toFixed());
     console.log(
       `\nCheck against the generator's exact answer: allocated ${got.toFixed(3)} GPU-h metered vs ${want.toFixed(3)} exact ` +
-        `(${(((got - want) / want) * 100).toFixed(4)}%), cost ${manifest.totals.cost} vs ${expected.cost.toFixed()} ${manifest.currency}.`,
+        `(${(((got - want) / want) * 100).toFixed(4)}%), cost ${manifest.totals.cost} vs ${expected.cost.toFixed(cfg.currencyDecimals)} ${manifest.currency}.`,
     );
     console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (chargeback.csv, usage-daily.csv, capacity.csv, manifest.json)`);
     return 0;

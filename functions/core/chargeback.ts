@@ -59,6 +59,8 @@ export interface CapacityRow {
 export interface Chargeback {
   month: string;
   currency: string;
+  /** Money columns are printed with exactly this many decimals (3.80, not 3.8). */
+  currencyDecimals: number;
   rows: ChargebackRow[];
   daily: DailyRow[];
   capacity: CapacityRow[];
@@ -290,6 +292,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
   return {
     month,
     currency: cfg.currency,
+    currencyDecimals: cfg.currencyDecimals,
     rows,
     daily: dailyRows,
     capacity,

@@ -71,12 +71,13 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
  * goes inside, so the same inputs give byte-identical files on every re-run.
  */
 export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
+  const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
   const chargeback = toCsv(
     CHARGEBACK_COLUMNS,
     cb.rows.map((r) => [
       r.month, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
       r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization, r.correctionFactor, r.billableGpuHours,
-      r.unitPrice, r.cost, r.currency,
+      r.unitPrice, money(r.cost), r.currency,
     ]),
   );
   const daily = toCsv(
@@ -90,7 +91,7 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
     CAPACITY_COLUMNS,
     cb.capacity.map((r) => [
       cb.month, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, String(r.nodes), r.nodeGpuHours,
-      r.allocatedGpuHours, r.idleGpuHours, r.idleRatio, r.unitPrice, r.idleCost, cb.currency,
+      r.allocatedGpuHours, r.idleGpuHours, r.idleRatio, r.unitPrice, money(r.idleCost), cb.currency,
     ]),
   );
   const files: DatasetFile[] = [
@@ -111,10 +112,10 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       allocatedGpuHours: t.allocatedGpuHours.toFixed(),
       usedGpuHours: t.usedGpuHours.toFixed(),
       billableGpuHours: t.billableGpuHours.toFixed(),
-      cost: t.cost.toFixed(),
+      cost: money(t.cost),
       nodeGpuHours: t.nodeGpuHours.toFixed(),
       idleGpuHours: t.idleGpuHours.toFixed(),
-      idleCost: t.idleCost.toFixed(),
+      idleCost: money(t.idleCost),
     },
     rounding:
       "GPU-hours rounded half-up to 6 decimals; billable = allocated × correction_factor; cost = billable_gpu_hours × unit_price as printed, rounded half-up to the currency's minor unit once per row; totals are sums of the rows.",
