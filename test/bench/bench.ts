@@ -74,6 +74,7 @@ async function naive(url: string, bm: BillingMonth) {
       const json = (await res.json()) as { data: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
       return json.data.result;
     };
+    // Utilization is pulled as the naive approach must, though only allocated minutes are integrated here.
     const [reqs, phases] = await Promise.all([
       range('kube_pod_container_resource_requests{resource=~"nvidia_com_gpu|nvidia_com_mig_.+"}'),
       range('kube_pod_status_phase{phase="Running"}'),

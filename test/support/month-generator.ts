@@ -255,10 +255,9 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
   const stuck: string[] = [];
   for (const node of nodes.filter((n) => n.name.startsWith("g4dn-spot-a")).slice(0, 1)) {
     const j = newJob(node, "team-data", 1, minuteAt(0.2), 90, 0);
-    j.runStartMs = j.runEndMs = j.deletedMs; // never runs
     j.endPhase = "Pending";
     j.deletedMs = j.createdMs + 90 * MIN;
-    j.runStartMs = j.runEndMs = j.deletedMs;
+    j.runStartMs = j.runEndMs = j.deletedMs; // never runs
     jobs.push(j);
     stuck.push(j.pod);
   }
