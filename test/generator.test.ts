@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { exactAnswer, generateMonth, writeOpenMetricsDays } from "./support/month-generator.js";
 import { billingMonth } from "../functions/core/month.js";
+import { referenceConfig } from "./core/fixtures.js";
 
 describe("the month generator", () => {
   const g = generateMonth({ month: "2026-10", scale: "demo" });
@@ -58,5 +59,25 @@ describe("the month generator", () => {
     expect(text).toContain('instance="10.0.1.12:8080"');
     expect(text).toMatch(/kube_pod_status_phase\{[^}]*\} NaN \d+/);
     expect(text).toMatch(/DCGM_FI_PROF_GR_ENGINE_ACTIVE\{[^}]*GPU_I_PROFILE="3g.40gb"/);
+  });
+  it("given the reference config, the demo month prices every node, covers every tenant and hits all four correction tiers", () => {
+    const cfg = referenceConfig();
+    for (const n of g.nodes) expect(cfg.prices[n.instanceType], n.instanceType).toBeDefined();
+    const capacities = new Set(g.nodes.map((n) => `${n.instanceType.split(".")[0]}/${n.capacity}`));
+    for (const c of ["g4dn/spot", "g4dn/on-demand", "g5/spot", "g5/on-demand"]) expect(capacities).toContain(c);
+    const used = new Set(g.jobs.map((j) => j.namespace));
+    for (const t of cfg.tenants) expect(g.namespaces.some((n) => used.has(n.name) && (n.tenantLabel ?? n.name).startsWith(t.id)), t.id).toBe(true);
+    // average utilization per namespace × GPU model (the reference granularity) from the exact answer
+    const model = new Map(g.nodes.map((n) => [n.name, n.gpuModel]));
+    const sums = new Map<string, [number, number]>();
+    for (const u of exactAnswer(g).usage) {
+      const k = `${u.namespace}|${model.get(u.node)}`;
+      const a = sums.get(k) ?? sums.set(k, [0, 0]).get(k)!;
+      a[0] += u.requestMinutes;
+      a[1] += u.usedMinutes;
+    }
+    const tiers = cfg.correction.tiers.map((t) => t.minUtilization).sort((a, b) => b - a);
+    const hit = new Set([...sums.values()].map(([r, u]) => tiers.find((m) => u / r >= m)));
+    expect([...hit].sort()).toEqual([...tiers].sort());
   });
 });
