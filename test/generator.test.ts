@@ -49,7 +49,7 @@ describe("the month generator", () => {
     expect(doomed).toBe((g.facts.spotInterruption.atMs - bm.startMs) / 60_000);
   });
 
-  it("given one day written as OpenMetrics, series carry both kube-state-metrics replicas and end with a NaN stand-in for staleness", async () => {
+  it("given one day written as OpenMetrics, series carry both kube-state-metrics replicas and end with a staleness stand-in (NaN where queries filter, 0 where they only sum)", async () => {
     const small = generateMonth({ month: "2026-10", scale: "demo", days: 1 });
     const dir = await mkdtemp(path.join(tmpdir(), "om-"));
     const files = await writeOpenMetricsDays(small, dir);
@@ -57,7 +57,9 @@ describe("the month generator", () => {
     expect(text.trimEnd().endsWith("# EOF")).toBe(true);
     expect(text).toContain('instance="10.0.1.11:8080"');
     expect(text).toContain('instance="10.0.1.12:8080"');
-    expect(text).toMatch(/kube_pod_status_phase\{[^}]*\} NaN \d+/);
+    expect(text).toMatch(/kube_pod_container_resource_requests\{[^}]*\} NaN \d+/);
+    expect(text).not.toMatch(/kube_pod_status_phase\{[^}]*\} NaN/);
+    expect(text).not.toMatch(/DCGM_FI_\w+\{[^}]*\} NaN/);
     expect(text).toMatch(/DCGM_FI_PROF_GR_ENGINE_ACTIVE\{[^}]*GPU_I_PROFILE="3g.40gb"/);
   });
   it("given the reference config, the demo month prices every node, covers every tenant and hits all four correction tiers", () => {

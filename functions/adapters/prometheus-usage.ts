@@ -2,6 +2,7 @@ import type { BillingDay, BillingMonth } from "../core/month.js";
 import type { MonthUsage, NamespaceRecord, NodeRecord, UsageRecord } from "../core/usage.js";
 import type { InstantSample, PrometheusClient } from "./prometheus-client.js";
 import { renderQuery, type QueryName } from "./query-files.js";
+import { fastPathExceptions, joinPodMinutes, podKey, type PodRequestSeries } from "../core/pod-minutes.js";
 
 /** A series came back that cannot be attributed to a namespace/node: billing it wrong or dropping it would both be silent. */
 export class UnattributableSeriesError extends Error {
@@ -51,6 +52,34 @@ function finite(s: InstantSample, query: string): number {
   return s.value;
 }
 
+/** The `pod-gpu-requests` result (a max and a min series per container) as one record per container. */
+function toRequestSeries(samples: InstantSample[]): PodRequestSeries[] {
+  const q = "pod-gpu-requests";
+  const byContainer = new Map<string, PodRequestSeries>();
+  for (const s of samples) {
+    const key = [need(s, "namespace", q), need(s, "pod", q), s.metric.container ?? "", need(s, "node", q), need(s, "resource", q)];
+    const k = key.join("\u0000");
+    const r = byContainer.get(k) ?? byContainer.set(k, { namespace: key[0]!, pod: key[1]!, container: key[2]!, node: key[3]!, resource: key[4]!, max: NaN, min: NaN }).get(k)!;
+    const stat = s.metric.stat;
+    if (stat !== "max" && stat !== "min") throw new UnattributableSeriesError(`${q}: a series has stat="${stat}", expected max or min: ${JSON.stringify(s.metric)}`);
+    r[stat] = finite(s, q);
+  }
+  for (const r of byContainer.values())
+    if (!Number.isFinite(r.max) || !Number.isFinite(r.min)) throw new UnattributableSeriesError(`${q}: ${r.namespace}/${r.pod} container ${r.container} came back without both its max and min`);
+  return [...byContainer.values()];
+}
+
+/** Per-pod minutes keyed by namespace and pod; a pod twice in one result would be summed wrong, so it is an error. */
+function byPod(samples: InstantSample[], q: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const s of samples) {
+    const k = podKey(need(s, "namespace", q), need(s, "pod", q));
+    if (m.has(k)) throw new UnattributableSeriesError(`${q}: pod ${JSON.stringify(s.metric)} came back twice`);
+    m.set(k, finite(s, q));
+  }
+  return m;
+}
+
 /**
  * Meters one billing month from Prometheus, one billing day per query window.
  * Each query is evaluated 1 s before the day ends with a range of the whole
@@ -78,11 +107,18 @@ export async function fetchMonthUsage(
   const tasks: (() => Promise<Partial<DayResult>>)[] = [];
   for (const day of month.days) {
     tasks.push(async () => {
-      // The fast queries assume each pod keeps its node and request for the day; check first.
-      const exceptions = await client.query(render("pods-not-constant", day), at(day));
-      const perTick = exceptions.length > 0;
-      const qa = perTick ? "allocated-gpu-minutes-per-tick" : "allocated-gpu-minutes";
-      const qu = perTick ? "used-gpu-minutes-per-tick" : "used-gpu-minutes";
+      // The fast path assumes each pod keeps its node and request for the day; check first.
+      const requests = toRequestSeries(await client.query(render("pod-gpu-requests", day), at(day)));
+      const exceptions = fastPathExceptions(requests);
+      if (exceptions.length === 0) {
+        const [running, used] = await Promise.all([
+          client.query(render("pod-running-minutes", day), at(day)),
+          client.query(render("pod-used-gpu-minutes", day), at(day)),
+        ]);
+        return { usage: joinPodMinutes(day.day, requests, byPod(running, "pod-running-minutes"), byPod(used, "pod-used-gpu-minutes")), perTickDays: [] };
+      }
+      const qa = "allocated-gpu-minutes-per-tick";
+      const qu = "used-gpu-minutes-per-tick";
       const [alloc, used] = await Promise.all([client.query(render(qa, day), at(day)), client.query(render(qu, day), at(day))]);
       const record = (q: string, s: InstantSample, requestMinutes: number, usedMinutes: number): UsageRecord => ({
         day: day.day,
@@ -94,7 +130,7 @@ export async function fetchMonthUsage(
       });
       return {
         usage: [...alloc.map((s) => record(qa, s, finite(s, qa), 0)), ...used.map((s) => record(qu, s, 0, finite(s, qu)))],
-        perTickDays: perTick ? [day.day] : [],
+        perTickDays: [day.day],
       };
     });
     tasks.push(async () => {

@@ -3,9 +3,9 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 export const QUERY_NAMES = [
-  "allocated-gpu-minutes",
-  "used-gpu-minutes",
-  "pods-not-constant",
+  "pod-gpu-requests",
+  "pod-running-minutes",
+  "pod-used-gpu-minutes",
   "allocated-gpu-minutes-per-tick",
   "used-gpu-minutes-per-tick",
   "node-minutes",

@@ -7,7 +7,7 @@ import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
 import type { QueryName } from "../adapters/query-files.js";
 import type { DatasetSink } from "../adapters/dataset-sink.js";
 
-/** pods-not-constant, allocated, used, node-minutes, namespace-tenants. */
+/** pod-gpu-requests, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count). */
 export const QUERIES_PER_DAY = 5;
 
 export interface MeterDeps {

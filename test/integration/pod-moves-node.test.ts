@@ -6,6 +6,7 @@ import { createPrometheusClient } from "../../functions/adapters/prometheus-clie
 import { loadQueries, renderQuery } from "../../functions/adapters/query-files.js";
 import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth } from "../../functions/core/month.js";
+import { fastPathExceptions, joinPodMinutes, podKey } from "../../functions/core/pod-minutes.js";
 import { backfill, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
 
 /**
@@ -23,9 +24,10 @@ describe("a pod rescheduled under the same name on another node", () => {
   beforeAll(async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "moves-"));
     const lines: string[] = [];
+    // End markers stand in for staleness as the month generator's do: NaN for requests, 0 for the 0/1 phase.
     const series = (name: string, labels: string, fromMin: number, toMin: number, v: (m: number) => number) => {
       for (let m = fromMin; m < toMin; m++) lines.push(`${name}{${labels}} ${v(m)} ${(t0 + m * 60_000) / 1000}`);
-      lines.push(`${name}{${labels}} NaN ${(t0 + toMin * 60_000) / 1000}`);
+      lines.push(`${name}{${labels}} ${name === "kube_pod_status_phase" ? 0 : "NaN"} ${(t0 + toMin * 60_000) / 1000}`);
     };
     lines.push("# TYPE kube_pod_container_resource_requests gauge");
     series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 0, 62, () => 2);
@@ -49,10 +51,17 @@ describe("a pod rescheduled under the same name on another node", () => {
     expect(byNode).toEqual({ "spot-1": 2 * 60, "od-1": 2 * 30 });
   });
 
-  it("given the same data, the per-pod fast query alone would double-bill (why the guard exists)", async () => {
+  it("given the same data, the per-pod fast path alone would double-bill (why the guard exists)", async () => {
     const client = createPrometheusClient({ url: prom.url });
-    const q = renderQuery(loadQueries()["allocated-gpu-minutes"], { windowSeconds: (day.endMs - day.startMs) / 1000 });
-    const r = await client.query(q, day.endMs / 1000 - 1);
-    expect(r.reduce((a, s) => a + s.value, 0)).toBe(2 * 90 * 2);
+    const qs = loadQueries();
+    const render = (name: "pod-gpu-requests" | "pod-running-minutes") => renderQuery(qs[name], { windowSeconds: (day.endMs - day.startMs) / 1000 });
+    const at = day.endMs / 1000 - 1;
+    const requests = (await client.query(render("pod-gpu-requests"), at)).filter((s) => s.metric.stat === "max");
+    const series = requests.map((s) => ({ namespace: s.metric.namespace!, pod: s.metric.pod!, container: s.metric.container!, node: s.metric.node!, resource: s.metric.resource!, max: s.value, min: s.value }));
+    expect(fastPathExceptions(series)).toEqual(["team-data/db-0 requests GPUs on od-1/nvidia_com_gpu and on spot-1/nvidia_com_gpu"]);
+    const running = await client.query(render("pod-running-minutes"), at);
+    expect(running.map((s) => s.value)).toEqual([90]);
+    const joined = joinPodMinutes(day.day, series, new Map([[podKey("team-data", "db-0"), 90]]), new Map());
+    expect(joined.reduce((a, u) => a + u.requestMinutes, 0)).toBe(2 * 90 * 2);
   });
 });

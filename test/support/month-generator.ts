@@ -345,12 +345,20 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
       buf.push(s);
       size += s.length;
     };
-    /** Emits a series at every minute of [from, to) inside this file, then NaN at `to` (the staleness stand-in). */
-    const series = async (name: string, labels: string, from: number, to: number, value: (t: number) => number | string) => {
+    /**
+     * Emits a series at every minute of [from, to) inside this file, then an end marker at `to`.
+     * Prometheus ends a vanished series with a staleness marker (a special NaN) that every
+     * selector skips; promtool cannot write one, so the marker is a stand-in that our queries
+     * treat as "absent" — NaN where they filter or take min/max (requests, node and namespace
+     * labels), 0 for the 0/1 phase and the utilization series, which they only sum: summed,
+     * a 0 adds what an absent sample adds. (A plain NaN reaching a sum fails the metering
+     * loudly — the adapter rejects non-finite values — rather than billing wrong.)
+     */
+    const series = async (name: string, labels: string, from: number, to: number, value: (t: number) => number | string, endMarker: "NaN" | "0" = "NaN") => {
       const s = Math.max(from, fs);
       const prefix = `${name}{${labels}} `;
       for (let t = s; t < Math.min(to, fe); t += MIN) if (!inGap(g, t)) put(`${prefix}${value(t)} ${t / 1000}\n`);
-      if (to >= fs && to < fe) put(`${prefix}NaN ${to / 1000}\n`);
+      if (to >= fs && to < fe) put(`${prefix}${endMarker} ${to / 1000}\n`);
       if (size > 1 << 23) await flush();
     };
     const live = (from: number, to: number) => from < fe && to >= fs;
@@ -386,7 +394,7 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
     for (const j of jobs)
       for (const phase of ["Pending", "Running", "Succeeded", "Failed"])
         for (const k of KSM)
-          await series("kube_pod_status_phase", `${k},namespace="${j.namespace}",phase="${phase}",pod="${j.pod}"`, j.createdMs, j.deletedMs, (t) => (phaseAt(j, t) === phase ? 1 : 0));
+          await series("kube_pod_status_phase", `${k},namespace="${j.namespace}",phase="${phase}",pod="${j.pod}"`, j.createdMs, j.deletedMs, (t) => (phaseAt(j, t) === phase ? 1 : 0), "0");
     // dcgm-exporter attributes a GPU to a pod while the pod's container holds it (Running).
     put("# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n");
     for (const j of jobs) {
@@ -394,7 +402,7 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
       const n = nodeOf.get(j.node)!;
       for (let i = 0; i < j.units; i++) {
         const prof = n.mig ? `,GPU_I_ID="${i}",GPU_I_PROFILE="${n.mig.profile}"` : "";
-        await series("DCGM_FI_DEV_GPU_UTIL", `Hostname="${j.node}",UUID="GPU-${j.pod}-${i}",container="c0",gpu="${i}"${prof},modelName="NVIDIA ${n.gpuModel}",namespace="${j.namespace}",pod="${j.pod}"`, j.runStartMs, j.runEndMs, (t) => (n.mig ? 0 : utilAt(j, i, t, false)));
+        await series("DCGM_FI_DEV_GPU_UTIL", `Hostname="${j.node}",UUID="GPU-${j.pod}-${i}",container="c0",gpu="${i}"${prof},modelName="NVIDIA ${n.gpuModel}",namespace="${j.namespace}",pod="${j.pod}"`, j.runStartMs, j.runEndMs, (t) => (n.mig ? 0 : utilAt(j, i, t, false)), "0");
       }
     }
     put("# TYPE DCGM_FI_PROF_GR_ENGINE_ACTIVE gauge\n");
@@ -402,7 +410,7 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
       const n = nodeOf.get(j.node)!;
       if (!n.mig || j.runEndMs <= j.runStartMs) continue;
       for (let i = 0; i < j.units; i++)
-        await series("DCGM_FI_PROF_GR_ENGINE_ACTIVE", `Hostname="${j.node}",UUID="GPU-${j.pod}-${i}",container="c0",gpu="${i}",GPU_I_ID="${i}",GPU_I_PROFILE="${n.mig.profile}",modelName="NVIDIA A100-SXM4-40GB",namespace="${j.namespace}",pod="${j.pod}"`, j.runStartMs, j.runEndMs, (t) => utilAt(j, i, t, true));
+        await series("DCGM_FI_PROF_GR_ENGINE_ACTIVE", `Hostname="${j.node}",UUID="GPU-${j.pod}-${i}",container="c0",gpu="${i}",GPU_I_ID="${i}",GPU_I_PROFILE="${n.mig.profile}",modelName="NVIDIA A100-SXM4-40GB",namespace="${j.namespace}",pod="${j.pod}"`, j.runStartMs, j.runEndMs, (t) => utilAt(j, i, t, true), "0");
     }
     put("# EOF\n");
     await flush();

@@ -114,7 +114,7 @@ export async function startPrometheus(opts: { dataDir: string; port?: number }):
  */
 export async function prepareMonthData(opts: { month: string; scale: Scale; cacheDir: string; seed?: number; days?: number }): Promise<{ dataDir: string; gen: GeneratedMonth }> {
   const gen = generateMonth({ month: opts.month, scale: opts.scale, seed: opts.seed, days: opts.days });
-  const key = `${opts.month}-${opts.scale}-${gen.seed}${opts.days ? `-${opts.days}d` : ""}-v1`;
+  const key = `${opts.month}-${opts.scale}-${gen.seed}${opts.days ? `-${opts.days}d` : ""}-v2`;
   const dataDir = path.join(opts.cacheDir, key);
   if (existsSync(path.join(dataDir, ".complete"))) return { dataDir, gen };
   const tmp = await mkdtemp(path.join(tmpdir(), "gen-"));
