@@ -15,6 +15,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import path from "node:path";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { vi } from "vitest";
+import { main } from "../../functions/cli/main.js";
 import { parseConfig, type Config } from "../../functions/core/config.js";
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { D, type Dec } from "../../functions/core/decimal.js";
@@ -47,6 +51,7 @@ describe("quota checks against a real Prometheus with a generated month", () => 
   let s3: Awaited<ReturnType<typeof startConditionalS3>>;
   let ses: Awaited<ReturnType<typeof startLocalSes>>;
   let cfg: Config;
+  let cfgText = "";
   let base: Config;
   /** Exact allocated GPU-hours of a tenant, month to date at `t` (billing month in TZ). */
   let exact: (tenant: string, t: Date) => Dec;
@@ -74,7 +79,8 @@ describe("quota checks against a real Prometheus with a generated month", () => 
       .replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`)
       .replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon", `monthlyQuotaGpuHours: ${plan.suwon.quota}\n    recipients: [gpu-admin@suwon`)
       .replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@seongnam", `monthlyQuotaGpuHours: ${plan.seongnam.quota}\n    recipients: [gpu-admin@seongnam`);
-    cfg = parseConfig(`${withQuotas}\nquota: { language: en, forecastMinElapsedHours: 6, tenants: { suwon: { thresholds: { warn: ${plan.suwon.warn} } } } }\n`, "quota-it");
+    cfgText = `${withQuotas}\nquota: { language: en, forecastMinElapsedHours: 6, tenants: { suwon: { thresholds: { warn: ${plan.suwon.warn} } } } }\n`;
+    cfg = parseConfig(cfgText, "quota-it");
   });
   afterAll(async () => {
     await Promise.all([prom?.stop(), ses?.stop(), s3?.stop()]);
@@ -166,5 +172,29 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     expect(block.body.text).toContain("Basis: allocated GPU-hours");
     expect(block.body.text).toMatch(new RegExp(`Used this month: [\\d.]+ h of a ${plan.suwon.quota.toFixed(2)} h quota`));
     expect(block.body.text).toMatch(/Projected month-end usage: [\d.]+ h/);
+  });
+
+  it("given the runs above, when `gpu-billing quota status` is asked about October, then it prints each tenant's usage, quota, %, forecast and alert state", async () => {
+    const file = path.join(await mkdtemp(path.join(tmpdir(), "quota-cli-")), "config.yaml");
+    await writeFile(file, cfgText);
+    const out: string[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void out.push(a.join(" ")));
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_REGION: "us-east-1" };
+    const saved = { ...process.env };
+    Object.assign(process.env, env); // the S3 client reads credentials from the process environment
+    try {
+      const code = await main(["quota", "status", "--month", "2026-10", "--config", file, "--prometheus-url", prom.url, "--bucket", "quota-it", "--s3-endpoint", s3.endpoint], env, at(OCT[4]!));
+      expect(code).toBe(0);
+    } finally {
+      spy.mockRestore();
+      process.env = saved;
+    }
+    const text = out.join("\n");
+    expect(text).toContain("GPU-hour quotas 2026-10 (America/Los_Angeles), as of 2026-10-03 06:00; basis: allocated GPU-hours");
+    const suwon = text.split("\n").find((l) => l.startsWith("수원시"))!;
+    expect(suwon).toMatch(new RegExp(`^수원시\\s+[\\d.]+\\s+${plan.suwon.quota.toFixed(2)}\\s+\\d+\\.\\d%\\s+[\\d.]+\\s+-\\s+block\\s+alerts: `));
+    expect(suwon).toContain("block");
+    expect(suwon).toContain("warn");
+    expect(text.split("\n").find((l) => l.startsWith("AI팀"))).toMatch(/unlimited\s+-\s+[\d.]+\s+-\s+unlimited$/);
   });
 });

@@ -9,7 +9,7 @@ import http from "node:http";
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { startS3 } from "../../support/s3.js";
 
-export async function startConditionalS3(bucket: string): Promise<{ client: () => S3Client; stop(): Promise<void>; rejected: () => number }> {
+export async function startConditionalS3(bucket: string): Promise<{ client: () => S3Client; endpoint: string; stop(): Promise<void>; rejected: () => number }> {
   const s3 = await startS3(bucket);
   const upstream = new URL(s3.endpoint);
   const locks = new Map<string, Promise<void>>();
@@ -74,6 +74,7 @@ export async function startConditionalS3(bucket: string): Promise<{ client: () =
   const port = (server.address() as { port: number }).port;
   const clients: S3Client[] = [];
   return {
+    endpoint: `http://127.0.0.1:${port}`,
     client: () => {
       const c = new S3Client({ endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, region: "us-east-1", credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
       clients.push(c);
