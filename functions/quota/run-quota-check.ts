@@ -190,7 +190,8 @@ async function deliverAlert(
   try {
     const rendered = renderAlert(deps.templates[language], alertVariables(d.kind, s, { month, timeZone: cfg.timeZone, language, enforce }));
     const messageId = await deps.mailer.send(rendered, { to: tenant?.recipients ?? [], bcc: settings.opsRecipients });
-    await deps.publisher?.publish(rendered.subject, {
+    // SNS subjects must be ASCII (the email subject may be Korean): tenant id, not name.
+    await deps.publisher?.publish(`GPU quota ${d.kind}: ${s.subject.key} ${month} ${s.ratio!.mul(100).toFixed(1)}%`, {
       type: `gpu-quota-${d.kind}`,
       month,
       tenant: s.subject.tenantId,
