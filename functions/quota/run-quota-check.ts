@@ -143,7 +143,7 @@ export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: Config, now: Date
   for (const key of [...subjects].sort()) {
     const stored = records.get(`enforcement/${key}.json`);
     const decision = decideEnforcement(key, bySubject.get(key), stored?.value, month, enforce);
-    const r = await carryOut(deps, cfg, decision, bySubject.get(key), stored, month, now);
+    const r = await carryOut(deps, cfg, decision, bySubject.get(key), stored, month, now, enforce);
     report.enforcement.push(r);
     if (r.outcome === "pending") problems.push(`enforcement ${key}: ${r.error} (recorded as pending)`);
   }
@@ -217,15 +217,23 @@ async function deliverAlert(
 async function carryOut(
   deps: QuotaCheckDeps,
   cfg: Config,
-  decision: EnforcementDecision,
+  decisionIn: EnforcementDecision,
   status: QuotaStatus | undefined,
   stored: { value: EnforcementRecord; etag: string } | undefined,
   month: string,
   now: Date,
+  enforce: boolean,
 ): Promise<QuotaCheckReport["enforcement"][number]> {
+  let decision = decisionIn;
   const prev = stored?.value;
-  if (decision.action === "none") return { ...decision, outcome: "unchanged", namespaces: Object.keys(prev?.namespaces ?? {}) };
   const subject = status?.subject ?? { kind: prev?.namespace ? ("namespace" as const) : ("tenant" as const), tenantId: prev!.tenantId, namespace: prev?.namespace };
+  if (decision.action === "none" && enforce && deps.enforcer && prev?.status === "enforced" && prev.month === month && status?.level === "block") {
+    // A namespace the tenant created after the block must not be a way around it.
+    const now = await deps.enforcer.namespacesOf(subject, cfg.tenants).catch(() => undefined);
+    const fresh = (now ?? []).filter((ns) => !prev.namespaces[ns]);
+    if (fresh.length) decision = { ...decision, action: "apply", reason: `namespace ${fresh.join(", ")} appeared after the block; blocking it too` };
+  }
+  if (decision.action === "none") return { ...decision, outcome: "unchanged", namespaces: Object.keys(prev?.namespaces ?? {}) };
   if (decision.dryRun || !deps.enforcer) {
     let namespaces = Object.keys(prev?.namespaces ?? {});
     if (decision.action === "apply" && deps.enforcer) namespaces = await deps.enforcer.namespacesOf(subject, cfg.tenants).catch(() => []);

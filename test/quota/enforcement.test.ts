@@ -124,6 +124,12 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
     kube.requests.length = 0;
     await runQuotaCheck(await deps(meterWith({ suwon: 103 })), config(), new Date("2026-10-20T10:00:00+09:00"));
     expect(writes()).toEqual([]);
+
+    // A namespace created after the block is blocked too, and only it.
+    kube.state.namespaces.push({ name: "suwon-new" });
+    const later = await runQuotaCheck(await deps(meterWith({ suwon: 104 })), config(), new Date("2026-10-20T11:00:00+09:00"));
+    expect(later.enforcement.find((e) => e.subjectKey === "tenant=suwon")!.reason).toMatch(/namespace suwon-new appeared after the block/);
+    expect(writes().map((w) => `${w.method} ${w.path}`)).toEqual(["POST /api/v1/namespaces/suwon-new/resourcequotas"]);
   });
 
   it("given suwon is blocked, when its quota is raised above its usage, then the block is lifted and the previous quotas are restored", async () => {
