@@ -11,7 +11,7 @@ import { evaluateQuotas, quotaSettings, type QuotaStatus } from "../quota/evalua
 import type { EnforcementRecord } from "../quota/enforcement-decision.js";
 import { localDateTime } from "../quota/month-to-date.js";
 import { formatQuotaStatusTable, runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
-import { buildQuotaCheckDeps, newRunId } from "../quota/quota-check-deps.js";
+import { buildQuotaCheckDeps, newRunId, unreachableEnforcer } from "../quota/quota-check-deps.js";
 import { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./main.js";
 
 export const QUOTA_USAGE = `  gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
@@ -102,7 +102,7 @@ async function check(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promise
     env,
   });
   try {
-    const report = await runQuotaCheck({ ...wiring.deps, enforcer: await wiring.enforcerFor(enforce), runId: newRunId() }, cfg, now, { month, enforce });
+    const report = await runQuotaCheck({ ...wiring.deps, enforcer: await wiring.enforcerFor(enforce).catch(unreachableEnforcer), runId: newRunId() }, cfg, now, { month, enforce });
     console.log(formatCheckReport(report));
     return EXIT.ok;
   } catch (e) {

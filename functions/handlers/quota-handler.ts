@@ -4,7 +4,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { describeIssues, parseConfig, type Config } from "../core/config.js";
 import { quotaSettings, describeStatus } from "../quota/evaluate-quota.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
-import { buildQuotaCheckDeps, newRunId } from "../quota/quota-check-deps.js";
+import { buildQuotaCheckDeps, newRunId, unreachableEnforcer } from "../quota/quota-check-deps.js";
 
 /** The function's environment; every error names the variable. */
 export const QuotaEnvSchema = z
@@ -82,7 +82,7 @@ export function makeQuotaHandler(getBuilt: () => Built, clock: () => Date = () =
     const enforce = ev.data.enforce ?? envEnforce;
     const runId = context?.awsRequestId ?? newRunId();
     try {
-      const enforcer = await wiring.enforcerFor(enforce);
+      const enforcer = await wiring.enforcerFor(enforce).catch(unreachableEnforcer);
       const report = await runQuotaCheck({ ...wiring.deps, enforcer, runId }, cfg, clock(), { month: ev.data.month, enforce });
       const summary = summariseReport(report, cfg.timeZone);
       logger.info("quota check done", { ...summary });

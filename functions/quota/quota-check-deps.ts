@@ -75,3 +75,15 @@ export function buildQuotaCheckDeps(cfg: Config, w: QuotaWiring): { deps: Omit<Q
 }
 
 export const newRunId = () => randomUUID();
+
+/**
+ * Stands in for the enforcer when the cluster could not even be reached for a
+ * token or endpoint: every call fails with that error, so the run still sends
+ * its alerts and records the enforcement as pending (retried next run).
+ */
+export function unreachableEnforcer(cause: unknown): QuotaEnforcer {
+  const fail = async (): Promise<never> => {
+    throw new Error(`Kubernetes API not reachable: ${(cause as Error).message}`);
+  };
+  return { namespacesOf: fail, block: fail, restore: fail };
+}
