@@ -44,6 +44,13 @@ export const QuotaSettingsSchema = z.object({
   cloudwatchNamespace: z.string().min(1).default("GpuBilling/Quota"),
   /** Per-tenant settings, keyed by tenant id. */
   tenants: z.record(z.string(), TenantQuotaSchema).default({}),
+}).superRefine((q, ctx) => {
+  // An override of one threshold can pass the other default; reject that here, naming the field, not at the first run.
+  for (const [id, t] of Object.entries(q.tenants)) {
+    const warn = t.thresholds?.warn ?? q.thresholds.warn;
+    const block = t.thresholds?.block ?? q.thresholds.block;
+    if (warn >= block) ctx.addIssue({ code: "custom", path: ["tenants", id, "thresholds"], message: `warn (${warn}) must be below block (${block})` });
+  }
 });
 
 export type QuotaSettings = z.infer<typeof QuotaSettingsSchema>;

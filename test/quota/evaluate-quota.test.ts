@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig, type Config } from "../../functions/core/config.js";
 import { D } from "../../functions/core/decimal.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
+import { billingMonth } from "../../functions/core/month.js";
 import { alertKey, decideAlerts, evaluateQuotas, type QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
 import { decideEnforcement, type EnforcementRecord } from "../../functions/quota/enforcement-decision.js";
 import { referenceConfigText } from "../core/fixtures.js";
@@ -38,6 +39,24 @@ describe("month-to-date window", () => {
     expect(w.days.at(-1)!.day).toBe(last);
     expect(new Date(w.days.at(-1)!.endMs).toISOString()).toBe(end);
     expect(w.complete).toBe(days === 31);
+    // Once the month is over, the window is exactly the bill's month.
+    if (w.complete) expect(w.days).toEqual(billingMonth("2026-10", TZ).days);
+  });
+});
+
+describe("quota config", () => {
+  it.each([
+    [{ thresholds: { warn: 1.0, block: 1.0 } }, /quota\.thresholds\.warn: warn must be below block/],
+    [{ tenants: { yongin: { thresholds: { warn: 1.2 } } } }, /quota\.tenants\.yongin\.thresholds: warn \(1\.2\) must be below block \(1\)/],
+    [{ tenants: { nosuch: {} } }, /quota\.tenants\.nosuch: no tenant with id "nosuch"/],
+    [{ basis: "used" }, /quota\.basis/],
+  ])("given quota settings %j, when the config is parsed, then the error names the field", (quota, msg) => {
+    expect(() => withQuota(quota)).toThrow(msg);
+  });
+
+  it("given no quota block, when parsed, then the defaults apply: allocated basis, warn 80 %, block 100 %, dry-run", () => {
+    const s = evaluateQuotas(input("2026-10-20T00:00:00+09:00", { suwon: [1] }), parseConfig(referenceConfigText, "t"))[0]!;
+    expect([s.basis, s.thresholds]).toEqual(["allocated", { warn: 0.8, block: 1 }]);
   });
 });
 
