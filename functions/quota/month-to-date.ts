@@ -23,7 +23,9 @@ export interface MonthToDateWindow extends BillingMonth {
 export function monthToDateWindow(month: string, timeZone: string, now: Date): MonthToDateWindow {
   const bm = billingMonth(month, timeZone);
   const floored = Math.floor(now.getTime() / MINUTE) * MINUTE;
-  if (floored <= bm.startMs) throw new InvalidMonthError(`month ${month} has not started at ${now.toISOString()} in ${timeZone}; nothing to meter yet`);
+  if (now.getTime() < bm.startMs) throw new InvalidMonthError(`month ${month} has not started at ${now.toISOString()} in ${timeZone}`);
+  // In the month's first minute nothing has happened yet: an empty window (zero usage), not an error,
+  // so the run at the month rollover still lifts last month's blocks.
   const asOfMs = Math.min(floored, bm.endMs);
   const days = bm.days.filter((d) => d.startMs < asOfMs).map((d) => ({ ...d, endMs: Math.min(d.endMs, asOfMs) }));
   return { ...bm, days, asOfMs, monthEndMs: bm.endMs, complete: asOfMs === bm.endMs };

@@ -145,9 +145,10 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
     expect(record).toMatchObject({ subjectKey: "tenant=suwon", status: "lifted", namespaces: {} });
   });
 
-  it("given suwon is blocked in October, when the first run of November comes, then the block is lifted (month rollover)", async () => {
+  it("given suwon is blocked in October, when the first run of November comes in its first minute, then the block is lifted (month rollover)", async () => {
     await runQuotaCheck(await deps(meterWith({ suwon: 100 })), config(), new Date("2026-10-31T20:00:00+09:00"));
-    const r = await runQuotaCheck(await deps(meterWith({ suwon: 0.5 })), config(), new Date("2026-11-01T01:00:00+09:00"));
+    // The first run of the new month, in its first minute (nothing metered yet).
+    const r = await runQuotaCheck(await deps(meterWith({})), config(), new Date("2026-11-01T00:00:20+09:00"));
     const e = r.enforcement.find((x) => x.subjectKey === "tenant=suwon")!;
     expect([e.action, e.outcome, e.reason]).toEqual(["lift", "lifted", "month rollover: the block of 2026-10 ends; 2026-11 starts with a fresh quota"]);
     expect(Object.keys(kube.state.quotas["suwon-train"]!)).toEqual([]);

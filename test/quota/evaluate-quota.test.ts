@@ -25,17 +25,19 @@ function input(nowIso: string, tenants: Record<string, [number, number?]>, names
 describe("month-to-date window", () => {
   it.each([
     // now, days in window, last day, last day's end (UTC)
-    ["2026-10-01T00:00:30+09:00", "not started", 0, "", ""],
+    ["2026-09-30T23:59:59+09:00", "not started", -1, "", ""],
+    ["2026-10-01T00:00:30+09:00", "first minute: empty", 0, "", ""],
     ["2026-10-01T00:01:59+09:00", "one minute", 1, "2026-10-01", "2026-09-30T15:01:00.000Z"],
     ["2026-10-10T12:34:56+09:00", "partial 10th", 10, "2026-10-10", "2026-10-10T03:34:00.000Z"],
     ["2026-11-05T00:00:00+09:00", "month over", 31, "2026-10-31", "2026-10-31T15:00:00.000Z"],
   ])("given now %s (%s), then the window has %i days ending at the floored minute", (now, _what, days, last, end) => {
-    if (days === 0) {
+    if (days < 0) {
       expect(() => monthToDateWindow("2026-10", TZ, new Date(now))).toThrow(/has not started/);
       return;
     }
     const w = monthToDateWindow("2026-10", TZ, new Date(now));
     expect(w.days).toHaveLength(days);
+    if (days === 0) return expect(w.asOfMs).toBe(w.startMs);
     expect(w.days.at(-1)!.day).toBe(last);
     expect(new Date(w.days.at(-1)!.endMs).toISOString()).toBe(end);
     expect(w.complete).toBe(days === 31);
