@@ -10,7 +10,8 @@ import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
 import { evaluateQuotas, quotaSettings, type QuotaStatus } from "../quota/evaluate-quota.js";
 import type { EnforcementRecord } from "../quota/enforcement-decision.js";
 import { localDateTime } from "../quota/month-to-date.js";
-import { formatQuotaStatusTable, runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
+import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
+import { formatQuotaStatusTable } from "../quota/quota-status-table.js";
 import { buildQuotaCheckDeps, newRunId, unreachableEnforcer } from "../quota/quota-check-deps.js";
 import { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./main.js";
 
