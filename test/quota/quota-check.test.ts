@@ -104,6 +104,20 @@ describe("quota check with alert state in S3 (s3rver behind a conditional-put pr
     expect(email!.body.text).toContain("Basis: billable GPU-hours (after utilization correction)");
   });
 
+  it.each([
+    ["20 minutes ago (the run died mid-send)", 20, 1],
+    ["5 minutes ago (another run is sending now)", 5, 0],
+  ])("given an alert claimed %s and never marked sent, when a run comes, then it sends %i email(s)", async (_what, minutesAgo, emails) => {
+    const now = new Date("2026-10-20T09:00:00+09:00");
+    const store = s3QuotaStateStore(s3.client(), BUCKET, prefix);
+    const claimedAt = new Date(now.getTime() - minutesAgo * 60_000).toISOString();
+    await store.create("alerts/month=2026-10/tenant=suwon/warn-q100", { status: "sending", at: claimedAt, runId: "dead" });
+    await store.create("alerts/month=2026-10/tenant=suwon/forecast-q100", { status: "suppressed", at: claimedAt, runId: "dead" });
+    const r = await runQuotaCheck(deps(s3.client(), meterWith({ suwon: 85 })), cfg, now);
+    expect(r.alerts.filter((a) => a.outcome === "sent")).toHaveLength(emails);
+    expect(await ses.emails()).toHaveLength(emails);
+  });
+
   it("given Prometheus is unavailable, when the check runs, then it fails loudly and sends and writes nothing", async () => {
     const down = async () => Promise.reject(new PrometheusUnavailableError("http://127.0.0.1:9 unreachable after 4 retries"));
     await expect(runQuotaCheck(deps(s3.client(), down), cfg, new Date("2026-10-20T09:00:00+09:00"))).rejects.toBeInstanceOf(PrometheusUnavailableError);
