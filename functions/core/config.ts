@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { createHash } from "node:crypto";
+import { QuotaSettingsSchema } from "../quota/quota-config.js";
 
 /** Decimal money/price amounts are strings in config so no binary float ever touches them. */
 const decimalString = z
@@ -83,6 +84,8 @@ export const ConfigSchema = z
         timeoutSeconds: z.number().positive().default(120),
       })
       .optional(),
+    /** Month-to-date quota checks, alerts and enforcement (functions/quota/quota-config.ts). */
+    quota: QuotaSettingsSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const ids = new Set<string>();
@@ -94,6 +97,8 @@ export const ConfigSchema = z
     const mins = cfg.correction.tiers.map((t) => t.minUtilization);
     if (!mins.includes(0)) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "one tier must start at minUtilization 0 so every utilization has a factor" });
     if (new Set(mins).size !== mins.length) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "minUtilization values must be distinct" });
+    for (const id of Object.keys(cfg.quota?.tenants ?? {}))
+      if (!ids.has(id)) ctx.addIssue({ code: "custom", path: ["quota", "tenants", id], message: `no tenant with id "${id}"` });
   });
 
 export type Config = z.infer<typeof ConfigSchema>;

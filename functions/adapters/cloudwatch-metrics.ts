@@ -1,0 +1,40 @@
+import { PutMetricDataCommand, StandardUnit, type CloudWatchClient, type MetricDatum } from "@aws-sdk/client-cloudwatch";
+
+/** PutMetricData accepts at most 1000 data points per call (and 1 MB); our datums are tiny, so the count is the limit that binds. */
+export const MAX_DATUMS_PER_CALL = 1000;
+
+export interface TenantMetric {
+  tenantId: string;
+  usedGpuHours: number;
+  /** used ÷ quota; absent for an unlimited tenant (no ratio is published, rather than 0). */
+  quotaUsedRatio?: number;
+}
+
+export interface QuotaMetrics {
+  put(metrics: TenantMetric[], at: Date): Promise<number>;
+}
+
+export function quotaMetricDatums(metrics: TenantMetric[], at: Date): MetricDatum[] {
+  const out: MetricDatum[] = [];
+  for (const m of metrics) {
+    const Dimensions = [{ Name: "Tenant", Value: m.tenantId }];
+    out.push({ MetricName: "GpuHoursUsed", Dimensions, Timestamp: at, Value: m.usedGpuHours, Unit: StandardUnit.None });
+    if (m.quotaUsedRatio !== undefined) out.push({ MetricName: "GpuQuotaUsedRatio", Dimensions, Timestamp: at, Value: m.quotaUsedRatio, Unit: StandardUnit.None });
+  }
+  return out;
+}
+
+/** Publishes per-tenant quota metrics, batched within PutMetricData's limits; returns the number of calls. */
+export function cloudWatchQuotaMetrics(client: CloudWatchClient, namespace: string, batchSize = MAX_DATUMS_PER_CALL): QuotaMetrics {
+  return {
+    async put(metrics, at) {
+      const datums = quotaMetricDatums(metrics, at);
+      let calls = 0;
+      for (let i = 0; i < datums.length; i += batchSize) {
+        await client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: datums.slice(i, i + batchSize) }));
+        calls++;
+      }
+      return calls;
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+
+/**
+ * Small JSON objects in the data bucket that hold the quota alert and
+ * enforcement state. Every write is a conditional put — `If-None-Match: *` to
+ * create, `If-Match: <etag>` to update — so of two concurrent runs exactly one
+ * wins; the loser gets a 412 and backs off.
+ */
+export class StateConflictError extends Error {
+  constructor(readonly key: string) {
+    super(`state object ${key} was written by another run`);
+    this.name = "StateConflictError";
+  }
+}
+
+export interface StoredState<T> {
+  value: T;
+  etag: string;
+}
+
+export interface QuotaStateStore {
+  /** All objects under `prefix` (relative to the store's root), with their values. */
+  list<T>(prefix: string): Promise<Map<string, StoredState<T>>>;
+  get<T>(key: string): Promise<StoredState<T> | undefined>;
+  /** Creates `key` only if it does not exist; returns the new etag, or undefined when another run created it first. */
+  create<T>(key: string, value: T): Promise<string | undefined>;
+  /** Replaces `key` only if it still has `etag`; returns the new etag, or undefined when another run changed it. */
+  replace<T>(key: string, value: T, etag: string): Promise<string | undefined>;
+  /** Unconditional write of an object that is never rewritten (audit entries have unique keys). */
+  append(key: string, value: unknown): Promise<void>;
+}
+
+function isPreconditionFailed(e: unknown): boolean {
+  const err = e as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return err.$metadata?.httpStatusCode === 412 || err.name === "PreconditionFailed" || err.Code === "PreconditionFailed" ||
+    // S3 answers 409 ConditionalRequestConflict when two conditional writes to one key race.
+    err.$metadata?.httpStatusCode === 409 || err.name === "ConditionalRequestConflict";
+}
+
+function isNotFound(e: unknown): boolean {
+  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata?.httpStatusCode === 404;
+}
+
+export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: string): QuotaStateStore {
+  const root = prefix ? `${prefix.replace(/\/+$/, "")}/` : "";
+  const body = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
+  const put = async (key: string, value: unknown, cond: { IfNoneMatch?: string; IfMatch?: string }) => {
+    try {
+      const r = await client.send(new PutObjectCommand({ Bucket: bucket, Key: root + key, Body: body(value), ContentType: "application/json", ...cond }));
+      return r.ETag ?? "";
+    } catch (e) {
+      if (isPreconditionFailed(e)) return undefined;
+      throw e;
+    }
+  };
+  const store: QuotaStateStore = {
+    async get<T>(key: string) {
+      try {
+        const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: root + key }));
+        return { value: JSON.parse(await r.Body!.transformToString()) as T, etag: r.ETag ?? "" };
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw e;
+      }
+    },
+    async list<T>(sub: string) {
+      const out = new Map<string, StoredState<T>>();
+      let token: string | undefined;
+      do {
+        const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: root + sub, ContinuationToken: token }));
+        for (const o of r.Contents ?? []) {
+          const key = o.Key!.slice(root.length);
+          const got = await store.get<T>(key);
+          if (got) out.set(key, got);
+        }
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (token);
+      return out;
+    },
+    create: (key, value) => put(key, value, { IfNoneMatch: "*" }),
+    replace: (key, value, etag) => put(key, value, { IfMatch: etag }),
+    async append(key, value) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: root + key, Body: body(value), ContentType: "application/json", IfNoneMatch: "*" }));
+    },
+  };
+  return store;
+}

@@ -1,0 +1,14 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import type { AlertTemplates, Language } from "../quota/render-alert.js";
+
+/** Where `quota-alert.<lang>.{txt,html}` live: beside the bundle in Lambda (TEMPLATES_DIR), else the repo's `templates/`. */
+export function defaultTemplatesDir(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../templates");
+}
+
+export function loadAlertTemplates(dir = defaultTemplatesDir()): Record<Language, AlertTemplates> {
+  const read = (lang: Language, ext: string) => readFileSync(path.join(dir, `quota-alert.${lang}.${ext}`), "utf8");
+  return { ko: { text: read("ko", "txt"), html: read("ko", "html") }, en: { text: read("en", "txt"), html: read("en", "html") } };
+}

@@ -1,0 +1,98 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { describeIssues, parseConfig, type Config } from "../core/config.js";
+import { quotaSettings, describeStatus } from "../quota/evaluate-quota.js";
+import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
+import { buildQuotaCheckDeps, newRunId, unreachableEnforcer } from "../quota/quota-check-deps.js";
+
+/** The function's environment; every error names the variable. */
+export const QuotaEnvSchema = z
+  .object({
+    DATA_BUCKET: z.string().min(3),
+    QUOTA_STATE_PREFIX: z.string().default("quota"),
+    BILLING_CONFIG: z.string().optional(),
+    BILLING_CONFIG_FILE: z.string().optional(),
+    PROMETHEUS_URL: z.string().url().optional(),
+    QUERIES_DIR: z.string().optional(),
+    TEMPLATES_DIR: z.string().optional(),
+    /** Overrides quota.enforce of the config ("true"/"false"). */
+    QUOTA_ENFORCE: z.enum(["true", "false"]).optional(),
+    EKS_CLUSTER_NAME: z.string().min(1).optional(),
+    EKS_ENDPOINT: z.string().url().optional(),
+    EKS_CA_DATA: z.string().optional(),
+    AWS_REGION: z.string().optional(),
+    AWS_LAMBDA_FUNCTION_NAME: z.string().default("gpu-billing-quota"),
+  })
+  .refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, { message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE", path: ["BILLING_CONFIG"] });
+
+/** An hourly EventBridge invocation carries nothing (the current month); ops may name a month or force enforcement off/on. */
+export const QuotaEventSchema = z
+  .object({
+    month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM").optional(),
+    enforce: z.boolean().optional(),
+  })
+  .passthrough();
+
+type Built = { cfg: Config; enforce: boolean; wiring: ReturnType<typeof buildQuotaCheckDeps> };
+let built: Built | undefined;
+
+export function buildQuotaHandlerDeps(env: Record<string, string | undefined>): Built {
+  const parsed = QuotaEnvSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`quota function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
+  const e = parsed.data;
+  const cfg = e.BILLING_CONFIG ? parseConfig(e.BILLING_CONFIG, "BILLING_CONFIG") : parseConfig(readFileSync(e.BILLING_CONFIG_FILE!, "utf8"), e.BILLING_CONFIG_FILE!);
+  const enforce = e.QUOTA_ENFORCE ? e.QUOTA_ENFORCE === "true" : quotaSettings(cfg).enforce;
+  if (enforce && !e.EKS_CLUSTER_NAME) throw new Error("quota function environment invalid: EKS_CLUSTER_NAME: required when enforcement is on");
+  return {
+    cfg,
+    enforce,
+    wiring: buildQuotaCheckDeps(cfg, {
+      bucket: e.DATA_BUCKET,
+      statePrefix: e.QUOTA_STATE_PREFIX,
+      prometheusUrl: e.PROMETHEUS_URL,
+      queriesDir: e.QUERIES_DIR,
+      templatesDir: e.TEMPLATES_DIR,
+      region: e.AWS_REGION,
+      eks: e.EKS_CLUSTER_NAME ? { clusterName: e.EKS_CLUSTER_NAME, endpoint: e.EKS_ENDPOINT, caData: e.EKS_CA_DATA } : undefined,
+      actor: `lambda:${e.AWS_LAMBDA_FUNCTION_NAME}`,
+      env,
+    }),
+  };
+}
+
+/** What the logs and the invocation result say about a run: one line per tenant and every action. */
+export function summariseReport(r: QuotaCheckReport, timeZone: string) {
+  return {
+    month: r.month,
+    asOf: r.asOf,
+    basis: r.basis,
+    enforce: r.enforce,
+    tenants: r.statuses.map((s) => ({ subject: s.subject.key, level: s.level, summary: describeStatus(s, timeZone) })),
+    alerts: r.alerts.map(({ key, outcome, reason, error }) => ({ key, outcome, reason, error })),
+    enforcement: r.enforcement.filter((e) => e.action !== "none").map(({ subjectKey, action, dryRun, outcome, namespaces, reason, error }) => ({ subjectKey, action, dryRun, outcome, namespaces, reason, error })),
+  };
+}
+
+export function makeQuotaHandler(getBuilt: () => Built, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-billing-quota" })) {
+  return async (event: unknown, context?: { awsRequestId?: string }) => {
+    const ev = QuotaEventSchema.safeParse(event ?? {});
+    if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
+    const { cfg, enforce: envEnforce, wiring } = getBuilt();
+    const enforce = ev.data.enforce ?? envEnforce;
+    const runId = context?.awsRequestId ?? newRunId();
+    try {
+      const enforcer = await wiring.enforcerFor(enforce).catch(unreachableEnforcer);
+      const report = await runQuotaCheck({ ...wiring.deps, enforcer, runId }, cfg, clock(), { month: ev.data.month, enforce });
+      const summary = summariseReport(report, cfg.timeZone);
+      logger.info("quota check done", { ...summary });
+      return summary;
+    } catch (err) {
+      const extra = err instanceof QuotaCheckIncompleteError ? summariseReport(err.report, cfg.timeZone) : {};
+      logger.error("quota check failed", { error: err as Error, ...extra });
+      throw err; // Lambda retries; alerts already sent are not repeated, pending work is retried
+    }
+  };
+}
+
+export const handler = makeQuotaHandler(() => (built ??= buildQuotaHandlerDeps(process.env)));
