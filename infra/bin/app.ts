@@ -28,5 +28,11 @@ export function buildApp(app = new App()): { app: App; stack: GpuBillingStack } 
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  buildApp().app.synth();
+  // Under the CDK CLI, CDK_OUTDIR and CDK_CONTEXT_JSON carry cdk.json; run directly
+  // (`npx tsx infra/bin/app.ts`), it reads cdk.json itself and writes infra/cdk.out.
+  const direct = !process.env.CDK_OUTDIR;
+  const infraDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+  const app = direct ? new App({ outdir: path.join(infraDir, "cdk.out"), context: cdkJsonContext() }) : new App();
+  buildApp(app).app.synth();
+  if (direct) console.error(`synthesized ${path.join(infraDir, "cdk.out")}`);
 }
