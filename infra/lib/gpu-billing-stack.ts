@@ -164,8 +164,10 @@ export class GpuBillingStack extends Stack {
   private grant(f: GpuBillingFunction, g: Grant, s: Settings): void {
     const st = this.storage;
     const key = [st.key.keyArn];
-    const listUnder = (prefix: string) =>
-      f.allow(["s3:ListBucket"], [st.bucket.bucketArn], { StringLike: { "s3:prefix": [`${prefix.replace(/\/$/, "")}/*`] } });
+    // ListBucket without an s3:prefix condition: S3 decides "404 NoSuchKey vs 403" on a GetObject
+    // or HeadObject of a missing key by whether the caller may list the bucket, and that check
+    // carries no prefix, so a prefix-conditioned grant turns "no manifest yet" into AccessDenied.
+    const listUnder = (_prefix: string) => f.allow(["s3:ListBucket"], [st.bucket.bucketArn]);
     switch (g.kind) {
       case "datasets-read":
         f.allow(["s3:GetObject"], [st.objects(s.dataPrefix)]);

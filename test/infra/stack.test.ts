@@ -139,6 +139,19 @@ describe("CDK app: GpuBilling stack", () => {
     expect(aps?.Resource).toBe("arn:aws:aps:ap-northeast-2:111122223333:workspace/ws-1");
   });
 
+  it("given the meter function, then its role allows exactly: its log group, its DLQ, objects under chargeback/, listing the bucket, and the data key", () => {
+    const id = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
+    const meter = stack.functions.get("Meter")!;
+    const [policy] = Object.entries(template.findResources("AWS::IAM::Policy")).filter(([k]) => k.startsWith("MeterRole"));
+    expect((policy![1] as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement).toEqual([
+      { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(meter.logGroup), "Arn"] } },
+      { Action: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(meter.dlq), "Arn"] } },
+      { Action: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], Effect: "Allow", Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [id(stack.storage.bucket), "Arn"] }, "/chargeback/*"]] } },
+      { Action: "s3:ListBucket", Effect: "Allow", Resource: { "Fn::GetAtt": [id(stack.storage.bucket), "Arn"] } },
+      { Action: ["kms:Decrypt", "kms:GenerateDataKey"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(stack.storage.key), "Arn"] } },
+    ]);
+  });
+
   it("given the Parquet tables, then Glue has each with the writer's columns, month projection and the dataset's location, and Athena encrypts results", () => {
     for (const [name, cols] of Object.entries(PARQUET_TABLES)) {
       template.hasResourceProperties("AWS::Glue::Table", {
