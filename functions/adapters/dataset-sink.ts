@@ -29,7 +29,11 @@ export function localSink(root: string): DatasetSink {
       const old = `${final}.old-${process.pid}`;
       await rm(tmp, { recursive: true, force: true });
       await mkdir(tmp, { recursive: true });
-      for (const f of dataset.files) await writeFile(path.join(tmp, f.name), f.body);
+      for (const f of dataset.files) {
+        // export files live in sub-directories (parquet/<table>/)
+        await mkdir(path.dirname(path.join(tmp, f.name)), { recursive: true });
+        await writeFile(path.join(tmp, f.name), f.body);
+      }
       await writeFile(path.join(tmp, dataset.manifest.name), dataset.manifest.body);
       await rm(old, { recursive: true, force: true });
       await rename(final, old).catch((e: NodeJS.ErrnoException) => {
@@ -53,7 +57,8 @@ export function localSink(root: string): DatasetSink {
 export function s3Sink(client: S3Client, bucket: string, prefix = ""): DatasetSink {
   const p = prefix.replace(/^\/+|\/+$/g, "");
   const key = (month: string, name: string) => `${p ? `${p}/` : ""}${monthDir(month)}/${name}`;
-  const contentType = (name: string) => (name.endsWith(".json") ? "application/json" : "text/csv; charset=utf-8");
+  const contentType = (name: string) =>
+    name.endsWith(".json") ? "application/json" : name.endsWith(".parquet") ? "application/vnd.apache.parquet" : "text/csv; charset=utf-8";
   return {
     location: `s3://${bucket}/${p}`,
     async write(month, dataset) {

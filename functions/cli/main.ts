@@ -14,6 +14,7 @@ import { meterMonth } from "../metering/meter-month.js";
 import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
 import { formatTenantSummary } from "../metering/summary-table.js";
 import { quotaCommand } from "./quota-command.js";
+import { rerunCommand } from "./rerun-command.js";
 
 /** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
 export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;
@@ -31,6 +32,9 @@ const USAGE = `usage:
   gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
   gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
   gpu-billing quota check [--enforce] [--month YYYY-MM] [--config FILE] [--prometheus-url URL] --bucket B [--state-prefix P] [--s3-endpoint URL] [--eks-cluster NAME [--eks-endpoint URL]]
+  gpu-billing rerun --month YYYY-MM --reason TEXT [--tenant ID]... [--deliver] [--resend] [--dry-run]
+                    [--remote [--function-name NAME] [--region R]]
+                    [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
 
 exit codes: 0 done, 2 bad input (nothing written), 3 a dependency is unavailable (retry later), 1 other failure`;
 
@@ -111,6 +115,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
         return await meterCommand(rest, env, now);
       case "quota":
         return await quotaCommand(rest, env, now);
+      case "rerun":
+        return await rerunCommand(rest, env, now);
       case undefined:
       case "help":
       case "--help":

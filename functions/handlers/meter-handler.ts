@@ -7,6 +7,8 @@ import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
 import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
 import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { EXPORTERS, parseExportNames } from "../export/dataset-exports.js";
+import { monthMetricsEmf } from "../export/month-metrics.js";
 
 /** The function's environment; every error names the variable. */
 export const MeterEnvSchema = z
@@ -17,6 +19,10 @@ export const MeterEnvSchema = z
     BILLING_CONFIG_FILE: z.string().optional(),
     PROMETHEUS_URL: z.string().url().optional(),
     QUERIES_DIR: z.string().optional(),
+    /** Extra renderings written inside the dataset, comma-separated (`parquet,focus`); empty = CSVs only. */
+    EXPORTS: z.string().default(""),
+    /** When set, the month's headline numbers are published as CloudWatch metrics (embedded metric format). */
+    METRICS_NAMESPACE: z.string().optional(),
   })
   .refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, { message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE", path: ["BILLING_CONFIG"] });
 
@@ -28,6 +34,7 @@ export const MeterEventSchema = z
 interface Built {
   cfg: Config;
   deps: MeterDeps;
+  metricsNamespace?: string;
 }
 
 let built: Built | undefined;
@@ -42,10 +49,12 @@ export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new
     : parseConfig(readFileSync(e.BILLING_CONFIG_FILE!, "utf8"), e.BILLING_CONFIG_FILE!);
   return {
     cfg,
+    metricsNamespace: e.METRICS_NAMESPACE,
     deps: {
       prometheus: prometheusFromConfig(cfg, env, { url: e.PROMETHEUS_URL }),
       sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
       queries: loadQueries(e.QUERIES_DIR),
+      exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),
     },
   };
 }
@@ -54,7 +63,7 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
   return async (event: unknown) => {
     const ev = MeterEventSchema.safeParse(event ?? {});
     if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
-    const { cfg, deps } = getBuilt();
+    const { cfg, deps, metricsNamespace } = getBuilt();
     const now = clock();
     const month = ev.data.month ?? previousMonth(now, cfg.timeZone);
     const log = (level: string, msg: string, extra: object = {}) => console.log(JSON.stringify({ level, msg, month, ...extra }));
@@ -69,6 +78,8 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
         cost: t.cost.toFixed(),
         warnings: r.chargeback.warnings,
       });
+      // Raw stdout, not console.log: CloudWatch only extracts metrics from unwrapped JSON lines.
+      if (metricsNamespace) for (const line of monthMetricsEmf(r.chargeback, metricsNamespace, now.getTime())) process.stdout.write(line + "\n");
       return { month, location: r.location, rows: r.chargeback.rows.length, cost: t.cost.toFixed(), currency: r.chargeback.currency };
     } catch (err) {
       log("ERROR", "metering failed", { error: (err as Error).name, message: (err as Error).message });

@@ -6,6 +6,7 @@ import { redactUrl, type PrometheusClient } from "../adapters/prometheus-client.
 import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
 import type { QueryName } from "../adapters/query-files.js";
 import type { DatasetSink } from "../adapters/dataset-sink.js";
+import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 
 /** pod-gpu-requests, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count). */
 export const QUERIES_PER_DAY = 5;
@@ -14,6 +15,8 @@ export interface MeterDeps {
   prometheus: PrometheusClient;
   sink: DatasetSink;
   queries: Record<QueryName, string>;
+  /** Extra renderings (Parquet, FOCUS) written inside the dataset and listed in its manifest. */
+  exporters?: readonly DatasetExporter[];
 }
 
 export interface MeterResult {
@@ -47,7 +50,7 @@ export async function meterMonth(
     onProgress,
   });
   const chargeback = computeChargeback(usage, cfg, month);
-  const dataset = renderDataset(chargeback, {
+  const rendered = renderDataset(chargeback, {
     month,
     timeZone: cfg.timeZone,
     startIso: new Date(bm.startMs).toISOString(),
@@ -55,6 +58,7 @@ export async function meterMonth(
     prometheusUrl: redactUrl(deps.prometheus.url),
     configHash: configHash(cfg),
   });
+  const dataset = withExports(rendered, chargeback, cfg, deps.exporters ?? []);
   const location = await deps.sink.write(month, dataset);
   return { month, location, chargeback, dataset, queries: bm.days.length * QUERIES_PER_DAY, perTickDays: usage.perTickDays };
 }

@@ -1,0 +1,134 @@
+import { parseArgs } from "node:util";
+import os from "node:os";
+import { S3Client } from "@aws-sdk/client-s3";
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { describeIssues } from "../core/config.js";
+import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
+import { localRerunStore, s3RerunStore } from "../adapters/rerun-records.js";
+import { loadQueries } from "../adapters/query-files.js";
+import type { PrometheusClient } from "../adapters/prometheus-client.js";
+import { EXPORTERS, parseExportNames } from "../export/dataset-exports.js";
+import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { RerunRequestSchema, rerunMonth, type RerunRecord, type RerunRequest, type RerunStore } from "../metering/rerun-month.js";
+import { DEFAULT_CONFIG, EXIT, loadConfig, UsageError } from "./main.js";
+
+/** Seams for tests: a stand-in Prometheus, a mocked Lambda client. */
+export interface RerunCommandDeps {
+  prometheus?: PrometheusClient;
+  lambda?: LambdaClient;
+}
+
+function operator(env: NodeJS.ProcessEnv): string {
+  if (env.GPU_BILLING_OPERATOR) return env.GPU_BILLING_OPERATOR;
+  try {
+    return `${os.userInfo().username}@${os.hostname()}`;
+  } catch {
+    return "unknown";
+  }
+}
+
+function printRecord(r: RerunRecord): void {
+  const lines = [
+    `${r.dryRun ? "dry run of " : ""}re-run of ${r.month} by ${r.requestedBy}: ${r.reason}`,
+    `dataset: ${r.location}`,
+    r.changed.length === 0
+      ? "unchanged: the re-run reproduced every file byte for byte"
+      : `changed: ${r.changed.map((c) => `${c.file}${c.before ? "" : " (new)"}`).join(", ")}`,
+    `cost: ${r.totalsBefore?.cost ?? "(no previous dataset)"} → ${r.totalsAfter.cost}`,
+    `delivery: ${r.delivery.status}${r.delivery.status === "not-configured" ? " (deliver with `gpu-billing report --send`)" : ""}`,
+  ];
+  if (r.recordLocation) lines.push(`record: ${r.recordLocation}`);
+  console.log(lines.join("\n"));
+}
+
+/** Invokes the deployed rerun function and waits for its record (a synchronous invoke; no Lambda retry). */
+export async function invokeRemoteRerun(lambda: LambdaClient, functionName: string, req: RerunRequest): Promise<RerunRecord> {
+  const r = await lambda.send(
+    new InvokeCommand({ FunctionName: functionName, InvocationType: "RequestResponse", Payload: Buffer.from(JSON.stringify(req)) }),
+  );
+  const text = r.Payload ? Buffer.from(r.Payload).toString("utf8") : "";
+  if (r.FunctionError) {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { errorMessage?: string }).errorMessage ?? text;
+    } catch {
+      /* not JSON: show it as is */
+    }
+    throw new Error(`remote re-run failed (${r.FunctionError}): ${message}`);
+  }
+  return JSON.parse(text) as RerunRecord;
+}
+
+export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date, deps: RerunCommandDeps = {}): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      month: { type: "string" },
+      tenant: { type: "string", multiple: true },
+      deliver: { type: "boolean", default: false },
+      resend: { type: "boolean", default: false },
+      "dry-run": { type: "boolean", default: false },
+      reason: { type: "string" },
+      remote: { type: "boolean", default: false },
+      "function-name": { type: "string" },
+      region: { type: "string" },
+      config: { type: "string" },
+      "prometheus-url": { type: "string" },
+      out: { type: "string" },
+      bucket: { type: "string" },
+      prefix: { type: "string" },
+      "s3-endpoint": { type: "string" },
+    },
+    strict: true,
+  });
+  // Validated before anything is read or invoked: month and tenants become S3 keys.
+  const parsed = RerunRequestSchema.safeParse({
+    month: values.month,
+    tenants: values.tenant,
+    deliver: values.deliver,
+    resend: values.resend,
+    dryRun: values["dry-run"],
+    reason: values.reason,
+    requestedBy: operator(env),
+  });
+  if (!parsed.success) throw new UsageError(describeIssues(parsed.error.issues).map((m) => `--${m}`).join("; "));
+  const req = parsed.data;
+
+  if (values.remote) {
+    const fn = values["function-name"] ?? env.GPU_BILLING_RERUN_FUNCTION;
+    if (!fn) throw new UsageError("--remote needs --function-name NAME (the stack output RerunFunctionName) or GPU_BILLING_RERUN_FUNCTION");
+    const lambda = deps.lambda ?? new LambdaClient(values.region ? { region: values.region } : {});
+    printRecord(await invokeRemoteRerun(lambda, fn, req));
+    return EXIT.ok;
+  }
+
+  if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B (or --remote)");
+  const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
+  let sink: DatasetSink;
+  let records: RerunStore;
+  if (values.bucket) {
+    const s3 = new S3Client(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"], forcePathStyle: true } : {});
+    sink = s3Sink(s3, values.bucket, values.prefix ?? "");
+    records = s3RerunStore(s3, values.bucket, values.prefix ?? "");
+  } else {
+    sink = localSink(values.out!);
+    records = localRerunStore(values.out!);
+  }
+  const prometheus = deps.prometheus ?? prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
+  const record = await rerunMonth(
+    {
+      prometheus,
+      sink,
+      records,
+      queries: loadQueries(),
+      exporters: parseExportNames(env.EXPORTS ?? "parquet,focus").map((n) => EXPORTERS[n]),
+      // Local delivery belongs to the report command (another module); a local re-run does not send.
+      deliver: undefined,
+    },
+    cfg,
+    req,
+    now,
+  );
+  printRecord(record);
+  return EXIT.ok;
+}

@@ -1,0 +1,73 @@
+import { z } from "zod";
+import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { describeIssues } from "../core/config.js";
+import { previousMonth } from "../core/month.js";
+import { MANIFEST_FILE } from "../core/dataset.js";
+import { decideMonthComplete, MANIFEST_MISSING_METRIC } from "../core/month-completeness.js";
+import { monthDir } from "../adapters/dataset-sink.js";
+
+export const ManifestCheckEnvSchema = z.object({
+  DATA_BUCKET: z.string().min(3),
+  DATA_PREFIX: z.string().default("chargeback"),
+  METRICS_NAMESPACE: z.string().min(1).default("GpuBilling"),
+  BILLING_TIME_ZONE: z.string().default("Asia/Seoul"),
+});
+
+/** Scheduled on the 2nd (no month: check the previous one); ops may name a month. Nothing else is accepted. */
+export const ManifestCheckEventSchema = z
+  .object({ month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM").optional(), source: z.string().optional() })
+  .strict();
+
+export interface ManifestCheckDeps {
+  s3: S3Client;
+  cloudwatch: CloudWatchClient;
+  env: z.infer<typeof ManifestCheckEnvSchema>;
+}
+
+export function buildManifestCheckDeps(env: Record<string, string | undefined>): ManifestCheckDeps {
+  const parsed = ManifestCheckEnvSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`manifest-check function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
+  return { s3: new S3Client({}), cloudwatch: new CloudWatchClient({}), env: parsed.data };
+}
+
+async function exists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (e) {
+    const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (err.name === "NotFound" || err.name === "NoSuchKey" || err.$metadata?.httpStatusCode === 404) return false;
+    throw e; // access denied or S3 down is not "the month is missing"
+  }
+}
+
+/**
+ * Publishes MonthManifestMissing = 1 when the month has no manifest (the alarm
+ * fires), 0 when it has. A failure to look (S3 or CloudWatch unavailable)
+ * throws: the function's error alarm fires instead of a false "complete".
+ */
+export function makeManifestCheckHandler(getDeps: () => ManifestCheckDeps, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-billing-manifest-check" })) {
+  return async (event: unknown) => {
+    const ev = ManifestCheckEventSchema.safeParse(event ?? {});
+    if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
+    const { s3, cloudwatch, env } = getDeps();
+    const month = ev.data.month ?? previousMonth(clock(), env.BILLING_TIME_ZONE);
+    const prefix = env.DATA_PREFIX.replace(/^\/+|\/+$/g, "");
+    const key = `${prefix ? `${prefix}/` : ""}${monthDir(month)}/${MANIFEST_FILE}`;
+    const decision = decideMonthComplete(month, { [key]: await exists(s3, env.DATA_BUCKET, key) });
+    await cloudwatch.send(
+      new PutMetricDataCommand({
+        Namespace: env.METRICS_NAMESPACE,
+        MetricData: [{ MetricName: MANIFEST_MISSING_METRIC, Value: decision.metricValue, Unit: "Count", Timestamp: clock() }],
+      }),
+    );
+    if (decision.complete) logger.info(decision.reason, { month });
+    else logger.error(decision.reason, { month, missing: decision.missing });
+    return decision;
+  };
+}
+
+let deps: ManifestCheckDeps | undefined;
+export const handler = makeManifestCheckHandler(() => (deps ??= buildManifestCheckDeps(process.env)));

@@ -1,0 +1,71 @@
+import { S3Client } from "@aws-sdk/client-s3";
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { describeIssues, type Config } from "../core/config.js";
+import { s3RerunStore } from "../adapters/rerun-records.js";
+import { buildMeterDeps } from "./meter-handler.js";
+import { RerunRequestSchema, rerunMonth, type DeliverFn, type RerunDeps } from "../metering/rerun-month.js";
+
+interface Built {
+  cfg: Config;
+  deps: RerunDeps;
+}
+
+/**
+ * Delivery through the deployed monthly (report + deliver) function, when the
+ * stack wired one in (MONTHLY_FUNCTION_NAME). Asynchronous: the monthly
+ * function has its own retries and dead-letter queue; its own idempotency
+ * decides what `resend` means.
+ */
+export function lambdaDeliver(lambda: LambdaClient, functionName: string): DeliverFn {
+  return async (req) => {
+    const r = await lambda.send(
+      new InvokeCommand({
+        FunctionName: functionName,
+        InvocationType: "Event",
+        Payload: Buffer.from(JSON.stringify({ source: "gpu-billing.rerun", ...req })),
+      }),
+    );
+    return { status: "requested", detail: { functionName, statusCode: r.StatusCode } };
+  };
+}
+
+/** Same environment as the meter function (validated there), plus the optional MONTHLY_FUNCTION_NAME. */
+export function buildRerunDeps(env: Record<string, string | undefined>, s3 = new S3Client({}), lambda?: LambdaClient): Built {
+  const { cfg, deps } = buildMeterDeps(env, s3);
+  const monthly = env.MONTHLY_FUNCTION_NAME;
+  return {
+    cfg,
+    deps: {
+      ...deps,
+      records: s3RerunStore(s3, env.DATA_BUCKET!, env.DATA_PREFIX ?? "chargeback"),
+      deliver: monthly ? lambdaDeliver(lambda ?? new LambdaClient({}), monthly) : undefined,
+    },
+  };
+}
+
+/**
+ * Ops re-run. A forged or malformed payload fails before anything is built
+ * or read; every failure is logged and rethrown (the caller sees it; a
+ * synchronous invoke does not retry).
+ */
+export function makeRerunHandler(getBuilt: () => Built, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-billing-rerun" })) {
+  return async (event: unknown) => {
+    const parsed = RerunRequestSchema.safeParse(event);
+    if (!parsed.success) throw new Error(`invalid re-run request: ${describeIssues(parsed.error.issues).join("; ")}`);
+    const req = parsed.data;
+    const { cfg, deps } = getBuilt();
+    logger.info("re-run requested", { month: req.month, requestedBy: req.requestedBy, reason: req.reason, dryRun: req.dryRun, deliver: req.deliver });
+    try {
+      const record = await rerunMonth(deps, cfg, req, clock());
+      logger.info("re-run done", { month: req.month, changed: record.changed.length, delivery: record.delivery.status, record: record.recordLocation });
+      return record;
+    } catch (err) {
+      logger.error("re-run failed", { month: req.month, error: (err as Error).name, message: (err as Error).message });
+      throw err;
+    }
+  };
+}
+
+let built: Built | undefined;
+export const handler = makeRerunHandler(() => (built ??= buildRerunDeps(process.env)));

@@ -1,0 +1,51 @@
+import { computeChargeback, type Chargeback } from "../../functions/core/chargeback.js";
+import { billingMonth } from "../../functions/core/month.js";
+import type { MonthUsage, NodeRecord, UsageRecord } from "../../functions/core/usage.js";
+import { referenceConfig } from "../core/fixtures.js";
+
+/** Small deterministic PRNG (mulberry32) so the fixture months are the same on every run. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NODES = [
+  { node: "p4d-od-1", instanceType: "p4d.24xlarge", capacityLabel: "on-demand", gpus: 8, nodeGroup: "a100-od" },
+  { node: "p4d-spot-1", instanceType: "p4d.24xlarge", capacityLabel: "spot", gpus: 8, nodeGroup: "a100-spot" },
+  { node: "g5-spot-1", instanceType: "g5.12xlarge", capacityLabel: "SPOT", gpus: 4, nodeGroup: "a10g-spot" },
+  { node: "g4dn-od-1", instanceType: "g4dn.12xlarge", capacityLabel: "ON_DEMAND", gpus: 4, nodeGroup: "t4-od" },
+];
+const NAMESPACES = ["suwon-traffic", "seongnam-cctv", "yongin-ai", "team-ai", "team-data-etl", "project-llm-train", "orphan-ns", "=cmd|x"];
+
+/**
+ * A month of usage across every tenant, Spot and On-Demand, four instance
+ * types, idle capacity and an unallocated namespace, priced by the real core.
+ */
+export function fixtureChargeback(month: string, seed: number): Chargeback {
+  const cfg = referenceConfig();
+  const r = rng(seed);
+  const usage: UsageRecord[] = [];
+  const nodes: NodeRecord[] = [];
+  for (const d of billingMonth(month, cfg.timeZone).days) {
+    for (const n of NODES) {
+      nodes.push({ day: d.day, node: n.node, instanceType: n.instanceType, capacityLabel: n.capacityLabel, gpuReplicas: 1, nodeMinutes: 1440, nodeGroup: n.nodeGroup });
+      let free = n.gpus;
+      for (const ns of NAMESPACES) {
+        if (free === 0 || r() < 0.6) continue;
+        const gpus = 1 + Math.floor(r() * Math.min(free, 3));
+        free -= gpus;
+        const minutes = 60 + Math.floor(r() * 1380);
+        const util = Math.round(r() * 1000) / 1000;
+        usage.push({ day: d.day, namespace: ns, node: n.node, resource: "nvidia_com_gpu", requestMinutes: gpus * minutes, usedMinutes: gpus * minutes * util });
+      }
+    }
+  }
+  const mu: MonthUsage = { usage, nodes, namespaces: [{ namespace: "orphan-ns", tenantLabel: "suwon" }] };
+  return computeChargeback(mu, cfg, month);
+}

@@ -1,0 +1,107 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { App } from "aws-cdk-lib";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { buildApp, cdkJsonContext } from "../../infra/bin/app.js";
+import { createHash } from "node:crypto";
+import type { Dataset } from "../../functions/core/dataset.js";
+import type { DatasetSink } from "../../functions/adapters/dataset-sink.js";
+import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
+import { loadQueries } from "../../functions/adapters/query-files.js";
+import { meterMonth } from "../../functions/metering/meter-month.js";
+import { EXPORTERS } from "../../functions/export/dataset-exports.js";
+import { generateMonth, writeOpenMetricsDays } from "../support/month-generator.js";
+import { backfill, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { startS3 } from "../support/s3.js";
+import { referenceConfig } from "../core/fixtures.js";
+
+type Handler = { handler: (e: unknown) => Promise<unknown> };
+
+/**
+ * `cdk synth` offline with bundling ON: local esbuild (no Docker), nothing
+ * fetched. One synth of the whole app, then the bundles themselves are
+ * loaded and run — the rerun bundle meters two generated days from a real
+ * Prometheus into a local S3 server with only the files its asset carries —
+ * so a bundling or asset-copy mistake fails here, not in Lambda.
+ */
+describe("CDK app: synth with local esbuild bundling", () => {
+  const outdir = mkdtempSync(path.join(tmpdir(), "cdk-out-"));
+  let assetOf: (id: string) => string;
+  beforeAll(() => {
+    const app = new App({ outdir, context: cdkJsonContext() });
+    const { stack } = buildApp(app);
+    const template = app.synth().getStackArtifact(stack.artifactId).template as { Resources: Record<string, { Type: string; Properties: any }> };
+    // the function's code key is `<asset hash>.zip`; its staged directory is `asset.<hash>`
+    assetOf = (id: string) => {
+      const [, fn] = Object.entries(template.Resources).find(([logicalId, r]) => r.Type === "AWS::Lambda::Function" && logicalId.startsWith(`${id}Fn`))!;
+      return path.join(outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, "")}`);
+    };
+  });
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  it("given the app, when synthesized with bundling, then every function has an ESM bundle with its run-time files, and the bundles load and validate their events", async () => {
+    const meter = assetOf("Meter");
+    expect(readdirSync(meter).sort()).toEqual(["config", "index.mjs", "index.mjs.map", "queries"]);
+    expect(readdirSync(path.join(meter, "queries")).filter((f) => f.endsWith(".promql")).length).toBeGreaterThanOrEqual(8);
+    expect(existsSync(path.join(meter, "config", "billing.yaml"))).toBe(true);
+    expect(readdirSync(assetOf("ManifestCheck")).sort()).toEqual(["config", "index.mjs", "index.mjs.map"]);
+
+    const rerun = (await import(pathToFileURL(path.join(assetOf("Rerun"), "index.mjs")).href)) as Handler;
+    await expect(rerun.handler({ month: "../../etc", reason: "x" })).rejects.toThrow(/invalid re-run request: month: must be YYYY-MM/);
+    const meterFn = (await import(pathToFileURL(path.join(meter, "index.mjs")).href)) as Handler;
+    await expect(meterFn.handler({ month: "2026-13" })).rejects.toThrow(/month: must be YYYY-MM/);
+  });
+
+  describe("the rerun bundle against a real Prometheus and a local S3 server", () => {
+    let prom: RunningPrometheus;
+    let s3: Awaited<ReturnType<typeof startS3>>;
+    let work: string;
+    const saved = { ...process.env };
+    const gen = generateMonth({ month: "2026-10", scale: "demo", days: 2 });
+    beforeAll(async () => {
+      work = await mkdtemp(path.join(tmpdir(), "bundle-e2e-"));
+      const files = await writeOpenMetricsDays(gen, path.join(work, "om"));
+      await backfill(files, path.join(work, "blocks"));
+      [prom, s3] = await Promise.all([startPrometheus({ dataDir: path.join(work, "blocks") }), startS3("data")]);
+      const asset = assetOf("Rerun");
+      // What Lambda would set (paths inside the asset instead of /var/task), and an S3 endpoint
+      // override the SDK reads from the environment (an IP endpoint means path-style requests).
+      Object.assign(process.env, {
+        DATA_BUCKET: "data", DATA_PREFIX: "chargeback", EXPORTS: "parquet,focus",
+        BILLING_CONFIG_FILE: path.join(asset, "config", "billing.yaml"), QUERIES_DIR: path.join(asset, "queries"),
+        PROMETHEUS_URL: prom.url, AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER",
+      });
+    });
+    afterAll(async () => {
+      process.env = saved;
+      await Promise.all([prom?.stop(), s3?.stop()]);
+      if (work) await rm(work, { recursive: true, force: true });
+    });
+
+    it("given a re-run of October, when the bundled handler runs, then S3 holds the same dataset the source code computes and the record is beside it", async () => {
+      const rerun = (await import(pathToFileURL(path.join(assetOf("Rerun"), "index.mjs")).href + "?e2e")) as Handler;
+      const record = (await rerun.handler({ month: "2026-10", reason: "bundle end-to-end", requestedBy: "test" })) as {
+        recordLocation: string; manifestSha256: string; totalsAfter: Record<string, string>;
+      };
+      // the same month metered by the unbundled source, written nowhere
+      let fromSource: Dataset | undefined;
+      const sink: DatasetSink = { location: "mem", write: async (_m, d) => ((fromSource = d), "mem"), readManifest: async () => undefined };
+      await meterMonth(
+        { prometheus: createPrometheusClient({ url: prom.url }), sink, queries: loadQueries(), exporters: [EXPORTERS.parquet, EXPORTERS.focus] },
+        referenceConfig(), "2026-10", new Date(),
+      );
+      expect(record.manifestSha256).toBe(createHash("sha256").update(fromSource!.manifest.body).digest("hex"));
+      expect(Number(record.totalsAfter.allocatedGpuHours)).toBeGreaterThan(0);
+      expect(record.recordLocation).toMatch(/^s3:\/\/data\/chargeback\/reruns\/month=2026-10\/.+\.json$/);
+      const m = await s3.client.send(new GetObjectCommand({ Bucket: "data", Key: "chargeback/month=2026-10/manifest.json" }));
+      const manifest = JSON.parse(await m.Body!.transformToString());
+      expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining(["chargeback.csv", "focus.csv", "parquet/chargeback/data.parquet"]));
+      expect(manifest.totals.allocatedGpuHours).toBe(record.totalsAfter.allocatedGpuHours);
+    });
+  });
+});

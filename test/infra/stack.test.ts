@@ -1,0 +1,215 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { App } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { cdkJsonContext } from "../../infra/bin/app.js";
+import { GpuBillingStack } from "../../infra/lib/gpu-billing-stack.js";
+import { FUNCTIONS, type FunctionSpec } from "../../infra/lib/function-catalog.js";
+import { parseSettings } from "../../infra/lib/settings.js";
+import { PARQUET_TABLES } from "../../functions/export/parquet-export.js";
+import { referenceConfig } from "../core/fixtures.js";
+
+const repoRoot = new URL("../..", import.meta.url).pathname;
+
+/** Synthesizes without bundling (the bundling test does that once); context = infra/cdk.json. */
+function synth(raw: unknown = {}, functions?: FunctionSpec[]) {
+  const app = new App({ context: { ...cdkJsonContext(), "aws:cdk:bundling-stacks": [] } });
+  const stack = new GpuBillingStack(app, "GpuBilling", {
+    settings: parseSettings(raw),
+    repoRoot,
+    functions,
+    env: { account: "111122223333", region: "ap-northeast-2" },
+  });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+/** The other branches' functions, pointed at a handler that exists here so their wiring is synthesized too. */
+const allFunctions = FUNCTIONS.map((f) => (f.optional ? { ...f, entry: "functions/handlers/meter-handler.ts" } : f));
+const fullSettings = {
+  vpc: { vpcId: "vpc-0abc1234567890def", availabilityZones: ["ap-northeast-2a"], privateSubnetIds: ["subnet-0a1b2c3d4e5f60718"] },
+  prometheus: { ampWorkspaceArn: "arn:aws:aps:ap-northeast-2:111122223333:workspace/ws-1" },
+  eksClusterName: "gpu",
+  objectLock: { mode: "GOVERNANCE", days: 1825 },
+  alarmEmail: "ops@example.com",
+};
+
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
+function statements(template: Template): Statement[] {
+  return Object.values(template.findResources("AWS::IAM::Policy")).flatMap(
+    (p) => (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement,
+  );
+}
+
+describe("CDK app: GpuBilling stack", () => {
+  const { stack, template } = synth();
+  const full = synth(fullSettings, allFunctions);
+
+  it("given the function list, when synthesized, then every handler file that exists becomes a function and a missing optional one is skipped with a note", () => {
+    const present = FUNCTIONS.filter((f) => existsSync(path.join(repoRoot, f.entry)));
+    expect(present.map((f) => f.id)).toEqual(expect.arrayContaining(["Meter", "Rerun", "ManifestCheck"]));
+    expect([...stack.functions.keys()]).toEqual(present.map((f) => f.id));
+    expect([...full.stack.functions.keys()]).toEqual(["Meter", "Monthly", "Quota", "Controller", "Rerun", "ManifestCheck"]);
+    const infos = stack.node.metadata.filter((m) => m.type === "aws:cdk:info").map((m) => String(m.data));
+    for (const f of FUNCTIONS.filter((f) => !present.includes(f))) expect(infos).toContain(`function ${f.id} skipped: ${f.entry} not present on this branch yet`);
+  });
+
+  it("given every function, then it is nodejs22.x on arm64 with JSON logs, an on-failure queue and a log group with retention", () => {
+    const fns = full.template.findResources("AWS::Lambda::Function");
+    expect(Object.keys(fns)).toHaveLength(6);
+    for (const f of Object.values(fns) as { Properties: Record<string, unknown> }[]) {
+      expect(f.Properties).toMatchObject({ Runtime: "nodejs22.x", Architectures: ["arm64"], LoggingConfig: { LogFormat: "JSON" } });
+    }
+    full.template.resourceCountIs("AWS::Lambda::EventInvokeConfig", 6);
+    full.template.allResourcesProperties("AWS::Lambda::EventInvokeConfig", {
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+      MaximumRetryAttempts: 2,
+    });
+    full.template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 400 });
+    full.template.allResourcesProperties("AWS::SQS::Queue", { SqsManagedSseEnabled: true });
+  });
+
+  it("given the meter function, then its bundle gets the queries and the billing config and its environment points at them", () => {
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Description: Match.stringLikeRegexp("^Meters the previous"),
+      Timeout: 900,
+      Environment: {
+        Variables: Match.objectLike({
+          QUERIES_DIR: "/var/task/queries",
+          BILLING_CONFIG_FILE: "/var/task/config/billing.yaml",
+          DATA_PREFIX: "chargeback",
+          EXPORTS: "parquet,focus",
+          METRICS_NAMESPACE: "GpuBilling",
+        }),
+      },
+    });
+  });
+
+  it("given the schedules, then each runs in Asia/Seoul with its expression from settings and a dead-letter queue", () => {
+    const schedules = Object.values(full.template.findResources("AWS::Scheduler::Schedule")) as { Properties: Record<string, any> }[];
+    const byExpr = Object.fromEntries(schedules.map((s) => [s.Properties.ScheduleExpression, s.Properties]));
+    expect(Object.keys(byExpr).sort()).toEqual(["cron(0 1 1 * ? *)", "cron(0 6 1 * ? *)", "cron(0 9 2 * ? *)", "cron(10 * * * ? *)", "rate(5 minutes)"].sort());
+    for (const s of schedules) {
+      expect(s.Properties.ScheduleExpressionTimezone).toBe("Asia/Seoul");
+      expect(s.Properties.State).toBe("ENABLED");
+      expect(s.Properties.Target.DeadLetterConfig.Arn).toBeDefined();
+    }
+    const moved = synth({ timeZone: "UTC", schedules: { meter: "cron(0 3 1 * ? *)" }, schedulesEnabled: false }).template;
+    moved.hasResourceProperties("AWS::Scheduler::Schedule", { ScheduleExpression: "cron(0 3 1 * ? *)", ScheduleExpressionTimezone: "UTC", State: "DISABLED" });
+  });
+
+  it("given the data bucket, then it is SSE-KMS with a rotating key, versioned, private, TLS-only, access-logged and has lifecycle rules", () => {
+    full.template.hasResourceProperties("AWS::KMS::Key", { EnableKeyRotation: true });
+    full.template.hasResourceProperties("AWS::S3::Bucket", {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: Match.anyValue() }, BucketKeyEnabled: true }] },
+      VersioningConfiguration: { Status: "Enabled" },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: "data-bucket/" },
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "GOVERNANCE", Days: 1825 } } },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Id: "expire-runs", Prefix: "runs/", ExpirationInDays: 90 }),
+          Match.objectLike({ Id: "expire-audit", Prefix: "audit/", ExpirationInDays: 90 }),
+          // datasets: no expiration, previous versions kept ten years
+          { Id: "datasets", Prefix: "chargeback/", NoncurrentVersionExpiration: { NoncurrentDays: 3650 }, Status: "Enabled" },
+        ]),
+      },
+    });
+    for (const t of [template, full.template])
+      t.hasResourceProperties("AWS::S3::BucketPolicy", {
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })]) },
+      });
+  });
+
+  it("given every IAM statement, then no action is '*' and '*' resources are only for actions without resource-level permissions", () => {
+    const allowedOnStar = new Set(["cloudwatch:PutMetricData", "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"]);
+    const all = statements(full.template);
+    expect(all.length).toBeGreaterThan(10);
+    for (const st of all) {
+      const actions = ([] as string[]).concat(st.Action);
+      expect(actions.filter((a) => a === "*" || a.endsWith(":*"))).toEqual([]);
+      const resources = ([] as unknown[]).concat(st.Resource);
+      if (resources.includes("*")) expect(actions.filter((a) => !allowedOnStar.has(a))).toEqual([]);
+    }
+    const put = all.find((s) => ([] as string[]).concat(s.Action).includes("cloudwatch:PutMetricData"));
+    expect(put?.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "GpuBilling" } });
+    const aps = all.find((s) => ([] as string[]).concat(s.Action).includes("aps:QueryMetrics"));
+    expect(aps?.Resource).toBe("arn:aws:aps:ap-northeast-2:111122223333:workspace/ws-1");
+  });
+
+  it("given the meter function, then its role allows exactly: its log group, its DLQ, objects under chargeback/, listing the bucket, and the data key", () => {
+    const id = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
+    const meter = stack.functions.get("Meter")!;
+    const [policy] = Object.entries(template.findResources("AWS::IAM::Policy")).filter(([k]) => k.startsWith("MeterRole"));
+    expect((policy![1] as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement).toEqual([
+      { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(meter.logGroup), "Arn"] } },
+      { Action: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(meter.dlq), "Arn"] } },
+      { Action: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], Effect: "Allow", Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [id(stack.storage.bucket), "Arn"] }, "/chargeback/*"]] } },
+      { Action: "s3:ListBucket", Effect: "Allow", Resource: { "Fn::GetAtt": [id(stack.storage.bucket), "Arn"] } },
+      { Action: ["kms:Decrypt", "kms:GenerateDataKey"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(stack.storage.key), "Arn"] } },
+    ]);
+  });
+
+  it("given the Parquet tables, then Glue has each with the writer's columns, month projection and the dataset's location, and Athena encrypts results", () => {
+    for (const [name, cols] of Object.entries(PARQUET_TABLES)) {
+      template.hasResourceProperties("AWS::Glue::Table", {
+        DatabaseName: "gpu_billing",
+        TableInput: Match.objectLike({
+          Name: name,
+          PartitionKeys: [{ Name: "month", Type: "string" }],
+          Parameters: Match.objectLike({
+            "projection.enabled": "true",
+            "projection.month.format": "yyyy-MM",
+            "storage.location.template": { "Fn::Join": ["", ["s3://", Match.anyValue(), `/chargeback/month=\${month}/parquet/${name}/`]] },
+          }),
+          StorageDescriptor: Match.objectLike({ Columns: cols.map((c) => ({ Name: c.name, Type: c.type })) }),
+        }),
+      });
+    }
+    template.hasResourceProperties("AWS::Athena::WorkGroup", {
+      WorkGroupConfiguration: Match.objectLike({
+        EnforceWorkGroupConfiguration: true,
+        ResultConfiguration: { OutputLocation: Match.anyValue(), EncryptionConfiguration: { EncryptionOption: "SSE_KMS", KmsKey: Match.anyValue() } },
+      }),
+    });
+  });
+
+  it("given the reference config, then there is a quota alarm per tenant with a quota, a month-manifest alarm, all to the encrypted SNS topic", () => {
+    const withQuota = referenceConfig().tenants.filter((t) => t.monthlyQuotaGpuHours !== undefined);
+    expect(withQuota.length).toBeGreaterThan(0);
+    for (const t of withQuota)
+      template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        MetricName: "GpuQuotaUsedRatio",
+        Namespace: "GpuBilling",
+        Dimensions: [{ Name: "Tenant", Value: t.id }],
+        Threshold: 1,
+        AlarmActions: [Match.anyValue()],
+      });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "MonthManifestMissing", Threshold: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold" });
+    template.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: Match.anyValue() });
+    // errors + DLQ depth per function
+    expect(Object.keys(full.template.findResources("AWS::CloudWatch::Alarm")).length).toBe(6 * 2 + 1 + withQuota.length);
+    full.template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    full.template.hasResourceProperties("AWS::SNS::Subscription", { Protocol: "email", Endpoint: "ops@example.com" });
+  });
+
+  it("given cdk-nag AwsSolutions, when checked with defaults and with every option on, then nothing is unacknowledged", () => {
+    for (const s of [stack, full.stack]) {
+      const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(s);
+      expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => (r as { constructPath?: string }).constructPath).join(", ")}`)).toEqual([]);
+    }
+  });
+
+  it("given cdk-nag acknowledgments, then each carries a reason", () => {
+    const acks = full.stack.node.findAll().flatMap((c) => c.node.metadata.filter((m) => m.type === "aws:cdk:acknowledged-rules").map((m) => m.data as Record<string, string>));
+    expect(acks.length).toBeGreaterThan(0);
+    for (const a of acks) for (const reason of Object.values(a)) expect(reason.length).toBeGreaterThan(30);
+  });
+
+  it("given a bad setting, then synth fails naming the field", () => {
+    expect(() => parseSettings({ vpc: { vpcId: "my-vpc", availabilityZones: ["a"], privateSubnetIds: ["subnet-1"] } })).toThrow(/gpuBilling\.vpc\.vpcId/);
+    expect(() => synth({ retention: { logDays: 42 } })).toThrow(/retention\.logDays: 42/);
+  });
+});
