@@ -103,9 +103,29 @@ export interface ControllerState {
   scaleOuts: Record<string, { atMs: number; fromDesired: number; toDesired: number }>;
   reclaims: Record<string, { atMs: number; instanceId: string; node: string }[]>;
   spotUnavailable: Record<string, { sinceMs: number; untilMs: number; reason: string }>;
+  /** Nodes added by our scale-outs (for the savings estimate: reclaimed capacity later given back is not saved). */
+  additions: Record<string, { atMs: number; nodes: number }[]>;
 }
 
-export const emptyState = (): ControllerState => ({ version: 1, scaleOuts: {}, reclaims: {}, spotUnavailable: {} });
+export const emptyState = (): ControllerState => ({ version: 1, scaleOuts: {}, reclaims: {}, spotUnavailable: {}, additions: {} });
+
+/** A stored state from an older version gets the fields it lacks. */
+export const normalizeState = (s: Partial<ControllerState> | undefined): ControllerState => ({ ...emptyState(), ...(s ?? {}) });
+
+/**
+ * A group's utilization is as fresh as its stalest Ready GPU: the subquery
+ * alone would be bridged by Prometheus' 5-minute lookback.
+ */
+export function withGroupFreshness(metrics: MetricsSnapshot, nodes: NodeInfo[]): MetricsSnapshot {
+  return {
+    ...metrics,
+    groups: metrics.groups.map((g) => {
+      const names = new Set(nodes.filter((n) => n.nodeGroup === g.nodeGroup && n.ready).map((n) => n.name));
+      const lasts = metrics.gpus.filter((x) => names.has(x.node)).map((x) => x.lastSampleMs);
+      return { ...g, lastSampleMs: lasts.length ? Math.min(...lasts) : 0 };
+    }),
+  };
+}
 
 /** Opt-outs honoured by the controller (the cluster-autoscaler and Karpenter conventions, plus our own label). */
 export const OPT_OUT = {
