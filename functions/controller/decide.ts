@@ -360,6 +360,16 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
       groupDecision(`${pendingGpu.length} GPU pod(s) pending in pool ${pool.pool}: idle capacity is kept for them`, { pending: pendingGpu.map((p) => `${p.namespace}/${p.name}`) });
       continue;
     }
+    const lastDemand = state.lastDemandAtMs[pool.pool];
+    if (lastDemand !== undefined && now - lastDemand < policy.reclaimQuietMinutes * MIN) {
+      groupDecision(`pool ${pool.pool} had GPU pods pending ${Math.round((now - lastDemand) / MIN)} min ago (< ${policy.reclaimQuietMinutes} min quiet period): no reclaim`, { lastDemandAt: new Date(lastDemand).toISOString() });
+      continue;
+    }
+    const poolScaleOut = pool.groups.map((x) => ({ g: x.name, so: state.scaleOuts[x.name] })).find((x) => x.so && now - x.so.atMs < policy.reclaimQuietMinutes * MIN);
+    if (poolScaleOut) {
+      groupDecision(`pool ${pool.pool} scaled out (${poolScaleOut.g}) ${Math.round((now - poolScaleOut.so!.atMs) / MIN)} min ago (< ${policy.reclaimQuietMinutes} min quiet period): no reclaim`, { lastScaleOut: poolScaleOut.so });
+      continue;
+    }
     for (const node of nodes) {
       const verdict = assessNodeIdle(node, podsByNode.get(node.name) ?? [], snap, policy, now);
       if (!verdict.idle) {
@@ -391,6 +401,10 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
   const freeOn = (n: NodeInfo) => (n.unschedulable || n.reclaimTainted ? 0 : Math.max(0, n.gpuAllocatable - (requested.get(n.name) ?? 0)));
   let freeLeft = poolNodes.reduce((a, n) => a + freeOn(n), 0);
   const headroom = Math.max(...pool.groups.map((g) => g.minFreeGpus));
+  const recentDemand = (state.demandHistory[pool.pool] ?? []).filter((h) => now - h.atMs < policy.stabilizationMinutes * MIN);
+  const peakDemand = Math.max(0, ...recentDemand.map((h) => h.gpus));
+  // GPUs are not fungible across nodes: the largest pod seen lately must still find one node with room.
+  const largestPod = Math.max(0, ...recentDemand.map((h) => h.largestPod ?? 0));
   const taken = new Map<string, number>();
   const chosen = new Set<string>();
   for (const c of candidates) {
@@ -404,7 +418,7 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
     const already = taken.get(g.name) ?? 0;
     const projectedUtil = gpusLeft - node.gpuAllocatable > 0 ? utilSum / (gpusLeft - node.gpuAllocatable) : 0;
     const budget = { disruptionBudget: g.disruptionBudget, groupNodes, allowed, inFlight, chosenThisRun: already, desired: info.desiredCapacity, minSize: info.minSize, desiredAfter: info.desiredCapacity - already - 1 };
-    const inputs = { ...c.verdict.inputs, budget, poolUtilization: { projectedPercent: round(projectedUtil), scaleInAtPercent: scaleInAt, gpusLeftAfter: gpusLeft - node.gpuAllocatable }, freeGpusAfter: freeLeft - freeOn(node), minFreeGpus: headroom };
+    const inputs = { ...c.verdict.inputs, budget, poolUtilization: { projectedPercent: round(projectedUtil), scaleInAtPercent: scaleInAt, gpusLeftAfter: gpusLeft - node.gpuAllocatable }, freeGpusAfter: freeLeft - freeOn(node), minFreeGpus: headroom, peakDemandGpus: peakDemand, largestRecentPodGpus: largestPod, stabilizationMinutes: policy.stabilizationMinutes };
     const skip = (reason: string) => out.push({ duty: "reclaim", action: node.reclaimTainted ? "release-node" : "none", dryRun: g.dryRun, nodeGroup: g.name, pool: pool.pool, node: node.name, instanceId: node.instanceId, capacityType: node.capacityType ?? g.capacityType, reason, inputs });
     if (inFlight + already + 1 > allowed) {
       skip(`idle, but the disruption budget is spent: ${inFlight} in flight + ${already} chosen + 1 > ${allowed} (${g.disruptionBudget} of ${groupNodes})`);
@@ -416,6 +430,15 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
     }
     if (projectedUtil > scaleInAt) {
       skip(`idle, but the pool would run at ${round(projectedUtil)}% without it (> scale-in threshold ${scaleInAt}%)`);
+      continue;
+    }
+    if (gpusLeft - node.gpuAllocatable < peakDemand + headroom) {
+      skip(`idle, but the pool's pods requested up to ${peakDemand} GPU(s) in the last ${policy.stabilizationMinutes} min; without it ${gpusLeft - node.gpuAllocatable} < ${peakDemand} + ${headroom} free`);
+      continue;
+    }
+    const roomElsewhere = Math.max(0, ...poolNodes.filter((n) => n.name !== node.name && !chosen.has(n.name)).map(freeOn));
+    if (policy.keepRoomForLargestPod && roomElsewhere < largestPod) {
+      skip(`idle, but a ${largestPod}-GPU pod ran in the last ${policy.stabilizationMinutes} min and no other node has ${largestPod} free GPUs (most: ${roomElsewhere})`);
       continue;
     }
     if (freeLeft - freeOn(node) < headroom) {
@@ -464,6 +487,17 @@ export function planController(snap: Snapshot, policy: ControllerPolicy, state: 
 
   const spot = assessSpot(snap, policy, state);
   const decisions: Decision[] = [...spot.decisions];
+  // Demand memory: the plan, not an action, records when each pool last had GPU pods waiting.
+  for (const pool of poolsOf(policy)) {
+    if (snap.pods.some((p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && podPool(p, policy) === pool.pool)) spot.next.lastDemandAtMs[pool.pool] = now;
+    const poolNodes = new Set(snap.nodes.filter((n) => pool.groups.some((g) => g.name === n.nodeGroup)).map((n) => n.name));
+    const poolPods = snap.pods.filter((p) => ACTIVE_PHASES.has(p.phase) && p.gpuRequest > 0 && !isDaemonSet(p) && (p.nodeName ? poolNodes.has(p.nodeName) : podPool(p, policy) === pool.pool));
+    const demand = poolPods.reduce((a, p) => a + p.gpuRequest, 0);
+    const largestPod = Math.max(0, ...poolPods.map((p) => p.gpuRequest));
+    const hist = (spot.next.demandHistory[pool.pool] ?? []).filter((h) => now - h.atMs < policy.stabilizationMinutes * MIN);
+    hist.push({ atMs: now, gpus: demand, largestPod });
+    spot.next.demandHistory[pool.pool] = hist;
+  }
   for (const pool of poolsOf(policy)) {
     const so = decideScaleOut(pool, snap, policy, spot.next);
     decisions.push(...so);

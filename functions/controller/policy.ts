@@ -83,6 +83,19 @@ export const ControllerPolicySchema = z
     minNodeAgeMinutes: z.number().int().min(0).default(15),
     /** No reclaim in a group scaled out this recently (≥ the 15-minute flapping window by default). */
     recentScaleOutMinutes: z.number().int().min(0).default(15),
+    /**
+     * No reclaim in a pool for this long after it last had a GPU pod pending or
+     * scaled out: demand comes in bursts, and a node reclaimed just before the
+     * next burst is added back minutes later (flapping).
+     */
+    reclaimQuietMinutes: z.number().int().min(0).default(30),
+    /**
+     * Scale-in stabilization (as the HPA does it): a reclaim must leave the pool
+     * at least the peak GPUs its pods requested over this window, plus minFreeGpus.
+     */
+    stabilizationMinutes: z.number().int().min(0).default(60),
+    /** GPUs are not fungible across nodes: keep one node with room for the largest pod seen in the stabilization window. */
+    keepRoomForLargestPod: z.boolean().default(true),
     /** Pending GPU pods younger than this are left to the scheduler. */
     pendingGraceSeconds: z.number().int().min(0).default(60),
     /**

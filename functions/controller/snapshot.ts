@@ -105,9 +105,13 @@ export interface ControllerState {
   spotUnavailable: Record<string, { sinceMs: number; untilMs: number; reason: string }>;
   /** Nodes added by our scale-outs (for the savings estimate: reclaimed capacity later given back is not saved). */
   additions: Record<string, { atMs: number; nodes: number }[]>;
+  /** Last time each pool had a GPU pod pending (demand): no reclaim in a pool for a while after. */
+  lastDemandAtMs: Record<string, number>;
+  /** GPUs requested in each pool (running + pending) at each run over the stabilization window. */
+  demandHistory: Record<string, { atMs: number; gpus: number; largestPod?: number }[]>;
 }
 
-export const emptyState = (): ControllerState => ({ version: 1, scaleOuts: {}, reclaims: {}, spotUnavailable: {}, additions: {} });
+export const emptyState = (): ControllerState => ({ version: 1, scaleOuts: {}, reclaims: {}, spotUnavailable: {}, additions: {}, lastDemandAtMs: {}, demandHistory: {} });
 
 /** A stored state from an older version gets the fields it lacks. */
 export const normalizeState = (s: Partial<ControllerState> | undefined): ControllerState => ({ ...emptyState(), ...(s ?? {}) });

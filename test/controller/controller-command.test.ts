@@ -19,7 +19,7 @@ async function recorded() {
   const dir = await mkdtemp(path.join(tmpdir(), "ctl-cli-"));
   const idle = node("idle", "g5-spot");
   const busy = node("busy", "g5-od");
-  const s = snapshot({ nodes: [idle, busy], pods: [pod("job", { nodeName: "busy", gpuRequest: 4 })] });
+  const s = snapshot({ nodes: [idle, busy], pods: [pod("job", { nodeName: "busy", gpuRequest: 2 })] });
   s.metrics.gpus = [...gpuWindows([busy], 20), ...gpuWindows([idle], 0)];
   s.groups.find((g) => g.name === "g5-od")!.minSize = 1;
   const policy = {
@@ -41,7 +41,7 @@ describe("gpu-billing controller plan", () => {
     const out = c.out();
     expect(out).toMatch(/^controller plan at 2026-11-21T03:00:00.000Z \(Asia\/Seoul\)/);
     expect(out).toMatch(/g5-spot\s+idle\s+RECLAIM\s+dry-run\s+no GPU pods and every GPU ≤ 5% for 15 min/);
-    expect(out).toMatch(/g5-od\s+busy\s+-\s+pod team-ai\/job requests 4 GPU/);
+    expect(out).toMatch(/g5-od\s+busy\s+-\s+pod team-ai\/job requests 2 GPU/);
   });
 
   it("given --node-group, then only that group's lines and its pool's scale-out line are printed", async () => {

@@ -67,11 +67,11 @@ describe("controller Lambda handler", () => {
   });
 
   it("given an idle node and a busy node in an acting group, then exactly the idle instance is tainted and terminated, and the run is audited and measured", async () => {
-    const kube = await startFakeKubeApi({ nodes: [k8sNode("idle", { created: "2026-11-21T00:00:00Z" }), k8sNode("busy", { created: "2026-11-21T00:00:00Z" })], pods: [k8sPod("job", "busy", 4)] });
+    const kube = await startFakeKubeApi({ nodes: [k8sNode("idle", { created: "2026-11-21T00:00:00Z" }), k8sNode("busy", { created: "2026-11-21T00:00:00Z" })], pods: [k8sPod("job", "busy", 2)] });
     asgWith([instanceIdFor("idle"), instanceIdFor("busy")]);
     const { env, policy } = parseControllerEnv({ ...ENV, CONTROLLER_PREFIX: "run1" });
     const built: BuiltController = { env, policy, clients: { s3: s3.client, autoScaling: new AutoScalingClient({ region: "ap-northeast-2" }), cloudWatch: new CloudWatchClient({ region: "ap-northeast-2" }), kube: kubeApi(kube.url, () => "tok"), prometheus: prometheus(["idle", "busy"]) } };
-    // busy's GPUs report 0% in this table, but its GPU pod keeps it.
+    // busy's GPUs report 0% in this table, but its GPU pod keeps it (and its 2 free GPUs leave room for a pod that size).
     const out = await makeControllerHandler(async () => built, () => NOW, new Logger({ logLevel: "SILENT" }))({ source: "aws.events" });
     expect(out).toMatchObject({ ran: true, halted: false, acted: 1 });
     expect(asg.commandCalls(TerminateInstanceInAutoScalingGroupCommand).map((c) => c.args[0].input)).toEqual([{ InstanceId: instanceIdFor("idle"), ShouldDecrementDesiredCapacity: true }]);
@@ -82,7 +82,7 @@ describe("controller Lambda handler", () => {
     const list = await s3.client.send(new ListObjectsV2Command({ Bucket: "ctl", Prefix: "run1/audit/day=2026-11-21/" }));
     const lines = (await (await s3.client.send(new GetObjectCommand({ Bucket: "ctl", Key: list.Contents![0]!.Key! }))).Body!.transformToString()).trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.find((l) => l.node === "idle")).toMatchObject({ action: "terminate-instance", outcome: "instance terminating (desired capacity decremented)", inputs: { budget: { allowed: 1 } } });
-    expect(lines.find((l) => l.node === "busy")).toMatchObject({ action: "none", reason: expect.stringMatching(/requests 4 GPU/) });
+    expect(lines.find((l) => l.node === "busy")).toMatchObject({ action: "none", reason: expect.stringMatching(/requests 2 GPU/) });
     const lease = JSON.parse(await (await s3.client.send(new GetObjectCommand({ Bucket: "ctl", Key: "run1/lease.json" }))).Body!.transformToString());
     expect(lease.state.reclaims["g5-spot"]).toEqual([{ atMs: NOW.getTime(), instanceId: instanceIdFor("idle"), node: "idle" }]);
     expect(lease.expiresAtMs).toBe(NOW.getTime());

@@ -8,11 +8,11 @@ const reclaimOf = (ds: Decision[], n: string) => ds.find((d) => d.duty === "recl
 const groupReclaim = (ds: Decision[], g: string) => ds.find((d) => d.duty === "reclaim" && d.nodeGroup === g && !d.node);
 const scaleOut = (ds: Decision[]) => ds.find((d) => d.duty === "scale-out" && d.action !== "mark-spot-unavailable");
 
-// Base case: g5 pool with one busy On-Demand node at 20% and one idle Spot node "idle".
+// Base case: g5 pool with one busy On-Demand node at 20% (a 2-GPU job, so 2 GPUs free there) and one idle Spot node "idle".
 function base() {
   const busy = node("busy", "g5-od");
   const idle = node("idle", "g5-spot");
-  const snap = snapshot({ nodes: [busy, idle], pods: [pod("job", { nodeName: "busy", gpuRequest: 4 })] });
+  const snap = snapshot({ nodes: [busy, idle], pods: [pod("job", { nodeName: "busy", gpuRequest: 2 })] });
   snap.metrics.gpus = [...gpuWindows([busy], 20), ...gpuWindows([idle], 0)];
   snap.groups.find((g) => g.name === "g5-od")!.minSize = 1;
   return snap;
@@ -42,6 +42,10 @@ describe("idle reclaim guards (one row per guard; node 'idle' otherwise qualifie
     { name: "the group at its minimum", given: (s) => (s.groups.find((g) => g.name === "g5-spot")!.minSize = 1), action: "none", reason: /at its minimum \(1 nodes, min 1\)/ },
     { name: "budget 0", given: () => {}, pol: policy({}, { "g5-spot": { disruptionBudget: 0 } }), action: "none", reason: /budget is spent: 0 in flight \+ 0 chosen \+ 1 > 0/ },
     { name: "a pool that would run hot without it (busy at 35% on the 4 GPUs left > 30%)", given: (s) => (s.metrics.gpus.filter((g) => g.node === "busy").forEach((g) => (g.meanUtil = 35))), action: "none", reason: /would run at 35% without it \(> scale-in threshold 30%\)/ },
+    { name: "a 4-GPU pod running on the busy node (no other node could take another)", given: (s) => (s.pods[0]!.gpuRequest = 4), action: "none", reason: /a 4-GPU pod ran in the last 60 min and no other node has 4 free GPUs \(most: 0\)/ },
+    { name: "that guard switched off", given: (s) => (s.pods[0]!.gpuRequest = 4), pol: policy({ keepRoomForLargestPod: false }), action: "terminate-instance", reason: /every GPU/ },
+    { name: "the pool requested 3 GPUs 40 min ago (peak 3 + 2 headroom > 4 left)", given: () => {}, pol: policy({}, { "g5-od": { minFreeGpus: 2 } }), st: state({ demandHistory: { g5: [{ atMs: NOW - 40 * MIN, gpus: 3, largestPod: 1 }] } }), action: "none", reason: /requested up to 3 GPU\(s\) in the last 60 min; without it 4 < 3 \+ 2 free/ },
+    { name: "that peak 70 min ago (outside the 60-min stabilization window)", given: () => {}, pol: policy({}, { "g5-od": { minFreeGpus: 2 } }), st: state({ demandHistory: { g5: [{ atMs: NOW - 70 * MIN, gpus: 3, largestPod: 1 }] } }), action: "terminate-instance", reason: /every GPU/ },
     { name: "batch class tolerates 35% (scale-in at 40%)", given: (s) => (s.metrics.gpus.filter((g) => g.node === "busy").forEach((g) => (g.meanUtil = 35))), pol: policy({}, { "g5-spot": { workloadClass: "batch" } }), action: "terminate-instance", reason: /pool at 35% after/ },
   ];
   for (const r of rows)
@@ -62,6 +66,8 @@ describe("idle reclaim guards (one row per guard; node 'idle' otherwise qualifie
     { name: "a scale-out 9 minutes ago", st: state({ scaleOuts: { "g5-spot": { atMs: NOW - 9 * MIN, fromDesired: 0, toDesired: 1 } } }), reason: /scaled out 9 min ago \(< 15 min\)/ },
     { name: "a cluster-autoscaler tag on the group", given: (s) => (s.groups.find((g) => g.name === "g5-spot")!.tags["k8s.io/cluster-autoscaler/enabled"] = "true"), reason: /owned by another autoscaler/ },
     { name: "Karpenter labels on its nodes", given: (s) => (s.nodes[1]!.labels["karpenter.sh/nodepool"] = "default"), reason: /owned by another autoscaler \(node idle has label karpenter.sh\/nodepool/ },
+    { name: "GPU pods pending in the pool 20 min ago (quiet period 30 min)", st: state({ lastDemandAtMs: { g5: NOW - 20 * MIN } }), reason: /pool g5 had GPU pods pending 20 min ago \(< 30 min quiet period\)/ },
+    { name: "another group of the pool scaled out 20 min ago", st: state({ scaleOuts: { "g5-spot-b": { atMs: NOW - 20 * MIN, fromDesired: 0, toDesired: 1 } } }), reason: /pool g5 scaled out \(g5-spot-b\) 20 min ago/ },
     { name: "a GPU pod pending in the pool (young, so no scale-out yet)", given: (s) => s.pods.push(pod("wait", { phase: "Pending", createdAtMs: NOW - 10_000 })), reason: /1 GPU pod\(s\) pending in pool g5/ },
   ];
   for (const r of groupRows)
@@ -82,7 +88,7 @@ describe("idle reclaim guards (one row per guard; node 'idle' otherwise qualifie
     const od = node("od", "g5-od", { createdAtMs: NOW - 60 * MIN });
     const sp = node("sp", "g5-spot", { createdAtMs: NOW - 300 * MIN });
     const keep = node("keep", "g5-od");
-    const s = snapshot({ nodes: [keep, od, sp], pods: [pod("j", { nodeName: "keep", gpuRequest: 4 })] });
+    const s = snapshot({ nodes: [keep, od, sp], pods: [pod("j", { nodeName: "keep", gpuRequest: 2 })] });
     s.metrics.gpus = [...gpuWindows([keep], 20), ...gpuWindows([od, sp], 0)];
     // keep at 20% on 4 GPUs: without one idle node 80/8 = 10%, without both 80/4 = 20% — both fit under 30%.
     const both = planController(s, policy(), state());
