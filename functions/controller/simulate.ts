@@ -41,6 +41,8 @@ export interface SimOptions {
   /** false = the baseline that never reclaims (scale-out unchanged). */
   reclaim: boolean;
   seed: number;
+  /** Called with every controller run's inputs (to record a run for `gpu-billing controller plan --state`). */
+  onRun?: (snap: Snapshot, state: ControllerState, minute: number) => void;
 }
 
 export interface SimResult {
@@ -261,6 +263,7 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
       groupWins.push({ nodeGroup: g, steps: present.length, minUtil: Math.min(...present.map(([v]) => v)), meanUtil: present.reduce((a, [v]) => a + v, 0) / present.length, lastSampleMs: at(t - (h.length - 1 - present[present.length - 1]![1])) });
     }
     const snap: Snapshot = { nowMs, groups, nodes: nodeInfos, pods, metrics: { gpus, groups: groupWins }, errors: promDown ? [{ source: "prometheus", message: "simulated outage" }] : [] };
+    o.onRun?.(snap, state, t);
     const plan = planController(snap, p, state);
     if (plan.halted) r.haltedRuns++;
     state = plan.nextState;

@@ -14,6 +14,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { validatePolicy, type ControllerPolicy } from "../../functions/controller/policy.js";
 import { simulateCluster, type SimJob, type SimOptions, type SimResult } from "../../functions/controller/simulate.js";
+import { planController } from "../../functions/controller/decide.js";
+import type { ControllerState, Snapshot } from "../../functions/controller/snapshot.js";
 import { dutyCycles } from "../support/month-generator.js";
 
 const TRACE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/data/alibaba-gpu-trace/openb_pod_list_default.csv");
@@ -64,6 +66,8 @@ export function loadTraceJobs(startDay: number, days: number, file = TRACE): Sim
   return jobs;
 }
 
+const simPlanReclaims = (snap: Snapshot, state: ControllerState) => planController(snap, simPolicy(), state).decisions.some((d) => d.action === "terminate-instance");
+
 export interface ControllerSimReport {
   days: number;
   jobs: number;
@@ -91,23 +95,25 @@ export function simOptions(policy: ControllerPolicy, minutes: number, seed: numb
   };
 }
 
-export function runControllerSimulation(opts: { days?: number; startDay?: number; seed?: number; minutes?: number; policy?: Record<string, unknown>; g5MinFreeGpus?: number } = {}): ControllerSimReport {
+export function runControllerSimulation(
+  opts: { days?: number; startDay?: number; seed?: number; minutes?: number; policy?: Record<string, unknown>; g5MinFreeGpus?: number; onRun?: SimOptions["onRun"] } = {},
+): ControllerSimReport {
   const days = opts.days ?? 7;
   const minutes = opts.minutes ?? Math.round(days * 1440);
   const jobs = loadTraceJobs(opts.startDay ?? 141, minutes / 1440);
   const policy = simPolicy(opts.policy);
   if (opts.g5MinFreeGpus !== undefined) for (const g of policy.nodeGroups) if (g.pool === "g5") g.minFreeGpus = opts.g5MinFreeGpus;
   const base = simOptions(policy, minutes, opts.seed ?? 7);
-  const controller = simulateCluster(jobs, { ...base, reclaim: true });
+  const controller = simulateCluster(jobs, { ...base, reclaim: true, onRun: opts.onRun });
   const baseline = simulateCluster(jobs, { ...base, reclaim: false });
   const saved = baseline.gpuNodeHours - controller.gpuNodeHours;
   const f = (x: number, d = 1) => x.toFixed(d);
-  const row = (name: string, c: string, b: string) => `| ${name.padEnd(44)} | ${c.padStart(12)} | ${b.padStart(12)} |`;
+  const row = (name: string, c: string, b: string) => `| ${name.padEnd(46)} | ${c.padStart(14)} | ${b.padStart(14)} |`;
   const table = [
     `Controller simulation: ${f(minutes / 1440, 2)} days of the Alibaba GPU trace (days ${opts.startDay ?? 141}+, ${jobs.length} GPU pods), controller every 2 min`,
     "",
     row("", "controller", "never reclaims"),
-    row("-".repeat(44), "-".repeat(12), "-".repeat(12)),
+    row("-".repeat(46), "-".repeat(14), "-".repeat(14)),
     row("GPU node-hours (GPUs × node-hours)", f(controller.gpuNodeHours), f(baseline.gpuNodeHours)),
     row("GPU node-hours saved", `${f(saved)} (${f((100 * saved) / baseline.gpuNodeHours)}%)`, "-"),
     row("nodes reclaimed / scale-outs (nodes added)", `${controller.reclaims} / ${controller.scaleOuts} (${controller.nodesAdded})`, `0 / ${baseline.scaleOuts} (${baseline.nodesAdded})`),
@@ -125,10 +131,32 @@ export function runControllerSimulation(opts: { days?: number; startDay?: number
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const { values } = parseArgs({ options: { days: { type: "string", default: "7" }, "start-day": { type: "string", default: "141" }, seed: { type: "string", default: "7" } } });
+  const { values } = parseArgs({
+    options: {
+      days: { type: "string", default: "7" },
+      "start-day": { type: "string", default: "141" },
+      seed: { type: "string", default: "7" },
+      "dump-snapshot": { type: "string" },
+      "at-minute": { type: "string" },
+    },
+  });
   const t0 = performance.now();
-  const rep = runControllerSimulation({ days: Number(values.days), startDay: Number(values["start-day"]), seed: Number(values.seed) });
+  const dumpAt = values["at-minute"] !== undefined ? Number(values["at-minute"]) : undefined;
+  let dumped = false;
+  const rep = runControllerSimulation({
+    days: Number(values.days),
+    startDay: Number(values["start-day"]),
+    seed: Number(values.seed),
+    // Records one run's inputs for `gpu-billing controller plan --state FILE`: the given minute, else the first run that reclaims.
+    onRun: values["dump-snapshot"]
+      ? (snap, state, minute) => {
+          if (dumped || (dumpAt !== undefined ? minute < dumpAt : !simPlanReclaims(snap, state))) return;
+          writeFileSync(values["dump-snapshot"]!, JSON.stringify({ snapshot: snap, state, policy: simPolicy() }, null, 1));
+          dumped = true;
+          console.error(`recorded the run at minute ${minute} to ${values["dump-snapshot"]}`);
+        }
+      : undefined,
+  });
   console.log(rep.table);
   console.log(`\n(simulated in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  void writeFileSync;
 }
