@@ -194,7 +194,7 @@ function assessSpot(snap: Snapshot, policy: ControllerPolicy, state: ControllerS
         dryRun: false,
         nodeGroup: g.name,
         pool: poolOf(g),
-        reason: `Spot unavailable until ${new Date(untilMs).toISOString()}: ${reason}; fall back to On-Demand, retry Spot then`,
+        reason: `Spot unavailable until ${new Date(untilMs).toISOString()}: ${reason}; the next Spot group, else On-Demand, takes scale-outs; Spot is retried then`,
         inputs: { capacityErrorAtMs: info?.capacityErrorAtMs, lastScaleOut: so, readyNodes: readyNodesOf(snap.nodes, g.name).length, desired: info?.desiredCapacity },
       });
     }
@@ -509,7 +509,7 @@ export function planController(snap: Snapshot, policy: ControllerPolicy, state: 
   }
   if (policy.killSwitch)
     for (const d of decisions)
-      if (d.action === "terminate-instance" || d.action === "set-desired-capacity") {
+      if (d.action === "terminate-instance" || d.action === "set-desired-capacity" || d.action === "release-node") {
         d.dryRun = true;
         d.reason = `kill switch on, not acting: would ${d.reason}`;
       }
