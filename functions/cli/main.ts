@@ -15,6 +15,7 @@ import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
 import { formatTenantSummary } from "../metering/summary-table.js";
 import { quotaCommand } from "./quota-command.js";
 import { rerunCommand } from "./rerun-command.js";
+import { controllerCommand } from "./controller-command.js";
 
 /** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
 export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;
@@ -35,6 +36,7 @@ const USAGE = `usage:
   gpu-billing rerun --month YYYY-MM --reason TEXT [--tenant ID]... [--deliver] [--resend] [--dry-run]
                     [--remote [--function-name NAME] [--region R]]
                     [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+  gpu-billing controller plan [--node-group NAME] [--state FILE] [--policy FILE] [--json]
 
 exit codes: 0 done, 2 bad input (nothing written), 3 a dependency is unavailable (retry later), 1 other failure`;
 
@@ -117,6 +119,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
         return await quotaCommand(rest, env, now);
       case "rerun":
         return await rerunCommand(rest, env, now);
+      case "controller":
+        return await controllerCommand(rest, env, now);
       case undefined:
       case "help":
       case "--help":

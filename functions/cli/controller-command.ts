@@ -1,0 +1,107 @@
+import { parseArgs } from "node:util";
+import { readFile } from "node:fs/promises";
+import { planController, type Decision } from "../controller/decide.js";
+import { parsePolicy, PolicyError, type ControllerPolicy } from "../controller/policy.js";
+import { normalizeState, type ControllerState, type Snapshot } from "../controller/snapshot.js";
+import { ControllerLease } from "../adapters/controller-lease.js";
+import { gatherSnapshot } from "../adapters/controller-snapshot.js";
+
+export const CONTROLLER_USAGE = `usage:
+  gpu-billing controller plan [--node-group NAME] [--state FILE] [--policy FILE] [--json]
+
+Prints what the GPU node-group controller would do now, and why. Nothing is changed.
+  --state FILE   a recorded run: JSON { "snapshot": {...}, "state"?: {...}, "policy"?: {...} }
+                 (offline; e.g. from \`npx tsx test/bench/controller-sim.ts --dump-snapshot FILE\`)
+  --policy FILE  controller policy (YAML/JSON); default: the recorded one, else $CONTROLLER_POLICY_FILE
+  without --state it reads the cluster live with the controller's environment
+  (CONTROLLER_BUCKET, PROMETHEUS_URL, EKS_CLUSTER_NAME, AWS_REGION, ...) and the state in S3.
+
+exit codes: 0 printed, 2 bad input, 3 a source is unavailable (the controller would halt), 1 other failure`;
+
+interface Recorded {
+  snapshot: Snapshot;
+  state?: ControllerState;
+  policy?: unknown;
+}
+
+const MARK: Record<string, string> = {
+  "terminate-instance": "RECLAIM",
+  "set-desired-capacity": "SCALE OUT",
+  "release-node": "RELEASE",
+  "mark-spot-unavailable": "SPOT OFF",
+  halt: "HALT",
+  none: "-",
+};
+
+export function formatPlan(decisions: Decision[], policy: ControllerPolicy, atMs: number): string {
+  const lines = [`controller plan at ${new Date(atMs).toISOString()} (${policy.timeZone})${policy.killSwitch ? " — KILL SWITCH ON" : ""}`, ""];
+  const rows = decisions.map((d) => [
+    d.nodeGroup ?? d.pool ?? "(all)",
+    d.node ?? "",
+    MARK[d.action] ?? d.action,
+    d.action === "none" || d.action === "halt" || d.action === "mark-spot-unavailable" ? "" : d.dryRun ? "dry-run" : "would act",
+    d.reason,
+  ]);
+  const head = ["node group", "node", "action", "mode", "why"];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join("  ");
+  lines.push(fmt(head), fmt(w.map((n) => "-".repeat(Math.min(n, 40)))), ...rows.map(fmt));
+  return lines.join("\n");
+}
+
+export async function controllerCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== "plan") {
+    console.error(sub ? `error: unknown controller command "${sub}"\n${CONTROLLER_USAGE}` : CONTROLLER_USAGE);
+    return 2;
+  }
+  let values: { "node-group"?: string; state?: string; policy?: string; json?: boolean };
+  try {
+    values = parseArgs({ args: rest, options: { "node-group": { type: "string" }, state: { type: "string" }, policy: { type: "string" }, json: { type: "boolean" } }, strict: true }).values;
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}\n${CONTROLLER_USAGE}`);
+    return 2;
+  }
+  try {
+    let snapshot: Snapshot;
+    let state: ControllerState;
+    let policy: ControllerPolicy;
+    const policyFile = values.policy ?? env.CONTROLLER_POLICY_FILE;
+    const readPolicy = async (f: string) => parsePolicy(await readFile(f, "utf8"), f);
+    if (values.state) {
+      const rec = JSON.parse(await readFile(values.state, "utf8")) as Recorded;
+      if (!rec.snapshot?.nodes) throw new PolicyError(`${values.state}: not a recorded run (no snapshot.nodes)`, []);
+      snapshot = rec.snapshot;
+      state = normalizeState(rec.state);
+      if (policyFile) policy = await readPolicy(policyFile);
+      else if (rec.policy) policy = parsePolicy(JSON.stringify(rec.policy), `${values.state}#policy`);
+      else throw new PolicyError("no policy: give --policy FILE or record one in the state file", []);
+    } else {
+      const { buildController } = await import("../handlers/controller-handler.js");
+      const b = await buildController(policyFile ? { ...env, CONTROLLER_POLICY_FILE: policyFile } : env);
+      policy = b.policy;
+      snapshot = await gatherSnapshot(b.clients, policy, now.getTime(), { nodeLabel: b.env.DCGM_NODE_LABEL, gpuLabel: b.env.DCGM_GPU_LABEL, queriesDir: b.env.QUERIES_DIR });
+      state = await new ControllerLease(b.clients.s3, b.env.CONTROLLER_BUCKET, `${b.env.CONTROLLER_PREFIX}/lease.json`).peekState();
+    }
+    if (values["node-group"] && !policy.nodeGroups.some((g) => g.name === values["node-group"])) {
+      console.error(`error: --node-group: "${values["node-group"]}" is not in the policy (${policy.nodeGroups.map((g) => g.name).join(", ")})`);
+      return 2;
+    }
+    const plan = planController(snapshot, policy, state);
+    const shown = values["node-group"] ? plan.decisions.filter((d) => d.action === "halt" || d.nodeGroup === values["node-group"] || (!d.nodeGroup && d.pool === policy.nodeGroups.find((g) => g.name === values["node-group"])?.pool)) : plan.decisions;
+    console.log(values.json ? JSON.stringify({ atMs: plan.atMs, halted: plan.halted, decisions: shown }, null, 2) : formatPlan(shown, policy, plan.atMs));
+    return plan.halted && snapshot.errors.length ? 3 : 0;
+  } catch (e) {
+    const err = e as Error;
+    if (e instanceof PolicyError || err instanceof SyntaxError || (err as { code?: string }).code === "ENOENT") {
+      console.error(`error: ${err.message}`);
+      return 2;
+    }
+    if (/environment invalid/.test(err.message)) {
+      console.error(`error: ${err.message}\n(or run offline with --state FILE)`);
+      return 2;
+    }
+    console.error(`error: ${err.stack ?? err.message}`);
+    return 1;
+  }
+}
