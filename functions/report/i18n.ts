@@ -211,3 +211,15 @@ export const fmtHours = (d: Dec) => grouped(d, 2);
 export const fmtMoney = (d: Dec, currency: string, dp: number) => `${currency} ${grouped(d, dp)}`;
 export const fmtPct = (d: Dec) => `${d.mul(100).toFixed(1)}%`;
 export const capacityLabel = (l: Labels, c: string) => (c === "spot" ? l.spot : l.onDemand);
+
+/** `2026-10-01 00:00` in the billing time zone: the period as the reader's calendar shows it. */
+export function localTime(iso: string, timeZone: string): string {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  const p = Object.fromEntries(
+    new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      .formatToParts(new Date(ms))
+      .map((x) => [x.type, x.value]),
+  );
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}

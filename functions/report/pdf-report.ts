@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { D, type Dec } from "../core/decimal.js";
-import { capacityLabel, fmtHours, fmtMoney, fmtPct, grouped, labels, type Lang, type Labels } from "./i18n.js";
+import { capacityLabel, fmtHours, fmtMoney, fmtPct, grouped, labels, localTime, type Lang } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
 
 export interface PdfOptions {
@@ -471,18 +471,6 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
   }
   doc.end();
   return done;
-}
-
-/** `2026-10-01 00:00` in the billing time zone: the period as the reader's calendar shows it. */
-function localTime(iso: string, timeZone: string): string {
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) return iso;
-  const p = Object.fromEntries(
-    new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
-      .formatToParts(new Date(ms))
-      .map((x) => [x.type, x.value]),
-  );
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
 }
 
 function niceStep(raw: number): number {
