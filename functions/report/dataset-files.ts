@@ -73,6 +73,8 @@ export interface ParsedDataset {
   chargeback: ChargebackLine[];
   daily: DailyLine[];
   capacity: CapacityLine[];
+  /** chargeback.csv exactly as stored, for finance (the file the manifest hashes). */
+  chargebackCsv: Buffer;
 }
 
 /** A month with no manifest has not been metered to completion: nothing may be reported from it. */
@@ -174,6 +176,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   return {
     manifest,
     manifestSha256: createHash("sha256").update(bytes.manifest).digest("hex"),
+    chargebackCsv: bytes.files["chargeback.csv"]!,
     chargeback: cb.map((r) => ({
       tenantId: text(r.tenant_id!),
       tenantName: text(r.tenant_name!),
