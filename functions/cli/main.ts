@@ -13,6 +13,7 @@ import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js
 import { meterMonth } from "../metering/meter-month.js";
 import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
 import { formatTenantSummary } from "../metering/summary-table.js";
+import { reportCommand } from "./report-command.js";
 
 /** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
 export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;
@@ -28,6 +29,8 @@ export const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.met
 
 const USAGE = `usage:
   gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+  gpu-billing report --month YYYY-MM [--config FILE] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]
 
 exit codes: 0 done, 2 bad input (nothing written), 3 a dependency is unavailable (retry later), 1 other failure`;
 
@@ -106,6 +109,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     switch (command) {
       case "meter":
         return await meterCommand(rest, env, now);
+      case "report":
+        return await reportCommand(rest, env, now);
       case undefined:
       case "help":
       case "--help":

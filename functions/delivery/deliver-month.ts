@@ -25,28 +25,46 @@ const PDF = "application/pdf";
 const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const CSV = "text/csv; charset=utf-8";
 
-export interface RenderedReports {
-  dataset: ParsedDataset;
-  lang: Lang;
-  full: { model: ReportModel; pdf: ReportFile; workbook: ReportFile; chargebackCsv: ReportFile };
-  tenants: Map<string, { model: ReportModel; pdf: ReportFile; workbook: ReportFile }>;
+interface ScopeReports {
+  model: ReportModel;
+  pdf: ReportFile;
+  workbook: ReportFile;
 }
 
-/** Renders every report of the month from the dataset read back: the full set and one per configured tenant. */
-export async function renderMonthReports(ds: ParsedDataset, cfg: Config, lang: Lang, fontDir?: string): Promise<RenderedReports> {
+/**
+ * The month's reports, rendered on first use and kept: a retry that only skips renders
+ * nothing, and each scope is rendered once however many recipients it has.
+ */
+export function monthReports(ds: ParsedDataset, cfg: Config, lang: Lang, fontDir?: string) {
   const month = ds.manifest.month;
-  const one = async (scope: ReportScope, tag: string) => {
-    const model = buildReportModel(ds, cfg, scope);
-    return {
-      model,
-      pdf: { filename: `gpu-report-${month}-${tag}-${lang}.pdf`, contentType: PDF, body: await renderReportPdf(model, { lang, fontDir }) },
-      workbook: { filename: `gpu-report-${month}-${tag}-${lang}.xlsx`, contentType: XLSX, body: await renderReportWorkbook(model, { lang }) },
-    };
+  const cache = new Map<string, Promise<ScopeReports>>();
+  const scope = (id: string): Promise<ScopeReports> => {
+    let p = cache.get(id);
+    if (!p) {
+      const sc: ReportScope = id === "all" ? { kind: "all" } : { kind: "tenant", tenantId: id };
+      p = (async () => {
+        const model = buildReportModel(ds, cfg, sc);
+        return {
+          model,
+          pdf: { filename: `gpu-report-${month}-${id}-${lang}.pdf`, contentType: PDF, body: await renderReportPdf(model, { lang, fontDir }) },
+          workbook: { filename: `gpu-report-${month}-${id}-${lang}.xlsx`, contentType: XLSX, body: await renderReportWorkbook(model, { lang }) },
+        };
+      })();
+      cache.set(id, p);
+    }
+    return p;
   };
-  const full = await one({ kind: "all" }, "all");
-  const tenants = new Map<string, Awaited<ReturnType<typeof one>>>();
-  for (const t of cfg.tenants) tenants.set(t.id, await one({ kind: "tenant", tenantId: t.id }, t.id));
-  return { dataset: ds, lang, full: { ...full, chargebackCsv: { filename: `chargeback-${month}.csv`, contentType: CSV, body: ds.chargebackCsv } }, tenants };
+  const chargebackCsv: ReportFile = { filename: `chargeback-${month}.csv`, contentType: CSV, body: ds.chargebackCsv };
+  return {
+    scope,
+    /** The model and the files one kind of email carries. */
+    async forMessage(kind: DeliveryKind, scopeId: string): Promise<{ model: ReportModel; files: ReportFile[] }> {
+      const r = await scope(kind === "tenant" ? scopeId : "all");
+      if (kind === "tenant") return { model: r.model, files: [r.pdf, r.workbook] };
+      if (kind === "finance") return { model: r.model, files: [r.pdf, r.workbook, chargebackCsv] };
+      return { model: r.model, files: [r.pdf] };
+    },
+  };
 }
 
 export interface DeliveryOutcome {
@@ -64,7 +82,7 @@ export interface DeliveryOutcome {
 export interface DeliveryReport {
   month: string;
   outcomes: DeliveryOutcome[];
-  /** Configured tenants with no recipients: their report is rendered but nobody receives it. */
+  /** Configured tenants with no recipients: nobody receives their report. */
   tenantsWithoutRecipients: string[];
   /** finance/executive when no recipients are configured for them. */
   kindsWithoutRecipients: DeliveryKind[];
@@ -101,7 +119,7 @@ export class DeliveryConfigError extends Error {
 
 /**
  * Month → reports → emails. Reads the completed dataset (refusing a month without a
- * manifest before anything is rendered or sent), renders every report, then for each
+ * manifest before anything is rendered or sent), then for each
  * recipient decides from the ledger whether to send, sends with retries, and records the
  * result. One recipient's failure never stops the others; the report says who got what.
  */
@@ -114,7 +132,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
   if (!sending && !deps.outDir) throw new DeliveryConfigError("without sending, an output directory for the reports and .eml files is needed");
 
   const ds = await deps.source.read(month);
-  const rendered = await renderMonthReports(ds, cfg, lang, deps.fontDir);
+  const reports = monthReports(ds, cfg, lang, deps.fontDir);
   const templatesDir = deps.templatesDir ?? DEFAULT_TEMPLATES_DIR;
   const plan = planDeliveries(cfg);
   const report: DeliveryReport = {
@@ -127,7 +145,11 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
 
   if (!sending) {
     await mkdir(deps.outDir!, { recursive: true });
-    const all = [rendered.full.pdf, rendered.full.workbook, ...[...rendered.tenants.values()].flatMap((t) => [t.pdf, t.workbook])];
+    const all: ReportFile[] = [];
+    for (const id of ["all", ...cfg.tenants.map((t) => t.id)]) {
+      const r = await reports.scope(id);
+      all.push(r.pdf, r.workbook);
+    }
     for (const f of all) {
       await writeFile(path.join(deps.outDir!, f.filename), f.body);
       report.files.push(path.join(deps.outDir!, f.filename));
@@ -140,23 +162,15 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
   const expirySeconds = rc.linkExpiryDays * 86400;
 
   for (const msg of plan.messages) {
-    const { model, files } =
-      msg.kind === "tenant"
-        ? (() => {
-            const t = rendered.tenants.get(msg.scope)!;
-            return { model: t.model, files: [t.pdf, t.workbook] };
-          })()
-        : msg.kind === "finance"
-          ? { model: rendered.full.model, files: [rendered.full.pdf, rendered.full.workbook, rendered.full.chargebackCsv] }
-          : { model: rendered.full.model, files: [rendered.full.pdf] };
     const tpl = await loadEmailTemplate(templatesDir, lang, msg.kind);
     const contentHash = deliveryContentHash(ds.manifestSha256, msg.kind, msg.scope, lang);
-    const total = files.reduce((a, f) => a + f.body.length, 0);
-    const tooBig = Math.ceil(total / 3) * 4 > rc.attachmentLinkThresholdBytes; // base64 grows 4/3
 
     /** Builds the message; big attachments become presigned links (uploaded once per file). */
     let linkCache: EmailLink[] | undefined;
     const compose = async (to: string[]) => {
+      const { model, files } = await reports.forMessage(msg.kind, msg.scope);
+      const total = files.reduce((a, f) => a + f.body.length, 0);
+      const tooBig = Math.ceil(total / 3) * 4 > rc.attachmentLinkThresholdBytes; // base64 grows 4/3
       let attachments: MimeAttachment[] = files.map((f) => ({ filename: f.filename, contentType: f.contentType, content: f.body }));
       let links: EmailLink[] = [];
       if (tooBig) {
@@ -246,7 +260,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
 /** One line per outcome, then the gaps: what an operator reads after a run. */
 export function formatDeliveryReport(r: DeliveryReport): string {
   const lines = r.outcomes.map((o) => `${o.status.padEnd(7)} ${o.kind}/${o.scope} → ${o.recipient}${o.messageId ? ` (${o.messageId})` : ""}${o.status === "written" ? ` ${o.file}` : `: ${o.reason}`}`);
-  for (const t of r.tenantsWithoutRecipients) lines.push(`warning: tenant ${t} has no recipients; its report was rendered but not sent`);
+  for (const t of r.tenantsWithoutRecipients) lines.push(`warning: tenant ${t} has no recipients; nobody was sent its report`);
   for (const k of r.kindsWithoutRecipients) lines.push(`warning: no ${k} recipients configured (reports.${k}Recipients)`);
   const count = (s: string) => r.outcomes.filter((o) => o.status === s).length;
   lines.push(`${r.month}: ${count("sent")} sent, ${count("skipped")} skipped, ${count("failed")} failed${count("written") ? `, ${count("written")} written` : ""}`);
