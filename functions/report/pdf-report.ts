@@ -297,14 +297,18 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     const y = doc.y;
     const total = num(t.billableGpuHours) || 1;
     let x = left;
+    const share = (c: (typeof model.capacityTypes)[number]) => fmtPct(t.billableGpuHours.isZero() ? c.billableGpuHours : c.billableGpuHours.div(t.billableGpuHours));
     for (const [i, c] of model.capacityTypes.entries()) {
       const w = (num(c.billableGpuHours) / total) * width;
-      if (w > 0) doc.rect(x, y, w, 12).fill(i === 0 ? C.head : C.accent2);
+      if (w > 0) doc.rect(x, y, w, 16).fill(i === 0 ? C.head : C.accent2);
+      const label = `${capacityLabel(L, c.capacityType)} ${share(c)}`;
+      doc.font("B").fontSize(8);
+      if (w > doc.widthOfString(label) + 12) doc.fillColor("#ffffff").text(label, x + 6, y + 4.5, { lineBreak: false });
       x += w;
     }
-    doc.y = y + 16;
-    const share = (c: (typeof model.capacityTypes)[number]) => fmtPct(t.billableGpuHours.isZero() ? c.billableGpuHours : c.billableGpuHours.div(t.billableGpuHours));
-    para(model.capacityTypes.map((c) => `${capacityLabel(L, c.capacityType)} ${share(c)}`).join("   ·   "), 8, C.muted);
+    doc.y = y + 20;
+    doc.x = left;
+    para(`${L.billable}: ${model.capacityTypes.map((c) => `${capacityLabel(L, c.capacityType)} ${share(c)}`).join("   ·   ")}`, 8, C.muted);
   }
 
   // --- Daily trend
