@@ -143,7 +143,11 @@ function table(name: string, body: Buffer, columns: readonly string[], problems:
   });
 }
 
-const dec = (s: string | undefined) => new D(s && s !== "" ? s : "0");
+/**
+ * The dataset writer neutralises every string cell, including money it prints as a string,
+ * so a negative amount (idle cost of an oversubscribed node group) arrives as `'-12.34`.
+ */
+const dec = (s: string | undefined) => new D(s && s !== "" ? s.replace(/^'(?=-)/, "") : "0");
 const cap = (s: string | undefined): CapacityType => (s === "spot" ? "spot" : "on-demand");
 
 /**

@@ -60,7 +60,7 @@ export function synthesizeLargeMonth(namespaces: number, tenants: number): { cfg
   const types = Object.keys(cfg.prices);
   const bm = billingMonth(MONTH, cfg.timeZone);
   const nodeNames: { name: string; type: string; cap: string }[] = [];
-  for (const type of types) for (const cap of ["spot", "on-demand"]) for (let k = 0; k < 8; k++) nodeNames.push({ name: `${type}-${cap}-${k}`, type, cap });
+  for (const type of types) for (const cap of ["spot", "on-demand"]) for (let k = 0; k < Math.ceil(namespaces / 8); k++) nodeNames.push({ name: `${type}-${cap}-${k}`, type, cap });
   const nodes: NodeRecord[] = [];
   for (const d of bm.days) for (const n of nodeNames) nodes.push({ day: d.day, node: n.name, instanceType: n.type, capacityLabel: n.cap, gpuReplicas: 1, nodeMinutes: 1440, nodeGroup: `${n.type}-${n.cap}` });
   const usage: UsageRecord[] = [];
@@ -70,7 +70,7 @@ export function synthesizeLargeMonth(namespaces: number, tenants: number): { cfg
     const used = Array.from({ length: 3 }, () => nodeNames[Math.floor(rnd() * nodeNames.length)]!.name);
     for (const d of bm.days)
       for (const node of used) {
-        const req = Math.floor(rnd() * 600) + 30;
+        const req = Math.floor(rnd() * 240) + 30; // stays within the nodes' capacity
         usage.push({ day: d.day, namespace: ns, node, resource: "nvidia_com_gpu", requestMinutes: req, usedMinutes: Math.round(req * level * 1e6) / 1e6 });
       }
   }

@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import { rm, unlink, appendFile } from "node:fs/promises";
 import path from "node:path";
 import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
-import { DatasetIntegrityError, DatasetNotFoundError, parseCsv } from "../../functions/report/dataset-files.js";
+import { DatasetIntegrityError, DatasetNotFoundError, parseCsv, parseDataset } from "../../functions/report/dataset-files.js";
+import { computeChargeback } from "../../functions/core/chargeback.js";
+import { renderDataset } from "../../functions/core/dataset.js";
+import { node, referenceConfig, use } from "../core/fixtures.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
 import { D } from "../../functions/core/decimal.js";
 import { demoDataset, MONTH } from "./fixtures.js";
@@ -70,6 +73,16 @@ describe("report model from the dataset read back", () => {
     const { root } = await demoDataset();
     await appendFile(path.join(root, `month=${MONTH}`, "chargeback.csv"), "x\n");
     await expect(localDatasetSource(root).read(MONTH)).rejects.toThrow(DatasetIntegrityError);
+  });
+
+  it("given an oversubscribed node group, its negative idle cost (written as neutralised text '-…) reads back as a number", () => {
+    const cfg = referenceConfig();
+    const cb = computeChargeback({ nodes: [node({ node: "a", nodeMinutes: 60 })], usage: [use({ namespace: "suwon-a", node: "a", requestMinutes: 960, usedMinutes: 960 })], namespaces: [] }, cfg, MONTH);
+    const ds = renderDataset(cb, { month: MONTH, timeZone: "Asia/Seoul", startIso: "a", endIso: "b", prometheusUrl: "p", configHash: "h" });
+    expect(ds.files.find((f) => f.name === "capacity.csv")!.body.toString()).toContain(",'-");
+    const parsed = parseDataset(MONTH, { manifest: ds.manifest.body, files: Object.fromEntries(ds.files.map((f) => [f.name, f.body])) });
+    expect(parsed.capacity[0]!.idleCost.toFixed(2)).toBe(cb.capacity[0]!.idleCost.toFixed(2));
+    expect(parsed.capacity[0]!.idleCost.isNegative()).toBe(true);
   });
 
   it("given quoted CSV fields, the parser reads them back as written", () => {
