@@ -33,6 +33,12 @@ export class FontNotFoundError extends Error {
   }
 }
 
+/**
+ * Parsed fonts by file, shared by every document of the process: parsing Pretendard's
+ * 2.7 MB tables dominated a tenant report's render time.
+ */
+const parsedFonts = new Map<string, unknown>();
+
 const C = {
   ink: "#1f2933",
   muted: "#616e7c",
@@ -80,8 +86,15 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       ModDate: new Date(model.period.end),
     },
   });
-  doc.registerFont("R", path.join(fontDir, FONT_FILES.regular));
-  doc.registerFont("B", path.join(fontDir, FONT_FILES.bold));
+  for (const [name, file] of [["R", FONT_FILES.regular], ["B", FONT_FILES.bold]] as const) {
+    const full = path.join(fontDir, file);
+    const parsed = parsedFonts.get(full);
+    // pdfkit takes a parsed fontkit font as well as a path; each document still embeds its own subset.
+    doc.registerFont(name, (parsed ?? full) as string);
+    // Selected here in a fixed order whether parsed or cached, so font ids (and bytes) never depend on the cache.
+    doc.font(name);
+    if (!parsed) parsedFonts.set(full, (doc as unknown as { _font: { font: unknown } })._font.font);
+  }
   const chunks: Buffer[] = [];
   doc.on("data", (c: Buffer) => chunks.push(c));
   const done = new Promise<Buffer>((resolve, reject) => {

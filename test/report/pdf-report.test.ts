@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -63,10 +63,13 @@ describe("PDF report (pdfkit, Pretendard embedded)", () => {
     expect(text).not.toContain(grouped(ds.capacity[0]!.idleCost, 2)); // platform idle is not a tenant's business
   });
 
-  it("given the same dataset twice, the PDF bytes are identical (no clock inside)", async () => {
+  it("given the same dataset twice, the PDF bytes are identical (no clock inside, parsed-font cache or not)", async () => {
     const m = buildReportModel(ds, cfg, { kind: "tenant", tenantId: "yongin" });
     const [a, b] = [await renderReportPdf(m, { lang: "ko" }), await renderReportPdf(m, { lang: "ko" })];
     expect(a.equals(b)).toBe(true);
+    vi.resetModules(); // a fresh module parses the fonts again, as a new Lambda container would
+    const fresh = (await import("../../functions/report/pdf-report.js")).renderReportPdf;
+    expect((await fresh(m, { lang: "ko" })).equals(a)).toBe(true);
   });
 
   it("given a font directory without the TTFs, it fails naming the file instead of writing a PDF with missing glyphs", async () => {
