@@ -229,7 +229,11 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
       try {
         const composed = await compose([recipient]);
         links = composed.links.length ? composed.links.map((l) => l.filename) : undefined;
-        await deps.ledger!.put(rec("pending", { links }));
+        if (prev) await deps.ledger!.put(rec("pending", { links }));
+        else if (!(await deps.ledger!.claim(rec("pending", { links })))) {
+          report.outcomes.push({ ...base, status: "skipped", reason: "another run claimed this delivery first" });
+          continue;
+        }
         for (;;) {
           attempts++;
           try {

@@ -13,6 +13,11 @@ export interface DeliveryLedger {
   readonly location: string;
   get(month: string, kind: string, scope: string, recipient: string): Promise<DeliveryRecord | undefined>;
   put(rec: DeliveryRecord): Promise<void>;
+  /**
+   * Writes the record only if none exists yet; false when another run got there first.
+   * Two runs at once (EventBridge delivers at least once) then cannot both send.
+   */
+  claim(rec: DeliveryRecord): Promise<boolean>;
 }
 
 export function ledgerKey(month: string, kind: string, scope: string, recipient: string): string {
@@ -36,6 +41,17 @@ export function localLedger(root: string): DeliveryLedger {
       // write-then-rename: a crash leaves the old record or the new one, never half of one
       await writeFile(`${file}.tmp`, JSON.stringify(rec, null, 2) + "\n");
       await rename(`${file}.tmp`, file);
+    },
+    async claim(rec) {
+      const file = path.join(root, ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient));
+      await mkdir(path.dirname(file), { recursive: true });
+      try {
+        await writeFile(file, JSON.stringify(rec, null, 2) + "\n", { flag: "wx" }); // O_EXCL
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+        throw e;
+      }
     },
   };
 }
@@ -63,6 +79,26 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
           ContentType: "application/json",
         }),
       );
+    },
+    async claim(rec) {
+      // S3 conditional write: fails with 412 when the key exists. (s3rver ignores the header,
+      // so this path is only exercised against real S3.)
+      try {
+        await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key(ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient)),
+            Body: JSON.stringify(rec, null, 2) + "\n",
+            ContentType: "application/json",
+            IfNoneMatch: "*",
+          }),
+        );
+        return true;
+      } catch (e) {
+        const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (err.name === "PreconditionFailed" || err.$metadata?.httpStatusCode === 412 || err.name === "ConditionalRequestConflict") return false;
+        throw e;
+      }
     },
   };
 }

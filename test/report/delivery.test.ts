@@ -165,6 +165,19 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
     }
   });
 
+  it("given two runs at once (a scheduler delivering its event twice), each recipient gets the report exactly once", async () => {
+    const fresh = await mkdtemp(path.join(tmpdir(), "delivery-"));
+    await cp(root, fresh, { recursive: true, filter: (src) => !src.includes(`${path.sep}deliveries`) });
+    await ses.clear();
+    const run = () => deliverMonth(deps({ source: localDatasetSource(fresh), ledger: localLedger(fresh) }), cfg, MONTH);
+    const [a, b] = await Promise.all([run(), run()]);
+    const mails = await ses.emails();
+    const recipients = mails.map((m) => m.destination.to[0]);
+    expect(new Set(recipients).size).toBe(recipients.length);
+    expect(mails).toHaveLength(cfg.tenants.filter((t) => t.recipients.length).length + 2);
+    expect([...a.outcomes, ...b.outcomes].filter((o) => o.status === "sent")).toHaveLength(mails.length);
+  });
+
   it("given a month without a manifest, it fails with a clear error and sends nothing", async () => {
     const fresh = await mkdtemp(path.join(tmpdir(), "delivery-"));
     await cp(root, fresh, { recursive: true });
