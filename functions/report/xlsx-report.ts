@@ -273,5 +273,10 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
   });
   summary.getRow(1).font = { bold: true, size: 13 };
 
+  // Printed, every sheet fits the page width (landscape), however many rows follow.
+  wb.eachSheet((ws) => {
+    ws.pageSetup = { ...ws.pageSetup, orientation: "landscape", fitToPage: true, fitToWidth: 1, fitToHeight: 0, paperSize: 9 };
+    if (ws.name !== S.summary) ws.pageSetup.printTitlesRow = "1:1";
+  });
   return Buffer.from(await wb.xlsx.writeBuffer());
 }
