@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { s3Sink } from "../../functions/adapters/dataset-sink.js";
-import { buildMonthlyDeps, makeMonthlyHandler } from "../../functions/handlers/monthly-handler.js";
+import { buildMonthlyDeps, DeliveryIncompleteError, makeMonthlyHandler } from "../../functions/handlers/monthly-handler.js";
 import { main } from "../../functions/cli/main.js";
 import type { PrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { referenceConfigText } from "../core/fixtures.js";
@@ -71,6 +71,22 @@ describe("report CLI and monthly Lambda handler", () => {
     const retry = await h({ source: "aws.scheduler" });
     expect(retry).toMatchObject({ sent: 0, skipped: 6 });
     expect(await ses.emails()).toHaveLength(6);
+  });
+
+  it("given SES rejecting a recipient, the handler delivers the rest and rethrows so Lambda retries", async () => {
+    const d = await demoDataset();
+    await s3Sink(s3.client, "billing", "cb2").write(MONTH, d.dataset);
+    const built = buildMonthlyDeps({ DATA_BUCKET: "billing", DATA_PREFIX: "cb2", BILLING_CONFIG: referenceConfigText, SES_FROM: "billing@platform.example.com" }, { s3: s3.client, ses: ses.client });
+    const real = built.deliver.sender!;
+    const sender = async (to: string[], raw: Buffer) => {
+      if (to[0] === "team-ai@platform.example.com") throw Object.assign(new Error("Email address is not verified."), { name: "MessageRejected", $metadata: { httpStatusCode: 400 } });
+      return real(to, raw);
+    };
+    await ses.clear();
+    const h = makeMonthlyHandler(() => ({ ...built, deliver: { ...built.deliver, sender } }), () => new Date("2026-11-02T00:00:00Z"));
+    await expect(h({ month: MONTH })).rejects.toThrow(DeliveryIncompleteError);
+    await expect(h({ month: MONTH })).rejects.toThrow(/team-ai@platform\.example\.com: MessageRejected/);
+    expect(await ses.emails()).toHaveLength(5); // the five others, once: the second run skipped them
   });
 
   it("given a malformed event, it fails before building anything", async () => {
