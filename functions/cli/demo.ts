@@ -57,7 +57,9 @@ async function demo(): Promise<number> {
         `(${(((got - want) / want) * 100).toFixed(4)}%), cost ${manifest.totals.cost} vs ${expected.cost.toFixed(cfg.currencyDecimals)} ${manifest.currency}.`,
     );
     console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (chargeback.csv, usage-daily.csv, capacity.csv, manifest.json)`);
-    return 0;
+    // Reports from the dataset just written: PDFs, workbooks and the emails as .eml (nothing is sent).
+    console.log(`\nRendering the ${DEMO_MONTH} reports (PDF, Excel) and their emails…`);
+    return await main(["report", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--out", out]);
   } finally {
     await prom.stop();
   }

@@ -16,6 +16,7 @@ import { formatTenantSummary } from "../metering/summary-table.js";
 import { quotaCommand } from "./quota-command.js";
 import { rerunCommand } from "./rerun-command.js";
 import { controllerCommand } from "./controller-command.js";
+import { reportCommand } from "./report-command.js";
 
 /** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
 export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;
@@ -37,6 +38,8 @@ const USAGE = `usage:
                     [--remote [--function-name NAME] [--region R]]
                     [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
   gpu-billing controller plan [--node-group NAME] [--state FILE] [--policy FILE] [--json]
+  gpu-billing report --month YYYY-MM [--config FILE] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]
 
 exit codes: 0 done, 2 bad input (nothing written), 3 a dependency is unavailable (retry later), 1 other failure`;
 
@@ -121,6 +124,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
         return await rerunCommand(rest, env, now);
       case "controller":
         return await controllerCommand(rest, env, now);
+      case "report":
+        return await reportCommand(rest, env, now);
       case undefined:
       case "help":
       case "--help":

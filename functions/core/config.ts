@@ -36,6 +36,21 @@ export const CorrectionTierSchema = z.object({
   factor: decimalString,
 });
 
+export const ReportsSchema = z.object({
+  /** Sender address (an SES verified identity). */
+  from: z.string().email().optional(),
+  /** Get the full PDF, the workbook and chargeback.csv. */
+  financeRecipients: z.array(z.string().email()).default([]),
+  /** Get the full PDF. */
+  executiveRecipients: z.array(z.string().email()).default([]),
+  lang: z.enum(["ko", "en"]).default("ko"),
+  /** Attachments making a message larger than this go as presigned S3 links instead (SES raw limit is 10 MB after base64). */
+  attachmentLinkThresholdBytes: z.number().int().positive().default(7 * 1024 * 1024),
+  /** Presigned link lifetime; SigV4 allows at most 7 days. */
+  linkExpiryDays: z.number().int().min(1).max(7).default(7),
+});
+export type ReportsConfig = z.infer<typeof ReportsSchema>;
+
 export const GRANULARITIES = ["namespace-gpu_model", "namespace", "tenant", "tenant-gpu_model", "row"] as const;
 
 const authSchema = z.discriminatedUnion("type", [
@@ -70,6 +85,8 @@ export const ConfigSchema = z
       }),
     /** MIG slices per whole GPU, by GPU model (A100/H100 have 7 compute slices, A30 has 4). */
     migSlicesPerGpu: z.record(z.string(), z.number().int().positive()).default({ A100: 7, H100: 7, A30: 4 }),
+    /** Monthly report delivery (optional; absent = defaults below, no finance/executive mail). */
+    reports: ReportsSchema.optional(),
     prometheus: z
       .object({
         url: z.string().url(),

@@ -1,0 +1,110 @@
+import { parseArgs } from "node:util";
+import path from "node:path";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SESv2Client } from "@aws-sdk/client-sesv2";
+import { parseMonth, previousMonth } from "../core/month.js";
+import { DatasetIntegrityError, DatasetNotFoundError } from "../report/dataset-files.js";
+import { FontNotFoundError } from "../report/pdf-report.js";
+import { LANGS, type Lang } from "../report/i18n.js";
+import { localDatasetSource, s3DatasetSource, type DatasetSource } from "../delivery/dataset-source.js";
+import { localLedger, s3Ledger, type DeliveryLedger } from "../delivery/delivery-ledger.js";
+import { s3LinkStore, sesRawSender, type LinkStore, type RawSender } from "../delivery/ses-sender.js";
+import { DeliveryConfigError, deliverMonth, formatDeliveryReport } from "../delivery/deliver-month.js";
+import { DEFAULT_CONFIG, EXIT, loadConfig, UsageError } from "./main.js";
+
+export const REPORT_USAGE = `  gpu-billing report --month YYYY-MM [--config FILE] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]`;
+
+/**
+ * `gpu-billing report`: reads the month's completed dataset (never Prometheus), renders
+ * the PDFs and workbooks, and either writes them with the emails as .eml files
+ * (default) or sends them through SES (--send), recording each delivery beside the dataset.
+ */
+export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      month: { type: "string" },
+      config: { type: "string" },
+      out: { type: "string" },
+      bucket: { type: "string" },
+      prefix: { type: "string" },
+      "s3-endpoint": { type: "string" },
+      send: { type: "boolean", default: false },
+      resend: { type: "boolean", default: false },
+      lang: { type: "string" },
+      "reports-dir": { type: "string" },
+      "ses-endpoint": { type: "string" },
+      from: { type: "string" },
+      "font-dir": { type: "string" },
+    },
+    strict: true,
+  });
+  const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
+  const month = values.month ?? previousMonth(now, cfg.timeZone);
+  try {
+    parseMonth(month);
+  } catch (e) {
+    throw new UsageError(`--month: ${(e as Error).message}`);
+  }
+  if (values.lang !== undefined && !LANGS.includes(values.lang as Lang)) throw new UsageError(`--lang: must be one of ${LANGS.join(", ")}`);
+  if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B (where the dataset is)");
+  if (values.resend && !values.send) throw new UsageError("--resend only makes sense with --send");
+
+  let source: DatasetSource;
+  let ledger: DeliveryLedger;
+  let links: LinkStore | undefined;
+  let s3: S3Client | undefined;
+  if (values.bucket) {
+    s3 = new S3Client(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"], forcePathStyle: true } : {});
+    source = s3DatasetSource(s3, values.bucket, values.prefix ?? "");
+    ledger = s3Ledger(s3, values.bucket, values.prefix ?? "");
+    links = s3LinkStore(s3, values.bucket, values.prefix ?? "");
+  } else {
+    source = localDatasetSource(values.out!);
+    ledger = localLedger(values.out!);
+  }
+  const reportsDir = values["reports-dir"] ?? path.join(values.out ?? "out", "reports", `month=${month}`);
+  const reportsCfg = values.from ? { ...cfg, reports: { ...(cfg.reports ?? {}), from: values.from } as NonNullable<typeof cfg.reports> } : cfg;
+  let sender: RawSender | undefined;
+  let ses: SESv2Client | undefined;
+  if (values.send) {
+    const from = reportsCfg.reports?.from;
+    if (!from) throw new UsageError("--send needs a sender: set reports.from in the config or pass --from");
+    ses = new SESv2Client(values["ses-endpoint"] ? { endpoint: values["ses-endpoint"] } : {});
+    sender = sesRawSender(ses, from);
+  }
+  try {
+    const r = await deliverMonth(
+      {
+        source,
+        sender,
+        ledger,
+        links,
+        outDir: values.send ? undefined : reportsDir,
+        fontDir: values["font-dir"] ?? env.FONT_DIR,
+        now: () => now,
+      },
+      values.send ? reportsCfg : cfg,
+      month,
+      { lang: values.lang as Lang | undefined, resend: values.resend },
+    );
+    console.log(formatDeliveryReport(r));
+    if (!values.send) console.log(`\nreports and emails written to ${path.resolve(reportsDir)}/ (nothing sent; pass --send to email them)`);
+    const failed = r.outcomes.filter((o) => o.status === "failed").length;
+    if (failed) {
+      console.error(`error: ${failed} deliveries failed; run again to send only those (the others are recorded as sent)`);
+      return EXIT.unavailable;
+    }
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof DatasetNotFoundError || e instanceof DatasetIntegrityError || e instanceof DeliveryConfigError || e instanceof FontNotFoundError) {
+      console.error(`error: ${e.message}\nnothing was sent.`);
+      return EXIT.badInput;
+    }
+    throw e;
+  } finally {
+    ses?.destroy();
+    s3?.destroy();
+  }
+}

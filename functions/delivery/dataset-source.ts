@@ -1,0 +1,58 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { MANIFEST_FILE } from "../core/dataset.js";
+import { DatasetNotFoundError, parseDataset, type DatasetBytes, type ParsedDataset } from "../report/dataset-files.js";
+import { monthDirName } from "../report/month-dir.js";
+
+const DATA_FILES = ["chargeback.csv", "usage-daily.csv", "capacity.csv"];
+
+/** Reads a completed month's dataset back, from the same layout `meter` writes (disk or S3). */
+export interface DatasetSource {
+  readonly location: string;
+  read(month: string): Promise<ParsedDataset>;
+}
+
+export function localDatasetSource(root: string): DatasetSource {
+  return {
+    location: path.resolve(root),
+    async read(month) {
+      const dir = path.join(root, monthDirName(month));
+      const manifest = await readFile(path.join(dir, MANIFEST_FILE)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === "ENOENT") throw new DatasetNotFoundError(month, path.resolve(root));
+        throw e;
+      });
+      const bytes: DatasetBytes = { manifest, files: {} };
+      for (const f of DATA_FILES) bytes.files[f] = await readFile(path.join(dir, f)).catch(() => undefined as unknown as Buffer);
+      return parseDataset(month, bytes);
+    },
+  };
+}
+
+export function s3DatasetSource(client: S3Client, bucket: string, prefix = ""): DatasetSource {
+  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const key = (month: string, name: string) => `${p ? `${p}/` : ""}${monthDirName(month)}/${name}`;
+  const get = async (k: string): Promise<Buffer | undefined> => {
+    try {
+      const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: k }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (e) {
+      if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+      throw e;
+    }
+  };
+  return {
+    location: `s3://${bucket}/${p}`,
+    async read(month) {
+      // The manifest is read first: the meter writes it last, so its presence means the files are complete.
+      const manifest = await get(key(month, MANIFEST_FILE));
+      if (!manifest) throw new DatasetNotFoundError(month, `s3://${bucket}/${p}`);
+      const bytes: DatasetBytes = { manifest, files: {} };
+      for (const f of DATA_FILES) {
+        const b = await get(key(month, f));
+        if (b) bytes.files[f] = b;
+      }
+      return parseDataset(month, bytes);
+    },
+  };
+}

@@ -1,0 +1,272 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Config } from "../core/config.js";
+import { ReportsSchema } from "../core/config.js";
+import type { ParsedDataset } from "../report/dataset-files.js";
+import { buildReportModel, type ReportModel, type ReportScope } from "../report/report-model.js";
+import { renderReportPdf } from "../report/pdf-report.js";
+import { renderReportWorkbook } from "../report/xlsx-report.js";
+import { renderEmail, type DeliveryKind, type EmailLink } from "../report/email-content.js";
+import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../report/delivery-plan.js";
+import type { Lang } from "../report/i18n.js";
+import { buildMimeMessage, type MimeAttachment } from "./mime.js";
+import { isRetryableSendError, type LinkStore, type RawSender } from "./ses-sender.js";
+import type { DeliveryLedger } from "./delivery-ledger.js";
+import type { DatasetSource } from "./dataset-source.js";
+import { DEFAULT_TEMPLATES_DIR, loadEmailTemplate } from "./templates.js";
+
+export interface ReportFile {
+  filename: string;
+  contentType: string;
+  body: Buffer;
+}
+
+const PDF = "application/pdf";
+const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const CSV = "text/csv; charset=utf-8";
+
+interface ScopeReports {
+  model: ReportModel;
+  pdf: ReportFile;
+  workbook: ReportFile;
+}
+
+/**
+ * The month's reports, rendered on first use and kept: a retry that only skips renders
+ * nothing, and each scope is rendered once however many recipients it has.
+ */
+export function monthReports(ds: ParsedDataset, cfg: Config, lang: Lang, fontDir?: string) {
+  const month = ds.manifest.month;
+  const cache = new Map<string, Promise<ScopeReports>>();
+  const scope = (id: string): Promise<ScopeReports> => {
+    let p = cache.get(id);
+    if (!p) {
+      const sc: ReportScope = id === "all" ? { kind: "all" } : { kind: "tenant", tenantId: id };
+      p = (async () => {
+        const model = buildReportModel(ds, cfg, sc);
+        return {
+          model,
+          pdf: { filename: `gpu-report-${month}-${id}-${lang}.pdf`, contentType: PDF, body: await renderReportPdf(model, { lang, fontDir }) },
+          workbook: { filename: `gpu-report-${month}-${id}-${lang}.xlsx`, contentType: XLSX, body: await renderReportWorkbook(model, { lang }) },
+        };
+      })();
+      cache.set(id, p);
+    }
+    return p;
+  };
+  const chargebackCsv: ReportFile = { filename: `chargeback-${month}.csv`, contentType: CSV, body: ds.chargebackCsv };
+  return {
+    scope,
+    /** The model and the files one kind of email carries. */
+    async forMessage(kind: DeliveryKind, scopeId: string): Promise<{ model: ReportModel; files: ReportFile[] }> {
+      const r = await scope(kind === "tenant" ? scopeId : "all");
+      if (kind === "tenant") return { model: r.model, files: [r.pdf, r.workbook] };
+      if (kind === "finance") return { model: r.model, files: [r.pdf, r.workbook, chargebackCsv] };
+      return { model: r.model, files: [r.pdf] };
+    },
+  };
+}
+
+export interface DeliveryOutcome {
+  kind: DeliveryKind;
+  scope: string;
+  recipient: string;
+  status: "sent" | "skipped" | "failed" | "written";
+  reason: string;
+  messageId?: string;
+  attempts?: number;
+  links?: string[];
+  file?: string;
+}
+
+export interface DeliveryReport {
+  month: string;
+  outcomes: DeliveryOutcome[];
+  /** Configured tenants with no recipients: nobody receives their report. */
+  tenantsWithoutRecipients: string[];
+  /** finance/executive when no recipients are configured for them. */
+  kindsWithoutRecipients: DeliveryKind[];
+  files: string[];
+}
+
+export interface DeliverDeps {
+  source: DatasetSource;
+  /** Absent: write the reports and the emails as .eml files to outDir instead of sending. */
+  sender?: RawSender;
+  ledger?: DeliveryLedger;
+  links?: LinkStore;
+  outDir?: string;
+  fontDir?: string;
+  templatesDir?: string;
+  now: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+export interface DeliverOptions {
+  lang?: Lang;
+  resend?: boolean;
+  maxAttempts?: number;
+  backoffBaseMs?: number;
+}
+
+export class DeliveryConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeliveryConfigError";
+  }
+}
+
+/**
+ * Month → reports → emails. Reads the completed dataset (refusing a month without a
+ * manifest before anything is rendered or sent), then for each
+ * recipient decides from the ledger whether to send, sends with retries, and records the
+ * result. One recipient's failure never stops the others; the report says who got what.
+ */
+export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string, opts: DeliverOptions = {}): Promise<DeliveryReport> {
+  const rc = cfg.reports ?? ReportsSchema.parse({});
+  const lang = opts.lang ?? rc.lang;
+  const sending = !!deps.sender;
+  if (sending && !deps.ledger) throw new DeliveryConfigError("sending needs a delivery ledger (so nothing is sent twice)");
+  if (sending && !rc.from) throw new DeliveryConfigError("reports.from: a sender address is needed to send email");
+  if (!sending && !deps.outDir) throw new DeliveryConfigError("without sending, an output directory for the reports and .eml files is needed");
+
+  const ds = await deps.source.read(month);
+  const reports = monthReports(ds, cfg, lang, deps.fontDir);
+  const templatesDir = deps.templatesDir ?? DEFAULT_TEMPLATES_DIR;
+  const plan = planDeliveries(cfg);
+  const report: DeliveryReport = {
+    month,
+    outcomes: [],
+    tenantsWithoutRecipients: plan.tenantsWithoutRecipients,
+    kindsWithoutRecipients: plan.messages.filter((m) => m.kind !== "tenant" && m.recipients.length === 0).map((m) => m.kind),
+    files: [],
+  };
+
+  if (!sending) {
+    await mkdir(deps.outDir!, { recursive: true });
+    const all: ReportFile[] = [];
+    for (const id of ["all", ...cfg.tenants.map((t) => t.id)]) {
+      const r = await reports.scope(id);
+      all.push(r.pdf, r.workbook);
+    }
+    for (const f of all) {
+      await writeFile(path.join(deps.outDir!, f.filename), f.body);
+      report.files.push(path.join(deps.outDir!, f.filename));
+    }
+  }
+
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const random = deps.random ?? Math.random;
+  const maxAttempts = opts.maxAttempts ?? 4;
+  const expirySeconds = rc.linkExpiryDays * 86400;
+
+  for (const msg of plan.messages) {
+    const tpl = await loadEmailTemplate(templatesDir, lang, msg.kind);
+    const contentHash = deliveryContentHash(ds.manifestSha256, msg.kind, msg.scope, lang);
+
+    /** Builds the message; big attachments become presigned links (uploaded once per file). */
+    let linkCache: EmailLink[] | undefined;
+    const compose = async (to: string[]) => {
+      const { model, files } = await reports.forMessage(msg.kind, msg.scope);
+      const total = files.reduce((a, f) => a + f.body.length, 0);
+      const tooBig = Math.ceil(total / 3) * 4 > rc.attachmentLinkThresholdBytes; // base64 grows 4/3
+      let attachments: MimeAttachment[] = files.map((f) => ({ filename: f.filename, contentType: f.contentType, content: f.body }));
+      let links: EmailLink[] = [];
+      if (tooBig) {
+        if (!deps.links) throw new Error(`attachments are ${total} bytes, over reports.attachmentLinkThresholdBytes (${rc.attachmentLinkThresholdBytes}), and there is no S3 bucket to link them from`);
+        linkCache ??= await Promise.all(files.map(async (f) => ({ filename: f.filename, url: await deps.links!(month, f.filename, f.body, f.contentType, expirySeconds) })));
+        links = linkCache;
+        attachments = [];
+      }
+      const expiry = new Date(deps.now().getTime() + expirySeconds * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+      const body = renderEmail(tpl, model, lang, attachments.map((a) => ({ filename: a.filename, bytes: a.content.length })), links, expiry);
+      const raw = buildMimeMessage({
+        from: rc.from ?? "gpu-billing@localhost",
+        to,
+        subject: body.subject,
+        text: body.text,
+        html: body.html,
+        attachments,
+        date: deps.now(),
+        headers: { "X-GPU-Billing-Month": month, "X-GPU-Billing-Report": `${msg.kind}/${msg.scope}`, "X-GPU-Billing-Manifest-SHA256": ds.manifestSha256 },
+      });
+      return { raw, links };
+    };
+
+    if (!sending) {
+      // Preview: one .eml per recipient (or one addressed to nobody), so a reader can open exactly what would be sent.
+      const to = msg.recipients.length ? msg.recipients : [];
+      for (const r of to.length ? to : ["(no recipients)"]) {
+        const { raw } = await compose(to.length ? [r] : ["undisclosed-recipients:;"]);
+        const file = path.join(deps.outDir!, `email-${msg.kind}-${msg.scope}-${r.replace(/[^a-zA-Z0-9@._-]/g, "_")}.eml`);
+        await writeFile(file, raw);
+        report.files.push(file);
+        report.outcomes.push({ kind: msg.kind, scope: msg.scope, recipient: r, status: "written", reason: "not sending: written as .eml", file });
+      }
+      continue;
+    }
+
+    for (const recipient of msg.recipients) {
+      const base = { kind: msg.kind, scope: msg.scope, recipient };
+      let prev: DeliveryRecord | undefined;
+      try {
+        prev = await deps.ledger!.get(month, msg.kind, msg.scope, recipient);
+      } catch (e) {
+        report.outcomes.push({ ...base, status: "failed", reason: `cannot read the delivery ledger, not sending: ${(e as Error).message}` });
+        continue;
+      }
+      const decision = decideDelivery(prev, contentHash, !!opts.resend);
+      if (decision.action === "skip") {
+        report.outcomes.push({ ...base, status: "skipped", reason: decision.reason, messageId: prev?.messageId });
+        continue;
+      }
+      const rec = (status: DeliveryRecord["status"], extra: Partial<DeliveryRecord> = {}): DeliveryRecord => ({
+        month, ...base, status, contentHash, attempts: 0, at: deps.now().toISOString(), ...extra,
+      });
+      let attempts = 0;
+      let links: string[] | undefined;
+      try {
+        const composed = await compose([recipient]);
+        links = composed.links.length ? composed.links.map((l) => l.filename) : undefined;
+        if (prev) await deps.ledger!.put(rec("pending", { links }));
+        else if (!(await deps.ledger!.claim(rec("pending", { links })))) {
+          report.outcomes.push({ ...base, status: "skipped", reason: "another run claimed this delivery first" });
+          continue;
+        }
+        for (;;) {
+          attempts++;
+          try {
+            const messageId = await deps.sender!([recipient], composed.raw);
+            // Sent: from here on nothing may mark it failed (a re-run would send it again).
+            const recorded = await deps.ledger!.put(rec("sent", { messageId, attempts, links })).then(
+              () => "",
+              (e: Error) => `; recording it failed (${e.message}), the ledger still says pending, so a re-run will not resend it`,
+            );
+            report.outcomes.push({ ...base, status: "sent", reason: decision.reason + recorded, messageId, attempts, links });
+            break;
+          } catch (e) {
+            if (attempts >= maxAttempts || !isRetryableSendError(e)) throw e;
+            await sleep(backoffMs(attempts, opts.backoffBaseMs ?? 500, 20_000, random));
+          }
+        }
+      } catch (e) {
+        const error = `${(e as Error).name}: ${(e as Error).message}`;
+        // The provider answered with an error, so nothing went out: a re-run may try again.
+        await deps.ledger!.put(rec("failed", { attempts, error, links })).catch(() => undefined);
+        report.outcomes.push({ ...base, status: "failed", reason: error, attempts });
+      }
+    }
+  }
+  return report;
+}
+
+/** One line per outcome, then the gaps: what an operator reads after a run. */
+export function formatDeliveryReport(r: DeliveryReport): string {
+  const lines = r.outcomes.map((o) => `${o.status.padEnd(7)} ${o.kind}/${o.scope} → ${o.recipient}${o.messageId ? ` (${o.messageId})` : ""}${o.status === "written" ? ` ${o.file}` : `: ${o.reason}`}`);
+  for (const t of r.tenantsWithoutRecipients) lines.push(`warning: tenant ${t} has no recipients; nobody was sent its report`);
+  for (const k of r.kindsWithoutRecipients) lines.push(`warning: no ${k} recipients configured (reports.${k}Recipients)`);
+  const count = (s: string) => r.outcomes.filter((o) => o.status === s).length;
+  lines.push(`${r.month}: ${count("sent")} sent, ${count("skipped")} skipped, ${count("failed")} failed${count("written") ? `, ${count("written")} written` : ""}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,13 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Lang } from "../report/i18n.js";
+import type { DeliveryKind, EmailTemplate } from "../report/email-content.js";
+
+/** templates/ at the repository root; a bundle passes its own directory (TEMPLATES_DIR). */
+export const DEFAULT_TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../templates");
+
+export async function loadEmailTemplate(dir: string, lang: Lang, kind: DeliveryKind): Promise<EmailTemplate> {
+  const f = (ext: string) => readFile(path.join(dir, lang, `${kind}.${ext}`), "utf8");
+  return { subject: await f("subject.txt"), html: await f("html"), text: await f("txt") };
+}

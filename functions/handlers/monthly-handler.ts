@@ -1,0 +1,124 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SESv2Client } from "@aws-sdk/client-sesv2";
+import { describeIssues, parseConfig, type Config } from "../core/config.js";
+import { previousMonth } from "../core/month.js";
+import { loadQueries } from "../adapters/query-files.js";
+import { s3Sink } from "../adapters/dataset-sink.js";
+import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
+import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { s3DatasetSource } from "../delivery/dataset-source.js";
+import { s3Ledger } from "../delivery/delivery-ledger.js";
+import { s3LinkStore, sesRawSender } from "../delivery/ses-sender.js";
+import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
+
+/** The monthly function's environment; every error names the variable. */
+export const MonthlyEnvSchema = z
+  .object({
+    DATA_BUCKET: z.string().min(3),
+    DATA_PREFIX: z.string().default("chargeback"),
+    BILLING_CONFIG: z.string().optional(),
+    BILLING_CONFIG_FILE: z.string().optional(),
+    PROMETHEUS_URL: z.string().url().optional(),
+    QUERIES_DIR: z.string().optional(),
+    /** Pretendard TTFs shipped beside the bundle (e.g. /var/task/fonts). */
+    FONT_DIR: z.string().optional(),
+    /** templates/ shipped beside the bundle. */
+    TEMPLATES_DIR: z.string().optional(),
+    /** Overrides reports.from in the config. */
+    SES_FROM: z.string().email().optional(),
+    REPORT_LANG: z.enum(["ko", "en"]).optional(),
+  })
+  .refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, { message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE", path: ["BILLING_CONFIG"] });
+
+/**
+ * Scheduled on the 1st of the month in the billing time zone: no month means the previous one.
+ * `resend` re-sends deliberately; `remeter` meters again even when the month's dataset is complete.
+ */
+export const MonthlyEventSchema = z
+  .object({
+    month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM").optional(),
+    resend: z.boolean().default(false),
+    remeter: z.boolean().default(false),
+  })
+  .passthrough();
+
+export interface MonthlyBuilt {
+  cfg: Config;
+  meter: MeterDeps;
+  deliver: Omit<DeliverDeps, "now">;
+  lang?: "ko" | "en";
+}
+
+/** Dependencies are built once per container, on first use, never at import time. */
+export function buildMonthlyDeps(env: Record<string, string | undefined>, clients: { s3?: S3Client; ses?: SESv2Client } = {}): MonthlyBuilt {
+  const parsed = MonthlyEnvSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`monthly function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
+  const e = parsed.data;
+  let cfg = e.BILLING_CONFIG ? parseConfig(e.BILLING_CONFIG, "BILLING_CONFIG") : parseConfig(readFileSync(e.BILLING_CONFIG_FILE!, "utf8"), e.BILLING_CONFIG_FILE!);
+  if (e.SES_FROM) cfg = { ...cfg, reports: { ...(cfg.reports ?? { financeRecipients: [], executiveRecipients: [], lang: "ko", attachmentLinkThresholdBytes: 7 * 1024 * 1024, linkExpiryDays: 7 }), from: e.SES_FROM } };
+  if (!cfg.reports?.from) throw new Error("monthly function environment invalid: SES_FROM: set it, or reports.from in the config (the SES sender address)");
+  const s3 = clients.s3 ?? new S3Client({});
+  const ses = clients.ses ?? new SESv2Client({});
+  return {
+    cfg,
+    lang: e.REPORT_LANG,
+    meter: { prometheus: prometheusFromConfig(cfg, env, { url: e.PROMETHEUS_URL }), sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX), queries: loadQueries(e.QUERIES_DIR) },
+    deliver: {
+      source: s3DatasetSource(s3, e.DATA_BUCKET, e.DATA_PREFIX),
+      ledger: s3Ledger(s3, e.DATA_BUCKET, e.DATA_PREFIX),
+      links: s3LinkStore(s3, e.DATA_BUCKET, e.DATA_PREFIX),
+      sender: sesRawSender(ses, cfg.reports.from),
+      fontDir: e.FONT_DIR,
+      templatesDir: e.TEMPLATES_DIR,
+    },
+  };
+}
+
+/** Some recipients could not be sent to; the error makes Lambda retry, and the retry sends only those. */
+export class DeliveryIncompleteError extends Error {
+  constructor(readonly report: DeliveryReport) {
+    const failed = report.outcomes.filter((o) => o.status === "failed");
+    super(`${failed.length} of ${report.outcomes.length} deliveries for ${report.month} failed: ${failed.map((f) => `${f.kind}/${f.scope} → ${f.recipient}: ${f.reason}`).join("; ")}`);
+    this.name = "DeliveryIncompleteError";
+  }
+}
+
+const logger = new Logger({ serviceName: "gpu-billing-monthly" });
+
+/** meter → report → deliver. The dataset is reused when already complete, so a retry does not meter again. */
+export function makeMonthlyHandler(getBuilt: () => MonthlyBuilt, clock: () => Date = () => new Date(), log: Logger = logger) {
+  return async (event: unknown) => {
+    const ev = MonthlyEventSchema.safeParse(event ?? {});
+    if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
+    const built = getBuilt();
+    const now = clock();
+    const month = ev.data.month ?? previousMonth(now, built.cfg.timeZone);
+    log.appendKeys({ month });
+    try {
+      const existing = ev.data.remeter ? undefined : await built.meter.sink.readManifest(month);
+      if (existing) log.info("dataset already complete; not metering again", { location: built.meter.sink.location });
+      else {
+        const r = await meterMonth(built.meter, built.cfg, month, now);
+        log.info("month metered", { location: r.location, rows: r.chargeback.rows.length, cost: r.chargeback.totals.cost.toFixed() });
+      }
+      const report = await deliverMonth({ ...built.deliver, now: clock }, built.cfg, month, { resend: ev.data.resend, lang: built.lang });
+      const count = (s: string) => report.outcomes.filter((o) => o.status === s).length;
+      for (const t of report.tenantsWithoutRecipients) log.warn("tenant has no recipients; report not sent", { tenant: t });
+      for (const k of report.kindsWithoutRecipients) log.warn("no recipients configured", { kind: k });
+      log.info("reports delivered", { sent: count("sent"), skipped: count("skipped"), failed: count("failed"), outcomes: report.outcomes });
+      if (count("failed")) throw new DeliveryIncompleteError(report);
+      return { month, sent: count("sent"), skipped: count("skipped"), failed: 0, tenantsWithoutRecipients: report.tenantsWithoutRecipients };
+    } catch (err) {
+      log.error("monthly run failed", { error: (err as Error).name, message: (err as Error).message });
+      throw err; // Lambda retries; the ledger makes the retry send only what is missing
+    } finally {
+      log.removeKeys(["month"]);
+    }
+  };
+}
+
+let built: MonthlyBuilt | undefined;
+export const handler = makeMonthlyHandler(() => (built ??= buildMonthlyDeps(process.env)));

@@ -1,0 +1,224 @@
+import { createHash } from "node:crypto";
+import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, MANIFEST_FILE } from "../core/dataset.js";
+import { D, type Dec } from "../core/decimal.js";
+import type { CapacityType } from "../core/attribution.js";
+import { monthDirName } from "./month-dir.js";
+
+/** The raw bytes of one month's dataset as a reader found them. */
+export interface DatasetBytes {
+  manifest: Buffer;
+  files: Record<string, Buffer>;
+}
+
+export interface Manifest {
+  schemaVersion: number;
+  month: string;
+  timeZone: string;
+  period: { start: string; end: string };
+  currency: string;
+  inputs: { prometheusUrl: string; configHash: string };
+  files: Record<string, { rows: number; bytes: number; sha256: string }>;
+  totals: Record<string, string>;
+  rounding: string;
+  warnings: string[];
+}
+
+export interface ChargebackLine {
+  tenantId: string;
+  tenantName: string;
+  namespace: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: CapacityType;
+  allocatedGpuHours: Dec;
+  usedGpuHours: Dec;
+  avgUtilization: Dec;
+  correctionFactor: Dec;
+  billableGpuHours: Dec;
+  unitPrice: Dec;
+  cost: Dec;
+}
+
+export interface DailyLine {
+  day: string;
+  tenantId: string;
+  tenantName: string;
+  namespace: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: CapacityType;
+  allocatedGpuHours: Dec;
+  usedGpuHours: Dec;
+}
+
+export interface CapacityLine {
+  nodeGroup: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: CapacityType;
+  nodes: number;
+  nodeGpuHours: Dec;
+  allocatedGpuHours: Dec;
+  idleGpuHours: Dec;
+  idleRatio: Dec;
+  unitPrice: Dec;
+  idleCost: Dec;
+}
+
+/** A completed month's dataset, parsed back from its files and checked against its manifest. */
+export interface ParsedDataset {
+  manifest: Manifest;
+  /** sha256 of manifest.json as stored: ties a report to exactly this data. */
+  manifestSha256: string;
+  chargeback: ChargebackLine[];
+  daily: DailyLine[];
+  capacity: CapacityLine[];
+  /** chargeback.csv exactly as stored, for finance (the file the manifest hashes). */
+  chargebackCsv: Buffer;
+}
+
+/** A month with no manifest has not been metered to completion: nothing may be reported from it. */
+export class DatasetNotFoundError extends Error {
+  constructor(readonly month: string, readonly location: string) {
+    super(`no completed dataset for ${month} at ${location}: ${monthDirName(month)}/${MANIFEST_FILE} is missing (run \`gpu-billing meter --month ${month}\` first)`);
+    this.name = "DatasetNotFoundError";
+  }
+}
+
+/** The files do not match their manifest (edited, truncated, or from two runs). */
+export class DatasetIntegrityError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`dataset does not match its manifest:\n  ${problems.join("\n  ")}`);
+    this.name = "DatasetIntegrityError";
+  }
+}
+
+/** RFC 4180 parser for the dataset's own CSVs (quoted fields, doubled quotes, LF or CRLF). */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else quoted = false;
+      } else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") {
+      row.push(field);
+      field = "";
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+    } else field += c;
+  }
+  if (field !== "" || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** Undoes the writer's formula neutralising (`'=x` → `=x`); renderers neutralise again for their own medium. */
+const text = (s: string) => (/^'[=+\-@\t\r]/.test(s) ? s.slice(1) : s);
+
+function table(name: string, body: Buffer, columns: readonly string[], problems: string[]): Record<string, string>[] {
+  const rows = parseCsv(body.toString("utf8"));
+  const head = rows.shift() ?? [];
+  if (head.join(",") !== columns.join(",")) {
+    problems.push(`${name}: header is "${head.join(",")}", expected "${columns.join(",")}"`);
+    return [];
+  }
+  return rows.map((r, i) => {
+    if (r.length !== columns.length) problems.push(`${name} line ${i + 2}: ${r.length} fields, expected ${columns.length}`);
+    return Object.fromEntries(columns.map((c, j) => [c, r[j] ?? ""]));
+  });
+}
+
+/**
+ * The dataset writer neutralises every string cell, including money it prints as a string,
+ * so a negative amount (idle cost of an oversubscribed node group) arrives as `'-12.34`.
+ */
+const dec = (s: string | undefined) => new D(s && s !== "" ? s.replace(/^'(?=-)/, "") : "0");
+const cap = (s: string | undefined): CapacityType => (s === "spot" ? "spot" : "on-demand");
+
+/**
+ * Parses a month's dataset read back from disk or S3 and checks every file against the
+ * manifest (bytes and sha256), so a report always stands on exactly the data it names.
+ */
+export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset {
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(bytes.manifest.toString("utf8")) as Manifest;
+  } catch (e) {
+    throw new DatasetIntegrityError([`${MANIFEST_FILE}: not JSON: ${(e as Error).message}`]);
+  }
+  const problems: string[] = [];
+  if (manifest.month !== month) problems.push(`${MANIFEST_FILE} is for month ${manifest.month}, not ${month}`);
+  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv"]) {
+    const want = manifest.files?.[name];
+    const got = bytes.files[name];
+    if (!want) problems.push(`${MANIFEST_FILE} lists no ${name}`);
+    else if (!got) problems.push(`${name} is missing`);
+    else if (createHash("sha256").update(got).digest("hex") !== want.sha256) problems.push(`${name}: sha256 differs from the manifest (${got.length} bytes, manifest says ${want.bytes})`);
+  }
+  if (problems.length) throw new DatasetIntegrityError(problems);
+
+  const cb = table("chargeback.csv", bytes.files["chargeback.csv"]!, CHARGEBACK_COLUMNS, problems);
+  const dl = table("usage-daily.csv", bytes.files["usage-daily.csv"]!, DAILY_COLUMNS, problems);
+  const cp = table("capacity.csv", bytes.files["capacity.csv"]!, CAPACITY_COLUMNS, problems);
+  if (problems.length) throw new DatasetIntegrityError(problems);
+
+  return {
+    manifest,
+    manifestSha256: createHash("sha256").update(bytes.manifest).digest("hex"),
+    chargebackCsv: bytes.files["chargeback.csv"]!,
+    chargeback: cb.map((r) => ({
+      tenantId: text(r.tenant_id!),
+      tenantName: text(r.tenant_name!),
+      namespace: text(r.namespace!),
+      gpuModel: text(r.gpu_model!),
+      instanceType: text(r.instance_type!),
+      capacityType: cap(r.capacity_type),
+      allocatedGpuHours: dec(r.allocated_gpu_hours),
+      usedGpuHours: dec(r.used_gpu_hours),
+      avgUtilization: dec(r.avg_utilization),
+      correctionFactor: dec(r.correction_factor),
+      billableGpuHours: dec(r.billable_gpu_hours),
+      unitPrice: dec(r.unit_price),
+      cost: dec(r.cost),
+    })),
+    daily: dl.map((r) => ({
+      day: r.day!,
+      tenantId: text(r.tenant_id!),
+      tenantName: text(r.tenant_name!),
+      namespace: text(r.namespace!),
+      gpuModel: text(r.gpu_model!),
+      instanceType: text(r.instance_type!),
+      capacityType: cap(r.capacity_type),
+      allocatedGpuHours: dec(r.allocated_gpu_hours),
+      usedGpuHours: dec(r.used_gpu_hours),
+    })),
+    capacity: cp.map((r) => ({
+      nodeGroup: text(r.node_group!),
+      gpuModel: text(r.gpu_model!),
+      instanceType: text(r.instance_type!),
+      capacityType: cap(r.capacity_type),
+      nodes: Number(r.nodes),
+      nodeGpuHours: dec(r.node_gpu_hours),
+      allocatedGpuHours: dec(r.allocated_gpu_hours),
+      idleGpuHours: dec(r.idle_gpu_hours),
+      idleRatio: dec(r.idle_ratio),
+      unitPrice: dec(r.unit_price),
+      idleCost: dec(r.idle_cost),
+    })),
+  };
+}

@@ -1,0 +1,499 @@
+import PDFDocument from "pdfkit";
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { D, type Dec } from "../core/decimal.js";
+import { capacityLabel, fmtHours, fmtMoney, fmtPct, grouped, labels, localTime, type Lang } from "./i18n.js";
+import type { ReportModel } from "./report-model.js";
+
+export interface PdfOptions {
+  lang: Lang;
+  /** Directory holding Pretendard-Regular.ttf and Pretendard-Bold.ttf (a Lambda bundle ships them beside the code). */
+  fontDir?: string;
+}
+
+export const FONT_FILES = { regular: "Pretendard-Regular.ttf", bold: "Pretendard-Bold.ttf" } as const;
+
+/** Where the pretendard package keeps its TTFs; a bundle passes fontDir instead. */
+export function defaultFontDir(): string {
+  const req = createRequire(import.meta.url);
+  let dir: string;
+  try {
+    dir = path.join(path.dirname(req.resolve("pretendard/package.json")), "dist/public/static/alternative");
+  } catch {
+    dir = path.resolve(process.cwd(), "node_modules/pretendard/dist/public/static/alternative");
+  }
+  return dir;
+}
+
+export class FontNotFoundError extends Error {
+  constructor(file: string) {
+    super(`report font not found: ${file} (set fontDir / FONT_DIR to a directory with ${FONT_FILES.regular} and ${FONT_FILES.bold})`);
+    this.name = "FontNotFoundError";
+  }
+}
+
+/**
+ * Parsed fonts by file, shared by every document of the process: parsing Pretendard's
+ * 2.7 MB tables dominated a tenant report's render time.
+ */
+const parsedFonts = new Map<string, unknown>();
+
+const C = {
+  ink: "#1f2933",
+  muted: "#616e7c",
+  rule: "#cbd2d9",
+  band: "#f0f4f8",
+  head: "#243b53",
+  accent: "#2f6fde",
+  accent2: "#e8833a",
+  good: "#2e9e6a",
+  bad: "#d64545",
+};
+
+type Align = "left" | "right";
+interface Column {
+  header: string;
+  width: number;
+  align?: Align;
+}
+
+const num = (d: Dec) => Number(d.toFixed(6));
+
+/**
+ * Renders the report model as a PDF: cover with totals and the cost bar chart, tenants and
+ * Spot vs On-Demand, the daily trend line chart, namespaces, idle capacity, quota, and a
+ * methodology page. Pretendard is embedded and subset by pdfkit, so Hangul renders and extracts.
+ */
+export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Promise<Buffer> {
+  const L = labels(opts.lang);
+  const fontDir = opts.fontDir ?? defaultFontDir();
+  for (const f of Object.values(FONT_FILES)) if (!existsSync(path.join(fontDir, f))) throw new FontNotFoundError(path.join(fontDir, f));
+  const scopeName = model.scope.kind === "tenant" ? `${model.scope.tenantName} (${model.scope.tenantId})` : L.platform;
+  const doc = new PDFDocument({
+    size: "A4",
+    margins: { top: 50, bottom: 56, left: 50, right: 50 },
+    bufferPages: true,
+    autoFirstPage: true,
+    lang: opts.lang === "ko" ? "ko-KR" : "en-US",
+    // Fixed dates: the same dataset renders the same document.
+    info: {
+      Title: `${L.title} ${model.month} — ${scopeName}`,
+      Author: "gpu-billing",
+      Subject: `${model.month} ${model.scope.kind === "tenant" ? model.scope.tenantId : "all"}`,
+      Keywords: `manifest-sha256:${model.methodology.manifestSha256}`,
+      CreationDate: new Date(model.period.end),
+      ModDate: new Date(model.period.end),
+    },
+  });
+  for (const [name, file] of [["R", FONT_FILES.regular], ["B", FONT_FILES.bold]] as const) {
+    const full = path.join(fontDir, file);
+    const parsed = parsedFonts.get(full);
+    // pdfkit takes a parsed fontkit font as well as a path; each document still embeds its own subset.
+    doc.registerFont(name, (parsed ?? full) as string);
+    // Selected here in a fixed order whether parsed or cached, so font ids (and bytes) never depend on the cache.
+    doc.font(name);
+    if (!parsed) parsedFonts.set(full, (doc as unknown as { _font: { font: unknown } })._font.font);
+  }
+  const chunks: Buffer[] = [];
+  doc.on("data", (c: Buffer) => chunks.push(c));
+  const done = new Promise<Buffer>((resolve, reject) => {
+    doc.on("end", () => resolve(Buffer.concat(chunks)));
+    doc.on("error", reject);
+  });
+
+  const left = doc.page.margins.left;
+  const width = doc.page.width - left - doc.page.margins.right;
+  const bottom = () => doc.page.height - doc.page.margins.bottom;
+  const ensure = (h: number) => {
+    if (doc.y + h > bottom()) doc.addPage();
+  };
+  const money = (d: Dec) => fmtMoney(d, model.currency, model.currencyDecimals);
+  const fit = (s: string, w: number) => {
+    if (doc.widthOfString(s) <= w) return s;
+    let t = s;
+    while (t.length > 1 && doc.widthOfString(`${t}…`) > w) t = t.slice(0, -1);
+    return `${t}…`;
+  };
+
+  /** `keep`: height of what follows, so a heading never ends a page alone. */
+  const heading = (text: string, size = 15, keep = 60) => {
+    ensure(size + 20 + keep);
+    doc.moveDown(0.6);
+    doc.font("B").fontSize(size).fillColor(C.head).text(text, left, doc.y, { width });
+    const y = doc.y + 2;
+    doc.moveTo(left, y).lineTo(left + width, y).lineWidth(0.8).strokeColor(C.rule).stroke();
+    doc.y = y + 8;
+    doc.font("R").fontSize(9).fillColor(C.ink);
+  };
+  const para = (text: string, size = 9, color = C.ink) => {
+    doc.font("R").fontSize(size).fillColor(color).text(text, left, doc.y, { width });
+  };
+
+  const table = (cols: Column[], rows: string[][], opts2: { total?: string[]; rowHeight?: number; natural?: boolean } = {}) => {
+    const rh = opts2.rowHeight ?? 16;
+    const natural = cols.reduce((a, c) => a + c.width, 0);
+    const tw = opts2.natural ? natural : width;
+    const scale = tw / natural;
+    const ws = cols.map((c) => c.width * scale);
+    const drawRow = (cells: string[], kind: "head" | "body" | "total", shade: boolean) => {
+      const y = doc.y;
+      if (kind === "head") doc.rect(left, y, tw, rh + 2).fill(C.head);
+      else if (shade) doc.rect(left, y, tw, rh).fill(C.band);
+      if (kind === "total") doc.moveTo(left, y).lineTo(left + tw, y).lineWidth(0.8).strokeColor(C.ink).stroke();
+      doc.font(kind === "body" ? "R" : "B").fontSize(8).fillColor(kind === "head" ? "#ffffff" : C.ink);
+      let x = left;
+      cells.forEach((c, i) => {
+        const w = ws[i]!;
+        const s = fit(c, w - 8);
+        doc.text(s, x + 4, y + (kind === "head" ? 5 : 4), { width: w - 8, align: cols[i]!.align ?? "left", lineBreak: false });
+        x += w;
+      });
+      doc.y = y + rh + (kind === "head" ? 2 : 0);
+      doc.x = left;
+    };
+    ensure(rh * 3);
+    drawRow(cols.map((c) => c.header), "head", false);
+    rows.forEach((r, i) => {
+      if (doc.y + rh > bottom()) {
+        doc.addPage();
+        drawRow(cols.map((c) => c.header), "head", false);
+      }
+      drawRow(r, "body", i % 2 === 1);
+    });
+    if (opts2.total) {
+      ensure(rh);
+      drawRow(opts2.total, "total", false);
+    }
+    doc.moveDown(0.5);
+  };
+
+  /** Horizontal bars, one per item, value printed at the bar's end. */
+  const barChart = (title: string, items: { label: string; value: number; text: string }[]) => {
+    const barH = 14;
+    const gap = 6;
+    const h = 24 + items.length * (barH + gap);
+    ensure(h + 10);
+    doc.font("B").fontSize(10).fillColor(C.ink).text(title, left, doc.y);
+    const top = doc.y + 6;
+    const labelW = 110;
+    const valueW = 170;
+    const plotW = width - labelW - valueW;
+    const max = Math.max(...items.map((i) => i.value), 0) || 1;
+    items.forEach((it, i) => {
+      const y = top + i * (barH + gap);
+      doc.font("R").fontSize(8.5).fillColor(C.ink).text(fit(it.label, labelW - 8), left, y + 3, { width: labelW - 8, align: "right", lineBreak: false });
+      const w = Math.max(0.5, (it.value / max) * plotW);
+      doc.rect(left + labelW, y, w, barH).fill(C.accent);
+      doc.font("R").fontSize(8).fillColor(C.muted).text(it.text, left + labelW + w + 4, y + 3.5, { lineBreak: false });
+    });
+    doc.moveTo(left + labelW, top - 2).lineTo(left + labelW, top + items.length * (barH + gap) - gap + 2).lineWidth(0.6).strokeColor(C.muted).stroke();
+    doc.y = top + items.length * (barH + gap) + 8;
+    doc.x = left;
+  };
+
+  /** Two-series line chart over the month's days with a labelled y axis and a legend. */
+  const lineChart = (title: string, xLabels: string[], series: { name: string; color: string; values: number[] }[]) => {
+    const h = 220;
+    ensure(h + 40);
+    doc.font("B").fontSize(10).fillColor(C.ink).text(title, left, doc.y);
+    const top = doc.y + 10;
+    const axisW = 48;
+    const x0 = left + axisW;
+    const w = width - axisW - 10;
+    const plotH = h - 40;
+    const rawMax = Math.max(...series.flatMap((s) => s.values), 0);
+    const step = niceStep(rawMax / 4 || 1);
+    const max = Math.max(step * 4, step * Math.ceil(rawMax / step));
+    const ticks = Math.round(max / step);
+    for (let i = 0; i <= ticks; i++) {
+      const y = top + plotH - (i / ticks) * plotH;
+      doc.moveTo(x0, y).lineTo(x0 + w, y).lineWidth(0.4).strokeColor(i === 0 ? C.muted : C.rule).stroke();
+      doc.font("R").fontSize(7.5).fillColor(C.muted).text(grouped(dec(step * i), step < 1 ? 2 : 0), left, y - 4, { width: axisW - 6, align: "right", lineBreak: false });
+    }
+    const n = xLabels.length;
+    const xAt = (i: number) => x0 + (n <= 1 ? w / 2 : (i / (n - 1)) * w);
+    xLabels.forEach((lab, i) => {
+      if (i % Math.max(1, Math.ceil(n / 10)) !== 0 && i !== n - 1) return;
+      doc.font("R").fontSize(7.5).fillColor(C.muted).text(lab, xAt(i) - 15, top + plotH + 4, { width: 30, align: "center", lineBreak: false });
+    });
+    for (const s of series) {
+      s.values.forEach((v, i) => {
+        const x = xAt(i);
+        const y = top + plotH - (v / max) * plotH;
+        if (i === 0) doc.moveTo(x, y);
+        else doc.lineTo(x, y);
+      });
+      doc.lineWidth(1.6).strokeColor(s.color).stroke();
+      s.values.forEach((v, i) => doc.circle(xAt(i), top + plotH - (v / max) * plotH, 1.6).fill(s.color));
+    }
+    let lx = x0;
+    const ly = top + plotH + 20;
+    for (const s of series) {
+      doc.rect(lx, ly + 2, 14, 3).fill(s.color);
+      doc.font("R").fontSize(8).fillColor(C.ink).text(s.name, lx + 18, ly - 1, { lineBreak: false });
+      lx += 30 + doc.widthOfString(s.name);
+    }
+    doc.y = ly + 18;
+    doc.x = left;
+  };
+
+  // --- Cover: what, when, the totals, cost by tenant (or namespace for a tenant's own report)
+  doc.font("B").fontSize(22).fillColor(C.head).text(L.title, left, 70, { width });
+  doc.font("B").fontSize(14).fillColor(C.accent).text(`${model.month} · ${scopeName}`, { width });
+  doc.moveDown(0.4);
+  para(`${L.period}: ${localTime(model.period.start, model.timeZone)} — ${localTime(model.period.end, model.timeZone)} (${model.timeZone})`, 9, C.muted);
+  para(`${L.manifestHash}: ${model.methodology.manifestSha256}`, 7.5, C.muted);
+  doc.moveDown(0.8);
+  const t = model.totals;
+  const kpis: [string, string][] = [
+    [L.totalCost, money(t.cost)],
+    [L.billable, fmtHours(t.billableGpuHours)],
+    [L.allocated, fmtHours(t.allocatedGpuHours)],
+    [L.used, fmtHours(t.usedGpuHours)],
+    [L.utilization, fmtPct(t.utilization)],
+    [L.spotSavings, money(t.spotSavings)],
+  ];
+  const boxW = (width - 2 * 10) / 3;
+  const boxH = 52;
+  const ky = doc.y;
+  kpis.forEach(([k, v], i) => {
+    const x = left + (i % 3) * (boxW + 10);
+    const y = ky + Math.floor(i / 3) * (boxH + 10);
+    doc.roundedRect(x, y, boxW, boxH, 4).fill(C.band);
+    doc.font("R").fontSize(8.5).fillColor(C.muted).text(k, x + 10, y + 9, { width: boxW - 20, lineBreak: false });
+    doc.font("B").fontSize(15).fillColor(C.ink).text(v, x + 10, y + 24, { width: boxW - 20, lineBreak: false });
+  });
+  doc.y = ky + 2 * (boxH + 10) + 10;
+  doc.x = left;
+  if (t.allocatedGpuHours.isZero()) para(L.noUsage, 10, C.muted);
+  if (model.scope.kind === "all") {
+    barChart(
+      L.costByTenant,
+      model.tenants.map((x) => ({ label: x.tenantName, value: num(x.cost), text: `${money(x.cost)} · ${fmtHours(x.allocatedGpuHours)} h` })),
+    );
+  } else {
+    const ns = [...model.namespaces].sort((a, b) => b.cost.cmp(a.cost)).slice(0, 12);
+    barChart(L.costByNamespace, ns.map((x) => ({ label: `${x.namespace} ${x.gpuModel}`, value: num(x.cost), text: `${money(x.cost)} · ${fmtHours(x.allocatedGpuHours)} h` })));
+  }
+
+  // --- Tenants and Spot vs On-Demand
+  heading(L.byTenant);
+  table(
+    [
+      { header: L.tenant, width: 120 },
+      { header: L.allocated, width: 80, align: "right" },
+      { header: L.used, width: 80, align: "right" },
+      { header: L.utilization, width: 60, align: "right" },
+      { header: L.billable, width: 80, align: "right" },
+      { header: L.cost, width: 95, align: "right" },
+    ],
+    model.tenants.map((x) => [x.tenantName, fmtHours(x.allocatedGpuHours), fmtHours(x.usedGpuHours), fmtPct(x.utilization), fmtHours(x.billableGpuHours), money(x.cost)]),
+    { total: [L.total, fmtHours(t.allocatedGpuHours), fmtHours(t.usedGpuHours), fmtPct(t.utilization), fmtHours(t.billableGpuHours), money(t.cost)] },
+  );
+  heading(L.spotVsOnDemand);
+  table(
+    [
+      { header: L.capacityType, width: 90 },
+      { header: L.allocated, width: 80, align: "right" },
+      { header: L.billable, width: 80, align: "right" },
+      { header: L.cost, width: 90, align: "right" },
+      { header: L.onDemandEquivalent, width: 100, align: "right" },
+      { header: L.savings, width: 90, align: "right" },
+    ],
+    model.capacityTypes.map((c) => [capacityLabel(L, c.capacityType), fmtHours(c.allocatedGpuHours), fmtHours(c.billableGpuHours), money(c.cost), money(c.onDemandCost), money(c.savings)]),
+    { total: [L.total, fmtHours(t.allocatedGpuHours), fmtHours(t.billableGpuHours), money(t.cost), money(t.onDemandEquivalentCost), money(t.spotSavings)] },
+  );
+  // Split bar: share of billable GPU-hours on Spot vs On-Demand.
+  {
+    ensure(40);
+    const y = doc.y;
+    const total = num(t.billableGpuHours) || 1;
+    let x = left;
+    const share = (c: (typeof model.capacityTypes)[number]) => fmtPct(t.billableGpuHours.isZero() ? c.billableGpuHours : c.billableGpuHours.div(t.billableGpuHours));
+    for (const [i, c] of model.capacityTypes.entries()) {
+      const w = (num(c.billableGpuHours) / total) * width;
+      if (w > 0) doc.rect(x, y, w, 16).fill(i === 0 ? C.head : C.accent2);
+      const label = `${capacityLabel(L, c.capacityType)} ${share(c)}`;
+      doc.font("B").fontSize(8);
+      if (w > doc.widthOfString(label) + 12) doc.fillColor("#ffffff").text(label, x + 6, y + 4.5, { lineBreak: false });
+      x += w;
+    }
+    doc.y = y + 20;
+    doc.x = left;
+    para(`${L.billable}: ${model.capacityTypes.map((c) => `${capacityLabel(L, c.capacityType)} ${share(c)}`).join("   ·   ")}`, 8, C.muted);
+  }
+
+  // --- Daily trend
+  heading(L.dailyTrend, 15, 270);
+  lineChart(
+    "",
+    model.daily.map((d) => d.day.slice(8)),
+    [
+      { name: L.legendAllocated, color: C.accent, values: model.daily.map((d) => num(d.allocatedGpuHours)) },
+      { name: L.legendUsed, color: C.accent2, values: model.daily.map((d) => num(d.usedGpuHours)) },
+    ],
+  );
+
+  // --- Top namespaces and all namespaces
+  heading(L.topNamespaces);
+  table(
+    [
+      { header: "#", width: 22, align: "right" },
+      { header: L.namespace, width: 140 },
+      { header: L.tenant, width: 80 },
+      { header: L.gpuModel, width: 55 },
+      { header: L.allocated, width: 75, align: "right" },
+      { header: L.cost, width: 90, align: "right" },
+    ],
+    model.topNamespaces.map((n, i) => [String(i + 1), n.namespace, n.tenantName, n.gpuModel, fmtHours(n.allocatedGpuHours), money(n.cost)]),
+  );
+  heading(L.namespaces);
+  table(
+    [
+      { header: L.namespace, width: 120 },
+      { header: L.tenant, width: 70 },
+      { header: L.gpuShort, width: 45 },
+      { header: L.allocated, width: 65, align: "right" },
+      { header: L.used, width: 65, align: "right" },
+      { header: L.utilShort, width: 50, align: "right" },
+      { header: L.factorShort, width: 50, align: "right" },
+      { header: L.cost, width: 80, align: "right" },
+    ],
+    model.namespaces.map((n) => [
+      n.namespace,
+      n.tenantName,
+      n.gpuModel,
+      fmtHours(n.allocatedGpuHours),
+      fmtHours(n.usedGpuHours),
+      fmtPct(n.utilization),
+      n.factors.map((f) => f.toFixed(1)).join(" / "),
+      money(n.cost),
+    ]),
+    { total: [L.total, "", "", fmtHours(t.allocatedGpuHours), fmtHours(t.usedGpuHours), fmtPct(t.utilization), "", money(t.cost)] },
+  );
+
+  // --- Idle capacity (platform scope only)
+  if (model.idle) {
+    heading(L.idle);
+    table(
+      [
+        { header: L.nodeGroup, width: 120 },
+        { header: L.instanceType, width: 80 },
+        { header: L.capacityType, width: 60 },
+        { header: L.nodes, width: 35, align: "right" },
+        { header: L.capacity, width: 70, align: "right" },
+        { header: L.idleHours, width: 65, align: "right" },
+        { header: L.idleRatio, width: 45, align: "right" },
+        { header: L.idleCost, width: 75, align: "right" },
+      ],
+      model.idle.lines.map((c) => [
+        c.nodeGroup,
+        c.instanceType,
+        capacityLabel(L, c.capacityType),
+        String(c.nodes),
+        fmtHours(c.nodeGpuHours),
+        fmtHours(c.idleGpuHours),
+        fmtPct(c.idleRatio),
+        money(c.idleCost),
+      ]),
+      { total: [L.total, "", "", "", fmtHours(model.idle.nodeGpuHours), fmtHours(model.idle.idleGpuHours), "", money(model.idle.idleCost)] },
+    );
+    para(L.idleNote, 8, C.muted);
+  }
+
+  // --- Quota, with a gauge per tenant
+  heading(L.quota);
+  {
+    const labelW = 110;
+    const textW = 170;
+    const gaugeW = width - labelW - textW;
+    for (const q of model.quota) {
+      ensure(20);
+      const y = doc.y;
+      doc.font("R").fontSize(8.5).fillColor(C.ink).text(fit(q.tenantName, labelW - 8), left, y + 2, { width: labelW - 8, lineBreak: false });
+      doc.rect(left + labelW, y, gaugeW, 11).fill(C.band);
+      if (q.ratio) {
+        const r = Math.min(1, num(q.ratio));
+        doc.rect(left + labelW, y, gaugeW * r, 11).fill(q.over ? C.bad : num(q.ratio) >= 0.8 ? C.accent2 : C.good);
+      }
+      const txt = q.quotaGpuHours
+        ? `${fmtHours(q.usedGpuHours)} / ${fmtHours(q.quotaGpuHours)} h  (${fmtPct(q.ratio!)}${q.over ? ` ${L.over}` : ""})`
+        : `${fmtHours(q.usedGpuHours)} h  (${L.unlimited})`;
+      doc.font(q.over ? "B" : "R").fontSize(8.5).fillColor(q.over ? C.bad : C.ink).text(txt, left + labelW + gaugeW + 8, y + 1, { width: textW - 8, lineBreak: false });
+      doc.y = y + 18;
+    }
+    doc.x = left;
+  }
+
+  // --- Methodology, on its own page
+  doc.addPage();
+  heading(L.methodology, 17);
+  doc.font("B").fontSize(10).fillColor(C.ink).text(L.formulas);
+  doc.moveDown(0.2);
+  for (const f of L.formulaLines) para(`• ${f}`, 8.5);
+  doc.moveDown(0.5);
+  doc.font("B").fontSize(10).fillColor(C.ink).text(`${L.tiers} (${L.granularity}: ${model.methodology.granularity})`);
+  doc.moveDown(0.2);
+  table(
+    [
+      { header: L.minUtilization, width: 120, align: "right" },
+      { header: L.factor, width: 80, align: "right" },
+    ],
+    model.methodology.tiers.map((x) => [`≥ ${(x.minUtilization * 100).toFixed(0)}%`, x.factor.toFixed(1)]),
+    { natural: true },
+  );
+  doc.font("B").fontSize(10).fillColor(C.ink).text(`${L.priceTable} (${model.currency})`);
+  doc.moveDown(0.2);
+  table(
+    [
+      { header: L.instanceType, width: 90 },
+      { header: L.gpuModel, width: 50 },
+      { header: L.gpus, width: 35, align: "right" },
+      { header: L.onDemandHourly, width: 75, align: "right" },
+      { header: L.spotHourly, width: 75, align: "right" },
+      { header: L.perGpuOnDemand, width: 75, align: "right" },
+      { header: L.perGpuSpot, width: 75, align: "right" },
+    ],
+    model.methodology.prices.map((p) => [p.instanceType, p.gpuModel, String(p.gpus), p.onDemandHourly.toFixed(), p.spotHourly.toFixed(), p.onDemandPerGpu.toFixed(), p.spotPerGpu.toFixed()]),
+  );
+  if (model.methodology.priceSource) para(`${L.priceSource}: ${model.methodology.priceSource}`, 8.5);
+  doc.moveDown(0.5);
+  doc.font("B").fontSize(10).fillColor(C.ink).text(L.dataSources);
+  doc.moveDown(0.2);
+  for (const s of L.dataSourceLines) para(`• ${s}`, 8.5);
+  para(`• Prometheus: ${model.methodology.prometheusUrl}`, 8.5);
+  para(`• ${L.manifestHash}: ${model.methodology.manifestSha256}`, 8.5);
+  para(`• ${L.configHash}: ${model.methodology.datasetConfigHash}`, 8.5);
+  if (model.methodology.configChanged) para(L.configChanged, 8.5, C.bad);
+  doc.moveDown(0.5);
+  doc.font("B").fontSize(10).fillColor(C.ink).text(L.rounding);
+  para(L.roundingText, 8.5);
+  if (model.methodology.warnings.length) {
+    doc.moveDown(0.5);
+    doc.font("B").fontSize(10).fillColor(C.ink).text(L.warnings);
+    for (const w of model.methodology.warnings) para(`• ${w}`, 8);
+  }
+
+  // Footer on every page: what this is and where in it the reader is.
+  const range = doc.bufferedPageRange();
+  for (let i = range.start; i < range.start + range.count; i++) {
+    doc.switchToPage(i);
+    const m = doc.page.margins.bottom;
+    doc.page.margins.bottom = 0;
+    doc.font("R").fontSize(7.5).fillColor(C.muted);
+    doc.text(`${L.title} · ${model.month} · ${scopeName}`, left, doc.page.height - 36, { width: width / 2, lineBreak: false });
+    doc.text(`${L.page} ${i + 1} / ${range.count}`, left + width / 2, doc.page.height - 36, { width: width / 2, align: "right", lineBreak: false });
+    doc.page.margins.bottom = m;
+  }
+  doc.end();
+  return done;
+}
+
+function niceStep(raw: number): number {
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+const dec = (n: number) => new D(n);

@@ -1,0 +1,275 @@
+import { billingMonth } from "../core/month.js";
+import { configHash, UNALLOCATED, type Config } from "../core/config.js";
+import { D, type Dec } from "../core/decimal.js";
+import { PRICE_DP, RATIO_DP } from "../core/chargeback.js";
+import type { CapacityType } from "../core/attribution.js";
+import type { ChargebackLine, ParsedDataset } from "./dataset-files.js";
+
+/** Whose report: the whole platform (executives, finance) or one tenant (that tenant only). */
+export type ReportScope = { kind: "all" } | { kind: "tenant"; tenantId: string };
+
+export interface Sums {
+  allocatedGpuHours: Dec;
+  usedGpuHours: Dec;
+  billableGpuHours: Dec;
+  cost: Dec;
+  /** used ÷ allocated */
+  utilization: Dec;
+}
+
+export interface TenantLine extends Sums {
+  tenantId: string;
+  tenantName: string;
+}
+
+export interface CapacityTypeLine extends Sums {
+  capacityType: CapacityType;
+  /** What the same billable GPU-hours would have cost at On-Demand prices. */
+  onDemandCost: Dec;
+  /** onDemandCost − cost: what Spot saved (0 for On-Demand). */
+  savings: Dec;
+}
+
+export interface NamespaceLine extends Sums {
+  tenantId: string;
+  tenantName: string;
+  namespace: string;
+  gpuModel: string;
+  /** The correction factor(s) applied (one per correction unit; a namespace normally has one per GPU model). */
+  factors: Dec[];
+}
+
+export interface DailyPoint {
+  day: string;
+  allocatedGpuHours: Dec;
+  usedGpuHours: Dec;
+}
+
+export interface IdleLine {
+  nodeGroup: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: CapacityType;
+  nodes: number;
+  nodeGpuHours: Dec;
+  allocatedGpuHours: Dec;
+  idleGpuHours: Dec;
+  idleRatio: Dec;
+  unitPrice: Dec;
+  idleCost: Dec;
+}
+
+export interface QuotaLine {
+  tenantId: string;
+  tenantName: string;
+  /** Allocated GPU-hours: quota is about capacity held, whatever the utilization. */
+  usedGpuHours: Dec;
+  quotaGpuHours?: Dec;
+  /** used ÷ quota, absent when unlimited. */
+  ratio?: Dec;
+  over: boolean;
+}
+
+export interface PriceLine {
+  instanceType: string;
+  gpus: number;
+  gpuModel: string;
+  onDemandHourly: Dec;
+  spotHourly: Dec;
+  onDemandPerGpu: Dec;
+  spotPerGpu: Dec;
+}
+
+export interface ReportModel {
+  month: string;
+  timeZone: string;
+  period: { start: string; end: string };
+  currency: string;
+  currencyDecimals: number;
+  scope: { kind: "all" } | { kind: "tenant"; tenantId: string; tenantName: string };
+  totals: Sums & { spotSavings: Dec; onDemandEquivalentCost: Dec };
+  tenants: TenantLine[];
+  capacityTypes: CapacityTypeLine[];
+  daily: DailyPoint[];
+  namespaces: NamespaceLine[];
+  topNamespaces: NamespaceLine[];
+  /** Cluster capacity and idle: platform-wide, so only in the "all" scope (it would reveal other tenants' totals). */
+  idle?: { lines: IdleLine[]; nodeGpuHours: Dec; idleGpuHours: Dec; idleCost: Dec };
+  quota: QuotaLine[];
+  methodology: {
+    prices: PriceLine[];
+    priceSource: string;
+    tiers: { minUtilization: number; factor: Dec }[];
+    granularity: string;
+    manifestSha256: string;
+    datasetConfigHash: string;
+    /** The config the report was built with differs from the one the dataset was metered with. */
+    configChanged: boolean;
+    prometheusUrl: string;
+    rounding: string;
+    /** Manifest warnings (all scope only: they name other tenants' namespaces). */
+    warnings: string[];
+  };
+}
+
+export class UnknownTenantError extends Error {
+  constructor(readonly tenantId: string) {
+    super(`tenant "${tenantId}" is not in the config`);
+    this.name = "UnknownTenantError";
+  }
+}
+
+const zero = () => new D(0);
+const ratio = (a: Dec, b: Dec) => (b.isZero() ? zero() : a.div(b).toDecimalPlaces(RATIO_DP));
+
+function sums(lines: ChargebackLine[]): Sums {
+  let a = zero(), u = zero(), b = zero(), c = zero();
+  for (const l of lines) {
+    a = a.add(l.allocatedGpuHours);
+    u = u.add(l.usedGpuHours);
+    b = b.add(l.billableGpuHours);
+    c = c.add(l.cost);
+  }
+  return { allocatedGpuHours: a, usedGpuHours: u, billableGpuHours: b, cost: c, utilization: ratio(u, a) };
+}
+
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    const g = m.get(k);
+    if (g) g.push(x);
+    else m.set(k, [x]);
+  }
+  return m;
+}
+
+const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => {
+  const ka = key(a), kb = key(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
+
+export const TOP_NAMESPACES = 10;
+
+/**
+ * The report's numbers, from the dataset as read back (never from Prometheus) and
+ * the config (names, quotas, price table). Pure: the same dataset and config give
+ * the same model. A tenant scope filters every row first, so nothing of another
+ * tenant can reach a renderer.
+ */
+export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportScope): ReportModel {
+  const m = ds.manifest;
+  let rows = ds.chargeback;
+  let daily = ds.daily;
+  let scopeOut: ReportModel["scope"] = { kind: "all" };
+  if (scope.kind === "tenant") {
+    const t = cfg.tenants.find((x) => x.id === scope.tenantId);
+    if (!t && scope.tenantId !== UNALLOCATED) throw new UnknownTenantError(scope.tenantId);
+    rows = rows.filter((r) => r.tenantId === scope.tenantId);
+    daily = daily.filter((r) => r.tenantId === scope.tenantId);
+    scopeOut = { kind: "tenant", tenantId: scope.tenantId, tenantName: t?.name ?? rows[0]?.tenantName ?? scope.tenantId };
+  }
+  const decimals = cfg.currencyDecimals;
+  const money = (d: Dec) => d.toDecimalPlaces(decimals);
+
+  // Spot savings: the same billable GPU-hours at the On-Demand unit price of the same instance type.
+  const onDemandUnit = (instanceType: string): Dec | undefined => {
+    const p = cfg.prices[instanceType];
+    return p ? new D(p.onDemandHourly).div(p.gpus).toDecimalPlaces(PRICE_DP) : undefined;
+  };
+  const capacityTypes: CapacityTypeLine[] = (["on-demand", "spot"] as const).map((ct) => {
+    const ls = rows.filter((r) => r.capacityType === ct);
+    const s = sums(ls);
+    let od = zero();
+    for (const r of ls) od = od.add(ct === "spot" ? money(r.billableGpuHours.mul(onDemandUnit(r.instanceType) ?? r.unitPrice)) : r.cost);
+    return { capacityType: ct, ...s, onDemandCost: od, savings: od.sub(s.cost) };
+  });
+  const total = sums(rows);
+  const spotSavings = capacityTypes.reduce((a, c) => a.add(c.savings), zero());
+
+  // Tenants: every configured tenant appears (a tenant with no usage still sees its zero), then unallocated if billed.
+  const byTenant = groupBy(rows, (r) => r.tenantId);
+  const tenantIds = scope.kind === "tenant" ? [scope.tenantId] : [...cfg.tenants.map((t) => t.id), ...(byTenant.has(UNALLOCATED) ? [UNALLOCATED] : [])];
+  for (const id of byTenant.keys()) if (!tenantIds.includes(id)) tenantIds.push(id); // a tenant since removed from config
+  const nameOf = (id: string) => cfg.tenants.find((t) => t.id === id)?.name ?? byTenant.get(id)?.[0]?.tenantName ?? id;
+  const tenants: TenantLine[] = tenantIds.map((id) => ({ tenantId: id, tenantName: nameOf(id), ...sums(byTenant.get(id) ?? []) }));
+
+  const namespaces: NamespaceLine[] = [...groupBy(rows, (r) => `${r.tenantId}\u0000${r.namespace}\u0000${r.gpuModel}`).values()]
+    .map((ls) => {
+      const f = ls[0]!;
+      const factors = [...new Set(ls.map((l) => l.correctionFactor.toFixed()))].sort().map((x) => new D(x));
+      return { tenantId: f.tenantId, tenantName: nameOf(f.tenantId), namespace: f.namespace, gpuModel: f.gpuModel, factors, ...sums(ls) };
+    })
+    .sort(byKey((n) => `${n.tenantId}\u0000${n.namespace}\u0000${n.gpuModel}`));
+  const topNamespaces = [...namespaces].sort((a, b) => b.cost.cmp(a.cost) || b.allocatedGpuHours.cmp(a.allocatedGpuHours)).slice(0, TOP_NAMESPACES);
+
+  // Every day of the month appears, zero where nothing ran, so the trend line has no false gaps.
+  const dayMap = new Map(billingMonth(m.month, m.timeZone).days.map((d) => [d.day, { day: d.day, allocatedGpuHours: zero(), usedGpuHours: zero() }]));
+  for (const d of daily) {
+    const p = dayMap.get(d.day) ?? dayMap.set(d.day, { day: d.day, allocatedGpuHours: zero(), usedGpuHours: zero() }).get(d.day)!;
+    p.allocatedGpuHours = p.allocatedGpuHours.add(d.allocatedGpuHours);
+    p.usedGpuHours = p.usedGpuHours.add(d.usedGpuHours);
+  }
+  const dailyPoints = [...dayMap.values()].sort(byKey((d) => d.day));
+
+  const quota: QuotaLine[] = tenants
+    .filter((t) => t.tenantId !== UNALLOCATED)
+    .map((t) => {
+      const q = cfg.tenants.find((x) => x.id === t.tenantId)?.monthlyQuotaGpuHours;
+      const quotaGpuHours = q === undefined ? undefined : new D(q);
+      const r = quotaGpuHours ? ratio(t.allocatedGpuHours, quotaGpuHours) : undefined;
+      return { tenantId: t.tenantId, tenantName: t.tenantName, usedGpuHours: t.allocatedGpuHours, quotaGpuHours, ratio: r, over: !!r && r.gt(1) };
+    });
+
+  let idle: ReportModel["idle"];
+  if (scope.kind === "all") {
+    const lines = ds.capacity.map((c) => ({ ...c }));
+    idle = {
+      lines,
+      nodeGpuHours: lines.reduce((a, c) => a.add(c.nodeGpuHours), zero()),
+      idleGpuHours: lines.reduce((a, c) => a.add(c.idleGpuHours), zero()),
+      idleCost: lines.reduce((a, c) => a.add(c.idleCost), zero()),
+    };
+  }
+
+  const prices: PriceLine[] = Object.entries(cfg.prices)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([instanceType, p]) => ({
+      instanceType,
+      gpus: p.gpus,
+      gpuModel: p.gpuModel,
+      onDemandHourly: new D(p.onDemandHourly),
+      spotHourly: new D(p.spotHourly),
+      onDemandPerGpu: new D(p.onDemandHourly).div(p.gpus).toDecimalPlaces(PRICE_DP),
+      spotPerGpu: new D(p.spotHourly).div(p.gpus).toDecimalPlaces(PRICE_DP),
+    }));
+
+  return {
+    month: m.month,
+    timeZone: m.timeZone,
+    period: m.period,
+    currency: m.currency,
+    currencyDecimals: decimals,
+    scope: scopeOut,
+    totals: { ...total, spotSavings, onDemandEquivalentCost: total.cost.add(spotSavings) },
+    tenants,
+    capacityTypes,
+    daily: dailyPoints,
+    namespaces,
+    topNamespaces,
+    idle,
+    quota,
+    methodology: {
+      prices,
+      priceSource: cfg.priceSource,
+      tiers: [...cfg.correction.tiers].sort((a, b) => b.minUtilization - a.minUtilization).map((t) => ({ minUtilization: t.minUtilization, factor: new D(t.factor) })),
+      granularity: cfg.correction.granularity,
+      manifestSha256: ds.manifestSha256,
+      datasetConfigHash: m.inputs.configHash,
+      configChanged: m.inputs.configHash !== configHash(cfg),
+      prometheusUrl: m.inputs.prometheusUrl,
+      rounding: m.rounding,
+      warnings: scope.kind === "all" ? m.warnings : [],
+    },
+  };
+}
