@@ -45,8 +45,11 @@ export interface Dataset {
 /**
  * Spreadsheet programs run text that starts with = + - @ (or a tab/CR) as a
  * formula; labels come from tenants' namespaces and config, so neutralise them.
+ * A plain decimal ("-4127.63", a negative amount) runs nothing and must stay a
+ * number for the spreadsheet, so it is left alone.
  */
 export function neutraliseFormula(text: string): string {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return text;
   return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 }
 

@@ -32,6 +32,9 @@ describe("chargeback dataset files", () => {
     expect(neutraliseFormula("-1+2")).toBe("'-1+2");
     expect(neutraliseFormula("@SUM(A1)")).toBe("'@SUM(A1)");
     expect(neutraliseFormula("team-ai")).toBe("team-ai");
+    // a negative amount is a number, not a formula: it must stay numeric in the spreadsheet
+    expect(neutraliseFormula("-4127.63")).toBe("-4127.63");
+    expect(toCsv(["idle_cost"], [["-4127.63"]]).toString()).toBe("idle_cost\n-4127.63\n");
   });
 
   it("given text with commas and quotes, it is quoted per RFC 4180; numbers stay plain", () => {

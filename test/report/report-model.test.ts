@@ -75,11 +75,13 @@ describe("report model from the dataset read back", () => {
     await expect(localDatasetSource(root).read(MONTH)).rejects.toThrow(DatasetIntegrityError);
   });
 
-  it("given an oversubscribed node group, its negative idle cost (written as neutralised text '-…) reads back as a number", () => {
+  it("given an oversubscribed node group, its negative idle cost is written as a plain number and reads back as one", () => {
     const cfg = referenceConfig();
     const cb = computeChargeback({ nodes: [node({ node: "a", nodeMinutes: 60 })], usage: [use({ namespace: "suwon-a", node: "a", requestMinutes: 960, usedMinutes: 960 })], namespaces: [] }, cfg, MONTH);
     const ds = renderDataset(cb, { month: MONTH, timeZone: "Asia/Seoul", startIso: "a", endIso: "b", prometheusUrl: "p", configHash: "h" });
-    expect(ds.files.find((f) => f.name === "capacity.csv")!.body.toString()).toContain(",'-");
+    const capacityCsv = ds.files.find((f) => f.name === "capacity.csv")!.body.toString();
+    expect(capacityCsv).toMatch(/,-\d+\.\d{2},USD\n$/);
+    expect(capacityCsv).not.toContain(",'-");
     const parsed = parseDataset(MONTH, { manifest: ds.manifest.body, files: Object.fromEntries(ds.files.map((f) => [f.name, f.body])) });
     expect(parsed.capacity[0]!.idleCost.toFixed(2)).toBe(cb.capacity[0]!.idleCost.toFixed(2));
     expect(parsed.capacity[0]!.idleCost.isNegative()).toBe(true);
