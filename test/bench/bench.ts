@@ -15,6 +15,7 @@ import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth, type BillingMonth } from "../../functions/core/month.js";
 import { prepareMonthData, startPrometheus } from "../support/prometheus-harness.js";
 import { runControllerSimulation } from "./controller-sim.js";
+import { formatReportBench, runReportBench } from "./report-bench.js";
 
 const { values } = parseArgs({
   options: {
@@ -22,7 +23,7 @@ const { values } = parseArgs({
     repeat: { type: "string", default: "3" },
     month: { type: "string", default: "2026-10" },
     "naive-budget": { type: "string", default: "300" },
-    suites: { type: "string", default: "metering,controller" },
+    suites: { type: "string", default: "metering,report,controller" },
     "sim-days": { type: "string", default: "7" },
   },
 });
@@ -161,6 +162,7 @@ function controllerBench() {
 async function main() {
   const suites = new Set(values.suites!.split(","));
   if (suites.has("metering")) await meteringBench();
+  if (suites.has("report")) console.log(`\n${formatReportBench(await runReportBench())}`);
   if (suites.has("controller")) controllerBench();
 }
 
