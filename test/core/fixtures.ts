@@ -3,6 +3,12 @@ import { parseConfig, type Config } from "../../functions/core/config.js";
 import type { NodeRecord, UsageRecord } from "../../functions/core/usage.js";
 
 export const referenceConfigText = readFileSync(new URL("../../functions/config/reference-customer.yaml", import.meta.url), "utf8");
+/** The reference config minus its `reports` block (finance/executive recipients, sender): "nothing configured". */
+export const referenceConfigTextWithoutReports = (() => {
+  const at = referenceConfigText.indexOf("\nreports:\n");
+  if (at < 0) throw new Error("reference-customer.yaml has no top-level reports block any more: update this fixture");
+  return referenceConfigText.slice(0, at + 1);
+})();
 export const referenceConfig = (): Config => parseConfig(referenceConfigText, "reference-customer.yaml");
 
 export const node = (over: Partial<NodeRecord> & { node: string }): NodeRecord => ({

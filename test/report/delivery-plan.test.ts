@@ -1,9 +1,10 @@
+import { parseConfig } from "../../functions/core/config.js";
 import { describe, expect, it } from "vitest";
 import { simpleParser } from "mailparser";
 import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../../functions/report/delivery-plan.js";
 import { buildMimeMessage, encodeHeader } from "../../functions/delivery/mime.js";
 import { fillTemplate } from "../../functions/report/email-content.js";
-import { referenceConfig } from "../core/fixtures.js";
+import { referenceConfig, referenceConfigTextWithoutReports } from "../core/fixtures.js";
 
 const rec = (over: Partial<DeliveryRecord>): DeliveryRecord => ({
   month: "2026-10", kind: "tenant", scope: "suwon", recipient: "a@b.co", status: "sent", messageId: "m-1", contentHash: "h1", attempts: 1, at: "2026-11-01T00:00:00Z", ...over,
@@ -29,8 +30,13 @@ describe("delivery decisions (pure)", () => {
     expect(new Set([h, deliveryContentHash("m2", "tenant", "suwon", "ko"), deliveryContentHash("m", "tenant", "yongin", "ko"), deliveryContentHash("m", "tenant", "suwon", "en")]).size).toBe(4);
   });
 
-  it("given the reference config without a reports section, every tenant is planned and finance/executive have nobody", () => {
+  it("given the reference config, finance and the executives get their configured recipients", () => {
     const p = planDeliveries(referenceConfig());
+    expect(p.messages.filter((m) => m.kind !== "tenant").map((m) => [m.kind, m.recipients])).toEqual([["finance", ["finance@platform.example.com"]], ["executive", ["cio@platform.example.com"]]]);
+  });
+
+  it("given the reference config without a reports section, every tenant is planned and finance/executive have nobody", () => {
+    const p = planDeliveries(parseConfig(referenceConfigTextWithoutReports, "no-reports.yaml"));
     expect(p.messages.filter((m) => m.kind === "tenant").map((m) => m.scope)).toEqual(["suwon", "seongnam", "yongin", "team-ai", "team-data", "project-llm"]);
     expect(p.messages.filter((m) => m.kind !== "tenant").every((m) => m.recipients.length === 0)).toBe(true);
     expect(p.tenantsWithoutRecipients).toEqual([]);

@@ -7,7 +7,7 @@ import { s3Sink } from "../../functions/adapters/dataset-sink.js";
 import { buildMonthlyDeps, DeliveryIncompleteError, makeMonthlyHandler } from "../../functions/handlers/monthly-handler.js";
 import { main } from "../../functions/cli/main.js";
 import type { PrometheusClient } from "../../functions/adapters/prometheus-client.js";
-import { referenceConfigText } from "../core/fixtures.js";
+import { referenceConfigText, referenceConfigTextWithoutReports } from "../core/fixtures.js";
 import { startS3 } from "../support/s3.js";
 import { demoDataset, MONTH } from "./fixtures.js";
 import { startSesLocal } from "./ses-local.js";
@@ -50,7 +50,7 @@ describe("report CLI and monthly Lambda handler", () => {
   });
 
   it("given the monthly handler's environment without a sender, the error names SES_FROM; without a bucket, DATA_BUCKET", () => {
-    expect(() => buildMonthlyDeps({ DATA_BUCKET: "billing", BILLING_CONFIG: referenceConfigText }, { s3: s3.client, ses: ses.client })).toThrow(/SES_FROM/);
+    expect(() => buildMonthlyDeps({ DATA_BUCKET: "billing", BILLING_CONFIG: referenceConfigTextWithoutReports }, { s3: s3.client, ses: ses.client })).toThrow(/SES_FROM/);
     expect(() => buildMonthlyDeps({ BILLING_CONFIG: referenceConfigText, SES_FROM: "a@b.co" })).toThrow(/DATA_BUCKET/);
   });
 
@@ -62,15 +62,15 @@ describe("report CLI and monthly Lambda handler", () => {
     const prometheus: PrometheusClient = { url: "http://prom", query: async () => { throw new Error("Prometheus must not be queried"); } };
     const h = makeMonthlyHandler(() => ({ ...built, meter: { ...built.meter, prometheus } }), () => new Date("2026-10-31T15:10:00Z"));
     const first = await h({ source: "aws.scheduler" });
-    expect(first).toMatchObject({ month: MONTH, sent: 6, skipped: 0, failed: 0 });
+    expect(first).toMatchObject({ month: MONTH, sent: 8, skipped: 0, failed: 0 });
     expect((await ses.emails()).map((m) => m.destination.to[0]).sort()).toEqual(
-      ["gpu-admin@seongnam.example.go.kr", "gpu-admin@suwon.example.go.kr", "gpu-admin@yongin.example.go.kr", "project-llm@platform.example.com", "team-ai@platform.example.com", "team-data@platform.example.com"],
+      ["cio@platform.example.com", "finance@platform.example.com", "gpu-admin@seongnam.example.go.kr", "gpu-admin@suwon.example.go.kr", "gpu-admin@yongin.example.go.kr", "project-llm@platform.example.com", "team-ai@platform.example.com", "team-data@platform.example.com"],
     );
     const ledger = await s3.client.send(new ListObjectsV2Command({ Bucket: "billing", Prefix: `cb/deliveries/month=${MONTH}/` }));
-    expect(ledger.Contents).toHaveLength(6);
+    expect(ledger.Contents).toHaveLength(8);
     const retry = await h({ source: "aws.scheduler" });
-    expect(retry).toMatchObject({ sent: 0, skipped: 6 });
-    expect(await ses.emails()).toHaveLength(6);
+    expect(retry).toMatchObject({ sent: 0, skipped: 8 });
+    expect(await ses.emails()).toHaveLength(8);
   });
 
   it("given SES rejecting a recipient, the handler delivers the rest and rethrows so Lambda retries", async () => {
@@ -86,7 +86,7 @@ describe("report CLI and monthly Lambda handler", () => {
     const h = makeMonthlyHandler(() => ({ ...built, deliver: { ...built.deliver, sender } }), () => new Date("2026-11-02T00:00:00Z"));
     await expect(h({ month: MONTH })).rejects.toThrow(DeliveryIncompleteError);
     await expect(h({ month: MONTH })).rejects.toThrow(/team-ai@platform\.example\.com: MessageRejected/);
-    expect(await ses.emails()).toHaveLength(5); // the five others, once: the second run skipped them
+    expect(await ses.emails()).toHaveLength(7); // the seven others (5 tenants, finance, executive), once: the second run skipped them
   });
 
   it("given a malformed event, it fails before building anything", async () => {
