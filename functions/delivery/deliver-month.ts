@@ -106,6 +106,11 @@ export interface DeliverDeps {
 export interface DeliverOptions {
   lang?: Lang;
   resend?: boolean;
+  /**
+   * Only these tenants' emails (an ops re-run for some tenants); finance and executive
+   * emails still go, and only if their content changed (the ledger decides, as always).
+   */
+  tenants?: string[];
   maxAttempts?: number;
   backoffBaseMs?: number;
 }
@@ -134,7 +139,12 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
   const ds = await deps.source.read(month);
   const reports = monthReports(ds, cfg, lang, deps.fontDir);
   const templatesDir = deps.templatesDir ?? DEFAULT_TEMPLATES_DIR;
-  const plan = planDeliveries(cfg);
+  const planned = planDeliveries(cfg);
+  const unknown = (opts.tenants ?? []).filter((t) => !cfg.tenants.some((c) => c.id === t));
+  if (unknown.length) throw new DeliveryConfigError(`tenants: unknown tenant id(s) ${unknown.join(", ")}`);
+  const plan = opts.tenants
+    ? { ...planned, messages: planned.messages.filter((m) => m.kind !== "tenant" || opts.tenants!.includes(m.scope)), tenantsWithoutRecipients: planned.tenantsWithoutRecipients.filter((t) => opts.tenants!.includes(t)) }
+    : planned;
   const report: DeliveryReport = {
     month,
     outcomes: [],
@@ -216,7 +226,9 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
         report.outcomes.push({ ...base, status: "failed", reason: `cannot read the delivery ledger, not sending: ${(e as Error).message}` });
         continue;
       }
-      const decision = decideDelivery(prev, contentHash, !!opts.resend);
+      // A re-run scoped to tenants forces only their emails; finance/executive go only if changed.
+      const forced = !!opts.resend && (!opts.tenants || msg.kind === "tenant");
+      const decision = decideDelivery(prev, contentHash, forced);
       if (decision.action === "skip") {
         report.outcomes.push({ ...base, status: "skipped", reason: decision.reason, messageId: prev?.messageId });
         continue;

@@ -42,6 +42,8 @@ export const MonthlyEventSchema = z
     month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM").optional(),
     resend: z.boolean().default(false),
     remeter: z.boolean().default(false),
+    /** From an ops re-run (`source: "gpu-billing.rerun"`): deliver only these tenants' emails (plus finance/executive if changed). */
+    tenants: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be a tenant id")).min(1).optional(),
   })
   .passthrough();
 
@@ -104,7 +106,7 @@ export function makeMonthlyHandler(getBuilt: () => MonthlyBuilt, clock: () => Da
         const r = await meterMonth(built.meter, built.cfg, month, now);
         log.info("month metered", { location: r.location, rows: r.chargeback.rows.length, cost: r.chargeback.totals.cost.toFixed() });
       }
-      const report = await deliverMonth({ ...built.deliver, now: clock }, built.cfg, month, { resend: ev.data.resend, lang: built.lang });
+      const report = await deliverMonth({ ...built.deliver, now: clock }, built.cfg, month, { resend: ev.data.resend, lang: built.lang, tenants: ev.data.tenants });
       const count = (s: string) => report.outcomes.filter((o) => o.status === s).length;
       for (const t of report.tenantsWithoutRecipients) log.warn("tenant has no recipients; report not sent", { tenant: t });
       for (const k of report.kindsWithoutRecipients) log.warn("no recipients configured", { kind: k });

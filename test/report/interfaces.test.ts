@@ -89,6 +89,20 @@ describe("report CLI and monthly Lambda handler", () => {
     expect(await ses.emails()).toHaveLength(7); // the seven others (5 tenants, finance, executive), once: the second run skipped them
   });
 
+  it("given a delivered month, when ops re-run it for one tenant with resend, then only that tenant's email goes again (finance and executive unchanged, not resent)", async () => {
+    const d = await demoDataset();
+    await s3Sink(s3.client, "billing", "cb3").write(MONTH, d.dataset);
+    const built = buildMonthlyDeps({ DATA_BUCKET: "billing", DATA_PREFIX: "cb3", BILLING_CONFIG: referenceConfigText }, { s3: s3.client, ses: ses.client });
+    const h = makeMonthlyHandler(() => built, () => new Date("2026-11-02T00:00:00Z"));
+    await ses.clear();
+    expect(await h({ month: MONTH })).toMatchObject({ sent: 8 });
+    await ses.clear();
+    const rerun = await h({ source: "gpu-billing.rerun", month: MONTH, tenants: ["suwon"], resend: true, reason: "tenant disputes the bill" });
+    expect(rerun).toMatchObject({ sent: 1, skipped: 2 });
+    expect((await ses.emails()).map((m) => m.destination.to[0])).toEqual(["gpu-admin@suwon.example.go.kr"]);
+    await expect(h({ source: "gpu-billing.rerun", month: MONTH, tenants: ["nobody"] })).rejects.toThrow(/unknown tenant id\(s\) nobody/);
+  });
+
   it("given a malformed event, it fails before building anything", async () => {
     const h = makeMonthlyHandler(() => {
       throw new Error("must not build deps");
