@@ -12,7 +12,7 @@ import { parsePolicy, type ControllerPolicy } from "../controller/policy.js";
 import { gpuHoursSavedEstimate, runController, type ControllerDeps } from "../controller/run-controller.js";
 import { ControllerLease, type HeldLease } from "../adapters/controller-lease.js";
 import { writeAuditLog } from "../adapters/controller-audit-log.js";
-import { publishRunMetrics } from "../adapters/controller-metrics.js";
+import { CONTROLLER_NAMESPACE, publishRunMetrics } from "../adapters/controller-metrics.js";
 import { setDesiredCapacity, terminateInstance } from "../adapters/autoscaling-node-groups.js";
 import { cordonAndTaint, kubeApi, listPods, releaseNode, type KubeApi } from "../adapters/kubernetes-nodes.js";
 import { describeClusterAccess, eksTokenProvider } from "../adapters/eks-cluster-auth.js";
@@ -37,6 +37,8 @@ export const ControllerEnvSchema = z
     /** Schedule period; the lease lasts a little less than two of them. */
     RUN_INTERVAL_MINUTES: z.coerce.number().int().positive().default(2),
     QUERIES_DIR: z.string().optional(),
+    /** CloudWatch namespace of NodesReclaimed & co.; the stack's alarms and dashboard read the same value. */
+    CONTROLLER_METRICS_NAMESPACE: z.string().min(1).default(CONTROLLER_NAMESPACE),
   })
   .refine((e) => e.CONTROLLER_POLICY || e.CONTROLLER_POLICY_FILE, { message: "set CONTROLLER_POLICY (JSON/YAML) or CONTROLLER_POLICY_FILE", path: ["CONTROLLER_POLICY"] });
 export type ControllerEnv = z.infer<typeof ControllerEnvSchema>;
@@ -114,7 +116,7 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
           gpuHoursSaved: saved[g.name] ?? 0,
         };
       });
-      await publishRunMetrics(c.cloudWatch, now, per, plan.halted);
+      await publishRunMetrics(c.cloudWatch, now, per, plan.halted, env.CONTROLLER_METRICS_NAMESPACE);
       for (const d of plan.decisions) log.info("decision", { ...d, inputs: undefined });
     },
   };

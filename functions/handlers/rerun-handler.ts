@@ -1,9 +1,10 @@
+import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { describeIssues, type Config } from "../core/config.js";
 import { s3RerunStore } from "../adapters/rerun-records.js";
-import { buildMeterDeps } from "./meter-handler.js";
+import { buildMeterDeps, MeterEnvSchema } from "./meter-handler.js";
 import { RerunRequestSchema, rerunMonth, type DeliverFn, type RerunDeps } from "../metering/rerun-month.js";
 
 interface Built {
@@ -30,10 +31,17 @@ export function lambdaDeliver(lambda: LambdaClient, functionName: string): Deliv
   };
 }
 
-/** Same environment as the meter function (validated there), plus the optional MONTHLY_FUNCTION_NAME. */
+/** The meter function's environment (the re-run meters the same way), plus the monthly function to deliver through. */
+export const RerunEnvSchema = MeterEnvSchema.safeExtend({
+  /** Set by the stack when the Monthly function is deployed; absent = a re-run never delivers. */
+  MONTHLY_FUNCTION_NAME: z.string().min(1).optional(),
+});
+
 export function buildRerunDeps(env: Record<string, string | undefined>, s3 = new S3Client({}), lambda?: LambdaClient): Built {
+  const parsed = RerunEnvSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`rerun function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
   const { cfg, deps } = buildMeterDeps(env, s3);
-  const monthly = env.MONTHLY_FUNCTION_NAME;
+  const monthly = parsed.data.MONTHLY_FUNCTION_NAME;
   return {
     cfg,
     deps: {

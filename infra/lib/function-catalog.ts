@@ -1,19 +1,42 @@
 import { Duration } from "aws-cdk-lib";
 import type { BundledAsset, GpuBillingFunction } from "./gpu-billing-function.js";
-import type { Settings } from "./settings.js";
+import type { Config } from "../../functions/core/config.js";
+import { controllerRunIntervalMinutes, type Settings } from "./settings.js";
 
 /** What a function may be granted; the stack turns each into exact IAM statements. */
 export type Grant =
+  /** GetObject under the dataset prefix (also what a presigned report link is signed with), list, decrypt. */
   | { kind: "datasets-read" }
   | { kind: "datasets-write" }
   | { kind: "prefix-read-write"; prefix: "quota/" | "audit/" | "runs/" }
+  /** Get/Put (conditional writes, no delete) under `settings.<of>.statePrefix`: quota state + audit, controller lease + audit. */
+  | { kind: "state-read-write"; of: "quota" | "controller" }
   | { kind: "prometheus" }
-  | { kind: "put-metrics" }
-  | { kind: "ses-send" }
-  | { kind: "presign" }
+  /** PutMetricData, conditioned on the namespace the function really publishes under. */
+  | { kind: "put-metrics"; namespace?: "settings" | "quota-config" | "controller" }
+  /** SES send as the monthly reports' sender (settings.ses.fromAddress, else the billing config's reports.from). */
+  | { kind: "ses-send-reports" }
+  /** SES send as the billing config's quota.sender (its address or its domain identity). */
+  | { kind: "ses-send-quota-alerts" }
+  /** sns:Publish on the billing config's quota.snsTopicArn, when one is configured. */
+  | { kind: "sns-publish-quota-alerts" }
+  /** eks:DescribeCluster on the cluster (endpoint + CA for the token), and the access entry when enabled. */
   | { kind: "eks-describe" }
-  | { kind: "asg-terminate" }
+  /** Terminate one instance / set desired capacity on the controller policy's Auto Scaling groups; the describes it needs. */
+  | { kind: "asg-scale" }
   | { kind: "invoke"; functionId: string };
+
+/** What an entry's environment may be built from besides the settings. */
+export interface EnvironmentContext {
+  bucketName: string;
+  billing: Config;
+  /** settings.prometheus.url, else the billing config's prometheus.url. */
+  prometheusUrl?: string;
+  /** Region to SigV4-sign Prometheus queries for (AMP), from the billing config or the workspace ARN. */
+  prometheusSigV4Region?: string;
+  /** Function name of each function created before this one, by id. */
+  functionNames: Map<string, string>;
+}
 
 /**
  * One function of the platform. The whole platform is this list: adding a
@@ -25,19 +48,34 @@ export interface FunctionSpec {
   description: string;
   /** Key of `settings.schedules`; absent = invoked on demand only. */
   schedule?: keyof Settings["schedules"];
-  timeout: Duration;
+  timeout: Duration | ((s: Settings) => Duration);
   memorySize: number;
   assets: BundledAsset[];
   grants: Grant[];
   /** Joins the private subnets when `settings.vpc` is set (talks to Prometheus or the EKS API). */
   inVpc: boolean;
-  environment?: (s: Settings) => Record<string, string>;
+  /**
+   * The function's environment: with the asset paths (BILLING_CONFIG_FILE, QUERIES_DIR, ...), the
+   * Prometheus bearer-token variable and what Lambda sets itself (AWS_REGION, ...), exactly the keys
+   * its handler's env schema reads (test/infra/function-environment.test.ts parses it with that schema).
+   */
+  environment: (s: Settings, c: EnvironmentContext) => Record<string, string>;
+  /** Reserved concurrency: 1 = never two invocations at once. */
+  reservedConcurrency?: number;
+  /** Asynchronous retries (default 2) and how long an event may wait (default 6 h). */
+  retryAttempts?: number;
+  maxEventAge?: (s: Settings) => Duration;
+  /** Why the function cannot be deployed with these settings (skipped with a synth warning), or undefined. */
+  unavailable?: (s: Settings) => string | undefined;
   /**
    * The entry is written on another branch: skip it (with a synth-time note)
    * while the file does not exist, pick it up as soon as it does.
    */
   optional?: boolean;
 }
+
+/** Where an entry's Prometheus URL comes from: settings first, else the billing config (the handler's fallback too). */
+const prometheusUrl = (s: Settings): Record<string, string> => (s.prometheus.url ? { PROMETHEUS_URL: s.prometheus.url } : {});
 
 export const FUNCTIONS: FunctionSpec[] = [
   {
@@ -50,19 +88,39 @@ export const FUNCTIONS: FunctionSpec[] = [
     assets: ["queries", "config"],
     grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }],
     inVpc: true,
-    environment: () => ({ EXPORTS: "parquet,focus" }),
+    // MeterEnvSchema (functions/handlers/meter-handler.ts). The month's headline numbers go out as
+    // embedded-metric-format log lines (no PutMetricData, so no CloudWatch grant).
+    environment: (s, c) => ({
+      DATA_BUCKET: c.bucketName,
+      DATA_PREFIX: s.dataPrefix,
+      ...prometheusUrl(s),
+      EXPORTS: "parquet,focus",
+      METRICS_NAMESPACE: s.metricsNamespace,
+    }),
   },
   {
     id: "Monthly",
     entry: "functions/handlers/monthly-handler.ts",
-    description: "Builds the month's PDF/Excel reports from the dataset and delivers them through SES",
+    description: "Meters the previous month unless its dataset is complete, builds the PDF/Excel reports and delivers them through SES",
     schedule: "monthly",
     timeout: Duration.minutes(15),
     memorySize: 2048,
-    assets: ["templates", "fonts", "config", "pdfkit-data"],
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "ses-send" }, { kind: "presign" }],
-    inVpc: false,
-    optional: true,
+    // Meters first when the month has no manifest (queries, billing config), then renders
+    // (templates, Pretendard fonts, pdfkit's standard-font metrics).
+    assets: ["queries", "templates", "fonts", "config", "pdfkit-data"],
+    // Dataset months, the delivery ledger (<prefix>/deliveries/) and report links
+    // (<prefix>/reports/, presigned with the role's GetObject) all live under the dataset prefix.
+    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "ses-send-reports" }],
+    // Talks to Prometheus when it meters.
+    inVpc: true,
+    // MonthlyEnvSchema (functions/handlers/monthly-handler.ts).
+    environment: (s, c) => ({
+      DATA_BUCKET: c.bucketName,
+      DATA_PREFIX: s.dataPrefix,
+      ...prometheusUrl(s),
+      // Absent: the billing config's reports.from (and reports.lang) decide.
+      ...(s.ses.fromAddress ? { SES_FROM: s.ses.fromAddress } : {}),
+    }),
   },
   {
     id: "Quota",
@@ -73,26 +131,57 @@ export const FUNCTIONS: FunctionSpec[] = [
     memorySize: 1024,
     assets: ["queries", "templates", "config"],
     grants: [
-      { kind: "prometheus" }, { kind: "prefix-read-write", prefix: "quota/" }, { kind: "prefix-read-write", prefix: "audit/" },
-      { kind: "put-metrics" }, { kind: "ses-send" }, { kind: "eks-describe" },
+      { kind: "prometheus" }, { kind: "state-read-write", of: "quota" }, { kind: "put-metrics", namespace: "quota-config" },
+      { kind: "ses-send-quota-alerts" }, { kind: "sns-publish-quota-alerts" }, { kind: "eks-describe" },
     ],
     inVpc: true,
-    optional: true,
+    // QuotaEnvSchema (functions/handlers/quota-handler.ts); AWS_REGION and AWS_LAMBDA_FUNCTION_NAME come from Lambda.
+    environment: (s, c) => ({
+      DATA_BUCKET: c.bucketName,
+      QUOTA_STATE_PREFIX: s.quota.statePrefix,
+      ...prometheusUrl(s),
+      ...(s.eksClusterName ? { EKS_CLUSTER_NAME: s.eksClusterName } : {}),
+      ...(s.quota.enforce !== undefined ? { QUOTA_ENFORCE: String(s.quota.enforce) } : {}),
+    }),
   },
   {
     id: "Controller",
     entry: "functions/handlers/controller-handler.ts",
     description: "GPU node group scale/reclaim controller",
     schedule: "controller",
-    timeout: Duration.minutes(4),
+    // Shorter than the lease (two periods − 10 s, controller-handler.ts), so a run never outlives it.
+    timeout: (s) => Duration.seconds(Math.min(900, controllerRunIntervalMinutes(s) * 120 - 20)),
     memorySize: 512,
-    assets: ["queries", "config"],
+    assets: ["queries", "controller-policy"],
     grants: [
-      { kind: "prometheus" }, { kind: "prefix-read-write", prefix: "audit/" }, { kind: "put-metrics" },
-      { kind: "eks-describe" }, { kind: "asg-terminate" },
+      { kind: "prometheus" }, { kind: "state-read-write", of: "controller" }, { kind: "put-metrics", namespace: "controller" },
+      { kind: "eks-describe" }, { kind: "asg-scale" },
     ],
     inVpc: true,
-    optional: true,
+    // Issue 5: two overlapping invocations must not both act. The S3 lease decides; this makes
+    // Lambda itself never start a second one while one runs.
+    reservedConcurrency: 1,
+    // A failed run is not retried: the next scheduled run starts from fresh state. An event
+    // throttled behind a long run waits at most two periods, then goes to the DLQ (alarm:
+    // runs are persistently slower than the schedule).
+    retryAttempts: 0,
+    maxEventAge: (s) => Duration.minutes(Math.max(2, 2 * controllerRunIntervalMinutes(s))),
+    unavailable: (s) => (s.eksClusterName ? undefined : "gpuBilling.eksClusterName is not set (the controller acts on one EKS cluster)"),
+    // ControllerEnvSchema (functions/handlers/controller-handler.ts); AWS_REGION comes from Lambda.
+    environment: (s, c) => {
+      if (!c.prometheusUrl) throw new Error("gpuBilling.prometheus.url: the Controller needs a Prometheus URL (here or prometheus.url in the billing config)");
+      return {
+        CONTROLLER_BUCKET: c.bucketName,
+        CONTROLLER_PREFIX: s.controller.statePrefix,
+        PROMETHEUS_URL: c.prometheusUrl,
+        ...(c.prometheusSigV4Region ? { PROMETHEUS_SIGV4_REGION: c.prometheusSigV4Region } : {}),
+        DCGM_NODE_LABEL: s.controller.dcgmNodeLabel,
+        DCGM_GPU_LABEL: s.controller.dcgmGpuLabel,
+        EKS_CLUSTER_NAME: s.eksClusterName!,
+        RUN_INTERVAL_MINUTES: String(controllerRunIntervalMinutes(s)),
+        CONTROLLER_METRICS_NAMESPACE: s.controller.metricsNamespace,
+      };
+    },
   },
   {
     id: "Rerun",
@@ -103,7 +192,14 @@ export const FUNCTIONS: FunctionSpec[] = [
     assets: ["queries", "config"],
     grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "invoke", functionId: "Monthly" }],
     inVpc: true,
-    environment: () => ({ EXPORTS: "parquet,focus" }),
+    // RerunEnvSchema (functions/handlers/rerun-handler.ts): the meter's, plus the monthly function to deliver through.
+    environment: (s, c) => ({
+      DATA_BUCKET: c.bucketName,
+      DATA_PREFIX: s.dataPrefix,
+      ...prometheusUrl(s),
+      EXPORTS: "parquet,focus",
+      ...(c.functionNames.has("Monthly") ? { MONTHLY_FUNCTION_NAME: c.functionNames.get("Monthly")! } : {}),
+    }),
   },
   {
     id: "ManifestCheck",
@@ -112,9 +208,16 @@ export const FUNCTIONS: FunctionSpec[] = [
     schedule: "manifestCheck",
     timeout: Duration.minutes(1),
     memorySize: 256,
-    assets: ["config"],
+    assets: [],
     grants: [{ kind: "datasets-read" }, { kind: "put-metrics" }],
     inVpc: false,
+    // ManifestCheckEnvSchema (functions/handlers/manifest-check-handler.ts).
+    environment: (s, c) => ({
+      DATA_BUCKET: c.bucketName,
+      DATA_PREFIX: s.dataPrefix,
+      METRICS_NAMESPACE: s.metricsNamespace,
+      BILLING_TIME_ZONE: s.timeZone,
+    }),
   },
 ];
 

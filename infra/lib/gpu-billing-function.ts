@@ -15,7 +15,7 @@ import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 
 /** Files a function reads at run time, copied beside its bundle (`/var/task/<dir>`). */
-export type BundledAsset = "queries" | "templates" | "fonts" | "config" | "pdfkit-data";
+export type BundledAsset = "queries" | "templates" | "fonts" | "config" | "controller-policy" | "pdfkit-data";
 
 /** Where each asset comes from (repo-relative) and where it lands in the bundle. */
 const ASSET_SOURCES: Record<BundledAsset, { from: string; to: string; optional?: boolean; files?: string[] }> = {
@@ -29,6 +29,7 @@ const ASSET_SOURCES: Record<BundledAsset, { from: string; to: string; optional?:
     files: ["Pretendard-Regular.ttf", "Pretendard-Bold.ttf"],
   },
   config: { from: "", to: "config" },
+  "controller-policy": { from: "", to: "config" },
   // pdfkit reads its standard-font metrics from `${__dirname}/data` at run time.
   "pdfkit-data": { from: "node_modules/pdfkit/js/data", to: "data" },
 };
@@ -44,6 +45,10 @@ export interface GpuBillingFunctionProps {
   assets?: BundledAsset[];
   /** Repo-relative billing config copied to `/var/task/config/billing.yaml` (with the `config` asset). */
   billingConfigFile?: string;
+  /** Repo-relative controller policy copied to `/var/task/config/controller-policy.yaml` (with the `controller-policy` asset). */
+  controllerPolicyFile?: string;
+  /** Reserved concurrency (the controller: 1, so two runs never overlap). */
+  reservedConcurrency?: number;
   /** Join these private subnets (Prometheus or the EKS API is private). */
   vpc?: { vpc: ec2.IVpc; subnets: ec2.ISubnet[] };
   logRetention: logs.RetentionDays;
@@ -52,6 +57,8 @@ export interface GpuBillingFunctionProps {
   schedule?: { expression: string; timeZone: string; enabled: boolean; input?: Record<string, unknown> };
   /** Asynchronous retries before the event goes to the dead-letter queue. */
   retryAttempts?: number;
+  /** How long an asynchronous event (also a throttled one) may wait before it goes to the dead-letter queue; default 6 h. */
+  maxEventAge?: Duration;
 }
 
 /**
@@ -87,6 +94,13 @@ export class GpuBillingFunction extends Construct {
 
     const copies = (props.assets ?? []).map((a) => {
       const s = ASSET_SOURCES[a];
+      if (a === "controller-policy") {
+        if (!props.controllerPolicyFile) throw new Error(`${id}: the controller-policy asset needs controllerPolicyFile`);
+        return (_in: string, out: string) => [
+          `mkdir -p "${out}/config"`,
+          `cp "${path.join(root, props.controllerPolicyFile!)}" "${out}/config/controller-policy.yaml"`,
+        ];
+      }
       if (a === "config") {
         if (!props.billingConfigFile) throw new Error(`${id}: the config asset needs billingConfigFile`);
         return (_in: string, out: string) => [
@@ -125,12 +139,14 @@ export class GpuBillingFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: `gpu-billing-${id.toLowerCase()}`,
         ...(props.assets?.includes("queries") ? { QUERIES_DIR: "/var/task/queries" } : {}),
         ...(props.assets?.includes("templates") ? { TEMPLATES_DIR: "/var/task/templates" } : {}),
-        ...(props.assets?.includes("fonts") ? { FONTS_DIR: "/var/task/fonts" } : {}),
+        ...(props.assets?.includes("fonts") ? { FONT_DIR: "/var/task/fonts" } : {}),
         ...(props.assets?.includes("config") ? { BILLING_CONFIG_FILE: "/var/task/config/billing.yaml" } : {}),
+        ...(props.assets?.includes("controller-policy") ? { CONTROLLER_POLICY_FILE: "/var/task/config/controller-policy.yaml" } : {}),
         ...props.environment,
       },
+      reservedConcurrentExecutions: props.reservedConcurrency,
       retryAttempts: props.retryAttempts ?? 2,
-      maxEventAge: Duration.hours(6),
+      maxEventAge: props.maxEventAge ?? Duration.hours(6),
       onFailure: new SqsDestination(this.dlq),
       bundling: {
         forceDockerBundling: false,
@@ -162,7 +178,7 @@ export class GpuBillingFunction extends Construct {
           input: scheduler.ScheduleTargetInput.fromObject(props.schedule.input ?? { source: "gpu-billing.schedule" }),
           deadLetterQueue: this.dlq,
           retryAttempts: 3,
-          maxEventAge: Duration.hours(6),
+          maxEventAge: props.maxEventAge ?? Duration.hours(6),
         }),
       });
     }

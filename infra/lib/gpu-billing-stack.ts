@@ -10,20 +10,33 @@ import * as ses from "aws-cdk-lib/aws-ses";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subs from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct } from "constructs";
-import { parseConfig } from "../../functions/core/config.js";
+import { parseConfig, type Config } from "../../functions/core/config.js";
 import { MANIFEST_MISSING_METRIC } from "../../functions/core/month-completeness.js";
 import { MONTH_METRICS } from "../../functions/export/month-metrics.js";
+import { parsePolicy, type ControllerPolicy } from "../../functions/controller/policy.js";
+import { quotaSettings } from "../../functions/quota/evaluate-quota.js";
 import { Analytics } from "./analytics.js";
 import { DataStorage } from "./data-storage.js";
-import { FUNCTIONS, type FunctionSpec, type FunctionsById, type Grant } from "./function-catalog.js";
+import { FUNCTIONS, type EnvironmentContext, type FunctionSpec, type FunctionsById, type Grant } from "./function-catalog.js";
 import { GpuBillingFunction } from "./gpu-billing-function.js";
-import { applyNagSuppressions } from "./nag-suppressions.js";
+import { applyNagSuppressions, type FunctionFindings } from "./nag-suppressions.js";
 import type { Settings } from "./settings.js";
 
-/** Custom metrics the quota and controller functions publish (their contract with this stack). */
+/**
+ * Custom metrics the quota and controller functions publish (their contract with this stack;
+ * test/infra/metric-contract.test.ts checks them against what the adapters really send).
+ * Quota: functions/adapters/cloudwatch-metrics.ts, namespace = the billing config's quota.cloudwatchNamespace.
+ */
 export const QUOTA_RATIO_METRIC = "GpuQuotaUsedRatio";
 export const QUOTA_HOURS_METRIC = "GpuHoursUsed";
+export const QUOTA_TENANT_DIMENSION = "Tenant";
+/** Controller: functions/adapters/controller-metrics.ts, namespace = settings.controller.metricsNamespace. */
 export const NODES_RECLAIMED_METRIC = "NodesReclaimed";
+export const NODES_ADDED_METRIC = "NodesAdded";
+export const GPU_HOURS_SAVED_METRIC = "GpuHoursSavedEstimate";
+export const CONTROLLER_HALTED_METRIC = "Halted";
+/** Dimensions of the controller's per-node-group metrics (functions/adapters/controller-metrics.ts). */
+export const CONTROLLER_DIMENSIONS = ["Mode", "NodeGroup"] as const;
 
 export interface GpuBillingStackProps extends StackProps {
   settings: Settings;
@@ -39,12 +52,20 @@ export class GpuBillingStack extends Stack {
   readonly functions: FunctionsById = new Map();
   readonly alertTopic: sns.Topic;
   readonly analytics: Analytics;
+  /** Per function: what its wildcards are, for the cdk-nag acknowledgments (nag-suppressions.ts). */
+  private readonly findings = new Map<GpuBillingFunction, FunctionFindings>();
+  private readonly billing: Config;
+  private readonly repoRoot: string;
+  private controllerPolicy?: ControllerPolicy;
 
   constructor(scope: Construct, id: string, props: GpuBillingStackProps) {
     super(scope, id, props);
     const s = props.settings;
     const root = props.repoRoot;
+    this.repoRoot = root;
     const billing = parseConfig(readFileSync(path.join(root, s.billingConfigFile), "utf8"), s.billingConfigFile);
+    this.billing = billing;
+    const quota = quotaSettings(billing);
     const retention = toRetention(s.retention.logDays);
 
     this.storage = new DataStorage(this, "Storage", s);
@@ -65,13 +86,18 @@ export class GpuBillingStack extends Stack {
         })()
       : undefined;
 
-    const commonEnv: Record<string, string> = {
-      DATA_BUCKET: this.storage.bucket.bucketName,
-      DATA_PREFIX: s.dataPrefix,
-      BILLING_TIME_ZONE: s.timeZone,
-      METRICS_NAMESPACE: s.metricsNamespace,
-      ...(s.prometheus.url ? { PROMETHEUS_URL: s.prometheus.url } : {}),
+    const promAuth = billing.prometheus?.auth;
+    const envContext: EnvironmentContext = {
+      bucketName: this.storage.bucket.bucketName,
+      billing,
+      prometheusUrl: s.prometheus.url ?? billing.prometheus?.url,
+      prometheusSigV4Region: promAuth?.type === "sigv4" ? promAuth.region : s.prometheus.ampWorkspaceArn?.split(":")[3],
+      functionNames: new Map(),
     };
+    // The variable the billing config names for a bearer token (prometheus.auth.tokenEnv).
+    const tokenEnv = promAuth?.type === "bearer" ? promAuth.tokenEnv : "PROMETHEUS_TOKEN";
+    if ((s.quota.enforce ?? quota.enforce) && !s.eksClusterName && (props.functions ?? FUNCTIONS).some((f) => f.id === "Quota"))
+      throw new Error("gpuBilling.eksClusterName: required because quota enforcement is on (gpuBilling.quota.enforce or the billing config's quota.enforce)");
 
     for (const spec of props.functions ?? FUNCTIONS) {
       if (!existsSync(path.join(root, spec.entry))) {
@@ -79,30 +105,29 @@ export class GpuBillingStack extends Stack {
         Annotations.of(this).addInfo(`function ${spec.id} skipped: ${spec.entry} not present on this branch yet`);
         continue;
       }
-      const env: Record<string, string> = { ...commonEnv, ...spec.environment?.(s) };
-      if (spec.grants.some((g) => g.kind === "ses-send"))
-        Object.assign(env, {
-          SES_FROM_ADDRESS: s.ses.fromAddress,
-          SES_CONFIGURATION_SET: configurationSet.configurationSetName,
-          PRESIGN_EXPIRES_SECONDS: String(s.ses.presignSeconds),
-        });
-      if (s.eksClusterName && spec.grants.some((g) => g.kind === "eks-describe")) env.EKS_CLUSTER_NAME = s.eksClusterName;
+      const unavailable = spec.unavailable?.(s);
+      if (unavailable) {
+        Annotations.of(this).addWarningV2(`gpu-billing:${spec.id}Skipped`, `function ${spec.id} not deployed: ${unavailable}`);
+        continue;
+      }
+      const env: Record<string, string> = spec.environment(s, envContext);
       if (s.prometheus.bearerTokenSecretName && spec.grants.some((g) => g.kind === "prometheus"))
         // Resolved by CloudFormation at deploy time; rotation = update the secret, redeploy.
-        env.PROMETHEUS_TOKEN = SecretValue.secretsManager(s.prometheus.bearerTokenSecretName).unsafeUnwrap();
-      for (const g of spec.grants)
-        if (g.kind === "invoke" && this.functions.has(g.functionId))
-          env[`${g.functionId.toUpperCase()}_FUNCTION_NAME`] = this.functions.get(g.functionId)!.fn.functionName;
+        env[tokenEnv] = SecretValue.secretsManager(s.prometheus.bearerTokenSecretName).unsafeUnwrap();
 
       const f = new GpuBillingFunction(this, spec.id, {
         entry: spec.entry,
         repoRoot: root,
         description: spec.description,
-        timeout: spec.timeout,
+        timeout: spec.timeout instanceof Duration ? spec.timeout : spec.timeout(s),
         memorySize: spec.memorySize,
         environment: env,
         assets: spec.assets,
         billingConfigFile: s.billingConfigFile,
+        controllerPolicyFile: s.controller.policyFile,
+        reservedConcurrency: spec.reservedConcurrency,
+        retryAttempts: spec.retryAttempts,
+        maxEventAge: spec.maxEventAge?.(s),
         vpc: spec.inVpc ? vpc : undefined,
         logRetention: retention,
         alarmTopic: this.alertTopic,
@@ -110,8 +135,10 @@ export class GpuBillingStack extends Stack {
           ? { expression: s.schedules[spec.schedule], timeZone: s.timeZone, enabled: s.schedulesEnabled }
           : undefined,
       });
+      this.findings.set(f, { objectPrefixes: [], starActions: [], asgNames: [] });
       for (const g of spec.grants) this.grant(f, g, s);
       this.functions.set(spec.id, f);
+      envContext.functionNames.set(spec.id, f.fn.functionName);
     }
 
     // A month without a manifest by the 2nd: the check function publishes 1 for it.
@@ -134,9 +161,9 @@ export class GpuBillingStack extends Stack {
     for (const t of billing.tenants.filter((t) => t.monthlyQuotaGpuHours !== undefined)) {
       alarms.push(
         new cloudwatch.Metric({
-          namespace: s.metricsNamespace,
+          namespace: quota.cloudwatchNamespace,
           metricName: QUOTA_RATIO_METRIC,
-          dimensionsMap: { Tenant: t.id },
+          dimensionsMap: { [QUOTA_TENANT_DIMENSION]: t.id },
           statistic: "Maximum",
           period: Duration.hours(1),
         }).createAlarm(this, `QuotaAlarm-${t.id}`, {
@@ -148,9 +175,26 @@ export class GpuBillingStack extends Stack {
         }),
       );
     }
+    if (this.functions.has("Controller"))
+      // The controller publishes Halted = 1 for a run that refused to act (Prometheus or Kubernetes
+      // errors, many NotReady nodes, lease trouble); one such run is normal, 15 minutes of them is not.
+      alarms.push(
+        new cloudwatch.Metric({
+          namespace: s.controller.metricsNamespace,
+          metricName: CONTROLLER_HALTED_METRIC,
+          statistic: "Minimum",
+          period: Duration.minutes(5),
+        }).createAlarm(this, "ControllerHaltedAlarm", {
+          alarmDescription: "The node-group controller halted every run for 15 minutes: it is neither reclaiming nor scaling out. See its logs (decision lines with the halt reason).",
+          threshold: 1,
+          evaluationPeriods: 3,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
     for (const a of alarms) a.addAlarmAction(new cwActions.SnsAction(this.alertTopic));
 
-    this.dashboard(s, billing.tenants.map((t) => t.id));
+    this.dashboard(s, billing.tenants.map((t) => t.id), quota.cloudwatchNamespace, alarms);
 
     new CfnOutput(this, "DataBucketName", { value: this.storage.bucket.bucketName });
     new CfnOutput(this, "AlertTopicArn", { value: this.alertTopic.topicArn });
@@ -158,69 +202,106 @@ export class GpuBillingStack extends Stack {
     const rerun = this.functions.get("Rerun");
     if (rerun) new CfnOutput(this, "RerunFunctionName", { value: rerun.fn.functionName });
 
-    applyNagSuppressions(this, this.storage, [...this.functions.values()], s.dataPrefix, s.gpuNodeGroupAsgPrefix);
+    applyNagSuppressions(this, this.storage, this.findings);
   }
 
   private grant(f: GpuBillingFunction, g: Grant, s: Settings): void {
     const st = this.storage;
     const key = [st.key.keyArn];
+    const found = this.findings.get(f)!;
+    const objects = (prefix: string) => (found.objectPrefixes.push(prefix), st.objects(prefix));
     // ListBucket without an s3:prefix condition: S3 decides "404 NoSuchKey vs 403" on a GetObject
     // or HeadObject of a missing key by whether the caller may list the bucket, and that check
     // carries no prefix, so a prefix-conditioned grant turns "no manifest yet" into AccessDenied.
     const listUnder = (_prefix: string) => f.allow(["s3:ListBucket"], [st.bucket.bucketArn]);
+    const onStar = (actions: string[], why: string, conditions?: Record<string, unknown>) => {
+      found.starActions.push(`${actions.join(", ")} (${why})`);
+      f.allow(actions, ["*"], conditions);
+    };
+    const clusterArn = () => Arn.format({ service: "eks", resource: "cluster", resourceName: s.eksClusterName }, this);
     switch (g.kind) {
       case "datasets-read":
-        f.allow(["s3:GetObject"], [st.objects(s.dataPrefix)]);
+        f.allow(["s3:GetObject"], [objects(s.dataPrefix)]);
         listUnder(s.dataPrefix);
         f.allow(["kms:Decrypt"], key);
         return;
       case "datasets-write":
-        f.allow(["s3:PutObject", "s3:DeleteObject"], [st.objects(s.dataPrefix)]);
+        f.allow(["s3:PutObject", "s3:DeleteObject"], [objects(s.dataPrefix)]);
         f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
         return;
       case "prefix-read-write":
-        f.allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [st.objects(g.prefix)]);
+        f.allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [objects(g.prefix)]);
         listUnder(g.prefix);
         f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
         return;
+      case "state-read-write": {
+        // Conditional puts (If-None-Match / If-Match) need nothing beyond PutObject; nothing is deleted.
+        const prefix = s[g.of].statePrefix;
+        f.allow(["s3:GetObject", "s3:PutObject"], [objects(prefix)]);
+        listUnder(prefix);
+        f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
+        return;
+      }
       case "prometheus":
         if (s.prometheus.ampWorkspaceArn)
           f.allow(["aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata"], [s.prometheus.ampWorkspaceArn]);
         return;
-      case "put-metrics":
+      case "put-metrics": {
+        const namespace =
+          g.namespace === "quota-config" ? quotaSettings(this.billing).cloudwatchNamespace : g.namespace === "controller" ? s.controller.metricsNamespace : s.metricsNamespace;
         // PutMetricData has no resource-level permissions; the namespace condition is the boundary.
-        f.allow(["cloudwatch:PutMetricData"], ["*"], { StringEquals: { "cloudwatch:namespace": s.metricsNamespace } });
+        onStar(["cloudwatch:PutMetricData"], `no resource-level permissions; bounded by cloudwatch:namespace = ${namespace}`, {
+          StringEquals: { "cloudwatch:namespace": namespace },
+        });
         return;
-      case "ses-send":
+      }
+      case "ses-send-reports": {
+        const from = s.ses.fromAddress ?? this.billing.reports?.from;
+        if (!from) throw new Error("gpuBilling.ses.fromAddress: the Monthly function needs a sender (set it, or reports.from in the billing config)");
+        // SESv2 SendEmail (raw MIME) without a configuration set in the request; the configuration
+        // set's ARN is for when an operator makes it the identity's default (README).
         f.allow(
-          ["ses:SendEmail", "ses:SendRawEmail"],
+          ["ses:SendEmail"],
           [
-            Arn.format({ service: "ses", resource: "identity", resourceName: s.ses.identity }, this),
+            ...this.sesIdentities(s.ses.identity ? [s.ses.identity] : senderIdentities(from)),
             Arn.format({ service: "ses", resource: "configuration-set", resourceName: s.ses.configurationSetName }, this),
           ],
         );
         return;
+      }
+      case "ses-send-quota-alerts":
+        // The quota mailer sends as quota.sender with no configuration set.
+        f.allow(["ses:SendEmail"], this.sesIdentities(senderIdentities(quotaSettings(this.billing).sender)));
+        return;
+      case "sns-publish-quota-alerts": {
+        const topic = quotaSettings(this.billing).snsTopicArn;
+        if (topic) f.allow(["sns:Publish"], [topic]);
+        return;
+      }
       case "eks-describe":
         if (!s.eksClusterName) return;
-        f.allow(["eks:DescribeCluster"], [Arn.format({ service: "eks", resource: "cluster", resourceName: s.eksClusterName }, this)]);
-        // Kubernetes RBAC: the cluster admin binds this group to the function's Role (see README).
-        new eks.CfnAccessEntry(this, `${f.node.id}AccessEntry`, {
-          clusterName: s.eksClusterName,
-          principalArn: f.role.roleArn,
-          kubernetesGroups: [`gpu-billing-${f.node.id.toLowerCase()}`],
-          type: "STANDARD",
-        });
+        f.allow(["eks:DescribeCluster"], [clusterArn()]);
+        if (s.eksAccessEntries)
+          // Kubernetes RBAC: the cluster admin binds this group to a ClusterRole (README has the manifest).
+          new eks.CfnAccessEntry(this, `${f.node.id}AccessEntry`, {
+            clusterName: s.eksClusterName,
+            principalArn: f.role.roleArn,
+            kubernetesGroups: [`gpu-billing-${f.node.id.toLowerCase()}`],
+            type: "STANDARD",
+          });
         return;
-      case "asg-terminate":
+      case "asg-scale": {
+        const names = [...new Set(this.policy(s).nodeGroups.map((n) => n.autoScalingGroupName))].sort();
+        found.asgNames.push(...names);
+        // The group's UUID in its ARN is unknown at deploy time; its name is the policy's.
         f.allow(
-          ["autoscaling:TerminateInstanceInAutoScalingGroup"],
-          [
-            `arn:${Aws.PARTITION}:autoscaling:${Aws.REGION}:${Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/${s.gpuNodeGroupAsgPrefix}*`,
-          ],
+          ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+          names.map((n) => `arn:${Aws.PARTITION}:autoscaling:${Aws.REGION}:${Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/${n}`),
+          s.controller.requireClusterTag && s.eksClusterName ? { StringEquals: { "autoscaling:ResourceTag/eks:cluster-name": s.eksClusterName } } : undefined,
         );
-        // Describe calls have no resource-level permissions.
-        f.allow(["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"], ["*"]);
+        onStar(["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"], "Auto Scaling Describe* actions support no resource-level permissions; read-only");
         return;
+      }
       case "invoke": {
         const target = this.functions.get(g.functionId);
         if (target) f.allow(["lambda:InvokeFunction"], [target.fn.functionArn]);
@@ -229,31 +310,37 @@ export class GpuBillingStack extends Stack {
     }
   }
 
-  private dashboard(s: Settings, tenants: string[]): void {
+  /** SES authorizes a send against the verified identity, which may be the address itself or its domain. */
+  private sesIdentities(ids: string[]): string[] {
+    return ids.map((id) => Arn.format({ service: "ses", resource: "identity", resourceName: id }, this));
+  }
+
+  /** The controller policy the Controller function is bundled with, validated at synth time. */
+  private policy(s: Settings): ControllerPolicy {
+    return (this.controllerPolicy ??= parsePolicy(readFileSync(path.join(this.repoRoot, s.controller.policyFile), "utf8"), s.controller.policyFile));
+  }
+
+  private dashboard(s: Settings, tenants: string[], quotaNs: string, stackAlarms: cloudwatch.Alarm[]): void {
     const ns = s.metricsNamespace;
-    const search = (metric: string, dims: string, stat: string, label: string, period = Duration.hours(1)) =>
+    const ctlNs = s.controller.metricsNamespace;
+    // SEARCH matches the exact dimension set a metric was published with.
+    const search = (namespace: string, metric: string, dims: readonly string[], stat: string, period = Duration.hours(1), scale = "") =>
       new cloudwatch.MathExpression({
-        expression: `SEARCH('{${ns},${dims}} MetricName="${metric}"', '${stat}', ${period.toSeconds()})`,
-        label,
+        expression: `SEARCH('{${[namespace, ...dims].map((x) => (x.includes("/") ? `"${x}"` : x)).join(",")}} MetricName="${metric}"', '${stat}', ${period.toSeconds()})${scale}`,
+        label: "",
         period,
       });
     const fns = [...this.functions.values()];
     const d = new cloudwatch.Dashboard(this, "Dashboard", { dashboardName: `${this.stackName}-gpu-billing`, defaultInterval: Duration.days(35) });
     d.addWidgets(
       new cloudwatch.GraphWidget({
-        title: "GPU-hours used this month by tenant",
-        left: [search(QUOTA_HOURS_METRIC, "Tenant", "Maximum", "")],
+        title: "GPU-hours used this month by tenant (quota check)",
+        left: [search(quotaNs, QUOTA_HOURS_METRIC, [QUOTA_TENANT_DIMENSION], "Maximum")],
         width: 12,
       }),
       new cloudwatch.GraphWidget({
-        title: "Quota used (%) by tenant",
-        left: [
-          new cloudwatch.MathExpression({
-            expression: `SEARCH('{${ns},Tenant} MetricName="${QUOTA_RATIO_METRIC}"', 'Maximum', 3600) * 100`,
-            label: "",
-            period: Duration.hours(1),
-          }),
-        ],
+        title: "Quota used (%) by tenant (quota check)",
+        left: [search(quotaNs, QUOTA_RATIO_METRIC, [QUOTA_TENANT_DIMENSION], "Maximum", Duration.hours(1), " * 100")],
         leftAnnotations: [{ value: 80, label: "warn" }, { value: 100, label: "block" }],
         width: 12,
       }),
@@ -261,20 +348,33 @@ export class GpuBillingStack extends Stack {
     d.addWidgets(
       new cloudwatch.GraphWidget({
         title: "Billed GPU-hours per month by tenant (meter)",
-        left: [search(MONTH_METRICS.billedGpuHours, "Tenant", "Maximum", "", Duration.days(1))],
-        width: 8,
+        left: [search(ns, MONTH_METRICS.billedGpuHours, ["Tenant"], "Maximum", Duration.days(1))],
+        width: 12,
       }),
       new cloudwatch.GraphWidget({
         title: "Spot share of allocated GPU-hours (meter)",
         left: [new cloudwatch.Metric({ namespace: ns, metricName: MONTH_METRICS.spotShare, statistic: "Maximum", period: Duration.days(1) })],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "Nodes reclaimed (controller)",
-        left: [search(NODES_RECLAIMED_METRIC, "NodeGroup", "Sum", "", Duration.hours(1))],
-        width: 8,
+        width: 12,
       }),
     );
+    if (this.functions.has("Controller"))
+      d.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: "Nodes reclaimed by node group and mode (controller)",
+          left: [search(ctlNs, NODES_RECLAIMED_METRIC, CONTROLLER_DIMENSIONS, "Sum")],
+          width: 8,
+        }),
+        new cloudwatch.GraphWidget({
+          title: "Nodes added by node group and mode (controller)",
+          left: [search(ctlNs, NODES_ADDED_METRIC, CONTROLLER_DIMENSIONS, "Sum")],
+          width: 8,
+        }),
+        new cloudwatch.GraphWidget({
+          title: "GPU-hours saved, estimate (controller)",
+          left: [search(ctlNs, GPU_HOURS_SAVED_METRIC, CONTROLLER_DIMENSIONS, "Sum", Duration.days(1))],
+          width: 8,
+        }),
+      );
     d.addWidgets(
       new cloudwatch.GraphWidget({
         title: "Pipeline: errors by function",
@@ -295,7 +395,7 @@ export class GpuBillingStack extends Stack {
     d.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: "Alarms",
-        alarms: [...fns.flatMap((f) => f.alarms)],
+        alarms: [...stackAlarms, ...fns.flatMap((f) => f.alarms)],
         width: 24,
       }),
       new cloudwatch.TextWidget({
@@ -305,6 +405,11 @@ export class GpuBillingStack extends Stack {
       }),
     );
   }
+}
+
+/** The identities a sender address may be verified as: the address, its domain. */
+function senderIdentities(address: string): string[] {
+  return [address, address.slice(address.indexOf("@") + 1)];
 }
 
 /** CloudWatch Logs only accepts certain retention values; a setting must be one of them. */

@@ -1,33 +1,44 @@
 import { CfnResource, Stack, Validations } from "aws-cdk-lib";
-import { GpuBillingFunction } from "./gpu-billing-function.js";
+import type { GpuBillingFunction } from "./gpu-billing-function.js";
 import type { DataStorage } from "./data-storage.js";
+
+/** What the stack granted a function with a wildcard, recorded as it granted it (gpu-billing-stack.ts). */
+export interface FunctionFindings {
+  /** Top-level bucket prefixes whose objects (`<prefix>/*`) the role may touch. */
+  objectPrefixes: string[];
+  /** Actions granted on `*` (no resource-level permissions), each with why. */
+  starActions: string[];
+  /** Auto Scaling group names whose ARN (with `*` for the group's UUID) the role may act on. */
+  asgNames: string[];
+}
 
 /**
  * Every cdk-nag (AwsSolutions) finding this stack accepts, each with why.
  * Acknowledgments are scoped to the construct they concern and, for IAM5, to
- * the exact wildcard finding, so a new wildcard elsewhere still fails synth.
+ * the exact wildcard the stack granted that function, so a new wildcard
+ * (another prefix, another `*` action) fails synth until it is justified here.
  */
-export function applyNagSuppressions(stack: Stack, storage: DataStorage, functions: GpuBillingFunction[], dataPrefix: string, asgPrefix: string): void {
+export function applyNagSuppressions(stack: Stack, storage: DataStorage, functions: Map<GpuBillingFunction, FunctionFindings>): void {
   const logicalId = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as CfnResource);
   const bucketId = logicalId(storage.bucket);
-  const objectFinding = (prefix: string) => `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix.replace(/\/$/, "")}/*]`;
 
-  for (const f of functions) {
+  for (const [f, found] of functions) {
     const v = Validations.of(f);
-    for (const prefix of [dataPrefix, "quota/", "audit/", "runs/"])
+    for (const prefix of new Set(found.objectPrefixes.map((p) => p.replace(/\/$/, ""))))
       v.acknowledge({
-        id: objectFinding(prefix),
-        reason: `Object keys under ${prefix.replace(/\/$/, "")}/ are months and tenants (month=YYYY-MM/…), unknown at deploy time; the grant is limited to that prefix of one bucket.`,
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}/*]`,
+        reason: `Object keys under ${prefix}/ name months, tenants and runs (month=YYYY-MM/…), unknown at deploy time; the grant is that one prefix of one bucket.`,
       });
-    v.acknowledge({
-      id: "AwsSolutions-IAM5[Resource::*]",
-      reason:
-        "Only actions without resource-level permissions use '*': cloudwatch:PutMetricData (bounded by a cloudwatch:namespace condition), autoscaling:DescribeAutoScalingGroups and ec2:DescribeInstances (read-only).",
-    });
-    v.acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${asgPrefix}*]`,
-      reason: "Terminate is limited to Auto Scaling groups named with the GPU node group prefix; the group UUID in the ARN is not known at deploy time.",
-    });
+    if (found.starActions.length)
+      v.acknowledge({
+        id: "AwsSolutions-IAM5[Resource::*]",
+        reason: `Only actions AWS offers no resource-level permission for use '*': ${found.starActions.join("; ")}.`,
+      });
+    for (const name of new Set(found.asgNames))
+      v.acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${name}]`,
+        reason: `Terminate/SetDesiredCapacity on the controller policy's Auto Scaling group ${name} only; the '*' is the group's UUID, which is not known at deploy time.`,
+      });
     v.acknowledge({
       id: "AwsSolutions-SQS3",
       reason: "This queue is itself the dead-letter queue (Lambda on-failure destination and the schedule's DLQ); a DLQ of a DLQ adds nothing.",

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CONTROLLER_NAMESPACE } from "../../functions/adapters/controller-metrics.js";
 
 /**
  * Everything an operator may change about the deployment, in one place.
@@ -15,12 +16,18 @@ export const SchedulesSchema = z
     monthly: z.string().default("cron(0 6 1 * ? *)"),
     /** Quota check: every hour at minute 10. */
     quota: z.string().default("cron(10 * * * ? *)"),
-    /** Scale/reclaim controller: every 5 minutes. */
-    controller: z.string().default("rate(5 minutes)"),
+    /**
+     * Scale/reclaim controller: every 2 minutes. Its lease lasts a little less than two
+     * periods, so the period is also passed to the function (see `controllerRunIntervalMinutes`).
+     */
+    controller: z.string().default("rate(2 minutes)"),
     /** Completeness check: 2nd of the month, 09:00 — a month without a manifest by then alarms. */
     manifestCheck: z.string().default("cron(0 9 2 * ? *)"),
   })
   .prefault({});
+
+/** A top-level S3 prefix of the data bucket (no slashes: grants and lifecycle rules are built from it). */
+const statePrefix = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be lower-case letters, digits and '-'");
 
 export const SettingsSchema = z.object({
   /** Billing time zone (IANA); every schedule is interpreted in it. */
@@ -68,18 +75,57 @@ export const SettingsSchema = z.object({
       bearerTokenSecretName: z.string().optional(),
     })
     .prefault({}),
-  /** EKS cluster the quota and controller functions talk to. */
-  eksClusterName: z.string().optional(),
-  /** Auto Scaling groups (names) the controller may terminate instances in. */
-  gpuNodeGroupAsgPrefix: z.string().default("eks-gpu-"),
+  /**
+   * EKS cluster the quota and controller functions talk to. Without it the quota function
+   * runs report-only (no enforcement) and the controller is not deployed (a synth warning says so).
+   */
+  eksClusterName: z.string().min(1).optional(),
+  /**
+   * Create an EKS access entry (AWS::EKS::AccessEntry) for the quota and controller roles,
+   * putting them in the Kubernetes groups `gpu-billing-quota` / `gpu-billing-controller`.
+   * Needs the cluster's authentication mode API or API_AND_CONFIG_MAP; off = the cluster
+   * admin maps the roles (README, "EKS access for the quota and controller functions").
+   */
+  eksAccessEntries: z.boolean().default(false),
+  quota: z
+    .object({
+      /** S3 prefix of the alert/enforcement state and its audit records (`<prefix>/audit/`). */
+      statePrefix: statePrefix.default("quota"),
+      /** Overrides the billing config's quota.enforce (absent = the config decides). */
+      enforce: z.boolean().optional(),
+    })
+    .prefault({}),
+  controller: z
+    .object({
+      /** Controller policy (node groups, thresholds, guards), bundled as config/controller-policy.yaml. */
+      policyFile: z.string().default("functions/controller/example-policy.yaml"),
+      /** S3 prefix of the controller's lease (`<prefix>/lease.json`) and audit log (`<prefix>/audit/`). */
+      statePrefix: statePrefix.default("controller"),
+      /** The controller publishes NodesReclaimed & co. under this namespace. */
+      metricsNamespace: z.string().min(1).default(CONTROLLER_NAMESPACE),
+      /** dcgm-exporter label names carrying the node and the GPU index. */
+      dcgmNodeLabel: z.string().min(1).default("Hostname"),
+      dcgmGpuLabel: z.string().min(1).default("gpu"),
+      /** Schedule period in minutes; required only when `schedules.controller` is not a `rate(...)`. */
+      runIntervalMinutes: z.number().int().positive().optional(),
+      /**
+       * Also require the Auto Scaling group to carry `eks:cluster-name = eksClusterName` (EKS
+       * managed node groups do) before the controller may terminate or resize it.
+       */
+      requireClusterTag: z.boolean().default(true),
+    })
+    .prefault({}),
   ses: z
     .object({
-      /** Verified SES identity (domain or address) reports are sent from. */
-      identity: z.string().default("example.com"),
-      fromAddress: z.string().default("gpu-billing@example.com"),
+      /**
+       * Sender of the monthly reports (SES_FROM of the Monthly function); absent = the billing
+       * config's reports.from. The role may send as this address and its domain only.
+       */
+      fromAddress: z.string().email().optional(),
+      /** The verified SES identity to grant instead (an address or a domain); absent = the sender address and its domain. */
+      identity: z.string().min(1).optional(),
+      /** Configuration set the stack creates (reputation metrics, bounce/complaint suppression); make it the identity's default to use it. */
       configurationSetName: z.string().default("gpu-billing"),
-      /** Presigned download links in emails expire after this many seconds (default 7 days). */
-      presignSeconds: z.number().int().positive().max(604800).default(604800),
     })
     .prefault({}),
   /** Alarm notifications go here (optional; the SNS topic exists either way). */
@@ -88,6 +134,18 @@ export const SettingsSchema = z.object({
   metricsNamespace: z.string().default("GpuBilling"),
   /** Quota alarm threshold (used ÷ quota) per tenant. */
   quotaAlarmRatio: z.number().positive().default(1),
+}).superRefine((s, ctx) => {
+  // Each prefix has its own grants and lifecycle; two functions sharing one would share both.
+  const prefixes: [string, string][] = [["dataPrefix", s.dataPrefix], ["quota.statePrefix", s.quota.statePrefix], ["controller.statePrefix", s.controller.statePrefix]];
+  const reserved = ["runs", "audit", "athena-results"];
+  prefixes.forEach(([field, p], i) => {
+    const path = field.split(".");
+    if (reserved.includes(p)) ctx.addIssue({ code: "custom", path, message: `"${p}" is reserved for the bucket's own ${p}/ prefix` });
+    const clash = prefixes.slice(0, i).find(([, q]) => q === p);
+    if (clash) ctx.addIssue({ code: "custom", path, message: `must differ from ${clash[0]} ("${p}")` });
+  });
+  if (!/^rate\(/.test(s.schedules.controller) && s.controller.runIntervalMinutes === undefined)
+    ctx.addIssue({ code: "custom", path: ["controller", "runIntervalMinutes"], message: "required when schedules.controller is not a rate(...) expression" });
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;
@@ -100,4 +158,15 @@ export function parseSettings(raw: unknown): Settings {
     throw new Error(`invalid CDK context: ${msg}`);
   }
   return r.data;
+}
+
+/**
+ * Minutes between controller runs: from a `rate(N minute[s]|hour[s])` schedule, else the
+ * explicit setting. The controller sizes its lease from it (a little less than two periods).
+ */
+export function controllerRunIntervalMinutes(s: Settings): number {
+  if (s.controller.runIntervalMinutes !== undefined) return s.controller.runIntervalMinutes;
+  const m = /^rate\((\d+) (minute|minutes|hour|hours)\)$/.exec(s.schedules.controller);
+  if (!m) throw new Error(`gpuBilling.controller.runIntervalMinutes: cannot read the period of "${s.schedules.controller}"; set it`);
+  return Number(m[1]) * (m[2]!.startsWith("hour") ? 60 : 1);
 }

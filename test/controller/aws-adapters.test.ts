@@ -135,4 +135,11 @@ describe("CloudWatch metrics", () => {
       { MetricName: "GpuHoursSavedEstimate", Value: 0.133333, Unit: "None", Timestamp: new Date(NOW), Dimensions: dims },
     ]);
   });
+
+  it("given a namespace from the environment (CONTROLLER_METRICS_NAMESPACE), then the metrics go there, where the stack's alarms look", async () => {
+    cw.on(PutMetricDataCommand).resolves({});
+    await publishRunMetrics(new CloudWatchClient({ region: "ap-northeast-2" }), NOW, [], true, "Acme/Gpu");
+    const input = cw.commandCalls(PutMetricDataCommand)[0]!.args[0].input;
+    expect(input).toEqual({ Namespace: "Acme/Gpu", MetricData: [{ MetricName: "Halted", Value: 1, Unit: "Count", Timestamp: new Date(NOW) }] });
+  });
 });
