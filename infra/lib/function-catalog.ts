@@ -170,6 +170,8 @@ export const FUNCTIONS: FunctionSpec[] = [
     // ControllerEnvSchema (functions/handlers/controller-handler.ts); AWS_REGION comes from Lambda.
     environment: (s, c) => {
       if (!c.prometheusUrl) throw new Error("gpuBilling.prometheus.url: the Controller needs a Prometheus URL (here or prometheus.url in the billing config)");
+      // The controller signs with SigV4 (AMP) or sends nothing; it has no bearer-token support.
+      if (c.billing.prometheus?.auth?.type === "bearer") throw new Error("gpuBilling.eksClusterName: the Controller cannot use the billing config's bearer-token Prometheus (SigV4 or no auth only)");
       return {
         CONTROLLER_BUCKET: c.bucketName,
         CONTROLLER_PREFIX: s.controller.statePrefix,

@@ -95,7 +95,9 @@ export class GpuBillingStack extends Stack {
       functionNames: new Map(),
     };
     // The variable the billing config names for a bearer token (prometheus.auth.tokenEnv).
-    const tokenEnv = promAuth?.type === "bearer" ? promAuth.tokenEnv : "PROMETHEUS_TOKEN";
+    const tokenEnv = promAuth?.type === "bearer" ? promAuth.tokenEnv : undefined;
+    if (s.prometheus.bearerTokenSecretName && !tokenEnv)
+      throw new Error("gpuBilling.prometheus.bearerTokenSecretName: the billing config's prometheus.auth is not bearer, so no function would read the token");
     if ((s.quota.enforce ?? quota.enforce) && !s.eksClusterName && (props.functions ?? FUNCTIONS).some((f) => f.id === "Quota"))
       throw new Error("gpuBilling.eksClusterName: required because quota enforcement is on (gpuBilling.quota.enforce or the billing config's quota.enforce)");
 
@@ -111,7 +113,7 @@ export class GpuBillingStack extends Stack {
         continue;
       }
       const env: Record<string, string> = spec.environment(s, envContext);
-      if (s.prometheus.bearerTokenSecretName && spec.grants.some((g) => g.kind === "prometheus"))
+      if (s.prometheus.bearerTokenSecretName && tokenEnv && spec.grants.some((g) => g.kind === "prometheus"))
         // Resolved by CloudFormation at deploy time; rotation = update the secret, redeploy.
         env[tokenEnv] = SecretValue.secretsManager(s.prometheus.bearerTokenSecretName).unsafeUnwrap();
 
