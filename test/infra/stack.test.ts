@@ -158,6 +158,59 @@ describe("CDK app: GpuBilling stack", () => {
     ]);
   });
 
+  const policyOf = (st: typeof stack, t: Template, id: string) => {
+    const logical = st.getLogicalId(st.functions.get(id)!.role.node.defaultChild as never);
+    const [, p] = Object.entries(t.findResources("AWS::IAM::Policy")).find(([, r]) => JSON.stringify((r as { Properties: { Roles: unknown } }).Properties.Roles).includes(logical))!;
+    return (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement;
+  };
+  const objectsUnder = (prefix: string) => ({ "Fn::Join": ["", [{ "Fn::GetAtt": [stack.getLogicalId(full.stack.storage.bucket.node.defaultChild as never), "Arn"] }, `/${prefix}/*`]] });
+  const actionsOn = (sts: Statement[], action: string) => sts.filter((x) => ([] as string[]).concat(x.Action).includes(action));
+
+  it("given the controller, then it runs alone (reserved concurrency 1) every 2 minutes, its timeout ends before its lease (2 periods − 10 s), and a run is never retried", () => {
+    const ctl = full.stack.functions.get("Controller")!;
+    const fn = full.template.findResources("AWS::Lambda::Function")[full.stack.getLogicalId(ctl.fn.node.defaultChild as never)] as { Properties: Record<string, any> };
+    expect(fn.Properties.ReservedConcurrentExecutions).toBe(1);
+    const leaseSeconds = 2 * 2 * 60 - 10;
+    expect(fn.Properties.Timeout).toBeLessThan(leaseSeconds);
+    const sched = full.template.findResources("AWS::Scheduler::Schedule")[full.stack.getLogicalId(ctl.schedule!.node.defaultChild as never)] as { Properties: Record<string, any> };
+    expect(sched.Properties).toMatchObject({ ScheduleExpression: "rate(2 minutes)", ScheduleExpressionTimezone: "Asia/Seoul" });
+    full.template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", { FunctionName: { Ref: full.stack.getLogicalId(ctl.fn.node.defaultChild as never) }, MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 240 });
+    // A slower schedule moves the interval the function is told and its timeout with it.
+    const slow = synth({ ...fullSettings, schedules: { controller: "rate(5 minutes)" } });
+    slow.template.hasResourceProperties("AWS::Lambda::Function", { Timeout: 5 * 120 - 20, Environment: { Variables: Match.objectLike({ RUN_INTERVAL_MINUTES: "5" }) } });
+    expect(() => parseSettings({ schedules: { controller: "cron(*/3 * * * ? *)" } })).toThrow(/gpuBilling\.controller\.runIntervalMinutes/);
+  });
+
+  it("given the controller policy's node groups, then terminate and set-desired-capacity are scoped to exactly those Auto Scaling groups in this cluster, and only Describe* is on '*'", () => {
+    const sts = policyOf(full.stack, full.template, "Controller");
+    const [scale] = actionsOn(sts, "autoscaling:TerminateInstanceInAutoScalingGroup");
+    expect(([] as string[]).concat(scale!.Action).sort()).toEqual(["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]);
+    const names = ([] as unknown[]).concat(scale!.Resource).map((r) => JSON.stringify(r).match(/autoScalingGroupName\/([^"]+)"/)![1]).sort();
+    expect(names).toEqual(["eks-g4dn-int-0000", "eks-g5-od-0000", "eks-g5-spot-a-0000", "eks-g5-spot-b-0000", "eks-p4d-batch-0000"]);
+    expect(scale!.Condition).toEqual({ StringEquals: { "autoscaling:ResourceTag/eks:cluster-name": "gpu" } });
+    const onStar = sts.filter((x) => ([] as unknown[]).concat(x.Resource).includes("*")).flatMap((x) => ([] as string[]).concat(x.Action)).sort();
+    expect(onStar).toEqual(["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities", "cloudwatch:PutMetricData"]);
+    // lease and audit log under its own prefix: get and (conditional) put, no delete
+    expect(actionsOn(sts, "s3:PutObject")).toEqual([{ Action: ["s3:GetObject", "s3:PutObject"], Effect: "Allow", Resource: objectsUnder("controller") }]);
+    expect(actionsOn(sts, "eks:DescribeCluster")[0]!.Resource).toEqual({ "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":eks:ap-northeast-2:111122223333:cluster/gpu"]] });
+    full.template.hasResourceProperties("AWS::EKS::AccessEntry", { ClusterName: "gpu", KubernetesGroups: ["gpu-billing-controller"], Type: "STANDARD" });
+    full.template.hasResourceProperties("AWS::EKS::AccessEntry", { ClusterName: "gpu", KubernetesGroups: ["gpu-billing-quota"], Type: "STANDARD" });
+  });
+
+  it("given the monthly and quota functions, then SES send is scoped to their sender identities and S3 writes to the prefixes they write", () => {
+    const ses = (sts: Statement[]) => actionsOn(sts, "ses:SendEmail").flatMap((x) => ([] as unknown[]).concat(x.Resource)).map((r) => JSON.stringify(r).match(/:ses:[^"]*:(identity|configuration-set)\/([^"]+)"/)!.slice(1).join("/")).sort();
+    // reports.from of the reference config, its domain, and the stack's configuration set
+    expect(ses(policyOf(full.stack, full.template, "Monthly"))).toEqual(["configuration-set/gpu-billing", "identity/gpu-billing@platform.example.com", "identity/platform.example.com"]);
+    expect(ses(policyOf(full.stack, full.template, "Quota"))).toEqual(["identity/gpu-billing@platform.example.com", "identity/platform.example.com"]);
+    const monthlyWrites = actionsOn(policyOf(full.stack, full.template, "Monthly"), "s3:PutObject");
+    expect(monthlyWrites.map((x) => x.Resource)).toEqual([objectsUnder("chargeback")]);
+    const quota = policyOf(full.stack, full.template, "Quota");
+    expect(actionsOn(quota, "s3:PutObject").map((x) => x.Resource)).toEqual([objectsUnder("quota")]);
+    expect(actionsOn(quota, "s3:DeleteObject")).toEqual([]);
+    const other = synth({ ses: { fromAddress: "billing@acme.example.com", identity: "acme.example.com" } });
+    expect(ses(policyOf(other.stack, other.template, "Monthly"))).toEqual(["configuration-set/gpu-billing", "identity/acme.example.com"]);
+  });
+
   it("given the Parquet tables, then Glue has each with the writer's columns, month projection and the dataset's location, and Athena encrypts results", () => {
     for (const [name, cols] of Object.entries(PARQUET_TABLES)) {
       template.hasResourceProperties("AWS::Glue::Table", {
