@@ -31,6 +31,8 @@ type Handler = { handler: (e: unknown) => Promise<unknown> };
 describe("CDK app: synth with local esbuild bundling", () => {
   const outdir = mkdtempSync(path.join(tmpdir(), "cdk-out-"));
   let assetOf: (id: string) => string;
+  let envOf: (id: string) => Record<string, unknown>;
+  let functionIds: string[];
   beforeAll(() => {
     const app = new App({ outdir, context: cdkJsonContext() });
     const { stack } = buildApp(app);
@@ -40,6 +42,8 @@ describe("CDK app: synth with local esbuild bundling", () => {
       const [, fn] = Object.entries(template.Resources).find(([logicalId, r]) => r.Type === "AWS::Lambda::Function" && logicalId.startsWith(`${id}Fn`))!;
       return path.join(outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, "")}`);
     };
+    envOf = (id: string) => Object.entries(template.Resources).find(([logicalId, r]) => r.Type === "AWS::Lambda::Function" && logicalId.startsWith(`${id}Fn`))![1].Properties.Environment.Variables;
+    functionIds = [...stack.functions.keys()];
   });
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
@@ -48,12 +52,27 @@ describe("CDK app: synth with local esbuild bundling", () => {
     expect(readdirSync(meter).sort()).toEqual(["config", "index.mjs", "index.mjs.map", "queries"]);
     expect(readdirSync(path.join(meter, "queries")).filter((f) => f.endsWith(".promql")).length).toBeGreaterThanOrEqual(8);
     expect(existsSync(path.join(meter, "config", "billing.yaml"))).toBe(true);
-    expect(readdirSync(assetOf("ManifestCheck")).sort()).toEqual(["config", "index.mjs", "index.mjs.map"]);
+    expect(readdirSync(assetOf("ManifestCheck")).sort()).toEqual(["index.mjs", "index.mjs.map"]);
+    // Monthly meters (queries, config) and renders: templates, the two Pretendard weights, pdfkit's AFM data.
+    const monthly = assetOf("Monthly");
+    expect(readdirSync(monthly).sort()).toEqual(["config", "data", "fonts", "index.mjs", "index.mjs.map", "queries", "templates"]);
+    expect(readdirSync(path.join(monthly, "fonts")).sort()).toEqual(["Pretendard-Bold.ttf", "Pretendard-Regular.ttf"]);
+    expect(existsSync(path.join(monthly, "data", "Helvetica.afm"))).toBe(true);
+    expect(existsSync(path.join(monthly, "templates", "ko", "tenant.html"))).toBe(true);
+    // Every path a function's environment names (/var/task/...) is in its bundle.
+    expect(functionIds).toEqual(expect.arrayContaining(["Meter", "Monthly", "Quota", "Rerun", "ManifestCheck"]));
+    for (const id of functionIds)
+      for (const [k, v] of Object.entries(envOf(id)))
+        if (typeof v === "string" && v.startsWith("/var/task/")) expect({ id, k, present: existsSync(path.join(assetOf(id), v.slice("/var/task/".length))) }).toEqual({ id, k, present: true });
 
     const rerun = (await import(pathToFileURL(path.join(assetOf("Rerun"), "index.mjs")).href)) as Handler;
     await expect(rerun.handler({ month: "../../etc", reason: "x" })).rejects.toThrow(/invalid re-run request: month: must be YYYY-MM/);
     const meterFn = (await import(pathToFileURL(path.join(meter, "index.mjs")).href)) as Handler;
     await expect(meterFn.handler({ month: "2026-13" })).rejects.toThrow(/month: must be YYYY-MM/);
+    const monthlyFn = (await import(pathToFileURL(path.join(monthly, "index.mjs")).href)) as Handler;
+    await expect(monthlyFn.handler({ month: "2026-13" })).rejects.toThrow(/month: must be YYYY-MM/);
+    const quotaFn = (await import(pathToFileURL(path.join(assetOf("Quota"), "index.mjs")).href)) as Handler;
+    await expect(quotaFn.handler({ month: "2026-13" })).rejects.toThrow(/month: must be YYYY-MM/);
   });
 
   describe("the rerun bundle against a real Prometheus and a local S3 server", () => {
