@@ -11,8 +11,6 @@ export const PREFIXES = {
   runs: "runs/",
   /** Controller and quota audit JSON lines: raw logs too, same expiry. */
   audit: "audit/",
-  /** Quota alert state (small conditional-put objects). */
-  quota: "quota/",
   /** Athena query results. */
   athenaResults: "athena-results/",
 } as const;
@@ -52,8 +50,11 @@ export class DataStorage extends Construct {
       lifecycleRules: [{ id: "expire-access-logs", expiration: Duration.days(r.accessLogDays) }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    const expiring = [PREFIXES.runs, PREFIXES.audit].map((prefix) => ({
-      id: `expire-${prefix.replace(/\/$/, "")}`,
+    // Audit lines of the quota and controller functions live under their state prefixes (the
+    // state itself, e.g. the controller's lease, does not expire).
+    const stateAudits = [`${settings.quota.statePrefix}/audit/`, `${settings.controller.statePrefix}/audit/`];
+    const expiring = [PREFIXES.runs, PREFIXES.audit, ...stateAudits].map((prefix) => ({
+      id: `expire-${prefix.replace(/\/$/, "").replace(/\//g, "-")}`,
       prefix,
       expiration: Duration.days(r.rawRunLogDays),
       noncurrentVersionExpiration: Duration.days(1),

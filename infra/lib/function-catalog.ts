@@ -8,7 +8,6 @@ export type Grant =
   /** GetObject under the dataset prefix (also what a presigned report link is signed with), list, decrypt. */
   | { kind: "datasets-read" }
   | { kind: "datasets-write" }
-  | { kind: "prefix-read-write"; prefix: "quota/" | "audit/" | "runs/" }
   /** Get/Put (conditional writes, no delete) under `settings.<of>.statePrefix`: quota state + audit, controller lease + audit. */
   | { kind: "state-read-write"; of: "quota" | "controller" }
   | { kind: "prometheus" }

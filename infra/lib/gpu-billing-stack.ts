@@ -231,11 +231,6 @@ export class GpuBillingStack extends Stack {
         f.allow(["s3:PutObject", "s3:DeleteObject"], [objects(s.dataPrefix)]);
         f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
         return;
-      case "prefix-read-write":
-        f.allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [objects(g.prefix)]);
-        listUnder(g.prefix);
-        f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
-        return;
       case "state-read-write": {
         // Conditional puts (If-None-Match / If-Match) need nothing beyond PutObject; nothing is deleted.
         const prefix = s[g.of].statePrefix;

@@ -115,6 +115,8 @@ describe("CDK app: GpuBilling stack", () => {
         Rules: Match.arrayWith([
           Match.objectLike({ Id: "expire-runs", Prefix: "runs/", ExpirationInDays: 90 }),
           Match.objectLike({ Id: "expire-audit", Prefix: "audit/", ExpirationInDays: 90 }),
+          Match.objectLike({ Id: "expire-quota-audit", Prefix: "quota/audit/", ExpirationInDays: 90 }),
+          Match.objectLike({ Id: "expire-controller-audit", Prefix: "controller/audit/", ExpirationInDays: 90 }),
           // datasets: no expiration, previous versions kept ten years
           { Id: "datasets", Prefix: "chargeback/", NoncurrentVersionExpiration: { NoncurrentDays: 3650 }, Status: "Enabled" },
         ]),
@@ -271,5 +273,10 @@ describe("CDK app: GpuBilling stack", () => {
   it("given a bad setting, then synth fails naming the field", () => {
     expect(() => parseSettings({ vpc: { vpcId: "my-vpc", availabilityZones: ["a"], privateSubnetIds: ["subnet-1"] } })).toThrow(/gpuBilling\.vpc\.vpcId/);
     expect(() => synth({ retention: { logDays: 42 } })).toThrow(/retention\.logDays: 42/);
+    expect(() => parseSettings({ quota: { statePrefix: "chargeback" } })).toThrow(/gpuBilling\.quota\.statePrefix: must differ from dataPrefix/);
+    expect(() => parseSettings({ controller: { statePrefix: "audit" } })).toThrow(/gpuBilling\.controller\.statePrefix: "audit" is reserved/);
+    // enforcement needs a cluster to enforce on
+    expect(() => synth({ quota: { enforce: true } })).toThrow(/gpuBilling\.eksClusterName: required because quota enforcement is on/);
+    expect(() => synth({ prometheus: { bearerTokenSecretName: "t" } })).toThrow(/gpuBilling\.prometheus\.bearerTokenSecretName: the billing config's prometheus\.auth is not bearer/);
   });
 });
