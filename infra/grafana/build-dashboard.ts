@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { DEFAULT_QUOTA_SETTINGS } from "../../functions/quota/quota-config.js";
 
 /**
  * Builds the Grafana dashboard JSON from queries/dashboard-*.promql, so the
@@ -39,7 +40,8 @@ export function promqlOf(name: string): string {
     .trim();
 }
 
-export function buildDashboard(metricsNamespace = "GpuBilling") {
+/** `quotaNamespace`: the billing config's quota.cloudwatchNamespace (default GpuBilling/Quota), where the quota function publishes. */
+export function buildDashboard(quotaNamespace = DEFAULT_QUOTA_SETTINGS.cloudwatchNamespace) {
   const panels: object[] = PROM_PANELS.map((p, i) => ({
     id: i + 1,
     type: p.type,
@@ -69,7 +71,7 @@ export function buildDashboard(metricsNamespace = "GpuBilling") {
       {
         refId: "A",
         datasource: { type: "cloudwatch", uid: "${cloudwatch}" },
-        namespace: metricsNamespace,
+        namespace: quotaNamespace,
         metricName: "GpuQuotaUsedRatio",
         dimensions: { Tenant: "*" },
         statistic: "Maximum",
@@ -80,7 +82,7 @@ export function buildDashboard(metricsNamespace = "GpuBilling") {
         label: "${PROP('Dim.Tenant')}",
       },
     ],
-    description: "CloudWatch GpuBilling/GpuQuotaUsedRatio, published hourly by the quota function",
+    description: `CloudWatch ${quotaNamespace}/GpuQuotaUsedRatio, published hourly by the quota function`,
   });
   return {
     title: "GPU billing",

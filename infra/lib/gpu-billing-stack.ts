@@ -72,7 +72,7 @@ export class GpuBillingStack extends Stack {
     this.analytics = new Analytics(this, "Analytics", this.storage, s.dataPrefix);
     this.alertTopic = new sns.Topic(this, "Alerts", { displayName: "GPU billing alerts", masterKey: this.storage.key, enforceSSL: true });
     if (s.alarmEmail) this.alertTopic.addSubscription(new subs.EmailSubscription(s.alarmEmail));
-    const configurationSet = new ses.ConfigurationSet(this, "MailConfigurationSet", {
+    new ses.ConfigurationSet(this, "MailConfigurationSet", {
       configurationSetName: s.ses.configurationSetName,
       reputationMetrics: true,
       suppressionReasons: ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,

@@ -23,6 +23,7 @@ import { CONTROLLER_METRIC_DIMENSIONS, CONTROLLER_METRIC_NAMES, CONTROLLER_NAMES
 import { quotaMetricDatums } from "../../functions/adapters/cloudwatch-metrics.js";
 import { quotaSettings } from "../../functions/quota/evaluate-quota.js";
 import { referenceConfig } from "../core/fixtures.js";
+import { buildDashboard } from "../../infra/grafana/build-dashboard.js";
 
 const repoRoot = new URL("../..", import.meta.url).pathname;
 const cw = mockClient(CloudWatchClient);
@@ -93,5 +94,13 @@ describe("CDK app: alarms and dashboard read the metrics the functions publish",
     }
     const body = dashboardExpressions(template);
     for (const d of datums) expect(body).toContain(searchKey(namespace, d));
+  });
+
+  it("given the Grafana dashboard's CloudWatch panel, then it reads the quota ratio where the quota function publishes it, by Tenant", () => {
+    const [ratio] = quotaMetricDatums([{ tenantId: "suwon", usedGpuHours: 1, quotaUsedRatio: 0.1 }], new Date(0)).filter((d) => d.MetricName === QUOTA_RATIO_METRIC);
+    const targets = (buildDashboard().panels as { targets: { namespace?: string; metricName?: string; dimensions?: Record<string, string> }[] }[]).flatMap((p) => p.targets).filter((t) => t.namespace);
+    expect(targets.map((t) => ({ namespace: t.namespace, metricName: t.metricName, dimensions: Object.keys(t.dimensions ?? {}) }))).toEqual([
+      { namespace: quotaSettings(referenceConfig()).cloudwatchNamespace, metricName: ratio!.MetricName, dimensions: ratio!.Dimensions!.map((d) => d.Name) },
+    ]);
   });
 });
