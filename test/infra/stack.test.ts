@@ -258,7 +258,12 @@ describe("CDK app: GpuBilling stack", () => {
   });
 
   it("given cdk-nag AwsSolutions, when checked with defaults and with every option on, then nothing is unacknowledged", () => {
-    for (const s of [stack, full.stack]) {
+    // and with a bearer-token Prometheus (a secret in the environment), its own quota prefix and sender identity
+    const other = synth({
+      prometheus: { bearerTokenSecretName: "prom-token" }, billingConfigFile: "test/infra/fixtures/bearer-billing.yaml",
+      quota: { statePrefix: "quota-state" }, ses: { fromAddress: "billing@acme.example.com", identity: "acme.example.com" },
+    }).stack;
+    for (const s of [stack, full.stack, other]) {
       const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(s);
       expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => (r as { constructPath?: string }).constructPath).join(", ")}`)).toEqual([]);
     }
