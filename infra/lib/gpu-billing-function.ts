@@ -30,8 +30,10 @@ const ASSET_SOURCES: Record<BundledAsset, { from: string; to: string; optional?:
   },
   config: { from: "", to: "config" },
   "controller-policy": { from: "", to: "config" },
-  // pdfkit reads its standard-font metrics from `${__dirname}/data` at run time.
-  "pdfkit-data": { from: "node_modules/pdfkit/js/data", to: "data" },
+  // pdfkit's run-time files: `data/` (ICC profile, read relative to the bundle) and its standard
+  // fonts, which pdfkit 0.20 loads with require('#standard-fonts/<name>') (package "imports"),
+  // a require esbuild cannot follow: they are copied, with a package.json mapping the import.
+  "pdfkit-data": { from: "node_modules/pdfkit/js", to: "" },
 };
 
 export interface GpuBillingFunctionProps {
@@ -99,6 +101,17 @@ export class GpuBillingFunction extends Construct {
         return (_in: string, out: string) => [
           `mkdir -p "${out}/config"`,
           `cp "${path.join(root, props.controllerPolicyFile!)}" "${out}/config/controller-policy.yaml"`,
+        ];
+      }
+      if (a === "pdfkit-data") {
+        const from = path.join(root, s.from);
+        const pkg = JSON.stringify({ private: true, imports: { "#standard-fonts/*": "./standard-fonts/*.cjs" } });
+        return (_in: string, out: string) => [
+          `cp -R "${from}/data" "${out}/data"`,
+          `mkdir -p "${out}/standard-fonts"`,
+          `cp "${from}"/standard-fonts/*.cjs "${out}/standard-fonts/"`,
+          `cp -R "${from}/standard-fonts/chunks" "${out}/standard-fonts/chunks"`,
+          `echo '${pkg}' > "${out}/package.json"`,
         ];
       }
       if (a === "config") {

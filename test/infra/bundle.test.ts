@@ -3,7 +3,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { App } from "aws-cdk-lib";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
@@ -18,6 +19,7 @@ import { EXPORTERS } from "../../functions/export/dataset-exports.js";
 import { generateMonth, writeOpenMetricsDays } from "../support/month-generator.js";
 import { backfill, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
 import { startS3 } from "../support/s3.js";
+import { startSesLocal } from "../report/ses-local.js";
 import { referenceConfig } from "../core/fixtures.js";
 
 type Handler = { handler: (e: unknown) => Promise<unknown> };
@@ -31,6 +33,14 @@ function invokeBundle(dir: string, event: unknown): { ok?: unknown; error?: stri
   const script = `const m = await import(${JSON.stringify(url)}); try { console.log(JSON.stringify({ ok: await m.handler(${JSON.stringify(event)}) })) } catch (e) { console.log(JSON.stringify({ error: e.message })) }`;
   const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", env: { PATH: process.env.PATH } });
   return JSON.parse(out.trim().split("\n").pop()!);
+}
+
+/** Same, without blocking this process (the local servers the bundle talks to run in it), with an environment. */
+async function invokeBundleAsync(dir: string, event: unknown, env: Record<string, string>): Promise<{ ok?: unknown; error?: string }> {
+  const url = pathToFileURL(path.join(dir, "index.mjs")).href;
+  const script = `const m = await import(${JSON.stringify(url)}); try { console.log(JSON.stringify({ ok: await m.handler(${JSON.stringify(event)}) })) } catch (e) { console.log(JSON.stringify({ error: e.message })) }`;
+  const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", env: { PATH: process.env.PATH, ...env }, maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(stdout.trim().split("\n").pop()!);
 }
 
 /**
@@ -65,9 +75,9 @@ describe("CDK app: synth with local esbuild bundling", () => {
     expect(readdirSync(path.join(meter, "queries")).filter((f) => f.endsWith(".promql")).length).toBeGreaterThanOrEqual(8);
     expect(existsSync(path.join(meter, "config", "billing.yaml"))).toBe(true);
     expect(readdirSync(assetOf("ManifestCheck")).sort()).toEqual(["index.mjs", "index.mjs.map"]);
-    // Monthly meters (queries, config) and renders: templates, the two Pretendard weights, pdfkit's AFM data.
+    // Monthly meters (queries, config) and renders: templates, the two Pretendard weights, pdfkit's data and standard fonts.
     const monthly = assetOf("Monthly");
-    expect(readdirSync(monthly).sort()).toEqual(["config", "data", "fonts", "index.mjs", "index.mjs.map", "queries", "templates"]);
+    expect(readdirSync(monthly).sort()).toEqual(["config", "data", "fonts", "index.mjs", "index.mjs.map", "package.json", "queries", "standard-fonts", "templates"]);
     expect(readdirSync(path.join(monthly, "fonts")).sort()).toEqual(["Pretendard-Bold.ttf", "Pretendard-Regular.ttf"]);
     expect(existsSync(path.join(monthly, "data", "Helvetica.afm"))).toBe(true);
     expect(existsSync(path.join(monthly, "templates", "ko", "tenant.html"))).toBe(true);
@@ -84,6 +94,7 @@ describe("CDK app: synth with local esbuild bundling", () => {
   describe("the rerun bundle against a real Prometheus and a local S3 server", () => {
     let prom: RunningPrometheus;
     let s3: Awaited<ReturnType<typeof startS3>>;
+    let ses: Awaited<ReturnType<typeof startSesLocal>>;
     let work: string;
     const saved = { ...process.env };
     const gen = generateMonth({ month: "2026-10", scale: "demo", days: 2 });
@@ -91,7 +102,7 @@ describe("CDK app: synth with local esbuild bundling", () => {
       work = await mkdtemp(path.join(tmpdir(), "bundle-e2e-"));
       const files = await writeOpenMetricsDays(gen, path.join(work, "om"));
       await backfill(files, path.join(work, "blocks"));
-      [prom, s3] = await Promise.all([startPrometheus({ dataDir: path.join(work, "blocks") }), startS3("data")]);
+      [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: path.join(work, "blocks") }), startS3("data"), startSesLocal()]);
       const asset = assetOf("Rerun");
       // What Lambda would set (paths inside the asset instead of /var/task), and an S3 endpoint
       // override the SDK reads from the environment (an IP endpoint means path-style requests).
@@ -104,7 +115,7 @@ describe("CDK app: synth with local esbuild bundling", () => {
     });
     afterAll(async () => {
       process.env = saved;
-      await Promise.all([prom?.stop(), s3?.stop()]);
+      await Promise.all([prom?.stop(), s3?.stop(), ses?.stop()]);
       if (work) await rm(work, { recursive: true, force: true });
     });
 
@@ -127,6 +138,25 @@ describe("CDK app: synth with local esbuild bundling", () => {
       const manifest = JSON.parse(await m.Body!.transformToString());
       expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining(["chargeback.csv", "focus.csv", "parquet/chargeback/data.parquet"]));
       expect(manifest.totals.allocatedGpuHours).toBe(record.totalsAfter.allocatedGpuHours);
+    });
+
+    it("given a month with no dataset, when the bundled Monthly handler runs in a plain node process with only its bundle's files, then it meters the month and mails every report through a real local SES, PDFs rendered with the bundled fonts", async () => {
+      const asset = assetOf("Monthly");
+      // What Lambda would set from the synthesized environment, with the bundle's paths for /var/task.
+      const env = Object.fromEntries(Object.entries(envOf("Monthly")).map(([k, v]) => [k, typeof v === "string" ? v.replace(/^\/var\/task/, asset) : "data"]));
+      const r = await invokeBundleAsync(asset, { month: "2026-10" }, {
+        ...env, DATA_BUCKET: "data", DATA_PREFIX: "monthly-e2e", PROMETHEUS_URL: prom.url,
+        AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ENDPOINT_URL_SESV2: ses.url, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER",
+      });
+      expect(r.error).toBeUndefined();
+      const cfg = referenceConfig();
+      const recipients = [...cfg.tenants.flatMap((t) => t.recipients ?? []), ...(cfg.reports?.financeRecipients ?? []), ...(cfg.reports?.executiveRecipients ?? [])];
+      expect(r.ok).toMatchObject({ month: "2026-10", sent: recipients.length, failed: 0 });
+      const mails = await ses.emails();
+      expect(mails.flatMap((m) => m.destination.to).sort()).toEqual([...recipients].sort());
+      for (const m of mails) expect(m.attachments.some((a) => a.contentType === "application/pdf" && a.size > 10_000)).toBe(true);
+      // metered first: the month's dataset (manifest last) is under the function's prefix
+      await s3.client.send(new GetObjectCommand({ Bucket: "data", Key: "monthly-e2e/month=2026-10/manifest.json" }));
     });
   });
 });
