@@ -56,7 +56,9 @@ describe("CDK app: synth with local esbuild bundling", () => {
   let envOf: (id: string) => Record<string, unknown>;
   let functionIds: string[];
   beforeAll(() => {
-    const app = new App({ outdir, context: cdkJsonContext() });
+    // cdk.json plus a cluster, so the controller is bundled too
+    const context = cdkJsonContext() as { gpuBilling: Record<string, unknown> };
+    const app = new App({ outdir, context: { ...context, gpuBilling: { ...context.gpuBilling, eksClusterName: "gpu" } } });
     const { stack } = buildApp(app);
     const template = app.synth().getStackArtifact(stack.artifactId).template as { Resources: Record<string, { Type: string; Properties: any }> };
     // the function's code key is `<asset hash>.zip`; its staged directory is `asset.<hash>`
@@ -82,16 +84,19 @@ describe("CDK app: synth with local esbuild bundling", () => {
     expect(existsSync(path.join(monthly, "data", "Helvetica.afm"))).toBe(true);
     expect(existsSync(path.join(monthly, "templates", "ko", "tenant.html"))).toBe(true);
     // Every path a function's environment names (/var/task/...) is in its bundle.
-    expect(functionIds).toEqual(expect.arrayContaining(["Meter", "Monthly", "Quota", "Rerun", "ManifestCheck"]));
+    expect(functionIds).toEqual(["Meter", "Monthly", "Quota", "Controller", "Rerun", "ManifestCheck"]);
+    expect(readdirSync(assetOf("Controller")).sort()).toEqual(["config", "index.mjs", "index.mjs.map", "queries"]);
+    expect(readdirSync(path.join(assetOf("Controller"), "config"))).toEqual(["controller-policy.yaml"]);
     for (const id of functionIds)
       for (const [k, v] of Object.entries(envOf(id)))
         if (typeof v === "string" && v.startsWith("/var/task/")) expect({ id, k, present: existsSync(path.join(assetOf(id), v.slice("/var/task/".length))) }).toEqual({ id, k, present: true });
 
     expect(invokeBundle(assetOf("Rerun"), { month: "../../etc", reason: "x" }).error).toMatch(/invalid re-run request: month: must be YYYY-MM/);
     for (const id of ["Meter", "Monthly", "Quota", "ManifestCheck"]) expect({ id, ...invokeBundle(assetOf(id), { month: "2026-13" }) }).toEqual({ id, error: expect.stringMatching(/month: must be YYYY-MM/) });
+    expect(invokeBundle(assetOf("Controller"), { source: 42 }).error).toMatch(/invalid event: source/);
   });
 
-  describe("the rerun bundle against a real Prometheus and a local S3 server", () => {
+  describe("the rerun and monthly bundles against a real Prometheus, a local S3 server and a local SES", () => {
     let prom: RunningPrometheus;
     let s3: Awaited<ReturnType<typeof startS3>>;
     let ses: Awaited<ReturnType<typeof startSesLocal>>;
