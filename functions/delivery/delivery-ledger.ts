@@ -81,8 +81,8 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
       );
     },
     async claim(rec) {
-      // S3 conditional write: fails with 412 when the key exists. (s3rver ignores the header,
-      // so this path is only exercised against real S3.)
+      // S3 conditional write: fails with 412 when the key exists (tested against s3rver with
+      // a precondition middleware, test/support/s3.ts).
       try {
         await client.send(
           new PutObjectCommand({

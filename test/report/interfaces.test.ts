@@ -10,7 +10,7 @@ import type { PrometheusClient } from "../../functions/adapters/prometheus-clien
 import { referenceConfigText, referenceConfigTextWithoutReports } from "../core/fixtures.js";
 import { startS3 } from "../support/s3.js";
 import { demoDataset, MONTH } from "./fixtures.js";
-import { startSesLocal } from "./ses-local.js";
+import { startSesLocal } from "../support/ses-local.js";
 
 describe("report CLI and monthly Lambda handler", () => {
   let ses: Awaited<ReturnType<typeof startSesLocal>>;
