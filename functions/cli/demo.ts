@@ -7,7 +7,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { main, DEFAULT_CONFIG, loadConfig } from "./main.js";
+import { main } from "./main.js";
+import { DEFAULT_CONFIG, loadConfig } from "./cli-args.js";
 import { computeChargeback } from "../core/chargeback.js";
 
 const DEMO_MONTH = "2026-10";

@@ -1,10 +1,8 @@
 import { parseArgs } from "node:util";
-import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
-import { ConfigError, parseConfig, type Config } from "../core/config.js";
-import { InvalidMonthError, parseMonth, previousMonth } from "../core/month.js";
+import { ConfigError } from "../core/config.js";
+import { InvalidMonthError } from "../core/month.js";
 import { UnbillableInputError } from "../core/chargeback.js";
 import { PrometheusQueryError, PrometheusUnavailableError } from "../adapters/prometheus-client.js";
 import { UnattributableSeriesError } from "../adapters/prometheus-usage.js";
@@ -17,18 +15,9 @@ import { quotaCommand } from "./quota-command.js";
 import { rerunCommand } from "./rerun-command.js";
 import { controllerCommand } from "./controller-command.js";
 import { reportCommand } from "./report-command.js";
+import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, UsageError, loadConfig, monthArg, s3ClientFor } from "./cli-args.js";
 
-/** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
-export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-export const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../config/reference-customer.yaml");
+export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
 const USAGE = `usage:
   gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
@@ -42,16 +31,6 @@ const USAGE = `usage:
                     [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]
 
 exit codes: 0 done, 2 bad input (nothing written), 3 a dependency is unavailable (retry later), 1 other failure`;
-
-export async function loadConfig(file: string): Promise<Config> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    throw new UsageError(`--config: cannot read ${file}: ${(e as Error).message}`);
-  }
-  return parseConfig(text, file);
-}
 
 function progress(label: string) {
   if (!process.stderr.isTTY) return undefined;
@@ -70,24 +49,16 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
       month: { type: "string" },
       config: { type: "string" },
       "prometheus-url": { type: "string" },
-      out: { type: "string" },
-      bucket: { type: "string" },
-      prefix: { type: "string" },
-      "s3-endpoint": { type: "string" },
+      ...DATASET_LOCATION_OPTIONS,
     },
     strict: true,
   });
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
-  const month = values.month ?? previousMonth(now, cfg.timeZone);
-  try {
-    parseMonth(month);
-  } catch (e) {
-    throw new UsageError(`--month: ${(e as Error).message}`);
-  }
+  const month = monthArg(values.month, cfg, now, "previous");
   if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B");
   let sink: DatasetSink;
   if (values.bucket) {
-    const s3 = new S3Client(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"], forcePathStyle: true } : {});
+    const s3 = s3ClientFor(values["s3-endpoint"]);
     sink = s3Sink(s3, values.bucket, values.prefix ?? "");
   } else sink = localSink(values.out!);
   const prometheus = prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
