@@ -9,6 +9,7 @@ import { UnattributableSeriesError } from "../adapters/prometheus-usage.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
 import { meterMonth } from "../metering/meter-month.js";
+import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
 import { formatTenantSummary } from "../metering/summary-table.js";
 import { quotaCommand } from "./quota-command.js";
@@ -20,7 +21,7 @@ import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, UsageError, loadConfig,
 export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
 const USAGE = `usage:
-  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] [--exports parquet,focus|none] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
   gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
   gpu-billing quota check [--enforce] [--month YYYY-MM] [--config FILE] [--prometheus-url URL] --bucket B [--state-prefix P] [--s3-endpoint URL] [--eks-cluster NAME [--eks-endpoint URL]]
   gpu-billing rerun --month YYYY-MM --reason TEXT [--tenant ID]... [--deliver] [--resend] [--dry-run]
@@ -49,12 +50,21 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
       month: { type: "string" },
       config: { type: "string" },
       "prometheus-url": { type: "string" },
+      exports: { type: "string" },
       ...DATASET_LOCATION_OPTIONS,
     },
     strict: true,
   });
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
   const month = monthArg(values.month, cfg, now, "previous");
+  let exporters;
+  try {
+    // Parquet and focus.csv by default, as the deployed meter function writes them; "none" = the CSVs only.
+    const list = values.exports ?? env.EXPORTS ?? EXPORT_NAMES.join(",");
+    exporters = parseExportNames(list === "none" ? "" : list, values.exports !== undefined ? "--exports" : "EXPORTS").map((n) => EXPORTERS[n]);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B");
   let sink: DatasetSink;
   if (values.bucket) {
@@ -63,7 +73,7 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   } else sink = localSink(values.out!);
   const prometheus = prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const t0 = Date.now();
-  const result = await meterMonth({ prometheus, sink, queries: loadQueries() }, cfg, month, now, progress(`metering ${month}`));
+  const result = await meterMonth({ prometheus, sink, queries: loadQueries(), exporters }, cfg, month, now, progress(`metering ${month}`));
   console.log(`\n${month} (${cfg.timeZone}) metered from ${prometheus.url} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
   console.log(formatTenantSummary(result.chargeback));
   return EXIT.ok;
