@@ -10,6 +10,7 @@ import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink, s3Sink } from "../../functions/adapters/dataset-sink.js";
 import { meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
 import { main } from "../../functions/cli/main.js";
+import { DEMO_MONTH_DATA } from "../global-setup.js";
 import { generateMonth, exactAnswer } from "../support/month-generator.js";
 import { prepareMonthData, startPrometheus } from "../support/prometheus-harness.js";
 import { startS3 } from "../support/s3.js";
@@ -17,7 +18,6 @@ import { referenceConfig, referenceConfigText } from "../core/fixtures.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
-const cacheDir = path.resolve(".tmp/month-cache");
 const rowKey = (r: ChargebackRow) => [r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType].join("|");
 
 describe("metering a generated month against a real Prometheus 2.42", () => {
@@ -30,7 +30,7 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
   let queriesIssued = 0;
 
   beforeAll(async () => {
-    const prepared = await prepareMonthData({ month: MONTH, scale: "demo", cacheDir });
+    const prepared = await prepareMonthData({ ...DEMO_MONTH_DATA });
     gen = prepared.gen;
     prom = await startPrometheus({ dataDir: prepared.dataDir });
     expected = computeChargeback(exactAnswer(gen), cfg, MONTH);

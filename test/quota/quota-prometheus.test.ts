@@ -19,6 +19,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { vi } from "vitest";
 import { main } from "../../functions/cli/main.js";
+import { DEMO_3_DAYS_DATA } from "../global-setup.js";
 import { parseConfig, type Config } from "../../functions/core/config.js";
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { D, type Dec } from "../../functions/core/decimal.js";
@@ -37,7 +38,6 @@ import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 
 const TZ = "America/Los_Angeles";
-const cacheDir = path.resolve(".tmp/month-cache");
 const H = 3_600_000;
 const at = (iso: string) => new Date(iso);
 
@@ -58,7 +58,7 @@ describe("quota checks against a real Prometheus with a generated month", () => 
   const plan = { suwon: { quota: 0, warn: 0 }, seongnam: { quota: 0 } };
 
   beforeAll(async () => {
-    const prepared = await prepareMonthData({ month: "2026-10", scale: "demo", cacheDir, days: 3 });
+    const prepared = await prepareMonthData({ ...DEMO_3_DAYS_DATA });
     gen = prepared.gen;
     [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: prepared.dataDir }), startS3("quota-it", { preconditions: true }), startSesLocal()]);
     base = parseConfig(referenceConfigText.replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`), "base");
