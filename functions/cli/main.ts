@@ -10,8 +10,8 @@ import { PrometheusQueryError, PrometheusUnavailableError } from "../adapters/pr
 import { UnattributableSeriesError } from "../adapters/prometheus-usage.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
-import { meterMonth } from "../metering/meter-month.js";
-import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
+import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { formatTenantSummary } from "../metering/summary-table.js";
 import { quotaCommand } from "./quota-command.js";
 import { rerunCommand } from "./rerun-command.js";
@@ -31,7 +31,8 @@ export class UsageError extends Error {
 export const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../config/reference-customer.yaml");
 
 const USAGE = `usage:
-  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] [--refresh] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    (--refresh: meter every cluster again instead of reusing the stages a failed run kept)
   gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
   gpu-billing quota check [--enforce] [--month YYYY-MM] [--config FILE] [--prometheus-url URL] --bucket B [--state-prefix P] [--s3-endpoint URL] [--eks-cluster NAME [--eks-endpoint URL]]
   gpu-billing rerun --month YYYY-MM --reason TEXT [--tenant ID]... [--deliver] [--resend] [--dry-run]
@@ -74,6 +75,7 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
       bucket: { type: "string" },
       prefix: { type: "string" },
       "s3-endpoint": { type: "string" },
+      refresh: { type: "boolean" },
     },
     strict: true,
   });
@@ -90,10 +92,14 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
     const s3 = new S3Client(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"], forcePathStyle: true } : {});
     sink = s3Sink(s3, values.bucket, values.prefix ?? "");
   } else sink = localSink(values.out!);
-  const prometheus = prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
+  const prometheusFor = prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const t0 = Date.now();
-  const result = await meterMonth({ prometheus, sink, queries: loadQueries() }, cfg, month, now, progress(`metering ${month}`));
-  console.log(`\n${month} (${cfg.timeZone}) metered from ${prometheus.url} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
+  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries() }, cfg, month, now, {
+    onProgress: progress(`metering ${month}`),
+    staged: values.refresh ? "refresh" : "reuse",
+  });
+  const from = result.clusters.map((c) => (result.clusters.length === 1 ? c.prometheusUrl : `${c.id} (${c.status}, ${c.prometheusUrl})`)).join(", ");
+  console.log(`\n${month} (${cfg.timeZone}) metered from ${from} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
   console.log(formatTenantSummary(result.chargeback));
   return EXIT.ok;
 }
@@ -101,6 +107,8 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
 /** Maps an error to its exit code and a one-paragraph message. */
 export function classifyError(e: unknown): { code: number; message: string } {
   const err = e as Error;
+  // Several clusters, some failed: the message names them all, the first failure decides the exit code.
+  if (e instanceof IncompleteMonthError) return { code: classifyError(e.cause).code, message: `error: ${err.message}` };
   if (e instanceof UsageError || e instanceof ConfigError || e instanceof InvalidMonthError || e instanceof UnbillableInputError || e instanceof UnattributableSeriesError)
     return { code: EXIT.badInput, message: `error: ${err.message}\nnothing was written.` };
   if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return { code: EXIT.badInput, message: `error: ${err.message}\n${USAGE}` };
