@@ -11,6 +11,8 @@ import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { IncompleteMonthError, meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
 import { prometheusForClusters } from "../../functions/metering/prometheus-from-config.js";
+import { rerunMonth, RerunRequestSchema } from "../../functions/metering/rerun-month.js";
+import { localRerunStore } from "../../functions/adapters/rerun-records.js";
 import { main } from "../../functions/cli/main.js";
 import { exactAnswer, type GeneratedMonth } from "../support/month-generator.js";
 import { prepareMonthData, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
@@ -157,6 +159,21 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     expect(combined.clusters.map((c) => c.status)).toEqual(["metered", "metered"]);
     expect(combined.queries).toBe(2 * 31 * 5);
     expect(existsSync(path.join(outDir, "staging"))).toBe(false);
+  });
+
+  it("given an ops re-run (dry run) of the published month, then it re-meters both clusters and reproduces every file byte for byte, writing nothing", async () => {
+    let queries = 0;
+    const prometheusFor = prometheusForClusters(cfg, {}, { onRequest: () => queries++ });
+    const before = await readdir(outDir);
+    const record = await rerunMonth(
+      { prometheusFor, sink: localSink(outDir), records: localRerunStore(outDir), queries: loadQueries() },
+      cfg,
+      RerunRequestSchema.parse({ month: MONTH, reason: "multi-cluster proof", dryRun: true }),
+      NOW,
+    );
+    expect(queries).toBe(2 * 31 * 5);
+    expect(record.changed).toEqual([]);
+    expect(await readdir(outDir)).toEqual(before);
   });
 
   it("given cluster b's Prometheus down, then the CLI exits 3 naming b, publishes nothing and keeps a's stage; given b back, a retry meters only b and publishes the same bytes", async () => {
