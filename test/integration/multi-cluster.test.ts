@@ -11,6 +11,8 @@ import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { IncompleteMonthError, meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
 import { prometheusForClusters } from "../../functions/metering/prometheus-from-config.js";
+import { meterMonthToDate } from "../../functions/metering/meter-month-to-date.js";
+import { D } from "../../functions/core/decimal.js";
 import { rerunMonth, RerunRequestSchema } from "../../functions/metering/rerun-month.js";
 import { localRerunStore } from "../../functions/adapters/rerun-records.js";
 import { main } from "../../functions/cli/main.js";
@@ -216,6 +218,20 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     for (const f of ["chargeback.csv", "usage-daily.csv", "capacity.csv", "manifest.json"])
       expect((await readFile(path.join(out, `month=${MONTH}`, f))).equals(await readFile(path.join(outDir, `month=${MONTH}`, f))), f).toBe(true);
     expect(await readdir(out)).toEqual([`month=${MONTH}`]);
+  });
+
+  it("given month-to-date quota metering, then tenants' GPU-hours span both clusters; given b down, then it fails naming b and takes no decision", async () => {
+    const mtd = await meterMonthToDate({ prometheusFor: prometheusForClusters(cfg, {}), queries: loadQueries() }, cfg, MONTH, NOW);
+    expect(mtd.window.complete).toBe(true);
+    for (const [id, t] of mtd.tenants) {
+      const want = combined.chargeback.rows.filter((r) => r.tenantId === id).reduce((s, r) => s.add(r.allocatedGpuHours), new D(0));
+      expect(t.allocated.toFixed(), id).toBe(want.toFixed());
+    }
+    expect(new Set(mtd.chargeback.rows.map((r) => r.cluster))).toEqual(new Set(["a", "b"]));
+    const downCfg = parseConfig(clustersConfigText(promA.url, CLOSED_PORT, 0), "down.yaml");
+    const err = await meterMonthToDate({ prometheusFor: prometheusForClusters(downCfg, {}), queries: loadQueries() }, downCfg, MONTH, NOW).catch((e) => e);
+    expect(err).toBeInstanceOf(IncompleteMonthError);
+    expect((err as Error).message).toMatch(/1 of 2 cluster\(s\) failed \(b\); no quota decision was taken/);
   });
 
   it("given a single-cluster config (no clusters), then the numbers are those of cluster a and every row says cluster=default", async () => {
