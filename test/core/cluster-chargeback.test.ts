@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { checkClusterStage, combineClusterUsage, renderClusterStage, tagClusterUsage, type StageIdentity } from "../../functions/core/cluster-stage.js";
 import { parseDataset } from "../../functions/report/dataset-files.js";
+import { buildReportModel } from "../../functions/report/report-model.js";
 import { renderDataset, LEGACY_V1_COLUMNS, CHARGEBACK_COLUMNS } from "../../functions/core/dataset.js";
 import { node, referenceConfig, use } from "./fixtures.js";
 
@@ -117,5 +118,28 @@ describe("reading datasets back", () => {
     expect(parsed.chargeback.map((r) => [r.cluster, r.tenantId, r.cost.toFixed(2)])).toEqual([["default", "suwon", cb.rows[0]!.cost.toFixed(2)]]);
     expect(parsed.capacity.map((c) => c.cluster)).toEqual(["default"]);
     expect(parsed.daily.map((d) => d.cluster)).toEqual(["default"]);
+  });
+});
+
+describe("reports over a two-cluster month", () => {
+  it("given two clusters with a node group of the same name, then the report model keeps a tenant's namespace as one line and shows idle capacity per cluster/node group", () => {
+    const cb = computeChargeback(
+      {
+        nodes: [node({ cluster: "east", node: "n", nodeGroup: "a100" }), node({ cluster: "west", node: "n", nodeGroup: "a100" })],
+        usage: [
+          use({ cluster: "east", namespace: "suwon-a", node: "n", requestMinutes: 600, usedMinutes: 600 }),
+          use({ cluster: "west", namespace: "suwon-a", node: "n", requestMinutes: 300, usedMinutes: 300 }),
+        ],
+        namespaces: [],
+      },
+      cfg,
+      "2026-10",
+    );
+    const ds = renderDataset(cb, { month: "2026-10", timeZone: cfg.timeZone, startIso: "s", endIso: "e", prometheusUrl: "http://p", configHash: "h" });
+    const parsed = parseDataset("2026-10", { manifest: ds.manifest.body, files: Object.fromEntries(ds.files.map((f) => [f.name, f.body])) });
+    const m = buildReportModel(parsed, cfg, { kind: "all" });
+    expect(m.namespaces.map((n) => [n.namespace, n.allocatedGpuHours.toFixed()])).toEqual([["suwon-a", "15"]]);
+    expect(m.idle!.lines.map((l) => l.nodeGroup)).toEqual(["east/a100", "west/a100"]);
+    expect(m.idle!.idleCost.toFixed(2)).toBe(cb.totals.idleCost.toFixed(2));
   });
 });
