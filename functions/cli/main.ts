@@ -8,9 +8,9 @@ import { PrometheusQueryError, PrometheusUnavailableError } from "../adapters/pr
 import { UnattributableSeriesError } from "../adapters/prometheus-usage.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
-import { meterMonth } from "../metering/meter-month.js";
+import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
-import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { formatTenantSummary } from "../metering/summary-table.js";
 import { quotaCommand } from "./quota-command.js";
 import { rerunCommand } from "./rerun-command.js";
@@ -21,7 +21,8 @@ import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, UsageError, loadConfig,
 export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
 const USAGE = `usage:
-  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] [--exports parquet,focus|none] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] [--exports parquet,focus|none] [--refresh] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    (--refresh: meter every cluster again instead of reusing the stages a failed run kept)
   gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
   gpu-billing quota check [--enforce] [--month YYYY-MM] [--config FILE] [--prometheus-url URL] --bucket B [--state-prefix P] [--s3-endpoint URL] [--eks-cluster NAME [--eks-endpoint URL]]
   gpu-billing rerun --month YYYY-MM --reason TEXT [--tenant ID]... [--deliver] [--resend] [--dry-run]
@@ -51,6 +52,7 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
       config: { type: "string" },
       "prometheus-url": { type: "string" },
       exports: { type: "string" },
+      refresh: { type: "boolean" },
       ...DATASET_LOCATION_OPTIONS,
     },
     strict: true,
@@ -71,10 +73,14 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
     const s3 = s3ClientFor(values["s3-endpoint"]);
     sink = s3Sink(s3, values.bucket, values.prefix ?? "");
   } else sink = localSink(values.out!);
-  const prometheus = prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
+  const prometheusFor = prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const t0 = Date.now();
-  const result = await meterMonth({ prometheus, sink, queries: loadQueries(), exporters }, cfg, month, now, progress(`metering ${month}`));
-  console.log(`\n${month} (${cfg.timeZone}) metered from ${prometheus.url} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
+  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters }, cfg, month, now, {
+    onProgress: progress(`metering ${month}`),
+    staged: values.refresh ? "refresh" : "reuse",
+  });
+  const from = result.clusters.map((c) => (result.clusters.length === 1 ? c.prometheusUrl : `${c.id} (${c.status}, ${c.prometheusUrl})`)).join(", ");
+  console.log(`\n${month} (${cfg.timeZone}) metered from ${from} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
   console.log(formatTenantSummary(result.chargeback));
   return EXIT.ok;
 }
@@ -82,6 +88,8 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
 /** Maps an error to its exit code and a one-paragraph message. */
 export function classifyError(e: unknown): { code: number; message: string } {
   const err = e as Error;
+  // Several clusters, some failed: the message names them all, the first failure decides the exit code.
+  if (e instanceof IncompleteMonthError) return { code: classifyError(e.cause).code, message: `error: ${err.message}` };
   if (e instanceof UsageError || e instanceof ConfigError || e instanceof InvalidMonthError || e instanceof UnbillableInputError || e instanceof UnattributableSeriesError)
     return { code: EXIT.badInput, message: `error: ${err.message}\nnothing was written.` };
   if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return { code: EXIT.badInput, message: `error: ${err.message}\n${USAGE}` };

@@ -7,7 +7,7 @@ import { localRerunStore, s3RerunStore } from "../adapters/rerun-records.js";
 import { loadQueries } from "../adapters/query-files.js";
 import type { PrometheusClient } from "../adapters/prometheus-client.js";
 import { EXPORTERS, parseExportNames } from "../export/dataset-exports.js";
-import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { RerunRequestSchema, rerunMonth, type RerunRecord, type RerunRequest, type RerunStore } from "../metering/rerun-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, s3ClientFor, UsageError } from "./cli-args.js";
 
@@ -110,10 +110,13 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
     sink = localSink(values.out!);
     records = localRerunStore(values.out!);
   }
-  const prometheus = deps.prometheus ?? prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
+  // The test seam gives one client (a single-cluster config); otherwise one client per configured cluster.
+  const prometheus = deps.prometheus;
+  const prometheusFor = prometheus ? undefined : prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const record = await rerunMonth(
     {
       prometheus,
+      prometheusFor,
       sink,
       records,
       queries: loadQueries(),

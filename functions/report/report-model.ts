@@ -223,7 +223,10 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
 
   let idle: ReportModel["idle"];
   if (scope.kind === "all") {
-    const lines = ds.capacity.map((c) => ({ ...c }));
+    // Node groups belong to a cluster: with several clusters the group is shown as `cluster/group`, so two
+    // clusters' groups of the same name stay two lines a reader can tell apart (one cluster: unchanged).
+    const several = new Set(ds.capacity.map((c) => c.cluster)).size > 1;
+    const lines = ds.capacity.map(({ cluster, ...c }) => ({ ...c, nodeGroup: several ? `${cluster}/${c.nodeGroup}` : c.nodeGroup }));
     idle = {
       lines,
       nodeGpuHours: lines.reduce((a, c) => a.add(c.nodeGpuHours), zero()),
