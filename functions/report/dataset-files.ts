@@ -3,6 +3,7 @@ import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, LEGACY_V1_COLUMNS,
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
 import type { CapacityType } from "../core/attribution.js";
+import type { CapacityRow, ChargebackRow, DailyRow } from "../core/chargeback.js";
 import { monthDirName } from "./month-dir.js";
 
 /** The raw bytes of one month's dataset as a reader found them. */
@@ -25,51 +26,13 @@ export interface Manifest {
   warnings: string[];
 }
 
-export interface ChargebackLine {
-  /** The cluster the row was metered in ("default" for single-cluster and schema-1 months). */
-  cluster: string;
-  tenantId: string;
-  tenantName: string;
-  namespace: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
-  allocatedGpuHours: Dec;
-  usedGpuHours: Dec;
-  avgUtilization: Dec;
-  correctionFactor: Dec;
-  billableGpuHours: Dec;
-  unitPrice: Dec;
-  cost: Dec;
-}
+/** A chargeback row read back ("default" cluster for single-cluster and schema-1 months); month and currency are the manifest's. */
+export type ChargebackLine = Omit<ChargebackRow, "month" | "currency">;
 
-export interface DailyLine {
-  day: string;
-  cluster: string;
-  tenantId: string;
-  tenantName: string;
-  namespace: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
-  allocatedGpuHours: Dec;
-  usedGpuHours: Dec;
-}
+/** A daily row read back (its utilization follows from used ÷ allocated). */
+export type DailyLine = Omit<DailyRow, "avgUtilization">;
 
-export interface CapacityLine {
-  cluster: string;
-  nodeGroup: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
-  nodes: number;
-  nodeGpuHours: Dec;
-  allocatedGpuHours: Dec;
-  idleGpuHours: Dec;
-  idleRatio: Dec;
-  unitPrice: Dec;
-  idleCost: Dec;
-}
+export type CapacityLine = CapacityRow;
 
 /** A completed month's dataset, parsed back from its files and checked against its manifest. */
 export interface ParsedDataset {

@@ -1,7 +1,7 @@
 import { billingMonth } from "../core/month.js";
 import { configHash, UNALLOCATED, type Config } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
-import { PRICE_DP, RATIO_DP } from "../core/chargeback.js";
+import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
 import type { ChargebackLine, ParsedDataset } from "./dataset-files.js";
 
@@ -45,19 +45,8 @@ export interface DailyPoint {
   usedGpuHours: Dec;
 }
 
-export interface IdleLine {
-  nodeGroup: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
-  nodes: number;
-  nodeGpuHours: Dec;
-  allocatedGpuHours: Dec;
-  idleGpuHours: Dec;
-  idleRatio: Dec;
-  unitPrice: Dec;
-  idleCost: Dec;
-}
+/** Idle capacity of one node group; `nodeGroup` reads `cluster/node group` when the month has several clusters. */
+export type IdleLine = Omit<CapacityRow, "cluster">;
 
 export interface QuotaLine {
   tenantId: string;
