@@ -116,6 +116,19 @@ export const ConfigSchema = z
     migSlicesPerGpu: z.record(z.string(), z.number().int().positive()).default({ A100: 7, H100: 7, A30: 4 }),
     /** Monthly report delivery (optional; absent = defaults below, no finance/executive mail). */
     reports: ReportsSchema.optional(),
+    /** Names in the FOCUS export (focus.csv); absent fields keep the defaults of functions/export/focus-export.ts. */
+    focus: z
+      .object({
+        providerName: z.string().min(1),
+        publisherName: z.string().min(1),
+        billingAccountId: z.string().min(1),
+        billingAccountName: z.string().min(1),
+        regionId: z.string().min(1),
+        regionName: z.string().min(1),
+      })
+      .partial()
+      .strict()
+      .optional(),
     prometheus: PrometheusSchema.optional(),
     /**
      * Clusters metered into one dataset, each with its own Prometheus/AMP endpoint.

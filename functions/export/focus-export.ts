@@ -129,7 +129,7 @@ export function focusRow(r: ChargebackRow, cb: Chargeback, cfg: Config, period: 
 }
 
 /** The month's `focus.csv` (charge and billing period = the billing month, in UTC). */
-export function focusFiles(cb: Chargeback, cfg: Config, o: FocusOptions = DEFAULT_FOCUS_OPTIONS): DatasetFile[] {
+export function focusFiles(cb: Chargeback, cfg: Config, o: FocusOptions = { ...DEFAULT_FOCUS_OPTIONS, ...cfg.focus }): DatasetFile[] {
   const bm = billingMonth(cb.month, cfg.timeZone);
   const period = { start: utc(bm.startMs), end: utc(bm.endMs) };
   const rows = cb.rows.map((r) => focusRow(r, cb, cfg, period, o));

@@ -130,4 +130,13 @@ describe("FOCUS export (focus.csv)", () => {
       ["west", "west/team-ai/A100/p4d.24xlarge/on-demand", "west"],
     ]);
   });
+
+  it("given the config names the provider, account and region, then focus.csv carries them; without, the defaults", () => {
+    const named = { ...referenceConfig(), focus: { providerName: "Gyeonggi AI Platform", billingAccountId: "gg-ai-2026", regionId: "ap-northeast-2", regionName: "Asia Pacific (Seoul)" } };
+    const [head, ...body] = parseCsv(focusFiles(cb, named)[0]!.body.toString("utf8"));
+    const first = Object.fromEntries(head!.map((h, i) => [h, body[0]![i]!]));
+    expect(first).toMatchObject({ ProviderName: "Gyeonggi AI Platform", InvoiceIssuerName: "Gyeonggi AI Platform", BillingAccountId: "gg-ai-2026", RegionId: "ap-northeast-2", RegionName: "Asia Pacific (Seoul)" });
+    expect(first.BillingAccountName).toBe(rows[0]!.BillingAccountName);
+    expect(rows[0]).toMatchObject({ ProviderName: "GPU Platform", RegionId: "" });
+  });
 });
