@@ -1,14 +1,118 @@
-import { mkdir, rename, rm, writeFile, readFile } from "node:fs/promises";
+import { mkdir, rename, rm, rmdir, writeFile, readFile } from "node:fs/promises";
 import path from "node:path";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { MANIFEST_FILE, type Dataset } from "../core/dataset.js";
 import { parseMonth } from "../core/month.js";
+import { STAGE_MANIFEST_FILE, STAGE_USAGE_FILE, type StageFiles } from "../core/cluster-stage.js";
 
 /** Where a month's dataset lives, the same layout on disk and in S3: `<prefix>/month=YYYY-MM/<file>`. */
 export interface DatasetSink {
   readonly location: string;
   write(month: string, dataset: Dataset): Promise<string>;
   readManifest(month: string): Promise<string | undefined>;
+  /** Per-cluster staging beside the datasets (absent: metering stages in memory, nothing survives the run). */
+  readonly staging?: ClusterStaging;
+}
+
+/**
+ * Per-cluster results of a month not yet published, at
+ * `<prefix>/staging/month=YYYY-MM/cluster=<id>/{usage.json,manifest.json}`.
+ * Outside every `month=` directory, so no dataset reader ever sees them.
+ */
+export interface ClusterStaging {
+  readonly location: string;
+  /** Stores a stage; the manifest goes last, so a stage without one is incomplete. */
+  write(month: string, cluster: string, files: StageFiles): Promise<string>;
+  /** What is stored (either file may be missing); undefined when nothing is. */
+  read(month: string, cluster: string): Promise<Partial<StageFiles> | undefined>;
+  /** Removes the month's stages of these clusters (after publishing). */
+  clear(month: string, clusters: string[]): Promise<void>;
+}
+
+/** The cluster id becomes a path part: the config's pattern is checked again here, at the boundary. */
+export function clusterDir(cluster: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(cluster)) throw new Error(`cluster id "${cluster}" cannot be part of a path`);
+  return `cluster=${cluster}`;
+}
+
+/** Staging that lives as long as the process (dry runs, sinks without a staging area). */
+export function memoryStaging(): ClusterStaging {
+  const m = new Map<string, StageFiles>();
+  return {
+    location: "(memory)",
+    async write(month, cluster, files) {
+      m.set(`${month}/${cluster}`, files);
+      return `(memory)/${month}/${cluster}`;
+    },
+    async read(month, cluster) {
+      return m.get(`${month}/${cluster}`);
+    },
+    async clear(month, clusters) {
+      for (const c of clusters) m.delete(`${month}/${c}`);
+    },
+  };
+}
+
+/** Local staging: each stage is written to a temp directory and renamed into place. */
+export function localStaging(root: string): ClusterStaging {
+  const base = path.join(root, "staging");
+  const dir = (month: string, cluster: string) => path.join(base, monthDir(month), clusterDir(cluster));
+  return {
+    location: path.resolve(base),
+    async write(month, cluster, files) {
+      const final = dir(month, cluster);
+      const tmp = `${final}.tmp-${process.pid}`;
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(tmp, { recursive: true });
+      await writeFile(path.join(tmp, STAGE_USAGE_FILE), files.usage);
+      await writeFile(path.join(tmp, STAGE_MANIFEST_FILE), files.manifest);
+      await rm(final, { recursive: true, force: true });
+      await rename(tmp, final);
+      return final;
+    },
+    async read(month, cluster) {
+      const get = (f: string) => readFile(path.join(dir(month, cluster), f)).catch(() => undefined);
+      const [usage, manifest] = await Promise.all([get(STAGE_USAGE_FILE), get(STAGE_MANIFEST_FILE)]);
+      return usage || manifest ? { usage, manifest } : undefined;
+    },
+    async clear(month, clusters) {
+      for (const c of clusters) await rm(dir(month, c), { recursive: true, force: true });
+      // leave no empty directories behind: the output root looks as it did before multi-cluster staging
+      for (const d of [path.join(base, monthDir(month)), base]) await rmdir(d).catch(() => undefined);
+    },
+  };
+}
+
+/** S3 staging: the stage's manifest is deleted first and put last, like a month's. */
+export function s3Staging(client: S3Client, bucket: string, prefix = ""): ClusterStaging {
+  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const key = (month: string, cluster: string, name: string) => `${p ? `${p}/` : ""}staging/${monthDir(month)}/${clusterDir(cluster)}/${name}`;
+  const get = async (Key: string) => {
+    try {
+      const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (e) {
+      if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+      throw e;
+    }
+  };
+  return {
+    location: `s3://${bucket}/${p ? `${p}/` : ""}staging`,
+    async write(month, cluster, files) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(month, cluster, STAGE_MANIFEST_FILE) }));
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key(month, cluster, STAGE_USAGE_FILE), Body: files.usage, ContentType: "application/json" }));
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key(month, cluster, STAGE_MANIFEST_FILE), Body: files.manifest, ContentType: "application/json" }));
+      return `s3://${bucket}/${key(month, cluster, "")}`;
+    },
+    async read(month, cluster) {
+      const [usage, manifest] = await Promise.all([get(key(month, cluster, STAGE_USAGE_FILE)), get(key(month, cluster, STAGE_MANIFEST_FILE))]);
+      return usage || manifest ? { usage, manifest } : undefined;
+    },
+    async clear(month, clusters) {
+      for (const c of clusters)
+        for (const f of [STAGE_MANIFEST_FILE, STAGE_USAGE_FILE]) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(month, c, f) }));
+    },
+  };
 }
 
 export function monthDir(month: string): string {
@@ -23,6 +127,7 @@ export function monthDir(month: string): string {
 export function localSink(root: string): DatasetSink {
   return {
     location: path.resolve(root),
+    staging: localStaging(root),
     async write(month, dataset) {
       const final = path.join(root, monthDir(month));
       const tmp = `${final}.tmp-${process.pid}`;
@@ -61,6 +166,7 @@ export function s3Sink(client: S3Client, bucket: string, prefix = ""): DatasetSi
     name.endsWith(".json") ? "application/json" : name.endsWith(".parquet") ? "application/vnd.apache.parquet" : "text/csv; charset=utf-8";
   return {
     location: `s3://${bucket}/${p}`,
+    staging: s3Staging(client, bucket, prefix),
     async write(month, dataset) {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(month, MANIFEST_FILE) }));
       for (const f of [...dataset.files, dataset.manifest]) {

@@ -7,7 +7,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { main, DEFAULT_CONFIG, loadConfig } from "./main.js";
+import { main } from "./main.js";
+import { DEFAULT_CONFIG, loadConfig } from "./cli-args.js";
 import { computeChargeback } from "../core/chargeback.js";
 
 const DEMO_MONTH = "2026-10";
@@ -56,7 +57,7 @@ async function demo(): Promise<number> {
       `\nCheck against the generator's exact answer: allocated ${got.toFixed(3)} GPU-h metered vs ${want.toFixed(3)} exact ` +
         `(${(((got - want) / want) * 100).toFixed(4)}%), cost ${manifest.totals.cost} vs ${expected.cost.toFixed(cfg.currencyDecimals)} ${manifest.currency}.`,
     );
-    console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (chargeback.csv, usage-daily.csv, capacity.csv, manifest.json)`);
+    console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (chargeback.csv, usage-daily.csv, capacity.csv, parquet/, focus.csv, manifest.json)`);
     // Reports from the dataset just written: PDFs, workbooks and the emails as .eml (nothing is sent).
     console.log(`\nRendering the ${DEMO_MONTH} reports (PDF, Excel) and their emails…`);
     return await main(["report", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--out", out]);

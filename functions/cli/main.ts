@@ -1,37 +1,28 @@
 import { parseArgs } from "node:util";
-import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
-import { ConfigError, parseConfig, type Config } from "../core/config.js";
-import { InvalidMonthError, parseMonth, previousMonth } from "../core/month.js";
+import { ConfigError } from "../core/config.js";
+import { InvalidMonthError } from "../core/month.js";
 import { UnbillableInputError } from "../core/chargeback.js";
 import { PrometheusQueryError, PrometheusUnavailableError } from "../adapters/prometheus-client.js";
 import { UnattributableSeriesError } from "../adapters/prometheus-usage.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
-import { meterMonth } from "../metering/meter-month.js";
-import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
+import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
+import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { formatTenantSummary } from "../metering/summary-table.js";
 import { quotaCommand } from "./quota-command.js";
 import { rerunCommand } from "./rerun-command.js";
 import { controllerCommand } from "./controller-command.js";
 import { reportCommand } from "./report-command.js";
+import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, UsageError, loadConfig, monthArg, s3ClientFor } from "./cli-args.js";
 
-/** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
-export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-export const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../config/reference-customer.yaml");
+export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
 const USAGE = `usage:
-  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] [--exports parquet,focus|none] [--refresh] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    (--refresh: meter every cluster again instead of reusing the stages a failed run kept)
   gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
   gpu-billing quota check [--enforce] [--month YYYY-MM] [--config FILE] [--prometheus-url URL] --bucket B [--state-prefix P] [--s3-endpoint URL] [--eks-cluster NAME [--eks-endpoint URL]]
   gpu-billing rerun --month YYYY-MM --reason TEXT [--tenant ID]... [--deliver] [--resend] [--dry-run]
@@ -42,16 +33,6 @@ const USAGE = `usage:
                     [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]
 
 exit codes: 0 done, 2 bad input (nothing written), 3 a dependency is unavailable (retry later), 1 other failure`;
-
-export async function loadConfig(file: string): Promise<Config> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    throw new UsageError(`--config: cannot read ${file}: ${(e as Error).message}`);
-  }
-  return parseConfig(text, file);
-}
 
 function progress(label: string) {
   if (!process.stderr.isTTY) return undefined;
@@ -70,30 +51,36 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
       month: { type: "string" },
       config: { type: "string" },
       "prometheus-url": { type: "string" },
-      out: { type: "string" },
-      bucket: { type: "string" },
-      prefix: { type: "string" },
-      "s3-endpoint": { type: "string" },
+      exports: { type: "string" },
+      refresh: { type: "boolean" },
+      ...DATASET_LOCATION_OPTIONS,
     },
     strict: true,
   });
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
-  const month = values.month ?? previousMonth(now, cfg.timeZone);
+  const month = monthArg(values.month, cfg, now, "previous");
+  let exporters;
   try {
-    parseMonth(month);
+    // Parquet and focus.csv by default, as the deployed meter function writes them; "none" = the CSVs only.
+    const list = values.exports ?? env.EXPORTS ?? EXPORT_NAMES.join(",");
+    exporters = parseExportNames(list === "none" ? "" : list, values.exports !== undefined ? "--exports" : "EXPORTS").map((n) => EXPORTERS[n]);
   } catch (e) {
-    throw new UsageError(`--month: ${(e as Error).message}`);
+    throw new UsageError((e as Error).message);
   }
   if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B");
   let sink: DatasetSink;
   if (values.bucket) {
-    const s3 = new S3Client(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"], forcePathStyle: true } : {});
+    const s3 = s3ClientFor(values["s3-endpoint"]);
     sink = s3Sink(s3, values.bucket, values.prefix ?? "");
   } else sink = localSink(values.out!);
-  const prometheus = prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
+  const prometheusFor = prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const t0 = Date.now();
-  const result = await meterMonth({ prometheus, sink, queries: loadQueries() }, cfg, month, now, progress(`metering ${month}`));
-  console.log(`\n${month} (${cfg.timeZone}) metered from ${prometheus.url} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
+  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters }, cfg, month, now, {
+    onProgress: progress(`metering ${month}`),
+    staged: values.refresh ? "refresh" : "reuse",
+  });
+  const from = result.clusters.map((c) => (result.clusters.length === 1 ? c.prometheusUrl : `${c.id} (${c.status}, ${c.prometheusUrl})`)).join(", ");
+  console.log(`\n${month} (${cfg.timeZone}) metered from ${from} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
   console.log(formatTenantSummary(result.chargeback));
   return EXIT.ok;
 }
@@ -101,6 +88,8 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
 /** Maps an error to its exit code and a one-paragraph message. */
 export function classifyError(e: unknown): { code: number; message: string } {
   const err = e as Error;
+  // Several clusters, some failed: the message names them all, the first failure decides the exit code.
+  if (e instanceof IncompleteMonthError) return { code: classifyError(e.cause).code, message: `error: ${err.message}` };
   if (e instanceof UsageError || e instanceof ConfigError || e instanceof InvalidMonthError || e instanceof UnbillableInputError || e instanceof UnattributableSeriesError)
     return { code: EXIT.badInput, message: `error: ${err.message}\nnothing was written.` };
   if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return { code: EXIT.badInput, message: `error: ${err.message}\n${USAGE}` };

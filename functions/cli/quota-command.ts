@@ -1,19 +1,16 @@
 import { parseArgs } from "node:util";
 import { userInfo } from "node:os";
-import { S3Client } from "@aws-sdk/client-s3";
-import type { Config } from "../core/config.js";
-import { currentMonth, parseMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3QuotaStateStore } from "../adapters/quota-state-store.js";
 import { meterMonthToDate } from "../metering/meter-month-to-date.js";
-import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { evaluateQuotas, quotaSettings, type QuotaStatus } from "../quota/evaluate-quota.js";
 import type { EnforcementRecord } from "../quota/enforcement-decision.js";
 import { localDateTime } from "../quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
 import { formatQuotaStatusTable } from "../quota/quota-status-table.js";
 import { buildQuotaCheckDeps, newRunId, unreachableEnforcer } from "../quota/quota-check-deps.js";
-import { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./main.js";
+import { DEFAULT_CONFIG, EXIT, UsageError, loadConfig, monthArg, s3ClientFor } from "./cli-args.js";
 
 export const QUOTA_USAGE = `  gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
   gpu-billing quota check  [--enforce] [--month YYYY-MM] [--config FILE] [--prometheus-url URL] --bucket B [--state-prefix P] [--s3-endpoint URL]
@@ -28,16 +25,6 @@ const common = {
   "s3-endpoint": { type: "string" },
 } as const;
 
-function monthArg(v: string | undefined, cfg: Config, now: Date): string {
-  const month = v ?? currentMonth(now, cfg.timeZone);
-  try {
-    parseMonth(month);
-  } catch (e) {
-    throw new UsageError(`--month: ${(e as Error).message}`);
-  }
-  return month;
-}
-
 /** `alerts: warn, block · blocked` — what the state in S3 says about a subject this month. */
 function stateOf(s: QuotaStatus, month: string, fired: string[], records: Map<string, EnforcementRecord>): string {
   const mine = fired.filter((k) => k.startsWith(`alerts/month=${month}/${s.subject.key}/`)).map((k) => k.split("/").at(-1)!.replace(/-q.*/, ""));
@@ -49,16 +36,16 @@ function stateOf(s: QuotaStatus, month: string, fired: string[], records: Map<st
 async function status(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promise<number> {
   const { values } = parseArgs({ args: argv, options: common, strict: true });
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
-  const month = monthArg(values.month, cfg, now);
-  const prometheus = prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
-  const usage = await meterMonthToDate({ prometheus, queries: loadQueries() }, cfg, month, now);
+  const month = monthArg(values.month, cfg, now, "current");
+  const prometheusFor = prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
+  const usage = await meterMonthToDate({ prometheusFor, queries: loadQueries() }, cfg, month, now);
   const statuses = evaluateQuotas(usage, cfg);
   const basis = quotaSettings(cfg).basis;
   const asOf = usage.window.complete ? "whole month" : `as of ${localDateTime(usage.window.asOfMs, cfg.timeZone)}`;
   console.log(`GPU-hour quotas ${month} (${cfg.timeZone}), ${asOf}; basis: ${basis} GPU-hours\n`);
   let table = formatQuotaStatusTable(statuses);
   if (values.bucket) {
-    const s3 = new S3Client(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"], forcePathStyle: true } : {});
+    const s3 = s3ClientFor(values["s3-endpoint"]);
     const store = s3QuotaStateStore(s3, values.bucket, values["state-prefix"] ?? "quota");
     const alerts = await store.list<{ status: string }>(`alerts/month=${month}/`);
     const fired = [...alerts].filter(([, v]) => v.value.status === "sent" || v.value.status === "suppressed").map(([k]) => k);
@@ -87,7 +74,7 @@ async function check(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promise
     strict: true,
   });
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
-  const month = monthArg(values.month, cfg, now);
+  const month = monthArg(values.month, cfg, now, "current");
   if (!values.bucket) throw new UsageError("--bucket: the alert and enforcement state lives in S3; give the data bucket");
   const enforce = values.enforce ?? quotaSettings(cfg).enforce;
   const cluster = values["eks-cluster"] ?? env.EKS_CLUSTER_NAME;

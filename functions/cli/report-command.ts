@@ -1,8 +1,7 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
-import { parseMonth, previousMonth } from "../core/month.js";
 import { DatasetIntegrityError, DatasetNotFoundError } from "../report/dataset-files.js";
 import { FontNotFoundError } from "../report/pdf-report.js";
 import { LANGS, type Lang } from "../report/i18n.js";
@@ -10,7 +9,7 @@ import { localDatasetSource, s3DatasetSource, type DatasetSource } from "../deli
 import { localLedger, s3Ledger, type DeliveryLedger } from "../delivery/delivery-ledger.js";
 import { s3LinkStore, sesRawSender, type LinkStore, type RawSender } from "../delivery/ses-sender.js";
 import { DeliveryConfigError, deliverMonth, formatDeliveryReport } from "../delivery/deliver-month.js";
-import { DEFAULT_CONFIG, EXIT, loadConfig, UsageError } from "./main.js";
+import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, monthArg, s3ClientFor, UsageError } from "./cli-args.js";
 
 export const REPORT_USAGE = `  gpu-billing report --month YYYY-MM [--config FILE] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
                     [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]`;
@@ -26,10 +25,7 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
     options: {
       month: { type: "string" },
       config: { type: "string" },
-      out: { type: "string" },
-      bucket: { type: "string" },
-      prefix: { type: "string" },
-      "s3-endpoint": { type: "string" },
+      ...DATASET_LOCATION_OPTIONS,
       send: { type: "boolean", default: false },
       resend: { type: "boolean", default: false },
       lang: { type: "string" },
@@ -41,12 +37,7 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
     strict: true,
   });
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
-  const month = values.month ?? previousMonth(now, cfg.timeZone);
-  try {
-    parseMonth(month);
-  } catch (e) {
-    throw new UsageError(`--month: ${(e as Error).message}`);
-  }
+  const month = monthArg(values.month, cfg, now, "previous");
   if (values.lang !== undefined && !LANGS.includes(values.lang as Lang)) throw new UsageError(`--lang: must be one of ${LANGS.join(", ")}`);
   if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B (where the dataset is)");
   if (values.resend && !values.send) throw new UsageError("--resend only makes sense with --send");
@@ -56,7 +47,7 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
   let links: LinkStore | undefined;
   let s3: S3Client | undefined;
   if (values.bucket) {
-    s3 = new S3Client(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"], forcePathStyle: true } : {});
+    s3 = s3ClientFor(values["s3-endpoint"]);
     source = s3DatasetSource(s3, values.bucket, values.prefix ?? "");
     ledger = s3Ledger(s3, values.bucket, values.prefix ?? "");
     links = s3LinkStore(s3, values.bucket, values.prefix ?? "");

@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
 import os from "node:os";
-import { S3Client } from "@aws-sdk/client-s3";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { describeIssues } from "../core/config.js";
 import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
@@ -8,9 +7,9 @@ import { localRerunStore, s3RerunStore } from "../adapters/rerun-records.js";
 import { loadQueries } from "../adapters/query-files.js";
 import type { PrometheusClient } from "../adapters/prometheus-client.js";
 import { EXPORTERS, parseExportNames } from "../export/dataset-exports.js";
-import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { RerunRequestSchema, rerunMonth, type RerunRecord, type RerunRequest, type RerunStore } from "../metering/rerun-month.js";
-import { DEFAULT_CONFIG, EXIT, loadConfig, UsageError } from "./main.js";
+import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, s3ClientFor, UsageError } from "./cli-args.js";
 
 /** Seams for tests: a stand-in Prometheus, a mocked Lambda client. */
 export interface RerunCommandDeps {
@@ -74,10 +73,7 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
       region: { type: "string" },
       config: { type: "string" },
       "prometheus-url": { type: "string" },
-      out: { type: "string" },
-      bucket: { type: "string" },
-      prefix: { type: "string" },
-      "s3-endpoint": { type: "string" },
+      ...DATASET_LOCATION_OPTIONS,
     },
     strict: true,
   });
@@ -107,17 +103,20 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
   let sink: DatasetSink;
   let records: RerunStore;
   if (values.bucket) {
-    const s3 = new S3Client(values["s3-endpoint"] ? { endpoint: values["s3-endpoint"], forcePathStyle: true } : {});
+    const s3 = s3ClientFor(values["s3-endpoint"]);
     sink = s3Sink(s3, values.bucket, values.prefix ?? "");
     records = s3RerunStore(s3, values.bucket, values.prefix ?? "");
   } else {
     sink = localSink(values.out!);
     records = localRerunStore(values.out!);
   }
-  const prometheus = deps.prometheus ?? prometheusFromConfig(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
+  // The test seam gives one client (a single-cluster config); otherwise one client per configured cluster.
+  const prometheus = deps.prometheus;
+  const prometheusFor = prometheus ? undefined : prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const record = await rerunMonth(
     {
       prometheus,
+      prometheusFor,
       sink,
       records,
       queries: loadQueries(),

@@ -1,4 +1,4 @@
-import type { Config, Granularity } from "./config.js";
+import { DEFAULT_CLUSTER_ID, type Config, type Granularity } from "./config.js";
 import { gpuFractionPerUnit, makeTenantResolver, normaliseCapacityType, type CapacityType } from "./attribution.js";
 import { correctionFactor } from "./correction.js";
 import { D, type Dec } from "./decimal.js";
@@ -13,8 +13,9 @@ export const PRICE_DP = 10;
 /** Used GPU-minutes arrive as float sums; they are quantised to this many decimals first. */
 export const USED_MINUTES_DP = 6;
 
-/** The split a chargeback row stands for: tenant × namespace × GPU model × instance type × capacity type. */
+/** The split a chargeback row stands for: cluster × tenant × namespace × GPU model × instance type × capacity type. */
 export interface RowSplit {
+  cluster: string;
   tenantId: string;
   tenantName: string;
   namespace: string;
@@ -43,6 +44,7 @@ export interface DailyRow extends RowSplit {
 }
 
 export interface CapacityRow {
+  cluster: string;
   nodeGroup: string;
   gpuModel: string;
   instanceType: string;
@@ -86,6 +88,7 @@ export class UnbillableInputError extends Error {
 }
 
 interface NodeInfo {
+  cluster: string;
   instanceType: string;
   gpuModel: string;
   gpus: number;
@@ -106,6 +109,15 @@ function ratio(used: Dec, alloc: Dec): Dec {
 
 const rowKey = (...parts: string[]) => parts.join("\u0000");
 
+/** The cluster a record belongs to; records without one (single-cluster callers) are the default cluster. */
+const clusterOf = (r: { cluster?: string }) => r.cluster ?? DEFAULT_CLUSTER_ID;
+
+/** Node names are unique only inside a cluster: every key that names a node names its cluster too. */
+const nodeKey = (r: { cluster?: string; node: string }) => rowKey(clusterOf(r), r.node);
+
+/** How a node is named in messages: `node` alone for the default cluster, `cluster/node` otherwise. */
+const nodeLabel = (r: { cluster?: string; node: string }) => (clusterOf(r) === DEFAULT_CLUSTER_ID ? r.node : `${clusterOf(r)}/${r.node}`);
+
 function unitKey(g: Granularity, r: RowSplit): string {
   switch (g) {
     case "namespace-gpu_model":
@@ -117,6 +129,7 @@ function unitKey(g: Granularity, r: RowSplit): string {
     case "tenant-gpu_model":
       return rowKey(r.tenantId, r.gpuModel);
     case "row":
+      // Deliberately without the cluster: a correction unit spans clusters, so moving work between clusters never changes its factor.
       return rowKey(r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType);
   }
 }
@@ -126,17 +139,18 @@ function resolveNodes(nodes: NodeRecord[], cfg: Config, problems: string[]): Map
   const out = new Map<string, NodeInfo>();
   const missingPrice = new Set<string>();
   for (const n of nodes) {
-    if (out.has(n.node)) continue;
+    if (out.has(nodeKey(n))) continue;
     const price = cfg.prices[n.instanceType];
     const cap = normaliseCapacityType(n.capacityLabel);
-    if (!n.instanceType) problems.push(`node ${n.node} has no instance-type label (label_node_kubernetes_io_instance_type)`);
+    if (!n.instanceType) problems.push(`node ${nodeLabel(n)} has no instance-type label (label_node_kubernetes_io_instance_type)`);
     else if (!price) missingPrice.add(n.instanceType);
     if (!cap)
       problems.push(
-        `node ${n.node} has capacity-type label "${n.capacityLabel}"; expected spot/on-demand (Karpenter) or SPOT/ON_DEMAND (EKS)`,
+        `node ${nodeLabel(n)} has capacity-type label "${n.capacityLabel}"; expected spot/on-demand (Karpenter) or SPOT/ON_DEMAND (EKS)`,
       );
     if (!price || !cap) continue;
-    out.set(n.node, {
+    out.set(nodeKey(n), {
+      cluster: clusterOf(n),
       instanceType: n.instanceType,
       gpuModel: price.gpuModel,
       gpus: price.gpus,
@@ -173,13 +187,16 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
   const resolveTenant = makeTenantResolver(cfg.tenants);
 
   const labels = new Map<string, string>();
+  // A namespace's tenant label is what its own cluster says (the same name may be labelled differently elsewhere).
+  const nsKey = (r: { cluster?: string; namespace: string }) => rowKey(clusterOf(r), r.namespace);
+  const nsLabel = (r: { cluster?: string; namespace: string }) => (clusterOf(r) === DEFAULT_CLUSTER_ID ? r.namespace : `${clusterOf(r)}/${r.namespace}`);
   for (const ns of usage.namespaces) {
-    const prev = labels.get(ns.namespace);
+    const prev = labels.get(nsKey(ns));
     if (prev !== undefined && prev !== ns.tenantLabel) {
       const chosen = [prev, ns.tenantLabel].sort()[0]!;
-      warnings.push(`namespace ${ns.namespace} carried tenant labels "${prev}" and "${ns.tenantLabel}" during the month; billed to "${chosen}"`);
-      labels.set(ns.namespace, chosen);
-    } else labels.set(ns.namespace, ns.tenantLabel);
+      warnings.push(`namespace ${nsLabel(ns)} carried tenant labels "${prev}" and "${ns.tenantLabel}" during the month; billed to "${chosen}"`);
+      labels.set(nsKey(ns), chosen);
+    } else labels.set(nsKey(ns), ns.tenantLabel);
   }
 
   type Acc = { alloc: Dec; used: Dec };
@@ -191,19 +208,19 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
 
   for (const u of usage.usage) {
     if (u.requestMinutes === 0 && u.usedMinutes === 0) continue;
-    const info = nodes.get(u.node);
+    const info = nodes.get(nodeKey(u));
     if (!info) {
-      if (!usage.nodes.some((n) => n.node === u.node)) unattributed.add(`${u.namespace} on node ${u.node}`);
+      if (!usage.nodes.some((n) => nodeKey(n) === nodeKey(u))) unattributed.add(`${u.namespace} on node ${nodeLabel(u)}`);
       continue;
     }
     let frac: { num: number; den: number };
     try {
       frac = gpuFractionPerUnit(u.resource, info.gpuModel, info.gpuReplicas, cfg.migSlicesPerGpu);
     } catch (e) {
-      problems.push(`${u.namespace} on node ${u.node}: ${(e as Error).message}`);
+      problems.push(`${u.namespace} on node ${nodeLabel(u)}: ${(e as Error).message}`);
       continue;
     }
-    const t = resolveTenant(u.namespace, labels.get(u.namespace));
+    const t = resolveTenant(u.namespace, labels.get(nsKey(u)));
     if (t.warning && !warned.has(t.warning)) {
       warned.add(t.warning);
       warnings.push(t.warning);
@@ -212,11 +229,11 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
     // Prometheus sums floats in no fixed order; quantising to 1e-6 GPU-minutes keeps that noise
     // out of every published digit, so a re-run is byte-identical.
     const used = new D(u.usedMinutes).toDecimalPlaces(USED_MINUTES_DP).mul(frac.num).div(frac.den).div(60);
-    const key = rowKey(t.tenantId, u.namespace, info.gpuModel, info.instanceType, info.capacityType);
+    const key = rowKey(info.cluster, t.tenantId, u.namespace, info.gpuModel, info.instanceType, info.capacityType);
     let m = monthly.get(key);
     if (!m) {
       m = {
-        key: { tenantId: t.tenantId, tenantName: t.tenantName, namespace: u.namespace, gpuModel: info.gpuModel, instanceType: info.instanceType, capacityType: info.capacityType },
+        key: { cluster: info.cluster, tenantId: t.tenantId, tenantName: t.tenantName, namespace: u.namespace, gpuModel: info.gpuModel, instanceType: info.instanceType, capacityType: info.capacityType },
         acc: { alloc: new D(0), used: new D(0) },
         info,
       };
@@ -229,7 +246,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
     if (!d) daily.set(dk, (d = { day: u.day, key, acc: { alloc: new D(0), used: new D(0) } }));
     d.acc.alloc = d.acc.alloc.add(alloc);
     d.acc.used = d.acc.used.add(used);
-    allocByNode.set(u.node, (allocByNode.get(u.node) ?? new D(0)).add(alloc));
+    allocByNode.set(nodeKey(u), (allocByNode.get(nodeKey(u)) ?? new D(0)).add(alloc));
   }
   if (unattributed.size)
     problems.push(
@@ -271,7 +288,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
       currency: cfg.currency,
     });
   }
-  sortBy(rows, (r) => rowKey(r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType));
+  sortBy(rows, (r) => rowKey(r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType, r.cluster));
 
   const dailyRows: DailyRow[] = [];
   for (const d of daily.values()) {
@@ -285,7 +302,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
       avgUtilization: ratio(d.acc.used, d.acc.alloc).toDecimalPlaces(RATIO_DP),
     });
   }
-  sortBy(dailyRows, (r) => rowKey(r.day, r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType));
+  sortBy(dailyRows, (r) => rowKey(r.day, r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType, r.cluster));
 
   const capacity = computeCapacity(usage.nodes, nodes, allocByNode, cfg);
   const sum = (xs: Dec[]) => xs.reduce((a, b) => a.add(b), new D(0));
@@ -313,13 +330,13 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
 function computeCapacity(records: NodeRecord[], nodes: Map<string, NodeInfo>, allocByNode: Map<string, Dec>, cfg: Config): CapacityRow[] {
   const groups = new Map<string, { info: NodeInfo; nodes: Set<string>; nodeHours: Dec; alloc: Dec }>();
   for (const r of records) {
-    const info = nodes.get(r.node)!;
-    const k = rowKey(info.nodeGroup, info.instanceType, info.capacityType);
+    const info = nodes.get(nodeKey(r))!;
+    const k = rowKey(info.cluster, info.nodeGroup, info.instanceType, info.capacityType);
     let gr = groups.get(k);
     if (!gr) groups.set(k, (gr = { info, nodes: new Set(), nodeHours: new D(0), alloc: new D(0) }));
     if (!gr.nodes.has(r.node)) {
-      gr.nodes.add(r.node);
-      gr.alloc = gr.alloc.add(allocByNode.get(r.node) ?? 0);
+      gr.nodes.add(r.node); // a group lives in one cluster, so the bare node name is unique here
+      gr.alloc = gr.alloc.add(allocByNode.get(nodeKey(r)) ?? 0);
     }
     gr.nodeHours = gr.nodeHours.add(new D(r.nodeMinutes).mul(info.gpus).div(60));
   }
@@ -330,6 +347,7 @@ function computeCapacity(records: NodeRecord[], nodes: Map<string, NodeInfo>, al
     const idle = nodeGpuHours.sub(allocated);
     const price = unitPrice(gr.info);
     rows.push({
+      cluster: gr.info.cluster,
       nodeGroup: gr.info.nodeGroup,
       gpuModel: gr.info.gpuModel,
       instanceType: gr.info.instanceType,
@@ -343,5 +361,5 @@ function computeCapacity(records: NodeRecord[], nodes: Map<string, NodeInfo>, al
       idleCost: idle.mul(price).toDecimalPlaces(cfg.currencyDecimals),
     });
   }
-  return sortBy(rows, (r) => rowKey(r.nodeGroup, r.instanceType, r.capacityType));
+  return sortBy(rows, (r) => rowKey(r.cluster, r.nodeGroup, r.instanceType, r.capacityType));
 }

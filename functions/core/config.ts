@@ -59,6 +59,35 @@ const authSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("sigv4"), region: z.string().min(1), service: z.string().default("aps") }),
 ]);
 
+export const PrometheusSchema = z
+  .object({
+    url: z.string().url(),
+    auth: authSchema.default({ type: "none" }),
+    /** Label names dcgm-exporter's pod attribution arrives under (`exported_*` with honor_labels: false). */
+    labels: z
+      .object({ dcgmNamespace: z.string().default("namespace"), dcgmPod: z.string().default("pod") })
+      .default({ dcgmNamespace: "namespace", dcgmPod: "pod" }),
+    /** Hours per query window; a billing day is the largest window (one day's 1-minute ticks per query). */
+    concurrency: z.number().int().min(1).max(32).default(4),
+    retries: z.number().int().min(0).max(10).default(4),
+    timeoutSeconds: z.number().positive().default(120),
+  });
+
+/** A cluster id becomes an S3 key part (`cluster=<id>/`), so nothing but lower-case letters, digits and '-'. */
+const clusterIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lower-case letters, digits and '-' (it becomes part of S3 keys)");
+
+export const ClusterSchema = z.object({
+  id: clusterIdSchema,
+  name: z.string().min(1).optional(),
+  prometheus: PrometheusSchema,
+});
+export type ClusterConfig = z.infer<typeof ClusterSchema>;
+
+/** Cluster id of a config without `clusters` and no `clusterId`. */
+export const DEFAULT_CLUSTER_ID = "default";
+
 export const ConfigSchema = z
   .object({
     timeZone: z.string().default("Asia/Seoul").refine(isValidTimeZone, { message: "is not an IANA time zone" }),
@@ -87,20 +116,27 @@ export const ConfigSchema = z
     migSlicesPerGpu: z.record(z.string(), z.number().int().positive()).default({ A100: 7, H100: 7, A30: 4 }),
     /** Monthly report delivery (optional; absent = defaults below, no finance/executive mail). */
     reports: ReportsSchema.optional(),
-    prometheus: z
+    /** Names in the FOCUS export (focus.csv); absent fields keep the defaults of functions/export/focus-export.ts. */
+    focus: z
       .object({
-        url: z.string().url(),
-        auth: authSchema.default({ type: "none" }),
-        /** Label names dcgm-exporter's pod attribution arrives under (`exported_*` with honor_labels: false). */
-        labels: z
-          .object({ dcgmNamespace: z.string().default("namespace"), dcgmPod: z.string().default("pod") })
-          .default({ dcgmNamespace: "namespace", dcgmPod: "pod" }),
-        /** Hours per query window; a billing day is the largest window (one day's 1-minute ticks per query). */
-        concurrency: z.number().int().min(1).max(32).default(4),
-        retries: z.number().int().min(0).max(10).default(4),
-        timeoutSeconds: z.number().positive().default(120),
+        providerName: z.string().min(1),
+        publisherName: z.string().min(1),
+        billingAccountId: z.string().min(1),
+        billingAccountName: z.string().min(1),
+        regionId: z.string().min(1),
+        regionName: z.string().min(1),
       })
+      .partial()
+      .strict()
       .optional(),
+    prometheus: PrometheusSchema.optional(),
+    /**
+     * Clusters metered into one dataset, each with its own Prometheus/AMP endpoint.
+     * Absent: one implicit cluster `clusterId` using the top-level `prometheus`.
+     */
+    clusters: z.array(ClusterSchema).min(1).optional(),
+    /** Id of the implicit single cluster when `clusters` is absent (the dataset's `cluster` column). */
+    clusterId: clusterIdSchema.optional(),
     /** Month-to-date quota checks, alerts and enforcement (functions/quota/quota-config.ts). */
     quota: QuotaSettingsSchema.optional(),
   })
@@ -114,6 +150,15 @@ export const ConfigSchema = z
     const mins = cfg.correction.tiers.map((t) => t.minUtilization);
     if (!mins.includes(0)) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "one tier must start at minUtilization 0 so every utilization has a factor" });
     if (new Set(mins).size !== mins.length) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "minUtilization values must be distinct" });
+    const clusterIds = new Set<string>();
+    (cfg.clusters ?? []).forEach((c, i) => {
+      if (clusterIds.has(c.id)) ctx.addIssue({ code: "custom", path: ["clusters", i, "id"], message: `duplicate cluster id "${c.id}"` });
+      clusterIds.add(c.id);
+    });
+    if (cfg.clusters && cfg.clusterId !== undefined)
+      ctx.addIssue({ code: "custom", path: ["clusterId"], message: "only for a single implicit cluster; with `clusters`, each cluster has its own id" });
+    if (cfg.clusters && cfg.prometheus)
+      ctx.addIssue({ code: "custom", path: ["prometheus"], message: "with `clusters`, give each cluster its own `prometheus` (clusters.N.prometheus) instead" });
     for (const id of Object.keys(cfg.quota?.tenants ?? {}))
       if (!ids.has(id)) ctx.addIssue({ code: "custom", path: ["quota", "tenants", id], message: `no tenant with id "${id}"` });
   });
@@ -175,4 +220,23 @@ export function stableStringify(v: unknown): string {
     return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableStringify(x)}`).join(",")}}`;
   }
   return JSON.stringify(v);
+}
+
+/** A cluster as metering sees it: its id, display name and Prometheus settings (absent: URL given at run time). */
+export interface MeteredCluster {
+  id: string;
+  name: string;
+  prometheus?: ClusterConfig["prometheus"];
+}
+
+/**
+ * The clusters a month is complete with, in id order. A config without
+ * `clusters` is one implicit cluster, so one code path serves both.
+ */
+export function configuredClusters(cfg: Config): MeteredCluster[] {
+  if (!cfg.clusters) {
+    const id = cfg.clusterId ?? DEFAULT_CLUSTER_ID;
+    return [{ id, name: id, prometheus: cfg.prometheus }];
+  }
+  return cfg.clusters.map((c) => ({ id: c.id, name: c.name ?? c.id, prometheus: c.prometheus })).sort((a, b) => (a.id < b.id ? -1 : 1));
 }

@@ -3,23 +3,46 @@ import type { Chargeback } from "./chargeback.js";
 import type { Dec } from "./decimal.js";
 
 export const CHARGEBACK_COLUMNS = [
-  "month", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
+  "month", "cluster", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
   "allocated_gpu_hours", "used_gpu_hours", "avg_utilization", "correction_factor", "billable_gpu_hours",
   "unit_price", "cost", "currency",
 ] as const;
 
 export const DAILY_COLUMNS = [
-  "day", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
+  "day", "cluster", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
   "allocated_gpu_hours", "used_gpu_hours", "avg_utilization",
 ] as const;
 
 export const CAPACITY_COLUMNS = [
-  "month", "node_group", "gpu_model", "instance_type", "capacity_type", "nodes", "node_gpu_hours",
+  "month", "cluster", "node_group", "gpu_model", "instance_type", "capacity_type", "nodes", "node_gpu_hours",
   "allocated_gpu_hours", "idle_gpu_hours", "idle_ratio", "unit_price", "idle_cost", "currency",
 ] as const;
 
 export const MANIFEST_FILE = "manifest.json";
-export const DATASET_SCHEMA_VERSION = 1;
+/** 2: a `cluster` column in every CSV and the per-cluster inputs in the manifest (multi-cluster metering). */
+export const DATASET_SCHEMA_VERSION = 2;
+
+/** The columns as schema version 1 wrote them (no `cluster`); readers accept those months as the default cluster. */
+export const LEGACY_V1_COLUMNS = {
+  chargeback: CHARGEBACK_COLUMNS.filter((c) => c !== "cluster"),
+  daily: DAILY_COLUMNS.filter((c) => c !== "cluster"),
+  capacity: CAPACITY_COLUMNS.filter((c) => c !== "cluster"),
+};
+
+/** One cluster's contribution to a month, as its staged manifest vouched for it. */
+export interface ClusterInput {
+  id: string;
+  /** Redacted (no credentials). */
+  prometheusUrl: string;
+  /**
+   * sha256 of the cluster's staged usage.json the month was combined from (its
+   * staged manifest vouches for the same hash). Not the staged manifest's own
+   * hash: that carries the metering time, and a re-run must stay byte-identical.
+   */
+  usageSha256: string;
+  /** Days metered with the per-tick fallback queries. */
+  perTickDays: string[];
+}
 
 /** What the run was asked to do; recorded in the manifest so a re-run can be compared. */
 export interface DatasetInputs {
@@ -29,6 +52,8 @@ export interface DatasetInputs {
   endIso: string;
   prometheusUrl: string;
   configHash: string;
+  /** Per-cluster inputs (the combine step fills them; absent only for callers rendering a bare chargeback). */
+  clusters?: ClusterInput[];
 }
 
 export interface DatasetFile {
@@ -78,7 +103,7 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
   const chargeback = toCsv(
     CHARGEBACK_COLUMNS,
     cb.rows.map((r) => [
-      r.month, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
+      r.month, r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
       r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization, r.correctionFactor, r.billableGpuHours,
       r.unitPrice, money(r.cost), r.currency,
     ]),
@@ -86,14 +111,14 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
   const daily = toCsv(
     DAILY_COLUMNS,
     cb.daily.map((r) => [
-      r.day, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
+      r.day, r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
       r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
     ]),
   );
   const capacity = toCsv(
     CAPACITY_COLUMNS,
     cb.capacity.map((r) => [
-      cb.month, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, String(r.nodes), r.nodeGpuHours,
+      cb.month, r.cluster, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, String(r.nodes), r.nodeGpuHours,
       r.allocatedGpuHours, r.idleGpuHours, r.idleRatio, r.unitPrice, money(r.idleCost), cb.currency,
     ]),
   );
@@ -109,7 +134,11 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
     timeZone: inputs.timeZone,
     period: { start: inputs.startIso, end: inputs.endIso },
     currency: cb.currency,
-    inputs: { prometheusUrl: inputs.prometheusUrl, configHash: inputs.configHash },
+    inputs: {
+      prometheusUrl: inputs.prometheusUrl,
+      configHash: inputs.configHash,
+      ...(inputs.clusters ? { clusters: inputs.clusters } : {}),
+    },
     files: Object.fromEntries(files.map((f) => [f.name, { rows: f.rows, bytes: f.body.length, sha256: sha256(f.body) }])),
     totals: {
       allocatedGpuHours: t.allocatedGpuHours.toFixed(),

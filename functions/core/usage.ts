@@ -6,6 +6,8 @@
 
 /** GPU requests of Running pods on one node, for one billing day and namespace. */
 export interface UsageRecord {
+  /** Cluster the record was metered in (absent: the default cluster). Node names are unique only within a cluster. */
+  cluster?: string;
   /** Billing day, YYYY-MM-DD in the billing time zone. */
   day: string;
   namespace: string;
@@ -20,6 +22,7 @@ export interface UsageRecord {
 
 /** How long one GPU node existed on one billing day, with the labels that price it. */
 export interface NodeRecord {
+  cluster?: string;
   day: string;
   node: string;
   instanceType: string;
@@ -34,6 +37,7 @@ export interface NodeRecord {
 
 /** The `tenant` label of a namespace, when kube-state-metrics exports one. */
 export interface NamespaceRecord {
+  cluster?: string;
   namespace: string;
   tenantLabel: string;
 }

@@ -59,6 +59,16 @@ export function localLedger(root: string): DeliveryLedger {
 export function s3Ledger(client: S3Client, bucket: string, prefix = ""): DeliveryLedger {
   const p = prefix.replace(/^\/+|\/+$/g, "");
   const key = (k: string) => `${p ? `${p}/` : ""}${k}`;
+  const putRecord = (rec: DeliveryRecord, condition: { IfNoneMatch?: string }) =>
+    client.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key(ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient)),
+        Body: JSON.stringify(rec, null, 2) + "\n",
+        ContentType: "application/json",
+        ...condition,
+      }),
+    );
   return {
     location: `s3://${bucket}/${key("deliveries/")}`,
     async get(month, kind, scope, recipient) {
@@ -71,28 +81,13 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
       }
     },
     async put(rec) {
-      await client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key(ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient)),
-          Body: JSON.stringify(rec, null, 2) + "\n",
-          ContentType: "application/json",
-        }),
-      );
+      await putRecord(rec, {});
     },
     async claim(rec) {
-      // S3 conditional write: fails with 412 when the key exists. (s3rver ignores the header,
-      // so this path is only exercised against real S3.)
+      // S3 conditional write: fails with 412 when the key exists (tested against s3rver with
+      // a precondition middleware, test/support/s3.ts).
       try {
-        await client.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key(ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient)),
-            Body: JSON.stringify(rec, null, 2) + "\n",
-            ContentType: "application/json",
-            IfNoneMatch: "*",
-          }),
-        );
+        await putRecord(rec, { IfNoneMatch: "*" });
         return true;
       } catch (e) {
         const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };

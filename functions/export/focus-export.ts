@@ -6,9 +6,11 @@ import { billingMonth } from "../core/month.js";
 
 /**
  * FinOps FOCUS (1.1 column set) export of a month's chargeback, so the bill
- * loads into FinOps tools: one FOCUS row per chargeback row (tenant ×
+ * loads into FinOps tools: one FOCUS row per chargeback row (cluster × tenant ×
  * namespace × GPU model × instance type × capacity type). Null values are
  * empty cells. Custom columns carry the `x_` prefix the specification asks for.
+ * The cluster is part of ResourceId (the same namespace in two clusters is two
+ * resources), a `cluster` tag, and `x_Cluster` for tools that do not parse tags.
  */
 export const FOCUS_COLUMNS = [
   "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
@@ -21,6 +23,7 @@ export const FOCUS_COLUMNS = [
   "ProviderName", "PublisherName", "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType",
   "ServiceCategory", "ServiceName", "ServiceSubcategory", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
   "x_AllocatedGpuHours", "x_UsedGpuHours", "x_AvgUtilization", "x_CorrectionFactor", "x_CapacityType", "x_GpuModel",
+  "x_Cluster",
 ] as const;
 
 export const FOCUS_FILE = "focus.csv";
@@ -57,13 +60,14 @@ export function focusRow(r: ChargebackRow, cb: Chargeback, cfg: Config, period: 
   const money = (d: InstanceType<typeof D>) => d.toFixed(cb.currencyDecimals);
   const cost = money(r.cost);
   const tags = JSON.stringify({
+    cluster: r.cluster,
     tenant: r.tenantId,
     namespace: r.namespace,
     capacity_type: r.capacityType,
     gpu_model: r.gpuModel,
     instance_type: r.instanceType,
   });
-  const resourceId = `${r.namespace}/${r.gpuModel}/${r.instanceType}/${r.capacityType}`;
+  const resourceId = `${r.cluster}/${r.namespace}/${r.gpuModel}/${r.instanceType}/${r.capacityType}`;
   const cells: Record<(typeof FOCUS_COLUMNS)[number], string> = {
     AvailabilityZone: "",
     BilledCost: cost,
@@ -119,12 +123,13 @@ export function focusRow(r: ChargebackRow, cb: Chargeback, cfg: Config, period: 
     x_CorrectionFactor: r.correctionFactor.toFixed(),
     x_CapacityType: r.capacityType,
     x_GpuModel: r.gpuModel,
+    x_Cluster: r.cluster,
   };
   return FOCUS_COLUMNS.map((c) => cells[c]);
 }
 
 /** The month's `focus.csv` (charge and billing period = the billing month, in UTC). */
-export function focusFiles(cb: Chargeback, cfg: Config, o: FocusOptions = DEFAULT_FOCUS_OPTIONS): DatasetFile[] {
+export function focusFiles(cb: Chargeback, cfg: Config, o: FocusOptions = { ...DEFAULT_FOCUS_OPTIONS, ...cfg.focus }): DatasetFile[] {
   const bm = billingMonth(cb.month, cfg.timeZone);
   const period = { start: utc(bm.startMs), end: utc(bm.endMs) };
   const rows = cb.rows.map((r) => focusRow(r, cb, cfg, period, o));

@@ -6,7 +6,9 @@ import { D, type Dec } from "../core/decimal.js";
 /**
  * The month's dataset as Parquet, one directory per table under the month:
  * `<prefix>/month=YYYY-MM/parquet/<table>/data.parquet`. The month is the
- * partition (from the path), so it is not a column in the files. The Glue
+ * partition (from the path), so it is not a column in the files; `cluster`
+ * is a column (one month spans every cluster). Months written before it read
+ * it as NULL in Athena (Parquet columns resolve by name). The Glue
  * tables of the CDK app are generated from these same column lists.
  */
 
@@ -27,6 +29,7 @@ const MONEY = "decimal(18,4)";
 
 export const PARQUET_TABLES = {
   chargeback: [
+    { name: "cluster", type: STR },
     { name: "tenant_id", type: STR }, { name: "tenant_name", type: STR }, { name: "namespace", type: STR },
     { name: "gpu_model", type: STR }, { name: "instance_type", type: STR }, { name: "capacity_type", type: STR },
     { name: "allocated_gpu_hours", type: HOURS }, { name: "used_gpu_hours", type: HOURS },
@@ -35,12 +38,13 @@ export const PARQUET_TABLES = {
     { name: "cost", type: MONEY }, { name: "currency", type: STR },
   ],
   usage_daily: [
-    { name: "day", type: "date" }, { name: "tenant_id", type: STR }, { name: "tenant_name", type: STR },
+    { name: "day", type: "date" }, { name: "cluster", type: STR }, { name: "tenant_id", type: STR }, { name: "tenant_name", type: STR },
     { name: "namespace", type: STR }, { name: "gpu_model", type: STR }, { name: "instance_type", type: STR },
     { name: "capacity_type", type: STR }, { name: "allocated_gpu_hours", type: HOURS },
     { name: "used_gpu_hours", type: HOURS }, { name: "avg_utilization", type: RATIO },
   ],
   capacity: [
+    { name: "cluster", type: STR },
     { name: "node_group", type: STR }, { name: "gpu_model", type: STR }, { name: "instance_type", type: STR },
     { name: "capacity_type", type: STR }, { name: "nodes", type: "int" }, { name: "node_gpu_hours", type: HOURS },
     { name: "allocated_gpu_hours", type: HOURS }, { name: "idle_gpu_hours", type: HOURS },
@@ -60,16 +64,16 @@ type Cell = string | number | Dec | Date;
 export function parquetRows(cb: Chargeback): Record<ParquetTable, Cell[][]> {
   return {
     chargeback: cb.rows.map((r) => [
-      r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
+      r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
       r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization, r.correctionFactor, r.billableGpuHours,
       r.unitPrice, r.cost, r.currency,
     ]),
     usage_daily: cb.daily.map((r) => [
-      r.day, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
+      r.day, r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
       r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
     ]),
     capacity: cb.capacity.map((r) => [
-      r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, r.nodes, r.nodeGpuHours, r.allocatedGpuHours,
+      r.cluster, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, r.nodes, r.nodeGpuHours, r.allocatedGpuHours,
       r.idleGpuHours, r.idleRatio, r.unitPrice, r.idleCost, cb.currency,
     ]),
   };

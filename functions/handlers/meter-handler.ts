@@ -6,8 +6,8 @@ import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
 import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
-import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
-import { EXPORTERS, parseExportNames } from "../export/dataset-exports.js";
+import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { monthMetricsEmf } from "../export/month-metrics.js";
 
 /** The function's environment; every error names the variable. */
@@ -20,7 +20,8 @@ export const MeterEnvSchema = z
     PROMETHEUS_URL: z.string().url().optional(),
     QUERIES_DIR: z.string().optional(),
     /** Extra renderings written inside the dataset, comma-separated (`parquet,focus`); empty = CSVs only. */
-    EXPORTS: z.string().default(""),
+    /** Extra files of the month besides the CSVs (comma-separated; "" = none), as the CLI writes by default. */
+    EXPORTS: z.string().default(EXPORT_NAMES.join(",")),
     /** When set, the month's headline numbers are published as CloudWatch metrics (embedded metric format). */
     METRICS_NAMESPACE: z.string().optional(),
   })
@@ -51,7 +52,7 @@ export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new
     cfg,
     metricsNamespace: e.METRICS_NAMESPACE,
     deps: {
-      prometheus: prometheusFromConfig(cfg, env, { url: e.PROMETHEUS_URL }),
+      prometheusFor: prometheusForClusters(cfg, env, { url: e.PROMETHEUS_URL }),
       sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
       queries: loadQueries(e.QUERIES_DIR),
       exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),

@@ -8,7 +8,8 @@ import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
 import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
-import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { s3DatasetSource } from "../delivery/dataset-source.js";
 import { s3Ledger } from "../delivery/delivery-ledger.js";
 import { s3LinkStore, sesRawSender } from "../delivery/ses-sender.js";
@@ -30,6 +31,8 @@ export const MonthlyEnvSchema = z
     /** Overrides reports.from in the config. */
     SES_FROM: z.string().email().optional(),
     REPORT_LANG: z.enum(["ko", "en"]).optional(),
+    /** When this run meters the month: extra files besides the CSVs, as the meter function writes them. */
+    EXPORTS: z.string().default(EXPORT_NAMES.join(",")),
   })
   .refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, { message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE", path: ["BILLING_CONFIG"] });
 
@@ -67,7 +70,12 @@ export function buildMonthlyDeps(env: Record<string, string | undefined>, client
   return {
     cfg,
     lang: e.REPORT_LANG,
-    meter: { prometheus: prometheusFromConfig(cfg, env, { url: e.PROMETHEUS_URL }), sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX), queries: loadQueries(e.QUERIES_DIR) },
+    meter: {
+      prometheusFor: prometheusForClusters(cfg, env, { url: e.PROMETHEUS_URL }),
+      sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
+      queries: loadQueries(e.QUERIES_DIR),
+      exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),
+    },
     deliver: {
       source: s3DatasetSource(s3, e.DATA_BUCKET, e.DATA_PREFIX),
       ledger: s3Ledger(s3, e.DATA_BUCKET, e.DATA_PREFIX),

@@ -1,10 +1,11 @@
-import type { Config } from "../core/config.js";
+import { configuredClusters, type Config } from "../core/config.js";
 import { computeChargeback, type Chargeback } from "../core/chargeback.js";
 import { D, type Dec } from "../core/decimal.js";
-import type { PrometheusClient } from "../adapters/prometheus-client.js";
-import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
+import { redactUrl } from "../adapters/prometheus-client.js";
+import { combineClusterUsage, type ClusterUsage } from "../core/cluster-stage.js";
 import type { QueryName } from "../adapters/query-files.js";
 import { monthToDateWindow, type MonthToDateWindow } from "../quota/month-to-date.js";
+import { clientResolver, describeIncomplete, IncompleteMonthError, meterClusterUsage, type ClusterOutcome, type ClusterPrometheus } from "./meter-month.js";
 
 export interface GpuHours {
   allocated: Dec;
@@ -21,8 +22,7 @@ export interface MonthToDateUsage {
   chargeback: Chargeback;
 }
 
-export interface MonthToDateDeps {
-  prometheus: PrometheusClient;
+export interface MonthToDateDeps extends ClusterPrometheus {
   queries: Record<QueryName, string>;
 }
 
@@ -41,18 +41,36 @@ export function summariseMonthToDate(chargeback: Chargeback, window: MonthToDate
 
 /**
  * Meters `month` from its start to `now` (floored to the minute) with the
- * monthly bill's queries and model. Billable hours use the correction factor
- * of the month so far, which is what the bill would say if the month ended now.
- * Prometheus failures propagate (PrometheusUnavailableError): a quota decision
- * is never taken on partial data.
+ * monthly bill's queries and model, over every configured cluster (a tenant's
+ * quota spans clusters). Billable hours use the correction factor of the month
+ * so far, which is what the bill would say if the month ended now.
+ * Prometheus failures propagate (PrometheusUnavailableError; with several
+ * clusters an IncompleteMonthError naming the failed ones): a quota decision is
+ * never taken on partial data, so nothing is staged here either.
  */
 export async function meterMonthToDate(deps: MonthToDateDeps, cfg: Config, month: string, now: Date): Promise<MonthToDateUsage> {
   const window = monthToDateWindow(month, cfg.timeZone, now);
-  const usage = await fetchMonthUsage(deps.prometheus, window, {
-    queries: deps.queries,
-    dcgmNamespaceLabel: cfg.prometheus?.labels.dcgmNamespace ?? "namespace",
-    dcgmPodLabel: cfg.prometheus?.labels.dcgmPod ?? "pod",
-    concurrency: cfg.prometheus?.concurrency ?? 4,
-  });
-  return summariseMonthToDate(computeChargeback(usage, cfg, month), window, cfg.timeZone);
+  const clusters = configuredClusters(cfg);
+  const clientFor = clientResolver(deps, clusters);
+  const parts: ClusterUsage[] = [];
+  const outcomes: ClusterOutcome[] = [];
+  let firstError: unknown;
+  for (const cluster of clusters) {
+    let url = cluster.prometheus?.url ? redactUrl(cluster.prometheus.url) : "(not configured)";
+    try {
+      const client = clientFor(cluster);
+      url = redactUrl(client.url);
+      const usage = await meterClusterUsage(client, cluster, window, deps.queries);
+      parts.push({ cluster: cluster.id, usage, perTickDays: usage.perTickDays });
+      outcomes.push({ id: cluster.id, status: "metered", prometheusUrl: url });
+    } catch (e) {
+      firstError ??= e;
+      outcomes.push({ id: cluster.id, status: "failed", prometheusUrl: url, error: (e as Error).message });
+    }
+  }
+  if (firstError !== undefined) {
+    if (clusters.length === 1) throw firstError;
+    throw new IncompleteMonthError(describeIncomplete(month, outcomes, "(month-to-date: nothing staged)").replace("nothing was published.", "no quota decision was taken."), outcomes, firstError);
+  }
+  return summariseMonthToDate(computeChargeback(combineClusterUsage(parts), cfg, month), window, cfg.timeZone);
 }

@@ -1,22 +1,51 @@
-import { configHash, type Config } from "../core/config.js";
+import { configHash, configuredClusters, type Config, type MeteredCluster } from "../core/config.js";
 import { computeChargeback, type Chargeback } from "../core/chargeback.js";
-import { renderDataset, type Dataset } from "../core/dataset.js";
-import { assertMonthClosed } from "../core/month.js";
+import { renderDataset, type ClusterInput, type Dataset } from "../core/dataset.js";
+import { assertMonthClosed, type BillingMonth } from "../core/month.js";
+import { checkClusterStage, combineClusterUsage, stageUsage, renderClusterStage, tagClusterUsage, type ClusterStage, type StageIdentity } from "../core/cluster-stage.js";
+import type { MonthUsage } from "../core/usage.js";
 import { redactUrl, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
 import type { QueryName } from "../adapters/query-files.js";
-import type { DatasetSink } from "../adapters/dataset-sink.js";
+import { memoryStaging, type DatasetSink } from "../adapters/dataset-sink.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 
 /** pod-gpu-requests, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count). */
 export const QUERIES_PER_DAY = 5;
 
-export interface MeterDeps {
-  prometheus: PrometheusClient;
+/** How metering reaches each cluster's Prometheus. */
+export interface ClusterPrometheus {
+  /** The client of a single-cluster config (the implicit cluster, or a config with exactly one). */
+  prometheus?: PrometheusClient;
+  /** One client per configured cluster (prometheusForClusters); required when the config has several. */
+  prometheusFor?: (cluster: MeteredCluster) => PrometheusClient;
+}
+
+export interface MeterDeps extends ClusterPrometheus {
   sink: DatasetSink;
   queries: Record<QueryName, string>;
   /** Extra renderings (Parquet, FOCUS) written inside the dataset and listed in its manifest. */
   exporters?: readonly DatasetExporter[];
+}
+
+export interface MeterOptions {
+  onProgress?: (done: number, total: number) => void;
+  /**
+   * "reuse" (default): a cluster whose valid stage for this month survives a
+   * failed earlier run is not metered again — the retry path. "refresh":
+   * every cluster is metered again — the ops re-run (rerunMonth, `meter
+   * --refresh`). Stages are cleared once a month is published, so a fresh run
+   * of a published month meters every cluster either way.
+   */
+  staged?: "reuse" | "refresh";
+}
+
+export interface ClusterOutcome {
+  id: string;
+  /** metered: queried this run; reused: its stage from an earlier run; failed: see `error`. */
+  status: "metered" | "reused" | "failed";
+  prometheusUrl: string;
+  error?: string;
 }
 
 export interface MeterResult {
@@ -24,41 +53,146 @@ export interface MeterResult {
   location: string;
   chargeback: Chargeback;
   dataset: Dataset;
+  /** Queries issued by this run (clusters reused from staging issue none). */
   queries: number;
-  /** Days metered with the per-tick fallback queries (some pod changed node or request). */
+  /** Days metered with the per-tick fallback queries (some pod changed node or request); `cluster:day` with several clusters. */
   perTickDays: string[];
+  clusters: ClusterOutcome[];
 }
 
 /**
- * Meters one closed month end to end: Prometheus → pure chargeback → dataset.
- * Every check runs before anything is written, so bad input or an unavailable
- * Prometheus leaves the previous dataset (or none) untouched.
+ * A month could not be completed because some clusters failed. It carries
+ * every cluster's outcome; `cause` is the first failure, so callers can still
+ * tell unavailable from bad input (classifyMeteringFailure).
  */
-export async function meterMonth(
-  deps: MeterDeps,
-  cfg: Config,
-  month: string,
-  now: Date,
+export class IncompleteMonthError extends Error {
+  constructor(
+    message: string,
+    readonly outcomes: ClusterOutcome[],
+    readonly cause: unknown,
+  ) {
+    super(message);
+    this.name = "IncompleteMonthError";
+  }
+}
+
+/** The client for a cluster: its own, or the single client when the config has one cluster. */
+export function clientResolver(deps: ClusterPrometheus, clusters: MeteredCluster[]): (c: MeteredCluster) => PrometheusClient {
+  if (deps.prometheusFor) return deps.prometheusFor;
+  if (deps.prometheus && clusters.length === 1) return () => deps.prometheus!;
+  throw new Error(
+    `the config has ${clusters.length} clusters (${clusters.map((c) => c.id).join(", ")}): metering needs one Prometheus client per cluster (prometheusFor / prometheusForClusters), not a single client`,
+  );
+}
+
+/** Meters one cluster's window from its own Prometheus; records come back tagged with the cluster. */
+export async function meterClusterUsage(
+  client: PrometheusClient,
+  cluster: MeteredCluster,
+  window: BillingMonth,
+  queries: Record<QueryName, string>,
   onProgress?: (done: number, total: number) => void,
-): Promise<MeterResult> {
-  const bm = assertMonthClosed(month, cfg.timeZone, now);
-  const usage = await fetchMonthUsage(deps.prometheus, bm, {
-    queries: deps.queries,
-    dcgmNamespaceLabel: cfg.prometheus?.labels.dcgmNamespace ?? "namespace",
-    dcgmPodLabel: cfg.prometheus?.labels.dcgmPod ?? "pod",
-    concurrency: cfg.prometheus?.concurrency ?? 4,
+): Promise<MonthUsage & { perTickDays: string[] }> {
+  const p = cluster.prometheus;
+  const usage = await fetchMonthUsage(client, window, {
+    queries,
+    dcgmNamespaceLabel: p?.labels.dcgmNamespace ?? "namespace",
+    dcgmPodLabel: p?.labels.dcgmPod ?? "pod",
+    concurrency: p?.concurrency ?? 4,
     onProgress,
   });
-  const chargeback = computeChargeback(usage, cfg, month);
+  return { ...tagClusterUsage(usage, cluster.id), perTickDays: usage.perTickDays };
+}
+
+/** "month 2026-10 is incomplete …" naming failed and kept clusters; one line per failure. */
+export function describeIncomplete(month: string, outcomes: ClusterOutcome[], stagingLocation: string): string {
+  const failed = outcomes.filter((o) => o.status === "failed");
+  const ok = outcomes.filter((o) => o.status !== "failed").map((o) => o.id);
+  return [
+    `month ${month} is incomplete: ${failed.length} of ${outcomes.length} cluster(s) failed (${failed.map((o) => o.id).join(", ")}); nothing was published.`,
+    ...failed.map((o) => `  cluster ${o.id} (${o.prometheusUrl}): ${o.error}`),
+    ok.length ? `  staged and kept for a retry: ${ok.join(", ")} (${stagingLocation})` : "  no cluster was staged.",
+  ].join("\n");
+}
+
+/**
+ * Meters one closed month end to end: each configured cluster's Prometheus →
+ * a per-cluster stage → (once every cluster has one) pure chargeback over all
+ * clusters → dataset. A cluster's stage is written only after its own usage
+ * passed the chargeback's checks, and the dataset is published only when every
+ * cluster is staged, so bad input or an unavailable Prometheus anywhere leaves
+ * the previous dataset (or none) untouched, while the clusters that did work
+ * stay staged for the retry.
+ */
+export async function meterMonth(deps: MeterDeps, cfg: Config, month: string, now: Date, opts: MeterOptions | MeterOptions["onProgress"] = {}): Promise<MeterResult> {
+  const o: MeterOptions = typeof opts === "function" ? { onProgress: opts } : opts;
+  const bm = assertMonthClosed(month, cfg.timeZone, now);
+  const clusters = configuredClusters(cfg);
+  const clientFor = clientResolver(deps, clusters);
+  const staging = deps.sink.staging ?? memoryStaging();
+  const start = new Date(bm.startMs).toISOString();
+  const end = new Date(bm.endMs).toISOString();
+
+  const stages: ClusterStage[] = [];
+  const outcomes: ClusterOutcome[] = [];
+  let firstError: unknown;
+  let queries = 0;
+  // One cluster at a time: each already runs `concurrency` queries in parallel against its own Prometheus.
+  for (const cluster of clusters) {
+    let url = cluster.prometheus?.url ? redactUrl(cluster.prometheus.url) : "(not configured)";
+    try {
+      const client = clientFor(cluster);
+      url = redactUrl(client.url);
+      const identity: StageIdentity = { month, cluster: cluster.id, prometheusUrl: url, start, end };
+      if ((o.staged ?? "reuse") === "reuse") {
+        const stored = await staging.read(month, cluster.id);
+        const check = stored ? checkClusterStage(stored, identity) : undefined;
+        if (check?.ok) {
+          stages.push(check.stage);
+          outcomes.push({ id: cluster.id, status: "reused", prometheusUrl: url });
+          continue;
+        }
+      }
+      const usage = await meterClusterUsage(client, cluster, bm, deps.queries, o.onProgress);
+      queries += bm.days.length * QUERIES_PER_DAY;
+      // Bad input (a missing price, an odd label) is found now, before the stage exists: a retry cannot fix it.
+      computeChargeback(usage, cfg, month);
+      const { stage, files } = renderClusterStage(identity, usage, usage.perTickDays, now);
+      await staging.write(month, cluster.id, files);
+      stages.push(stage);
+      outcomes.push({ id: cluster.id, status: "metered", prometheusUrl: url });
+    } catch (e) {
+      firstError ??= e;
+      outcomes.push({ id: cluster.id, status: "failed", prometheusUrl: url, error: (e as Error).message });
+    }
+  }
+  if (firstError !== undefined) {
+    const message = describeIncomplete(month, outcomes, staging.location);
+    // A single cluster keeps its error's own type (callers map it to "retry later" / "fix your input").
+    if (clusters.length === 1 && firstError instanceof Error) throw firstError;
+    throw new IncompleteMonthError(message, outcomes, firstError);
+  }
+
+  const combined = combineClusterUsage(stages.map(stageUsage));
+  const chargeback = computeChargeback(combined, cfg, month);
+  const inputs: ClusterInput[] = stages.map((s) => ({
+    id: s.identity.cluster,
+    prometheusUrl: s.identity.prometheusUrl,
+    usageSha256: s.usageSha256,
+    perTickDays: s.perTickDays,
+  }));
   const rendered = renderDataset(chargeback, {
     month,
     timeZone: cfg.timeZone,
-    startIso: new Date(bm.startMs).toISOString(),
-    endIso: new Date(bm.endMs).toISOString(),
-    prometheusUrl: redactUrl(deps.prometheus.url),
+    startIso: start,
+    endIso: end,
+    prometheusUrl: inputs.length === 1 ? inputs[0]!.prometheusUrl : inputs.map((c) => `${c.id}=${c.prometheusUrl}`).join(" "),
     configHash: configHash(cfg),
+    clusters: inputs,
   });
   const dataset = withExports(rendered, chargeback, cfg, deps.exporters ?? []);
   const location = await deps.sink.write(month, dataset);
-  return { month, location, chargeback, dataset, queries: bm.days.length * QUERIES_PER_DAY, perTickDays: usage.perTickDays };
+  // Published: the stages have done their work. Clearing them means a later run of this month meters afresh.
+  await staging.clear(month, clusters.map((c) => c.id));
+  return { month, location, chargeback, dataset, queries, perTickDays: combined.perTickDays, clusters: outcomes };
 }

@@ -115,7 +115,8 @@ export async function rerunMonth(deps: RerunDeps, cfg: Config, req: RerunRequest
   const beforeText = await deps.sink.readManifest(req.month);
   const before = beforeText ? (JSON.parse(beforeText) as ManifestShape) : undefined;
   const sink = req.dryRun ? captureSink(deps.sink) : deps.sink;
-  const result = await meterMonth({ ...deps, sink }, cfg, req.month, now);
+  // An ops re-run meters every cluster again, never a stage a failed run left behind.
+  const result = await meterMonth({ ...deps, sink }, cfg, req.month, now, { staged: "refresh" });
   const afterBody = result.dataset.manifest.body;
   const after = JSON.parse(afterBody.toString("utf8")) as ManifestShape;
 

@@ -52,6 +52,15 @@ export function formatTenantSummary(cb: Chargeback): string {
     "",
     `capacity: ${tt.nodeGpuHours.toFixed(2)} node GPU-h, idle ${tt.idleGpuHours.toFixed(2)} GPU-h (${cb.currency} ${tt.idleCost.toFixed(2)} not charged to tenants)`,
   );
+  // Several clusters: one line each, so an operator sees every cluster contributed (tenant totals span clusters).
+  const byCluster = new Map<string, { alloc: Dec; cost: Dec }>();
+  for (const r of cb.rows) {
+    const c = byCluster.get(r.cluster) ?? { alloc: new D(0), cost: new D(0) };
+    byCluster.set(r.cluster, { alloc: c.alloc.add(r.allocatedGpuHours), cost: c.cost.add(r.cost) });
+  }
+  if (byCluster.size > 1)
+    for (const [id, c] of [...byCluster.entries()].sort(([a], [b]) => (a < b ? -1 : 1)))
+      out.push(`cluster ${id}: ${c.alloc.toFixed(2)} allocated GPU-h, ${cb.currency} ${c.cost.toFixed(2)}`);
   for (const w of cb.warnings) out.push(`warning: ${w}`);
   return out.join("\n");
 }

@@ -19,7 +19,7 @@ import { loadAlertTemplates } from "../adapters/quota-templates.js";
 import { eksToken } from "../adapters/eks-token.js";
 import { eksCoreApi, kubernetesQuotaEnforcer } from "../adapters/kubernetes-quota.js";
 import { meterMonthToDate } from "../metering/meter-month-to-date.js";
-import { prometheusFromConfig } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { quotaSettings } from "./evaluate-quota.js";
 import type { QuotaCheckDeps, QuotaEnforcer } from "./run-quota-check.js";
 
@@ -41,10 +41,10 @@ export function buildQuotaCheckDeps(cfg: Config, w: QuotaWiring): { deps: Omit<Q
   const settings = quotaSettings(cfg);
   const region = w.region ? { region: w.region } : {};
   const s3 = new S3Client(w.s3Endpoint ? { ...region, endpoint: w.s3Endpoint, forcePathStyle: true } : region);
-  const prometheus = prometheusFromConfig(cfg, w.env, { url: w.prometheusUrl });
+  const prometheusFor = prometheusForClusters(cfg, w.env, { url: w.prometheusUrl });
   const queries = loadQueries(w.queriesDir);
   const deps: Omit<QuotaCheckDeps, "runId" | "enforcer"> = {
-    meter: (c, month, now) => meterMonthToDate({ prometheus, queries }, c, month, now),
+    meter: (c, month, now) => meterMonthToDate({ prometheusFor, queries }, c, month, now),
     store: s3QuotaStateStore(s3, w.bucket, w.statePrefix),
     mailer: sesAlertMailer(new SESv2Client(region), settings.sender),
     templates: loadAlertTemplates(w.templatesDir),

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
-import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, MANIFEST_FILE } from "../core/dataset.js";
+import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, LEGACY_V1_COLUMNS, MANIFEST_FILE, type ClusterInput } from "../core/dataset.js";
+import { DEFAULT_CLUSTER_ID } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
 import type { CapacityType } from "../core/attribution.js";
+import type { CapacityRow, ChargebackRow, DailyRow } from "../core/chargeback.js";
 import { monthDirName } from "./month-dir.js";
 
 /** The raw bytes of one month's dataset as a reader found them. */
@@ -16,54 +18,21 @@ export interface Manifest {
   timeZone: string;
   period: { start: string; end: string };
   currency: string;
-  inputs: { prometheusUrl: string; configHash: string };
+  /** `clusters` since schema 2 (multi-cluster metering). */
+  inputs: { prometheusUrl: string; configHash: string; clusters?: ClusterInput[] };
   files: Record<string, { rows: number; bytes: number; sha256: string }>;
   totals: Record<string, string>;
   rounding: string;
   warnings: string[];
 }
 
-export interface ChargebackLine {
-  tenantId: string;
-  tenantName: string;
-  namespace: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
-  allocatedGpuHours: Dec;
-  usedGpuHours: Dec;
-  avgUtilization: Dec;
-  correctionFactor: Dec;
-  billableGpuHours: Dec;
-  unitPrice: Dec;
-  cost: Dec;
-}
+/** A chargeback row read back ("default" cluster for single-cluster and schema-1 months); month and currency are the manifest's. */
+export type ChargebackLine = Omit<ChargebackRow, "month" | "currency">;
 
-export interface DailyLine {
-  day: string;
-  tenantId: string;
-  tenantName: string;
-  namespace: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
-  allocatedGpuHours: Dec;
-  usedGpuHours: Dec;
-}
+/** A daily row read back (its utilization follows from used ÷ allocated). */
+export type DailyLine = Omit<DailyRow, "avgUtilization">;
 
-export interface CapacityLine {
-  nodeGroup: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
-  nodes: number;
-  nodeGpuHours: Dec;
-  allocatedGpuHours: Dec;
-  idleGpuHours: Dec;
-  idleRatio: Dec;
-  unitPrice: Dec;
-  idleCost: Dec;
-}
+export type CapacityLine = CapacityRow;
 
 /** A completed month's dataset, parsed back from its files and checked against its manifest. */
 export interface ParsedDataset {
@@ -130,16 +99,25 @@ export function parseCsv(text: string): string[][] {
 /** Undoes the writer's formula neutralising (`'=x` → `=x`); renderers neutralise again for their own medium. */
 const text = (s: string) => (/^'[=+\-@\t\r]/.test(s) ? s.slice(1) : s);
 
-function table(name: string, body: Buffer, columns: readonly string[], problems: string[]): Record<string, string>[] {
+/**
+ * A CSV as records by column name. Schema-1 months (written before the
+ * `cluster` column) are read too, as the default cluster: a report of an old
+ * month must not break because the dataset grew a column.
+ */
+function table(name: string, body: Buffer, columns: readonly string[], legacy: readonly string[], problems: string[]): Record<string, string>[] {
   const rows = parseCsv(body.toString("utf8"));
   const head = rows.shift() ?? [];
-  if (head.join(",") !== columns.join(",")) {
+  const isLegacy = head.join(",") === legacy.join(",");
+  if (head.join(",") !== columns.join(",") && !isLegacy) {
     problems.push(`${name}: header is "${head.join(",")}", expected "${columns.join(",")}"`);
     return [];
   }
+  const cols = isLegacy ? legacy : columns;
   return rows.map((r, i) => {
-    if (r.length !== columns.length) problems.push(`${name} line ${i + 2}: ${r.length} fields, expected ${columns.length}`);
-    return Object.fromEntries(columns.map((c, j) => [c, r[j] ?? ""]));
+    if (r.length !== cols.length) problems.push(`${name} line ${i + 2}: ${r.length} fields, expected ${cols.length}`);
+    const rec: Record<string, string> = Object.fromEntries(cols.map((c, j) => [c, r[j] ?? ""]));
+    if (isLegacy) rec.cluster = DEFAULT_CLUSTER_ID;
+    return rec;
   });
 }
 
@@ -172,9 +150,9 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   }
   if (problems.length) throw new DatasetIntegrityError(problems);
 
-  const cb = table("chargeback.csv", bytes.files["chargeback.csv"]!, CHARGEBACK_COLUMNS, problems);
-  const dl = table("usage-daily.csv", bytes.files["usage-daily.csv"]!, DAILY_COLUMNS, problems);
-  const cp = table("capacity.csv", bytes.files["capacity.csv"]!, CAPACITY_COLUMNS, problems);
+  const cb = table("chargeback.csv", bytes.files["chargeback.csv"]!, CHARGEBACK_COLUMNS, LEGACY_V1_COLUMNS.chargeback, problems);
+  const dl = table("usage-daily.csv", bytes.files["usage-daily.csv"]!, DAILY_COLUMNS, LEGACY_V1_COLUMNS.daily, problems);
+  const cp = table("capacity.csv", bytes.files["capacity.csv"]!, CAPACITY_COLUMNS, LEGACY_V1_COLUMNS.capacity, problems);
   if (problems.length) throw new DatasetIntegrityError(problems);
 
   return {
@@ -182,6 +160,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
     manifestSha256: createHash("sha256").update(bytes.manifest).digest("hex"),
     chargebackCsv: bytes.files["chargeback.csv"]!,
     chargeback: cb.map((r) => ({
+      cluster: text(r.cluster!),
       tenantId: text(r.tenant_id!),
       tenantName: text(r.tenant_name!),
       namespace: text(r.namespace!),
@@ -198,6 +177,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
     })),
     daily: dl.map((r) => ({
       day: r.day!,
+      cluster: text(r.cluster!),
       tenantId: text(r.tenant_id!),
       tenantName: text(r.tenant_name!),
       namespace: text(r.namespace!),
@@ -208,6 +188,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
       usedGpuHours: dec(r.used_gpu_hours),
     })),
     capacity: cp.map((r) => ({
+      cluster: text(r.cluster!),
       nodeGroup: text(r.node_group!),
       gpuModel: text(r.gpu_model!),
       instanceType: text(r.instance_type!),

@@ -1,7 +1,7 @@
 import { billingMonth } from "../core/month.js";
 import { configHash, UNALLOCATED, type Config } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
-import { PRICE_DP, RATIO_DP } from "../core/chargeback.js";
+import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
 import type { ChargebackLine, ParsedDataset } from "./dataset-files.js";
 
@@ -45,19 +45,8 @@ export interface DailyPoint {
   usedGpuHours: Dec;
 }
 
-export interface IdleLine {
-  nodeGroup: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
-  nodes: number;
-  nodeGpuHours: Dec;
-  allocatedGpuHours: Dec;
-  idleGpuHours: Dec;
-  idleRatio: Dec;
-  unitPrice: Dec;
-  idleCost: Dec;
-}
+/** Idle capacity of one node group; `nodeGroup` reads `cluster/node group` when the month has several clusters. */
+export type IdleLine = Omit<CapacityRow, "cluster">;
 
 export interface QuotaLine {
   tenantId: string;
@@ -223,7 +212,10 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
 
   let idle: ReportModel["idle"];
   if (scope.kind === "all") {
-    const lines = ds.capacity.map((c) => ({ ...c }));
+    // Node groups belong to a cluster: with several clusters the group is shown as `cluster/group`, so two
+    // clusters' groups of the same name stay two lines a reader can tell apart (one cluster: unchanged).
+    const several = new Set(ds.capacity.map((c) => c.cluster)).size > 1;
+    const lines = ds.capacity.map(({ cluster, ...c }) => ({ ...c, nodeGroup: several ? `${cluster}/${c.nodeGroup}` : c.nodeGroup }));
     idle = {
       lines,
       nodeGpuHours: lines.reduce((a, c) => a.add(c.nodeGpuHours), zero()),

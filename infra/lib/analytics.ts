@@ -13,7 +13,10 @@ export const ATHENA_WORKGROUP = "gpu-billing";
  * the dataset and an Athena workgroup (results encrypted with the data key,
  * a per-query scan cap). Partitions are projected (month = yyyy-MM), so a new
  * month is queryable the moment its files land — no crawler, no MSCK REPAIR.
- * The table columns come from the same list the Parquet writer uses.
+ * The table columns come from the same list the Parquet writer uses
+ * (including `cluster` since dataset schema 2; older months read it as NULL).
+ * Per-cluster staging (`<prefix>/staging/…`) lies outside every projected
+ * partition location, so unpublished data is never queryable.
  */
 export class Analytics extends Construct {
   readonly database: glue.CfnDatabase;

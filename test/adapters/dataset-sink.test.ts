@@ -55,5 +55,23 @@ describe("dataset sinks", () => {
       expect(await sink.readManifest("2026-10")).toBe('{"tag":"s3"}');
       expect(await sink.readManifest("2026-11")).toBeUndefined();
     });
+
+    it("given a cluster stage, it lands under prefix/staging/month=YYYY-MM/cluster=<id>/, outside the month, reads back and is cleared", async () => {
+      const staging = s3Sink(s3.client, "billing", "cb").staging!;
+      const loc = await staging.write("2026-10", "seoul-a", { usage: Buffer.from("[1]"), manifest: Buffer.from("{}") });
+      expect(loc).toBe("s3://billing/cb/staging/month=2026-10/cluster=seoul-a/");
+      const keys = async () => ((await s3.client.send(new ListObjectsV2Command({ Bucket: "billing", Prefix: "cb/" }))).Contents ?? []).map((o) => o.Key).sort();
+      expect(await keys()).toEqual(["cb/staging/month=2026-10/cluster=seoul-a/manifest.json", "cb/staging/month=2026-10/cluster=seoul-a/usage.json"]);
+      const back = await staging.read("2026-10", "seoul-a");
+      expect([back?.usage?.toString(), back?.manifest?.toString()]).toEqual(["[1]", "{}"]);
+      expect(await staging.read("2026-10", "busan")).toBeUndefined();
+      await staging.clear("2026-10", ["seoul-a", "busan"]);
+      expect(await keys()).toEqual([]);
+    });
+  });
+
+  it("given a cluster id that is not a safe path part, the staging refuses it (no path traversal)", async () => {
+    const staging = localSink(await mkdtemp(path.join(tmpdir(), "stage-"))).staging!;
+    await expect(staging.write("2026-10", "../x", { usage: Buffer.from(""), manifest: Buffer.from("") })).rejects.toThrow(/cannot be part of a path/);
   });
 });

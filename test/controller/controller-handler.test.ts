@@ -13,14 +13,14 @@ import { makeControllerHandler, parseControllerEnv, type BuiltController } from 
 import { kubeApi } from "../../functions/adapters/kubernetes-nodes.js";
 import type { PrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { PrometheusUnavailableError } from "../../functions/adapters/prometheus-client.js";
-import { startS3WithPreconditions } from "./s3-with-preconditions.js";
+import { startS3, type LocalS3 } from "../support/s3.js";
 import { instanceIdFor, k8sNode, k8sPod, startFakeKubeApi } from "./fake-kube-api.js";
 
 const asg = mockClient(AutoScalingClient);
 const cw = mockClient(CloudWatchClient);
-let s3: Awaited<ReturnType<typeof startS3WithPreconditions>>;
+let s3: LocalS3;
 beforeAll(async () => {
-  s3 = await startS3WithPreconditions("ctl");
+  s3 = await startS3("ctl", { preconditions: true });
 });
 afterAll(async () => s3?.stop());
 afterEach(() => {

@@ -5,11 +5,11 @@ import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { ControllerLease, LeaseLostError } from "../../functions/adapters/controller-lease.js";
 import { auditDay, writeAuditLog, type AuditRecord } from "../../functions/adapters/controller-audit-log.js";
 import { emptyState } from "../../functions/controller/snapshot.js";
-import { startS3WithPreconditions } from "./s3-with-preconditions.js";
+import { startS3, type LocalS3 } from "../support/s3.js";
 
-let s3: Awaited<ReturnType<typeof startS3WithPreconditions>>;
+let s3: LocalS3;
 beforeAll(async () => {
-  s3 = await startS3WithPreconditions("ctl");
+  s3 = await startS3("ctl", { preconditions: true });
 });
 afterAll(async () => s3?.stop());
 const T = Date.parse("2026-11-23T03:00:00Z");

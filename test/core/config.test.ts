@@ -39,4 +39,17 @@ describe("config validation", () => {
   it("given a config that is not YAML at all, the error names the file", () => {
     expect(() => parseConfig("tenants: [", "broken.yaml")).toThrow(/broken\.yaml: not valid JSON or YAML/);
   });
+
+  it("given a FOCUS block with a misspelt field, the error names it; without a block the export defaults apply", () => {
+    const err = (() => {
+      try {
+        parseConfig(`${referenceConfigText}\nfocus:\n  providerNmae: Gyeonggi AI\n`, "cfg.yaml");
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.issues.join("\n")).toMatch(/focus.*providerNmae/);
+    expect(parseConfig(referenceConfigText, "cfg.yaml").focus).toBeUndefined();
+  });
 });

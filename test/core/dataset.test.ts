@@ -23,7 +23,7 @@ describe("chargeback dataset files", () => {
     const lines = csv.trimEnd().split("\n");
     expect(lines[0]).toBe(CHARGEBACK_COLUMNS.join(","));
     expect(lines).toHaveLength(1 + cb.rows.length);
-    expect(lines[1]).toBe("2026-10,suwon,수원시,suwon-a,A100,p4d.24xlarge,on-demand,1,1,1,1,1,3.801285,3.80,USD");
+    expect(lines[1]).toBe("2026-10,default,suwon,수원시,suwon-a,A100,p4d.24xlarge,on-demand,1,1,1,1,1,3.801285,3.80,USD");
   });
 
   it("given a namespace that looks like a formula, the CSV neutralises it", () => {

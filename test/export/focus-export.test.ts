@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { D } from "../../functions/core/decimal.js";
 import { FOCUS_COLUMNS, focusFiles } from "../../functions/export/focus-export.js";
-import { referenceConfig } from "../core/fixtures.js";
+import { computeChargeback } from "../../functions/core/chargeback.js";
+import { node, referenceConfig, use } from "../core/fixtures.js";
 import { fixtureChargeback } from "./month-fixture.js";
 
 /**
@@ -95,6 +96,7 @@ describe("FOCUS export (focus.csv)", () => {
       expect(r.SubAccountId).toBe(src.tenantId);
       expect(r.SubAccountName).toBe(src.tenantName);
       expect(JSON.parse(r.Tags!)).toEqual({
+        cluster: "default",
         tenant: src.tenantId,
         namespace: src.namespace,
         capacity_type: src.capacityType,
@@ -111,7 +113,30 @@ describe("FOCUS export (focus.csv)", () => {
     expect(evil.length).toBeGreaterThan(0);
     for (const r of evil) {
       expect(r.ResourceName).toBe("'=cmd|x");
-      expect(r.ResourceId!.startsWith("'=")).toBe(true);
+      // ResourceId starts with the cluster id (letters, digits, '-' by config), so it can never start a formula.
+      expect(r.ResourceId!.startsWith("default/=cmd|x/")).toBe(true);
     }
+  });
+
+  it("given the same namespace in two clusters, then it is two FOCUS resources, each with its cluster in ResourceId, Tags and x_Cluster", () => {
+    const cfg = referenceConfig();
+    const usage = ["east", "west"].flatMap((cluster) => [use({ cluster, namespace: "team-ai", node: "gpu-1" })]);
+    const nodes = ["east", "west"].map((cluster) => node({ cluster, node: "gpu-1" }));
+    const two = computeChargeback({ usage, nodes, namespaces: [] }, cfg, "2026-10");
+    const [head, ...body] = parseCsv(focusFiles(two, cfg)[0]!.body.toString("utf8"));
+    const recs = body.map((r) => Object.fromEntries(head!.map((h, i) => [h, r[i]!])));
+    expect(recs.map((r) => [r.x_Cluster, r.ResourceId, JSON.parse(r.Tags!).cluster])).toEqual([
+      ["east", "east/team-ai/A100/p4d.24xlarge/on-demand", "east"],
+      ["west", "west/team-ai/A100/p4d.24xlarge/on-demand", "west"],
+    ]);
+  });
+
+  it("given the config names the provider, account and region, then focus.csv carries them; without, the defaults", () => {
+    const named = { ...referenceConfig(), focus: { providerName: "Gyeonggi AI Platform", billingAccountId: "gg-ai-2026", regionId: "ap-northeast-2", regionName: "Asia Pacific (Seoul)" } };
+    const [head, ...body] = parseCsv(focusFiles(cb, named)[0]!.body.toString("utf8"));
+    const first = Object.fromEntries(head!.map((h, i) => [h, body[0]![i]!]));
+    expect(first).toMatchObject({ ProviderName: "Gyeonggi AI Platform", InvoiceIssuerName: "Gyeonggi AI Platform", BillingAccountId: "gg-ai-2026", RegionId: "ap-northeast-2", RegionName: "Asia Pacific (Seoul)" });
+    expect(first.BillingAccountName).toBe(rows[0]!.BillingAccountName);
+    expect(rows[0]).toMatchObject({ ProviderName: "GPU Platform", RegionId: "" });
   });
 });

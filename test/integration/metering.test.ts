@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,6 +10,7 @@ import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink, s3Sink } from "../../functions/adapters/dataset-sink.js";
 import { meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
 import { main } from "../../functions/cli/main.js";
+import { DEMO_MONTH_DATA } from "../global-setup.js";
 import { generateMonth, exactAnswer } from "../support/month-generator.js";
 import { prepareMonthData, startPrometheus } from "../support/prometheus-harness.js";
 import { startS3 } from "../support/s3.js";
@@ -16,7 +18,6 @@ import { referenceConfig, referenceConfigText } from "../core/fixtures.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
-const cacheDir = path.resolve(".tmp/month-cache");
 const rowKey = (r: ChargebackRow) => [r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType].join("|");
 
 describe("metering a generated month against a real Prometheus 2.42", () => {
@@ -29,7 +30,7 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
   let queriesIssued = 0;
 
   beforeAll(async () => {
-    const prepared = await prepareMonthData({ month: MONTH, scale: "demo", cacheDir });
+    const prepared = await prepareMonthData({ ...DEMO_MONTH_DATA });
     gen = prepared.gen;
     prom = await startPrometheus({ dataDir: prepared.dataDir });
     expected = computeChargeback(exactAnswer(gen), cfg, MONTH);
@@ -98,7 +99,7 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     for (const f of files) expect((await readFile(path.join(again, dir, f))).equals(await readFile(path.join(outDir, dir, f))), f).toBe(true);
   });
 
-  it("given an S3 bucket (s3rver), the CLI writes the same bytes as to disk", async () => {
+  it("given an S3 bucket (s3rver), the CLI writes the same CSV bytes as to disk, plus the Parquet tables and focus.csv its manifest lists", async () => {
     const s3 = await startS3("finance");
     try {
       process.env.AWS_ACCESS_KEY_ID = "S3RVER";
@@ -106,11 +107,13 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
       process.env.AWS_REGION = "us-east-1";
       const code = await main(["meter", "--month", MONTH, "--prometheus-url", prom.url, "--bucket", "finance", "--prefix", "cb", "--s3-endpoint", s3.endpoint], process.env, NOW);
       expect(code).toBe(0);
-      for (const f of ["chargeback.csv", "manifest.json"]) {
-        const o = await s3.client.send(new GetObjectCommand({ Bucket: "finance", Key: `cb/month=${MONTH}/${f}` }));
-        const body = Buffer.from(await o.Body!.transformToByteArray());
-        expect(body.equals(await readFile(path.join(outDir, `month=${MONTH}`, f))), f).toBe(true);
-      }
+      const get = async (f: string) =>
+        Buffer.from(await (await s3.client.send(new GetObjectCommand({ Bucket: "finance", Key: `cb/month=${MONTH}/${f}` }))).Body!.transformToByteArray());
+      for (const f of ["chargeback.csv", "usage-daily.csv", "capacity.csv"])
+        expect((await get(f)).equals(await readFile(path.join(outDir, `month=${MONTH}`, f))), f).toBe(true);
+      const manifest = JSON.parse((await get("manifest.json")).toString()) as { files: Record<string, { sha256: string }> };
+      expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining(["focus.csv", "parquet/chargeback/data.parquet"]));
+      for (const [name, f] of Object.entries(manifest.files)) expect(createHash("sha256").update(await get(name)).digest("hex"), name).toBe(f.sha256);
     } finally {
       await s3.stop();
     }
@@ -122,6 +125,7 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     expect(await run(["--month", "2026-13"])).toBe(2);
     expect(await run(["--month", "2026-12"])).toBe(2); // future
     expect(await run(["--month", "2026-11"])).toBe(2); // not ended
+    expect(await run(["--month", MONTH, "--exports", "parquet,xml"])).toBe(2);
     expect(await main(["meter", "--out", out, "--month", MONTH, "--prometheus-url", "http://127.0.0.1:9"], { ...process.env }, NOW)).toBe(3);
     expect(await readdir(out)).toEqual([]);
   });

@@ -13,8 +13,8 @@ import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";
 import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
 import { referenceConfigText } from "../core/fixtures.js";
-import { startConditionalS3 } from "./support/conditional-s3.js";
-import { startLocalSes } from "./support/ses-local.js";
+import { startS3, type LocalS3 } from "../support/s3.js";
+import { startSesLocal } from "../support/ses-local.js";
 import { startKubeApi, type KubeState } from "./support/kube-api-server.js";
 
 const BUCKET = "quota-enforcement";
@@ -51,14 +51,14 @@ const cluster = (): KubeState => ({
 });
 
 describe("quota enforcement with Kubernetes ResourceQuotas", () => {
-  let s3: Awaited<ReturnType<typeof startConditionalS3>>;
-  let ses: Awaited<ReturnType<typeof startLocalSes>>;
+  let s3: LocalS3;
+  let ses: Awaited<ReturnType<typeof startSesLocal>>;
   let kube: Awaited<ReturnType<typeof startKubeApi>>;
   let prefix = "";
   let n = 0;
   const deps = async (meter: QuotaCheckDeps["meter"], kubeUrl = kube.url): Promise<QuotaCheckDeps> => ({
     meter,
-    store: s3QuotaStateStore(s3.client(), BUCKET, prefix),
+    store: s3QuotaStateStore(s3.client, BUCKET, prefix),
     mailer: sesAlertMailer(ses.client, "gpu-billing@platform.example.com"),
     templates: loadAlertTemplates(),
     enforcer: kubernetesQuotaEnforcer(await eksCoreApi({ server: kubeUrl, token: "k8s-aws-v1.test" })),
@@ -67,14 +67,14 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
   });
   const writes = () => kube.requests.filter((r) => r.method !== "GET");
   const objects = async (sub: string) => {
-    const c = s3.client();
+    const c = s3.client;
     const l = await c.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/${sub}` }));
     return Promise.all((l.Contents ?? []).map(async (o) => JSON.parse(await (await c.send(new GetObjectCommand({ Bucket: BUCKET, Key: o.Key! }))).Body!.transformToString())));
   };
 
   beforeAll(async () => {
-    s3 = await startConditionalS3(BUCKET);
-    ses = await startLocalSes();
+    s3 = await startS3(BUCKET, { preconditions: true });
+    ses = await startSesLocal();
   });
   afterAll(async () => {
     await kube?.stop();

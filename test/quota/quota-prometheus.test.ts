@@ -19,6 +19,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { vi } from "vitest";
 import { main } from "../../functions/cli/main.js";
+import { DEMO_3_DAYS_DATA } from "../global-setup.js";
 import { parseConfig, type Config } from "../../functions/core/config.js";
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { D, type Dec } from "../../functions/core/decimal.js";
@@ -33,11 +34,10 @@ import { runQuotaCheck, type QuotaCheckReport } from "../../functions/quota/run-
 import { exactAnswer, type GeneratedMonth } from "../support/month-generator.js";
 import { prepareMonthData, startPrometheus } from "../support/prometheus-harness.js";
 import { referenceConfigText } from "../core/fixtures.js";
-import { startConditionalS3 } from "./support/conditional-s3.js";
-import { startLocalSes, type LocalEmail } from "./support/ses-local.js";
+import { startS3, type LocalS3 } from "../support/s3.js";
+import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 
 const TZ = "America/Los_Angeles";
-const cacheDir = path.resolve(".tmp/month-cache");
 const H = 3_600_000;
 const at = (iso: string) => new Date(iso);
 
@@ -48,8 +48,8 @@ const OCT = ["2026-10-01T06:00:00-07:00", "2026-10-01T18:00:00-07:00", "2026-10-
 describe("quota checks against a real Prometheus with a generated month", () => {
   let prom: { url: string; stop(): Promise<void> };
   let gen: GeneratedMonth;
-  let s3: Awaited<ReturnType<typeof startConditionalS3>>;
-  let ses: Awaited<ReturnType<typeof startLocalSes>>;
+  let s3: LocalS3;
+  let ses: Awaited<ReturnType<typeof startSesLocal>>;
   let cfg: Config;
   let cfgText = "";
   let base: Config;
@@ -58,9 +58,9 @@ describe("quota checks against a real Prometheus with a generated month", () => 
   const plan = { suwon: { quota: 0, warn: 0 }, seongnam: { quota: 0 } };
 
   beforeAll(async () => {
-    const prepared = await prepareMonthData({ month: "2026-10", scale: "demo", cacheDir, days: 3 });
+    const prepared = await prepareMonthData({ ...DEMO_3_DAYS_DATA });
     gen = prepared.gen;
-    [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: prepared.dataDir }), startConditionalS3("quota-it"), startLocalSes()]);
+    [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: prepared.dataDir }), startS3("quota-it", { preconditions: true }), startSesLocal()]);
     base = parseConfig(referenceConfigText.replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`), "base");
     exact = (tenant, t) => {
       const month = currentMonth(t, TZ);
@@ -86,13 +86,13 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     await Promise.all([prom?.stop(), ses?.stop(), s3?.stop()]);
   });
 
-  const run = async (iso: string, runId: string): Promise<{ report: QuotaCheckReport; emails: LocalEmail[] }> => {
+  const run = async (iso: string, runId: string): Promise<{ report: QuotaCheckReport; emails: StoredEmail[] }> => {
     const before = (await ses.emails()).length;
     const prometheus = createPrometheusClient({ url: prom.url });
     const report = await runQuotaCheck(
       {
         meter: (c, month, now) => meterMonthToDate({ prometheus, queries: loadQueries() }, c, month, now),
-        store: s3QuotaStateStore(s3.client(), "quota-it", "quota"),
+        store: s3QuotaStateStore(s3.client, "quota-it", "quota"),
         mailer: sesAlertMailer(ses.client, "gpu-billing@platform.example.com"),
         templates: loadAlertTemplates(),
         actor: "test",

@@ -7,13 +7,13 @@ import ExcelJS from "exceljs";
 import type { Config } from "../../functions/core/config.js";
 import { deliverMonth, type DeliverDeps } from "../../functions/delivery/deliver-month.js";
 import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
-import { localLedger } from "../../functions/delivery/delivery-ledger.js";
+import { localLedger, s3Ledger, type DeliveryLedger } from "../../functions/delivery/delivery-ledger.js";
 import { s3LinkStore, sesRawSender, type RawSender } from "../../functions/delivery/ses-sender.js";
 import { DatasetNotFoundError } from "../../functions/report/dataset-files.js";
 import { referenceConfig } from "../core/fixtures.js";
 import { startS3 } from "../support/s3.js";
 import { demoDataset, MONTH } from "./fixtures.js";
-import { startSesLocal, type StoredEmail } from "./ses-local.js";
+import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 
 const FINANCE = "finance@platform.example.com";
 const CEO = "ceo@platform.example.com";
@@ -165,17 +165,44 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
     }
   });
 
-  it("given two runs at once (a scheduler delivering its event twice), each recipient gets the report exactly once", async () => {
+  /** Two deliveries of a fresh copy of the month at once; returns the mails sent. */
+  async function twoRunsAtOnce(ledgerFor: (dir: string) => DeliveryLedger): Promise<StoredEmail[]> {
     const fresh = await mkdtemp(path.join(tmpdir(), "delivery-"));
     await cp(root, fresh, { recursive: true, filter: (src) => !src.includes(`${path.sep}deliveries`) });
     await ses.clear();
-    const run = () => deliverMonth(deps({ source: localDatasetSource(fresh), ledger: localLedger(fresh) }), cfg, MONTH);
+    const run = () => deliverMonth(deps({ source: localDatasetSource(fresh), ledger: ledgerFor(fresh) }), cfg, MONTH);
     const [a, b] = await Promise.all([run(), run()]);
     const mails = await ses.emails();
+    expect([...a.outcomes, ...b.outcomes].filter((o) => o.status === "sent")).toHaveLength(mails.length);
+    return mails;
+  }
+  const expectEachRecipientOnce = (mails: StoredEmail[]) => {
     const recipients = mails.map((m) => m.destination.to[0]);
     expect(new Set(recipients).size).toBe(recipients.length);
     expect(mails).toHaveLength(cfg.tenants.filter((t) => t.recipients.length).length + 2);
-    expect([...a.outcomes, ...b.outcomes].filter((o) => o.status === "sent")).toHaveLength(mails.length);
+  };
+
+  it("given two runs at once (a scheduler delivering its event twice), each recipient gets the report exactly once", async () => {
+    expectEachRecipientOnce(await twoRunsAtOnce(localLedger));
+  });
+
+  it("given two runs at once recording deliveries in S3 (conditional put, as deployed), each recipient gets the report exactly once", async () => {
+    // s3rver with the precondition middleware: without If-None-Match both runs would claim and send.
+    const s3 = await startS3("ledger", { preconditions: true });
+    try {
+      const mails = await twoRunsAtOnce(() => s3Ledger(s3.client, "ledger", "billing"));
+      expectEachRecipientOnce(mails);
+      // Whichever run came second skipped by reading the first one's record or lost the conditional put.
+      expect(s3.rejected()).toBeLessThanOrEqual(mails.length);
+
+      const rec = (await s3Ledger(s3.client, "ledger", "billing").get(MONTH, "finance", "all", FINANCE))!;
+      expect(rec.recipient).toBe(FINANCE);
+      const again = { ...rec, recipient: "race@platform.example.com" };
+      const claims = await Promise.all([1, 2, 3].map(() => s3Ledger(s3.client, "ledger", "billing").claim(again)));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+    } finally {
+      await s3.stop();
+    }
   });
 
   it("given a month without a manifest, it fails with a clear error and sends nothing", async () => {

@@ -10,7 +10,7 @@ import type { PrometheusClient } from "../../functions/adapters/prometheus-clien
 import { referenceConfigText, referenceConfigTextWithoutReports } from "../core/fixtures.js";
 import { startS3 } from "../support/s3.js";
 import { demoDataset, MONTH } from "./fixtures.js";
-import { startSesLocal } from "./ses-local.js";
+import { startSesLocal } from "../support/ses-local.js";
 
 describe("report CLI and monthly Lambda handler", () => {
   let ses: Awaited<ReturnType<typeof startSesLocal>>;
@@ -60,7 +60,7 @@ describe("report CLI and monthly Lambda handler", () => {
     const built = buildMonthlyDeps({ DATA_BUCKET: "billing", DATA_PREFIX: "cb", BILLING_CONFIG: referenceConfigText, SES_FROM: "billing@platform.example.com" }, { s3: s3.client, ses: ses.client });
     // Prometheus must not be asked: the month's manifest exists.
     const prometheus: PrometheusClient = { url: "http://prom", query: async () => { throw new Error("Prometheus must not be queried"); } };
-    const h = makeMonthlyHandler(() => ({ ...built, meter: { ...built.meter, prometheus } }), () => new Date("2026-10-31T15:10:00Z"));
+    const h = makeMonthlyHandler(() => ({ ...built, meter: { ...built.meter, prometheusFor: () => prometheus } }), () => new Date("2026-10-31T15:10:00Z"));
     const first = await h({ source: "aws.scheduler" });
     expect(first).toMatchObject({ month: MONTH, sent: 8, skipped: 0, failed: 0 });
     expect((await ses.emails()).map((m) => m.destination.to[0]).sort()).toEqual(

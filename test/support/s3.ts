@@ -5,10 +5,57 @@ import { S3Client } from "@aws-sdk/client-s3";
 // @ts-expect-error s3rver ships no type declarations
 import S3rver from "s3rver";
 
-/** A real local S3 server (s3rver) on loopback with one bucket, and a client pointed at it. */
-export async function startS3(bucket: string): Promise<{ client: S3Client; endpoint: string; stop(): Promise<void> }> {
+export interface LocalS3 {
+  client: S3Client;
+  endpoint: string;
+  /** Conditional puts answered 412 so far (only with `preconditions`). */
+  rejected(): number;
+  stop(): Promise<void>;
+}
+
+const PRECONDITION_FAILED =
+  '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>';
+
+/**
+ * A real local S3 server (s3rver) on loopback with one bucket, and a client pointed at it.
+ *
+ * `preconditions`: s3rver ignores If-None-Match and If-Match on PutObject, which real S3
+ * honours and which the delivery ledger, the quota state and the controller lease rely on.
+ * A small Koa middleware in front of s3rver's router evaluates them the way S3 does (412
+ * PreconditionFailed) against the stored object's ETag; conditional puts are serialised so
+ * the check and the write are atomic, as they are in S3.
+ */
+export async function startS3(bucket: string, opts: { preconditions?: boolean } = {}): Promise<LocalS3> {
   const directory = await mkdtemp(path.join(tmpdir(), "s3rver-"));
   const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
+  let rejected = 0;
+  if (opts.preconditions) {
+    let chain: Promise<unknown> = Promise.resolve();
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- s3rver's Koa context has no types
+    server.middleware.unshift(async (ctx: any, next: () => Promise<void>) => {
+      const ifNoneMatch = ctx.get("if-none-match");
+      const ifMatch = ctx.get("if-match");
+      if (ctx.method !== "PUT" || (!ifNoneMatch && !ifMatch)) return next();
+      const [, b, ...rest] = decodeURIComponent(ctx.path).split("/");
+      const run = async () => {
+        const etag: string | undefined = await server.store.getMetadata(b, rest.join("/")).then(
+          (m: { etag?: string }) => m.etag,
+          () => undefined,
+        );
+        if ((ifNoneMatch === "*" && etag !== undefined) || (ifMatch && ifMatch !== etag)) {
+          rejected++;
+          ctx.status = 412;
+          ctx.type = "application/xml";
+          ctx.body = PRECONDITION_FAILED;
+          return;
+        }
+        await next();
+      };
+      const p = chain.then(run, run);
+      chain = p.catch(() => undefined);
+      await p;
+    });
+  }
   const addr: { port: number } = await server.run();
   const endpoint = `http://127.0.0.1:${addr.port}`;
   const client = new S3Client({
@@ -20,6 +67,7 @@ export async function startS3(bucket: string): Promise<{ client: S3Client; endpo
   return {
     client,
     endpoint,
+    rejected: () => rejected,
     async stop() {
       client.destroy();
       await server.close();

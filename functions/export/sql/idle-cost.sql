@@ -1,5 +1,8 @@
--- Idle GPU capacity and what it cost, per month and node group (never billed to tenants).
+-- Idle GPU capacity and what it cost, per month, cluster and node group (never billed to tenants).
+-- A node group is a cluster's own: the same name in two clusters is two groups.
+-- Months metered before the cluster column (dataset schema 1) read cluster as NULL: shown as 'default'.
 SELECT month,
+       COALESCE(cluster, 'default') AS cluster,
        node_group,
        instance_type,
        capacity_type,
@@ -8,5 +11,5 @@ SELECT month,
        ROUND(CAST(SUM(idle_gpu_hours) AS DOUBLE) / NULLIF(CAST(SUM(node_gpu_hours) AS DOUBLE), 0), 4) AS idle_ratio,
        SUM(idle_cost)       AS idle_cost
 FROM capacity
-GROUP BY month, node_group, instance_type, capacity_type
-ORDER BY month, idle_cost DESC, node_group, instance_type, capacity_type
+GROUP BY month, COALESCE(cluster, 'default'), node_group, instance_type, capacity_type
+ORDER BY month, idle_cost DESC, cluster, node_group, instance_type, capacity_type

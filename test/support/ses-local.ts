@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
-import sesLocal from "aws-ses-v2-local";
+import * as sesModule from "aws-ses-v2-local";
 
 export interface StoredEmail {
   messageId: string;
@@ -9,20 +9,31 @@ export interface StoredEmail {
   destination: { to: string[]; cc: string[]; bcc: string[] };
   subject: string;
   body: { html?: string; text?: string };
+  /** Present for raw MIME messages, which the server parses like a mail client. */
   attachments: { content: string; contentType: string; filename?: string; size: number }[];
   at: number;
 }
 
+export interface LocalSes {
+  client: SESv2Client;
+  url: string;
+  emails(): Promise<StoredEmail[]>;
+  clear(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+type Start = (config: { host: string; port: number }) => Promise<Server>;
+// A CommonJS module whose `exports.default` is the server factory; ESM interop may wrap it once more.
+const mod = sesModule as unknown as { default: Start | { default: Start } };
+const startServer: Start = typeof mod.default === "function" ? mod.default : mod.default.default;
+
 /**
  * A real local SES v2 server (aws-ses-v2-local, from node_modules) on a free loopback port.
- * It parses each raw MIME message like a mail client would and keeps it, with its
- * attachments, for read-back at GET /store.
+ * It keeps every message, with its attachments, for read-back at GET /store.
  */
-export async function startSesLocal(): Promise<{ client: SESv2Client; url: string; emails(): Promise<StoredEmail[]>; clear(): Promise<void>; stop(): Promise<void> }> {
-  type Start = (c: { host: string; port: number }) => Promise<Server>;
-  const mod = sesLocal as unknown as Start & { default?: Start };
-  const start: Start = (mod as { default?: Start }).default ?? mod;
-  const server = await start({ host: "127.0.0.1", port: 0 });
+export async function startSesLocal(): Promise<LocalSes> {
+  const server = await startServer({ host: "127.0.0.1", port: 0 });
+  if (!server.listening) await new Promise((r) => server.once("listening", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new SESv2Client({ endpoint: url, region: "ap-northeast-2", credentials: { accessKeyId: "LOCAL", secretAccessKey: "LOCAL" } });
   return {

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, configHash, configuredClusters, parseConfig } from "../../functions/core/config.js";
+import { referenceConfig, referenceConfigText } from "./fixtures.js";
+
+/** The reference config with its top-level `prometheus` block replaced by `replacement` (YAML lines). */
+function withPrometheusBlock(replacement: string): string {
+  const at = referenceConfigText.indexOf("\nprometheus:\n");
+  const end = referenceConfigText.indexOf("\nreports:\n");
+  if (at < 0 || end < at) throw new Error("reference-customer.yaml no longer has prometheus: before reports: — update this fixture");
+  return referenceConfigText.slice(0, at + 1) + replacement + referenceConfigText.slice(end);
+}
+
+const twoClusters = `clusters:
+  - id: seoul-a
+    name: Seoul A
+    prometheus: { url: "http://127.0.0.1:9090" }
+  - id: busan
+    prometheus: { url: "http://127.0.0.1:9091", auth: { type: bearer, tokenEnv: BUSAN_TOKEN } }
+`;
+
+function issuesOf(text: string): string {
+  try {
+    parseConfig(text, "cfg.yaml");
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).issues.join("\n");
+  }
+  return expect.unreachable("config should be invalid");
+}
+
+describe("multi-cluster config", () => {
+  it("given the reference config without clusters, then it is one implicit cluster 'default' on the top-level prometheus, and its hash is unchanged by the new optional fields", () => {
+    const c = referenceConfig();
+    expect(c.clusters).toBeUndefined();
+    expect(configuredClusters(c)).toEqual([{ id: "default", name: "default", prometheus: c.prometheus }]);
+    // configHash is of the parsed config: absent optional fields add nothing to it
+    expect(JSON.stringify(c)).not.toContain("clusters");
+    expect(configHash(c)).toBe(configHash(parseConfig(referenceConfigText, "again.yaml")));
+  });
+
+  it("given clusterId without clusters, then the implicit cluster takes that id", () => {
+    const c = parseConfig(referenceConfigText + "clusterId: prod-eks\n", "cfg.yaml");
+    expect(configuredClusters(c).map((x) => x.id)).toEqual(["prod-eks"]);
+  });
+
+  it("given two clusters, then both are configured in id order with their own Prometheus and the name defaults to the id", () => {
+    const c = parseConfig(withPrometheusBlock(twoClusters), "cfg.yaml");
+    const all = configuredClusters(c);
+    expect(all.map((x) => [x.id, x.name, x.prometheus?.url])).toEqual([
+      ["busan", "busan", "http://127.0.0.1:9091"],
+      ["seoul-a", "Seoul A", "http://127.0.0.1:9090"],
+    ]);
+    expect(all[0]!.prometheus?.auth).toEqual({ type: "bearer", tokenEnv: "BUSAN_TOKEN" });
+    expect(all[1]!.prometheus?.concurrency).toBe(4); // per-cluster defaults apply
+  });
+
+  it("given two clusters with the same id, then the error names clusters.1.id as a duplicate", () => {
+    expect(issuesOf(withPrometheusBlock(twoClusters.replace("id: busan", "id: seoul-a")))).toContain('clusters.1.id: duplicate cluster id "seoul-a"');
+  });
+
+  it.each([["Seoul"], ["../x"], ["a/b"], ["-lead"], ["a b"], ["x".repeat(64)]])(
+    "given cluster id %j (not usable as an S3 key part), then the error names clusters.1.id",
+    (bad) => {
+      expect(issuesOf(withPrometheusBlock(twoClusters.replace("id: busan", `id: ${JSON.stringify(bad)}`)))).toMatch(/clusters\.1\.id: must be lower-case letters, digits and '-'/);
+    },
+  );
+
+  it("given clusters together with a top-level prometheus, then the error says to give each cluster its own", () => {
+    expect(issuesOf(referenceConfigText + twoClusters)).toMatch(/^prometheus: with `clusters`, give each cluster its own `prometheus`/m);
+  });
+
+  it("given clusters together with clusterId, then the error names clusterId", () => {
+    expect(issuesOf(withPrometheusBlock(twoClusters) + "clusterId: x\n")).toMatch(/^clusterId: only for a single implicit cluster/m);
+  });
+
+  it("given an empty clusters list, then the error names clusters", () => {
+    expect(issuesOf(withPrometheusBlock("clusters: []\n"))).toMatch(/^clusters: /m);
+  });
+});
