@@ -29,7 +29,7 @@ export type Grant =
 export interface EnvironmentContext {
   bucketName: string;
   billing: Config;
-  /** settings.prometheus.url, else the billing config's prometheus.url. */
+  /** The controller's Prometheus: settings.prometheus.url, else the billing config's (single) prometheus.url or its only cluster's. */
   prometheusUrl?: string;
   /** Region to SigV4-sign Prometheus queries for (AMP), from the billing config or the workspace ARN. */
   prometheusSigV4Region?: string;
@@ -73,8 +73,13 @@ export interface FunctionSpec {
   optional?: boolean;
 }
 
-/** Where an entry's Prometheus URL comes from: settings first, else the billing config (the handler's fallback too). */
-const prometheusUrl = (s: Settings): Record<string, string> => (s.prometheus.url ? { PROMETHEUS_URL: s.prometheus.url } : {});
+/**
+ * PROMETHEUS_URL of the metering functions: settings.prometheus.url overrides the billing config's
+ * single Prometheus; with `clusters` in the config each cluster names its own (the handlers refuse
+ * an override then), so the setting is for the controller only.
+ */
+const prometheusUrl = (s: Settings, c: EnvironmentContext): Record<string, string> =>
+  s.prometheus.url && !c.billing.clusters ? { PROMETHEUS_URL: s.prometheus.url } : {};
 
 export const FUNCTIONS: FunctionSpec[] = [
   {
@@ -92,7 +97,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     environment: (s, c) => ({
       DATA_BUCKET: c.bucketName,
       DATA_PREFIX: s.dataPrefix,
-      ...prometheusUrl(s),
+      ...prometheusUrl(s, c),
       EXPORTS: "parquet,focus",
       METRICS_NAMESPACE: s.metricsNamespace,
     }),
@@ -116,7 +121,9 @@ export const FUNCTIONS: FunctionSpec[] = [
     environment: (s, c) => ({
       DATA_BUCKET: c.bucketName,
       DATA_PREFIX: s.dataPrefix,
-      ...prometheusUrl(s),
+      ...prometheusUrl(s, c),
+      // When it meters the month itself, it writes what the Meter function writes.
+      EXPORTS: "parquet,focus",
       // Absent: the billing config's reports.from (and reports.lang) decide.
       ...(s.ses.fromAddress ? { SES_FROM: s.ses.fromAddress } : {}),
     }),
@@ -138,7 +145,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     environment: (s, c) => ({
       DATA_BUCKET: c.bucketName,
       QUOTA_STATE_PREFIX: s.quota.statePrefix,
-      ...prometheusUrl(s),
+      ...prometheusUrl(s, c),
       ...(s.eksClusterName ? { EKS_CLUSTER_NAME: s.eksClusterName } : {}),
       ...(s.quota.enforce !== undefined ? { QUOTA_ENFORCE: String(s.quota.enforce) } : {}),
     }),
@@ -168,7 +175,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     unavailable: (s) => (s.eksClusterName ? undefined : "gpuBilling.eksClusterName is not set (the controller acts on one EKS cluster)"),
     // ControllerEnvSchema (functions/handlers/controller-handler.ts); AWS_REGION comes from Lambda.
     environment: (s, c) => {
-      if (!c.prometheusUrl) throw new Error("gpuBilling.prometheus.url: the Controller needs a Prometheus URL (here or prometheus.url in the billing config)");
+      if (!c.prometheusUrl) throw new Error("gpuBilling.prometheus.url: the Controller needs the Prometheus of its cluster (here, or the billing config's prometheus.url or only cluster)");
       // The controller signs with SigV4 (AMP) or sends nothing; it has no bearer-token support.
       if (c.billing.prometheus?.auth?.type === "bearer") throw new Error("gpuBilling.eksClusterName: the Controller cannot use the billing config's bearer-token Prometheus (SigV4 or no auth only)");
       return {
@@ -197,7 +204,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     environment: (s, c) => ({
       DATA_BUCKET: c.bucketName,
       DATA_PREFIX: s.dataPrefix,
-      ...prometheusUrl(s),
+      ...prometheusUrl(s, c),
       EXPORTS: "parquet,focus",
       ...(c.functionNames.has("Monthly") ? { MONTHLY_FUNCTION_NAME: c.functionNames.get("Monthly")! } : {}),
     }),

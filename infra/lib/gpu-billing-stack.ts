@@ -90,7 +90,7 @@ export class GpuBillingStack extends Stack {
     const envContext: EnvironmentContext = {
       bucketName: this.storage.bucket.bucketName,
       billing,
-      prometheusUrl: s.prometheus.url ?? billing.prometheus?.url,
+      prometheusUrl: s.prometheus.url ?? billing.prometheus?.url ?? (billing.clusters?.length === 1 ? billing.clusters[0]!.prometheus.url : undefined),
       prometheusSigV4Region: promAuth?.type === "sigv4" ? promAuth.region : s.prometheus.ampWorkspaceArn?.split(":")[3],
       functionNames: new Map(),
     };

@@ -19,7 +19,7 @@ import { EXPORTERS } from "../../functions/export/dataset-exports.js";
 import { generateMonth, writeOpenMetricsDays } from "../support/month-generator.js";
 import { backfill, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
 import { startS3 } from "../support/s3.js";
-import { startSesLocal } from "../report/ses-local.js";
+import { startSesLocal } from "../support/ses-local.js";
 import { referenceConfig } from "../core/fixtures.js";
 
 type Handler = { handler: (e: unknown) => Promise<unknown> };

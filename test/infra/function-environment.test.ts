@@ -123,6 +123,15 @@ describe("CDK app: each function's environment is exactly what its handler's env
     expect(envs.get("ManifestCheck")!.PROM_BEARER).toBeUndefined();
   });
 
+  it("given a billing config with two clusters, then the metering functions get no PROMETHEUS_URL (each cluster names its own) and the controller gets the setting's", () => {
+    const { envs } = synthEnvironments({ ...FULL, billingConfigFile: "test/infra/fixtures/two-cluster-billing.yaml" });
+    for (const id of ["Meter", "Monthly", "Quota", "Rerun"]) {
+      expect({ id, url: envs.get(id)!.PROMETHEUS_URL }).toEqual({ id, url: undefined });
+      expect(environmentViolations(SCHEMAS[id]!, envs.get(id)!)).toEqual([]);
+    }
+    expect(envs.get("Controller")!.PROMETHEUS_URL).toBe(FULL.prometheus.url);
+  });
+
   it("given a variable renamed on one side (FONTS_DIR for FONT_DIR) or a required one dropped, then the check names it", () => {
     const { envs } = synthEnvironments(FULL);
     const { FONT_DIR, ...monthly } = { ...envs.get("Monthly")! };
