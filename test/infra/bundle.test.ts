@@ -7,8 +7,9 @@ import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { App } from "aws-cdk-lib";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { buildApp, cdkJsonContext } from "../../infra/bin/app.js";
+import { QUOTA_HOURS_METRIC, QUOTA_RATIO_METRIC, QUOTA_TENANT_DIMENSION } from "../../infra/lib/gpu-billing-stack.js";
 import { createHash } from "node:crypto";
 import type { Dataset } from "../../functions/core/dataset.js";
 import type { DatasetSink } from "../../functions/adapters/dataset-sink.js";
@@ -20,6 +21,8 @@ import { generateMonth, writeOpenMetricsDays } from "../support/month-generator.
 import { backfill, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
 import { startS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { referenceConfig } from "../core/fixtures.js";
 
 type Handler = { handler: (e: unknown) => Promise<unknown> };
@@ -33,6 +36,11 @@ function invokeBundle(dir: string, event: unknown): { ok?: unknown; error?: stri
   const script = `const m = await import(${JSON.stringify(url)}); try { console.log(JSON.stringify({ ok: await m.handler(${JSON.stringify(event)}) })) } catch (e) { console.log(JSON.stringify({ error: e.message })) }`;
   const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", env: { PATH: process.env.PATH } });
   return JSON.parse(out.trim().split("\n").pop()!);
+}
+
+async function listKeys(s3: { client: { send: (c: ListObjectsV2Command) => Promise<{ Contents?: { Key?: string }[] }> } }, prefix: string): Promise<string[]> {
+  const r = await s3.client.send(new ListObjectsV2Command({ Bucket: "data", Prefix: prefix }));
+  return (r.Contents ?? []).map((o) => o.Key!);
 }
 
 /** Same, without blocking this process (the local servers the bundle talks to run in it), with an environment. */
@@ -96,10 +104,12 @@ describe("CDK app: synth with local esbuild bundling", () => {
     expect(invokeBundle(assetOf("Controller"), { source: 42 }).error).toMatch(/invalid event: source/);
   });
 
-  describe("the rerun and monthly bundles against a real Prometheus, a local S3 server and a local SES", () => {
+  describe("the rerun, monthly and quota bundles against a real Prometheus, local S3 and SES servers and a CloudWatch stub", () => {
     let prom: RunningPrometheus;
     let s3: Awaited<ReturnType<typeof startS3>>;
     let ses: Awaited<ReturnType<typeof startSesLocal>>;
+    let cloudWatch: Server;
+    const cloudWatchCalls: { target: string; body: { Namespace?: string; MetricData?: { MetricName: string; Dimensions?: { Name: string }[] }[] } }[] = [];
     let work: string;
     const saved = { ...process.env };
     const gen = generateMonth({ month: "2026-10", scale: "demo", days: 2 });
@@ -107,7 +117,17 @@ describe("CDK app: synth with local esbuild bundling", () => {
       work = await mkdtemp(path.join(tmpdir(), "bundle-e2e-"));
       const files = await writeOpenMetricsDays(gen, path.join(work, "om"));
       await backfill(files, path.join(work, "blocks"));
-      [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: path.join(work, "blocks") }), startS3("data"), startSesLocal()]);
+      [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: path.join(work, "blocks") }), startS3("data", { preconditions: true }), startSesLocal()]);
+      // CloudWatch does not run locally: a small HTTP server answers PutMetricData (AWS JSON 1.0) and keeps each request.
+      cloudWatch = createServer((req, res) => {
+        let body = "";
+        req.on("data", (c) => (body += c));
+        req.on("end", () => {
+          cloudWatchCalls.push({ target: String(req.headers["x-amz-target"]), body: JSON.parse(body || "{}") });
+          res.writeHead(200, { "content-type": "application/x-amz-json-1.0" }).end("{}");
+        });
+      });
+      await new Promise<void>((resolve) => cloudWatch.listen(0, "127.0.0.1", resolve));
       const asset = assetOf("Rerun");
       // What Lambda would set (paths inside the asset instead of /var/task), and an S3 endpoint
       // override the SDK reads from the environment (an IP endpoint means path-style requests).
@@ -120,7 +140,7 @@ describe("CDK app: synth with local esbuild bundling", () => {
     });
     afterAll(async () => {
       process.env = saved;
-      await Promise.all([prom?.stop(), s3?.stop(), ses?.stop()]);
+      await Promise.all([prom?.stop(), s3?.stop(), ses?.stop(), new Promise((resolve) => (cloudWatch ? cloudWatch.close(resolve) : resolve(undefined)))]);
       if (work) await rm(work, { recursive: true, force: true });
     });
 
@@ -162,6 +182,28 @@ describe("CDK app: synth with local esbuild bundling", () => {
       for (const m of mails) expect(m.attachments.some((a) => a.contentType === "application/pdf" && a.size > 10_000)).toBe(true);
       // metered first: the month's dataset (manifest last) is under the function's prefix
       await s3.client.send(new GetObjectCommand({ Bucket: "data", Key: "monthly-e2e/month=2026-10/manifest.json" }));
+    });
+
+    it("given October, when the bundled Quota handler runs (report-only) in a plain node process, then it writes its state under its prefix and publishes the metrics the alarms read", async () => {
+      const asset = assetOf("Quota");
+      const env = Object.fromEntries(Object.entries(envOf("Quota")).map(([k, v]) => [k, typeof v === "string" ? v.replace(/^\/var\/task/, asset) : "data"]));
+      const cw = `http://127.0.0.1:${(cloudWatch.address() as AddressInfo).port}`;
+      const r = await invokeBundleAsync(asset, { month: "2026-10" }, {
+        ...env, DATA_BUCKET: "data", PROMETHEUS_URL: prom.url,
+        AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ENDPOINT_URL_SESV2: ses.url, AWS_ENDPOINT_URL_CLOUDWATCH: cw,
+        AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER",
+      });
+      expect(r.error).toBeUndefined();
+      expect(r.ok).toMatchObject({ month: "2026-10", enforce: false });
+      const puts = cloudWatchCalls.filter((c) => c.target.endsWith(".PutMetricData"));
+      expect(puts.length).toBeGreaterThan(0);
+      const sent = puts.flatMap((p) => p.body.MetricData!.map((d) => ({ namespace: p.body.Namespace, name: d.MetricName, dims: (d.Dimensions ?? []).map((x) => x.Name) })));
+      expect(new Set(sent.map((x) => JSON.stringify(x)))).toEqual(new Set([
+        JSON.stringify({ namespace: "GpuBilling/Quota", name: QUOTA_HOURS_METRIC, dims: [QUOTA_TENANT_DIMENSION] }),
+        JSON.stringify({ namespace: "GpuBilling/Quota", name: QUOTA_RATIO_METRIC, dims: [QUOTA_TENANT_DIMENSION] }),
+      ]));
+      const keys = await listKeys(s3, `${env.QUOTA_STATE_PREFIX}/`);
+      expect(keys.length).toBeGreaterThan(0);
     });
   });
 });
