@@ -25,7 +25,7 @@ describe("meter run with exports (Parquet + FOCUS inside the dataset, manifest l
       return send(cmd as never);
     }) as never);
     const built = buildMeterDeps(env, s3.client);
-    const h = makeMeterHandler(() => ({ ...built, deps: { ...built.deps, prometheus } }), () => new Date("2026-11-01T00:00:00Z"));
+    const h = makeMeterHandler(() => ({ ...built, deps: { ...built.deps, prometheusFor: () => prometheus } }), () => new Date("2026-11-01T00:00:00Z"));
     await h({ month: "2026-10" });
     expect(puts.at(-1)).toBe("cb/month=2026-10/manifest.json");
     expect(puts).toEqual(

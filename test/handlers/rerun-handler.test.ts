@@ -43,7 +43,7 @@ describe("rerun Lambda handler", () => {
   const env = { DATA_BUCKET: "data", DATA_PREFIX: "cb", BILLING_CONFIG: referenceConfigText, EXPORTS: "parquet,focus" };
   const handler = (extraEnv: Record<string, string> = {}) => {
     const built = buildRerunDeps({ ...env, ...extraEnv }, s3.client, new LambdaClient({ region: "ap-northeast-2" }));
-    return makeRerunHandler(() => ({ ...built, deps: { ...built.deps, prometheus: emptyPrometheus } }), () => NOW);
+    return makeRerunHandler(() => ({ ...built, deps: { ...built.deps, prometheusFor: () => emptyPrometheus } }), () => NOW);
   };
   const getJson = async (key: string) =>
     JSON.parse(await (await s3.client.send(new GetObjectCommand({ Bucket: "data", Key: key }))).Body!.transformToString());
@@ -123,7 +123,7 @@ describe("rerun Lambda handler", () => {
     lambdaMock.on(InvokeCommand).rejects(new Error("TooManyRequestsException"));
     const h = makeRerunHandler(() => {
       const built = buildRerunDeps({ ...env, MONTHLY_FUNCTION_NAME: "m" }, s3.client, new LambdaClient({ region: "ap-northeast-2" }));
-      return { ...built, deps: { ...built.deps, prometheus: emptyPrometheus } };
+      return { ...built, deps: { ...built.deps, prometheusFor: () => emptyPrometheus } };
     }, () => new Date("2026-11-21T00:00:00Z"));
     await expect(h({ month: "2026-10", deliver: true, reason: "send again" })).rejects.toThrow(/TooManyRequests/);
     const rec = await getJson("cb/reruns/month=2026-10/2026-11-21T00-00-00-000Z.json");
