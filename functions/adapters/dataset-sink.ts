@@ -83,10 +83,16 @@ export function localStaging(root: string): ClusterStaging {
   };
 }
 
+/** S3 key of one file of a cluster's stage: `<prefix>/staging/month=YYYY-MM/cluster=<id>/<name>`. */
+export function stageObjectKey(prefix: string, month: string, cluster: string, name: string): string {
+  const p = prefix.replace(/^\/+|\/+$/g, "");
+  return `${p ? `${p}/` : ""}staging/${monthDir(month)}/${clusterDir(cluster)}/${name}`;
+}
+
 /** S3 staging: the stage's manifest is deleted first and put last, like a month's. */
 export function s3Staging(client: S3Client, bucket: string, prefix = ""): ClusterStaging {
   const p = prefix.replace(/^\/+|\/+$/g, "");
-  const key = (month: string, cluster: string, name: string) => `${p ? `${p}/` : ""}staging/${monthDir(month)}/${clusterDir(cluster)}/${name}`;
+  const key = (month: string, cluster: string, name: string) => stageObjectKey(prefix, month, cluster, name);
   const get = async (Key: string) => {
     try {
       const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key }));

@@ -6,13 +6,19 @@ import { describeIssues } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { MANIFEST_FILE } from "../core/dataset.js";
 import { decideMonthComplete, MANIFEST_MISSING_METRIC } from "../core/month-completeness.js";
-import { monthDir } from "../adapters/dataset-sink.js";
+import { monthDir, stageObjectKey } from "../adapters/dataset-sink.js";
+import { STAGE_MANIFEST_FILE } from "../core/cluster-stage.js";
 
 export const ManifestCheckEnvSchema = z.object({
   DATA_BUCKET: z.string().min(3),
   DATA_PREFIX: z.string().default("chargeback"),
   METRICS_NAMESPACE: z.string().min(1).default("GpuBilling"),
   BILLING_TIME_ZONE: z.string().default("Asia/Seoul"),
+  /** The billing config's cluster ids (comma-separated), when it has several: a missing month then says which clusters have no stage. */
+  CLUSTER_IDS: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*(,[a-z0-9][a-z0-9-]*)*$/, "must be comma-separated cluster ids")
+    .optional(),
 });
 
 /** Scheduled on the 2nd (no month: check the previous one); ops may name a month. Nothing else is accepted. */
@@ -56,7 +62,16 @@ export function makeManifestCheckHandler(getDeps: () => ManifestCheckDeps, clock
     const month = ev.data.month ?? previousMonth(clock(), env.BILLING_TIME_ZONE);
     const prefix = env.DATA_PREFIX.replace(/^\/+|\/+$/g, "");
     const key = `${prefix ? `${prefix}/` : ""}${monthDir(month)}/${MANIFEST_FILE}`;
-    const decision = decideMonthComplete(month, { [key]: await exists(s3, env.DATA_BUCKET, key) });
+    const present = await exists(s3, env.DATA_BUCKET, key);
+    const stages =
+      !present && env.CLUSTER_IDS
+        ? Object.fromEntries(
+            await Promise.all(
+              env.CLUSTER_IDS.split(",").map(async (c) => [c, await exists(s3, env.DATA_BUCKET, stageObjectKey(env.DATA_PREFIX, month, c, STAGE_MANIFEST_FILE))] as const),
+            ),
+          )
+        : undefined;
+    const decision = decideMonthComplete(month, { [key]: present }, stages);
     await cloudwatch.send(
       new PutMetricDataCommand({
         Namespace: env.METRICS_NAMESPACE,

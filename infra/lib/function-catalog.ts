@@ -225,6 +225,7 @@ export const FUNCTIONS: FunctionSpec[] = [
       DATA_PREFIX: s.dataPrefix,
       METRICS_NAMESPACE: s.metricsNamespace,
       BILLING_TIME_ZONE: s.timeZone,
+      ...(c.billing.clusters && c.billing.clusters.length > 1 ? { CLUSTER_IDS: c.billing.clusters.map((k) => k.id).join(",") } : {}),
     }),
   },
 ];

@@ -40,6 +40,16 @@ describe("manifest-check Lambda handler", () => {
     expect(cw.commandCalls(PutMetricDataCommand)[0]!.args[0].input.MetricData![0]!.Value).toBe(0);
   });
 
+  it("given two clusters and a failed September that staged only seoul, the reason names busan as the cluster without a stage", async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: "data", Key: "cb/staging/month=2026-09/cluster=seoul/manifest.json", Body: "{}" }));
+    const multi = ManifestCheckEnvSchema.parse({ DATA_BUCKET: "data", DATA_PREFIX: "cb", CLUSTER_IDS: "seoul,busan" });
+    const h = makeManifestCheckHandler(() => ({ s3: s3.client, cloudwatch: new CloudWatchClient({ region: "ap-northeast-2" }), env: multi }), () => new Date("2026-11-02T00:00:00Z"));
+    const d = await h({ month: "2026-09" });
+    expect(d).toMatchObject({ complete: false, metricValue: 1 });
+    expect(d.reason).toMatch(/Clusters without a stage: busan; staged by a failed run: seoul/);
+    expect(() => ManifestCheckEnvSchema.parse({ DATA_BUCKET: "data", CLUSTER_IDS: "seoul,../x" })).toThrow(/CLUSTER_IDS|cluster ids/);
+  });
+
   it("given a forged event or a path in the month, it fails before looking anything up", async () => {
     await expect(handler("2026-11-02T00:00:00Z")({ month: "../x" })).rejects.toThrow(/month: must be YYYY-MM/);
     await expect(handler("2026-11-02T00:00:00Z")({ bucket: "other" })).rejects.toThrow(/invalid event/);
