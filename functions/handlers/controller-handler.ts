@@ -19,6 +19,7 @@ import { describeClusterAccess, eksTokenProvider } from "../adapters/eks-cluster
 import { gatherSnapshot } from "../adapters/controller-snapshot.js";
 import { createPrometheusClient, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { poolOf } from "../controller/policy.js";
+import { parseFunctionEnv } from "./handler-env.js";
 
 /** The controller function's environment; every error names the variable. */
 export const ControllerEnvSchema = z
@@ -61,9 +62,7 @@ export interface BuiltController {
 }
 
 export function parseControllerEnv(env: Record<string, string | undefined>): { env: ControllerEnv; policy: ControllerPolicy } {
-  const parsed = ControllerEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`controller function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
-  const e = parsed.data;
+  const e = parseFunctionEnv("controller", ControllerEnvSchema, env);
   const policy = e.CONTROLLER_POLICY ? parsePolicy(e.CONTROLLER_POLICY, "CONTROLLER_POLICY") : parsePolicy(readFileSync(e.CONTROLLER_POLICY_FILE!, "utf8"), e.CONTROLLER_POLICY_FILE!);
   return { env: e, policy };
 }

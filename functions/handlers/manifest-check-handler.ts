@@ -8,6 +8,7 @@ import { MANIFEST_FILE } from "../core/dataset.js";
 import { decideMonthComplete, MANIFEST_MISSING_METRIC } from "../core/month-completeness.js";
 import { monthDir, stageObjectKey } from "../adapters/dataset-sink.js";
 import { STAGE_MANIFEST_FILE } from "../core/cluster-stage.js";
+import { EventMonth, parseFunctionEnv } from "./handler-env.js";
 
 export const ManifestCheckEnvSchema = z.object({
   DATA_BUCKET: z.string().min(3),
@@ -23,7 +24,7 @@ export const ManifestCheckEnvSchema = z.object({
 
 /** Scheduled on the 2nd (no month: check the previous one); ops may name a month. Nothing else is accepted. */
 export const ManifestCheckEventSchema = z
-  .object({ month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM").optional(), source: z.string().optional() })
+  .object({ month: EventMonth.optional(), source: z.string().optional() })
   .strict();
 
 export interface ManifestCheckDeps {
@@ -33,9 +34,7 @@ export interface ManifestCheckDeps {
 }
 
 export function buildManifestCheckDeps(env: Record<string, string | undefined>): ManifestCheckDeps {
-  const parsed = ManifestCheckEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`manifest-check function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
-  return { s3: new S3Client({}), cloudwatch: new CloudWatchClient({}), env: parsed.data };
+  return { s3: new S3Client({}), cloudwatch: new CloudWatchClient({}), env: parseFunctionEnv("manifest-check", ManifestCheckEnvSchema, env) };
 }
 
 async function exists(s3: S3Client, bucket: string, key: string): Promise<boolean> {

@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
-import { describeIssues, parseConfig, type Config } from "../core/config.js";
+import { describeIssues, type Config } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
@@ -9,27 +8,26 @@ import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
 import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { monthMetricsEmf } from "../export/month-metrics.js";
+import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
 
 /** The function's environment; every error names the variable. */
-export const MeterEnvSchema = z
-  .object({
+export const MeterEnvSchema = requiringBillingConfig(
+  z.object({
     DATA_BUCKET: z.string().min(3),
     DATA_PREFIX: z.string().default("chargeback"),
-    BILLING_CONFIG: z.string().optional(),
-    BILLING_CONFIG_FILE: z.string().optional(),
+    ...BILLING_CONFIG_ENV,
     PROMETHEUS_URL: z.string().url().optional(),
     QUERIES_DIR: z.string().optional(),
-    /** Extra renderings written inside the dataset, comma-separated (`parquet,focus`); empty = CSVs only. */
     /** Extra files of the month besides the CSVs (comma-separated; "" = none), as the CLI writes by default. */
     EXPORTS: z.string().default(EXPORT_NAMES.join(",")),
     /** When set, the month's headline numbers are published as CloudWatch metrics (embedded metric format). */
     METRICS_NAMESPACE: z.string().optional(),
-  })
-  .refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, { message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE", path: ["BILLING_CONFIG"] });
+  }),
+);
 
 /** A scheduled EventBridge invocation carries no month (bill the previous one); ops may name one. */
 export const MeterEventSchema = z
-  .object({ month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM").optional() })
+  .object({ month: EventMonth.optional() })
   .passthrough();
 
 interface Built {
@@ -42,12 +40,8 @@ let built: Built | undefined;
 
 /** Dependencies are built once per container, on first use, never at import time. */
 export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new S3Client({})): Built {
-  const parsed = MeterEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`meter function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
-  const e = parsed.data;
-  const cfg = e.BILLING_CONFIG
-    ? parseConfig(e.BILLING_CONFIG, "BILLING_CONFIG")
-    : parseConfig(readFileSync(e.BILLING_CONFIG_FILE!, "utf8"), e.BILLING_CONFIG_FILE!);
+  const e = parseFunctionEnv("meter", MeterEnvSchema, env);
+  const cfg = loadBillingConfig(e);
   return {
     cfg,
     metricsNamespace: e.METRICS_NAMESPACE,

@@ -1,9 +1,8 @@
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
-import { describeIssues, parseConfig, type Config } from "../core/config.js";
+import { describeIssues, type Config } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
@@ -14,14 +13,14 @@ import { s3DatasetSource } from "../delivery/dataset-source.js";
 import { s3Ledger } from "../delivery/delivery-ledger.js";
 import { s3LinkStore, sesRawSender } from "../delivery/ses-sender.js";
 import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
+import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
 
 /** The monthly function's environment; every error names the variable. */
-export const MonthlyEnvSchema = z
-  .object({
+export const MonthlyEnvSchema = requiringBillingConfig(
+  z.object({
     DATA_BUCKET: z.string().min(3),
     DATA_PREFIX: z.string().default("chargeback"),
-    BILLING_CONFIG: z.string().optional(),
-    BILLING_CONFIG_FILE: z.string().optional(),
+    ...BILLING_CONFIG_ENV,
     PROMETHEUS_URL: z.string().url().optional(),
     QUERIES_DIR: z.string().optional(),
     /** Pretendard TTFs shipped beside the bundle (e.g. /var/task/fonts). */
@@ -33,8 +32,8 @@ export const MonthlyEnvSchema = z
     REPORT_LANG: z.enum(["ko", "en"]).optional(),
     /** When this run meters the month: extra files besides the CSVs, as the meter function writes them. */
     EXPORTS: z.string().default(EXPORT_NAMES.join(",")),
-  })
-  .refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, { message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE", path: ["BILLING_CONFIG"] });
+  }),
+);
 
 /**
  * Scheduled on the 1st of the month in the billing time zone: no month means the previous one.
@@ -42,7 +41,7 @@ export const MonthlyEnvSchema = z
  */
 export const MonthlyEventSchema = z
   .object({
-    month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM").optional(),
+    month: EventMonth.optional(),
     resend: z.boolean().default(false),
     remeter: z.boolean().default(false),
     /** From an ops re-run (`source: "gpu-billing.rerun"`): deliver only these tenants' emails (plus finance/executive if changed). */
@@ -59,10 +58,8 @@ export interface MonthlyBuilt {
 
 /** Dependencies are built once per container, on first use, never at import time. */
 export function buildMonthlyDeps(env: Record<string, string | undefined>, clients: { s3?: S3Client; ses?: SESv2Client } = {}): MonthlyBuilt {
-  const parsed = MonthlyEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`monthly function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
-  const e = parsed.data;
-  let cfg = e.BILLING_CONFIG ? parseConfig(e.BILLING_CONFIG, "BILLING_CONFIG") : parseConfig(readFileSync(e.BILLING_CONFIG_FILE!, "utf8"), e.BILLING_CONFIG_FILE!);
+  const e = parseFunctionEnv("monthly", MonthlyEnvSchema, env);
+  let cfg = loadBillingConfig(e);
   if (e.SES_FROM) cfg = { ...cfg, reports: { ...(cfg.reports ?? { financeRecipients: [], executiveRecipients: [], lang: "ko", attachmentLinkThresholdBytes: 7 * 1024 * 1024, linkExpiryDays: 7 }), from: e.SES_FROM } };
   if (!cfg.reports?.from) throw new Error("monthly function environment invalid: SES_FROM: set it, or reports.from in the config (the SES sender address)");
   const s3 = clients.s3 ?? new S3Client({});

@@ -1,18 +1,17 @@
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { describeIssues, parseConfig, type Config } from "../core/config.js";
+import { describeIssues, type Config } from "../core/config.js";
 import { quotaSettings, describeStatus } from "../quota/evaluate-quota.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
 import { buildQuotaCheckDeps, newRunId, unreachableEnforcer } from "../quota/quota-check-deps.js";
+import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
 
 /** The function's environment; every error names the variable. */
-export const QuotaEnvSchema = z
-  .object({
+export const QuotaEnvSchema = requiringBillingConfig(
+  z.object({
     DATA_BUCKET: z.string().min(3),
     QUOTA_STATE_PREFIX: z.string().default("quota"),
-    BILLING_CONFIG: z.string().optional(),
-    BILLING_CONFIG_FILE: z.string().optional(),
+    ...BILLING_CONFIG_ENV,
     PROMETHEUS_URL: z.string().url().optional(),
     QUERIES_DIR: z.string().optional(),
     TEMPLATES_DIR: z.string().optional(),
@@ -23,13 +22,13 @@ export const QuotaEnvSchema = z
     EKS_CA_DATA: z.string().optional(),
     AWS_REGION: z.string().optional(),
     AWS_LAMBDA_FUNCTION_NAME: z.string().default("gpu-billing-quota"),
-  })
-  .refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, { message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE", path: ["BILLING_CONFIG"] });
+  }),
+);
 
 /** An hourly EventBridge invocation carries nothing (the current month); ops may name a month or force enforcement off/on. */
 export const QuotaEventSchema = z
   .object({
-    month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM").optional(),
+    month: EventMonth.optional(),
     enforce: z.boolean().optional(),
   })
   .passthrough();
@@ -38,10 +37,8 @@ type Built = { cfg: Config; enforce: boolean; wiring: ReturnType<typeof buildQuo
 let built: Built | undefined;
 
 export function buildQuotaHandlerDeps(env: Record<string, string | undefined>): Built {
-  const parsed = QuotaEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`quota function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
-  const e = parsed.data;
-  const cfg = e.BILLING_CONFIG ? parseConfig(e.BILLING_CONFIG, "BILLING_CONFIG") : parseConfig(readFileSync(e.BILLING_CONFIG_FILE!, "utf8"), e.BILLING_CONFIG_FILE!);
+  const e = parseFunctionEnv("quota", QuotaEnvSchema, env);
+  const cfg = loadBillingConfig(e);
   const enforce = e.QUOTA_ENFORCE ? e.QUOTA_ENFORCE === "true" : quotaSettings(cfg).enforce;
   if (enforce && !e.EKS_CLUSTER_NAME) throw new Error("quota function environment invalid: EKS_CLUSTER_NAME: required when enforcement is on");
   return {

@@ -6,6 +6,7 @@ import { describeIssues, type Config } from "../core/config.js";
 import { s3RerunStore } from "../adapters/rerun-records.js";
 import { buildMeterDeps, MeterEnvSchema } from "./meter-handler.js";
 import { RerunRequestSchema, rerunMonth, type DeliverFn, type RerunDeps } from "../metering/rerun-month.js";
+import { parseFunctionEnv } from "./handler-env.js";
 
 interface Built {
   cfg: Config;
@@ -38,10 +39,8 @@ export const RerunEnvSchema = MeterEnvSchema.safeExtend({
 });
 
 export function buildRerunDeps(env: Record<string, string | undefined>, s3 = new S3Client({}), lambda?: LambdaClient): Built {
-  const parsed = RerunEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`rerun function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
+  const { MONTHLY_FUNCTION_NAME: monthly } = parseFunctionEnv("rerun", RerunEnvSchema, env);
   const { cfg, deps } = buildMeterDeps(env, s3);
-  const monthly = parsed.data.MONTHLY_FUNCTION_NAME;
   return {
     cfg,
     deps: {
