@@ -4,6 +4,7 @@ import { FOCUS_COLUMNS, focusFiles } from "../../functions/export/focus-export.j
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { node, referenceConfig, use } from "../core/fixtures.js";
 import { fixtureChargeback } from "./month-fixture.js";
+import { parseCsv } from "../../functions/report/dataset-files.js";
 
 /**
  * FOCUS 1.1 columns a provider must supply (mandatory, and the conditional
@@ -18,25 +19,6 @@ const FOCUS_REQUIRED = [
   "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType", "ServiceCategory", "ServiceName",
   "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
 ];
-
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = "";
-  let q = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (q) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
-      else if (c === '"') q = false;
-      else cell += c;
-    } else if (c === '"') q = true;
-    else if (c === ",") row.push(cell), (cell = "");
-    else if (c === "\n") row.push(cell), rows.push(row), (row = []), (cell = "");
-    else cell += c;
-  }
-  return rows;
-}
 
 describe("FOCUS export (focus.csv)", () => {
   const cfg = referenceConfig();

@@ -13,6 +13,7 @@ import { PARQUET_TABLES, parquetFiles, unscaledDecimal } from "../../functions/e
 import type { Chargeback } from "../../functions/core/chargeback.js";
 import { referenceConfig } from "../core/fixtures.js";
 import { fixtureChargeback } from "./month-fixture.js";
+import { parseCsv } from "../../functions/report/dataset-files.js";
 
 const cfg = referenceConfig();
 const SQL_DIR = new URL("../../functions/export/sql/", import.meta.url).pathname;
@@ -30,23 +31,9 @@ function dataset(cb: Chargeback) {
   return withExports(rendered, cb, cfg, [EXPORTERS.parquet, EXPORTERS.focus]);
 }
 
-/** Minimal RFC 4180 reader for the dataset's own CSVs (quoted fields may hold commas). */
+/** The dataset's CSV as records (the report reader's RFC 4180 parser). */
 function readCsv(text: string): Record<string, string>[] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
-      else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") row.push(cell), (cell = "");
-    else if (c === "\n") row.push(cell), rows.push(row), (row = []), (cell = "");
-    else cell += c;
-  }
+  const rows = parseCsv(text);
   const [head, ...body] = rows;
   return body.map((r) => Object.fromEntries(head!.map((h, i) => [h, r[i]!])));
 }
