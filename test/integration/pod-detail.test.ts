@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { computeChargeback, type Chargeback } from "../../functions/core/chargeback.js";
@@ -12,7 +12,9 @@ import { meterMonth, type MeterResult } from "../../functions/metering/meter-mon
 import { parseCsv } from "../../functions/report/dataset-files.js";
 import { DEMO_MONTH_DATA } from "../global-setup.js";
 import { exactAnswer, exactPodAnswer } from "../support/month-generator.js";
-import { prepareMonthData, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { backfill, prepareMonthData, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
+import { billingMonth } from "../../functions/core/month.js";
 import { referenceConfig } from "../core/fixtures.js";
 
 const MONTH = "2026-10";
@@ -79,5 +81,47 @@ describe("pods.csv of the generated demo month, metered from a real Prometheus 2
       expect(Math.abs(Number(p.used_gpu_hours) - w.usedGpuHours.toNumber()), key(p)).toBeLessThanOrEqual(tol(w.usedGpuHours.toNumber()));
       expect(splitOf(p), key(p)).toBe([w.cluster, w.tenantId, w.namespace, w.gpuModel, w.instanceType, w.capacityType].join("|"));
     }
+  });
+});
+
+/**
+ * The per-tick queries now keep the pod: given db-0 Running 60 min on a spot node and then
+ * 30 min on an on-demand node the same day (as in pod-moves-node.test.ts) next to a pod
+ * that stays put, the day is metered per tick and the pod records carry each node's minutes.
+ */
+describe("per-pod records of a per-tick day, from a real Prometheus 2.42", () => {
+  const bm = billingMonth("2026-10", "Asia/Seoul");
+  const day = bm.days[4]!;
+  const t0 = day.startMs + 10 * 3600_000;
+  let prom: RunningPrometheus;
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "pods-per-tick-"));
+    const lines: string[] = [];
+    const series = (name: string, labels: string, fromMin: number, toMin: number, v: (m: number) => number) => {
+      for (let m = fromMin; m < toMin; m++) lines.push(`${name}{${labels}} ${v(m)} ${(t0 + m * 60_000) / 1000}`);
+      lines.push(`${name}{${labels}} ${name === "kube_pod_status_phase" ? 0 : "NaN"} ${(t0 + toMin * 60_000) / 1000}`);
+    };
+    lines.push("# TYPE kube_pod_container_resource_requests gauge");
+    series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 0, 62, () => 2);
+    series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 64, 96, () => 2);
+    series("kube_pod_container_resource_requests", 'container="w",namespace="team-data",node="spot-1",pod="web-0",resource="nvidia_com_gpu",unit="integer"', 0, 40, () => 1);
+    lines.push("# TYPE kube_pod_status_phase gauge");
+    series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="db-0"', 0, 96, (m) => (m < 60 || m >= 66 ? 1 : 0));
+    series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="web-0"', 0, 40, () => 1);
+    lines.push("# EOF");
+    const file = path.join(dir, "day.om");
+    await writeFile(file, lines.join("\n") + "\n");
+    await backfill([file], path.join(dir, "data"));
+    prom = await startPrometheus({ dataDir: path.join(dir, "data") });
+  });
+  afterAll(async () => prom?.stop());
+
+  it("given a pod that moved node, when the day is metered per tick, then each pod keeps its minutes per node and the namespace records are their sums", async () => {
+    const usage = await fetchMonthUsage(createPrometheusClient({ url: prom.url }), { ...bm, days: [day] }, { queries: loadQueries(), dcgmNamespaceLabel: "namespace", dcgmPodLabel: "pod", concurrency: 2 });
+    expect(usage.perTickDays).toEqual([day.day]);
+    const pods = Object.fromEntries(usage.pods!.map((p) => [`${p.pod}@${p.node}`, p.requestMinutes]));
+    expect(pods).toEqual({ "db-0@spot-1": 2 * 60, "db-0@od-1": 2 * 30, "web-0@spot-1": 40 });
+    expect(Object.fromEntries(usage.usage.map((u) => [u.node, u.requestMinutes]))).toEqual({ "spot-1": 2 * 60 + 40, "od-1": 2 * 30 });
   });
 });
