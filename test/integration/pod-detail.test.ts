@@ -71,8 +71,8 @@ describe("pods.csv of the generated demo month, metered from a real Prometheus 2
   });
 
   it("given the generator's exact per-pod answer, then every pod's allocated and used GPU-hours are within 1% (or 0.5 GPU-h) of it", () => {
-    const key = (p: { namespace: string; pod: string; node: string }) => `${p.namespace}|${p.pod}|${p.node}`;
-    const want = new Map(expected.pods!.map((p) => [key(p), p]));
+    const key = (p: Record<string, string>) => `${p.namespace}|${p.pod}|${p.node}`;
+    const want = new Map(expected.pods!.map((p) => [key({ namespace: p.namespace, pod: p.pod, node: p.node }), p]));
     expect(pods.map(key).sort()).toEqual([...want.keys()].sort());
     const tol = (x: number) => Math.max(0.5, Math.abs(x) * 0.01);
     for (const p of pods) {
