@@ -70,7 +70,7 @@ describe("pods.csv of the generated demo month, metered from a real Prometheus 2
     }
   });
 
-  it("given the generator's exact per-pod answer, then every pod's allocated and used GPU-hours are within 1% (or 0.5 GPU-h) of it", () => {
+  it("given the generator's exact per-pod answer, then every pod's allocated and used GPU-hours are within 1% (or 0.5 GPU-h) of it, and allocated equals it exactly", () => {
     const key = (p: Record<string, string>) => `${p.namespace}|${p.pod}|${p.node}`;
     const want = new Map(expected.pods!.map((p) => [key({ namespace: p.namespace, pod: p.pod, node: p.node }), p]));
     expect(pods.map(key).sort()).toEqual([...want.keys()].sort());
@@ -78,6 +78,9 @@ describe("pods.csv of the generated demo month, metered from a real Prometheus 2
     for (const p of pods) {
       const w = want.get(key(p))!;
       expect(Math.abs(Number(p.allocated_gpu_hours) - w.allocatedGpuHours.toNumber()), key(p)).toBeLessThanOrEqual(tol(w.allocatedGpuHours.toNumber()));
+      // Stricter than the rows' tolerance, and true here: Running minutes are whole ticks, so the
+      // metered allocation per pod is the exact answer's to the last published digit.
+      expect(p.allocated_gpu_hours, key(p)).toBe(w.allocatedGpuHours.toFixed());
       expect(Math.abs(Number(p.used_gpu_hours) - w.usedGpuHours.toNumber()), key(p)).toBeLessThanOrEqual(tol(w.usedGpuHours.toNumber()));
       expect(splitOf(p), key(p)).toBe([w.cluster, w.tenantId, w.namespace, w.gpuModel, w.instanceType, w.capacityType].join("|"));
     }
