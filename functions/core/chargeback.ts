@@ -270,8 +270,9 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
       split: { cluster: info.cluster, tenantId: t.tenantId, tenantName: t.tenantName, namespace: p.namespace, gpuModel: info.gpuModel, instanceType: info.instanceType, capacityType: info.capacityType },
       pod: p.pod,
       node: p.node,
-      alloc: new D(p.requestMinutes).mul(frac.num).div(frac.den).div(60),
-      used: new D(p.usedMinutes).toDecimalPlaces(USED_MINUTES_DP).mul(frac.num).div(frac.den).div(60),
+      // The same values as the rows' (units × num ÷ den ÷ 60) with one division each: pods are many.
+      alloc: new D(p.requestMinutes * frac.num).div(frac.den * 60),
+      used: p.usedMinutes === 0 ? new D(0) : new D(p.usedMinutes).toDecimalPlaces(USED_MINUTES_DP).mul(frac.num).div(frac.den * 60),
     };
   }, problems) : undefined;
   if (unattributed.size)

@@ -61,7 +61,9 @@ export function apportion(target: Dec, weights: readonly Dec[], dp: number, fall
     if (fallback && fallback.some((w) => !w.isZero())) return apportion(target, fallback, dp);
     throw new Error(`cannot apportion ${target.toFixed()} over parts that all weigh 0`);
   }
-  const shares = weights.map((w) => target.mul(w).div(total));
+  // One division per row, not per part: the residual step below keeps the sum exact whatever the last digit.
+  const perWeight = target.div(total);
+  const shares = weights.map((w) => w.mul(perWeight));
   const parts = shares.map((s) => s.toDecimalPlaces(dp, D.ROUND_DOWN));
   const unit = new D(1).div(new D(10).pow(dp));
   let left = target.sub(parts.reduce((a, b) => a.add(b), new D(0))).div(unit).round().toNumber();
