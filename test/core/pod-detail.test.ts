@@ -143,6 +143,24 @@ describe("per-pod detail of the chargeback", () => {
     expectPodsAddUpToRows(cb);
   });
 
+  it("given two clusters with the same node and pod names, when combined, then each cluster's pods stay apart and add up to that cluster's rows", () => {
+    const stage = (cluster: string) =>
+      stageUsage(renderClusterStage({ month: MONTH, cluster, prometheusUrl: `http://${cluster}`, start: "a", end: "b" }, tagClusterUsage(perTickMonth(), cluster), [], new Date(0)).stage);
+    const cb = computeChargeback(combineClusterUsage([stage("seoul"), stage("busan")]), cfg, MONTH);
+    expectPodsAddUpToRows(cb);
+    const db = cb.pods!.filter((p) => p.pod === "db-0").map((p) => `${p.cluster}/${p.node}`).sort();
+    expect(db).toEqual(["busan/od", "busan/ts", "seoul/od", "seoul/ts"]);
+  });
+
+  it("given one cluster without pod detail next to one with, when combined, then the month has no pod detail rather than half of it", () => {
+    const { pods: _p, ...bare } = perTickMonth();
+    const combined = combineClusterUsage([
+      { cluster: "seoul", usage: tagClusterUsage(perTickMonth(), "seoul"), perTickDays: [] },
+      { cluster: "busan", usage: tagClusterUsage(bare, "busan"), perTickDays: [] },
+    ]);
+    expect(combined.pods).toBeUndefined();
+  });
+
   it("given a stage written before pod detail (schema 1), then it is not reused", () => {
     const identity = { month: MONTH, cluster: "seoul", prometheusUrl: "http://p", start: "a", end: "b" };
     const { files } = renderClusterStage(identity, tagClusterUsage(perTickMonth(), "seoul"), [], new Date());
