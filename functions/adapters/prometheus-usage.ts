@@ -1,8 +1,8 @@
 import type { BillingDay, BillingMonth } from "../core/month.js";
-import type { MonthUsage, NamespaceRecord, NodeRecord, UsageRecord } from "../core/usage.js";
+import type { MonthUsage, NamespaceRecord, NodeRecord, PodDayRecord, UsageRecord } from "../core/usage.js";
 import type { InstantSample, PrometheusClient } from "./prometheus-client.js";
 import { renderQuery, type QueryName } from "./query-files.js";
-import { fastPathExceptions, joinPodMinutes, podKey, type PodRequestSeries } from "../core/pod-minutes.js";
+import { fastPathExceptions, joinPodMinutes, joinPodUsage, namespaceUsageFromPods, podKey, sumPodDays, type PodRequestSeries } from "../core/pod-minutes.js";
 
 /** A series came back that cannot be attributed to a namespace/node: billing it wrong or dropping it would both be silent. */
 export class UnattributableSeriesError extends Error {
@@ -103,7 +103,7 @@ export async function fetchMonthUsage(
     );
   const at = (day: BillingDay) => day.endMs / 1000 - 1;
 
-  type DayResult = { usage: UsageRecord[]; nodes: NodeRecord[]; namespaces: NamespaceRecord[]; perTickDays: string[] };
+  type DayResult = { usage: UsageRecord[]; pods: PodDayRecord[]; nodes: NodeRecord[]; namespaces: NamespaceRecord[]; perTickDays: string[] };
   const tasks: (() => Promise<Partial<DayResult>>)[] = [];
   for (const day of month.days) {
     tasks.push(async () => {
@@ -115,21 +115,26 @@ export async function fetchMonthUsage(
           client.query(render("pod-running-minutes", day), at(day)),
           client.query(render("pod-used-gpu-minutes", day), at(day)),
         ]);
-        return { usage: joinPodMinutes(day.day, requests, byPod(running, "pod-running-minutes"), byPod(used, "pod-used-gpu-minutes")), perTickDays: [] };
+        const runningByPod = byPod(running, "pod-running-minutes");
+        const usedByPod = byPod(used, "pod-used-gpu-minutes");
+        return { usage: joinPodMinutes(day.day, requests, runningByPod, usedByPod), pods: joinPodUsage(day.day, requests, runningByPod, usedByPod), perTickDays: [] };
       }
       const qa = "allocated-gpu-minutes-per-tick";
       const qu = "used-gpu-minutes-per-tick";
       const [alloc, used] = await Promise.all([client.query(render(qa, day), at(day)), client.query(render(qu, day), at(day))]);
-      const record = (q: string, s: InstantSample, requestMinutes: number, usedMinutes: number): UsageRecord => ({
+      const record = (q: string, s: InstantSample, requestMinutes: number, usedMinutes: number): PodDayRecord => ({
         day: day.day,
         namespace: need(s, "namespace", q),
+        pod: need(s, "pod", q),
         node: need(s, "node", q),
         resource: need(s, "resource", q),
         requestMinutes,
         usedMinutes,
       });
+      const pods = [...alloc.map((s) => record(qa, s, finite(s, qa), 0)), ...used.map((s) => record(qu, s, 0, finite(s, qu)))];
       return {
-        usage: [...alloc.map((s) => record(qa, s, finite(s, qa), 0)), ...used.map((s) => record(qu, s, 0, finite(s, qu)))],
+        usage: namespaceUsageFromPods(pods),
+        pods,
         perTickDays: [day.day],
       };
     });
@@ -159,8 +164,11 @@ export async function fetchMonthUsage(
   return { ...mergeUsage(parts), perTickDays: parts.flatMap((p) => p.perTickDays ?? []).sort() };
 }
 
-/** Joins allocated and used minutes of the same (day, namespace, node, resource) into one record. */
-function mergeUsage(parts: Partial<MonthUsage>[]): MonthUsage {
+/**
+ * Joins allocated and used minutes of the same (day, namespace, node, resource) into one
+ * record, and sums each pod's days into one record per (namespace, pod, node, resource).
+ */
+function mergeUsage(parts: { usage?: UsageRecord[]; pods?: PodDayRecord[]; nodes?: NodeRecord[]; namespaces?: NamespaceRecord[] }[]): MonthUsage {
   const usage = new Map<string, UsageRecord>();
   const nodes: NodeRecord[] = [];
   const namespaces = new Map<string, NamespaceRecord>();
@@ -176,5 +184,5 @@ function mergeUsage(parts: Partial<MonthUsage>[]): MonthUsage {
     nodes.push(...(p.nodes ?? []));
     for (const n of p.namespaces ?? []) namespaces.set(`${n.namespace}\u0000${n.tenantLabel}`, n);
   }
-  return { usage: [...usage.values()], nodes, namespaces: [...namespaces.values()] };
+  return { usage: [...usage.values()], nodes, namespaces: [...namespaces.values()], pods: sumPodDays(parts.flatMap((p) => p.pods ?? [])) };
 }

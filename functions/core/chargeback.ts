@@ -3,6 +3,7 @@ import { gpuFractionPerUnit, makeTenantResolver, normaliseCapacityType, type Cap
 import { correctionFactor } from "./correction.js";
 import { D, type Dec } from "./decimal.js";
 import type { MonthUsage, NodeRecord } from "./usage.js";
+import { podRows, type PodRow, type PodShare } from "./pod-detail.js";
 
 
 /** GPU-hours and utilization are published with this many decimals; cost is computed from the published values. */
@@ -66,6 +67,11 @@ export interface Chargeback {
   rows: ChargebackRow[];
   daily: DailyRow[];
   capacity: CapacityRow[];
+  /**
+   * Per-pod detail (pod-detail.ts): the pods of each row add up to its allocated and used
+   * GPU-hours exactly. Absent when the usage carried no pod records.
+   */
+  pods?: PodRow[];
   totals: {
     allocatedGpuHours: Dec;
     usedGpuHours: Dec;
@@ -248,6 +254,27 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
     d.acc.used = d.acc.used.add(used);
     allocByNode.set(nodeKey(u), (allocByNode.get(nodeKey(u)) ?? new D(0)).add(alloc));
   }
+  const podShares = usage.pods ? podSharesOf(usage, (p) => {
+    const info = nodes.get(nodeKey(p));
+    if (!info) return undefined; // the namespace record on this node is already a problem
+    let frac: { num: number; den: number };
+    try {
+      frac = gpuFractionPerUnit(p.resource, info.gpuModel, info.gpuReplicas, cfg.migSlicesPerGpu);
+    } catch {
+      return undefined; // likewise reported for the namespace record
+    }
+    const t = resolveTenant(p.namespace, labels.get(nsKey(p)));
+    const key = rowKey(info.cluster, t.tenantId, p.namespace, info.gpuModel, info.instanceType, info.capacityType);
+    return {
+      rowKey: key,
+      split: { cluster: info.cluster, tenantId: t.tenantId, tenantName: t.tenantName, namespace: p.namespace, gpuModel: info.gpuModel, instanceType: info.instanceType, capacityType: info.capacityType },
+      pod: p.pod,
+      node: p.node,
+      // The same values as the rows' (units × num ÷ den ÷ 60) with one division each: pods are many.
+      alloc: new D(p.requestMinutes * frac.num).div(frac.den * 60),
+      used: p.usedMinutes === 0 ? new D(0) : new D(p.usedMinutes).toDecimalPlaces(USED_MINUTES_DP).mul(frac.num).div(frac.den * 60),
+    };
+  }, problems) : undefined;
   if (unattributed.size)
     problems.push(
       `GPU requests on nodes with no kube_node_labels series (cannot price them; refusing to drop them): ${[...unattributed].sort().join("; ")}`,
@@ -268,7 +295,8 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
   };
 
   const rows: ChargebackRow[] = [];
-  for (const m of monthly.values()) {
+  const rowKeys = new Map<ChargebackRow, string>();
+  for (const [mk, m] of monthly) {
     if (m.acc.alloc.isZero()) continue;
     const util = unitUtil(unitKey(g, m.key));
     const factor = correctionFactor(util, cfg.correction.tiers);
@@ -287,6 +315,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
       cost: billable.mul(price).toDecimalPlaces(cfg.currencyDecimals),
       currency: cfg.currency,
     });
+    rowKeys.set(rows[rows.length - 1]!, mk);
   }
   sortBy(rows, (r) => rowKey(r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType, r.cluster));
 
@@ -313,6 +342,16 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
     rows,
     daily: dailyRows,
     capacity,
+    ...(podShares
+      ? {
+          pods: podRows(
+            podShares,
+            rows.map((r) => ({ rowKey: rowKeys.get(r)!, allocatedGpuHours: r.allocatedGpuHours, usedGpuHours: r.usedGpuHours })),
+            HOURS_DP,
+            RATIO_DP,
+          ),
+        }
+      : {}),
     totals: {
       allocatedGpuHours: sum(rows.map((r) => r.allocatedGpuHours)),
       usedGpuHours: sum(rows.map((r) => r.usedGpuHours)),
@@ -324,6 +363,45 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
     },
     warnings,
   };
+}
+
+/**
+ * Each pod record's exact GPU-hours in its row's split, after checking that the pods
+ * account for their namespace records: per (cluster, namespace, node, resource) the pods'
+ * request minutes must equal the namespace records' (used minutes within quantisation
+ * noise). Otherwise the per-pod detail would not be the bill's, and apportioning would hide it.
+ */
+function podSharesOf(
+  usage: MonthUsage,
+  share: (p: NonNullable<MonthUsage["pods"]>[number]) => PodShare | undefined,
+  problems: string[],
+): PodShare[] {
+  const sums = new Map<string, { label: string; req: number; used: number; podReq: number; podUsed: number; pods: number }>();
+  const at = (r: { cluster?: string; namespace: string; node: string; resource: string }) => {
+    const key = rowKey(clusterOf(r), r.namespace, r.node, r.resource);
+    return sums.get(key) ?? sums.set(key, { label: `${r.namespace} on node ${nodeLabel(r)} (${r.resource})`, req: 0, used: 0, podReq: 0, podUsed: 0, pods: 0 }).get(key)!;
+  };
+  for (const u of usage.usage) {
+    const s = at(u);
+    s.req += u.requestMinutes;
+    s.used += u.usedMinutes;
+  }
+  const shares: PodShare[] = [];
+  for (const p of usage.pods ?? []) {
+    const s = at(p);
+    s.podReq += p.requestMinutes;
+    s.podUsed += p.usedMinutes;
+    s.pods++;
+    if (p.requestMinutes === 0 && p.usedMinutes === 0) continue;
+    const sh = share(p);
+    if (sh) shares.push(sh);
+  }
+  for (const s of sums.values()) {
+    const tol = (x: number) => 1e-9 * Math.abs(x) + 1e-6 * (s.pods + 1) + 1e-6;
+    if (Math.abs(s.req - s.podReq) > tol(s.req) || Math.abs(s.used - s.podUsed) > tol(s.used) + 1e-3)
+      problems.push(`pod detail of ${s.label} does not add up to its usage: pods ${s.podReq} request / ${s.podUsed} used GPU-minutes, namespace ${s.req} / ${s.used}`);
+  }
+  return shares;
 }
 
 /** Node GPU-hours (GPUs × time the node existed) against what pods were allocated, per node group. */

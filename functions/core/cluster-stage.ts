@@ -13,7 +13,8 @@ import type { MonthUsage } from "./usage.js";
 
 export const STAGE_USAGE_FILE = "usage.json";
 export const STAGE_MANIFEST_FILE = "manifest.json";
-export const STAGE_SCHEMA_VERSION = 1;
+/** 2: usage.json carries the per-pod records (`pods`); a version-1 stage has none, so it is metered again rather than reused. */
+export const STAGE_SCHEMA_VERSION = 2;
 
 /** What a stage is for: a retry may reuse it only if all of this still matches. */
 export interface StageIdentity {
@@ -73,6 +74,14 @@ export function tagClusterUsage(usage: MonthUsage, cluster: string): MonthUsage 
       usage.namespaces.map((n) => ({ ...n, cluster })),
       (n) => k(n.namespace, n.tenantLabel),
     ),
+    ...(usage.pods
+      ? {
+          pods: byKey(
+            usage.pods.map((p) => ({ ...p, cluster, usedMinutes: q(p.usedMinutes) })),
+            (p) => k(p.namespace, p.pod, p.node, p.resource, p.requestMinutes, p.usedMinutes),
+          ),
+        }
+      : {}),
   };
 }
 
@@ -136,6 +145,8 @@ export function combineClusterUsage(parts: ClusterUsage[]): MonthUsage & { perTi
     usage: parts.flatMap((s) => s.usage.usage),
     nodes: parts.flatMap((s) => s.usage.nodes),
     namespaces: parts.flatMap((s) => s.usage.namespaces),
+    // Pod detail only when every cluster has it: a month with some clusters' pods missing would look complete and not be.
+    ...(parts.length > 0 && parts.every((s) => s.usage.pods) ? { pods: parts.flatMap((s) => s.usage.pods!) } : {}),
     perTickDays: parts.flatMap((s) => s.perTickDays.map((d) => (parts.length > 1 ? `${s.cluster}:${d}` : d))).sort(),
   };
 }

@@ -18,8 +18,19 @@ export const CAPACITY_COLUMNS = [
   "allocated_gpu_hours", "idle_gpu_hours", "idle_ratio", "unit_price", "idle_cost", "currency",
 ] as const;
 
+/** pods.csv: one line per pod × node in a chargeback row's split; the pods of a row add up to it exactly (pod-detail.ts). */
+export const POD_COLUMNS = [
+  "month", "cluster", "tenant_id", "tenant_name", "namespace", "pod", "node", "gpu_model", "instance_type", "capacity_type",
+  "allocated_gpu_hours", "used_gpu_hours", "avg_utilization",
+] as const;
+
+export const PODS_FILE = "pods.csv";
+
 export const MANIFEST_FILE = "manifest.json";
-/** 2: a `cluster` column in every CSV and the per-cluster inputs in the manifest (multi-cluster metering). */
+/**
+ * 2: a `cluster` column in every CSV and the per-cluster inputs in the manifest (multi-cluster metering).
+ * pods.csv was added within version 2: readers ignore files they do not know, and read it only when the manifest lists it.
+ */
 export const DATASET_SCHEMA_VERSION = 2;
 
 /** The columns as schema version 1 wrote them (no `cluster`); readers accept those months as the default cluster. */
@@ -127,6 +138,18 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
     { name: "usage-daily.csv", body: daily, rows: cb.daily.length },
     { name: "capacity.csv", body: capacity, rows: cb.capacity.length },
   ];
+  if (cb.pods)
+    files.push({
+      name: PODS_FILE,
+      body: toCsv(
+        POD_COLUMNS,
+        cb.pods.map((r) => [
+          cb.month, r.cluster, r.tenantId, r.tenantName, r.namespace, r.pod, r.node, r.gpuModel, r.instanceType, r.capacityType,
+          r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
+        ]),
+      ),
+      rows: cb.pods.length,
+    });
   const t = cb.totals;
   const manifest = {
     schemaVersion: DATASET_SCHEMA_VERSION,
@@ -150,7 +173,10 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       idleCost: money(t.idleCost),
     },
     rounding:
-      "GPU-hours rounded half-up to 6 decimals; billable = allocated × correction_factor; cost = billable_gpu_hours × unit_price as printed, rounded half-up to the currency's minor unit once per row; totals are sums of the rows.",
+      "GPU-hours rounded half-up to 6 decimals; billable = allocated × correction_factor; cost = billable_gpu_hours × unit_price as printed, rounded half-up to the currency's minor unit once per row; totals are sums of the rows." +
+      (cb.pods
+        ? " pods.csv apportions each row's published allocated and used GPU-hours over its pods (largest remainder at 1e-6), so a row's pods add up to it exactly; a pod has no cost of its own (cost is rounded per row): its share is allocated_gpu_hours × the row's correction_factor × unit_price."
+        : ""),
     warnings: cb.warnings,
   };
   const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n", "utf8");

@@ -20,6 +20,27 @@ export interface UsageRecord {
   usedMinutes: number;
 }
 
+/**
+ * One pod's GPU requests on one node, summed over the month (or over whatever window the
+ * records cover): the per-pod detail behind the namespace records. Summed per
+ * (cluster, namespace, node, resource), a month's pod records give exactly the namespace
+ * records' request minutes (used minutes up to float noise and quantisation).
+ */
+export interface PodUsageRecord {
+  cluster?: string;
+  namespace: string;
+  pod: string;
+  node: string;
+  resource: string;
+  requestMinutes: number;
+  usedMinutes: number;
+}
+
+/** A pod's record for one billing day, as the metering reads it before summing the month. */
+export interface PodDayRecord extends PodUsageRecord {
+  day: string;
+}
+
 /** How long one GPU node existed on one billing day, with the labels that price it. */
 export interface NodeRecord {
   cluster?: string;
@@ -47,4 +68,9 @@ export interface MonthUsage {
   usage: UsageRecord[];
   nodes: NodeRecord[];
   namespaces: NamespaceRecord[];
+  /**
+   * Per-pod detail (summed over the month). Absent when the source has none (a stage or
+   * caller from before pod detail); then the chargeback has no pod rows either.
+   */
+  pods?: PodUsageRecord[];
 }

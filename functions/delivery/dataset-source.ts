@@ -1,11 +1,22 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { MANIFEST_FILE } from "../core/dataset.js";
+import { MANIFEST_FILE, PODS_FILE } from "../core/dataset.js";
 import { DatasetNotFoundError, parseDataset, type DatasetBytes, type ParsedDataset } from "../report/dataset-files.js";
 import { monthDirName } from "../report/month-dir.js";
 
 const DATA_FILES = ["chargeback.csv", "usage-daily.csv", "capacity.csv"];
+
+/** The files to read for a month: pods.csv too when its manifest lists it (months before pod detail have none). */
+function dataFiles(manifest: Buffer): string[] {
+  let listed: Record<string, unknown> = {};
+  try {
+    listed = (JSON.parse(manifest.toString("utf8")) as { files?: Record<string, unknown> }).files ?? {};
+  } catch {
+    // parseDataset reports the unreadable manifest
+  }
+  return PODS_FILE in listed ? [...DATA_FILES, PODS_FILE] : DATA_FILES;
+}
 
 /** Reads a completed month's dataset back, from the same layout `meter` writes (disk or S3). */
 export interface DatasetSource {
@@ -23,7 +34,7 @@ export function localDatasetSource(root: string): DatasetSource {
         throw e;
       });
       const bytes: DatasetBytes = { manifest, files: {} };
-      for (const f of DATA_FILES) bytes.files[f] = await readFile(path.join(dir, f)).catch(() => undefined as unknown as Buffer);
+      for (const f of dataFiles(manifest)) bytes.files[f] = await readFile(path.join(dir, f)).catch(() => undefined as unknown as Buffer);
       return parseDataset(month, bytes);
     },
   };
@@ -48,7 +59,7 @@ export function s3DatasetSource(client: S3Client, bucket: string, prefix = ""): 
       const manifest = await get(key(month, MANIFEST_FILE));
       if (!manifest) throw new DatasetNotFoundError(month, `s3://${bucket}/${p}`);
       const bytes: DatasetBytes = { manifest, files: {} };
-      for (const f of DATA_FILES) {
+      for (const f of dataFiles(manifest)) {
         const b = await get(key(month, f));
         if (b) bytes.files[f] = b;
       }

@@ -51,6 +51,13 @@ export const PARQUET_TABLES = {
     { name: "idle_ratio", type: RATIO }, { name: "unit_price", type: PRICE }, { name: "idle_cost", type: MONEY },
     { name: "currency", type: STR },
   ],
+  /** pods.csv: the pods of each chargeback row (they add up to it exactly). Written only when the chargeback has pod detail. */
+  pods: [
+    { name: "cluster", type: STR }, { name: "tenant_id", type: STR }, { name: "tenant_name", type: STR },
+    { name: "namespace", type: STR }, { name: "pod", type: STR }, { name: "node", type: STR },
+    { name: "gpu_model", type: STR }, { name: "instance_type", type: STR }, { name: "capacity_type", type: STR },
+    { name: "allocated_gpu_hours", type: HOURS }, { name: "used_gpu_hours", type: HOURS }, { name: "avg_utilization", type: RATIO },
+  ],
 } as const satisfies Record<string, readonly ParquetColumn[]>;
 
 export type ParquetTable = keyof typeof PARQUET_TABLES;
@@ -75,6 +82,10 @@ export function parquetRows(cb: Chargeback): Record<ParquetTable, Cell[][]> {
     capacity: cb.capacity.map((r) => [
       r.cluster, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, r.nodes, r.nodeGpuHours, r.allocatedGpuHours,
       r.idleGpuHours, r.idleRatio, r.unitPrice, r.idleCost, cb.currency,
+    ]),
+    pods: (cb.pods ?? []).map((r) => [
+      r.cluster, r.tenantId, r.tenantName, r.namespace, r.pod, r.node, r.gpuModel, r.instanceType, r.capacityType,
+      r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
     ]),
   };
 }
@@ -115,10 +126,13 @@ export function writeParquetTable(table: ParquetTable, rows: Cell[][]): Buffer {
   return Buffer.from(ab);
 }
 
-/** The three Parquet files of a month, ready to join the dataset. */
+/**
+ * The Parquet files of a month, ready to join the dataset. `pods` only when the chargeback
+ * has pod detail: an empty pods table would claim a month had no pods.
+ */
 export function parquetFiles(cb: Chargeback): DatasetFile[] {
   const rows = parquetRows(cb);
-  return (Object.keys(PARQUET_TABLES) as ParquetTable[]).map((t) => ({
+  return (Object.keys(PARQUET_TABLES) as ParquetTable[]).filter((t) => t !== "pods" || cb.pods).map((t) => ({
     name: parquetFileName(t),
     body: writeParquetTable(t, rows[t]),
     rows: rows[t].length,

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, LEGACY_V1_COLUMNS, MANIFEST_FILE, type ClusterInput } from "../core/dataset.js";
+import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, LEGACY_V1_COLUMNS, MANIFEST_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
 import type { CapacityType } from "../core/attribution.js";
 import type { CapacityRow, ChargebackRow, DailyRow } from "../core/chargeback.js";
+import type { PodRow } from "../core/pod-detail.js";
 import { monthDirName } from "./month-dir.js";
 
 /** The raw bytes of one month's dataset as a reader found them. */
@@ -34,6 +35,9 @@ export type DailyLine = Omit<DailyRow, "avgUtilization">;
 
 export type CapacityLine = CapacityRow;
 
+/** A pods.csv line read back. */
+export type PodLine = PodRow;
+
 /** A completed month's dataset, parsed back from its files and checked against its manifest. */
 export interface ParsedDataset {
   manifest: Manifest;
@@ -42,6 +46,8 @@ export interface ParsedDataset {
   chargeback: ChargebackLine[];
   daily: DailyLine[];
   capacity: CapacityLine[];
+  /** pods.csv, when the manifest lists it (months metered before pod detail have none). */
+  pods?: PodLine[];
   /** chargeback.csv exactly as stored, for finance (the file the manifest hashes). */
   chargebackCsv: Buffer;
 }
@@ -141,7 +147,9 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   }
   const problems: string[] = [];
   if (manifest.month !== month) problems.push(`${MANIFEST_FILE} is for month ${manifest.month}, not ${month}`);
-  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv"]) {
+  // pods.csv is optional (added within schema 2), but when the manifest lists it, it is checked like the rest.
+  const hasPods = !!manifest.files?.[PODS_FILE];
+  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : [])]) {
     const want = manifest.files?.[name];
     const got = bytes.files[name];
     if (!want) problems.push(`${MANIFEST_FILE} lists no ${name}`);
@@ -153,6 +161,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   const cb = table("chargeback.csv", bytes.files["chargeback.csv"]!, CHARGEBACK_COLUMNS, LEGACY_V1_COLUMNS.chargeback, problems);
   const dl = table("usage-daily.csv", bytes.files["usage-daily.csv"]!, DAILY_COLUMNS, LEGACY_V1_COLUMNS.daily, problems);
   const cp = table("capacity.csv", bytes.files["capacity.csv"]!, CAPACITY_COLUMNS, LEGACY_V1_COLUMNS.capacity, problems);
+  const pd = hasPods ? table(PODS_FILE, bytes.files[PODS_FILE]!, POD_COLUMNS, ["(pods.csv has no older layout)"], problems) : undefined;
   if (problems.length) throw new DatasetIntegrityError(problems);
 
   return {
@@ -201,5 +210,23 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
       unitPrice: dec(r.unit_price),
       idleCost: dec(r.idle_cost),
     })),
+    ...(pd
+      ? {
+          pods: pd.map((r) => ({
+            cluster: text(r.cluster!),
+            tenantId: text(r.tenant_id!),
+            tenantName: text(r.tenant_name!),
+            namespace: text(r.namespace!),
+            pod: text(r.pod!),
+            node: text(r.node!),
+            gpuModel: text(r.gpu_model!),
+            instanceType: text(r.instance_type!),
+            capacityType: cap(r.capacity_type),
+            allocatedGpuHours: dec(r.allocated_gpu_hours),
+            usedGpuHours: dec(r.used_gpu_hours),
+            avgUtilization: dec(r.avg_utilization),
+          })),
+        }
+      : {}),
   };
 }

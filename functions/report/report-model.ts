@@ -3,7 +3,7 @@ import { configHash, UNALLOCATED, type Config } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
 import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
-import type { ChargebackLine, ParsedDataset } from "./dataset-files.js";
+import type { ChargebackLine, ParsedDataset, PodLine } from "./dataset-files.js";
 
 /** Whose report: the whole platform (executives, finance) or one tenant (that tenant only). */
 export type ReportScope = { kind: "all" } | { kind: "tenant"; tenantId: string };
@@ -82,6 +82,11 @@ export interface ReportModel {
   daily: DailyPoint[];
   namespaces: NamespaceLine[];
   topNamespaces: NamespaceLine[];
+  /**
+   * The tenant's pods (pods.csv): tenant scope only, and only that tenant's lines. Absent in
+   * the platform scope (finance has pods.csv itself) and for months without pod detail.
+   */
+  pods?: PodLine[];
   /** Cluster capacity and idle: platform-wide, so only in the "all" scope (it would reveal other tenants' totals). */
   idle?: { lines: IdleLine[]; nodeGpuHours: Dec; idleGpuHours: Dec; idleCost: Dec };
   quota: QuotaLine[];
@@ -210,6 +215,13 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
       return { tenantId: t.tenantId, tenantName: t.tenantName, usedGpuHours: t.allocatedGpuHours, quotaGpuHours, ratio: r, over: !!r && r.gt(1) };
     });
 
+  const pods =
+    scope.kind === "tenant" && ds.pods
+      ? ds.pods
+          .filter((p) => p.tenantId === scope.tenantId)
+          .sort(byKey((p) => `${p.namespace}\u0000${p.pod}\u0000${p.cluster}\u0000${p.node}\u0000${p.gpuModel}\u0000${p.instanceType}\u0000${p.capacityType}`))
+      : undefined;
+
   let idle: ReportModel["idle"];
   if (scope.kind === "all") {
     // Node groups belong to a cluster: with several clusters the group is shown as `cluster/group`, so two
@@ -249,6 +261,7 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
     daily: dailyPoints,
     namespaces,
     topNamespaces,
+    ...(pods ? { pods } : {}),
     idle,
     quota,
     methodology: {

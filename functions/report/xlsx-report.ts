@@ -5,8 +5,8 @@ import { capacityLabel, labels, localTime, type Lang } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
 
 export const SHEETS = {
-  en: { summary: "Summary", tenants: "Tenants", namespaces: "Namespaces", daily: "Daily", capacity: "Capacity & Idle", rates: "Rates", quota: "Quota" },
-  ko: { summary: "요약", tenants: "테넌트", namespaces: "네임스페이스", daily: "일별", capacity: "용량 및 유휴", rates: "단가", quota: "쿼터" },
+  en: { summary: "Summary", tenants: "Tenants", namespaces: "Namespaces", daily: "Daily", capacity: "Capacity & Idle", rates: "Rates", quota: "Quota", pods: "Pods" },
+  ko: { summary: "요약", tenants: "테넌트", namespaces: "네임스페이스", daily: "일별", capacity: "용량 및 유휴", rates: "단가", quota: "쿼터", pods: "파드" },
 } as const;
 
 type Kind = "text" | "hours" | "money" | "pct" | "price" | "int" | "factor";
@@ -167,6 +167,26 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
     model.daily.map((d) => [d.day, d.allocatedGpuHours, d.usedGpuHours, d.allocatedGpuHours.isZero() ? 0 : d.usedGpuHours.div(d.allocatedGpuHours).toDecimalPlaces(4)]),
     { label: L.total, extra: (row) => ({ 3: util("C", "B")(row) }) },
   );
+
+  // Pods (tenant scope only: the model holds only this tenant's pods): A ns, B pod, C node, D gpu, E instance, F capacity type, G alloc, H used, I util
+  if (model.pods?.length) {
+    dataSheet(
+      S.pods,
+      [
+        { header: L.namespace, kind: "text", width: 22 },
+        { header: L.pod, kind: "text", width: 30 },
+        { header: L.node, kind: "text", width: 20 },
+        { header: L.gpuModel, kind: "text", width: 10 },
+        { header: L.instanceType, kind: "text", width: 16 },
+        { header: L.capacityType, kind: "text", width: 12 },
+        { header: L.allocated, kind: "hours", sum: true },
+        { header: L.used, kind: "hours", sum: true },
+        { header: L.utilization, kind: "pct" },
+      ],
+      model.pods.map((p) => [p.namespace, p.pod, p.node, p.gpuModel, p.instanceType, capacityLabel(L, p.capacityType), p.allocatedGpuHours, p.usedGpuHours, p.avgUtilization]),
+      { label: L.total, extra: (row) => ({ 8: util("H", "G")(row) }) },
+    );
+  }
 
   // Capacity & Idle (platform scope only): A group, B instance, C gpu, D capacity type, E nodes, F node h, G alloc, H idle, I ratio, J price, K idle cost
   let capacity: ReturnType<typeof dataSheet> | undefined;

@@ -1,6 +1,7 @@
 import { computeChargeback, type Chargeback } from "../../functions/core/chargeback.js";
 import { billingMonth } from "../../functions/core/month.js";
-import type { MonthUsage, NodeRecord, UsageRecord } from "../../functions/core/usage.js";
+import type { MonthUsage, NodeRecord, PodUsageRecord, UsageRecord } from "../../functions/core/usage.js";
+import { sumPodDays } from "../../functions/core/pod-minutes.js";
 import { referenceConfig } from "../core/fixtures.js";
 
 /** Small deterministic PRNG (mulberry32) so the fixture months are the same on every run. */
@@ -32,6 +33,7 @@ export function fixtureChargeback(month: string, seed: number): Chargeback {
   const r = rng(seed);
   const usage: UsageRecord[] = [];
   const nodes: NodeRecord[] = [];
+  const pods: PodUsageRecord[] = [];
   for (const d of billingMonth(month, cfg.timeZone).days) {
     for (const n of NODES) {
       nodes.push({ day: d.day, node: n.node, instanceType: n.instanceType, capacityLabel: n.capacityLabel, gpuReplicas: 1, nodeMinutes: 1440, nodeGroup: n.nodeGroup });
@@ -43,9 +45,11 @@ export function fixtureChargeback(month: string, seed: number): Chargeback {
         const minutes = 60 + Math.floor(r() * 1380);
         const util = Math.round(r() * 1000) / 1000;
         usage.push({ day: d.day, namespace: ns, node: n.node, resource: "nvidia_com_gpu", requestMinutes: gpus * minutes, usedMinutes: gpus * minutes * util });
+        // One pod per namespace, node and day (a week-long job name), so the month has pod detail too.
+        pods.push({ namespace: ns, pod: `${ns}-job-${d.day.slice(8, 9)}`, node: n.node, resource: "nvidia_com_gpu", requestMinutes: gpus * minutes, usedMinutes: gpus * minutes * util });
       }
     }
   }
-  const mu: MonthUsage = { usage, nodes, namespaces: [{ namespace: "orphan-ns", tenantLabel: "suwon" }] };
+  const mu: MonthUsage = { usage, nodes, namespaces: [{ namespace: "orphan-ns", tenantLabel: "suwon" }], pods: sumPodDays(pods) };
   return computeChargeback(mu, cfg, month);
 }

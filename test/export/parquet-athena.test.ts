@@ -79,7 +79,19 @@ describe("Parquet export queried with the Athena example SQL (DuckDB, locally)",
   it("given the same chargeback twice, then the Parquet files are byte-identical (re-runs stay provable)", () => {
     const a = parquetFiles(months[0]!);
     const b = parquetFiles(fixtureChargeback("2026-09", 9));
-    expect(b.map((f) => f.body.equals(a[a.findIndex((x) => x.name === f.name)]!.body))).toEqual([true, true, true]);
+    expect(b.map((f) => f.body.equals(a[a.findIndex((x) => x.name === f.name)]!.body))).toEqual(Object.keys(PARQUET_TABLES).map(() => true));
+  });
+
+  it("given the pods table, then in SQL each chargeback row's pods add up to its allocated and used GPU-hours exactly", async () => {
+    const pods = (await conn.runAndReadAll("SELECT count(*)::INTEGER AS n FROM pods")).getRowObjectsJson()[0]!.n;
+    expect(pods).toBeGreaterThan(0);
+    const mismatches = await conn.runAndReadAll(`
+      SELECT c.month, c.namespace FROM chargeback c
+      FULL JOIN (SELECT month, cluster, tenant_id, namespace, gpu_model, instance_type, capacity_type,
+                        sum(allocated_gpu_hours) AS a, sum(used_gpu_hours) AS u FROM pods GROUP BY ALL) p
+        USING (month, cluster, tenant_id, namespace, gpu_model, instance_type, capacity_type)
+      WHERE p.a IS DISTINCT FROM c.allocated_gpu_hours OR p.u IS DISTINCT FROM c.used_gpu_hours`);
+    expect(mismatches.getRowObjectsJson()).toEqual([]);
   });
 
   it("given cost-by-tenant-by-month.sql, then every tenant's month cost and GPU-hours equal the sums of chargeback.csv exactly", async () => {

@@ -96,6 +96,12 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
       expect(text).toContain("수원시");
       for (const o of [...others, ...otherNamespaces]) expect(text).not.toContain(o);
     }
+    // its workbook lists suwon's own pods, and no other tenant's pod
+    const pods = new Set<string>();
+    wb.getWorksheet("파드")!.eachRow((r, i) => i > 1 && pods.add(String(r.getCell(2).value)));
+    const ds = await localDatasetSource(root).read(MONTH);
+    for (const p of ds.pods!.filter((p) => p.tenantId === "suwon")) expect(pods.has(p.pod), p.pod).toBe(true);
+    for (const p of ds.pods!.filter((p) => p.tenantId !== "suwon")) expect(pods.has(p.pod), p.pod).toBe(false);
   });
 
   it("given a second run (or a Lambda retry), nothing new is sent; with resend, everything is sent again", async () => {

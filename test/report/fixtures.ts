@@ -6,7 +6,7 @@ import { configHash, type Config } from "../../functions/core/config.js";
 import { renderDataset, type Dataset } from "../../functions/core/dataset.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
-import { exactAnswer, generateMonth } from "../support/month-generator.js";
+import { exactAnswer, exactPodAnswer, generateMonth } from "../support/month-generator.js";
 import { referenceConfig } from "../core/fixtures.js";
 
 export const MONTH = "2026-10";
@@ -27,7 +27,8 @@ let cached: { cfg: Config; chargeback: Chargeback; dataset: Dataset } | undefine
  */
 export async function demoDataset(cfg: Config = referenceConfig()): Promise<DemoDataset> {
   if (!cached || cached.cfg !== cfg) {
-    const usage = exactAnswer(generateMonth({ month: MONTH, scale: "demo" }));
+    const gen = generateMonth({ month: MONTH, scale: "demo" });
+    const usage = { ...exactAnswer(gen), pods: exactPodAnswer(gen) };
     const chargeback = computeChargeback(usage, cfg, MONTH);
     const bm = billingMonth(MONTH, cfg.timeZone);
     const dataset = renderDataset(chargeback, {

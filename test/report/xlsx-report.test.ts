@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { D } from "../../functions/core/decimal.js";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
@@ -118,11 +119,28 @@ describe("Excel workbook (exceljs)", () => {
     expect(names.some((v) => typeof v === "object" && v !== null && "formula" in (v as object) && String((v as { formula: string }).formula).includes("HYPERLINK"))).toBe(false);
   });
 
-  it("given a tenant's workbook, it has no capacity sheet and only that tenant's rows", async () => {
+  it("given a tenant's workbook, it has no capacity sheet and only that tenant's rows and pods", async () => {
     const wb = await load(await renderReportWorkbook(buildReportModel(ds, cfg, { kind: "tenant", tenantId: "yongin" }), { lang: "en" }));
-    expect(wb.worksheets.map((w) => w.name)).toEqual(["Summary", "Tenants", "Namespaces", "Daily", "Rates", "Quota"]);
+    expect(wb.worksheets.map((w) => w.name)).toEqual(["Summary", "Tenants", "Namespaces", "Daily", "Pods", "Rates", "Quota"]);
     const tenants = new Set<unknown>();
     wb.getWorksheet("Namespaces")!.eachRow((r, i) => i > 1 && r.getCell(1).value !== "Total" && tenants.add(r.getCell(2).value));
     expect([...tenants]).toEqual(["용인시"]);
+    // Pods: only yongin's, every one of them, and their total is the tenant's allocated GPU-hours
+    const mine = ds.pods!.filter((p) => p.tenantId === "yongin");
+    const others = new Set(ds.pods!.filter((p) => p.tenantId !== "yongin").map((p) => p.pod));
+    expect(mine.length).toBeGreaterThan(0);
+    const pods: string[] = [];
+    const sheet = wb.getWorksheet("Pods")!;
+    sheet.eachRow((r, i) => i > 1 && r.getCell(1).value !== "Total" && pods.push(String(r.getCell(2).value)));
+    expect(pods.sort()).toEqual(mine.map((p) => p.pod).sort());
+    expect(pods.filter((p) => others.has(p))).toEqual([]);
+    const total = sheet.getRow(mine.length + 2).getCell(7).value as { result: number };
+    const allocated = ds.chargeback.filter((r) => r.tenantId === "yongin").reduce((a, r) => a.add(r.allocatedGpuHours), new D(0));
+    expect(total.result).toBeCloseTo(allocated.toNumber(), 6);
+  });
+
+  it("given the platform workbook, it has no pods sheet (finance has pods.csv)", async () => {
+    const wb = await load(await renderReportWorkbook(buildReportModel(ds, cfg, { kind: "all" }), { lang: "en" }));
+    expect(wb.worksheets.map((w) => w.name)).not.toContain("Pods");
   });
 });

@@ -15,7 +15,7 @@ import { gunzipSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { billingMonth } from "../../functions/core/month.js";
-import type { MonthUsage, NodeRecord, UsageRecord } from "../../functions/core/usage.js";
+import type { MonthUsage, NodeRecord, PodUsageRecord, UsageRecord } from "../../functions/core/usage.js";
 
 const MIN = 60_000;
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -460,6 +460,32 @@ export function exactAnswer(g: GeneratedMonth): MonthUsage {
     nodes,
     namespaces: g.namespaces.filter((n) => n.tenantLabel).map((n) => ({ namespace: n.name, tenantLabel: n.tenantLabel! })),
   };
+}
+
+/**
+ * The exact per-pod answer, by the same minute-by-minute simulation as exactAnswer: one
+ * record per (namespace, pod, node, resource) summed over the month's metered days.
+ */
+export function exactPodAnswer(g: GeneratedMonth): PodUsageRecord[] {
+  const bm = billingMonth(g.month, g.timeZone);
+  const days = bm.days.filter((d) => d.endMs <= g.facts.dataEndMs);
+  const inDays = (t: number) => days.some((d) => t >= d.startMs && t < d.endMs);
+  const pods = new Map<string, PodUsageRecord>();
+  const nodeOf = new Map(g.nodes.map((n) => [n.name, n]));
+  for (const j of g.jobs) {
+    const n = nodeOf.get(j.node)!;
+    const resource = n.mig?.resource ?? "nvidia_com_gpu";
+    for (let t = Math.max(j.runStartMs, bm.startMs); t < Math.min(j.runEndMs, g.facts.dataEndMs); t += MIN) {
+      if (!inDays(t)) continue;
+      const k = `${j.namespace}|${j.pod}|${j.node}`;
+      const p = pods.get(k) ?? pods.set(k, { namespace: j.namespace, pod: j.pod, node: j.node, resource, requestMinutes: 0, usedMinutes: 0 }).get(k)!;
+      let sum = 0;
+      for (let i = 0; i < j.units; i++) sum += n.mig ? utilAt(j, i, t, true) : utilAt(j, i, t, false) / 100;
+      p.requestMinutes += j.units;
+      p.usedMinutes += j.units * (sum / j.units);
+    }
+  }
+  return [...pods.values()];
 }
 
 export const traceAvailable = () => existsSync(TRACE_DIR);
