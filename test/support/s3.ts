@@ -22,8 +22,9 @@ const PRECONDITION_FAILED =
  * `preconditions`: s3rver ignores If-None-Match and If-Match on PutObject, which real S3
  * honours and which the delivery ledger, the quota state and the controller lease rely on.
  * A small Koa middleware in front of s3rver's router evaluates them the way S3 does (412
- * PreconditionFailed) against the stored object's ETag; conditional puts are serialised so
- * the check and the write are atomic, as they are in S3.
+ * PreconditionFailed) against the stored object's ETag. Every request is serialised: S3
+ * replaces an object atomically, s3rver rewrites its files in place, and a check (or a read)
+ * that ran during another request's overwrite would see no object and let a second claim in.
  */
 export async function startS3(bucket: string, opts: { preconditions?: boolean } = {}): Promise<LocalS3> {
   const directory = await mkdtemp(path.join(tmpdir(), "s3rver-"));
@@ -35,9 +36,19 @@ export async function startS3(bucket: string, opts: { preconditions?: boolean } 
     server.middleware.unshift(async (ctx: any, next: () => Promise<void>) => {
       const ifNoneMatch = ctx.get("if-none-match");
       const ifMatch = ctx.get("if-match");
-      if (ctx.method !== "PUT" || (!ifNoneMatch && !ifMatch)) return next();
+      const conditional = ctx.method === "PUT" && (ifNoneMatch || ifMatch);
       const [, b, ...rest] = decodeURIComponent(ctx.path).split("/");
       const run = async () => {
+        if (!conditional) {
+          await next();
+          // Read a streamed object inside the turn, so no write can replace it half-way through the read.
+          if (ctx.body && typeof ctx.body.pipe === "function") {
+            const chunks: Buffer[] = [];
+            for await (const c of ctx.body) chunks.push(c as Buffer);
+            ctx.body = Buffer.concat(chunks);
+          }
+          return;
+        }
         const etag: string | undefined = await server.store.getMetadata(b, rest.join("/")).then(
           (m: { etag?: string }) => m.etag,
           () => undefined,
