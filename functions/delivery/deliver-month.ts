@@ -241,8 +241,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
       try {
         const composed = await compose([recipient]);
         links = composed.links.length ? composed.links.map((l) => l.filename) : undefined;
-        if (prev) await deps.ledger!.put(rec("pending", { links }));
-        else if (!(await deps.ledger!.claim(rec("pending", { links })))) {
+        if (!(await deps.ledger!.claim(rec("pending", { links }), prev))) {
           report.outcomes.push({ ...base, status: "skipped", reason: "another run claimed this delivery first" });
           continue;
         }

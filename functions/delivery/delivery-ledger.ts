@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { DeliveryRecord } from "../report/delivery-plan.js";
@@ -14,10 +14,12 @@ export interface DeliveryLedger {
   get(month: string, kind: string, scope: string, recipient: string): Promise<DeliveryRecord | undefined>;
   put(rec: DeliveryRecord): Promise<void>;
   /**
-   * Writes the record only if none exists yet; false when another run got there first.
-   * Two runs at once (EventBridge delivers at least once) then cannot both send.
+   * Writes the record only if the ledger still holds what this run read: nothing (no `over`),
+   * or exactly the record `over` that `get` returned (a failed attempt being retried, a
+   * deliberate resend). False when another run got there first, so two runs at once
+   * (EventBridge delivers at least once; an ops re-run beside a retry) never both send.
    */
-  claim(rec: DeliveryRecord): Promise<boolean>;
+  claim(rec: DeliveryRecord, over?: DeliveryRecord): Promise<boolean>;
 }
 
 export function ledgerKey(month: string, kind: string, scope: string, recipient: string): string {
@@ -25,7 +27,18 @@ export function ledgerKey(month: string, kind: string, scope: string, recipient:
   return `deliveries/${monthDirName(month)}/${safe(kind)}--${safe(scope)}--${safe(recipient)}.json`;
 }
 
+const body = (rec: DeliveryRecord) => JSON.stringify(rec, null, 2) + "\n";
+
+/** `over` must be a record this ledger's `get` returned: only then is its stored version known. */
+function versionOf<V>(versions: WeakMap<DeliveryRecord, V>, over: DeliveryRecord): V {
+  const v = versions.get(over);
+  if (v === undefined) throw new Error("claim over a record this ledger did not read");
+  return v;
+}
+
 export function localLedger(root: string): DeliveryLedger {
+  // The text each returned record was read from: a claim over it compares the file with it.
+  const read = new WeakMap<DeliveryRecord, string>();
   return {
     location: path.resolve(root, "deliveries"),
     async get(month, kind, scope, recipient) {
@@ -33,24 +46,41 @@ export function localLedger(root: string): DeliveryLedger {
         if (e.code === "ENOENT") return undefined;
         throw e;
       });
-      return text === undefined ? undefined : (JSON.parse(text) as DeliveryRecord);
+      if (text === undefined) return undefined;
+      const rec = JSON.parse(text) as DeliveryRecord;
+      read.set(rec, text);
+      return rec;
     },
     async put(rec) {
       const file = path.join(root, ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient));
       await mkdir(path.dirname(file), { recursive: true });
       // write-then-rename: a crash leaves the old record or the new one, never half of one
-      await writeFile(`${file}.tmp`, JSON.stringify(rec, null, 2) + "\n");
+      await writeFile(`${file}.tmp`, body(rec));
       await rename(`${file}.tmp`, file);
     },
-    async claim(rec) {
+    async claim(rec, over) {
       const file = path.join(root, ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient));
       await mkdir(path.dirname(file), { recursive: true });
+      const exclusive = async (f: string, text: string) => {
+        try {
+          await writeFile(f, text, { flag: "wx" }); // O_EXCL
+          return true;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+          throw e;
+        }
+      };
+      if (!over) return exclusive(file, body(rec));
+      // Compare-and-swap under a lock file: whoever holds the lock compares the record with what it read.
+      const expected = versionOf(read, over);
+      if (!(await exclusive(`${file}.lock`, rec.at))) return false;
       try {
-        await writeFile(file, JSON.stringify(rec, null, 2) + "\n", { flag: "wx" }); // O_EXCL
+        if ((await readFile(file, "utf8").catch(() => undefined)) !== expected) return false;
+        await writeFile(`${file}.tmp`, body(rec));
+        await rename(`${file}.tmp`, file);
         return true;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-        throw e;
+      } finally {
+        await unlink(`${file}.lock`);
       }
     },
   };
@@ -59,12 +89,14 @@ export function localLedger(root: string): DeliveryLedger {
 export function s3Ledger(client: S3Client, bucket: string, prefix = ""): DeliveryLedger {
   const p = prefix.replace(/^\/+|\/+$/g, "");
   const key = (k: string) => `${p ? `${p}/` : ""}${k}`;
-  const putRecord = (rec: DeliveryRecord, condition: { IfNoneMatch?: string }) =>
+  // The ETag each returned record was read with: a claim over it is a put If-Match that ETag.
+  const etags = new WeakMap<DeliveryRecord, string>();
+  const putRecord = (rec: DeliveryRecord, condition: { IfNoneMatch?: string; IfMatch?: string }) =>
     client.send(
       new PutObjectCommand({
         Bucket: bucket,
         Key: key(ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient)),
-        Body: JSON.stringify(rec, null, 2) + "\n",
+        Body: body(rec),
         ContentType: "application/json",
         ...condition,
       }),
@@ -74,7 +106,9 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
     async get(month, kind, scope, recipient) {
       try {
         const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key(ledgerKey(month, kind, scope, recipient)) }));
-        return JSON.parse(await r.Body!.transformToString()) as DeliveryRecord;
+        const rec = JSON.parse(await r.Body!.transformToString()) as DeliveryRecord;
+        if (r.ETag) etags.set(rec, r.ETag);
+        return rec;
       } catch (e) {
         if ((e as { name?: string }).name === "NoSuchKey") return undefined;
         throw e;
@@ -83,11 +117,11 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
     async put(rec) {
       await putRecord(rec, {});
     },
-    async claim(rec) {
-      // S3 conditional write: fails with 412 when the key exists (tested against s3rver with
-      // a precondition middleware, test/support/s3.ts).
+    async claim(rec, over) {
+      // S3 conditional write: 412 when the key exists (If-None-Match) or changed since it was
+      // read (If-Match); tested against s3rver with a precondition middleware, test/support/s3.ts.
       try {
-        await putRecord(rec, { IfNoneMatch: "*" });
+        await putRecord(rec, over ? { IfMatch: versionOf(etags, over) } : { IfNoneMatch: "*" });
         return true;
       } catch (e) {
         const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };

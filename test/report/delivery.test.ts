@@ -14,6 +14,7 @@ import { referenceConfig } from "../core/fixtures.js";
 import { startS3 } from "../support/s3.js";
 import { demoDataset, MONTH } from "./fixtures.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
+import { planDeliveries } from "../../functions/report/delivery-plan.js";
 
 const FINANCE = "finance@platform.example.com";
 const CEO = "ceo@platform.example.com";
@@ -172,9 +173,10 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
   });
 
   /** Two deliveries of a fresh copy of the month at once; returns the mails sent. */
-  async function twoRunsAtOnce(ledgerFor: (dir: string) => DeliveryLedger): Promise<StoredEmail[]> {
+  async function twoRunsAtOnce(ledgerFor: (dir: string) => DeliveryLedger, seed?: (ledger: DeliveryLedger) => Promise<void>): Promise<StoredEmail[]> {
     const fresh = await mkdtemp(path.join(tmpdir(), "delivery-"));
     await cp(root, fresh, { recursive: true, filter: (src) => !src.includes(`${path.sep}deliveries`) });
+    await seed?.(ledgerFor(fresh));
     await ses.clear();
     const run = () => deliverMonth(deps({ source: localDatasetSource(fresh), ledger: ledgerFor(fresh) }), cfg, MONTH);
     const [a, b] = await Promise.all([run(), run()]);
@@ -206,6 +208,23 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
       const again = { ...rec, recipient: "race@platform.example.com" };
       const claims = await Promise.all([1, 2, 3].map(() => s3Ledger(s3.client, "ledger", "billing").claim(again)));
       expect(claims.filter(Boolean)).toHaveLength(1);
+    } finally {
+      await s3.stop();
+    }
+  });
+
+  /** Every planned delivery's last attempt failed (an SES outage), so a run retries them all. */
+  const everyAttemptFailed = async (ledger: DeliveryLedger) => {
+    for (const m of planDeliveries(cfg).messages)
+      for (const recipient of m.recipients)
+        await ledger.put({ month: MONTH, kind: m.kind, scope: m.scope, recipient, status: "failed", contentHash: "earlier", attempts: 4, at: "2026-11-01T00:05:00+09:00", error: "ThrottlingException" });
+  };
+
+  it("given every earlier attempt failed and two runs retry at once, each recipient gets the report exactly once (local ledger and S3 If-Match)", async () => {
+    expectEachRecipientOnce(await twoRunsAtOnce(localLedger, everyAttemptFailed));
+    const s3 = await startS3("ledger-retry", { preconditions: true });
+    try {
+      expectEachRecipientOnce(await twoRunsAtOnce(() => s3Ledger(s3.client, "ledger-retry", "billing"), everyAttemptFailed));
     } finally {
       await s3.stop();
     }
