@@ -164,18 +164,22 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   const pd = hasPods ? table(PODS_FILE, bytes.files[PODS_FILE]!, POD_COLUMNS, ["(pods.csv has no older layout)"], problems) : undefined;
   if (problems.length) throw new DatasetIntegrityError(problems);
 
+  // cluster × tenant × namespace × GPU model × instance type × capacity type, as every row file spells it
+  const rowSplit = (r: Record<string, string>) => ({
+    cluster: text(r.cluster!),
+    tenantId: text(r.tenant_id!),
+    tenantName: text(r.tenant_name!),
+    namespace: text(r.namespace!),
+    gpuModel: text(r.gpu_model!),
+    instanceType: text(r.instance_type!),
+    capacityType: cap(r.capacity_type),
+  });
   return {
     manifest,
     manifestSha256: createHash("sha256").update(bytes.manifest).digest("hex"),
     chargebackCsv: bytes.files["chargeback.csv"]!,
     chargeback: cb.map((r) => ({
-      cluster: text(r.cluster!),
-      tenantId: text(r.tenant_id!),
-      tenantName: text(r.tenant_name!),
-      namespace: text(r.namespace!),
-      gpuModel: text(r.gpu_model!),
-      instanceType: text(r.instance_type!),
-      capacityType: cap(r.capacity_type),
+      ...rowSplit(r),
       allocatedGpuHours: dec(r.allocated_gpu_hours),
       usedGpuHours: dec(r.used_gpu_hours),
       avgUtilization: dec(r.avg_utilization),
@@ -186,13 +190,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
     })),
     daily: dl.map((r) => ({
       day: r.day!,
-      cluster: text(r.cluster!),
-      tenantId: text(r.tenant_id!),
-      tenantName: text(r.tenant_name!),
-      namespace: text(r.namespace!),
-      gpuModel: text(r.gpu_model!),
-      instanceType: text(r.instance_type!),
-      capacityType: cap(r.capacity_type),
+      ...rowSplit(r),
       allocatedGpuHours: dec(r.allocated_gpu_hours),
       usedGpuHours: dec(r.used_gpu_hours),
     })),
@@ -213,15 +211,9 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
     ...(pd
       ? {
           pods: pd.map((r) => ({
-            cluster: text(r.cluster!),
-            tenantId: text(r.tenant_id!),
-            tenantName: text(r.tenant_name!),
-            namespace: text(r.namespace!),
+            ...rowSplit(r),
             pod: text(r.pod!),
             node: text(r.node!),
-            gpuModel: text(r.gpu_model!),
-            instanceType: text(r.instance_type!),
-            capacityType: cap(r.capacity_type),
             allocatedGpuHours: dec(r.allocated_gpu_hours),
             usedGpuHours: dec(r.used_gpu_hours),
             avgUtilization: dec(r.avg_utilization),
