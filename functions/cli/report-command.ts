@@ -2,12 +2,14 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DatasetIntegrityError, DatasetNotFoundError } from "../report/dataset-files.js";
 import { FontNotFoundError } from "../report/pdf-report.js";
 import { LANGS, type Lang } from "../report/i18n.js";
 import { localDatasetSource, s3DatasetSource, type DatasetSource } from "../delivery/dataset-source.js";
 import { localLedger, s3Ledger, type DeliveryLedger } from "../delivery/delivery-ledger.js";
-import { s3LinkStore, sesRawSender, type LinkStore, type RawSender } from "../delivery/ses-sender.js";
+import { linkSigningClient, s3LinkStore, sesRawSender, type LinkStore, type RawSender } from "../delivery/ses-sender.js";
+import { credentialsFromSecret } from "../adapters/secret-credentials.js";
 import { DeliveryConfigError, deliverMonth, formatDeliveryReport } from "../delivery/deliver-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, monthArg, s3ClientFor, UsageError } from "./cli-args.js";
 
@@ -50,7 +52,9 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
     s3 = s3ClientFor(values["s3-endpoint"]);
     source = s3DatasetSource(s3, values.bucket, values.prefix ?? "");
     ledger = s3Ledger(s3, values.bucket, values.prefix ?? "");
-    links = s3LinkStore(s3, values.bucket, values.prefix ?? "");
+    // Same as the deployed function: an IAM user's key from Secrets Manager signs links that last.
+    const signer = env.LINK_SIGNING_SECRET_ID ? linkSigningClient(s3, credentialsFromSecret(new SecretsManagerClient({}), env.LINK_SIGNING_SECRET_ID)) : undefined;
+    links = s3LinkStore(s3, values.bucket, values.prefix ?? "", { signer, now: () => now });
   } else {
     source = localDatasetSource(values.out!);
     ledger = localLedger(values.out!);

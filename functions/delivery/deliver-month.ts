@@ -8,9 +8,9 @@ import { renderReportPdf } from "../report/pdf-report.js";
 import { renderReportWorkbook } from "../report/xlsx-report.js";
 import { renderEmail, type DeliveryKind, type EmailLink } from "../report/email-content.js";
 import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../report/delivery-plan.js";
-import type { Lang } from "../report/i18n.js";
+import { labels, type Lang } from "../report/i18n.js";
 import { buildMimeMessage, type MimeAttachment } from "./mime.js";
-import { isRetryableSendError, type LinkStore, type RawSender } from "./ses-sender.js";
+import { isRetryableSendError, type LinkStore, type PresignedLink, type RawSender } from "./ses-sender.js";
 import type { DeliveryLedger } from "./delivery-ledger.js";
 import type { DatasetSource } from "./dataset-source.js";
 import { DEFAULT_TEMPLATES_DIR, loadEmailTemplate } from "./templates.js";
@@ -76,6 +76,8 @@ export interface DeliveryOutcome {
   messageId?: string;
   attempts?: number;
   links?: string[];
+  /** When the links stop working (ISO); "unknown" when signed with temporary credentials. */
+  linksExpireAt?: string;
   file?: string;
 }
 
@@ -87,6 +89,8 @@ export interface DeliveryReport {
   /** finance/executive when no recipients are configured for them. */
   kindsWithoutRecipients: DeliveryKind[];
   files: string[];
+  /** Things a recipient will notice that the operator should fix (e.g. links dying before their stated expiry). */
+  warnings: string[];
 }
 
 export interface DeliverDeps {
@@ -151,6 +155,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
     tenantsWithoutRecipients: plan.tenantsWithoutRecipients,
     kindsWithoutRecipients: plan.messages.filter((m) => m.kind !== "tenant" && m.recipients.length === 0).map((m) => m.kind),
     files: [],
+    warnings: [],
   };
 
   if (!sending) {
@@ -176,20 +181,30 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
     const contentHash = deliveryContentHash(ds.manifestSha256, msg.kind, msg.scope, lang);
 
     /** Builds the message; big attachments become presigned links (uploaded once per file). */
-    let linkCache: EmailLink[] | undefined;
+    let linkCache: (EmailLink & PresignedLink)[] | undefined;
     const compose = async (to: string[]) => {
       const { model, files } = await reports.forMessage(msg.kind, msg.scope);
       const total = files.reduce((a, f) => a + f.body.length, 0);
       const tooBig = Math.ceil(total / 3) * 4 > rc.attachmentLinkThresholdBytes; // base64 grows 4/3
       let attachments: MimeAttachment[] = files.map((f) => ({ filename: f.filename, contentType: f.contentType, content: f.body }));
-      let links: EmailLink[] = [];
+      let links: (EmailLink & PresignedLink)[] = [];
       if (tooBig) {
         if (!deps.links) throw new Error(`attachments are ${total} bytes, over reports.attachmentLinkThresholdBytes (${rc.attachmentLinkThresholdBytes}), and there is no S3 bucket to link them from`);
-        linkCache ??= await Promise.all(files.map(async (f) => ({ filename: f.filename, url: await deps.links!(month, f.filename, f.body, f.contentType, expirySeconds) })));
+        if (!linkCache) {
+          linkCache = await Promise.all(files.map(async (f) => ({ filename: f.filename, ...(await deps.links!(month, f.filename, f.body, f.contentType, expirySeconds)) })));
+          const short = linksExpiryWarning(linkCache, deps.now(), rc.linkExpiryDays, `${msg.kind}/${msg.scope}`);
+          if (short) report.warnings.push(short);
+        }
         links = linkCache;
         attachments = [];
       }
-      const expiry = new Date(deps.now().getTime() + expirySeconds * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+      // The email states when the links really die, which is not always what was asked for.
+      const ends = links.map((l) => l.expiresAt);
+      const expiry = ends.some((e) => !e)
+        ? labels(lang).linkExpiryUnknown
+        : ends.length
+          ? new Date(Math.min(...ends.map((e) => e!.getTime()))).toISOString().slice(0, 16).replace("T", " ") + " UTC"
+          : "";
       const body = renderEmail(tpl, model, lang, attachments.map((a) => ({ filename: a.filename, bytes: a.content.length })), links, expiry);
       const raw = buildMimeMessage({
         from: rc.from ?? "gpu-billing@localhost",
@@ -201,7 +216,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
         date: deps.now(),
         headers: { "X-GPU-Billing-Month": month, "X-GPU-Billing-Report": `${msg.kind}/${msg.scope}`, "X-GPU-Billing-Manifest-SHA256": ds.manifestSha256 },
       });
-      return { raw, links };
+      return { raw, links, linksExpireAt: ends.length ? (ends.some((e) => !e) ? "unknown" : new Date(Math.min(...ends.map((e) => e!.getTime()))).toISOString()) : undefined };
     };
 
     if (!sending) {
@@ -238,9 +253,11 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
       });
       let attempts = 0;
       let links: string[] | undefined;
+      let linksExpireAt: string | undefined;
       try {
         const composed = await compose([recipient]);
         links = composed.links.length ? composed.links.map((l) => l.filename) : undefined;
+        linksExpireAt = composed.linksExpireAt;
         if (!(await deps.ledger!.claim(rec("pending", { links }), prev))) {
           report.outcomes.push({ ...base, status: "skipped", reason: "another run claimed this delivery first" });
           continue;
@@ -254,7 +271,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
               () => "",
               (e: Error) => `; recording it failed (${e.message}), the ledger still says pending, so a re-run will not resend it`,
             );
-            report.outcomes.push({ ...base, status: "sent", reason: decision.reason + recorded, messageId, attempts, links });
+            report.outcomes.push({ ...base, status: "sent", reason: decision.reason + recorded, messageId, attempts, links, linksExpireAt });
             break;
           } catch (e) {
             if (attempts >= maxAttempts || !isRetryableSendError(e)) throw e;
@@ -272,11 +289,27 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
   return report;
 }
 
+/**
+ * Links that die before the configured lifetime: recipients would find dead links days
+ * before the date they were promised, so the operator is told how to sign for longer.
+ */
+export function linksExpiryWarning(links: PresignedLink[], now: Date, linkExpiryDays: number, what: string): string | undefined {
+  const wanted = now.getTime() + linkExpiryDays * 86400_000;
+  const fix = "sign them with long-lived credentials (LINK_SIGNING_SECRET_ID; deployed: gpuBilling.reports.linkSigner \"iam-user\")";
+  if (links.some((l) => !l.expiresAt))
+    return `${what}: download links were signed with temporary credentials and may stop working within hours, not after reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
+  const first = Math.min(...links.map((l) => l.expiresAt!.getTime()));
+  if (first < wanted - 60_000)
+    return `${what}: download links stop working at ${new Date(first).toISOString()} when the signing credentials expire, before reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
+  return undefined;
+}
+
 /** One line per outcome, then the gaps: what an operator reads after a run. */
 export function formatDeliveryReport(r: DeliveryReport): string {
   const lines = r.outcomes.map((o) => `${o.status.padEnd(7)} ${o.kind}/${o.scope} → ${o.recipient}${o.messageId ? ` (${o.messageId})` : ""}${o.status === "written" ? ` ${o.file}` : `: ${o.reason}`}`);
   for (const t of r.tenantsWithoutRecipients) lines.push(`warning: tenant ${t} has no recipients; nobody was sent its report`);
   for (const k of r.kindsWithoutRecipients) lines.push(`warning: no ${k} recipients configured (reports.${k}Recipients)`);
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
   const count = (s: string) => r.outcomes.filter((o) => o.status === s).length;
   lines.push(`${r.month}: ${count("sent")} sent, ${count("skipped")} skipped, ${count("failed")} failed${count("written") ? `, ${count("written")} written` : ""}`);
   return lines.join("\n");

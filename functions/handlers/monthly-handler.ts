@@ -2,6 +2,7 @@ import { z } from "zod";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { describeIssues, type Config } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
@@ -11,7 +12,8 @@ import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { s3DatasetSource } from "../delivery/dataset-source.js";
 import { s3Ledger } from "../delivery/delivery-ledger.js";
-import { s3LinkStore, sesRawSender } from "../delivery/ses-sender.js";
+import { linkSigningClient, s3LinkStore, sesRawSender } from "../delivery/ses-sender.js";
+import { credentialsFromSecret } from "../adapters/secret-credentials.js";
 import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
 
@@ -30,6 +32,12 @@ export const MonthlyEnvSchema = requiringBillingConfig(
     /** Overrides reports.from in the config. */
     SES_FROM: z.string().email().optional(),
     REPORT_LANG: z.enum(["ko", "en"]).optional(),
+    /**
+     * Secrets Manager secret with an IAM user's access key ({accessKeyId, secretAccessKey}) that
+     * signs report download links: a link signed by the function's role dies with its session
+     * (hours), not after reports.linkExpiryDays. Absent: the role signs, and the emails say so.
+     */
+    LINK_SIGNING_SECRET_ID: z.string().min(1).optional(),
     /** When this run meters the month: extra files besides the CSVs, as the meter function writes them. */
     EXPORTS: z.string().default(EXPORT_NAMES.join(",")),
   }),
@@ -57,13 +65,16 @@ export interface MonthlyBuilt {
 }
 
 /** Dependencies are built once per container, on first use, never at import time. */
-export function buildMonthlyDeps(env: Record<string, string | undefined>, clients: { s3?: S3Client; ses?: SESv2Client } = {}): MonthlyBuilt {
+export function buildMonthlyDeps(env: Record<string, string | undefined>, clients: { s3?: S3Client; ses?: SESv2Client; secrets?: SecretsManagerClient } = {}): MonthlyBuilt {
   const e = parseFunctionEnv("monthly", MonthlyEnvSchema, env);
   let cfg = loadBillingConfig(e);
   if (e.SES_FROM) cfg = { ...cfg, reports: { ...(cfg.reports ?? { financeRecipients: [], executiveRecipients: [], lang: "ko", attachmentLinkThresholdBytes: 7 * 1024 * 1024, linkExpiryDays: 7 }), from: e.SES_FROM } };
   if (!cfg.reports?.from) throw new Error("monthly function environment invalid: SES_FROM: set it, or reports.from in the config (the SES sender address)");
   const s3 = clients.s3 ?? new S3Client({});
   const ses = clients.ses ?? new SESv2Client({});
+  const signer = e.LINK_SIGNING_SECRET_ID
+    ? linkSigningClient(s3, credentialsFromSecret(clients.secrets ?? new SecretsManagerClient({}), e.LINK_SIGNING_SECRET_ID))
+    : undefined;
   return {
     cfg,
     lang: e.REPORT_LANG,
@@ -76,7 +87,7 @@ export function buildMonthlyDeps(env: Record<string, string | undefined>, client
     deliver: {
       source: s3DatasetSource(s3, e.DATA_BUCKET, e.DATA_PREFIX),
       ledger: s3Ledger(s3, e.DATA_BUCKET, e.DATA_PREFIX),
-      links: s3LinkStore(s3, e.DATA_BUCKET, e.DATA_PREFIX),
+      links: s3LinkStore(s3, e.DATA_BUCKET, e.DATA_PREFIX, { signer }),
       sender: sesRawSender(ses, cfg.reports.from),
       fontDir: e.FONT_DIR,
       templatesDir: e.TEMPLATES_DIR,
@@ -115,6 +126,7 @@ export function makeMonthlyHandler(getBuilt: () => MonthlyBuilt, clock: () => Da
       const count = (s: string) => report.outcomes.filter((o) => o.status === s).length;
       for (const t of report.tenantsWithoutRecipients) log.warn("tenant has no recipients; report not sent", { tenant: t });
       for (const k of report.kindsWithoutRecipients) log.warn("no recipients configured", { kind: k });
+      for (const w of report.warnings) log.warn(w);
       log.info("reports delivered", { sent: count("sent"), skipped: count("skipped"), failed: count("failed"), outcomes: report.outcomes });
       if (count("failed")) throw new DeliveryIncompleteError(report);
       return { month, sent: count("sent"), skipped: count("skipped"), failed: 0, tenantsWithoutRecipients: report.tenantsWithoutRecipients };

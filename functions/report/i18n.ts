@@ -8,6 +8,7 @@ const LABELS = {
   ko: {
     title: "GPU 사용량 및 비용 보고서",
     platform: "플랫폼 전체",
+    linkExpiryUnknown: "발송 후 몇 시간 안에 만료될 수 있음 (임시 자격 증명으로 서명됨)",
     tenantReport: "테넌트 보고서",
     month: "청구 월",
     timeZone: "시간대",
@@ -104,6 +105,7 @@ const LABELS = {
   en: {
     title: "GPU usage and cost report",
     platform: "Whole platform",
+    linkExpiryUnknown: "possibly within hours of sending (signed with temporary credentials)",
     tenantReport: "Tenant report",
     month: "Billing month",
     timeZone: "Time zone",
