@@ -5,7 +5,7 @@ import { controllerRunIntervalMinutes, type Settings } from "./settings.js";
 
 /** What a function may be granted; the stack turns each into exact IAM statements. */
 export type Grant =
-  /** GetObject under the dataset prefix (also what a presigned report link is signed with), list, decrypt. */
+  /** GetObject under the dataset prefix (with linkSigner "function-role", also what report links are signed with), list, decrypt. */
   | { kind: "datasets-read" }
   | { kind: "datasets-write" }
   /** Get/Put (conditional writes, no delete) under `settings.<of>.statePrefix`: quota state + audit, controller lease + audit. */
@@ -15,6 +15,11 @@ export type Grant =
   | { kind: "put-metrics"; namespace?: "settings" | "quota-config" | "controller" }
   /** SES send as the monthly reports' sender (settings.ses.fromAddress, else the billing config's reports.from). */
   | { kind: "ses-send-reports" }
+  /**
+   * Read the report-link signer's access key (settings.reports.linkSigner "iam-user"): the stack
+   * creates that user and its secret, and sets LINK_SIGNING_SECRET_ID; nothing with "function-role".
+   */
+  | { kind: "report-link-signer" }
   /** SES send as the billing config's quota.sender (its address or its domain identity). */
   | { kind: "ses-send-quota-alerts" }
   /** sns:Publish on the billing config's quota.snsTopicArn, when one is configured. */
@@ -113,8 +118,8 @@ export const FUNCTIONS: FunctionSpec[] = [
     // (templates, Pretendard fonts, pdfkit's standard-font metrics).
     assets: ["queries", "templates", "fonts", "config", "pdfkit-data"],
     // Dataset months, the delivery ledger (<prefix>/deliveries/) and report links
-    // (<prefix>/reports/, presigned with the role's GetObject) all live under the dataset prefix.
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "ses-send-reports" }],
+    // (<prefix>/reports/, presigned by the link signer's key) all live under the dataset prefix.
+    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "ses-send-reports" }, { kind: "report-link-signer" }],
     // Talks to Prometheus when it meters.
     inVpc: true,
     // MonthlyEnvSchema (functions/handlers/monthly-handler.ts).

@@ -5,7 +5,9 @@ import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as eks from "aws-cdk-lib/aws-eks";
+import * as iam from "aws-cdk-lib/aws-iam";
 import * as logs from "aws-cdk-lib/aws-logs";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as ses from "aws-cdk-lib/aws-ses";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subs from "aws-cdk-lib/aws-sns-subscriptions";
@@ -19,7 +21,7 @@ import { Analytics } from "./analytics.js";
 import { DataStorage } from "./data-storage.js";
 import { FUNCTIONS, type EnvironmentContext, type FunctionSpec, type FunctionsById, type Grant } from "./function-catalog.js";
 import { GpuBillingFunction } from "./gpu-billing-function.js";
-import { applyNagSuppressions, type FunctionFindings } from "./nag-suppressions.js";
+import { acknowledgeReportLinkSigner, applyNagSuppressions, type FunctionFindings } from "./nag-suppressions.js";
 import type { Settings } from "./settings.js";
 
 /**
@@ -207,6 +209,27 @@ export class GpuBillingStack extends Stack {
     applyNagSuppressions(this, this.storage, this.findings);
   }
 
+  private linkSignerSecret?: secretsmanager.Secret;
+
+  /**
+   * The identity that signs report download links: an IAM user that may only read the reports
+   * the Monthly function uploads (`<dataPrefix>/reports/`), so a leaked key exposes those and
+   * nothing else. Its key lives in Secrets Manager, never in the template or an environment.
+   */
+  private reportLinkSigner(s: Settings): secretsmanager.Secret {
+    if (this.linkSignerSecret) return this.linkSignerSecret;
+    const user = new iam.User(this, "ReportLinkSigner");
+    user.addToPolicy(new iam.PolicyStatement({ actions: ["s3:GetObject"], resources: [this.storage.objects(`${s.dataPrefix}/reports`)] }));
+    user.addToPolicy(new iam.PolicyStatement({ actions: ["kms:Decrypt"], resources: [this.storage.key.keyArn] }));
+    const key = new iam.AccessKey(this, "ReportLinkSignerKey", { user, serial: s.reports.linkSignerKeySerial });
+    this.linkSignerSecret = new secretsmanager.Secret(this, "ReportLinkSignerSecret", {
+      description: "Access key of the IAM user that signs gpu-billing report download links (JSON: accessKeyId, secretAccessKey)",
+      secretObjectValue: { accessKeyId: SecretValue.unsafePlainText(key.accessKeyId), secretAccessKey: key.secretAccessKey },
+    });
+    acknowledgeReportLinkSigner(this, this.storage, user, this.linkSignerSecret, `${s.dataPrefix}/reports`);
+    return this.linkSignerSecret;
+  }
+
   private grant(f: GpuBillingFunction, g: Grant, s: Settings): void {
     const st = this.storage;
     const key = [st.key.keyArn];
@@ -264,6 +287,14 @@ export class GpuBillingStack extends Stack {
             Arn.format({ service: "ses", resource: "configuration-set", resourceName: s.ses.configurationSetName }, this),
           ],
         );
+        return;
+      }
+      case "report-link-signer": {
+        if (s.reports.linkSigner !== "iam-user") return;
+        const secret = this.reportLinkSigner(s);
+        // GetSecretValue (and DescribeSecret) on this one secret; the function reads it at run time.
+        secret.grantRead(f.fn);
+        f.fn.addEnvironment("LINK_SIGNING_SECRET_ID", secret.secretArn);
         return;
       }
       case "ses-send-quota-alerts":

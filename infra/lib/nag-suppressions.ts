@@ -1,4 +1,5 @@
 import { CfnResource, Stack, Validations } from "aws-cdk-lib";
+import type { Construct } from "constructs";
 import type { GpuBillingFunction } from "./gpu-billing-function.js";
 import type { DataStorage } from "./data-storage.js";
 
@@ -60,5 +61,18 @@ export function applyNagSuppressions(stack: Stack, storage: DataStorage, functio
   Validations.of(storage.accessLogs).acknowledge({
     id: "AwsSolutions-S1",
     reason: "This is the server access log bucket itself; logging it into itself would loop.",
+  });
+}
+
+/** The report-link signer (an IAM user whose key signs presigned report links) and its secret. */
+export function acknowledgeReportLinkSigner(stack: Stack, storage: DataStorage, user: Construct, secret: Construct, reportsPrefix: string): void {
+  const bucketId = stack.getLogicalId(storage.bucket.node.defaultChild as CfnResource);
+  Validations.of(user).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${reportsPrefix}/*]`,
+    reason: `Report files are named by month and tenant (unknown at deploy time); the user may only GetObject under ${reportsPrefix}/, the reports the Monthly function uploads for download links.`,
+  });
+  Validations.of(secret).acknowledge({
+    id: "AwsSolutions-SMG4",
+    reason: "The secret is an IAM access key created by this stack; it is rotated by changing gpuBilling.reports.linkSignerKeySerial and deploying (README runbook). A rotation Lambda would gain nothing: links already sent die with the old key either way.",
   });
 }

@@ -128,6 +128,21 @@ export const SettingsSchema = z.object({
       configurationSetName: z.string().default("gpu-billing"),
     })
     .prefault({}),
+  reports: z
+    .object({
+      /**
+       * Who signs the download links of reports too big to attach. S3 rejects a presigned link once
+       * the credentials that signed it expire, and a function role's session lasts hours, not the
+       * 7 days of reports.linkExpiryDays. "iam-user": the stack creates a user that may only
+       * GetObject under `<dataPrefix>/reports/`, keeps its access key in Secrets Manager, and the
+       * Monthly function signs with it. "function-role": no long-lived key; links may die within
+       * hours, and the emails and the run's log say so.
+       */
+      linkSigner: z.enum(["iam-user", "function-role"]).default("iam-user"),
+      /** Change to rotate the signer's access key (a new key replaces the old; links already sent stop working). */
+      linkSignerKeySerial: z.number().int().nonnegative().default(0),
+    })
+    .prefault({}),
   /** Alarm notifications go here (optional; the SNS topic exists either way). */
   alarmEmail: z.string().email().optional(),
   /** CloudWatch namespace every function publishes custom metrics under. */

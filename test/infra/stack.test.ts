@@ -162,7 +162,7 @@ describe("CDK app: GpuBilling stack", () => {
 
   const policyOf = (st: typeof stack, t: Template, id: string) => {
     const logical = st.getLogicalId(st.functions.get(id)!.role.node.defaultChild as never);
-    const [, p] = Object.entries(t.findResources("AWS::IAM::Policy")).find(([, r]) => JSON.stringify((r as { Properties: { Roles: unknown } }).Properties.Roles).includes(logical))!;
+    const [, p] = Object.entries(t.findResources("AWS::IAM::Policy")).find(([, r]) => JSON.stringify((r as { Properties: { Roles?: unknown } }).Properties.Roles ?? null).includes(logical))!;
     return (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement;
   };
   const objectsUnder = (prefix: string) => ({ "Fn::Join": ["", [{ "Fn::GetAtt": [stack.getLogicalId(full.stack.storage.bucket.node.defaultChild as never), "Arn"] }, `/${prefix}/*`]] });
@@ -211,6 +211,33 @@ describe("CDK app: GpuBilling stack", () => {
     expect(actionsOn(quota, "s3:DeleteObject")).toEqual([]);
     const other = synth({ ses: { fromAddress: "billing@acme.example.com", identity: "acme.example.com" } });
     expect(ses(policyOf(other.stack, other.template, "Monthly"))).toEqual(["configuration-set/gpu-billing", "identity/acme.example.com"]);
+  });
+
+  it("given report links, then an IAM user that may only read <dataPrefix>/reports/ signs them with a key kept in Secrets Manager, which only the Monthly function may read; with linkSigner function-role there is no user", () => {
+    const [userId] = Object.keys(template.findResources("AWS::IAM::User"));
+    expect(Object.keys(template.findResources("AWS::IAM::User"))).toHaveLength(1);
+    const [, userPolicy] = Object.entries(template.findResources("AWS::IAM::Policy")).find(([, r]) => JSON.stringify((r as { Properties: { Users?: unknown } }).Properties.Users ?? null).includes(userId!))!;
+    const keyArn = { "Fn::GetAtt": [stack.getLogicalId(stack.storage.key.node.defaultChild as never), "Arn"] };
+    expect((userPolicy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement).toEqual([
+      { Action: "s3:GetObject", Effect: "Allow", Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [stack.getLogicalId(stack.storage.bucket.node.defaultChild as never), "Arn"] }, "/chargeback/reports/*"]] } },
+      { Action: "kms:Decrypt", Effect: "Allow", Resource: keyArn },
+    ]);
+    template.hasResourceProperties("AWS::IAM::AccessKey", { UserName: { Ref: userId }, Serial: 0 });
+    const [secretId] = Object.keys(template.findResources("AWS::SecretsManager::Secret"));
+    // The secret's value comes from the access key resource, never a literal in the template.
+    expect(JSON.stringify(template.findResources("AWS::SecretsManager::Secret"))).toContain("SecretAccessKey");
+    const monthly = template.findResources("AWS::Lambda::Function")[stack.getLogicalId(stack.functions.get("Monthly")!.fn.node.defaultChild as never)] as { Properties: Record<string, any> };
+    expect(monthly.Properties.Environment.Variables.LINK_SIGNING_SECRET_ID).toEqual({ Ref: secretId });
+    const readers = Object.values(template.findResources("AWS::IAM::Policy")).filter((p) => JSON.stringify(p).includes("secretsmanager:GetSecretValue"));
+    expect(readers).toHaveLength(1);
+    expect(actionsOn(policyOf(stack, template, "Monthly"), "secretsmanager:GetSecretValue")[0]!.Resource).toEqual({ Ref: secretId });
+
+    const roleSigns = synth({ reports: { linkSigner: "function-role" } });
+    expect(Object.keys(roleSigns.template.findResources("AWS::IAM::User"))).toHaveLength(0);
+    expect(Object.keys(roleSigns.template.findResources("AWS::SecretsManager::Secret"))).toHaveLength(0);
+    expect(JSON.stringify(roleSigns.template.toJSON())).not.toContain("LINK_SIGNING_SECRET_ID");
+    // Rotating: a new serial replaces the key.
+    synth({ reports: { linkSignerKeySerial: 1 } }).template.hasResourceProperties("AWS::IAM::AccessKey", { Serial: 1 });
   });
 
   it("given the Parquet tables, then Glue has each with the writer's columns, month projection and the dataset's location, and Athena encrypts results", () => {
