@@ -25,7 +25,8 @@ export class PrometheusQueryError extends Error {
 
 export type PrometheusAuth =
   | { type: "none" }
-  | { type: "bearer"; token: string }
+  /** A fixed token, or a reader called per query (a secret read at run time, cached by the reader). */
+  | { type: "bearer"; token: string | (() => Promise<string>) }
   | { type: "sigv4"; region: string; service?: string; credentials: AwsCredentialIdentityProvider };
 
 export interface PrometheusClientOptions {
@@ -65,10 +66,10 @@ export function createPrometheusClient(opts: PrometheusClientOptions): Prometheu
       ? new SignatureV4({ service: auth.service ?? "aps", region: auth.region, credentials: auth.credentials, sha256: Sha256 })
       : undefined;
 
-  async function send(body: string): Promise<Response> {
+  async function send(body: string, bearer: string | undefined): Promise<Response> {
     const url = new URL(`${base}/api/v1/query`);
     let headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded", accept: "application/json" };
-    if (auth.type === "bearer") headers.authorization = `Bearer ${auth.token}`;
+    if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
     if (signer) {
       const signed = await signer.sign({
         method: "POST",
@@ -88,13 +89,15 @@ export function createPrometheusClient(opts: PrometheusClientOptions): Prometheu
     url: base,
     async query(promql, timeSec) {
       const body = new URLSearchParams({ query: promql, time: timeSec.toFixed(3), timeout: `${Math.ceil(timeoutMs / 1000)}s` }).toString();
+      // Read before the retries: a token that cannot be read is that error, not "Prometheus unavailable".
+      const bearer = auth.type !== "bearer" ? undefined : typeof auth.token === "string" ? auth.token : await auth.token();
       let lastError = "";
       for (let attempt = 0; attempt <= retries; attempt++) {
         if (attempt > 0) await sleep(backoff * 2 ** (attempt - 1) * (0.5 + Math.random()));
         const t0 = Date.now();
         let res: Response;
         try {
-          res = await send(body);
+          res = await send(body, bearer);
         } catch (e) {
           opts.onRequest?.({ attempt, status: "error", ms: Date.now() - t0 });
           lastError = `${(e as Error).name}: ${(e as Error).message}`;

@@ -9,7 +9,7 @@ import { LANGS, type Lang } from "../report/i18n.js";
 import { localDatasetSource, s3DatasetSource, type DatasetSource } from "../delivery/dataset-source.js";
 import { localLedger, s3Ledger, type DeliveryLedger } from "../delivery/delivery-ledger.js";
 import { linkSigningClient, s3LinkStore, sesRawSender, type LinkStore, type RawSender } from "../delivery/ses-sender.js";
-import { credentialsFromSecret } from "../adapters/secret-credentials.js";
+import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { DeliveryConfigError, deliverMonth, formatDeliveryReport } from "../delivery/deliver-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, monthArg, s3ClientFor, UsageError } from "./cli-args.js";
 

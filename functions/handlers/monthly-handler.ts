@@ -13,7 +13,7 @@ import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exp
 import { s3DatasetSource } from "../delivery/dataset-source.js";
 import { s3Ledger } from "../delivery/delivery-ledger.js";
 import { linkSigningClient, s3LinkStore, sesRawSender } from "../delivery/ses-sender.js";
-import { credentialsFromSecret } from "../adapters/secret-credentials.js";
+import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
 

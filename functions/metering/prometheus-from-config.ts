@@ -1,6 +1,21 @@
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { ConfigError, configuredClusters, type Config, type MeteredCluster } from "../core/config.js";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { createPrometheusClient, type PrometheusAuth, type PrometheusClient } from "../adapters/prometheus-client.js";
+import { bearerTokenFromSecret } from "../adapters/secrets-manager.js";
+
+/**
+ * `<tokenEnv>_SECRET_ID`: the Secrets Manager secret (name or ARN) holding the bearer token the
+ * config's `auth.tokenEnv` names, when the variable itself is not set (the deployed functions).
+ */
+export const TOKEN_SECRET_SUFFIX = "_SECRET_ID";
+
+export interface PrometheusOverrides {
+  url?: string;
+  onRequest?: Parameters<typeof createPrometheusClient>[0]["onRequest"];
+  /** The Secrets Manager client bearer tokens are read with (made on first need when absent). */
+  secrets?: () => SecretsManagerClient;
+}
 
 /**
  * Builds the Prometheus client a config describes. Secrets come from the
@@ -9,7 +24,7 @@ import { createPrometheusClient, type PrometheusAuth, type PrometheusClient } fr
 export function prometheusFromConfig(
   cfg: Config,
   env: Record<string, string | undefined>,
-  overrides: { url?: string; onRequest?: Parameters<typeof createPrometheusClient>[0]["onRequest"] } = {},
+  overrides: PrometheusOverrides = {},
   /** The metered cluster's settings (configuredClusters); defaults to the top-level `prometheus`. */
   settings: Config["prometheus"] = cfg.prometheus,
 ): PrometheusClient {
@@ -20,8 +35,14 @@ export function prometheusFromConfig(
   let auth: PrometheusAuth;
   if (a.type === "bearer") {
     const token = env[a.tokenEnv];
-    if (!token) throw new Error(`prometheus.auth.tokenEnv: environment variable ${a.tokenEnv} is not set`);
-    auth = { type: "bearer", token };
+    const secretId = env[`${a.tokenEnv}${TOKEN_SECRET_SUFFIX}`];
+    if (token) auth = { type: "bearer", token };
+    // Deployed: the token stays in Secrets Manager and is read at run time, so rotating it needs no redeploy.
+    else if (secretId) auth = { type: "bearer", token: bearerTokenFromSecret(overrides.secrets?.() ?? new SecretsManagerClient({}), secretId) };
+    else
+      throw new Error(
+        `prometheus.auth.tokenEnv: environment variable ${a.tokenEnv} is not set (the token), nor ${a.tokenEnv}${TOKEN_SECRET_SUFFIX} (a Secrets Manager secret holding it)`,
+      );
   } else if (a.type === "sigv4") auth = { type: "sigv4", region: a.region, service: a.service, credentials: defaultProvider() };
   else auth = { type: "none" };
   return createPrometheusClient({
@@ -45,7 +66,7 @@ export type PrometheusForCluster = (cluster: MeteredCluster) => PrometheusClient
 export function prometheusForClusters(
   cfg: Config,
   env: Record<string, string | undefined>,
-  overrides: { url?: string; onRequest?: Parameters<typeof createPrometheusClient>[0]["onRequest"] } = {},
+  overrides: PrometheusOverrides = {},
 ): PrometheusForCluster {
   const clusters = configuredClusters(cfg);
   if (cfg.clusters && overrides.url)
@@ -54,9 +75,12 @@ export function prometheusForClusters(
       [],
     );
   const made = new Map<string, PrometheusClient>();
+  // One Secrets Manager client for every cluster's token.
+  let secrets: SecretsManagerClient | undefined;
+  const shared = { ...overrides, secrets: () => (secrets ??= overrides.secrets?.() ?? new SecretsManagerClient({})) };
   return (cluster) => {
     let c = made.get(cluster.id);
-    if (!c) made.set(cluster.id, (c = prometheusFromConfig(cfg, env, overrides, cluster.prometheus)));
+    if (!c) made.set(cluster.id, (c = prometheusFromConfig(cfg, env, shared, cluster.prometheus)));
     return c;
   };
 }

@@ -10,7 +10,7 @@ import { deliverMonth, linksExpiryWarning } from "../../functions/delivery/deliv
 import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
 import { localLedger } from "../../functions/delivery/delivery-ledger.js";
 import { linkSigningClient, presignedLinkExpiry, s3LinkStore, sesRawSender } from "../../functions/delivery/ses-sender.js";
-import { credentialsFromSecret } from "../../functions/adapters/secret-credentials.js";
+import { credentialsFromSecret } from "../../functions/adapters/secrets-manager.js";
 import { buildMonthlyDeps } from "../../functions/handlers/monthly-handler.js";
 import { referenceConfig } from "../core/fixtures.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
