@@ -10,7 +10,11 @@ export type Grant =
   | { kind: "datasets-write" }
   /** Get/Put (conditional writes, no delete) under `settings.<of>.statePrefix`: quota state + audit, controller lease + audit. */
   | { kind: "state-read-write"; of: "quota" | "controller" }
-  | { kind: "prometheus" }
+  /**
+   * aps:Query* on the AMP workspace; and, unless `bearerToken: false` (a function without bearer
+   * support), GetSecretValue on each bearer-token secret with `<tokenEnv>_SECRET_ID` set.
+   */
+  | { kind: "prometheus"; bearerToken?: false }
   /** PutMetricData, conditioned on the namespace the function really publishes under. */
   | { kind: "put-metrics"; namespace?: "settings" | "quota-config" | "controller" }
   /** SES send as the monthly reports' sender (settings.ses.fromAddress, else the billing config's reports.from). */
@@ -165,7 +169,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     memorySize: 512,
     assets: ["queries", "controller-policy"],
     grants: [
-      { kind: "prometheus" }, { kind: "state-read-write", of: "controller" }, { kind: "put-metrics", namespace: "controller" },
+      { kind: "prometheus", bearerToken: false }, { kind: "state-read-write", of: "controller" }, { kind: "put-metrics", namespace: "controller" },
       { kind: "eks-describe" }, { kind: "asg-scale" },
     ],
     inVpc: true,

@@ -22,7 +22,8 @@ import { DataStorage } from "./data-storage.js";
 import { FUNCTIONS, type EnvironmentContext, type FunctionSpec, type FunctionsById, type Grant } from "./function-catalog.js";
 import { GpuBillingFunction } from "./gpu-billing-function.js";
 import { acknowledgeReportLinkSigner, applyNagSuppressions, type FunctionFindings } from "./nag-suppressions.js";
-import type { Settings } from "./settings.js";
+import { prometheusTokenSecrets, type Settings } from "./settings.js";
+import { TOKEN_SECRET_SUFFIX } from "../../functions/metering/prometheus-from-config.js";
 
 /**
  * Custom metrics the quota and controller functions publish (their contract with this stack;
@@ -96,10 +97,8 @@ export class GpuBillingStack extends Stack {
       prometheusSigV4Region: promAuth?.type === "sigv4" ? promAuth.region : s.prometheus.ampWorkspaceArn?.split(":")[3],
       functionNames: new Map(),
     };
-    // The variable the billing config names for a bearer token (prometheus.auth.tokenEnv).
-    const tokenEnv = promAuth?.type === "bearer" ? promAuth.tokenEnv : undefined;
-    if (s.prometheus.bearerTokenSecretName && !tokenEnv)
-      throw new Error("gpuBilling.prometheus.bearerTokenSecretName: the billing config's prometheus.auth is not bearer, so no function would read the token");
+    // Each bearer-token variable the billing config names (prometheus.auth.tokenEnv, per cluster too) → its secret.
+    this.tokenSecrets = prometheusTokenSecrets(s, billing);
     if ((s.quota.enforce ?? quota.enforce) && !s.eksClusterName && (props.functions ?? FUNCTIONS).some((f) => f.id === "Quota"))
       throw new Error("gpuBilling.eksClusterName: required because quota enforcement is on (gpuBilling.quota.enforce or the billing config's quota.enforce)");
 
@@ -115,9 +114,9 @@ export class GpuBillingStack extends Stack {
         continue;
       }
       const env: Record<string, string> = spec.environment(s, envContext);
-      if (s.prometheus.bearerTokenSecretName && tokenEnv && spec.grants.some((g) => g.kind === "prometheus"))
-        // Resolved by CloudFormation at deploy time; rotation = update the secret, redeploy.
-        env[tokenEnv] = SecretValue.secretsManager(s.prometheus.bearerTokenSecretName).unsafeUnwrap();
+      // Only the secret's name: the function reads the token at run time (rotation needs no redeploy).
+      if (spec.grants.some((g) => g.kind === "prometheus" && g.bearerToken !== false))
+        for (const [tokenEnv, secretName] of this.tokenSecrets) env[`${tokenEnv}${TOKEN_SECRET_SUFFIX}`] = secretName;
 
       const f = new GpuBillingFunction(this, spec.id, {
         entry: spec.entry,
@@ -210,6 +209,15 @@ export class GpuBillingStack extends Stack {
   }
 
   private linkSignerSecret?: secretsmanager.Secret;
+  private tokenSecrets = new Map<string, string>();
+  private readonly importedSecrets = new Map<string, secretsmanager.ISecret>();
+
+  /** A bearer-token secret the operator created (by name; grants cover its random ARN suffix). */
+  private tokenSecret(name: string): secretsmanager.ISecret {
+    let secret = this.importedSecrets.get(name);
+    if (!secret) this.importedSecrets.set(name, (secret = secretsmanager.Secret.fromSecretNameV2(this, `PrometheusTokenSecret${this.importedSecrets.size}`, name)));
+    return secret;
+  }
 
   /**
    * The identity that signs report download links: an IAM user that may only read the reports
@@ -265,6 +273,7 @@ export class GpuBillingStack extends Stack {
       case "prometheus":
         if (s.prometheus.ampWorkspaceArn)
           f.allow(["aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata"], [s.prometheus.ampWorkspaceArn]);
+        if (g.bearerToken !== false) for (const name of this.tokenSecrets.values()) this.tokenSecret(name).grantRead(f.fn);
         return;
       case "put-metrics": {
         const namespace =

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { Config } from "../../functions/core/config.js";
 import { CONTROLLER_NAMESPACE } from "../../functions/adapters/controller-metrics.js";
 
 /**
@@ -71,8 +72,14 @@ export const SettingsSchema = z.object({
       url: z.string().url().optional(),
       /** Amazon Managed Service for Prometheus workspace ARN: grants aps:Query* on it (SigV4 auth). */
       ampWorkspaceArn: z.string().startsWith("arn:").optional(),
-      /** Secrets Manager secret name holding a bearer token (for `auth.type: bearer`). */
-      bearerTokenSecretName: z.string().optional(),
+      /**
+       * Secrets Manager secret (name) holding the bearer token of the billing config's one bearer
+       * `auth.tokenEnv`. The functions read it at run time (`<tokenEnv>_SECRET_ID`); it is never in
+       * the template or an environment.
+       */
+      bearerTokenSecretName: z.string().min(1).optional(),
+      /** One secret per token variable, when clusters read different ones: `{ BUSAN_TOKEN: "prom/busan", … }`. */
+      bearerTokenSecrets: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name"), z.string().min(1)).default({}),
     })
     .prefault({}),
   /**
@@ -184,4 +191,36 @@ export function controllerRunIntervalMinutes(s: Settings): number {
   const m = /^rate\((\d+) (minute|minutes|hour|hours)\)$/.exec(s.schedules.controller);
   if (!m) throw new Error(`gpuBilling.controller.runIntervalMinutes: cannot read the period of "${s.schedules.controller}"; set it`);
   return Number(m[1]) * (m[2]!.startsWith("hour") ? 60 : 1);
+}
+
+/**
+ * The Secrets Manager secret of every bearer-token variable the billing config names (top-level
+ * `prometheus` and each cluster's), from `bearerTokenSecretName` (when there is one variable) and
+ * `bearerTokenSecrets`. A variable without a secret would fail every run, and a secret for a
+ * variable nobody reads is a typo: both fail synth naming the field.
+ */
+export function prometheusTokenSecrets(s: Settings, billing: Config): Map<string, string> {
+  const readers = new Map<string, string[]>();
+  const auths = [
+    ...(billing.prometheus ? [["prometheus", billing.prometheus.auth] as const] : []),
+    ...(billing.clusters ?? []).map((c, i) => [`clusters.${i}.prometheus (${c.id})`, c.prometheus.auth] as const),
+  ];
+  for (const [where, auth] of auths) if (auth?.type === "bearer") readers.set(auth.tokenEnv, [...(readers.get(auth.tokenEnv) ?? []), where]);
+  const secrets = new Map(Object.entries(s.prometheus.bearerTokenSecrets));
+  for (const v of secrets.keys())
+    if (!readers.has(v)) throw new Error(`gpuBilling.prometheus.bearerTokenSecrets.${v}: no bearer auth in the billing config reads its token from ${v}`);
+  if (s.prometheus.bearerTokenSecretName) {
+    if (readers.size === 0)
+      throw new Error("gpuBilling.prometheus.bearerTokenSecretName: the billing config's prometheus.auth is not bearer, so no function would read the token");
+    if (readers.size > 1)
+      throw new Error(`gpuBilling.prometheus.bearerTokenSecretName: the billing config reads tokens from ${[...readers.keys()].join(", ")}; name each one's secret in gpuBilling.prometheus.bearerTokenSecrets`);
+    const [only] = readers.keys();
+    if (secrets.has(only!) && secrets.get(only!) !== s.prometheus.bearerTokenSecretName)
+      throw new Error(`gpuBilling.prometheus.bearerTokenSecretName: ${only} already has a secret in gpuBilling.prometheus.bearerTokenSecrets`);
+    secrets.set(only!, s.prometheus.bearerTokenSecretName);
+  }
+  for (const [v, where] of readers)
+    if (!secrets.has(v))
+      throw new Error(`gpuBilling.prometheus.bearerTokenSecrets.${v}: the billing config's ${where.join(", ")} reads its bearer token from ${v}; name the Secrets Manager secret holding it`);
+  return secrets;
 }

@@ -114,13 +114,26 @@ describe("CDK app: each function's environment is exactly what its handler's env
     expect(envs.get("Rerun")!.MONTHLY_FUNCTION_NAME).toMatch(/^resolved-monthly_function_name-/);
   });
 
-  it("given a bearer-token secret and a config that names its variable, then only the Prometheus functions get that variable, and it is the config's name", () => {
+  it("given a bearer-token secret and a config that names its variable, then only the Prometheus functions get the secret's name in <variable>_SECRET_ID, never the token", () => {
     const { envs } = synthEnvironments({ prometheus: { bearerTokenSecretName: "prom-token" }, billingConfigFile: "test/infra/fixtures/bearer-billing.yaml" });
     for (const id of ["Meter", "Monthly", "Quota", "Rerun"]) {
-      expect(envs.get(id)!.PROM_BEARER).toBe("{{resolve:secretsmanager:prom-token:SecretString:::}}");
-      expect(environmentViolations(SCHEMAS[id]!, envs.get(id)!, ["PROM_BEARER"])).toEqual([]);
+      expect(envs.get(id)!.PROM_BEARER_SECRET_ID).toBe("prom-token");
+      expect(envs.get(id)!.PROM_BEARER).toBeUndefined();
+      expect(JSON.stringify(envs.get(id))).not.toContain("resolve:secretsmanager");
+      expect(environmentViolations(SCHEMAS[id]!, envs.get(id)!, ["PROM_BEARER_SECRET_ID"])).toEqual([]);
     }
-    expect(envs.get("ManifestCheck")!.PROM_BEARER).toBeUndefined();
+    expect(envs.get("ManifestCheck")!.PROM_BEARER_SECRET_ID).toBeUndefined();
+    // Two clusters, two tokens: each variable's secret, and the controller (no bearer support) gets none.
+    const two = synthEnvironments({
+      billingConfigFile: "test/infra/fixtures/two-cluster-bearer-billing.yaml",
+      eksClusterName: "gpu",
+      prometheus: { url: "https://prometheus-seoul.internal", bearerTokenSecrets: { SEOUL_TOKEN: "prom/seoul", BUSAN_TOKEN: "prom/busan" } },
+    }).envs;
+    for (const id of ["Meter", "Monthly", "Quota", "Rerun"]) {
+      expect(two.get(id)).toMatchObject({ SEOUL_TOKEN_SECRET_ID: "prom/seoul", BUSAN_TOKEN_SECRET_ID: "prom/busan" });
+      expect(environmentViolations(SCHEMAS[id]!, two.get(id)!, ["SEOUL_TOKEN_SECRET_ID", "BUSAN_TOKEN_SECRET_ID"])).toEqual([]);
+    }
+    expect(environmentViolations(SCHEMAS.Controller!, two.get("Controller")!)).toEqual([]);
   });
 
   it("given a billing config with two clusters, then the metering functions get no PROMETHEUS_URL (each cluster names its own) and the controller gets the setting's", () => {

@@ -302,6 +302,29 @@ describe("CDK app: GpuBilling stack", () => {
     for (const a of acks) for (const reason of Object.values(a)) expect(reason.length).toBeGreaterThan(30);
   });
 
+  it("given clusters behind different bearer tokens, then each token's secret is read at run time by the metering functions only (GetSecretValue on that secret's ARN), and a variable without a secret or a secret for no variable fails synth", () => {
+    const bearer = { billingConfigFile: "test/infra/fixtures/two-cluster-bearer-billing.yaml", eksClusterName: "gpu", prometheus: { url: "https://prometheus-seoul.internal" } };
+    const { stack: st, template: t } = synth({ ...bearer, prometheus: { ...bearer.prometheus, bearerTokenSecrets: { SEOUL_TOKEN: "prom/seoul", BUSAN_TOKEN: "prom/busan" } } });
+    const secretArn = (name: string) => ({ "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:secretsmanager:ap-northeast-2:111122223333:secret:${name}-??????`]] });
+    for (const id of ["Meter", "Monthly", "Quota", "Rerun"]) {
+      const reads = actionsOn(policyOf(st, t, id), "secretsmanager:GetSecretValue").flatMap((x) => ([] as unknown[]).concat(x.Resource));
+      expect({ id, reads: reads.length, all: reads }).toEqual({ id, reads: id === "Monthly" ? 3 : 2 /* + the link signer */, all: expect.arrayContaining([secretArn("prom/seoul"), secretArn("prom/busan")]) });
+    }
+    expect(actionsOn(policyOf(st, t, "Controller"), "secretsmanager:GetSecretValue")).toEqual([]);
+    expect(actionsOn(policyOf(st, t, "ManifestCheck"), "secretsmanager:GetSecretValue")).toEqual([]);
+    expect(JSON.stringify(t.toJSON())).not.toContain("resolve:secretsmanager");
+
+    expect(() => synth({ ...bearer, prometheus: { ...bearer.prometheus, bearerTokenSecrets: { SEOUL_TOKEN: "prom/seoul" } } })).toThrow(
+      /gpuBilling\.prometheus\.bearerTokenSecrets\.BUSAN_TOKEN: the billing config's clusters\.1\.prometheus \(busan\) reads its bearer token from BUSAN_TOKEN/,
+    );
+    expect(() => synth({ ...bearer, prometheus: { ...bearer.prometheus, bearerTokenSecrets: { SEOUL_TOKEN: "a", BUSAN_TOKEN: "b", SEUOL_TOKEN: "c" } } })).toThrow(
+      /gpuBilling\.prometheus\.bearerTokenSecrets\.SEUOL_TOKEN: no bearer auth in the billing config reads its token from SEUOL_TOKEN/,
+    );
+    expect(() => synth({ ...bearer, prometheus: { ...bearer.prometheus, bearerTokenSecretName: "one" } })).toThrow(
+      /gpuBilling\.prometheus\.bearerTokenSecretName: the billing config reads tokens from SEOUL_TOKEN, BUSAN_TOKEN; name each one's secret/,
+    );
+  });
+
   it("given a bad setting, then synth fails naming the field", () => {
     expect(() => parseSettings({ vpc: { vpcId: "my-vpc", availabilityZones: ["a"], privateSubnetIds: ["subnet-1"] } })).toThrow(/gpuBilling\.vpc\.vpcId/);
     expect(() => synth({ retention: { logDays: 42 } })).toThrow(/retention\.logDays: 42/);
