@@ -57,7 +57,9 @@ async function demo(): Promise<number> {
       `\nCheck against the generator's exact answer: allocated ${got.toFixed(3)} GPU-h metered vs ${want.toFixed(3)} exact ` +
         `(${(((got - want) / want) * 100).toFixed(4)}%), cost ${manifest.totals.cost} vs ${expected.cost.toFixed(cfg.currencyDecimals)} ${manifest.currency}.`,
     );
-    console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (chargeback.csv, usage-daily.csv, capacity.csv, parquet/, focus.csv, manifest.json)`);
+    // The manifest's own list, so a file added to the dataset is never missing here.
+    const listed = [...new Set(Object.keys(manifest.files as Record<string, unknown>).map((f) => (f.includes("/") ? `${f.split("/")[0]}/` : f)))];
+    console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (${[...listed, "manifest.json"].join(", ")})`);
     // Reports from the dataset just written: PDFs, workbooks and the emails as .eml (nothing is sent).
     console.log(`\nRendering the ${DEMO_MONTH} reports (PDF, Excel) and their emails…`);
     return await main(["report", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--out", out]);
