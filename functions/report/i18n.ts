@@ -57,6 +57,10 @@ const LABELS = {
     quota: "테넌트별 쿼터 사용",
     quotaLimit: "월 쿼터 (GPU시간)",
     quotaUsed: "사용 (할당 GPU시간)",
+    quotaUsedBillable: "사용 (청구 GPU시간)",
+    quotaBasisNote: "기준: 할당 GPU시간 (쿼터 검사와 같은 기준)",
+    quotaBasisNoteBillable: "기준: 청구 GPU시간 (쿼터 검사와 같은 기준)",
+    quotaFormulaBillable: "쿼터 사용 = 청구 GPU시간 ÷ 월 쿼터",
     quotaRatio: "사용 비율",
     unlimited: "무제한",
     over: "초과",
@@ -154,6 +158,10 @@ const LABELS = {
     quota: "Quota usage by tenant",
     quotaLimit: "Monthly quota (GPU-h)",
     quotaUsed: "Used (allocated GPU-h)",
+    quotaUsedBillable: "Used (billable GPU-h)",
+    quotaBasisNote: "Basis: allocated GPU-h (the same basis as the quota check)",
+    quotaBasisNoteBillable: "Basis: billable GPU-h (the same basis as the quota check)",
+    quotaFormulaBillable: "Quota usage = billable GPU-h ÷ monthly quota",
     quotaRatio: "Used %",
     unlimited: "unlimited",
     over: "over",
@@ -228,4 +236,10 @@ export function localTime(iso: string, timeZone: string): string {
       .map((x) => [x.type, x.value]),
   );
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}
+
+/** The formulas as printed, with the quota line on the basis the quota check uses (config `quota.basis`). */
+export function formulaLines(l: Labels, quotaBasis: "allocated" | "billable"): readonly string[] {
+  if (quotaBasis === "allocated") return l.formulaLines;
+  return [...l.formulaLines.slice(0, -1), l.quotaFormulaBillable];
 }

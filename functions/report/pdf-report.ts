@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { D, type Dec } from "../core/decimal.js";
-import { capacityLabel, fmtHours, fmtMoney, fmtPct, grouped, labels, localTime, type Lang } from "./i18n.js";
+import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, type Lang } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
 
 export interface PdfOptions {
@@ -404,6 +404,7 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
 
   // --- Quota, with a gauge per tenant
   heading(L.quota);
+  para(model.quotaBasis === "billable" ? L.quotaBasisNoteBillable : L.quotaBasisNote, 8, C.muted);
   {
     const labelW = 110;
     const textW = 170;
@@ -431,7 +432,7 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
   heading(L.methodology, 17);
   doc.font("B").fontSize(10).fillColor(C.ink).text(L.formulas);
   doc.moveDown(0.2);
-  for (const f of L.formulaLines) para(`• ${f}`, 8.5);
+  for (const f of formulaLines(L, model.quotaBasis)) para(`• ${f}`, 8.5);
   doc.moveDown(0.5);
   doc.font("B").fontSize(10).fillColor(C.ink).text(`${L.tiers} (${L.granularity}: ${model.methodology.granularity})`);
   doc.moveDown(0.2);

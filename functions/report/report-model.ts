@@ -1,5 +1,6 @@
 import { billingMonth } from "../core/month.js";
 import { configHash, UNALLOCATED, type Config } from "../core/config.js";
+import { quotaSettings } from "../quota/evaluate-quota.js";
 import { D, type Dec } from "../core/decimal.js";
 import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
@@ -51,7 +52,7 @@ export type IdleLine = Omit<CapacityRow, "cluster">;
 export interface QuotaLine {
   tenantId: string;
   tenantName: string;
-  /** Allocated GPU-hours: quota is about capacity held, whatever the utilization. */
+  /** On the quota check's basis (`quota.basis`): allocated GPU-hours by default (capacity held, whatever the utilization), or billable. */
   usedGpuHours: Dec;
   quotaGpuHours?: Dec;
   /** used ÷ quota, absent when unlimited. */
@@ -90,6 +91,8 @@ export interface ReportModel {
   /** Cluster capacity and idle: platform-wide, so only in the "all" scope (it would reveal other tenants' totals). */
   idle?: { lines: IdleLine[]; nodeGpuHours: Dec; idleGpuHours: Dec; idleCost: Dec };
   quota: QuotaLine[];
+  /** What `quota[].usedGpuHours` counts (config `quota.basis`). */
+  quotaBasis: "allocated" | "billable";
   methodology: {
     prices: PriceLine[];
     priceSource: string;
@@ -206,13 +209,16 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
   }
   const dailyPoints = [...dayMap.values()].sort(byKey((d) => d.day));
 
+  // The report shows quota usage as the quota check counts it, so the two never disagree.
+  const quotaBasis = quotaSettings(cfg).basis;
   const quota: QuotaLine[] = tenants
     .filter((t) => t.tenantId !== UNALLOCATED)
     .map((t) => {
       const q = cfg.tenants.find((x) => x.id === t.tenantId)?.monthlyQuotaGpuHours;
       const quotaGpuHours = q === undefined ? undefined : new D(q);
-      const r = quotaGpuHours ? ratio(t.allocatedGpuHours, quotaGpuHours) : undefined;
-      return { tenantId: t.tenantId, tenantName: t.tenantName, usedGpuHours: t.allocatedGpuHours, quotaGpuHours, ratio: r, over: !!r && r.gt(1) };
+      const used = quotaBasis === "billable" ? t.billableGpuHours : t.allocatedGpuHours;
+      const r = quotaGpuHours ? ratio(used, quotaGpuHours) : undefined;
+      return { tenantId: t.tenantId, tenantName: t.tenantName, usedGpuHours: used, quotaGpuHours, ratio: r, over: !!r && r.gt(1) };
     });
 
   const pods =
@@ -264,6 +270,7 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
     ...(pods ? { pods } : {}),
     idle,
     quota,
+    quotaBasis,
     methodology: {
       prices,
       priceSource: cfg.priceSource,

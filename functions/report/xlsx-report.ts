@@ -248,7 +248,7 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
     S.quota,
     [
       { header: L.tenant, kind: "text" },
-      { header: L.quotaUsed, kind: "hours", sum: true },
+      { header: model.quotaBasis === "billable" ? L.quotaUsedBillable : L.quotaUsed, kind: "hours", sum: true },
       { header: L.quotaLimit, kind: "hours" },
       { header: L.quotaRatio, kind: "pct" },
     ],

@@ -9,6 +9,11 @@ import { node, referenceConfig, use } from "../core/fixtures.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
 import { D } from "../../functions/core/decimal.js";
 import { demoDataset, MONTH } from "./fixtures.js";
+import { execFileSync } from "node:child_process";
+import ExcelJS from "exceljs";
+import { QuotaSettingsSchema } from "../../functions/quota/quota-config.js";
+import { renderReportPdf } from "../../functions/report/pdf-report.js";
+import { renderReportWorkbook } from "../../functions/report/xlsx-report.js";
 
 describe("report model from the dataset read back", () => {
   it("given the demo month's dataset, the model's totals equal the manifest's and the chargeback's", async () => {
@@ -59,6 +64,32 @@ describe("report model from the dataset read back", () => {
     expect(m.totals.cost.toFixed(2)).toBe(own.toFixed(2));
     expect(m.quota[0]!.quotaGpuHours!.toNumber()).toBe(100);
     expect(m.quota[0]!.ratio!.toFixed(4)).toBe(m.totals.allocatedGpuHours.div(100).toDecimalPlaces(4).toFixed(4));
+  });
+
+  it("given quota.basis billable, quota usage counts billable GPU-hours as the quota check does, and the PDF and workbook state that basis", async () => {
+    const { root, cfg } = await demoDataset();
+    const ds = await localDatasetSource(root).read(MONTH);
+    const billableCfg = { ...cfg, quota: QuotaSettingsSchema.parse({ basis: "billable" }) };
+    const allocated = buildReportModel(ds, cfg, { kind: "all" });
+    const billable = buildReportModel(ds, billableCfg, { kind: "all" });
+    expect(allocated.quotaBasis).toBe("allocated");
+    expect(billable.quotaBasis).toBe("billable");
+    for (const q of billable.quota) {
+      const t = billable.tenants.find((x) => x.tenantId === q.tenantId)!;
+      expect(q.usedGpuHours.toFixed()).toBe(t.billableGpuHours.toFixed());
+      if (q.quotaGpuHours) expect(q.ratio!.toFixed(4)).toBe(t.billableGpuHours.div(q.quotaGpuHours).toDecimalPlaces(4).toFixed(4));
+    }
+    // The correction makes the two differ for a tenant below 70 % utilization (yongin: 8.8 %).
+    const yongin = (m: typeof billable) => m.quota.find((q) => q.tenantId === "yongin")!.usedGpuHours;
+    expect(yongin(billable).lt(yongin(allocated))).toBe(true);
+
+    const text = execFileSync("pdftotext", ["-layout", "-", "-"], { input: await renderReportPdf(billable, { lang: "en" }), encoding: "utf8" });
+    expect(text).toContain("Basis: billable GPU-h (the same basis as the quota check)");
+    expect(text).toContain("Quota usage = billable GPU-h ÷ monthly quota");
+    expect(text).not.toContain("Quota usage = allocated GPU-h");
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load((await renderReportWorkbook(billable, { lang: "en" })) as never);
+    expect(wb.getWorksheet("Quota")!.getRow(1).getCell(2).value).toBe("Used (billable GPU-h)");
   });
 
   it("given a month with no manifest, reading it fails with a clear error naming the month", async () => {
