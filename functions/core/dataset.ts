@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Chargeback } from "./chargeback.js";
 import type { Dec } from "./decimal.js";
+import { DEFAULT_CLUSTER_ID } from "./config.js";
 
 export const CHARGEBACK_COLUMNS = [
   "month", "cluster", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
@@ -28,17 +29,29 @@ export const PODS_FILE = "pods.csv";
 
 export const MANIFEST_FILE = "manifest.json";
 /**
- * 2: a `cluster` column in every CSV and the per-cluster inputs in the manifest (multi-cluster metering).
+ * 2: the per-cluster inputs in the manifest, and a `cluster` column in every CSV when the month
+ * was metered from named clusters (config `clusters`). A single-cluster month keeps the layout
+ * finance was promised (chargeback.csv with exactly its 15 columns), so readers go by the header.
  * pods.csv was added within version 2: readers ignore files they do not know, and read it only when the manifest lists it.
  */
 export const DATASET_SCHEMA_VERSION = 2;
 
-/** The columns as schema version 1 wrote them (no `cluster`); readers accept those months as the default cluster. */
-export const LEGACY_V1_COLUMNS = {
+/**
+ * The columns without `cluster`: a single-cluster month (and every schema-1 month) is written
+ * this way; readers take its rows as the default cluster.
+ */
+export const SINGLE_CLUSTER_COLUMNS = {
   chargeback: CHARGEBACK_COLUMNS.filter((c) => c !== "cluster"),
   daily: DAILY_COLUMNS.filter((c) => c !== "cluster"),
   capacity: CAPACITY_COLUMNS.filter((c) => c !== "cluster"),
+  pods: POD_COLUMNS.filter((c) => c !== "cluster"),
 };
+
+/** Does the month come from named clusters (config `clusters`), so its files need a `cluster` column? */
+export function hasNamedClusters(cb: Chargeback, inputs: DatasetInputs): boolean {
+  const named = (id: string | undefined) => id !== undefined && id !== DEFAULT_CLUSTER_ID;
+  return (inputs.clusters ?? []).some((c) => named(c.id)) || [...cb.rows, ...cb.capacity, ...cb.daily, ...(cb.pods ?? [])].some((r) => named(r.cluster));
+}
 
 /** One cluster's contribution to a month, as its staged manifest vouched for it. */
 export interface ClusterInput {
@@ -103,6 +116,7 @@ export function toCsv(columns: readonly string[], rows: (string | number | Dec)[
   return Buffer.from(lines.join("\n") + "\n", "utf8");
 }
 
+const toCsvAll = toCsv;
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /**
@@ -111,6 +125,10 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
  */
 export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
   const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
+  // Rows are built with every column; a single-cluster month drops `cluster` (always the second field).
+  const withCluster = hasNamedClusters(cb, inputs);
+  const toCsv = (columns: readonly string[], rows: (string | number | Dec)[][]) =>
+    withCluster ? toCsvAll(columns, rows) : toCsvAll(columns.filter((c) => c !== "cluster"), rows.map((r) => r.filter((_, i) => i !== 1)));
   const chargeback = toCsv(
     CHARGEBACK_COLUMNS,
     cb.rows.map((r) => [

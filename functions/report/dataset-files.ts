@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, LEGACY_V1_COLUMNS, MANIFEST_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
+import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
 import type { CapacityType } from "../core/attribution.js";
@@ -106,23 +106,23 @@ export function parseCsv(text: string): string[][] {
 const text = (s: string) => (/^'[=+\-@\t\r]/.test(s) ? s.slice(1) : s);
 
 /**
- * A CSV as records by column name. Schema-1 months (written before the
- * `cluster` column) are read too, as the default cluster: a report of an old
- * month must not break because the dataset grew a column.
+ * A CSV as records by column name, in either layout: with a `cluster` column
+ * (named clusters) or without it (a single-cluster month, and every schema-1
+ * month), whose rows are the default cluster.
  */
-function table(name: string, body: Buffer, columns: readonly string[], legacy: readonly string[], problems: string[]): Record<string, string>[] {
+function table(name: string, body: Buffer, columns: readonly string[], withoutCluster: readonly string[], problems: string[]): Record<string, string>[] {
   const rows = parseCsv(body.toString("utf8"));
   const head = rows.shift() ?? [];
-  const isLegacy = head.join(",") === legacy.join(",");
-  if (head.join(",") !== columns.join(",") && !isLegacy) {
-    problems.push(`${name}: header is "${head.join(",")}", expected "${columns.join(",")}"`);
+  const singleCluster = head.join(",") === withoutCluster.join(",");
+  if (head.join(",") !== columns.join(",") && !singleCluster) {
+    problems.push(`${name}: header is "${head.join(",")}", expected "${withoutCluster.join(",")}" (one cluster) or "${columns.join(",")}" (named clusters)`);
     return [];
   }
-  const cols = isLegacy ? legacy : columns;
+  const cols = singleCluster ? withoutCluster : columns;
   return rows.map((r, i) => {
     if (r.length !== cols.length) problems.push(`${name} line ${i + 2}: ${r.length} fields, expected ${cols.length}`);
     const rec: Record<string, string> = Object.fromEntries(cols.map((c, j) => [c, r[j] ?? ""]));
-    if (isLegacy) rec.cluster = DEFAULT_CLUSTER_ID;
+    if (singleCluster) rec.cluster = DEFAULT_CLUSTER_ID;
     return rec;
   });
 }
@@ -158,10 +158,10 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   }
   if (problems.length) throw new DatasetIntegrityError(problems);
 
-  const cb = table("chargeback.csv", bytes.files["chargeback.csv"]!, CHARGEBACK_COLUMNS, LEGACY_V1_COLUMNS.chargeback, problems);
-  const dl = table("usage-daily.csv", bytes.files["usage-daily.csv"]!, DAILY_COLUMNS, LEGACY_V1_COLUMNS.daily, problems);
-  const cp = table("capacity.csv", bytes.files["capacity.csv"]!, CAPACITY_COLUMNS, LEGACY_V1_COLUMNS.capacity, problems);
-  const pd = hasPods ? table(PODS_FILE, bytes.files[PODS_FILE]!, POD_COLUMNS, ["(pods.csv has no older layout)"], problems) : undefined;
+  const cb = table("chargeback.csv", bytes.files["chargeback.csv"]!, CHARGEBACK_COLUMNS, SINGLE_CLUSTER_COLUMNS.chargeback, problems);
+  const dl = table("usage-daily.csv", bytes.files["usage-daily.csv"]!, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS.daily, problems);
+  const cp = table("capacity.csv", bytes.files["capacity.csv"]!, CAPACITY_COLUMNS, SINGLE_CLUSTER_COLUMNS.capacity, problems);
+  const pd = hasPods ? table(PODS_FILE, bytes.files[PODS_FILE]!, POD_COLUMNS, SINGLE_CLUSTER_COLUMNS.pods, problems) : undefined;
   if (problems.length) throw new DatasetIntegrityError(problems);
 
   // cluster × tenant × namespace × GPU model × instance type × capacity type, as every row file spells it

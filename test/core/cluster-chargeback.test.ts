@@ -4,7 +4,7 @@ import { computeChargeback } from "../../functions/core/chargeback.js";
 import { checkClusterStage, combineClusterUsage, renderClusterStage, tagClusterUsage, type StageIdentity } from "../../functions/core/cluster-stage.js";
 import { parseDataset } from "../../functions/report/dataset-files.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
-import { renderDataset, LEGACY_V1_COLUMNS, CHARGEBACK_COLUMNS } from "../../functions/core/dataset.js";
+import { renderDataset, SINGLE_CLUSTER_COLUMNS, CHARGEBACK_COLUMNS } from "../../functions/core/dataset.js";
 import { node, referenceConfig, use } from "./fixtures.js";
 
 const cfg = referenceConfig();
@@ -100,24 +100,22 @@ describe("cluster stages", () => {
 });
 
 describe("reading datasets back", () => {
-  it("given a schema-1 month (no cluster column), then the report reader still parses it, every row as the default cluster", () => {
+  it("given a single-cluster month, then its files have no cluster column (as schema 1 wrote them too) and the report reader takes every row as the default cluster", () => {
     const cb = computeChargeback({ nodes: [node({ node: "n" })], usage: [use({ namespace: "suwon-a", node: "n" })], namespaces: [] }, cfg, "2026-10");
     const ds = renderDataset(cb, { month: "2026-10", timeZone: cfg.timeZone, startIso: "s", endIso: "e", prometheusUrl: "http://p", configHash: "h" });
-    // Rewrite the files as schema 1 wrote them: the cluster column dropped, hashes recomputed.
-    const files: Record<string, Buffer> = {};
-    const manifest = JSON.parse(ds.manifest.body.toString("utf8"));
-    manifest.schemaVersion = 1;
-    for (const f of ds.files) {
-      const lines = f.body.toString("utf8").trimEnd().split("\n").map((l) => l.split(",").filter((_, i) => i !== 1).join(","));
-      files[f.name] = Buffer.from(lines.join("\n") + "\n");
-      manifest.files[f.name].sha256 = createHash("sha256").update(files[f.name]!).digest("hex");
+    const files = Object.fromEntries(ds.files.map((f) => [f.name, f.body]));
+    expect(files["chargeback.csv"]!.toString().split("\n")[0]).toBe(SINGLE_CLUSTER_COLUMNS.chargeback.join(","));
+    expect(SINGLE_CLUSTER_COLUMNS.chargeback.length).toBe(CHARGEBACK_COLUMNS.length - 1);
+    for (const [name, columns] of [["usage-daily.csv", SINGLE_CLUSTER_COLUMNS.daily], ["capacity.csv", SINGLE_CLUSTER_COLUMNS.capacity]] as const)
+      expect(files[name]!.toString().split("\n")[0]).toBe(columns.join(","));
+    // A schema-1 month has the same layout; only its manifest's version differs.
+    for (const schemaVersion of [2, 1]) {
+      const manifest = { ...JSON.parse(ds.manifest.body.toString("utf8")), schemaVersion };
+      const parsed = parseDataset("2026-10", { manifest: Buffer.from(JSON.stringify(manifest)), files });
+      expect(parsed.chargeback.map((r) => [r.cluster, r.tenantId, r.cost.toFixed(2)])).toEqual([["default", "suwon", cb.rows[0]!.cost.toFixed(2)]]);
+      expect(parsed.capacity.map((c) => c.cluster)).toEqual(["default"]);
+      expect(parsed.daily.map((d) => d.cluster)).toEqual(["default"]);
     }
-    expect(files["chargeback.csv"]!.toString().split("\n")[0]).toBe(LEGACY_V1_COLUMNS.chargeback.join(","));
-    expect(LEGACY_V1_COLUMNS.chargeback.length).toBe(CHARGEBACK_COLUMNS.length - 1);
-    const parsed = parseDataset("2026-10", { manifest: Buffer.from(JSON.stringify(manifest)), files });
-    expect(parsed.chargeback.map((r) => [r.cluster, r.tenantId, r.cost.toFixed(2)])).toEqual([["default", "suwon", cb.rows[0]!.cost.toFixed(2)]]);
-    expect(parsed.capacity.map((c) => c.cluster)).toEqual(["default"]);
-    expect(parsed.daily.map((d) => d.cluster)).toEqual(["default"]);
   });
 });
 

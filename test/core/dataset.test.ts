@@ -17,13 +17,23 @@ describe("chargeback dataset files", () => {
     "2026-10",
   );
 
-  it("given a chargeback, chargeback.csv has exactly the agreed columns and one line per row", () => {
+  it("given a single-cluster chargeback, chargeback.csv has exactly the agreed 15 columns (issue 2's list, in its order) and one line per row", () => {
     const ds = renderDataset(cb, inputs);
     const csv = ds.files.find((f) => f.name === "chargeback.csv")!.body.toString("utf8");
     const lines = csv.trimEnd().split("\n");
-    expect(lines[0]).toBe(CHARGEBACK_COLUMNS.join(","));
+    expect(lines[0]).toBe(
+      "month,tenant_id,tenant_name,namespace,gpu_model,instance_type,capacity_type,allocated_gpu_hours,used_gpu_hours,avg_utilization,correction_factor,billable_gpu_hours,unit_price,cost,currency",
+    );
     expect(lines).toHaveLength(1 + cb.rows.length);
-    expect(lines[1]).toBe("2026-10,default,suwon,수원시,suwon-a,A100,p4d.24xlarge,on-demand,1,1,1,1,1,3.801285,3.80,USD");
+    expect(lines[1]).toBe("2026-10,suwon,수원시,suwon-a,A100,p4d.24xlarge,on-demand,1,1,1,1,1,3.801285,3.80,USD");
+  });
+
+  it("given named clusters (config `clusters`), every row file carries the cluster as its second column", () => {
+    const named = { ...inputs, clusters: [{ id: "seoul", prometheusUrl: "http://p", usageSha256: "x", perTickDays: [] }] };
+    const lines = renderDataset({ ...cb, rows: cb.rows.map((r) => ({ ...r, cluster: "seoul" })) }, named).files[0]!.body.toString("utf8").trimEnd().split("\n");
+    expect(lines[0]).toBe(CHARGEBACK_COLUMNS.join(","));
+    expect(lines[0]!.startsWith("month,cluster,tenant_id,")).toBe(true);
+    expect(lines[1]).toBe("2026-10,seoul,suwon,수원시,suwon-a,A100,p4d.24xlarge,on-demand,1,1,1,1,1,3.801285,3.80,USD");
   });
 
   it("given a namespace that looks like a formula, the CSV neutralises it", () => {

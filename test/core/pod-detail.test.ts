@@ -4,7 +4,7 @@ import { computeChargeback, UnbillableInputError, type Chargeback } from "../../
 import { apportion } from "../../functions/core/pod-detail.js";
 import { joinPodMinutes, joinPodUsage, namespaceUsageFromPods, podKey, sumPodDays, type PodRequestSeries } from "../../functions/core/pod-minutes.js";
 import { checkClusterStage, combineClusterUsage, renderClusterStage, stageUsage, tagClusterUsage } from "../../functions/core/cluster-stage.js";
-import { POD_COLUMNS, renderDataset } from "../../functions/core/dataset.js";
+import { SINGLE_CLUSTER_COLUMNS, renderDataset } from "../../functions/core/dataset.js";
 import { parseCsv } from "../../functions/report/dataset-files.js";
 import { D, type Dec } from "../../functions/core/decimal.js";
 import type { MonthUsage, PodDayRecord } from "../../functions/core/usage.js";
@@ -122,8 +122,9 @@ describe("per-pod detail of the chargeback", () => {
     expect(pa.body.equals(db.files.find((f) => f.name === "pods.csv")!.body)).toBe(true);
     expect(da.manifest.body.equals(db.manifest.body)).toBe(true);
     const lines = parseCsv(pa.body.toString("utf8"));
-    expect(lines[0]).toEqual([...POD_COLUMNS]);
-    expect(lines.some((l) => l[5] === `'=HYPERLINK("x")`)).toBe(true);
+    // One cluster: no cluster column, so the pod is the fifth field.
+    expect(lines[0]).toEqual([...SINGLE_CLUSTER_COLUMNS.pods]);
+    expect(lines.some((l) => l[4] === `'=HYPERLINK("x")`)).toBe(true);
     const manifest = JSON.parse(da.manifest.body.toString("utf8"));
     expect(manifest.files["pods.csv"]).toEqual({ rows: lines.length - 1, bytes: pa.body.length, sha256: createHash("sha256").update(pa.body).digest("hex") });
     expect(manifest.rounding).toMatch(/pods\.csv apportions/);

@@ -141,7 +141,7 @@ describe("Parquet export queried with the Athena example SQL (DuckDB, locally)",
       const mine = rows.filter((r) => r.month === cb.month);
       expect(mine.length).toBe(csv.length);
       for (const c of csv) {
-        const got = mine.find((r) => r.cluster === c.cluster && r.node_group === c.node_group && r.instance_type === c.instance_type && r.capacity_type === c.capacity_type)!;
+        const got = mine.find((r) => r.cluster === (c.cluster ?? "default") && r.node_group === c.node_group && r.instance_type === c.instance_type && r.capacity_type === c.capacity_type)!;
         expect(new D(String(got.idle_cost)).eq(c.idle_cost!)).toBe(true);
         expect(new D(String(got.idle_gpu_hours)).eq(c.idle_gpu_hours!)).toBe(true);
       }

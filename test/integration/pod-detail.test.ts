@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { computeChargeback, type Chargeback } from "../../functions/core/chargeback.js";
-import { POD_COLUMNS } from "../../functions/core/dataset.js";
+import { SINGLE_CLUSTER_COLUMNS } from "../../functions/core/dataset.js";
 import { D, type Dec } from "../../functions/core/decimal.js";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
@@ -19,7 +19,8 @@ import { referenceConfig } from "../core/fixtures.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
-const splitOf = (r: Record<string, string>) => [r.cluster, r.tenant_id, r.namespace, r.gpu_model, r.instance_type, r.capacity_type].join("|");
+// chargeback.csv and pods.csv of a single-cluster month have no cluster column: their rows are the default cluster.
+const splitOf = (r: Record<string, string>) => [r.cluster ?? "default", r.tenant_id, r.namespace, r.gpu_model, r.instance_type, r.capacity_type].join("|");
 
 describe("pods.csv of the generated demo month, metered from a real Prometheus 2.42", () => {
   const cfg = referenceConfig();
@@ -49,7 +50,8 @@ describe("pods.csv of the generated demo month, metered from a real Prometheus 2
   afterAll(async () => prom?.stop());
 
   it("given the metered month, then pods.csv has the documented header and the manifest vouches for it", () => {
-    expect(parseCsv(podsBody.toString("utf8"))[0]).toEqual([...POD_COLUMNS]);
+    // A single-cluster month: no cluster column.
+    expect(parseCsv(podsBody.toString("utf8"))[0]).toEqual([...SINGLE_CLUSTER_COLUMNS.pods]);
     expect(pods.length).toBeGreaterThan(0);
     const listed = JSON.parse(result.dataset.manifest.body.toString("utf8")).files["pods.csv"];
     expect(listed).toMatchObject({ rows: pods.length, bytes: podsBody.length });
