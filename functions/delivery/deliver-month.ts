@@ -199,12 +199,8 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
         attachments = [];
       }
       // The email states when the links really die, which is not always what was asked for.
-      const ends = links.map((l) => l.expiresAt);
-      const expiry = ends.some((e) => !e)
-        ? labels(lang).linkExpiryUnknown
-        : ends.length
-          ? new Date(Math.min(...ends.map((e) => e!.getTime()))).toISOString().slice(0, 16).replace("T", " ") + " UTC"
-          : "";
+      const end = linksEnd(links);
+      const expiry = end === "unknown" ? labels(lang).linkExpiryUnknown : end ? end.toISOString().slice(0, 16).replace("T", " ") + " UTC" : "";
       const body = renderEmail(tpl, model, lang, attachments.map((a) => ({ filename: a.filename, bytes: a.content.length })), links, expiry);
       const raw = buildMimeMessage({
         from: rc.from ?? "gpu-billing@localhost",
@@ -216,7 +212,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
         date: deps.now(),
         headers: { "X-GPU-Billing-Month": month, "X-GPU-Billing-Report": `${msg.kind}/${msg.scope}`, "X-GPU-Billing-Manifest-SHA256": ds.manifestSha256 },
       });
-      return { raw, links, linksExpireAt: ends.length ? (ends.some((e) => !e) ? "unknown" : new Date(Math.min(...ends.map((e) => e!.getTime()))).toISOString()) : undefined };
+      return { raw, links, linksExpireAt: end instanceof Date ? end.toISOString() : end };
     };
 
     if (!sending) {
@@ -296,12 +292,19 @@ export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string
 export function linksExpiryWarning(links: PresignedLink[], now: Date, linkExpiryDays: number, what: string): string | undefined {
   const wanted = now.getTime() + linkExpiryDays * 86400_000;
   const fix = "sign them with long-lived credentials (LINK_SIGNING_SECRET_ID; deployed: gpuBilling.reports.linkSigner \"iam-user\")";
-  if (links.some((l) => !l.expiresAt))
+  const end = linksEnd(links);
+  if (end === "unknown")
     return `${what}: download links were signed with temporary credentials and may stop working within hours, not after reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
-  const first = Math.min(...links.map((l) => l.expiresAt!.getTime()));
-  if (first < wanted - 60_000)
-    return `${what}: download links stop working at ${new Date(first).toISOString()} when the signing credentials expire, before reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
+  if (end && end.getTime() < wanted - 60_000)
+    return `${what}: download links stop working at ${end.toISOString()} when the signing credentials expire, before reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
   return undefined;
+}
+
+/** When a message's links stop working: the first to die; "unknown" when any was signed with temporary credentials of unknown lifetime. */
+export function linksEnd(links: PresignedLink[]): Date | "unknown" | undefined {
+  if (!links.length) return undefined;
+  if (links.some((l) => !l.expiresAt)) return "unknown";
+  return new Date(Math.min(...links.map((l) => l.expiresAt!.getTime())));
 }
 
 /** One line per outcome, then the gaps: what an operator reads after a run. */
