@@ -116,7 +116,6 @@ export function toCsv(columns: readonly string[], rows: (string | number | Dec)[
   return Buffer.from(lines.join("\n") + "\n", "utf8");
 }
 
-const toCsvAll = toCsv;
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /**
@@ -127,9 +126,9 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
   const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
   // Rows are built with every column; a single-cluster month drops `cluster` (always the second field).
   const withCluster = hasNamedClusters(cb, inputs);
-  const toCsv = (columns: readonly string[], rows: (string | number | Dec)[][]) =>
-    withCluster ? toCsvAll(columns, rows) : toCsvAll(columns.filter((c) => c !== "cluster"), rows.map((r) => r.filter((_, i) => i !== 1)));
-  const chargeback = toCsv(
+  const csv = (columns: readonly string[], rows: (string | number | Dec)[][]) =>
+    withCluster ? toCsv(columns, rows) : toCsv(columns.filter((c) => c !== "cluster"), rows.map((r) => r.filter((_, i) => i !== 1)));
+  const chargeback = csv(
     CHARGEBACK_COLUMNS,
     cb.rows.map((r) => [
       r.month, r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
@@ -137,14 +136,14 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       r.unitPrice, money(r.cost), r.currency,
     ]),
   );
-  const daily = toCsv(
+  const daily = csv(
     DAILY_COLUMNS,
     cb.daily.map((r) => [
       r.day, r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
       r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
     ]),
   );
-  const capacity = toCsv(
+  const capacity = csv(
     CAPACITY_COLUMNS,
     cb.capacity.map((r) => [
       cb.month, r.cluster, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, String(r.nodes), r.nodeGpuHours,
@@ -159,7 +158,7 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
   if (cb.pods)
     files.push({
       name: PODS_FILE,
-      body: toCsv(
+      body: csv(
         POD_COLUMNS,
         cb.pods.map((r) => [
           cb.month, r.cluster, r.tenantId, r.tenantName, r.namespace, r.pod, r.node, r.gpuModel, r.instanceType, r.capacityType,
