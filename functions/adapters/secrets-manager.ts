@@ -1,6 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import { z } from "zod";
+import { describeIssues } from "../core/config.js";
 
 export interface SecretCacheOptions {
   /** How long a value read is used before the secret is read again (rotation without a redeploy). */
@@ -58,7 +59,7 @@ export function credentialsFromSecret(client: SecretsManagerClient, secretId: st
       }
       const parsed = AccessKeySecret.safeParse(json);
       if (!parsed.success)
-        throw new Error(`secret ${secretId}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(value)"}: ${i.message}`).join("; ")}`);
+        throw new Error(`secret ${secretId}: ${describeIssues(parsed.error.issues).join("; ")}`);
       // No sessionToken and no expiration: these are what make a 7-day link possible.
       return { accessKeyId: parsed.data.accessKeyId, secretAccessKey: parsed.data.secretAccessKey };
     },
