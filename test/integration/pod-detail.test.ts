@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { computeChargeback, type Chargeback } from "../../functions/core/chargeback.js";
@@ -12,7 +12,7 @@ import { meterMonth, type MeterResult } from "../../functions/metering/meter-mon
 import { parseCsv } from "../../functions/report/dataset-files.js";
 import { DEMO_MONTH_DATA } from "../global-setup.js";
 import { exactAnswer, exactPodAnswer } from "../support/month-generator.js";
-import { backfill, prepareMonthData, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { prepareMonthData, startPrometheus, startScenarioPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
 import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { referenceConfig } from "../core/fixtures.js";
@@ -101,24 +101,13 @@ describe("per-pod records of a per-tick day, from a real Prometheus 2.42", () =>
   let prom: RunningPrometheus;
 
   beforeAll(async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), "pods-per-tick-"));
-    const lines: string[] = [];
-    const series = (name: string, labels: string, fromMin: number, toMin: number, v: (m: number) => number) => {
-      for (let m = fromMin; m < toMin; m++) lines.push(`${name}{${labels}} ${v(m)} ${(t0 + m * 60_000) / 1000}`);
-      lines.push(`${name}{${labels}} ${name === "kube_pod_status_phase" ? 0 : "NaN"} ${(t0 + toMin * 60_000) / 1000}`);
-    };
-    lines.push("# TYPE kube_pod_container_resource_requests gauge");
-    series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 0, 62, () => 2);
-    series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 64, 96, () => 2);
-    series("kube_pod_container_resource_requests", 'container="w",namespace="team-data",node="spot-1",pod="web-0",resource="nvidia_com_gpu",unit="integer"', 0, 40, () => 1);
-    lines.push("# TYPE kube_pod_status_phase gauge");
-    series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="db-0"', 0, 96, (m) => (m < 60 || m >= 66 ? 1 : 0));
-    series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="web-0"', 0, 40, () => 1);
-    lines.push("# EOF");
-    const file = path.join(dir, "day.om");
-    await writeFile(file, lines.join("\n") + "\n");
-    await backfill([file], path.join(dir, "data"));
-    prom = await startPrometheus({ dataDir: path.join(dir, "data") });
+    prom = await startScenarioPrometheus(t0, (series) => {
+      series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 0, 62, () => 2);
+      series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 64, 96, () => 2);
+      series("kube_pod_container_resource_requests", 'container="w",namespace="team-data",node="spot-1",pod="web-0",resource="nvidia_com_gpu",unit="integer"', 0, 40, () => 1);
+      series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="db-0"', 0, 96, (m) => (m < 60 || m >= 66 ? 1 : 0));
+      series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="web-0"', 0, 40, () => 1);
+    });
   });
   afterAll(async () => prom?.stop());
 

@@ -1,13 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries, renderQuery } from "../../functions/adapters/query-files.js";
 import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { fastPathExceptions, joinPodMinutes, podKey } from "../../functions/core/pod-minutes.js";
-import { backfill, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { startScenarioPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
 
 /**
  * A StatefulSet pod keeps its name when a Spot interruption reschedules it: given
@@ -22,24 +19,12 @@ describe("a pod rescheduled under the same name on another node", () => {
   let prom: RunningPrometheus;
 
   beforeAll(async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), "moves-"));
-    const lines: string[] = [];
-    // End markers stand in for staleness as the month generator's do: NaN for requests, 0 for the 0/1 phase.
-    const series = (name: string, labels: string, fromMin: number, toMin: number, v: (m: number) => number) => {
-      for (let m = fromMin; m < toMin; m++) lines.push(`${name}{${labels}} ${v(m)} ${(t0 + m * 60_000) / 1000}`);
-      lines.push(`${name}{${labels}} ${name === "kube_pod_status_phase" ? 0 : "NaN"} ${(t0 + toMin * 60_000) / 1000}`);
-    };
-    lines.push("# TYPE kube_pod_container_resource_requests gauge");
-    series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 0, 62, () => 2);
-    series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 64, 96, () => 2);
-    lines.push("# TYPE kube_pod_status_phase gauge");
-    // Running 0–59 on spot-1 (Failed 60–61), Pending 64–65 then Running 66–95 on od-1
-    series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="db-0"', 0, 96, (m) => (m < 60 || m >= 66 ? 1 : 0));
-    lines.push("# EOF");
-    const file = path.join(dir, "day.om");
-    await writeFile(file, lines.join("\n") + "\n");
-    await backfill([file], path.join(dir, "data"));
-    prom = await startPrometheus({ dataDir: path.join(dir, "data") });
+    prom = await startScenarioPrometheus(t0, (series) => {
+      series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 0, 62, () => 2);
+      series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 64, 96, () => 2);
+      // Running 0–59 on spot-1 (Failed 60–61), Pending 64–65 then Running 66–95 on od-1
+      series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="db-0"', 0, 96, (m) => (m < 60 || m >= 66 ? 1 : 0));
+    });
   });
   afterAll(async () => prom?.stop());
 

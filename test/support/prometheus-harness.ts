@@ -54,6 +54,36 @@ export interface RunningPrometheus {
   stop(): Promise<void>;
 }
 
+/** Adds one series of 1-minute samples [fromMin, toMin) after the scenario's t0, then its end marker. */
+export type ScenarioSeries = (name: string, labels: string, fromMin: number, toMin: number, value: (minute: number) => number) => void;
+
+/**
+ * A hand-written scenario (one OpenMetrics file, one block) backfilled and served by a real
+ * Prometheus. End markers stand in for staleness as the month generator's do: 0 for the 0/1
+ * phase series, NaN for the rest. A metric's series must be added one after another (OpenMetrics
+ * keeps a family together); its `# TYPE` line is written before its first series.
+ */
+export async function startScenarioPrometheus(t0Ms: number, scenario: (series: ScenarioSeries) => void): Promise<RunningPrometheus> {
+  const dir = await mkdtemp(path.join(tmpdir(), "scenario-"));
+  const lines: string[] = [];
+  const families: string[] = [];
+  const at = (minute: number) => (t0Ms + minute * 60_000) / 1000;
+  scenario((name, labels, fromMin, toMin, value) => {
+    if (families.at(-1) !== name) {
+      if (families.includes(name)) throw new Error(`scenario: ${name} series must be added one after another`);
+      families.push(name);
+      lines.push(`# TYPE ${name} gauge`);
+    }
+    for (let m = fromMin; m < toMin; m++) lines.push(`${name}{${labels}} ${value(m)} ${at(m)}`);
+    lines.push(`${name}{${labels}} ${name === "kube_pod_status_phase" ? 0 : "NaN"} ${at(toMin)}`);
+  });
+  lines.push("# EOF");
+  const file = path.join(dir, "scenario.om");
+  await writeFile(file, lines.join("\n") + "\n");
+  await backfill([file], path.join(dir, "data"));
+  return startPrometheus({ dataDir: path.join(dir, "data") });
+}
+
 /** Starts Prometheus over a copy of `dataDir` (it writes to its data dir), waiting until it is ready. */
 export async function startPrometheus(opts: { dataDir: string; port?: number }): Promise<RunningPrometheus> {
   ensurePrometheusInstalled();
