@@ -90,6 +90,17 @@ export interface FunctionSpec {
 const prometheusUrl = (s: Settings, c: EnvironmentContext): Record<string, string> =>
   s.prometheus.url && !c.billing.clusters ? { PROMETHEUS_URL: s.prometheus.url } : {};
 
+/**
+ * What every function that meters a month is given (Meter, Monthly when the month is not yet
+ * metered, Rerun): one definition, so each writes the same dataset, exports included.
+ */
+const meteringEnvironment = (s: Settings, c: EnvironmentContext): Record<string, string> => ({
+  DATA_BUCKET: c.bucketName,
+  DATA_PREFIX: s.dataPrefix,
+  ...prometheusUrl(s, c),
+  EXPORTS: "parquet,focus",
+});
+
 export const FUNCTIONS: FunctionSpec[] = [
   {
     id: "Meter",
@@ -103,13 +114,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     inVpc: true,
     // MeterEnvSchema (functions/handlers/meter-handler.ts). The month's headline numbers go out as
     // embedded-metric-format log lines (no PutMetricData, so no CloudWatch grant).
-    environment: (s, c) => ({
-      DATA_BUCKET: c.bucketName,
-      DATA_PREFIX: s.dataPrefix,
-      ...prometheusUrl(s, c),
-      EXPORTS: "parquet,focus",
-      METRICS_NAMESPACE: s.metricsNamespace,
-    }),
+    environment: (s, c) => ({ ...meteringEnvironment(s, c), METRICS_NAMESPACE: s.metricsNamespace }),
   },
   {
     id: "Monthly",
@@ -128,11 +133,8 @@ export const FUNCTIONS: FunctionSpec[] = [
     inVpc: true,
     // MonthlyEnvSchema (functions/handlers/monthly-handler.ts).
     environment: (s, c) => ({
-      DATA_BUCKET: c.bucketName,
-      DATA_PREFIX: s.dataPrefix,
-      ...prometheusUrl(s, c),
       // When it meters the month itself, it writes what the Meter function writes.
-      EXPORTS: "parquet,focus",
+      ...meteringEnvironment(s, c),
       // Absent: the billing config's reports.from (and reports.lang) decide.
       ...(s.ses.fromAddress ? { SES_FROM: s.ses.fromAddress } : {}),
     }),
@@ -211,10 +213,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     inVpc: true,
     // RerunEnvSchema (functions/handlers/rerun-handler.ts): the meter's, plus the monthly function to deliver through.
     environment: (s, c) => ({
-      DATA_BUCKET: c.bucketName,
-      DATA_PREFIX: s.dataPrefix,
-      ...prometheusUrl(s, c),
-      EXPORTS: "parquet,focus",
+      ...meteringEnvironment(s, c),
       ...(c.functionNames.has("Monthly") ? { MONTHLY_FUNCTION_NAME: c.functionNames.get("Monthly")! } : {}),
     }),
   },
