@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { exactAnswer, generateMonth, writeOpenMetricsDays } from "./support/month-generator.js";
+import { exactAnswer, generateMonth, writeOpenMetricsDays } from "../functions/demo/month-generator.js";
 import { billingMonth } from "../functions/core/month.js";
 import { referenceConfig } from "./core/fixtures.js";
 

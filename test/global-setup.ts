@@ -1,5 +1,5 @@
 import path from "node:path";
-import { prepareMonthData } from "./support/prometheus-harness.js";
+import { prepareMonthData } from "../functions/demo/local-prometheus.js";
 
 /** Where generated, backfilled months are cached between runs (also used by `npm start` and the benchmark). */
 export const MONTH_CACHE_DIR = path.resolve(".tmp/month-cache");

@@ -34,8 +34,8 @@ function ensurePrometheus(): void {
 
 async function demo(): Promise<number> {
   ensurePrometheus();
-  const { prepareMonthData, startPrometheus } = await import("../../test/support/prometheus-harness.js");
-  const { exactAnswer } = await import("../../test/support/month-generator.js");
+  const { prepareMonthData, startPrometheus } = await import("../demo/local-prometheus.js");
+  const { exactAnswer } = await import("../demo/month-generator.js");
   const cacheDir = path.join(root, ".tmp", "month-cache");
   console.log(`Generating and backfilling the demo month ${DEMO_MONTH} (cached in ${path.relative(process.cwd(), cacheDir)})…`);
   const t0 = Date.now();

@@ -13,7 +13,7 @@ import { createPrometheusClient } from "../../functions/adapters/prometheus-clie
 import { loadQueries, renderQuery } from "../../functions/adapters/query-files.js";
 import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth, type BillingMonth } from "../../functions/core/month.js";
-import { prepareMonthData, startPrometheus } from "../support/prometheus-harness.js";
+import { prepareMonthData, startPrometheus } from "../../functions/demo/local-prometheus.js";
 import { runControllerSimulation } from "./controller-sim.js";
 import { formatReportBench, runReportBench } from "./report-bench.js";
 

@@ -1,6 +1,6 @@
 /**
  * Replays a week of the real Alibaba GPU pod trace (creation times, lifetimes,
- * GPU counts; ../shared/data/alibaba-gpu-trace/openb_pod_list_default.csv) on a
+ * GPU counts; functions/demo/trace/openb_pod_list_default.csv) on a
  * simulated EKS cluster, with GPU utilization from the real per-container duty
  * cycles (pod_gpu_duty_cycle_anon.tar.gz), through the controller's planner
  * every 2 minutes — once as configured and once never reclaiming — and prints
@@ -16,9 +16,9 @@ import { validatePolicy, type ControllerPolicy } from "../../functions/controlle
 import { simulateCluster, type SimJob, type SimOptions, type SimResult } from "../../functions/controller/simulate.js";
 import { planController } from "../../functions/controller/decide.js";
 import type { ControllerState, Snapshot } from "../../functions/controller/snapshot.js";
-import { dutyCycles } from "../support/month-generator.js";
+import { dutyCycles, TRACE_DIR } from "../../functions/demo/month-generator.js";
 
-const TRACE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/data/alibaba-gpu-trace/openb_pod_list_default.csv");
+const TRACE = path.join(TRACE_DIR, "openb_pod_list_default.csv");
 const DAY_S = 86_400;
 
 /** The simulated cluster's controller policy: g5 serving pool (2 Spot groups + On-Demand), p4d batch pool. Acting, not dry-run. */

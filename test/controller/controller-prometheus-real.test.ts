@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { backfill, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { backfill, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { fetchControllerMetrics } from "../../functions/adapters/controller-prometheus.js";
 

@@ -17,8 +17,8 @@ import { createPrometheusClient } from "../../functions/adapters/prometheus-clie
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { meterMonth } from "../../functions/metering/meter-month.js";
 import { EXPORTERS } from "../../functions/export/dataset-exports.js";
-import { generateMonth, writeOpenMetricsDays } from "../support/month-generator.js";
-import { backfill, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { generateMonth, writeOpenMetricsDays } from "../../functions/demo/month-generator.js";
+import { backfill, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 import { startS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
 import { createServer, type Server } from "node:http";

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DASHBOARD_FILE, PROM_PANELS, promqlOf, renderDashboard } from "../../infra/grafana/build-dashboard.js";
-import { generateMonth, writeOpenMetricsDays } from "../support/month-generator.js";
-import { backfill, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { generateMonth, writeOpenMetricsDays } from "../../functions/demo/month-generator.js";
+import { backfill, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 
 const QUERIES = new URL("../../queries/", import.meta.url).pathname;
 type Panel = { title: string; datasource: { type: string }; targets: { expr?: string }[] };

@@ -11,8 +11,8 @@ import { localSink, s3Sink } from "../../functions/adapters/dataset-sink.js";
 import { meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
 import { main } from "../../functions/cli/main.js";
 import { DEMO_MONTH_DATA } from "../global-setup.js";
-import { generateMonth, exactAnswer } from "../support/month-generator.js";
-import { prepareMonthData, startPrometheus } from "../support/prometheus-harness.js";
+import { generateMonth, exactAnswer } from "../../functions/demo/month-generator.js";
+import { prepareMonthData, startPrometheus } from "../../functions/demo/local-prometheus.js";
 import { startS3 } from "../support/s3.js";
 import { referenceConfig, referenceConfigText } from "../core/fixtures.js";
 

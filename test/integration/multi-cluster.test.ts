@@ -16,8 +16,8 @@ import { D } from "../../functions/core/decimal.js";
 import { rerunMonth, RerunRequestSchema } from "../../functions/metering/rerun-month.js";
 import { localRerunStore } from "../../functions/adapters/rerun-records.js";
 import { main } from "../../functions/cli/main.js";
-import { exactAnswer, type GeneratedMonth } from "../support/month-generator.js";
-import { prepareMonthData, startPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { exactAnswer, type GeneratedMonth } from "../../functions/demo/month-generator.js";
+import { prepareMonthData, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 import { referenceConfigText } from "../core/fixtures.js";
 
 /**

@@ -4,7 +4,7 @@ import { loadQueries, renderQuery } from "../../functions/adapters/query-files.j
 import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { fastPathExceptions, joinPodMinutes, podKey } from "../../functions/core/pod-minutes.js";
-import { startScenarioPrometheus, type RunningPrometheus } from "../support/prometheus-harness.js";
+import { startScenarioPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 
 /**
  * A StatefulSet pod keeps its name when a Spot interruption reschedules it: given

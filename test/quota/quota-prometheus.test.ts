@@ -31,8 +31,8 @@ import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js"
 import { meterMonthToDate } from "../../functions/metering/meter-month-to-date.js";
 import { currentMonth } from "../../functions/core/month.js";
 import { runQuotaCheck, type QuotaCheckReport } from "../../functions/quota/run-quota-check.js";
-import { exactAnswer, type GeneratedMonth } from "../support/month-generator.js";
-import { prepareMonthData, startPrometheus } from "../support/prometheus-harness.js";
+import { exactAnswer, type GeneratedMonth } from "../../functions/demo/month-generator.js";
+import { prepareMonthData, startPrometheus } from "../../functions/demo/local-prometheus.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";

@@ -6,7 +6,7 @@ import { configHash, type Config } from "../../functions/core/config.js";
 import { renderDataset, type Dataset } from "../../functions/core/dataset.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
-import { exactAnswer, exactPodAnswer, generateMonth } from "../support/month-generator.js";
+import { exactAnswer, exactPodAnswer, generateMonth } from "../../functions/demo/month-generator.js";
 import { referenceConfig } from "../core/fixtures.js";
 
 export const MONTH = "2026-10";

@@ -3,7 +3,7 @@
  * kube-state-metrics and dcgm-exporter would expose it, with the exact answer
  * the meter must reproduce. Job sizes and lifetimes are drawn from the Alibaba
  * GPU pod trace, utilization curves from the real per-pod duty cycles
- * (../shared/data/alibaba-gpu-trace/), both read-only.
+ * (functions/demo/trace/, shipped with the product; see its README for the source and terms).
  *
  * Every state change happens on a whole minute and every sample is taken on a
  * whole minute, so the exact answer is well defined: a tick t counts the state
@@ -18,8 +18,8 @@ import { billingMonth } from "../../functions/core/month.js";
 import type { MonthUsage, NodeRecord, PodUsageRecord, UsageRecord } from "../../functions/core/usage.js";
 
 const MIN = 60_000;
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const TRACE_DIR = path.resolve(repoRoot, "../shared/data/alibaba-gpu-trace");
+/** The real trace extract the generator draws from; shipped inside the repository (see trace/README.md). */
+export const TRACE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "trace");
 
 export type Scale = "demo" | "small" | "medium" | "large";
 
@@ -488,4 +488,3 @@ export function exactPodAnswer(g: GeneratedMonth): PodUsageRecord[] {
   return [...pods.values()];
 }
 
-export const traceAvailable = () => existsSync(TRACE_DIR);
