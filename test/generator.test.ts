@@ -40,7 +40,13 @@ describe("the month generator", () => {
     expect(stuck.runEndMs - stuck.runStartMs).toBe(0); // scheduled, requests exported for 90 min, never Running
     expect(stuck.deletedMs - stuck.createdMs).toBe(90 * 60_000);
     const total = ex.usage.reduce((a, u) => a + u.requestMinutes, 0);
-    const running = g.jobs.reduce((a, j) => a + (Math.max(0, Math.min(j.runEndMs, bm.endMs) - Math.max(j.runStartMs, bm.startMs)) / 60_000) * j.units, 0);
+    const overlap = (a0: number, a1: number, b0: number, b1: number) => Math.max(0, Math.min(a1, b1) - Math.max(a0, b0)) / 60_000;
+    const running = g.jobs.reduce((a, j) => {
+      const [s, e] = [Math.max(j.runStartMs, bm.startMs), Math.min(j.runEndMs, bm.endMs)];
+      // minutes Running, less the Unknown episode and the minutes no kube-state-metrics replica reported
+      const unknown = j.unknown ? overlap(s, e, j.unknown.startMs, j.unknown.endMs) : 0;
+      return a + (overlap(s, e, s, e) - unknown - overlap(s, e, g.ksmOutage.startMs, g.ksmOutage.endMs)) * j.units;
+    }, 0);
     expect(total).toBe(running);
     // node minutes never exceed the day's minutes
     for (const n of ex.nodes) expect(n.nodeMinutes).toBeLessThanOrEqual(1440);
@@ -49,18 +55,57 @@ describe("the month generator", () => {
     expect(doomed).toBe((g.facts.spotInterruption.atMs - bm.startMs) / 60_000);
   });
 
-  it("given one day written as OpenMetrics, series carry both kube-state-metrics replicas and end with a staleness stand-in (NaN where queries filter, 0 where they only sum)", async () => {
+  it("given one day written as OpenMetrics, series carry both kube-state-metrics replicas (new instances after the rollout) and end with a staleness stand-in (NaN where queries filter, 0 where they only sum)", async () => {
     const small = generateMonth({ month: "2026-10", scale: "demo", days: 1 });
     const dir = await mkdtemp(path.join(tmpdir(), "om-"));
     const files = await writeOpenMetricsDays(small, dir);
+    const before = await readFile(files[0]!, "utf8");
     const text = await readFile(files[1]!, "utf8");
     expect(text.trimEnd().endsWith("# EOF")).toBe(true);
-    expect(text).toContain('instance="10.0.1.11:8080"');
-    expect(text).toContain('instance="10.0.1.12:8080"');
+    for (const i of ["10.0.1.11:8080", "10.0.1.12:8080", "10.0.1.31:8080", "10.0.1.32:8080"]) expect(before).toContain(`instance="${i}"`);
+    expect(text).not.toContain('instance="10.0.1.11:8080"');
+    expect(text).toContain('instance="10.0.1.31:8080"');
     expect(text).toMatch(/kube_pod_container_resource_requests\{[^}]*\} NaN \d+/);
     expect(text).not.toMatch(/kube_pod_status_phase\{[^}]*\} NaN/);
     expect(text).not.toMatch(/DCGM_FI_\w+\{[^}]*\} NaN/);
     expect(text).toMatch(/DCGM_FI_PROF_GR_ENGINE_ACTIVE\{[^}]*GPU_I_PROFILE="3g.40gb"/);
+  });
+
+  it("given the demo month, it emits what the real exporters emit (kube-state-metrics v2, dcgm-exporter v3/v4 through Kubernetes targets)", async () => {
+    const f = g.facts;
+    // pods that wait unbound for capacity: no node label until bound, from the trace's real waits
+    expect(f.waitedPods.length).toBeGreaterThan(100);
+    expect(f.neverBoundPods).toHaveLength(3);
+    for (const p of f.neverBoundPods) expect(g.jobs.find((j) => j.pod === p)!.node).toBe("");
+    expect(g.jobs.find((j) => j.pod === f.unknownPhasePod)!.unknown).toBeDefined();
+    expect(g.ksmOutage.endMs - g.ksmOutage.startMs).toBeGreaterThan(5 * 60_000); // longer than the lookback
+    expect(g.nodes.find((n) => n.name === f.relabelledNode)!.relabel).toBeDefined();
+    expect(g.jobs.some((j) => j.initGpus > 0)).toBe(true);
+
+    const day = generateMonth({ month: "2026-10", scale: "demo", days: 1 });
+    const dir = await mkdtemp(path.join(tmpdir(), "om-"));
+    const text = await readFile((await writeOpenMetricsDays(day, dir))[0]!, "utf8");
+    const waited = day.jobs.find((j) => j.node && j.boundMs > j.createdMs && j.createdMs > day.dataStartMs && j.deletedMs < day.dataStartMs + 86_400_000)!;
+    const req = text.split("\n").filter((l) => l.startsWith("kube_pod_container_resource_requests{") && l.includes(`pod="${waited.pod}"`));
+    expect(req.some((l) => !l.includes("node="))).toBe(true);
+    expect(req.some((l) => l.includes(`node="${waited.node}"`))).toBe(true);
+    expect(req.every((l) => /uid="[0-9a-f-]{36}"/.test(l) && l.includes('job="kube-state-metrics"'))).toBe(true);
+    expect(text).toMatch(/kube_pod_status_phase\{[^}]*phase="Unknown"/);
+    expect(text).toMatch(/kube_pod_init_container_resource_requests\{[^}]*resource="nvidia_com_gpu"/);
+    // MIG mixed strategy: no whole GPUs advertised on the MIG node
+    expect(text).toMatch(/kube_node_status_capacity\{node="p4d-mig",resource="nvidia_com_gpu"[^}]*\} 0 /);
+    // dcgm-exporter: its own labels on every GPU series, a GPU no pod holds carries the exporter's pod
+    const dcgm = text.split("\n").filter((l) => l.startsWith("DCGM_FI_DEV_GPU_UTIL{"));
+    for (const label of ["gpu", "UUID", "device", "modelName", "Hostname", "pci_bus_id", "DCGM_FI_DRIVER_VERSION", "container", "namespace", "pod"])
+      expect(dcgm.every((l) => l.includes(`${label}="`)), label).toBe(true);
+    expect(dcgm.some((l) => l.includes('namespace="gpu-operator"'))).toBe(true);
+    const exported = generateMonth({ month: "2026-10", scale: "demo", days: 1, dcgm: { labels: "exported", sharing: "virtual" } });
+    const dir2 = await mkdtemp(path.join(tmpdir(), "om-"));
+    const text2 = await readFile((await writeOpenMetricsDays(exported, dir2))[0]!, "utf8");
+    const held = text2.split("\n").filter((l) => l.startsWith("DCGM_FI_DEV_GPU_UTIL{") && l.includes("exported_pod="));
+    expect(held.length).toBeGreaterThan(0);
+    expect(held.every((l) => l.includes('pod="nvidia-dcgm-exporter-'))).toBe(true);
+    expect(text2).toMatch(/DCGM_FI_DEV_GPU_UTIL\{[^}]*Hostname="g4dn-ts"[^}]*vgpu="/);
   });
   it("given the reference config, the demo month prices every node, covers every tenant and hits all four correction tiers", () => {
     const cfg = referenceConfig();

@@ -2,7 +2,18 @@ import type { BillingDay, BillingMonth } from "../core/month.js";
 import type { MonthUsage, NamespaceRecord, NodeRecord, PodDayRecord, UsageRecord } from "../core/usage.js";
 import type { InstantSample, PrometheusClient } from "./prometheus-client.js";
 import { renderQuery, type QueryName } from "./query-files.js";
-import { fastPathExceptions, joinPodMinutes, joinPodUsage, namespaceUsageFromPods, podKey, sumPodDays, type PodRequestSeries } from "../core/pod-minutes.js";
+import {
+  fastPathExceptions,
+  joinPodMinutes,
+  joinPodUsage,
+  namespaceUsageFromPods,
+  podKey,
+  replicaCoverageExceptions,
+  runningPodsWithoutNode,
+  sumPodDays,
+  type PodRequestSeries,
+  type ReplicaCoverage,
+} from "../core/pod-minutes.js";
 
 /** A series came back that cannot be attributed to a namespace/node: billing it wrong or dropping it would both be silent. */
 export class UnattributableSeriesError extends Error {
@@ -57,7 +68,8 @@ function toRequestSeries(samples: InstantSample[]): PodRequestSeries[] {
   const q = "pod-gpu-requests";
   const byContainer = new Map<string, PodRequestSeries>();
   for (const s of samples) {
-    const key = [need(s, "namespace", q), need(s, "pod", q), s.metric.container ?? "", need(s, "node", q), need(s, "resource", q)];
+    // No `node` label: the pod is not bound yet (kube-state-metrics' spec.nodeName is empty).
+    const key = [need(s, "namespace", q), need(s, "pod", q), s.metric.container ?? "", s.metric.node ?? "", need(s, "resource", q)];
     const k = key.join("\u0000");
     const r = byContainer.get(k) ?? byContainer.set(k, { namespace: key[0]!, pod: key[1]!, container: key[2]!, node: key[3]!, resource: key[4]!, max: NaN, min: NaN }).get(k)!;
     const stat = s.metric.stat;
@@ -67,6 +79,18 @@ function toRequestSeries(samples: InstantSample[]): PodRequestSeries[] {
   for (const r of byContainer.values())
     if (!Number.isFinite(r.max) || !Number.isFinite(r.min)) throw new UnattributableSeriesError(`${q}: ${r.namespace}/${r.pod} container ${r.container} came back without both its max and min`);
   return [...byContainer.values()];
+}
+
+/** The `ksm-instance-coverage` result: ticks per replica, and the ticks at which any replica reported. */
+function toReplicaCoverage(samples: InstantSample[]): { replicas: ReplicaCoverage[]; anyReplicaTicks: number } {
+  const q = "ksm-instance-coverage";
+  const replicas: ReplicaCoverage[] = [];
+  let anyReplicaTicks = 0;
+  for (const s of samples) {
+    if (s.metric.scope === "any") anyReplicaTicks = finite(s, q);
+    else replicas.push({ instance: s.metric.instance ?? "", ticks: finite(s, q) });
+  }
+  return { replicas, anyReplicaTicks };
 }
 
 /** Per-pod minutes keyed by namespace and pod; a pod twice in one result would be summed wrong, so it is an error. */
@@ -107,9 +131,15 @@ export async function fetchMonthUsage(
   const tasks: (() => Promise<Partial<DayResult>>)[] = [];
   for (const day of month.days) {
     tasks.push(async () => {
-      // The fast path assumes each pod keeps its node and request for the day; check first.
-      const requests = toRequestSeries(await client.query(render("pod-gpu-requests", day), at(day)));
-      const exceptions = fastPathExceptions(requests);
+      // The fast path assumes each pod keeps its node and request for the day, and that one
+      // kube-state-metrics replica saw the whole day; check first.
+      const [requestSamples, coverageSamples] = await Promise.all([
+        client.query(render("pod-gpu-requests", day), at(day)),
+        client.query(render("ksm-instance-coverage", day), at(day)),
+      ]);
+      const requests = toRequestSeries(requestSamples);
+      const coverage = toReplicaCoverage(coverageSamples);
+      const exceptions = [...fastPathExceptions(requests), ...replicaCoverageExceptions(coverage.replicas, coverage.anyReplicaTicks)];
       if (exceptions.length === 0) {
         const [running, used] = await Promise.all([
           client.query(render("pod-running-minutes", day), at(day)),
@@ -117,6 +147,11 @@ export async function fetchMonthUsage(
         ]);
         const runningByPod = byPod(running, "pod-running-minutes");
         const usedByPod = byPod(used, "pod-used-gpu-minutes");
+        const orphans = runningPodsWithoutNode(requests, runningByPod);
+        if (orphans.length)
+          throw new UnattributableSeriesError(
+            `${day.day}: pods Running with GPU requests but no node label on them (kube_pod_container_resource_requests without "node"): ${orphans.join(", ")}`,
+          );
         return { usage: joinPodMinutes(day.day, requests, runningByPod, usedByPod), pods: joinPodUsage(day.day, requests, runningByPod, usedByPod), perTickDays: [] };
       }
       const qa = "allocated-gpu-minutes-per-tick";

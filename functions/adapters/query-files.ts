@@ -6,6 +6,7 @@ export const QUERY_NAMES = [
   "pod-gpu-requests",
   "pod-running-minutes",
   "pod-used-gpu-minutes",
+  "ksm-instance-coverage",
   "allocated-gpu-minutes-per-tick",
   "used-gpu-minutes-per-tick",
   "node-minutes",

@@ -12,6 +12,10 @@ export interface PodRequestSeries {
   namespace: string;
   pod: string;
   container: string;
+  /**
+   * The node the pod is bound to; "" while it is not (kube-state-metrics exports the request
+   * with no `node` label until the scheduler binds the pod, then a new series with the node).
+   */
   node: string;
   resource: string;
   /** Largest and smallest requested units seen in the window. */
@@ -31,17 +35,54 @@ export function fastPathExceptions(series: PodRequestSeries[]): string[] {
   const placements = new Map<string, Set<string>>();
   for (const s of series) {
     const k = `${s.namespace}/${s.pod}`;
-    (placements.get(k) ?? placements.set(k, new Set()).get(k)!).add(`${s.node}/${s.resource}`);
+    // Waiting unbound, then bound, is every scheduled pod's life, not a second placement: the
+    // unbound series bills nothing (see joinPodMinutes), so only bound placements count here.
+    if (s.node) (placements.get(k) ?? placements.set(k, new Set()).get(k)!).add(`${s.node}/${s.resource}`);
     if (s.max !== s.min) reasons.push(`${k} container ${s.container} changed its request from ${s.min} to ${s.max} ${s.resource}`);
   }
   for (const [k, where] of placements) if (where.size > 1) reasons.push(`${k} requests GPUs on ${[...where].sort().join(" and on ")}`);
   return [...new Set(reasons)].sort();
 }
 
+/** One kube-state-metrics replica's reporting over a window: ticks at which it had any sample. */
+export interface ReplicaCoverage {
+  instance: string;
+  ticks: number;
+}
+
+/**
+ * The fast path merges the kube-state-metrics replicas' per-series Running minutes with max,
+ * exact only when one replica reported at every tick any replica did. A replica replaced by a
+ * new pod (a rollout, a drained node) returns under a new `instance`, so its series split in
+ * two; then the window is metered per tick, where the replicas are merged at each minute.
+ */
+export function replicaCoverageExceptions(replicas: readonly ReplicaCoverage[], anyReplicaTicks: number): string[] {
+  const best = replicas.reduce((m, r) => Math.max(m, r.ticks), 0);
+  if (best >= anyReplicaTicks) return [];
+  const seen = [...replicas].sort((a, b) => (a.instance < b.instance ? -1 : 1)).map((r) => `${r.instance || "(no instance)"} ${r.ticks}`);
+  return [`no kube-state-metrics replica reported at all ${anyReplicaTicks} minutes any did (${seen.join(", ")}): a replica was replaced or missed minutes`];
+}
+
+/**
+ * Pods that were Running in the window with GPU requests exported only without a node: they
+ * cannot be priced (the node says instance and capacity type), and dropping them would
+ * under-bill silently. kube-state-metrics exports no such pod in a healthy cluster (a pod is
+ * bound before it can run), so each one is an error for the operator to look at.
+ */
+export function runningPodsWithoutNode(series: readonly PodRequestSeries[], runningMinutes: ReadonlyMap<string, number>): string[] {
+  const bound = new Set<string>();
+  const unbound = new Set<string>();
+  for (const s of series) (s.node ? bound : unbound).add(podKey(s.namespace, s.pod));
+  const out: string[] = [];
+  for (const k of unbound) if (!bound.has(k) && (runningMinutes.get(k) ?? 0) > 0) out.push(k.replace("\u0000", "/"));
+  return out.sort();
+}
+
 /**
  * Joins a day's constant requests with each pod's Running and utilization minutes:
  * requestMinutes = Σ containers' units × Running minutes; usedMinutes = Σ units × utilization-minutes,
- * summed per (namespace, node, resource). Pods never Running in the window contribute nothing.
+ * summed per (namespace, node, resource). Pods never Running in the window contribute nothing,
+ * nor does a pod's unbound request series (its time waiting for a node).
  */
 export function joinPodMinutes(
   day: string,
@@ -53,7 +94,8 @@ export function joinPodMinutes(
   for (const s of series) {
     const k = podKey(s.namespace, s.pod);
     const running = runningMinutes.get(k) ?? 0;
-    if (running <= 0 || s.max <= 0) continue;
+    // An unbound series is the pod's wait for a node: it never runs while unbound.
+    if (!s.node || running <= 0 || s.max <= 0) continue;
     const rk = `${s.namespace}\u0000${s.node}\u0000${s.resource}`;
     const r = out.get(rk) ?? out.set(rk, { day, namespace: s.namespace, node: s.node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 }).get(rk)!;
     r.requestMinutes += s.max * running;
@@ -76,7 +118,8 @@ export function joinPodUsage(
   for (const s of series) {
     const k = podKey(s.namespace, s.pod);
     const running = runningMinutes.get(k) ?? 0;
-    if (running <= 0 || s.max <= 0) continue;
+    // An unbound series is the pod's wait for a node: it never runs while unbound.
+    if (!s.node || running <= 0 || s.max <= 0) continue;
     const rk = `${s.namespace}\u0000${s.pod}\u0000${s.node}\u0000${s.resource}`;
     const r = out.get(rk) ?? out.set(rk, { day, namespace: s.namespace, pod: s.pod, node: s.node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 }).get(rk)!;
     r.requestMinutes += s.max * running;

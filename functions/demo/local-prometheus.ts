@@ -4,13 +4,15 @@
  * free loopback port over a private copy of the blocks, stop and clean up.
  */
 import { spawn, execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile, rename } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { generateMonth, writeOpenMetricsDays, type GeneratedMonth, type Scale } from "./month-generator.js";
+import { generateMonth, writeOpenMetricsDays, type DcgmShape, type GeneratedMonth, type Scale } from "./month-generator.js";
 
 const run = promisify(execFile);
 export const PROMETHEUS = "/usr/bin/prometheus";
@@ -138,13 +140,22 @@ export async function startPrometheus(opts: { dataDir: string; port?: number }):
   };
 }
 
+/** A short hash of a generated month and of the generator's source (the file beside this one, .ts or built .js). */
+function generatorFingerprint(gen: GeneratedMonth): string {
+  const h = createHash("sha256").update(JSON.stringify(gen));
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const f of ["month-generator.ts", "month-generator.js"]) if (existsSync(path.join(here, f))) h.update(readFileSync(path.join(here, f)));
+  return h.digest("hex").slice(0, 12);
+}
+
 /**
  * Generates and backfills a month once per (month, scale, seed, days) into
  * `cacheDir`, so the tests, the demo and the benchmark share the work.
  */
-export async function prepareMonthData(opts: { month: string; scale: Scale; cacheDir: string; seed?: number; days?: number }): Promise<{ dataDir: string; gen: GeneratedMonth }> {
-  const gen = generateMonth({ month: opts.month, scale: opts.scale, seed: opts.seed, days: opts.days });
-  const key = `${opts.month}-${opts.scale}-${gen.seed}${opts.days ? `-${opts.days}d` : ""}-v2`;
+export async function prepareMonthData(opts: { month: string; scale: Scale; cacheDir: string; seed?: number; days?: number; dcgm?: Partial<DcgmShape> }): Promise<{ dataDir: string; gen: GeneratedMonth }> {
+  const gen = generateMonth({ month: opts.month, scale: opts.scale, seed: opts.seed, days: opts.days, dcgm: opts.dcgm });
+  // Keyed by what is generated and by the generator's own code, so a stale cache is never reused.
+  const key = `${opts.month}-${opts.scale}-${gen.seed}${opts.days ? `-${opts.days}d` : ""}-${generatorFingerprint(gen)}`;
   const dataDir = path.join(opts.cacheDir, key);
   if (existsSync(path.join(dataDir, ".complete"))) return { dataDir, gen };
   const tmp = await mkdtemp(path.join(tmpdir(), "gen-"));

@@ -1,21 +1,44 @@
 /**
- * A deterministic synthetic GPU cluster month for the reference customer, as
- * kube-state-metrics and dcgm-exporter would expose it, with the exact answer
- * the meter must reproduce. Job sizes and lifetimes are drawn from the Alibaba
- * GPU pod trace, utilization curves from the real per-pod duty cycles
- * (functions/demo/trace/, shipped with the product; see its README for the source and terms).
+ * A deterministic synthetic GPU cluster month for the reference customer, in the shapes
+ * kube-state-metrics and dcgm-exporter really export, with the exact answer the meter must
+ * reproduce. Job sizes, lifetimes and scheduling waits are drawn from the Alibaba GPU pod
+ * trace, utilization curves from the real per-pod duty cycles (functions/demo/trace/,
+ * shipped with the product; see its README for the source and terms).
  *
- * Every state change happens on a whole minute and every sample is taken on a
- * whole minute, so the exact answer is well defined: a tick t counts the state
- * of the sample at t.
+ * Every state change happens on a whole minute and every sample is taken on a whole minute,
+ * so the exact answer is well defined: a tick t counts the state of the sample at t.
+ *
+ * The exporters' shapes, from their source (see "Cluster prerequisites" in the README):
+ * - kube-state-metrics v2 (internal/store/pod.go): every pod family carries `namespace`,
+ *   `pod`, `uid`; `kube_pod_container_resource_requests` and
+ *   `kube_pod_init_container_resource_requests` add `container`, `node` (the pod's
+ *   `spec.nodeName`, empty — so absent in Prometheus — until the scheduler binds the pod),
+ *   `resource` (`nvidia_com_gpu`, `nvidia_com_mig_3g_40gb`) and `unit`;
+ *   `kube_pod_status_phase` has one series per phase (Pending, Succeeded, Failed, Unknown,
+ *   Running), 1 for the current one. `kube_node_labels` / `kube_namespace_labels` carry
+ *   only the labels named in `--metric-labels-allowlist`.
+ * - Scraped through kube-prometheus-stack's ServiceMonitor (honorLabels: true): Prometheus
+ *   adds `instance`, `job`, `endpoint`, `service`, and — on families that lack them — the
+ *   kube-state-metrics pod's own `namespace`, `pod`, `container`. A restarted replica is a
+ *   new pod with a new `instance`: its series are new series.
+ * - dcgm-exporter v3/v4 (internal/pkg/transformation/kubernetes.go): one series per GPU
+ *   (or MIG instance) with `gpu`, `UUID`, `pci_bus_id`, `device`, `modelName`, `Hostname`,
+ *   `DCGM_FI_DRIVER_VERSION`; `pod`, `namespace`, `container` while a pod holds the device
+ *   (kubelet pod-resources API). A time-shared GPU is attributed to one of its pods
+ *   (toDeviceToPod keeps one pod per device), or, with `KUBERNETES_VIRTUAL_GPUS`, copied to
+ *   every sharing pod with a `vgpu` label (toDeviceToSharingPods). Scraped with
+ *   `honor_labels: false` (the GPU Operator's ServiceMonitor default), the exporter's own
+ *   pod labels win and the workload's arrive as `exported_pod`, `exported_namespace`.
+ * - MIG under the mixed strategy: `nvidia.com/gpu` capacity 0 and one extended resource per
+ *   profile (`nvidia_com_mig_3g_40gb`).
  */
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, open } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { billingMonth } from "../../functions/core/month.js";
-import type { MonthUsage, NodeRecord, PodUsageRecord, UsageRecord } from "../../functions/core/usage.js";
+import { billingMonth } from "../core/month.js";
+import type { MonthUsage, NodeRecord, PodUsageRecord, UsageRecord } from "../core/usage.js";
 
 const MIN = 60_000;
 /** The real trace extract the generator draws from; shipped inside the repository (see trace/README.md). */
@@ -29,8 +52,11 @@ interface NodeSpec {
   gpus: number;
   gpuModel: string;
   capacity: "spot" | "on-demand";
-  /** Karpenter's label or EKS managed node group's. */
+  /** Karpenter's labels (capacity type, NodePool) or an EKS managed node group's. */
   labelStyle: "karpenter" | "eks";
+  /** The node group or NodePool label value. */
+  group: string;
+  zone: string;
   replicas?: number;
   mig?: { profile: string; resource: string; slices: number };
   startMs: number;
@@ -38,23 +64,43 @@ interface NodeSpec {
   /** Lane widths: each lane runs one job after another, each requesting that many units. */
   lanes: number[];
   namespaces: string[];
+  /** A node label that is changed mid-month (a new kube_node_labels series from then on). */
+  relabel?: { label: string; before: string; after: string; atMs: number };
 }
 
 interface Job {
   pod: string;
+  uid: string;
   namespace: string;
+  /** The node the pod is bound to; "" for a pod that never gets one. */
   node: string;
   units: number;
   containers: number[];
+  /** GPUs an init container requests (0: none). Init containers run while the pod is Pending. */
+  initGpus: number;
+  /** First GPU (or MIG instance) index of the node the pod holds. */
+  device: number;
   createdMs: number;
+  /** When the scheduler bound the pod to its node: until then its request series have no `node`. */
+  boundMs: number;
   runStartMs: number;
   runEndMs: number;
   /** Phase after running: Succeeded/Failed, or "Pending" for a pod that never started. */
   endPhase: "Succeeded" | "Failed" | "Pending";
   deletedMs: number;
+  /** Phase Unknown for a while during the run (the node stopped reporting): neither Running nor measured. */
+  unknown?: { startMs: number; endMs: number };
   utilLevel: number;
   trace: number;
   gpuOffset: number;
+}
+
+/** How dcgm-exporter is deployed and scraped (see the header). */
+export interface DcgmShape {
+  /** `honor` — the workload's pod labels arrive as `pod`/`namespace`; `exported` — as `exported_pod`/`exported_namespace`. */
+  labels: "honor" | "exported";
+  /** `single` — a time-shared GPU is attributed to one of its pods (dcgm-exporter's default); `virtual` — copied to each (KUBERNETES_VIRTUAL_GPUS). */
+  sharing: "single" | "virtual";
 }
 
 export interface GeneratedMonth {
@@ -68,6 +114,9 @@ export interface GeneratedMonth {
   jobs: Job[];
   namespaces: { name: string; tenantLabel?: string }[];
   gaps: { startMs: number; endMs: number }[];
+  /** Every kube-state-metrics replica gone (a rollout): no KSM series in [startMs, endMs), new `instance` labels after. */
+  ksmOutage: { startMs: number; endMs: number };
+  dcgm: DcgmShape;
   facts: {
     gpus: number;
     spotInterruption: { node: string; atMs: number; replacementNode: string; interruptedPods: string[] };
@@ -76,6 +125,12 @@ export interface GeneratedMonth {
     unlabelledNamespaces: string[];
     unallocatedNamespace: string;
     stuckPendingPods: string[];
+    /** Pods that never got a node (request series without `node` for their whole life). */
+    neverBoundPods: string[];
+    /** Pods that waited unbound before the scheduler placed them. */
+    waitedPods: string[];
+    unknownPhasePod: string;
+    relabelledNode: string;
     dataStartMs: number;
     dataEndMs: number;
   };
@@ -110,22 +165,27 @@ export function dutyCycles(): number[][] {
   return dutyCache;
 }
 
-/** Real job lifetimes (minutes) of GPU pods that ran, from the Alibaba pod trace. */
-let lifeCache: { minutes: number; gpus: number }[] | undefined;
-export function podLifetimes(): { minutes: number; gpus: number }[] {
-  if (lifeCache) return lifeCache;
+/** Real job lifetimes (minutes) of GPU pods that ran, and the minutes GPU pods waited to be scheduled, from the Alibaba pod trace. */
+let traceCache: { lifetimes: { minutes: number; gpus: number }[]; waits: number[] } | undefined;
+function podTrace() {
+  if (traceCache) return traceCache;
   const lines = readFileSync(path.join(TRACE_DIR, "openb_pod_list_default.csv"), "utf8").split("\n").slice(1);
-  lifeCache = [];
+  const lifetimes: { minutes: number; gpus: number }[] = [];
+  const waits: number[] = [];
   for (const l of lines) {
     const c = l.split(",");
     const gpus = Number(c[3]);
     const sched = c[10];
     if (!gpus || !sched) continue;
     const minutes = Math.round((Number(c[9]) - Number(sched)) / 60);
-    if (minutes > 0) lifeCache.push({ minutes, gpus });
+    if (minutes > 0) lifetimes.push({ minutes, gpus });
+    // creation → scheduled: how long the pod waited for capacity (18 % of GPU pods waited a minute or more)
+    const wait = Math.round((Number(sched) - Number(c[8])) / 60);
+    if (wait >= 1) waits.push(wait);
   }
-  return lifeCache;
+  return (traceCache = { lifetimes, waits });
 }
+export const podLifetimes = () => podTrace().lifetimes;
 
 /** Namespaces of the reference customer, with the average utilization each one's jobs run at. */
 const NAMESPACES: { name: string; tenantLabel?: string; level: number }[] = [
@@ -142,11 +202,24 @@ const NAMESPACES: { name: string; tenantLabel?: string; level: number }[] = [
 ];
 const LEVEL = new Map(NAMESPACES.map((n) => [n.name, n.level]));
 
-const TYPES: Record<string, { gpus: number; model: string }> = {
-  "g4dn.xlarge": { gpus: 1, model: "T4" },
-  "g4dn.12xlarge": { gpus: 4, model: "T4" },
-  "g5.12xlarge": { gpus: 4, model: "A10G" },
-  "p4d.24xlarge": { gpus: 8, model: "A100" },
+/**
+ * Allocated GPU-hours the municipalities' namespaces may use in the month (their quotas are
+ * 100 / 100 / 50): 수원시 stays comfortably under (62 %), 성남시 crosses the 80 % warning (87 %),
+ * 용인시 crosses 100 % and is held. Jobs beyond a budget go to an HQ team on the same node.
+ */
+const MUNICIPAL_BUDGET_GPU_HOURS = new Map([
+  ["suwon-traffic", 40],
+  ["suwon-vision", 22],
+  ["seongnam-chatbot", 37],
+  ["seongnam-analytics", 50],
+  ["yongin-cctv", 56],
+]);
+
+const TYPES: Record<string, { gpus: number; model: string; dcgmModel: string }> = {
+  "g4dn.xlarge": { gpus: 1, model: "T4", dcgmModel: "Tesla T4" },
+  "g4dn.12xlarge": { gpus: 4, model: "T4", dcgmModel: "Tesla T4" },
+  "g5.12xlarge": { gpus: 4, model: "A10G", dcgmModel: "NVIDIA A10G" },
+  "p4d.24xlarge": { gpus: 8, model: "A100", dcgmModel: "NVIDIA A100-SXM4-40GB" },
 };
 
 export interface GenerateOptions {
@@ -156,6 +229,24 @@ export interface GenerateOptions {
   seed?: number;
   /** Generate only the first N days of the month (the large benchmark size). */
   days?: number;
+  /** How dcgm-exporter is deployed and scraped; default: pod labels honoured, a shared GPU attributed to one pod (its defaults). */
+  dcgm?: Partial<DcgmShape>;
+}
+
+/** A short stable hex id (FNV-1a) for UIDs, GPU UUIDs and exporter pod names. */
+function hexId(s: string, len = 8): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  let out = "";
+  for (let k = 0; out.length < len; k++) out += (Math.imul(h ^ k, 0x9e3779b1) >>> 0).toString(16).padStart(8, "0");
+  return out.slice(0, len);
+}
+const uidOf = (pod: string, n = 0) => `${hexId(pod + n)}-${hexId(pod + n + "a", 4)}-4${hexId(pod + n + "b", 3)}-8${hexId(pod + n + "c", 3)}-${hexId(pod + n + "d", 12)}`;
+
+/** Allocated GPU-hours of a job inside [fromMs, toMs): units × per-unit GPU fraction × Running hours. */
+function jobGpuHours(j: Pick<Job, "units" | "runStartMs" | "runEndMs">, n: NodeSpec, fromMs: number, toMs: number): number {
+  const frac = n.mig ? 3 / 7 : 1 / (n.replicas ?? 1);
+  return (j.units * frac * Math.max(0, Math.min(j.runEndMs, toMs) - Math.max(j.runStartMs, fromMs))) / 3_600_000;
 }
 
 export function generateMonth(opts: GenerateOptions): GeneratedMonth {
@@ -171,16 +262,23 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
 
   const copies = { demo: 1, small: 1, medium: 6, large: 40 }[opts.scale];
   const nodes: NodeSpec[] = [];
-  const add = (n: Omit<NodeSpec, "gpus" | "gpuModel" | "startMs" | "endMs"> & Partial<Pick<NodeSpec, "startMs" | "endMs">>) => {
+  type NewNode = Omit<NodeSpec, "gpus" | "gpuModel" | "startMs" | "endMs" | "group" | "zone"> & Partial<Pick<NodeSpec, "startMs" | "endMs" | "group">>;
+  const add = (n: NewNode) => {
     const t = TYPES[n.instanceType]!;
-    nodes.push({ startMs: dataStartMs, endMs: dataEndMs, gpus: t.gpus, gpuModel: t.model, ...n });
+    const family = n.instanceType.split(".")[0]!;
+    const group = n.group ?? (n.labelStyle === "eks" ? `ng-${family}-${n.capacity}` : `np-${family}-${n.capacity}`);
+    const zone = nodes.length % 2 ? "ap-northeast-2c" : "ap-northeast-2a";
+    nodes.push({ startMs: dataStartMs, endMs: dataEndMs, gpus: t.gpus, gpuModel: t.model, group, zone, ...n });
   };
   const all = NAMESPACES.map((n) => n.name);
   for (let c = 0; c < copies; c++) {
     const s = copies > 1 ? `-${c}` : "";
     add({ name: `ip-10-0-1-${10 + c}.g4dn-od-a${s}`, instanceType: "g4dn.12xlarge", capacity: "on-demand", labelStyle: "karpenter", lanes: [1, 1, 2], namespaces: all });
     add({ name: `g4dn-spot-a${s}`, instanceType: "g4dn.12xlarge", capacity: "spot", labelStyle: "eks", lanes: [2, 1, 1], namespaces: all });
-    add({ name: `g5-od-a${s}`, instanceType: "g5.12xlarge", capacity: "on-demand", labelStyle: "eks", lanes: [2, 2], namespaces: all });
+    add({
+      name: `g5-od-a${s}`, instanceType: "g5.12xlarge", capacity: "on-demand", labelStyle: "eks", lanes: [2, 2], namespaces: all,
+      ...(c === 0 ? { relabel: { label: "label_team", before: "ml-platform", after: "data-platform", atMs: minuteAt(0.41) + 7 * MIN } } : {}),
+    });
     add({ name: `g5-spot-a${s}`, instanceType: "g5.12xlarge", capacity: "spot", labelStyle: "karpenter", lanes: [1, 1, 2], namespaces: all });
     add({ name: `p4d-od-a${s}`, instanceType: "p4d.24xlarge", capacity: "on-demand", labelStyle: "karpenter", lanes: [4, 2, 1, 1], namespaces: ["project-llm-finetune", "team-ai", "suwon-traffic", "seongnam-analytics"] });
     if (opts.scale !== "demo" && opts.scale !== "small") {
@@ -190,27 +288,36 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
   // The scenario's special nodes exist once at every size.
   add({ name: "g4dn-od-late", instanceType: "g4dn.12xlarge", capacity: "on-demand", labelStyle: "eks", lanes: [1, 1], namespaces: all, endMs: minuteAt(0.62) });
   add({ name: "g4dn-spot-new", instanceType: "g4dn.12xlarge", capacity: "spot", labelStyle: "karpenter", lanes: [1, 2], namespaces: all, startMs: minuteAt(0.3) + 17 * MIN });
-  add({ name: "g4dn-ts", instanceType: "g4dn.xlarge", capacity: "on-demand", labelStyle: "karpenter", replicas: 4, lanes: [1, 1, 1, 1], namespaces: ["yongin-cctv", "seongnam-chatbot", "sandbox-misc"] });
-  add({ name: "p4d-mig", instanceType: "p4d.24xlarge", capacity: "on-demand", labelStyle: "eks", mig: { profile: "3g.40gb", resource: "nvidia_com_mig_3g_40gb", slices: 16 }, lanes: [2, 2, 1, 1, 1, 1, 1, 1], namespaces: ["team-ai", "project-llm-serving", "suwon-vision"] });
+  add({ name: "g4dn-ts", instanceType: "g4dn.xlarge", capacity: "on-demand", labelStyle: "karpenter", group: "np-g4dn-timesliced", replicas: 4, lanes: [1, 1, 1, 1], namespaces: ["yongin-cctv", "seongnam-chatbot", "sandbox-misc"] });
+  add({ name: "p4d-mig", instanceType: "p4d.24xlarge", capacity: "on-demand", labelStyle: "eks", group: "ng-p4d-mig", mig: { profile: "3g.40gb", resource: "nvidia_com_mig_3g_40gb", slices: 16 }, lanes: [2, 2, 1, 1, 1, 1, 1, 1], namespaces: ["team-ai", "project-llm-serving", "suwon-vision"] });
   const interruptAt = minuteAt(0.47) + 13 * MIN;
   add({ name: "g5-spot-doomed", instanceType: "g5.12xlarge", capacity: "spot", labelStyle: "karpenter", lanes: [2, 1, 1], namespaces: all, endMs: interruptAt });
   add({ name: "g5-od-replacement", instanceType: "g5.12xlarge", capacity: "on-demand", labelStyle: "karpenter", lanes: [], namespaces: all, startMs: interruptAt + 2 * MIN });
+  const nodeOf = new Map(nodes.map((n) => [n.name, n]));
 
-  const lifetimes = podLifetimes();
+  const { lifetimes, waits } = podTrace();
   const duty = dutyCycles();
   const jobs: Job[] = [];
+  const waited: string[] = [];
   let seq = 0;
-  const newJob = (node: NodeSpec, ns: string, units: number, created: number, pendingMin: number, runMin: number): Job => {
-    const runStart = created + pendingMin * MIN;
+  const podName = (ns: string, n: number) => `${ns}-job-${n.toString(36).padStart(5, "0")}`;
+  const newJob = (node: NodeSpec, ns: string, units: number, device: number, created: number, waitMin: number, pendingMin: number, runMin: number): Job => {
+    const bound = created + waitMin * MIN;
+    const runStart = bound + pendingMin * MIN;
     const runEnd = runStart + runMin * MIN;
     const endPhase = rnd() < 0.1 ? "Failed" : "Succeeded";
+    const pod = podName(ns, seq++);
     return {
-      pod: `${ns}-job-${(seq++).toString(36).padStart(5, "0")}`,
+      pod,
+      uid: uidOf(pod),
       namespace: ns,
       node: node.name,
       units,
       containers: units >= 2 && rnd() < 0.4 ? [units - 1, 1] : [units],
+      initGpus: rnd() < 0.15 ? 1 : 0,
+      device,
       createdMs: created,
+      boundMs: bound,
       runStartMs: runStart,
       runEndMs: runEnd,
       endPhase,
@@ -221,52 +328,111 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
     };
   };
   for (const node of nodes) {
+    let device = 0;
     for (const width of node.lanes) {
+      // A time-sliced node's lanes all share its one GPU; elsewhere each lane owns its devices.
+      const laneDevice = node.replicas ? 0 : device;
+      device += width;
       let t = node.startMs + Math.floor(rnd() * 120) * MIN;
       for (;;) {
         t += Math.floor(rnd() * 180) * MIN; // idle gap
         const sample = pick(lifetimes);
         const runMin = Math.max(10, Math.min(sample.minutes, 3 * 24 * 60));
+        // A quarter of the pods wait unbound for capacity, as long as the trace's pods that waited did.
+        const waitMin = rnd() < 0.25 ? Math.min(240, pick(waits)) : 0;
         const pendingMin = 1 + Math.floor(rnd() * 5);
-        const job = newJob(node, pick(node.namespaces), width, t, pendingMin, runMin);
-        if (node.name === "g5-spot-doomed" && job.runStartMs < node.endMs && job.deletedMs >= node.endMs) {
-          jobs.push(job); // cut by the interruption below
+        const job = newJob(node, pick(node.namespaces), width, laneDevice, t, waitMin, pendingMin, runMin);
+        if (node.name === "g5-spot-doomed" && job.deletedMs >= node.endMs) {
+          // Every lane of the doomed node runs a pod at the interruption (cut below): a lane
+          // that would sit idle then gets one that started a while before.
+          const cut = job.runStartMs < node.endMs ? job : newJob(node, job.namespace, width, laneDevice, Math.max(t, node.endMs - 90 * MIN), 0, 2, 240);
+          if (cut.runStartMs < node.endMs) jobs.push(cut);
           break;
         }
         if (job.deletedMs >= node.endMs) break;
         jobs.push(job);
+        if (waitMin > 0) waited.push(job.pod);
         t = job.deletedMs;
       }
     }
   }
+  // Municipal budgets: in start order, a job that would take its namespace past the budget runs for an HQ team instead.
+  const spent = new Map<string, number>();
+  for (const j of [...jobs].sort((a, b) => a.runStartMs - b.runStartMs || (a.pod < b.pod ? -1 : 1))) {
+    const budget = MUNICIPAL_BUDGET_GPU_HOURS.get(j.namespace);
+    if (budget === undefined) continue;
+    const node = nodeOf.get(j.node)!;
+    const h = jobGpuHours(j, node, bm.startMs, monthEnd);
+    if ((spent.get(j.namespace) ?? 0) + h <= budget) {
+      spent.set(j.namespace, (spent.get(j.namespace) ?? 0) + h);
+      continue;
+    }
+    const hq = node.namespaces.filter((ns) => !MUNICIPAL_BUDGET_GPU_HOURS.has(ns));
+    const ns = hq[Math.floor(rnd() * hq.length)]!;
+    const old = j.pod;
+    j.namespace = ns;
+    j.pod = `${ns}-job-${old.slice(old.lastIndexOf("-") + 1)}`;
+    j.uid = uidOf(j.pod);
+    j.utilLevel = LEVEL.get(ns)!;
+    const w = waited.indexOf(old);
+    if (w >= 0) waited[w] = j.pod;
+  }
   // Spot interruption: the running pods on the doomed node fail at the interruption,
-  // and replacements start on an On-Demand node a few minutes later.
+  // and replacements start on an On-Demand node a few minutes later, on the same devices.
   const interrupted: string[] = [];
-  const replacement = nodes.find((n) => n.name === "g5-od-replacement")!;
+  const replacement = nodeOf.get("g5-od-replacement")!;
   for (const j of jobs.filter((j) => j.node === "g5-spot-doomed" && j.deletedMs >= interruptAt)) {
     const remaining = (j.runEndMs - interruptAt) / MIN;
     j.runEndMs = interruptAt;
     j.endPhase = "Failed";
     j.deletedMs = interruptAt + 2 * MIN;
     interrupted.push(j.pod);
-    jobs.push({ ...newJob(replacement, j.namespace, j.units, interruptAt + 3 * MIN, 1 + Math.floor(rnd() * 3), Math.max(10, remaining)), pod: `${j.pod}-r` });
+    const r = newJob(replacement, j.namespace, j.units, j.device, interruptAt + 3 * MIN, 0, 1 + Math.floor(rnd() * 3), Math.max(10, remaining));
+    jobs.push({ ...r, pod: `${j.pod}-r`, uid: uidOf(`${j.pod}-r`) });
   }
   // Pods scheduled to a node but stuck in Pending (image pull, say): requests exist, nothing bills.
   const stuck: string[] = [];
   for (const node of nodes.filter((n) => n.name.startsWith("g4dn-spot-a")).slice(0, 1)) {
-    const j = newJob(node, "team-data", 1, minuteAt(0.2), 90, 0);
+    const j = newJob(node, "team-data", 1, 0, minuteAt(0.2), 0, 90, 0);
     j.endPhase = "Pending";
     j.deletedMs = j.createdMs + 90 * MIN;
     j.runStartMs = j.runEndMs = j.deletedMs; // never runs
     jobs.push(j);
     stuck.push(j.pod);
   }
+  // Pods that wait for capacity that never comes, then are deleted: no `node` label all their life.
+  const neverBound: string[] = [];
+  for (const [ns, units, at, hours] of [["team-ai", 8, 0.12, 5], ["seongnam-analytics", 1, 0.52, 3], ["project-llm-finetune", 4, 0.81, 4]] as const) {
+    const created = minuteAt(at) + 29 * MIN;
+    const pod = podName(ns, seq++);
+    const deleted = created + hours * 60 * MIN;
+    jobs.push({
+      pod, uid: uidOf(pod), namespace: ns, node: "", units, containers: [units], initGpus: 0, device: 0,
+      createdMs: created, boundMs: deleted, runStartMs: deleted, runEndMs: deleted, endPhase: "Pending", deletedMs: deleted,
+      utilLevel: LEVEL.get(ns)!, trace: 0, gpuOffset: 0,
+    });
+    neverBound.push(pod);
+  }
+  // A pod whose phase reads Unknown for 20 minutes mid-run (its node stopped reporting; dcgm-exporter there too).
+  const ordinary = new Set(nodes.filter((n) => !n.mig && !n.replicas && n.name !== "g5-spot-doomed" && n.name !== "g5-od-replacement").map((n) => n.name));
+  const longRun = jobs
+    .filter((j) => ordinary.has(j.node) && j.runStartMs > minuteAt(0.6) && j.runEndMs < minuteAt(0.9) && j.runEndMs - j.runStartMs >= 4 * 60 * MIN)
+    .sort((a, b) => (a.pod < b.pod ? -1 : 1))[0];
+  if (longRun) {
+    const s = longRun.runStartMs + Math.floor((longRun.runEndMs - longRun.runStartMs) / 2 / MIN) * MIN;
+    longRun.unknown = { startMs: s, endMs: s + 20 * MIN };
+  }
   jobs.sort((a, b) => (a.pod < b.pod ? -1 : 1));
+
+  // kube-state-metrics rollout: both replicas replaced by new pods after 7 minutes with no kube-state-metrics at all.
+  const ksmOutageStart = minuteAt(0.55) + 11 * MIN;
+  const ksmOutage = { startMs: ksmOutageStart, endMs: ksmOutageStart + 7 * MIN };
 
   // Scrape gaps (Prometheus down 2–3 minutes), placed at least 6 minutes from any state change.
   const changes = new Set<number>();
-  for (const j of jobs) for (const t of [j.createdMs, j.runStartMs, j.runEndMs, j.deletedMs]) changes.add(t);
-  for (const n of nodes) changes.add(n.startMs).add(n.endMs);
+  for (const j of jobs) for (const t of [j.createdMs, j.boundMs, j.runStartMs, j.runEndMs, j.deletedMs, j.unknown?.startMs ?? 0, j.unknown?.endMs ?? 0]) changes.add(t);
+  for (const n of nodes) changes.add(n.startMs).add(n.endMs).add(n.relabel?.atMs ?? 0);
+  changes.add(ksmOutage.startMs).add(ksmOutage.endMs);
   const sortedChanges = [...changes].sort((a, b) => a - b);
   const near = (t: number, len: number) => sortedChanges.some((c) => c > t - 7 * MIN && c < t + len + 7 * MIN);
   const gaps: { startMs: number; endMs: number }[] = [];
@@ -289,6 +455,8 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
     jobs,
     namespaces: NAMESPACES.map(({ name, tenantLabel }) => ({ name, tenantLabel })),
     gaps,
+    ksmOutage,
+    dcgm: { labels: opts.dcgm?.labels ?? "honor", sharing: opts.dcgm?.sharing ?? "single" },
     facts: {
       gpus: nodes.reduce((a, n) => a + n.gpus, 0),
       spotInterruption: { node: "g5-spot-doomed", atMs: interruptAt, replacementNode: replacement.name, interruptedPods: interrupted },
@@ -297,21 +465,28 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
       unlabelledNamespaces: NAMESPACES.filter((n) => !n.tenantLabel).map((n) => n.name),
       unallocatedNamespace: "sandbox-misc",
       stuckPendingPods: stuck,
+      neverBoundPods: neverBound,
+      waitedPods: waited.sort(),
+      unknownPhasePod: longRun?.pod ?? "",
+      relabelledNode: nodes.find((n) => n.relabel)?.name ?? "",
       dataStartMs,
       dataEndMs: monthEnd,
     },
   };
 }
 
+const inKsmOutage = (g: GeneratedMonth, t: number) => t >= g.ksmOutage.startMs && t < g.ksmOutage.endMs;
+
 /** Phase of a job at tick t (undefined before creation and from deletion on). */
 function phaseAt(j: Job, t: number): string | undefined {
   if (t < j.createdMs || t >= j.deletedMs) return undefined;
   if (t < j.runStartMs) return "Pending";
+  if (j.unknown && t >= j.unknown.startMs && t < j.unknown.endMs) return "Unknown";
   if (t < j.runEndMs) return "Running";
   return j.endPhase;
 }
 
-/** Utilization of GPU/slice `i` of a job at tick t, as dcgm-exporter reports it (integer %, or 2-decimal fraction on MIG). */
+/** The job's own utilization of its GPU/slice `i` at tick t (integer %, or 2-decimal fraction on MIG). */
 function utilAt(j: Job, i: number, t: number, mig: boolean): number {
   const trace = dutyCycles()[j.trace]!;
   const v = trace[((t / MIN + i * 37) % trace.length + trace.length) % trace.length]!;
@@ -319,7 +494,88 @@ function utilAt(j: Job, i: number, t: number, mig: boolean): number {
   return mig ? Math.round(u * 100) / 100 : Math.round(u * 100);
 }
 
+/** Running and holding its devices at t: the minutes dcgm-exporter attributes the devices to the pod. */
+const holdsAt = (j: Job, t: number) => phaseAt(j, t) === "Running";
+
+/**
+ * Who holds a node's device over time, as dcgm-exporter labels it: maximal intervals with one
+ * label set, each with its value per tick. A time-shared GPU's utilization is the sum of its
+ * pods' (capped at 100 %); with `single` sharing it is labelled with one pod (the one that has
+ * held it longest), with `virtual` every sharing pod gets a copy.
+ */
+interface DeviceSegment {
+  /** The pod labelled on the series; undefined for a device no pod holds. */
+  holder?: Job;
+  /** With virtual GPUs: which copy (the pod's replica slot). */
+  vgpu?: number;
+  fromMs: number;
+  toMs: number;
+  value: (t: number) => number;
+}
+
+function deviceSegments(g: GeneratedMonth, n: NodeSpec, device: number, holders: Job[]): DeviceSegment[] {
+  const mig = !!n.mig;
+  const shared = !!n.replicas;
+  const points = new Set<number>([n.startMs, n.endMs]);
+  for (const j of holders) for (const t of [j.runStartMs, j.runEndMs, j.unknown?.startMs, j.unknown?.endMs]) if (t !== undefined && t > n.startMs && t < n.endMs) points.add(t);
+  const bounds = [...points].sort((a, b) => a - b);
+  const devUtil = (t: number) => Math.min(100, holders.reduce((a, h) => a + (holdsAt(h, t) ? utilAt(h, 0, t, false) : 0), 0));
+  const out: DeviceSegment[] = [];
+  const push = (s: DeviceSegment) => {
+    const prev = out.find((p) => p.holder === s.holder && p.vgpu === s.vgpu && p.toMs === s.fromMs);
+    if (prev) prev.toMs = s.toMs;
+    else out.push(s);
+  };
+  for (let k = 0; k + 1 < bounds.length; k++) {
+    const [a, b] = [bounds[k]!, bounds[k + 1]!];
+    const now = holders.filter((h) => holdsAt(h, a)).sort((x, y) => x.runStartMs - y.runStartMs || (x.pod < y.pod ? -1 : 1));
+    if (now.length === 0) {
+      push({ fromMs: a, toMs: b, value: () => 0 });
+      continue;
+    }
+    if (!shared) {
+      const h = now[0]!;
+      const i = device - h.device;
+      push({ holder: h, fromMs: a, toMs: b, value: mig ? (t) => utilAt(h, i, t, true) : (t) => utilAt(h, i, t, false) });
+    } else if (g.dcgm.sharing === "single") push({ holder: now[0]!, fromMs: a, toMs: b, value: devUtil });
+    else for (const h of now) push({ holder: h, vgpu: n.lanes.length ? holders.indexOf(h) % n.lanes.length : 0, fromMs: a, toMs: b, value: devUtil });
+  }
+  return out;
+}
+
+/** Per-pod utilization-minutes dcgm-exporter reports at tick t, keyed by pod: what the meter reads for used GPU-hours. */
+function measuredUtil(g: GeneratedMonth, n: NodeSpec, j: Job, t: number, sharers: Job[]): number {
+  if (n.mig) {
+    let sum = 0;
+    for (let i = 0; i < j.units; i++) sum += utilAt(j, i, t, true);
+    return sum / j.units;
+  }
+  if (!n.replicas) {
+    let sum = 0;
+    for (let i = 0; i < j.units; i++) sum += utilAt(j, i, t, false) / 100;
+    return sum / j.units;
+  }
+  const now = sharers.filter((h) => holdsAt(h, t));
+  const dev = Math.min(100, now.reduce((a, h) => a + utilAt(h, 0, t, false), 0)) / 100;
+  if (g.dcgm.sharing === "virtual") return dev;
+  const first = now.sort((x, y) => x.runStartMs - y.runStartMs || (x.pod < y.pod ? -1 : 1))[0];
+  return first === j ? dev : 0;
+}
+
 const inGap = (g: GeneratedMonth, t: number) => g.gaps.some((x) => t >= x.startMs && t < x.endMs);
+
+/** kube-state-metrics' scrape labels before and after its rollout (kube-prometheus-stack's ServiceMonitor). */
+const KSM_REPLICAS = [
+  [
+    { instance: "10.0.1.11:8080", pod: "kube-state-metrics-6d4f9c7b8-x2k9p" },
+    { instance: "10.0.1.12:8080", pod: "kube-state-metrics-6d4f9c7b8-q7m4t" },
+  ],
+  [
+    { instance: "10.0.1.31:8080", pod: "kube-state-metrics-7c9d8e6f5-h3n8w" },
+    { instance: "10.0.1.32:8080", pod: "kube-state-metrics-7c9d8e6f5-b5r2z" },
+  ],
+];
+const KSM_TARGET = 'endpoint="http",job="kube-state-metrics",service="kube-state-metrics"';
 
 /**
  * Writes the data as OpenMetrics, one file per 24 h from the data start,
@@ -330,6 +586,17 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
   const files: string[] = [];
   const DAY = 24 * 60 * MIN;
   const nodeOf = new Map(g.nodes.map((n) => [n.name, n]));
+  const jobsOn = new Map<string, Job[]>();
+  for (const j of g.jobs) if (j.node) (jobsOn.get(j.node) ?? jobsOn.set(j.node, []).get(j.node)!).push(j);
+  // dcgm-exporter's series per device, computed once for the whole month.
+  const devices: { node: NodeSpec; device: number; segments: DeviceSegment[] }[] = [];
+  for (const n of g.nodes) {
+    const count = n.mig ? n.mig.slices : n.gpus;
+    for (let d = 0; d < count; d++) {
+      const holders = (jobsOn.get(n.name) ?? []).filter((j) => d >= j.device && d < j.device + (n.replicas ? 1 : j.units) && j.runEndMs > j.runStartMs);
+      devices.push({ node: n, device: d, segments: deviceSegments(g, n, d, holders) });
+    }
+  }
   for (let fs = g.dataStartMs, idx = 0; fs < g.dataEndMs; fs += DAY, idx++) {
     const fe = Math.min(fs + DAY, g.dataEndMs);
     const file = path.join(dir, `day-${String(idx).padStart(3, "0")}.om`);
@@ -355,63 +622,107 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
      * loudly — the adapter rejects non-finite values — rather than billing wrong.)
      */
     const series = async (name: string, labels: string, from: number, to: number, value: (t: number) => number | string, endMarker: "NaN" | "0" = "NaN") => {
+      if (to <= from) return;
       const s = Math.max(from, fs);
       const prefix = `${name}{${labels}} `;
       for (let t = s; t < Math.min(to, fe); t += MIN) if (!inGap(g, t)) put(`${prefix}${value(t)} ${t / 1000}\n`);
       if (to >= fs && to < fe) put(`${prefix}${endMarker} ${to / 1000}\n`);
       if (size > 1 << 23) await flush();
     };
+    /**
+     * A kube-state-metrics series as both replicas export it: cut by the rollout, each
+     * replica's scrape labels added. `own` is the metric's own label set; `targetFills`
+     * lists the target labels Prometheus adds because the metric lacks them (honorLabels).
+     */
+    const ksm = async (name: string, own: string, from: number, to: number, value: (t: number) => number | string, endMarker: "NaN" | "0" = "NaN", targetFills: ("namespace" | "pod" | "container")[] = []) => {
+      for (const [era, from2, to2] of [[0, from, Math.min(to, g.ksmOutage.startMs)], [1, Math.max(from, g.ksmOutage.endMs), to]] as const)
+        for (const r of KSM_REPLICAS[era]!) {
+          const fills = targetFills.map((l) => (l === "namespace" ? 'namespace="monitoring"' : l === "pod" ? `pod="${r.pod}"` : 'container="kube-state-metrics"'));
+          await series(name, [own, ...fills, `instance="${r.instance}"`, KSM_TARGET].filter(Boolean).join(","), from2, to2, value, endMarker);
+        }
+    };
     const live = (from: number, to: number) => from < fe && to >= fs;
-    const KSM = ['instance="10.0.1.11:8080",job="kube-state-metrics"', 'instance="10.0.1.12:8080",job="kube-state-metrics"'];
 
     put("# TYPE kube_node_labels gauge\n");
     for (const n of g.nodes) {
       if (!live(n.startMs, n.endMs)) continue;
       const cap = n.labelStyle === "karpenter" ? `label_karpenter_sh_capacity_type="${n.capacity}"` : `label_eks_amazonaws_com_capacity_type="${n.capacity === "spot" ? "SPOT" : "ON_DEMAND"}"`;
+      const group = n.labelStyle === "karpenter" ? `label_karpenter_sh_nodepool="${n.group}"` : `label_eks_amazonaws_com_nodegroup="${n.group}"`;
       const extra = (n.replicas ? `,label_nvidia_com_gpu_replicas="${n.replicas}"` : "") + (n.mig ? `,label_nvidia_com_mig_config="all-${n.mig.profile}"` : "");
-      for (const k of KSM) await series("kube_node_labels", `${k},label_node_kubernetes_io_instance_type="${n.instanceType}",${cap}${extra},node="${n.name}"`, n.startMs, n.endMs, () => 1);
+      const base = `${cap},${group},label_node_kubernetes_io_instance_type="${n.instanceType}",label_topology_kubernetes_io_zone="${n.zone}"${extra}`;
+      if (!n.relabel) await ksm("kube_node_labels", `${base},node="${n.name}"`, n.startMs, n.endMs, () => 1, "NaN", ["namespace", "pod", "container"]);
+      else {
+        const { label, before, after, atMs } = n.relabel;
+        await ksm("kube_node_labels", `${base},${label}="${before}",node="${n.name}"`, n.startMs, atMs, () => 1, "NaN", ["namespace", "pod", "container"]);
+        await ksm("kube_node_labels", `${base},${label}="${after}",node="${n.name}"`, atMs, n.endMs, () => 1, "NaN", ["namespace", "pod", "container"]);
+      }
     }
-    for (const k of KSM) await series("kube_node_labels", `${k},label_node_kubernetes_io_instance_type="m5.2xlarge",label_karpenter_sh_capacity_type="on-demand",node="cpu-system-a"`, g.dataStartMs, g.dataEndMs, () => 1);
+    await ksm("kube_node_labels", `label_node_kubernetes_io_instance_type="m5.2xlarge",label_karpenter_sh_capacity_type="on-demand",label_karpenter_sh_nodepool="system",node="cpu-system-a"`, g.dataStartMs, g.dataEndMs, () => 1, "NaN", ["namespace", "pod", "container"]);
     put("# TYPE kube_node_status_capacity gauge\n");
     for (const n of g.nodes) {
       if (!live(n.startMs, n.endMs)) continue;
-      const [res, v] = n.mig ? [n.mig.resource, n.mig.slices] : ["nvidia_com_gpu", n.gpus * (n.replicas ?? 1)];
-      for (const k of KSM) await series("kube_node_status_capacity", `${k},node="${n.name}",resource="${res}",unit="integer"`, n.startMs, n.endMs, () => v);
+      // MIG mixed strategy: the node advertises no whole GPUs, one resource per MIG profile.
+      const caps: [string, number][] = n.mig ? [["nvidia_com_gpu", 0], [n.mig.resource, n.mig.slices]] : [["nvidia_com_gpu", n.gpus * (n.replicas ?? 1)]];
+      for (const [res, v] of caps) await ksm("kube_node_status_capacity", `node="${n.name}",resource="${res}",unit="integer"`, n.startMs, n.endMs, () => v, "NaN", ["namespace", "pod", "container"]);
     }
     put("# TYPE kube_namespace_labels gauge\n");
     for (const ns of g.namespaces)
-      for (const k of KSM) await series("kube_namespace_labels", `${k},${ns.tenantLabel ? `label_tenant="${ns.tenantLabel}",` : ""}namespace="${ns.name}"`, g.dataStartMs, g.dataEndMs, () => 1);
+      await ksm("kube_namespace_labels", `${ns.tenantLabel ? `label_tenant="${ns.tenantLabel}",` : ""}namespace="${ns.name}"`, g.dataStartMs, g.dataEndMs, () => 1, "NaN", ["pod", "container"]);
 
     const jobs = g.jobs.filter((j) => live(j.createdMs, j.deletedMs));
+    const resourceOf = (j: Job) => (j.node ? (nodeOf.get(j.node)!.mig?.resource ?? "nvidia_com_gpu") : "nvidia_com_gpu");
+    /** A request series: no `node` label until the pod is bound, then the node's (a new series). */
+    const requestSeries = async (name: string, j: Job, container: string, units: number) => {
+      const own = (node: string) => `container="${container}",namespace="${j.namespace}",${node}pod="${j.pod}",resource="${resourceOf(j)}",uid="${j.uid}",unit="integer"`;
+      await ksm(name, own(""), j.createdMs, Math.min(j.boundMs, j.deletedMs), () => units);
+      if (j.node) await ksm(name, own(`node="${j.node}",`), j.boundMs, j.deletedMs, () => units);
+    };
     put("# TYPE kube_pod_container_resource_requests gauge\n");
-    for (const j of jobs) {
-      const res = nodeOf.get(j.node)!.mig?.resource ?? "nvidia_com_gpu";
-      for (const [ci, units] of j.containers.entries())
-        for (const k of KSM)
-          await series("kube_pod_container_resource_requests", `${k},container="c${ci}",namespace="${j.namespace}",node="${j.node}",pod="${j.pod}",resource="${res}",unit="integer"`, j.createdMs, j.deletedMs, () => units);
-    }
+    for (const j of jobs) for (const [ci, units] of j.containers.entries()) await requestSeries("kube_pod_container_resource_requests", j, `c${ci}`, units);
+    put("# TYPE kube_pod_init_container_resource_requests gauge\n");
+    for (const j of jobs) if (j.initGpus) await requestSeries("kube_pod_init_container_resource_requests", j, "init-weights", j.initGpus);
     put("# TYPE kube_pod_status_phase gauge\n");
     for (const j of jobs)
-      for (const phase of ["Pending", "Running", "Succeeded", "Failed"])
-        for (const k of KSM)
-          await series("kube_pod_status_phase", `${k},namespace="${j.namespace}",phase="${phase}",pod="${j.pod}"`, j.createdMs, j.deletedMs, (t) => (phaseAt(j, t) === phase ? 1 : 0), "0");
-    // dcgm-exporter attributes a GPU to a pod while the pod's container holds it (Running).
-    put("# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n");
-    for (const j of jobs) {
-      if (j.runEndMs <= j.runStartMs) continue;
-      const n = nodeOf.get(j.node)!;
-      for (let i = 0; i < j.units; i++) {
-        const prof = n.mig ? `,GPU_I_ID="${i}",GPU_I_PROFILE="${n.mig.profile}"` : "";
-        await series("DCGM_FI_DEV_GPU_UTIL", `Hostname="${j.node}",UUID="GPU-${j.pod}-${i}",container="c0",gpu="${i}"${prof},modelName="NVIDIA ${n.gpuModel}",namespace="${j.namespace}",pod="${j.pod}"`, j.runStartMs, j.runEndMs, (t) => (n.mig ? 0 : utilAt(j, i, t, false)), "0");
+      for (const phase of ["Pending", "Succeeded", "Failed", "Unknown", "Running"])
+        await ksm("kube_pod_status_phase", `namespace="${j.namespace}",phase="${phase}",pod="${j.pod}",uid="${j.uid}"`, j.createdMs, j.deletedMs, (t) => (phaseAt(j, t) === phase ? 1 : 0), "0", ["container"]);
+
+    const dcgmLabels = (n: NodeSpec, device: number, seg: DeviceSegment) => {
+      const gpu = n.mig ? Math.floor(device / (n.mig.slices / n.gpus)) : device;
+      const exporterPod = `nvidia-dcgm-exporter-${hexId(n.name, 5)}`;
+      const parts = [
+        `DCGM_FI_DRIVER_VERSION="550.127.05"`,
+        `Hostname="${n.name}"`,
+        `UUID="GPU-${hexId(`${n.name}/${gpu}`)}-${hexId(`${n.name}/${gpu}/u`, 4)}"`,
+        `device="nvidia${gpu}"`,
+        `gpu="${gpu}"`,
+        `modelName="${TYPES[n.instanceType]!.dcgmModel}"`,
+        `pci_bus_id="00000000:${(0x10 + gpu).toString(16).toUpperCase()}:1E.0"`,
+        ...(n.mig ? [`GPU_I_ID="${device % (n.mig.slices / n.gpus)}"`, `GPU_I_PROFILE="${n.mig.profile}"`] : []),
+        ...(seg.vgpu !== undefined ? [`vgpu="${seg.vgpu}"`] : []),
+        `endpoint="gpu-metrics"`,
+        `instance="10.0.9.${10 + g.nodes.indexOf(n)}:9400"`,
+        `job="nvidia-dcgm-exporter"`,
+        `service="nvidia-dcgm-exporter"`,
+      ];
+      const workload = seg.holder ? { namespace: seg.holder.namespace, pod: seg.holder.pod, container: "c0" } : undefined;
+      const exporter = { namespace: "gpu-operator", pod: exporterPod, container: "nvidia-dcgm-exporter" };
+      if (g.dcgm.labels === "honor") {
+        // The workload's labels win; a device no pod holds carries the exporter's own (the target's).
+        const l = workload ?? exporter;
+        parts.push(`container="${l.container}"`, `namespace="${l.namespace}"`, `pod="${l.pod}"`);
+      } else {
+        parts.push(`container="${exporter.container}"`, `namespace="${exporter.namespace}"`, `pod="${exporter.pod}"`);
+        if (workload) parts.push(`exported_container="${workload.container}"`, `exported_namespace="${workload.namespace}"`, `exported_pod="${workload.pod}"`);
       }
-    }
+      return parts.join(",");
+    };
+    put("# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n");
+    for (const { node: n, device, segments } of devices)
+      for (const seg of segments)
+        if (live(seg.fromMs, seg.toMs)) await series("DCGM_FI_DEV_GPU_UTIL", dcgmLabels(n, device, seg), seg.fromMs, seg.toMs, n.mig ? () => 0 : seg.value, "0");
     put("# TYPE DCGM_FI_PROF_GR_ENGINE_ACTIVE gauge\n");
-    for (const j of jobs) {
-      const n = nodeOf.get(j.node)!;
-      if (!n.mig || j.runEndMs <= j.runStartMs) continue;
-      for (let i = 0; i < j.units; i++)
-        await series("DCGM_FI_PROF_GR_ENGINE_ACTIVE", `Hostname="${j.node}",UUID="GPU-${j.pod}-${i}",container="c0",gpu="${i}",GPU_I_ID="${i}",GPU_I_PROFILE="${n.mig.profile}",modelName="NVIDIA A100-SXM4-40GB",namespace="${j.namespace}",pod="${j.pod}"`, j.runStartMs, j.runEndMs, (t) => utilAt(j, i, t, true), "0");
-    }
+    for (const { node: n, device, segments } of devices)
+      if (n.mig) for (const seg of segments) if (live(seg.fromMs, seg.toMs)) await series("DCGM_FI_PROF_GR_ENGINE_ACTIVE", dcgmLabels(n, device, seg), seg.fromMs, seg.toMs, seg.value, "0");
     put("# EOF\n");
     await flush();
     await fh.close();
@@ -420,31 +731,49 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
   return files;
 }
 
+/**
+ * Walks every tick at which a pod bills in the metered days — Running, on a node, while
+ * kube-state-metrics reports — with the units it requests and the utilization dcgm-exporter
+ * attributes to it: the minute-by-minute ground truth both exact answers sum.
+ */
+function forEachBilledTick(g: GeneratedMonth, visit: (j: Job, day: string, t: number, used: number) => void): void {
+  const bm = billingMonth(g.month, g.timeZone);
+  const days = bm.days.filter((d) => d.endMs <= g.facts.dataEndMs);
+  const dayOf = (t: number) => days.find((d) => t >= d.startMs && t < d.endMs)?.day;
+  const nodeOf = new Map(g.nodes.map((n) => [n.name, n]));
+  const sharersOn = new Map<string, Job[]>();
+  for (const j of g.jobs) if (j.node && nodeOf.get(j.node)!.replicas) (sharersOn.get(j.node) ?? sharersOn.set(j.node, []).get(j.node)!).push(j);
+  for (const j of g.jobs) {
+    if (!j.node) continue;
+    const n = nodeOf.get(j.node)!;
+    for (let t = Math.max(j.runStartMs, bm.startMs); t < Math.min(j.runEndMs, g.facts.dataEndMs); t += MIN) {
+      if (!holdsAt(j, t) || inKsmOutage(g, t)) continue;
+      const day = dayOf(t);
+      if (day) visit(j, day, t, measuredUtil(g, n, j, t, sharersOn.get(j.node) ?? []));
+    }
+  }
+}
+
+const resourceOn = (g: GeneratedMonth, node: string) => g.nodes.find((n) => n.name === node)!.mig?.resource ?? "nvidia_com_gpu";
+
 /** The exact answer: a minute-by-minute simulation over the month's ticks, independent of PromQL. */
 export function exactAnswer(g: GeneratedMonth): MonthUsage {
   const bm = billingMonth(g.month, g.timeZone);
   const days = bm.days.filter((d) => d.endMs <= g.facts.dataEndMs);
-  const dayOf = (t: number) => days.find((d) => t >= d.startMs && t < d.endMs)?.day;
   const usage = new Map<string, UsageRecord>();
-  const nodeOf = new Map(g.nodes.map((n) => [n.name, n]));
-  for (const j of g.jobs) {
-    const n = nodeOf.get(j.node)!;
-    const resource = n.mig?.resource ?? "nvidia_com_gpu";
-    for (let t = Math.max(j.runStartMs, bm.startMs); t < Math.min(j.runEndMs, g.facts.dataEndMs); t += MIN) {
-      const day = dayOf(t);
-      if (!day) continue;
-      const k = `${day}|${j.namespace}|${j.node}`;
-      const u = usage.get(k) ?? usage.set(k, { day, namespace: j.namespace, node: j.node, resource, requestMinutes: 0, usedMinutes: 0 }).get(k)!;
-      let sum = 0;
-      for (let i = 0; i < j.units; i++) sum += n.mig ? utilAt(j, i, t, true) : utilAt(j, i, t, false) / 100;
-      u.requestMinutes += j.units;
-      u.usedMinutes += j.units * (sum / j.units);
-    }
-  }
+  forEachBilledTick(g, (j, day, _t, used) => {
+    const k = `${day}|${j.namespace}|${j.node}`;
+    const u = usage.get(k) ?? usage.set(k, { day, namespace: j.namespace, node: j.node, resource: resourceOn(g, j.node), requestMinutes: 0, usedMinutes: 0 }).get(k)!;
+    u.requestMinutes += j.units;
+    u.usedMinutes += j.units * used;
+  });
   const nodes: NodeRecord[] = [];
+  const outage = (from: number, to: number) => Math.max(0, Math.min(to, g.ksmOutage.endMs) - Math.max(from, g.ksmOutage.startMs)) / MIN;
   for (const n of g.nodes)
     for (const d of days) {
-      const minutes = Math.max(0, (Math.min(n.endMs, d.endMs) - Math.max(n.startMs, d.startMs)) / MIN);
+      const [from, to] = [Math.max(n.startMs, d.startMs), Math.min(n.endMs, d.endMs)];
+      // kube-state-metrics reports no node while it is down: those minutes are not metered.
+      const minutes = Math.max(0, (to - from) / MIN) - (to > from ? outage(from, to) : 0);
       if (minutes > 0)
         nodes.push({
           day: d.day,
@@ -452,6 +781,7 @@ export function exactAnswer(g: GeneratedMonth): MonthUsage {
           instanceType: n.instanceType,
           capacityLabel: n.labelStyle === "karpenter" ? n.capacity : n.capacity === "spot" ? "SPOT" : "ON_DEMAND",
           gpuReplicas: n.replicas ?? 1,
+          nodeGroup: n.group,
           nodeMinutes: minutes,
         });
     }
@@ -463,28 +793,16 @@ export function exactAnswer(g: GeneratedMonth): MonthUsage {
 }
 
 /**
- * The exact per-pod answer, by the same minute-by-minute simulation as exactAnswer: one
+ * The exact per-pod answer, by the same minute-by-minute walk as exactAnswer: one
  * record per (namespace, pod, node, resource) summed over the month's metered days.
  */
 export function exactPodAnswer(g: GeneratedMonth): PodUsageRecord[] {
-  const bm = billingMonth(g.month, g.timeZone);
-  const days = bm.days.filter((d) => d.endMs <= g.facts.dataEndMs);
-  const inDays = (t: number) => days.some((d) => t >= d.startMs && t < d.endMs);
   const pods = new Map<string, PodUsageRecord>();
-  const nodeOf = new Map(g.nodes.map((n) => [n.name, n]));
-  for (const j of g.jobs) {
-    const n = nodeOf.get(j.node)!;
-    const resource = n.mig?.resource ?? "nvidia_com_gpu";
-    for (let t = Math.max(j.runStartMs, bm.startMs); t < Math.min(j.runEndMs, g.facts.dataEndMs); t += MIN) {
-      if (!inDays(t)) continue;
-      const k = `${j.namespace}|${j.pod}|${j.node}`;
-      const p = pods.get(k) ?? pods.set(k, { namespace: j.namespace, pod: j.pod, node: j.node, resource, requestMinutes: 0, usedMinutes: 0 }).get(k)!;
-      let sum = 0;
-      for (let i = 0; i < j.units; i++) sum += n.mig ? utilAt(j, i, t, true) : utilAt(j, i, t, false) / 100;
-      p.requestMinutes += j.units;
-      p.usedMinutes += j.units * (sum / j.units);
-    }
-  }
+  forEachBilledTick(g, (j, _day, _t, used) => {
+    const k = `${j.namespace}|${j.pod}|${j.node}`;
+    const p = pods.get(k) ?? pods.set(k, { namespace: j.namespace, pod: j.pod, node: j.node, resource: resourceOn(g, j.node), requestMinutes: 0, usedMinutes: 0 }).get(k)!;
+    p.requestMinutes += j.units;
+    p.usedMinutes += j.units * used;
+  });
   return [...pods.values()];
 }
-

@@ -10,8 +10,8 @@ import type { QueryName } from "../adapters/query-files.js";
 import { memoryStaging, type DatasetSink } from "../adapters/dataset-sink.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 
-/** pod-gpu-requests, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count). */
-export const QUERIES_PER_DAY = 5;
+/** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count). */
+export const QUERIES_PER_DAY = 6;
 
 /** How metering reaches each cluster's Prometheus. */
 export interface ClusterPrometheus {

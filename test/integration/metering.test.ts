@@ -84,10 +84,13 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     expect(new Set(result.chargeback.daily.map((d) => d.day)).size).toBe(31);
   });
 
-  it("given a month, no query pulls raw samples: 5 aggregated queries per billing day", () => {
-    expect(result.queries).toBe(31 * 5);
-    expect(result.perTickDays).toEqual([]);
-    expect(queriesIssued).toBe(31 * 5);
+  it("given a month full of pods that waited unbound for a node, no query pulls raw samples and only the kube-state-metrics rollout's day is metered per tick", () => {
+    expect(gen.facts.waitedPods.length).toBeGreaterThan(100);
+    expect(result.queries).toBe(31 * 6);
+    expect(queriesIssued).toBe(31 * 6);
+    // waiting unbound, then bound, is a pod's normal life: no day goes per tick for it
+    const rolloutDay = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Seoul" }).format(new Date(gen.ksmOutage.startMs));
+    expect(result.perTickDays).toEqual([rolloutDay]);
   });
 
   it("given a re-run with the same inputs, every file is byte-identical", async () => {

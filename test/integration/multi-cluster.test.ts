@@ -9,7 +9,7 @@ import type { MonthUsage } from "../../functions/core/usage.js";
 import { createPrometheusClient, PrometheusUnavailableError } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
-import { IncompleteMonthError, meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
+import { IncompleteMonthError, QUERIES_PER_DAY, meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
 import { prometheusForClusters } from "../../functions/metering/prometheus-from-config.js";
 import { meterMonthToDate } from "../../functions/metering/meter-month-to-date.js";
 import { D } from "../../functions/core/decimal.js";
@@ -159,7 +159,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     ]);
     for (const c of manifest.inputs.clusters) expect(c.usageSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(combined.clusters.map((c) => c.status)).toEqual(["metered", "metered"]);
-    expect(combined.queries).toBe(2 * 31 * 5);
+    expect(combined.queries).toBe(2 * 31 * QUERIES_PER_DAY);
     expect(existsSync(path.join(outDir, "staging"))).toBe(false);
   });
 
@@ -173,7 +173,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
       RerunRequestSchema.parse({ month: MONTH, reason: "multi-cluster proof", dryRun: true }),
       NOW,
     );
-    expect(queries).toBe(2 * 31 * 5);
+    expect(queries).toBe(2 * 31 * QUERIES_PER_DAY);
     expect(record.changed).toEqual([]);
     expect(await readdir(outDir)).toEqual(before);
   });
@@ -214,7 +214,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     const counted = prometheusForClusters(cfg, {}, { onRequest: () => queries++ });
     const retry = await meterMonth({ prometheusFor: counted, sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW);
     expect(retry.clusters.map((c) => [c.id, c.status])).toEqual([["a", "reused"], ["b", "metered"]]);
-    expect(queries).toBe(31 * 5);
+    expect(queries).toBe(31 * QUERIES_PER_DAY);
     for (const f of ["chargeback.csv", "usage-daily.csv", "capacity.csv", "manifest.json"])
       expect((await readFile(path.join(out, `month=${MONTH}`, f))).equals(await readFile(path.join(outDir, `month=${MONTH}`, f))), f).toBe(true);
     expect(await readdir(out)).toEqual([`month=${MONTH}`]);
