@@ -38,6 +38,14 @@ import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 
 const TZ = "America/Los_Angeles";
+/**
+ * The demo's municipalities run little in the month's first days (their month is shaped to end
+ * under, past 80 % and past 100 % of their quotas), so here each also owns one busy HQ namespace
+ * without a tenant label, whose jobs run all through the three days (the first matching glob wins).
+ */
+const CONFIG_TEXT = referenceConfigText
+  .replace('namespaces: ["suwon-*"]', 'namespaces: ["suwon-*", "team-ai"]')
+  .replace('namespaces: ["seongnam-*"]', 'namespaces: ["seongnam-*", "project-llm-serving"]');
 const H = 3_600_000;
 const at = (iso: string) => new Date(iso);
 
@@ -61,7 +69,7 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     const prepared = await prepareMonthData({ ...DEMO_3_DAYS_DATA });
     gen = prepared.gen;
     [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: prepared.dataDir }), startS3("quota-it", { preconditions: true }), startSesLocal()]);
-    base = parseConfig(referenceConfigText.replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`), "base");
+    base = parseConfig(CONFIG_TEXT.replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`), "base");
     exact = (tenant, t) => {
       const month = currentMonth(t, TZ);
       const clipped = { ...gen, month, timeZone: TZ, facts: { ...gen.facts, dataEndMs: Number.MAX_SAFE_INTEGER }, jobs: gen.jobs.map((j) => ({ ...j, runEndMs: Math.min(j.runEndMs, t.getTime()) })) };
@@ -75,7 +83,7 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     // seongnam: blocked in September (between SEPT[0] and SEPT[1]), and again in October with the same quota.
     const g = SEPT.map((t) => exact("seongnam", at(t)));
     plan.seongnam = { quota: g[0]!.add(g[1]!).div(2).toDecimalPlaces(3).toNumber() };
-    const withQuotas = referenceConfigText
+    const withQuotas = CONFIG_TEXT
       .replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`)
       .replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon", `monthlyQuotaGpuHours: ${plan.suwon.quota}\n    recipients: [gpu-admin@suwon`)
       .replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@seongnam", `monthlyQuotaGpuHours: ${plan.seongnam.quota}\n    recipients: [gpu-admin@seongnam`);
