@@ -192,7 +192,7 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<Config, "pric
   const checkLabel = (check: string, what: string, has: (l: GpuNodeLabels) => boolean, k8sLabel: string, status: DoctorStatus, consequence: string) => {
     if (!labelled.length) return;
     const missing = labelled.filter((l) => !has(l)).map((l) => l.node);
-    if (!missing.length) return add(check, "ok", `all ${plural(labelled.length, "GPU node")} carry ${what}`);
+    if (!missing.length) return add(check, "ok", `every GPU node (${labelled.length}) carries ${what}`);
     const none = missing.length === labelled.length;
     add(
       check,
@@ -335,7 +335,7 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<Config, "pric
     } else add("dcgm:pod-labels", dcgm("configured") > 0 ? "ok" : "warn", seen, dcgm("configured") > 0 ? "" : "no GPU was attributed to a pod in the window (see dcgm:pod-attribution)");
 
     const { requested, running, attributed } = obs.gpuPods;
-    const attr = `${attributed} of ${plural(running, "Running GPU pod")} have utilization under ${cfgLabels}`;
+    const attr = `Running GPU pods with utilization under ${cfgLabels}: ${attributed} of ${running}`;
     const kubernetesMode =
       "turn on dcgm-exporter's Kubernetes mode: DCGM_EXPORTER_KUBERNETES=true (the chart sets it) with the kubelet's pod-resources directory mounted (chart value kubeletPath, default /var/lib/kubelet/pod-resources); on MIG nodes keep DCGM_FI_PROF_GR_ENGINE_ACTIVE";
     if (running === 0) add("dcgm:pod-attribution", requested ? "warn" : "info", `no Running GPU pod in the window (${plural(requested, "pod")} with GPU requests): attribution cannot be verified`, "check again over a window with GPU work (--month)");

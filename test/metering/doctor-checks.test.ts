@@ -79,7 +79,7 @@ describe("doctor checks (pure)", () => {
     ["GPU requests on a node with no kube_node_labels", (o) => o.gpuRequests.push({ namespace: "team-ai", node: "ghost", resource: "nvidia_com_gpu", series: 1 }), "node-labels:gpu-nodes", "fail", /ghost/],
     ["requests of pods not bound to a node", (o) => o.gpuRequests.push({ namespace: "team-ai", resource: "nvidia_com_gpu", series: 3 }), "requests:unscheduled", "info", /3 GPU request series without a node/],
     ["dcgm-exporter not scraped", (o) => ((o.families.DCGM_FI_DEV_GPU_UTIL = 0), (o.dcgm = {})), "metric:DCGM_FI_DEV_GPU_UTIL", "fail", /used GPU-hours would be 0/, /dcgm-exporter/],
-    ["dcgm without pod labels (Kubernetes mode off)", (o) => ((o.dcgm = { all: 6, Hostname: 6, controller_node: 6 }), (o.gpuPods.attributed = 0)), "dcgm:pod-attribution", "fail", /0 of 3 Running GPU pods/, /DCGM_EXPORTER_KUBERNETES=true.*pod-resources/],
+    ["dcgm without pod labels (Kubernetes mode off)", (o) => ((o.dcgm = { all: 6, Hostname: 6, controller_node: 6 }), (o.gpuPods.attributed = 0)), "dcgm:pod-attribution", "fail", /utilization under namespace\/pod: 0 of 3/, /DCGM_EXPORTER_KUBERNETES=true.*pod-resources/],
     [
       "dcgm's pod labels arrive as exported_pod and the config reads pod",
       (o) => ((o.dcgm = { all: 6, pod: 6, exported_pod: 4, configured: 6, Hostname: 6, controller_node: 6 }), (o.gpuPods.attributed = 0)),
