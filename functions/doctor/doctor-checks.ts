@@ -77,6 +77,21 @@ export interface DoctorSettings {
 export const METER_TICK_SECONDS = 60;
 export const LOOKBACK_SECONDS = 300;
 
+/*
+ * Upstream facts the fixes rely on (details and more in the README's "Cluster prerequisites"):
+ * - kubernetes/kube-state-metrics docs/developer/cli-arguments.md: --metric-labels-allowlist;
+ *   internal/store/utils.go: label keys become label_<snake_case key>.
+ * - prometheus-community/helm-charts charts/kube-state-metrics/values.yaml (metricLabelsAllowlist,
+ *   prometheus.monitor.http.honorLabels/interval), charts/kube-prometheus-stack/values.yaml
+ *   (kube-state-metrics.prometheus.monitor.http.honorLabels: true, prometheus.prometheusSpec.scrapeInterval).
+ * - NVIDIA/dcgm-exporter pkg/cmd/app.go (DCGM_EXPORTER_KUBERNETES, pod-resources socket),
+ *   deployment/values.yaml (serviceMonitor.honorLabels: false, interval 15s, kubeletPath),
+ *   internal/pkg/transformation/const.go (pod/namespace/container labels),
+ *   internal/pkg/rendermetrics/render_metrics.go (Hostname renamed hostname after 4.5.3-4.8.2).
+ * - prometheus/prometheus docs/configuration/configuration.md (honor_labels → exported_*),
+ *   cmd/prometheus/main.go (--query.lookback-delta 5m).
+ */
+
 /** Kubernetes node labels the queries read, as kube-state-metrics' allowlist names them. */
 const KSM_NODE_LABELS = [
   "node.kubernetes.io/instance-type",
