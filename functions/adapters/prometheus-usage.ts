@@ -2,6 +2,7 @@ import type { BillingDay, BillingMonth } from "../core/month.js";
 import type { MonthUsage, NamespaceRecord, NodeRecord, PodDayRecord, UsageRecord } from "../core/usage.js";
 import type { InstantSample, PrometheusClient } from "./prometheus-client.js";
 import { renderQuery, type QueryName } from "./query-files.js";
+import { DOCTOR_HINT } from "../core/doctor-hint.js";
 import {
   fastPathExceptions,
   joinPodMinutes,
@@ -18,7 +19,7 @@ import {
 /** A series came back that cannot be attributed to a namespace/node: billing it wrong or dropping it would both be silent. */
 export class UnattributableSeriesError extends Error {
   constructor(message: string) {
-    super(message);
+    super(`${message}\n${DOCTOR_HINT}`);
     this.name = "UnattributableSeriesError";
   }
 }

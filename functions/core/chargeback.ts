@@ -4,6 +4,7 @@ import { correctionFactor } from "./correction.js";
 import { D, type Dec } from "./decimal.js";
 import type { MonthUsage, NodeRecord } from "./usage.js";
 import { podRows, type PodRow, type PodShare } from "./pod-detail.js";
+import { DOCTOR_HINT } from "./doctor-hint.js";
 
 
 /** GPU-hours and utilization are published with this many decimals; cost is computed from the published values. */
@@ -88,7 +89,7 @@ export interface Chargeback {
 /** Input that cannot be billed correctly; every problem is listed so one fix-and-rerun suffices. */
 export class UnbillableInputError extends Error {
   constructor(readonly problems: string[]) {
-    super(`cannot bill this month:\n  ${problems.join("\n  ")}`);
+    super(`cannot bill this month:\n  ${problems.join("\n  ")}\n${DOCTOR_HINT}`);
     this.name = "UnbillableInputError";
   }
 }

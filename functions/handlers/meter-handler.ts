@@ -1,10 +1,13 @@
 import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
-import { describeIssues, type Config } from "../core/config.js";
+import { configuredClusters, describeIssues, type Config } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
-import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
+import { clientResolver, meterMonth, type MeterDeps } from "../metering/meter-month.js";
+import { PrometheusUnavailableError } from "../adapters/prometheus-client.js";
+import { loadDoctorQueries } from "../adapters/doctor-observations.js";
+import { diagnoseAfterFailure } from "../doctor/run-doctor.js";
 import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { monthMetricsEmf } from "../export/month-metrics.js";
@@ -34,6 +37,13 @@ interface Built {
   cfg: Config;
   deps: MeterDeps;
   metricsNamespace?: string;
+  /** Where the doctor's queries are read from when metering fails (QUERIES_DIR); default the repo's queries/. */
+  queriesDir?: string;
+}
+
+/** Prometheus being down explains the failure by itself, and the doctor would only wait on it too. */
+function unavailable(e: unknown): boolean {
+  return e instanceof PrometheusUnavailableError || (e instanceof Error && "cause" in e && e.cause !== e && e.cause !== undefined && unavailable(e.cause));
 }
 
 let built: Built | undefined;
@@ -45,6 +55,7 @@ export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new
   return {
     cfg,
     metricsNamespace: e.METRICS_NAMESPACE,
+    queriesDir: e.QUERIES_DIR,
     deps: {
       prometheusFor: prometheusForClusters(cfg, env, { url: e.PROMETHEUS_URL }),
       sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
@@ -58,7 +69,7 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
   return async (event: unknown) => {
     const ev = MeterEventSchema.safeParse(event ?? {});
     if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
-    const { cfg, deps, metricsNamespace } = getBuilt();
+    const { cfg, deps, metricsNamespace, queriesDir } = getBuilt();
     const now = clock();
     const month = ev.data.month ?? previousMonth(now, cfg.timeZone);
     const log = (level: string, msg: string, extra: object = {}) => console.log(JSON.stringify({ level, msg, month, ...extra }));
@@ -78,6 +89,26 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
       return { month, location: r.location, rows: r.chargeback.rows.length, cost: t.cost.toFixed(), currency: r.chargeback.currency };
     } catch (err) {
       log("ERROR", "metering failed", { error: (err as Error).name, message: (err as Error).message });
+      // Best effort: the doctor's findings say which prerequisite is missing and its fix. It never throws,
+      // so the original error is what Lambda sees.
+      if (!unavailable(err)) {
+        let clientFor;
+        try {
+          clientFor = clientResolver(deps, configuredClusters(cfg));
+        } catch {
+          clientFor = undefined;
+        }
+        if (clientFor) {
+          for (const d of await diagnoseAfterFailure(clientFor, cfg, month, now, { loadQueries: () => loadDoctorQueries(queriesDir) })) {
+            if ("error" in d) {
+              log("WARN", "doctor checks could not run", { cluster: d.cluster, error: d.error });
+              continue;
+            }
+            for (const f of d.findings) if (f.status !== "ok") log(f.status === "fail" ? "ERROR" : f.status === "warn" ? "WARN" : "INFO", "doctor finding", { cluster: d.cluster, ...f });
+            log("INFO", "doctor checks done", { cluster: d.cluster, failed: d.findings.filter((f) => f.status === "fail").map((f) => f.check) });
+          }
+        }
+      }
       throw err; // let Lambda retry and, after that, the dead-letter queue have it
     }
   };

@@ -1,0 +1,94 @@
+import { configuredClusters, type Config, type MeteredCluster } from "../core/config.js";
+import { InvalidMonthError, billingMonth } from "../core/month.js";
+import type { PrometheusClient } from "../adapters/prometheus-client.js";
+import { fetchDoctorObservations, type DoctorQueryName } from "../adapters/doctor-observations.js";
+import { runDoctorChecks, type DoctorFinding } from "./doctor-checks.js";
+
+/** dcgm-exporter's node label as the controller reads it by default (DCGM_NODE_LABEL). */
+export const DEFAULT_CONTROLLER_NODE_LABEL = "Hostname";
+
+export interface DoctorWindow {
+  startMs: number;
+  endMs: number;
+  /** How the window is named in the output: "last 24 hours" or the month. */
+  description: string;
+}
+
+const HOUR = 3600_000;
+
+/**
+ * The window checked: the last 24 hours before `now` (floored to the minute), or a
+ * billing month in the billing time zone — a running month up to now, a future one refused.
+ */
+export function doctorWindow(cfg: Pick<Config, "timeZone">, now: Date, month?: string): DoctorWindow {
+  const nowMs = Math.floor(now.getTime() / 60_000) * 60_000;
+  if (month === undefined) return { startMs: nowMs - 24 * HOUR, endMs: nowMs, description: "the last 24 hours" };
+  const bm = billingMonth(month, cfg.timeZone);
+  if (bm.startMs >= nowMs) throw new InvalidMonthError(`month ${month} is in the future in ${cfg.timeZone}; nothing to check yet`);
+  const endMs = Math.min(bm.endMs, nowMs);
+  return { startMs: bm.startMs, endMs, description: endMs < bm.endMs ? `${month} so far (${cfg.timeZone})` : `${month} (${cfg.timeZone})` };
+}
+
+export interface DiagnoseOptions {
+  queries: Record<DoctorQueryName, string>;
+  /** DCGM_NODE_LABEL of the controller (default Hostname). */
+  controllerNodeLabel?: string;
+}
+
+/** Observes one cluster's Prometheus over the window and checks it against the config. */
+export async function diagnoseCluster(
+  client: PrometheusClient,
+  cfg: Config,
+  cluster: MeteredCluster,
+  window: DoctorWindow,
+  o: DiagnoseOptions,
+): Promise<DoctorFinding[]> {
+  const labels = cluster.prometheus?.labels ?? { dcgmNamespace: "namespace", dcgmPod: "pod" };
+  const settings = {
+    dcgmNamespaceLabel: labels.dcgmNamespace,
+    dcgmPodLabel: labels.dcgmPod,
+    controllerNodeLabel: o.controllerNodeLabel ?? DEFAULT_CONTROLLER_NODE_LABEL,
+  };
+  const obs = await fetchDoctorObservations(client, window, { queries: o.queries, ...settings });
+  return runDoctorChecks(obs, cfg, settings);
+}
+
+/** The doctor's outcome for one cluster after a failed run: its findings, or why it could not run. */
+export type ClusterDiagnosis = { cluster: string; findings: DoctorFinding[] } | { cluster: string; error: string };
+
+/**
+ * Best effort, for a failed metering run's log: the doctor's checks of every cluster over the
+ * month, each bounded by `timeoutMs`. Never throws, so it can never hide the run's own error.
+ */
+export async function diagnoseAfterFailure(
+  clientFor: (c: MeteredCluster) => PrometheusClient,
+  cfg: Config,
+  month: string,
+  now: Date,
+  o: { loadQueries: () => Record<DoctorQueryName, string>; controllerNodeLabel?: string; timeoutMs?: number },
+): Promise<ClusterDiagnosis[]> {
+  const out: ClusterDiagnosis[] = [];
+  let queries: Record<DoctorQueryName, string>;
+  let window: DoctorWindow;
+  try {
+    queries = o.loadQueries();
+    window = doctorWindow(cfg, now, month);
+  } catch (e) {
+    return [{ cluster: "*", error: (e as Error).message }];
+  }
+  for (const cluster of configuredClusters(cfg)) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`doctor checks took longer than ${o.timeoutMs ?? 120_000} ms`)), o.timeoutMs ?? 120_000);
+      });
+      const findings = await Promise.race([diagnoseCluster(clientFor(cluster), cfg, cluster, window, { queries, controllerNodeLabel: o.controllerNodeLabel }), timeout]);
+      out.push({ cluster: cluster.id, findings });
+    } catch (e) {
+      out.push({ cluster: cluster.id, error: `${(e as Error).name}: ${(e as Error).message}` });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return out;
+}
