@@ -60,6 +60,10 @@ async function demo(): Promise<number> {
     // The manifest's own list, so a file added to the dataset is never missing here.
     const listed = [...new Set(Object.keys(manifest.files as Record<string, unknown>).map((f) => (f.includes("/") ? `${f.split("/")[0]}/` : f)))];
     console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (${[...listed, "manifest.json"].join(", ")})`);
+    // The municipalities' quotas (100 / 100 / 50 GPU-h): one comfortably under, one past the 80 % warning, one past 100 %.
+    console.log(`\nQuota status for ${DEMO_MONTH} (what the hourly quota check sees; nothing is sent or enforced here):`);
+    const quota = await main(["quota", "status", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--prometheus-url", prom.url]);
+    if (quota !== 0) return quota;
     // Reports from the dataset just written: PDFs, workbooks and the emails as .eml (nothing is sent).
     console.log(`\nRendering the ${DEMO_MONTH} reports (PDF, Excel) and their emails…`);
     return await main(["report", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--out", out]);

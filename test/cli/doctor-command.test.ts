@@ -105,7 +105,6 @@ describe("gpu-billing doctor against a real Prometheus", () => {
 
   it.each([
     ["no-instance-type", "node-label:instance-type", /no GPU nodes carry label_node_kubernetes_io_instance_type/, /--metric-labels-allowlist=nodes=\[node\.kubernetes\.io\/instance-type,.*\],namespaces=\[tenant\].*kube-state-metrics\.metricLabelsAllowlist/],
-    ["no-tenant", "tenants:gpu-namespaces", /no tenant .*: research-2/, /tenant=<tenant id>/],
     ["dcgm-no-pod-labels", "dcgm:pod-attribution", /utilization under namespace\/pod: 0 of 1/, /DCGM_EXPORTER_KUBERNETES=true .*pod-resources/],
     ["dcgm-exported-pod", "dcgm:pod-labels", /exported_namespace\/exported_pod \(honor_labels: false\) and the config reads namespace\/pod/, /dcgmPod: exported_pod .*serviceMonitor\.honorLabels: true/],
     ["unpriced", "prices:instance-types", /no price in the config: p5\.48xlarge \(nodes g5-5\)/, /p5\.48xlarge: \{ gpus, gpuModel, onDemandHourly, spotHourly \}/],
@@ -118,6 +117,12 @@ describe("gpu-billing doctor against a real Prometheus", () => {
     expect(output()).toMatch(new RegExp(`cannot be billed: .*${check.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
   });
 
+  it("given a GPU namespace with no tenant, when doctor runs, then it warns with the fix and exits 0 (the namespace bills as unallocated, a reported row)", async () => {
+    const { code, finding } = await json([], "no-tenant");
+    expect(code).toBe(0);
+    expect(finding("tenants:gpu-namespaces")).toMatchObject({ status: "warn", seen: expect.stringMatching(/no tenant .*: research-2.*unallocated/), fix: expect.stringMatching(/tenant=<tenant id>/) });
+  });
+
   it("given dcgm's exported_pod labels and a config that reads them, when doctor runs, then it exits 0", async () => {
     expect(await run(["--config", exportedConfig], "dcgm-exported-pod")).toBe(0);
     expect(row("dcgm:pod-labels")).toMatch(/OK/);
@@ -126,7 +131,8 @@ describe("gpu-billing doctor against a real Prometheus", () => {
   it("given --month over every scenario, when doctor runs, then it exits 2 with every reason", async () => {
     expect(await run(["--month", "2026-09"], "unknown-capacity")).toBe(2);
     const failed = /cannot be billed: \d+ checks failed: (.*)/.exec(output())?.[1] ?? "";
-    for (const c of ["node-label:instance-type", "tenants:gpu-namespaces", "dcgm:pod-labels", "prices:instance-types", "prices:capacity-types"]) expect(failed).toContain(c);
+    for (const c of ["node-label:instance-type", "dcgm:pod-labels", "prices:instance-types", "prices:capacity-types"]) expect(failed).toContain(c);
+    expect(failed).not.toContain("tenants:gpu-namespaces");
     expect(output()).toMatch(/over 2026-09 so far \(Asia\/Seoul\)/);
   });
 

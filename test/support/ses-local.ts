@@ -34,6 +34,9 @@ const startServer: Start = typeof mod.default === "function" ? mod.default : mod
 export async function startSesLocal(): Promise<LocalSes> {
   const server = await startServer({ host: "127.0.0.1", port: 0 });
   if (!server.listening) await new Promise((r) => server.once("listening", r));
+  // Node closes an idle keep-alive socket after 5 s, fetch reuses one for 4 s: on a loaded
+  // machine the two race and a read-back fails with ECONNRESET. The client now always closes first.
+  server.keepAliveTimeout = 60_000;
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new SESv2Client({ endpoint: url, region: "ap-northeast-2", credentials: { accessKeyId: "LOCAL", secretAccessKey: "LOCAL" } });
   return {
