@@ -3,7 +3,7 @@ import https from "node:https";
 // Types only: @kubernetes/client-node 2.0.1 cannot be *loaded* on Node 20 (its undici 8 needs Node ≥ 22.19),
 // so the few calls the controller makes go through the small client below.
 import type { V1Node, V1NodeList, V1Pod, V1PodList } from "@kubernetes/client-node";
-import { RECLAIM_TAINT, type CapacityType, type NodeInfo, type PodInfo } from "../controller/snapshot.js";
+import { KARPENTER_NODEPOOL_LABEL, RECLAIM_TAINT, type CapacityType, type NodeInfo, type PodInfo } from "../controller/snapshot.js";
 
 /** Marks that *we* cordoned the node, so releasing it never uncordons a node an operator cordoned. */
 export const CORDONED_BY_US = "gpu-billing.io/cordoned-by-reclaim";
@@ -89,8 +89,18 @@ export function podGpuRequest(p: V1Pod): number {
   return Math.max(sum, init);
 }
 
+/** The NodePool a pod asks for: nodeSelector, else the first required node-affinity term `karpenter.sh/nodepool In [...]`. */
+export function karpenterNodePoolOfPod(p: V1Pod): string | undefined {
+  const sel = p.spec?.nodeSelector?.[KARPENTER_NODEPOOL_LABEL];
+  if (sel) return sel;
+  for (const term of p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [])
+    for (const e of term.matchExpressions ?? []) if (e.key === KARPENTER_NODEPOOL_LABEL && e.operator === "In" && e.values?.length) return e.values[0];
+  return undefined;
+}
+
 export function toPodInfo(p: V1Pod, poolOfNodeGroup: (nodeGroup: string) => string | undefined): PodInfo {
   const ng = p.spec?.nodeSelector?.[NODEGROUP_LABEL];
+  const karpenterNodePool = karpenterNodePoolOfPod(p);
   return {
     namespace: p.metadata!.namespace!,
     name: p.metadata!.name!,
@@ -101,6 +111,7 @@ export function toPodInfo(p: V1Pod, poolOfNodeGroup: (nodeGroup: string) => stri
     annotations: p.metadata?.annotations ?? {},
     createdAtMs: new Date(p.metadata?.creationTimestamp ?? 0).getTime(),
     pool: ng ? poolOfNodeGroup(ng) : undefined,
+    ...(karpenterNodePool ? { karpenterNodePool } : {}),
   };
 }
 

@@ -35,10 +35,14 @@ const MARK: Record<string, string> = {
 
 export function formatPlan(decisions: Decision[], policy: ControllerPolicy, atMs: number): string {
   const lines = [`controller plan at ${new Date(atMs).toISOString()} (${policy.timeZone})${policy.killSwitch ? " — KILL SWITCH ON" : ""}`, ""];
+  const nodesOf = (d: Decision) => {
+    const ns = (d.inputs.nodes as string[] | undefined) ?? [];
+    return ns.length <= 2 ? ns.join(",") : `${ns.slice(0, 2).join(",")},+${ns.length - 2}`;
+  };
   const rows = decisions.map((d) => [
-    d.nodeGroup ?? d.pool ?? "(all)",
-    d.node ?? "",
-    MARK[d.action] ?? d.action,
+    d.karpenterNodePool !== undefined ? `NodePool ${d.karpenterNodePool}` : (d.nodeGroup ?? d.pool ?? "(all)"),
+    d.code === "karpenter-nodepool" ? nodesOf(d) : (d.node ?? ""),
+    d.code === "karpenter-nodepool" ? "KARPENTER" : (MARK[d.action] ?? d.action),
     d.action === "none" || d.action === "halt" || d.action === "mark-spot-unavailable" ? "" : d.dryRun ? "dry-run" : "would act",
     d.reason,
   ]);

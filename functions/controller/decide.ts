@@ -3,6 +3,7 @@ import { parseCron } from "./cron.js";
 import {
   FOREIGN_OWNER_NODE_LABELS,
   FOREIGN_OWNER_TAGS,
+  karpenterNodePoolOf,
   OPT_OUT,
   type ControllerState,
   type GroupInfo,
@@ -21,9 +22,27 @@ import {
 
 export type Action = "none" | "halt" | "terminate-instance" | "set-desired-capacity" | "release-node" | "mark-spot-unavailable";
 
+/**
+ * Why, as a value a caller can switch on (the prose `reason` says it to people).
+ * Not every decision carries one yet: those about who owns a node or who
+ * opted out of disruption always do.
+ */
+export type ReasonCode =
+  /** The node, or the pending pod, belongs to a Karpenter NodePool: Karpenter scales and disrupts it, never this controller. */
+  | "karpenter-nodepool"
+  /** A managed group some of whose nodes or whose Auto Scaling group another autoscaler claims. */
+  | "foreign-autoscaler"
+  | "do-not-disrupt-node"
+  | "do-not-disrupt-pod"
+  | "safe-to-evict-false"
+  | "scale-down-disabled"
+  | "reclaim"
+  | "scale-out";
+
 export interface Decision {
   duty: "reclaim" | "scale-out" | "guard";
   action: Action;
+  code?: ReasonCode;
   /** Acting on it would change nothing (kill switch, dry-run group): record it, do nothing. */
   dryRun: boolean;
   reason: string;
@@ -36,6 +55,8 @@ export interface Decision {
   desiredTo?: number;
   /** The numbers the decision was made on: metric values, pods, budget arithmetic. */
   inputs: Record<string, unknown>;
+  /** The Karpenter NodePool a "karpenter-nodepool" decision is about. */
+  karpenterNodePool?: string;
 }
 
 export interface Plan {
@@ -64,6 +85,7 @@ export function foreignOwner(group: GroupInfo | undefined, nodes: NodeInfo[]): s
 export interface IdleVerdict {
   idle: boolean;
   reason: string;
+  code?: ReasonCode;
   inputs: Record<string, unknown>;
 }
 
@@ -74,17 +96,21 @@ export interface IdleVerdict {
 export function assessNodeIdle(node: NodeInfo, podsOnNode: PodInfo[], snap: Pick<Snapshot, "metrics">, policy: ControllerPolicy, nowMs: number): IdleVerdict {
   const ageMin = (nowMs - node.createdAtMs) / MIN;
   const base = { node: node.name, ageMinutes: round(ageMin), gpuCapacity: node.gpuCapacity, gpuAllocatable: node.gpuAllocatable };
-  const no = (reason: string, extra: Record<string, unknown> = {}): IdleVerdict => ({ idle: false, reason, inputs: { ...base, ...extra } });
+  const no = (reason: string, extra: Record<string, unknown> = {}, code?: ReasonCode): IdleVerdict => ({ idle: false, reason, inputs: { ...base, ...extra }, ...(code ? { code } : {}) });
   if (!node.ready) return no("node is NotReady: left to the Auto Scaling health check, not reclaimed");
   if (ageMin < policy.minNodeAgeMinutes) return no(`node is ${round(ageMin)} min old (< ${policy.minNodeAgeMinutes} min): too young to judge`);
   if (node.gpuCapacity <= 0 || node.gpuAllocatable < node.gpuCapacity)
     return no(`GPUs not yet allocatable (${node.gpuAllocatable} of ${node.gpuCapacity}): device plugin not ready`);
-  if (node.annotations[OPT_OUT.nodeScaleDownDisabled] === "true") return no(`node opts out (${OPT_OUT.nodeScaleDownDisabled}=true)`);
+  if (node.annotations[OPT_OUT.nodeScaleDownDisabled] === "true") return no(`node opts out (${OPT_OUT.nodeScaleDownDisabled}=true)`, {}, "scale-down-disabled");
+  if (node.annotations[OPT_OUT.nodeDoNotDisrupt] === "true") return no(`node opts out (${OPT_OUT.nodeDoNotDisrupt}=true)`, {}, "do-not-disrupt-node");
   if (node.labels[OPT_OUT.nodeLabel] === "true") return no(`node opts out (${OPT_OUT.nodeLabel}=true)`);
   const active = podsOnNode.filter((p) => ACTIVE_PHASES.has(p.phase));
   const podNames = active.map((p) => `${p.namespace}/${p.name}`);
   const optOut = active.find((p) => p.annotations[OPT_OUT.podDoNotDisrupt] === "true" || p.annotations[OPT_OUT.podSafeToEvict] === "false");
-  if (optOut) return no(`pod ${optOut.namespace}/${optOut.name} opts out of disruption`, { pods: podNames });
+  if (optOut) {
+    const dnd = optOut.annotations[OPT_OUT.podDoNotDisrupt] === "true";
+    return no(`pod ${optOut.namespace}/${optOut.name} opts out of disruption (${dnd ? `${OPT_OUT.podDoNotDisrupt}=true` : `${OPT_OUT.podSafeToEvict}=false`})`, { pods: podNames }, dnd ? "do-not-disrupt-pod" : "safe-to-evict-false");
+  }
   const gpuPod = active.find((p) => !isDaemonSet(p) && p.gpuRequest > 0);
   if (gpuPod) return no(`pod ${gpuPod.namespace}/${gpuPod.name} requests ${gpuPod.gpuRequest} GPU(s) on it`, { pods: podNames });
   if (policy.nonGpuPodsBlockReclaim) {
@@ -121,6 +147,8 @@ function poolsOf(policy: ControllerPolicy): PoolView[] {
 }
 
 const podPool = (p: PodInfo, policy: ControllerPolicy) => p.pool ?? policy.defaultPool;
+/** A pod that asks for a Karpenter NodePool waits for Karpenter: it is no demand on our pools. */
+const isOurs = (p: PodInfo) => p.karpenterNodePool === undefined;
 
 /** GPUs requested by active pods per node. */
 function requestedByNode(pods: PodInfo[]): Map<string, number> {
@@ -236,7 +264,7 @@ export function decideScaleOut(pool: PoolView, snap: Snapshot, policy: Controlle
   const free = poolNodes.filter((n) => n.ready && !n.unschedulable && !n.reclaimTainted).map((n) => Math.max(0, n.gpuAllocatable - (requested.get(n.name) ?? 0)));
   const launchingSlots: number[] = [];
   for (const g of pool.groups) for (let i = 0; i < launchingNodes(g, groupInfo(g), snap, state); i++) launchingSlots.push(g.gpusPerNode);
-  const pending = snap.pods.filter((p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && podPool(p, policy) === pool.pool && now - p.createdAtMs >= policy.pendingGraceSeconds * 1000);
+  const pending = snap.pods.filter((p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && isOurs(p) && podPool(p, policy) === pool.pool && now - p.createdAtMs >= policy.pendingGraceSeconds * 1000);
   const left = unplacedPods(pending, free, launchingSlots);
   const freeGpus = free.reduce((a, b) => a + b, 0);
   const launchingGpus = launchingSlots.reduce((a, b) => a + b, 0);
@@ -298,6 +326,7 @@ export function decideScaleOut(pool: PoolView, snap: Snapshot, policy: Controlle
       {
         duty: "scale-out",
         action: "set-desired-capacity",
+        code: "scale-out",
         dryRun: g.dryRun,
         nodeGroup: g.name,
         pool: pool.pool,
@@ -320,7 +349,7 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
   for (const p of snap.pods) if (p.nodeName) (podsByNode.get(p.nodeName) ?? podsByNode.set(p.nodeName, []).get(p.nodeName)!).push(p);
 
   // Pending GPU pods of this pool would land on an idle node: never take it from under them.
-  const pendingGpu = snap.pods.filter((p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && podPool(p, policy) === pool.pool);
+  const pendingGpu = snap.pods.filter((p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && isOurs(p) && podPool(p, policy) === pool.pool);
 
   interface Candidate {
     g: NodeGroupPolicy;
@@ -333,9 +362,9 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
   for (const g of pool.groups) {
     const info = snap.groups.find((x) => x.name === g.name);
     const nodes = snap.nodes.filter((n) => n.nodeGroup === g.name);
-    const groupDecision = (reason: string, inputs: Record<string, unknown> = {}) => {
+    const groupDecision = (reason: string, inputs: Record<string, unknown> = {}, code?: ReasonCode) => {
       blocked.set(g.name, reason);
-      out.push({ duty: "reclaim", action: "none", dryRun: g.dryRun, nodeGroup: g.name, pool: pool.pool, reason, inputs: { nodes: nodes.length, ...inputs } });
+      out.push({ duty: "reclaim", action: "none", dryRun: g.dryRun, nodeGroup: g.name, pool: pool.pool, reason, inputs: { nodes: nodes.length, ...inputs }, ...(code ? { code } : {}) });
     };
     if (!info) {
       groupDecision("Auto Scaling group not found: nothing reclaimed");
@@ -343,7 +372,7 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
     }
     const owner = foreignOwner(info, nodes);
     if (owner) {
-      groupDecision(`owned by another autoscaler (${owner}): left alone`);
+      groupDecision(`owned by another autoscaler (${owner}): left alone`, {}, "foreign-autoscaler");
       continue;
     }
     const freeze = inFreeze([...policy.freezeWindows, ...g.freezeWindows], now, policy.timeZone);
@@ -373,7 +402,7 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
     for (const node of nodes) {
       const verdict = assessNodeIdle(node, podsByNode.get(node.name) ?? [], snap, policy, now);
       if (!verdict.idle) {
-        out.push({ duty: "reclaim", action: node.reclaimTainted ? "release-node" : "none", dryRun: g.dryRun, nodeGroup: g.name, pool: pool.pool, node: node.name, instanceId: node.instanceId, capacityType: node.capacityType, reason: node.reclaimTainted ? `reclaim taint left from an earlier run, node no longer idle (${verdict.reason}): remove the taint` : verdict.reason, inputs: verdict.inputs });
+        out.push({ duty: "reclaim", action: node.reclaimTainted ? "release-node" : "none", dryRun: g.dryRun, nodeGroup: g.name, pool: pool.pool, node: node.name, instanceId: node.instanceId, capacityType: node.capacityType, reason: node.reclaimTainted ? `reclaim taint left from an earlier run, node no longer idle (${verdict.reason}): remove the taint` : verdict.reason, inputs: verdict.inputs, ...(verdict.code ? { code: verdict.code } : {}) });
         continue;
       }
       const inst = info.instances.find((i) => i.instanceId === node.instanceId);
@@ -452,6 +481,7 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
     out.push({
       duty: "reclaim",
       action: "terminate-instance",
+      code: "reclaim",
       dryRun: g.dryRun,
       nodeGroup: g.name,
       pool: pool.pool,
@@ -472,6 +502,34 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
 }
 
 /**
+ * Nodes a Karpenter NodePool owns (label karpenter.sh/nodepool) and GPU pods
+ * waiting for one: Karpenter provisions and consolidates those, so this
+ * controller never reclaims, scales or counts them — one decision per NodePool
+ * says so, with the nodes and pods it leaves alone.
+ */
+export function leftToKarpenter(snap: Snapshot): Decision[] {
+  const byPool = new Map<string, { nodes: string[]; gpus: number; pendingPods: string[] }>();
+  const entry = (np: string) => byPool.get(np) ?? byPool.set(np, { nodes: [], gpus: 0, pendingPods: [] }).get(np)!;
+  for (const n of snap.nodes) {
+    const np = karpenterNodePoolOf(n);
+    if (np === undefined) continue;
+    const e = entry(np);
+    e.nodes.push(n.name);
+    e.gpus += n.gpuCapacity;
+  }
+  for (const p of snap.pods) if (p.karpenterNodePool !== undefined && p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0) entry(p.karpenterNodePool).pendingPods.push(`${p.namespace}/${p.name}:${p.gpuRequest}`);
+  return [...byPool].sort(([a], [b]) => a.localeCompare(b)).map(([np, e]) => ({
+    duty: "guard",
+    action: "none",
+    code: "karpenter-nodepool",
+    dryRun: false,
+    karpenterNodePool: np,
+    reason: `Karpenter NodePool ${np}: ${e.nodes.length} node(s) (${e.gpus} GPUs)${e.pendingPods.length ? ` and ${e.pendingPods.length} pending GPU pod(s)` : ""} left to Karpenter — never reclaimed, scaled or counted here`,
+    inputs: { nodes: e.nodes, gpus: e.gpus, pendingPods: e.pendingPods },
+  }));
+}
+
+/**
  * The whole run: global guards first (source errors, NotReady storm, kill
  * switch), then per pool the Spot bookkeeping, scale-out and reclaim. A pool
  * that scales out in this run reclaims nothing in it.
@@ -489,15 +547,16 @@ export function planController(snap: Snapshot, policy: ControllerPolicy, state: 
   const decisions: Decision[] = [...spot.decisions];
   // Demand memory: the plan, not an action, records when each pool last had GPU pods waiting.
   for (const pool of poolsOf(policy)) {
-    if (snap.pods.some((p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && podPool(p, policy) === pool.pool)) spot.next.lastDemandAtMs[pool.pool] = now;
+    if (snap.pods.some((p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && isOurs(p) && podPool(p, policy) === pool.pool)) spot.next.lastDemandAtMs[pool.pool] = now;
     const poolNodes = new Set(snap.nodes.filter((n) => pool.groups.some((g) => g.name === n.nodeGroup)).map((n) => n.name));
-    const poolPods = snap.pods.filter((p) => ACTIVE_PHASES.has(p.phase) && p.gpuRequest > 0 && !isDaemonSet(p) && (p.nodeName ? poolNodes.has(p.nodeName) : podPool(p, policy) === pool.pool));
+    const poolPods = snap.pods.filter((p) => ACTIVE_PHASES.has(p.phase) && p.gpuRequest > 0 && !isDaemonSet(p) && (p.nodeName ? poolNodes.has(p.nodeName) : isOurs(p) && podPool(p, policy) === pool.pool));
     const demand = poolPods.reduce((a, p) => a + p.gpuRequest, 0);
     const largestPod = Math.max(0, ...poolPods.map((p) => p.gpuRequest));
     const hist = (spot.next.demandHistory[pool.pool] ?? []).filter((h) => now - h.atMs < policy.stabilizationMinutes * MIN);
     hist.push({ atMs: now, gpus: demand, largestPod });
     spot.next.demandHistory[pool.pool] = hist;
   }
+  decisions.push(...leftToKarpenter(snap));
   for (const pool of poolsOf(policy)) {
     const so = decideScaleOut(pool, snap, policy, spot.next);
     decisions.push(...so);

@@ -1,5 +1,6 @@
 import { planController } from "./decide.js";
 import type { ControllerPolicy } from "./policy.js";
+import { emptyPeerState, type PeerPlanner, type PeerState, type PeerView } from "./peers.js";
 import { emptyState, type ControllerState, type GpuWindow, type GroupInfo, type GroupUtilWindow, type NodeInfo, type PodInfo, type Snapshot } from "./snapshot.js";
 
 /**
@@ -41,6 +42,11 @@ export interface SimOptions {
   /** false = the baseline that never reclaims (scale-out unchanged). */
   reclaim: boolean;
   seed: number;
+  /**
+   * Drive a peer autoscaler (Karpenter, Cluster Autoscaler: peers.ts) instead of this controller:
+   * it runs every `peer.everyMinutes`, sees the cluster directly (no metrics) and may move pods.
+   */
+  peer?: PeerPlanner;
   /** Called with every controller run's inputs (to record a run for `gpu-billing controller plan --state`). */
   onRun?: (snap: Snapshot, state: ControllerState, minute: number) => void;
 }
@@ -51,8 +57,10 @@ export interface SimResult {
   reclaims: number;
   scaleOuts: number;
   nodesAdded: number;
-  /** Pods running on a node when the controller terminated it. Must be 0. */
+  /** Pods running on a node when it was removed (a peer evicts them to move them; this controller must not). */
   interruptedPods: number;
+  /** Removals by reason (peers). */
+  removeReasons: Record<string, number>;
   /** Reclaims the planner chose on a node that held work (caught by the re-check). Expected 0: the plan itself must not pick busy nodes. */
   busyNodesChosen: number;
   /** Minutes from creation to Running, for pods that could not start at once. */
@@ -83,6 +91,8 @@ interface SimNode {
   terminatedMin?: number;
   holders: (SimJob | null)[];
   tainted: boolean;
+  /** Minute a pod last landed on or left the node. */
+  lastPodEventMin?: number;
   /** Last idle-window minutes of per-GPU utilization; NaN = scrape missing. */
   history: number[][];
 }
@@ -137,7 +147,10 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
   const groupHistory = new Map<string, number[]>(p.nodeGroups.map((g) => [g.name, []]));
   let state: ControllerState = emptyState();
   const events: SimResult["events"] = [];
-  const r: SimResult = { gpuNodeHours: 0, nodeHoursByGroup: {}, reclaims: 0, scaleOuts: 0, nodesAdded: 0, interruptedPods: 0, busyNodesChosen: 0, waits: [], podsStarted: 0, podsNeverStarted: 0, flapsSameGroup: 0, flapsSamePool: 0, haltedRuns: 0, events, spotMarks: 0, onDemandScaleOuts: 0, runs: 0 };
+  let peerState: PeerState = emptyPeerState();
+  /** Pods a peer evicted, back in the queue with the rest of their run (their restart wait is not a capacity wait). */
+  const requeued = new Set<SimJob>();
+  const r: SimResult = { gpuNodeHours: 0, nodeHoursByGroup: {}, reclaims: 0, scaleOuts: 0, nodesAdded: 0, interruptedPods: 0, removeReasons: {}, busyNodesChosen: 0, waits: [], podsStarted: 0, podsNeverStarted: 0, flapsSameGroup: 0, flapsSamePool: 0, haltedRuns: 0, events, spotMarks: 0, onDemandScaleOuts: 0, runs: 0 };
   const live = (n: SimNode, t: number) => n.terminatedMin === undefined && n.launchedMin <= t;
   const isReady = (n: SimNode, t: number) => live(n, t) && t >= n.readyMin;
   const allocatable = (n: SimNode, t: number) => (t >= n.readyMin + 1 ? n.gpus : 0);
@@ -149,6 +162,7 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
     for (const [j, run] of running)
       if (run.endMin <= t) {
         run.node.holders = run.node.holders.map((h) => (h === j ? null : h));
+        run.node.lastPodEventMin = t;
         running.delete(j);
       }
     // 2. arrivals
@@ -178,9 +192,12 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
       let need = j.gpus;
       n.holders = n.holders.map((h) => (h === null && need > 0 ? (need--, j) : h));
       running.set(j, { node: n, startMin: t, endMin: t + j.durationMin });
+      n.lastPodEventMin = t;
       startedAt.set(j, t);
-      r.podsStarted++;
-      if (t > j.arriveMin) r.waits.push(t - j.arriveMin);
+      if (!requeued.has(j)) {
+        r.podsStarted++;
+        if (t > j.arriveMin) r.waits.push(t - j.arriveMin);
+      }
       pending.splice(i, 1);
     }
     // 5. utilization samples (dcgm): holders' duty cycle, idle GPUs 0; scrape gaps; Prometheus outages
@@ -214,7 +231,11 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
         r.gpuNodeHours += n.gpus / 60;
         r.nodeHoursByGroup[n.group] = (r.nodeHoursByGroup[n.group] ?? 0) + 1 / 60;
       }
-    // 7. the controller
+    // 7. the controller (or the peer driven instead of it)
+    if (o.peer) {
+      if (t % o.peer.everyMinutes === 0) runPeer(o.peer, t);
+      continue;
+    }
     if (t % o.controllerEveryMinutes !== 0) continue;
     r.runs++;
     const nowMs = o.startMs + t * MIN;
@@ -293,6 +314,73 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
         desired.set(n.group, desired.get(n.group)! - 1);
         r.reclaims++;
         (state.reclaims[n.group] ??= []).push({ atMs: nowMs, instanceId: `i-${n.name}`, node: n.name });
+        events.push({ group: n.group, pool: n.pool, kind: "reclaim", t, nodes: 1 });
+      }
+    }
+  }
+  function runPeer(peer: PeerPlanner, t: number) {
+    r.runs++;
+    const liveNodes = nodes.filter((n) => live(n, t));
+    const view: PeerView = {
+      t,
+      nodes: liveNodes.map((n) => ({
+        name: n.name,
+        group: n.group,
+        pool: n.pool,
+        capacityType: n.capacityType,
+        gpus: n.gpus,
+        readyMin: n.readyMin,
+        ready: t >= n.readyMin,
+        gpusRegistered: allocatable(n, t) > 0,
+        tainted: n.tainted,
+        lastPodEventMin: n.lastPodEventMin,
+        annotations: {},
+        pods: [...new Set(n.holders.filter((h): h is SimJob => h !== null))].map((j) => ({ id: j.id, gpus: j.gpus, annotations: {} })),
+      })),
+      pending: pending.map((j) => ({ id: j.id, gpus: j.gpus, pool: j.pool, arriveMin: j.arriveMin })),
+      groups: p.nodeGroups.map((g) => ({
+        name: g.name,
+        pool: poolOf(g.name),
+        capacityType: g.capacityType,
+        priority: g.priority,
+        gpusPerNode: g.gpusPerNode,
+        desired: desired.get(g.name)!,
+        live: nodes.filter((n) => n.group === g.name && n.terminatedMin === undefined).length,
+        min: o.groupLimits[g.name]?.min ?? 0,
+        max: Math.min(o.groupLimits[g.name]?.max ?? 20, g.maxNodes ?? Infinity),
+        capacityErrorNow: capacityErrorAt.get(g.name) === t,
+      })),
+    };
+    const out = peer.plan(view, peerState);
+    peerState = out.state;
+    for (const a of out.actions) {
+      if (a.kind === "add") {
+        desired.set(a.group, desired.get(a.group)! + a.nodes);
+        r.scaleOuts++;
+        r.nodesAdded += a.nodes;
+        const g = groupPol.get(a.group)!;
+        if (g.capacityType === "on-demand" && p.nodeGroups.some((x) => poolOf(x.name) === poolOf(a.group) && x.capacityType === "spot")) r.onDemandScaleOuts++;
+        events.push({ group: a.group, pool: poolOf(a.group), kind: "add", t, nodes: a.nodes });
+      } else if (a.kind === "cancel-launch") {
+        desired.set(a.group, nodes.filter((n) => n.group === a.group && n.terminatedMin === undefined).length);
+        r.spotMarks++;
+      } else {
+        const n = nodes.find((x) => x.name === a.node && live(x, t));
+        if (!n) continue;
+        // Evicted pods go back to the queue with the rest of their run (work lost on restart is not modelled).
+        for (const j of new Set(n.holders.filter((h): h is SimJob => h !== null))) {
+          const run = running.get(j)!;
+          running.delete(j);
+          const again: SimJob = { ...j, arriveMin: t, durationMin: Math.max(1, run.endMin - t), dutyOffset: j.dutyOffset + (t - run.startMin) };
+          requeued.add(again);
+          pending.push(again);
+          r.interruptedPods++;
+        }
+        n.holders = n.holders.map(() => null);
+        n.terminatedMin = t;
+        desired.set(n.group, desired.get(n.group)! - 1);
+        r.reclaims++;
+        r.removeReasons[a.reason] = (r.removeReasons[a.reason] ?? 0) + 1;
         events.push({ group: n.group, pool: n.pool, kind: "reclaim", t, nodes: 1 });
       }
     }

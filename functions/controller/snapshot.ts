@@ -54,6 +54,8 @@ export interface PodInfo {
   createdAtMs: number;
   /** Pool the pod can run in (from its node-group selector); undefined means the policy's default pool. */
   pool?: string;
+  /** The Karpenter NodePool the pod selects (nodeSelector or required node affinity on `karpenter.sh/nodepool`): Karpenter provisions for it, not us. */
+  karpenterNodePool?: string;
 }
 
 /** One GPU over the idle window, summarised by Prometheus (see queries/node-gpu-*.promql). */
@@ -133,6 +135,8 @@ export function withGroupFreshness(metrics: MetricsSnapshot, nodes: NodeInfo[]):
 
 /** Opt-outs honoured by the controller (the cluster-autoscaler and Karpenter conventions, plus our own label). */
 export const OPT_OUT = {
+  /** Karpenter's opt-out, on a node (pkg/apis/v1/labels.go DoNotDisruptAnnotationKey: node or pod). */
+  nodeDoNotDisrupt: "karpenter.sh/do-not-disrupt",
   nodeScaleDownDisabled: "cluster-autoscaler.kubernetes.io/scale-down-disabled",
   nodeLabel: "gpu-billing.io/reclaim-disabled",
   podDoNotDisrupt: "karpenter.sh/do-not-disrupt",
@@ -145,3 +149,9 @@ export const RECLAIM_TAINT = { key: "gpu-billing.io/reclaiming", value: "true", 
 /** Signs that another autoscaler owns a group: we then leave it alone. */
 export const FOREIGN_OWNER_TAGS = ["k8s.io/cluster-autoscaler/enabled"] as const;
 export const FOREIGN_OWNER_NODE_LABELS = ["karpenter.sh/nodepool", "karpenter.sh/provisioner-name"] as const;
+
+/** The label Karpenter puts on every node it launches for a NodePool (pkg/apis/v1/labels.go NodePoolLabelKey); v1alpha5 used provisioner-name. */
+export const KARPENTER_NODEPOOL_LABEL = "karpenter.sh/nodepool";
+
+/** The Karpenter NodePool that owns a node, if any: such a node is Karpenter's to scale and disrupt, never ours. */
+export const karpenterNodePoolOf = (n: Pick<NodeInfo, "labels">): string | undefined => n.labels[KARPENTER_NODEPOOL_LABEL] ?? n.labels["karpenter.sh/provisioner-name"];
