@@ -152,8 +152,8 @@ function generatorFingerprint(gen: GeneratedMonth): string {
  * Generates and backfills a month once per (month, scale, seed, days) into
  * `cacheDir`, so the tests, the demo and the benchmark share the work.
  */
-export async function prepareMonthData(opts: { month: string; scale: Scale; cacheDir: string; seed?: number; days?: number; dcgm?: Partial<DcgmShape> }): Promise<{ dataDir: string; gen: GeneratedMonth }> {
-  const gen = generateMonth({ month: opts.month, scale: opts.scale, seed: opts.seed, days: opts.days, dcgm: opts.dcgm });
+export async function prepareMonthData(opts: { month: string; scale: Scale; cacheDir: string; seed?: number; days?: number; dcgm?: Partial<DcgmShape>; ksmRollout?: boolean }): Promise<{ dataDir: string; gen: GeneratedMonth }> {
+  const gen = generateMonth({ month: opts.month, scale: opts.scale, seed: opts.seed, days: opts.days, dcgm: opts.dcgm, ksmRollout: opts.ksmRollout });
   // Keyed by what is generated and by the generator's own code, so a stale cache is never reused.
   const key = `${opts.month}-${opts.scale}-${gen.seed}${opts.days ? `-${opts.days}d` : ""}-${generatorFingerprint(gen)}`;
   const dataDir = path.join(opts.cacheDir, key);

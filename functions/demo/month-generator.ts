@@ -231,6 +231,8 @@ export interface GenerateOptions {
   days?: number;
   /** How dcgm-exporter is deployed and scraped; default: pod labels honoured, a shared GPU attributed to one pod (its defaults). */
   dcgm?: Partial<DcgmShape>;
+  /** A kube-state-metrics rollout mid-data (default true); without it no minute lacks kube-state-metrics. */
+  ksmRollout?: boolean;
 }
 
 /** A short stable hex id (FNV-1a) for UIDs, GPU UUIDs and exporter pod names. */
@@ -426,7 +428,7 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
 
   // kube-state-metrics rollout: both replicas replaced by new pods after 7 minutes with no kube-state-metrics at all.
   const ksmOutageStart = minuteAt(0.55) + 11 * MIN;
-  const ksmOutage = { startMs: ksmOutageStart, endMs: ksmOutageStart + 7 * MIN };
+  const ksmOutage = opts.ksmRollout === false ? { startMs: 0, endMs: 0 } : { startMs: ksmOutageStart, endMs: ksmOutageStart + 7 * MIN };
 
   // Scrape gaps (Prometheus down 2–3 minutes), placed at least 6 minutes from any state change.
   const changes = new Set<number>();
