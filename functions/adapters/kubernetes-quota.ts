@@ -1,9 +1,10 @@
 // Types only at import time: the client (undici 8) needs Node >= 22.19 and is loaded on demand by eksCoreApi,
 // so the CLI and the other commands keep working on Node 20.
-import type { CoreV1Api, V1ResourceQuota } from "@kubernetes/client-node";
+import type { ConfigurationOptions, CoreV1Api, CustomObjectsApi, V1ResourceQuota } from "@kubernetes/client-node";
 import type { Tenant } from "../core/config.js";
 import { makeTenantResolver } from "../core/attribution.js";
 import type { QuotaEnforcer } from "../quota/run-quota-check.js";
+import { KueueNotInstalledError, type KueueQueuePort, type ObservedQueue, type QueueRef, type StopPolicy, type StopPolicyField } from "../quota/kueue-hold.js";
 
 /**
  * Blocks new GPU pods with a ResourceQuota of its own name per namespace —
@@ -112,8 +113,16 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
   };
 }
 
-/** A CoreV1Api for an EKS cluster authenticated with a bearer token (see eks-token.ts). */
-export async function eksCoreApi(opts: { server: string; caData?: string; token: string }): Promise<CoreV1Api> {
+/** The clients the quota function uses, from one KubeConfig (one endpoint, one token). */
+export interface KubernetesApis {
+  core: CoreV1Api;
+  customObjects: CustomObjectsApi;
+  /** Request options that send a patch as `application/merge-patch+json` (RFC 7386). */
+  mergePatch: ConfigurationOptions;
+}
+
+/** Clients for an EKS cluster authenticated with a bearer token (see eks-token.ts). */
+export async function eksKubernetesApis(opts: { server: string; caData?: string; token: string }): Promise<KubernetesApis> {
   const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
   let k8s: typeof import("@kubernetes/client-node");
   try {
@@ -129,5 +138,101 @@ export async function eksCoreApi(opts: { server: string; caData?: string; token:
     contexts: [{ name: "eks", cluster: "eks", user: "iam" }],
     currentContext: "eks",
   });
-  return kc.makeApiClient(k8s.CoreV1Api);
+  return {
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    customObjects: kc.makeApiClient(k8s.CustomObjectsApi),
+    mergePatch: k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+  };
+}
+
+/** A CoreV1Api for an EKS cluster authenticated with a bearer token (see eks-token.ts). */
+export async function eksCoreApi(opts: { server: string; caData?: string; token: string }): Promise<CoreV1Api> {
+  return (await eksKubernetesApis(opts)).core;
+}
+
+/**
+ * Kueue's API as served by the cluster: group kueue.x-k8s.io, version v1beta1,
+ * resources `localqueues` (namespaced) and `clusterqueues` (cluster-scoped) —
+ * kubernetes-sigs/kueue apis/kueue/v1beta1/groupversion_info.go, localqueue_types.go, clusterqueue_types.go.
+ */
+export const KUEUE_GROUP = "kueue.x-k8s.io";
+export const KUEUE_VERSION = "v1beta1";
+/** Set on a queue while gpu-billing holds it, so `kubectl get localqueue -o yaml` says why. */
+export const HOLD_ANNOTATION = "gpu-billing.example.com/quota-hold";
+
+const STOP_POLICIES: readonly string[] = ["None", "Hold", "HoldAndDrain"];
+
+interface KueueObject {
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
+  spec?: { stopPolicy?: string; clusterQueue?: string };
+  status?: { pendingWorkloads?: number; admittedWorkloads?: number };
+}
+
+function observed(o: KueueObject, ref: QueueRef): ObservedQueue {
+  const sp = o.spec?.stopPolicy;
+  if (sp !== undefined && !STOP_POLICIES.includes(sp)) throw new Error(`${ref.kind} ${ref.kind === "LocalQueue" ? `${ref.namespace}/` : ""}${ref.name}: unknown spec.stopPolicy "${sp}"`);
+  return {
+    ref,
+    labels: o.metadata?.labels ?? {},
+    stopPolicy: (sp as StopPolicy | undefined) ?? null,
+    pendingWorkloads: o.status?.pendingWorkloads ?? 0,
+    admittedWorkloads: o.status?.admittedWorkloads ?? 0,
+    ...(o.spec?.clusterQueue ? { clusterQueue: o.spec.clusterQueue } : {}),
+    ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
+  };
+}
+
+/**
+ * Holds and lifts Kueue queues by merge-patching `spec.stopPolicy`
+ * (`application/merge-patch+json`; null deletes the field, RFC 7386) on
+ * /apis/kueue.x-k8s.io/v1beta1/namespaces/{ns}/localqueues/{name} and
+ * /apis/kueue.x-k8s.io/v1beta1/clusterqueues/{name}. Each patch carries the
+ * resourceVersion the decision was made on, so a queue changed in between is a
+ * conflict (retried next run), never overwritten.
+ */
+export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
+  const { core, customObjects } = apis;
+  const base = { group: KUEUE_GROUP, version: KUEUE_VERSION };
+  return {
+    async snapshot(clusterQueueNames) {
+      const localQueues: ObservedQueue[] = [];
+      let cont: string | undefined;
+      do {
+        let page: { items?: KueueObject[]; metadata?: { continue?: string } };
+        try {
+          page = await customObjects.listClusterCustomObject({ ...base, plural: "localqueues", _continue: cont });
+        } catch (e) {
+          // The collection itself is missing only when the API server does not serve the resource: Kueue's CRDs are not installed.
+          if (statusCode(e) === 404) throw new KueueNotInstalledError(`GET /apis/${KUEUE_GROUP}/${KUEUE_VERSION}/localqueues answered 404`);
+          throw e;
+        }
+        for (const o of page.items ?? []) localQueues.push(observed(o, { kind: "LocalQueue", namespace: o.metadata!.namespace!, name: o.metadata!.name! }));
+        cont = page.metadata?.continue || undefined;
+      } while (cont);
+      const clusterQueues: ObservedQueue[] = [];
+      for (const name of [...new Set(clusterQueueNames)].sort()) {
+        try {
+          clusterQueues.push(observed(await customObjects.getClusterCustomObject({ ...base, plural: "clusterqueues", name }), { kind: "ClusterQueue", name }));
+        } catch (e) {
+          if (statusCode(e) !== 404) throw e; // missing: the selection names it as missing, before anything is changed
+        }
+      }
+      const ns = await core.listNamespace();
+      const namespaces = ns.items.map((n) => ({ name: n.metadata!.name!, labels: n.metadata?.labels ?? {} }));
+      return { namespaces, localQueues, clusterQueues };
+    },
+
+    async setStopPolicy(queue, stopPolicy: StopPolicyField, note) {
+      const body = {
+        metadata: { annotations: { [HOLD_ANNOTATION]: note }, ...(queue.resourceVersion ? { resourceVersion: queue.resourceVersion } : {}) },
+        spec: { stopPolicy },
+      };
+      const r = queue.ref;
+      const out: KueueObject =
+        r.kind === "LocalQueue"
+          ? await customObjects.patchNamespacedCustomObject({ ...base, namespace: r.namespace, plural: "localqueues", name: r.name, body }, apis.mergePatch)
+          : await customObjects.patchClusterCustomObject({ ...base, plural: "clusterqueues", name: r.name, body }, apis.mergePatch);
+      return { after: (out.spec?.stopPolicy as StopPolicy | undefined) ?? null };
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { describeIssues, type Config } from "../core/config.js";
 import { quotaSettings, describeStatus } from "../quota/evaluate-quota.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
-import { buildQuotaCheckDeps, newRunId, unreachableEnforcer } from "../quota/quota-check-deps.js";
+import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../quota/quota-check-deps.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
 
 /** The function's environment; every error names the variable. */
@@ -65,9 +65,15 @@ export function summariseReport(r: QuotaCheckReport, timeZone: string) {
     asOf: r.asOf,
     basis: r.basis,
     enforce: r.enforce,
+    mode: r.mode,
     tenants: r.statuses.map((s) => ({ subject: s.subject.key, level: s.level, summary: describeStatus(s, timeZone) })),
     alerts: r.alerts.map(({ key, outcome, reason, error }) => ({ key, outcome, reason, error })),
-    enforcement: r.enforcement.filter((e) => e.action !== "none").map(({ subjectKey, action, dryRun, outcome, namespaces, reason, error }) => ({ subjectKey, action, dryRun, outcome, namespaces, reason, error })),
+    enforcement: r.enforcement
+      .filter((e) => e.action !== "none" || e.queues?.some((q) => q.action !== "none"))
+      .map(({ subjectKey, action, dryRun, outcome, mode, namespaces, queues, queuedWorkloads, reason, error }) => ({
+        subjectKey, action, dryRun, outcome, mode, namespaces, reason, error,
+        ...(mode === "kueue" ? { queues: queues?.map((q) => ({ queue: q.id, action: q.action, outcome: q.outcome, reason: q.reason, error: q.error })), queuedWorkloads } : {}),
+      })),
   };
 }
 
@@ -79,8 +85,8 @@ export function makeQuotaHandler(getBuilt: () => Built, clock: () => Date = () =
     const enforce = ev.data.enforce ?? envEnforce;
     const runId = context?.awsRequestId ?? newRunId();
     try {
-      const enforcer = await wiring.enforcerFor(enforce).catch(unreachableEnforcer);
-      const report = await runQuotaCheck({ ...wiring.deps, enforcer, runId }, cfg, clock(), { month: ev.data.month, enforce });
+      const cluster = await wiring.clusterFor(enforce).catch(unreachableCluster);
+      const report = await runQuotaCheck({ ...wiring.deps, ...cluster, runId }, cfg, clock(), { month: ev.data.month, enforce });
       const summary = summariseReport(report, cfg.timeZone);
       logger.info("quota check done", { ...summary });
       return summary;

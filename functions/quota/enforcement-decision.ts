@@ -4,6 +4,8 @@
  * Kubernetes side only carries out what this returns.
  */
 import type { QuotaStatus } from "./evaluate-quota.js";
+import type { HeldQueue } from "./kueue-hold.js";
+import type { EnforcementMode } from "./quota-config.js";
 
 export type EnforcementStatus = "enforced" | "apply-pending" | "lift-pending" | "lifted";
 
@@ -24,6 +26,13 @@ export interface EnforcementRecord {
   quotaGpuHours: string;
   status: EnforcementStatus;
   namespaces: Record<string, NamespaceEnforcement>;
+  /** How this record enforces; records written before the mode existed are resourcequota. */
+  mode?: Exclude<EnforcementMode, "off">;
+  /** Kueue mode: the queues this subject holds, by queueId, with what each hold replaced. */
+  queues?: Record<string, HeldQueue>;
+  /** Kueue mode: workloads waiting in the subject's held-class queues when last looked at. */
+  queuedWorkloads?: number;
+  queuedObservedAt?: string;
   reason: string;
   updatedAt: string;
   /** Last error talking to Kubernetes, for a pending record. */
@@ -42,16 +51,23 @@ export interface EnforcementDecision {
 
 const ACTIVE: EnforcementStatus[] = ["enforced", "apply-pending", "lift-pending"];
 
+export const recordMode = (r: EnforcementRecord): Exclude<EnforcementMode, "off"> => r.mode ?? "resourcequota";
+
 export function decideEnforcement(
   subjectKey: string,
   status: QuotaStatus | undefined,
   record: EnforcementRecord | undefined,
   month: string,
   enforce: boolean,
+  mode: EnforcementMode = "resourcequota",
 ): EnforcementDecision {
   const d = (action: EnforcementAction, reason: string): EnforcementDecision => ({ subjectKey, action, dryRun: !enforce && action !== "none", reason });
   const active = record !== undefined && ACTIVE.includes(record.status);
   const atBlock = status?.level === "block";
+  // A block is lifted the way it was applied: a mode change first lifts the old mode's block.
+  if (active && recordMode(record) !== mode)
+    return d("lift", mode === "off" ? `quota.enforcement.mode is off: the ${recordMode(record)} block is lifted` : `quota.enforcement.mode changed from ${recordMode(record)} to ${mode}: the ${recordMode(record)} block is lifted first`);
+  if (mode === "off") return d("none", "quota.enforcement.mode is off: alerts only");
   if (active && record.month !== month)
     return d("lift", `month rollover: the block of ${record.month} ends; ${month} starts with a fresh quota`);
   if (active && !atBlock) {
@@ -61,7 +77,7 @@ export function decideEnforcement(
   }
   if (atBlock) {
     if (!record || record.status === "lifted" || record.month !== month)
-      return d("apply", `${status.usedGpuHours.toFixed(2)} h reached the block threshold (${status.thresholds.block * 100}% of ${status.quotaGpuHours!.toFixed()} h): new GPU pods wait until next month or a quota raise`);
+      return d("apply", `${status.usedGpuHours.toFixed(2)} h reached the block threshold (${status.thresholds.block * 100}% of ${status.quotaGpuHours!.toFixed()} h): ${mode === "kueue" ? "the tenant's training queues are held, new jobs wait in them" : "new GPU pods wait"} until next month or a quota raise`);
     if (record.status === "apply-pending") return d("apply", `retrying a block that Kubernetes did not accept last run (${record.lastError ?? "unknown error"})`);
     if (record.status === "lift-pending") return d("apply", `the block is due again; a pending lift is cancelled`);
     return d("none", `already blocked since ${record.updatedAt}`);

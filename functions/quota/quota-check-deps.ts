@@ -17,11 +17,15 @@ import { snsAlertPublisher } from "../adapters/sns-alert-publisher.js";
 import { cloudWatchQuotaMetrics } from "../adapters/cloudwatch-metrics.js";
 import { loadAlertTemplates } from "../adapters/quota-templates.js";
 import { eksToken } from "../adapters/eks-token.js";
-import { eksCoreApi, kubernetesQuotaEnforcer } from "../adapters/kubernetes-quota.js";
+import { eksKubernetesApis, kubernetesKueueQueues, kubernetesQuotaEnforcer } from "../adapters/kubernetes-quota.js";
 import { meterMonthToDate } from "../metering/meter-month-to-date.js";
 import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { quotaSettings } from "./evaluate-quota.js";
 import type { QuotaCheckDeps, QuotaEnforcer } from "./run-quota-check.js";
+import type { KueueQueuePort } from "./kueue-hold.js";
+
+/** What the quota check changes in the cluster: ResourceQuotas (enforcer) and Kueue queues. */
+export type ClusterPorts = Pick<QuotaCheckDeps, "enforcer" | "kueue">;
 
 export interface QuotaWiring {
   bucket: string;
@@ -36,14 +40,14 @@ export interface QuotaWiring {
   env: Record<string, string | undefined>;
 }
 
-/** AWS clients are made once; the EKS token (valid 15 min) is made per run in `enforcerFor`. */
-export function buildQuotaCheckDeps(cfg: Config, w: QuotaWiring): { deps: Omit<QuotaCheckDeps, "runId" | "enforcer">; enforcerFor(enforce: boolean): Promise<QuotaEnforcer | undefined> } {
+/** AWS clients are made once; the EKS token (valid 15 min) is made per run in `clusterFor`. */
+export function buildQuotaCheckDeps(cfg: Config, w: QuotaWiring): { deps: Omit<QuotaCheckDeps, "runId" | "enforcer" | "kueue">; clusterFor(enforce: boolean): Promise<ClusterPorts> } {
   const settings = quotaSettings(cfg);
   const region = w.region ? { region: w.region } : {};
   const s3 = new S3Client(w.s3Endpoint ? { ...region, endpoint: w.s3Endpoint, forcePathStyle: true } : region);
   const prometheusFor = prometheusForClusters(cfg, w.env, { url: w.prometheusUrl });
   const queries = loadQueries(w.queriesDir);
-  const deps: Omit<QuotaCheckDeps, "runId" | "enforcer"> = {
+  const deps: Omit<QuotaCheckDeps, "runId" | "enforcer" | "kueue"> = {
     meter: (c, month, now) => meterMonthToDate({ prometheusFor, queries }, c, month, now),
     store: s3QuotaStateStore(s3, w.bucket, w.statePrefix),
     mailer: sesAlertMailer(new SESv2Client(region), settings.sender),
@@ -55,8 +59,9 @@ export function buildQuotaCheckDeps(cfg: Config, w: QuotaWiring): { deps: Omit<Q
   let cluster: { endpoint: string; caData?: string } | undefined;
   return {
     deps,
-    async enforcerFor(enforce) {
-      if (!enforce) return undefined; // dry-run reports without a cluster connection
+    async clusterFor(enforce) {
+      // Dry-run reports without a cluster connection. Mode off still connects: it lifts a block an earlier mode applied.
+      if (!enforce) return {};
       if (!w.eks) throw new Error("EKS_CLUSTER_NAME: enforcement is on but no EKS cluster is configured");
       const eks = w.eks;
       const regionName = w.region ?? w.env.AWS_REGION;
@@ -69,7 +74,9 @@ export function buildQuotaCheckDeps(cfg: Config, w: QuotaWiring): { deps: Omit<Q
         }
       }
       const token = await eksToken({ clusterName: eks.clusterName, region: regionName, credentials: defaultProvider() });
-      return kubernetesQuotaEnforcer(await eksCoreApi({ server: cluster.endpoint, caData: cluster.caData, token }));
+      const apis = await eksKubernetesApis({ server: cluster.endpoint, caData: cluster.caData, token });
+      // Both, whatever the mode: a block applied in the other mode before a mode change is lifted the way it was applied.
+      return { enforcer: kubernetesQuotaEnforcer(apis.core), kueue: kubernetesKueueQueues(apis) };
     },
   };
 }
@@ -81,9 +88,11 @@ export const newRunId = () => randomUUID();
  * token or endpoint: every call fails with that error, so the run still sends
  * its alerts and records the enforcement as pending (retried next run).
  */
-export function unreachableEnforcer(cause: unknown): QuotaEnforcer {
+export function unreachableCluster(cause: unknown): Required<ClusterPorts> {
   const fail = async (): Promise<never> => {
     throw new Error(`Kubernetes API not reachable: ${(cause as Error).message}`);
   };
-  return { namespacesOf: fail, block: fail, restore: fail };
+  const enforcer: QuotaEnforcer = { namespacesOf: fail, block: fail, restore: fail };
+  const kueue: KueueQueuePort = { snapshot: fail, setStopPolicy: fail };
+  return { enforcer, kueue };
 }

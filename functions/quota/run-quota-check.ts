@@ -9,8 +9,12 @@
 import type { Config, Tenant } from "../core/config.js";
 import { currentMonth } from "../core/month.js";
 import { decideAlerts, evaluateQuotas, quotaSettings, type AlertDecision, type QuotaStatus, type QuotaSubject, type QuotaUsageInput } from "./evaluate-quota.js";
-import { decideEnforcement, type EnforcementDecision, type EnforcementRecord, type NamespaceEnforcement } from "./enforcement-decision.js";
-import { alertVariables, renderAlert, type AlertTemplates, type Language } from "./render-alert.js";
+import { decideEnforcement, recordMode, type EnforcementDecision, type EnforcementRecord, type NamespaceEnforcement } from "./enforcement-decision.js";
+import { alertVariables, renderAlert, type AlertEnforcement, type AlertTemplates, type Language } from "./render-alert.js";
+import { auditWriter } from "./enforcement-audit.js";
+import { carryOutKueue, queuedForAlert, type KueueEnforcementResult } from "./kueue-enforcement.js";
+import type { KueueQueuePort } from "./kueue-hold.js";
+import type { EnforcementMode } from "./quota-config.js";
 import type { QuotaStateStore } from "../adapters/quota-state-store.js";
 import type { AlertMailer } from "../adapters/ses-alert-mailer.js";
 import type { AlertPublisher } from "../adapters/sns-alert-publisher.js";
@@ -34,6 +38,8 @@ export interface QuotaCheckDeps {
   metrics?: QuotaMetrics;
   publisher?: AlertPublisher;
   enforcer?: QuotaEnforcer;
+  /** Kueue queues (quota.enforcement.mode kueue); see functions/adapters/kubernetes-quota.ts. */
+  kueue?: KueueQueuePort;
   /** Who changes things, for the audit log (the Lambda's role ARN, or the CLI user). */
   actor: string;
   /** A unique id of this run, recorded in state objects. */
@@ -54,9 +60,20 @@ export interface QuotaCheckReport {
   asOf: string;
   basis: string;
   enforce: boolean;
+  mode: EnforcementMode;
   statuses: QuotaStatus[];
   alerts: { key: string; kind: string; subject: string; action: string; outcome: AlertOutcome; reason: string; error?: string }[];
-  enforcement: (EnforcementDecision & { outcome: EnforcementOutcome; namespaces: string[]; error?: string })[];
+  enforcement: (EnforcementDecision & {
+    outcome: EnforcementOutcome;
+    /** The mode that carried it out (a lift uses the mode the block was applied with). */
+    mode: Exclude<EnforcementMode, "off">;
+    namespaces: string[];
+    /** Kueue mode: one decision per queue, with what became of it. */
+    queues?: KueueEnforcementResult["queues"];
+    /** Kueue mode: workloads waiting in the subject's held queues (sum of status.pendingWorkloads). */
+    queuedWorkloads?: number;
+    error?: string;
+  })[];
   metricCalls: number;
 }
 
@@ -98,6 +115,7 @@ export class QuotaCheckIncompleteError extends Error {
 export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: Config, now: Date, opts: QuotaCheckOptions = {}): Promise<QuotaCheckReport> {
   const settings = quotaSettings(cfg);
   const enforce = opts.enforce ?? settings.enforce;
+  const mode = settings.enforcement.mode;
   const month = opts.month ?? currentMonth(now, cfg.timeZone);
   // Metering first: if Prometheus is down this throws and nothing below happens.
   const usage = await deps.meter(cfg, month, now);
@@ -107,6 +125,7 @@ export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: Config, now: Date
     asOf: new Date(usage.window.asOfMs).toISOString(),
     basis: settings.basis,
     enforce,
+    mode,
     statuses,
     alerts: [],
     enforcement: [],
@@ -118,7 +137,10 @@ export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: Config, now: Date
   const states = await deps.store.list<AlertState>(`alerts/month=${month}/`);
   const decisions = decideAlerts(statuses, month, firedKeys(states, now.getTime()), cfg.timeZone);
   for (const d of decisions) {
-    const r = await deliverAlert(deps, cfg, d, month, now, enforce, states.get(`alerts/${d.key}`));
+    const how: AlertEnforcement = { mode, drain: settings.enforcement.kueue.stopPolicy === "HoldAndDrain" };
+    // Kueue: the block alert says how many jobs are waiting; a cluster that cannot be read holds no alert back.
+    if (mode === "kueue" && d.kind === "block" && d.action === "send") how.queued = await queuedForAlert(deps.kueue, cfg, d.status.subject);
+    const r = await deliverAlert(deps, cfg, d, month, now, enforce, states.get(`alerts/${d.key}`), how);
     report.alerts.push(r);
     if (r.outcome === "failed") problems.push(`alert ${d.key}: ${r.error}`);
   }
@@ -140,10 +162,20 @@ export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: Config, now: Date
   const records = await deps.store.list<EnforcementRecord>("enforcement/");
   const bySubject = new Map(statuses.map((s) => [s.subject.key, s]));
   const subjects = new Set([...statuses.filter((s) => s.quotaGpuHours).map((s) => s.subject.key), ...[...records.values()].map((r) => r.value.subjectKey)]);
-  for (const key of [...subjects].sort()) {
+  const planned = [...subjects].sort().map((key) => {
     const stored = records.get(`enforcement/${key}.json`);
-    const decision = decideEnforcement(key, bySubject.get(key), stored?.value, month, enforce);
-    const r = await carryOut(deps, cfg, decision, bySubject.get(key), stored, month, now, enforce);
+    return { key, stored, decision: decideEnforcement(key, bySubject.get(key), stored?.value, month, enforce, mode) };
+  });
+  // Lifts first: a queue or namespace another subject also covers is given back before that subject reconciles it.
+  const order = [...planned.filter((p) => p.decision.action === "lift"), ...planned.filter((p) => p.decision.action !== "lift")];
+  for (const { key, stored, decision } of order) {
+    let r = await enforceSubject(deps, cfg, decision, bySubject.get(key), stored, month, now, enforce, mode);
+    if (r.outcome === "lifted" && stored && recordMode(stored.value) !== mode && mode !== "off") {
+      // A mode change: the old mode's block is lifted; the new mode applies now, not an hour later.
+      report.enforcement.push(r);
+      const again = await deps.store.get<EnforcementRecord>(`enforcement/${key}.json`);
+      r = await enforceSubject(deps, cfg, decideEnforcement(key, bySubject.get(key), again?.value, month, enforce, mode), bySubject.get(key), again, month, now, enforce, mode);
+    }
     report.enforcement.push(r);
     if (r.outcome === "pending") problems.push(`enforcement ${key}: ${r.error} (recorded as pending)`);
   }
@@ -160,6 +192,7 @@ async function deliverAlert(
   now: Date,
   enforce: boolean,
   previous: { value: AlertState; etag: string } | undefined,
+  how: AlertEnforcement,
 ): Promise<QuotaCheckReport["alerts"][number]> {
   const s = d.status;
   const base = { key: d.key, kind: d.kind, subject: s.subject.key, action: d.action, reason: d.reason };
@@ -188,7 +221,7 @@ async function deliverAlert(
   const tenant = cfg.tenants.find((t) => t.id === s.subject.tenantId);
   const language = settings.tenants[s.subject.tenantId]?.language ?? settings.language;
   try {
-    const rendered = renderAlert(deps.templates[language], alertVariables(d.kind, s, { month, timeZone: cfg.timeZone, language, enforce }));
+    const rendered = renderAlert(deps.templates[language], alertVariables(d.kind, s, { month, timeZone: cfg.timeZone, language, enforce, enforcement: how }));
     const messageId = await deps.mailer.send(rendered, { to: tenant?.recipients ?? [], bcc: settings.opsRecipients });
     // SNS subjects must be ASCII (the email subject may be Korean): tenant id, not name.
     await deps.publisher?.publish(`GPU quota ${d.kind}: ${s.subject.key} ${month} ${s.ratio!.mul(100).toFixed(1)}%`, {
@@ -214,6 +247,37 @@ async function deliverAlert(
   }
 }
 
+type EnforcementResult = QuotaCheckReport["enforcement"][number];
+
+/** One subject: a lift goes the way its block was applied; an apply (or reconcile) the configured mode's way. */
+async function enforceSubject(
+  deps: QuotaCheckDeps,
+  cfg: Config,
+  decision: EnforcementDecision,
+  status: QuotaStatus | undefined,
+  stored: { value: EnforcementRecord; etag: string } | undefined,
+  month: string,
+  now: Date,
+  enforce: boolean,
+  mode: EnforcementMode,
+): Promise<EnforcementResult> {
+  const active = stored && stored.value.status !== "lifted";
+  const via = decision.action === "lift" || (decision.action === "none" && active) ? (stored ? recordMode(stored.value) : "resourcequota") : mode === "off" ? "resourcequota" : mode;
+  if (via === "resourcequota") return { ...(await carryOut(deps, cfg, decision, status, stored, month, now, enforce)), mode: "resourcequota" };
+  const prev = stored?.value;
+  const subject = status?.subject ?? { kind: prev?.namespace ? ("namespace" as const) : ("tenant" as const), tenantId: prev!.tenantId, namespace: prev?.namespace, key: decision.subjectKey };
+  const r = await carryOutKueue({ deps, cfg, decision, status, subject, stored, month, now, enforce });
+  return {
+    ...r.decision,
+    outcome: r.outcome,
+    mode: "kueue",
+    namespaces: [],
+    queues: r.queues,
+    ...(r.queuedWorkloads !== undefined ? { queuedWorkloads: r.queuedWorkloads } : {}),
+    ...(r.error ? { error: r.error } : {}),
+  };
+}
+
 async function carryOut(
   deps: QuotaCheckDeps,
   cfg: Config,
@@ -223,7 +287,7 @@ async function carryOut(
   month: string,
   now: Date,
   enforce: boolean,
-): Promise<QuotaCheckReport["enforcement"][number]> {
+): Promise<Omit<EnforcementResult, "mode">> {
   let decision = decisionIn;
   const prev = stored?.value;
   const subject = status?.subject ?? { kind: prev?.namespace ? ("namespace" as const) : ("tenant" as const), tenantId: prev!.tenantId, namespace: prev?.namespace };
@@ -258,12 +322,9 @@ async function carryOut(
   const claimed = stored ? await deps.store.replace(key, current, stored.etag) : await deps.store.create(key, current);
   if (claimed === undefined) return { ...decision, outcome: "taken-by-another-run", namespaces: [] };
   const etag: string = claimed;
-  const audit = async (what: string, namespace: string, before: unknown, after: unknown, outcome: string, error?: string) => {
-    const when = now.toISOString();
-    await deps.store.append(`audit/month=${month}/${when.replace(/[:.]/g, "-")}-${decision.subjectKey}-${what}-${namespace}-${deps.runId}.json`, {
-      who: deps.actor, runId: deps.runId, when, what, subject: decision.subjectKey, namespace, before, after, outcome, reason: decision.reason, ...(error ? { error } : {}),
-    });
-  };
+  const write = auditWriter(deps, month, now, decision.subjectKey, decision.reason, "resourcequota");
+  const audit = (what: string, namespace: string, before: unknown, after: unknown, outcome: string, error?: string) =>
+    write({ what, target: namespace, before, after, outcome, ...(error ? { error } : {}) });
   const namespaces: string[] = [];
   try {
     if (decision.action === "apply") {

@@ -319,7 +319,9 @@ export class GpuBillingStack extends Stack {
         if (!s.eksClusterName) return;
         f.allow(["eks:DescribeCluster"], [clusterArn()]);
         if (s.eksAccessEntries)
-          // Kubernetes RBAC: the cluster admin binds this group to a ClusterRole (README has the manifest).
+          // Kubernetes RBAC: the cluster admin binds this group to a ClusterRole (README, "EKS access for the quota and
+          // controller functions", has the manifest; the quota role also needs kueue.x-k8s.io localqueues/clusterqueues
+          // get/list/patch when quota.enforcement.mode is kueue).
           new eks.CfnAccessEntry(this, `${f.node.id}AccessEntry`, {
             clusterName: s.eksClusterName,
             principalArn: f.role.roleArn,
