@@ -1,7 +1,5 @@
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import type { InstantSample, PrometheusClient } from "./prometheus-client.js";
-import { defaultQueriesDir, renderQuery } from "./query-files.js";
+import { defaultQueriesDir, loadQueryFiles, renderQuery } from "./query-files.js";
 import { DCGM_LABEL_STATS, METRIC_FAMILIES, SCRAPE_SOURCES, type DoctorObservations } from "../doctor/doctor-checks.js";
 
 /** The doctor's queries, one per file (queries/doctor-*.promql). */
@@ -17,18 +15,7 @@ export const DOCTOR_QUERY_NAMES = [
 ] as const;
 export type DoctorQueryName = (typeof DOCTOR_QUERY_NAMES)[number];
 
-export function loadDoctorQueries(dir = defaultQueriesDir()): Record<DoctorQueryName, string> {
-  const out = {} as Record<DoctorQueryName, string>;
-  for (const name of DOCTOR_QUERY_NAMES) {
-    const file = path.join(dir, `${name}.promql`);
-    try {
-      out[name] = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new Error(`query file ${file} cannot be read: ${(e as Error).message}`);
-    }
-  }
-  return out;
-}
+export const loadDoctorQueries = (dir = defaultQueriesDir()): Record<DoctorQueryName, string> => loadQueryFiles(DOCTOR_QUERY_NAMES, dir);
 
 /** The span the scrape interval is measured over: the window's last hours (the subquery is per series and per minute). */
 const SPACING_SPAN_SECONDS = 6 * 3600;

@@ -35,9 +35,10 @@ export function renderQuery(template: string, values: Record<string, string | nu
   });
 }
 
-export function loadQueries(dir = defaultQueriesDir()): Record<QueryName, string> {
-  const out = {} as Record<QueryName, string>;
-  for (const name of QUERY_NAMES) {
+/** Reads the named query files (`<name>.promql`) from `dir`; a missing one is an error naming the file. */
+export function loadQueryFiles<N extends string>(names: readonly N[], dir = defaultQueriesDir()): Record<N, string> {
+  const out = {} as Record<N, string>;
+  for (const name of names) {
     const file = path.join(dir, `${name}.promql`);
     try {
       out[name] = readFileSync(file, "utf8");
@@ -47,3 +48,5 @@ export function loadQueries(dir = defaultQueriesDir()): Record<QueryName, string
   }
   return out;
 }
+
+export const loadQueries = (dir = defaultQueriesDir()): Record<QueryName, string> => loadQueryFiles(QUERY_NAMES, dir);
