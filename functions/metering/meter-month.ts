@@ -156,11 +156,12 @@ export async function meterMonth(deps: MeterDeps, cfg: Config, month: string, no
           continue;
         }
       }
-      const usage = await meterClusterUsage(client, cluster, bm, deps.queries, o.onProgress);
-      queries += usage.queries;
+      // How the windows went is not usage: it stays out of usage.json, whose hash the dataset manifest carries.
+      const { queryWindows, queries: issued, ...usage } = await meterClusterUsage(client, cluster, bm, deps.queries, o.onProgress);
+      queries += issued;
       // Bad input (a missing price, an odd label) is found now, before the stage exists: a retry cannot fix it.
       computeChargeback(usage, cfg, month);
-      const { stage, files } = renderClusterStage(identity, usage, usage.perTickDays, now, usage.queryWindows);
+      const { stage, files } = renderClusterStage(identity, usage, usage.perTickDays, now, queryWindows);
       await staging.write(month, cluster.id, files);
       stages.push(stage);
       outcomes.push({ id: cluster.id, status: "metered", prometheusUrl: url });
