@@ -100,11 +100,11 @@ export class QueryWindowTooLargeError extends PrometheusQueryError {
 }
 
 const LIMIT_TO_RAISE: Record<PrometheusQueryTooLargeError["limit"], string> = {
-  samples: "Prometheus or the Thanos querier: --query.max-samples (default 50000000); Mimir/Cortex: -querier.max-samples; Amazon Managed Service for Prometheus: a quota increase",
-  series: "Mimir/Cortex: -querier.max-fetched-series-per-query; Thanos store: --store.limits.request-series; Amazon Managed Service for Prometheus: a quota increase",
-  chunks: "Mimir/Cortex: -querier.max-fetched-chunks-per-query; Thanos store: --store.grpc.series-max-concurrency/--store.limits.request-samples; Amazon Managed Service for Prometheus: its per-query chunks quota cannot be raised",
-  bytes: "Mimir/Cortex: -querier.max-fetched-chunk-bytes-per-query / -querier.max-fetched-data-bytes-per-query; Amazon Managed Service for Prometheus: its per-query bytes quota cannot be raised",
-  "time-range": "Mimir/Cortex: -querier.max-partial-query-length / -store.max-query-length",
+  samples: "Prometheus or the Thanos querier: --query.max-samples (default 50000000); Mimir/Cortex: -querier.max-samples; Amazon Managed Service for Prometheus: the query samples threshold or a quota increase",
+  series: "Mimir/Cortex: -querier.max-fetched-series-per-query; Thanos store: --store.limits.request-series",
+  chunks: "Mimir/Cortex: -querier.max-fetched-chunks-per-query; Thanos store: --store.limits.request-samples; Amazon Managed Service for Prometheus: its chunks-per-query quota cannot be raised",
+  bytes: "Mimir/Cortex: -querier.max-fetched-chunk-bytes-per-query, Mimir: -querier.max-estimated-memory-consumption-per-query, Cortex: -querier.max-fetched-data-bytes-per-query; Amazon Managed Service for Prometheus: its bytes-per-query quota cannot be raised",
+  "time-range": "Mimir: -querier.max-partial-query-length",
   timeout: "Prometheus: --query.timeout (default 2m) and prometheus.timeoutSeconds in the config; Mimir/Cortex: -querier.timeout",
 };
 
