@@ -1,8 +1,9 @@
-import type { BillingDay, BillingMonth } from "../core/month.js";
+import type { BillingMonth } from "../core/month.js";
 import type { MonthUsage, NamespaceRecord, NodeRecord, PodDayRecord, UsageRecord } from "../core/usage.js";
-import type { InstantSample, PrometheusClient } from "./prometheus-client.js";
-import { renderQuery, type QueryName } from "./query-files.js";
+import { PrometheusQueryError, PrometheusQueryTooLargeError, type InstantSample, type PrometheusClient } from "./prometheus-client.js";
+import { namespaceMatcher, renderQuery, type QueryName } from "./query-files.js";
 import { DOCTOR_HINT } from "../core/doctor-hint.js";
+import { describeWindow, planSplit, queryWindowStats, splitByNamespace, windowSeconds, type QueryWindow, type QueryWindowStats } from "../core/query-windows.js";
 import {
   fastPathExceptions,
   joinPodMinutes,
@@ -106,98 +107,212 @@ function byPod(samples: InstantSample[], q: string): Map<string, number> {
 }
 
 /**
+ * A query window (a billing day, or a part of one) the engine refused with every smaller
+ * window it could be split into: the query, the window and the limit to raise.
+ */
+export class QueryWindowTooLargeError extends PrometheusQueryError {
+  constructor(
+    readonly query: QueryName,
+    readonly window: QueryWindow,
+    readonly refusal: PrometheusQueryTooLargeError,
+  ) {
+    super(
+      `${query}.promql was refused for window ${describeWindow(window)} (${windowSeconds(window)} s), the smallest window it can be split into: ${refusal.detail}. ` +
+        `Raise the limit: ${LIMIT_TO_RAISE[refusal.limit]}.`,
+    );
+    this.name = "QueryWindowTooLargeError";
+  }
+}
+
+const LIMIT_TO_RAISE: Record<PrometheusQueryTooLargeError["limit"], string> = {
+  samples: "Prometheus or the Thanos querier: --query.max-samples (default 50000000); Mimir/Cortex: -querier.max-samples; Amazon Managed Service for Prometheus: the query samples threshold or a quota increase",
+  series: "Mimir/Cortex: -querier.max-fetched-series-per-query; Thanos store: --store.limits.request-series",
+  chunks: "Mimir/Cortex: -querier.max-fetched-chunks-per-query; Thanos store: --store.limits.request-samples; Amazon Managed Service for Prometheus: its chunks-per-query quota cannot be raised",
+  bytes: "Mimir/Cortex: -querier.max-fetched-chunk-bytes-per-query, Mimir: -querier.max-estimated-memory-consumption-per-query, Cortex: -querier.max-fetched-data-bytes-per-query; Amazon Managed Service for Prometheus: its bytes-per-query quota cannot be raised",
+  "time-range": "Mimir: -querier.max-partial-query-length",
+  timeout: "Prometheus: --query.timeout (default 2m) and prometheus.timeoutSeconds in the config; Mimir/Cortex: -querier.timeout",
+};
+
+/** A metering query the engine refused, with the query's name; internal to the window splitting below. */
+class RefusedQuery extends Error {
+  constructor(
+    readonly query: QueryName,
+    readonly cause: PrometheusQueryTooLargeError,
+  ) {
+    super(cause.message);
+  }
+}
+
+type WindowResult = { usage?: UsageRecord[]; pods?: PodDayRecord[]; nodes?: NodeRecord[]; namespaces?: NamespaceRecord[]; perTickDays?: string[] };
+
+/**
  * Meters one billing month from Prometheus, one billing day per query window.
- * Each query is evaluated 1 s before the day ends with a range of the whole
- * day, so its 1-minute ticks are exactly [dayStart, dayEnd): back-to-back days
+ * Each query is evaluated 1 s before its window ends with a range of the whole
+ * window, so its 1-minute ticks are exactly [start, end): back-to-back windows
  * never share a boundary tick and the month's edges cut pods' lives exactly.
+ * A window the engine refuses for its size (or times out on) is split
+ * (planSplit) and its parts metered instead; they add up to the day.
  */
 export async function fetchMonthUsage(
   client: PrometheusClient,
   month: BillingMonth,
   opts: UsageQueryOptions,
-): Promise<MonthUsage & { perTickDays: string[] }> {
-  const render = (name: QueryName, day: BillingDay) =>
+): Promise<MonthUsage & { perTickDays: string[]; queryWindows: QueryWindowStats; queries: number }> {
+  const render = (name: QueryName, w: QueryWindow) =>
     renderQuery(
       opts.queries[name],
       {
-        windowSeconds: (day.endMs - day.startMs) / 1000,
+        windowSeconds: windowSeconds(w),
         dcgmNamespaceLabel: opts.dcgmNamespaceLabel,
         dcgmPodLabel: opts.dcgmPodLabel,
+        namespaceMatcher: namespaceMatcher("namespace", w.namespaces),
+        dcgmNamespaceMatcher: namespaceMatcher(opts.dcgmNamespaceLabel, w.namespaces),
       },
       `${name}.promql`,
     );
-  const at = (day: BillingDay) => day.endMs / 1000 - 1;
+  let queries = 0;
+  const ask = (name: QueryName, w: QueryWindow): Promise<InstantSample[]> => {
+    queries++;
+    return client.query(render(name, w), w.endMs / 1000 - 1).catch((e: unknown) => {
+      throw e instanceof PrometheusQueryTooLargeError ? new RefusedQuery(name, e) : e;
+    });
+  };
 
-  type DayResult = { usage: UsageRecord[]; pods: PodDayRecord[]; nodes: NodeRecord[]; namespaces: NamespaceRecord[]; perTickDays: string[] };
-  const tasks: (() => Promise<Partial<DayResult>>)[] = [];
-  for (const day of month.days) {
-    tasks.push(async () => {
-      // The fast path assumes each pod keeps its node and request for the day, and that one
-      // kube-state-metrics replica saw the whole day; check first.
-      const [requestSamples, coverageSamples] = await Promise.all([
-        client.query(render("pod-gpu-requests", day), at(day)),
-        client.query(render("ksm-instance-coverage", day), at(day)),
-      ]);
-      const requests = toRequestSeries(requestSamples);
-      const coverage = toReplicaCoverage(coverageSamples);
-      const exceptions = [...fastPathExceptions(requests), ...replicaCoverageExceptions(coverage.replicas, coverage.anyReplicaTicks)];
-      if (exceptions.length === 0) {
-        const [running, used] = await Promise.all([
-          client.query(render("pod-running-minutes", day), at(day)),
-          client.query(render("pod-used-gpu-minutes", day), at(day)),
-        ]);
-        const runningByPod = byPod(running, "pod-running-minutes");
-        const usedByPod = byPod(used, "pod-used-gpu-minutes");
-        const orphans = runningPodsWithoutNode(requests, runningByPod);
-        if (orphans.length)
-          throw new UnattributableSeriesError(
-            `${day.day}: pods Running with GPU requests but no node label on them (kube_pod_container_resource_requests without "node"): ${orphans.join(", ")}`,
-          );
-        return { usage: joinPodMinutes(day.day, requests, runningByPod, usedByPod), pods: joinPodUsage(day.day, requests, runningByPod, usedByPod), perTickDays: [] };
+  const queried: QueryWindow[] = [];
+  const splitDays = new Set<string>();
+  /** Meters `w`, or, when the engine refuses it, the parts planSplit cuts it into (recursively). */
+  async function meterSplitting<T>(w: QueryWindow, byNamespace: boolean, meter: (w: QueryWindow) => Promise<T>): Promise<T[]> {
+    try {
+      const r = await meter(w);
+      queried.push(w);
+      return [r];
+    } catch (e) {
+      if (!(e instanceof RefusedQuery)) throw e;
+      return meterParts(w, e, byNamespace, meter);
+    }
+  }
+  /** The parts of a refused window, each metered (and split again if refused); the refusal stands at the smallest. */
+  async function meterParts<T>(w: QueryWindow, refused: RefusedQuery, byNamespace: boolean, meter: (w: QueryWindow) => Promise<T>): Promise<T[]> {
+    splitDays.add(w.day);
+    const plan = planSplit(w, { byNamespace });
+    if (plan.kind === "smallest") throw new QueryWindowTooLargeError(refused.query, w, refused.cause);
+    const parts = plan.kind === "split" ? plan.windows : splitByNamespace(w, await windowNamespaces(w));
+    const out: T[] = [];
+    for (const part of parts) out.push(...(await meterSplitting(part, byNamespace, meter)));
+    return out;
+  }
+  async function windowNamespaces(w: QueryWindow): Promise<string[]> {
+    const q = "window-namespaces";
+    try {
+      return (await ask(q, w)).map((s) => need(s, "namespace", q));
+    } catch (e) {
+      throw e instanceof RefusedQuery ? new QueryWindowTooLargeError(q, w, e.cause) : e;
+    }
+  }
+
+  /** The pods of one window: the fast path, or the per-tick queries when its guard says so. */
+  async function meterWindow(w: QueryWindow): Promise<WindowResult> {
+    // The fast path assumes each pod keeps its node and request for the window, and that one
+    // kube-state-metrics replica saw the whole window; check first.
+    const [requestSamples, coverageSamples] = await Promise.all([ask("pod-gpu-requests", w), ask("ksm-instance-coverage", w)]);
+    const requests = toRequestSeries(requestSamples);
+    const coverage = toReplicaCoverage(coverageSamples);
+    const exceptions = [...fastPathExceptions(requests), ...replicaCoverageExceptions(coverage.replicas, coverage.anyReplicaTicks)];
+    if (exceptions.length === 0) {
+      const [running, used] = await Promise.all([ask("pod-running-minutes", w), ask("pod-used-gpu-minutes", w)]);
+      const runningByPod = byPod(running, "pod-running-minutes");
+      const usedByPod = byPod(used, "pod-used-gpu-minutes");
+      const orphans = runningPodsWithoutNode(requests, runningByPod);
+      if (orphans.length)
+        throw new UnattributableSeriesError(
+          `${describeWindow(w)}: pods Running with GPU requests but no node label on them (kube_pod_container_resource_requests without "node"): ${orphans.join(", ")}`,
+        );
+      return { usage: joinPodMinutes(w.day, requests, runningByPod, usedByPod), pods: joinPodUsage(w.day, requests, runningByPod, usedByPod), perTickDays: [] };
+    }
+    const qa = "allocated-gpu-minutes-per-tick";
+    const qu = "used-gpu-minutes-per-tick";
+    const [alloc, used] = await Promise.all([ask(qa, w), ask(qu, w)]);
+    const record = (q: string, s: InstantSample, requestMinutes: number, usedMinutes: number): PodDayRecord => ({
+      day: w.day,
+      namespace: need(s, "namespace", q),
+      pod: need(s, "pod", q),
+      node: need(s, "node", q),
+      resource: need(s, "resource", q),
+      requestMinutes,
+      usedMinutes,
+    });
+    const pods = [...alloc.map((s) => record(qa, s, finite(s, qa), 0)), ...used.map((s) => record(qu, s, 0, finite(s, qu)))];
+    return {
+      usage: namespaceUsageFromPods(pods),
+      pods,
+      perTickDays: [w.day],
+    };
+  }
+
+  const nodeRecords = (day: string, rows: InstantSample[], q: string): NodeRecord[] =>
+    rows.map((s) => ({
+      day,
+      node: need(s, "node", q),
+      instanceType: s.metric.label_node_kubernetes_io_instance_type ?? "",
+      capacityLabel: s.metric.label_karpenter_sh_capacity_type || s.metric.label_eks_amazonaws_com_capacity_type || "",
+      gpuReplicas: Number(s.metric.label_nvidia_com_gpu_replicas || 1),
+      nodeGroup: s.metric.label_eks_amazonaws_com_nodegroup || s.metric.label_karpenter_sh_nodepool || undefined,
+      nodeMinutes: finite(s, q),
+    }));
+  /**
+   * The GPU nodes of one day. Split, node-minutes' "and" is taken per day, not per part: a node
+   * is a GPU node for the day when it had GPU capacity in any part (as over the whole day), and
+   * its label series' minutes are summed over the parts.
+   */
+  async function meterNodes(day: QueryWindow): Promise<WindowResult> {
+    const q = "node-minutes";
+    let refused: RefusedQuery;
+    try {
+      const nodes = nodeRecords(day.day, await ask(q, day), q);
+      queried.push(day);
+      return { nodes };
+    } catch (e) {
+      if (!(e instanceof RefusedQuery)) throw e;
+      refused = e;
+    }
+    const parts = await meterParts(day, refused, false, async (w) => {
+      const [labels, gpus] = await Promise.all([ask("node-label-minutes", w), ask("gpu-nodes", w)]);
+      return { labels, gpus };
+    });
+    const gpuNodes = new Set(parts.flatMap((p) => p.gpus.map((s) => need(s, "node", "gpu-nodes"))));
+    const summed = new Map<string, InstantSample>();
+    for (const p of parts)
+      for (const s of p.labels) {
+        if (!gpuNodes.has(need(s, "node", "node-label-minutes"))) continue;
+        const k = JSON.stringify(Object.entries(s.metric).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+        const prev = summed.get(k);
+        if (prev) prev.value += finite(s, "node-label-minutes");
+        else summed.set(k, { metric: s.metric, value: finite(s, "node-label-minutes") });
       }
-      const qa = "allocated-gpu-minutes-per-tick";
-      const qu = "used-gpu-minutes-per-tick";
-      const [alloc, used] = await Promise.all([client.query(render(qa, day), at(day)), client.query(render(qu, day), at(day))]);
-      const record = (q: string, s: InstantSample, requestMinutes: number, usedMinutes: number): PodDayRecord => ({
-        day: day.day,
-        namespace: need(s, "namespace", q),
-        pod: need(s, "pod", q),
-        node: need(s, "node", q),
-        resource: need(s, "resource", q),
-        requestMinutes,
-        usedMinutes,
-      });
-      const pods = [...alloc.map((s) => record(qa, s, finite(s, qa), 0)), ...used.map((s) => record(qu, s, 0, finite(s, qu)))];
-      return {
-        usage: namespaceUsageFromPods(pods),
-        pods,
-        perTickDays: [day.day],
-      };
-    });
-    tasks.push(async () => {
-      const q = "node-minutes";
-      const rows = await client.query(render(q, day), at(day));
-      return {
-        nodes: rows.map((s) => ({
-          day: day.day,
-          node: need(s, "node", q),
-          instanceType: s.metric.label_node_kubernetes_io_instance_type ?? "",
-          capacityLabel: s.metric.label_karpenter_sh_capacity_type || s.metric.label_eks_amazonaws_com_capacity_type || "",
-          gpuReplicas: Number(s.metric.label_nvidia_com_gpu_replicas || 1),
-          nodeGroup: s.metric.label_eks_amazonaws_com_nodegroup || s.metric.label_karpenter_sh_nodepool || undefined,
-          nodeMinutes: finite(s, q),
-        })),
-      };
-    });
-    tasks.push(async () => {
-      const q = "namespace-tenants";
-      const rows = await client.query(render(q, day), at(day));
-      return { namespaces: rows.map((s) => ({ namespace: need(s, "namespace", q), tenantLabel: need(s, "label_tenant", q) })) };
-    });
+    return { nodes: nodeRecords(day.day, [...summed.values()], "node-label-minutes") };
+  }
+
+  async function meterTenants(w: QueryWindow): Promise<WindowResult> {
+    const q = "namespace-tenants";
+    const rows = await ask(q, w);
+    return { namespaces: rows.map((s) => ({ namespace: need(s, "namespace", q), tenantLabel: need(s, "label_tenant", q) })) };
+  }
+
+  const tasks: (() => Promise<WindowResult[]>)[] = [];
+  for (const day of month.days) {
+    const w: QueryWindow = { day: day.day, startMs: day.startMs, endMs: day.endMs };
+    tasks.push(() => meterSplitting(w, true, meterWindow));
+    tasks.push(async () => [await meterNodes(w)]);
+    tasks.push(() => meterSplitting(w, false, meterTenants));
   }
   let done = 0;
-  const parts = await runBounded(tasks, opts.concurrency, () => opts.onProgress?.(++done, tasks.length));
-  return { ...mergeUsage(parts), perTickDays: parts.flatMap((p) => p.perTickDays ?? []).sort() };
+  const parts = (await runBounded(tasks, opts.concurrency, () => opts.onProgress?.(++done, tasks.length))).flat();
+  return {
+    ...mergeUsage(parts),
+    perTickDays: [...new Set(parts.flatMap((p) => p.perTickDays ?? []))].sort(),
+    queryWindows: queryWindowStats(month.days.length, queried, splitDays),
+    queries,
+  };
 }
 
 /**

@@ -10,7 +10,10 @@ export const QUERY_NAMES = [
   "allocated-gpu-minutes-per-tick",
   "used-gpu-minutes-per-tick",
   "node-minutes",
+  "node-label-minutes",
+  "gpu-nodes",
   "namespace-tenants",
+  "window-namespaces",
   "gpu-sample-scan",
 ] as const;
 export type QueryName = (typeof QUERY_NAMES)[number];
@@ -21,14 +24,43 @@ export function defaultQueriesDir(): string {
 }
 
 /**
+ * A label matcher to append inside a selector's braces: `,namespace=~"a|b"`, or nothing.
+ * Built only by namespaceMatcher, which checks every part, so renderQuery inserts it as is.
+ */
+export class LabelMatcher {
+  private constructor(readonly text: string) {}
+  /** No restriction: renders as nothing, leaving the selector as it was. */
+  static readonly none = new LabelMatcher("");
+  /** @internal */
+  static of(text: string): LabelMatcher {
+    return new LabelMatcher(text);
+  }
+}
+
+const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A Kubernetes namespace name (RFC 1123 label): nothing in it is special inside a PromQL regex or string. */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** `,<label>=~"a|b"` for these namespaces (none given: no restriction). */
+export function namespaceMatcher(label: string, namespaces: readonly string[] | undefined): LabelMatcher {
+  if (namespaces === undefined) return LabelMatcher.none;
+  if (!LABEL_NAME.test(label)) throw new Error(`"${label}" is not a label name`);
+  if (namespaces.length === 0) throw new Error("a namespace matcher needs at least one namespace");
+  for (const n of namespaces) if (!NAMESPACE.test(n)) throw new Error(`"${n}" is not a Kubernetes namespace name`);
+  return LabelMatcher.of(`,${label}=~"${namespaces.join("|")}"`);
+}
+
+/**
  * Fills `{{name}}` placeholders of a query file. Values are checked against a
  * strict pattern first: a label name or a number is all a query needs, and
- * nothing else can change the query's meaning.
+ * nothing else can change the query's meaning; a LabelMatcher was checked when
+ * it was built.
  */
-export function renderQuery(template: string, values: Record<string, string | number>, source = "query"): string {
+export function renderQuery(template: string, values: Record<string, string | number | LabelMatcher>, source = "query"): string {
   return template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
     const v = values[name];
     if (v === undefined) throw new Error(`${source}: no value for placeholder {{${name}}}`);
+    if (v instanceof LabelMatcher) return v.text;
     const s = String(v);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$|^\d+(\.\d+)?$/.test(s)) throw new Error(`${source}: value "${s}" for {{${name}}} is not a label name or number`);
     return s;

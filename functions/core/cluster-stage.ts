@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { D } from "./decimal.js";
 import { USED_MINUTES_DP } from "./chargeback.js";
 import type { MonthUsage } from "./usage.js";
+import type { QueryWindowStats } from "./query-windows.js";
 
 export const STAGE_USAGE_FILE = "usage.json";
 export const STAGE_MANIFEST_FILE = "manifest.json";
@@ -32,6 +33,8 @@ export interface StageManifest extends StageIdentity {
   schemaVersion: number;
   meteredAt: string;
   perTickDays: string[];
+  /** How the run's query windows went (absent in stages written before windows were split). */
+  queryWindows?: QueryWindowStats;
   files: { [STAGE_USAGE_FILE]: { sha256: string; bytes: number } };
 }
 
@@ -39,6 +42,7 @@ export interface ClusterStage {
   identity: StageIdentity;
   usage: MonthUsage;
   perTickDays: string[];
+  queryWindows?: QueryWindowStats;
   /** sha256 of usage.json: deterministic for the same Prometheus data, so the dataset manifest can carry it. */
   usageSha256: string;
   meteredAt: string;
@@ -86,7 +90,13 @@ export function tagClusterUsage(usage: MonthUsage, cluster: string): MonthUsage 
 }
 
 /** Renders a cluster's stage; `usage` must already be tagged (tagClusterUsage). */
-export function renderClusterStage(identity: StageIdentity, usage: MonthUsage, perTickDays: string[], meteredAt: Date): { stage: ClusterStage; files: StageFiles } {
+export function renderClusterStage(
+  identity: StageIdentity,
+  usage: MonthUsage,
+  perTickDays: string[],
+  meteredAt: Date,
+  queryWindows?: QueryWindowStats,
+): { stage: ClusterStage; files: StageFiles } {
   const usageBody = Buffer.from(JSON.stringify(usage) + "\n", "utf8");
   const usageSha256 = sha256(usageBody);
   const manifest: StageManifest = {
@@ -95,10 +105,11 @@ export function renderClusterStage(identity: StageIdentity, usage: MonthUsage, p
     ...identity,
     meteredAt: meteredAt.toISOString(),
     perTickDays,
+    ...(queryWindows ? { queryWindows } : {}),
     files: { [STAGE_USAGE_FILE]: { sha256: usageSha256, bytes: usageBody.length } },
   };
   return {
-    stage: { identity, usage, perTickDays, usageSha256, meteredAt: manifest.meteredAt },
+    stage: { identity, usage, perTickDays, ...(queryWindows ? { queryWindows } : {}), usageSha256, meteredAt: manifest.meteredAt },
     files: { usage: usageBody, manifest: Buffer.from(JSON.stringify(manifest, null, 2) + "\n", "utf8") },
   };
 }
@@ -127,7 +138,10 @@ export function checkClusterStage(files: Partial<StageFiles>, expected: StageIde
   const got = sha256(files.usage);
   if (got !== m.files?.[STAGE_USAGE_FILE]?.sha256) return { ok: false, reason: `staged ${STAGE_USAGE_FILE} has sha256 ${got}, its manifest says ${m.files?.[STAGE_USAGE_FILE]?.sha256}` };
   const usage = JSON.parse(files.usage.toString("utf8")) as MonthUsage;
-  return { ok: true, stage: { identity: expected, usage, perTickDays: m.perTickDays ?? [], usageSha256: got, meteredAt: m.meteredAt } };
+  return {
+    ok: true,
+    stage: { identity: expected, usage, perTickDays: m.perTickDays ?? [], ...(m.queryWindows ? { queryWindows: m.queryWindows } : {}), usageSha256: got, meteredAt: m.meteredAt },
+  };
 }
 
 /** One cluster's usage as combining needs it (a stage, or a month-to-date read that is never staged). */

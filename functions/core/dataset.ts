@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Chargeback } from "./chargeback.js";
 import type { Dec } from "./decimal.js";
 import { DEFAULT_CLUSTER_ID } from "./config.js";
+import type { QueryWindowStats } from "./query-windows.js";
 
 export const CHARGEBACK_COLUMNS = [
   "month", "cluster", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
@@ -66,6 +67,12 @@ export interface ClusterInput {
   usageSha256: string;
   /** Days metered with the per-tick fallback queries. */
   perTickDays: string[];
+  /**
+   * How the cluster's query windows went: billing days, how many were split because the query
+   * engine refused them, the smallest window queried (seconds). The one manifest field a split
+   * run of the same data changes: the files are byte-identical.
+   */
+  queryWindows?: QueryWindowStats;
 }
 
 /** What the run was asked to do; recorded in the manifest so a re-run can be compared. */

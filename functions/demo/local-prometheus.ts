@@ -86,8 +86,17 @@ export async function startScenarioPrometheus(t0Ms: number, scenario: (series: S
   return startPrometheus({ dataDir: path.join(dir, "data") });
 }
 
+export interface StartPrometheusOptions {
+  dataDir: string;
+  port?: number;
+  /** `--query.max-samples`: the most samples one query may hold in memory (default here 500,000,000; Prometheus' own default is 50,000,000). */
+  maxSamples?: number;
+  /** `--query.timeout` (default here 30m; Prometheus' own default is 2m). */
+  queryTimeout?: string;
+}
+
 /** Starts Prometheus over a copy of `dataDir` (it writes to its data dir), waiting until it is ready. */
-export async function startPrometheus(opts: { dataDir: string; port?: number }): Promise<RunningPrometheus> {
+export async function startPrometheus(opts: StartPrometheusOptions): Promise<RunningPrometheus> {
   ensurePrometheusInstalled();
   const work = await mkdtemp(path.join(tmpdir(), "prom-"));
   const data = path.join(work, "data");
@@ -102,8 +111,8 @@ export async function startPrometheus(opts: { dataDir: string; port?: number }):
       `--storage.tsdb.path=${data}`,
       "--storage.tsdb.retention.time=10y",
       `--web.listen-address=127.0.0.1:${port}`,
-      "--query.max-samples=500000000",
-      "--query.timeout=30m",
+      `--query.max-samples=${opts.maxSamples ?? 500_000_000}`,
+      `--query.timeout=${opts.queryTimeout ?? "30m"}`,
     ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );

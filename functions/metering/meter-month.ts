@@ -4,13 +4,14 @@ import { renderDataset, type ClusterInput, type Dataset } from "../core/dataset.
 import { assertMonthClosed, type BillingMonth } from "../core/month.js";
 import { checkClusterStage, combineClusterUsage, stageUsage, renderClusterStage, tagClusterUsage, type ClusterStage, type StageIdentity } from "../core/cluster-stage.js";
 import type { MonthUsage } from "../core/usage.js";
+import type { QueryWindowStats } from "../core/query-windows.js";
 import { redactUrl, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
 import type { QueryName } from "../adapters/query-files.js";
 import { memoryStaging, type DatasetSink } from "../adapters/dataset-sink.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 
-/** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count). */
+/** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count; a split day: more). */
 export const QUERIES_PER_DAY = 6;
 
 /** How metering reaches each cluster's Prometheus. */
@@ -94,7 +95,7 @@ export async function meterClusterUsage(
   window: BillingMonth,
   queries: Record<QueryName, string>,
   onProgress?: (done: number, total: number) => void,
-): Promise<MonthUsage & { perTickDays: string[] }> {
+): Promise<MonthUsage & { perTickDays: string[]; queryWindows: QueryWindowStats; queries: number }> {
   const p = cluster.prometheus;
   const usage = await fetchMonthUsage(client, window, {
     queries,
@@ -103,7 +104,7 @@ export async function meterClusterUsage(
     concurrency: p?.concurrency ?? 4,
     onProgress,
   });
-  return { ...tagClusterUsage(usage, cluster.id), perTickDays: usage.perTickDays };
+  return { ...tagClusterUsage(usage, cluster.id), perTickDays: usage.perTickDays, queryWindows: usage.queryWindows, queries: usage.queries };
 }
 
 /** "month 2026-10 is incomplete …" naming failed and kept clusters; one line per failure. */
@@ -155,11 +156,12 @@ export async function meterMonth(deps: MeterDeps, cfg: Config, month: string, no
           continue;
         }
       }
-      const usage = await meterClusterUsage(client, cluster, bm, deps.queries, o.onProgress);
-      queries += bm.days.length * QUERIES_PER_DAY;
+      // How the windows went is not usage: it stays out of usage.json, whose hash the dataset manifest carries.
+      const { queryWindows, queries: issued, ...usage } = await meterClusterUsage(client, cluster, bm, deps.queries, o.onProgress);
+      queries += issued;
       // Bad input (a missing price, an odd label) is found now, before the stage exists: a retry cannot fix it.
       computeChargeback(usage, cfg, month);
-      const { stage, files } = renderClusterStage(identity, usage, usage.perTickDays, now);
+      const { stage, files } = renderClusterStage(identity, usage, usage.perTickDays, now, queryWindows);
       await staging.write(month, cluster.id, files);
       stages.push(stage);
       outcomes.push({ id: cluster.id, status: "metered", prometheusUrl: url });
@@ -182,6 +184,7 @@ export async function meterMonth(deps: MeterDeps, cfg: Config, month: string, no
     prometheusUrl: s.identity.prometheusUrl,
     usageSha256: s.usageSha256,
     perTickDays: s.perTickDays,
+    ...(s.queryWindows ? { queryWindows: s.queryWindows } : {}),
   }));
   const rendered = renderDataset(chargeback, {
     month,

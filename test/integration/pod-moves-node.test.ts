@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
-import { loadQueries, renderQuery } from "../../functions/adapters/query-files.js";
+import { LabelMatcher, loadQueries, renderQuery } from "../../functions/adapters/query-files.js";
 import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { fastPathExceptions, joinPodMinutes, podKey } from "../../functions/core/pod-minutes.js";
@@ -39,7 +39,7 @@ describe("a pod rescheduled under the same name on another node", () => {
   it("given the same data, the per-pod fast path alone would double-bill (why the guard exists)", async () => {
     const client = createPrometheusClient({ url: prom.url });
     const qs = loadQueries();
-    const render = (name: "pod-gpu-requests" | "pod-running-minutes") => renderQuery(qs[name], { windowSeconds: (day.endMs - day.startMs) / 1000 });
+    const render = (name: "pod-gpu-requests" | "pod-running-minutes") => renderQuery(qs[name], { windowSeconds: (day.endMs - day.startMs) / 1000, namespaceMatcher: LabelMatcher.none });
     const at = day.endMs / 1000 - 1;
     const requests = (await client.query(render("pod-gpu-requests"), at)).filter((s) => s.metric.stat === "max");
     const series = requests.map((s) => ({ namespace: s.metric.namespace!, pod: s.metric.pod!, container: s.metric.container!, node: s.metric.node!, resource: s.metric.resource!, max: s.value, min: s.value }));
