@@ -1,5 +1,6 @@
 import path from "node:path";
 import { prepareMonthData } from "../functions/demo/local-prometheus.js";
+import { ensureDebianPackages, TEST_PACKAGES } from "../functions/demo/system-packages.js";
 
 /** Where generated, backfilled months are cached between runs (also used by `npm start` and the benchmark). */
 export const MONTH_CACHE_DIR = path.resolve(".tmp/month-cache");
@@ -14,6 +15,9 @@ export const DEMO_3_DAYS_DATA = { ...DEMO_MONTH_DATA, days: 3 } as const;
  * running in parallel (and with the hook timeout). Cached afterwards (.tmp/month-cache).
  */
 export default async function setup(): Promise<void> {
+  // Before any suite: a missing Prometheus, poppler or LibreOffice is installed (root on
+  // Debian/Ubuntu) or stops the run with one message, instead of failing tests one by one.
+  ensureDebianPackages(TEST_PACKAGES, { purpose: "the tests", install: true });
   const t0 = Date.now();
   for (const spec of [DEMO_MONTH_DATA, DEMO_3_DAYS_DATA]) await prepareMonthData({ ...spec });
   const s = ((Date.now() - t0) / 1000).toFixed(1);

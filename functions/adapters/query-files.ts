@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { packageFile } from "../package-files.js";
 
 export const QUERY_NAMES = [
   "pod-gpu-requests",
@@ -20,7 +20,7 @@ export type QueryName = (typeof QUERY_NAMES)[number];
 
 /** Where the `.promql` files live: beside the bundle in Lambda (QUERIES_DIR), else the repo's `queries/`. */
 export function defaultQueriesDir(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../queries");
+  return packageFile("queries");
 }
 
 /**

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { packageFile } from "../package-files.js";
 import type { AlertTemplates, Language } from "../quota/render-alert.js";
 
 /** Where `quota-alert.<lang>.{txt,html}` live: beside the bundle in Lambda (TEMPLATES_DIR), else the repo's `templates/`. */
 export function defaultTemplatesDir(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../templates");
+  return packageFile("templates");
 }
 
 export function loadAlertTemplates(dir = defaultTemplatesDir()): Record<Language, AlertTemplates> {

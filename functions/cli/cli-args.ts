@@ -1,9 +1,8 @@
 import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import { parseConfig, type Config } from "../core/config.js";
 import { currentMonth, parseMonth, previousMonth } from "../core/month.js";
+import { packageFile } from "../package-files.js";
 
 /** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
 export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;
@@ -16,7 +15,7 @@ export class UsageError extends Error {
   }
 }
 
-export const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../config/reference-customer.yaml");
+export const DEFAULT_CONFIG = packageFile("functions/config/reference-customer.yaml");
 
 export async function loadConfig(file: string): Promise<Config> {
   let text: string;

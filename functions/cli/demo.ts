@@ -3,40 +3,20 @@
  * against a real local Prometheus, writes the chargeback dataset to ./out and
  * prints the per-tenant summary, then checks it against the generator's exact answer.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { main } from "./main.js";
 import { DEFAULT_CONFIG, loadConfig } from "./cli-args.js";
 import { computeChargeback } from "../core/chargeback.js";
+import { ensureDebianPackages, PROMETHEUS_PACKAGE } from "../demo/system-packages.js";
+import { packageFile } from "../package-files.js";
 
 const DEMO_MONTH = "2026-10";
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-
-function ensurePrometheus(): void {
-  if (existsSync("/usr/bin/prometheus") && existsSync("/usr/bin/promtool")) return;
-  const debian = existsSync("/etc/debian_version");
-  if (debian && process.getuid?.() === 0) {
-    console.log("Installing Debian's prometheus package (prometheus + promtool)…");
-    for (const args of [["update", "-qq"], ["install", "-y", "-qq", "--no-install-recommends", "prometheus"]]) {
-      const r = spawnSync("apt-get", args, { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-      if (r.status !== 0) throw new Error(`apt-get ${args.join(" ")} failed`);
-    }
-    return;
-  }
-  throw new Error(
-    debian
-      ? "Prometheus is not installed: run `sudo apt-get install -y prometheus` (it provides prometheus and promtool), then npm start again."
-      : "Prometheus 2.x with promtool is needed at /usr/bin (Debian/Ubuntu: apt-get install prometheus).",
-  );
-}
 
 async function demo(): Promise<number> {
-  ensurePrometheus();
+  ensureDebianPackages([PROMETHEUS_PACKAGE], { purpose: "npm start", install: true });
   const { prepareMonthData, startPrometheus } = await import("../demo/local-prometheus.js");
   const { exactAnswer } = await import("../demo/month-generator.js");
-  const cacheDir = path.join(root, ".tmp", "month-cache");
+  const cacheDir = packageFile(".tmp", "month-cache");
   console.log(`Generating and backfilling the demo month ${DEMO_MONTH} (cached in ${path.relative(process.cwd(), cacheDir)})…`);
   const t0 = Date.now();
   const { dataDir, gen } = await prepareMonthData({ month: DEMO_MONTH, scale: "demo", cacheDir });

@@ -1,11 +1,11 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageFile } from "../package-files.js";
 import type { Lang } from "../report/i18n.js";
 import type { DeliveryKind, EmailTemplate } from "../report/email-content.js";
 
-/** templates/ at the repository root; a bundle passes its own directory (TEMPLATES_DIR). */
-export const DEFAULT_TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../templates");
+/** templates/ at the package root; a bundle passes its own directory (TEMPLATES_DIR). */
+export const DEFAULT_TEMPLATES_DIR = packageFile("templates");
 
 export async function loadEmailTemplate(dir: string, lang: Lang, kind: DeliveryKind): Promise<EmailTemplate> {
   const f = (ext: string) => readFile(path.join(dir, lang, `${kind}.${ext}`), "utf8");

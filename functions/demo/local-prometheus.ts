@@ -12,15 +12,13 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { ensureDebianPackages, PROMETHEUS, PROMETHEUS_PACKAGE, PROMTOOL } from "./system-packages.js";
 import { generateMonth, writeOpenMetricsDays, type DcgmShape, type GeneratedMonth, type Scale } from "./month-generator.js";
 
 const run = promisify(execFile);
-export const PROMETHEUS = "/usr/bin/prometheus";
-export const PROMTOOL = "/usr/bin/promtool";
 
 export function ensurePrometheusInstalled(): void {
-  if (!existsSync(PROMETHEUS) || !existsSync(PROMTOOL))
-    throw new Error("Prometheus and promtool are needed at /usr/bin: apt-get install -y prometheus (Debian/Ubuntu)");
+  ensureDebianPackages([PROMETHEUS_PACKAGE], { purpose: "the local Prometheus", install: false });
 }
 
 /** Backfills each day file into `dataDir` (two promtool processes at a time on this 2-core machine). */

@@ -36,13 +36,13 @@ import { readFileSync } from "node:fs";
 import { mkdir, open } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { billingMonth } from "../core/month.js";
 import type { MonthUsage, NodeRecord, PodUsageRecord, UsageRecord } from "../core/usage.js";
+import { packageFile } from "../package-files.js";
 
 const MIN = 60_000;
 /** The real trace extract the generator draws from; shipped inside the repository (see trace/README.md). */
-export const TRACE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "trace");
+export const TRACE_DIR = packageFile("functions/demo/trace");
 
 export type Scale = "demo" | "small" | "medium" | "large";
 

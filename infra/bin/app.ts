@@ -6,13 +6,13 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import { GpuBillingStack } from "../lib/gpu-billing-stack.js";
 import { parseSettings } from "../lib/settings.js";
 
-/** The context of infra/cdk.json (feature flags and defaults), for synthesizing outside the CDK CLI (tests, scripts). */
+/** The context of cdk.json (feature flags and defaults), for synthesizing outside the CDK CLI (tests, scripts). */
 export function cdkJsonContext(): Record<string, unknown> {
-  const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../cdk.json");
+  const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../cdk.json");
   return (JSON.parse(readFileSync(file, "utf8")) as { context: Record<string, unknown> }).context;
 }
 
-/** `cdk synth` / `cdk deploy` entry (infra/cdk.json). Settings come from the `gpuBilling` context. */
+/** `npx cdk synth` / `npx cdk deploy` entry (cdk.json at the repository root). Settings come from the `gpuBilling` context. */
 export function buildApp(app = new App()): { app: App; stack: GpuBillingStack } {
   const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
   const settings = parseSettings(app.node.tryGetContext("gpuBilling"));

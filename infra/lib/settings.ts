@@ -4,7 +4,7 @@ import { CONTROLLER_NAMESPACE } from "../../functions/adapters/controller-metric
 
 /**
  * Everything an operator may change about the deployment, in one place.
- * Read from the CDK context key `gpuBilling` (infra/cdk.json or `-c gpuBilling='{…}'`),
+ * Read from the CDK context key `gpuBilling` (cdk.json or `-c gpuBilling='{…}'`),
  * validated here so a typo fails `cdk synth` with the field's name instead of deploying.
  */
 

@@ -11,7 +11,7 @@ import { referenceConfig } from "../core/fixtures.js";
 
 const repoRoot = new URL("../..", import.meta.url).pathname;
 
-/** Synthesizes without bundling (the bundling test does that once); context = infra/cdk.json. */
+/** Synthesizes without bundling (the bundling test does that once); context = cdk.json. */
 function synth(raw: unknown = {}, functions?: FunctionSpec[]) {
   const app = new App({ context: { ...cdkJsonContext(), "aws:cdk:bundling-stacks": [] } });
   const stack = new GpuBillingStack(app, "GpuBilling", {

@@ -1,6 +1,5 @@
 // No Kubernetes cluster runs here: the API side is a local HTTP stand-in that records every request
 // (test/quota/support/kube-api-server.ts). S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
-import "./support/node20-undici-shim.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ListObjectsV2Command, GetObjectCommand } from "@aws-sdk/client-s3";
 import { parseConfig, type Config } from "../../functions/core/config.js";
