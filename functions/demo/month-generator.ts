@@ -668,6 +668,9 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
       for (const [res, v] of caps) await ksm("kube_node_status_capacity", `node="${n.name}",resource="${res}",unit="integer"`, n.startMs, n.endMs, () => v, "NaN", ["namespace", "pod", "container"]);
     }
     put("# TYPE kube_namespace_labels gauge\n");
+    // Every cluster's own namespaces, exported like the tenants' (no tenant label).
+    for (const ns of ["default", "gpu-operator", "kube-system", "monitoring"])
+      await ksm("kube_namespace_labels", `namespace="${ns}"`, g.dataStartMs, g.dataEndMs, () => 1, "NaN", ["pod", "container"]);
     for (const ns of g.namespaces)
       await ksm("kube_namespace_labels", `${ns.tenantLabel ? `label_tenant="${ns.tenantLabel}",` : ""}namespace="${ns.name}"`, g.dataStartMs, g.dataEndMs, () => 1, "NaN", ["pod", "container"]);
 

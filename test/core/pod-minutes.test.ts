@@ -68,7 +68,7 @@ describe("the kube-state-metrics replica check", () => {
     ["one replica restarted with the same address (a gap in one series)", [{ instance: "a", ticks: 1440 }, { instance: "b", ticks: 1400 }], 1440, false],
     ["both replicas replaced by new pods (new instances)", [{ instance: "a", ticks: 700 }, { instance: "b", ticks: 700 }, { instance: "c", ticks: 733 }, { instance: "d", ticks: 733 }], 1433, true],
     ["the two replicas missed different minutes", [{ instance: "a", ticks: 1430 }, { instance: "b", ticks: 1432 }], 1440, true],
-    ["no kube_node_labels at all (nothing to check)", [], 0, false],
+    ["no kube-system or default namespace series at all (nothing to check)", [], 0, false],
   ])("given %s, then whether the day goes per tick is as expected", (_, replicas, any, perTick) => {
     expect(replicaCoverageExceptions(replicas, any).length > 0).toBe(perTick);
   });

@@ -2,7 +2,6 @@
 // (test/quota/support/kube-api-server.ts), which serves Kueue's kueue.x-k8s.io/v1beta1 LocalQueues and
 // ClusterQueues in Kueue's object shape with merge-patch semantics, and records every request.
 // S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
-import "./support/node20-undici-shim.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ListObjectsV2Command, GetObjectCommand } from "@aws-sdk/client-s3";
 import { parseConfig, type Config } from "../../functions/core/config.js";
