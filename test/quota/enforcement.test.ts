@@ -1,7 +1,6 @@
 // No Kubernetes cluster runs here: the API side is a local HTTP stand-in that records every request
 // (test/quota/support/kube-api-server.ts). S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ListObjectsV2Command, GetObjectCommand } from "@aws-sdk/client-s3";
 import { parseConfig, type Config } from "../../functions/core/config.js";
 import { D } from "../../functions/core/decimal.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
@@ -12,7 +11,7 @@ import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";
 import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
 import { referenceConfigText } from "../core/fixtures.js";
-import { startS3, type LocalS3 } from "../support/s3.js";
+import { s3JsonObjects, startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
 import { startKubeApi, type KubeState } from "./support/kube-api-server.js";
 
@@ -65,11 +64,7 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
     runId: `run-${n}`,
   });
   const writes = () => kube.requests.filter((r) => r.method !== "GET");
-  const objects = async (sub: string) => {
-    const c = s3.client;
-    const l = await c.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/${sub}` }));
-    return Promise.all((l.Contents ?? []).map(async (o) => JSON.parse(await (await c.send(new GetObjectCommand({ Bucket: BUCKET, Key: o.Key! }))).Body!.transformToString())));
-  };
+  const objects = async (sub: string): Promise<any[]> => s3JsonObjects(s3.client, BUCKET, `${prefix}/${sub}`);
 
   beforeAll(async () => {
     s3 = await startS3(BUCKET, { preconditions: true });

@@ -3,7 +3,6 @@
 // ClusterQueues in Kueue's object shape with merge-patch semantics, and records every request.
 // S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ListObjectsV2Command, GetObjectCommand } from "@aws-sdk/client-s3";
 import { parseConfig, type Config } from "../../functions/core/config.js";
 import { D } from "../../functions/core/decimal.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
@@ -15,7 +14,7 @@ import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from ".
 import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
 import { describeEnforcementRecord } from "../../functions/cli/quota-command.js";
 import { referenceConfigText } from "../core/fixtures.js";
-import { startS3, type LocalS3 } from "../support/s3.js";
+import { s3JsonObjects, startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
 import { startKubeApi, type KubeState, type KueueObject } from "./support/kube-api-server.js";
 
@@ -96,10 +95,7 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
   const patches = () => kube.requests.filter((r) => r.method !== "GET");
   const localQueue = (ns: string, name: string) => kube.state.kueue!.localQueues.find((q) => q.metadata.namespace === ns && q.metadata.name === name)!;
   const stopPolicies = () => Object.fromEntries(kube.state.kueue!.localQueues.map((q) => [`${q.metadata.namespace}/${q.metadata.name}`, q.spec.stopPolicy]));
-  const objects = async (sub: string) => {
-    const l = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/${sub}` }));
-    return Promise.all((l.Contents ?? []).map(async (o) => JSON.parse(await (await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: o.Key! }))).Body!.transformToString())));
-  };
+  const objects = async (sub: string): Promise<any[]> => s3JsonObjects(s3.client, BUCKET, `${prefix}/${sub}`);
   const OCT_20 = new Date("2026-10-20T09:00:00+09:00");
 
   beforeAll(async () => {

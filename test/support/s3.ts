@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 // @ts-expect-error s3rver ships no type declarations
 import S3rver from "s3rver";
 
@@ -85,4 +85,10 @@ export async function startS3(bucket: string, opts: { preconditions?: boolean } 
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** Every JSON object under `prefix` in `bucket`, parsed (the quota state, audit and enforcement records). */
+export async function s3JsonObjects(client: S3Client, bucket: string, prefix: string): Promise<unknown[]> {
+  const l = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return Promise.all((l.Contents ?? []).map(async (o) => JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }))).Body!.transformToString())));
 }
