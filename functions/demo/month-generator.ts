@@ -136,7 +136,8 @@ export interface GeneratedMonth {
   };
 }
 
-function mulberry32(seed: number) {
+/** Small deterministic PRNG (mulberry32): the same month on every run and machine. */
+export function mulberry32(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -3,18 +3,9 @@ import { billingMonth } from "../../functions/core/month.js";
 import type { MonthUsage, NodeRecord, PodUsageRecord, UsageRecord } from "../../functions/core/usage.js";
 import { sumPodDays } from "../../functions/core/pod-minutes.js";
 import { referenceConfig } from "../core/fixtures.js";
+import { mulberry32 } from "../../functions/demo/month-generator.js";
 
-/** Small deterministic PRNG (mulberry32) so the fixture months are the same on every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const NODES = [
   { node: "p4d-od-1", instanceType: "p4d.24xlarge", capacityLabel: "on-demand", gpus: 8, nodeGroup: "a100-od" },
