@@ -242,14 +242,14 @@ function unplacedPods(pending: PodInfo[], free: number[], launchingSlots: number
   return left;
 }
 
-/** Nodes of `size` GPUs needed to hold `pods` (first-fit decreasing). Pods bigger than a node are skipped. */
-function nodesFor(pods: PodInfo[], size: number): number {
+/** Nodes of `size` GPUs needed to hold requests of `gpus` each (first-fit decreasing). Requests bigger than a node are skipped. */
+export function nodesNeeded(gpus: readonly number[], size: number): number {
   const bins: number[] = [];
-  for (const p of [...pods].sort((a, b) => b.gpuRequest - a.gpuRequest)) {
-    if (p.gpuRequest > size) continue;
-    const i = bins.findIndex((b) => b >= p.gpuRequest);
-    if (i >= 0) bins[i]! -= p.gpuRequest;
-    else bins.push(size - p.gpuRequest);
+  for (const g of [...gpus].sort((a, b) => b - a)) {
+    if (g > size) continue;
+    const i = bins.findIndex((b) => b >= g);
+    if (i >= 0) bins[i]! -= g;
+    else bins.push(size - g);
   }
   return bins.length;
 }
@@ -316,7 +316,7 @@ export function decideScaleOut(pool: PoolView, snap: Snapshot, policy: Controlle
       skipped.push(`${g.name}: at its maximum (${info.desiredCapacity}/${ceiling})`);
       continue;
     }
-    const needed = Math.max(left.length ? nodesFor(left, g.gpusPerNode) : 0, short ? Math.ceil((headroom - freeGpus - launchingGpus) / g.gpusPerNode) : 0);
+    const needed = Math.max(left.length ? nodesNeeded(left.map((p) => p.gpuRequest), g.gpusPerNode) : 0, short ? Math.ceil((headroom - freeGpus - launchingGpus) / g.gpusPerNode) : 0);
     if (needed === 0) {
       skipped.push(`${g.name}: its ${g.gpusPerNode}-GPU nodes cannot hold the pending pods`);
       continue;

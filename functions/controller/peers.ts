@@ -7,6 +7,7 @@
  * Simplifications against the real projects are stated in the README
  * ("Controller against Karpenter and Cluster Autoscaler") and under the bench table.
  */
+import { nodesNeeded } from "./decide.js";
 
 /** A node as a peer sees it (one instance type per pool, as the simulated NodePools / node groups pin it). */
 export interface PeerNode {
@@ -111,17 +112,6 @@ export function podsFit(pods: { gpus: number }[], freeSlots: number[]): boolean 
 
 export const freeGpus = (n: PeerNode) => (n.gpusRegistered && !n.tainted ? n.gpus - n.pods.reduce((a, p) => a + p.gpus, 0) : 0);
 
-/** Nodes of `size` GPUs to hold `pods`, first-fit decreasing. */
-export function nodesNeeded(pods: { gpus: number }[], size: number): number {
-  const bins: number[] = [];
-  for (const p of [...pods].sort((a, b) => b.gpus - a.gpus)) {
-    if (p.gpus > size) continue;
-    const i = bins.findIndex((b) => b >= p.gpus);
-    if (i >= 0) bins[i]! -= p.gpus;
-    else bins.push(size - p.gpus);
-  }
-  return bins.length;
-}
 
 /**
  * Provisioning for pods that fit nowhere, as both peers do it: right away (Karpenter batches
@@ -155,7 +145,7 @@ export function provisionForPending(view: PeerView, state: PeerState, backoffMin
     }
     if (!left.length) continue;
     const order = [...groups].sort((a, b) => (a.capacityType === b.capacityType ? a.priority - b.priority || a.name.localeCompare(b.name) : a.capacityType === "spot" ? -1 : 1));
-    let need = nodesNeeded(left, Math.max(...groups.map((g) => g.gpusPerNode)));
+    let need = nodesNeeded(left.map((p) => p.gpus), Math.max(...groups.map((g) => g.gpusPerNode)));
     for (const g of order) {
       if (need <= 0) break;
       if ((next.unavailableUntil[g.name] ?? -1) > view.t || g.capacityErrorNow) continue;
