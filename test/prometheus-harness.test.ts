@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { generateMonth, writeOpenMetricsDays, type GeneratedMonth } from "../functions/demo/month-generator.js";
-import { backfill, startPrometheus, type RunningPrometheus } from "../functions/demo/local-prometheus.js";
+import { generateMonth, type GeneratedMonth } from "../functions/demo/month-generator.js";
+import { backfill, backfillMonth, startPrometheus, type RunningPrometheus } from "../functions/demo/local-prometheus.js";
 
 /**
  * The harness itself, against the real Prometheus 2.42: two days of the demo
@@ -22,8 +22,7 @@ describe("the Prometheus harness", () => {
   beforeAll(async () => {
     gen = generateMonth({ month: "2026-10", scale: "demo", days: 2 });
     work = await mkdtemp(path.join(tmpdir(), "harness-"));
-    const files = await writeOpenMetricsDays(gen, path.join(work, "om"));
-    await backfill(files, path.join(work, "blocks"));
+    await backfillMonth(gen, path.join(work, "blocks"));
     prom = await startPrometheus({ dataDir: path.join(work, "blocks") });
   });
   afterAll(async () => {
@@ -73,5 +72,25 @@ describe("the Prometheus harness", () => {
     expect(Number(total!.value[1])).toBe(2 * liveNodes(t));
     // and the gap really has no samples: no series has a sample in the last 30 s before t
     expect(await query("count(count_over_time(kube_node_labels[30s]))", t)).toHaveLength(0);
+  });
+});
+
+describe("the backfill pool", () => {
+  it("given day files where one is not OpenMetrics, when backfilled, then it rejects naming that file and the good days are in blocks, one block per day", async () => {
+    const work = await mkdtemp(path.join(tmpdir(), "pool-"));
+    try {
+      const day = (i: number) => `# TYPE m gauge\n${Array.from({ length: 144 }, (_, k) => `m{d="${i}"} 1 ${86400 * (20000 + i) + 600 * k}`).join("\n")}\n# EOF\n`;
+      const files = [0, 1, 2].map((i) => path.join(work, `day-${i}.om`));
+      await Promise.all(files.map((f, i) => writeFile(f, i === 1 ? "not openmetrics\n" : day(i))));
+      await expect(backfill(files, path.join(work, "blocks"))).rejects.toThrow(/promtool failed on .*day-1\.om/);
+      const good = await backfill([files[0]!, files[2]!], path.join(work, "good"));
+      expect(good).toBeUndefined();
+      // Day-long data: promtool's default (2 h) cuts each day into 12 blocks; ours into at most 2 (18 h blocks).
+      const metas = await Promise.all((await readdir(path.join(work, "good"))).map(async (b) => JSON.parse(await readFile(path.join(work, "good", b, "meta.json"), "utf8")) as { minTime: number; maxTime: number }));
+      expect(metas.length).toBeLessThanOrEqual(4);
+      expect(Math.max(...metas.map((m) => m.maxTime - m.minTime))).toBeGreaterThan(2 * 3600_000);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });

@@ -4,6 +4,7 @@
  * prints the per-tenant summary, then checks it against the generator's exact answer.
  */
 import path from "node:path";
+import { parseArgs } from "node:util";
 import { main } from "./main.js";
 import { DEFAULT_CONFIG, loadConfig } from "./cli-args.js";
 import { computeChargeback } from "../core/chargeback.js";
@@ -12,11 +13,16 @@ import { packageFile } from "../package-files.js";
 
 const DEMO_MONTH = "2026-10";
 
-async function demo(): Promise<number> {
+/**
+ * `--cache-dir` and `--out` let the benchmark time a first run (an empty cache) beside
+ * cached ones without touching the checkout's own cache and ./out.
+ */
+async function demo(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { "cache-dir": { type: "string" }, out: { type: "string" } } });
   ensureDebianPackages([PROMETHEUS_PACKAGE], { purpose: "npm start", install: true });
   const { prepareMonthData, startPrometheus } = await import("../demo/local-prometheus.js");
   const { exactAnswer } = await import("../demo/month-generator.js");
-  const cacheDir = packageFile(".tmp", "month-cache");
+  const cacheDir = values["cache-dir"] ? path.resolve(values["cache-dir"]) : packageFile(".tmp", "month-cache");
   console.log(`Generating and backfilling the demo month ${DEMO_MONTH} (cached in ${path.relative(process.cwd(), cacheDir)})…`);
   const t0 = Date.now();
   const { dataDir, gen } = await prepareMonthData({ month: DEMO_MONTH, scale: "demo", cacheDir });
@@ -24,7 +30,7 @@ async function demo(): Promise<number> {
   const prom = await startPrometheus({ dataDir });
   console.log(`Prometheus 2.42 running at ${prom.url}`);
   try {
-    const out = path.join(process.cwd(), "out");
+    const out = path.resolve(values.out ?? "out");
     const code = await main(["meter", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--prometheus-url", prom.url, "--out", out]);
     if (code !== 0) return code;
     const cfg = await loadConfig(DEFAULT_CONFIG);
@@ -52,7 +58,7 @@ async function demo(): Promise<number> {
   }
 }
 
-demo().then(
+demo(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {
     console.error(`error: ${(e as Error).message}`);

@@ -584,7 +584,7 @@ const KSM_TARGET = 'endpoint="http",job="kube-state-metrics",service="kube-state
  * Writes the data as OpenMetrics, one file per 24 h from the data start,
  * the form `promtool tsdb create-blocks-from openmetrics` backfills.
  */
-export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Promise<string[]> {
+export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string, opts: { onFile?: (file: string) => void } = {}): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const files: string[] = [];
   const DAY = 24 * 60 * MIN;
@@ -733,6 +733,8 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
     await flush();
     await fh.close();
     files.push(file);
+    // Lets the caller backfill this day while the next one is written.
+    opts.onFile?.(file);
   }
   return files;
 }
@@ -745,17 +747,21 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string): Prom
 function forEachBilledTick(g: GeneratedMonth, visit: (j: Job, day: string, t: number, used: number) => void): void {
   const bm = billingMonth(g.month, g.timeZone);
   const days = bm.days.filter((d) => d.endMs <= g.facts.dataEndMs);
-  const dayOf = (t: number) => days.find((d) => t >= d.startMs && t < d.endMs)?.day;
   const nodeOf = new Map(g.nodes.map((n) => [n.name, n]));
   const sharersOn = new Map<string, Job[]>();
   for (const j of g.jobs) if (j.node && nodeOf.get(j.node)!.replicas) (sharersOn.get(j.node) ?? sharersOn.set(j.node, []).get(j.node)!).push(j);
   for (const j of g.jobs) {
     if (!j.node) continue;
     const n = nodeOf.get(j.node)!;
+    // Only pods whose run overlaps this one's can share its GPU at any of its ticks.
+    const sharers = (sharersOn.get(j.node) ?? []).filter((h) => h.runStartMs < j.runEndMs && h.runEndMs > j.runStartMs);
+    // Ticks ascend, so the day they fall in only moves forward.
+    let d = 0;
     for (let t = Math.max(j.runStartMs, bm.startMs); t < Math.min(j.runEndMs, g.facts.dataEndMs); t += MIN) {
       if (!holdsAt(j, t) || inKsmOutage(g, t)) continue;
-      const day = dayOf(t);
-      if (day) visit(j, day, t, measuredUtil(g, n, j, t, sharersOn.get(j.node) ?? []));
+      while (d < days.length && t >= days[d]!.endMs) d++;
+      if (d === days.length) break;
+      if (t >= days[d]!.startMs) visit(j, days[d]!.day, t, measuredUtil(g, n, j, t, sharers));
     }
   }
 }

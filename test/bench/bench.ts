@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: meters generated months at three sizes against a real
+ * `npm run bench`: times `npm start` from an empty and from a warm month cache
+ * (test/bench/demo-bench.ts), meters generated months at three sizes against a real
  * Prometheus and prints, measured side by side in the same run:
  *  - the metering run's wall time, peak memory and queries issued;
  *  - one full scan of the same raw samples (count_over_time over the month);
@@ -16,6 +17,8 @@ import { billingMonth, type BillingMonth } from "../../functions/core/month.js";
 import { prepareMonthData, startPrometheus } from "../../functions/demo/local-prometheus.js";
 import { BUSIEST_WEEK_START_DAY, busiestWeek, runPeerComparison, SIMPLIFICATIONS } from "./controller-sim.js";
 import { formatReportBench, runReportBench } from "./report-bench.js";
+import { formatDemoBench, runDemoBench } from "./demo-bench.js";
+import { BACKFILL_BLOCK_DURATION } from "../../functions/demo/local-prometheus.js";
 
 const { values } = parseArgs({
   options: {
@@ -23,7 +26,7 @@ const { values } = parseArgs({
     repeat: { type: "string", default: "3" },
     month: { type: "string", default: "2026-10" },
     "naive-budget": { type: "string", default: "300" },
-    suites: { type: "string", default: "metering,report,controller" },
+    suites: { type: "string", default: "demo,metering,report,controller" },
     "sim-days": { type: "string", default: "7" },
     /** Trace start days of the weeks compared; 142 is the busiest week (checked below). */
     "sim-weeks": { type: "string", default: `121,128,${BUSIEST_WEEK_START_DAY}` },
@@ -188,6 +191,7 @@ function controllerBench() {
 
 async function main() {
   const suites = new Set(values.suites!.split(","));
+  if (suites.has("demo")) console.log(`\n${formatDemoBench(await runDemoBench({ repeat, blockDuration: BACKFILL_BLOCK_DURATION }), repeat, BACKFILL_BLOCK_DURATION)}`);
   if (suites.has("metering")) await meteringBench();
   if (suites.has("report")) console.log(`\n${formatReportBench(await runReportBench())}`);
   if (suites.has("controller")) controllerBench();

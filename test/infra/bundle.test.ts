@@ -17,8 +17,8 @@ import { createPrometheusClient } from "../../functions/adapters/prometheus-clie
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { meterMonth } from "../../functions/metering/meter-month.js";
 import { EXPORTERS } from "../../functions/export/dataset-exports.js";
-import { generateMonth, writeOpenMetricsDays } from "../../functions/demo/month-generator.js";
-import { backfill, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
+import { generateMonth } from "../../functions/demo/month-generator.js";
+import { backfillMonth, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 import { startS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
 import { createServer, type Server } from "node:http";
@@ -115,8 +115,7 @@ describe("CDK app: synth with local esbuild bundling", () => {
     const gen = generateMonth({ month: "2026-10", scale: "demo", days: 2 });
     beforeAll(async () => {
       work = await mkdtemp(path.join(tmpdir(), "bundle-e2e-"));
-      const files = await writeOpenMetricsDays(gen, path.join(work, "om"));
-      await backfill(files, path.join(work, "blocks"));
+      await backfillMonth(gen, path.join(work, "blocks"));
       [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: path.join(work, "blocks") }), startS3("data", { preconditions: true }), startSesLocal()]);
       // CloudWatch does not run locally: a small HTTP server answers PutMetricData (AWS JSON 1.0) and keeps each request.
       cloudWatch = createServer((req, res) => {

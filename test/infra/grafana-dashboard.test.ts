@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DASHBOARD_FILE, PROM_PANELS, promqlOf, renderDashboard } from "../../infra/grafana/build-dashboard.js";
-import { generateMonth, writeOpenMetricsDays } from "../../functions/demo/month-generator.js";
-import { backfill, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
+import { generateMonth } from "../../functions/demo/month-generator.js";
+import { backfillMonth, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 
 const QUERIES = new URL("../../queries/", import.meta.url).pathname;
 type Panel = { title: string; datasource: { type: string }; targets: { expr?: string }[] };
@@ -36,8 +36,7 @@ describe("Grafana dashboard built from queries/", () => {
     beforeAll(async () => {
       const gen = generateMonth({ month: "2026-10", scale: "demo", days: 2 });
       work = await mkdtemp(path.join(tmpdir(), "grafana-"));
-      const files = await writeOpenMetricsDays(gen, path.join(work, "om"));
-      await backfill(files, path.join(work, "blocks"));
+      await backfillMonth(gen, path.join(work, "blocks"));
       prom = await startPrometheus({ dataDir: path.join(work, "blocks") });
       at = Date.parse("2026-10-01T12:00:00+09:00") / 1000;
     });
