@@ -128,7 +128,7 @@ export async function eksKubernetesApis(opts: { server: string; caData?: string;
   try {
     k8s = await import("@kubernetes/client-node");
   } catch (e) {
-    throw new Error(`cannot load @kubernetes/client-node on Node ${process.versions.node} (it needs Node >= 22.19${major < 22 || (major === 22 && minor < 19) ? "; run enforcement on Node 22, as the Lambda does" : ""}): ${(e as Error).message}`);
+    throw new Error(`cannot load @kubernetes/client-node on Node ${process.versions.node} (it needs Node >= 22.19${major < 22 || (major === 22 && minor < 19) ? "; run enforcement on Node 22, as the Lambda does" : ""}): ${(e as Error).message}`, { cause: e });
   }
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({

@@ -75,7 +75,7 @@ export function loadQueryFiles<N extends string>(names: readonly N[], dir = defa
     try {
       out[name] = readFileSync(file, "utf8");
     } catch (e) {
-      throw new Error(`query file ${file} cannot be read: ${(e as Error).message}`);
+      throw new Error(`query file ${file} cannot be read: ${(e as Error).message}`, { cause: e });
     }
   }
   return out;

@@ -81,7 +81,7 @@ export async function runController<L extends LeaseHandle>(deps: ControllerDeps<
   }
   const snap = await deps.snapshot(nowMs);
   const plan = planController(snap, policy, lease.state);
-  let state: ControllerState = pruneState(structuredClone(plan.nextState), nowMs);
+  const state: ControllerState = pruneState(structuredClone(plan.nextState), nowMs);
   const records: (Decision & { outcome: string })[] = [];
   const failures: string[] = [];
   let acted = 0;

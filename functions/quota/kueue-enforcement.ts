@@ -129,7 +129,7 @@ async function patch(c: Ctx, decision: EnforcementDecision, held: Record<string,
   const etag: string = claimed;
   const audit = auditWriter(deps, month, now, decision.subjectKey, decision.reason, "kueue");
   const results: KueueEnforcementResult["queues"] = [];
-  let decisions: QueueDecision[] = [];
+  let decisions: QueueDecision[];
   let queued: number | undefined;
   try {
     const seen = await observe(port, c, decision.action === "lift");

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
-import { D, type Dec } from "../core/decimal.js";
+import { D } from "../core/decimal.js";
 import type { CapacityType } from "../core/attribution.js";
 import type { CapacityRow, ChargebackRow, DailyRow } from "../core/chargeback.js";
 import type { PodRow } from "../core/pod-detail.js";

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { checkClusterStage, combineClusterUsage, renderClusterStage, tagClusterUsage, type StageIdentity } from "../../functions/core/cluster-stage.js";

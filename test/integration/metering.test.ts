@@ -7,7 +7,7 @@ import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { computeChargeback, type Chargeback, type ChargebackRow } from "../../functions/core/chargeback.js";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
-import { localSink, s3Sink } from "../../functions/adapters/dataset-sink.js";
+import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
 import { main } from "../../functions/cli/main.js";
 import { DEMO_MONTH_DATA } from "../global-setup.js";

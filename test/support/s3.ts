@@ -32,7 +32,7 @@ export async function startS3(bucket: string, opts: { preconditions?: boolean } 
   let rejected = 0;
   if (opts.preconditions) {
     let chain: Promise<unknown> = Promise.resolve();
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- s3rver's Koa context has no types
+     
     server.middleware.unshift(async (ctx: any, next: () => Promise<void>) => {
       const ifNoneMatch = ctx.get("if-none-match");
       const ifMatch = ctx.get("if-match");

@@ -148,10 +148,18 @@ function kueueRoute(
   let list: KueueObject[];
   let name: string | undefined;
   let namespace: string | undefined;
-  if (p[0] === "localqueues" && p.length === 1) (kind = "LocalQueue"), (list = kueue.localQueues);
-  else if (p[0] === "namespaces" && p[2] === "localqueues" && p.length <= 4) (kind = "LocalQueue"), (namespace = p[1]), (name = p[3]), (list = kueue.localQueues.filter((q) => q.metadata.namespace === namespace));
-  else if (p[0] === "clusterqueues" && p.length <= 2) (kind = "ClusterQueue"), (name = p[1]), (list = kueue.clusterQueues);
-  else return status(404, "NotFound", "the server could not find the requested resource");
+  if (p[0] === "localqueues" && p.length === 1) {
+    kind = "LocalQueue";
+    list = kueue.localQueues;
+  } else if (p[0] === "namespaces" && p[2] === "localqueues" && p.length <= 4) {
+    kind = "LocalQueue";
+    [namespace, name] = [p[1], p[3]];
+    list = kueue.localQueues.filter((q) => q.metadata.namespace === namespace);
+  } else if (p[0] === "clusterqueues" && p.length <= 2) {
+    kind = "ClusterQueue";
+    name = p[1];
+    list = kueue.clusterQueues;
+  } else return status(404, "NotFound", "the server could not find the requested resource");
   const served = (o: KueueObject) => ({ apiVersion: "kueue.x-k8s.io/v1beta1", kind, ...o });
   if (!name) {
     if (method !== "GET") return status(405, "MethodNotAllowed", `${method} on a collection is not served here`);
