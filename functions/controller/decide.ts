@@ -17,7 +17,7 @@ import {
  * pure plan per run. Why one and not two Lambdas: both duties must see the same
  * snapshot and the same memory of recent actions, or they fight — a reclaim
  * on a stale view of a pool the other function just grew is exactly the
- * flapping the issue forbids. One lease, one audit trail, one schedule.
+ * flapping a controller must never cause. One lease, one audit trail, one schedule.
  */
 
 export type Action = "none" | "halt" | "terminate-instance" | "set-desired-capacity" | "release-node" | "mark-spot-unavailable";

@@ -69,7 +69,7 @@ export interface SimResult {
   podsNeverStarted: number;
   /** A reclaim and an add in the same group within 15 minutes. Must be 0. */
   flapsSameGroup: number;
-  /** The same across the groups of a pool (stricter than the definition). */
+  /** The same across the groups of a pool (stricter than counting each group alone). */
   flapsSamePool: number;
   haltedRuns: number;
   /** Every reclaim and add, in order (minute, group). */

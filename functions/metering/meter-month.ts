@@ -64,7 +64,7 @@ export interface MeterResult {
 /**
  * A month could not be completed because some clusters failed. It carries
  * every cluster's outcome; `cause` is the first failure, so callers can still
- * tell unavailable from bad input (classifyMeteringFailure).
+ * tell unavailable from bad input (the CLI's classifyError maps it by its cause).
  */
 export class IncompleteMonthError extends Error {
   constructor(

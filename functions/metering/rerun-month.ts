@@ -31,7 +31,7 @@ export const RerunRequestSchema = z
 
 export type RerunRequest = z.infer<typeof RerunRequestSchema>;
 
-/** Delivery is the report engineer's work; when it is not wired in, a re-run says so instead of pretending. */
+/** Delivery is optional here; when it is not wired in, a re-run says so instead of pretending. */
 export type DeliverFn = (req: { month: string; tenants?: string[]; resend: boolean; reason: string }) => Promise<{ status: string; detail?: unknown }>;
 
 export interface RerunStore {

@@ -75,11 +75,6 @@ export interface FunctionSpec {
   maxEventAge?: (s: Settings) => Duration;
   /** Why the function cannot be deployed with these settings (skipped with a synth warning), or undefined. */
   unavailable?: (s: Settings) => string | undefined;
-  /**
-   * The entry is written on another branch: skip it (with a synth-time note)
-   * while the file does not exist, pick it up as soon as it does.
-   */
-  optional?: boolean;
 }
 
 /**
@@ -175,7 +170,7 @@ export const FUNCTIONS: FunctionSpec[] = [
       { kind: "eks-describe" }, { kind: "asg-scale" },
     ],
     inVpc: true,
-    // Issue 5: two overlapping invocations must not both act. The S3 lease decides; this makes
+    // Two overlapping invocations must not both act. The S3 lease decides; this makes
     // Lambda itself never start a second one while one runs.
     reservedConcurrency: 1,
     // A failed run is not retried: the next scheduled run starts from fresh state. An event

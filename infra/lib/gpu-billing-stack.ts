@@ -103,11 +103,7 @@ export class GpuBillingStack extends Stack {
       throw new Error("gpuBilling.eksClusterName: required because quota enforcement is on (gpuBilling.quota.enforce or the billing config's quota.enforce)");
 
     for (const spec of props.functions ?? FUNCTIONS) {
-      if (!existsSync(path.join(root, spec.entry))) {
-        if (!spec.optional) throw new Error(`function ${spec.id}: entry ${spec.entry} does not exist`);
-        Annotations.of(this).addInfo(`function ${spec.id} skipped: ${spec.entry} not present on this branch yet`);
-        continue;
-      }
+      if (!existsSync(path.join(root, spec.entry))) throw new Error(`function ${spec.id}: entry ${spec.entry} does not exist`);
       const unavailable = spec.unavailable?.(s);
       if (unavailable) {
         Annotations.of(this).addWarningV2(`gpu-billing:${spec.id}Skipped`, `function ${spec.id} not deployed: ${unavailable}`);

@@ -17,7 +17,7 @@ describe("chargeback dataset files", () => {
     "2026-10",
   );
 
-  it("given a single-cluster chargeback, chargeback.csv has exactly the agreed 15 columns (issue 2's list, in its order) and one line per row", () => {
+  it("given a single-cluster chargeback, chargeback.csv has exactly the 15 documented columns (the README's list, in its order) and one line per row", () => {
     const ds = renderDataset(cb, inputs);
     const csv = ds.files.find((f) => f.name === "chargeback.csv")!.body.toString("utf8");
     const lines = csv.trimEnd().split("\n");

@@ -50,12 +50,9 @@ describe("CDK app: GpuBilling stack", () => {
     expect(warnings.some((w) => w.includes("function Controller not deployed: gpuBilling.eksClusterName is not set"))).toBe(true);
   });
 
-  it("given an optional entry whose handler file is not on this branch, then it is skipped with a note and a required one fails synth", () => {
-    const ghost: FunctionSpec = { ...FUNCTIONS.find((f) => f.id === "ManifestCheck")!, id: "Ghost", entry: "functions/handlers/ghost-handler.ts", optional: true };
-    const { stack: s } = synth({}, [ghost]);
-    expect([...s.functions.keys()]).toEqual([]);
-    expect(s.node.metadata.map((m) => String(m.data))).toContain("function Ghost skipped: functions/handlers/ghost-handler.ts not present on this branch yet");
-    expect(() => synth({}, [{ ...ghost, optional: false }])).toThrow(/function Ghost: entry functions\/handlers\/ghost-handler.ts does not exist/);
+  it("given a catalog entry whose handler file does not exist, when synthesized, then synth fails naming it", () => {
+    const ghost: FunctionSpec = { ...FUNCTIONS.find((f) => f.id === "ManifestCheck")!, id: "Ghost", entry: "functions/handlers/ghost-handler.ts" };
+    expect(() => synth({}, [ghost])).toThrow(/function Ghost: entry functions\/handlers\/ghost-handler.ts does not exist/);
   });
 
   it("given every function, then it is nodejs22.x on arm64 with JSON logs, an on-failure queue and a log group with retention", () => {
