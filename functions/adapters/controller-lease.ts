@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { normalizeState, type ControllerState } from "../controller/snapshot.js";
+import { UnavailableError } from "../core/errors.js";
 
 /**
  * The controller's lease and its memory in ONE S3 object, every write
@@ -23,7 +24,7 @@ export interface HeldLease {
   state: ControllerState;
 }
 
-export class LeaseLostError extends Error {
+export class LeaseLostError extends UnavailableError {
   constructor(message: string) {
     super(message);
     this.name = "LeaseLostError";

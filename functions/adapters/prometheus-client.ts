@@ -1,6 +1,7 @@
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
+import { UnavailableError } from "../core/errors.js";
 
 export interface InstantSample {
   metric: Record<string, string>;
@@ -8,7 +9,7 @@ export interface InstantSample {
 }
 
 /** Prometheus could not be reached or kept failing: retry later, never bill on it. */
-export class PrometheusUnavailableError extends Error {
+export class PrometheusUnavailableError extends UnavailableError {
   constructor(message: string, readonly cause?: unknown) {
     super(message);
     this.name = "PrometheusUnavailableError";

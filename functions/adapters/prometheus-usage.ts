@@ -16,9 +16,10 @@ import {
   type PodRequestSeries,
   type ReplicaCoverage,
 } from "../core/pod-minutes.js";
+import { BadInputError } from "../core/errors.js";
 
 /** A series came back that cannot be attributed to a namespace/node: billing it wrong or dropping it would both be silent. */
-export class UnattributableSeriesError extends Error {
+export class UnattributableSeriesError extends BadInputError {
   constructor(message: string) {
     super(`${message}\n${DOCTOR_HINT}`);
     this.name = "UnattributableSeriesError";

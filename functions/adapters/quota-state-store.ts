@@ -4,6 +4,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import { UnavailableError } from "../core/errors.js";
 
 /**
  * Small JSON objects in the data bucket that hold the quota alert and
@@ -11,7 +12,7 @@ import {
  * create, `If-Match: <etag>` to update — so of two concurrent runs exactly one
  * wins; the loser gets a 412 and backs off.
  */
-export class StateConflictError extends Error {
+export class StateConflictError extends UnavailableError {
   constructor(readonly key: string) {
     super(`state object ${key} was written by another run`);
     this.name = "StateConflictError";

@@ -3,12 +3,13 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { parseConfig, type Config } from "../core/config.js";
 import { currentMonth, parseMonth, previousMonth } from "../core/month.js";
 import { packageFile } from "../package-files.js";
+import { BadInputError } from "../core/errors.js";
 
 /** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
 export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;
 
 /** A command-line mistake: exit code 2, nothing read or written. */
-export class UsageError extends Error {
+export class UsageError extends BadInputError {
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

@@ -1,11 +1,8 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { ConfigError } from "../core/config.js";
-import { InvalidMonthError } from "../core/month.js";
-import { UnbillableInputError } from "../core/chargeback.js";
+import { errorKind } from "../core/errors.js";
 import { PrometheusQueryError, PrometheusUnavailableError } from "../adapters/prometheus-client.js";
-import { UnattributableSeriesError } from "../adapters/prometheus-usage.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
 import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
@@ -88,20 +85,21 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   return EXIT.ok;
 }
 
-/** Maps an error to its exit code and a one-paragraph message. */
+/** Maps an error to its exit code and a one-paragraph message, by its kind (core/errors.ts). */
 export function classifyError(e: unknown): { code: number; message: string } {
-  const err = e as Error;
+  const err = e instanceof Error ? e : new Error(String(e));
   // Several clusters, some failed: the message names them all, the first failure decides the exit code.
   if (e instanceof IncompleteMonthError) return { code: classifyError(e.cause).code, message: `error: ${err.message}` };
-  if (e instanceof UsageError || e instanceof ConfigError || e instanceof InvalidMonthError || e instanceof UnbillableInputError || e instanceof UnattributableSeriesError)
-    return { code: EXIT.badInput, message: `error: ${err.message}\nnothing was written.` };
   if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return { code: EXIT.badInput, message: `error: ${err.message}\n${USAGE}` };
-  if (e instanceof PrometheusUnavailableError) return { code: EXIT.unavailable, message: `error: ${err.message}\nnothing was written; run again when Prometheus is back.` };
-  if (e instanceof PrometheusQueryError) return { code: EXIT.failure, message: `error: Prometheus rejected a query: ${err.message}` };
-  const name = err?.name ?? "";
-  if (/Timeout|ECONNREFUSED|ENOTFOUND|NetworkingError|ServiceUnavailable|SlowDown/i.test(`${name} ${err?.message}`))
-    return { code: EXIT.unavailable, message: `error: ${err.message}` };
-  return { code: EXIT.failure, message: `error: ${err?.stack ?? String(e)}` };
+  switch (errorKind(e)) {
+    case "bad-input":
+      return { code: EXIT.badInput, message: `error: ${err.message}\nnothing was written.` };
+    case "unavailable":
+      return { code: EXIT.unavailable, message: e instanceof PrometheusUnavailableError ? `error: ${err.message}\nnothing was written; run again when Prometheus is back.` : `error: ${err.message}` };
+    case "internal":
+      if (e instanceof PrometheusQueryError) return { code: EXIT.failure, message: `error: Prometheus rejected a query: ${err.message}` };
+      return { code: EXIT.failure, message: `error: ${err.stack ?? err.message}` };
+  }
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, now = new Date()): Promise<number> {

@@ -3,14 +3,13 @@ import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { DatasetIntegrityError, DatasetNotFoundError } from "../report/dataset-files.js";
-import { FontNotFoundError } from "../report/pdf-report.js";
+import { errorKind } from "../core/errors.js";
 import { LANGS, type Lang } from "../report/i18n.js";
 import { localDatasetSource, s3DatasetSource, type DatasetSource } from "../delivery/dataset-source.js";
 import { localLedger, s3Ledger, type DeliveryLedger } from "../delivery/delivery-ledger.js";
 import { linkSigningClient, s3LinkStore, sesRawSender, type LinkStore, type RawSender } from "../delivery/ses-sender.js";
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
-import { DeliveryConfigError, deliverMonth, formatDeliveryReport } from "../delivery/deliver-month.js";
+import { deliverMonth, formatDeliveryReport } from "../delivery/deliver-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, monthArg, s3ClientFor, UsageError } from "./cli-args.js";
 
 export const REPORT_USAGE = `  gpu-billing report --month YYYY-MM [--config FILE] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
@@ -93,8 +92,9 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
     }
     return EXIT.ok;
   } catch (e) {
-    if (e instanceof DatasetNotFoundError || e instanceof DatasetIntegrityError || e instanceof DeliveryConfigError || e instanceof FontNotFoundError) {
-      console.error(`error: ${e.message}\nnothing was sent.`);
+    // A month not metered, a damaged file, a missing font or recipient: nothing was sent.
+    if (errorKind(e) === "bad-input") {
+      console.error(`error: ${(e as Error).message}\nnothing was sent.`);
       return EXIT.badInput;
     }
     throw e;

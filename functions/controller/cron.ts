@@ -1,4 +1,5 @@
 import { TZDate } from "@date-fns/tz";
+import { BadInputError } from "../core/errors.js";
 
 /**
  * A five-field cron expression (minute hour day-of-month month day-of-week)
@@ -14,7 +15,7 @@ export interface CronMatcher {
   matches(epochMs: number, timeZone: string): boolean;
 }
 
-export class CronSyntaxError extends Error {
+export class CronSyntaxError extends BadInputError {
   constructor(message: string) {
     super(message);
     this.name = "CronSyntaxError";

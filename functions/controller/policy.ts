@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { describeIssues } from "../core/config.js";
 import { parseCron } from "./cron.js";
+import { BadInputError } from "../core/errors.js";
 
 /**
  * Thresholds by workload class, percent of GPU utilization:
@@ -137,7 +138,7 @@ export const ControllerPolicySchema = z
 export type ControllerPolicy = z.infer<typeof ControllerPolicySchema>;
 export type NodeGroupPolicy = z.infer<typeof NodeGroupPolicySchema>;
 
-export class PolicyError extends Error {
+export class PolicyError extends BadInputError {
   constructor(message: string, readonly issues: string[]) {
     super(message);
     this.name = "PolicyError";

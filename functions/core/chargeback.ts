@@ -5,6 +5,7 @@ import { D, type Dec } from "./decimal.js";
 import type { MonthUsage, NodeRecord } from "./usage.js";
 import { podRows, type PodRow, type PodShare } from "./pod-detail.js";
 import { DOCTOR_HINT } from "./doctor-hint.js";
+import { BadInputError } from "./errors.js";
 
 
 /** GPU-hours and utilization are published with this many decimals; cost is computed from the published values. */
@@ -87,7 +88,7 @@ export interface Chargeback {
 }
 
 /** Input that cannot be billed correctly; every problem is listed so one fix-and-rerun suffices. */
-export class UnbillableInputError extends Error {
+export class UnbillableInputError extends BadInputError {
   constructor(readonly problems: string[]) {
     super(`cannot bill this month:\n  ${problems.join("\n  ")}\n${DOCTOR_HINT}`);
     this.name = "UnbillableInputError";

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { createHash } from "node:crypto";
 import { QuotaSettingsSchema } from "../quota/quota-config.js";
+import { BadInputError } from "./errors.js";
 
 /** Decimal money/price amounts are strings in config so no binary float ever touches them. */
 const decimalString = z
@@ -178,7 +179,7 @@ function isValidTimeZone(tz: string): boolean {
   }
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends BadInputError {
   constructor(message: string, readonly issues: string[]) {
     super(message);
     this.name = "ConfigError";

@@ -1,4 +1,5 @@
 import { TZDate } from "@date-fns/tz";
+import { BadInputError } from "./errors.js";
 
 /** A billing day: [start, end) in epoch milliseconds, named YYYY-MM-DD in the billing time zone. */
 export interface BillingDay {
@@ -15,7 +16,7 @@ export interface BillingMonth {
   days: BillingDay[];
 }
 
-export class InvalidMonthError extends Error {
+export class InvalidMonthError extends BadInputError {
   constructor(message: string) {
     super(message);
     this.name = "InvalidMonthError";

@@ -14,6 +14,7 @@ import { isRetryableSendError, type LinkStore, type PresignedLink, type RawSende
 import type { DeliveryLedger } from "./delivery-ledger.js";
 import type { DatasetSource } from "./dataset-source.js";
 import { DEFAULT_TEMPLATES_DIR, loadEmailTemplate } from "./templates.js";
+import { BadInputError } from "../core/errors.js";
 
 export interface ReportFile {
   filename: string;
@@ -119,7 +120,7 @@ export interface DeliverOptions {
   backoffBaseMs?: number;
 }
 
-export class DeliveryConfigError extends Error {
+export class DeliveryConfigError extends BadInputError {
   constructor(message: string) {
     super(message);
     this.name = "DeliveryConfigError";

@@ -8,6 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { BadInputError } from "../core/errors.js";
 
 export interface DebianPackage {
   name: string;
@@ -25,7 +26,7 @@ export const TEST_PACKAGES: DebianPackage[] = [
   { name: "libreoffice-calc-nogui", commands: ["soffice"] },
 ];
 
-export class MissingSystemPackagesError extends Error {
+export class MissingSystemPackagesError extends BadInputError {
   constructor(message: string) {
     super(message);
     this.name = "MissingSystemPackagesError";

@@ -7,7 +7,6 @@ import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EKSClient } from "@aws-sdk/client-eks";
 import { S3Client } from "@aws-sdk/client-s3";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
-import { describeIssues } from "../core/config.js";
 import { parsePolicy, type ControllerPolicy } from "../controller/policy.js";
 import { gpuHoursSavedEstimate, runController, type ControllerDeps } from "../controller/run-controller.js";
 import { ControllerLease, type HeldLease } from "../adapters/controller-lease.js";
@@ -19,7 +18,8 @@ import { describeClusterAccess, eksTokenProvider } from "../adapters/eks-cluster
 import { gatherSnapshot } from "../adapters/controller-snapshot.js";
 import { createPrometheusClient, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { poolOf } from "../controller/policy.js";
-import { parseFunctionEnv } from "./handler-env.js";
+import { parseFunctionEnv, parseEvent } from "./handler-env.js";
+import { failureFields } from "../core/errors.js";
 
 /** The controller function's environment; every error names the variable. */
 export const ControllerEnvSchema = z
@@ -123,8 +123,7 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
 
 export function makeControllerHandler(getBuilt: () => Promise<BuiltController>, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-node-controller" })) {
   return async (event: unknown) => {
-    const ev = ControllerEventSchema.safeParse(event ?? {});
-    if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
+    parseEvent(ControllerEventSchema, event);
     const built = await getBuilt();
     const runId = randomUUID();
     const now = clock().getTime();
@@ -135,7 +134,7 @@ export function makeControllerHandler(getBuilt: () => Promise<BuiltController>, 
       logger.info("controller run done", summary);
       return summary;
     } catch (err) {
-      logger.error("controller run failed", { error: (err as Error).name, message: (err as Error).message });
+      logger.error("controller run failed", failureFields(err));
       throw err; // Lambda's error metric and the alarm see it; the next scheduled run starts clean
     }
   };

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { describeIssues, parseConfig, type Config } from "../core/config.js";
+import { BadInputError } from "../core/errors.js";
 
 /** A billing month in an event; checked before it becomes part of an S3 key. */
 export const EventMonth = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM");
@@ -19,7 +20,14 @@ export function requiringBillingConfig<T extends z.ZodType<{ BILLING_CONFIG?: st
 /** Parses a function's environment; the error names the function and every bad variable. */
 export function parseFunctionEnv<T extends z.ZodType>(fn: string, schema: T, env: Record<string, string | undefined>): z.infer<T> {
   const parsed = schema.safeParse(env);
-  if (!parsed.success) throw new Error(`${fn} function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
+  if (!parsed.success) throw new BadInputError(`${fn} function environment invalid: ${describeIssues(parsed.error.issues).join("; ")}`);
+  return parsed.data;
+}
+
+/** Parses an invocation's event; a bad one is bad input naming every problem (a retry cannot fix it). */
+export function parseEvent<T extends z.ZodType>(schema: T, event: unknown, what = "event"): z.infer<T> {
+  const parsed = schema.safeParse(event ?? {});
+  if (!parsed.success) throw new BadInputError(`invalid ${what}: ${describeIssues(parsed.error.issues).join("; ")}`);
   return parsed.data;
 }
 

@@ -2,13 +2,12 @@ import { z } from "zod";
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { describeIssues } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { MANIFEST_FILE } from "../core/dataset.js";
 import { decideMonthComplete, MANIFEST_MISSING_METRIC } from "../core/month-completeness.js";
 import { monthDir, stageObjectKey } from "../adapters/dataset-sink.js";
 import { STAGE_MANIFEST_FILE } from "../core/cluster-stage.js";
-import { EventMonth, parseFunctionEnv } from "./handler-env.js";
+import { EventMonth, parseFunctionEnv, parseEvent } from "./handler-env.js";
 
 export const ManifestCheckEnvSchema = z.object({
   DATA_BUCKET: z.string().min(3),
@@ -55,10 +54,9 @@ async function exists(s3: S3Client, bucket: string, key: string): Promise<boolea
  */
 export function makeManifestCheckHandler(getDeps: () => ManifestCheckDeps, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-billing-manifest-check" })) {
   return async (event: unknown) => {
-    const ev = ManifestCheckEventSchema.safeParse(event ?? {});
-    if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
+    const ev = parseEvent(ManifestCheckEventSchema, event);
     const { s3, cloudwatch, env } = getDeps();
-    const month = ev.data.month ?? previousMonth(clock(), env.BILLING_TIME_ZONE);
+    const month = ev.month ?? previousMonth(clock(), env.BILLING_TIME_ZONE);
     const prefix = env.DATA_PREFIX.replace(/^\/+|\/+$/g, "");
     const key = `${prefix ? `${prefix}/` : ""}${monthDir(month)}/${MANIFEST_FILE}`;
     const present = await exists(s3, env.DATA_BUCKET, key);

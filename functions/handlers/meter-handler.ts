@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
-import { configuredClusters, describeIssues, type Config } from "../core/config.js";
+import { configuredClusters, type Config } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
@@ -11,7 +11,7 @@ import { diagnoseAfterFailure } from "../doctor/run-doctor.js";
 import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { monthMetricsEmf } from "../export/month-metrics.js";
-import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
+import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
 
 /** The function's environment; every error names the variable. */
 export const MeterEnvSchema = requiringBillingConfig(
@@ -67,11 +67,10 @@ export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new
 
 export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () => new Date()) {
   return async (event: unknown) => {
-    const ev = MeterEventSchema.safeParse(event ?? {});
-    if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
+    const ev = parseEvent(MeterEventSchema, event);
     const { cfg, deps, metricsNamespace, queriesDir } = getBuilt();
     const now = clock();
-    const month = ev.data.month ?? previousMonth(now, cfg.timeZone);
+    const month = ev.month ?? previousMonth(now, cfg.timeZone);
     const log = (level: string, msg: string, extra: object = {}) => console.log(JSON.stringify({ level, msg, month, ...extra }));
     log("INFO", "metering month");
     try {

@@ -3,7 +3,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { describeIssues, type Config } from "../core/config.js";
+import type { Config } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
@@ -15,7 +15,8 @@ import { s3Ledger } from "../delivery/delivery-ledger.js";
 import { linkSigningClient, s3LinkStore, sesRawSender } from "../delivery/ses-sender.js";
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
-import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
+import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
+import { failureFields } from "../core/errors.js";
 
 /** The monthly function's environment; every error names the variable. */
 export const MonthlyEnvSchema = requiringBillingConfig(
@@ -109,20 +110,19 @@ const logger = new Logger({ serviceName: "gpu-billing-monthly" });
 /** meter → report → deliver. The dataset is reused when already complete, so a retry does not meter again. */
 export function makeMonthlyHandler(getBuilt: () => MonthlyBuilt, clock: () => Date = () => new Date(), log: Logger = logger) {
   return async (event: unknown) => {
-    const ev = MonthlyEventSchema.safeParse(event ?? {});
-    if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
+    const ev = parseEvent(MonthlyEventSchema, event);
     const built = getBuilt();
     const now = clock();
-    const month = ev.data.month ?? previousMonth(now, built.cfg.timeZone);
+    const month = ev.month ?? previousMonth(now, built.cfg.timeZone);
     log.appendKeys({ month });
     try {
-      const existing = ev.data.remeter ? undefined : await built.meter.sink.readManifest(month);
+      const existing = ev.remeter ? undefined : await built.meter.sink.readManifest(month);
       if (existing) log.info("dataset already complete; not metering again", { location: built.meter.sink.location });
       else {
         const r = await meterMonth(built.meter, built.cfg, month, now);
         log.info("month metered", { location: r.location, rows: r.chargeback.rows.length, cost: r.chargeback.totals.cost.toFixed() });
       }
-      const report = await deliverMonth({ ...built.deliver, now: clock }, built.cfg, month, { resend: ev.data.resend, lang: built.lang, tenants: ev.data.tenants });
+      const report = await deliverMonth({ ...built.deliver, now: clock }, built.cfg, month, { resend: ev.resend, lang: built.lang, tenants: ev.tenants });
       const count = (s: string) => report.outcomes.filter((o) => o.status === s).length;
       for (const t of report.tenantsWithoutRecipients) log.warn("tenant has no recipients; report not sent", { tenant: t });
       for (const k of report.kindsWithoutRecipients) log.warn("no recipients configured", { kind: k });
@@ -131,7 +131,7 @@ export function makeMonthlyHandler(getBuilt: () => MonthlyBuilt, clock: () => Da
       if (count("failed")) throw new DeliveryIncompleteError(report);
       return { month, sent: count("sent"), skipped: count("skipped"), failed: 0, tenantsWithoutRecipients: report.tenantsWithoutRecipients };
     } catch (err) {
-      log.error("monthly run failed", { error: (err as Error).name, message: (err as Error).message });
+      log.error("monthly run failed", failureFields(err));
       throw err; // Lambda retries; the ledger makes the retry send only what is missing
     } finally {
       log.removeKeys(["month"]);

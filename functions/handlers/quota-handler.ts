@@ -1,10 +1,11 @@
 import { z } from "zod";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { describeIssues, type Config } from "../core/config.js";
+import type { Config } from "../core/config.js";
 import { quotaSettings, describeStatus } from "../quota/evaluate-quota.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
 import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../quota/quota-check-deps.js";
-import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
+import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
+import { failureFields } from "../core/errors.js";
 
 /** The function's environment; every error names the variable. */
 export const QuotaEnvSchema = requiringBillingConfig(
@@ -79,20 +80,19 @@ export function summariseReport(r: QuotaCheckReport, timeZone: string) {
 
 export function makeQuotaHandler(getBuilt: () => Built, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-billing-quota" })) {
   return async (event: unknown, context?: { awsRequestId?: string }) => {
-    const ev = QuotaEventSchema.safeParse(event ?? {});
-    if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
+    const ev = parseEvent(QuotaEventSchema, event);
     const { cfg, enforce: envEnforce, wiring } = getBuilt();
-    const enforce = ev.data.enforce ?? envEnforce;
+    const enforce = ev.enforce ?? envEnforce;
     const runId = context?.awsRequestId ?? newRunId();
     try {
       const cluster = await wiring.clusterFor(enforce).catch(unreachableCluster);
-      const report = await runQuotaCheck({ ...wiring.deps, ...cluster, runId }, cfg, clock(), { month: ev.data.month, enforce });
+      const report = await runQuotaCheck({ ...wiring.deps, ...cluster, runId }, cfg, clock(), { month: ev.month, enforce });
       const summary = summariseReport(report, cfg.timeZone);
       logger.info("quota check done", { ...summary });
       return summary;
     } catch (err) {
       const extra = err instanceof QuotaCheckIncompleteError ? summariseReport(err.report, cfg.timeZone) : {};
-      logger.error("quota check failed", { error: err as Error, ...extra });
+      logger.error("quota check failed", { ...failureFields(err), ...extra });
       throw err; // Lambda retries; alerts already sent are not repeated, pending work is retried
     }
   };

@@ -2,11 +2,12 @@ import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { describeIssues, type Config } from "../core/config.js";
+import type { Config } from "../core/config.js";
 import { s3RerunStore } from "../adapters/rerun-records.js";
 import { buildMeterDeps, MeterEnvSchema } from "./meter-handler.js";
 import { RerunRequestSchema, rerunMonth, type DeliverFn, type RerunDeps } from "../metering/rerun-month.js";
-import { parseFunctionEnv } from "./handler-env.js";
+import { parseFunctionEnv, parseEvent } from "./handler-env.js";
+import { failureFields } from "../core/errors.js";
 
 interface Built {
   cfg: Config;
@@ -58,9 +59,7 @@ export function buildRerunDeps(env: Record<string, string | undefined>, s3 = new
  */
 export function makeRerunHandler(getBuilt: () => Built, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-billing-rerun" })) {
   return async (event: unknown) => {
-    const parsed = RerunRequestSchema.safeParse(event);
-    if (!parsed.success) throw new Error(`invalid re-run request: ${describeIssues(parsed.error.issues).join("; ")}`);
-    const req = parsed.data;
+    const req = parseEvent(RerunRequestSchema, event, "re-run request");
     const { cfg, deps } = getBuilt();
     logger.info("re-run requested", { month: req.month, requestedBy: req.requestedBy, reason: req.reason, dryRun: req.dryRun, deliver: req.deliver });
     try {
@@ -68,7 +67,7 @@ export function makeRerunHandler(getBuilt: () => Built, clock: () => Date = () =
       logger.info("re-run done", { month: req.month, changed: record.changed.length, delivery: record.delivery.status, record: record.recordLocation });
       return record;
     } catch (err) {
-      logger.error("re-run failed", { month: req.month, error: (err as Error).name, message: (err as Error).message });
+      logger.error("re-run failed", { month: req.month, ...failureFields(err) });
       throw err;
     }
   };

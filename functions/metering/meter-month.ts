@@ -10,6 +10,7 @@ import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
 import type { QueryName } from "../adapters/query-files.js";
 import { memoryStaging, type DatasetSink } from "../adapters/dataset-sink.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
+import { CompositeFailure } from "../core/errors.js";
 
 /** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count; a split day: more). */
 export const QUERIES_PER_DAY = 6;
@@ -66,7 +67,7 @@ export interface MeterResult {
  * every cluster's outcome; `cause` is the first failure, so callers can still
  * tell unavailable from bad input (the CLI's classifyError maps it by its cause).
  */
-export class IncompleteMonthError extends Error {
+export class IncompleteMonthError extends CompositeFailure {
   constructor(
     message: string,
     readonly outcomes: ClusterOutcome[],

@@ -15,6 +15,7 @@ import type { Tenant } from "../core/config.js";
 import { globToRegExp, makeTenantResolver } from "../core/attribution.js";
 import type { QuotaSubject } from "./evaluate-quota.js";
 import type { KueueEnforcementSettings, QuotaSettings, WorkloadClass } from "./quota-config.js";
+import { BadInputError } from "../core/errors.js";
 
 export type StopPolicy = "None" | "Hold" | "HoldAndDrain";
 /** What a queue's `spec.stopPolicy` was: a value, or null when the field was absent. */
@@ -58,7 +59,7 @@ export interface KueueQueuePort {
   setStopPolicy(queue: ObservedQueue, stopPolicy: StopPolicyField, note: string | null): Promise<{ after: StopPolicyField }>;
 }
 
-export class KueueNotInstalledError extends Error {
+export class KueueNotInstalledError extends BadInputError {
   constructor(detail: string) {
     super(
       `quota.enforcement.mode is "kueue", but the cluster does not serve the Kueue API kueue.x-k8s.io/v1beta1 (${detail}): ` +
@@ -69,7 +70,7 @@ export class KueueNotInstalledError extends Error {
 }
 
 /** A queue that does not belong where the config puts it, or is missing: nothing is changed for the subject. */
-export class KueueQueueSelectionError extends Error {
+export class KueueQueueSelectionError extends BadInputError {
   constructor(subjectKey: string, problems: string[]) {
     super(`kueue enforcement of ${subjectKey}: ${problems.join("; ")}; no queue was changed`);
     this.name = "KueueQueueSelectionError";

@@ -6,6 +6,7 @@ import type { CapacityType } from "../core/attribution.js";
 import type { CapacityRow, ChargebackRow, DailyRow } from "../core/chargeback.js";
 import type { PodRow } from "../core/pod-detail.js";
 import { monthDirName } from "./month-dir.js";
+import { BadInputError } from "../core/errors.js";
 
 /** The raw bytes of one month's dataset as a reader found them. */
 export interface DatasetBytes {
@@ -53,7 +54,7 @@ export interface ParsedDataset {
 }
 
 /** A month with no manifest has not been metered to completion: nothing may be reported from it. */
-export class DatasetNotFoundError extends Error {
+export class DatasetNotFoundError extends BadInputError {
   constructor(readonly month: string, readonly location: string) {
     super(`no completed dataset for ${month} at ${location}: ${monthDirName(month)}/${MANIFEST_FILE} is missing (run \`gpu-billing meter --month ${month}\` first)`);
     this.name = "DatasetNotFoundError";
@@ -61,7 +62,7 @@ export class DatasetNotFoundError extends Error {
 }
 
 /** The files do not match their manifest (edited, truncated, or from two runs). */
-export class DatasetIntegrityError extends Error {
+export class DatasetIntegrityError extends BadInputError {
   constructor(readonly problems: string[]) {
     super(`dataset does not match its manifest:\n  ${problems.join("\n  ")}`);
     this.name = "DatasetIntegrityError";

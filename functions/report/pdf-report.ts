@@ -5,6 +5,7 @@ import path from "node:path";
 import { D, type Dec } from "../core/decimal.js";
 import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, type Lang } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
+import { BadInputError } from "../core/errors.js";
 
 export interface PdfOptions {
   lang: Lang;
@@ -26,7 +27,7 @@ export function defaultFontDir(): string {
   return dir;
 }
 
-export class FontNotFoundError extends Error {
+export class FontNotFoundError extends BadInputError {
   constructor(file: string) {
     super(`report font not found: ${file} (set fontDir / FONT_DIR to a directory with ${FONT_FILES.regular} and ${FONT_FILES.bold})`);
     this.name = "FontNotFoundError";

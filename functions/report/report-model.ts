@@ -5,6 +5,7 @@ import { D, type Dec } from "../core/decimal.js";
 import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
 import type { ChargebackLine, ParsedDataset, PodLine } from "./dataset-files.js";
+import { BadInputError } from "../core/errors.js";
 
 /** Whose report: the whole platform (executives, finance) or one tenant (that tenant only). */
 export type ReportScope = { kind: "all" } | { kind: "tenant"; tenantId: string };
@@ -109,7 +110,7 @@ export interface ReportModel {
   };
 }
 
-export class UnknownTenantError extends Error {
+export class UnknownTenantError extends BadInputError {
   constructor(readonly tenantId: string) {
     super(`tenant "${tenantId}" is not in the config`);
     this.name = "UnknownTenantError";
