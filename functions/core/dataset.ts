@@ -3,6 +3,7 @@ import type { Chargeback } from "./chargeback.js";
 import type { Dec } from "./decimal.js";
 import { DEFAULT_CLUSTER_ID } from "./config.js";
 import type { QueryWindowStats } from "./query-windows.js";
+import { PRICES_FILE, renderPriceSnapshot, type PriceSnapshot } from "./price-snapshot.js";
 
 export const CHARGEBACK_COLUMNS = [
   "month", "cluster", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
@@ -129,7 +130,7 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
  * Renders the month's chargeback as its dataset files. Nothing time-dependent
  * goes inside, so the same inputs give byte-identical files on every re-run.
  */
-export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
+export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: PriceSnapshot): Dataset {
   const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
   // Rows are built with every column; a single-cluster month drops `cluster` (always the second field).
   const withCluster = hasNamedClusters(cb, inputs);
@@ -174,6 +175,8 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       ),
       rows: cb.pods.length,
     });
+  // Every price the month was billed at, and where it came from (price-snapshot.ts).
+  if (prices) files.push({ name: PRICES_FILE, body: renderPriceSnapshot(prices), rows: prices.nodes.length });
   const t = cb.totals;
   const manifest = {
     schemaVersion: DATASET_SCHEMA_VERSION,
@@ -185,6 +188,7 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       prometheusUrl: inputs.prometheusUrl,
       configHash: inputs.configHash,
       ...(inputs.clusters ? { clusters: inputs.clusters } : {}),
+      ...(prices ? { prices: { source: prices.source, ...(prices.region ? { region: prices.region } : {}) } } : {}),
     },
     files: Object.fromEntries(files.map((f) => [f.name, { rows: f.rows, bytes: f.body.length, sha256: sha256(f.body) }])),
     totals: {

@@ -94,6 +94,7 @@ function captureSink(real: DatasetSink): DatasetSink & { captured?: Dataset } {
       return `${real.location} (dry run: not written)`;
     },
     readManifest: (m) => real.readManifest(m),
+    ...(real.readFile ? { readFile: real.readFile.bind(real) } : {}),
   };
   return s;
 }
