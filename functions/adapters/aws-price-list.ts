@@ -1,7 +1,7 @@
 import { paginateGetProducts, type PricingClient } from "@aws-sdk/client-pricing";
 import { z } from "zod";
 import type { OnDemandQuote } from "../core/price-snapshot.js";
-import type { OnDemandPriceList } from "../metering/month-prices.js";
+import { asPriceFeedError, type OnDemandPriceList } from "../metering/month-prices.js";
 
 /**
  * One PriceList entry of pricing:GetProducts. The API returns each product as a JSON *string*
@@ -38,39 +38,47 @@ const ProductSchema = z.object({
 export function awsPriceList(client: PricingClient): OnDemandPriceList {
   return {
     async onDemand(req) {
-      const out: OnDemandQuote[] = [];
-      for (const instanceType of req.instanceTypes) {
-        const match = (Field: string, Value: string) => ({ Type: "TERM_MATCH" as const, Field, Value });
-        const pages = paginateGetProducts(
-          { client },
-          {
-            ServiceCode: "AmazonEC2",
-            FormatVersion: "aws_v1",
-            Filters: [
-              match("instanceType", instanceType),
-              match("regionCode", req.region),
-              match("operatingSystem", "Linux"),
-              match("tenancy", "Shared"),
-              match("preInstalledSw", "NA"),
-              match("licenseModel", "No License required"),
-              match("capacitystatus", "Used"),
-            ],
-          },
-        );
-        for await (const page of pages)
-          for (const item of page.PriceList ?? []) {
-            const doc = ProductSchema.safeParse(JSON.parse(String(item)));
-            if (!doc.success) throw new Error(`pricing:GetProducts returned a product this reader does not understand: ${doc.error.issues.map((i) => i.path.join(".")).join(", ")}`);
-            const p = doc.data;
-            if (p.product.attributes.instanceType !== instanceType) continue;
-            for (const term of Object.values(p.terms.OnDemand ?? {}))
-              for (const dim of Object.values(term.priceDimensions)) {
-                if (dim.unit !== "Hrs") continue;
-                out.push({ instanceType, hourly: dim.pricePerUnit.USD, sku: p.product.sku, ...(term.effectiveDate ? { effectiveDate: term.effectiveDate } : {}) });
-              }
-          }
+      try {
+        return await onDemandQuotes(client, req);
+      } catch (e) {
+        throw asPriceFeedError(e, "pricing:GetProducts");
       }
-      return out;
     },
   };
+}
+
+async function onDemandQuotes(client: PricingClient, req: { region: string; instanceTypes: string[] }): Promise<OnDemandQuote[]> {
+  const out: OnDemandQuote[] = [];
+  for (const instanceType of req.instanceTypes) {
+    const match = (Field: string, Value: string) => ({ Type: "TERM_MATCH" as const, Field, Value });
+    const pages = paginateGetProducts(
+      { client },
+      {
+        ServiceCode: "AmazonEC2",
+        FormatVersion: "aws_v1",
+        Filters: [
+          match("instanceType", instanceType),
+          match("regionCode", req.region),
+          match("operatingSystem", "Linux"),
+          match("tenancy", "Shared"),
+          match("preInstalledSw", "NA"),
+          match("licenseModel", "No License required"),
+          match("capacitystatus", "Used"),
+        ],
+      },
+    );
+    for await (const page of pages)
+      for (const item of page.PriceList ?? []) {
+        const doc = ProductSchema.safeParse(JSON.parse(String(item)));
+        if (!doc.success) throw new Error(`pricing:GetProducts returned a product this reader does not understand: ${doc.error.issues.map((i) => i.path.join(".")).join(", ")}`);
+        const p = doc.data;
+        if (p.product.attributes.instanceType !== instanceType) continue;
+        for (const term of Object.values(p.terms.OnDemand ?? {}))
+          for (const dim of Object.values(term.priceDimensions)) {
+            if (dim.unit !== "Hrs") continue;
+            out.push({ instanceType, hourly: dim.pricePerUnit.USD, sku: p.product.sku, ...(term.effectiveDate ? { effectiveDate: term.effectiveDate } : {}) });
+          }
+      }
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import { paginateDescribeSpotPriceHistory, type EC2Client } from "@aws-sdk/client-ec2";
 import { SPOT_PRODUCT_DESCRIPTION, type SpotQuote } from "../core/price-snapshot.js";
-import type { SpotPriceHistory } from "../metering/month-prices.js";
+import { asPriceFeedError, type SpotPriceHistory } from "../metering/month-prices.js";
 
 /**
  * The Spot price history port on EC2 DescribeSpotPriceHistory (EC2 API reference). Asked for
@@ -24,6 +24,7 @@ export function ec2SpotPriceHistory(client: EC2Client): SpotPriceHistory {
           Filters: [{ Name: "availability-zone", Values: req.zones }],
         },
       );
+      try {
       for await (const page of pages)
         for (const p of page.SpotPriceHistory ?? []) {
           // An item without these fields cannot be attributed to a node's price: refuse rather than skip it.
@@ -37,6 +38,9 @@ export function ec2SpotPriceHistory(client: EC2Client): SpotPriceHistory {
             hourly: p.SpotPrice,
           });
         }
+      } catch (e) {
+        throw asPriceFeedError(e, "EC2 DescribeSpotPriceHistory");
+      }
       return out;
     },
   };

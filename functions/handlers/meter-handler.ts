@@ -5,6 +5,7 @@ import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
 import { clientResolver, meterMonth, type MeterDeps } from "../metering/meter-month.js";
+import { priceFeedFromConfig } from "../metering/price-feed-from-config.js";
 import { PrometheusUnavailableError } from "../adapters/prometheus-client.js";
 import { loadDoctorQueries } from "../adapters/doctor-observations.js";
 import { diagnoseAfterFailure } from "../doctor/run-doctor.js";
@@ -61,6 +62,7 @@ export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new
       sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
       queries: loadQueries(e.QUERIES_DIR),
       exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),
+      priceFeed: priceFeedFromConfig(cfg),
     },
   };
 }

@@ -43,6 +43,18 @@ export class PriceFeedUnavailableError extends Error {
   }
 }
 
+/**
+ * What an AWS SDK failure means here: throttling, a 5xx or no network is "try later"
+ * (PriceFeedUnavailableError); anything else (access denied, a bad request) is kept as it is.
+ * The SDK marks the first with `$retryable` or `$fault: "server"` (smithy ServiceException).
+ */
+export function asPriceFeedError(e: unknown, what: string): unknown {
+  const x = e as { name?: string; $fault?: string; $retryable?: unknown; message?: string };
+  if (x?.$retryable || x?.$fault === "server" || /Throttl|TimeoutError|ECONNREFUSED|ENOTFOUND|ECONNRESET|NetworkingError/i.test(`${x?.name} ${x?.message}`))
+    return new PriceFeedUnavailableError(`${what} is unavailable: ${x?.name ?? "error"}: ${x?.message ?? String(e)}`, e);
+  return e;
+}
+
 export interface MonthPricesDeps {
   feed?: AwsPriceFeed;
   runSpans?: NodeRunSpans;

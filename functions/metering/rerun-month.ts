@@ -22,6 +22,8 @@ export const RerunRequestSchema = z
     deliver: z.boolean().default(false),
     resend: z.boolean().default(false),
     dryRun: z.boolean().default(false),
+    /** prices.source aws: fetch the month's prices again instead of reusing the published prices.json. */
+    refreshPrices: z.boolean().default(false),
     reason: z.string().trim().min(3, "say why (at least 3 characters)").max(500),
     /** Who asked (the CLI fills in the local user / caller); CloudTrail also records the invoking principal. */
     requestedBy: z.string().trim().min(1).max(200).default("unknown"),
@@ -117,7 +119,7 @@ export async function rerunMonth(deps: RerunDeps, cfg: Config, req: RerunRequest
   const before = beforeText ? (JSON.parse(beforeText) as ManifestShape) : undefined;
   const sink = req.dryRun ? captureSink(deps.sink) : deps.sink;
   // An ops re-run meters every cluster again, never a stage a failed run left behind.
-  const result = await meterMonth({ ...deps, sink }, cfg, req.month, now, { staged: "refresh" });
+  const result = await meterMonth({ ...deps, sink }, cfg, req.month, now, { staged: "refresh", refreshPrices: req.refreshPrices });
   const afterBody = result.dataset.manifest.body;
   const after = JSON.parse(afterBody.toString("utf8")) as ManifestShape;
 
