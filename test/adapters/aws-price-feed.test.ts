@@ -4,7 +4,7 @@
 // page) and GetProducts' PriceList, an array of JSON *strings*.
 import { afterEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
-import { DescribeSpotPriceHistoryCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { DescribeSpotPriceHistoryCommand, EC2Client, type _InstanceType } from "@aws-sdk/client-ec2";
 import { GetProductsCommand, PricingClient } from "@aws-sdk/client-pricing";
 import { ec2SpotPriceHistory } from "../../functions/adapters/ec2-spot-price-history.js";
 import { awsPriceList } from "../../functions/adapters/aws-price-list.js";
@@ -21,8 +21,8 @@ const START = Date.parse("2026-09-30T15:00:00Z");
 const END = Date.parse("2026-10-31T15:00:00Z");
 const item = (zone: string, price: string, iso: string, type = "g4dn.12xlarge") => ({
   AvailabilityZone: zone,
-  InstanceType: type,
-  ProductDescription: "Linux/UNIX",
+  InstanceType: type as _InstanceType,
+  ProductDescription: "Linux/UNIX" as const,
   SpotPrice: price,
   Timestamp: new Date(iso),
 });
