@@ -466,13 +466,13 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     doc.moveDown(0.2);
     table(
       [
-        { header: L.instanceType, width: 90 },
-        { header: L.zone, width: 90 },
-        { header: L.nodes, width: 40, align: "right" },
-        { header: L.spotHourly, width: 75, align: "right" },
-        { header: L.perGpuSpot, width: 75, align: "right" },
-        { header: L.priceChanges, width: 55, align: "right" },
-        { header: L.lowHigh, width: 90, align: "right" },
+        { header: L.instanceType, width: 85 },
+        { header: L.zone, width: 80 },
+        { header: L.nodes, width: 35, align: "right" },
+        { header: L.spotHourly, width: 70, align: "right" },
+        { header: L.perGpuSpot, width: 70, align: "right" },
+        { header: L.priceChanges, width: 70, align: "right" },
+        { header: L.lowHigh, width: 95, align: "right" },
       ],
       model.methodology.spotByZone.map((z) => [z.instanceType, z.zone, String(z.nodes), z.hourly.toFixed(), z.perGpu.toFixed(), String(z.changes), `${z.lowest.toFixed()}–${z.highest.toFixed()}`]),
     );
