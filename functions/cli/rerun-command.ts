@@ -38,6 +38,7 @@ function printRecord(r: RerunRecord): void {
       ? "unchanged: the re-run reproduced every file byte for byte"
       : `changed: ${r.changed.map((c) => `${c.file}${c.before ? "" : " (new)"}`).join(", ")}`,
     `cost: ${r.totalsBefore?.cost ?? "(no previous dataset)"} → ${r.totalsAfter.cost}`,
+    ...(r.prices ? [`prices: ${r.prices === "reused" ? "the published prices.json (--refresh-prices fetches them again)" : r.prices === "fetched" ? "fetched from AWS" : "the config's table"}`] : []),
     `delivery: ${r.delivery.status}${r.delivery.status === "not-configured" ? " (deliver with `gpu-billing report --send`)" : ""}`,
   ];
   if (r.recordLocation) lines.push(`record: ${r.recordLocation}`);

@@ -309,6 +309,8 @@ export function nodeHourlyPrices(s: PriceSnapshot): Map<string, Dec> {
 export function snapshotCovers(s: PriceSnapshot, cfg: Config, bm: BillingMonth, records: readonly NodeRecord[]): boolean {
   if (s.source !== priceSourceOf(cfg) || s.region !== cfg.priceFeed?.region) return false;
   if (s.period.start !== new Date(bm.startMs).toISOString() || s.period.end !== new Date(bm.endMs).toISOString()) return false;
+  // The table's GPUs and model per type are config, not price: a changed table is priced afresh.
+  if (s.instanceTypes.some((t) => cfg.prices[t.instanceType]?.gpus !== t.gpus || cfg.prices[t.instanceType]?.gpuModel !== t.gpuModel)) return false;
   const have = new Set(s.nodes.map((n) => `${key(n.cluster, n.node)}\u0000${n.instanceType}\u0000${n.capacityType}`));
   return pricedNodes(records).every((n) => have.has(`${key(n.cluster, n.node)}\u0000${n.instanceType}\u0000${n.capacityType}`));
 }

@@ -5,6 +5,7 @@ import { assertMonthClosed } from "../core/month.js";
 import type { Dataset } from "../core/dataset.js";
 import type { DatasetSink } from "../adapters/dataset-sink.js";
 import { meterMonth, type MeterDeps } from "./meter-month.js";
+import type { PricesStatus } from "./month-prices.js";
 
 const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
 const TENANT = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -69,6 +70,8 @@ export interface RerunRecord {
   totalsBefore?: Record<string, string>;
   totalsAfter: Record<string, string>;
   delivery: { status: "not-requested" | "not-configured" | string; detail?: unknown };
+  /** Where the month's prices came from this run: the config's table, the published prices.json (reused), or AWS (fetched). */
+  prices: PricesStatus;
   recordLocation?: string;
 }
 
@@ -138,6 +141,7 @@ export async function rerunMonth(deps: RerunDeps, cfg: Config, req: RerunRequest
     ...(before ? { totalsBefore: before.totals } : {}),
     totalsAfter: after.totals,
     delivery: { status: "not-requested" },
+    prices: result.prices,
   };
   if (req.dryRun) return record;
 
