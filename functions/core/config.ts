@@ -28,6 +28,11 @@ export const PriceSchema = z.object({
   gpuModel: z.string().min(1),
   onDemandHourly: decimalString,
   spotHourly: decimalString,
+  /**
+   * With `prices.source: aws`, bill this type at the prices above instead of AWS's (an agreed
+   * rate, or a month whose Spot history or zone labels cannot be had); prices.json records it.
+   */
+  override: z.boolean().optional(),
 });
 
 /**

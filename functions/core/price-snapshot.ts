@@ -199,6 +199,7 @@ export function awsPriceSnapshot(cfg: Config, bm: BillingMonth, records: readonl
   const problems: string[] = [];
   const nodes = pricedNodes(records);
   const types = [...new Set(nodes.map((n) => n.instanceType))].sort();
+  const overridden = new Set(types.filter((t) => cfg.prices[t]?.override));
 
   const onDemand = new Map<string, OnDemandQuote>();
   const ambiguous = new Set<string>();
@@ -220,7 +221,7 @@ export function awsPriceSnapshot(cfg: Config, bm: BillingMonth, records: readonl
     h.changes.set(at, new D(q.hourly).toFixed());
   }
 
-  const missingOnDemand = types.filter((t) => !onDemand.has(t));
+  const missingOnDemand = types.filter((t) => !onDemand.has(t) && !overridden.has(t));
   if (missingOnDemand.length)
     problems.push(`instance types with no On-Demand price in the AWS Price List for ${inputs.region} (Linux, shared tenancy): ${missingOnDemand.join(", ")}`);
   const unconfigured = types.filter((t) => !cfg.prices[t]);
@@ -232,6 +233,11 @@ export function awsPriceSnapshot(cfg: Config, bm: BillingMonth, records: readonl
   const priced: PriceSnapshot["nodes"] = [];
   for (const n of nodes) {
     const base = { cluster: n.cluster, node: n.node, instanceType: n.instanceType, capacityType: n.capacityType, ...(n.zone ? { zone: n.zone } : {}) };
+    if (overridden.has(n.instanceType)) {
+      const p = cfg.prices[n.instanceType]!;
+      priced.push({ ...base, hourly: new D(n.capacityType === "spot" ? p.spotHourly : p.onDemandHourly).toFixed(), origin: "config" });
+      continue;
+    }
     if (n.capacityType === "on-demand") {
       const q = onDemand.get(n.instanceType);
       if (q) priced.push({ ...base, hourly: new D(q.hourly).toFixed(), origin: "aws-price-list" });
@@ -270,6 +276,7 @@ export function awsPriceSnapshot(cfg: Config, bm: BillingMonth, records: readonl
     currency: cfg.currency,
     region: inputs.region,
     instanceTypes: types.map((t) => {
+      if (overridden.has(t)) return instanceTypeLines(cfg, [t])[0]!;
       const p = cfg.prices[t]!;
       const q = onDemand.get(t)!;
       return { instanceType: t, gpus: p.gpus, gpuModel: p.gpuModel, onDemandHourly: new D(q.hourly).toFixed(), onDemandOrigin: "aws-price-list" as const, sku: q.sku, ...(q.effectiveDate ? { effectiveDate: q.effectiveDate } : {}) };

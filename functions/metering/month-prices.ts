@@ -90,7 +90,8 @@ export async function monthPrices(
   }
   if (!deps.feed || !deps.runSpans) throw new Error("prices.source is aws but metering was wired without the AWS price feed (EC2 and Pricing clients) and node run spans");
   const region = cfg.priceFeed!.region!;
-  const priced = pricedNodes(nodes);
+  // Types billed at the config's prices by `override: true` are not asked of AWS.
+  const priced = pricedNodes(nodes).filter((n) => !cfg.prices[n.instanceType]?.override);
   const spot = priced.filter((n) => n.capacityType === "spot");
   const spans = new Map<string, RunSpan[]>();
   for (const c of clusters) {
@@ -102,7 +103,7 @@ export async function monthPrices(
   const spotTypes = [...new Set(spot.filter((n) => n.zone).map((n) => n.instanceType))].sort();
   const zones = [...new Set(spot.flatMap((n) => (n.zone ? [n.zone] : [])))].sort();
   const [onDemand, history] = await Promise.all([
-    deps.feed.onDemand.onDemand({ region, instanceTypes: [...new Set(priced.map((n) => n.instanceType))].sort() }),
+    priced.length ? deps.feed.onDemand.onDemand({ region, instanceTypes: [...new Set(priced.map((n) => n.instanceType))].sort() }) : Promise.resolve([]),
     spotTypes.length ? deps.feed.spot.changes({ instanceTypes: spotTypes, zones, startMs: bm.startMs, endMs: bm.endMs }) : Promise.resolve([]),
   ]);
   return { snapshot: awsPriceSnapshot(cfg, bm, nodes, { region, onDemand, spot: history, spans }), status: "fetched" };

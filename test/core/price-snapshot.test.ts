@@ -71,6 +71,26 @@ describe("awsPriceSnapshot", () => {
   });
 });
 
+describe("override: true under prices.source aws", () => {
+  it("given a type marked override, then its nodes are billed at the config's prices (origin config) and need no zone, history or price-list entry", () => {
+    const cfg = parseConfig(
+      referenceConfigText
+        .replace("\nprices:\n", "\nprices:\n  source: aws\n  region: ap-northeast-2\n")
+        .replace('g4dn.12xlarge: { gpus: 4, gpuModel: T4,   onDemandHourly: "4.812",    spotHourly: "1.4436" }', 'g4dn.12xlarge: { gpus: 4, gpuModel: T4, onDemandHourly: "4.812", spotHourly: "1.4436", override: true }'),
+      "override.yaml",
+    );
+    expect(cfg.prices["g4dn.12xlarge"]!.override).toBe(true);
+    const nodes = usage.nodes.map((n) => ({ ...n, zone: undefined }));
+    const s = awsPriceSnapshot(cfg, bm, nodes, { region: "ap-northeast-2", onDemand: [], spot: [], spans: new Map() });
+    expect(s.nodes.map((n) => [n.node, n.hourly, n.origin])).toEqual([
+      ["od-1", "4.812", "config"],
+      ["spot-a", "1.4436", "config"],
+      ["spot-c", "1.4436", "config"],
+    ]);
+    expect(s.instanceTypes[0]).toMatchObject({ onDemandOrigin: "config", spotHourly: "1.4436" });
+  });
+});
+
 describe("prices.json", () => {
   it("given the same inputs twice, then the rendered snapshot is byte-identical and parses back to itself", () => {
     const a = renderPriceSnapshot(awsPriceSnapshot(awsConfig(), bm, usage.nodes, inputs()));
