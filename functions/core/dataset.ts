@@ -204,6 +204,9 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
       "GPU-hours rounded half-up to 6 decimals; billable = allocated × correction_factor; cost = billable_gpu_hours × unit_price as printed, rounded half-up to the currency's minor unit once per row; totals are sums of the rows." +
       (cb.pods
         ? " pods.csv apportions each row's published allocated and used GPU-hours over its pods (largest remainder at 1e-6), so a row's pods add up to it exactly; a pod has no cost of its own (cost is rounded per row): its share is allocated_gpu_hours × the row's correction_factor × unit_price."
+        : "") +
+      (prices
+        ? " unit_price is a node's hourly price in prices.json ÷ its GPUs, to 10 decimals; a row (or node group) over nodes at different prices takes their GPU-hours-weighted mean."
         : ""),
     warnings: cb.warnings,
   };
