@@ -35,6 +35,7 @@ export const MANIFEST_FILE = "manifest.json";
  * was metered from named clusters (config `clusters`). A single-cluster month keeps the layout
  * finance was promised (chargeback.csv with exactly its 15 columns), so readers go by the header.
  * pods.csv was added within version 2: readers ignore files they do not know, and read it only when the manifest lists it.
+ * prices.json (and `inputs.prices`) likewise: a month without it was priced from its config's table.
  */
 export const DATASET_SCHEMA_VERSION = 2;
 
