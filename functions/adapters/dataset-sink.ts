@@ -10,6 +10,8 @@ export interface DatasetSink {
   readonly location: string;
   write(month: string, dataset: Dataset): Promise<string>;
   readManifest(month: string): Promise<string | undefined>;
+  /** One file of the published month (undefined: none). Absent: nothing of a published month is reused (its price snapshot). */
+  readFile?(month: string, name: string): Promise<Buffer | undefined>;
   /** Per-cluster staging beside the datasets (absent: metering stages in memory, nothing survives the run). */
   readonly staging?: ClusterStaging;
 }
@@ -157,6 +159,12 @@ export function localSink(root: string): DatasetSink {
     async readManifest(month) {
       return readFile(path.join(root, monthDir(month), MANIFEST_FILE), "utf8").catch(() => undefined);
     },
+    async readFile(month, name) {
+      return readFile(path.join(root, monthDir(month), name)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === "ENOENT") return undefined;
+        throw e;
+      });
+    },
   };
 }
 
@@ -186,6 +194,15 @@ export function s3Sink(client: S3Client, bucket: string, prefix = ""): DatasetSi
       try {
         const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key(month, MANIFEST_FILE) }));
         return await r.Body!.transformToString();
+      } catch (e) {
+        if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+        throw e;
+      }
+    },
+    async readFile(month, name) {
+      try {
+        const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key(month, name) }));
+        return Buffer.from(await r.Body!.transformToByteArray());
       } catch (e) {
         if ((e as { name?: string }).name === "NoSuchKey") return undefined;
         throw e;

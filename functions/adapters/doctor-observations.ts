@@ -66,6 +66,7 @@ export async function fetchDoctorObservations(client: PrometheusClient, window: 
         gpuReplicas: opt(s, "label_nvidia_com_gpu_replicas"),
         eksNodegroup: opt(s, "label_eks_amazonaws_com_nodegroup"),
         karpenterNodepool: opt(s, "label_karpenter_sh_nodepool"),
+        zone: opt(s, "label_topology_kubernetes_io_zone"),
       })),
     gpuRequests: requests!.map((s) => ({
       namespace: opt(s, "namespace"),

@@ -258,6 +258,7 @@ export async function fetchMonthUsage(
       capacityLabel: s.metric.label_karpenter_sh_capacity_type || s.metric.label_eks_amazonaws_com_capacity_type || "",
       gpuReplicas: Number(s.metric.label_nvidia_com_gpu_replicas || 1),
       nodeGroup: s.metric.label_eks_amazonaws_com_nodegroup || s.metric.label_karpenter_sh_nodepool || undefined,
+      zone: s.metric.label_topology_kubernetes_io_zone || undefined,
       nodeMinutes: finite(s, q),
     }));
   /**

@@ -15,6 +15,7 @@ export const QUERY_NAMES = [
   "namespace-tenants",
   "window-namespaces",
   "gpu-sample-scan",
+  "node-run-spans",
 ] as const;
 export type QueryName = (typeof QUERY_NAMES)[number];
 

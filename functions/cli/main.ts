@@ -8,6 +8,14 @@ import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js
 import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { priceFeedFromConfig } from "../metering/price-feed-from-config.js";
+import { PriceFeedUnavailableError, type PricesStatus } from "../metering/month-prices.js";
+
+const PRICES_STATUS_TEXT: Record<PricesStatus, string> = {
+  config: "the config's table (prices.source: config)",
+  reused: "the published month's prices.json (--refresh-prices fetches them again)",
+  fetched: "fetched from AWS (Spot price history, Price List)",
+};
 import { formatTenantSummary } from "../metering/summary-table.js";
 import { quotaCommand } from "./quota-command.js";
 import { rerunCommand } from "./rerun-command.js";
@@ -19,11 +27,12 @@ import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, UsageError, loadConfig,
 export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
 const USAGE = `usage:
-  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] [--exports parquet,focus|none] [--refresh] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
-                    (--refresh: meter every cluster again instead of reusing the stages a failed run kept)
+  gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] [--exports parquet,focus|none] [--refresh] [--refresh-prices] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    (--refresh: meter every cluster again instead of reusing the stages a failed run kept;
+                     --refresh-prices: with prices.source aws, fetch the prices again instead of reusing the published prices.json)
   gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
   gpu-billing quota check [--enforce] [--month YYYY-MM] [--config FILE] [--prometheus-url URL] --bucket B [--state-prefix P] [--s3-endpoint URL] [--eks-cluster NAME [--eks-endpoint URL]]
-  gpu-billing rerun --month YYYY-MM --reason TEXT [--tenant ID]... [--deliver] [--resend] [--dry-run]
+  gpu-billing rerun --month YYYY-MM --reason TEXT [--tenant ID]... [--deliver] [--resend] [--dry-run] [--refresh-prices]
                     [--remote [--function-name NAME] [--region R]]
                     [--config FILE] [--prometheus-url URL] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
   gpu-billing controller plan [--node-group NAME] [--state FILE] [--policy FILE] [--json]
@@ -53,6 +62,7 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
       "prometheus-url": { type: "string" },
       exports: { type: "string" },
       refresh: { type: "boolean" },
+      "refresh-prices": { type: "boolean" },
       ...DATASET_LOCATION_OPTIONS,
     },
     strict: true,
@@ -75,12 +85,13 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   } else sink = localSink(values.out!);
   const prometheusFor = prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const t0 = Date.now();
-  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters }, cfg, month, now, {
+  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters, priceFeed: priceFeedFromConfig(cfg) }, cfg, month, now, {
     onProgress: progress(`metering ${month}`),
     staged: values.refresh ? "refresh" : "reuse",
+    refreshPrices: values["refresh-prices"] === true,
   });
   const from = result.clusters.map((c) => (result.clusters.length === 1 ? c.prometheusUrl : `${c.id} (${c.status}, ${c.prometheusUrl})`)).join(", ");
-  console.log(`\n${month} (${cfg.timeZone}) metered from ${from} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
+  console.log(`\n${month} (${cfg.timeZone}) metered from ${from} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}; prices: ${PRICES_STATUS_TEXT[result.prices]}\n`);
   console.log(formatTenantSummary(result.chargeback));
   return EXIT.ok;
 }
@@ -95,7 +106,9 @@ export function classifyError(e: unknown): { code: number; message: string } {
     case "bad-input":
       return { code: EXIT.badInput, message: `error: ${err.message}\nnothing was written.` };
     case "unavailable":
-      return { code: EXIT.unavailable, message: e instanceof PrometheusUnavailableError ? `error: ${err.message}\nnothing was written; run again when Prometheus is back.` : `error: ${err.message}` };
+      if (e instanceof PrometheusUnavailableError) return { code: EXIT.unavailable, message: `error: ${err.message}\nnothing was written; run again when Prometheus is back.` };
+      if (e instanceof PriceFeedUnavailableError) return { code: EXIT.unavailable, message: `error: ${err.message}\nnothing was written; run again when AWS answers.` };
+      return { code: EXIT.unavailable, message: `error: ${err.message}` };
     case "internal":
       if (e instanceof PrometheusQueryError) return { code: EXIT.failure, message: `error: Prometheus rejected a query: ${err.message}` };
       return { code: EXIT.failure, message: `error: ${err.stack ?? err.message}` };

@@ -8,6 +8,8 @@ import { loadQueries } from "../adapters/query-files.js";
 import type { PrometheusClient } from "../adapters/prometheus-client.js";
 import { EXPORTERS, parseExportNames } from "../export/dataset-exports.js";
 import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { priceFeedFromConfig } from "../metering/price-feed-from-config.js";
+import type { AwsPriceFeed } from "../metering/month-prices.js";
 import { RerunRequestSchema, rerunMonth, type RerunRecord, type RerunRequest, type RerunStore } from "../metering/rerun-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, s3ClientFor, UsageError } from "./cli-args.js";
 
@@ -15,6 +17,8 @@ import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, s3ClientFor
 export interface RerunCommandDeps {
   prometheus?: PrometheusClient;
   lambda?: LambdaClient;
+  /** The AWS price feed (test seam; otherwise made from the config's prices.source). */
+  priceFeed?: AwsPriceFeed;
 }
 
 function operator(env: NodeJS.ProcessEnv): string {
@@ -34,6 +38,7 @@ function printRecord(r: RerunRecord): void {
       ? "unchanged: the re-run reproduced every file byte for byte"
       : `changed: ${r.changed.map((c) => `${c.file}${c.before ? "" : " (new)"}`).join(", ")}`,
     `cost: ${r.totalsBefore?.cost ?? "(no previous dataset)"} → ${r.totalsAfter.cost}`,
+    ...(r.prices ? [`prices: ${r.prices === "reused" ? "the published prices.json (--refresh-prices fetches them again)" : r.prices === "fetched" ? "fetched from AWS" : "the config's table"}`] : []),
     `delivery: ${r.delivery.status}${r.delivery.status === "not-configured" ? " (deliver with `gpu-billing report --send`)" : ""}`,
   ];
   if (r.recordLocation) lines.push(`record: ${r.recordLocation}`);
@@ -67,6 +72,7 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
       deliver: { type: "boolean", default: false },
       resend: { type: "boolean", default: false },
       "dry-run": { type: "boolean", default: false },
+      "refresh-prices": { type: "boolean", default: false },
       reason: { type: "string" },
       remote: { type: "boolean", default: false },
       "function-name": { type: "string" },
@@ -84,6 +90,7 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
     deliver: values.deliver,
     resend: values.resend,
     dryRun: values["dry-run"],
+    refreshPrices: values["refresh-prices"],
     reason: values.reason,
     requestedBy: operator(env),
   });
@@ -121,6 +128,7 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
       records,
       queries: loadQueries(),
       exporters: parseExportNames(env.EXPORTS ?? "parquet,focus").map((n) => EXPORTERS[n]),
+      priceFeed: deps.priceFeed ?? priceFeedFromConfig(cfg),
       // Local delivery belongs to the report command (another module); a local re-run does not send.
       deliver: undefined,
     },

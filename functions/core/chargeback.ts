@@ -6,6 +6,7 @@ import type { MonthUsage, NodeRecord } from "./usage.js";
 import { podRows, type PodRow, type PodShare } from "./pod-detail.js";
 import { DOCTOR_HINT } from "./doctor-hint.js";
 import { BadInputError } from "./errors.js";
+import { nodeHourlyPrices, type PriceSnapshot } from "./price-snapshot.js";
 
 
 /** GPU-hours and utilization are published with this many decimals; cost is computed from the published values. */
@@ -142,10 +143,16 @@ function unitKey(g: Granularity, r: RowSplit): string {
   }
 }
 
-/** Resolves every node's price-relevant facts once, collecting every problem instead of stopping at the first. */
-function resolveNodes(nodes: NodeRecord[], cfg: Config, problems: string[]): Map<string, NodeInfo> {
+/**
+ * Resolves every node's price-relevant facts once, collecting every problem instead of stopping at
+ * the first. With a price snapshot each node's hourly price is the snapshot's (the month's Spot
+ * history, the price list or the config, price-snapshot.ts); without one, the config's.
+ */
+function resolveNodes(nodes: NodeRecord[], cfg: Config, problems: string[], prices?: PriceSnapshot): Map<string, NodeInfo> {
   const out = new Map<string, NodeInfo>();
   const missingPrice = new Set<string>();
+  const snapshot = prices ? nodeHourlyPrices(prices) : undefined;
+  const unpricedNodes: string[] = [];
   for (const n of nodes) {
     if (out.has(nodeKey(n))) continue;
     const price = cfg.prices[n.instanceType];
@@ -157,6 +164,11 @@ function resolveNodes(nodes: NodeRecord[], cfg: Config, problems: string[]): Map
         `node ${nodeLabel(n)} has capacity-type label "${n.capacityLabel}"; expected spot/on-demand (Karpenter) or SPOT/ON_DEMAND (EKS)`,
       );
     if (!price || !cap) continue;
+    const hourly = snapshot ? snapshot.get(nodeKey(n)) : new D(cap === "spot" ? price.spotHourly : price.onDemandHourly);
+    if (!hourly) {
+      unpricedNodes.push(nodeLabel(n));
+      continue;
+    }
     out.set(nodeKey(n), {
       cluster: clusterOf(n),
       instanceType: n.instanceType,
@@ -165,15 +177,42 @@ function resolveNodes(nodes: NodeRecord[], cfg: Config, problems: string[]): Map
       capacityType: cap,
       gpuReplicas: n.gpuReplicas,
       nodeGroup: n.nodeGroup || `${n.instanceType}/${cap}`,
-      hourly: new D(cap === "spot" ? price.spotHourly : price.onDemandHourly),
+      hourly,
     });
   }
   if (missingPrice.size) problems.push(`instance types with no price in the config: ${[...missingPrice].sort().join(", ")}`);
+  if (unpricedNodes.length) problems.push(`GPU nodes with no price in the month's price snapshot (${prices!.source}): ${unpricedNodes.join(", ")}`);
   return out;
 }
 
 export function unitPrice(info: Pick<NodeInfo, "hourly" | "gpus">): Dec {
   return info.hourly.div(info.gpus).toDecimalPlaces(PRICE_DP);
+}
+
+/** The unit prices of the nodes behind one row (or node group), weighted by the GPU-hours each contributed. */
+interface PriceMix {
+  add(unit: Dec, gpuHours: Dec): void;
+  /** One price: that price exactly. Several (Spot nodes in different zones or spans): Σ unit × GPU-hours ÷ Σ GPU-hours, to PRICE_DP. */
+  unit(): Dec;
+}
+
+function priceMix(): PriceMix {
+  const distinct = new Set<string>();
+  let weighted = new D(0);
+  let hours = new D(0);
+  let first: Dec | undefined;
+  return {
+    add(unit, gpuHours) {
+      first ??= unit;
+      distinct.add(unit.toFixed());
+      weighted = weighted.add(unit.mul(gpuHours));
+      hours = hours.add(gpuHours);
+    },
+    unit() {
+      if (distinct.size <= 1 || hours.isZero()) return first ?? new D(0);
+      return weighted.div(hours).toDecimalPlaces(PRICE_DP);
+    },
+  };
 }
 
 function sortBy<T>(xs: T[], key: (x: T) => string): T[] {
@@ -188,10 +227,10 @@ function sortBy<T>(xs: T[], key: (x: T) => string): T[] {
  * The metering model, from measured minutes to a priced chargeback.
  * Pure: same usage + config + month → same result, so any run can be replayed.
  */
-export function computeChargeback(usage: MonthUsage, cfg: Config, month: string): Chargeback {
+export function computeChargeback(usage: MonthUsage, cfg: Config, month: string, prices?: PriceSnapshot): Chargeback {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const nodes = resolveNodes(usage.nodes, cfg, problems);
+  const nodes = resolveNodes(usage.nodes, cfg, problems, prices);
   const resolveTenant = makeTenantResolver(cfg.tenants);
 
   const labels = new Map<string, string>();
@@ -208,7 +247,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
   }
 
   type Acc = { alloc: Dec; used: Dec };
-  const monthly = new Map<string, { key: RowSplit; acc: Acc; info: NodeInfo }>();
+  const monthly = new Map<string, { key: RowSplit; acc: Acc; info: NodeInfo; price: PriceMix }>();
   const daily = new Map<string, { day: string; key: string; acc: Acc }>();
   const allocByNode = new Map<string, Dec>();
   const unattributed = new Set<string>();
@@ -244,9 +283,11 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
         key: { cluster: info.cluster, tenantId: t.tenantId, tenantName: t.tenantName, namespace: u.namespace, gpuModel: info.gpuModel, instanceType: info.instanceType, capacityType: info.capacityType },
         acc: { alloc: new D(0), used: new D(0) },
         info,
+        price: priceMix(),
       };
       monthly.set(key, m);
     }
+    m.price.add(unitPrice(info), alloc);
     m.acc.alloc = m.acc.alloc.add(alloc);
     m.acc.used = m.acc.used.add(used);
     const dk = rowKey(u.day, key);
@@ -304,7 +345,7 @@ export function computeChargeback(usage: MonthUsage, cfg: Config, month: string)
     const factor = correctionFactor(util, cfg.correction.tiers);
     const allocated = m.acc.alloc.toDecimalPlaces(HOURS_DP);
     const billable = allocated.mul(factor).toDecimalPlaces(HOURS_DP);
-    const price = unitPrice(m.info);
+    const price = m.price.unit();
     rows.push({
       month,
       ...m.key,
@@ -408,24 +449,26 @@ function podSharesOf(
 
 /** Node GPU-hours (GPUs × time the node existed) against what pods were allocated, per node group. */
 function computeCapacity(records: NodeRecord[], nodes: Map<string, NodeInfo>, allocByNode: Map<string, Dec>, cfg: Config): CapacityRow[] {
-  const groups = new Map<string, { info: NodeInfo; nodes: Set<string>; nodeHours: Dec; alloc: Dec }>();
+  const groups = new Map<string, { info: NodeInfo; nodes: Set<string>; nodeHours: Dec; alloc: Dec; price: PriceMix }>();
   for (const r of records) {
     const info = nodes.get(nodeKey(r))!;
     const k = rowKey(info.cluster, info.nodeGroup, info.instanceType, info.capacityType);
     let gr = groups.get(k);
-    if (!gr) groups.set(k, (gr = { info, nodes: new Set(), nodeHours: new D(0), alloc: new D(0) }));
+    if (!gr) groups.set(k, (gr = { info, nodes: new Set(), nodeHours: new D(0), alloc: new D(0), price: priceMix() }));
     if (!gr.nodes.has(r.node)) {
       gr.nodes.add(r.node); // a group lives in one cluster, so the bare node name is unique here
       gr.alloc = gr.alloc.add(allocByNode.get(nodeKey(r)) ?? 0);
     }
-    gr.nodeHours = gr.nodeHours.add(new D(r.nodeMinutes).mul(info.gpus).div(60));
+    const hours = new D(r.nodeMinutes).mul(info.gpus).div(60);
+    gr.nodeHours = gr.nodeHours.add(hours);
+    gr.price.add(unitPrice(info), hours);
   }
   const rows: CapacityRow[] = [];
   for (const gr of groups.values()) {
     const nodeGpuHours = gr.nodeHours.toDecimalPlaces(HOURS_DP);
     const allocated = gr.alloc.toDecimalPlaces(HOURS_DP);
     const idle = nodeGpuHours.sub(allocated);
-    const price = unitPrice(gr.info);
+    const price = gr.price.unit();
     rows.push({
       cluster: gr.info.cluster,
       nodeGroup: gr.info.nodeGroup,

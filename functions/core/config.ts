@@ -29,7 +29,49 @@ export const PriceSchema = z.object({
   gpuModel: z.string().min(1),
   onDemandHourly: decimalString,
   spotHourly: decimalString,
+  /**
+   * With `prices.source: aws`, bill this type at the prices above instead of AWS's (an agreed
+   * rate, or a month whose Spot history or zone labels cannot be had); prices.json records it.
+   */
+  override: z.boolean().optional(),
 });
+
+/**
+ * Where unit prices come from (`prices.source`): `config` — the table below, as typed; `aws` — the
+ * month's EC2 Spot price history and the AWS Price List's On-Demand prices in `prices.region`
+ * (functions/core/price-snapshot.ts). The table's `gpus`/`gpuModel` describe an instance type
+ * under either source; under `aws` its hourly prices are not used (a missing AWS price is an error,
+ * never a silent fallback to them).
+ */
+export const PriceFeedSchema = z
+  .object({
+    source: z.enum(["config", "aws"]).default("config"),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region code such as ap-northeast-2").optional(),
+  })
+  .strict();
+export type PriceFeed = z.infer<typeof PriceFeedSchema>;
+
+/** The config's price source (`config` when `prices.source` is absent). */
+export const priceSourceOf = (cfg: { priceFeed?: PriceFeed }): PriceFeed["source"] => cfg.priceFeed?.source ?? "config";
+
+/** Keys of `prices` that configure the feed rather than name an instance type (instance types always contain a "."). */
+const PRICE_FEED_KEYS = ["source", "region"] as const;
+
+/** Moves `prices.source`/`prices.region` to `priceFeed`, so `prices` stays a table of instance types. */
+function splitPriceFeed(raw: unknown): unknown {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  const r = raw as Record<string, unknown>;
+  if (!r.prices || typeof r.prices !== "object" || Array.isArray(r.prices)) return raw;
+  const table = { ...(r.prices as Record<string, unknown>) };
+  const feed: Record<string, unknown> = {};
+  for (const k of PRICE_FEED_KEYS)
+    if (k in table) {
+      feed[k] = table[k];
+      delete table[k];
+    }
+  // Absent keys leave no `priceFeed`: the config hash of a config without them stays what it was.
+  return Object.keys(feed).length ? { ...r, prices: table, priceFeed: feed } : raw;
+}
 
 export const CorrectionTierSchema = z.object({
   /** Lower bound (inclusive) of average utilization, 0–1. */
@@ -89,14 +131,17 @@ export type ClusterConfig = z.infer<typeof ClusterSchema>;
 /** Cluster id of a config without `clusters` and no `clusterId`. */
 export const DEFAULT_CLUSTER_ID = "default";
 
-export const ConfigSchema = z
-  .object({
+export const ConfigSchema = z.preprocess(
+  splitPriceFeed,
+  z.object({
     timeZone: z.string().default("Asia/Seoul").refine(isValidTimeZone, { message: "is not an IANA time zone" }),
     currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD").default("USD"),
     /** Decimal places of the currency's minor unit; cost is rounded to this once per row. */
     currencyDecimals: z.number().int().min(0).max(4).default(2),
     tenants: z.array(TenantSchema).min(1),
     prices: z.record(z.string().min(1), PriceSchema),
+    /** `prices.source` and `prices.region` (split off the table by splitPriceFeed). */
+    priceFeed: PriceFeedSchema.optional(),
     /** Source of the price table, printed in reports so finance can check it. */
     priceSource: z.string().default(""),
     correction: z
@@ -162,7 +207,13 @@ export const ConfigSchema = z
       ctx.addIssue({ code: "custom", path: ["prometheus"], message: "with `clusters`, give each cluster its own `prometheus` (clusters.N.prometheus) instead" });
     for (const id of Object.keys(cfg.quota?.tenants ?? {}))
       if (!ids.has(id)) ctx.addIssue({ code: "custom", path: ["quota", "tenants", id], message: `no tenant with id "${id}"` });
-  });
+    if (cfg.priceFeed?.source === "aws" && !cfg.priceFeed.region)
+      ctx.addIssue({ code: "custom", path: ["prices", "region"], message: "prices.source aws needs the region the nodes run in, e.g. ap-northeast-2" });
+    // The price list and the Spot history quote USD only.
+    if (cfg.priceFeed?.source === "aws" && cfg.currency !== "USD")
+      ctx.addIssue({ code: "custom", path: ["currency"], message: `prices.source aws prices in USD (the AWS Price List and Spot history quote USD), not ${cfg.currency}` });
+  }),
+);
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type Tenant = z.infer<typeof TenantSchema>;

@@ -3,6 +3,7 @@ import type { Chargeback } from "./chargeback.js";
 import type { Dec } from "./decimal.js";
 import { DEFAULT_CLUSTER_ID } from "./config.js";
 import type { QueryWindowStats } from "./query-windows.js";
+import { PRICES_FILE, renderPriceSnapshot, type PriceSnapshot } from "./price-snapshot.js";
 
 export const CHARGEBACK_COLUMNS = [
   "month", "cluster", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
@@ -34,6 +35,7 @@ export const MANIFEST_FILE = "manifest.json";
  * was metered from named clusters (config `clusters`). A single-cluster month keeps the layout
  * finance was promised (chargeback.csv with exactly its 15 columns), so readers go by the header.
  * pods.csv was added within version 2: readers ignore files they do not know, and read it only when the manifest lists it.
+ * prices.json (and `inputs.prices`) likewise: a month without it was priced from its config's table.
  */
 export const DATASET_SCHEMA_VERSION = 2;
 
@@ -129,7 +131,7 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
  * Renders the month's chargeback as its dataset files. Nothing time-dependent
  * goes inside, so the same inputs give byte-identical files on every re-run.
  */
-export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
+export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: PriceSnapshot): Dataset {
   const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
   // Rows are built with every column; a single-cluster month drops `cluster` (always the second field).
   const withCluster = hasNamedClusters(cb, inputs);
@@ -174,6 +176,8 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       ),
       rows: cb.pods.length,
     });
+  // Every price the month was billed at, and where it came from (price-snapshot.ts).
+  if (prices) files.push({ name: PRICES_FILE, body: renderPriceSnapshot(prices), rows: prices.nodes.length });
   const t = cb.totals;
   const manifest = {
     schemaVersion: DATASET_SCHEMA_VERSION,
@@ -185,6 +189,7 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       prometheusUrl: inputs.prometheusUrl,
       configHash: inputs.configHash,
       ...(inputs.clusters ? { clusters: inputs.clusters } : {}),
+      ...(prices ? { prices: { source: prices.source, ...(prices.region ? { region: prices.region } : {}) } } : {}),
     },
     files: Object.fromEntries(files.map((f) => [f.name, { rows: f.rows, bytes: f.body.length, sha256: sha256(f.body) }])),
     totals: {
@@ -200,6 +205,9 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       "GPU-hours rounded half-up to 6 decimals; billable = allocated × correction_factor; cost = billable_gpu_hours × unit_price as printed, rounded half-up to the currency's minor unit once per row; totals are sums of the rows." +
       (cb.pods
         ? " pods.csv apportions each row's published allocated and used GPU-hours over its pods (largest remainder at 1e-6), so a row's pods add up to it exactly; a pod has no cost of its own (cost is rounded per row): its share is allocated_gpu_hours × the row's correction_factor × unit_price."
+        : "") +
+      (prices
+        ? " unit_price is a node's hourly price in prices.json ÷ its GPUs, to 10 decimals; a row (or node group) over nodes at different prices takes their GPU-hours-weighted mean."
         : ""),
     warnings: cb.warnings,
   };

@@ -52,6 +52,8 @@ export interface NodeRecord {
   /** `nvidia.com/gpu.replicas` node label: time-slicing replicas per GPU (1 when absent). */
   gpuReplicas: number;
   nodeMinutes: number;
+  /** `topology.kubernetes.io/zone` (kube-state-metrics `label_topology_kubernetes_io_zone`), when allowlisted: prices Spot nodes under `prices.source: aws`. */
+  zone?: string;
   /** Node group (EKS `eks.amazonaws.com/nodegroup` or Karpenter `karpenter.sh/nodepool`), when labelled. */
   nodeGroup?: string;
 }

@@ -794,6 +794,7 @@ export function exactAnswer(g: GeneratedMonth): MonthUsage {
           capacityLabel: n.labelStyle === "karpenter" ? n.capacity : n.capacity === "spot" ? "SPOT" : "ON_DEMAND",
           gpuReplicas: n.replicas ?? 1,
           nodeGroup: n.group,
+          zone: n.zone,
           nodeMinutes: minutes,
         });
     }

@@ -5,7 +5,7 @@
  * and the exact fix. Every exporter fact a fix relies on is cited in the README's "Cluster prerequisites".
  */
 import type { Config } from "../core/config.js";
-import { UNALLOCATED } from "../core/config.js";
+import { priceSourceOf, UNALLOCATED } from "../core/config.js";
 import { makeTenantResolver, normaliseCapacityType } from "../core/attribution.js";
 
 export type DoctorStatus = "ok" | "info" | "warn" | "fail";
@@ -44,6 +44,8 @@ export interface GpuNodeLabels {
   gpuReplicas?: string;
   eksNodegroup?: string;
   karpenterNodepool?: string;
+  /** `label_topology_kubernetes_io_zone`: the zone a Spot node is priced in under `prices.source: aws`. */
+  zone?: string;
 }
 
 export interface DoctorObservations {
@@ -100,6 +102,7 @@ const KSM_NODE_LABELS = [
   "eks.amazonaws.com/nodegroup",
   "karpenter.sh/nodepool",
   "nvidia.com/gpu.replicas",
+  "topology.kubernetes.io/zone",
 ];
 export const KSM_ALLOWLIST_FLAG = `--metric-labels-allowlist=nodes=[${KSM_NODE_LABELS.join(",")}],namespaces=[tenant]`;
 export const KSM_ALLOWLIST_HELM = `kube-prometheus-stack value kube-state-metrics.metricLabelsAllowlist: ["nodes=[${KSM_NODE_LABELS.join(",")}]", "namespaces=[tenant]"]`;
@@ -122,7 +125,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
  * Runs every check. Findings come in a fixed order (families, kube-state-metrics, nodes, prices,
  * tenants, dcgm-exporter, scrape interval), one per check, so a table of them reads the same each time.
  */
-export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<Config, "prices" | "tenants" | "migSlicesPerGpu">, settings: DoctorSettings): DoctorFinding[] {
+export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<Config, "prices" | "tenants" | "migSlicesPerGpu" | "priceFeed">, settings: DoctorSettings): DoctorFinding[] {
   const out: DoctorFinding[] = [];
   const add = (check: string, status: DoctorStatus, seen: string, fix = "") => out.push({ check, status, seen, fix });
   const fam = (f: MetricFamily) => obs.families[f] ?? 0;
@@ -233,6 +236,20 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<Config, "pric
     "warn",
     "capacity.csv groups them by instance type/capacity type instead, and the controller's scale-out (label_eks_amazonaws_com_nodegroup) does not see them",
   );
+
+  // Spot prices differ by zone: under prices.source aws a Spot node without its zone cannot be priced (the meter refuses it).
+  if (priceSourceOf(cfg) === "aws") {
+    const spot = labelled.filter((l) => normaliseCapacityType(l.karpenterCapacityType || l.eksCapacityType || "") === "spot");
+    const noZone = spot.filter((l) => !l.zone).map((l) => l.node);
+    if (noZone.length)
+      add(
+        "node-label:zone",
+        "warn",
+        `${noZone.length} of ${spot.length} Spot GPU nodes carry no label_topology_kubernetes_io_zone (${listed(noZone)}): with prices.source aws the meter refuses to bill a Spot node it cannot price in its zone`,
+        noZone.length === spot.length ? ALLOWLIST_FIX : `label the nodes with topology.kubernetes.io/zone (the kubelet sets it on cloud nodes; kube-state-metrics already exports it: ${KSM_ALLOWLIST_FLAG})`,
+      );
+    else if (spot.length) add("node-label:zone", "ok", `every Spot GPU node (${spot.length}) carries label_topology_kubernetes_io_zone`);
+  }
 
   // Time-slicing: a time-sliced node reports GPUs × replicas of nvidia.com/gpu capacity.
   const sliced: string[] = [];

@@ -5,6 +5,8 @@ import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
 import { clientResolver, meterMonth, type MeterDeps } from "../metering/meter-month.js";
+import { priceFeedFromConfig } from "../metering/price-feed-from-config.js";
+import { PriceFeedUnavailableError } from "../metering/month-prices.js";
 import { PrometheusUnavailableError } from "../adapters/prometheus-client.js";
 import { loadDoctorQueries } from "../adapters/doctor-observations.js";
 import { diagnoseAfterFailure } from "../doctor/run-doctor.js";
@@ -41,9 +43,9 @@ interface Built {
   queriesDir?: string;
 }
 
-/** Prometheus being down explains the failure by itself, and the doctor would only wait on it too. */
+/** Prometheus (or the AWS price feed) being down explains the failure by itself; the doctor would only wait on it too. */
 function unavailable(e: unknown): boolean {
-  return e instanceof PrometheusUnavailableError || (e instanceof Error && "cause" in e && e.cause !== e && e.cause !== undefined && unavailable(e.cause));
+  return e instanceof PrometheusUnavailableError || e instanceof PriceFeedUnavailableError || (e instanceof Error && "cause" in e && e.cause !== e && e.cause !== undefined && unavailable(e.cause));
 }
 
 let built: Built | undefined;
@@ -61,6 +63,7 @@ export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new
       sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
       queries: loadQueries(e.QUERIES_DIR),
       exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),
+      priceFeed: priceFeedFromConfig(cfg),
     },
   };
 }

@@ -8,6 +8,7 @@ import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
 import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
+import { priceFeedFromConfig } from "../metering/price-feed-from-config.js";
 import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { s3DatasetSource } from "../delivery/dataset-source.js";
@@ -84,6 +85,7 @@ export function buildMonthlyDeps(env: Record<string, string | undefined>, client
       sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
       queries: loadQueries(e.QUERIES_DIR),
       exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),
+      priceFeed: priceFeedFromConfig(cfg),
     },
     deliver: {
       source: s3DatasetSource(s3, e.DATA_BUCKET, e.DATA_PREFIX),

@@ -11,6 +11,8 @@ import type { QueryName } from "../adapters/query-files.js";
 import { memoryStaging, type DatasetSink } from "../adapters/dataset-sink.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 import { CompositeFailure } from "../core/errors.js";
+import { fetchNodeRunSpans } from "../adapters/prometheus-node-spans.js";
+import { monthPrices, readPublishedFile, type AwsPriceFeed, type PricesStatus } from "./month-prices.js";
 
 /** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count; a split day: more). */
 export const QUERIES_PER_DAY = 6;
@@ -28,6 +30,8 @@ export interface MeterDeps extends ClusterPrometheus {
   queries: Record<QueryName, string>;
   /** Extra renderings (Parquet, FOCUS) written inside the dataset and listed in its manifest. */
   exporters?: readonly DatasetExporter[];
+  /** EC2 Spot price history and the AWS Price List, for `prices.source: aws` (priceFeedFromConfig). */
+  priceFeed?: AwsPriceFeed;
 }
 
 export interface MeterOptions {
@@ -40,6 +44,11 @@ export interface MeterOptions {
    * of a published month meters every cluster either way.
    */
   staged?: "reuse" | "refresh";
+  /**
+   * `prices.source: aws` only: fetch the month's prices again instead of reusing the published
+   * month's prices.json (`--refresh-prices`). A re-run that reuses it is byte-identical.
+   */
+  refreshPrices?: boolean;
 }
 
 export interface ClusterOutcome {
@@ -60,6 +69,8 @@ export interface MeterResult {
   /** Days metered with the per-tick fallback queries (some pod changed node or request); `cluster:day` with several clusters. */
   perTickDays: string[];
   clusters: ClusterOutcome[];
+  /** config: the config's table; reused: the published prices.json; fetched: from AWS this run. */
+  prices: PricesStatus;
 }
 
 /**
@@ -179,7 +190,20 @@ export async function meterMonth(deps: MeterDeps, cfg: Config, month: string, no
   }
 
   const combined = combineClusterUsage(stages.map(stageUsage));
-  const chargeback = computeChargeback(combined, cfg, month);
+  const readFile = deps.sink.readFile?.bind(deps.sink);
+  const { snapshot, status: pricesStatus } = await monthPrices(
+    {
+      feed: deps.priceFeed,
+      runSpans: (c, nodes) => fetchNodeRunSpans(clientFor(c), bm, deps.queries["node-run-spans"], nodes, c.prometheus?.concurrency ?? 4),
+      ...(readFile ? { published: (name: string) => readPublishedFile(() => deps.sink.readManifest(month), (n) => readFile(month, n), name) } : {}),
+    },
+    cfg,
+    bm,
+    combined.nodes,
+    clusters,
+    { refresh: o.refreshPrices },
+  );
+  const chargeback = computeChargeback(combined, cfg, month, snapshot);
   const inputs: ClusterInput[] = stages.map((s) => ({
     id: s.identity.cluster,
     prometheusUrl: s.identity.prometheusUrl,
@@ -195,10 +219,10 @@ export async function meterMonth(deps: MeterDeps, cfg: Config, month: string, no
     prometheusUrl: inputs.length === 1 ? inputs[0]!.prometheusUrl : inputs.map((c) => `${c.id}=${c.prometheusUrl}`).join(" "),
     configHash: configHash(cfg),
     clusters: inputs,
-  });
+  }, snapshot);
   const dataset = withExports(rendered, chargeback, cfg, deps.exporters ?? []);
   const location = await deps.sink.write(month, dataset);
   // Published: the stages have done their work. Clearing them means a later run of this month meters afresh.
   await staging.clear(month, clusters.map((c) => c.id));
-  return { month, location, chargeback, dataset, queries, perTickDays: combined.perTickDays, clusters: outcomes };
+  return { month, location, chargeback, dataset, queries, perTickDays: combined.perTickDays, clusters: outcomes, prices: pricesStatus };
 }

@@ -5,6 +5,7 @@ import { assertMonthClosed } from "../core/month.js";
 import type { Dataset } from "../core/dataset.js";
 import type { DatasetSink } from "../adapters/dataset-sink.js";
 import { meterMonth, type MeterDeps } from "./meter-month.js";
+import type { PricesStatus } from "./month-prices.js";
 
 const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
 const TENANT = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -22,6 +23,8 @@ export const RerunRequestSchema = z
     deliver: z.boolean().default(false),
     resend: z.boolean().default(false),
     dryRun: z.boolean().default(false),
+    /** prices.source aws: fetch the month's prices again instead of reusing the published prices.json. */
+    refreshPrices: z.boolean().default(false),
     reason: z.string().trim().min(3, "say why (at least 3 characters)").max(500),
     /** Who asked (the CLI fills in the local user / caller); CloudTrail also records the invoking principal. */
     requestedBy: z.string().trim().min(1).max(200).default("unknown"),
@@ -67,6 +70,8 @@ export interface RerunRecord {
   totalsBefore?: Record<string, string>;
   totalsAfter: Record<string, string>;
   delivery: { status: "not-requested" | "not-configured" | string; detail?: unknown };
+  /** Where the month's prices came from this run: the config's table, the published prices.json (reused), or AWS (fetched). */
+  prices: PricesStatus;
   recordLocation?: string;
 }
 
@@ -94,6 +99,7 @@ function captureSink(real: DatasetSink): DatasetSink & { captured?: Dataset } {
       return `${real.location} (dry run: not written)`;
     },
     readManifest: (m) => real.readManifest(m),
+    ...(real.readFile ? { readFile: real.readFile.bind(real) } : {}),
   };
   return s;
 }
@@ -116,7 +122,7 @@ export async function rerunMonth(deps: RerunDeps, cfg: Config, req: RerunRequest
   const before = beforeText ? (JSON.parse(beforeText) as ManifestShape) : undefined;
   const sink = req.dryRun ? captureSink(deps.sink) : deps.sink;
   // An ops re-run meters every cluster again, never a stage a failed run left behind.
-  const result = await meterMonth({ ...deps, sink }, cfg, req.month, now, { staged: "refresh" });
+  const result = await meterMonth({ ...deps, sink }, cfg, req.month, now, { staged: "refresh", refreshPrices: req.refreshPrices });
   const afterBody = result.dataset.manifest.body;
   const after = JSON.parse(afterBody.toString("utf8")) as ManifestShape;
 
@@ -135,6 +141,7 @@ export async function rerunMonth(deps: RerunDeps, cfg: Config, req: RerunRequest
     ...(before ? { totalsBefore: before.totals } : {}),
     totalsAfter: after.totals,
     delivery: { status: "not-requested" },
+    prices: result.prices,
   };
   if (req.dryRun) return record;
 

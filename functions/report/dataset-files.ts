@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { parsePriceSnapshot, PRICES_FILE, type PriceSnapshot } from "../core/price-snapshot.js";
 import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
 import { D } from "../core/decimal.js";
@@ -51,6 +52,8 @@ export interface ParsedDataset {
   pods?: PodLine[];
   /** chargeback.csv exactly as stored, for finance (the file the manifest hashes). */
   chargebackCsv: Buffer;
+  /** prices.json, when the manifest lists it (months metered before the price snapshot have none). */
+  prices?: PriceSnapshot;
 }
 
 /** A month with no manifest has not been metered to completion: nothing may be reported from it. */
@@ -150,7 +153,8 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   if (manifest.month !== month) problems.push(`${MANIFEST_FILE} is for month ${manifest.month}, not ${month}`);
   // pods.csv is optional (added within schema 2), but when the manifest lists it, it is checked like the rest.
   const hasPods = !!manifest.files?.[PODS_FILE];
-  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : [])]) {
+  const hasPrices = !!manifest.files?.[PRICES_FILE];
+  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : []), ...(hasPrices ? [PRICES_FILE] : [])]) {
     const want = manifest.files?.[name];
     const got = bytes.files[name];
     if (!want) problems.push(`${MANIFEST_FILE} lists no ${name}`);
@@ -163,6 +167,13 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   const dl = table("usage-daily.csv", bytes.files["usage-daily.csv"]!, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS.daily, problems);
   const cp = table("capacity.csv", bytes.files["capacity.csv"]!, CAPACITY_COLUMNS, SINGLE_CLUSTER_COLUMNS.capacity, problems);
   const pd = hasPods ? table(PODS_FILE, bytes.files[PODS_FILE]!, POD_COLUMNS, SINGLE_CLUSTER_COLUMNS.pods, problems) : undefined;
+  let prices: PriceSnapshot | undefined;
+  if (hasPrices)
+    try {
+      prices = parsePriceSnapshot(bytes.files[PRICES_FILE]!.toString("utf8"));
+    } catch (e) {
+      problems.push(`${PRICES_FILE}: not a price snapshot: ${(e as Error).message.slice(0, 300)}`);
+    }
   if (problems.length) throw new DatasetIntegrityError(problems);
 
   // cluster × tenant × namespace × GPU model × instance type × capacity type, as every row file spells it
@@ -179,6 +190,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
     manifest,
     manifestSha256: createHash("sha256").update(bytes.manifest).digest("hex"),
     chargebackCsv: bytes.files["chargeback.csv"]!,
+    ...(prices ? { prices } : {}),
     chargeback: cb.map((r) => ({
       ...rowSplit(r),
       allocatedGpuHours: dec(r.allocated_gpu_hours),

@@ -1,3 +1,4 @@
+import type { PriceOrigin } from "../core/price-snapshot.js";
 import type { Dec } from "../core/decimal.js";
 
 export type Lang = "ko" | "en";
@@ -73,6 +74,15 @@ const LABELS = {
     perGpuOnDemand: "GPU당 온디맨드",
     perGpuSpot: "GPU당 Spot",
     priceSource: "단가 출처",
+    priceOrigin: "단가 근거",
+    originConfig: "설정 단가표",
+    originPriceList: "AWS Price List (pricing:GetProducts)",
+    originSpotHistory: "EC2 Spot 가격 이력 (노드별 가동 시간 가중)",
+    spotByZone: "가용 영역별 Spot 단가 (EC2 DescribeSpotPriceHistory, Linux/UNIX)",
+    zone: "가용 영역",
+    priceChanges: "가격 변경",
+    lowHigh: "최저–최고 시간당",
+    awsPriceSourceText: "온디맨드: AWS Price List Query API (pricing:GetProducts), {region}, Linux, 공유 테넌시, SKU {skus}. Spot: EC2 Spot 가격 이력 (DescribeSpotPriceHistory, Linux/UNIX) — 각 Spot 노드의 인스턴스 유형·가용 영역 가격을 그 노드가 가동된 분 단위로 가중 평균. 행 단가는 그 행 노드들의 GPU시간 가중 평균. 모든 단가는 데이터셋의 prices.json에 있습니다.",
     tiers: "보정 구간",
     minUtilization: "최소 평균 사용률",
     granularity: "보정 단위",
@@ -174,6 +184,15 @@ const LABELS = {
     perGpuOnDemand: "On-Demand per GPU",
     perGpuSpot: "Spot per GPU",
     priceSource: "Price source",
+    priceOrigin: "Price basis",
+    originConfig: "config price table",
+    originPriceList: "AWS Price List (pricing:GetProducts)",
+    originSpotHistory: "EC2 Spot price history (weighted over each node's minutes)",
+    spotByZone: "Spot prices by Availability Zone (EC2 DescribeSpotPriceHistory, Linux/UNIX)",
+    zone: "Zone",
+    priceChanges: "Price changes",
+    lowHigh: "Lowest–highest hourly",
+    awsPriceSourceText: "On-Demand: AWS Price List Query API (pricing:GetProducts), {region}, Linux, shared tenancy, SKU {skus}. Spot: EC2 Spot price history (DescribeSpotPriceHistory, Linux/UNIX): each Spot node at its instance type's price in its Availability Zone, weighted over the minutes the node ran. A row's unit price is the GPU-hours-weighted price of its nodes. Every price is in the dataset's prices.json.",
     tiers: "Correction tiers",
     minUtilization: "Minimum average utilization",
     granularity: "Correction unit",
@@ -224,6 +243,9 @@ export function grouped(d: Dec, dp: number): string {
 export const fmtHours = (d: Dec) => grouped(d, 2);
 export const fmtMoney = (d: Dec, currency: string, dp: number) => `${currency} ${grouped(d, dp)}`;
 export const fmtPct = (d: Dec) => `${d.mul(100).toFixed(1)}%`;
+/** Where a price came from, in the report's language. */
+export const originLabel = (l: Labels, o: PriceOrigin): string =>
+  o === "config" ? l.originConfig : o === "aws-price-list" ? l.originPriceList : l.originSpotHistory;
 export const capacityLabel = (l: Labels, c: string) => (c === "spot" ? l.spot : l.onDemand);
 
 /** `2026-10-01 00:00` in the billing time zone: the period as the reader's calendar shows it. */

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { D, type Dec } from "../core/decimal.js";
-import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, type Lang } from "./i18n.js";
+import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, originLabel, type Lang } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
 import { BadInputError } from "../core/errors.js";
 
@@ -457,9 +457,30 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       { header: L.perGpuOnDemand, width: 75, align: "right" },
       { header: L.perGpuSpot, width: 75, align: "right" },
     ],
-    model.methodology.prices.map((p) => [p.instanceType, p.gpuModel, String(p.gpus), p.onDemandHourly.toFixed(), p.spotHourly.toFixed(), p.onDemandPerGpu.toFixed(), p.spotPerGpu.toFixed()]),
+    model.methodology.prices.map((p) => [p.instanceType, p.gpuModel, String(p.gpus), p.onDemandHourly.toFixed(), p.spotHourly?.toFixed() ?? "—", p.onDemandPerGpu.toFixed(), p.spotPerGpu?.toFixed() ?? "—"]),
   );
-  if (model.methodology.priceSource) para(`${L.priceSource}: ${model.methodology.priceSource}`, 8.5);
+  const origins = [...new Set(model.methodology.prices.flatMap((p) => [p.onDemandOrigin, ...(p.spotOrigin ? [p.spotOrigin] : [])]))];
+  para(`${L.priceOrigin}: ${origins.map((o) => originLabel(L, o)).join("; ")}`, 8.5);
+  if (model.methodology.spotByZone.length) {
+    doc.moveDown(0.3);
+    doc.font("B").fontSize(10).fillColor(C.ink).text(`${L.spotByZone} (${model.currency})`);
+    doc.moveDown(0.2);
+    table(
+      [
+        { header: L.instanceType, width: 85 },
+        { header: L.zone, width: 80 },
+        { header: L.nodes, width: 35, align: "right" },
+        { header: L.spotHourly, width: 70, align: "right" },
+        { header: L.perGpuSpot, width: 70, align: "right" },
+        { header: L.priceChanges, width: 70, align: "right" },
+        { header: L.lowHigh, width: 95, align: "right" },
+      ],
+      model.methodology.spotByZone.map((z) => [z.instanceType, z.zone, String(z.nodes), z.hourly.toFixed(), z.perGpu.toFixed(), String(z.changes), `${z.lowest.toFixed()}–${z.highest.toFixed()}`]),
+    );
+  }
+  const feed = model.methodology.priceFeed;
+  if (feed?.source === "aws") para(`${L.priceSource}: ${L.awsPriceSourceText.replace("{region}", feed.region ?? "").replace("{skus}", feed.skus.join(", "))}`, 8.5);
+  else if (model.methodology.priceSource) para(`${L.priceSource}: ${model.methodology.priceSource}`, 8.5);
   doc.moveDown(0.5);
   doc.font("B").fontSize(10).fillColor(C.ink).text(L.dataSources);
   doc.moveDown(0.2);

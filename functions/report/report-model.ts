@@ -2,6 +2,7 @@ import { billingMonth } from "../core/month.js";
 import { configHash, UNALLOCATED, type Config } from "../core/config.js";
 import { quotaSettings } from "../quota/evaluate-quota.js";
 import { D, type Dec } from "../core/decimal.js";
+import type { NodePrice, PriceOrigin, PriceSnapshot } from "../core/price-snapshot.js";
 import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
 import type { ChargebackLine, ParsedDataset, PodLine } from "./dataset-files.js";
@@ -66,9 +67,25 @@ export interface PriceLine {
   gpus: number;
   gpuModel: string;
   onDemandHourly: Dec;
-  spotHourly: Dec;
+  /** Absent: the month's snapshot priced no Spot node of this type (source aws). */
+  spotHourly?: Dec;
   onDemandPerGpu: Dec;
-  spotPerGpu: Dec;
+  spotPerGpu?: Dec;
+  onDemandOrigin: PriceOrigin;
+  spotOrigin?: PriceOrigin;
+}
+
+/** Spot prices of one instance type in one zone over the month (source aws): minutes-weighted over its nodes. */
+export interface SpotZoneLine {
+  instanceType: string;
+  zone: string;
+  nodes: number;
+  hourly: Dec;
+  perGpu: Dec;
+  /** Price changes in effect during the month (the one in effect at its start included). */
+  changes: number;
+  lowest: Dec;
+  highest: Dec;
 }
 
 export interface ReportModel {
@@ -96,6 +113,10 @@ export interface ReportModel {
   quotaBasis: "allocated" | "billable";
   methodology: {
     prices: PriceLine[];
+    /** The month's Spot prices by zone (prices.json from AWS); empty under the config's prices. */
+    spotByZone: SpotZoneLine[];
+    /** `config` / `aws` from prices.json; absent for a month metered before prices.json. */
+    priceFeed?: { source: "config" | "aws"; region?: string; skus: string[] };
     priceSource: string;
     tiers: { minUtilization: number; factor: Dec }[];
     granularity: string;
@@ -170,8 +191,12 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
   const decimals = cfg.currencyDecimals;
   const money = (d: Dec) => d.toDecimalPlaces(decimals);
 
-  // Spot savings: the same billable GPU-hours at the On-Demand unit price of the same instance type.
+  // Spot savings: the same billable GPU-hours at the On-Demand unit price of the same instance type
+  // (the month's price snapshot's when it has one: the price list's under source aws).
+  const snapshotTypes = new Map((ds.prices?.instanceTypes ?? []).map((t) => [t.instanceType, t]));
   const onDemandUnit = (instanceType: string): Dec | undefined => {
+    const t = snapshotTypes.get(instanceType);
+    if (t) return new D(t.onDemandHourly).div(t.gpus).toDecimalPlaces(PRICE_DP);
     const p = cfg.prices[instanceType];
     return p ? new D(p.onDemandHourly).div(p.gpus).toDecimalPlaces(PRICE_DP) : undefined;
   };
@@ -243,17 +268,7 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
     };
   }
 
-  const prices: PriceLine[] = Object.entries(cfg.prices)
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([instanceType, p]) => ({
-      instanceType,
-      gpus: p.gpus,
-      gpuModel: p.gpuModel,
-      onDemandHourly: new D(p.onDemandHourly),
-      spotHourly: new D(p.spotHourly),
-      onDemandPerGpu: new D(p.onDemandHourly).div(p.gpus).toDecimalPlaces(PRICE_DP),
-      spotPerGpu: new D(p.spotHourly).div(p.gpus).toDecimalPlaces(PRICE_DP),
-    }));
+  const { prices, spotByZone } = ds.prices ? snapshotPriceLines(ds.prices) : { prices: configPriceLines(cfg), spotByZone: [] };
 
   return {
     month: m.month,
@@ -274,7 +289,12 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
     quotaBasis,
     methodology: {
       prices,
-      priceSource: cfg.priceSource,
+      spotByZone,
+      ...(ds.prices
+        ? { priceFeed: { source: ds.prices.source, ...(ds.prices.region ? { region: ds.prices.region } : {}), skus: [...new Set(ds.prices.instanceTypes.flatMap((t) => (t.sku ? [t.sku] : [])))].sort() } }
+        : {}),
+      // The note of the table the month was priced with (prices.json); the config's for older months.
+      priceSource: ds.prices ? (ds.prices.note ?? "") : cfg.priceSource,
       tiers: [...cfg.correction.tiers].sort((a, b) => b.minUtilization - a.minUtilization).map((t) => ({ minUtilization: t.minUtilization, factor: new D(t.factor) })),
       granularity: cfg.correction.granularity,
       manifestSha256: ds.manifestSha256,
@@ -285,4 +305,76 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
       warnings: scope.kind === "all" ? m.warnings : [],
     },
   };
+}
+
+const perGpu = (hourly: Dec, gpus: number) => hourly.div(gpus).toDecimalPlaces(PRICE_DP);
+
+/** A month metered before prices.json: the config's table, every instance type in it. */
+function configPriceLines(cfg: Config): PriceLine[] {
+  return Object.entries(cfg.prices)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([instanceType, p]) => ({
+      instanceType,
+      gpus: p.gpus,
+      gpuModel: p.gpuModel,
+      onDemandHourly: new D(p.onDemandHourly),
+      spotHourly: new D(p.spotHourly),
+      onDemandPerGpu: perGpu(new D(p.onDemandHourly), p.gpus),
+      spotPerGpu: perGpu(new D(p.spotHourly), p.gpus),
+      onDemandOrigin: "config",
+      spotOrigin: "config",
+    }));
+}
+
+const spanMinutes = (n: NodePrice) => (n.spans ?? []).reduce((a, s) => a + (Date.parse(s.end) - Date.parse(s.start)) / 60_000, 0);
+
+/**
+ * The prices the month was billed at, from its prices.json: the instance types it used, and under
+ * source aws the Spot price of each type and zone, weighted by the minutes its nodes ran.
+ */
+function snapshotPriceLines(s: PriceSnapshot): { prices: PriceLine[]; spotByZone: SpotZoneLine[] } {
+  const spotNodes = s.nodes.filter((n) => n.capacityType === "spot" && n.origin === "aws-spot-price-history");
+  const weighted = (ns: NodePrice[]): Dec | undefined => {
+    const minutes = ns.reduce((a, n) => a + spanMinutes(n), 0);
+    if (!minutes) return undefined;
+    return ns.reduce((a, n) => a.add(new D(n.hourly).mul(spanMinutes(n))), new D(0)).div(minutes).toDecimalPlaces(PRICE_DP);
+  };
+  const prices: PriceLine[] = s.instanceTypes.map((t) => {
+    const spot = t.spotHourly !== undefined ? new D(t.spotHourly) : weighted(spotNodes.filter((n) => n.instanceType === t.instanceType));
+    const od = new D(t.onDemandHourly);
+    return {
+      instanceType: t.instanceType,
+      gpus: t.gpus,
+      gpuModel: t.gpuModel,
+      onDemandHourly: od,
+      onDemandPerGpu: perGpu(od, t.gpus),
+      onDemandOrigin: t.onDemandOrigin,
+      ...(spot ? { spotHourly: spot, spotPerGpu: perGpu(spot, t.gpus), spotOrigin: t.spotHourly !== undefined ? ("config" as const) : ("aws-spot-price-history" as const) } : {}),
+    };
+  });
+  const gpusOf = new Map(s.instanceTypes.map((t) => [t.instanceType, t.gpus]));
+  const spotByZone: SpotZoneLine[] = s.spotHistory.flatMap((h) => {
+    const ns = spotNodes.filter((n) => n.instanceType === h.instanceType && n.zone === h.zone);
+    const hourly = weighted(ns);
+    if (!hourly) return [];
+    // The changes in effect during the month: the last one before it starts, and every one inside it.
+    const start = Date.parse(s.period.start);
+    const end = Date.parse(s.period.end);
+    const before = h.changes.filter((c) => Date.parse(c.at) <= start).at(-1);
+    const during = [...(before ? [before] : []), ...h.changes.filter((c) => Date.parse(c.at) > start && Date.parse(c.at) < end)];
+    const values = during.map((c) => new D(c.hourly));
+    return [
+      {
+        instanceType: h.instanceType,
+        zone: h.zone,
+        nodes: ns.length,
+        hourly,
+        perGpu: perGpu(hourly, gpusOf.get(h.instanceType) ?? 1),
+        changes: during.length,
+        lowest: D.min(...values),
+        highest: D.max(...values),
+      },
+    ];
+  });
+  return { prices, spotByZone };
 }

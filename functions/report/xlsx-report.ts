@@ -1,7 +1,7 @@
 import ExcelJS from "exceljs";
 import { neutraliseFormula } from "../core/dataset.js";
 import type { Dec } from "../core/decimal.js";
-import { capacityLabel, labels, localTime, type Lang } from "./i18n.js";
+import { capacityLabel, labels, localTime, originLabel, type Lang } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
 
 export const SHEETS = {
@@ -223,7 +223,7 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
       { header: `${L.perGpuOnDemand} (${cur})`, kind: "price" },
       { header: `${L.perGpuSpot} (${cur})`, kind: "price" },
     ],
-    model.methodology.prices.map((p) => [p.instanceType, p.gpuModel, p.gpus, p.onDemandHourly, p.spotHourly, p.onDemandPerGpu, p.spotPerGpu]),
+    model.methodology.prices.map((p) => [p.instanceType, p.gpuModel, p.gpus, p.onDemandHourly, p.spotHourly ?? null, p.onDemandPerGpu, p.spotPerGpu ?? null]),
   );
   {
     const ws = rates.ws;
@@ -240,7 +240,30 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
       put(ws.getCell(`B${r}`), t.factor, "factor");
     }
     r += 2;
-    ws.getCell(`A${r}`).value = neutraliseFormula(`${L.priceSource}: ${model.methodology.priceSource || L.none}`);
+    const feed = model.methodology.priceFeed;
+    const source = feed?.source === "aws" ? L.awsPriceSourceText.replace("{region}", feed.region ?? "").replace("{skus}", feed.skus.join(", ")) : model.methodology.priceSource || L.none;
+    ws.getCell(`A${r}`).value = neutraliseFormula(`${L.priceSource}: ${source}`);
+    r++;
+    const origins = [...new Set(model.methodology.prices.flatMap((p) => [p.onDemandOrigin, ...(p.spotOrigin ? [p.spotOrigin] : [])]))];
+    ws.getCell(`A${r}`).value = neutraliseFormula(`${L.priceOrigin}: ${origins.map((o) => originLabel(L, o)).join("; ")}`);
+    if (model.methodology.spotByZone.length) {
+      r += 2;
+      ws.getCell(`A${r}`).value = neutraliseFormula(`${L.spotByZone} (${cur})`);
+      ws.getCell(`A${r}`).font = { bold: true };
+      r++;
+      [L.instanceType, L.zone, L.nodes, L.spotHourly, L.perGpuSpot, L.priceChanges, L.lowHigh].forEach((h, i) => (ws.getCell(r, i + 1).value = h));
+      ws.getRow(r).font = { bold: true };
+      for (const z of model.methodology.spotByZone) {
+        r++;
+        ws.getCell(r, 1).value = neutraliseFormula(z.instanceType);
+        ws.getCell(r, 2).value = neutraliseFormula(z.zone);
+        put(ws.getCell(r, 3), z.nodes, "int");
+        put(ws.getCell(r, 4), z.hourly, "price");
+        put(ws.getCell(r, 5), z.perGpu, "price");
+        put(ws.getCell(r, 6), z.changes, "int");
+        ws.getCell(r, 7).value = `${z.lowest.toFixed()}–${z.highest.toFixed()}`;
+      }
+    }
   }
 
   // Quota: A tenant, B used, C quota, D ratio

@@ -15,6 +15,12 @@ export type Grant =
    * support), GetSecretValue on each bearer-token secret with `<tokenEnv>_SECRET_ID` set.
    */
   | { kind: "prometheus"; bearerToken?: false }
+  /**
+   * ec2:DescribeSpotPriceHistory and pricing:GetProducts, for `prices.source: aws`: read-only
+   * public prices, granted to every function that meters, so switching the config's price source
+   * needs no other deploy.
+   */
+  | { kind: "price-feed" }
   /** PutMetricData, conditioned on the namespace the function really publishes under. */
   | { kind: "put-metrics"; namespace?: "settings" | "quota-config" | "controller" }
   /** SES send as the monthly reports' sender (settings.ses.fromAddress, else the billing config's reports.from). */
@@ -105,7 +111,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeout: Duration.minutes(15),
     memorySize: 1024,
     assets: ["queries", "config"],
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }],
+    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "price-feed" }],
     inVpc: true,
     // MeterEnvSchema (functions/handlers/meter-handler.ts). The month's headline numbers go out as
     // embedded-metric-format log lines (no PutMetricData, so no CloudWatch grant).
@@ -123,7 +129,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     assets: ["queries", "templates", "fonts", "config", "pdfkit-data"],
     // Dataset months, the delivery ledger (<prefix>/deliveries/) and report links
     // (<prefix>/reports/, presigned by the link signer's key) all live under the dataset prefix.
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "ses-send-reports" }, { kind: "report-link-signer" }],
+    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "price-feed" }, { kind: "ses-send-reports" }, { kind: "report-link-signer" }],
     // Talks to Prometheus when it meters.
     inVpc: true,
     // MonthlyEnvSchema (functions/handlers/monthly-handler.ts).
@@ -204,7 +210,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeout: Duration.minutes(15),
     memorySize: 1024,
     assets: ["queries", "config"],
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "invoke", functionId: "Monthly" }],
+    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "price-feed" }, { kind: "invoke", functionId: "Monthly" }],
     inVpc: true,
     // RerunEnvSchema (functions/handlers/rerun-handler.ts): the meter's, plus the monthly function to deliver through.
     environment: (s, c) => ({

@@ -271,6 +271,11 @@ export class GpuBillingStack extends Stack {
           f.allow(["aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata"], [s.prometheus.ampWorkspaceArn]);
         if (g.bearerToken !== false) for (const name of this.tokenSecrets.values()) this.tokenSecret(name).grantRead(f.fn);
         return;
+      case "price-feed":
+        // Neither action takes a resource ARN: EC2 Describe* actions support no resource-level
+        // permissions, and the Price List Query API has no resources (Service Authorization Reference).
+        onStar(["ec2:DescribeSpotPriceHistory", "pricing:GetProducts"], "no resource-level permissions; read-only public prices");
+        return;
       case "put-metrics": {
         const namespace =
           g.namespace === "quota-config" ? quotaSettings(this.billing).cloudwatchNamespace : g.namespace === "controller" ? s.controller.metricsNamespace : s.metricsNamespace;

@@ -78,9 +78,17 @@ describe("gpu-billing rerun", () => {
     const input = lambdaMock.commandCalls(InvokeCommand)[0]!.args[0].input;
     expect(input).toMatchObject({ FunctionName: "GpuBilling-Rerun", InvocationType: "RequestResponse" });
     expect(JSON.parse(Buffer.from(input.Payload as Uint8Array).toString())).toEqual({
-      month: "2026-09", tenants: ["suwon"], deliver: false, resend: false, dryRun: true, reason: "dispute", requestedBy: "park@ops",
+      month: "2026-09", tenants: ["suwon"], deliver: false, resend: false, dryRun: true, refreshPrices: false, reason: "dispute", requestedBy: "park@ops",
     });
     expect(logs.join("\n")).toMatch(/dry run of re-run of 2026-09 by park@ops: dispute/);
+  });
+
+  it("given --refresh-prices, then the remote re-run is asked to fetch the month's prices again", async () => {
+    lambdaMock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: Buffer.from(JSON.stringify({ kind: "gpu-billing.rerun", month: "2026-09", requestedBy: "park@ops", reason: "new prices", dryRun: true, changed: [], totalsAfter: {}, delivery: { status: "not-requested" } })) as never });
+    const code = await main(["rerun", "--remote", "--function-name", "f", "--month", "2026-09", "--dry-run", "--refresh-prices", "--reason", "new prices"], { GPU_BILLING_OPERATOR: "park@ops", AWS_REGION: "ap-northeast-2" }, NOW);
+    expect(code).toBe(0);
+    const input = lambdaMock.commandCalls(InvokeCommand)[0]!.args[0].input;
+    expect(JSON.parse(Buffer.from(input.Payload as Uint8Array).toString())).toMatchObject({ month: "2026-09", refreshPrices: true });
   });
 
   it("given the remote function fails, it exits 1 with the function's error message", async () => {

@@ -126,7 +126,13 @@ describe("CDK app: GpuBilling stack", () => {
   });
 
     it("given every IAM statement, then no action is '*' and '*' resources are only for actions without resource-level permissions", () => {
-    const allowedOnStar = new Set(["cloudwatch:PutMetricData", "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"]);
+    const allowedOnStar = new Set([
+      "cloudwatch:PutMetricData",
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeScalingActivities",
+      "ec2:DescribeSpotPriceHistory",
+      "pricing:GetProducts",
+    ]);
     const all = statements(full.template);
     expect(all.length).toBeGreaterThan(10);
     for (const st of all) {
@@ -144,7 +150,7 @@ describe("CDK app: GpuBilling stack", () => {
     expect(aps?.Resource).toBe("arn:aws:aps:ap-northeast-2:111122223333:workspace/ws-1");
   });
 
-  it("given the meter function, then its role allows exactly: its log group, its DLQ, objects under chargeback/, listing the bucket, and the data key", () => {
+  it("given the meter function, then its role allows exactly: its log group, its DLQ, objects under chargeback/, listing the bucket, the data key, and the price feed", () => {
     const id = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
     const meter = stack.functions.get("Meter")!;
     const [policy] = Object.entries(template.findResources("AWS::IAM::Policy")).filter(([k]) => k.startsWith("MeterRole"));
@@ -154,7 +160,14 @@ describe("CDK app: GpuBilling stack", () => {
       { Action: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], Effect: "Allow", Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [id(stack.storage.bucket), "Arn"] }, "/chargeback/*"]] } },
       { Action: "s3:ListBucket", Effect: "Allow", Resource: { "Fn::GetAtt": [id(stack.storage.bucket), "Arn"] } },
       { Action: ["kms:Decrypt", "kms:GenerateDataKey"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(stack.storage.key), "Arn"] } },
+      // prices.source aws: Spot price history and the Price List, neither with resource-level permissions
+      { Action: ["ec2:DescribeSpotPriceHistory", "pricing:GetProducts"], Effect: "Allow", Resource: "*" },
     ]);
+  });
+
+  it("given the functions that meter (Meter, Monthly, Rerun), then each may read the price feed, and no other function may", () => {
+    const readers = [...full.stack.functions.keys()].filter((id) => policyOf(full.stack, full.template, id).some((x) => ([] as string[]).concat(x.Action).includes("ec2:DescribeSpotPriceHistory")));
+    expect(readers.sort()).toEqual(["Meter", "Monthly", "Rerun"]);
   });
 
   const policyOf = (st: typeof stack, t: Template, id: string) => {

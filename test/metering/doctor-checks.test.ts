@@ -126,8 +126,26 @@ describe("doctor checks (pure)", () => {
 
   it("given the allowlist fix, then it names every node label the queries read and the tenant label", () => {
     expect(KSM_ALLOWLIST_FLAG).toBe(
-      "--metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type,karpenter.sh/capacity-type,eks.amazonaws.com/capacityType,eks.amazonaws.com/nodegroup,karpenter.sh/nodepool,nvidia.com/gpu.replicas],namespaces=[tenant]",
+      "--metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type,karpenter.sh/capacity-type,eks.amazonaws.com/capacityType,eks.amazonaws.com/nodegroup,karpenter.sh/nodepool,nvidia.com/gpu.replicas,topology.kubernetes.io/zone],namespaces=[tenant]",
     );
+  });
+
+  describe("node-label:zone (prices.source aws)", () => {
+    const awsCfg = parseConfig(referenceConfigText.replace("\nprices:\n", "\nprices:\n  source: aws\n  region: ap-northeast-2\n"), "aws");
+    it("given prices.source aws and a Spot node without its zone, then it is a warning naming the node and the allowlist fix", () => {
+      const f = runDoctorChecks(complete(), awsCfg, settings).find((x) => x.check === "node-label:zone");
+      expect(f?.status).toBe("warn");
+      expect(f?.seen).toMatch(/1 of 1 Spot GPU nodes carry no label_topology_kubernetes_io_zone \(g5-a\)/);
+      expect(f?.fix).toMatch(/topology\.kubernetes\.io\/zone/);
+    });
+    it("given prices.source aws and every Spot node with its zone, then it is ok", () => {
+      const obs = complete();
+      obs.gpuNodeLabels[0]!.zone = "ap-northeast-2a";
+      expect(runDoctorChecks(obs, awsCfg, settings).find((x) => x.check === "node-label:zone")?.status).toBe("ok");
+    });
+    it("given prices.source config, then the zone is not checked (the config's prices do not depend on it)", () => {
+      expect(find(complete(), "node-label:zone")).toBeUndefined();
+    });
   });
 
   it("given a time-sliced node labelled with its replicas, then it is ok", () => {
