@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Config } from "../core/config.js";
+import type { BaseConfig } from "../core/config.js";
 import { ReportsSchema } from "../core/config.js";
 import type { ParsedDataset } from "../report/dataset-files.js";
 import { buildReportModel, type ReportModel, type ReportScope } from "../report/report-model.js";
@@ -35,7 +35,7 @@ interface ScopeReports {
  * The month's reports, rendered on first use and kept: a retry that only skips renders
  * nothing, and each scope is rendered once however many recipients it has.
  */
-export function monthReports(ds: ParsedDataset, cfg: Config, lang: Lang, fontDir?: string) {
+export function monthReports(ds: ParsedDataset, cfg: BaseConfig, lang: Lang, fontDir?: string) {
   const month = ds.manifest.month;
   const cache = new Map<string, Promise<ScopeReports>>();
   const scope = (id: string): Promise<ScopeReports> => {
@@ -132,7 +132,7 @@ export class DeliveryConfigError extends Error {
  * recipient decides from the ledger whether to send, sends with retries, and records the
  * result. One recipient's failure never stops the others; the report says who got what.
  */
-export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string, opts: DeliverOptions = {}): Promise<DeliveryReport> {
+export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: string, opts: DeliverOptions = {}): Promise<DeliveryReport> {
   const rc = cfg.reports ?? ReportsSchema.parse({});
   const lang = opts.lang ?? rc.lang;
   const sending = !!deps.sender;

@@ -1,4 +1,4 @@
-import { configuredClusters, type Config, type MeteredCluster } from "../core/config.js";
+import { configuredClusters, type BaseConfig, type MeteredCluster } from "../core/config.js";
 import { InvalidMonthError, billingMonth } from "../core/month.js";
 import type { PrometheusClient } from "../adapters/prometheus-client.js";
 import { fetchDoctorObservations, type DoctorQueryName } from "../adapters/doctor-observations.js";
@@ -20,7 +20,7 @@ const HOUR = 3600_000;
  * The window checked: the last 24 hours before `now` (floored to the minute), or a
  * billing month in the billing time zone — a running month up to now, a future one refused.
  */
-export function doctorWindow(cfg: Pick<Config, "timeZone">, now: Date, month?: string): DoctorWindow {
+export function doctorWindow(cfg: Pick<BaseConfig, "timeZone">, now: Date, month?: string): DoctorWindow {
   const nowMs = Math.floor(now.getTime() / 60_000) * 60_000;
   if (month === undefined) return { startMs: nowMs - 24 * HOUR, endMs: nowMs, description: "the last 24 hours" };
   const bm = billingMonth(month, cfg.timeZone);
@@ -38,7 +38,7 @@ export interface DiagnoseOptions {
 /** Observes one cluster's Prometheus over the window and checks it against the config. */
 export async function diagnoseCluster(
   client: PrometheusClient,
-  cfg: Config,
+  cfg: BaseConfig,
   cluster: MeteredCluster,
   window: DoctorWindow,
   o: DiagnoseOptions,
@@ -62,7 +62,7 @@ export type ClusterDiagnosis = { cluster: string; findings: DoctorFinding[] } | 
  */
 export async function diagnoseAfterFailure(
   clientFor: (c: MeteredCluster) => PrometheusClient,
-  cfg: Config,
+  cfg: BaseConfig,
   month: string,
   now: Date,
   o: { loadQueries: () => Record<DoctorQueryName, string>; controllerNodeLabel?: string; timeoutMs?: number },

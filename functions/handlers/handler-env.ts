@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { describeIssues, parseConfig, type Config } from "../core/config.js";
+import { describeIssues } from "../core/config.js";
+import { type Config, parseConfig } from "../config/config-schema.js";
 
 /** A billing month in an event; checked before it becomes part of an S3 key. */
 export const EventMonth = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM");

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
-import { configuredClusters, describeIssues, type Config } from "../core/config.js";
+import { configuredClusters, describeIssues } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
@@ -12,6 +12,7 @@ import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { monthMetricsEmf } from "../export/month-metrics.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
+import type { Config } from "../config/config-schema.js";
 
 /** The function's environment; every error names the variable. */
 export const MeterEnvSchema = requiringBillingConfig(

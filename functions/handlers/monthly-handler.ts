@@ -3,7 +3,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { describeIssues, type Config } from "../core/config.js";
+import { describeIssues } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
@@ -16,6 +16,7 @@ import { linkSigningClient, s3LinkStore, sesRawSender } from "../delivery/ses-se
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
+import type { Config } from "../config/config-schema.js";
 
 /** The monthly function's environment; every error names the variable. */
 export const MonthlyEnvSchema = requiringBillingConfig(

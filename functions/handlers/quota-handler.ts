@@ -1,10 +1,11 @@
 import { z } from "zod";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { describeIssues, type Config } from "../core/config.js";
+import { describeIssues } from "../core/config.js";
 import { quotaSettings, describeStatus } from "../quota/evaluate-quota.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
 import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../quota/quota-check-deps.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
+import type { Config } from "../config/config-schema.js";
 
 /** The function's environment; every error names the variable. */
 export const QuotaEnvSchema = requiringBillingConfig(

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { Config } from "../core/config.js";
+import type { BaseConfig } from "../core/config.js";
 import { assertMonthClosed } from "../core/month.js";
 import type { Dataset } from "../core/dataset.js";
 import type { DatasetSink } from "../adapters/dataset-sink.js";
@@ -106,7 +106,7 @@ function captureSink(real: DatasetSink): DatasetSink & { captured?: Dataset } {
  * delivery is requested if asked. A dry run meters and compares but writes
  * nothing and delivers nothing.
  */
-export async function rerunMonth(deps: RerunDeps, cfg: Config, req: RerunRequest, now: Date): Promise<RerunRecord> {
+export async function rerunMonth(deps: RerunDeps, cfg: BaseConfig, req: RerunRequest, now: Date): Promise<RerunRecord> {
   assertMonthClosed(req.month, cfg.timeZone, now);
   const known = new Set([...cfg.tenants.map((t) => t.id), "unallocated"]);
   const unknown = (req.tenants ?? []).filter((t) => !known.has(t));

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { BaseConfig } from "../core/config.js";
 
 /**
  * The `quota` block of the billing config: how month-to-date usage is judged
@@ -129,3 +130,19 @@ export type QuotaSettings = z.infer<typeof QuotaSettingsSchema>;
 export type QuotaThresholds = { warn: number; block: number };
 
 export const DEFAULT_QUOTA_SETTINGS: QuotaSettings = QuotaSettingsSchema.parse({});
+
+/** The quota block as a slice of the billing config, composed into it in functions/config/config-schema.ts. */
+export const QuotaConfigSlice = {
+  /** Month-to-date quota checks, alerts and enforcement. */
+  quota: QuotaSettingsSchema.optional(),
+};
+
+/** The config the quota capability reads: the base fields and its own block. */
+export type QuotaConfig = BaseConfig & { quota?: QuotaSettings };
+
+/** The quota block may only name tenants the base config defines. */
+export function refineQuotaConfig(cfg: QuotaConfig, ctx: z.RefinementCtx): void {
+  const ids = new Set(cfg.tenants.map((t) => t.id));
+  for (const id of Object.keys(cfg.quota?.tenants ?? {}))
+    if (!ids.has(id)) ctx.addIssue({ code: "custom", path: ["quota", "tenants", id], message: `no tenant with id "${id}"` });
+}

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Config } from "../core/config.js";
+import type { BaseConfig } from "../core/config.js";
 import type { DeliveryKind } from "./email-content.js";
 import type { Lang } from "./i18n.js";
 
@@ -59,7 +59,7 @@ export interface PlannedMessage {
 }
 
 /** Who gets what: each tenant its own report, finance the full set, executives the full PDF. */
-export function planDeliveries(cfg: Config): { messages: PlannedMessage[]; tenantsWithoutRecipients: string[] } {
+export function planDeliveries(cfg: BaseConfig): { messages: PlannedMessage[]; tenantsWithoutRecipients: string[] } {
   const messages: PlannedMessage[] = cfg.tenants.map((t) => ({ kind: "tenant" as const, scope: t.id, recipients: [...new Set(t.recipients)] }));
   messages.push({ kind: "finance", scope: "all", recipients: [...new Set(cfg.reports?.financeRecipients ?? [])] });
   messages.push({ kind: "executive", scope: "all", recipients: [...new Set(cfg.reports?.executiveRecipients ?? [])] });

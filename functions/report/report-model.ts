@@ -1,10 +1,11 @@
 import { billingMonth } from "../core/month.js";
-import { configHash, UNALLOCATED, type Config } from "../core/config.js";
+import { configHash, UNALLOCATED } from "../core/config.js";
 import { quotaSettings } from "../quota/evaluate-quota.js";
 import { D, type Dec } from "../core/decimal.js";
 import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
 import type { ChargebackLine, ParsedDataset, PodLine } from "./dataset-files.js";
+import type { QuotaConfig } from "../quota/quota-config.js";
 
 /** Whose report: the whole platform (executives, finance) or one tenant (that tenant only). */
 export type ReportScope = { kind: "all" } | { kind: "tenant"; tenantId: string };
@@ -154,7 +155,7 @@ export const TOP_NAMESPACES = 10;
  * the same model. A tenant scope filters every row first, so nothing of another
  * tenant can reach a renderer.
  */
-export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportScope): ReportModel {
+export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: ReportScope): ReportModel {
   const m = ds.manifest;
   let rows = ds.chargeback;
   let daily = ds.daily;
