@@ -4,6 +4,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import type { QuotaStateStore, StoredState } from "../quota/quota-ports.js";
 
 /**
  * Small JSON objects in the data bucket that hold the quota alert and
@@ -18,22 +19,6 @@ export class StateConflictError extends Error {
   }
 }
 
-export interface StoredState<T> {
-  value: T;
-  etag: string;
-}
-
-export interface QuotaStateStore {
-  /** All objects under `prefix` (relative to the store's root), with their values. */
-  list<T>(prefix: string): Promise<Map<string, StoredState<T>>>;
-  get<T>(key: string): Promise<StoredState<T> | undefined>;
-  /** Creates `key` only if it does not exist; returns the new etag, or undefined when another run created it first. */
-  create<T>(key: string, value: T): Promise<string | undefined>;
-  /** Replaces `key` only if it still has `etag`; returns the new etag, or undefined when another run changed it. */
-  replace<T>(key: string, value: T, etag: string): Promise<string | undefined>;
-  /** Unconditional write of an object that is never rewritten (audit entries have unique keys). */
-  append(key: string, value: unknown): Promise<void>;
-}
 
 function isPreconditionFailed(e: unknown): boolean {
   const err = e as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };

@@ -3,7 +3,7 @@ import { configuredClusters } from "../core/config.js";
 import { parseMonth } from "../core/month.js";
 import { PrometheusUnavailableError, redactUrl, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { loadDoctorQueries } from "../adapters/doctor-observations.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { canBill, type DoctorFinding } from "../doctor/doctor-checks.js";
 import { diagnoseCluster, doctorWindow } from "../doctor/run-doctor.js";
 import { formatDoctorTable } from "../doctor/doctor-table.js";

@@ -7,7 +7,7 @@ import { localRerunStore, s3RerunStore } from "../adapters/rerun-records.js";
 import { loadQueries } from "../adapters/query-files.js";
 import type { PrometheusClient } from "../adapters/prometheus-client.js";
 import { EXPORTERS, parseExportNames } from "../export/dataset-exports.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { RerunRequestSchema, rerunMonth, type RerunRecord, type RerunRequest, type RerunStore } from "../metering/rerun-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, s3ClientFor, UsageError } from "./cli-args.js";
 

@@ -8,7 +8,7 @@ import { clientResolver, meterMonth, type MeterDeps } from "../metering/meter-mo
 import { PrometheusUnavailableError } from "../adapters/prometheus-client.js";
 import { loadDoctorQueries } from "../adapters/doctor-observations.js";
 import { diagnoseAfterFailure } from "../doctor/run-doctor.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { monthMetricsEmf } from "../export/month-metrics.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";

@@ -3,7 +3,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { describeIssues } from "../core/config.js";
 import { quotaSettings, describeStatus } from "../quota/evaluate-quota.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
-import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../quota/quota-check-deps.js";
+import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../wiring/quota-check-deps.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig } from "./handler-env.js";
 import type { Config } from "../config/config-schema.js";
 

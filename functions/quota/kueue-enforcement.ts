@@ -5,7 +5,7 @@
  * cluster without Kueue changes nothing. The record is claimed in S3 before
  * any patch (as in resourcequota mode), and every patch is audited.
  */
-import type { QuotaStateStore } from "../adapters/quota-state-store.js";
+import type { QuotaStateStore } from "./quota-ports.js";
 import type { QuotaStatus, QuotaSubject } from "./evaluate-quota.js";
 import { quotaSettings } from "./evaluate-quota.js";
 import { recordMode, type EnforcementDecision, type EnforcementRecord } from "./enforcement-decision.js";

@@ -15,10 +15,7 @@ import { auditWriter } from "./enforcement-audit.js";
 import { carryOutKueue, queuedForAlert, type KueueEnforcementResult } from "./kueue-enforcement.js";
 import type { KueueQueuePort } from "./kueue-hold.js";
 import type { EnforcementMode } from "./quota-config.js";
-import type { QuotaStateStore } from "../adapters/quota-state-store.js";
-import type { AlertMailer } from "../adapters/ses-alert-mailer.js";
-import type { AlertPublisher } from "../adapters/sns-alert-publisher.js";
-import type { QuotaMetrics } from "../adapters/cloudwatch-metrics.js";
+import type { AlertMailer, AlertPublisher, QuotaMetrics, QuotaStateStore } from "./quota-ports.js";
 import type { QuotaConfig } from "./quota-config.js";
 
 /** Carries out blocks in Kubernetes; see functions/adapters/kubernetes-quota.ts. */

@@ -22,7 +22,7 @@ import { FUNCTIONS, type EnvironmentContext, type FunctionSpec, type FunctionsBy
 import { GpuBillingFunction } from "./gpu-billing-function.js";
 import { acknowledgeReportLinkSigner, applyNagSuppressions, type FunctionFindings } from "./nag-suppressions.js";
 import { prometheusTokenSecrets, type Settings } from "./settings.js";
-import { TOKEN_SECRET_SUFFIX } from "../../functions/metering/prometheus-from-config.js";
+import { TOKEN_SECRET_SUFFIX } from "../../functions/wiring/prometheus-from-config.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 /**

@@ -5,7 +5,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { configuredClusters } from "../../functions/core/config.js";
 import { referenceConfig } from "../core/fixtures.js";
-import { prometheusForClusters, prometheusFromConfig } from "../../functions/metering/prometheus-from-config.js";
+import { prometheusForClusters, prometheusFromConfig } from "../../functions/wiring/prometheus-from-config.js";
 import { bearerTokenFromSecret } from "../../functions/adapters/secrets-manager.js";
 import type { Config } from "../../functions/config/config-schema.js";
 

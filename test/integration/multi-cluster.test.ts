@@ -9,7 +9,7 @@ import { createPrometheusClient, PrometheusUnavailableError } from "../../functi
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { IncompleteMonthError, QUERIES_PER_DAY, meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
-import { prometheusForClusters } from "../../functions/metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../../functions/wiring/prometheus-from-config.js";
 import { meterMonthToDate } from "../../functions/metering/meter-month-to-date.js";
 import { D } from "../../functions/core/decimal.js";
 import { rerunMonth, RerunRequestSchema } from "../../functions/metering/rerun-month.js";

@@ -18,11 +18,11 @@ import { loadAlertTemplates } from "../adapters/quota-templates.js";
 import { eksToken } from "../adapters/eks-token.js";
 import { eksKubernetesApis, kubernetesKueueQueues, kubernetesQuotaEnforcer } from "../adapters/kubernetes-quota.js";
 import { meterMonthToDate } from "../metering/meter-month-to-date.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
-import { quotaSettings } from "./evaluate-quota.js";
-import type { QuotaCheckDeps, QuotaEnforcer } from "./run-quota-check.js";
-import type { KueueQueuePort } from "./kueue-hold.js";
-import type { QuotaConfig } from "./quota-config.js";
+import { prometheusForClusters } from "./prometheus-from-config.js";
+import { quotaSettings } from "../quota/evaluate-quota.js";
+import type { QuotaCheckDeps, QuotaEnforcer } from "../quota/run-quota-check.js";
+import type { KueueQueuePort } from "../quota/kueue-hold.js";
+import type { QuotaConfig } from "../quota/quota-config.js";
 
 /** What the quota check changes in the cluster: ResourceQuotas (enforcer) and Kueue queues. */
 export type ClusterPorts = Pick<QuotaCheckDeps, "enforcer" | "kueue">;
