@@ -3,6 +3,7 @@ import path from "node:path";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { MANIFEST_FILE, type Dataset } from "../core/dataset.js";
 import { parseMonth } from "../core/month.js";
+import { KEY_PART_ID } from "../core/key-part.js";
 import { STAGE_MANIFEST_FILE, STAGE_USAGE_FILE, type StageFiles } from "../core/cluster-stage.js";
 
 /** Where a month's dataset lives, the same layout on disk and in S3: `<prefix>/month=YYYY-MM/<file>`. */
@@ -31,7 +32,7 @@ export interface ClusterStaging {
 
 /** The cluster id becomes a path part: the config's pattern is checked again here, at the boundary. */
 export function clusterDir(cluster: string): string {
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(cluster)) throw new Error(`cluster id "${cluster}" cannot be part of a path`);
+  if (!KEY_PART_ID.test(cluster)) throw new Error(`cluster id "${cluster}" cannot be part of a path`);
   return `cluster=${cluster}`;
 }
 

@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { createHash } from "node:crypto";
+import { KEY_PART_ID } from "./key-part.js";
+import { LANGUAGES } from "./language.js";
 
 /** Decimal money/price amounts are strings in config so no binary float ever touches them. */
 const decimalString = z
@@ -8,12 +10,11 @@ const decimalString = z
   .transform((v) => String(v))
   .refine((v) => /^\d+(\.\d+)?$/.test(v), { message: "must be a non-negative decimal number, e.g. \"4.812\"" });
 
-const tenantId = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lower-case letters, digits and '-' (it becomes part of S3 keys)");
+/** Tenant and cluster ids become S3 key parts (`tenant=<id>/`, `cluster=<id>/`). */
+const keyPartId = z.string().regex(KEY_PART_ID, "must be lower-case letters, digits and '-' (it becomes part of S3 keys)");
 
 export const TenantSchema = z.object({
-  id: tenantId,
+  id: keyPartId,
   name: z.string().min(1),
   /** Namespace globs (`*` and `?`) used when a namespace has no `tenant` label. */
   namespaces: z.array(z.string().min(1)).default([]),
@@ -42,7 +43,7 @@ export const ReportsSchema = z.object({
   financeRecipients: z.array(z.string().email()).default([]),
   /** Get the full PDF. */
   executiveRecipients: z.array(z.string().email()).default([]),
-  lang: z.enum(["ko", "en"]).default("ko"),
+  lang: z.enum(LANGUAGES).default("ko"),
   /** Attachments making a message larger than this go as presigned S3 links instead (SES raw limit is 10 MB after base64). */
   attachmentLinkThresholdBytes: z.number().int().positive().default(7 * 1024 * 1024),
   /** Presigned link lifetime; SigV4 allows at most 7 days. */
@@ -72,13 +73,9 @@ export const PrometheusSchema = z
     timeoutSeconds: z.number().positive().default(120),
   });
 
-/** A cluster id becomes an S3 key part (`cluster=<id>/`), so nothing but lower-case letters, digits and '-'. */
-const clusterIdSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lower-case letters, digits and '-' (it becomes part of S3 keys)");
 
 export const ClusterSchema = z.object({
-  id: clusterIdSchema,
+  id: keyPartId,
   name: z.string().min(1).optional(),
   prometheus: PrometheusSchema,
 });
@@ -141,7 +138,7 @@ export const BaseConfigObject = z
      */
     clusters: z.array(ClusterSchema).min(1).optional(),
     /** Id of the implicit single cluster when `clusters` is absent (the dataset's `cluster` column). */
-    clusterId: clusterIdSchema.optional(),
+    clusterId: keyPartId.optional(),
   });
 
 export type BaseConfig = z.infer<typeof BaseConfigObject>;

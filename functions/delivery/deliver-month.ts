@@ -8,12 +8,13 @@ import { renderReportPdf } from "../report/pdf-report.js";
 import { renderReportWorkbook } from "../report/xlsx-report.js";
 import { renderEmail, type DeliveryKind, type EmailLink } from "../report/email-content.js";
 import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../report/delivery-plan.js";
-import { labels, type Lang } from "../report/i18n.js";
+import { labels } from "../report/i18n.js";
 import { buildMimeMessage, type MimeAttachment } from "./mime.js";
 import { isRetryableSendError, type LinkStore, type PresignedLink, type RawSender } from "./ses-sender.js";
 import type { DeliveryLedger } from "./delivery-ledger.js";
 import type { DatasetSource } from "./dataset-source.js";
 import { DEFAULT_TEMPLATES_DIR, loadEmailTemplate } from "./templates.js";
+import type { Language } from "../core/language.js";
 
 export interface ReportFile {
   filename: string;
@@ -35,7 +36,7 @@ interface ScopeReports {
  * The month's reports, rendered on first use and kept: a retry that only skips renders
  * nothing, and each scope is rendered once however many recipients it has.
  */
-export function monthReports(ds: ParsedDataset, cfg: BaseConfig, lang: Lang, fontDir?: string) {
+export function monthReports(ds: ParsedDataset, cfg: BaseConfig, lang: Language, fontDir?: string) {
   const month = ds.manifest.month;
   const cache = new Map<string, Promise<ScopeReports>>();
   const scope = (id: string): Promise<ScopeReports> => {
@@ -108,7 +109,7 @@ export interface DeliverDeps {
 }
 
 export interface DeliverOptions {
-  lang?: Lang;
+  lang?: Language;
   resend?: boolean;
   /**
    * Only these tenants' emails (an ops re-run for some tenants); finance and executive

@@ -4,6 +4,7 @@ import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwat
 import { Logger } from "@aws-lambda-powertools/logger";
 import { describeIssues } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
+import { KEY_PART_ID } from "../core/key-part.js";
 import { MANIFEST_FILE } from "../core/dataset.js";
 import { decideMonthComplete, MANIFEST_MISSING_METRIC } from "../core/month-completeness.js";
 import { monthDir, stageObjectKey } from "../adapters/dataset-sink.js";
@@ -18,7 +19,7 @@ export const ManifestCheckEnvSchema = z.object({
   /** The billing config's cluster ids (comma-separated), when it has several: a missing month then says which clusters have no stage. */
   CLUSTER_IDS: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9-]*(,[a-z0-9][a-z0-9-]*)*$/, "must be comma-separated cluster ids")
+    .refine((v) => v.split(",").every((id) => KEY_PART_ID.test(id)), "must be comma-separated cluster ids")
     .optional(),
 });
 

@@ -5,6 +5,8 @@ import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { describeIssues } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
+import { KEY_PART_ID } from "../core/key-part.js";
+import { LANGUAGES } from "../core/language.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
 import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
@@ -32,7 +34,7 @@ export const MonthlyEnvSchema = requiringBillingConfig(
     TEMPLATES_DIR: z.string().optional(),
     /** Overrides reports.from in the config. */
     SES_FROM: z.string().email().optional(),
-    REPORT_LANG: z.enum(["ko", "en"]).optional(),
+    REPORT_LANG: z.enum(LANGUAGES).optional(),
     /**
      * Secrets Manager secret with an IAM user's access key ({accessKeyId, secretAccessKey}) that
      * signs report download links: a link signed by the function's role dies with its session
@@ -54,7 +56,7 @@ export const MonthlyEventSchema = z
     resend: z.boolean().default(false),
     remeter: z.boolean().default(false),
     /** From an ops re-run (`source: "gpu-billing.rerun"`): deliver only these tenants' emails (plus finance/executive if changed). */
-    tenants: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be a tenant id")).min(1).optional(),
+    tenants: z.array(z.string().regex(KEY_PART_ID, "must be a tenant id")).min(1).optional(),
   })
   .passthrough();
 

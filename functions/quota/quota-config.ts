@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { BaseConfig } from "../core/config.js";
+import { LANGUAGES } from "../core/language.js";
 
 /**
  * The `quota` block of the billing config: how month-to-date usage is judged
@@ -39,7 +40,7 @@ export const TenantQuotaSchema = z.object({
   /** A namespace's own monthly GPU-hour limit, judged (and enforced) on that namespace alone. */
   namespaceLimits: z.record(z.string().min(1), z.number().positive()).default({}),
   /** Language of this tenant's alert emails. */
-  language: z.enum(["ko", "en"]).optional(),
+  language: z.enum(LANGUAGES).optional(),
   /** The tenant's Kueue queues (quota.enforcement.mode kueue). */
   kueue: TenantKueueQueuesSchema.optional(),
 });
@@ -99,7 +100,7 @@ export const QuotaSettingsSchema = z.object({
   opsRecipients: z.array(z.string().email()).default([]),
   /** SES sender (a verified identity). */
   sender: z.string().email().default("gpu-billing@platform.example.com"),
-  language: z.enum(["ko", "en"]).default("ko"),
+  language: z.enum(LANGUAGES).default("ko"),
   /** Optional SNS topic every alert is also published to. */
   snsTopicArn: z.string().startsWith("arn:").optional(),
   cloudwatchNamespace: z.string().min(1).default("GpuBilling/Quota"),
