@@ -65,6 +65,12 @@ export interface DoctorObservations {
   sampleSpacingSeconds: Partial<Record<ScrapeSource, number>>;
 }
 
+/**
+ * How the doctor sees a cluster over a window: the port its checks run on, defined here where it
+ * is used; functions/adapters/doctor-observations.ts implements it over Prometheus.
+ */
+export type ObserveCluster = (window: { startMs: number; endMs: number }, settings: DoctorSettings) => Promise<DoctorObservations>;
+
 export interface DoctorSettings {
   /** prometheus.labels of the checked cluster. */
   dcgmNamespaceLabel: string;
