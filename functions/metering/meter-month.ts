@@ -8,7 +8,7 @@ import type { QueryWindowStats } from "../core/query-windows.js";
 import { redactUrl, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
 import type { QueryName } from "../adapters/query-files.js";
-import { memoryStaging, type DatasetSink } from "../adapters/dataset-sink.js";
+import { memoryStaging, type DatasetSink } from "./metering-ports.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 
 /** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count; a split day: more). */

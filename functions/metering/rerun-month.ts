@@ -4,7 +4,7 @@ import type { BaseConfig } from "../core/config.js";
 import { assertMonthClosed, MONTH_RE } from "../core/month.js";
 import { KEY_PART_ID } from "../core/key-part.js";
 import type { Dataset } from "../core/dataset.js";
-import type { DatasetSink } from "../adapters/dataset-sink.js";
+import type { DatasetSink } from "./metering-ports.js";
 import { meterMonth, type MeterDeps } from "./meter-month.js";
 
 
