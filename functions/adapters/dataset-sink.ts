@@ -6,6 +6,7 @@ import { parseMonth } from "../core/month.js";
 import { KEY_PART_ID } from "../core/key-part.js";
 import { STAGE_MANIFEST_FILE, STAGE_USAGE_FILE } from "../core/cluster-stage.js";
 import type { ClusterStaging, DatasetSink } from "../metering/metering-ports.js";
+import { isS3NotFound, trimKeyPrefix } from "./s3-objects.js";
 
 /** The cluster id becomes a path part: the config's pattern is checked again here, at the boundary. */
 export function clusterDir(cluster: string): string {
@@ -45,20 +46,20 @@ export function localStaging(root: string): ClusterStaging {
 
 /** S3 key of one file of a cluster's stage: `<prefix>/staging/month=YYYY-MM/cluster=<id>/<name>`. */
 export function stageObjectKey(prefix: string, month: string, cluster: string, name: string): string {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const p = trimKeyPrefix(prefix);
   return `${p ? `${p}/` : ""}staging/${monthDir(month)}/${clusterDir(cluster)}/${name}`;
 }
 
 /** S3 staging: the stage's manifest is deleted first and put last, like a month's. */
 export function s3Staging(client: S3Client, bucket: string, prefix = ""): ClusterStaging {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const p = trimKeyPrefix(prefix);
   const key = (month: string, cluster: string, name: string) => stageObjectKey(prefix, month, cluster, name);
   const get = async (Key: string) => {
     try {
       const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key }));
       return Buffer.from(await r.Body!.transformToByteArray());
     } catch (e) {
-      if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+      if (isS3NotFound(e)) return undefined;
       throw e;
     }
   };
@@ -126,7 +127,7 @@ export function localSink(root: string): DatasetSink {
  * only when its manifest exists, so a failed run never looks like a bill.
  */
 export function s3Sink(client: S3Client, bucket: string, prefix = ""): DatasetSink {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const p = trimKeyPrefix(prefix);
   const key = (month: string, name: string) => `${p ? `${p}/` : ""}${monthDir(month)}/${name}`;
   const contentType = (name: string) =>
     name.endsWith(".json") ? "application/json" : name.endsWith(".parquet") ? "application/vnd.apache.parquet" : "text/csv; charset=utf-8";
@@ -147,7 +148,7 @@ export function s3Sink(client: S3Client, bucket: string, prefix = ""): DatasetSi
         const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key(month, MANIFEST_FILE) }));
         return await r.Body!.transformToString();
       } catch (e) {
-        if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+        if (isS3NotFound(e)) return undefined;
         throw e;
       }
     },

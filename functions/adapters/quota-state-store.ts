@@ -5,6 +5,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import type { QuotaStateStore, StoredState } from "../quota/quota-ports.js";
+import { isS3NotFound } from "./s3-objects.js";
 
 /**
  * Small JSON objects in the data bucket that hold the quota alert and
@@ -27,11 +28,6 @@ function isPreconditionFailed(e: unknown): boolean {
     err.$metadata?.httpStatusCode === 409 || err.name === "ConditionalRequestConflict";
 }
 
-function isNotFound(e: unknown): boolean {
-  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata?.httpStatusCode === 404;
-}
-
 export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: string): QuotaStateStore {
   const root = prefix ? `${prefix.replace(/\/+$/, "")}/` : "";
   const body = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
@@ -50,7 +46,7 @@ export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: stri
         const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: root + key }));
         return { value: JSON.parse(await r.Body!.transformToString()) as T, etag: r.ETag ?? "" };
       } catch (e) {
-        if (isNotFound(e)) return undefined;
+        if (isS3NotFound(e)) return undefined;
         throw e;
       }
     },

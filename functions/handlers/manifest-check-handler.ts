@@ -10,6 +10,7 @@ import { decideMonthComplete, MANIFEST_MISSING_METRIC } from "../core/month-comp
 import { monthDir, stageObjectKey } from "../adapters/dataset-sink.js";
 import { STAGE_MANIFEST_FILE } from "../core/cluster-stage.js";
 import { EventMonth, parseFunctionEnv } from "./handler-env.js";
+import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
 
 export const ManifestCheckEnvSchema = z.object({
   DATA_BUCKET: z.string().min(3),
@@ -43,8 +44,7 @@ async function exists(s3: S3Client, bucket: string, key: string): Promise<boolea
     await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return true;
   } catch (e) {
-    const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (err.name === "NotFound" || err.name === "NoSuchKey" || err.$metadata?.httpStatusCode === 404) return false;
+    if (isS3NotFound(e)) return false;
     throw e; // access denied or S3 down is not "the month is missing"
   }
 }
@@ -60,7 +60,7 @@ export function makeManifestCheckHandler(getDeps: () => ManifestCheckDeps, clock
     if (!ev.success) throw new Error(`invalid event: ${describeIssues(ev.error.issues).join("; ")}`);
     const { s3, cloudwatch, env } = getDeps();
     const month = ev.data.month ?? previousMonth(clock(), env.BILLING_TIME_ZONE);
-    const prefix = env.DATA_PREFIX.replace(/^\/+|\/+$/g, "");
+    const prefix = trimKeyPrefix(env.DATA_PREFIX);
     const key = `${prefix ? `${prefix}/` : ""}${monthDir(month)}/${MANIFEST_FILE}`;
     const present = await exists(s3, env.DATA_BUCKET, key);
     const stages =
