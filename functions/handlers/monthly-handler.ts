@@ -3,7 +3,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { describeIssues } from "../core/config.js";
+import { describeIssues, ReportsSchema } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { KEY_PART_ID } from "../core/key-part.js";
 import { LANGUAGES } from "../core/language.js";
@@ -71,7 +71,7 @@ export interface MonthlyBuilt {
 export function buildMonthlyDeps(env: Record<string, string | undefined>, clients: { s3?: S3Client; ses?: SESv2Client; secrets?: SecretsManagerClient } = {}): MonthlyBuilt {
   const e = parseFunctionEnv("monthly", MonthlyEnvSchema, env);
   let cfg = loadBillingConfig(e);
-  if (e.SES_FROM) cfg = { ...cfg, reports: { ...(cfg.reports ?? { financeRecipients: [], executiveRecipients: [], lang: "ko", attachmentLinkThresholdBytes: 7 * 1024 * 1024, linkExpiryDays: 7 }), from: e.SES_FROM } };
+  if (e.SES_FROM) cfg = { ...cfg, reports: { ...(cfg.reports ?? ReportsSchema.parse({})), from: e.SES_FROM } };
   if (!cfg.reports?.from) throw new Error("monthly function environment invalid: SES_FROM: set it, or reports.from in the config (the SES sender address)");
   const s3 = clients.s3 ?? new S3Client({});
   const ses = clients.ses ?? new SESv2Client({});
