@@ -1,18 +1,9 @@
 import { PutMetricDataCommand, StandardUnit, type CloudWatchClient, type MetricDatum } from "@aws-sdk/client-cloudwatch";
+import type { QuotaMetrics, TenantMetric } from "../quota/quota-ports.js";
 
 /** PutMetricData accepts at most 1000 data points per call (and 1 MB); our datums are tiny, so the count is the limit that binds. */
 export const MAX_DATUMS_PER_CALL = 1000;
 
-export interface TenantMetric {
-  tenantId: string;
-  usedGpuHours: number;
-  /** used ÷ quota; absent for an unlimited tenant (no ratio is published, rather than 0). */
-  quotaUsedRatio?: number;
-}
-
-export interface QuotaMetrics {
-  put(metrics: TenantMetric[], at: Date): Promise<number>;
-}
 
 export function quotaMetricDatums(metrics: TenantMetric[], at: Date): MetricDatum[] {
   const out: MetricDatum[] = [];

@@ -1,58 +1,17 @@
 import { mkdir, rename, rm, rmdir, writeFile, readFile } from "node:fs/promises";
 import path from "node:path";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { MANIFEST_FILE, type Dataset } from "../core/dataset.js";
+import { MANIFEST_FILE } from "../core/dataset.js";
 import { parseMonth } from "../core/month.js";
-import { STAGE_MANIFEST_FILE, STAGE_USAGE_FILE, type StageFiles } from "../core/cluster-stage.js";
-
-/** Where a month's dataset lives, the same layout on disk and in S3: `<prefix>/month=YYYY-MM/<file>`. */
-export interface DatasetSink {
-  readonly location: string;
-  write(month: string, dataset: Dataset): Promise<string>;
-  readManifest(month: string): Promise<string | undefined>;
-  /** One file of the published month (undefined: none). Absent: nothing of a published month is reused (its price snapshot). */
-  readFile?(month: string, name: string): Promise<Buffer | undefined>;
-  /** Per-cluster staging beside the datasets (absent: metering stages in memory, nothing survives the run). */
-  readonly staging?: ClusterStaging;
-}
-
-/**
- * Per-cluster results of a month not yet published, at
- * `<prefix>/staging/month=YYYY-MM/cluster=<id>/{usage.json,manifest.json}`.
- * Outside every `month=` directory, so no dataset reader ever sees them.
- */
-export interface ClusterStaging {
-  readonly location: string;
-  /** Stores a stage; the manifest goes last, so a stage without one is incomplete. */
-  write(month: string, cluster: string, files: StageFiles): Promise<string>;
-  /** What is stored (either file may be missing); undefined when nothing is. */
-  read(month: string, cluster: string): Promise<Partial<StageFiles> | undefined>;
-  /** Removes the month's stages of these clusters (after publishing). */
-  clear(month: string, clusters: string[]): Promise<void>;
-}
+import { KEY_PART_ID } from "../core/key-part.js";
+import { STAGE_MANIFEST_FILE, STAGE_USAGE_FILE } from "../core/cluster-stage.js";
+import type { ClusterStaging, DatasetSink } from "../metering/metering-ports.js";
+import { isS3NotFound, trimKeyPrefix } from "./s3-objects.js";
 
 /** The cluster id becomes a path part: the config's pattern is checked again here, at the boundary. */
 export function clusterDir(cluster: string): string {
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(cluster)) throw new Error(`cluster id "${cluster}" cannot be part of a path`);
+  if (!KEY_PART_ID.test(cluster)) throw new Error(`cluster id "${cluster}" cannot be part of a path`);
   return `cluster=${cluster}`;
-}
-
-/** Staging that lives as long as the process (dry runs, sinks without a staging area). */
-export function memoryStaging(): ClusterStaging {
-  const m = new Map<string, StageFiles>();
-  return {
-    location: "(memory)",
-    async write(month, cluster, files) {
-      m.set(`${month}/${cluster}`, files);
-      return `(memory)/${month}/${cluster}`;
-    },
-    async read(month, cluster) {
-      return m.get(`${month}/${cluster}`);
-    },
-    async clear(month, clusters) {
-      for (const c of clusters) m.delete(`${month}/${c}`);
-    },
-  };
 }
 
 /** Local staging: each stage is written to a temp directory and renamed into place. */
@@ -87,20 +46,20 @@ export function localStaging(root: string): ClusterStaging {
 
 /** S3 key of one file of a cluster's stage: `<prefix>/staging/month=YYYY-MM/cluster=<id>/<name>`. */
 export function stageObjectKey(prefix: string, month: string, cluster: string, name: string): string {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const p = trimKeyPrefix(prefix);
   return `${p ? `${p}/` : ""}staging/${monthDir(month)}/${clusterDir(cluster)}/${name}`;
 }
 
 /** S3 staging: the stage's manifest is deleted first and put last, like a month's. */
 export function s3Staging(client: S3Client, bucket: string, prefix = ""): ClusterStaging {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const p = trimKeyPrefix(prefix);
   const key = (month: string, cluster: string, name: string) => stageObjectKey(prefix, month, cluster, name);
   const get = async (Key: string) => {
     try {
       const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key }));
       return Buffer.from(await r.Body!.transformToByteArray());
     } catch (e) {
-      if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+      if (isS3NotFound(e)) return undefined;
       throw e;
     }
   };
@@ -174,7 +133,7 @@ export function localSink(root: string): DatasetSink {
  * only when its manifest exists, so a failed run never looks like a bill.
  */
 export function s3Sink(client: S3Client, bucket: string, prefix = ""): DatasetSink {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const p = trimKeyPrefix(prefix);
   const key = (month: string, name: string) => `${p ? `${p}/` : ""}${monthDir(month)}/${name}`;
   const contentType = (name: string) =>
     name.endsWith(".json") ? "application/json" : name.endsWith(".parquet") ? "application/vnd.apache.parquet" : "text/csv; charset=utf-8";
@@ -195,7 +154,7 @@ export function s3Sink(client: S3Client, bucket: string, prefix = ""): DatasetSi
         const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key(month, MANIFEST_FILE) }));
         return await r.Body!.transformToString();
       } catch (e) {
-        if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+        if (isS3NotFound(e)) return undefined;
         throw e;
       }
     },

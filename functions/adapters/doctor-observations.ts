@@ -1,6 +1,6 @@
 import type { InstantSample, PrometheusClient } from "./prometheus-client.js";
 import { defaultQueriesDir, loadQueryFiles, renderQuery } from "./query-files.js";
-import { DCGM_LABEL_STATS, METRIC_FAMILIES, SCRAPE_SOURCES, type DoctorObservations } from "../doctor/doctor-checks.js";
+import { DCGM_LABEL_STATS, METRIC_FAMILIES, SCRAPE_SOURCES, type DoctorObservations, type ObserveCluster } from "../doctor/doctor-checks.js";
 
 /** The doctor's queries, one per file (queries/doctor-*.promql). */
 export const DOCTOR_QUERY_NAMES = [
@@ -35,6 +35,11 @@ const opt = (s: InstantSample, l: string) => s.metric[l] || undefined;
  * queries evaluated at the window's last second, each summarising the window inside
  * Prometheus. Errors propagate (PrometheusUnavailableError after the client's retries).
  */
+/** The doctor's ObserveCluster port over one Prometheus and the doctor's query files. */
+export function prometheusDoctorObserver(client: PrometheusClient, queries: Record<DoctorQueryName, string>): ObserveCluster {
+  return (window, settings) => fetchDoctorObservations(client, window, { queries, ...settings });
+}
+
 export async function fetchDoctorObservations(client: PrometheusClient, window: { startMs: number; endMs: number }, o: DoctorQueryOptions): Promise<DoctorObservations> {
   const windowSeconds = Math.max(60, Math.round((window.endMs - window.startMs) / 1000));
   const values = {

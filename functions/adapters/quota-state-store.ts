@@ -5,6 +5,8 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { UnavailableError } from "../core/errors.js";
+import type { QuotaStateStore, StoredState } from "../quota/quota-ports.js";
+import { isS3NotFound } from "./s3-objects.js";
 
 /**
  * Small JSON objects in the data bucket that hold the quota alert and
@@ -19,33 +21,12 @@ export class StateConflictError extends UnavailableError {
   }
 }
 
-export interface StoredState<T> {
-  value: T;
-  etag: string;
-}
-
-export interface QuotaStateStore {
-  /** All objects under `prefix` (relative to the store's root), with their values. */
-  list<T>(prefix: string): Promise<Map<string, StoredState<T>>>;
-  get<T>(key: string): Promise<StoredState<T> | undefined>;
-  /** Creates `key` only if it does not exist; returns the new etag, or undefined when another run created it first. */
-  create<T>(key: string, value: T): Promise<string | undefined>;
-  /** Replaces `key` only if it still has `etag`; returns the new etag, or undefined when another run changed it. */
-  replace<T>(key: string, value: T, etag: string): Promise<string | undefined>;
-  /** Unconditional write of an object that is never rewritten (audit entries have unique keys). */
-  append(key: string, value: unknown): Promise<void>;
-}
 
 function isPreconditionFailed(e: unknown): boolean {
   const err = e as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
   return err.$metadata?.httpStatusCode === 412 || err.name === "PreconditionFailed" || err.Code === "PreconditionFailed" ||
     // S3 answers 409 ConditionalRequestConflict when two conditional writes to one key race.
     err.$metadata?.httpStatusCode === 409 || err.name === "ConditionalRequestConflict";
-}
-
-function isNotFound(e: unknown): boolean {
-  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata?.httpStatusCode === 404;
 }
 
 export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: string): QuotaStateStore {
@@ -66,7 +47,7 @@ export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: stri
         const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: root + key }));
         return { value: JSON.parse(await r.Body!.transformToString()) as T, etag: r.ETag ?? "" };
       } catch (e) {
-        if (isNotFound(e)) return undefined;
+        if (isS3NotFound(e)) return undefined;
         throw e;
       }
     },

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { packageFile } from "../package-files.js";
-import type { AlertTemplates, Language } from "../quota/render-alert.js";
+import type { AlertTemplates } from "../quota/render-alert.js";
+import type { Language } from "../core/language.js";
 
 /** Where `quota-alert.<lang>.{txt,html}` live: beside the bundle in Lambda (TEMPLATES_DIR), else the repo's `templates/`. */
 export function defaultTemplatesDir(): string {

@@ -1,10 +1,5 @@
 import { SendEmailCommand, type SESv2Client } from "@aws-sdk/client-sesv2";
-import type { RenderedAlert } from "../quota/render-alert.js";
-
-export interface AlertMailer {
-  /** Sends one alert; returns the SES message id. */
-  send(alert: RenderedAlert, to: { to: string[]; bcc: string[] }): Promise<string>;
-}
+import type { AlertMailer } from "../quota/quota-ports.js";
 
 /** SES v2 SendEmail with simple content (subject, text and HTML bodies, UTF-8). */
 export function sesAlertMailer(client: SESv2Client, from: string): AlertMailer {

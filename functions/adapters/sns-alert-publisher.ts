@@ -1,8 +1,5 @@
 import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
-
-export interface AlertPublisher {
-  publish(subject: string, message: object): Promise<void>;
-}
+import type { AlertPublisher } from "../quota/quota-ports.js";
 
 /**
  * Optional SNS topic for other integrations: the alert as JSON. SNS subjects

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { S3Client } from "@aws-sdk/client-s3";
-import { parseConfig, type Config } from "../core/config.js";
 import { currentMonth, parseMonth, previousMonth } from "../core/month.js";
 import { packageFile } from "../package-files.js";
 import { BadInputError } from "../core/errors.js";
+import { type Config, parseConfig } from "../config/config-schema.js";
 
 /** Exit codes: scripts and schedulers can tell "fix your input" from "try again later". */
 export const EXIT = { ok: 0, failure: 1, badInput: 2, unavailable: 3 } as const;

@@ -2,8 +2,8 @@ import { parseArgs } from "node:util";
 import { configuredClusters } from "../core/config.js";
 import { parseMonth } from "../core/month.js";
 import { PrometheusUnavailableError, redactUrl, type PrometheusClient } from "../adapters/prometheus-client.js";
-import { loadDoctorQueries } from "../adapters/doctor-observations.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { loadDoctorQueries, prometheusDoctorObserver } from "../adapters/doctor-observations.js";
+import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { canBill, type DoctorFinding } from "../doctor/doctor-checks.js";
 import { diagnoseCluster, doctorWindow } from "../doctor/run-doctor.js";
 import { formatDoctorTable } from "../doctor/doctor-table.js";
@@ -59,7 +59,7 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, now:
     say(`gpu-billing doctor: ${several ? `cluster ${cluster.id}, ` : ""}${redactUrl(client.url)} over ${window.description}`);
     let findings: DoctorFinding[];
     try {
-      findings = await diagnoseCluster(client, cfg, cluster, window, { queries, controllerNodeLabel: env.DCGM_NODE_LABEL });
+      findings = await diagnoseCluster(prometheusDoctorObserver(client, queries), cfg, cluster, window, { controllerNodeLabel: env.DCGM_NODE_LABEL });
     } catch (e) {
       if (!(e instanceof PrometheusUnavailableError)) throw e;
       unavailable.push(cluster.id);

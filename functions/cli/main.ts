@@ -4,11 +4,12 @@ import path from "node:path";
 import { errorKind } from "../core/errors.js";
 import { PrometheusQueryError, PrometheusUnavailableError } from "../adapters/prometheus-client.js";
 import { loadQueries } from "../adapters/query-files.js";
-import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
+import { localSink, s3Sink } from "../adapters/dataset-sink.js";
+import type { DatasetSink } from "../metering/metering-ports.js";
 import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
-import { priceFeedFromConfig } from "../metering/price-feed-from-config.js";
+import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
+import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
 import { PriceFeedUnavailableError, type PricesStatus } from "../metering/month-prices.js";
 
 const PRICES_STATUS_TEXT: Record<PricesStatus, string> = {

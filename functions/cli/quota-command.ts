@@ -3,13 +3,13 @@ import { userInfo } from "node:os";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3QuotaStateStore } from "../adapters/quota-state-store.js";
 import { meterMonthToDate } from "../metering/meter-month-to-date.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { evaluateQuotas, quotaSettings, type QuotaStatus } from "../quota/evaluate-quota.js";
 import { recordMode, type EnforcementRecord } from "../quota/enforcement-decision.js";
 import { localDateTime } from "../quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
 import { formatQuotaStatusTable } from "../quota/quota-status-table.js";
-import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../quota/quota-check-deps.js";
+import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../wiring/quota-check-deps.js";
 import { DEFAULT_CONFIG, EXIT, UsageError, loadConfig, monthArg, s3ClientFor } from "./cli-args.js";
 
 export const QUOTA_USAGE = `  gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]

@@ -4,13 +4,13 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { errorKind } from "../core/errors.js";
-import { LANGS, type Lang } from "../report/i18n.js";
 import { localDatasetSource, s3DatasetSource, type DatasetSource } from "../delivery/dataset-source.js";
 import { localLedger, s3Ledger, type DeliveryLedger } from "../delivery/delivery-ledger.js";
 import { linkSigningClient, s3LinkStore, sesRawSender, type LinkStore, type RawSender } from "../delivery/ses-sender.js";
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, formatDeliveryReport } from "../delivery/deliver-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, monthArg, s3ClientFor, UsageError } from "./cli-args.js";
+import { LANGUAGES, type Language } from "../core/language.js";
 
 export const REPORT_USAGE = `  gpu-billing report --month YYYY-MM [--config FILE] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
                     [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]`;
@@ -39,7 +39,7 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
   });
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
   const month = monthArg(values.month, cfg, now, "previous");
-  if (values.lang !== undefined && !LANGS.includes(values.lang as Lang)) throw new UsageError(`--lang: must be one of ${LANGS.join(", ")}`);
+  if (values.lang !== undefined && !LANGUAGES.includes(values.lang as Language)) throw new UsageError(`--lang: must be one of ${LANGUAGES.join(", ")}`);
   if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B (where the dataset is)");
   if (values.resend && !values.send) throw new UsageError("--resend only makes sense with --send");
 
@@ -81,7 +81,7 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
       },
       values.send ? reportsCfg : cfg,
       month,
-      { lang: values.lang as Lang | undefined, resend: values.resend },
+      { lang: values.lang as Language | undefined, resend: values.resend },
     );
     console.log(formatDeliveryReport(r));
     if (!values.send) console.log(`\nreports and emails written to ${path.resolve(reportsDir)}/ (nothing sent; pass --send to email them)`);

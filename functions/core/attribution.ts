@@ -1,7 +1,18 @@
-import type { Config, Tenant } from "./config.js";
+import type { BaseConfig, Tenant } from "./config.js";
 import { UNALLOCATED } from "./config.js";
 
 export type CapacityType = "spot" | "on-demand";
+
+/** What a billed row is split by: the attribution key every chargeback, daily and pod row carries. */
+export interface RowSplit {
+  cluster: string;
+  tenantId: string;
+  tenantName: string;
+  namespace: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: CapacityType;
+}
 
 /** Both label conventions: Karpenter (`spot`/`on-demand`) and EKS managed node groups (`SPOT`/`ON_DEMAND`). */
 const CAPACITY_LABELS: Record<string, CapacityType> = {
@@ -64,7 +75,7 @@ export function gpuFractionPerUnit(
   resource: string,
   gpuModel: string,
   gpuReplicas: number,
-  migSlicesPerGpu: Config["migSlicesPerGpu"],
+  migSlicesPerGpu: BaseConfig["migSlicesPerGpu"],
 ): { num: number; den: number } {
   if (resource === "nvidia_com_gpu") return { num: 1, den: Math.max(1, gpuReplicas) };
   const mig = MIG_RE.exec(resource);

@@ -1,5 +1,5 @@
-import { DEFAULT_CLUSTER_ID, type Config, type Granularity } from "./config.js";
-import { gpuFractionPerUnit, makeTenantResolver, normaliseCapacityType, type CapacityType } from "./attribution.js";
+import { DEFAULT_CLUSTER_ID, type BaseConfig, type Granularity } from "./config.js";
+import { gpuFractionPerUnit, makeTenantResolver, normaliseCapacityType, type CapacityType, type RowSplit } from "./attribution.js";
 import { correctionFactor } from "./correction.js";
 import { D, type Dec } from "./decimal.js";
 import type { MonthUsage, NodeRecord } from "./usage.js";
@@ -18,16 +18,6 @@ export const PRICE_DP = 10;
 export const USED_MINUTES_DP = 6;
 
 /** The split a chargeback row stands for: cluster × tenant × namespace × GPU model × instance type × capacity type. */
-export interface RowSplit {
-  cluster: string;
-  tenantId: string;
-  tenantName: string;
-  namespace: string;
-  gpuModel: string;
-  instanceType: string;
-  capacityType: CapacityType;
-}
-
 export interface ChargebackRow extends RowSplit {
   month: string;
   allocatedGpuHours: Dec;
@@ -148,7 +138,7 @@ function unitKey(g: Granularity, r: RowSplit): string {
  * the first. With a price snapshot each node's hourly price is the snapshot's (the month's Spot
  * history, the price list or the config, price-snapshot.ts); without one, the config's.
  */
-function resolveNodes(nodes: NodeRecord[], cfg: Config, problems: string[], prices?: PriceSnapshot): Map<string, NodeInfo> {
+function resolveNodes(nodes: NodeRecord[], cfg: BaseConfig, problems: string[], prices?: PriceSnapshot): Map<string, NodeInfo> {
   const out = new Map<string, NodeInfo>();
   const missingPrice = new Set<string>();
   const snapshot = prices ? nodeHourlyPrices(prices) : undefined;
@@ -227,7 +217,7 @@ function sortBy<T>(xs: T[], key: (x: T) => string): T[] {
  * The metering model, from measured minutes to a priced chargeback.
  * Pure: same usage + config + month → same result, so any run can be replayed.
  */
-export function computeChargeback(usage: MonthUsage, cfg: Config, month: string, prices?: PriceSnapshot): Chargeback {
+export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: string, prices?: PriceSnapshot): Chargeback {
   const problems: string[] = [];
   const warnings: string[] = [];
   const nodes = resolveNodes(usage.nodes, cfg, problems, prices);
@@ -448,7 +438,7 @@ function podSharesOf(
 }
 
 /** Node GPU-hours (GPUs × time the node existed) against what pods were allocated, per node group. */
-function computeCapacity(records: NodeRecord[], nodes: Map<string, NodeInfo>, allocByNode: Map<string, Dec>, cfg: Config): CapacityRow[] {
+function computeCapacity(records: NodeRecord[], nodes: Map<string, NodeInfo>, allocByNode: Map<string, Dec>, cfg: BaseConfig): CapacityRow[] {
   const groups = new Map<string, { info: NodeInfo; nodes: Set<string>; nodeHours: Dec; alloc: Dec; price: PriceMix }>();
   for (const r of records) {
     const info = nodes.get(nodeKey(r))!;

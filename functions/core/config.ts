@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { createHash } from "node:crypto";
-import { QuotaSettingsSchema } from "../quota/quota-config.js";
+import { KEY_PART_ID } from "./key-part.js";
+import { LANGUAGES } from "./language.js";
 import { BadInputError } from "./errors.js";
 
 /** Decimal money/price amounts are strings in config so no binary float ever touches them. */
@@ -10,12 +11,11 @@ const decimalString = z
   .transform((v) => String(v))
   .refine((v) => /^\d+(\.\d+)?$/.test(v), { message: "must be a non-negative decimal number, e.g. \"4.812\"" });
 
-const tenantId = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lower-case letters, digits and '-' (it becomes part of S3 keys)");
+/** Tenant and cluster ids become S3 key parts (`tenant=<id>/`, `cluster=<id>/`). */
+const keyPartId = z.string().regex(KEY_PART_ID, "must be lower-case letters, digits and '-' (it becomes part of S3 keys)");
 
 export const TenantSchema = z.object({
-  id: tenantId,
+  id: keyPartId,
   name: z.string().min(1),
   /** Namespace globs (`*` and `?`) used when a namespace has no `tenant` label. */
   namespaces: z.array(z.string().min(1)).default([]),
@@ -58,7 +58,7 @@ export const priceSourceOf = (cfg: { priceFeed?: PriceFeed }): PriceFeed["source
 const PRICE_FEED_KEYS = ["source", "region"] as const;
 
 /** Moves `prices.source`/`prices.region` to `priceFeed`, so `prices` stays a table of instance types. */
-function splitPriceFeed(raw: unknown): unknown {
+export function splitPriceFeed(raw: unknown): unknown {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) return raw;
   const r = raw as Record<string, unknown>;
   if (!r.prices || typeof r.prices !== "object" || Array.isArray(r.prices)) return raw;
@@ -86,7 +86,7 @@ export const ReportsSchema = z.object({
   financeRecipients: z.array(z.string().email()).default([]),
   /** Get the full PDF. */
   executiveRecipients: z.array(z.string().email()).default([]),
-  lang: z.enum(["ko", "en"]).default("ko"),
+  lang: z.enum(LANGUAGES).default("ko"),
   /** Attachments making a message larger than this go as presigned S3 links instead (SES raw limit is 10 MB after base64). */
   attachmentLinkThresholdBytes: z.number().int().positive().default(7 * 1024 * 1024),
   /** Presigned link lifetime; SigV4 allows at most 7 days. */
@@ -116,13 +116,9 @@ export const PrometheusSchema = z
     timeoutSeconds: z.number().positive().default(120),
   });
 
-/** A cluster id becomes an S3 key part (`cluster=<id>/`), so nothing but lower-case letters, digits and '-'. */
-const clusterIdSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lower-case letters, digits and '-' (it becomes part of S3 keys)");
 
 export const ClusterSchema = z.object({
-  id: clusterIdSchema,
+  id: keyPartId,
   name: z.string().min(1).optional(),
   prometheus: PrometheusSchema,
 });
@@ -131,9 +127,14 @@ export type ClusterConfig = z.infer<typeof ClusterSchema>;
 /** Cluster id of a config without `clusters` and no `clusterId`. */
 export const DEFAULT_CLUSTER_ID = "default";
 
-export const ConfigSchema = z.preprocess(
-  splitPriceFeed,
-  z.object({
+/**
+ * The config fields the shared primitives and most capabilities read. A capability with its own
+ * block (quota) adds it as a slice; the schema a config file is parsed with is composed from the
+ * base and the slices in functions/config/config-schema.ts, above every capability, so core
+ * never has to know the capabilities.
+ */
+export const BaseConfigObject = z
+  .object({
     timeZone: z.string().default("Asia/Seoul").refine(isValidTimeZone, { message: "is not an IANA time zone" }),
     currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD").default("USD"),
     /** Decimal places of the currency's minor unit; cost is rounded to this once per row. */
@@ -182,40 +183,38 @@ export const ConfigSchema = z.preprocess(
      */
     clusters: z.array(ClusterSchema).min(1).optional(),
     /** Id of the implicit single cluster when `clusters` is absent (the dataset's `cluster` column). */
-    clusterId: clusterIdSchema.optional(),
-    /** Month-to-date quota checks, alerts and enforcement (functions/quota/quota-config.ts). */
-    quota: QuotaSettingsSchema.optional(),
-  })
-  .superRefine((cfg, ctx) => {
-    const ids = new Set<string>();
-    cfg.tenants.forEach((t, i) => {
-      if (ids.has(t.id)) ctx.addIssue({ code: "custom", path: ["tenants", i, "id"], message: `duplicate tenant id "${t.id}"` });
-      if (t.id === UNALLOCATED) ctx.addIssue({ code: "custom", path: ["tenants", i, "id"], message: `"${UNALLOCATED}" is reserved` });
-      ids.add(t.id);
-    });
-    const mins = cfg.correction.tiers.map((t) => t.minUtilization);
-    if (!mins.includes(0)) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "one tier must start at minUtilization 0 so every utilization has a factor" });
-    if (new Set(mins).size !== mins.length) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "minUtilization values must be distinct" });
-    const clusterIds = new Set<string>();
-    (cfg.clusters ?? []).forEach((c, i) => {
-      if (clusterIds.has(c.id)) ctx.addIssue({ code: "custom", path: ["clusters", i, "id"], message: `duplicate cluster id "${c.id}"` });
-      clusterIds.add(c.id);
-    });
-    if (cfg.clusters && cfg.clusterId !== undefined)
-      ctx.addIssue({ code: "custom", path: ["clusterId"], message: "only for a single implicit cluster; with `clusters`, each cluster has its own id" });
-    if (cfg.clusters && cfg.prometheus)
-      ctx.addIssue({ code: "custom", path: ["prometheus"], message: "with `clusters`, give each cluster its own `prometheus` (clusters.N.prometheus) instead" });
-    for (const id of Object.keys(cfg.quota?.tenants ?? {}))
-      if (!ids.has(id)) ctx.addIssue({ code: "custom", path: ["quota", "tenants", id], message: `no tenant with id "${id}"` });
-    if (cfg.priceFeed?.source === "aws" && !cfg.priceFeed.region)
-      ctx.addIssue({ code: "custom", path: ["prices", "region"], message: "prices.source aws needs the region the nodes run in, e.g. ap-northeast-2" });
-    // The price list and the Spot history quote USD only.
-    if (cfg.priceFeed?.source === "aws" && cfg.currency !== "USD")
-      ctx.addIssue({ code: "custom", path: ["currency"], message: `prices.source aws prices in USD (the AWS Price List and Spot history quote USD), not ${cfg.currency}` });
-  }),
-);
+    clusterId: keyPartId.optional(),
+  });
 
-export type Config = z.infer<typeof ConfigSchema>;
+export type BaseConfig = z.infer<typeof BaseConfigObject>;
+
+/** Cross-field rules of the base fields; the composed schema runs them before the slices' own. */
+export function refineBaseConfig(cfg: BaseConfig, ctx: z.RefinementCtx): void {
+  const ids = new Set<string>();
+  cfg.tenants.forEach((t, i) => {
+    if (ids.has(t.id)) ctx.addIssue({ code: "custom", path: ["tenants", i, "id"], message: `duplicate tenant id "${t.id}"` });
+    if (t.id === UNALLOCATED) ctx.addIssue({ code: "custom", path: ["tenants", i, "id"], message: `"${UNALLOCATED}" is reserved` });
+    ids.add(t.id);
+  });
+  const mins = cfg.correction.tiers.map((t) => t.minUtilization);
+  if (!mins.includes(0)) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "one tier must start at minUtilization 0 so every utilization has a factor" });
+  if (new Set(mins).size !== mins.length) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "minUtilization values must be distinct" });
+  const clusterIds = new Set<string>();
+  (cfg.clusters ?? []).forEach((c, i) => {
+    if (clusterIds.has(c.id)) ctx.addIssue({ code: "custom", path: ["clusters", i, "id"], message: `duplicate cluster id "${c.id}"` });
+    clusterIds.add(c.id);
+  });
+  if (cfg.clusters && cfg.clusterId !== undefined)
+    ctx.addIssue({ code: "custom", path: ["clusterId"], message: "only for a single implicit cluster; with `clusters`, each cluster has its own id" });
+  if (cfg.clusters && cfg.prometheus)
+    ctx.addIssue({ code: "custom", path: ["prometheus"], message: "with `clusters`, give each cluster its own `prometheus` (clusters.N.prometheus) instead" });
+  if (cfg.priceFeed?.source === "aws" && !cfg.priceFeed.region)
+    ctx.addIssue({ code: "custom", path: ["prices", "region"], message: "prices.source aws needs the region the nodes run in, e.g. ap-northeast-2" });
+  // The price list and the Spot history quote USD only.
+  if (cfg.priceFeed?.source === "aws" && cfg.currency !== "USD")
+    ctx.addIssue({ code: "custom", path: ["currency"], message: `prices.source aws prices in USD (the AWS Price List and Spot history quote USD), not ${cfg.currency}` });
+}
+
 export type Tenant = z.infer<typeof TenantSchema>;
 export type Granularity = (typeof GRANULARITIES)[number];
 
@@ -242,15 +241,15 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
 }
 
-/** Parses JSON or YAML text into a validated config; `source` names the file in errors. */
-export function parseConfig(text: string, source: string): Config {
+/** Parses JSON or YAML text with a config schema; `source` names the file in errors. */
+export function parseConfigText<S extends z.ZodType>(schema: S, text: string, source: string): z.infer<S> {
   let raw: unknown;
   try {
     raw = parseYaml(text); // YAML is a superset of JSON
   } catch (e) {
     throw new ConfigError(`${source}: not valid JSON or YAML: ${(e as Error).message}`, []);
   }
-  const result = ConfigSchema.safeParse(raw);
+  const result = schema.safeParse(raw);
   if (!result.success) {
     const issues = describeIssues(result.error.issues);
     throw new ConfigError(`${source}: invalid config:\n  ${issues.join("\n  ")}`, issues);
@@ -259,7 +258,7 @@ export function parseConfig(text: string, source: string): Config {
 }
 
 /** Stable hash of the effective config, recorded in the manifest so a re-run can be proven identical. */
-export function configHash(cfg: Config): string {
+export function configHash(cfg: BaseConfig): string {
   return createHash("sha256").update(stableStringify(cfg)).digest("hex");
 }
 
@@ -285,7 +284,7 @@ export interface MeteredCluster {
  * The clusters a month is complete with, in id order. A config without
  * `clusters` is one implicit cluster, so one code path serves both.
  */
-export function configuredClusters(cfg: Config): MeteredCluster[] {
+export function configuredClusters(cfg: BaseConfig): MeteredCluster[] {
   if (!cfg.clusters) {
     const id = cfg.clusterId ?? DEFAULT_CLUSTER_ID;
     return [{ id, name: id, prometheus: cfg.prometheus }];

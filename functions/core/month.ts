@@ -23,7 +23,8 @@ export class InvalidMonthError extends BadInputError {
   }
 }
 
-const MONTH_RE = /^(\d{4})-(0[1-9]|1[0-2])$/;
+/** `YYYY-MM`, month 01–12: the one month pattern of events, paths and S3 keys. */
+export const MONTH_RE = /^(\d{4})-(0[1-9]|1[0-2])$/;
 
 /** Parses `YYYY-MM` strictly (it becomes an S3 key, so nothing else may pass). */
 export function parseMonth(month: string): { year: number; monthIndex: number } {

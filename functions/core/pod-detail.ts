@@ -15,7 +15,7 @@
  * allocated GPU-hours × that row's correction factor × that row's unit price.
  */
 import { D, type Dec } from "./decimal.js";
-import type { RowSplit } from "./chargeback.js";
+import type { RowSplit } from "./attribution.js";
 
 export interface PodRow extends RowSplit {
   pod: string;

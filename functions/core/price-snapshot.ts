@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_CLUSTER_ID, priceSourceOf, stableStringify, type Config } from "./config.js";
+import { DEFAULT_CLUSTER_ID, priceSourceOf, stableStringify, type BaseConfig } from "./config.js";
 import { normaliseCapacityType, type CapacityType } from "./attribution.js";
 import { D, type Dec } from "./decimal.js";
 import { timeWeightedHourly, type RunSpan } from "./spot-price.js";
@@ -147,7 +147,7 @@ export function pricedNodes(records: readonly NodeRecord[]): PricedNode[] {
 
 const byString = <T>(f: (x: T) => string) => (a: T, b: T) => (f(a) < f(b) ? -1 : f(a) > f(b) ? 1 : 0);
 
-function instanceTypeLines(cfg: Config, types: Iterable<string>): PriceSnapshot["instanceTypes"] {
+function instanceTypeLines(cfg: BaseConfig, types: Iterable<string>): PriceSnapshot["instanceTypes"] {
   return [...new Set(types)].sort().flatMap((t) => {
     const p = cfg.prices[t];
     return p ? [{ instanceType: t, gpus: p.gpus, gpuModel: p.gpuModel, onDemandHourly: new D(p.onDemandHourly).toFixed(), onDemandOrigin: "config" as const, spotHourly: new D(p.spotHourly).toFixed() }] : [];
@@ -159,7 +159,7 @@ function instanceTypeLines(cfg: Config, types: Iterable<string>): PriceSnapshot[
  * Deterministic in the config and the usage, so a re-run gives the same bytes. Instance types
  * missing from the config are left for the chargeback to list (as it always has).
  */
-export function configPriceSnapshot(cfg: Config, bm: BillingMonth, records: readonly NodeRecord[]): PriceSnapshot {
+export function configPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: readonly NodeRecord[]): PriceSnapshot {
   const nodes = pricedNodes(records);
   return {
     kind: "gpu-billing.prices",
@@ -196,7 +196,7 @@ export const spotSpanKey = (n: { cluster: string; node: string }) => key(n.clust
  * the minutes they ran (timeWeightedHourly). Every node without a price — no zone, no price-list
  * entry, no Spot history covering its minutes — is listed in one MissingPricesError.
  */
-export function awsPriceSnapshot(cfg: Config, bm: BillingMonth, records: readonly NodeRecord[], inputs: AwsPriceInputs): PriceSnapshot {
+export function awsPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: readonly NodeRecord[], inputs: AwsPriceInputs): PriceSnapshot {
   const problems: string[] = [];
   const nodes = pricedNodes(records);
   const types = [...new Set(nodes.map((n) => n.instanceType))].sort();
@@ -314,7 +314,7 @@ export function nodeHourlyPrices(s: PriceSnapshot): Map<string, Dec> {
  * region and period that prices every GPU node now in the usage; anything else is a different
  * input, priced afresh.
  */
-export function snapshotCovers(s: PriceSnapshot, cfg: Config, bm: BillingMonth, records: readonly NodeRecord[]): boolean {
+export function snapshotCovers(s: PriceSnapshot, cfg: BaseConfig, bm: BillingMonth, records: readonly NodeRecord[]): boolean {
   if (s.source !== priceSourceOf(cfg) || s.region !== cfg.priceFeed?.region) return false;
   if (s.period.start !== new Date(bm.startMs).toISOString() || s.period.end !== new Date(bm.endMs).toISOString()) return false;
   // The table's GPUs and model per type are config, not price: a changed table is priced afresh.

@@ -5,6 +5,7 @@ import { MANIFEST_FILE, PODS_FILE } from "../core/dataset.js";
 import { PRICES_FILE } from "../core/price-snapshot.js";
 import { DatasetNotFoundError, parseDataset, type DatasetBytes, type ParsedDataset } from "../report/dataset-files.js";
 import { monthDirName } from "../report/month-dir.js";
+import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
 
 const DATA_FILES = ["chargeback.csv", "usage-daily.csv", "capacity.csv"];
 
@@ -42,14 +43,14 @@ export function localDatasetSource(root: string): DatasetSource {
 }
 
 export function s3DatasetSource(client: S3Client, bucket: string, prefix = ""): DatasetSource {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const p = trimKeyPrefix(prefix);
   const key = (month: string, name: string) => `${p ? `${p}/` : ""}${monthDirName(month)}/${name}`;
   const get = async (k: string): Promise<Buffer | undefined> => {
     try {
       const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: k }));
       return Buffer.from(await r.Body!.transformToByteArray());
     } catch (e) {
-      if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+      if (isS3NotFound(e)) return undefined;
       throw e;
     }
   };

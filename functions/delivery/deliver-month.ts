@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Config } from "../core/config.js";
+import type { BaseConfig } from "../core/config.js";
 import { ReportsSchema } from "../core/config.js";
 import type { ParsedDataset } from "../report/dataset-files.js";
 import { buildReportModel, type ReportModel, type ReportScope } from "../report/report-model.js";
@@ -8,13 +8,14 @@ import { renderReportPdf } from "../report/pdf-report.js";
 import { renderReportWorkbook } from "../report/xlsx-report.js";
 import { renderEmail, type DeliveryKind, type EmailLink } from "../report/email-content.js";
 import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../report/delivery-plan.js";
-import { labels, type Lang } from "../report/i18n.js";
+import { labels } from "../report/i18n.js";
 import { buildMimeMessage, type MimeAttachment } from "./mime.js";
 import { isRetryableSendError, type LinkStore, type PresignedLink, type RawSender } from "./ses-sender.js";
 import type { DeliveryLedger } from "./delivery-ledger.js";
 import type { DatasetSource } from "./dataset-source.js";
 import { DEFAULT_TEMPLATES_DIR, loadEmailTemplate } from "./templates.js";
 import { BadInputError } from "../core/errors.js";
+import type { Language } from "../core/language.js";
 
 export interface ReportFile {
   filename: string;
@@ -36,7 +37,7 @@ interface ScopeReports {
  * The month's reports, rendered on first use and kept: a retry that only skips renders
  * nothing, and each scope is rendered once however many recipients it has.
  */
-export function monthReports(ds: ParsedDataset, cfg: Config, lang: Lang, fontDir?: string) {
+export function monthReports(ds: ParsedDataset, cfg: BaseConfig, lang: Language, fontDir?: string) {
   const month = ds.manifest.month;
   const cache = new Map<string, Promise<ScopeReports>>();
   const scope = (id: string): Promise<ScopeReports> => {
@@ -109,7 +110,7 @@ export interface DeliverDeps {
 }
 
 export interface DeliverOptions {
-  lang?: Lang;
+  lang?: Language;
   resend?: boolean;
   /**
    * Only these tenants' emails (an ops re-run for some tenants); finance and executive
@@ -133,7 +134,7 @@ export class DeliveryConfigError extends BadInputError {
  * recipient decides from the ledger whether to send, sends with retries, and records the
  * result. One recipient's failure never stops the others; the report says who got what.
  */
-export async function deliverMonth(deps: DeliverDeps, cfg: Config, month: string, opts: DeliverOptions = {}): Promise<DeliveryReport> {
+export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: string, opts: DeliverOptions = {}): Promise<DeliveryReport> {
   const rc = cfg.reports ?? ReportsSchema.parse({});
   const lang = opts.lang ?? rc.lang;
   const sending = !!deps.sender;

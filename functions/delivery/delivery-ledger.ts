@@ -3,6 +3,7 @@ import path from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { DeliveryRecord } from "../report/delivery-plan.js";
 import { monthDirName } from "../report/month-dir.js";
+import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
 
 /**
  * The delivery ledger, beside the dataset under `deliveries/month=YYYY-MM/` (outside the
@@ -87,7 +88,7 @@ export function localLedger(root: string): DeliveryLedger {
 }
 
 export function s3Ledger(client: S3Client, bucket: string, prefix = ""): DeliveryLedger {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const p = trimKeyPrefix(prefix);
   const key = (k: string) => `${p ? `${p}/` : ""}${k}`;
   // The ETag each returned record was read with: a claim over it is a put If-Match that ETag.
   const etags = new WeakMap<DeliveryRecord, string>();
@@ -110,7 +111,7 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
         if (r.ETag) etags.set(rec, r.ETag);
         return rec;
       } catch (e) {
-        if ((e as { name?: string }).name === "NoSuchKey") return undefined;
+        if (isS3NotFound(e)) return undefined;
         throw e;
       }
     },

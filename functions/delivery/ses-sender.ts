@@ -3,6 +3,7 @@ import { PutObjectCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { monthDirName } from "../report/month-dir.js";
+import { trimKeyPrefix } from "../adapters/s3-objects.js";
 
 /** Sends one raw MIME message; returns the provider's message id. */
 export type RawSender = (to: string[], raw: Buffer) => Promise<string>;
@@ -63,7 +64,7 @@ export interface LinkStoreOptions {
 }
 
 export function s3LinkStore(client: S3Client, bucket: string, prefix = "", opts: LinkStoreOptions = {}): LinkStore {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const p = trimKeyPrefix(prefix);
   const signer = opts.signer ?? client;
   const now = opts.now ?? (() => new Date());
   return async (month, filename, body, contentType, expiresIn) => {

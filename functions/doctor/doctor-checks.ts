@@ -4,7 +4,7 @@
  * one query per queries/doctor-*.promql) + config in, typed findings out, each naming what was seen
  * and the exact fix. Every exporter fact a fix relies on is cited in the README's "Cluster prerequisites".
  */
-import type { Config } from "../core/config.js";
+import type { BaseConfig } from "../core/config.js";
 import { priceSourceOf, UNALLOCATED } from "../core/config.js";
 import { makeTenantResolver, normaliseCapacityType } from "../core/attribution.js";
 
@@ -67,6 +67,12 @@ export interface DoctorObservations {
   sampleSpacingSeconds: Partial<Record<ScrapeSource, number>>;
 }
 
+/**
+ * How the doctor sees a cluster over a window: the port its checks run on, defined here where it
+ * is used; functions/adapters/doctor-observations.ts implements it over Prometheus.
+ */
+export type ObserveCluster = (window: { startMs: number; endMs: number }, settings: DoctorSettings) => Promise<DoctorObservations>;
+
 export interface DoctorSettings {
   /** prometheus.labels of the checked cluster. */
   dcgmNamespaceLabel: string;
@@ -125,7 +131,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
  * Runs every check. Findings come in a fixed order (families, kube-state-metrics, nodes, prices,
  * tenants, dcgm-exporter, scrape interval), one per check, so a table of them reads the same each time.
  */
-export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<Config, "prices" | "tenants" | "migSlicesPerGpu" | "priceFeed">, settings: DoctorSettings): DoctorFinding[] {
+export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "prices" | "tenants" | "migSlicesPerGpu" | "priceFeed">, settings: DoctorSettings): DoctorFinding[] {
   const out: DoctorFinding[] = [];
   const add = (check: string, status: DoctorStatus, seen: string, fix = "") => out.push({ check, status, seen, fix });
   const fam = (f: MetricFamily) => obs.families[f] ?? 0;

@@ -1,8 +1,6 @@
-import { configuredClusters, type Config, type MeteredCluster } from "../core/config.js";
+import { configuredClusters, type BaseConfig, type MeteredCluster } from "../core/config.js";
 import { InvalidMonthError, billingMonth } from "../core/month.js";
-import type { PrometheusClient } from "../adapters/prometheus-client.js";
-import { fetchDoctorObservations, type DoctorQueryName } from "../adapters/doctor-observations.js";
-import { runDoctorChecks, type DoctorFinding } from "./doctor-checks.js";
+import { runDoctorChecks, type DoctorFinding, type ObserveCluster } from "./doctor-checks.js";
 
 /** dcgm-exporter's node label as the controller reads it by default (DCGM_NODE_LABEL). */
 export const DEFAULT_CONTROLLER_NODE_LABEL = "Hostname";
@@ -20,7 +18,7 @@ const HOUR = 3600_000;
  * The window checked: the last 24 hours before `now` (floored to the minute), or a
  * billing month in the billing time zone — a running month up to now, a future one refused.
  */
-export function doctorWindow(cfg: Pick<Config, "timeZone">, now: Date, month?: string): DoctorWindow {
+export function doctorWindow(cfg: Pick<BaseConfig, "timeZone">, now: Date, month?: string): DoctorWindow {
   const nowMs = Math.floor(now.getTime() / 60_000) * 60_000;
   if (month === undefined) return { startMs: nowMs - 24 * HOUR, endMs: nowMs, description: "the last 24 hours" };
   const bm = billingMonth(month, cfg.timeZone);
@@ -30,15 +28,14 @@ export function doctorWindow(cfg: Pick<Config, "timeZone">, now: Date, month?: s
 }
 
 export interface DiagnoseOptions {
-  queries: Record<DoctorQueryName, string>;
   /** DCGM_NODE_LABEL of the controller (default Hostname). */
   controllerNodeLabel?: string;
 }
 
 /** Observes one cluster's Prometheus over the window and checks it against the config. */
 export async function diagnoseCluster(
-  client: PrometheusClient,
-  cfg: Config,
+  observe: ObserveCluster,
+  cfg: BaseConfig,
   cluster: MeteredCluster,
   window: DoctorWindow,
   o: DiagnoseOptions,
@@ -49,7 +46,7 @@ export async function diagnoseCluster(
     dcgmPodLabel: labels.dcgmPod,
     controllerNodeLabel: o.controllerNodeLabel ?? DEFAULT_CONTROLLER_NODE_LABEL,
   };
-  const obs = await fetchDoctorObservations(client, window, { queries: o.queries, ...settings });
+  const obs = await observe(window, settings);
   return runDoctorChecks(obs, cfg, settings);
 }
 
@@ -61,17 +58,21 @@ export type ClusterDiagnosis = { cluster: string; findings: DoctorFinding[] } | 
  * month, each bounded by `timeoutMs`. Never throws, so it can never hide the run's own error.
  */
 export async function diagnoseAfterFailure(
-  clientFor: (c: MeteredCluster) => PrometheusClient,
-  cfg: Config,
+  cfg: BaseConfig,
   month: string,
   now: Date,
-  o: { loadQueries: () => Record<DoctorQueryName, string>; controllerNodeLabel?: string; timeoutMs?: number },
+  o: {
+    /** Made inside the best-effort guard: preparing the observers (e.g. loading query files) may fail too. */
+    observers: () => (c: MeteredCluster) => ObserveCluster;
+    controllerNodeLabel?: string;
+    timeoutMs?: number;
+  },
 ): Promise<ClusterDiagnosis[]> {
   const out: ClusterDiagnosis[] = [];
-  let queries: Record<DoctorQueryName, string>;
+  let observerFor: (c: MeteredCluster) => ObserveCluster;
   let window: DoctorWindow;
   try {
-    queries = o.loadQueries();
+    observerFor = o.observers();
     window = doctorWindow(cfg, now, month);
   } catch (e) {
     return [{ cluster: "*", error: (e as Error).message }];
@@ -82,7 +83,7 @@ export async function diagnoseAfterFailure(
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`doctor checks took longer than ${o.timeoutMs ?? 120_000} ms`)), o.timeoutMs ?? 120_000);
       });
-      const findings = await Promise.race([diagnoseCluster(clientFor(cluster), cfg, cluster, window, { queries, controllerNodeLabel: o.controllerNodeLabel }), timeout]);
+      const findings = await Promise.race([diagnoseCluster(observerFor(cluster), cfg, cluster, window, { controllerNodeLabel: o.controllerNodeLabel }), timeout]);
       out.push({ cluster: cluster.id, findings });
     } catch (e) {
       out.push({ cluster: cluster.id, error: `${(e as Error).name}: ${(e as Error).message}` });

@@ -1,16 +1,16 @@
 import { createHash } from "node:crypto";
 import type { Chargeback } from "../core/chargeback.js";
-import type { Config } from "../core/config.js";
+import type { BaseConfig } from "../core/config.js";
 import type { Dataset, DatasetFile } from "../core/dataset.js";
 import { parquetFiles } from "./parquet-export.js";
 import { focusFiles } from "./focus-export.js";
 
 /** Extra renderings of a month's chargeback that travel inside its dataset. */
-export type DatasetExporter = (cb: Chargeback, cfg: Config) => DatasetFile[];
+export type DatasetExporter = (cb: Chargeback, cfg: BaseConfig) => DatasetFile[];
 
 export const EXPORTERS = {
   parquet: (cb: Chargeback) => parquetFiles(cb),
-  focus: (cb: Chargeback, cfg: Config) => focusFiles(cb, cfg),
+  focus: (cb: Chargeback, cfg: BaseConfig) => focusFiles(cb, cfg),
 } satisfies Record<string, DatasetExporter>;
 
 export type ExportName = keyof typeof EXPORTERS;
@@ -32,7 +32,7 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
  * and now vouches for the extra files too, so a month whose Parquet or FOCUS
  * file is missing or stale is detectable exactly like a missing CSV.
  */
-export function withExports(dataset: Dataset, cb: Chargeback, cfg: Config, exporters: readonly DatasetExporter[]): Dataset {
+export function withExports(dataset: Dataset, cb: Chargeback, cfg: BaseConfig, exporters: readonly DatasetExporter[]): Dataset {
   if (exporters.length === 0) return dataset;
   const extra = exporters.flatMap((e) => e(cb, cfg));
   const names = new Set(dataset.files.map((f) => f.name));

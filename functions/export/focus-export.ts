@@ -1,4 +1,4 @@
-import type { Config } from "../core/config.js";
+import type { BaseConfig } from "../core/config.js";
 import { unitPrice, type Chargeback, type ChargebackRow } from "../core/chargeback.js";
 import { toCsv, type DatasetFile } from "../core/dataset.js";
 import { D } from "../core/decimal.js";
@@ -53,7 +53,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
 const utc = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /** Pure mapping of one chargeback row to FOCUS cells, in FOCUS_COLUMNS order. */
-export function focusRow(r: ChargebackRow, cb: Chargeback, cfg: Config, period: { start: string; end: string }, o: FocusOptions): string[] {
+export function focusRow(r: ChargebackRow, cb: Chargeback, cfg: BaseConfig, period: { start: string; end: string }, o: FocusOptions): string[] {
   const price = cfg.prices[r.instanceType];
   // List price is the public On-Demand rate, for Spot rows too: ListCost − BilledCost is what Spot saved.
   const listUnit = price ? unitPrice({ hourly: new D(price.onDemandHourly), gpus: price.gpus }) : r.unitPrice;
@@ -129,7 +129,7 @@ export function focusRow(r: ChargebackRow, cb: Chargeback, cfg: Config, period: 
 }
 
 /** The month's `focus.csv` (charge and billing period = the billing month, in UTC). */
-export function focusFiles(cb: Chargeback, cfg: Config, o: FocusOptions = { ...DEFAULT_FOCUS_OPTIONS, ...cfg.focus }): DatasetFile[] {
+export function focusFiles(cb: Chargeback, cfg: BaseConfig, o: FocusOptions = { ...DEFAULT_FOCUS_OPTIONS, ...cfg.focus }): DatasetFile[] {
   const bm = billingMonth(cb.month, cfg.timeZone);
   const period = { start: utc(bm.startMs), end: utc(bm.endMs) };
   const rows = cb.rows.map((r) => focusRow(r, cb, cfg, period, o));

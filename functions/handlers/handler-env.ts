@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { describeIssues, parseConfig, type Config } from "../core/config.js";
+import { describeIssues } from "../core/config.js";
+import { MONTH_RE } from "../core/month.js";
+import { type Config, parseConfig } from "../config/config-schema.js";
 import { BadInputError } from "../core/errors.js";
 
 /** A billing month in an event; checked before it becomes part of an S3 key. */
-export const EventMonth = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be YYYY-MM");
+export const EventMonth = z.string().regex(MONTH_RE, "must be YYYY-MM");
 
 /** The billing config, inline (BILLING_CONFIG, JSON or YAML) or as a file bundled beside the code. */
 export const BILLING_CONFIG_ENV = {

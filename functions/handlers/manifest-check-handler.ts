@@ -3,11 +3,13 @@ import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { previousMonth } from "../core/month.js";
+import { KEY_PART_ID } from "../core/key-part.js";
 import { MANIFEST_FILE } from "../core/dataset.js";
 import { decideMonthComplete, MANIFEST_MISSING_METRIC } from "../core/month-completeness.js";
 import { monthDir, stageObjectKey } from "../adapters/dataset-sink.js";
 import { STAGE_MANIFEST_FILE } from "../core/cluster-stage.js";
 import { EventMonth, parseFunctionEnv, parseEvent } from "./handler-env.js";
+import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
 
 export const ManifestCheckEnvSchema = z.object({
   DATA_BUCKET: z.string().min(3),
@@ -17,7 +19,7 @@ export const ManifestCheckEnvSchema = z.object({
   /** The billing config's cluster ids (comma-separated), when it has several: a missing month then says which clusters have no stage. */
   CLUSTER_IDS: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9-]*(,[a-z0-9][a-z0-9-]*)*$/, "must be comma-separated cluster ids")
+    .refine((v) => v.split(",").every((id) => KEY_PART_ID.test(id)), "must be comma-separated cluster ids")
     .optional(),
 });
 
@@ -41,8 +43,7 @@ async function exists(s3: S3Client, bucket: string, key: string): Promise<boolea
     await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return true;
   } catch (e) {
-    const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (err.name === "NotFound" || err.name === "NoSuchKey" || err.$metadata?.httpStatusCode === 404) return false;
+    if (isS3NotFound(e)) return false;
     throw e; // access denied or S3 down is not "the month is missing"
   }
 }
@@ -57,7 +58,7 @@ export function makeManifestCheckHandler(getDeps: () => ManifestCheckDeps, clock
     const ev = parseEvent(ManifestCheckEventSchema, event);
     const { s3, cloudwatch, env } = getDeps();
     const month = ev.month ?? previousMonth(clock(), env.BILLING_TIME_ZONE);
-    const prefix = env.DATA_PREFIX.replace(/^\/+|\/+$/g, "");
+    const prefix = trimKeyPrefix(env.DATA_PREFIX);
     const key = `${prefix ? `${prefix}/` : ""}${monthDir(month)}/${MANIFEST_FILE}`;
     const present = await exists(s3, env.DATA_BUCKET, key);
     const stages =

@@ -1,19 +1,20 @@
 import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
-import { configuredClusters, type Config } from "../core/config.js";
+import { configuredClusters, type MeteredCluster } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
 import { clientResolver, meterMonth, type MeterDeps } from "../metering/meter-month.js";
-import { priceFeedFromConfig } from "../metering/price-feed-from-config.js";
+import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
 import { PriceFeedUnavailableError } from "../metering/month-prices.js";
 import { PrometheusUnavailableError } from "../adapters/prometheus-client.js";
-import { loadDoctorQueries } from "../adapters/doctor-observations.js";
+import { loadDoctorQueries, prometheusDoctorObserver } from "../adapters/doctor-observations.js";
 import { diagnoseAfterFailure } from "../doctor/run-doctor.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { monthMetricsEmf } from "../export/month-metrics.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
+import type { Config } from "../config/config-schema.js";
 
 /** The function's environment; every error names the variable. */
 export const MeterEnvSchema = requiringBillingConfig(
@@ -101,7 +102,11 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
           clientFor = undefined;
         }
         if (clientFor) {
-          for (const d of await diagnoseAfterFailure(clientFor, cfg, month, now, { loadQueries: () => loadDoctorQueries(queriesDir) })) {
+          const observers = () => {
+            const queries = loadDoctorQueries(queriesDir);
+            return (c: MeteredCluster) => prometheusDoctorObserver(clientFor(c), queries);
+          };
+          for (const d of await diagnoseAfterFailure(cfg, month, now, { observers })) {
             if ("error" in d) {
               log("WARN", "doctor checks could not run", { cluster: d.cluster, error: d.error });
               continue;

@@ -3,13 +3,15 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { Config } from "../core/config.js";
+import { ReportsSchema } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
+import { KEY_PART_ID } from "../core/key-part.js";
+import { LANGUAGES } from "../core/language.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
 import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
-import { priceFeedFromConfig } from "../metering/price-feed-from-config.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
+import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
+import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { s3DatasetSource } from "../delivery/dataset-source.js";
 import { s3Ledger } from "../delivery/delivery-ledger.js";
@@ -18,6 +20,7 @@ import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
 import { failureFields } from "../core/errors.js";
+import type { Config } from "../config/config-schema.js";
 
 /** The monthly function's environment; every error names the variable. */
 export const MonthlyEnvSchema = requiringBillingConfig(
@@ -33,7 +36,7 @@ export const MonthlyEnvSchema = requiringBillingConfig(
     TEMPLATES_DIR: z.string().optional(),
     /** Overrides reports.from in the config. */
     SES_FROM: z.string().email().optional(),
-    REPORT_LANG: z.enum(["ko", "en"]).optional(),
+    REPORT_LANG: z.enum(LANGUAGES).optional(),
     /**
      * Secrets Manager secret with an IAM user's access key ({accessKeyId, secretAccessKey}) that
      * signs report download links: a link signed by the function's role dies with its session
@@ -55,7 +58,7 @@ export const MonthlyEventSchema = z
     resend: z.boolean().default(false),
     remeter: z.boolean().default(false),
     /** From an ops re-run (`source: "gpu-billing.rerun"`): deliver only these tenants' emails (plus finance/executive if changed). */
-    tenants: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be a tenant id")).min(1).optional(),
+    tenants: z.array(z.string().regex(KEY_PART_ID, "must be a tenant id")).min(1).optional(),
   })
   .passthrough();
 
@@ -70,7 +73,7 @@ export interface MonthlyBuilt {
 export function buildMonthlyDeps(env: Record<string, string | undefined>, clients: { s3?: S3Client; ses?: SESv2Client; secrets?: SecretsManagerClient } = {}): MonthlyBuilt {
   const e = parseFunctionEnv("monthly", MonthlyEnvSchema, env);
   let cfg = loadBillingConfig(e);
-  if (e.SES_FROM) cfg = { ...cfg, reports: { ...(cfg.reports ?? { financeRecipients: [], executiveRecipients: [], lang: "ko", attachmentLinkThresholdBytes: 7 * 1024 * 1024, linkExpiryDays: 7 }), from: e.SES_FROM } };
+  if (e.SES_FROM) cfg = { ...cfg, reports: { ...(cfg.reports ?? ReportsSchema.parse({})), from: e.SES_FROM } };
   if (!cfg.reports?.from) throw new Error("monthly function environment invalid: SES_FROM: set it, or reports.from in the config (the SES sender address)");
   const s3 = clients.s3 ?? new S3Client({});
   const ses = clients.ses ?? new SESv2Client({});

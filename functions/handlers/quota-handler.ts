@@ -1,11 +1,11 @@
 import { z } from "zod";
 import { Logger } from "@aws-lambda-powertools/logger";
-import type { Config } from "../core/config.js";
 import { quotaSettings, describeStatus } from "../quota/evaluate-quota.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
-import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../quota/quota-check-deps.js";
+import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../wiring/quota-check-deps.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
 import { failureFields } from "../core/errors.js";
+import type { Config } from "../config/config-schema.js";
 
 /** The function's environment; every error names the variable. */
 export const QuotaEnvSchema = requiringBillingConfig(

@@ -2,12 +2,12 @@ import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { Logger } from "@aws-lambda-powertools/logger";
-import type { Config } from "../core/config.js";
 import { s3RerunStore } from "../adapters/rerun-records.js";
 import { buildMeterDeps, MeterEnvSchema } from "./meter-handler.js";
 import { RerunRequestSchema, rerunMonth, type DeliverFn, type RerunDeps } from "../metering/rerun-month.js";
 import { parseFunctionEnv, parseEvent } from "./handler-env.js";
 import { failureFields } from "../core/errors.js";
+import type { Config } from "../config/config-schema.js";
 
 interface Built {
   cfg: Config;

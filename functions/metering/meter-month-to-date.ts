@@ -1,4 +1,4 @@
-import { configuredClusters, type Config } from "../core/config.js";
+import { configuredClusters, type BaseConfig } from "../core/config.js";
 import { computeChargeback, type Chargeback } from "../core/chargeback.js";
 import { D, type Dec } from "../core/decimal.js";
 import { redactUrl } from "../adapters/prometheus-client.js";
@@ -48,7 +48,7 @@ export function summariseMonthToDate(chargeback: Chargeback, window: MonthToDate
  * clusters an IncompleteMonthError naming the failed ones): a quota decision is
  * never taken on partial data, so nothing is staged here either.
  */
-export async function meterMonthToDate(deps: MonthToDateDeps, cfg: Config, month: string, now: Date): Promise<MonthToDateUsage> {
+export async function meterMonthToDate(deps: MonthToDateDeps, cfg: BaseConfig, month: string, now: Date): Promise<MonthToDateUsage> {
   const window = monthToDateWindow(month, cfg.timeZone, now);
   const clusters = configuredClusters(cfg);
   const clientFor = clientResolver(deps, clusters);

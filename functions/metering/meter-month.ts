@@ -1,4 +1,4 @@
-import { configHash, configuredClusters, type Config, type MeteredCluster } from "../core/config.js";
+import { configHash, configuredClusters, type BaseConfig, type MeteredCluster } from "../core/config.js";
 import { computeChargeback, type Chargeback } from "../core/chargeback.js";
 import { renderDataset, type ClusterInput, type Dataset } from "../core/dataset.js";
 import { assertMonthClosed, type BillingMonth } from "../core/month.js";
@@ -8,7 +8,7 @@ import type { QueryWindowStats } from "../core/query-windows.js";
 import { redactUrl, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
 import type { QueryName } from "../adapters/query-files.js";
-import { memoryStaging, type DatasetSink } from "../adapters/dataset-sink.js";
+import { memoryStaging, type DatasetSink } from "./metering-ports.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 import { CompositeFailure } from "../core/errors.js";
 import { fetchNodeRunSpans } from "../adapters/prometheus-node-spans.js";
@@ -139,7 +139,7 @@ export function describeIncomplete(month: string, outcomes: ClusterOutcome[], st
  * the previous dataset (or none) untouched, while the clusters that did work
  * stay staged for the retry.
  */
-export async function meterMonth(deps: MeterDeps, cfg: Config, month: string, now: Date, opts: MeterOptions | MeterOptions["onProgress"] = {}): Promise<MeterResult> {
+export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string, now: Date, opts: MeterOptions | MeterOptions["onProgress"] = {}): Promise<MeterResult> {
   const o: MeterOptions = typeof opts === "function" ? { onProgress: opts } : opts;
   const bm = assertMonthClosed(month, cfg.timeZone, now);
   const clusters = configuredClusters(cfg);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { priceSourceOf, type Config, type MeteredCluster } from "../core/config.js";
+import { priceSourceOf, type BaseConfig, type MeteredCluster } from "../core/config.js";
 import type { BillingMonth } from "../core/month.js";
 import type { NodeRecord } from "../core/usage.js";
 import type { RunSpan } from "../core/spot-price.js";
@@ -75,7 +75,7 @@ export type PricesStatus = "config" | "reused" | "fetched";
  */
 export async function monthPrices(
   deps: MonthPricesDeps,
-  cfg: Config,
+  cfg: BaseConfig,
   bm: BillingMonth,
   nodes: readonly NodeRecord[],
   clusters: readonly MeteredCluster[],

@@ -1,14 +1,13 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { Config } from "../core/config.js";
-import { assertMonthClosed } from "../core/month.js";
+import type { BaseConfig } from "../core/config.js";
+import { assertMonthClosed, MONTH_RE } from "../core/month.js";
+import { KEY_PART_ID } from "../core/key-part.js";
 import type { Dataset } from "../core/dataset.js";
-import type { DatasetSink } from "../adapters/dataset-sink.js";
+import type { DatasetSink } from "./metering-ports.js";
 import { meterMonth, type MeterDeps } from "./meter-month.js";
 import type { PricesStatus } from "./month-prices.js";
 
-const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
-const TENANT = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /**
  * A re-run request. Month and tenant ids are checked against strict patterns
@@ -18,8 +17,8 @@ const TENANT = /^[a-z0-9][a-z0-9-]{0,62}$/;
  */
 export const RerunRequestSchema = z
   .object({
-    month: z.string().regex(MONTH, "must be YYYY-MM"),
-    tenants: z.array(z.string().regex(TENANT, "must be a tenant id (lower-case letters, digits, '-')")).min(1).optional(),
+    month: z.string().regex(MONTH_RE, "must be YYYY-MM"),
+    tenants: z.array(z.string().regex(KEY_PART_ID, "must be a tenant id (lower-case letters, digits, '-')")).min(1).optional(),
     deliver: z.boolean().default(false),
     resend: z.boolean().default(false),
     dryRun: z.boolean().default(false),
@@ -112,7 +111,7 @@ function captureSink(real: DatasetSink): DatasetSink & { captured?: Dataset } {
  * delivery is requested if asked. A dry run meters and compares but writes
  * nothing and delivers nothing.
  */
-export async function rerunMonth(deps: RerunDeps, cfg: Config, req: RerunRequest, now: Date): Promise<RerunRecord> {
+export async function rerunMonth(deps: RerunDeps, cfg: BaseConfig, req: RerunRequest, now: Date): Promise<RerunRecord> {
   assertMonthClosed(req.month, cfg.timeZone, now);
   const known = new Set([...cfg.tenants.map((t) => t.id), "unallocated"]);
   const unknown = (req.tenants ?? []).filter((t) => !known.has(t));

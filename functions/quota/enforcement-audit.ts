@@ -1,4 +1,4 @@
-import type { QuotaStateStore } from "../adapters/quota-state-store.js";
+import type { QuotaStateStore } from "./quota-ports.js";
 
 /** One audit record per change in Kubernetes: who, what, when, the object, before and after, and why. */
 export interface AuditEntry {

@@ -4,11 +4,11 @@
  * No I/O, no clock: `usage` carries the window it was metered over, so a run
  * can be replayed from its inputs.
  */
-import type { Config } from "../core/config.js";
 import { UNALLOCATED } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
 import { DEFAULT_QUOTA_SETTINGS, type QuotaSettings, type QuotaThresholds } from "./quota-config.js";
 import { hoursBetween, localDateTime, localMonthDay, type MonthToDateWindow } from "./month-to-date.js";
+import type { QuotaConfig } from "./quota-config.js";
 
 export type QuotaBasis = QuotaSettings["basis"];
 export type QuotaLevel = "unlimited" | "ok" | "warn" | "block";
@@ -60,7 +60,7 @@ export interface QuotaUsageInput {
   namespaces: Map<string, { allocated: Dec; billable: Dec; tenantId: string }>;
 }
 
-export function quotaSettings(cfg: Config): QuotaSettings {
+export function quotaSettings(cfg: QuotaConfig): QuotaSettings {
   return cfg.quota ?? DEFAULT_QUOTA_SETTINGS;
 }
 
@@ -125,7 +125,7 @@ function statusOf(
  * not 0), every namespace with its own limit, and `unallocated` when it used
  * GPUs (reported, never alerted: it has no quota and no admins).
  */
-export function evaluateQuotas(input: QuotaUsageInput, cfg: Config): QuotaStatus[] {
+export function evaluateQuotas(input: QuotaUsageInput, cfg: QuotaConfig): QuotaStatus[] {
   const settings = quotaSettings(cfg);
   const out: QuotaStatus[] = [];
   for (const t of cfg.tenants) {

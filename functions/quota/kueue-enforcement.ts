@@ -5,8 +5,7 @@
  * cluster without Kueue changes nothing. The record is claimed in S3 before
  * any patch (as in resourcequota mode), and every patch is audited.
  */
-import type { Config } from "../core/config.js";
-import type { QuotaStateStore } from "../adapters/quota-state-store.js";
+import type { QuotaStateStore } from "./quota-ports.js";
 import type { QuotaStatus, QuotaSubject } from "./evaluate-quota.js";
 import { quotaSettings } from "./evaluate-quota.js";
 import { recordMode, type EnforcementDecision, type EnforcementRecord } from "./enforcement-decision.js";
@@ -24,6 +23,7 @@ import {
   type QueueDecision,
   type QueueTarget,
 } from "./kueue-hold.js";
+import type { QuotaConfig } from "./quota-config.js";
 
 export type QueueOutcome = "held" | "lifted" | "dry-run" | "unchanged" | "failed" | "not-reached";
 
@@ -37,7 +37,7 @@ export interface KueueEnforcementResult {
 
 interface Ctx {
   deps: { store: QuotaStateStore; actor: string; runId: string; kueue?: KueueQueuePort };
-  cfg: Config;
+  cfg: QuotaConfig;
   decision: EnforcementDecision;
   status: QuotaStatus | undefined;
   subject: Pick<QuotaSubject, "kind" | "tenantId" | "namespace" | "key">;
@@ -59,7 +59,7 @@ async function observe(port: KueueQueuePort, c: Ctx, lifting: boolean): Promise<
 const observedById = (snap: KueueSnapshot) => new Map<string, ObservedQueue>([...snap.localQueues, ...snap.clusterQueues].map((q) => [queueId(q.ref), q]));
 
 /** The queued count of a subject for its block alert: undefined when the cluster cannot be read. */
-export async function queuedForAlert(port: KueueQueuePort | undefined, cfg: Config, subject: Ctx["subject"]): Promise<number | undefined> {
+export async function queuedForAlert(port: KueueQueuePort | undefined, cfg: QuotaConfig, subject: Ctx["subject"]): Promise<number | undefined> {
   if (!port) return undefined;
   try {
     const settings = quotaSettings(cfg);

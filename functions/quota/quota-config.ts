@@ -1,4 +1,6 @@
 import { z } from "zod";
+import type { BaseConfig } from "../core/config.js";
+import { LANGUAGES } from "../core/language.js";
 
 /**
  * The `quota` block of the billing config: how month-to-date usage is judged
@@ -38,7 +40,7 @@ export const TenantQuotaSchema = z.object({
   /** A namespace's own monthly GPU-hour limit, judged (and enforced) on that namespace alone. */
   namespaceLimits: z.record(z.string().min(1), z.number().positive()).default({}),
   /** Language of this tenant's alert emails. */
-  language: z.enum(["ko", "en"]).optional(),
+  language: z.enum(LANGUAGES).optional(),
   /** The tenant's Kueue queues (quota.enforcement.mode kueue). */
   kueue: TenantKueueQueuesSchema.optional(),
 });
@@ -98,7 +100,7 @@ export const QuotaSettingsSchema = z.object({
   opsRecipients: z.array(z.string().email()).default([]),
   /** SES sender (a verified identity). */
   sender: z.string().email().default("gpu-billing@platform.example.com"),
-  language: z.enum(["ko", "en"]).default("ko"),
+  language: z.enum(LANGUAGES).default("ko"),
   /** Optional SNS topic every alert is also published to. */
   snsTopicArn: z.string().startsWith("arn:").optional(),
   cloudwatchNamespace: z.string().min(1).default("GpuBilling/Quota"),
@@ -129,3 +131,19 @@ export type QuotaSettings = z.infer<typeof QuotaSettingsSchema>;
 export type QuotaThresholds = { warn: number; block: number };
 
 export const DEFAULT_QUOTA_SETTINGS: QuotaSettings = QuotaSettingsSchema.parse({});
+
+/** The quota block as a slice of the billing config, composed into it in functions/config/config-schema.ts. */
+export const QuotaConfigSlice = {
+  /** Month-to-date quota checks, alerts and enforcement. */
+  quota: QuotaSettingsSchema.optional(),
+};
+
+/** The config the quota capability reads: the base fields and its own block. */
+export type QuotaConfig = BaseConfig & { quota?: QuotaSettings };
+
+/** The quota block may only name tenants the base config defines. */
+export function refineQuotaConfig(cfg: QuotaConfig, ctx: z.RefinementCtx): void {
+  const ids = new Set(cfg.tenants.map((t) => t.id));
+  for (const id of Object.keys(cfg.quota?.tenants ?? {}))
+    if (!ids.has(id)) ctx.addIssue({ code: "custom", path: ["quota", "tenants", id], message: `no tenant with id "${id}"` });
+}

@@ -5,11 +5,10 @@
  */
 import { D, type Dec } from "../core/decimal.js";
 import { billingMonth } from "../core/month.js";
+import type { Language } from "../core/language.js";
 import type { AlertKind, QuotaStatus } from "./evaluate-quota.js";
 import { localDateTime } from "./month-to-date.js";
 import type { EnforcementMode } from "./quota-config.js";
-
-export type Language = "ko" | "en";
 
 export interface AlertTemplates {
   /** `Subject: …` on the first line, then the body. */

@@ -6,19 +6,18 @@
  * alerts go out before enforcement so an unreachable Kubernetes API never
  * holds an alert back.
  */
-import type { Config, Tenant } from "../core/config.js";
+import type { Tenant } from "../core/config.js";
 import { currentMonth } from "../core/month.js";
 import { decideAlerts, evaluateQuotas, quotaSettings, type AlertDecision, type QuotaStatus, type QuotaSubject, type QuotaUsageInput } from "./evaluate-quota.js";
 import { decideEnforcement, recordMode, type EnforcementDecision, type EnforcementRecord, type NamespaceEnforcement } from "./enforcement-decision.js";
-import { alertVariables, renderAlert, type AlertEnforcement, type AlertTemplates, type Language } from "./render-alert.js";
+import { alertVariables, renderAlert, type AlertEnforcement, type AlertTemplates } from "./render-alert.js";
+import type { Language } from "../core/language.js";
 import { auditWriter } from "./enforcement-audit.js";
 import { carryOutKueue, queuedForAlert, type KueueEnforcementResult } from "./kueue-enforcement.js";
 import type { KueueQueuePort } from "./kueue-hold.js";
 import type { EnforcementMode } from "./quota-config.js";
-import type { QuotaStateStore } from "../adapters/quota-state-store.js";
-import type { AlertMailer } from "../adapters/ses-alert-mailer.js";
-import type { AlertPublisher } from "../adapters/sns-alert-publisher.js";
-import type { QuotaMetrics } from "../adapters/cloudwatch-metrics.js";
+import type { AlertMailer, AlertPublisher, QuotaMetrics, QuotaStateStore } from "./quota-ports.js";
+import type { QuotaConfig } from "./quota-config.js";
 
 /** Carries out blocks in Kubernetes; see functions/adapters/kubernetes-quota.ts. */
 export interface QuotaEnforcer {
@@ -31,7 +30,7 @@ export interface QuotaEnforcer {
 }
 
 export interface QuotaCheckDeps {
-  meter(cfg: Config, month: string, now: Date): Promise<QuotaUsageInput>;
+  meter(cfg: QuotaConfig, month: string, now: Date): Promise<QuotaUsageInput>;
   store: QuotaStateStore;
   mailer: AlertMailer;
   templates: Record<Language, AlertTemplates>;
@@ -112,7 +111,7 @@ export class QuotaCheckIncompleteError extends Error {
   }
 }
 
-export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: Config, now: Date, opts: QuotaCheckOptions = {}): Promise<QuotaCheckReport> {
+export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: QuotaConfig, now: Date, opts: QuotaCheckOptions = {}): Promise<QuotaCheckReport> {
   const settings = quotaSettings(cfg);
   const enforce = opts.enforce ?? settings.enforce;
   const mode = settings.enforcement.mode;
@@ -186,7 +185,7 @@ export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: Config, now: Date
 
 async function deliverAlert(
   deps: QuotaCheckDeps,
-  cfg: Config,
+  cfg: QuotaConfig,
   d: AlertDecision,
   month: string,
   now: Date,
@@ -252,7 +251,7 @@ type EnforcementResult = QuotaCheckReport["enforcement"][number];
 /** One subject: a lift goes the way its block was applied; an apply (or reconcile) the configured mode's way. */
 async function enforceSubject(
   deps: QuotaCheckDeps,
-  cfg: Config,
+  cfg: QuotaConfig,
   decision: EnforcementDecision,
   status: QuotaStatus | undefined,
   stored: { value: EnforcementRecord; etag: string } | undefined,
@@ -280,7 +279,7 @@ async function enforceSubject(
 
 async function carryOut(
   deps: QuotaCheckDeps,
-  cfg: Config,
+  cfg: QuotaConfig,
   decisionIn: EnforcementDecision,
   status: QuotaStatus | undefined,
   stored: { value: EnforcementRecord; etag: string } | undefined,

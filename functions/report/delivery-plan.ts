@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import type { Config } from "../core/config.js";
+import type { BaseConfig } from "../core/config.js";
 import type { DeliveryKind } from "./email-content.js";
-import type { Lang } from "./i18n.js";
+import type { Language } from "../core/language.js";
 
 /** One line of the delivery ledger: what was (or is being) sent to whom, from which data. */
 export interface DeliveryRecord {
@@ -27,7 +27,7 @@ export interface Decision {
 }
 
 /** What a delivery says: the dataset (manifest hash), whose view, which language. Same inputs → same hash. */
-export function deliveryContentHash(manifestSha256: string, kind: DeliveryKind, scope: string, lang: Lang): string {
+export function deliveryContentHash(manifestSha256: string, kind: DeliveryKind, scope: string, lang: Language): string {
   return createHash("sha256").update([manifestSha256, kind, scope, lang].join("\u0000")).digest("hex");
 }
 
@@ -59,7 +59,7 @@ export interface PlannedMessage {
 }
 
 /** Who gets what: each tenant its own report, finance the full set, executives the full PDF. */
-export function planDeliveries(cfg: Config): { messages: PlannedMessage[]; tenantsWithoutRecipients: string[] } {
+export function planDeliveries(cfg: BaseConfig): { messages: PlannedMessage[]; tenantsWithoutRecipients: string[] } {
   const messages: PlannedMessage[] = cfg.tenants.map((t) => ({ kind: "tenant" as const, scope: t.id, recipients: [...new Set(t.recipients)] }));
   messages.push({ kind: "finance", scope: "all", recipients: [...new Set(cfg.reports?.financeRecipients ?? [])] });
   messages.push({ kind: "executive", scope: "all", recipients: [...new Set(cfg.reports?.executiveRecipients ?? [])] });

@@ -1,5 +1,6 @@
-import { fmtHours, fmtMoney, fmtPct, labels, type Lang } from "./i18n.js";
+import { fmtHours, fmtMoney, fmtPct, labels } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
+import type { Language } from "../core/language.js";
 
 export type DeliveryKind = "tenant" | "finance" | "executive";
 export const DELIVERY_KINDS: readonly DeliveryKind[] = ["tenant", "finance", "executive"];
@@ -49,7 +50,7 @@ export interface EmailBody {
 const size = (b: number) => (b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(b / 1024))} KB`);
 
 /** Subject and bodies of one report email, from the model it reports on (never another scope's). */
-export function renderEmail(tpl: EmailTemplate, model: ReportModel, lang: Lang, attachments: EmailAttachmentRef[], links: EmailLink[], linkExpiry: string): EmailBody {
+export function renderEmail(tpl: EmailTemplate, model: ReportModel, lang: Language, attachments: EmailAttachmentRef[], links: EmailLink[], linkExpiry: string): EmailBody {
   const L = labels(lang);
   const t = model.totals;
   const vars: Record<string, string> = {

@@ -1,8 +1,7 @@
 import type { PriceOrigin } from "../core/price-snapshot.js";
 import type { Dec } from "../core/decimal.js";
 
-export type Lang = "ko" | "en";
-export const LANGS = ["ko", "en"] as const;
+import type { Language } from "../core/language.js";
 
 /** Every label a report shows, per language: one table so ko and en never drift apart. */
 const LABELS = {
@@ -229,7 +228,7 @@ const LABELS = {
 } as const;
 
 export type Labels = (typeof LABELS)["en"];
-export const labels = (lang: Lang): Labels => LABELS[lang] as unknown as Labels;
+export const labels = (lang: Language): Labels => LABELS[lang] as unknown as Labels;
 
 /** Thousands separators on a decimal's fixed rendering (never through a binary float). */
 export function grouped(d: Dec, dp: number): string {

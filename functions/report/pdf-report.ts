@@ -3,12 +3,13 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { D, type Dec } from "../core/decimal.js";
-import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, originLabel, type Lang } from "./i18n.js";
+import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, originLabel } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
+import type { Language } from "../core/language.js";
 import { BadInputError } from "../core/errors.js";
 
 export interface PdfOptions {
-  lang: Lang;
+  lang: Language;
   /** Directory holding Pretendard-Regular.ttf and Pretendard-Bold.ttf (a Lambda bundle ships them beside the code). */
   fontDir?: string;
 }

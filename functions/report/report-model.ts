@@ -1,5 +1,5 @@
 import { billingMonth } from "../core/month.js";
-import { configHash, UNALLOCATED, type Config } from "../core/config.js";
+import { configHash, UNALLOCATED } from "../core/config.js";
 import { quotaSettings } from "../quota/evaluate-quota.js";
 import { D, type Dec } from "../core/decimal.js";
 import type { NodePrice, PriceOrigin, PriceSnapshot } from "../core/price-snapshot.js";
@@ -7,6 +7,7 @@ import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
 import type { ChargebackLine, ParsedDataset, PodLine } from "./dataset-files.js";
 import { BadInputError } from "../core/errors.js";
+import type { QuotaConfig } from "../quota/quota-config.js";
 
 /** Whose report: the whole platform (executives, finance) or one tenant (that tenant only). */
 export type ReportScope = { kind: "all" } | { kind: "tenant"; tenantId: string };
@@ -176,7 +177,7 @@ export const TOP_NAMESPACES = 10;
  * the same model. A tenant scope filters every row first, so nothing of another
  * tenant can reach a renderer.
  */
-export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportScope): ReportModel {
+export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: ReportScope): ReportModel {
   const m = ds.manifest;
   let rows = ds.chargeback;
   let daily = ds.daily;
@@ -310,7 +311,7 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
 const perGpu = (hourly: Dec, gpus: number) => hourly.div(gpus).toDecimalPlaces(PRICE_DP);
 
 /** A month metered before prices.json: the config's table, every instance type in it. */
-function configPriceLines(cfg: Config): PriceLine[] {
+function configPriceLines(cfg: QuotaConfig): PriceLine[] {
   return Object.entries(cfg.prices)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([instanceType, p]) => ({

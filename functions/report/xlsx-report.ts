@@ -1,8 +1,9 @@
 import ExcelJS from "exceljs";
 import { neutraliseFormula } from "../core/dataset.js";
 import type { Dec } from "../core/decimal.js";
-import { capacityLabel, labels, localTime, originLabel, type Lang } from "./i18n.js";
+import { capacityLabel, labels, localTime, originLabel } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
+import type { Language } from "../core/language.js";
 
 export const SHEETS = {
   en: { summary: "Summary", tenants: "Tenants", namespaces: "Namespaces", daily: "Daily", capacity: "Capacity & Idle", rates: "Rates", quota: "Quota", pods: "Pods" },
@@ -36,7 +37,7 @@ const ref = (sheet: string, cell: string) => `'${sheet.replace(/'/g, "''")}'!${c
  * full recalculation requested on open). Every text cell that could start a
  * formula (= + - @) is neutralised.
  */
-export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lang }): Promise<Buffer> {
+export async function renderReportWorkbook(model: ReportModel, opts: { lang: Language }): Promise<Buffer> {
   const L = labels(opts.lang);
   const S = SHEETS[opts.lang];
   const wb = new ExcelJS.Workbook();

@@ -1,7 +1,7 @@
 import { Duration } from "aws-cdk-lib";
 import type { BundledAsset, GpuBillingFunction } from "./gpu-billing-function.js";
-import type { Config } from "../../functions/core/config.js";
 import { controllerRunIntervalMinutes, type Settings } from "./settings.js";
+import type { Config } from "../../functions/config/config-schema.js";
 
 /** What a function may be granted; the stack turns each into exact IAM statements. */
 export type Grant =

@@ -12,7 +12,6 @@ import * as ses from "aws-cdk-lib/aws-ses";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subs from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct } from "constructs";
-import { parseConfig, type Config } from "../../functions/core/config.js";
 import { MANIFEST_MISSING_METRIC } from "../../functions/core/month-completeness.js";
 import { MONTH_METRICS } from "../../functions/export/month-metrics.js";
 import { parsePolicy, type ControllerPolicy } from "../../functions/controller/policy.js";
@@ -23,7 +22,8 @@ import { FUNCTIONS, type EnvironmentContext, type FunctionSpec, type FunctionsBy
 import { GpuBillingFunction } from "./gpu-billing-function.js";
 import { acknowledgeReportLinkSigner, applyNagSuppressions, type FunctionFindings } from "./nag-suppressions.js";
 import { prometheusTokenSecrets, type Settings } from "./settings.js";
-import { TOKEN_SECRET_SUFFIX } from "../../functions/metering/prometheus-from-config.js";
+import { TOKEN_SECRET_SUFFIX } from "../../functions/wiring/prometheus-from-config.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 /**
  * Custom metrics the quota and controller functions publish (their contract with this stack;

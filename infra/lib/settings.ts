@@ -1,6 +1,6 @@
 import { z } from "zod";
-import type { Config } from "../../functions/core/config.js";
 import { CONTROLLER_NAMESPACE } from "../../functions/adapters/controller-metrics.js";
+import type { Config } from "../../functions/config/config-schema.js";
 
 /**
  * Everything an operator may change about the deployment, in one place.

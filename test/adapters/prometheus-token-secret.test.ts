@@ -3,10 +3,11 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mockClient } from "aws-sdk-client-mock";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { configuredClusters, type Config } from "../../functions/core/config.js";
+import { configuredClusters } from "../../functions/core/config.js";
 import { referenceConfig } from "../core/fixtures.js";
-import { prometheusForClusters, prometheusFromConfig } from "../../functions/metering/prometheus-from-config.js";
+import { prometheusForClusters, prometheusFromConfig } from "../../functions/wiring/prometheus-from-config.js";
 import { bearerTokenFromSecret } from "../../functions/adapters/secrets-manager.js";
+import type { Config } from "../../functions/config/config-schema.js";
 
 // Secrets Manager does not run locally: aws-sdk-client-mock answers GetSecretValue.
 // Prometheus is a small local HTTP server that records the Authorization header it gets.

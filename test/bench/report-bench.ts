@@ -14,12 +14,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { computeChargeback } from "../../functions/core/chargeback.js";
-import { configHash, parseConfig, stableStringify, type Config } from "../../functions/core/config.js";
+import { configHash, stableStringify } from "../../functions/core/config.js";
 import { renderDataset } from "../../functions/core/dataset.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import type { MonthUsage, NodeRecord, UsageRecord } from "../../functions/core/usage.js";
 import { referenceConfigText } from "../core/fixtures.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 const MONTH = "2026-10";
 const self = fileURLToPath(import.meta.url);

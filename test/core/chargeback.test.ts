@@ -3,8 +3,8 @@ import { computeChargeback, UnbillableInputError } from "../../functions/core/ch
 import { correctionFactor } from "../../functions/core/correction.js";
 import { gpuFractionPerUnit, makeTenantResolver } from "../../functions/core/attribution.js";
 import { D } from "../../functions/core/decimal.js";
-import { parseConfig } from "../../functions/core/config.js";
 import { node, referenceConfig, referenceConfigText, use } from "./fixtures.js";
+import { parseConfig } from "../../functions/config/config-schema.js";
 
 const cfg = referenceConfig();
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, configHash, configuredClusters, parseConfig } from "../../functions/core/config.js";
+import { ConfigError, configHash, configuredClusters } from "../../functions/core/config.js";
 import { referenceConfig, referenceConfigText } from "./fixtures.js";
+import { parseConfig } from "../../functions/config/config-schema.js";
 
 /** The reference config with its top-level `prometheus` block replaced by `replacement` (YAML lines). */
 function withPrometheusBlock(replacement: string): string {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, configHash, parseConfig } from "../../functions/core/config.js";
+import { ConfigError, configHash } from "../../functions/core/config.js";
 import { referenceConfig, referenceConfigText } from "./fixtures.js";
+import { parseConfig } from "../../functions/config/config-schema.js";
 
 describe("config validation", () => {
   it("given the reference customer's config, it parses with the seed correction policy and Seoul prices", () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { parseConfig, type Config } from "../../functions/core/config.js";
 import type { NodeRecord, UsageRecord } from "../../functions/core/usage.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 export const referenceConfigText = readFileSync(new URL("../../functions/config/reference-customer.yaml", import.meta.url), "utf8");
 /** The reference config minus its `reports` block (finance/executive recipients, sender): "nothing configured". */

@@ -1,4 +1,4 @@
-import { parseConfig, type Config } from "../../functions/core/config.js";
+import { parseConfig, type Config } from "../../functions/config/config-schema.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { spotSpanKey, type AwsPriceInputs } from "../../functions/core/price-snapshot.js";
 import type { MonthUsage } from "../../functions/core/usage.js";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { computeChargeback } from "../../functions/core/chargeback.js";
-import { ConfigError, parseConfig } from "../../functions/core/config.js";
+import { ConfigError } from "../../functions/core/config.js";
+import { parseConfig } from "../../functions/config/config-schema.js";
 import { renderDataset } from "../../functions/core/dataset.js";
 import {
   awsPriceSnapshot,

@@ -12,7 +12,7 @@ import { buildApp, cdkJsonContext } from "../../infra/bin/app.js";
 import { QUOTA_HOURS_METRIC, QUOTA_RATIO_METRIC, QUOTA_TENANT_DIMENSION } from "../../infra/lib/gpu-billing-stack.js";
 import { createHash } from "node:crypto";
 import type { Dataset } from "../../functions/core/dataset.js";
-import type { DatasetSink } from "../../functions/adapters/dataset-sink.js";
+import type { DatasetSink } from "../../functions/metering/metering-ports.js";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { meterMonth } from "../../functions/metering/meter-month.js";

@@ -12,8 +12,8 @@ import { createPrometheusClient } from "../../functions/adapters/prometheus-clie
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { meterMonth } from "../../functions/metering/meter-month.js";
-import { priceFeedFromConfig } from "../../functions/metering/price-feed-from-config.js";
-import { parseConfig } from "../../functions/core/config.js";
+import { priceFeedFromConfig } from "../../functions/wiring/price-feed-from-config.js";
+import { parseConfig } from "../../functions/config/config-schema.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { parsePriceSnapshot, type PriceSnapshot } from "../../functions/core/price-snapshot.js";
 import { D } from "../../functions/core/decimal.js";

@@ -4,13 +4,12 @@ import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { computeChargeback, type Chargeback, type ChargebackRow, type DailyRow } from "../../functions/core/chargeback.js";
-import { parseConfig, type Config } from "../../functions/core/config.js";
 import type { MonthUsage } from "../../functions/core/usage.js";
 import { createPrometheusClient, PrometheusUnavailableError } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { IncompleteMonthError, QUERIES_PER_DAY, meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
-import { prometheusForClusters } from "../../functions/metering/prometheus-from-config.js";
+import { prometheusForClusters } from "../../functions/wiring/prometheus-from-config.js";
 import { meterMonthToDate } from "../../functions/metering/meter-month-to-date.js";
 import { D } from "../../functions/core/decimal.js";
 import { rerunMonth, RerunRequestSchema } from "../../functions/metering/rerun-month.js";
@@ -19,6 +18,7 @@ import { main } from "../../functions/cli/main.js";
 import { exactAnswer, type GeneratedMonth } from "../../functions/demo/month-generator.js";
 import { prepareMonthData, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 import { referenceConfigText } from "../core/fixtures.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 /**
  * Two clusters, each a real Prometheus 2.42 over its own generated data (the

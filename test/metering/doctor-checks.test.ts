@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { canBill, runDoctorChecks, KSM_ALLOWLIST_FLAG, type DoctorObservations, type DoctorSettings } from "../../functions/doctor/doctor-checks.js";
-import { parseConfig } from "../../functions/core/config.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { formatDoctorTable } from "../../functions/doctor/doctor-table.js";
+import { parseConfig } from "../../functions/config/config-schema.js";
 
 const cfg = parseConfig(referenceConfigText, "reference");
 const settings: DoctorSettings = { dcgmNamespaceLabel: "namespace", dcgmPodLabel: "pod", controllerNodeLabel: "Hostname" };

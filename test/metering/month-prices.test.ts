@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../functions/core/config.js";
+import { parseConfig } from "../../functions/config/config-schema.js";
 import { renderPriceSnapshot, type SpotQuote } from "../../functions/core/price-snapshot.js";
 import type { MeteredCluster } from "../../functions/core/config.js";
 import { monthPrices, readPublishedFile, type AwsPriceFeed, type NodeRunSpans } from "../../functions/metering/month-prices.js";

@@ -1,7 +1,6 @@
 // No Kubernetes cluster runs here: the API side is a local HTTP stand-in that records every request
 // (test/quota/support/kube-api-server.ts). S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { parseConfig, type Config } from "../../functions/core/config.js";
 import { D } from "../../functions/core/decimal.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
 import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
@@ -14,6 +13,7 @@ import { referenceConfigText } from "../core/fixtures.js";
 import { s3JsonObjects, startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
 import { startKubeApi, type KubeState } from "./support/kube-api-server.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 const BUCKET = "quota-enforcement";
 const config = (extra = "", text = referenceConfigText): Config => parseConfig(`${text}\nquota: { enforce: true, opsRecipients: [ops@platform.example.com] ${extra} }\n`, "test");

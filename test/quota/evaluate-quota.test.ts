@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Config } from "../../functions/core/config.js";
 import { D } from "../../functions/core/decimal.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { alertKey, decideAlerts, evaluateQuotas, type QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
 import { decideEnforcement, type EnforcementRecord } from "../../functions/quota/enforcement-decision.js";
 import { referenceConfigText } from "../core/fixtures.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 const TZ = "Asia/Seoul";
 const withQuota = (quota: object): Config => parseConfig(`${referenceConfigText}\nquota: ${JSON.stringify(quota)}\n`, "test");

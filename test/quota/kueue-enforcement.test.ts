@@ -3,7 +3,6 @@
 // ClusterQueues in Kueue's object shape with merge-patch semantics, and records every request.
 // S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { parseConfig, type Config } from "../../functions/core/config.js";
 import { D } from "../../functions/core/decimal.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
 import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
@@ -17,6 +16,7 @@ import { referenceConfigText } from "../core/fixtures.js";
 import { s3JsonObjects, startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
 import { startKubeApi, type KubeState, type KueueObject } from "./support/kube-api-server.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 const BUCKET = "quota-kueue";
 const CLASS = "gpu-billing.example.com/workload-class";

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Config } from "../../functions/core/config.js";
 import { quotaSettings } from "../../functions/quota/evaluate-quota.js";
 import { decideEnforcement, type EnforcementRecord } from "../../functions/quota/enforcement-decision.js";
 import { decideQueueHolds, queueId, subjectQueues, type HeldQueue, type KueueSnapshot, type ObservedQueue, type StopPolicyField } from "../../functions/quota/kueue-hold.js";
 import { referenceConfigText } from "../core/fixtures.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 const cfg = (quota = "enforcement: { mode: kueue }"): Config => parseConfig(`${referenceConfigText}\nquota: { ${quota} }\n`, "test");
 const q = (ns: string, name: string, stopPolicy: StopPolicyField, over: Partial<ObservedQueue> = {}): ObservedQueue => ({

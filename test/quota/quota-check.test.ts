@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { parseConfig, type Config } from "../../functions/core/config.js";
 import { D } from "../../functions/core/decimal.js";
 import { PrometheusUnavailableError } from "../../functions/adapters/prometheus-client.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
-import { sesAlertMailer, type AlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
+import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
+import type { AlertMailer } from "../../functions/quota/quota-ports.js";
 import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";
@@ -12,6 +12,7 @@ import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 const BUCKET = "quota-state";
 const cfg: Config = parseConfig(`${referenceConfigText}\nquota: { opsRecipients: [ops@platform.example.com], sender: gpu-billing@platform.example.com }\n`, "test");

@@ -20,7 +20,6 @@ import { tmpdir } from "node:os";
 import { vi } from "vitest";
 import { main } from "../../functions/cli/main.js";
 import { DEMO_3_DAYS_DATA } from "../global-setup.js";
-import { parseConfig, type Config } from "../../functions/core/config.js";
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { D, type Dec } from "../../functions/core/decimal.js";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
@@ -36,6 +35,7 @@ import { prepareMonthData, startPrometheus } from "../../functions/demo/local-pr
 import { referenceConfigText } from "../core/fixtures.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
+import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 const TZ = "America/Los_Angeles";
 /**

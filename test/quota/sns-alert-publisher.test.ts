@@ -2,14 +2,14 @@
 import { describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
-import { parseConfig } from "../../functions/core/config.js";
 import { D } from "../../functions/core/decimal.js";
 import { snsAlertPublisher } from "../../functions/adapters/sns-alert-publisher.js";
-import type { QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
+import type { QuotaStateStore } from "../../functions/quota/quota-ports.js";
 import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck } from "../../functions/quota/run-quota-check.js";
 import { referenceConfigText } from "../core/fixtures.js";
+import { parseConfig } from "../../functions/config/config-schema.js";
 
 /** An in-memory state store with the same create/replace semantics (S3 itself is covered in quota-check.test.ts). */
 function memoryStore(): QuotaStateStore {

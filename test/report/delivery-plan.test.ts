@@ -1,10 +1,10 @@
-import { parseConfig } from "../../functions/core/config.js";
 import { describe, expect, it } from "vitest";
 import { simpleParser } from "mailparser";
 import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../../functions/report/delivery-plan.js";
 import { buildMimeMessage, encodeHeader } from "../../functions/delivery/mime.js";
 import { fillTemplate } from "../../functions/report/email-content.js";
 import { referenceConfig, referenceConfigTextWithoutReports } from "../core/fixtures.js";
+import { parseConfig } from "../../functions/config/config-schema.js";
 
 const rec = (over: Partial<DeliveryRecord>): DeliveryRecord => ({
   month: "2026-10", kind: "tenant", scope: "suwon", recipient: "a@b.co", status: "sent", messageId: "m-1", contentHash: "h1", attempts: 1, at: "2026-11-01T00:00:00Z", ...over,

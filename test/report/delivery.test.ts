@@ -4,7 +4,6 @@ import { cp, mkdtemp, readdir, readFile, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import ExcelJS from "exceljs";
-import type { Config } from "../../functions/core/config.js";
 import { deliverMonth, type DeliverDeps } from "../../functions/delivery/deliver-month.js";
 import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
 import { localLedger, s3Ledger, type DeliveryLedger } from "../../functions/delivery/delivery-ledger.js";
@@ -15,6 +14,7 @@ import { startS3 } from "../support/s3.js";
 import { demoDataset, MONTH } from "./fixtures.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 import { planDeliveries } from "../../functions/report/delivery-plan.js";
+import type { Config } from "../../functions/config/config-schema.js";
 
 const FINANCE = "finance@platform.example.com";
 const CEO = "ceo@platform.example.com";

@@ -2,12 +2,13 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { computeChargeback, type Chargeback } from "../../functions/core/chargeback.js";
-import { configHash, type Config } from "../../functions/core/config.js";
+import { configHash } from "../../functions/core/config.js";
 import { renderDataset, type Dataset } from "../../functions/core/dataset.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { exactAnswer, exactPodAnswer, generateMonth } from "../../functions/demo/month-generator.js";
 import { referenceConfig } from "../core/fixtures.js";
+import type { Config } from "../../functions/config/config-schema.js";
 
 export const MONTH = "2026-10";
 

@@ -5,7 +5,6 @@ import path from "node:path";
 import { mockClient } from "aws-sdk-client-mock";
 import { S3Client } from "@aws-sdk/client-s3";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { Config } from "../../functions/core/config.js";
 import { deliverMonth, linksExpiryWarning } from "../../functions/delivery/deliver-month.js";
 import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
 import { localLedger } from "../../functions/delivery/delivery-ledger.js";
@@ -16,6 +15,7 @@ import { referenceConfig } from "../core/fixtures.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 import { demoDataset, MONTH } from "./fixtures.js";
+import type { Config } from "../../functions/config/config-schema.js";
 
 const FINANCE = "finance@platform.example.com";
 const NOW = new Date("2026-11-01T00:10:00+09:00");

@@ -8,9 +8,9 @@ import { buildReportModel } from "../../functions/report/report-model.js";
 import { FontNotFoundError, renderReportPdf } from "../../functions/report/pdf-report.js";
 import { grouped } from "../../functions/report/i18n.js";
 import type { ParsedDataset } from "../../functions/report/dataset-files.js";
-import type { Config } from "../../functions/core/config.js";
 import { D } from "../../functions/core/decimal.js";
 import { demoDataset, MONTH } from "./fixtures.js";
+import type { Config } from "../../functions/config/config-schema.js";
 
 /** pdftotext (poppler) extracts what a reader's copy/paste or a search index would get. */
 function pdfText(file: string): string {

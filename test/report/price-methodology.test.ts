@@ -6,7 +6,7 @@ import path from "node:path";
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { renderDataset, type Dataset } from "../../functions/core/dataset.js";
 import { awsPriceSnapshot, configPriceSnapshot, type PriceSnapshot } from "../../functions/core/price-snapshot.js";
-import { parseConfig, type Config } from "../../functions/core/config.js";
+import { parseConfig, type Config } from "../../functions/config/config-schema.js";
 import { parseDataset } from "../../functions/report/dataset-files.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
 import { renderReportPdf } from "../../functions/report/pdf-report.js";

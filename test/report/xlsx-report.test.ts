@@ -10,8 +10,8 @@ import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
 import { renderReportWorkbook, SHEETS } from "../../functions/report/xlsx-report.js";
 import { parseCsv, type ParsedDataset } from "../../functions/report/dataset-files.js";
-import type { Config } from "../../functions/core/config.js";
 import { demoDataset, MONTH } from "./fixtures.js";
+import type { Config } from "../../functions/config/config-schema.js";
 
 async function load(buf: Buffer): Promise<ExcelJS.Workbook> {
   const wb = new ExcelJS.Workbook();

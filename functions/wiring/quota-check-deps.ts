@@ -9,7 +9,6 @@ import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { EKSClient, DescribeClusterCommand } from "@aws-sdk/client-eks";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
-import type { Config } from "../core/config.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3QuotaStateStore } from "../adapters/quota-state-store.js";
 import { sesAlertMailer } from "../adapters/ses-alert-mailer.js";
@@ -19,10 +18,11 @@ import { loadAlertTemplates } from "../adapters/quota-templates.js";
 import { eksToken } from "../adapters/eks-token.js";
 import { eksKubernetesApis, kubernetesKueueQueues, kubernetesQuotaEnforcer } from "../adapters/kubernetes-quota.js";
 import { meterMonthToDate } from "../metering/meter-month-to-date.js";
-import { prometheusForClusters } from "../metering/prometheus-from-config.js";
-import { quotaSettings } from "./evaluate-quota.js";
-import type { QuotaCheckDeps, QuotaEnforcer } from "./run-quota-check.js";
-import type { KueueQueuePort } from "./kueue-hold.js";
+import { prometheusForClusters } from "./prometheus-from-config.js";
+import { quotaSettings } from "../quota/evaluate-quota.js";
+import type { QuotaCheckDeps, QuotaEnforcer } from "../quota/run-quota-check.js";
+import type { KueueQueuePort } from "../quota/kueue-hold.js";
+import type { QuotaConfig } from "../quota/quota-config.js";
 
 /** What the quota check changes in the cluster: ResourceQuotas (enforcer) and Kueue queues. */
 export type ClusterPorts = Pick<QuotaCheckDeps, "enforcer" | "kueue">;
@@ -41,7 +41,7 @@ export interface QuotaWiring {
 }
 
 /** AWS clients are made once; the EKS token (valid 15 min) is made per run in `clusterFor`. */
-export function buildQuotaCheckDeps(cfg: Config, w: QuotaWiring): { deps: Omit<QuotaCheckDeps, "runId" | "enforcer" | "kueue">; clusterFor(enforce: boolean): Promise<ClusterPorts> } {
+export function buildQuotaCheckDeps(cfg: QuotaConfig, w: QuotaWiring): { deps: Omit<QuotaCheckDeps, "runId" | "enforcer" | "kueue">; clusterFor(enforce: boolean): Promise<ClusterPorts> } {
   const settings = quotaSettings(cfg);
   const region = w.region ? { region: w.region } : {};
   const s3 = new S3Client(w.s3Endpoint ? { ...region, endpoint: w.s3Endpoint, forcePathStyle: true } : region);

@@ -1,9 +1,9 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { PricingClient } from "@aws-sdk/client-pricing";
-import { priceSourceOf, type Config } from "../core/config.js";
+import { priceSourceOf, type BaseConfig } from "../core/config.js";
 import { ec2SpotPriceHistory } from "../adapters/ec2-spot-price-history.js";
 import { awsPriceList } from "../adapters/aws-price-list.js";
-import type { AwsPriceFeed } from "./month-prices.js";
+import type { AwsPriceFeed } from "../metering/month-prices.js";
 
 /**
  * The Price List Query API answers only in us-east-1 and ap-south-1 (AWS Price List Query API,
@@ -16,7 +16,7 @@ export const PRICE_LIST_REGION = "us-east-1";
  * time: EC2 in the nodes' region (Spot history is regional), Pricing in PRICE_LIST_REGION.
  * Undefined under `prices.source: config`: nothing of AWS is called.
  */
-export function priceFeedFromConfig(cfg: Config, clients: { ec2?: EC2Client; pricing?: PricingClient } = {}): AwsPriceFeed | undefined {
+export function priceFeedFromConfig(cfg: BaseConfig, clients: { ec2?: EC2Client; pricing?: PricingClient } = {}): AwsPriceFeed | undefined {
   if (priceSourceOf(cfg) !== "aws") return undefined;
   const region = cfg.priceFeed!.region!;
   return {

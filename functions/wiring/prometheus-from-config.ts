@@ -1,5 +1,5 @@
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
-import { ConfigError, configuredClusters, type Config, type MeteredCluster } from "../core/config.js";
+import { ConfigError, configuredClusters, type BaseConfig, type MeteredCluster } from "../core/config.js";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { createPrometheusClient, type PrometheusAuth, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { bearerTokenFromSecret } from "../adapters/secrets-manager.js";
@@ -22,11 +22,11 @@ export interface PrometheusOverrides {
  * environment variable the config names, never from the config file itself.
  */
 export function prometheusFromConfig(
-  cfg: Config,
+  cfg: BaseConfig,
   env: Record<string, string | undefined>,
   overrides: PrometheusOverrides = {},
   /** The metered cluster's settings (configuredClusters); defaults to the top-level `prometheus`. */
-  settings: Config["prometheus"] = cfg.prometheus,
+  settings: BaseConfig["prometheus"] = cfg.prometheus,
 ): PrometheusClient {
   const p = settings;
   const url = overrides.url ?? p?.url;
@@ -64,7 +64,7 @@ export type PrometheusForCluster = (cluster: MeteredCluster) => PrometheusClient
  * URL for all of them would meter the same cluster twice.
  */
 export function prometheusForClusters(
-  cfg: Config,
+  cfg: BaseConfig,
   env: Record<string, string | undefined>,
   overrides: PrometheusOverrides = {},
 ): PrometheusForCluster {
