@@ -1,5 +1,6 @@
 import type { BaseConfig, Tenant } from "./config.js";
 import { UNALLOCATED } from "./config.js";
+import { BadInputError } from "./errors.js";
 
 export type CapacityType = "spot" | "on-demand";
 
@@ -81,7 +82,7 @@ export function gpuFractionPerUnit(
   const mig = MIG_RE.exec(resource);
   if (mig) {
     const slices = migSlicesPerGpu[gpuModel];
-    if (!slices) throw new Error(`resource ${resource} is a MIG slice, but GPU model ${gpuModel} has no migSlicesPerGpu entry in the config`);
+    if (!slices) throw new BadInputError(`resource ${resource} is a MIG slice, but GPU model ${gpuModel} has no migSlicesPerGpu entry in the config`);
     return { num: Number(mig[1]), den: slices };
   }
   throw new Error(`resource ${resource} is not a GPU resource this meter understands`);

@@ -4,6 +4,7 @@ import type { BaseConfig } from "../core/config.js";
 import type { Dataset, DatasetFile } from "../core/dataset.js";
 import { parquetFiles } from "./parquet-export.js";
 import { focusFiles } from "./focus-export.js";
+import { BadInputError } from "../core/errors.js";
 
 /** Extra renderings of a month's chargeback that travel inside its dataset. */
 export type DatasetExporter = (cb: Chargeback, cfg: BaseConfig) => DatasetFile[];
@@ -20,7 +21,7 @@ export const EXPORT_NAMES = Object.keys(EXPORTERS) as ExportName[];
 export function parseExportNames(text: string | undefined, source = "EXPORTS"): ExportName[] {
   const names = (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const bad = names.filter((n) => !(n in EXPORTERS));
-  if (bad.length) throw new Error(`${source}: unknown export(s) ${bad.join(", ")} (known: ${EXPORT_NAMES.join(", ")})`);
+  if (bad.length) throw new BadInputError(`${source}: unknown export(s) ${bad.join(", ")} (known: ${EXPORT_NAMES.join(", ")})`);
   return [...new Set(names)] as ExportName[];
 }
 

@@ -19,7 +19,7 @@ import { linkSigningClient, s3LinkStore, sesRawSender } from "../delivery/ses-se
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
-import { failureFields } from "../core/errors.js";
+import { BadInputError, failureFields } from "../core/errors.js";
 import type { Config } from "../config/config-schema.js";
 
 /** The monthly function's environment; every error names the variable. */
@@ -74,7 +74,7 @@ export function buildMonthlyDeps(env: Record<string, string | undefined>, client
   const e = parseFunctionEnv("monthly", MonthlyEnvSchema, env);
   let cfg = loadBillingConfig(e);
   if (e.SES_FROM) cfg = { ...cfg, reports: { ...(cfg.reports ?? ReportsSchema.parse({})), from: e.SES_FROM } };
-  if (!cfg.reports?.from) throw new Error("monthly function environment invalid: SES_FROM: set it, or reports.from in the config (the SES sender address)");
+  if (!cfg.reports?.from) throw new BadInputError("monthly function environment invalid: SES_FROM: set it, or reports.from in the config (the SES sender address)");
   const s3 = clients.s3 ?? new S3Client({});
   const ses = clients.ses ?? new SESv2Client({});
   const signer = e.LINK_SIGNING_SECRET_ID

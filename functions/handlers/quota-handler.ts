@@ -4,7 +4,7 @@ import { quotaSettings, describeStatus } from "../quota/evaluate-quota.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from "../quota/run-quota-check.js";
 import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../wiring/quota-check-deps.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
-import { failureFields } from "../core/errors.js";
+import { BadInputError, failureFields } from "../core/errors.js";
 import type { Config } from "../config/config-schema.js";
 
 /** The function's environment; every error names the variable. */
@@ -41,7 +41,7 @@ export function buildQuotaHandlerDeps(env: Record<string, string | undefined>): 
   const e = parseFunctionEnv("quota", QuotaEnvSchema, env);
   const cfg = loadBillingConfig(e);
   const enforce = e.QUOTA_ENFORCE ? e.QUOTA_ENFORCE === "true" : quotaSettings(cfg).enforce;
-  if (enforce && !e.EKS_CLUSTER_NAME) throw new Error("quota function environment invalid: EKS_CLUSTER_NAME: required when enforcement is on");
+  if (enforce && !e.EKS_CLUSTER_NAME) throw new BadInputError("quota function environment invalid: EKS_CLUSTER_NAME: required when enforcement is on");
   return {
     cfg,
     enforce,

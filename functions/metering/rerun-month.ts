@@ -7,6 +7,7 @@ import type { Dataset } from "../core/dataset.js";
 import type { DatasetSink } from "./metering-ports.js";
 import { meterMonth, type MeterDeps } from "./meter-month.js";
 import type { PricesStatus } from "./month-prices.js";
+import { BadInputError } from "../core/errors.js";
 
 
 /**
@@ -115,7 +116,7 @@ export async function rerunMonth(deps: RerunDeps, cfg: BaseConfig, req: RerunReq
   assertMonthClosed(req.month, cfg.timeZone, now);
   const known = new Set([...cfg.tenants.map((t) => t.id), "unallocated"]);
   const unknown = (req.tenants ?? []).filter((t) => !known.has(t));
-  if (unknown.length) throw new Error(`tenants: unknown tenant id(s) ${unknown.join(", ")} (configured: ${[...known].join(", ")})`);
+  if (unknown.length) throw new BadInputError(`tenants: unknown tenant id(s) ${unknown.join(", ")} (configured: ${[...known].join(", ")})`);
 
   const beforeText = await deps.sink.readManifest(req.month);
   const before = beforeText ? (JSON.parse(beforeText) as ManifestShape) : undefined;

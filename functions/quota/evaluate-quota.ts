@@ -9,6 +9,7 @@ import { D, type Dec } from "../core/decimal.js";
 import { DEFAULT_QUOTA_SETTINGS, type QuotaSettings, type QuotaThresholds } from "./quota-config.js";
 import { hoursBetween, localDateTime, localMonthDay, type MonthToDateWindow } from "./month-to-date.js";
 import type { QuotaConfig } from "./quota-config.js";
+import { BadInputError } from "../core/errors.js";
 
 export type QuotaBasis = QuotaSettings["basis"];
 export type QuotaLevel = "unlimited" | "ok" | "warn" | "block";
@@ -68,7 +69,7 @@ export function thresholdsFor(settings: QuotaSettings, tenantId: string): QuotaT
   const o = settings.tenants[tenantId]?.thresholds ?? {};
   const t = { warn: o.warn ?? settings.thresholds.warn, block: o.block ?? settings.thresholds.block };
   // A config can override one threshold so that it passes the other; keep them ordered rather than fire block before warn.
-  if (t.warn >= t.block) throw new Error(`quota.tenants.${tenantId}.thresholds: warn (${t.warn}) must be below block (${t.block})`);
+  if (t.warn >= t.block) throw new BadInputError(`quota.tenants.${tenantId}.thresholds: warn (${t.warn}) must be below block (${t.block})`);
   return t;
 }
 

@@ -3,6 +3,7 @@ import { ConfigError, configuredClusters, type BaseConfig, type MeteredCluster }
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { createPrometheusClient, type PrometheusAuth, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { bearerTokenFromSecret } from "../adapters/secrets-manager.js";
+import { BadInputError } from "../core/errors.js";
 
 /**
  * `<tokenEnv>_SECRET_ID`: the Secrets Manager secret (name or ARN) holding the bearer token the
@@ -30,7 +31,7 @@ export function prometheusFromConfig(
 ): PrometheusClient {
   const p = settings;
   const url = overrides.url ?? p?.url;
-  if (!url) throw new Error("prometheus.url: no Prometheus URL in the config and none given (--prometheus-url / PROMETHEUS_URL)");
+  if (!url) throw new BadInputError("prometheus.url: no Prometheus URL in the config and none given (--prometheus-url / PROMETHEUS_URL)");
   const a = p?.auth ?? { type: "none" as const };
   let auth: PrometheusAuth;
   if (a.type === "bearer") {

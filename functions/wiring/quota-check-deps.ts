@@ -23,6 +23,7 @@ import { quotaSettings } from "../quota/evaluate-quota.js";
 import type { QuotaCheckDeps, QuotaEnforcer } from "../quota/run-quota-check.js";
 import type { KueueQueuePort } from "../quota/kueue-hold.js";
 import type { QuotaConfig } from "../quota/quota-config.js";
+import { BadInputError, UnavailableError } from "../core/errors.js";
 
 /** What the quota check changes in the cluster: ResourceQuotas (enforcer) and Kueue queues. */
 export type ClusterPorts = Pick<QuotaCheckDeps, "enforcer" | "kueue">;
@@ -62,10 +63,10 @@ export function buildQuotaCheckDeps(cfg: QuotaConfig, w: QuotaWiring): { deps: O
     async clusterFor(enforce) {
       // Dry-run reports without a cluster connection. Mode off still connects: it lifts a block an earlier mode applied.
       if (!enforce) return {};
-      if (!w.eks) throw new Error("EKS_CLUSTER_NAME: enforcement is on but no EKS cluster is configured");
+      if (!w.eks) throw new BadInputError("EKS_CLUSTER_NAME: enforcement is on but no EKS cluster is configured");
       const eks = w.eks;
       const regionName = w.region ?? w.env.AWS_REGION;
-      if (!regionName) throw new Error("AWS_REGION: needed to sign the EKS token");
+      if (!regionName) throw new BadInputError("AWS_REGION: needed to sign the EKS token");
       if (!cluster) {
         if (eks.endpoint) cluster = { endpoint: eks.endpoint, caData: eks.caData };
         else {
@@ -90,7 +91,7 @@ export const newRunId = () => randomUUID();
  */
 export function unreachableCluster(cause: unknown): Required<ClusterPorts> {
   const fail = async (): Promise<never> => {
-    throw new Error(`Kubernetes API not reachable: ${(cause as Error).message}`);
+    throw new UnavailableError(`Kubernetes API not reachable: ${(cause as Error).message}`);
   };
   const enforcer: QuotaEnforcer = { namespacesOf: fail, block: fail, restore: fail };
   const kueue: KueueQueuePort = { snapshot: fail, setStopPolicy: fail };
