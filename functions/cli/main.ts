@@ -10,6 +10,8 @@ import { loadQueries } from "../adapters/query-files.js";
 import { localSink, s3Sink, type DatasetSink } from "../adapters/dataset-sink.js";
 import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
+import { localAuditSource, s3AuditSource } from "../adapters/controller-audit-log.js";
+import { ControllerAuditError } from "../core/controller-savings.js";
 import { prometheusForClusters } from "../metering/prometheus-from-config.js";
 import { formatTenantSummary } from "../metering/summary-table.js";
 import { quotaCommand } from "./quota-command.js";
@@ -23,6 +25,7 @@ export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
 const USAGE = `usage:
   gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] [--exports parquet,focus|none] [--refresh] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    [--controller-audit DIR|s3://BUCKET/PREFIX]   (the controller's audit log; {cluster} = the cluster id with several)
                     (--refresh: meter every cluster again instead of reusing the stages a failed run kept)
   gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
   gpu-billing quota check [--enforce] [--month YYYY-MM] [--config FILE] [--prometheus-url URL] --bucket B [--state-prefix P] [--s3-endpoint URL] [--eks-cluster NAME [--eks-endpoint URL]]
@@ -56,6 +59,7 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
       "prometheus-url": { type: "string" },
       exports: { type: "string" },
       refresh: { type: "boolean" },
+      "controller-audit": { type: "string" },
       ...DATASET_LOCATION_OPTIONS,
     },
     strict: true,
@@ -78,13 +82,19 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   } else sink = localSink(values.out!);
   const prometheusFor = prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const t0 = Date.now();
-  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters }, cfg, month, now, {
+  const audit = values["controller-audit"] ?? env.CONTROLLER_AUDIT;
+  const s3Audit = audit?.match(/^s3:\/\/([^/]+)\/?(.*)$/);
+  const controllerAudit = !audit ? undefined : s3Audit ? s3AuditSource(s3ClientFor(values["s3-endpoint"]), s3Audit[1]!, s3Audit[2]!) : localAuditSource(path.resolve(audit));
+  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters, controllerAudit }, cfg, month, now, {
     onProgress: progress(`metering ${month}`),
     staged: values.refresh ? "refresh" : "reuse",
   });
   const from = result.clusters.map((c) => (result.clusters.length === 1 ? c.prometheusUrl : `${c.id} (${c.status}, ${c.prometheusUrl})`)).join(", ");
   console.log(`\n${month} (${cfg.timeZone}) metered from ${from} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}\n`);
   console.log(formatTenantSummary(result.chargeback));
+  const ct = result.controller.totals;
+  const status = result.controller.clusters.map((c) => (result.controller.clusters.length === 1 ? c.status : `${c.cluster} ${c.status}`)).join(", ");
+  console.log(`\ncontroller (${status}): ${ct.nodesReclaimed} node(s) reclaimed, ${ct.scaleOuts} scale-out(s), ${ct.gpuNodeHoursSaved.toFixed(2)} GPU node-hours saved ≈ ${result.chargeback.currency} ${ct.savedCost.toFixed(cfg.currencyDecimals)}`);
   return EXIT.ok;
 }
 
@@ -93,7 +103,7 @@ export function classifyError(e: unknown): { code: number; message: string } {
   const err = e as Error;
   // Several clusters, some failed: the message names them all, the first failure decides the exit code.
   if (e instanceof IncompleteMonthError) return { code: classifyError(e.cause).code, message: `error: ${err.message}` };
-  if (e instanceof UsageError || e instanceof ConfigError || e instanceof InvalidMonthError || e instanceof UnbillableInputError || e instanceof UnattributableSeriesError)
+  if (e instanceof UsageError || e instanceof ConfigError || e instanceof InvalidMonthError || e instanceof UnbillableInputError || e instanceof UnattributableSeriesError || e instanceof ControllerAuditError)
     return { code: EXIT.badInput, message: `error: ${err.message}\nnothing was written.` };
   if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return { code: EXIT.badInput, message: `error: ${err.message}\n${USAGE}` };
   if (e instanceof PrometheusUnavailableError) return { code: EXIT.unavailable, message: `error: ${err.message}\nnothing was written; run again when Prometheus is back.` };

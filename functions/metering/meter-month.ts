@@ -10,6 +10,16 @@ import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
 import type { QueryName } from "../adapters/query-files.js";
 import { memoryStaging, type DatasetSink } from "../adapters/dataset-sink.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
+import { summariseControllerMonth, type AuditObject, type ClusterAudit, type ControllerMonth } from "../core/controller-savings.js";
+
+/**
+ * Where metering reads what the idle-node controller did in a month (its audit
+ * log). `undefined`: no controller log for that cluster (not deployed). The
+ * objects may include neighbouring days: the summary keeps what falls inside the month.
+ */
+export interface ControllerAuditSource {
+  monthObjects(cluster: MeteredCluster, window: BillingMonth): Promise<AuditObject[] | undefined>;
+}
 
 /** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count; a split day: more). */
 export const QUERIES_PER_DAY = 6;
@@ -27,6 +37,8 @@ export interface MeterDeps extends ClusterPrometheus {
   queries: Record<QueryName, string>;
   /** Extra renderings (Parquet, FOCUS) written inside the dataset and listed in its manifest. */
   exporters?: readonly DatasetExporter[];
+  /** The controllers' audit logs; absent: no controller deployed, which the dataset says. */
+  controllerAudit?: ControllerAuditSource;
 }
 
 export interface MeterOptions {
@@ -59,6 +71,7 @@ export interface MeterResult {
   /** Days metered with the per-tick fallback queries (some pod changed node or request); `cluster:day` with several clusters. */
   perTickDays: string[];
   clusters: ClusterOutcome[];
+  controller: ControllerMonth;
 }
 
 /**
@@ -179,6 +192,13 @@ export async function meterMonth(deps: MeterDeps, cfg: Config, month: string, no
 
   const combined = combineClusterUsage(stages.map(stageUsage));
   const chargeback = computeChargeback(combined, cfg, month);
+  // Read before anything is published: an unreadable audit log (bad input) or S3 down (unavailable) leaves the month unpublished.
+  const audits: ClusterAudit[] = [];
+  for (const cluster of clusters) {
+    const objects = deps.controllerAudit ? await deps.controllerAudit.monthObjects(cluster, bm) : undefined;
+    audits.push(objects ? { cluster: cluster.id, deployed: true, objects } : { cluster: cluster.id, deployed: false });
+  }
+  const controller = summariseControllerMonth(audits, bm, chargeback.capacity, cfg.currencyDecimals);
   const inputs: ClusterInput[] = stages.map((s) => ({
     id: s.identity.cluster,
     prometheusUrl: s.identity.prometheusUrl,
@@ -194,10 +214,10 @@ export async function meterMonth(deps: MeterDeps, cfg: Config, month: string, no
     prometheusUrl: inputs.length === 1 ? inputs[0]!.prometheusUrl : inputs.map((c) => `${c.id}=${c.prometheusUrl}`).join(" "),
     configHash: configHash(cfg),
     clusters: inputs,
-  });
+  }, controller);
   const dataset = withExports(rendered, chargeback, cfg, deps.exporters ?? []);
   const location = await deps.sink.write(month, dataset);
   // Published: the stages have done their work. Clearing them means a later run of this month meters afresh.
   await staging.clear(month, clusters.map((c) => c.id));
-  return { month, location, chargeback, dataset, queries, perTickDays: combined.perTickDays, clusters: outcomes };
+  return { month, location, chargeback, dataset, queries, perTickDays: combined.perTickDays, clusters: outcomes, controller };
 }
