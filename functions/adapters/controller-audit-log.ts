@@ -21,6 +21,14 @@ export function auditDay(epochMs: number, timeZone: string): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
+/** `<prefix>/day=YYYY-MM-DD/<run time>-<run id>.jsonl` (no leading slash). */
+export function auditObjectKey(prefix: string, timeZone: string, runAtMs: number, runId: string): string {
+  const stamp = new Date(runAtMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `${prefix.replace(/\/+$/, "")}/day=${auditDay(runAtMs, timeZone)}/${stamp}-${runId}.jsonl`.replace(/^\//, "");
+}
+
+export const auditObjectBody = (records: AuditRecord[]) => records.map((r) => JSON.stringify(r)).join("\n") + "\n";
+
 /**
  * The audit log: JSON lines partitioned per billing day,
  * `<prefix>/day=YYYY-MM-DD/<run time>-<run id>.jsonl`, one object per run
@@ -29,9 +37,8 @@ export function auditDay(epochMs: number, timeZone: string): string {
  * Every decision of the run is a line, acted on or not.
  */
 export async function writeAuditLog(s3: S3Client, bucket: string, prefix: string, timeZone: string, runAtMs: number, runId: string, records: AuditRecord[]): Promise<string> {
-  const stamp = new Date(runAtMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  const key = `${prefix.replace(/\/+$/, "")}/day=${auditDay(runAtMs, timeZone)}/${stamp}-${runId}.jsonl`.replace(/^\//, "");
-  const body = records.map((r) => JSON.stringify(r)).join("\n") + "\n";
+  const key = auditObjectKey(prefix, timeZone, runAtMs, runId);
+  const body = auditObjectBody(records);
   // If-None-Match: a retried Lambda with the same run id never overwrites what the first attempt recorded.
   try {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/x-ndjson", IfNoneMatch: "*" }));

@@ -4,7 +4,8 @@ import { quotaSettings } from "../quota/evaluate-quota.js";
 import { D, type Dec } from "../core/decimal.js";
 import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
-import type { ChargebackLine, ParsedDataset, PodLine } from "./dataset-files.js";
+import type { ChargebackLine, ControllerLine, ParsedDataset, PodLine } from "./dataset-files.js";
+import type { ControllerStatus } from "../core/controller-savings.js";
 
 /** Whose report: the whole platform (executives, finance) or one tenant (that tenant only). */
 export type ReportScope = { kind: "all" } | { kind: "tenant"; tenantId: string };
@@ -90,6 +91,11 @@ export interface ReportModel {
   pods?: PodLine[];
   /** Cluster capacity and idle: platform-wide, so only in the "all" scope (it would reveal other tenants' totals). */
   idle?: { lines: IdleLine[]; nodeGpuHours: Dec; idleGpuHours: Dec; idleCost: Dec };
+  /**
+   * What the idle-node controller did (controller-actions.csv), platform scope only, beside idle:
+   * absent for months metered before the file existed. `statuses` is one per cluster.
+   */
+  controller?: { lines: ControllerLine[]; statuses: { cluster: string; status: ControllerStatus }[]; nodesReclaimed: number; scaleOuts: number; gpuNodeHoursSaved: Dec; savedCost: Dec; estimate: string };
   quota: QuotaLine[];
   /** What `quota[].usedGpuHours` counts (config `quota.basis`). */
   quotaBasis: "allocated" | "billable";
@@ -242,6 +248,21 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
     };
   }
 
+  let controller: ReportModel["controller"];
+  if (scope.kind === "all" && ds.controller && m.controller) {
+    const several = m.controller.clusters.length > 1;
+    const lines = ds.controller.map((c) => ({ ...c, nodeGroup: several ? `${c.cluster}/${c.nodeGroup}` : c.nodeGroup }));
+    controller = {
+      lines,
+      statuses: m.controller.clusters.map((c) => ({ cluster: c.cluster, status: c.status })),
+      nodesReclaimed: lines.reduce((a, c) => a + c.nodesReclaimed, 0),
+      scaleOuts: lines.reduce((a, c) => a + c.scaleOuts, 0),
+      gpuNodeHoursSaved: lines.reduce((a, c) => a.add(c.gpuNodeHoursSaved), zero()),
+      savedCost: lines.reduce((a, c) => a.add(c.savedCost), zero()),
+      estimate: m.controller.estimate,
+    };
+  }
+
   const prices: PriceLine[] = Object.entries(cfg.prices)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([instanceType, p]) => ({
@@ -269,6 +290,7 @@ export function buildReportModel(ds: ParsedDataset, cfg: Config, scope: ReportSc
     topNamespaces,
     ...(pods ? { pods } : {}),
     idle,
+    ...(controller ? { controller } : {}),
     quota,
     quotaBasis,
     methodology: {
