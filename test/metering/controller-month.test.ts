@@ -12,7 +12,7 @@ import { s3AuditSource, writeAuditLog } from "../../functions/adapters/controlle
 import { meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
 import { ControllerAuditError } from "../../functions/core/controller-savings.js";
 import { billingMonth } from "../../functions/core/month.js";
-import { D } from "../../functions/core/decimal.js";
+import { D, type Dec } from "../../functions/core/decimal.js";
 import { demoAuditRecords } from "../../functions/demo/demo-controller-audit.js";
 import { prepareMonthData, startPrometheus } from "../../functions/demo/local-prometheus.js";
 import type { generateMonth } from "../../functions/demo/month-generator.js";
@@ -123,7 +123,7 @@ describe("metering records what the controller did in the month (real Prometheus
     await writeFile(pdf, await renderReportPdf(model, { lang: "en" }));
     const text = execFileSync("pdftotext", ["-layout", pdf, "-"], { encoding: "utf8" });
     const saved = ds.controller![0]!;
-    const fmt = (d: D, dp: number) => Number(d.toFixed(dp)).toLocaleString("en-US", { minimumFractionDigits: dp, maximumFractionDigits: dp });
+    const fmt = (d: Dec, dp: number) => Number(d.toFixed(dp)).toLocaleString("en-US", { minimumFractionDigits: dp, maximumFractionDigits: dp });
     expect(text).toContain("Idle-node controller: what reclaiming saved");
     expect(text).toContain(`${fmt(new D(ds.manifest.totals.idleGpuHours!), 2)} GPU-h stayed idle (USD ${fmt(new D(ds.manifest.totals.idleCost!), 2)}); reclaiming saved an estimated ${fmt(saved.gpuNodeHoursSaved, 2)} GPU-h (USD ${fmt(saved.savedCost, 2)})`);
     expect(text).toMatch(new RegExp(`ng-g4dn-on-demand\\s+g4dn\\.12xlarge\\s+1\\s+0\\s+${fmt(saved.gpuNodeHoursSaved, 2).replace(/[.,]/g, "\\$&")}`));
