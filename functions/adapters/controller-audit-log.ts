@@ -1,4 +1,10 @@
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { AuditObject } from "../core/controller-savings.js";
+import type { BillingMonth } from "../core/month.js";
+import type { MeteredCluster } from "../core/config.js";
+import type { ControllerAuditSource } from "../metering/meter-month.js";
 import { TZDate } from "@date-fns/tz";
 import type { Decision } from "../controller/decide.js";
 
@@ -15,6 +21,14 @@ export function auditDay(epochMs: number, timeZone: string): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
+/** `<prefix>/day=YYYY-MM-DD/<run time>-<run id>.jsonl` (no leading slash). */
+export function auditObjectKey(prefix: string, timeZone: string, runAtMs: number, runId: string): string {
+  const stamp = new Date(runAtMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `${prefix.replace(/\/+$/, "")}/day=${auditDay(runAtMs, timeZone)}/${stamp}-${runId}.jsonl`.replace(/^\//, "");
+}
+
+export const auditObjectBody = (records: AuditRecord[]) => records.map((r) => JSON.stringify(r)).join("\n") + "\n";
+
 /**
  * The audit log: JSON lines partitioned per billing day,
  * `<prefix>/day=YYYY-MM-DD/<run time>-<run id>.jsonl`, one object per run
@@ -23,9 +37,8 @@ export function auditDay(epochMs: number, timeZone: string): string {
  * Every decision of the run is a line, acted on or not.
  */
 export async function writeAuditLog(s3: S3Client, bucket: string, prefix: string, timeZone: string, runAtMs: number, runId: string, records: AuditRecord[]): Promise<string> {
-  const stamp = new Date(runAtMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  const key = `${prefix.replace(/\/+$/, "")}/day=${auditDay(runAtMs, timeZone)}/${stamp}-${runId}.jsonl`.replace(/^\//, "");
-  const body = records.map((r) => JSON.stringify(r)).join("\n") + "\n";
+  const key = auditObjectKey(prefix, timeZone, runAtMs, runId);
+  const body = auditObjectBody(records);
   // If-None-Match: a retried Lambda with the same run id never overwrites what the first attempt recorded.
   try {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/x-ndjson", IfNoneMatch: "*" }));
@@ -34,4 +47,65 @@ export async function writeAuditLog(s3: S3Client, bucket: string, prefix: string
     if (!(err.name === "PreconditionFailed" || err.$metadata?.httpStatusCode === 412)) throw e;
   }
   return key;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The day partitions that can hold a month's runs: the month's days in the
+ * controller's time zone are not known here (its policy has its own), so one
+ * day either side of the month is read; the summary keeps only what falls inside.
+ */
+export function auditDaysFor(window: Pick<BillingMonth, "startMs" | "endMs">): string[] {
+  const days = new Set<string>();
+  for (let t = window.startMs - DAY_MS; t < window.endMs + DAY_MS; t += DAY_MS / 2) days.add(new Date(t).toISOString().slice(0, 10));
+  return [...days].sort();
+}
+
+/** `{cluster}` in a location is the cluster's id: one controller (and log) per cluster. */
+const forCluster = (location: string, cluster: MeteredCluster) => location.replaceAll("{cluster}", cluster.id);
+
+/**
+ * Reads a month of the audit log from S3 (the layout writeAuditLog writes).
+ * No object in the month's partitions is an empty month ("no records");
+ * S3 errors propagate (unavailable, never an empty month).
+ */
+export function s3AuditSource(s3: S3Client, bucket: string, prefix: string): ControllerAuditSource {
+  return {
+    async monthObjects(cluster, window) {
+      const root = forCluster(prefix, cluster).replace(/\/+$/, "").replace(/^\//, "");
+      const objects: AuditObject[] = [];
+      for (const day of auditDaysFor(window)) {
+        let token: string | undefined;
+        do {
+          const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${root}/day=${day}/`, ContinuationToken: token }));
+          for (const o of r.Contents ?? []) {
+            const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }));
+            objects.push({ key: o.Key!.slice(root.length + 1), body: await got.Body!.transformToString("utf8") });
+          }
+          token = r.IsTruncated ? r.NextContinuationToken : undefined;
+        } while (token);
+      }
+      return objects;
+    },
+  };
+}
+
+/** The same layout in a local directory (`day=YYYY-MM-DD/*.jsonl`): the CLI's --controller-audit DIR and the demo. */
+export function localAuditSource(dir: string): ControllerAuditSource {
+  return {
+    async monthObjects(cluster, window) {
+      const root = forCluster(dir, cluster);
+      const objects: AuditObject[] = [];
+      for (const day of auditDaysFor(window)) {
+        const sub = path.join(root, `day=${day}`);
+        const names = await readdir(sub).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === "ENOENT") return [] as string[];
+          throw e;
+        });
+        for (const name of names.filter((n) => n.endsWith(".jsonl")).sort()) objects.push({ key: `day=${day}/${name}`, body: await readFile(path.join(sub, name), "utf8") });
+      }
+      return objects;
+    },
+  };
 }

@@ -31,7 +31,16 @@ async function demo(argv: string[]): Promise<number> {
   console.log(`Prometheus 2.42 running at ${prom.url}`);
   try {
     const out = path.resolve(values.out ?? "out");
-    const code = await main(["meter", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--prometheus-url", prom.url, "--out", out]);
+    // The demo's controller audit log (from the generator's node lifecycle, not a controller run), so the report shows what reclaiming saved.
+    const { demoAuditRecords, writeDemoAuditLog } = await import("../demo/demo-controller-audit.js");
+    const { billingMonth } = await import("../core/month.js");
+    const { rm } = await import("node:fs/promises");
+    const auditDir = path.join(out, "demo-controller-audit");
+    await rm(auditDir, { recursive: true, force: true });
+    const records = demoAuditRecords(gen, billingMonth(DEMO_MONTH, gen.timeZone).endMs);
+    await writeDemoAuditLog(auditDir, gen.timeZone, records);
+    console.log(`Demo controller audit log: ${records.length} reclaim(s) derived from the generator's node lifecycle → ${path.relative(process.cwd(), auditDir)}/`);
+    const code = await main(["meter", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--prometheus-url", prom.url, "--out", out, "--controller-audit", auditDir]);
     if (code !== 0) return code;
     const cfg = await loadConfig(DEFAULT_CONFIG);
     const expected = computeChargeback(exactAnswer(gen), cfg, DEMO_MONTH).totals;

@@ -8,6 +8,7 @@ import { localSink, s3Sink } from "../adapters/dataset-sink.js";
 import type { DatasetSink } from "../metering/metering-ports.js";
 import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
+import { localAuditSource, s3AuditSource } from "../adapters/controller-audit-log.js";
 import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
 import { PriceFeedUnavailableError, type PricesStatus } from "../metering/month-prices.js";
@@ -29,6 +30,7 @@ export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
 const USAGE = `usage:
   gpu-billing meter --month YYYY-MM [--config FILE] [--prometheus-url URL] [--exports parquet,focus|none] [--refresh] [--refresh-prices] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    [--controller-audit DIR|s3://BUCKET/PREFIX]   (the controller's audit log; {cluster} = the cluster id with several)
                     (--refresh: meter every cluster again instead of reusing the stages a failed run kept;
                      --refresh-prices: with prices.source aws, fetch the prices again instead of reusing the published prices.json)
   gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
@@ -64,6 +66,7 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
       exports: { type: "string" },
       refresh: { type: "boolean" },
       "refresh-prices": { type: "boolean" },
+      "controller-audit": { type: "string" },
       ...DATASET_LOCATION_OPTIONS,
     },
     strict: true,
@@ -86,7 +89,10 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   } else sink = localSink(values.out!);
   const prometheusFor = prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const t0 = Date.now();
-  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters, priceFeed: priceFeedFromConfig(cfg) }, cfg, month, now, {
+  const audit = values["controller-audit"] ?? env.CONTROLLER_AUDIT;
+  const s3Audit = audit?.match(/^s3:\/\/([^/]+)\/?(.*)$/);
+  const controllerAudit = !audit ? undefined : s3Audit ? s3AuditSource(s3ClientFor(values["s3-endpoint"]), s3Audit[1]!, s3Audit[2]!) : localAuditSource(path.resolve(audit));
+  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters, priceFeed: priceFeedFromConfig(cfg), controllerAudit }, cfg, month, now, {
     onProgress: progress(`metering ${month}`),
     staged: values.refresh ? "refresh" : "reuse",
     refreshPrices: values["refresh-prices"] === true,
@@ -94,6 +100,9 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   const from = result.clusters.map((c) => (result.clusters.length === 1 ? c.prometheusUrl : `${c.id} (${c.status}, ${c.prometheusUrl})`)).join(", ");
   console.log(`\n${month} (${cfg.timeZone}) metered from ${from} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}; prices: ${PRICES_STATUS_TEXT[result.prices]}\n`);
   console.log(formatTenantSummary(result.chargeback));
+  const ct = result.controller.totals;
+  const status = result.controller.clusters.map((c) => (result.controller.clusters.length === 1 ? c.status : `${c.cluster} ${c.status}`)).join(", ");
+  console.log(`\ncontroller (${status}): ${ct.nodesReclaimed} node(s) reclaimed, ${ct.scaleOuts} scale-out(s), ${ct.gpuNodeHoursSaved.toFixed(2)} GPU node-hours saved ≈ ${result.chargeback.currency} ${ct.savedCost.toFixed(cfg.currencyDecimals)}`);
   return EXIT.ok;
 }
 

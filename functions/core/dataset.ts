@@ -4,6 +4,7 @@ import type { Dec } from "./decimal.js";
 import { DEFAULT_CLUSTER_ID } from "./config.js";
 import type { QueryWindowStats } from "./query-windows.js";
 import { PRICES_FILE, renderPriceSnapshot, type PriceSnapshot } from "./price-snapshot.js";
+import type { ControllerMonth } from "./controller-savings.js";
 
 export const CHARGEBACK_COLUMNS = [
   "month", "cluster", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
@@ -29,6 +30,20 @@ export const POD_COLUMNS = [
 
 export const PODS_FILE = "pods.csv";
 
+/** controller-actions.csv: what the idle-node controller did per cluster × node group (core/controller-savings.ts). */
+export const CONTROLLER_COLUMNS = [
+  "month", "cluster", "node_group", "instance_type", "capacity_type", "nodes_reclaimed", "scale_outs", "nodes_added",
+  "gpu_node_hours_saved", "unit_price", "saved_cost", "currency",
+] as const;
+
+export const CONTROLLER_FILE = "controller-actions.csv";
+
+/** How the savings are estimated, recorded in the manifest beside the figures. */
+export const CONTROLLER_ESTIMATE =
+  "From the controller's audit log of the month: acted-on reclaims (outcome 'instance terminating') and scale-outs ('desired capacity set'), dry-run decisions excluded. " +
+  "A reclaimed node saves its GPUs × the time from its reclaim to the month end, or to a later scale-out in the same node group, which ends the oldest outstanding reclaims first. " +
+  "Reclaims of earlier months and capacity added by anyone else are not seen. saved_cost = gpu_node_hours_saved × the node group's capacity unit_price, rounded half-up to the currency's minor unit per row.";
+
 export const MANIFEST_FILE = "manifest.json";
 /**
  * 2: the per-cluster inputs in the manifest, and a `cluster` column in every CSV when the month
@@ -48,6 +63,7 @@ export const SINGLE_CLUSTER_COLUMNS = {
   daily: DAILY_COLUMNS.filter((c) => c !== "cluster"),
   capacity: CAPACITY_COLUMNS.filter((c) => c !== "cluster"),
   pods: POD_COLUMNS.filter((c) => c !== "cluster"),
+  controller: CONTROLLER_COLUMNS.filter((c) => c !== "cluster"),
 };
 
 /** Does the month come from named clusters (config `clusters`), so its files need a `cluster` column? */
@@ -131,7 +147,7 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
  * Renders the month's chargeback as its dataset files. Nothing time-dependent
  * goes inside, so the same inputs give byte-identical files on every re-run.
  */
-export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: PriceSnapshot): Dataset {
+export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: PriceSnapshot, controller?: ControllerMonth): Dataset {
   const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
   // Rows are built with every column; a single-cluster month drops `cluster` (always the second field).
   const withCluster = hasNamedClusters(cb, inputs);
@@ -178,6 +194,19 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
     });
   // Every price the month was billed at, and where it came from (price-snapshot.ts).
   if (prices) files.push({ name: PRICES_FILE, body: renderPriceSnapshot(prices), rows: prices.nodes.length });
+  // Always written when metering summarised the controller, even empty: "no actions" is a fact the report states.
+  if (controller)
+    files.push({
+      name: CONTROLLER_FILE,
+      body: csv(
+        CONTROLLER_COLUMNS,
+        controller.rows.map((r) => [
+          cb.month, r.cluster, r.nodeGroup, r.instanceType, r.capacityType, String(r.nodesReclaimed), String(r.scaleOuts), String(r.nodesAdded),
+          r.gpuNodeHoursSaved, r.unitPrice, money(r.savedCost), cb.currency,
+        ]),
+      ),
+      rows: controller.rows.length,
+    });
   const t = cb.totals;
   const manifest = {
     schemaVersion: DATASET_SCHEMA_VERSION,
@@ -209,6 +238,21 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
       (prices
         ? " unit_price is a node's hourly price in prices.json ÷ its GPUs, to 10 decimals; a row (or node group) over nodes at different prices takes their GPU-hours-weighted mean."
         : ""),
+    ...(controller
+      ? {
+          controller: {
+            clusters: controller.clusters,
+            totals: {
+              nodesReclaimed: controller.totals.nodesReclaimed,
+              scaleOuts: controller.totals.scaleOuts,
+              nodesAdded: controller.totals.nodesAdded,
+              gpuNodeHoursSaved: controller.totals.gpuNodeHoursSaved.toFixed(),
+              savedCost: money(controller.totals.savedCost),
+            },
+            estimate: CONTROLLER_ESTIMATE,
+          },
+        }
+      : {}),
     warnings: cb.warnings,
   };
   const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n", "utf8");

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { MANIFEST_FILE, PODS_FILE } from "../core/dataset.js";
+import { CONTROLLER_FILE, MANIFEST_FILE, PODS_FILE } from "../core/dataset.js";
 import { PRICES_FILE } from "../core/price-snapshot.js";
 import { DatasetNotFoundError, parseDataset, type DatasetBytes, type ParsedDataset } from "../report/dataset-files.js";
 import { monthDirName } from "../report/month-dir.js";
@@ -9,7 +9,7 @@ import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
 
 const DATA_FILES = ["chargeback.csv", "usage-daily.csv", "capacity.csv"];
 
-/** The files to read for a month: pods.csv and prices.json too when its manifest lists them (older months have neither). */
+/** The files to read for a month: pods.csv, prices.json and controller-actions.csv too when its manifest lists them (older months lack them). */
 function dataFiles(manifest: Buffer): string[] {
   let listed: Record<string, unknown> = {};
   try {
@@ -17,7 +17,7 @@ function dataFiles(manifest: Buffer): string[] {
   } catch {
     // parseDataset reports the unreadable manifest
   }
-  return [...DATA_FILES, ...[PODS_FILE, PRICES_FILE].filter((f) => f in listed)];
+  return [...DATA_FILES, ...[PODS_FILE, PRICES_FILE, CONTROLLER_FILE].filter((f) => f in listed)];
 }
 
 /** Reads a completed month's dataset back, from the same layout `meter` writes (disk or S3). */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
+import { s3AuditSource } from "../adapters/controller-audit-log.js";
 import { configuredClusters, type MeteredCluster } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
@@ -26,6 +27,8 @@ export const MeterEnvSchema = requiringBillingConfig(
     QUERIES_DIR: z.string().optional(),
     /** Extra files of the month besides the CSVs (comma-separated; "" = none), as the CLI writes by default. */
     EXPORTS: z.string().default(EXPORT_NAMES.join(",")),
+    /** `<controller prefix>/audit` in DATA_BUCKET: the controller's audit log, summarised into controller-actions.csv (absent: "not-deployed"). */
+    CONTROLLER_AUDIT_PREFIX: z.string().min(1).optional(),
     /** When set, the month's headline numbers are published as CloudWatch metrics (embedded metric format). */
     METRICS_NAMESPACE: z.string().optional(),
   }),
@@ -65,6 +68,7 @@ export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new
       queries: loadQueries(e.QUERIES_DIR),
       exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),
       priceFeed: priceFeedFromConfig(cfg),
+      ...(e.CONTROLLER_AUDIT_PREFIX ? { controllerAudit: s3AuditSource(s3, e.DATA_BUCKET, e.CONTROLLER_AUDIT_PREFIX) } : {}),
     },
   };
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { S3Client } from "@aws-sdk/client-s3";
+import { s3AuditSource } from "../adapters/controller-audit-log.js";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ReportsSchema } from "../core/config.js";
@@ -45,6 +46,8 @@ export const MonthlyEnvSchema = requiringBillingConfig(
     LINK_SIGNING_SECRET_ID: z.string().min(1).optional(),
     /** When this run meters the month: extra files besides the CSVs, as the meter function writes them. */
     EXPORTS: z.string().default(EXPORT_NAMES.join(",")),
+    /** `<controller prefix>/audit` in DATA_BUCKET: the controller's audit log, summarised into controller-actions.csv (absent: "not-deployed"). */
+    CONTROLLER_AUDIT_PREFIX: z.string().min(1).optional(),
   }),
 );
 
@@ -89,6 +92,7 @@ export function buildMonthlyDeps(env: Record<string, string | undefined>, client
       queries: loadQueries(e.QUERIES_DIR),
       exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),
       priceFeed: priceFeedFromConfig(cfg),
+      ...(e.CONTROLLER_AUDIT_PREFIX ? { controllerAudit: s3AuditSource(s3, e.DATA_BUCKET, e.CONTROLLER_AUDIT_PREFIX) } : {}),
     },
     deliver: {
       source: s3DatasetSource(s3, e.DATA_BUCKET, e.DATA_PREFIX),

@@ -13,6 +13,16 @@ import { withExports, type DatasetExporter } from "../export/dataset-exports.js"
 import { CompositeFailure } from "../core/errors.js";
 import { fetchNodeRunSpans } from "../adapters/prometheus-node-spans.js";
 import { monthPrices, readPublishedFile, type AwsPriceFeed, type PricesStatus } from "./month-prices.js";
+import { summariseControllerMonth, type AuditObject, type ClusterAudit, type ControllerMonth } from "../core/controller-savings.js";
+
+/**
+ * Where metering reads what the idle-node controller did in a month (its audit
+ * log). `undefined`: no controller log for that cluster (not deployed). The
+ * objects may include neighbouring days: the summary keeps what falls inside the month.
+ */
+export interface ControllerAuditSource {
+  monthObjects(cluster: MeteredCluster, window: BillingMonth): Promise<AuditObject[] | undefined>;
+}
 
 /** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count; a split day: more). */
 export const QUERIES_PER_DAY = 6;
@@ -32,6 +42,8 @@ export interface MeterDeps extends ClusterPrometheus {
   exporters?: readonly DatasetExporter[];
   /** EC2 Spot price history and the AWS Price List, for `prices.source: aws` (priceFeedFromConfig). */
   priceFeed?: AwsPriceFeed;
+  /** The controllers' audit logs; absent: no controller deployed, which the dataset says. */
+  controllerAudit?: ControllerAuditSource;
 }
 
 export interface MeterOptions {
@@ -71,6 +83,7 @@ export interface MeterResult {
   clusters: ClusterOutcome[];
   /** config: the config's table; reused: the published prices.json; fetched: from AWS this run. */
   prices: PricesStatus;
+  controller: ControllerMonth;
 }
 
 /**
@@ -204,6 +217,13 @@ export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string
     { refresh: o.refreshPrices },
   );
   const chargeback = computeChargeback(combined, cfg, month, snapshot);
+  // Read before anything is published: an unreadable audit log (bad input) or S3 down (unavailable) leaves the month unpublished.
+  const audits: ClusterAudit[] = [];
+  for (const cluster of clusters) {
+    const objects = deps.controllerAudit ? await deps.controllerAudit.monthObjects(cluster, bm) : undefined;
+    audits.push(objects ? { cluster: cluster.id, deployed: true, objects } : { cluster: cluster.id, deployed: false });
+  }
+  const controller = summariseControllerMonth(audits, bm, chargeback.capacity, cfg.currencyDecimals);
   const inputs: ClusterInput[] = stages.map((s) => ({
     id: s.identity.cluster,
     prometheusUrl: s.identity.prometheusUrl,
@@ -219,10 +239,10 @@ export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string
     prometheusUrl: inputs.length === 1 ? inputs[0]!.prometheusUrl : inputs.map((c) => `${c.id}=${c.prometheusUrl}`).join(" "),
     configHash: configHash(cfg),
     clusters: inputs,
-  }, snapshot);
+  }, snapshot, controller);
   const dataset = withExports(rendered, chargeback, cfg, deps.exporters ?? []);
   const location = await deps.sink.write(month, dataset);
   // Published: the stages have done their work. Clearing them means a later run of this month meters afresh.
   await staging.clear(month, clusters.map((c) => c.id));
-  return { month, location, chargeback, dataset, queries, perTickDays: combined.perTickDays, clusters: outcomes, prices: pricesStatus };
+  return { month, location, chargeback, dataset, queries, perTickDays: combined.perTickDays, clusters: outcomes, prices: pricesStatus, controller };
 }

@@ -1,11 +1,26 @@
 import { createHash } from "node:crypto";
 import { parsePriceSnapshot, PRICES_FILE, type PriceSnapshot } from "../core/price-snapshot.js";
-import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
+import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, CONTROLLER_COLUMNS, CONTROLLER_FILE, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
-import { D } from "../core/decimal.js";
+import { D, type Dec } from "../core/decimal.js";
 import type { CapacityType } from "../core/attribution.js";
 import type { CapacityRow, ChargebackRow, DailyRow } from "../core/chargeback.js";
 import type { PodRow } from "../core/pod-detail.js";
+import type { ControllerClusterMonth } from "../core/controller-savings.js";
+
+/** A controller-actions.csv line read back. */
+export interface ControllerLine {
+  cluster: string;
+  nodeGroup: string;
+  instanceType: string;
+  capacityType: string;
+  nodesReclaimed: number;
+  scaleOuts: number;
+  nodesAdded: number;
+  gpuNodeHoursSaved: Dec;
+  unitPrice: Dec;
+  savedCost: Dec;
+}
 import { monthDirName } from "./month-dir.js";
 import { BadInputError } from "../core/errors.js";
 
@@ -25,6 +40,8 @@ export interface Manifest {
   inputs: { prometheusUrl: string; configHash: string; clusters?: ClusterInput[] };
   files: Record<string, { rows: number; bytes: number; sha256: string }>;
   totals: Record<string, string>;
+  /** Since controller-actions.csv (within schema 2): what the idle-node controller did. */
+  controller?: { clusters: ControllerClusterMonth[]; totals: { nodesReclaimed: number; scaleOuts: number; nodesAdded: number; gpuNodeHoursSaved: string; savedCost: string }; estimate: string };
   rounding: string;
   warnings: string[];
 }
@@ -50,6 +67,8 @@ export interface ParsedDataset {
   capacity: CapacityLine[];
   /** pods.csv, when the manifest lists it (months metered before pod detail have none). */
   pods?: PodLine[];
+  /** controller-actions.csv, when the manifest lists it (months metered before it have none). */
+  controller?: ControllerLine[];
   /** chargeback.csv exactly as stored, for finance (the file the manifest hashes). */
   chargebackCsv: Buffer;
   /** prices.json, when the manifest lists it (months metered before the price snapshot have none). */
@@ -154,7 +173,8 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   // pods.csv is optional (added within schema 2), but when the manifest lists it, it is checked like the rest.
   const hasPods = !!manifest.files?.[PODS_FILE];
   const hasPrices = !!manifest.files?.[PRICES_FILE];
-  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : []), ...(hasPrices ? [PRICES_FILE] : [])]) {
+  const hasController = !!manifest.files?.[CONTROLLER_FILE];
+  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : []), ...(hasPrices ? [PRICES_FILE] : []), ...(hasController ? [CONTROLLER_FILE] : [])]) {
     const want = manifest.files?.[name];
     const got = bytes.files[name];
     if (!want) problems.push(`${MANIFEST_FILE} lists no ${name}`);
@@ -174,6 +194,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
     } catch (e) {
       problems.push(`${PRICES_FILE}: not a price snapshot: ${(e as Error).message.slice(0, 300)}`);
     }
+  const ct = hasController ? table(CONTROLLER_FILE, bytes.files[CONTROLLER_FILE]!, CONTROLLER_COLUMNS, SINGLE_CLUSTER_COLUMNS.controller, problems) : undefined;
   if (problems.length) throw new DatasetIntegrityError(problems);
 
   // cluster × tenant × namespace × GPU model × instance type × capacity type, as every row file spells it
@@ -230,6 +251,22 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
             allocatedGpuHours: dec(r.allocated_gpu_hours),
             usedGpuHours: dec(r.used_gpu_hours),
             avgUtilization: dec(r.avg_utilization),
+          })),
+        }
+      : {}),
+    ...(ct
+      ? {
+          controller: ct.map((r) => ({
+            cluster: text(r.cluster!),
+            nodeGroup: text(r.node_group!),
+            instanceType: text(r.instance_type!),
+            capacityType: text(r.capacity_type!),
+            nodesReclaimed: Number(r.nodes_reclaimed),
+            scaleOuts: Number(r.scale_outs),
+            nodesAdded: Number(r.nodes_added),
+            gpuNodeHoursSaved: dec(r.gpu_node_hours_saved),
+            unitPrice: dec(r.unit_price),
+            savedCost: dec(r.saved_cost),
           })),
         }
       : {}),

@@ -404,6 +404,28 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     para(L.idleNote, 8, C.muted);
   }
 
+  // --- What the controller's reclaiming saved, next to what stayed idle (platform scope only)
+  if (model.controller) {
+    const k = model.controller;
+    heading(L.controller);
+    para(k.statuses.map((s) => (k.statuses.length > 1 ? `${s.cluster}: ` : "") + (L.controllerStatus[s.status] ?? s.status)).join(" · "), 9);
+    if (model.idle) para(L.controllerSummary(fmtHours(model.idle.idleGpuHours), money(model.idle.idleCost), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)), 9);
+    if (k.lines.length)
+      table(
+        [
+          { header: L.nodeGroup, width: 130 },
+          { header: L.instanceType, width: 85 },
+          { header: L.nodesReclaimed, width: 60, align: "right" },
+          { header: L.scaleOuts, width: 60, align: "right" },
+          { header: L.gpuHoursSaved, width: 80, align: "right" },
+          { header: L.savedCost, width: 85, align: "right" },
+        ],
+        k.lines.map((c) => [c.nodeGroup, c.instanceType, String(c.nodesReclaimed), String(c.scaleOuts), fmtHours(c.gpuNodeHoursSaved), money(c.savedCost)]),
+        { total: [L.total, "", String(k.nodesReclaimed), String(k.scaleOuts), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)] },
+      );
+    para(L.controllerNote, 8, C.muted);
+  }
+
   // --- Quota, with a gauge per tenant
   heading(L.quota);
   para(model.quotaBasis === "billable" ? L.quotaBasisNoteBillable : L.quotaBasisNote, 8, C.muted);

@@ -5,7 +5,8 @@ import { D, type Dec } from "../core/decimal.js";
 import type { NodePrice, PriceOrigin, PriceSnapshot } from "../core/price-snapshot.js";
 import { PRICE_DP, RATIO_DP, type CapacityRow } from "../core/chargeback.js";
 import type { CapacityType } from "../core/attribution.js";
-import type { ChargebackLine, ParsedDataset, PodLine } from "./dataset-files.js";
+import type { ChargebackLine, ControllerLine, ParsedDataset, PodLine } from "./dataset-files.js";
+import type { ControllerStatus } from "../core/controller-savings.js";
 import { BadInputError } from "../core/errors.js";
 import type { QuotaConfig } from "../quota/quota-config.js";
 
@@ -109,6 +110,11 @@ export interface ReportModel {
   pods?: PodLine[];
   /** Cluster capacity and idle: platform-wide, so only in the "all" scope (it would reveal other tenants' totals). */
   idle?: { lines: IdleLine[]; nodeGpuHours: Dec; idleGpuHours: Dec; idleCost: Dec };
+  /**
+   * What the idle-node controller did (controller-actions.csv), platform scope only, beside idle:
+   * absent for months metered before the file existed. `statuses` is one per cluster.
+   */
+  controller?: { lines: ControllerLine[]; statuses: { cluster: string; status: ControllerStatus }[]; nodesReclaimed: number; scaleOuts: number; gpuNodeHoursSaved: Dec; savedCost: Dec; estimate: string };
   quota: QuotaLine[];
   /** What `quota[].usedGpuHours` counts (config `quota.basis`). */
   quotaBasis: "allocated" | "billable";
@@ -269,6 +275,21 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
     };
   }
 
+  let controller: ReportModel["controller"];
+  if (scope.kind === "all" && ds.controller && m.controller) {
+    const several = m.controller.clusters.length > 1;
+    const lines = ds.controller.map((c) => ({ ...c, nodeGroup: several ? `${c.cluster}/${c.nodeGroup}` : c.nodeGroup }));
+    controller = {
+      lines,
+      statuses: m.controller.clusters.map((c) => ({ cluster: c.cluster, status: c.status })),
+      nodesReclaimed: lines.reduce((a, c) => a + c.nodesReclaimed, 0),
+      scaleOuts: lines.reduce((a, c) => a + c.scaleOuts, 0),
+      gpuNodeHoursSaved: lines.reduce((a, c) => a.add(c.gpuNodeHoursSaved), zero()),
+      savedCost: lines.reduce((a, c) => a.add(c.savedCost), zero()),
+      estimate: m.controller.estimate,
+    };
+  }
+
   const { prices, spotByZone } = ds.prices ? snapshotPriceLines(ds.prices) : { prices: configPriceLines(cfg), spotByZone: [] };
 
   return {
@@ -286,6 +307,7 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
     topNamespaces,
     ...(pods ? { pods } : {}),
     idle,
+    ...(controller ? { controller } : {}),
     quota,
     quotaBasis,
     methodology: {

@@ -6,8 +6,8 @@ import type { ReportModel } from "./report-model.js";
 import type { Language } from "../core/language.js";
 
 export const SHEETS = {
-  en: { summary: "Summary", tenants: "Tenants", namespaces: "Namespaces", daily: "Daily", capacity: "Capacity & Idle", rates: "Rates", quota: "Quota", pods: "Pods" },
-  ko: { summary: "요약", tenants: "테넌트", namespaces: "네임스페이스", daily: "일별", capacity: "용량 및 유휴", rates: "단가", quota: "쿼터", pods: "파드" },
+  en: { summary: "Summary", tenants: "Tenants", namespaces: "Namespaces", daily: "Daily", capacity: "Capacity & Idle", rates: "Rates", quota: "Quota", pods: "Pods", controller: "Controller" },
+  ko: { summary: "요약", tenants: "테넌트", namespaces: "네임스페이스", daily: "일별", capacity: "용량 및 유휴", rates: "단가", quota: "쿼터", pods: "파드", controller: "컨트롤러" },
 } as const;
 
 type Kind = "text" | "hours" | "money" | "pct" | "price" | "int" | "factor";
@@ -212,6 +212,32 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
     );
   }
 
+  // Controller (platform scope only, after Capacity & Idle): A group, B instance, C capacity type, D reclaimed, E scale-outs, F nodes added, G GPU-h saved, H price, I saved
+  let controller: ReturnType<typeof dataSheet> | undefined;
+  if (model.controller) {
+    const k = model.controller;
+    controller = dataSheet(
+      S.controller,
+      [
+        { header: L.nodeGroup, kind: "text", width: 26 },
+        { header: L.instanceType, kind: "text", width: 16 },
+        { header: L.capacityType, kind: "text", width: 12 },
+        { header: L.nodesReclaimed, kind: "int", width: 10, sum: true },
+        { header: L.scaleOuts, kind: "int", width: 10, sum: true },
+        { header: L.nodes, kind: "int", width: 8, sum: true },
+        { header: L.gpuHoursSaved, kind: "hours", sum: true },
+        { header: `${L.unitPrice} (${cur})`, kind: "price" },
+        { header: `${L.savedCost} (${cur})`, kind: "money", sum: true },
+      ],
+      k.lines.map((c) => [c.nodeGroup, c.instanceType, c.capacityType ? capacityLabel(L, c.capacityType) : "", c.nodesReclaimed, c.scaleOuts, c.nodesAdded, c.gpuNodeHoursSaved, c.unitPrice, c.savedCost]),
+      { label: L.total },
+    );
+    // Under the table: each cluster's status (an empty table must still say why) and how the estimate is made.
+    let r = (controller.totalRow ?? controller.last) + 2;
+    for (const st of k.statuses) controller.ws.getRow(r++).getCell(1).value = neutraliseFormula(`${st.cluster}: ${L.controllerStatus[st.status] ?? st.status}`);
+    controller.ws.getRow(r).getCell(1).value = L.controllerNote;
+  }
+
   // Rates: price table, then the correction tiers under it.
   const rates = dataSheet(
     S.rates,
@@ -306,6 +332,10 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
   if (capacity && model.idle) {
     lines.push([`${L.idleCost} (${cur})`, { formula: ref(S.capacity, `K${capacity.totalRow}`), result: n(model.idle.idleCost) }, "money"]);
     lines.push([L.idleHours, { formula: ref(S.capacity, `H${capacity.totalRow}`), result: n(model.idle.idleGpuHours) }, "hours"]);
+  }
+  if (controller && model.controller) {
+    lines.push([`${L.savedCost} (${cur})`, { formula: ref(S.controller, `I${controller.totalRow}`), result: n(model.controller.savedCost) }, "money"]);
+    lines.push([L.gpuHoursSaved, { formula: ref(S.controller, `G${controller.totalRow}`), result: n(model.controller.gpuNodeHoursSaved) }, "hours"]);
   }
   lines.push([L.manifestHash, model.methodology.manifestSha256, "text"], [L.configHash, model.methodology.datasetConfigHash, "text"]);
   lines.forEach(([k, v, kind], i) => {

@@ -8,6 +8,8 @@ export type Grant =
   /** GetObject under the dataset prefix (with linkSigner "function-role", also what report links are signed with), list, decrypt. */
   | { kind: "datasets-read" }
   | { kind: "datasets-write" }
+  /** GetObject and list under `<controller.statePrefix>/audit/`: metering summarises what the controller did. */
+  | { kind: "controller-audit-read" }
   /** Get/Put (conditional writes, no delete) under `settings.<of>.statePrefix`: quota state + audit, controller lease + audit. */
   | { kind: "state-read-write"; of: "quota" | "controller" }
   /**
@@ -92,6 +94,17 @@ const prometheusUrl = (s: Settings, c: EnvironmentContext): Record<string, strin
   s.prometheus.url && !c.billing.clusters ? { PROMETHEUS_URL: s.prometheus.url } : {};
 
 /**
+ * The controller's audit log, when the stack deploys the controller (it acts on one EKS cluster,
+ * so only a billing config with at most one cluster can attribute its log to a cluster).
+ */
+export const controllerAuditPrefix = (s: Settings, c: EnvironmentContext): string | undefined =>
+  s.eksClusterName && (c.billing.clusters?.length ?? 1) === 1 ? `${s.controller.statePrefix}/audit` : undefined;
+const controllerAuditEnvironment = (s: Settings, c: EnvironmentContext): Record<string, string> => {
+  const prefix = controllerAuditPrefix(s, c);
+  return prefix ? { CONTROLLER_AUDIT_PREFIX: prefix } : {};
+};
+
+/**
  * What every function that meters a month is given (Meter, Monthly when the month is not yet
  * metered, Rerun): one definition, so each writes the same dataset, exports included.
  */
@@ -100,6 +113,7 @@ const meteringEnvironment = (s: Settings, c: EnvironmentContext): Record<string,
   DATA_PREFIX: s.dataPrefix,
   ...prometheusUrl(s, c),
   EXPORTS: "parquet,focus",
+  ...controllerAuditEnvironment(s, c),
 });
 
 export const FUNCTIONS: FunctionSpec[] = [
@@ -111,7 +125,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeout: Duration.minutes(15),
     memorySize: 1024,
     assets: ["queries", "config"],
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "price-feed" }],
+    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "controller-audit-read" }, { kind: "prometheus" }, { kind: "price-feed" }],
     inVpc: true,
     // MeterEnvSchema (functions/handlers/meter-handler.ts). The month's headline numbers go out as
     // embedded-metric-format log lines (no PutMetricData, so no CloudWatch grant).
@@ -129,7 +143,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     assets: ["queries", "templates", "fonts", "config", "pdfkit-data"],
     // Dataset months, the delivery ledger (<prefix>/deliveries/) and report links
     // (<prefix>/reports/, presigned by the link signer's key) all live under the dataset prefix.
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "price-feed" }, { kind: "ses-send-reports" }, { kind: "report-link-signer" }],
+    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "controller-audit-read" }, { kind: "prometheus" }, { kind: "price-feed" }, { kind: "ses-send-reports" }, { kind: "report-link-signer" }],
     // Talks to Prometheus when it meters.
     inVpc: true,
     // MonthlyEnvSchema (functions/handlers/monthly-handler.ts).
@@ -210,7 +224,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeout: Duration.minutes(15),
     memorySize: 1024,
     assets: ["queries", "config"],
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "prometheus" }, { kind: "price-feed" }, { kind: "invoke", functionId: "Monthly" }],
+    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "controller-audit-read" }, { kind: "prometheus" }, { kind: "price-feed" }, { kind: "invoke", functionId: "Monthly" }],
     inVpc: true,
     // RerunEnvSchema (functions/handlers/rerun-handler.ts): the meter's, plus the monthly function to deliver through.
     environment: (s, c) => ({

@@ -258,6 +258,13 @@ export class GpuBillingStack extends Stack {
         f.allow(["s3:PutObject", "s3:DeleteObject"], [objects(s.dataPrefix)]);
         f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
         return;
+      case "controller-audit-read":
+        // Only when the stack deploys the controller: without it there is no log to read.
+        if (!s.eksClusterName) return;
+        f.allow(["s3:GetObject"], [objects(`${s.controller.statePrefix}/audit`)]);
+        listUnder(`${s.controller.statePrefix}/audit`);
+        f.allow(["kms:Decrypt"], key);
+        return;
       case "state-read-write": {
         // Conditional puts (If-None-Match / If-Match) need nothing beyond PutObject; nothing is deleted.
         const prefix = s[g.of].statePrefix;

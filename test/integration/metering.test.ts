@@ -98,7 +98,7 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     await meterMonth({ prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(again), queries: loadQueries() }, cfg, MONTH, NOW);
     const dir = `month=${MONTH}`;
     const files = (await readdir(path.join(outDir, dir))).sort();
-    expect(files).toEqual(["capacity.csv", "chargeback.csv", "manifest.json", "pods.csv", "prices.json", "usage-daily.csv"]);
+    expect(files).toEqual(["capacity.csv", "chargeback.csv", "controller-actions.csv", "manifest.json", "pods.csv", "prices.json", "usage-daily.csv"]);
     for (const f of files) expect((await readFile(path.join(again, dir, f))).equals(await readFile(path.join(outDir, dir, f))), f).toBe(true);
   });
 
