@@ -28,12 +28,23 @@ export const POD_COLUMNS = [
 
 export const PODS_FILE = "pods.csv";
 
+/**
+ * nodes.csv: one line per GPU node of the month with the cloud instance(s) behind it (kube_node_info
+ * provider_id) and its capacity cost at the unit price; what `reconcile` matches to the AWS bill.
+ */
+export const NODE_COLUMNS = [
+  "month", "cluster", "node", "provider_id", "node_group", "gpu_model", "instance_type", "capacity_type",
+  "node_gpu_hours", "unit_price", "capacity_cost", "currency",
+] as const;
+
+export const NODES_FILE = "nodes.csv";
+
 export const MANIFEST_FILE = "manifest.json";
 /**
  * 2: the per-cluster inputs in the manifest, and a `cluster` column in every CSV when the month
  * was metered from named clusters (config `clusters`). A single-cluster month keeps the layout
  * finance was promised (chargeback.csv with exactly its 15 columns), so readers go by the header.
- * pods.csv was added within version 2: readers ignore files they do not know, and read it only when the manifest lists it.
+ * pods.csv and nodes.csv were added within version 2: readers ignore files they do not know, and read them only when the manifest lists them.
  */
 export const DATASET_SCHEMA_VERSION = 2;
 
@@ -46,6 +57,7 @@ export const SINGLE_CLUSTER_COLUMNS = {
   daily: DAILY_COLUMNS.filter((c) => c !== "cluster"),
   capacity: CAPACITY_COLUMNS.filter((c) => c !== "cluster"),
   pods: POD_COLUMNS.filter((c) => c !== "cluster"),
+  nodes: NODE_COLUMNS.filter((c) => c !== "cluster"),
 };
 
 /** Does the month come from named clusters (config `clusters`), so its files need a `cluster` column? */
@@ -174,6 +186,18 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       ),
       rows: cb.pods.length,
     });
+  if (cb.nodes)
+    files.push({
+      name: NODES_FILE,
+      body: csv(
+        NODE_COLUMNS,
+        cb.nodes.map((r) => [
+          cb.month, r.cluster, r.node, r.providerId, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType,
+          r.nodeGpuHours, r.unitPrice, money(r.capacityCost), cb.currency,
+        ]),
+      ),
+      rows: cb.nodes.length,
+    });
   const t = cb.totals;
   const manifest = {
     schemaVersion: DATASET_SCHEMA_VERSION,
@@ -200,7 +224,8 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs): Dataset {
       "GPU-hours rounded half-up to 6 decimals; billable = allocated × correction_factor; cost = billable_gpu_hours × unit_price as printed, rounded half-up to the currency's minor unit once per row; totals are sums of the rows." +
       (cb.pods
         ? " pods.csv apportions each row's published allocated and used GPU-hours over its pods (largest remainder at 1e-6), so a row's pods add up to it exactly; a pod has no cost of its own (cost is rounded per row): its share is allocated_gpu_hours × the row's correction_factor × unit_price."
-        : ""),
+        : "") +
+      (cb.nodes ? " nodes.csv: capacity_cost = node_gpu_hours × unit_price, rounded half-up to the currency's minor unit once per node." : ""),
     warnings: cb.warnings,
   };
   const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n", "utf8");

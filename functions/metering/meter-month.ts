@@ -12,8 +12,8 @@ import { memoryStaging, type DatasetSink } from "../adapters/dataset-sink.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 import { CompositeFailure } from "../core/errors.js";
 
-/** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count; a split day: more). */
-export const QUERIES_PER_DAY = 6;
+/** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, node-instance-ids, namespace-tenants (a per-tick day: the same count; a split day: more). */
+export const QUERIES_PER_DAY = 7;
 
 /** How metering reaches each cluster's Prometheus. */
 export interface ClusterPrometheus {
