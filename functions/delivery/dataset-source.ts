@@ -1,13 +1,13 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { MANIFEST_FILE, PODS_FILE } from "../core/dataset.js";
+import { MANIFEST_FILE, NODES_FILE, PODS_FILE } from "../core/dataset.js";
 import { DatasetNotFoundError, parseDataset, type DatasetBytes, type ParsedDataset } from "../report/dataset-files.js";
 import { monthDirName } from "../report/month-dir.js";
 
 const DATA_FILES = ["chargeback.csv", "usage-daily.csv", "capacity.csv"];
 
-/** The files to read for a month: pods.csv too when its manifest lists it (months before pod detail have none). */
+/** The files to read for a month: pods.csv and nodes.csv too when its manifest lists them (older months have none). */
 function dataFiles(manifest: Buffer): string[] {
   let listed: Record<string, unknown> = {};
   try {
@@ -15,7 +15,7 @@ function dataFiles(manifest: Buffer): string[] {
   } catch {
     // parseDataset reports the unreadable manifest
   }
-  return PODS_FILE in listed ? [...DATA_FILES, PODS_FILE] : DATA_FILES;
+  return [...DATA_FILES, ...[PODS_FILE, NODES_FILE].filter((f) => f in listed)];
 }
 
 /** Reads a completed month's dataset back, from the same layout `meter` writes (disk or S3). */

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
+import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, NODE_COLUMNS, NODES_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
 import { D } from "../core/decimal.js";
 import type { CapacityType } from "../core/attribution.js";
-import type { CapacityRow, ChargebackRow, DailyRow } from "../core/chargeback.js";
+import type { CapacityRow, ChargebackRow, DailyRow, NodeRow } from "../core/chargeback.js";
 import type { PodRow } from "../core/pod-detail.js";
 import { monthDirName } from "./month-dir.js";
 import { BadInputError } from "../core/errors.js";
@@ -39,6 +39,9 @@ export type CapacityLine = CapacityRow;
 /** A pods.csv line read back. */
 export type PodLine = PodRow;
 
+/** A nodes.csv line read back. */
+export type NodeLine = NodeRow;
+
 /** A completed month's dataset, parsed back from its files and checked against its manifest. */
 export interface ParsedDataset {
   manifest: Manifest;
@@ -49,6 +52,8 @@ export interface ParsedDataset {
   capacity: CapacityLine[];
   /** pods.csv, when the manifest lists it (months metered before pod detail have none). */
   pods?: PodLine[];
+  /** nodes.csv, when the manifest lists it (months metered before it have none: they cannot be reconciled). */
+  nodes?: NodeLine[];
   /** chargeback.csv exactly as stored, for finance (the file the manifest hashes). */
   chargebackCsv: Buffer;
 }
@@ -150,7 +155,8 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   if (manifest.month !== month) problems.push(`${MANIFEST_FILE} is for month ${manifest.month}, not ${month}`);
   // pods.csv is optional (added within schema 2), but when the manifest lists it, it is checked like the rest.
   const hasPods = !!manifest.files?.[PODS_FILE];
-  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : [])]) {
+  const hasNodes = !!manifest.files?.[NODES_FILE];
+  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : []), ...(hasNodes ? [NODES_FILE] : [])]) {
     const want = manifest.files?.[name];
     const got = bytes.files[name];
     if (!want) problems.push(`${MANIFEST_FILE} lists no ${name}`);
@@ -163,6 +169,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   const dl = table("usage-daily.csv", bytes.files["usage-daily.csv"]!, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS.daily, problems);
   const cp = table("capacity.csv", bytes.files["capacity.csv"]!, CAPACITY_COLUMNS, SINGLE_CLUSTER_COLUMNS.capacity, problems);
   const pd = hasPods ? table(PODS_FILE, bytes.files[PODS_FILE]!, POD_COLUMNS, SINGLE_CLUSTER_COLUMNS.pods, problems) : undefined;
+  const nd = hasNodes ? table(NODES_FILE, bytes.files[NODES_FILE]!, NODE_COLUMNS, SINGLE_CLUSTER_COLUMNS.nodes, problems) : undefined;
   if (problems.length) throw new DatasetIntegrityError(problems);
 
   // cluster × tenant × namespace × GPU model × instance type × capacity type, as every row file spells it
@@ -218,6 +225,22 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
             allocatedGpuHours: dec(r.allocated_gpu_hours),
             usedGpuHours: dec(r.used_gpu_hours),
             avgUtilization: dec(r.avg_utilization),
+          })),
+        }
+      : {}),
+    ...(nd
+      ? {
+          nodes: nd.map((r) => ({
+            cluster: text(r.cluster!),
+            node: text(r.node!),
+            providerId: text(r.provider_id!),
+            nodeGroup: text(r.node_group!),
+            gpuModel: text(r.gpu_model!),
+            instanceType: text(r.instance_type!),
+            capacityType: cap(r.capacity_type),
+            nodeGpuHours: dec(r.node_gpu_hours),
+            unitPrice: dec(r.unit_price),
+            capacityCost: dec(r.capacity_cost),
           })),
         }
       : {}),
