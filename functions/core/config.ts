@@ -124,6 +124,7 @@ export const ConfigSchema = z
         publisherName: z.string().min(1),
         billingAccountId: z.string().min(1),
         billingAccountName: z.string().min(1),
+        billingAccountType: z.string().min(1),
         regionId: z.string().min(1),
         regionName: z.string().min(1),
       })
