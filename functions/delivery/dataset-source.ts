@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { MANIFEST_FILE, NODES_FILE, PODS_FILE } from "../core/dataset.js";
+import { RECONCILIATION_FILE } from "../core/reconciliation.js";
 import { DatasetNotFoundError, parseDataset, type DatasetBytes, type ParsedDataset } from "../report/dataset-files.js";
 import { monthDirName } from "../report/month-dir.js";
 
@@ -35,6 +36,9 @@ export function localDatasetSource(root: string): DatasetSource {
       });
       const bytes: DatasetBytes = { manifest, files: {} };
       for (const f of dataFiles(manifest)) bytes.files[f] = await readFile(path.join(dir, f)).catch(() => undefined as unknown as Buffer);
+      // Written later by `reconcile`, outside the manifest: read when it is there.
+      const rec = await readFile(path.join(dir, RECONCILIATION_FILE)).catch(() => undefined);
+      if (rec) bytes.files[RECONCILIATION_FILE] = rec;
       return parseDataset(month, bytes);
     },
   };
@@ -59,7 +63,7 @@ export function s3DatasetSource(client: S3Client, bucket: string, prefix = ""): 
       const manifest = await get(key(month, MANIFEST_FILE));
       if (!manifest) throw new DatasetNotFoundError(month, `s3://${bucket}/${p}`);
       const bytes: DatasetBytes = { manifest, files: {} };
-      for (const f of dataFiles(manifest)) {
+      for (const f of [...dataFiles(manifest), RECONCILIATION_FILE]) {
         const b = await get(key(month, f));
         if (b) bytes.files[f] = b;
       }

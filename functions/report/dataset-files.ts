@@ -54,6 +54,8 @@ export interface ParsedDataset {
   pods?: PodLine[];
   /** nodes.csv, when the manifest lists it (months metered before it have none: they cannot be reconciled). */
   nodes?: NodeLine[];
+  /** reconciliation.csv, when `reconcile` has written it beside the dataset (its lines as written). */
+  reconciliation?: Record<string, string>[];
   /** chargeback.csv exactly as stored, for finance (the file the manifest hashes). */
   chargebackCsv: Buffer;
 }
@@ -131,6 +133,12 @@ function table(name: string, body: Buffer, columns: readonly string[], withoutCl
     if (singleCluster) rec.cluster = DEFAULT_CLUSTER_ID;
     return rec;
   });
+}
+
+/** A CSV's lines as header-keyed records. */
+function csvRecords(body: Buffer): Record<string, string>[] {
+  const [head = [], ...rows] = parseCsv(body.toString("utf8"));
+  return rows.map((r) => Object.fromEntries(head.map((h, i) => [h, (r[i] ?? "").replace(/^'(?=-)/, "")])));
 }
 
 /**
@@ -228,6 +236,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
           })),
         }
       : {}),
+    ...(bytes.files["reconciliation.csv"] ? { reconciliation: csvRecords(bytes.files["reconciliation.csv"]) } : {}),
     ...(nd
       ? {
           nodes: nd.map((r) => ({

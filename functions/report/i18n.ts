@@ -54,6 +54,14 @@ const LABELS = {
     unitPrice: "GPU시간 단가",
     idleCost: "유휴 비용",
     idleNote: "유휴 비용은 테넌트에게 배분되지 않습니다.",
+    reconciliation: "AWS 청구서 대사 (노드 그룹별)",
+    awsCost: "AWS 비용",
+    meteredCost: "계량 용량 비용",
+    billedNotMetered: "계량되지 않은 AWS 청구 인스턴스",
+    difference: "차이",
+    reconciliationNote: (billed: number, metered: number, invoiced: boolean) =>
+      `차이 = AWS 비용 − 계량 용량 비용 (노드 GPU-시간 × 단가). Prometheus가 보지 못한 AWS 청구 인스턴스 ${billed}개, CUR에 없는 계량 노드 ${metered}개 (reconciliation.csv 참조).` +
+      (invoiced ? "" : " AWS가 아직 이 기간을 확정하지 않았으므로 금액이 바뀔 수 있습니다."),
     quota: "테넌트별 쿼터 사용",
     quotaLimit: "월 쿼터 (GPU시간)",
     quotaUsed: "사용 (할당 GPU시간)",
@@ -155,6 +163,14 @@ const LABELS = {
     unitPrice: "Price per GPU-h",
     idleCost: "Idle cost",
     idleNote: "Idle cost is not charged to tenants.",
+    reconciliation: "Reconciliation to the AWS bill, by node group",
+    awsCost: "AWS cost",
+    meteredCost: "Metered capacity",
+    billedNotMetered: "Billed by AWS, not metered",
+    difference: "Difference",
+    reconciliationNote: (billed: number, metered: number, invoiced: boolean) =>
+      `Difference = AWS cost − metered capacity cost (node GPU-hours × unit price). ${billed} instance(s) AWS billed that Prometheus never saw, ${metered} metered node(s) not in the CUR (see reconciliation.csv).` +
+      (invoiced ? "" : " AWS has not invoiced this period yet: the figures may still change."),
     quota: "Quota usage by tenant",
     quotaLimit: "Monthly quota (GPU-h)",
     quotaUsed: "Used (allocated GPU-h)",

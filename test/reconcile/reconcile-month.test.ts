@@ -16,6 +16,9 @@ import { parseCsv } from "../../functions/report/dataset-files.js";
 import { reconcileMonth } from "../../functions/reconcile/reconcile-month.js";
 import { main } from "../../functions/cli/main.js";
 import { node, referenceConfig } from "../core/fixtures.js";
+import { buildReportModel } from "../../functions/report/report-model.js";
+import { renderReportPdf } from "../../functions/report/pdf-report.js";
+import { writeFile } from "node:fs/promises";
 
 /**
  * AWS cannot be reached here, so the CUR is a Parquet file this test writes with DuckDB in the
@@ -198,6 +201,21 @@ describe("reconcile: the month's metered capacity against a CUR 2.0 Parquet expo
     } finally {
       await rm(other, { recursive: true, force: true });
     }
+  });
+
+  it("given reconciliation.csv beside the dataset, when the finance report is built, then the platform report carries the section and a tenant's does not", async () => {
+    const { reconciliation: r } = await reconcileMonth(deps(), cfg, MONTH);
+    const ds = await localDatasetSource(dir).read(MONTH);
+    const model = buildReportModel(ds, cfg, { kind: "all" });
+    expect(model.reconciliation!.lines.map((l) => [l.nodeGroup, l.awsCost.toFixed(2), l.meteredCost.toFixed(2)])).toEqual(
+      r.groups.map((g) => [g.nodeGroup, g.awsCost.toFixed(2), g.meteredCost.toFixed(2)]),
+    );
+    expect(model.reconciliation!.total.difference.toFixed(2)).toBe(r.totals.difference.toFixed(2));
+    expect([model.reconciliation!.billedNotMetered, model.reconciliation!.meteredNotBilled]).toEqual([1, 1]);
+    expect(buildReportModel(ds, cfg, { kind: "tenant", tenantId: "suwon" }).reconciliation).toBeUndefined();
+    const pdf = await renderReportPdf(model, { lang: "en" });
+    expect(pdf.subarray(0, 5).toString()).toBe("%PDF-");
+    if (process.env.KEEP_REPORT_PDF) await writeFile(process.env.KEEP_REPORT_PDF, pdf);
   });
 
   it("given the CLI, when reconcile runs on the month, then it exits 0 and prints the table", async () => {
