@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { D } from "../../functions/core/decimal.js";
-import { FOCUS_COLUMNS, focusFiles } from "../../functions/export/focus-export.js";
+import { FOCUS_COLUMNS, FOCUS_SPEC_COLUMNS, focusFiles } from "../../functions/export/focus-export.js";
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { node, referenceConfig, use } from "../core/fixtures.js";
 import { fixtureChargeback } from "./month-fixture.js";
@@ -32,6 +32,8 @@ describe("FOCUS 1.3 export (focus.csv)", () => {
     expect(SPEC.version).toBe("1.3");
     expect(SPEC.columns).toHaveLength(65);
     expect(header!.slice(0, SPEC.columns.length)).toEqual(SPEC.columns.map((c) => c.name));
+    expect(header).toEqual([...FOCUS_COLUMNS]);
+    expect([...FOCUS_SPEC_COLUMNS]).toEqual(SPEC.columns.map((c) => c.name));
     for (const c of header!.slice(SPEC.columns.length)) expect(c).toMatch(/^x_[A-Z]/);
     expect(new Set(header).size).toBe(header!.length);
     expect(body.every((r) => r.length === header!.length)).toBe(true);
