@@ -267,12 +267,33 @@ export async function fetchMonthUsage(
    * its label series' minutes are summed over the parts.
    */
   async function meterNodes(day: QueryWindow): Promise<WindowResult> {
+    const [labelled, providerIds] = await Promise.all([meterNodeMinutes(day), nodeProviderIds(day)]);
+    return { nodes: labelled.map((n) => (providerIds.has(n.node) ? { ...n, providerId: providerIds.get(n.node)! } : n)) };
+  }
+  /** Each GPU node's provider id(s) over the day (several, space-separated, when the name stood for several instances). */
+  async function nodeProviderIds(day: QueryWindow): Promise<Map<string, string>> {
+    const q = "node-instance-ids";
+    const ids = new Map<string, string[]>();
+    let rows: InstantSample[];
+    try {
+      rows = await ask(q, day);
+    } catch (e) {
+      // One series per node over a day: a refusal here is not a size the split could help with.
+      throw e instanceof RefusedQuery ? new QueryWindowTooLargeError(q, day, e.cause) : e;
+    }
+    for (const s of rows) {
+      const node = need(s, "node", q);
+      ids.set(node, [...(ids.get(node) ?? []), need(s, "provider_id", q)]);
+    }
+    return new Map([...ids].map(([node, list]) => [node, [...new Set(list)].sort().join(" ")]));
+  }
+  async function meterNodeMinutes(day: QueryWindow): Promise<NodeRecord[]> {
     const q = "node-minutes";
     let refused: RefusedQuery;
     try {
       const nodes = nodeRecords(day.day, await ask(q, day), q);
       queried.push(day);
-      return { nodes };
+      return nodes;
     } catch (e) {
       if (!(e instanceof RefusedQuery)) throw e;
       refused = e;
@@ -291,7 +312,7 @@ export async function fetchMonthUsage(
         if (prev) prev.value += finite(s, "node-label-minutes");
         else summed.set(k, { metric: s.metric, value: finite(s, "node-label-minutes") });
       }
-    return { nodes: nodeRecords(day.day, [...summed.values()], "node-label-minutes") };
+    return nodeRecords(day.day, [...summed.values()], "node-label-minutes");
   }
 
   async function meterTenants(w: QueryWindow): Promise<WindowResult> {

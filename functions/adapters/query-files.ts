@@ -10,6 +10,7 @@ export const QUERY_NAMES = [
   "allocated-gpu-minutes-per-tick",
   "used-gpu-minutes-per-tick",
   "node-minutes",
+  "node-instance-ids",
   "node-label-minutes",
   "gpu-nodes",
   "namespace-tenants",

@@ -24,6 +24,7 @@ import { rerunCommand } from "./rerun-command.js";
 import { controllerCommand } from "./controller-command.js";
 import { reportCommand } from "./report-command.js";
 import { doctorCommand } from "./doctor-command.js";
+import { RECONCILE_USAGE, reconcileCommand } from "./reconcile-command.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, UsageError, loadConfig, monthArg, s3ClientFor } from "./cli-args.js";
 
 export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
@@ -43,6 +44,7 @@ const USAGE = `usage:
                     [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]
   gpu-billing doctor [--config FILE] [--prometheus-url URL] [--cluster ID] [--month YYYY-MM] [--json]
                     (checks the cluster prerequisites over the last 24 hours or the month: exit 0 billable, 2 not, 3 Prometheus unavailable)
+${RECONCILE_USAGE}
 
 exit codes: 0 done, 2 bad input (nothing written), 3 a dependency is unavailable (retry later), 1 other failure`;
 
@@ -141,6 +143,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
         return await reportCommand(rest, env, now);
       case "doctor":
         return await doctorCommand(rest, env, now);
+      case "reconcile":
+        return await reconcileCommand(rest, now);
       case undefined:
       case "help":
       case "--help":

@@ -52,6 +52,22 @@ export interface CapacityRow {
   idleCost: Dec;
 }
 
+/** One GPU node over the month: what its capacity cost at the unit price (the metered side of the reconciliation to the AWS bill). */
+export interface NodeRow {
+  cluster: string;
+  node: string;
+  /** kube_node_info provider_id(s), space-separated; empty when kube-state-metrics exported none. */
+  providerId: string;
+  nodeGroup: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: CapacityType;
+  nodeGpuHours: Dec;
+  unitPrice: Dec;
+  /** node_gpu_hours × unit_price, rounded half-up to the currency's minor unit once per node. */
+  capacityCost: Dec;
+}
+
 export interface Chargeback {
   month: string;
   currency: string;
@@ -60,6 +76,8 @@ export interface Chargeback {
   rows: ChargebackRow[];
   daily: DailyRow[];
   capacity: CapacityRow[];
+  /** Per-node capacity (nodes.csv). Absent only in chargebacks built by hand (older callers and fixtures). */
+  nodes?: NodeRow[];
   /**
    * Per-pod detail (pod-detail.ts): the pods of each row add up to its allocated and used
    * GPU-hours exactly. Absent when the usage carried no pod records.
@@ -375,6 +393,7 @@ export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: str
     rows,
     daily: dailyRows,
     capacity,
+    nodes: computeNodeRows(usage.nodes, nodes, cfg),
     ...(podShares
       ? {
           pods: podRows(
@@ -475,4 +494,33 @@ function computeCapacity(records: NodeRecord[], nodes: Map<string, NodeInfo>, al
     });
   }
   return sortBy(rows, (r) => rowKey(r.cluster, r.nodeGroup, r.instanceType, r.capacityType));
+}
+
+/** Each GPU node's GPU-hours over the month priced at its unit price, with the instance(s) behind it. */
+function computeNodeRows(records: NodeRecord[], nodes: Map<string, NodeInfo>, cfg: BaseConfig): NodeRow[] {
+  const byNode = new Map<string, { info: NodeInfo; node: string; providerIds: Set<string>; hours: Dec }>();
+  for (const r of records) {
+    const k = nodeKey(r);
+    let n = byNode.get(k);
+    if (!n) byNode.set(k, (n = { info: nodes.get(k)!, node: r.node, providerIds: new Set(), hours: new D(0) }));
+    for (const id of (r.providerId ?? "").split(" ").filter(Boolean)) n.providerIds.add(id);
+    n.hours = n.hours.add(new D(r.nodeMinutes).mul(n.info.gpus).div(60));
+  }
+  const rows = [...byNode.values()].map((n): NodeRow => {
+    const nodeGpuHours = n.hours.toDecimalPlaces(HOURS_DP);
+    const price = unitPrice(n.info);
+    return {
+      cluster: n.info.cluster,
+      node: n.node,
+      providerId: [...n.providerIds].sort().join(" "),
+      nodeGroup: n.info.nodeGroup,
+      gpuModel: n.info.gpuModel,
+      instanceType: n.info.instanceType,
+      capacityType: n.info.capacityType,
+      nodeGpuHours,
+      unitPrice: price,
+      capacityCost: nodeGpuHours.mul(price).toDecimalPlaces(cfg.currencyDecimals),
+    };
+  });
+  return sortBy(rows, (r) => rowKey(r.cluster, r.node));
 }

@@ -170,6 +170,7 @@ export const BaseConfigObject = z
         publisherName: z.string().min(1),
         billingAccountId: z.string().min(1),
         billingAccountName: z.string().min(1),
+        billingAccountType: z.string().min(1),
         regionId: z.string().min(1),
         regionName: z.string().min(1),
       })

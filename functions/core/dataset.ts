@@ -44,12 +44,23 @@ export const CONTROLLER_ESTIMATE =
   "A reclaimed node saves its GPUs × the time from its reclaim to the month end, or to a later scale-out in the same node group, which ends the oldest outstanding reclaims first. " +
   "Reclaims of earlier months and capacity added by anyone else are not seen. saved_cost = gpu_node_hours_saved × the node group's capacity unit_price, rounded half-up to the currency's minor unit per row.";
 
+/**
+ * nodes.csv: one line per GPU node of the month with the cloud instance(s) behind it (kube_node_info
+ * provider_id) and its capacity cost at the unit price; what `reconcile` matches to the AWS bill.
+ */
+export const NODE_COLUMNS = [
+  "month", "cluster", "node", "provider_id", "node_group", "gpu_model", "instance_type", "capacity_type",
+  "node_gpu_hours", "unit_price", "capacity_cost", "currency",
+] as const;
+
+export const NODES_FILE = "nodes.csv";
+
 export const MANIFEST_FILE = "manifest.json";
 /**
  * 2: the per-cluster inputs in the manifest, and a `cluster` column in every CSV when the month
  * was metered from named clusters (config `clusters`). A single-cluster month keeps the layout
  * finance was promised (chargeback.csv with exactly its 15 columns), so readers go by the header.
- * pods.csv was added within version 2: readers ignore files they do not know, and read it only when the manifest lists it.
+ * pods.csv and nodes.csv were added within version 2: readers ignore files they do not know, and read them only when the manifest lists them.
  * prices.json (and `inputs.prices`) likewise: a month without it was priced from its config's table.
  */
 export const DATASET_SCHEMA_VERSION = 2;
@@ -64,6 +75,7 @@ export const SINGLE_CLUSTER_COLUMNS = {
   capacity: CAPACITY_COLUMNS.filter((c) => c !== "cluster"),
   pods: POD_COLUMNS.filter((c) => c !== "cluster"),
   controller: CONTROLLER_COLUMNS.filter((c) => c !== "cluster"),
+  nodes: NODE_COLUMNS.filter((c) => c !== "cluster"),
 };
 
 /** Does the month come from named clusters (config `clusters`), so its files need a `cluster` column? */
@@ -207,6 +219,18 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
       ),
       rows: controller.rows.length,
     });
+  if (cb.nodes)
+    files.push({
+      name: NODES_FILE,
+      body: csv(
+        NODE_COLUMNS,
+        cb.nodes.map((r) => [
+          cb.month, r.cluster, r.node, r.providerId, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType,
+          r.nodeGpuHours, r.unitPrice, money(r.capacityCost), cb.currency,
+        ]),
+      ),
+      rows: cb.nodes.length,
+    });
   const t = cb.totals;
   const manifest = {
     schemaVersion: DATASET_SCHEMA_VERSION,
@@ -237,7 +261,8 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
         : "") +
       (prices
         ? " unit_price is a node's hourly price in prices.json ÷ its GPUs, to 10 decimals; a row (or node group) over nodes at different prices takes their GPU-hours-weighted mean."
-        : ""),
+        : "") +
+      (cb.nodes ? " nodes.csv: capacity_cost = node_gpu_hours × unit_price, rounded half-up to the currency's minor unit once per node." : ""),
     ...(controller
       ? {
           controller: {

@@ -56,6 +56,12 @@ export interface NodeRecord {
   zone?: string;
   /** Node group (EKS `eks.amazonaws.com/nodegroup` or Karpenter `karpenter.sh/nodepool`), when labelled. */
   nodeGroup?: string;
+  /**
+   * The cloud provider id(s) of the node (kube_node_info `provider_id`, "aws:///ap-northeast-2a/i-0abc…"),
+   * space-separated and sorted when the node name stood for more than one instance that day.
+   * Absent when kube-state-metrics exported none (then the node cannot be matched to the AWS bill).
+   */
+  providerId?: string;
 }
 
 /** The `tenant` label of a namespace, when kube-state-metrics exports one. */

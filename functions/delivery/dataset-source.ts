@@ -1,15 +1,16 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { CONTROLLER_FILE, MANIFEST_FILE, PODS_FILE } from "../core/dataset.js";
+import { CONTROLLER_FILE, MANIFEST_FILE, NODES_FILE, PODS_FILE } from "../core/dataset.js";
 import { PRICES_FILE } from "../core/price-snapshot.js";
+import { RECONCILIATION_FILE } from "../core/reconciliation.js";
 import { DatasetNotFoundError, parseDataset, type DatasetBytes, type ParsedDataset } from "../report/dataset-files.js";
 import { monthDirName } from "../report/month-dir.js";
 import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
 
 const DATA_FILES = ["chargeback.csv", "usage-daily.csv", "capacity.csv"];
 
-/** The files to read for a month: pods.csv, prices.json and controller-actions.csv too when its manifest lists them (older months lack them). */
+/** The files to read for a month: pods.csv, nodes.csv, prices.json and controller-actions.csv too when its manifest lists them (older months lack them). */
 function dataFiles(manifest: Buffer): string[] {
   let listed: Record<string, unknown> = {};
   try {
@@ -17,7 +18,7 @@ function dataFiles(manifest: Buffer): string[] {
   } catch {
     // parseDataset reports the unreadable manifest
   }
-  return [...DATA_FILES, ...[PODS_FILE, PRICES_FILE, CONTROLLER_FILE].filter((f) => f in listed)];
+  return [...DATA_FILES, ...[PODS_FILE, NODES_FILE, PRICES_FILE, CONTROLLER_FILE].filter((f) => f in listed)];
 }
 
 /** Reads a completed month's dataset back, from the same layout `meter` writes (disk or S3). */
@@ -37,6 +38,9 @@ export function localDatasetSource(root: string): DatasetSource {
       });
       const bytes: DatasetBytes = { manifest, files: {} };
       for (const f of dataFiles(manifest)) bytes.files[f] = await readFile(path.join(dir, f)).catch(() => undefined as unknown as Buffer);
+      // Written later by `reconcile`, outside the manifest: read when it is there.
+      const rec = await readFile(path.join(dir, RECONCILIATION_FILE)).catch(() => undefined);
+      if (rec) bytes.files[RECONCILIATION_FILE] = rec;
       return parseDataset(month, bytes);
     },
   };
@@ -61,7 +65,7 @@ export function s3DatasetSource(client: S3Client, bucket: string, prefix = ""): 
       const manifest = await get(key(month, MANIFEST_FILE));
       if (!manifest) throw new DatasetNotFoundError(month, `s3://${bucket}/${p}`);
       const bytes: DatasetBytes = { manifest, files: {} };
-      for (const f of dataFiles(manifest)) {
+      for (const f of [...dataFiles(manifest), RECONCILIATION_FILE]) {
         const b = await get(key(month, f));
         if (b) bytes.files[f] = b;
       }

@@ -32,6 +32,7 @@
  * - MIG under the mixed strategy: `nvidia.com/gpu` capacity 0 and one extended resource per
  *   profile (`nvidia_com_mig_3g_40gb`).
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdir, open } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
@@ -668,6 +669,10 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string, opts:
       const caps: [string, number][] = n.mig ? [["nvidia_com_gpu", 0], [n.mig.resource, n.mig.slices]] : [["nvidia_com_gpu", n.gpus * (n.replicas ?? 1)]];
       for (const [res, v] of caps) await ksm("kube_node_status_capacity", `node="${n.name}",resource="${res}",unit="integer"`, n.startMs, n.endMs, () => v, "NaN", ["namespace", "pod", "container"]);
     }
+    put("# TYPE kube_node_info gauge\n");
+    // kube-state-metrics' node info as EKS nodes report it (the reconciliation matches the AWS bill by its instance id).
+    for (const n of g.nodes)
+      if (live(n.startMs, n.endMs)) await ksm("kube_node_info", `node="${n.name}",provider_id="${providerIdOf(n)}"`, n.startMs, n.endMs, () => 1, "NaN", ["namespace", "pod", "container"]);
     put("# TYPE kube_namespace_labels gauge\n");
     // Every cluster's own namespaces, exported like the tenants' (no tenant label).
     for (const ns of ["default", "gpu-operator", "kube-system", "monitoring"])
@@ -768,6 +773,14 @@ function forEachBilledTick(g: GeneratedMonth, visit: (j: Job, day: string, t: nu
 
 const resourceOn = (g: GeneratedMonth, node: string) => g.nodes.find((n) => n.name === node)!.mig?.resource ?? "nvidia_com_gpu";
 
+/**
+ * A node's EC2 provider id as the AWS cloud provider sets spec.providerID ("aws:///<zone>/<instance id>"):
+ * the instance id (i- and 17 hex digits) is derived from the node name, so every run of a month names the same instances.
+ */
+export function providerIdOf(n: Pick<NodeSpec, "name" | "zone">): string {
+  return `aws:///${n.zone}/i-${createHash("sha256").update(n.name).digest("hex").slice(0, 17)}`;
+}
+
 /** The exact answer: a minute-by-minute simulation over the month's ticks, independent of PromQL. */
 export function exactAnswer(g: GeneratedMonth): MonthUsage {
   const bm = billingMonth(g.month, g.timeZone);
@@ -796,6 +809,7 @@ export function exactAnswer(g: GeneratedMonth): MonthUsage {
           nodeGroup: n.group,
           zone: n.zone,
           nodeMinutes: minutes,
+          providerId: providerIdOf(n),
         });
     }
   return {

@@ -24,8 +24,8 @@ export interface ControllerAuditSource {
   monthObjects(cluster: MeteredCluster, window: BillingMonth): Promise<AuditObject[] | undefined>;
 }
 
-/** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, namespace-tenants (a per-tick day: the same count; a split day: more). */
-export const QUERIES_PER_DAY = 6;
+/** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, node-instance-ids, namespace-tenants (a per-tick day: the same count; a split day: more). */
+export const QUERIES_PER_DAY = 7;
 
 /** How metering reaches each cluster's Prometheus. */
 export interface ClusterPrometheus {

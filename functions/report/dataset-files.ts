@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { parsePriceSnapshot, PRICES_FILE, type PriceSnapshot } from "../core/price-snapshot.js";
-import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, CONTROLLER_COLUMNS, CONTROLLER_FILE, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
+import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, CONTROLLER_COLUMNS, CONTROLLER_FILE, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, NODE_COLUMNS, NODES_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
 import type { CapacityType } from "../core/attribution.js";
-import type { CapacityRow, ChargebackRow, DailyRow } from "../core/chargeback.js";
+import type { CapacityRow, ChargebackRow, DailyRow, NodeRow } from "../core/chargeback.js";
 import type { PodRow } from "../core/pod-detail.js";
 import type { ControllerClusterMonth } from "../core/controller-savings.js";
 
@@ -57,6 +57,9 @@ export type CapacityLine = CapacityRow;
 /** A pods.csv line read back. */
 export type PodLine = PodRow;
 
+/** A nodes.csv line read back. */
+export type NodeLine = NodeRow;
+
 /** A completed month's dataset, parsed back from its files and checked against its manifest. */
 export interface ParsedDataset {
   manifest: Manifest;
@@ -69,6 +72,10 @@ export interface ParsedDataset {
   pods?: PodLine[];
   /** controller-actions.csv, when the manifest lists it (months metered before it have none). */
   controller?: ControllerLine[];
+  /** nodes.csv, when the manifest lists it (months metered before it have none: they cannot be reconciled). */
+  nodes?: NodeLine[];
+  /** reconciliation.csv, when `reconcile` has written it beside the dataset (its lines as written). */
+  reconciliation?: Record<string, string>[];
   /** chargeback.csv exactly as stored, for finance (the file the manifest hashes). */
   chargebackCsv: Buffer;
   /** prices.json, when the manifest lists it (months metered before the price snapshot have none). */
@@ -150,6 +157,12 @@ function table(name: string, body: Buffer, columns: readonly string[], withoutCl
   });
 }
 
+/** A CSV's lines as header-keyed records. */
+function csvRecords(body: Buffer): Record<string, string>[] {
+  const [head = [], ...rows] = parseCsv(body.toString("utf8"));
+  return rows.map((r) => Object.fromEntries(head.map((h, i) => [h, (r[i] ?? "").replace(/^'(?=-)/, "")])));
+}
+
 /**
  * The dataset writer neutralises every string cell, including money it prints as a string,
  * so a negative amount (idle cost of an oversubscribed node group) arrives as `'-12.34`.
@@ -174,7 +187,8 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   const hasPods = !!manifest.files?.[PODS_FILE];
   const hasPrices = !!manifest.files?.[PRICES_FILE];
   const hasController = !!manifest.files?.[CONTROLLER_FILE];
-  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : []), ...(hasPrices ? [PRICES_FILE] : []), ...(hasController ? [CONTROLLER_FILE] : [])]) {
+  const hasNodes = !!manifest.files?.[NODES_FILE];
+  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : []), ...(hasNodes ? [NODES_FILE] : []), ...(hasPrices ? [PRICES_FILE] : []), ...(hasController ? [CONTROLLER_FILE] : [])]) {
     const want = manifest.files?.[name];
     const got = bytes.files[name];
     if (!want) problems.push(`${MANIFEST_FILE} lists no ${name}`);
@@ -195,6 +209,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
       problems.push(`${PRICES_FILE}: not a price snapshot: ${(e as Error).message.slice(0, 300)}`);
     }
   const ct = hasController ? table(CONTROLLER_FILE, bytes.files[CONTROLLER_FILE]!, CONTROLLER_COLUMNS, SINGLE_CLUSTER_COLUMNS.controller, problems) : undefined;
+  const nd = hasNodes ? table(NODES_FILE, bytes.files[NODES_FILE]!, NODE_COLUMNS, SINGLE_CLUSTER_COLUMNS.nodes, problems) : undefined;
   if (problems.length) throw new DatasetIntegrityError(problems);
 
   // cluster × tenant × namespace × GPU model × instance type × capacity type, as every row file spells it
@@ -267,6 +282,23 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
             gpuNodeHoursSaved: dec(r.gpu_node_hours_saved),
             unitPrice: dec(r.unit_price),
             savedCost: dec(r.saved_cost),
+          })),
+        }
+      : {}),
+    ...(bytes.files["reconciliation.csv"] ? { reconciliation: csvRecords(bytes.files["reconciliation.csv"]) } : {}),
+    ...(nd
+      ? {
+          nodes: nd.map((r) => ({
+            cluster: text(r.cluster!),
+            node: text(r.node!),
+            providerId: text(r.provider_id!),
+            nodeGroup: text(r.node_group!),
+            gpuModel: text(r.gpu_model!),
+            instanceType: text(r.instance_type!),
+            capacityType: cap(r.capacity_type),
+            nodeGpuHours: dec(r.node_gpu_hours),
+            unitPrice: dec(r.unit_price),
+            capacityCost: dec(r.capacity_cost),
           })),
         }
       : {}),

@@ -62,6 +62,14 @@ const LABELS = {
     controllerSummary: (idleH: string, idleCost: string, savedH: string, savedCost: string) => `유휴 ${idleH} GPU시간(${idleCost})이 남았고, 회수로 ${savedH} GPU시간(${savedCost})을 절감했습니다(추정).`,
     controllerStatus: { "not-deployed": "배포되지 않음(감사 로그 없음)", "no-records": "이달 실행 기록 없음", "no-actions": "실행했으나 회수·스케일아웃 없음", acted: "조치함" } as Record<string, string>,
     controllerNote: "추정: 회수한 노드의 GPU × 회수부터 월말 또는 같은 노드 그룹의 다음 스케일아웃까지의 시간, 노드 그룹의 GPU시간 단가로 환산. 드라이런 결정은 제외.",
+    reconciliation: "AWS 청구서 대사 (노드 그룹별)",
+    awsCost: "AWS 비용",
+    meteredCost: "계량 용량 비용",
+    billedNotMetered: "계량되지 않은 AWS 청구 인스턴스",
+    difference: "차이",
+    reconciliationNote: (billed: number, metered: number, invoiced: boolean) =>
+      `차이 = AWS 비용 − 계량 용량 비용 (노드 GPU-시간 × 단가). Prometheus가 보지 못한 AWS 청구 인스턴스 ${billed}개, CUR에 없는 계량 노드 ${metered}개 (reconciliation.csv 참조).` +
+      (invoiced ? "" : " AWS가 아직 이 기간을 확정하지 않았으므로 금액이 바뀔 수 있습니다."),
     quota: "테넌트별 쿼터 사용",
     quotaLimit: "월 쿼터 (GPU시간)",
     quotaUsed: "사용 (할당 GPU시간)",
@@ -180,6 +188,14 @@ const LABELS = {
     controllerSummary: (idleH: string, idleCost: string, savedH: string, savedCost: string) => `${idleH} GPU-h stayed idle (${idleCost}); reclaiming saved an estimated ${savedH} GPU-h (${savedCost}).`,
     controllerStatus: { "not-deployed": "not deployed (no audit log)", "no-records": "no runs recorded this month", "no-actions": "ran, nothing reclaimed or scaled out", acted: "acted" } as Record<string, string>,
     controllerNote: "Estimate: each reclaimed node's GPUs × the time from its reclaim to the month end or to the next scale-out in its node group, at the group's GPU-hour unit price. Dry-run decisions are not counted.",
+    reconciliation: "Reconciliation to the AWS bill, by node group",
+    awsCost: "AWS cost",
+    meteredCost: "Metered capacity",
+    billedNotMetered: "Billed by AWS, not metered",
+    difference: "Difference",
+    reconciliationNote: (billed: number, metered: number, invoiced: boolean) =>
+      `Difference = AWS cost − metered capacity cost (node GPU-hours × unit price). ${billed} instance(s) AWS billed that Prometheus never saw, ${metered} metered node(s) not in the CUR (see reconciliation.csv).` +
+      (invoiced ? "" : " AWS has not invoiced this period yet: the figures may still change."),
     quota: "Quota usage by tenant",
     quotaLimit: "Monthly quota (GPU-h)",
     quotaUsed: "Used (allocated GPU-h)",

@@ -425,6 +425,28 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       );
     para(L.controllerNote, 8, C.muted);
   }
+  // --- Reconciliation to the AWS bill (platform scope, once `reconcile` has run)
+  if (model.reconciliation) {
+    const rc = model.reconciliation;
+    const pct = (d: Dec | undefined) => (d === undefined ? "—" : `${d.toFixed(2)}%`);
+    heading(L.reconciliation);
+    table(
+      [
+        { header: L.nodeGroup, width: 150 },
+        { header: L.capacityType, width: 70 },
+        { header: L.awsCost, width: 85, align: "right" },
+        { header: L.meteredCost, width: 85, align: "right" },
+        { header: L.difference, width: 85, align: "right" },
+        { header: "%", width: 75, align: "right" },
+      ],
+      [
+        ...rc.lines.map((l) => [l.nodeGroup, capacityLabel(L, l.capacityType), money(l.awsCost), money(l.meteredCost), money(l.difference), pct(l.differencePct)]),
+        ...(rc.billedNotMetered ? [[L.billedNotMetered, "", money(rc.billedNotMeteredCost), money(new D(0)), money(rc.billedNotMeteredCost), ""]] : []),
+      ],
+      { total: [L.total, "", money(rc.total.awsCost), money(rc.total.meteredCost), money(rc.total.difference), pct(rc.total.differencePct)] },
+    );
+    para(L.reconciliationNote(rc.billedNotMetered, rc.meteredNotBilled, rc.invoiced), 8, C.muted);
+  }
 
   // --- Quota, with a gauge per tenant
   heading(L.quota);

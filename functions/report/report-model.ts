@@ -115,6 +115,19 @@ export interface ReportModel {
    * absent for months metered before the file existed. `statuses` is one per cluster.
    */
   controller?: { lines: ControllerLine[]; statuses: { cluster: string; status: ControllerStatus }[]; nodesReclaimed: number; scaleOuts: number; gpuNodeHoursSaved: Dec; savedCost: Dec; estimate: string };
+  /**
+   * The month against the AWS bill (reconciliation.csv), platform scope only, when `reconcile` has run:
+   * per node group AWS cost, metered capacity cost, difference; and how many instances only one side knows.
+   */
+  reconciliation?: {
+    lines: { nodeGroup: string; capacityType: CapacityType; awsCost: Dec; meteredCost: Dec; difference: Dec; differencePct?: Dec }[];
+    total: { awsCost: Dec; meteredCost: Dec; difference: Dec; differencePct?: Dec };
+    billedNotMetered: number;
+    /** What AWS billed for those instances: in the total, on no node group's line. */
+    billedNotMeteredCost: Dec;
+    meteredNotBilled: number;
+    invoiced: boolean;
+  };
   quota: QuotaLine[];
   /** What `quota[].usedGpuHours` counts (config `quota.basis`). */
   quotaBasis: "allocated" | "billable";
@@ -290,6 +303,32 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
     };
   }
 
+  let reconciliation: ReportModel["reconciliation"];
+  if (scope.kind === "all" && ds.reconciliation) {
+    const rec = ds.reconciliation;
+    const pct = (x: string | undefined) => (x ? new D(x) : undefined);
+    const several = new Set(rec.filter((r) => r.kind === "node_group").map((r) => r.cluster)).size > 1;
+    const total = rec.find((r) => r.kind === "total");
+    if (total)
+      reconciliation = {
+        lines: rec
+          .filter((r) => r.kind === "node_group")
+          .map((r) => ({
+            nodeGroup: several ? `${r.cluster}/${r.node_group}` : r.node_group!,
+            capacityType: r.capacity_type === "spot" ? "spot" : "on-demand",
+            awsCost: new D(r.aws_cost!),
+            meteredCost: new D(r.metered_cost!),
+            difference: new D(r.difference!),
+            differencePct: pct(r.difference_pct),
+          })),
+        total: { awsCost: new D(total.aws_cost!), meteredCost: new D(total.metered_cost!), difference: new D(total.difference!), differencePct: pct(total.difference_pct) },
+        billedNotMetered: rec.filter((r) => r.kind === "billed_not_metered").length,
+        billedNotMeteredCost: rec.filter((r) => r.kind === "billed_not_metered").reduce((a, r) => a.add(r.aws_cost!), zero()),
+        meteredNotBilled: rec.filter((r) => r.kind === "metered_not_billed").length,
+        invoiced: total.note === "invoiced",
+      };
+  }
+
   const { prices, spotByZone } = ds.prices ? snapshotPriceLines(ds.prices) : { prices: configPriceLines(cfg), spotByZone: [] };
 
   return {
@@ -308,6 +347,7 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
     ...(pods ? { pods } : {}),
     idle,
     ...(controller ? { controller } : {}),
+    ...(reconciliation ? { reconciliation } : {}),
     quota,
     quotaBasis,
     methodology: {

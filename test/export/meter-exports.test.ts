@@ -39,7 +39,7 @@ describe("meter run with exports (Parquet + FOCUS inside the dataset, manifest l
     const m = await s3.client.send(new GetObjectCommand({ Bucket: "data", Key: "cb/month=2026-10/manifest.json" }));
     const manifest = JSON.parse(await m.Body!.transformToString());
     expect(Object.keys(manifest.files).sort()).toEqual(
-      ["capacity.csv", "chargeback.csv", "controller-actions.csv", "focus.csv", "parquet/capacity/data.parquet", "parquet/chargeback/data.parquet", "parquet/pods/data.parquet", "parquet/usage_daily/data.parquet", "pods.csv", "prices.json", "usage-daily.csv"],
+      ["capacity.csv", "chargeback.csv", "controller-actions.csv", "focus.csv", "nodes.csv", "parquet/capacity/data.parquet", "parquet/chargeback/data.parquet", "parquet/pods/data.parquet", "parquet/usage_daily/data.parquet", "pods.csv", "prices.json", "usage-daily.csv"],
     );
     vi.restoreAllMocks();
   });

@@ -8,10 +8,10 @@ import { computeChargeback, type Chargeback, type ChargebackRow } from "../../fu
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
-import { meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
+import { QUERIES_PER_DAY, meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
 import { main } from "../../functions/cli/main.js";
 import { DEMO_MONTH_DATA } from "../global-setup.js";
-import { generateMonth, exactAnswer } from "../../functions/demo/month-generator.js";
+import { generateMonth, exactAnswer, providerIdOf } from "../../functions/demo/month-generator.js";
 import { prepareMonthData, startPrometheus } from "../../functions/demo/local-prometheus.js";
 import { startS3 } from "../support/s3.js";
 import { referenceConfig, referenceConfigText } from "../core/fixtures.js";
@@ -74,6 +74,17 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     expect(result.chargeback.totals.idleGpuHours.toNumber()).toBeGreaterThan(0);
   });
 
+  it("given kube_node_info on every node, each GPU node of the month carries the EC2 instance the generator gave it", () => {
+    const nodes = result.chargeback.nodes!;
+    expect(nodes.length).toBe(new Set(gen.nodes.map((n) => n.name)).size);
+    for (const n of nodes) expect(n.providerId, n.node).toBe(providerIdOf(gen.nodes.find((g) => g.name === n.node)!));
+    // per node group, the nodes' GPU-hours add up to the capacity row's (both round once, at 1e-6)
+    for (const c of result.chargeback.capacity) {
+      const sum = nodes.filter((n) => n.nodeGroup === c.nodeGroup && n.capacityType === c.capacityType && n.instanceType === c.instanceType).reduce((a, n) => a + n.nodeGpuHours.toNumber(), 0);
+      expect(sum).toBeCloseTo(c.nodeGpuHours.toNumber(), 4);
+    }
+  });
+
   it("given back-to-back daily windows, the daily rows add up to the month exactly", () => {
     const sumDaily = new Map<string, number>();
     for (const d of result.chargeback.daily) {
@@ -86,8 +97,8 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
 
   it("given a month full of pods that waited unbound for a node, no query pulls raw samples and only the kube-state-metrics rollout's day is metered per tick", () => {
     expect(gen.facts.waitedPods.length).toBeGreaterThan(100);
-    expect(result.queries).toBe(31 * 6);
-    expect(queriesIssued).toBe(31 * 6);
+    expect(result.queries).toBe(31 * QUERIES_PER_DAY);
+    expect(queriesIssued).toBe(31 * QUERIES_PER_DAY);
     // waiting unbound, then bound, is a pod's normal life: no day goes per tick for it
     const rolloutDay = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Seoul" }).format(new Date(gen.ksmOutage.startMs));
     expect(result.perTickDays).toEqual([rolloutDay]);
@@ -98,7 +109,7 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     await meterMonth({ prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(again), queries: loadQueries() }, cfg, MONTH, NOW);
     const dir = `month=${MONTH}`;
     const files = (await readdir(path.join(outDir, dir))).sort();
-    expect(files).toEqual(["capacity.csv", "chargeback.csv", "controller-actions.csv", "manifest.json", "pods.csv", "prices.json", "usage-daily.csv"]);
+    expect(files).toEqual(["capacity.csv", "chargeback.csv", "controller-actions.csv", "manifest.json", "nodes.csv", "pods.csv", "prices.json", "usage-daily.csv"]);
     for (const f of files) expect((await readFile(path.join(again, dir, f))).equals(await readFile(path.join(outDir, dir, f))), f).toBe(true);
   });
 
