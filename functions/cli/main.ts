@@ -6,7 +6,7 @@ import { PrometheusQueryError, PrometheusUnavailableError } from "../adapters/pr
 import { loadQueries } from "../adapters/query-files.js";
 import { localSink, s3Sink } from "../adapters/dataset-sink.js";
 import type { DatasetSink } from "../metering/metering-ports.js";
-import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
+import { IncompleteMonthError } from "../metering/meter-month.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
@@ -24,6 +24,7 @@ import { controllerCommand } from "./controller-command.js";
 import { reportCommand } from "./report-command.js";
 import { doctorCommand } from "./doctor-command.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, UsageError, loadConfig, monthArg, s3ClientFor } from "./cli-args.js";
+import { meterMonthFromPrometheus } from "../wiring/prometheus-metering.js";
 
 export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
@@ -86,7 +87,7 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   } else sink = localSink(values.out!);
   const prometheusFor = prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const t0 = Date.now();
-  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters, priceFeed: priceFeedFromConfig(cfg) }, cfg, month, now, {
+  const result = await meterMonthFromPrometheus({ prometheusFor, sink, queries: loadQueries(), exporters, priceFeed: priceFeedFromConfig(cfg) }, cfg, month, now, {
     onProgress: progress(`metering ${month}`),
     staged: values.refresh ? "refresh" : "reuse",
     refreshPrices: values["refresh-prices"] === true,
