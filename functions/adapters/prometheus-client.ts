@@ -1,3 +1,4 @@
+import { redactUrl } from "../core/redact-url.js";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
@@ -205,14 +206,6 @@ export function createPrometheusClient(opts: PrometheusClientOptions): Prometheu
   };
 }
 
-/** The URL without credentials, for manifests and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    return u.toString().replace(/\/$/, "");
-  } catch {
-    return url;
-  }
-}
+
+// Pure, so it lives in core (metering names a cluster with it); re-exported for the adapters that already use it here.
+export { redactUrl };

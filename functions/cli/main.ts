@@ -6,7 +6,7 @@ import { PrometheusQueryError, PrometheusUnavailableError } from "../adapters/pr
 import { loadQueries } from "../adapters/query-files.js";
 import { localSink, s3Sink } from "../adapters/dataset-sink.js";
 import type { DatasetSink } from "../metering/metering-ports.js";
-import { IncompleteMonthError, meterMonth } from "../metering/meter-month.js";
+import { IncompleteMonthError } from "../metering/meter-month.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { localAuditSource, s3AuditSource } from "../adapters/controller-audit-log.js";
 import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
@@ -26,6 +26,7 @@ import { reportCommand } from "./report-command.js";
 import { doctorCommand } from "./doctor-command.js";
 import { RECONCILE_USAGE, reconcileCommand } from "./reconcile-command.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, UsageError, loadConfig, monthArg, s3ClientFor } from "./cli-args.js";
+import { meterMonthFromPrometheus } from "../wiring/prometheus-metering.js";
 
 export { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
@@ -94,7 +95,7 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   const audit = values["controller-audit"] ?? env.CONTROLLER_AUDIT;
   const s3Audit = audit?.match(/^s3:\/\/([^/]+)\/?(.*)$/);
   const controllerAudit = !audit ? undefined : s3Audit ? s3AuditSource(s3ClientFor(values["s3-endpoint"]), s3Audit[1]!, s3Audit[2]!) : localAuditSource(path.resolve(audit));
-  const result = await meterMonth({ prometheusFor, sink, queries: loadQueries(), exporters, priceFeed: priceFeedFromConfig(cfg), controllerAudit }, cfg, month, now, {
+  const result = await meterMonthFromPrometheus({ prometheusFor, sink, queries: loadQueries(), exporters, priceFeed: priceFeedFromConfig(cfg), controllerAudit }, cfg, month, now, {
     onProgress: progress(`metering ${month}`),
     staged: values.refresh ? "refresh" : "reuse",
     refreshPrices: values["refresh-prices"] === true,

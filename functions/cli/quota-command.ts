@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { userInfo } from "node:os";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3QuotaStateStore } from "../adapters/quota-state-store.js";
-import { meterMonthToDate } from "../metering/meter-month-to-date.js";
+
 import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { evaluateQuotas, quotaSettings, type QuotaStatus } from "../quota/evaluate-quota.js";
 import { recordMode, type EnforcementRecord } from "../quota/enforcement-decision.js";
@@ -11,6 +11,7 @@ import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckReport } from 
 import { formatQuotaStatusTable } from "../quota/quota-status-table.js";
 import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../wiring/quota-check-deps.js";
 import { DEFAULT_CONFIG, EXIT, UsageError, loadConfig, monthArg, s3ClientFor } from "./cli-args.js";
+import { meterMonthToDateFromPrometheus } from "../wiring/prometheus-metering.js";
 
 export const QUOTA_USAGE = `  gpu-billing quota status [--month YYYY-MM] [--config FILE] [--prometheus-url URL] [--bucket B [--state-prefix P] [--s3-endpoint URL]]
   gpu-billing quota check  [--enforce] [--month YYYY-MM] [--config FILE] [--prometheus-url URL] --bucket B [--state-prefix P] [--s3-endpoint URL]
@@ -48,7 +49,7 @@ async function status(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promis
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
   const month = monthArg(values.month, cfg, now, "current");
   const prometheusFor = prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
-  const usage = await meterMonthToDate({ prometheusFor, queries: loadQueries() }, cfg, month, now);
+  const usage = await meterMonthToDateFromPrometheus({ prometheusFor, queries: loadQueries() }, cfg, month, now);
   const statuses = evaluateQuotas(usage, cfg);
   const basis = quotaSettings(cfg).basis;
   const asOf = usage.window.complete ? "whole month" : `as of ${localDateTime(usage.window.asOfMs, cfg.timeZone)}`;

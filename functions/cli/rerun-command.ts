@@ -11,8 +11,9 @@ import { EXPORTERS, parseExportNames } from "../export/dataset-exports.js";
 import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
 import type { AwsPriceFeed } from "../metering/month-prices.js";
-import { RerunRequestSchema, rerunMonth, type RerunRecord, type RerunRequest, type RerunStore } from "../metering/rerun-month.js";
+import { RerunRequestSchema, type RerunRecord, type RerunRequest, type RerunStore } from "../metering/rerun-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, s3ClientFor, UsageError } from "./cli-args.js";
+import { rerunMonthFromPrometheus } from "../wiring/prometheus-metering.js";
 
 /** Seams for tests: a stand-in Prometheus, a mocked Lambda client. */
 export interface RerunCommandDeps {
@@ -121,7 +122,7 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
   // The test seam gives one client (a single-cluster config); otherwise one client per configured cluster.
   const prometheus = deps.prometheus;
   const prometheusFor = prometheus ? undefined : prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
-  const record = await rerunMonth(
+  const record = await rerunMonthFromPrometheus(
     {
       prometheus,
       prometheusFor,

@@ -5,7 +5,7 @@ import { configuredClusters, type MeteredCluster } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
-import { clientResolver, meterMonth, type MeterDeps } from "../metering/meter-month.js";
+import type { MeterDeps } from "../metering/meter-month.js";
 import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
 import { PriceFeedUnavailableError } from "../metering/month-prices.js";
 import { PrometheusUnavailableError } from "../adapters/prometheus-client.js";
@@ -16,6 +16,8 @@ import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exp
 import { monthMetricsEmf } from "../export/month-metrics.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
 import type { Config } from "../config/config-schema.js";
+import { meterMonthFromPrometheus, type PrometheusWired } from "../wiring/prometheus-metering.js";
+import { clientResolver } from "../adapters/prometheus-usage-source.js";
 
 /** The function's environment; every error names the variable. */
 export const MeterEnvSchema = requiringBillingConfig(
@@ -41,7 +43,7 @@ export const MeterEventSchema = z
 
 interface Built {
   cfg: Config;
-  deps: MeterDeps;
+  deps: PrometheusWired<MeterDeps>;
   metricsNamespace?: string;
   /** Where the doctor's queries are read from when metering fails (QUERIES_DIR); default the repo's queries/. */
   queriesDir?: string;
@@ -82,7 +84,7 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
     const log = (level: string, msg: string, extra: object = {}) => console.log(JSON.stringify({ level, msg, month, ...extra }));
     log("INFO", "metering month");
     try {
-      const r = await meterMonth(deps, cfg, month, now);
+      const r = await meterMonthFromPrometheus(deps, cfg, month, now);
       const t = r.chargeback.totals;
       log("INFO", "month metered", {
         location: r.location,

@@ -10,7 +10,7 @@ import { KEY_PART_ID } from "../core/key-part.js";
 import { LANGUAGES } from "../core/language.js";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3Sink } from "../adapters/dataset-sink.js";
-import { meterMonth, type MeterDeps } from "../metering/meter-month.js";
+import type { MeterDeps } from "../metering/meter-month.js";
 import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
 import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
 import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
@@ -22,6 +22,7 @@ import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
 import { BadInputError, failureFields } from "../core/errors.js";
 import type { Config } from "../config/config-schema.js";
+import { meterMonthFromPrometheus, type PrometheusWired } from "../wiring/prometheus-metering.js";
 
 /** The monthly function's environment; every error names the variable. */
 export const MonthlyEnvSchema = requiringBillingConfig(
@@ -67,7 +68,7 @@ export const MonthlyEventSchema = z
 
 export interface MonthlyBuilt {
   cfg: Config;
-  meter: MeterDeps;
+  meter: PrometheusWired<MeterDeps>;
   deliver: Omit<DeliverDeps, "now">;
   lang?: "ko" | "en";
 }
@@ -128,7 +129,7 @@ export function makeMonthlyHandler(getBuilt: () => MonthlyBuilt, clock: () => Da
       const existing = ev.remeter ? undefined : await built.meter.sink.readManifest(month);
       if (existing) log.info("dataset already complete; not metering again", { location: built.meter.sink.location });
       else {
-        const r = await meterMonth(built.meter, built.cfg, month, now);
+        const r = await meterMonthFromPrometheus(built.meter, built.cfg, month, now);
         log.info("month metered", { location: r.location, rows: r.chargeback.rows.length, cost: r.chargeback.totals.cost.toFixed() });
       }
       const report = await deliverMonth({ ...built.deliver, now: clock }, built.cfg, month, { resend: ev.resend, lang: built.lang, tenants: ev.tenants });

@@ -4,14 +4,15 @@ import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { s3RerunStore } from "../adapters/rerun-records.js";
 import { buildMeterDeps, MeterEnvSchema } from "./meter-handler.js";
-import { RerunRequestSchema, rerunMonth, type DeliverFn, type RerunDeps } from "../metering/rerun-month.js";
+import { RerunRequestSchema, type DeliverFn, type RerunDeps } from "../metering/rerun-month.js";
 import { parseFunctionEnv, parseEvent } from "./handler-env.js";
 import { failureFields } from "../core/errors.js";
 import type { Config } from "../config/config-schema.js";
+import { rerunMonthFromPrometheus, type PrometheusWired } from "../wiring/prometheus-metering.js";
 
 interface Built {
   cfg: Config;
-  deps: RerunDeps;
+  deps: PrometheusWired<RerunDeps>;
 }
 
 /**
@@ -63,7 +64,7 @@ export function makeRerunHandler(getBuilt: () => Built, clock: () => Date = () =
     const { cfg, deps } = getBuilt();
     logger.info("re-run requested", { month: req.month, requestedBy: req.requestedBy, reason: req.reason, dryRun: req.dryRun, deliver: req.deliver });
     try {
-      const record = await rerunMonth(deps, cfg, req, clock());
+      const record = await rerunMonthFromPrometheus(deps, cfg, req, clock());
       logger.info("re-run done", { month: req.month, changed: record.changed.length, delivery: record.delivery.status, record: record.recordLocation });
       return record;
     } catch (err) {

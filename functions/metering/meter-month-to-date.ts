@@ -1,11 +1,11 @@
 import { configuredClusters, type BaseConfig } from "../core/config.js";
 import { computeChargeback, type Chargeback } from "../core/chargeback.js";
 import { D, type Dec } from "../core/decimal.js";
-import { redactUrl } from "../adapters/prometheus-client.js";
+import { redactUrl } from "../core/redact-url.js";
 import { combineClusterUsage, type ClusterUsage } from "../core/cluster-stage.js";
-import type { QueryName } from "../adapters/query-files.js";
+import type { UsageSources } from "./metering-ports.js";
 import { monthToDateWindow, type MonthToDateWindow } from "../quota/month-to-date.js";
-import { clientResolver, describeIncomplete, IncompleteMonthError, meterClusterUsage, type ClusterOutcome, type ClusterPrometheus } from "./meter-month.js";
+import { describeIncomplete, IncompleteMonthError, meterClusterUsage, type ClusterOutcome } from "./meter-month.js";
 
 export interface GpuHours {
   allocated: Dec;
@@ -22,8 +22,9 @@ export interface MonthToDateUsage {
   chargeback: Chargeback;
 }
 
-export interface MonthToDateDeps extends ClusterPrometheus {
-  queries: Record<QueryName, string>;
+export interface MonthToDateDeps {
+  /** Each configured cluster's usage source (functions/wiring: prometheusUsageSources). */
+  usage: UsageSources;
 }
 
 /** Sums chargeback rows per tenant and per namespace (pure; exported for tests). */
@@ -51,16 +52,16 @@ export function summariseMonthToDate(chargeback: Chargeback, window: MonthToDate
 export async function meterMonthToDate(deps: MonthToDateDeps, cfg: BaseConfig, month: string, now: Date): Promise<MonthToDateUsage> {
   const window = monthToDateWindow(month, cfg.timeZone, now);
   const clusters = configuredClusters(cfg);
-  const clientFor = clientResolver(deps, clusters);
+  const sourceFor = deps.usage(clusters);
   const parts: ClusterUsage[] = [];
   const outcomes: ClusterOutcome[] = [];
   let firstError: unknown;
   for (const cluster of clusters) {
     let url = cluster.prometheus?.url ? redactUrl(cluster.prometheus.url) : "(not configured)";
     try {
-      const client = clientFor(cluster);
-      url = redactUrl(client.url);
-      const usage = await meterClusterUsage(client, cluster, window, deps.queries);
+      const source = sourceFor(cluster);
+      url = source.location;
+      const usage = await meterClusterUsage(source, cluster, window);
       parts.push({ cluster: cluster.id, usage, perTickDays: usage.perTickDays });
       outcomes.push({ id: cluster.id, status: "metered", prometheusUrl: url });
     } catch (e) {

@@ -3,15 +3,10 @@ import { computeChargeback, type Chargeback } from "../core/chargeback.js";
 import { renderDataset, type ClusterInput, type Dataset } from "../core/dataset.js";
 import { assertMonthClosed, type BillingMonth } from "../core/month.js";
 import { checkClusterStage, combineClusterUsage, stageUsage, renderClusterStage, tagClusterUsage, type ClusterStage, type StageIdentity } from "../core/cluster-stage.js";
-import type { MonthUsage } from "../core/usage.js";
-import type { QueryWindowStats } from "../core/query-windows.js";
-import { redactUrl, type PrometheusClient } from "../adapters/prometheus-client.js";
-import { fetchMonthUsage } from "../adapters/prometheus-usage.js";
-import type { QueryName } from "../adapters/query-files.js";
-import { memoryStaging, type DatasetSink } from "./metering-ports.js";
+import { redactUrl } from "../core/redact-url.js";
+import { memoryStaging, type DatasetSink, type SourcedUsage, type UsageSource, type UsageSources } from "./metering-ports.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 import { CompositeFailure } from "../core/errors.js";
-import { fetchNodeRunSpans } from "../adapters/prometheus-node-spans.js";
 import { monthPrices, readPublishedFile, type AwsPriceFeed, type PricesStatus } from "./month-prices.js";
 import { summariseControllerMonth, type AuditObject, type ClusterAudit, type ControllerMonth } from "../core/controller-savings.js";
 
@@ -27,17 +22,10 @@ export interface ControllerAuditSource {
 /** pod-gpu-requests, ksm-instance-coverage, pod-running-minutes, pod-used-gpu-minutes, node-minutes, node-instance-ids, namespace-tenants (a per-tick day: the same count; a split day: more). */
 export const QUERIES_PER_DAY = 7;
 
-/** How metering reaches each cluster's Prometheus. */
-export interface ClusterPrometheus {
-  /** The client of a single-cluster config (the implicit cluster, or a config with exactly one). */
-  prometheus?: PrometheusClient;
-  /** One client per configured cluster (prometheusForClusters); required when the config has several. */
-  prometheusFor?: (cluster: MeteredCluster) => PrometheusClient;
-}
-
-export interface MeterDeps extends ClusterPrometheus {
+export interface MeterDeps {
+  /** Each configured cluster's usage source (functions/wiring: prometheusUsageSources). */
+  usage: UsageSources;
   sink: DatasetSink;
-  queries: Record<QueryName, string>;
   /** Extra renderings (Parquet, FOCUS) written inside the dataset and listed in its manifest. */
   exporters?: readonly DatasetExporter[];
   /** EC2 Spot price history and the AWS Price List, for `prices.source: aws` (priceFeedFromConfig). */
@@ -102,33 +90,14 @@ export class IncompleteMonthError extends CompositeFailure {
   }
 }
 
-/** The client for a cluster: its own, or the single client when the config has one cluster. */
-export function clientResolver(deps: ClusterPrometheus, clusters: MeteredCluster[]): (c: MeteredCluster) => PrometheusClient {
-  // Both set is a wiring mistake (e.g. a test replacing one of them): which one would query is not obvious.
-  if (deps.prometheusFor && deps.prometheus) throw new Error("metering got both a single Prometheus client and one per cluster (prometheus and prometheusFor); give one");
-  if (deps.prometheusFor) return deps.prometheusFor;
-  if (deps.prometheus && clusters.length === 1) return () => deps.prometheus!;
-  throw new Error(
-    `the config has ${clusters.length} clusters (${clusters.map((c) => c.id).join(", ")}): metering needs one Prometheus client per cluster (prometheusFor / prometheusForClusters), not a single client`,
-  );
-}
-
-/** Meters one cluster's window from its own Prometheus; records come back tagged with the cluster. */
+/** Meters one cluster's window from its own source; records come back tagged with the cluster. */
 export async function meterClusterUsage(
-  client: PrometheusClient,
+  source: UsageSource,
   cluster: MeteredCluster,
   window: BillingMonth,
-  queries: Record<QueryName, string>,
   onProgress?: (done: number, total: number) => void,
-): Promise<MonthUsage & { perTickDays: string[]; queryWindows: QueryWindowStats; queries: number }> {
-  const p = cluster.prometheus;
-  const usage = await fetchMonthUsage(client, window, {
-    queries,
-    dcgmNamespaceLabel: p?.labels.dcgmNamespace ?? "namespace",
-    dcgmPodLabel: p?.labels.dcgmPod ?? "pod",
-    concurrency: p?.concurrency ?? 4,
-    onProgress,
-  });
+): Promise<SourcedUsage> {
+  const usage = await source.fetchMonthUsage(window, onProgress);
   return { ...tagClusterUsage(usage, cluster.id), perTickDays: usage.perTickDays, queryWindows: usage.queryWindows, queries: usage.queries };
 }
 
@@ -156,7 +125,7 @@ export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string
   const o: MeterOptions = typeof opts === "function" ? { onProgress: opts } : opts;
   const bm = assertMonthClosed(month, cfg.timeZone, now);
   const clusters = configuredClusters(cfg);
-  const clientFor = clientResolver(deps, clusters);
+  const sourceFor = deps.usage(clusters);
   const staging = deps.sink.staging ?? memoryStaging();
   const start = new Date(bm.startMs).toISOString();
   const end = new Date(bm.endMs).toISOString();
@@ -169,8 +138,8 @@ export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string
   for (const cluster of clusters) {
     let url = cluster.prometheus?.url ? redactUrl(cluster.prometheus.url) : "(not configured)";
     try {
-      const client = clientFor(cluster);
-      url = redactUrl(client.url);
+      const source = sourceFor(cluster);
+      url = source.location;
       const identity: StageIdentity = { month, cluster: cluster.id, prometheusUrl: url, start, end };
       if ((o.staged ?? "reuse") === "reuse") {
         const stored = await staging.read(month, cluster.id);
@@ -182,7 +151,7 @@ export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string
         }
       }
       // How the windows went is not usage: it stays out of usage.json, whose hash the dataset manifest carries.
-      const { queryWindows, queries: issued, ...usage } = await meterClusterUsage(client, cluster, bm, deps.queries, o.onProgress);
+      const { queryWindows, queries: issued, ...usage } = await meterClusterUsage(source, cluster, bm, o.onProgress);
       queries += issued;
       // Bad input (a missing price, an odd label) is found now, before the stage exists: a retry cannot fix it.
       computeChargeback(usage, cfg, month);
@@ -207,7 +176,7 @@ export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string
   const { snapshot, status: pricesStatus } = await monthPrices(
     {
       feed: deps.priceFeed,
-      runSpans: (c, nodes) => fetchNodeRunSpans(clientFor(c), bm, deps.queries["node-run-spans"], nodes, c.prometheus?.concurrency ?? 4),
+      runSpans: (c, nodes) => sourceFor(c).fetchNodeRunSpans(bm, nodes),
       ...(readFile ? { published: (name: string) => readPublishedFile(() => deps.sink.readManifest(month), (n) => readFile(month, n), name) } : {}),
     },
     cfg,

@@ -1,5 +1,10 @@
 import type { Dataset } from "../core/dataset.js";
 import type { StageFiles } from "../core/cluster-stage.js";
+import type { MeteredCluster } from "../core/config.js";
+import type { BillingMonth } from "../core/month.js";
+import type { MonthUsage } from "../core/usage.js";
+import type { QueryWindowStats } from "../core/query-windows.js";
+import type { RunSpan } from "../core/spot-price.js";
 
 /*
  * Where metering writes, defined here where it is used; functions/adapters/dataset-sink.ts
@@ -49,3 +54,24 @@ export function memoryStaging(): ClusterStaging {
     },
   };
 }
+
+/** One cluster's usage of a window, as its source measured it (records not yet tagged with the cluster). */
+export type SourcedUsage = MonthUsage & { perTickDays: string[]; queryWindows: QueryWindowStats; queries: number };
+
+/**
+ * Where one cluster's usage comes from; functions/adapters/prometheus-usage-source.ts implements
+ * it over the cluster's Prometheus, and the composition roots pass it in (functions/wiring).
+ */
+export interface UsageSource {
+  /** Where it reads, without credentials: it goes into outcomes, the stage identity and the manifest. */
+  readonly location: string;
+  fetchMonthUsage(window: BillingMonth, onProgress?: (done: number, total: number) => void): Promise<SourcedUsage>;
+  /** The minutes each of `nodes` ran in the window (for `prices.source: aws`). */
+  fetchNodeRunSpans(window: BillingMonth, nodes: ReadonlySet<string>): Promise<Map<string, RunSpan[]>>;
+}
+
+/**
+ * The source of each configured cluster. Called once per run with the config's clusters, so
+ * wiring that cannot serve them (one client for several clusters) fails before any query.
+ */
+export type UsageSources = (clusters: MeteredCluster[]) => (cluster: MeteredCluster) => UsageSource;

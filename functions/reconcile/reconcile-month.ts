@@ -2,7 +2,7 @@ import type { BaseConfig } from "../core/config.js";
 import { BadInputError } from "../core/errors.js";
 import { billingMonth } from "../core/month.js";
 import { RECONCILIATION_FILE, reconcile, reconciliationCsv, type CurExtract, type Reconciliation } from "../core/reconciliation.js";
-import type { DatasetSource } from "../delivery/dataset-source.js";
+import type { ParsedDataset } from "../report/dataset-files.js";
 
 /** Where the AWS cost comes from: a CUR 2.0 / Data Exports table (a local Parquet file; Athena would be another adapter). */
 export interface CurSource {
@@ -16,8 +16,14 @@ export interface ReconciliationSink {
   write(month: string, name: string, body: Buffer): Promise<string>;
 }
 
+/** The published month reconcile reads (delivery's dataset sources implement it, on disk or in S3). */
+export interface MonthDataset {
+  readonly location: string;
+  read(month: string): Promise<ParsedDataset>;
+}
+
 export interface ReconcileDeps {
-  dataset: DatasetSource;
+  dataset: MonthDataset;
   cur: CurSource;
   sink: ReconciliationSink;
 }

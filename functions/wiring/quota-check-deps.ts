@@ -17,13 +17,14 @@ import { cloudWatchQuotaMetrics } from "../adapters/cloudwatch-metrics.js";
 import { loadAlertTemplates } from "../adapters/quota-templates.js";
 import { eksToken } from "../adapters/eks-token.js";
 import { eksKubernetesApis, kubernetesKueueQueues, kubernetesQuotaEnforcer } from "../adapters/kubernetes-quota.js";
-import { meterMonthToDate } from "../metering/meter-month-to-date.js";
+
 import { prometheusForClusters } from "./prometheus-from-config.js";
 import { quotaSettings } from "../quota/evaluate-quota.js";
 import type { QuotaCheckDeps, QuotaEnforcer } from "../quota/run-quota-check.js";
 import type { KueueQueuePort } from "../quota/kueue-hold.js";
 import type { QuotaConfig } from "../quota/quota-config.js";
 import { BadInputError, UnavailableError } from "../core/errors.js";
+import { meterMonthToDateFromPrometheus } from "../wiring/prometheus-metering.js";
 
 /** What the quota check changes in the cluster: ResourceQuotas (enforcer) and Kueue queues. */
 export type ClusterPorts = Pick<QuotaCheckDeps, "enforcer" | "kueue">;
@@ -49,7 +50,7 @@ export function buildQuotaCheckDeps(cfg: QuotaConfig, w: QuotaWiring): { deps: O
   const prometheusFor = prometheusForClusters(cfg, w.env, { url: w.prometheusUrl });
   const queries = loadQueries(w.queriesDir);
   const deps: Omit<QuotaCheckDeps, "runId" | "enforcer" | "kueue"> = {
-    meter: (c, month, now) => meterMonthToDate({ prometheusFor, queries }, c, month, now),
+    meter: (c, month, now) => meterMonthToDateFromPrometheus({ prometheusFor, queries }, c, month, now),
     store: s3QuotaStateStore(s3, w.bucket, w.statePrefix),
     mailer: sesAlertMailer(new SESv2Client(region), settings.sender),
     templates: loadAlertTemplates(w.templatesDir),

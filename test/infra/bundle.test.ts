@@ -15,7 +15,7 @@ import type { Dataset } from "../../functions/core/dataset.js";
 import type { DatasetSink } from "../../functions/metering/metering-ports.js";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
-import { meterMonth } from "../../functions/metering/meter-month.js";
+
 import { EXPORTERS } from "../../functions/export/dataset-exports.js";
 import { generateMonth } from "../../functions/demo/month-generator.js";
 import { backfillMonth, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
@@ -24,6 +24,7 @@ import { startSesLocal } from "../support/ses-local.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { referenceConfig } from "../core/fixtures.js";
+import { meterMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
 
 type Handler = { handler: (e: unknown) => Promise<unknown> };
 
@@ -151,7 +152,7 @@ describe("CDK app: synth with local esbuild bundling", () => {
       // the same month metered by the unbundled source, written nowhere
       let fromSource: Dataset | undefined;
       const sink: DatasetSink = { location: "mem", write: async (_m, d) => ((fromSource = d), "mem"), readManifest: async () => undefined };
-      await meterMonth(
+      await meterMonthFromPrometheus(
         { prometheus: createPrometheusClient({ url: prom.url }), sink, queries: loadQueries(), exporters: [EXPORTERS.parquet, EXPORTERS.focus] },
         referenceConfig(), "2026-10", new Date(),
       );

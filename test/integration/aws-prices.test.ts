@@ -11,7 +11,7 @@ import { GetProductsCommand, PricingClient } from "@aws-sdk/client-pricing";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
-import { meterMonth } from "../../functions/metering/meter-month.js";
+
 import { priceFeedFromConfig } from "../../functions/wiring/price-feed-from-config.js";
 import { parseConfig } from "../../functions/config/config-schema.js";
 import { billingMonth } from "../../functions/core/month.js";
@@ -22,6 +22,7 @@ import { prepareMonthData, startPrometheus } from "../../functions/demo/local-pr
 import type { GeneratedMonth } from "../../functions/demo/month-generator.js";
 import { DEMO_3_DAYS_DATA } from "../global-setup.js";
 import { referenceConfigText } from "../core/fixtures.js";
+import { meterMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
@@ -84,7 +85,7 @@ describe("prices.source aws over a generated month on a real Prometheus 2.42", (
   const run = async (refreshPrices = false) => {
     const client = createPrometheusClient({ url: prom.url });
     const feed = priceFeedFromConfig(cfg, { ec2: new EC2Client({ region: "ap-northeast-2" }), pricing: new PricingClient({ region: "us-east-1" }) });
-    return meterMonth({ prometheus: client, sink: localSink(out), queries: loadQueries(), priceFeed: feed }, cfg, MONTH, NOW, { refreshPrices });
+    return meterMonthFromPrometheus({ prometheus: client, sink: localSink(out), queries: loadQueries(), priceFeed: feed }, cfg, MONTH, NOW, { refreshPrices });
   };
   const pricesJson = async () => readFile(path.join(out, `month=${MONTH}`, "prices.json"));
   const manifest = async () => readFile(path.join(out, `month=${MONTH}`, "manifest.json"), "utf8");

@@ -8,13 +8,14 @@ import { computeChargeback, type Chargeback, type ChargebackRow } from "../../fu
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
-import { QUERIES_PER_DAY, meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
+import { QUERIES_PER_DAY, type MeterResult } from "../../functions/metering/meter-month.js";
 import { main } from "../../functions/cli/main.js";
 import { DEMO_MONTH_DATA } from "../global-setup.js";
 import { generateMonth, exactAnswer, providerIdOf } from "../../functions/demo/month-generator.js";
 import { prepareMonthData, startPrometheus } from "../../functions/demo/local-prometheus.js";
 import { startS3 } from "../support/s3.js";
 import { referenceConfig, referenceConfigText } from "../core/fixtures.js";
+import { meterMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
@@ -36,7 +37,7 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     expected = computeChargeback(exactAnswer(gen), cfg, MONTH);
     outDir = await mkdtemp(path.join(tmpdir(), "meter-"));
     const client = createPrometheusClient({ url: prom.url, onRequest: () => queriesIssued++ });
-    result = await meterMonth({ prometheus: client, sink: localSink(outDir), queries: loadQueries() }, cfg, MONTH, NOW);
+    result = await meterMonthFromPrometheus({ prometheus: client, sink: localSink(outDir), queries: loadQueries() }, cfg, MONTH, NOW);
   });
   afterAll(async () => prom?.stop());
 
@@ -106,7 +107,7 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
 
   it("given a re-run with the same inputs, every file is byte-identical", async () => {
     const again = await mkdtemp(path.join(tmpdir(), "meter-again-"));
-    await meterMonth({ prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(again), queries: loadQueries() }, cfg, MONTH, NOW);
+    await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(again), queries: loadQueries() }, cfg, MONTH, NOW);
     const dir = `month=${MONTH}`;
     const files = (await readdir(path.join(outDir, dir))).sort();
     expect(files).toEqual(["capacity.csv", "chargeback.csv", "controller-actions.csv", "manifest.json", "nodes.csv", "pods.csv", "prices.json", "usage-daily.csv"]);

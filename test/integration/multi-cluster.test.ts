@@ -8,17 +8,18 @@ import type { MonthUsage } from "../../functions/core/usage.js";
 import { createPrometheusClient, PrometheusUnavailableError } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
-import { IncompleteMonthError, QUERIES_PER_DAY, meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
+import { IncompleteMonthError, QUERIES_PER_DAY, type MeterResult } from "../../functions/metering/meter-month.js";
 import { prometheusForClusters } from "../../functions/wiring/prometheus-from-config.js";
-import { meterMonthToDate } from "../../functions/metering/meter-month-to-date.js";
+
 import { D } from "../../functions/core/decimal.js";
-import { rerunMonth, RerunRequestSchema } from "../../functions/metering/rerun-month.js";
+import { RerunRequestSchema } from "../../functions/metering/rerun-month.js";
 import { localRerunStore } from "../../functions/adapters/rerun-records.js";
 import { main } from "../../functions/cli/main.js";
 import { exactAnswer, type GeneratedMonth } from "../../functions/demo/month-generator.js";
 import { prepareMonthData, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
+import { meterMonthFromPrometheus, meterMonthToDateFromPrometheus, rerunMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
 
 /**
  * Two clusters, each a real Prometheus 2.42 over its own generated data (the
@@ -89,7 +90,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
       MONTH,
     );
     outDir = await mkdtemp(path.join(tmpdir(), "multi-"));
-    combined = await meterMonth({ prometheusFor: prometheusForClusters(cfg, {}), sink: localSink(outDir), queries: loadQueries() }, cfg, MONTH, NOW);
+    combined = await meterMonthFromPrometheus({ prometheusFor: prometheusForClusters(cfg, {}), sink: localSink(outDir), queries: loadQueries() }, cfg, MONTH, NOW);
   }, 300_000);
   afterAll(async () => {
     await promA?.stop();
@@ -130,7 +131,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
   it("given each cluster metered alone, then the combined dataset's GPU-hours are exactly their sum, row by row and per day", async () => {
     const alone = async (url: string, id: string) => {
       const c = singleConfig(url, id);
-      return meterMonth({ prometheus: createPrometheusClient({ url }), sink: localSink(await mkdtemp(path.join(tmpdir(), `alone-${id}-`))), queries: loadQueries() }, c, MONTH, NOW);
+      return meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url }), sink: localSink(await mkdtemp(path.join(tmpdir(), `alone-${id}-`))), queries: loadQueries() }, c, MONTH, NOW);
     };
     const [a, b] = [await alone(promA.url, "a"), await alone(promB.url, "b")];
     const byKey = (rows: ChargebackRow[]) => new Map(rows.map((r) => [rowKey(r), r]));
@@ -167,7 +168,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     let queries = 0;
     const prometheusFor = prometheusForClusters(cfg, {}, { onRequest: () => queries++ });
     const before = await readdir(outDir);
-    const record = await rerunMonth(
+    const record = await rerunMonthFromPrometheus(
       { prometheusFor, sink: localSink(outDir), records: localRerunStore(outDir), queries: loadQueries() },
       cfg,
       RerunRequestSchema.parse({ month: MONTH, reason: "multi-cluster proof", dryRun: true }),
@@ -204,7 +205,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
 
     // The same failure through the API: the error type says which cluster, the cause says "retry later".
     const downCfg = parseConfig(clustersConfigText(promA.url, CLOSED_PORT, 0), "down.yaml");
-    const err = await meterMonth({ prometheusFor: prometheusForClusters(downCfg, {}), sink: localSink(out), queries: loadQueries() }, downCfg, MONTH, NOW).catch((e) => e);
+    const err = await meterMonthFromPrometheus({ prometheusFor: prometheusForClusters(downCfg, {}), sink: localSink(out), queries: loadQueries() }, downCfg, MONTH, NOW).catch((e) => e);
     expect(err).toBeInstanceOf(IncompleteMonthError);
     expect((err as IncompleteMonthError).cause).toBeInstanceOf(PrometheusUnavailableError);
     expect((err as IncompleteMonthError).outcomes.map((o) => [o.id, o.status])).toEqual([["a", "reused"], ["b", "failed"]]);
@@ -212,7 +213,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     // b is back (the configured URL again): a is reused, only b is queried, and the month is what a clean run publishes.
     let queries = 0;
     const counted = prometheusForClusters(cfg, {}, { onRequest: () => queries++ });
-    const retry = await meterMonth({ prometheusFor: counted, sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW);
+    const retry = await meterMonthFromPrometheus({ prometheusFor: counted, sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW);
     expect(retry.clusters.map((c) => [c.id, c.status])).toEqual([["a", "reused"], ["b", "metered"]]);
     expect(queries).toBe(31 * QUERIES_PER_DAY);
     for (const f of ["chargeback.csv", "usage-daily.csv", "capacity.csv", "manifest.json"])
@@ -221,7 +222,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
   });
 
   it("given month-to-date quota metering, then tenants' GPU-hours span both clusters; given b down, then it fails naming b and takes no decision", async () => {
-    const mtd = await meterMonthToDate({ prometheusFor: prometheusForClusters(cfg, {}), queries: loadQueries() }, cfg, MONTH, NOW);
+    const mtd = await meterMonthToDateFromPrometheus({ prometheusFor: prometheusForClusters(cfg, {}), queries: loadQueries() }, cfg, MONTH, NOW);
     expect(mtd.window.complete).toBe(true);
     for (const [id, t] of mtd.tenants) {
       const want = combined.chargeback.rows.filter((r) => r.tenantId === id).reduce((s, r) => s.add(r.allocatedGpuHours), new D(0));
@@ -229,7 +230,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     }
     expect(new Set(mtd.chargeback.rows.map((r) => r.cluster))).toEqual(new Set(["a", "b"]));
     const downCfg = parseConfig(clustersConfigText(promA.url, CLOSED_PORT, 0), "down.yaml");
-    const err = await meterMonthToDate({ prometheusFor: prometheusForClusters(downCfg, {}), queries: loadQueries() }, downCfg, MONTH, NOW).catch((e) => e);
+    const err = await meterMonthToDateFromPrometheus({ prometheusFor: prometheusForClusters(downCfg, {}), queries: loadQueries() }, downCfg, MONTH, NOW).catch((e) => e);
     expect(err).toBeInstanceOf(IncompleteMonthError);
     expect((err as Error).message).toMatch(/1 of 2 cluster\(s\) failed \(b\); no quota decision was taken/);
   });
@@ -237,7 +238,7 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
   it("given a single-cluster config (no clusters), then the numbers are those of cluster a and every row says cluster=default", async () => {
     const out = await mkdtemp(path.join(tmpdir(), "single-"));
     const c = singleConfig(promA.url);
-    const r = await meterMonth({ prometheus: createPrometheusClient({ url: promA.url }), sink: localSink(out), queries: loadQueries() }, c, MONTH, NOW);
+    const r = await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: promA.url }), sink: localSink(out), queries: loadQueries() }, c, MONTH, NOW);
     expect(new Set(r.chargeback.rows.map((x) => x.cluster))).toEqual(new Set(["default"]));
     expect(new Set(r.chargeback.capacity.map((x) => x.cluster))).toEqual(new Set(["default"]));
     const fromA = new Map(combined.chargeback.rows.filter((x) => x.cluster === "a").map((x) => [splitKey(x), x]));

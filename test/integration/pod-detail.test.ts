@@ -8,7 +8,7 @@ import { D, type Dec } from "../../functions/core/decimal.js";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
-import { meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
+import { type MeterResult } from "../../functions/metering/meter-month.js";
 import { parseCsv } from "../../functions/report/dataset-files.js";
 import { DEMO_MONTH_DATA } from "../global-setup.js";
 import { exactAnswer, exactPodAnswer } from "../../functions/demo/month-generator.js";
@@ -16,6 +16,7 @@ import { prepareMonthData, startPrometheus, startScenarioPrometheus, type Runnin
 import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { referenceConfig } from "../core/fixtures.js";
+import { meterMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
@@ -41,7 +42,7 @@ describe("pods.csv of the generated demo month, metered from a real Prometheus 2
     prom = await startPrometheus({ dataDir: prepared.dataDir });
     expected = computeChargeback({ ...exactAnswer(prepared.gen), pods: exactPodAnswer(prepared.gen) }, cfg, MONTH);
     const out = await mkdtemp(path.join(tmpdir(), "meter-pods-"));
-    result = await meterMonth({ prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW);
+    result = await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW);
     const dir = path.join(out, `month=${MONTH}`);
     chargeback = records(await readFile(path.join(dir, "chargeback.csv")));
     podsBody = await readFile(path.join(dir, "pods.csv"));

@@ -8,10 +8,11 @@ import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { tagClusterUsage } from "../../functions/core/cluster-stage.js";
 import { billingMonth } from "../../functions/core/month.js";
-import { meterMonth } from "../../functions/metering/meter-month.js";
+
 import { prepareMonthData, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 import { DEMO_3_DAYS_DATA } from "../global-setup.js";
 import { referenceConfig } from "../core/fixtures.js";
+import { meterMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
@@ -46,13 +47,13 @@ describe("a query engine that refuses a day's queries for their size (real Prome
       startPrometheus({ dataDir, maxSamples: TOO_SMALL_MAX_SAMPLES }),
     ]);
     unsplitDir = await mkdtemp(path.join(tmpdir(), "meter-unsplit-"));
-    await meterMonth({ prometheus: createPrometheusClient({ url: unlimited.url }), sink: localSink(unsplitDir), queries: loadQueries() }, cfg, MONTH, NOW);
+    await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: unlimited.url }), sink: localSink(unsplitDir), queries: loadQueries() }, cfg, MONTH, NOW);
   });
   afterAll(async () => Promise.all([unlimited?.stop(), limited?.stop(), tooSmall?.stop()]));
 
   it("given every day refused, when the month is metered, then its windows are split down to hours and every data file is byte-identical to the unsplit run", async () => {
     const splitDir = await mkdtemp(path.join(tmpdir(), "meter-split-"));
-    const result = await meterMonth({ prometheus: createPrometheusClient({ url: limited.url }), sink: localSink(splitDir), queries: loadQueries() }, cfg, MONTH, NOW);
+    const result = await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: limited.url }), sink: localSink(splitDir), queries: loadQueries() }, cfg, MONTH, NOW);
     expect(result.queries).toBeGreaterThan(31 * 5);
 
     const dir = `month=${MONTH}`;
@@ -72,7 +73,7 @@ describe("a query engine that refuses a day's queries for their size (real Prome
 
   it("given a limit that refuses even a one-hour window, when the month is metered, then it fails naming the query, the window and the flag to raise, and writes nothing", async () => {
     const out = await mkdtemp(path.join(tmpdir(), "meter-refused-"));
-    const err = await meterMonth({ prometheus: createPrometheusClient({ url: tooSmall.url }), sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW).catch((e: unknown) => e);
+    const err = await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: tooSmall.url }), sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QueryWindowTooLargeError);
     const e = err as QueryWindowTooLargeError;
     expect(e.window.endMs - e.window.startMs).toBe(3_600_000);

@@ -9,7 +9,8 @@ import { createPrometheusClient } from "../../functions/adapters/prometheus-clie
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { s3AuditSource, writeAuditLog } from "../../functions/adapters/controller-audit-log.js";
-import { meterMonth, type MeterResult } from "../../functions/metering/meter-month.js";
+import type { MeterResult } from "../../functions/metering/meter-month.js";
+import { meterMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
 import { ControllerAuditError } from "../../functions/core/controller-savings.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { D, type Dec } from "../../functions/core/decimal.js";
@@ -67,12 +68,12 @@ describe("metering records what the controller did in the month (real Prometheus
     // A broken line first: the run must fail as bad input and publish nothing.
     const badKey = `${AUDIT}/day=2026-10-15/20261015T000000Z-broken.jsonl`;
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: badKey, Body: "{truncated\n" }));
-    badError = await meterMonth(deps(dirs.a), cfg, MONTH, NOW).catch((e: unknown) => e);
+    badError = await meterMonthFromPrometheus(deps(dirs.a), cfg, MONTH, NOW).catch((e: unknown) => e);
     badDirHadManifest = await stat(path.join(dirs.a, `month=${MONTH}`, "manifest.json")).then(() => true, () => false);
     await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: badKey }));
-    first = await meterMonth(deps(dirs.a), cfg, MONTH, NOW);
-    await meterMonth(deps(dirs.b), cfg, MONTH, NOW);
-    await meterMonth(deps(dirs.none, false), cfg, MONTH, NOW);
+    first = await meterMonthFromPrometheus(deps(dirs.a), cfg, MONTH, NOW);
+    await meterMonthFromPrometheus(deps(dirs.b), cfg, MONTH, NOW);
+    await meterMonthFromPrometheus(deps(dirs.none, false), cfg, MONTH, NOW);
   }, 600_000);
   afterAll(async () => {
     await prom?.stop();

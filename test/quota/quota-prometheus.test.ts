@@ -27,7 +27,7 @@ import { loadQueries } from "../../functions/adapters/query-files.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
 import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
 import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
-import { meterMonthToDate } from "../../functions/metering/meter-month-to-date.js";
+
 import { currentMonth } from "../../functions/core/month.js";
 import { runQuotaCheck, type QuotaCheckReport } from "../../functions/quota/run-quota-check.js";
 import { exactAnswer, type GeneratedMonth } from "../../functions/demo/month-generator.js";
@@ -36,6 +36,7 @@ import { referenceConfigText } from "../core/fixtures.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
+import { meterMonthToDateFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
 
 const TZ = "America/Los_Angeles";
 /**
@@ -99,7 +100,7 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     const prometheus = createPrometheusClient({ url: prom.url });
     const report = await runQuotaCheck(
       {
-        meter: (c, month, now) => meterMonthToDate({ prometheus, queries: loadQueries() }, c, month, now),
+        meter: (c, month, now) => meterMonthToDateFromPrometheus({ prometheus, queries: loadQueries() }, c, month, now),
         store: s3QuotaStateStore(s3.client, "quota-it", "quota"),
         mailer: sesAlertMailer(ses.client, "gpu-billing@platform.example.com"),
         templates: loadAlertTemplates(),
