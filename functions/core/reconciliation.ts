@@ -110,16 +110,11 @@ export interface BilledNotMetered {
   awsCost: Dec;
 }
 
-export interface MeteredNotBilled {
-  cluster: string;
-  node: string;
-  providerId: string;
-  nodeGroup: string;
-  instanceType: string;
-  capacityType: CapacityType;
+/** A metered node the CUR has no line for: its identity as nodes.csv has it, and its metered cost. */
+export type MeteredNotBilled = Omit<MeteredNode, "nodeGpuHours" | "capacityCost"> & {
   meteredCost: Dec;
   reason: "no-instance-id" | "not-in-cur";
-}
+};
 
 export interface Reconciliation {
   month: string;
