@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { parsePriceSnapshot, PRICES_FILE, type PriceSnapshot } from "../core/price-snapshot.js";
+import { RECONCILIATION_FILE } from "../core/reconciliation.js";
 import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, CONTROLLER_COLUMNS, CONTROLLER_FILE, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, NODE_COLUMNS, NODES_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
@@ -285,7 +286,7 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
           })),
         }
       : {}),
-    ...(bytes.files["reconciliation.csv"] ? { reconciliation: csvRecords(bytes.files["reconciliation.csv"]) } : {}),
+    ...(bytes.files[RECONCILIATION_FILE] ? { reconciliation: csvRecords(bytes.files[RECONCILIATION_FILE]) } : {}),
     ...(nd
       ? {
           nodes: nd.map((r) => ({
