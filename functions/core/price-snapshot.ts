@@ -154,6 +154,14 @@ function instanceTypeLines(cfg: BaseConfig, types: Iterable<string>): PriceSnaps
   });
 }
 
+/** What every snapshot starts with: its kind, version and the month it prices (keys are sorted when rendered). */
+const snapshotHeader = (bm: BillingMonth) => ({
+  kind: "gpu-billing.prices" as const,
+  schemaVersion: 1 as const,
+  month: bm.month,
+  period: { start: new Date(bm.startMs).toISOString(), end: new Date(bm.endMs).toISOString() },
+});
+
 /**
  * The snapshot of `prices.source: config`: every node at its instance type's configured price.
  * Deterministic in the config and the usage, so a re-run gives the same bytes. Instance types
@@ -162,10 +170,7 @@ function instanceTypeLines(cfg: BaseConfig, types: Iterable<string>): PriceSnaps
 export function configPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: readonly NodeRecord[]): PriceSnapshot {
   const nodes = pricedNodes(records);
   return {
-    kind: "gpu-billing.prices",
-    schemaVersion: 1,
-    month: bm.month,
-    period: { start: new Date(bm.startMs).toISOString(), end: new Date(bm.endMs).toISOString() },
+    ...snapshotHeader(bm),
     source: "config",
     currency: cfg.currency,
     ...(cfg.priceSource ? { note: cfg.priceSource } : {}),
@@ -269,10 +274,7 @@ export function awsPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: rea
   if (problems.length) throw new MissingPricesError(problems);
 
   return {
-    kind: "gpu-billing.prices",
-    schemaVersion: 1,
-    month: bm.month,
-    period: { start: new Date(bm.startMs).toISOString(), end: new Date(bm.endMs).toISOString() },
+    ...snapshotHeader(bm),
     source: "aws",
     currency: cfg.currency,
     region: inputs.region,
