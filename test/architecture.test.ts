@@ -127,7 +127,7 @@ describe("architecture", () => {
       'import "./e.js";',
       'const f = await import("./f.js");',
       'import { z } from "zod";',
-      "import {\n  g,\n  h,\n} from \"./gh.js\";",
+      'import {\n  g,\n  h,\n} from "./gh.js";',
     ].join("\n");
     expect(localImports(join(ROOT, "functions/quota/x.ts"), source)).toEqual([
       "functions/quota/a.ts",

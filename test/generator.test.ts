@@ -18,7 +18,8 @@ describe("the month generator", () => {
     const bm = billingMonth("2026-10", "Asia/Seoul");
     const f = g.facts;
     expect(f.spotInterruption.interruptedPods.length).toBeGreaterThan(0);
-    for (const p of f.spotInterruption.interruptedPods) expect(g.jobs.some((j) => j.pod === `${p}-r` && j.node === f.spotInterruption.replacementNode)).toBe(true);
+    for (const p of f.spotInterruption.interruptedPods)
+      expect(g.jobs.some((j) => j.pod === `${p}-r` && j.node === f.spotInterruption.replacementNode)).toBe(true);
     expect(g.nodes.find((n) => n.name === f.migNode)!.mig).toBeDefined();
     expect(g.nodes.find((n) => n.name === f.timeSlicedNode)!.replicas).toBe(4);
     expect(g.jobs.some((j) => j.node === f.migNode) && g.jobs.some((j) => j.node === f.timeSlicedNode)).toBe(true);
@@ -85,7 +86,9 @@ describe("the month generator", () => {
     const day = generateMonth({ month: "2026-10", scale: "demo", days: 1 });
     const dir = await mkdtemp(path.join(tmpdir(), "om-"));
     const text = await readFile((await writeOpenMetricsDays(day, dir))[0]!, "utf8");
-    const waited = day.jobs.find((j) => j.node && j.boundMs > j.createdMs && j.createdMs > day.dataStartMs && j.deletedMs < day.dataStartMs + 86_400_000)!;
+    const waited = day.jobs.find(
+      (j) => j.node && j.boundMs > j.createdMs && j.createdMs > day.dataStartMs && j.deletedMs < day.dataStartMs + 86_400_000,
+    )!;
     const req = text.split("\n").filter((l) => l.startsWith("kube_pod_container_resource_requests{") && l.includes(`pod="${waited.pod}"`));
     expect(req.some((l) => !l.includes("node="))).toBe(true);
     expect(req.some((l) => l.includes(`node="${waited.node}"`))).toBe(true);
@@ -96,8 +99,22 @@ describe("the month generator", () => {
     expect(text).toMatch(/kube_node_status_capacity\{node="p4d-mig",resource="nvidia_com_gpu"[^}]*\} 0 /);
     // dcgm-exporter: its own labels on every GPU series, a GPU no pod holds carries the exporter's pod
     const dcgm = text.split("\n").filter((l) => l.startsWith("DCGM_FI_DEV_GPU_UTIL{"));
-    for (const label of ["gpu", "UUID", "device", "modelName", "Hostname", "pci_bus_id", "DCGM_FI_DRIVER_VERSION", "container", "namespace", "pod"])
-      expect(dcgm.every((l) => l.includes(`${label}="`)), label).toBe(true);
+    for (const label of [
+      "gpu",
+      "UUID",
+      "device",
+      "modelName",
+      "Hostname",
+      "pci_bus_id",
+      "DCGM_FI_DRIVER_VERSION",
+      "container",
+      "namespace",
+      "pod",
+    ])
+      expect(
+        dcgm.every((l) => l.includes(`${label}="`)),
+        label,
+      ).toBe(true);
     expect(dcgm.some((l) => l.includes('namespace="gpu-operator"'))).toBe(true);
     const exported = generateMonth({ month: "2026-10", scale: "demo", days: 1, dcgm: { labels: "exported", sharing: "virtual" } });
     const dir2 = await mkdtemp(path.join(tmpdir(), "om-"));
@@ -113,7 +130,11 @@ describe("the month generator", () => {
     const capacities = new Set(g.nodes.map((n) => `${n.instanceType.split(".")[0]}/${n.capacity}`));
     for (const c of ["g4dn/spot", "g4dn/on-demand", "g5/spot", "g5/on-demand"]) expect(capacities).toContain(c);
     const used = new Set(g.jobs.map((j) => j.namespace));
-    for (const t of cfg.tenants) expect(g.namespaces.some((n) => used.has(n.name) && (n.tenantLabel ?? n.name).startsWith(t.id)), t.id).toBe(true);
+    for (const t of cfg.tenants)
+      expect(
+        g.namespaces.some((n) => used.has(n.name) && (n.tenantLabel ?? n.name).startsWith(t.id)),
+        t.id,
+      ).toBe(true);
     // average utilization per namespace × GPU model (the reference granularity) from the exact answer
     const model = new Map(g.nodes.map((n) => [n.name, n.gpuModel]));
     const sums = new Map<string, [number, number]>();

@@ -79,14 +79,19 @@ describe("the backfill pool", () => {
   it("given day files where one is not OpenMetrics, when backfilled, then it rejects naming that file and the good days are in blocks, one block per day", async () => {
     const work = await mkdtemp(path.join(tmpdir(), "pool-"));
     try {
-      const day = (i: number) => `# TYPE m gauge\n${Array.from({ length: 144 }, (_, k) => `m{d="${i}"} 1 ${86400 * (20000 + i) + 600 * k}`).join("\n")}\n# EOF\n`;
+      const day = (i: number) =>
+        `# TYPE m gauge\n${Array.from({ length: 144 }, (_, k) => `m{d="${i}"} 1 ${86400 * (20000 + i) + 600 * k}`).join("\n")}\n# EOF\n`;
       const files = [0, 1, 2].map((i) => path.join(work, `day-${i}.om`));
       await Promise.all(files.map((f, i) => writeFile(f, i === 1 ? "not openmetrics\n" : day(i))));
       await expect(backfill(files, path.join(work, "blocks"))).rejects.toThrow(/promtool failed on .*day-1\.om/);
       const good = await backfill([files[0]!, files[2]!], path.join(work, "good"));
       expect(good).toBeUndefined();
       // Day-long data: promtool's default (2 h) cuts each day into 12 blocks; ours into at most 2 (18 h blocks).
-      const metas = await Promise.all((await readdir(path.join(work, "good"))).map(async (b) => JSON.parse(await readFile(path.join(work, "good", b, "meta.json"), "utf8")) as { minTime: number; maxTime: number }));
+      const metas = await Promise.all(
+        (await readdir(path.join(work, "good"))).map(
+          async (b) => JSON.parse(await readFile(path.join(work, "good", b, "meta.json"), "utf8")) as { minTime: number; maxTime: number },
+        ),
+      );
       expect(metas.length).toBeLessThanOrEqual(4);
       expect(Math.max(...metas.map((m) => m.maxTime - m.minTime))).toBeGreaterThan(2 * 3600_000);
     } finally {

@@ -14,17 +14,24 @@ const ProductSchema = z.object({
     sku: z.string(),
     attributes: z.object({ instanceType: z.string(), regionCode: z.string().optional() }).passthrough(),
   }),
-  terms: z.object({
-    OnDemand: z
-      .record(
-        z.string(),
-        z.object({
-          effectiveDate: z.string().optional(),
-          priceDimensions: z.record(z.string(), z.object({ unit: z.string(), pricePerUnit: z.object({ USD: z.string() }).passthrough() }).passthrough()),
-        }).passthrough(),
-      )
-      .optional(),
-  }).passthrough(),
+  terms: z
+    .object({
+      OnDemand: z
+        .record(
+          z.string(),
+          z
+            .object({
+              effectiveDate: z.string().optional(),
+              priceDimensions: z.record(
+                z.string(),
+                z.object({ unit: z.string(), pricePerUnit: z.object({ USD: z.string() }).passthrough() }).passthrough(),
+              ),
+            })
+            .passthrough(),
+        )
+        .optional(),
+    })
+    .passthrough(),
 });
 
 /**
@@ -70,13 +77,21 @@ async function onDemandQuotes(client: PricingClient, req: { region: string; inst
     for await (const page of pages)
       for (const item of page.PriceList ?? []) {
         const doc = ProductSchema.safeParse(JSON.parse(String(item)));
-        if (!doc.success) throw new Error(`pricing:GetProducts returned a product this reader does not understand: ${doc.error.issues.map((i) => i.path.join(".")).join(", ")}`);
+        if (!doc.success)
+          throw new Error(
+            `pricing:GetProducts returned a product this reader does not understand: ${doc.error.issues.map((i) => i.path.join(".")).join(", ")}`,
+          );
         const p = doc.data;
         if (p.product.attributes.instanceType !== instanceType) continue;
         for (const term of Object.values(p.terms.OnDemand ?? {}))
           for (const dim of Object.values(term.priceDimensions)) {
             if (dim.unit !== "Hrs") continue;
-            out.push({ instanceType, hourly: dim.pricePerUnit.USD, sku: p.product.sku, ...(term.effectiveDate ? { effectiveDate: term.effectiveDate } : {}) });
+            out.push({
+              instanceType,
+              hourly: dim.pricePerUnit.USD,
+              sku: p.product.sku,
+              ...(term.effectiveDate ? { effectiveDate: term.effectiveDate } : {}),
+            });
           }
       }
   }

@@ -4,13 +4,13 @@ import type { QuotaMetrics, TenantMetric } from "../quota/quota-ports.js";
 /** PutMetricData accepts at most 1000 data points per call (and 1 MB); our datums are tiny, so the count is the limit that binds. */
 export const MAX_DATUMS_PER_CALL = 1000;
 
-
 export function quotaMetricDatums(metrics: TenantMetric[], at: Date): MetricDatum[] {
   const out: MetricDatum[] = [];
   for (const m of metrics) {
     const Dimensions = [{ Name: "Tenant", Value: m.tenantId }];
     out.push({ MetricName: "GpuHoursUsed", Dimensions, Timestamp: at, Value: m.usedGpuHours, Unit: StandardUnit.None });
-    if (m.quotaUsedRatio !== undefined) out.push({ MetricName: "GpuQuotaUsedRatio", Dimensions, Timestamp: at, Value: m.quotaUsedRatio, Unit: StandardUnit.None });
+    if (m.quotaUsedRatio !== undefined)
+      out.push({ MetricName: "GpuQuotaUsedRatio", Dimensions, Timestamp: at, Value: m.quotaUsedRatio, Unit: StandardUnit.None });
   }
   return out;
 }

@@ -23,7 +23,10 @@ export function auditDay(epochMs: number, timeZone: string): string {
 
 /** `<prefix>/day=YYYY-MM-DD/<run time>-<run id>.jsonl` (no leading slash). */
 export function auditObjectKey(prefix: string, timeZone: string, runAtMs: number, runId: string): string {
-  const stamp = new Date(runAtMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const stamp = new Date(runAtMs)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
   return `${prefix.replace(/\/+$/, "")}/day=${auditDay(runAtMs, timeZone)}/${stamp}-${runId}.jsonl`.replace(/^\//, "");
 }
 
@@ -36,7 +39,15 @@ export const auditObjectBody = (records: AuditRecord[]) => records.map((r) => JS
  * O(n²) transfer). Athena or `aws s3 cp --recursive` reads a day as one table.
  * Every decision of the run is a line, acted on or not.
  */
-export async function writeAuditLog(s3: S3Client, bucket: string, prefix: string, timeZone: string, runAtMs: number, runId: string, records: AuditRecord[]): Promise<string> {
+export async function writeAuditLog(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  timeZone: string,
+  runAtMs: number,
+  runId: string,
+  records: AuditRecord[],
+): Promise<string> {
   const key = auditObjectKey(prefix, timeZone, runAtMs, runId);
   const body = auditObjectBody(records);
   // If-None-Match: a retried Lambda with the same run id never overwrites what the first attempt recorded.
@@ -103,7 +114,8 @@ export function localAuditSource(dir: string): ControllerAuditSource {
           if (e.code === "ENOENT") return [] as string[];
           throw e;
         });
-        for (const name of names.filter((n) => n.endsWith(".jsonl")).sort()) objects.push({ key: `day=${day}/${name}`, body: await readFile(path.join(sub, name), "utf8") });
+        for (const name of names.filter((n) => n.endsWith(".jsonl")).sort())
+          objects.push({ key: `day=${day}/${name}`, body: await readFile(path.join(sub, name), "utf8") });
       }
       return objects;
     },

@@ -33,7 +33,12 @@ export class LeaseLostError extends UnavailableError {
 
 const isPreconditionFailure = (e: unknown) => {
   const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return err.name === "PreconditionFailed" || err.name === "ConditionalRequestConflict" || err.$metadata?.httpStatusCode === 412 || err.$metadata?.httpStatusCode === 409;
+  return (
+    err.name === "PreconditionFailed" ||
+    err.name === "ConditionalRequestConflict" ||
+    err.$metadata?.httpStatusCode === 412 ||
+    err.$metadata?.httpStatusCode === 409
+  );
 };
 
 export class ControllerLease {
@@ -56,7 +61,14 @@ export class ControllerLease {
   private async write(doc: LeaseDocument, cond: { ifMatch?: string; ifNoneMatch?: string }): Promise<string | undefined> {
     try {
       const r = await this.s3.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: JSON.stringify(doc), ContentType: "application/json", IfMatch: cond.ifMatch, IfNoneMatch: cond.ifNoneMatch }),
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key,
+          Body: JSON.stringify(doc),
+          ContentType: "application/json",
+          IfMatch: cond.ifMatch,
+          IfNoneMatch: cond.ifNoneMatch,
+        }),
       );
       return r.ETag;
     } catch (e) {
@@ -70,7 +82,10 @@ export class ControllerLease {
     const cur = await this.read();
     if (cur && cur.doc.expiresAtMs > nowMs && cur.doc.holder !== holder) return undefined;
     const state = normalizeState(cur?.doc.state);
-    const etag = await this.write({ holder, acquiredAtMs: nowMs, expiresAtMs: nowMs + ttlMs, state }, cur ? { ifMatch: cur.etag } : { ifNoneMatch: "*" });
+    const etag = await this.write(
+      { holder, acquiredAtMs: nowMs, expiresAtMs: nowMs + ttlMs, state },
+      cur ? { ifMatch: cur.etag } : { ifNoneMatch: "*" },
+    );
     return etag ? { holder, etag, state } : undefined;
   }
 
@@ -82,7 +97,10 @@ export class ControllerLease {
 
   /** Saves state and keeps holding the lease (after each action, so a crash loses at most one step of memory). */
   async checkpoint(lease: HeldLease, state: ControllerState, nowMs: number, ttlMs: number): Promise<HeldLease> {
-    const etag = await this.write({ holder: lease.holder, acquiredAtMs: nowMs, expiresAtMs: nowMs + ttlMs, state }, { ifMatch: lease.etag });
+    const etag = await this.write(
+      { holder: lease.holder, acquiredAtMs: nowMs, expiresAtMs: nowMs + ttlMs, state },
+      { ifMatch: lease.etag },
+    );
     if (!etag) throw new LeaseLostError(`lease ${this.key} was taken over while ${lease.holder} held it; stop acting`);
     return { ...lease, etag, state };
   }

@@ -27,7 +27,13 @@ export interface RunMetrics {
  * GpuHoursSavedEstimate, dimensioned by NodeGroup and Mode (acting/dry-run,
  * so a dry-run week shows what acting would have saved), plus Halted for the run.
  */
-export async function publishRunMetrics(cw: CloudWatchClient, atMs: number, perGroup: RunMetrics[], halted: boolean, namespace = CONTROLLER_NAMESPACE): Promise<void> {
+export async function publishRunMetrics(
+  cw: CloudWatchClient,
+  atMs: number,
+  perGroup: RunMetrics[],
+  halted: boolean,
+  namespace = CONTROLLER_NAMESPACE,
+): Promise<void> {
   const ts = new Date(atMs);
   const M = CONTROLLER_METRIC_NAMES;
   const data: MetricDatum[] = [{ MetricName: M.halted, Value: halted ? 1 : 0, Unit: "Count", Timestamp: ts }];
@@ -42,5 +48,6 @@ export async function publishRunMetrics(cw: CloudWatchClient, atMs: number, perG
       { MetricName: M.gpuHoursSaved, Value: Math.round(g.gpuHoursSaved * 1e6) / 1e6, Unit: "None", Timestamp: ts, Dimensions },
     );
   }
-  for (let i = 0; i < data.length; i += 1000) await cw.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data.slice(i, i + 1000) }));
+  for (let i = 0; i < data.length; i += 1000)
+    await cw.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data.slice(i, i + 1000) }));
 }

@@ -17,7 +17,10 @@ export interface ControllerQueryOptions {
 const FILES = ["node-gpu-window", "node-gpu-last-sample", "node-group-gpu-utilization"] as const;
 
 export function loadControllerQueries(dir = defaultQueriesDir()): Record<(typeof FILES)[number], string> {
-  return Object.fromEntries(FILES.map((f) => [f, readFileSync(path.join(dir, `${f}.promql`), "utf8")])) as Record<(typeof FILES)[number], string>;
+  return Object.fromEntries(FILES.map((f) => [f, readFileSync(path.join(dir, `${f}.promql`), "utf8")])) as Record<
+    (typeof FILES)[number],
+    string
+  >;
 }
 
 /**
@@ -29,9 +32,17 @@ export async function fetchControllerMetrics(client: PrometheusClient, nowMs: nu
   const q = loadControllerQueries(o.queriesDir);
   const labels = { nodeLabel: o.nodeLabel ?? "Hostname", gpuLabel: o.gpuLabel ?? "gpu" };
   const t = nowMs / 1000;
-  const win = (fn: string) => client.query(renderQuery(q["node-gpu-window"], { ...labels, fn, windowSeconds: o.idleWindowSeconds }, "node-gpu-window"), t);
+  const win = (fn: string) =>
+    client.query(renderQuery(q["node-gpu-window"], { ...labels, fn, windowSeconds: o.idleWindowSeconds }, "node-gpu-window"), t);
   const grp = (fn: string) =>
-    client.query(renderQuery(q["node-group-gpu-utilization"], { ...labels, fn, windowSeconds: o.scaleOutWindowSeconds, stepSeconds: o.stepSeconds }, "node-group-gpu-utilization"), t);
+    client.query(
+      renderQuery(
+        q["node-group-gpu-utilization"],
+        { ...labels, fn, windowSeconds: o.scaleOutWindowSeconds, stepSeconds: o.stepSeconds },
+        "node-group-gpu-utilization",
+      ),
+      t,
+    );
   const [count, max, avg, last, gMin, gAvg, gCount] = await Promise.all([
     win("count"),
     win("max"),
@@ -43,7 +54,15 @@ export async function fetchControllerMetrics(client: PrometheusClient, nowMs: nu
   ]);
   const key = (m: Record<string, string>) => `${m[labels.nodeLabel]}\u0000${m[labels.gpuLabel] ?? ""}`;
   const gpus = new Map<string, GpuWindow>();
-  for (const s of count) gpus.set(key(s.metric), { node: s.metric[labels.nodeLabel]!, gpu: s.metric[labels.gpuLabel] ?? "", samples: s.value, maxUtil: NaN, meanUtil: NaN, lastSampleMs: 0 });
+  for (const s of count)
+    gpus.set(key(s.metric), {
+      node: s.metric[labels.nodeLabel]!,
+      gpu: s.metric[labels.gpuLabel] ?? "",
+      samples: s.value,
+      maxUtil: NaN,
+      meanUtil: NaN,
+      lastSampleMs: 0,
+    });
   for (const s of max) {
     const g = gpus.get(key(s.metric));
     if (g) g.maxUtil = s.value;

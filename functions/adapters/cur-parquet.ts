@@ -84,7 +84,9 @@ export function curParquetFile(file: string): CurSource {
           usageStartMs: start,
           currency: String(r.line_item_currency_code ?? ""),
           unblendedCost: money(r.line_item_unblended_cost) ?? new D(0),
-          ...(money(r.savings_plan_savings_plan_effective_cost) ? { savingsPlanEffectiveCost: money(r.savings_plan_savings_plan_effective_cost)! } : {}),
+          ...(money(r.savings_plan_savings_plan_effective_cost)
+            ? { savingsPlanEffectiveCost: money(r.savings_plan_savings_plan_effective_cost)! }
+            : {}),
           ...(money(r.reservation_effective_cost) ? { reservationEffectiveCost: money(r.reservation_effective_cost)! } : {}),
         });
       }

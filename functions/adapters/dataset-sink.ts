@@ -67,17 +67,35 @@ export function s3Staging(client: S3Client, bucket: string, prefix = ""): Cluste
     location: `s3://${bucket}/${p ? `${p}/` : ""}staging`,
     async write(month, cluster, files) {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(month, cluster, STAGE_MANIFEST_FILE) }));
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key(month, cluster, STAGE_USAGE_FILE), Body: files.usage, ContentType: "application/json" }));
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key(month, cluster, STAGE_MANIFEST_FILE), Body: files.manifest, ContentType: "application/json" }));
+      await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key(month, cluster, STAGE_USAGE_FILE),
+          Body: files.usage,
+          ContentType: "application/json",
+        }),
+      );
+      await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key(month, cluster, STAGE_MANIFEST_FILE),
+          Body: files.manifest,
+          ContentType: "application/json",
+        }),
+      );
       return `s3://${bucket}/${key(month, cluster, "")}`;
     },
     async read(month, cluster) {
-      const [usage, manifest] = await Promise.all([get(key(month, cluster, STAGE_USAGE_FILE)), get(key(month, cluster, STAGE_MANIFEST_FILE))]);
+      const [usage, manifest] = await Promise.all([
+        get(key(month, cluster, STAGE_USAGE_FILE)),
+        get(key(month, cluster, STAGE_MANIFEST_FILE)),
+      ]);
       return usage || manifest ? { usage, manifest } : undefined;
     },
     async clear(month, clusters) {
       for (const c of clusters)
-        for (const f of [STAGE_MANIFEST_FILE, STAGE_USAGE_FILE]) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(month, c, f) }));
+        for (const f of [STAGE_MANIFEST_FILE, STAGE_USAGE_FILE])
+          await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(month, c, f) }));
     },
   };
 }

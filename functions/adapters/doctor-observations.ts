@@ -1,6 +1,12 @@
 import type { InstantSample, PrometheusClient } from "./prometheus-client.js";
 import { defaultQueriesDir, loadQueryFiles, renderQuery } from "./query-files.js";
-import { DCGM_LABEL_STATS, METRIC_FAMILIES, SCRAPE_SOURCES, type DoctorObservations, type ObserveCluster } from "../doctor/doctor-checks.js";
+import {
+  DCGM_LABEL_STATS,
+  METRIC_FAMILIES,
+  SCRAPE_SOURCES,
+  type DoctorObservations,
+  type ObserveCluster,
+} from "../doctor/doctor-checks.js";
 
 /** The doctor's queries, one per file (queries/doctor-*.promql). */
 export const DOCTOR_QUERY_NAMES = [
@@ -40,7 +46,11 @@ export function prometheusDoctorObserver(client: PrometheusClient, queries: Reco
   return (window, settings) => fetchDoctorObservations(client, window, { queries, ...settings });
 }
 
-export async function fetchDoctorObservations(client: PrometheusClient, window: { startMs: number; endMs: number }, o: DoctorQueryOptions): Promise<DoctorObservations> {
+export async function fetchDoctorObservations(
+  client: PrometheusClient,
+  window: { startMs: number; endMs: number },
+  o: DoctorQueryOptions,
+): Promise<DoctorObservations> {
   const windowSeconds = Math.max(60, Math.round((window.endMs - window.startMs) / 1000));
   const values = {
     windowSeconds,
@@ -60,7 +70,9 @@ export async function fetchDoctorObservations(client: PrometheusClient, window: 
   const joined = tagged(join!, "stat", ["requested", "running", "attributed"] as const);
   return {
     families: tagged(families!, "family", METRIC_FAMILIES),
-    gpuNodeCapacity: capacity!.filter((s) => s.metric.node).map((s) => ({ node: s.metric.node!, resource: s.metric.resource ?? "", capacity: s.value })),
+    gpuNodeCapacity: capacity!
+      .filter((s) => s.metric.node)
+      .map((s) => ({ node: s.metric.node!, resource: s.metric.resource ?? "", capacity: s.value })),
     gpuNodeLabels: nodeLabels!
       .filter((s) => s.metric.node)
       .map((s) => ({

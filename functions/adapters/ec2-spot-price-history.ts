@@ -25,19 +25,19 @@ export function ec2SpotPriceHistory(client: EC2Client): SpotPriceHistory {
         },
       );
       try {
-      for await (const page of pages)
-        for (const p of page.SpotPriceHistory ?? []) {
-          // An item without these fields cannot be attributed to a node's price: refuse rather than skip it.
-          if (!p.InstanceType || !p.AvailabilityZone || !p.SpotPrice || !p.Timestamp)
-            throw new Error(`DescribeSpotPriceHistory returned an incomplete item: ${JSON.stringify(p)}`);
-          out.push({
-            instanceType: p.InstanceType,
-            zone: p.AvailabilityZone,
-            productDescription: p.ProductDescription ?? SPOT_PRODUCT_DESCRIPTION,
-            at: p.Timestamp.toISOString(),
-            hourly: p.SpotPrice,
-          });
-        }
+        for await (const page of pages)
+          for (const p of page.SpotPriceHistory ?? []) {
+            // An item without these fields cannot be attributed to a node's price: refuse rather than skip it.
+            if (!p.InstanceType || !p.AvailabilityZone || !p.SpotPrice || !p.Timestamp)
+              throw new Error(`DescribeSpotPriceHistory returned an incomplete item: ${JSON.stringify(p)}`);
+            out.push({
+              instanceType: p.InstanceType,
+              zone: p.AvailabilityZone,
+              productDescription: p.ProductDescription ?? SPOT_PRODUCT_DESCRIPTION,
+              at: p.Timestamp.toISOString(),
+              hourly: p.SpotPrice,
+            });
+          }
       } catch (e) {
         throw asPriceFeedError(e, "EC2 DescribeSpotPriceHistory");
       }

@@ -17,14 +17,26 @@ export async function describeClusterAccess(eks: EKSClient, clusterName: string)
  * GetCallerIdentity URL bound to the cluster name (x-k8s-aws-id), base64url,
  * prefixed `k8s-aws-v1.`. Valid 15 minutes; cached for 10.
  */
-export function eksTokenProvider(clusterName: string, region: string, credentials: AwsCredentialIdentityProvider, clock: () => number = Date.now): () => Promise<string> {
+export function eksTokenProvider(
+  clusterName: string,
+  region: string,
+  credentials: AwsCredentialIdentityProvider,
+  clock: () => number = Date.now,
+): () => Promise<string> {
   const signer = new SignatureV4({ service: "sts", region, credentials, sha256: Sha256 });
   let cached: { token: string; atMs: number } | undefined;
   return async () => {
     if (cached && clock() - cached.atMs < 10 * 60_000) return cached.token;
     const hostname = `sts.${region}.amazonaws.com`;
     const signed = await signer.presign(
-      { method: "GET", protocol: "https:", hostname, path: "/", query: { Action: "GetCallerIdentity", Version: "2011-06-15" }, headers: { host: hostname, "x-k8s-aws-id": clusterName } },
+      {
+        method: "GET",
+        protocol: "https:",
+        hostname,
+        path: "/",
+        query: { Action: "GetCallerIdentity", Version: "2011-06-15" },
+        headers: { host: hostname, "x-k8s-aws-id": clusterName },
+      },
       { expiresIn: 60, signingDate: new Date(clock()) },
     );
     const qs = Object.entries(signed.query ?? {})

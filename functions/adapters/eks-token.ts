@@ -18,7 +18,13 @@ export async function eksToken(opts: {
   signingDate?: Date;
 }): Promise<string> {
   const hostname = `sts.${opts.region}.amazonaws.com`;
-  const signer = new SignatureV4({ service: "sts", region: opts.region, credentials: opts.credentials, sha256: Sha256, uriEscapePath: true });
+  const signer = new SignatureV4({
+    service: "sts",
+    region: opts.region,
+    credentials: opts.credentials,
+    sha256: Sha256,
+    uriEscapePath: true,
+  });
   const signed = await signer.presign(
     {
       method: "GET",

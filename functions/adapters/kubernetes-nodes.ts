@@ -11,7 +11,11 @@ const NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup";
 
 /** The Kubernetes API as the controller uses it: JSON in, JSON out, errors carry the HTTP status. */
 export interface KubeApi {
-  request<T>(method: "GET" | "PATCH", path: string, opts?: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string }): Promise<T>;
+  request<T>(
+    method: "GET" | "PATCH",
+    path: string,
+    opts?: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string },
+  ): Promise<T>;
 }
 
 export class KubeApiError extends Error {
@@ -28,7 +32,11 @@ export class KubeApiError extends Error {
 export function kubeApi(server: string, tokenProvider: () => Promise<string> | string, caData?: string, timeoutMs = 20_000): KubeApi {
   const base = new URL(server);
   return {
-    async request<T>(method: "GET" | "PATCH", path: string, opts: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string } = {}) {
+    async request<T>(
+      method: "GET" | "PATCH",
+      path: string,
+      opts: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string } = {},
+    ) {
       const url = new URL(path, base);
       for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
       const token = await tokenProvider();
@@ -37,18 +45,28 @@ export function kubeApi(server: string, tokenProvider: () => Promise<string> | s
       if (body) headers["content-type"] = opts.contentType ?? "application/json";
       const lib = url.protocol === "https:" ? https : http;
       const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = lib.request(url, { method, headers, timeout: timeoutMs, ...(url.protocol === "https:" && caData ? { ca: Buffer.from(caData, "base64").toString("utf8") } : {}) }, (res) => {
-          let t = "";
-          res.setEncoding("utf8");
-          res.on("data", (c) => (t += c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text: t }));
-        });
+        const req = lib.request(
+          url,
+          {
+            method,
+            headers,
+            timeout: timeoutMs,
+            ...(url.protocol === "https:" && caData ? { ca: Buffer.from(caData, "base64").toString("utf8") } : {}),
+          },
+          (res) => {
+            let t = "";
+            res.setEncoding("utf8");
+            res.on("data", (c) => (t += c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, text: t }));
+          },
+        );
         req.on("timeout", () => req.destroy(new Error(`Kubernetes API ${method} ${url.pathname} timed out after ${timeoutMs} ms`)));
         req.on("error", reject);
         if (body) req.write(body);
         req.end();
       });
-      if (status < 200 || status >= 300) throw new KubeApiError(`Kubernetes API ${method} ${url.pathname}: HTTP ${status}: ${text.slice(0, 300)}`, status);
+      if (status < 200 || status >= 300)
+        throw new KubeApiError(`Kubernetes API ${method} ${url.pathname}: HTTP ${status}: ${text.slice(0, 300)}`, status);
       return JSON.parse(text) as T;
     },
   };
@@ -84,8 +102,14 @@ export function toNodeInfo(n: V1Node): NodeInfo {
 
 /** GPUs a pod holds: the larger of the sum over containers and the largest init container (Kubernetes' effective request). */
 export function podGpuRequest(p: V1Pod): number {
-  const sum = (p.spec?.containers ?? []).reduce((a, c) => a + gpuOf((c.resources?.limits ?? c.resources?.requests) as Record<string, string>), 0);
-  const init = Math.max(0, ...(p.spec?.initContainers ?? []).map((c) => gpuOf((c.resources?.limits ?? c.resources?.requests) as Record<string, string>)));
+  const sum = (p.spec?.containers ?? []).reduce(
+    (a, c) => a + gpuOf((c.resources?.limits ?? c.resources?.requests) as Record<string, string>),
+    0,
+  );
+  const init = Math.max(
+    0,
+    ...(p.spec?.initContainers ?? []).map((c) => gpuOf((c.resources?.limits ?? c.resources?.requests) as Record<string, string>)),
+  );
   return Math.max(sum, init);
 }
 
@@ -94,7 +118,8 @@ export function karpenterNodePoolOfPod(p: V1Pod): string | undefined {
   const sel = p.spec?.nodeSelector?.[KARPENTER_NODEPOOL_LABEL];
   if (sel) return sel;
   for (const term of p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [])
-    for (const e of term.matchExpressions ?? []) if (e.key === KARPENTER_NODEPOOL_LABEL && e.operator === "In" && e.values?.length) return e.values[0];
+    for (const e of term.matchExpressions ?? [])
+      if (e.key === KARPENTER_NODEPOOL_LABEL && e.operator === "In" && e.values?.length) return e.values[0];
   return undefined;
 }
 
@@ -147,7 +172,8 @@ export async function listPods(api: KubeApi, poolOfNodeGroup: (ng: string) => st
  */
 const nodePath = (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`;
 const readNode = (api: KubeApi, name: string) => api.request<V1Node>("GET", nodePath(name));
-const patchNode = (api: KubeApi, name: string, ops: object[]) => api.request<V1Node>("PATCH", nodePath(name), { body: ops, contentType: "application/json-patch+json" });
+const patchNode = (api: KubeApi, name: string, ops: object[]) =>
+  api.request<V1Node>("PATCH", nodePath(name), { body: ops, contentType: "application/json-patch+json" });
 
 export async function cordonAndTaint(api: KubeApi, nodeName: string): Promise<NodeInfo> {
   const n = await readNode(api, nodeName);
@@ -160,7 +186,11 @@ export async function cordonAndTaint(api: KubeApi, nodeName: string): Promise<No
   ];
   if (!wasCordoned) {
     patch.push({ op: "add", path: "/spec/unschedulable", value: true });
-    patch.push({ op: "add", path: n.metadata?.annotations ? `/metadata/annotations/${CORDONED_BY_US.replace(/\//g, "~1")}` : "/metadata/annotations", value: n.metadata?.annotations ? "true" : { [CORDONED_BY_US]: "true" } });
+    patch.push({
+      op: "add",
+      path: n.metadata?.annotations ? `/metadata/annotations/${CORDONED_BY_US.replace(/\//g, "~1")}` : "/metadata/annotations",
+      value: n.metadata?.annotations ? "true" : { [CORDONED_BY_US]: "true" },
+    });
   }
   return toNodeInfo(await patchNode(api, nodeName, patch));
 }
@@ -181,4 +211,3 @@ export async function releaseNode(api: KubeApi, nodeName: string): Promise<NodeI
   }
   return toNodeInfo(await patchNode(api, nodeName, patch));
 }
-

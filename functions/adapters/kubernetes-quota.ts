@@ -4,7 +4,14 @@ import type { ConfigurationOptions, CoreV1Api, CustomObjectsApi, V1ResourceQuota
 import type { Tenant } from "../core/config.js";
 import { makeTenantResolver } from "../core/attribution.js";
 import type { QuotaEnforcer } from "../quota/run-quota-check.js";
-import { KueueNotInstalledError, type KueueQueuePort, type ObservedQueue, type QueueRef, type StopPolicy, type StopPolicyField } from "../quota/kueue-hold.js";
+import {
+  KueueNotInstalledError,
+  type KueueQueuePort,
+  type ObservedQueue,
+  type QueueRef,
+  type StopPolicy,
+  type StopPolicyField,
+} from "../quota/kueue-hold.js";
 
 /**
  * Blocks new GPU pods with a ResourceQuota of its own name per namespace —
@@ -100,10 +107,19 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
         }
         return { after: null };
       }
-      const body: V1ResourceQuota = { apiVersion: "v1", kind: "ResourceQuota", metadata: { name, namespace, labels: snap.labels, annotations: snap.annotations }, spec: snap.spec };
+      const body: V1ResourceQuota = {
+        apiVersion: "v1",
+        kind: "ResourceQuota",
+        metadata: { name, namespace, labels: snap.labels, annotations: snap.annotations },
+        spec: snap.spec,
+      };
       try {
         const cur = await api.readNamespacedResourceQuota({ name, namespace });
-        await api.replaceNamespacedResourceQuota({ name, namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } } });
+        await api.replaceNamespacedResourceQuota({
+          name,
+          namespace,
+          body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } },
+        });
       } catch (e) {
         if (statusCode(e) !== 404) throw e;
         await api.createNamespacedResourceQuota({ namespace, body });
@@ -128,7 +144,10 @@ export async function eksKubernetesApis(opts: { server: string; caData?: string;
   try {
     k8s = await import("@kubernetes/client-node");
   } catch (e) {
-    throw new Error(`cannot load @kubernetes/client-node on Node ${process.versions.node} (it needs Node >= 22.19${major < 22 || (major === 22 && minor < 19) ? "; run enforcement on Node 22, as the Lambda does" : ""}): ${(e as Error).message}`, { cause: e });
+    throw new Error(
+      `cannot load @kubernetes/client-node on Node ${process.versions.node} (it needs Node >= 22.19${major < 22 || (major === 22 && minor < 19) ? "; run enforcement on Node 22, as the Lambda does" : ""}): ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
@@ -170,7 +189,8 @@ interface KueueObject {
 
 function observed(o: KueueObject, ref: QueueRef): ObservedQueue {
   const sp = o.spec?.stopPolicy;
-  if (sp !== undefined && !STOP_POLICIES.includes(sp)) throw new Error(`${ref.kind} ${ref.kind === "LocalQueue" ? `${ref.namespace}/` : ""}${ref.name}: unknown spec.stopPolicy "${sp}"`);
+  if (sp !== undefined && !STOP_POLICIES.includes(sp))
+    throw new Error(`${ref.kind} ${ref.kind === "LocalQueue" ? `${ref.namespace}/` : ""}${ref.name}: unknown spec.stopPolicy "${sp}"`);
   return {
     ref,
     labels: o.metadata?.labels ?? {},
@@ -206,13 +226,19 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
           if (statusCode(e) === 404) throw new KueueNotInstalledError(`GET /apis/${KUEUE_GROUP}/${KUEUE_VERSION}/localqueues answered 404`);
           throw e;
         }
-        for (const o of page.items ?? []) localQueues.push(observed(o, { kind: "LocalQueue", namespace: o.metadata!.namespace!, name: o.metadata!.name! }));
+        for (const o of page.items ?? [])
+          localQueues.push(observed(o, { kind: "LocalQueue", namespace: o.metadata!.namespace!, name: o.metadata!.name! }));
         cont = page.metadata?.continue || undefined;
       } while (cont);
       const clusterQueues: ObservedQueue[] = [];
       for (const name of [...new Set(clusterQueueNames)].sort()) {
         try {
-          clusterQueues.push(observed(await customObjects.getClusterCustomObject({ ...base, plural: "clusterqueues", name }), { kind: "ClusterQueue", name }));
+          clusterQueues.push(
+            observed(await customObjects.getClusterCustomObject({ ...base, plural: "clusterqueues", name }), {
+              kind: "ClusterQueue",
+              name,
+            }),
+          );
         } catch (e) {
           if (statusCode(e) !== 404) throw e; // missing: the selection names it as missing, before anything is changed
         }
@@ -224,13 +250,19 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
 
     async setStopPolicy(queue, stopPolicy: StopPolicyField, note) {
       const body = {
-        metadata: { annotations: { [HOLD_ANNOTATION]: note }, ...(queue.resourceVersion ? { resourceVersion: queue.resourceVersion } : {}) },
+        metadata: {
+          annotations: { [HOLD_ANNOTATION]: note },
+          ...(queue.resourceVersion ? { resourceVersion: queue.resourceVersion } : {}),
+        },
         spec: { stopPolicy },
       };
       const r = queue.ref;
       const out: KueueObject =
         r.kind === "LocalQueue"
-          ? await customObjects.patchNamespacedCustomObject({ ...base, namespace: r.namespace, plural: "localqueues", name: r.name, body }, apis.mergePatch)
+          ? await customObjects.patchNamespacedCustomObject(
+              { ...base, namespace: r.namespace, plural: "localqueues", name: r.name, body },
+              apis.mergePatch,
+            )
           : await customObjects.patchClusterCustomObject({ ...base, plural: "clusterqueues", name: r.name, body }, apis.mergePatch);
       return { after: (out.spec?.stopPolicy as StopPolicy | undefined) ?? null };
     },

@@ -11,7 +11,10 @@ export interface InstantSample {
 
 /** Prometheus could not be reached or kept failing: retry later, never bill on it. */
 export class PrometheusUnavailableError extends UnavailableError {
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(
+    message: string,
+    readonly cause?: unknown,
+  ) {
     super(message);
     this.name = "PrometheusUnavailableError";
   }
@@ -75,8 +78,14 @@ const REFUSALS: readonly [RegExp, QueryLimit][] = [
   [/query processing would load too many samples/i, "samples"],
   [/query timed out|query timeout|context deadline exceeded/i, "timeout"],
   [/err-mimir-max-series-per-query|maximum number of series|max number of series limit|exceeded series limit/i, "series"],
-  [/err-mimir-max-(estimated-)?chunks-per-query|maximum number of (estimated )?chunks|max number of chunks limit|exceeded chunks limit/i, "chunks"],
-  [/err-mimir-max-chunks-bytes-per-query|err-mimir-max-estimated-memory-consumption-per-query|aggregated (chunks|data) size limit|exceeded bytes limit|exceeded samples limit/i, "bytes"],
+  [
+    /err-mimir-max-(estimated-)?chunks-per-query|maximum number of (estimated )?chunks|max number of chunks limit|exceeded chunks limit/i,
+    "chunks",
+  ],
+  [
+    /err-mimir-max-chunks-bytes-per-query|err-mimir-max-estimated-memory-consumption-per-query|aggregated (chunks|data) size limit|exceeded bytes limit|exceeded samples limit/i,
+    "bytes",
+  ],
   [/err-mimir-max-query-length|query time range exceeds the limit/i, "time-range"],
 ];
 
@@ -94,15 +103,27 @@ export function classifyQueryAnswer(status: number, body: string): QueryAnswer {
     // Cancelled or unavailable is the server's state, not the query's size.
     if (refusal && json?.errorType !== "canceled" && json?.errorType !== "unavailable")
       return { kind: "too-large", limit: refusal[1], message: `${json?.errorType ?? `HTTP ${status}`}: ${said.trim()}` };
-    if (status === 429 || status >= 500 || json?.errorType === "timeout" || json?.errorType === "canceled" || json?.errorType === "unavailable")
-      return { kind: "unavailable", message: json ? `${json.errorType ?? `HTTP ${status}`}: ${json.error}` : `HTTP ${status}: ${body.slice(0, 300)}` };
+    if (
+      status === 429 ||
+      status >= 500 ||
+      json?.errorType === "timeout" ||
+      json?.errorType === "canceled" ||
+      json?.errorType === "unavailable"
+    )
+      return {
+        kind: "unavailable",
+        message: json ? `${json.errorType ?? `HTTP ${status}`}: ${json.error}` : `HTTP ${status}: ${body.slice(0, 300)}`,
+      };
     if (!json) return { kind: "bad-query", message: `HTTP ${status}, response is not JSON: ${body.slice(0, 200)}` };
     return { kind: "bad-query", message: `${json.errorType ?? `HTTP ${status}`}: ${json.error ?? body.slice(0, 300)}` };
   }
   if (json.data?.resultType !== "vector") return { kind: "bad-query", message: `expected a vector result, got ${json.data?.resultType}` };
   return {
     kind: "ok",
-    result: (json.data.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => ({ metric: s.metric, value: Number(s.value[1]) })),
+    result: (json.data.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => ({
+      metric: s.metric,
+      value: Number(s.value[1]),
+    })),
   };
 }
 
@@ -196,7 +217,11 @@ export function createPrometheusClient(opts: PrometheusClientOptions): Prometheu
             lastError = answer.message;
             continue;
           case "too-large":
-            throw new PrometheusQueryTooLargeError(`${base} refused the query (${answer.limit} limit): ${answer.message}`, answer.limit, answer.message);
+            throw new PrometheusQueryTooLargeError(
+              `${base} refused the query (${answer.limit} limit): ${answer.message}`,
+              answer.limit,
+              answer.message,
+            );
           case "bad-query":
             throw new PrometheusQueryError(`${base}: ${answer.message}`);
         }
@@ -205,7 +230,6 @@ export function createPrometheusClient(opts: PrometheusClientOptions): Prometheu
     },
   };
 }
-
 
 // Pure, so it lives in core (metering names a cluster with it); re-exported for the adapters that already use it here.
 export { redactUrl };

@@ -43,7 +43,8 @@ export async function fetchNodeRunSpans(
   const out = new Map<string, RunSpan[]>();
   for (const { edges } of perDay)
     for (const [node, e] of edges) {
-      if (e.first === undefined || e.last === undefined) throw new PrometheusQueryError(`node-run-spans: node ${node} has only a ${e.first === undefined ? "last" : "first"} tick`);
+      if (e.first === undefined || e.last === undefined)
+        throw new PrometheusQueryError(`node-run-spans: node ${node} has only a ${e.first === undefined ? "last" : "first"} tick`);
       const spans = out.get(node) ?? out.set(node, []).get(node)!;
       const span = { startMs: e.first, endMs: e.last + MIN };
       const prev = spans[spans.length - 1];

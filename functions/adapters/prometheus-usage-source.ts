@@ -22,7 +22,8 @@ export interface PrometheusUsageWiring extends ClusterPrometheus {
 /** The client for a cluster: its own, or the single client when the config has one cluster. */
 export function clientResolver(deps: ClusterPrometheus, clusters: MeteredCluster[]): (c: MeteredCluster) => PrometheusClient {
   // Both set is a wiring mistake (e.g. a test replacing one of them): which one would query is not obvious.
-  if (deps.prometheusFor && deps.prometheus) throw new Error("metering got both a single Prometheus client and one per cluster (prometheus and prometheusFor); give one");
+  if (deps.prometheusFor && deps.prometheus)
+    throw new Error("metering got both a single Prometheus client and one per cluster (prometheus and prometheusFor); give one");
   if (deps.prometheusFor) return deps.prometheusFor;
   if (deps.prometheus && clusters.length === 1) return () => deps.prometheus!;
   throw new Error(

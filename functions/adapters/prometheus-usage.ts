@@ -3,7 +3,15 @@ import type { MonthUsage, NamespaceRecord, NodeRecord, PodDayRecord, UsageRecord
 import { PrometheusQueryError, PrometheusQueryTooLargeError, type InstantSample, type PrometheusClient } from "./prometheus-client.js";
 import { namespaceMatcher, renderQuery, type QueryName } from "./query-files.js";
 import { DOCTOR_HINT } from "../core/doctor-hint.js";
-import { describeWindow, planSplit, queryWindowStats, splitByNamespace, windowSeconds, type QueryWindow, type QueryWindowStats } from "../core/query-windows.js";
+import {
+  describeWindow,
+  planSplit,
+  queryWindowStats,
+  splitByNamespace,
+  windowSeconds,
+  type QueryWindow,
+  type QueryWindowStats,
+} from "../core/query-windows.js";
 import {
   fastPathExceptions,
   joinPodMinutes,
@@ -62,7 +70,8 @@ function need(s: InstantSample, label: string, query: string): string {
 }
 
 function finite(s: InstantSample, query: string): number {
-  if (!Number.isFinite(s.value)) throw new UnattributableSeriesError(`${query}: non-finite value ${s.value} for ${JSON.stringify(s.metric)}`);
+  if (!Number.isFinite(s.value))
+    throw new UnattributableSeriesError(`${query}: non-finite value ${s.value} for ${JSON.stringify(s.metric)}`);
   return s.value;
 }
 
@@ -74,13 +83,19 @@ function toRequestSeries(samples: InstantSample[]): PodRequestSeries[] {
     // No `node` label: the pod is not bound yet (kube-state-metrics' spec.nodeName is empty).
     const key = [need(s, "namespace", q), need(s, "pod", q), s.metric.container ?? "", s.metric.node ?? "", need(s, "resource", q)];
     const k = key.join("\u0000");
-    const r = byContainer.get(k) ?? byContainer.set(k, { namespace: key[0]!, pod: key[1]!, container: key[2]!, node: key[3]!, resource: key[4]!, max: NaN, min: NaN }).get(k)!;
+    const r =
+      byContainer.get(k) ??
+      byContainer
+        .set(k, { namespace: key[0]!, pod: key[1]!, container: key[2]!, node: key[3]!, resource: key[4]!, max: NaN, min: NaN })
+        .get(k)!;
     const stat = s.metric.stat;
-    if (stat !== "max" && stat !== "min") throw new UnattributableSeriesError(`${q}: a series has stat="${stat}", expected max or min: ${JSON.stringify(s.metric)}`);
+    if (stat !== "max" && stat !== "min")
+      throw new UnattributableSeriesError(`${q}: a series has stat="${stat}", expected max or min: ${JSON.stringify(s.metric)}`);
     r[stat] = finite(s, q);
   }
   for (const r of byContainer.values())
-    if (!Number.isFinite(r.max) || !Number.isFinite(r.min)) throw new UnattributableSeriesError(`${q}: ${r.namespace}/${r.pod} container ${r.container} came back without both its max and min`);
+    if (!Number.isFinite(r.max) || !Number.isFinite(r.min))
+      throw new UnattributableSeriesError(`${q}: ${r.namespace}/${r.pod} container ${r.container} came back without both its max and min`);
   return [...byContainer.values()];
 }
 
@@ -126,10 +141,13 @@ export class QueryWindowTooLargeError extends PrometheusQueryError {
 }
 
 const LIMIT_TO_RAISE: Record<PrometheusQueryTooLargeError["limit"], string> = {
-  samples: "Prometheus or the Thanos querier: --query.max-samples (default 50000000); Mimir/Cortex: -querier.max-samples; Amazon Managed Service for Prometheus: the query samples threshold or a quota increase",
+  samples:
+    "Prometheus or the Thanos querier: --query.max-samples (default 50000000); Mimir/Cortex: -querier.max-samples; Amazon Managed Service for Prometheus: the query samples threshold or a quota increase",
   series: "Mimir/Cortex: -querier.max-fetched-series-per-query; Thanos store: --store.limits.request-series",
-  chunks: "Mimir/Cortex: -querier.max-fetched-chunks-per-query; Thanos store: --store.limits.request-samples; Amazon Managed Service for Prometheus: its chunks-per-query quota cannot be raised",
-  bytes: "Mimir/Cortex: -querier.max-fetched-chunk-bytes-per-query, Mimir: -querier.max-estimated-memory-consumption-per-query, Cortex: -querier.max-fetched-data-bytes-per-query; Amazon Managed Service for Prometheus: its bytes-per-query quota cannot be raised",
+  chunks:
+    "Mimir/Cortex: -querier.max-fetched-chunks-per-query; Thanos store: --store.limits.request-samples; Amazon Managed Service for Prometheus: its chunks-per-query quota cannot be raised",
+  bytes:
+    "Mimir/Cortex: -querier.max-fetched-chunk-bytes-per-query, Mimir: -querier.max-estimated-memory-consumption-per-query, Cortex: -querier.max-fetched-data-bytes-per-query; Amazon Managed Service for Prometheus: its bytes-per-query quota cannot be raised",
   "time-range": "Mimir: -querier.max-partial-query-length",
   timeout: "Prometheus: --query.timeout (default 2m) and prometheus.timeoutSeconds in the config; Mimir/Cortex: -querier.timeout",
 };
@@ -144,7 +162,13 @@ class RefusedQuery extends Error {
   }
 }
 
-type WindowResult = { usage?: UsageRecord[]; pods?: PodDayRecord[]; nodes?: NodeRecord[]; namespaces?: NamespaceRecord[]; perTickDays?: string[] };
+type WindowResult = {
+  usage?: UsageRecord[];
+  pods?: PodDayRecord[];
+  nodes?: NodeRecord[];
+  namespaces?: NamespaceRecord[];
+  perTickDays?: string[];
+};
 
 /**
  * Meters one billing month from Prometheus, one billing day per query window.
@@ -193,7 +217,12 @@ export async function fetchMonthUsage(
     }
   }
   /** The parts of a refused window, each metered (and split again if refused); the refusal stands at the smallest. */
-  async function meterParts<T>(w: QueryWindow, refused: RefusedQuery, byNamespace: boolean, meter: (w: QueryWindow) => Promise<T>): Promise<T[]> {
+  async function meterParts<T>(
+    w: QueryWindow,
+    refused: RefusedQuery,
+    byNamespace: boolean,
+    meter: (w: QueryWindow) => Promise<T>,
+  ): Promise<T[]> {
     splitDays.add(w.day);
     const plan = planSplit(w, { byNamespace });
     if (plan.kind === "smallest") throw new QueryWindowTooLargeError(refused.query, w, refused.cause);
@@ -228,7 +257,11 @@ export async function fetchMonthUsage(
         throw new UnattributableSeriesError(
           `${describeWindow(w)}: pods Running with GPU requests but no node label on them (kube_pod_container_resource_requests without "node"): ${orphans.join(", ")}`,
         );
-      return { usage: joinPodMinutes(w.day, requests, runningByPod, usedByPod), pods: joinPodUsage(w.day, requests, runningByPod, usedByPod), perTickDays: [] };
+      return {
+        usage: joinPodMinutes(w.day, requests, runningByPod, usedByPod),
+        pods: joinPodUsage(w.day, requests, runningByPod, usedByPod),
+        perTickDays: [],
+      };
     }
     const qa = "allocated-gpu-minutes-per-tick";
     const qu = "used-gpu-minutes-per-tick";
@@ -342,7 +375,9 @@ export async function fetchMonthUsage(
  * Joins allocated and used minutes of the same (day, namespace, node, resource) into one
  * record, and sums each pod's days into one record per (namespace, pod, node, resource).
  */
-function mergeUsage(parts: { usage?: UsageRecord[]; pods?: PodDayRecord[]; nodes?: NodeRecord[]; namespaces?: NamespaceRecord[] }[]): MonthUsage {
+function mergeUsage(
+  parts: { usage?: UsageRecord[]; pods?: PodDayRecord[]; nodes?: NodeRecord[]; namespaces?: NamespaceRecord[] }[],
+): MonthUsage {
   const usage = new Map<string, UsageRecord>();
   const nodes: NodeRecord[] = [];
   const namespaces = new Map<string, NamespaceRecord>();

@@ -64,7 +64,8 @@ export function renderQuery(template: string, values: Record<string, string | nu
     if (v === undefined) throw new Error(`${source}: no value for placeholder {{${name}}}`);
     if (v instanceof LabelMatcher) return v.text;
     const s = String(v);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$|^\d+(\.\d+)?$/.test(s)) throw new Error(`${source}: value "${s}" for {{${name}}} is not a label name or number`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$|^\d+(\.\d+)?$/.test(s))
+      throw new Error(`${source}: value "${s}" for {{${name}}} is not a label name or number`);
     return s;
   });
 }

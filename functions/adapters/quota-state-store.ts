@@ -1,9 +1,4 @@
-import {
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { UnavailableError } from "../core/errors.js";
 import type { QuotaStateStore, StoredState } from "../quota/quota-ports.js";
 import { isS3NotFound } from "./s3-objects.js";
@@ -21,12 +16,16 @@ export class StateConflictError extends UnavailableError {
   }
 }
 
-
 function isPreconditionFailed(e: unknown): boolean {
   const err = e as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  return err.$metadata?.httpStatusCode === 412 || err.name === "PreconditionFailed" || err.Code === "PreconditionFailed" ||
+  return (
+    err.$metadata?.httpStatusCode === 412 ||
+    err.name === "PreconditionFailed" ||
+    err.Code === "PreconditionFailed" ||
     // S3 answers 409 ConditionalRequestConflict when two conditional writes to one key race.
-    err.$metadata?.httpStatusCode === 409 || err.name === "ConditionalRequestConflict";
+    err.$metadata?.httpStatusCode === 409 ||
+    err.name === "ConditionalRequestConflict"
+  );
 }
 
 export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: string): QuotaStateStore {
@@ -34,7 +33,9 @@ export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: stri
   const body = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
   const put = async (key: string, value: unknown, cond: { IfNoneMatch?: string; IfMatch?: string }) => {
     try {
-      const r = await client.send(new PutObjectCommand({ Bucket: bucket, Key: root + key, Body: body(value), ContentType: "application/json", ...cond }));
+      const r = await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: root + key, Body: body(value), ContentType: "application/json", ...cond }),
+      );
       return r.ETag ?? "";
     } catch (e) {
       if (isPreconditionFailed(e)) return undefined;
@@ -68,7 +69,9 @@ export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: stri
     create: (key, value) => put(key, value, { IfNoneMatch: "*" }),
     replace: (key, value, etag) => put(key, value, { IfMatch: etag }),
     async append(key, value) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: root + key, Body: body(value), ContentType: "application/json", IfNoneMatch: "*" }));
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: root + key, Body: body(value), ContentType: "application/json", IfNoneMatch: "*" }),
+      );
     },
   };
   return store;

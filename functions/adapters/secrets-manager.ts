@@ -15,7 +15,12 @@ export interface SecretCacheOptions {
  * A failed read is not cached (the next call tries again); `parse` errors name the secret,
  * never its value.
  */
-export function cachedSecret<T>(client: SecretsManagerClient, secretId: string, parse: (value: string) => T, opts: SecretCacheOptions = {}): () => Promise<T> {
+export function cachedSecret<T>(
+  client: SecretsManagerClient,
+  secretId: string,
+  parse: (value: string) => T,
+  opts: SecretCacheOptions = {},
+): () => Promise<T> {
   const maxAge = opts.maxAgeMs ?? 15 * 60_000;
   const clock = opts.clock ?? Date.now;
   let cached: { at: number; value: Promise<T> } | undefined;
@@ -46,7 +51,11 @@ const AccessKeySecret = z.object({
  * Long-lived IAM user credentials from a secret `{accessKeyId, secretAccessKey}`, for signing
  * presigned links that must outlive the function's own (temporary) role session.
  */
-export function credentialsFromSecret(client: SecretsManagerClient, secretId: string, opts: SecretCacheOptions = {}): AwsCredentialIdentityProvider {
+export function credentialsFromSecret(
+  client: SecretsManagerClient,
+  secretId: string,
+  opts: SecretCacheOptions = {},
+): AwsCredentialIdentityProvider {
   return cachedSecret(
     client,
     secretId,
@@ -58,8 +67,7 @@ export function credentialsFromSecret(client: SecretsManagerClient, secretId: st
         throw new Error(`secret ${secretId}: is not JSON (expected {accessKeyId, secretAccessKey})`);
       }
       const parsed = AccessKeySecret.safeParse(json);
-      if (!parsed.success)
-        throw new Error(`secret ${secretId}: ${describeIssues(parsed.error.issues).join("; ")}`);
+      if (!parsed.success) throw new Error(`secret ${secretId}: ${describeIssues(parsed.error.issues).join("; ")}`);
       // No sessionToken and no expiration: these are what make a 7-day link possible.
       return { accessKeyId: parsed.data.accessKeyId, secretAccessKey: parsed.data.secretAccessKey };
     },
@@ -71,7 +79,11 @@ export function credentialsFromSecret(client: SecretsManagerClient, secretId: st
  * A bearer token kept as a secret's plain string (surrounding whitespace ignored). Read again
  * every 5 minutes by default, so a rotated token is picked up before the old one is revoked.
  */
-export function bearerTokenFromSecret(client: SecretsManagerClient, secretId: string, opts: SecretCacheOptions = {}): () => Promise<string> {
+export function bearerTokenFromSecret(
+  client: SecretsManagerClient,
+  secretId: string,
+  opts: SecretCacheOptions = {},
+): () => Promise<string> {
   return cachedSecret(
     client,
     secretId,

@@ -5,7 +5,8 @@ import type { AlertMailer } from "../quota/quota-ports.js";
 export function sesAlertMailer(client: SESv2Client, from: string): AlertMailer {
   return {
     async send(alert, rcpt) {
-      if (rcpt.to.length + rcpt.bcc.length === 0) throw new Error("alert has no recipients (no tenant recipients and no quota.opsRecipients)");
+      if (rcpt.to.length + rcpt.bcc.length === 0)
+        throw new Error("alert has no recipients (no tenant recipients and no quota.opsRecipients)");
       const r = await client.send(
         new SendEmailCommand({
           FromEmailAddress: from,

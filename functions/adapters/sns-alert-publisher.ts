@@ -8,7 +8,13 @@ import type { AlertPublisher } from "../quota/quota-ports.js";
 export function snsAlertPublisher(client: SNSClient, topicArn: string): AlertPublisher {
   return {
     async publish(subject, message) {
-      await client.send(new PublishCommand({ TopicArn: topicArn, Subject: subject.replace(/[^\x20-\x7e]/g, "?").slice(0, 100), Message: JSON.stringify(message) }));
+      await client.send(
+        new PublishCommand({
+          TopicArn: topicArn,
+          Subject: subject.replace(/[^\x20-\x7e]/g, "?").slice(0, 100),
+          Message: JSON.stringify(message),
+        }),
+      );
     },
   };
 }

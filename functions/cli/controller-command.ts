@@ -34,7 +34,10 @@ const MARK: Record<string, string> = {
 };
 
 export function formatPlan(decisions: Decision[], policy: ControllerPolicy, atMs: number): string {
-  const lines = [`controller plan at ${new Date(atMs).toISOString()} (${policy.timeZone})${policy.killSwitch ? " — KILL SWITCH ON" : ""}`, ""];
+  const lines = [
+    `controller plan at ${new Date(atMs).toISOString()} (${policy.timeZone})${policy.killSwitch ? " — KILL SWITCH ON" : ""}`,
+    "",
+  ];
   const nodesOf = (d: Decision) => {
     const ns = (d.inputs.nodes as string[] | undefined) ?? [];
     return ns.length <= 2 ? ns.join(",") : `${ns.slice(0, 2).join(",")},+${ns.length - 2}`;
@@ -61,7 +64,11 @@ export async function controllerCommand(argv: string[], env: NodeJS.ProcessEnv, 
   }
   let values: { "node-group"?: string; state?: string; policy?: string; json?: boolean };
   try {
-    values = parseArgs({ args: rest, options: { "node-group": { type: "string" }, state: { type: "string" }, policy: { type: "string" }, json: { type: "boolean" } }, strict: true }).values;
+    values = parseArgs({
+      args: rest,
+      options: { "node-group": { type: "string" }, state: { type: "string" }, policy: { type: "string" }, json: { type: "boolean" } },
+      strict: true,
+    }).values;
   } catch (e) {
     console.error(`error: ${(e as Error).message}\n${CONTROLLER_USAGE}`);
     return 2;
@@ -84,16 +91,33 @@ export async function controllerCommand(argv: string[], env: NodeJS.ProcessEnv, 
       const { buildController } = await import("../handlers/controller-handler.js");
       const b = await buildController(policyFile ? { ...env, CONTROLLER_POLICY_FILE: policyFile } : env);
       policy = b.policy;
-      snapshot = await gatherSnapshot(b.clients, policy, now.getTime(), { nodeLabel: b.env.DCGM_NODE_LABEL, gpuLabel: b.env.DCGM_GPU_LABEL, queriesDir: b.env.QUERIES_DIR });
+      snapshot = await gatherSnapshot(b.clients, policy, now.getTime(), {
+        nodeLabel: b.env.DCGM_NODE_LABEL,
+        gpuLabel: b.env.DCGM_GPU_LABEL,
+        queriesDir: b.env.QUERIES_DIR,
+      });
       state = await new ControllerLease(b.clients.s3, b.env.CONTROLLER_BUCKET, `${b.env.CONTROLLER_PREFIX}/lease.json`).peekState();
     }
     if (values["node-group"] && !policy.nodeGroups.some((g) => g.name === values["node-group"])) {
-      console.error(`error: --node-group: "${values["node-group"]}" is not in the policy (${policy.nodeGroups.map((g) => g.name).join(", ")})`);
+      console.error(
+        `error: --node-group: "${values["node-group"]}" is not in the policy (${policy.nodeGroups.map((g) => g.name).join(", ")})`,
+      );
       return 2;
     }
     const plan = planController(snapshot, policy, state);
-    const shown = values["node-group"] ? plan.decisions.filter((d) => d.action === "halt" || d.nodeGroup === values["node-group"] || (!d.nodeGroup && d.pool === policy.nodeGroups.find((g) => g.name === values["node-group"])?.pool)) : plan.decisions;
-    console.log(values.json ? JSON.stringify({ atMs: plan.atMs, halted: plan.halted, decisions: shown }, null, 2) : formatPlan(shown, policy, plan.atMs));
+    const shown = values["node-group"]
+      ? plan.decisions.filter(
+          (d) =>
+            d.action === "halt" ||
+            d.nodeGroup === values["node-group"] ||
+            (!d.nodeGroup && d.pool === policy.nodeGroups.find((g) => g.name === values["node-group"])?.pool),
+        )
+      : plan.decisions;
+    console.log(
+      values.json
+        ? JSON.stringify({ atMs: plan.atMs, halted: plan.halted, decisions: shown }, null, 2)
+        : formatPlan(shown, policy, plan.atMs),
+    );
     return plan.halted && snapshot.errors.length ? 3 : 0;
   } catch (e) {
     const err = e as Error;

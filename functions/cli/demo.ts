@@ -39,8 +39,22 @@ async function demo(argv: string[]): Promise<number> {
     await rm(auditDir, { recursive: true, force: true });
     const records = demoAuditRecords(gen, billingMonth(DEMO_MONTH, gen.timeZone).endMs);
     await writeDemoAuditLog(auditDir, gen.timeZone, records);
-    console.log(`Demo controller audit log: ${records.length} reclaim(s) derived from the generator's node lifecycle → ${path.relative(process.cwd(), auditDir)}/`);
-    const code = await main(["meter", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--prometheus-url", prom.url, "--out", out, "--controller-audit", auditDir]);
+    console.log(
+      `Demo controller audit log: ${records.length} reclaim(s) derived from the generator's node lifecycle → ${path.relative(process.cwd(), auditDir)}/`,
+    );
+    const code = await main([
+      "meter",
+      "--month",
+      DEMO_MONTH,
+      "--config",
+      DEFAULT_CONFIG,
+      "--prometheus-url",
+      prom.url,
+      "--out",
+      out,
+      "--controller-audit",
+      auditDir,
+    ]);
     if (code !== 0) return code;
     const cfg = await loadConfig(DEFAULT_CONFIG);
     const expected = computeChargeback(exactAnswer(gen), cfg, DEMO_MONTH).totals;
@@ -53,7 +67,9 @@ async function demo(argv: string[]): Promise<number> {
         `(${(((got - want) / want) * 100).toFixed(4)}%), cost ${manifest.totals.cost} vs ${expected.cost.toFixed(cfg.currencyDecimals)} ${manifest.currency}.`,
     );
     // The manifest's own list, so a file added to the dataset is never missing here.
-    const listed = [...new Set(Object.keys(manifest.files as Record<string, unknown>).map((f) => (f.includes("/") ? `${f.split("/")[0]}/` : f)))];
+    const listed = [
+      ...new Set(Object.keys(manifest.files as Record<string, unknown>).map((f) => (f.includes("/") ? `${f.split("/")[0]}/` : f))),
+    ];
     console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (${[...listed, "manifest.json"].join(", ")})`);
     // The municipalities' quotas (100 / 100 / 50 GPU-h): one comfortably under, one past the 80 % warning, one past 100 %.
     console.log(`\nQuota status for ${DEMO_MONTH} (what the hourly quota check sees; nothing is sent or enforced here):`);

@@ -43,10 +43,17 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, now:
   let clusters = configuredClusters(cfg);
   if (values.cluster !== undefined) {
     clusters = clusters.filter((c) => c.id === values.cluster);
-    if (!clusters.length) throw new UsageError(`--cluster: no cluster "${values.cluster}" in the config (clusters: ${configuredClusters(cfg).map((c) => c.id).join(", ")})`);
+    if (!clusters.length)
+      throw new UsageError(
+        `--cluster: no cluster "${values.cluster}" in the config (clusters: ${configuredClusters(cfg)
+          .map((c) => c.id)
+          .join(", ")})`,
+      );
   }
   const window = doctorWindow(cfg, now, values.month);
-  const prometheusFor = deps.prometheus ? () => deps.prometheus! : prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
+  const prometheusFor = deps.prometheus
+    ? () => deps.prometheus!
+    : prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const queries = loadDoctorQueries(deps.queriesDir);
   const several = clusters.length > 1;
 
@@ -59,11 +66,20 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, now:
     say(`gpu-billing doctor: ${several ? `cluster ${cluster.id}, ` : ""}${redactUrl(client.url)} over ${window.description}`);
     let findings: DoctorFinding[];
     try {
-      findings = await diagnoseCluster(prometheusDoctorObserver(client, queries), cfg, cluster, window, { controllerNodeLabel: env.DCGM_NODE_LABEL });
+      findings = await diagnoseCluster(prometheusDoctorObserver(client, queries), cfg, cluster, window, {
+        controllerNodeLabel: env.DCGM_NODE_LABEL,
+      });
     } catch (e) {
       if (!(e instanceof PrometheusUnavailableError)) throw e;
       unavailable.push(cluster.id);
-      findings = [{ check: "prometheus", status: "fail", seen: e.message, fix: "check the URL, credentials and network path to Prometheus/AMP, then run again" }];
+      findings = [
+        {
+          check: "prometheus",
+          status: "fail",
+          seen: e.message,
+          fix: "check the URL, credentials and network path to Prometheus/AMP, then run again",
+        },
+      ];
     }
     rows.push(...findings.map((f) => (several ? { ...f, cluster: cluster.id } : f)));
     checked.push({ cluster: cluster.id, prometheusUrl: redactUrl(client.url), findings });
@@ -73,18 +89,31 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, now:
   if (values.json)
     console.log(
       JSON.stringify(
-        { window: { start: new Date(window.startMs).toISOString(), end: new Date(window.endMs).toISOString(), description: window.description }, billable: !failed.length, unavailable, clusters: checked },
+        {
+          window: {
+            start: new Date(window.startMs).toISOString(),
+            end: new Date(window.endMs).toISOString(),
+            description: window.description,
+          },
+          billable: !failed.length,
+          unavailable,
+          clusters: checked,
+        },
         null,
         2,
       ),
     );
   else console.log(`\n${formatDoctorTable(rows)}\n`);
   if (unavailable.length) {
-    console.error(`Prometheus unavailable${several ? ` for ${unavailable.join(", ")}` : ""}: cannot tell whether ${what} can be billed; run again when it is back.`);
+    console.error(
+      `Prometheus unavailable${several ? ` for ${unavailable.join(", ")}` : ""}: cannot tell whether ${what} can be billed; run again when it is back.`,
+    );
     return EXIT.unavailable;
   }
   if (!canBill(rows)) {
-    console.error(`${what} cannot be billed: ${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((f) => (several ? `${f.cluster}/${f.check}` : f.check)).join(", ")}`);
+    console.error(
+      `${what} cannot be billed: ${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((f) => (several ? `${f.cluster}/${f.check}` : f.check)).join(", ")}`,
+    );
     return EXIT.badInput;
   }
   say(`${what === "a month" ? "A month" : what} can be billed${rows.some((r) => r.status === "warn") ? " (see the warnings)" : ""}.`);

@@ -80,7 +80,9 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   try {
     // Parquet and focus.csv by default, as the deployed meter function writes them; "none" = the CSVs only.
     const list = values.exports ?? env.EXPORTS ?? EXPORT_NAMES.join(",");
-    exporters = parseExportNames(list === "none" ? "" : list, values.exports !== undefined ? "--exports" : "EXPORTS").map((n) => EXPORTERS[n]);
+    exporters = parseExportNames(list === "none" ? "" : list, values.exports !== undefined ? "--exports" : "EXPORTS").map(
+      (n) => EXPORTERS[n],
+    );
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -94,18 +96,36 @@ async function meterCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date): 
   const t0 = Date.now();
   const audit = values["controller-audit"] ?? env.CONTROLLER_AUDIT;
   const s3Audit = audit?.match(/^s3:\/\/([^/]+)\/?(.*)$/);
-  const controllerAudit = !audit ? undefined : s3Audit ? s3AuditSource(s3ClientFor(values["s3-endpoint"]), s3Audit[1]!, s3Audit[2]!) : localAuditSource(path.resolve(audit));
-  const result = await meterMonthFromPrometheus({ prometheusFor, sink, queries: loadQueries(), exporters, priceFeed: priceFeedFromConfig(cfg), controllerAudit }, cfg, month, now, {
-    onProgress: progress(`metering ${month}`),
-    staged: values.refresh ? "refresh" : "reuse",
-    refreshPrices: values["refresh-prices"] === true,
-  });
-  const from = result.clusters.map((c) => (result.clusters.length === 1 ? c.prometheusUrl : `${c.id} (${c.status}, ${c.prometheusUrl})`)).join(", ");
-  console.log(`\n${month} (${cfg.timeZone}) metered from ${from} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}; prices: ${PRICES_STATUS_TEXT[result.prices]}\n`);
+  const controllerAudit = !audit
+    ? undefined
+    : s3Audit
+      ? s3AuditSource(s3ClientFor(values["s3-endpoint"]), s3Audit[1]!, s3Audit[2]!)
+      : localAuditSource(path.resolve(audit));
+  const result = await meterMonthFromPrometheus(
+    { prometheusFor, sink, queries: loadQueries(), exporters, priceFeed: priceFeedFromConfig(cfg), controllerAudit },
+    cfg,
+    month,
+    now,
+    {
+      onProgress: progress(`metering ${month}`),
+      staged: values.refresh ? "refresh" : "reuse",
+      refreshPrices: values["refresh-prices"] === true,
+    },
+  );
+  const from = result.clusters
+    .map((c) => (result.clusters.length === 1 ? c.prometheusUrl : `${c.id} (${c.status}, ${c.prometheusUrl})`))
+    .join(", ");
+  console.log(
+    `\n${month} (${cfg.timeZone}) metered from ${from} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${result.location}; prices: ${PRICES_STATUS_TEXT[result.prices]}\n`,
+  );
   console.log(formatTenantSummary(result.chargeback));
   const ct = result.controller.totals;
-  const status = result.controller.clusters.map((c) => (result.controller.clusters.length === 1 ? c.status : `${c.cluster} ${c.status}`)).join(", ");
-  console.log(`\ncontroller (${status}): ${ct.nodesReclaimed} node(s) reclaimed, ${ct.scaleOuts} scale-out(s), ${ct.gpuNodeHoursSaved.toFixed(2)} GPU node-hours saved ≈ ${result.chargeback.currency} ${ct.savedCost.toFixed(cfg.currencyDecimals)}`);
+  const status = result.controller.clusters
+    .map((c) => (result.controller.clusters.length === 1 ? c.status : `${c.cluster} ${c.status}`))
+    .join(", ");
+  console.log(
+    `\ncontroller (${status}): ${ct.nodesReclaimed} node(s) reclaimed, ${ct.scaleOuts} scale-out(s), ${ct.gpuNodeHoursSaved.toFixed(2)} GPU node-hours saved ≈ ${result.chargeback.currency} ${ct.savedCost.toFixed(cfg.currencyDecimals)}`,
+  );
   return EXIT.ok;
 }
 
@@ -114,13 +134,16 @@ export function classifyError(e: unknown): { code: number; message: string } {
   const err = e instanceof Error ? e : new Error(String(e));
   // Several clusters, some failed: the message names them all, the first failure decides the exit code.
   if (e instanceof IncompleteMonthError) return { code: classifyError(e.cause).code, message: `error: ${err.message}` };
-  if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return { code: EXIT.badInput, message: `error: ${err.message}\n${USAGE}` };
+  if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"))
+    return { code: EXIT.badInput, message: `error: ${err.message}\n${USAGE}` };
   switch (errorKind(e)) {
     case "bad-input":
       return { code: EXIT.badInput, message: `error: ${err.message}\nnothing was written.` };
     case "unavailable":
-      if (e instanceof PrometheusUnavailableError) return { code: EXIT.unavailable, message: `error: ${err.message}\nnothing was written; run again when Prometheus is back.` };
-      if (e instanceof PriceFeedUnavailableError) return { code: EXIT.unavailable, message: `error: ${err.message}\nnothing was written; run again when AWS answers.` };
+      if (e instanceof PrometheusUnavailableError)
+        return { code: EXIT.unavailable, message: `error: ${err.message}\nnothing was written; run again when Prometheus is back.` };
+      if (e instanceof PriceFeedUnavailableError)
+        return { code: EXIT.unavailable, message: `error: ${err.message}\nnothing was written; run again when AWS answers.` };
       return { code: EXIT.unavailable, message: `error: ${err.message}` };
     case "internal":
       if (e instanceof PrometheusQueryError) return { code: EXIT.failure, message: `error: Prometheus rejected a query: ${err.message}` };

@@ -31,14 +31,22 @@ export function describeEnforcementRecord(rec: EnforcementRecord | undefined, mo
   if (!rec || rec.month !== month || rec.status === "lifted") return "";
   const mode = recordMode(rec);
   const what = mode === "kueue" ? `${Object.keys(rec.queues ?? {}).length} queue(s)` : `${Object.keys(rec.namespaces).length} namespace(s)`;
-  const state = rec.status === "enforced" ? `${mode === "kueue" ? "held" : "blocked"} ${what}` : `${rec.status}${rec.lastError ? ` (${rec.lastError})` : ""}`;
-  const queued = mode === "kueue" && rec.queuedWorkloads !== undefined ? `, ${rec.queuedWorkloads} queued (as of ${localDateTime(Date.parse(rec.queuedObservedAt ?? rec.updatedAt), timeZone)})` : "";
+  const state =
+    rec.status === "enforced"
+      ? `${mode === "kueue" ? "held" : "blocked"} ${what}`
+      : `${rec.status}${rec.lastError ? ` (${rec.lastError})` : ""}`;
+  const queued =
+    mode === "kueue" && rec.queuedWorkloads !== undefined
+      ? `, ${rec.queuedWorkloads} queued (as of ${localDateTime(Date.parse(rec.queuedObservedAt ?? rec.updatedAt), timeZone)})`
+      : "";
   return `${mode} ${state}${queued}`;
 }
 
 /** `alerts: warn, block · kueue held 2 queue(s), 3 queued (as of …)` — what the state in S3 says about a subject this month. */
 function stateOf(s: QuotaStatus, month: string, fired: string[], records: Map<string, EnforcementRecord>, timeZone: string): string {
-  const mine = fired.filter((k) => k.startsWith(`alerts/month=${month}/${s.subject.key}/`)).map((k) => k.split("/").at(-1)!.replace(/-q.*/, ""));
+  const mine = fired
+    .filter((k) => k.startsWith(`alerts/month=${month}/${s.subject.key}/`))
+    .map((k) => k.split("/").at(-1)!.replace(/-q.*/, ""));
   const d = describeEnforcementRecord(records.get(s.subject.key), month, timeZone);
   const enf = d ? ` · ${d}` : "";
   return mine.length || enf ? `alerts: ${mine.length ? mine.join(", ") : "-"}${enf}` : "";
@@ -54,8 +62,13 @@ async function status(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promis
   const basis = quotaSettings(cfg).basis;
   const asOf = usage.window.complete ? "whole month" : `as of ${localDateTime(usage.window.asOfMs, cfg.timeZone)}`;
   const settings = quotaSettings(cfg);
-  const mode = settings.enforcement.mode === "kueue" ? `kueue (stopPolicy ${settings.enforcement.kueue.stopPolicy}; held classes: ${settings.enforcement.kueue.holdClasses.join(", ")})` : settings.enforcement.mode;
-  console.log(`GPU-hour quotas ${month} (${cfg.timeZone}), ${asOf}; basis: ${basis} GPU-hours; enforcement: ${mode}${settings.enforce ? "" : ", dry-run"}\n`);
+  const mode =
+    settings.enforcement.mode === "kueue"
+      ? `kueue (stopPolicy ${settings.enforcement.kueue.stopPolicy}; held classes: ${settings.enforcement.kueue.holdClasses.join(", ")})`
+      : settings.enforcement.mode;
+  console.log(
+    `GPU-hour quotas ${month} (${cfg.timeZone}), ${asOf}; basis: ${basis} GPU-hours; enforcement: ${mode}${settings.enforce ? "" : ", dry-run"}\n`,
+  );
   let table = formatQuotaStatusTable(statuses);
   if (values.bucket) {
     const s3 = s3ClientFor(values["s3-endpoint"]);
@@ -64,22 +77,35 @@ async function status(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promis
     const fired = [...alerts].filter(([, v]) => v.value.status === "sent" || v.value.status === "suppressed").map(([k]) => k);
     const records = new Map([...(await store.list<EnforcementRecord>("enforcement/")).values()].map((r) => [r.value.subjectKey, r.value]));
     const lines = table.split("\n");
-    table = [lines[0], ...statuses.map((s, i) => `${lines[i + 1]}  ${stateOf(s, month, fired, records, cfg.timeZone)}`.trimEnd())].join("\n");
+    table = [lines[0], ...statuses.map((s, i) => `${lines[i + 1]}  ${stateOf(s, month, fired, records, cfg.timeZone)}`.trimEnd())].join(
+      "\n",
+    );
   }
   console.log(table);
   return EXIT.ok;
 }
 
 export function formatCheckReport(r: QuotaCheckReport): string {
-  const out = [`quota check ${r.month}, as of ${r.asOf}; basis ${r.basis}; enforcement ${r.mode} ${r.enforce ? "ON" : "dry-run"}`, "", formatQuotaStatusTable(r.statuses), ""];
+  const out = [
+    `quota check ${r.month}, as of ${r.asOf}; basis ${r.basis}; enforcement ${r.mode} ${r.enforce ? "ON" : "dry-run"}`,
+    "",
+    formatQuotaStatusTable(r.statuses),
+    "",
+  ];
   out.push(r.alerts.length ? "alerts:" : "alerts: none due");
   for (const a of r.alerts) out.push(`  ${a.outcome.padEnd(21)} ${a.key}  — ${a.reason}${a.error ? ` [${a.error}]` : ""}`);
   const acts = r.enforcement.filter((e) => e.action !== "none" || e.queues?.some((q) => q.action !== "none") || e.error);
   out.push(acts.length ? "enforcement:" : "enforcement: nothing to do");
   for (const e of acts) {
-    const where = e.mode === "kueue" ? `${e.queuedWorkloads !== undefined ? ` (${e.queuedWorkloads} queued)` : ""}` : ` [${e.namespaces.join(", ")}]`;
-    out.push(`  ${e.dryRun ? `would ${e.action}` : e.action} ${e.subjectKey} via ${e.mode}${where} → ${e.outcome} — ${e.reason}${e.error ? ` [${e.error}]` : ""}`);
-    for (const q of e.queues ?? []) out.push(`    ${q.action.padEnd(4)} ${(q.id ?? "-").padEnd(40)} ${q.outcome.padEnd(11)} ${q.reason}${q.error ? ` [${q.error}]` : ""}`);
+    const where =
+      e.mode === "kueue" ? `${e.queuedWorkloads !== undefined ? ` (${e.queuedWorkloads} queued)` : ""}` : ` [${e.namespaces.join(", ")}]`;
+    out.push(
+      `  ${e.dryRun ? `would ${e.action}` : e.action} ${e.subjectKey} via ${e.mode}${where} → ${e.outcome} — ${e.reason}${e.error ? ` [${e.error}]` : ""}`,
+    );
+    for (const q of e.queues ?? [])
+      out.push(
+        `    ${q.action.padEnd(4)} ${(q.id ?? "-").padEnd(40)} ${q.outcome.padEnd(11)} ${q.reason}${q.error ? ` [${q.error}]` : ""}`,
+      );
   }
   return out.join("\n");
 }
@@ -107,7 +133,12 @@ async function check(argv: string[], env: NodeJS.ProcessEnv, now: Date): Promise
     env,
   });
   try {
-    const report = await runQuotaCheck({ ...wiring.deps, ...(await wiring.clusterFor(enforce).catch(unreachableCluster)), runId: newRunId() }, cfg, now, { month, enforce });
+    const report = await runQuotaCheck(
+      { ...wiring.deps, ...(await wiring.clusterFor(enforce).catch(unreachableCluster)), runId: newRunId() },
+      cfg,
+      now,
+      { month, enforce },
+    );
     console.log(formatCheckReport(report));
     return EXIT.ok;
   } catch (e) {

@@ -21,9 +21,15 @@ export function formatReconciliation(r: Reconciliation): string {
     ),
     `${"total".padEnd(38)} ${r.totals.awsCost.toFixed(2).padStart(12)} ${r.totals.meteredCost.toFixed(2).padStart(12)} ${r.totals.difference.toFixed(2).padStart(12)} ${pct(r.totals.differencePct).padStart(8)}  ${r.currency}`,
   ];
-  if (r.billedNotMetered.length) lines.push("", `billed by AWS, never seen by Prometheus: ${r.billedNotMetered.map((b) => `${b.instanceId} (${b.instanceType} ${b.capacityType}, ${b.awsCost.toFixed(2)})`).join(", ")}`);
-  if (r.meteredNotBilled.length) lines.push("", `metered, not in the CUR: ${r.meteredNotBilled.map((n) => `${n.node} (${n.reason})`).join(", ")}`);
-  for (const o of r.otherLineItems) lines.push(`left out of AWS cost: ${o.items} ${o.lineItemType} line item(s), ${o.unblendedCost.toFixed(2)}`);
+  if (r.billedNotMetered.length)
+    lines.push(
+      "",
+      `billed by AWS, never seen by Prometheus: ${r.billedNotMetered.map((b) => `${b.instanceId} (${b.instanceType} ${b.capacityType}, ${b.awsCost.toFixed(2)})`).join(", ")}`,
+    );
+  if (r.meteredNotBilled.length)
+    lines.push("", `metered, not in the CUR: ${r.meteredNotBilled.map((n) => `${n.node} (${n.reason})`).join(", ")}`);
+  for (const o of r.otherLineItems)
+    lines.push(`left out of AWS cost: ${o.items} ${o.lineItemType} line item(s), ${o.unblendedCost.toFixed(2)}`);
   if (!r.invoiced) lines.push("", "AWS has not invoiced this billing period yet: the figures may still change.");
   return lines.join("\n");
 }

@@ -39,7 +39,8 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
   });
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
   const month = monthArg(values.month, cfg, now, "previous");
-  if (values.lang !== undefined && !LANGUAGES.includes(values.lang as Language)) throw new UsageError(`--lang: must be one of ${LANGUAGES.join(", ")}`);
+  if (values.lang !== undefined && !LANGUAGES.includes(values.lang as Language))
+    throw new UsageError(`--lang: must be one of ${LANGUAGES.join(", ")}`);
   if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B (where the dataset is)");
   if (values.resend && !values.send) throw new UsageError("--resend only makes sense with --send");
 
@@ -52,14 +53,18 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
     source = s3DatasetSource(s3, values.bucket, values.prefix ?? "");
     ledger = s3Ledger(s3, values.bucket, values.prefix ?? "");
     // Same as the deployed function: an IAM user's key from Secrets Manager signs links that last.
-    const signer = env.LINK_SIGNING_SECRET_ID ? linkSigningClient(s3, credentialsFromSecret(new SecretsManagerClient({}), env.LINK_SIGNING_SECRET_ID)) : undefined;
+    const signer = env.LINK_SIGNING_SECRET_ID
+      ? linkSigningClient(s3, credentialsFromSecret(new SecretsManagerClient({}), env.LINK_SIGNING_SECRET_ID))
+      : undefined;
     links = s3LinkStore(s3, values.bucket, values.prefix ?? "", { signer, now: () => now });
   } else {
     source = localDatasetSource(values.out!);
     ledger = localLedger(values.out!);
   }
   const reportsDir = values["reports-dir"] ?? path.join(values.out ?? "out", "reports", `month=${month}`);
-  const reportsCfg = values.from ? { ...cfg, reports: { ...(cfg.reports ?? {}), from: values.from } as NonNullable<typeof cfg.reports> } : cfg;
+  const reportsCfg = values.from
+    ? { ...cfg, reports: { ...(cfg.reports ?? {}), from: values.from } as NonNullable<typeof cfg.reports> }
+    : cfg;
   let sender: RawSender | undefined;
   let ses: SESv2Client | undefined;
   if (values.send) {

@@ -40,7 +40,11 @@ function printRecord(r: RerunRecord): void {
       ? "unchanged: the re-run reproduced every file byte for byte"
       : `changed: ${r.changed.map((c) => `${c.file}${c.before ? "" : " (new)"}`).join(", ")}`,
     `cost: ${r.totalsBefore?.cost ?? "(no previous dataset)"} → ${r.totalsAfter.cost}`,
-    ...(r.prices ? [`prices: ${r.prices === "reused" ? "the published prices.json (--refresh-prices fetches them again)" : r.prices === "fetched" ? "fetched from AWS" : "the config's table"}`] : []),
+    ...(r.prices
+      ? [
+          `prices: ${r.prices === "reused" ? "the published prices.json (--refresh-prices fetches them again)" : r.prices === "fetched" ? "fetched from AWS" : "the config's table"}`,
+        ]
+      : []),
     `delivery: ${r.delivery.status}${r.delivery.status === "not-configured" ? " (deliver with `gpu-billing report --send`)" : ""}`,
   ];
   if (r.recordLocation) lines.push(`record: ${r.recordLocation}`);
@@ -96,7 +100,12 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
     reason: values.reason,
     requestedBy: operator(env),
   });
-  if (!parsed.success) throw new UsageError(describeIssues(parsed.error.issues).map((m) => `--${m}`).join("; "));
+  if (!parsed.success)
+    throw new UsageError(
+      describeIssues(parsed.error.issues)
+        .map((m) => `--${m}`)
+        .join("; "),
+    );
   const req = parsed.data;
 
   if (values.remote) {

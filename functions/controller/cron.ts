@@ -44,7 +44,8 @@ function parseValue(raw: string, f: FieldSpec, expr: string): number {
   const lower = raw.toLowerCase();
   const named = f.names?.indexOf(lower) ?? -1;
   const v = named >= 0 ? named + (f.namesStart ?? 0) : /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(v) || v < f.min || v > f.max) throw new CronSyntaxError(`"${expr}": ${f.name} value "${raw}" is not in ${f.min}-${f.max}`);
+  if (!Number.isInteger(v) || v < f.min || v > f.max)
+    throw new CronSyntaxError(`"${expr}": ${f.name} value "${raw}" is not in ${f.min}-${f.max}`);
   return v;
 }
 
@@ -55,7 +56,8 @@ function parseField(text: string, f: FieldSpec, expr: string): { set: Set<number
     const [range, stepText] = part.split("/");
     if (range === undefined || range === "") throw new CronSyntaxError(`"${expr}": empty ${f.name} field`);
     const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) throw new CronSyntaxError(`"${expr}": ${f.name} step "${stepText}" must be a positive integer`);
+    if (!Number.isInteger(step) || step < 1)
+      throw new CronSyntaxError(`"${expr}": ${f.name} step "${stepText}" must be a positive integer`);
     let lo: number;
     let hi: number;
     if (range === "*") {
@@ -78,7 +80,8 @@ function parseField(text: string, f: FieldSpec, expr: string): { set: Set<number
 
 export function parseCron(expr: string): CronMatcher {
   const parts = expr.trim().split(/\s+/);
-  if (parts.length !== 5) throw new CronSyntaxError(`"${expr}": expected 5 fields (minute hour day-of-month month day-of-week), got ${parts.length}`);
+  if (parts.length !== 5)
+    throw new CronSyntaxError(`"${expr}": expected 5 fields (minute hour day-of-month month day-of-week), got ${parts.length}`);
   const [min, hour, dom, mon, dow] = parts.map((p, i) => parseField(p, FIELDS[i]!, expr));
   return {
     source: expr,

@@ -112,7 +112,6 @@ export function podsFit(pods: { gpus: number }[], freeSlots: number[]): boolean 
 
 export const freeGpus = (n: PeerNode) => (n.gpusRegistered && !n.tainted ? n.gpus - n.pods.reduce((a, p) => a + p.gpus, 0) : 0);
 
-
 /**
  * Provisioning for pods that fit nowhere, as both peers do it: right away (Karpenter batches
  * pending pods for 1–10 s, pkg/controllers/provisioning/batcher.go; CA scans every 10 s), counting
@@ -128,7 +127,11 @@ export function provisionForPending(view: PeerView, state: PeerState, backoffMin
   for (const g of view.groups)
     if (g.capacityErrorNow && g.desired > g.live) {
       next.unavailableUntil[g.name] = view.t + backoffMinutes;
-      actions.push({ kind: "cancel-launch", group: g.name, reason: `launch failed for capacity: ${g.name} skipped for ${backoffMinutes} min` });
+      actions.push({
+        kind: "cancel-launch",
+        group: g.name,
+        reason: `launch failed for capacity: ${g.name} skipped for ${backoffMinutes} min`,
+      });
     }
   for (const pool of [...new Set(view.groups.map((g) => g.pool))]) {
     const groups = view.groups.filter((g) => g.pool === pool);
@@ -144,8 +147,13 @@ export function provisionForPending(view: PeerView, state: PeerState, backoffMin
       else left.push(p);
     }
     if (!left.length) continue;
-    const order = [...groups].sort((a, b) => (a.capacityType === b.capacityType ? a.priority - b.priority || a.name.localeCompare(b.name) : a.capacityType === "spot" ? -1 : 1));
-    let need = nodesNeeded(left.map((p) => p.gpus), Math.max(...groups.map((g) => g.gpusPerNode)));
+    const order = [...groups].sort((a, b) =>
+      a.capacityType === b.capacityType ? a.priority - b.priority || a.name.localeCompare(b.name) : a.capacityType === "spot" ? -1 : 1,
+    );
+    let need = nodesNeeded(
+      left.map((p) => p.gpus),
+      Math.max(...groups.map((g) => g.gpusPerNode)),
+    );
     for (const g of order) {
       if (need <= 0) break;
       if ((next.unavailableUntil[g.name] ?? -1) > view.t || g.capacityErrorNow) continue;
@@ -172,7 +180,10 @@ export interface KarpenterConfig {
 
 export type KarpenterVerdict =
   | { candidate: true }
-  | { candidate: false; reason: "not-initialized" | "deleting" | "do-not-disrupt-node" | "do-not-disrupt-pod" | "not-consolidatable-yet" | "not-empty" };
+  | {
+      candidate: false;
+      reason: "not-initialized" | "deleting" | "do-not-disrupt-node" | "do-not-disrupt-pod" | "not-consolidatable-yet" | "not-empty";
+    };
 
 /**
  * Is this node a disruption candidate? Karpenter never considers a NodeClaim that is not
@@ -218,7 +229,9 @@ export function karpenterConsolidate(view: PeerView, cfg: KarpenterConfig): Peer
   for (const pool of [...new Set(view.groups.map((g) => g.pool))]) {
     const nodes = view.nodes.filter((n) => n.pool === pool);
     const groupOf = new Map(view.groups.map((g) => [g.name, g]));
-    const cands = nodes.filter((n) => karpenterCandidate(n, view.t, cfg).candidate).sort((a, b) => disruptionCost(a) - disruptionCost(b) || a.readyMin - b.readyMin || a.name.localeCompare(b.name));
+    const cands = nodes
+      .filter((n) => karpenterCandidate(n, view.t, cfg).candidate)
+      .sort((a, b) => disruptionCost(a) - disruptionCost(b) || a.readyMin - b.readyMin || a.name.localeCompare(b.name));
     let budget = karpenterAllowedDisruptions(cfg.budgetNodes, nodes.length, nodes.filter((n) => n.tainted).length);
     // Karpenter has no group minimum; the simulated groups keep theirs so every column runs the same floor.
     const aboveMin = (chosen: PeerNode[]) => view.groups.every((g) => g.desired - chosen.filter((c) => c.group === g.name).length >= g.min);
@@ -236,7 +249,9 @@ export function karpenterConsolidate(view: PeerView, cfg: KarpenterConfig): Peer
     const pending = view.pending.filter((p) => p.pool === pool);
     const fits = (set: PeerNode[]) => {
       const names = new Set(set.map((s) => s.name));
-      return aboveMin(set) && podsFit([...set.flatMap(reschedulablePods), ...pending], nodes.filter((n) => !names.has(n.name)).map(freeGpus));
+      return (
+        aboveMin(set) && podsFit([...set.flatMap(reschedulablePods), ...pending], nodes.filter((n) => !names.has(n.name)).map(freeGpus))
+      );
     };
     let lo = 0;
     let hi = Math.min(budget, nonEmpty.length);
@@ -280,7 +295,12 @@ export interface ClusterAutoscalerConfig {
   maxEmptyBulkDelete: number;
 }
 
-export const CA_DEFAULTS: ClusterAutoscalerConfig = { gpuUtilizationThreshold: 0.5, unneededMinutes: 10, delayAfterAddMinutes: 10, maxEmptyBulkDelete: 10 };
+export const CA_DEFAULTS: ClusterAutoscalerConfig = {
+  gpuUtilizationThreshold: 0.5,
+  unneededMinutes: 10,
+  delayAfterAddMinutes: 10,
+  maxEmptyBulkDelete: 10,
+};
 
 /**
  * A GPU node's utilization for scale-down: the sum of its pods' GPU requests over allocatable GPUs,
@@ -292,7 +312,13 @@ export function caGpuUtilization(n: PeerNode): number {
   return reschedulablePods(n).reduce((a, p) => a + p.gpus, 0) / n.gpus;
 }
 
-export type CaVerdict = { unneeded: true; utilization: number } | { unneeded: false; reason: "not-ready" | "scale-down-disabled" | "pod-not-safe-to-evict" | "above-threshold" | "pods-do-not-fit-elsewhere" | "deleting"; utilization: number };
+export type CaVerdict =
+  | { unneeded: true; utilization: number }
+  | {
+      unneeded: false;
+      reason: "not-ready" | "scale-down-disabled" | "pod-not-safe-to-evict" | "above-threshold" | "pods-do-not-fit-elsewhere" | "deleting";
+      utilization: number;
+    };
 
 /**
  * Is this node unneeded now? Below the threshold, no opt-out
@@ -306,7 +332,8 @@ export function caUnneeded(n: PeerNode, otherFree: number[], cfg: ClusterAutosca
   if (!n.ready) return { unneeded: false, reason: "not-ready", utilization };
   if (n.tainted) return { unneeded: false, reason: "deleting", utilization };
   if (n.annotations[CA_SCALE_DOWN_DISABLED] === "true") return { unneeded: false, reason: "scale-down-disabled", utilization };
-  if (n.pods.some((p) => p.annotations[CA_SAFE_TO_EVICT] === "false")) return { unneeded: false, reason: "pod-not-safe-to-evict", utilization };
+  if (n.pods.some((p) => p.annotations[CA_SAFE_TO_EVICT] === "false"))
+    return { unneeded: false, reason: "pod-not-safe-to-evict", utilization };
   if (utilization >= cfg.gpuUtilizationThreshold) return { unneeded: false, reason: "above-threshold", utilization };
   if (!podsFit(reschedulablePods(n), otherFree)) return { unneeded: false, reason: "pods-do-not-fit-elsewhere", utilization };
   return { unneeded: true, utilization };
@@ -334,7 +361,14 @@ export function caScaleDown(view: PeerView, state: PeerState, cfg: ClusterAutosc
   const minOf = new Map(view.groups.map((g) => [g.name, g.min]));
   let empties = 0;
   let drained = 0;
-  const ready = view.nodes.filter((n) => unneededSince[n.name] !== undefined && view.t - unneededSince[n.name]! >= cfg.unneededMinutes).sort((a, b) => reschedulablePods(a).length - reschedulablePods(b).length || unneededSince[a.name]! - unneededSince[b.name]! || a.name.localeCompare(b.name));
+  const ready = view.nodes
+    .filter((n) => unneededSince[n.name] !== undefined && view.t - unneededSince[n.name]! >= cfg.unneededMinutes)
+    .sort(
+      (a, b) =>
+        reschedulablePods(a).length - reschedulablePods(b).length ||
+        unneededSince[a.name]! - unneededSince[b.name]! ||
+        a.name.localeCompare(b.name),
+    );
   for (const n of ready) {
     if ((desired.get(n.group) ?? 0) - 1 < (minOf.get(n.group) ?? 0)) continue;
     const empty = reschedulablePods(n).length === 0;
@@ -375,7 +409,11 @@ export function clusterAutoscalerPlanner(cfg: ClusterAutoscalerConfig = CA_DEFAU
  * costs nothing) and a node exists only while its GPUs are needed; the pool keeps its groups'
  * minimum nodes, as every other column must. Returns GPU node-hours (GPUs × node-hours).
  */
-export function idealGpuNodeHours(jobs: { arriveMin: number; durationMin: number; gpus: number; pool: string }[], pools: { pool: string; gpusPerNode: number; minNodes: number }[], minutes: number): number {
+export function idealGpuNodeHours(
+  jobs: { arriveMin: number; durationMin: number; gpus: number; pool: string }[],
+  pools: { pool: string; gpusPerNode: number; minNodes: number }[],
+  minutes: number,
+): number {
   let total = 0;
   for (const p of pools) {
     const delta = new Float64Array(minutes + 1);

@@ -30,7 +30,7 @@ const cronString = z.string().refine(
 );
 
 /** `N` nodes or `N%` of the group's nodes (rounded up, like a PodDisruptionBudget's maxUnavailable). */
-const budget = z.union([z.number().int().min(0), z.string().regex(/^(100|[1-9]?\d)%$/, "must be an integer N or a percentage like \"20%\"")]);
+const budget = z.union([z.number().int().min(0), z.string().regex(/^(100|[1-9]?\d)%$/, 'must be an integer N or a percentage like "20%"')]);
 
 const percent = z.number().min(0).max(100);
 
@@ -60,7 +60,10 @@ export const NodeGroupPolicySchema = z
     /** Dry-run by default: decide, log and record, never act. */
     dryRun: z.boolean().default(true),
     /** Used only for the "GPU-hours saved" estimate in metrics and the audit log. */
-    hourlyPrice: z.string().regex(/^\d+(\.\d+)?$/).optional(),
+    hourlyPrice: z
+      .string()
+      .regex(/^\d+(\.\d+)?$/)
+      .optional(),
   })
   .refine((g) => (g.scaleInAtPercent ?? 0) < (g.scaleOutAtPercent ?? 100), {
     message: "scaleInAtPercent must be below scaleOutAtPercent",
@@ -122,7 +125,10 @@ export const ControllerPolicySchema = z
     defaultPool: z.string().optional(),
     nodeGroups: z.array(NodeGroupPolicySchema).min(1),
   })
-  .refine((p) => new Set(p.nodeGroups.map((g) => g.name)).size === p.nodeGroups.length, { message: "node group names must be unique", path: ["nodeGroups"] })
+  .refine((p) => new Set(p.nodeGroups.map((g) => g.name)).size === p.nodeGroups.length, {
+    message: "node group names must be unique",
+    path: ["nodeGroups"],
+  })
   .refine(
     (p) => {
       try {
@@ -139,7 +145,10 @@ export type ControllerPolicy = z.infer<typeof ControllerPolicySchema>;
 export type NodeGroupPolicy = z.infer<typeof NodeGroupPolicySchema>;
 
 export class PolicyError extends BadInputError {
-  constructor(message: string, readonly issues: string[]) {
+  constructor(
+    message: string,
+    readonly issues: string[],
+  ) {
     super(message);
     this.name = "PolicyError";
   }

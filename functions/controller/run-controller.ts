@@ -49,8 +49,16 @@ export function pruneState(s: ControllerState, nowMs: number): ControllerState {
   const keep = <T extends { atMs: number }>(xs: T[]) => xs.filter((x) => nowMs - x.atMs < DAY);
   return {
     ...s,
-    reclaims: Object.fromEntries(Object.entries(s.reclaims).map(([k, v]) => [k, keep(v)]).filter(([, v]) => (v as unknown[]).length)),
-    additions: Object.fromEntries(Object.entries(s.additions).map(([k, v]) => [k, keep(v)]).filter(([, v]) => (v as unknown[]).length)),
+    reclaims: Object.fromEntries(
+      Object.entries(s.reclaims)
+        .map(([k, v]) => [k, keep(v)])
+        .filter(([, v]) => (v as unknown[]).length),
+    ),
+    additions: Object.fromEntries(
+      Object.entries(s.additions)
+        .map(([k, v]) => [k, keep(v)])
+        .filter(([, v]) => (v as unknown[]).length),
+    ),
   };
 }
 
@@ -60,7 +68,12 @@ export function pruneState(s: ControllerState, nowMs: number): ControllerState {
  * node × interval. Summed over runs it estimates what reclaiming saved; a
  * reclaim undone by a later scale-out stops counting.
  */
-export function gpuHoursSavedEstimate(s: ControllerState, policy: ControllerPolicy, nowMs: number, intervalMinutes: number): Record<string, number> {
+export function gpuHoursSavedEstimate(
+  s: ControllerState,
+  policy: ControllerPolicy,
+  nowMs: number,
+  intervalMinutes: number,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const g of policy.nodeGroups) {
     const reclaimed = (s.reclaims[g.name] ?? []).filter((r) => nowMs - r.atMs < DAY);
@@ -73,10 +86,23 @@ export function gpuHoursSavedEstimate(s: ControllerState, policy: ControllerPoli
   return out;
 }
 
-export async function runController<L extends LeaseHandle>(deps: ControllerDeps<L>, policy: ControllerPolicy, nowMs: number): Promise<RunResult> {
+export async function runController<L extends LeaseHandle>(
+  deps: ControllerDeps<L>,
+  policy: ControllerPolicy,
+  nowMs: number,
+): Promise<RunResult> {
   let lease = await deps.acquireLease(nowMs);
   if (!lease) {
-    const rec = [{ duty: "guard" as const, action: "none" as const, dryRun: false, reason: "another controller run holds the lease: this one does nothing", inputs: {}, outcome: "skipped" }];
+    const rec = [
+      {
+        duty: "guard" as const,
+        action: "none" as const,
+        dryRun: false,
+        reason: "another controller run holds the lease: this one does nothing",
+        inputs: {},
+        outcome: "skipped",
+      },
+    ];
     return { ran: false, halted: false, acted: 0, decisions: rec, failures: [], auditKey: await deps.audit(rec, nowMs) };
   }
   const snap = await deps.snapshot(nowMs);
@@ -110,7 +136,10 @@ export async function runController<L extends LeaseHandle>(deps: ControllerDeps<
           state.scaleOuts[g.name] = { atMs: nowMs, fromDesired: d.desiredFrom!, toDesired: d.desiredTo! };
           (state.additions[g.name] ??= []).push({ atMs: nowMs, nodes: d.desiredTo! - d.desiredFrom! });
         }
-        records.push({ ...d, outcome: r.outcome === "set" ? `desired capacity set ${d.desiredFrom} → ${d.desiredTo}` : `skipped: ${r.detail}` });
+        records.push({
+          ...d,
+          outcome: r.outcome === "set" ? `desired capacity set ${d.desiredFrom} → ${d.desiredTo}` : `skipped: ${r.detail}`,
+        });
       } else if (d.action === "release-node") {
         await deps.releaseNode(d.node!);
         acted++;
@@ -121,13 +150,21 @@ export async function runController<L extends LeaseHandle>(deps: ControllerDeps<
         const verdict = recheckAfterTaint(tainted, pods, snap, policy, nowMs);
         if (!verdict.idle) {
           await deps.releaseNode(d.node!);
-          records.push({ ...d, outcome: `aborted after the taint: ${verdict.reason}; taint removed`, inputs: { ...d.inputs, recheck: verdict.inputs } });
+          records.push({
+            ...d,
+            outcome: `aborted after the taint: ${verdict.reason}; taint removed`,
+            inputs: { ...d.inputs, recheck: verdict.inputs },
+          });
           continue;
         }
         const r = await deps.terminateInstance(d.instanceId!);
         acted++;
         (state.reclaims[d.nodeGroup!] ??= []).push({ atMs: nowMs, instanceId: d.instanceId!, node: d.node! });
-        records.push({ ...d, outcome: r.outcome === "terminating" ? "instance terminating (desired capacity decremented)" : `already gone: ${r.detail}`, inputs: { ...d.inputs, recheck: verdict.inputs } });
+        records.push({
+          ...d,
+          outcome: r.outcome === "terminating" ? "instance terminating (desired capacity decremented)" : `already gone: ${r.detail}`,
+          inputs: { ...d.inputs, recheck: verdict.inputs },
+        });
       }
       lease = await deps.checkpoint(lease, state, nowMs);
     } catch (e) {

@@ -1,7 +1,16 @@
 import { planController } from "./decide.js";
 import type { ControllerPolicy } from "./policy.js";
 import { emptyPeerState, type PeerPlanner, type PeerState, type PeerView } from "./peers.js";
-import { emptyState, type ControllerState, type GpuWindow, type GroupInfo, type GroupUtilWindow, type NodeInfo, type PodInfo, type Snapshot } from "./snapshot.js";
+import {
+  emptyState,
+  type ControllerState,
+  type GpuWindow,
+  type GroupInfo,
+  type GroupUtilWindow,
+  type NodeInfo,
+  type PodInfo,
+  type Snapshot,
+} from "./snapshot.js";
 
 /**
  * A minute-by-minute cluster simulator that runs the real planner
@@ -150,7 +159,26 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
   let peerState: PeerState = emptyPeerState();
   /** Pods a peer evicted, back in the queue with the rest of their run (their restart wait is not a capacity wait). */
   const requeued = new Set<SimJob>();
-  const r: SimResult = { gpuNodeHours: 0, nodeHoursByGroup: {}, reclaims: 0, scaleOuts: 0, nodesAdded: 0, interruptedPods: 0, removeReasons: {}, busyNodesChosen: 0, waits: [], podsStarted: 0, podsNeverStarted: 0, flapsSameGroup: 0, flapsSamePool: 0, haltedRuns: 0, events, spotMarks: 0, onDemandScaleOuts: 0, runs: 0 };
+  const r: SimResult = {
+    gpuNodeHours: 0,
+    nodeHoursByGroup: {},
+    reclaims: 0,
+    scaleOuts: 0,
+    nodesAdded: 0,
+    interruptedPods: 0,
+    removeReasons: {},
+    busyNodesChosen: 0,
+    waits: [],
+    podsStarted: 0,
+    podsNeverStarted: 0,
+    flapsSameGroup: 0,
+    flapsSamePool: 0,
+    haltedRuns: 0,
+    events,
+    spotMarks: 0,
+    onDemandScaleOuts: 0,
+    runs: 0,
+  };
   const live = (n: SimNode, t: number) => n.terminatedMin === undefined && n.launchedMin <= t;
   const isReady = (n: SimNode, t: number) => live(n, t) && t >= n.readyMin;
   const allocatable = (n: SimNode, t: number) => (t >= n.readyMin + 1 ? n.gpus : 0);
@@ -179,10 +207,12 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
       for (let i = have; i < want; i++) launch(g.name, t);
     }
     // 4. schedule: FIFO, MostAllocated first-fit on Ready, untainted nodes of the pod's pool
-    for (let i = 0; i < pending.length; ) {
+    for (let i = 0; i < pending.length;) {
       const j = pending[i]!;
       const cands = nodes
-        .filter((n) => n.pool === j.pool && isReady(n, t) && allocatable(n, t) > 0 && !n.tainted && n.holders.filter((h) => !h).length >= j.gpus)
+        .filter(
+          (n) => n.pool === j.pool && isReady(n, t) && allocatable(n, t) > 0 && !n.tainted && n.holders.filter((h) => !h).length >= j.gpus,
+        )
         .sort((a, b) => a.holders.filter((h) => !h).length - b.holders.filter((h) => !h).length || a.name.localeCompare(b.name));
       const n = cands[0];
       if (!n) {
@@ -220,7 +250,10 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
       });
     }
     for (const g of p.nodeGroups) {
-      const vals = nodes.filter((n) => n.group === g.name && isReady(n, t)).flatMap((n) => n.history.map((h) => h[h.length - 1]!)).filter((v) => !Number.isNaN(v));
+      const vals = nodes
+        .filter((n) => n.group === g.name && isReady(n, t))
+        .flatMap((n) => n.history.map((h) => h[h.length - 1]!))
+        .filter((v) => !Number.isNaN(v));
       const hist = groupHistory.get(g.name)!;
       hist.push(vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : NaN);
       if (hist.length > soWin) hist.shift();
@@ -247,9 +280,13 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
       minSize: o.groupLimits[g.name]?.min ?? 0,
       maxSize: o.groupLimits[g.name]?.max ?? 20,
       desiredCapacity: desired.get(g.name)!,
-      instances: nodes.filter((n) => n.group === g.name && n.terminatedMin === undefined).map((n) => ({ instanceId: `i-${n.name}`, lifecycleState: t >= n.readyMin ? "InService" : "Pending" })),
+      instances: nodes
+        .filter((n) => n.group === g.name && n.terminatedMin === undefined)
+        .map((n) => ({ instanceId: `i-${n.name}`, lifecycleState: t >= n.readyMin ? "InService" : "Pending" })),
       tags: {},
-      ...(capacityErrorAt.has(g.name) ? { capacityErrorAtMs: at(capacityErrorAt.get(g.name)!), capacityError: "InsufficientInstanceCapacity" } : {}),
+      ...(capacityErrorAt.has(g.name)
+        ? { capacityErrorAtMs: at(capacityErrorAt.get(g.name)!), capacityError: "InsufficientInstanceCapacity" }
+        : {}),
     }));
     const nodeInfos: NodeInfo[] = registered.map((n) => ({
       name: n.name,
@@ -266,8 +303,25 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
       reclaimTainted: n.tainted,
     }));
     const pods: PodInfo[] = [
-      ...[...running].map(([j, run]) => ({ namespace: "sim", name: j.id, nodeName: run.node.name, phase: "Running", gpuRequest: j.gpus, annotations: {}, createdAtMs: at(j.arriveMin), pool: j.pool })),
-      ...pending.map((j) => ({ namespace: "sim", name: j.id, phase: "Pending", gpuRequest: j.gpus, annotations: {}, createdAtMs: at(j.arriveMin), pool: j.pool })),
+      ...[...running].map(([j, run]) => ({
+        namespace: "sim",
+        name: j.id,
+        nodeName: run.node.name,
+        phase: "Running",
+        gpuRequest: j.gpus,
+        annotations: {},
+        createdAtMs: at(j.arriveMin),
+        pool: j.pool,
+      })),
+      ...pending.map((j) => ({
+        namespace: "sim",
+        name: j.id,
+        phase: "Pending",
+        gpuRequest: j.gpus,
+        annotations: {},
+        createdAtMs: at(j.arriveMin),
+        pool: j.pool,
+      })),
     ];
     const gpus: GpuWindow[] = [];
     for (const n of registered)
@@ -275,15 +329,35 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
         const present = h.map((v, k) => [v, k] as const).filter(([v]) => !Number.isNaN(v));
         if (!present.length) return; // no series at all: the planner sees it missing
         const last = present[present.length - 1]![1];
-        gpus.push({ node: n.name, gpu: String(gi), samples: present.length, maxUtil: Math.max(...present.map(([v]) => v)), meanUtil: present.reduce((a, [v]) => a + v, 0) / present.length, lastSampleMs: at(t - (h.length - 1 - last)) });
+        gpus.push({
+          node: n.name,
+          gpu: String(gi),
+          samples: present.length,
+          maxUtil: Math.max(...present.map(([v]) => v)),
+          meanUtil: present.reduce((a, [v]) => a + v, 0) / present.length,
+          lastSampleMs: at(t - (h.length - 1 - last)),
+        });
       });
     const groupWins: GroupUtilWindow[] = [];
     for (const [g, h] of groupHistory) {
       const present = h.map((v, k) => [v, k] as const).filter(([v]) => !Number.isNaN(v));
       if (!present.length) continue;
-      groupWins.push({ nodeGroup: g, steps: present.length, minUtil: Math.min(...present.map(([v]) => v)), meanUtil: present.reduce((a, [v]) => a + v, 0) / present.length, lastSampleMs: at(t - (h.length - 1 - present[present.length - 1]![1])) });
+      groupWins.push({
+        nodeGroup: g,
+        steps: present.length,
+        minUtil: Math.min(...present.map(([v]) => v)),
+        meanUtil: present.reduce((a, [v]) => a + v, 0) / present.length,
+        lastSampleMs: at(t - (h.length - 1 - present[present.length - 1]![1])),
+      });
     }
-    const snap: Snapshot = { nowMs, groups, nodes: nodeInfos, pods, metrics: { gpus, groups: groupWins }, errors: promDown ? [{ source: "prometheus", message: "simulated outage" }] : [] };
+    const snap: Snapshot = {
+      nowMs,
+      groups,
+      nodes: nodeInfos,
+      pods,
+      metrics: { gpus, groups: groupWins },
+      errors: promDown ? [{ source: "prometheus", message: "simulated outage" }] : [],
+    };
     o.onRun?.(snap, state, t);
     const plan = planController(snap, p, state);
     if (plan.halted) r.haltedRuns++;
@@ -295,7 +369,8 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
         desired.set(d.nodeGroup!, d.desiredTo!);
         r.scaleOuts++;
         r.nodesAdded += d.desiredTo! - d.desiredFrom!;
-        if (d.capacityType === "on-demand" && p.nodeGroups.some((g) => (g.pool ?? g.name) === d.pool && g.capacityType === "spot")) r.onDemandScaleOuts++;
+        if (d.capacityType === "on-demand" && p.nodeGroups.some((g) => (g.pool ?? g.name) === d.pool && g.capacityType === "spot"))
+          r.onDemandScaleOuts++;
         state.scaleOuts[d.nodeGroup!] = { atMs: nowMs, fromDesired: d.desiredFrom!, toDesired: d.desiredTo! };
         events.push({ group: d.nodeGroup!, pool: d.pool!, kind: "add", t, nodes: d.desiredTo! - d.desiredFrom! });
       } else if (d.action === "release-node") {
@@ -359,7 +434,8 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
         r.scaleOuts++;
         r.nodesAdded += a.nodes;
         const g = groupPol.get(a.group)!;
-        if (g.capacityType === "on-demand" && p.nodeGroups.some((x) => poolOf(x.name) === poolOf(a.group) && x.capacityType === "spot")) r.onDemandScaleOuts++;
+        if (g.capacityType === "on-demand" && p.nodeGroups.some((x) => poolOf(x.name) === poolOf(a.group) && x.capacityType === "spot"))
+          r.onDemandScaleOuts++;
         events.push({ group: a.group, pool: poolOf(a.group), kind: "add", t, nodes: a.nodes });
       } else if (a.kind === "cancel-launch") {
         desired.set(a.group, nodes.filter((n) => n.group === a.group && n.terminatedMin === undefined).length);
@@ -371,7 +447,12 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
         for (const j of new Set(n.holders.filter((h): h is SimJob => h !== null))) {
           const run = running.get(j)!;
           running.delete(j);
-          const again: SimJob = { ...j, arriveMin: t, durationMin: Math.max(1, run.endMin - t), dutyOffset: j.dutyOffset + (t - run.startMin) };
+          const again: SimJob = {
+            ...j,
+            arriveMin: t,
+            durationMin: Math.max(1, run.endMin - t),
+            dutyOffset: j.dutyOffset + (t - run.startMin),
+          };
           requeued.add(again);
           pending.push(again);
           r.interruptedPods++;
@@ -388,7 +469,8 @@ export function simulateCluster(jobsIn: SimJob[], o: SimOptions): SimResult {
   r.podsNeverStarted = jobs.length - r.podsStarted;
   const flaps = (key: "group" | "pool") => {
     let k = 0;
-    for (const a of events) if (a.kind === "reclaim") for (const b of events) if (b.kind === "add" && b[key] === a[key] && Math.abs(b.t - a.t) < 15) k++;
+    for (const a of events)
+      if (a.kind === "reclaim") for (const b of events) if (b.kind === "add" && b[key] === a[key] && Math.abs(b.t - a.t) < 15) k++;
     return k;
   };
   r.flapsSameGroup = flaps("group");

@@ -113,7 +113,15 @@ export interface ControllerState {
   demandHistory: Record<string, { atMs: number; gpus: number; largestPod?: number }[]>;
 }
 
-export const emptyState = (): ControllerState => ({ version: 1, scaleOuts: {}, reclaims: {}, spotUnavailable: {}, additions: {}, lastDemandAtMs: {}, demandHistory: {} });
+export const emptyState = (): ControllerState => ({
+  version: 1,
+  scaleOuts: {},
+  reclaims: {},
+  spotUnavailable: {},
+  additions: {},
+  lastDemandAtMs: {},
+  demandHistory: {},
+});
 
 /** A stored state from an older version gets the fields it lacks. */
 export const normalizeState = (s: Partial<ControllerState> | undefined): ControllerState => ({ ...emptyState(), ...(s ?? {}) });
@@ -154,4 +162,5 @@ export const FOREIGN_OWNER_NODE_LABELS = ["karpenter.sh/nodepool", "karpenter.sh
 export const KARPENTER_NODEPOOL_LABEL = "karpenter.sh/nodepool";
 
 /** The Karpenter NodePool that owns a node, if any: such a node is Karpenter's to scale and disrupt, never ours. */
-export const karpenterNodePoolOf = (n: Pick<NodeInfo, "labels">): string | undefined => n.labels[KARPENTER_NODEPOOL_LABEL] ?? n.labels["karpenter.sh/provisioner-name"];
+export const karpenterNodePoolOf = (n: Pick<NodeInfo, "labels">): string | undefined =>
+  n.labels[KARPENTER_NODEPOOL_LABEL] ?? n.labels["karpenter.sh/provisioner-name"];

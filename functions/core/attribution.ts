@@ -35,7 +35,10 @@ export interface TenantAttribution {
 }
 
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${body}$`);
 }
 
@@ -82,7 +85,8 @@ export function gpuFractionPerUnit(
   const mig = MIG_RE.exec(resource);
   if (mig) {
     const slices = migSlicesPerGpu[gpuModel];
-    if (!slices) throw new BadInputError(`resource ${resource} is a MIG slice, but GPU model ${gpuModel} has no migSlicesPerGpu entry in the config`);
+    if (!slices)
+      throw new BadInputError(`resource ${resource} is a MIG slice, but GPU model ${gpuModel} has no migSlicesPerGpu entry in the config`);
     return { num: Number(mig[1]), den: slices };
   }
   throw new Error(`resource ${resource} is not a GPU resource this meter understands`);

@@ -8,7 +8,6 @@ import { DOCTOR_HINT } from "./doctor-hint.js";
 import { BadInputError } from "./errors.js";
 import { nodeHourlyPrices, type PriceSnapshot } from "./price-snapshot.js";
 
-
 /** GPU-hours and utilization are published with this many decimals; cost is computed from the published values. */
 export const HOURS_DP = 6;
 export const RATIO_DP = 4;
@@ -189,7 +188,8 @@ function resolveNodes(nodes: NodeRecord[], cfg: BaseConfig, problems: string[], 
     });
   }
   if (missingPrice.size) problems.push(`instance types with no price in the config: ${[...missingPrice].sort().join(", ")}`);
-  if (unpricedNodes.length) problems.push(`GPU nodes with no price in the month's price snapshot (${prices!.source}): ${unpricedNodes.join(", ")}`);
+  if (unpricedNodes.length)
+    problems.push(`GPU nodes with no price in the month's price snapshot (${prices!.source}): ${unpricedNodes.join(", ")}`);
   return out;
 }
 
@@ -244,12 +244,15 @@ export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: str
   const labels = new Map<string, string>();
   // A namespace's tenant label is what its own cluster says (the same name may be labelled differently elsewhere).
   const nsKey = (r: { cluster?: string; namespace: string }) => rowKey(clusterOf(r), r.namespace);
-  const nsLabel = (r: { cluster?: string; namespace: string }) => (clusterOf(r) === DEFAULT_CLUSTER_ID ? r.namespace : `${clusterOf(r)}/${r.namespace}`);
+  const nsLabel = (r: { cluster?: string; namespace: string }) =>
+    clusterOf(r) === DEFAULT_CLUSTER_ID ? r.namespace : `${clusterOf(r)}/${r.namespace}`;
   for (const ns of usage.namespaces) {
     const prev = labels.get(nsKey(ns));
     if (prev !== undefined && prev !== ns.tenantLabel) {
       const chosen = [prev, ns.tenantLabel].sort()[0]!;
-      warnings.push(`namespace ${nsLabel(ns)} carried tenant labels "${prev}" and "${ns.tenantLabel}" during the month; billed to "${chosen}"`);
+      warnings.push(
+        `namespace ${nsLabel(ns)} carried tenant labels "${prev}" and "${ns.tenantLabel}" during the month; billed to "${chosen}"`,
+      );
       labels.set(nsKey(ns), chosen);
     } else labels.set(nsKey(ns), ns.tenantLabel);
   }
@@ -288,7 +291,15 @@ export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: str
     let m = monthly.get(key);
     if (!m) {
       m = {
-        key: { cluster: info.cluster, tenantId: t.tenantId, tenantName: t.tenantName, namespace: u.namespace, gpuModel: info.gpuModel, instanceType: info.instanceType, capacityType: info.capacityType },
+        key: {
+          cluster: info.cluster,
+          tenantId: t.tenantId,
+          tenantName: t.tenantName,
+          namespace: u.namespace,
+          gpuModel: info.gpuModel,
+          instanceType: info.instanceType,
+          capacityType: info.capacityType,
+        },
         acc: { alloc: new D(0), used: new D(0) },
         info,
         price: priceMix(),
@@ -305,27 +316,47 @@ export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: str
     d.acc.used = d.acc.used.add(used);
     allocByNode.set(nodeKey(u), (allocByNode.get(nodeKey(u)) ?? new D(0)).add(alloc));
   }
-  const podShares = usage.pods ? podSharesOf(usage, (p) => {
-    const info = nodes.get(nodeKey(p));
-    if (!info) return undefined; // the namespace record on this node is already a problem
-    let frac: { num: number; den: number };
-    try {
-      frac = gpuFractionPerUnit(p.resource, info.gpuModel, info.gpuReplicas, cfg.migSlicesPerGpu);
-    } catch {
-      return undefined; // likewise reported for the namespace record
-    }
-    const t = resolveTenant(p.namespace, labels.get(nsKey(p)));
-    const key = rowKey(info.cluster, t.tenantId, p.namespace, info.gpuModel, info.instanceType, info.capacityType);
-    return {
-      rowKey: key,
-      split: { cluster: info.cluster, tenantId: t.tenantId, tenantName: t.tenantName, namespace: p.namespace, gpuModel: info.gpuModel, instanceType: info.instanceType, capacityType: info.capacityType },
-      pod: p.pod,
-      node: p.node,
-      // The same values as the rows' (units × num ÷ den ÷ 60) with one division each: pods are many.
-      alloc: new D(p.requestMinutes * frac.num).div(frac.den * 60),
-      used: p.usedMinutes === 0 ? new D(0) : new D(p.usedMinutes).toDecimalPlaces(USED_MINUTES_DP).mul(frac.num).div(frac.den * 60),
-    };
-  }, problems) : undefined;
+  const podShares = usage.pods
+    ? podSharesOf(
+        usage,
+        (p) => {
+          const info = nodes.get(nodeKey(p));
+          if (!info) return undefined; // the namespace record on this node is already a problem
+          let frac: { num: number; den: number };
+          try {
+            frac = gpuFractionPerUnit(p.resource, info.gpuModel, info.gpuReplicas, cfg.migSlicesPerGpu);
+          } catch {
+            return undefined; // likewise reported for the namespace record
+          }
+          const t = resolveTenant(p.namespace, labels.get(nsKey(p)));
+          const key = rowKey(info.cluster, t.tenantId, p.namespace, info.gpuModel, info.instanceType, info.capacityType);
+          return {
+            rowKey: key,
+            split: {
+              cluster: info.cluster,
+              tenantId: t.tenantId,
+              tenantName: t.tenantName,
+              namespace: p.namespace,
+              gpuModel: info.gpuModel,
+              instanceType: info.instanceType,
+              capacityType: info.capacityType,
+            },
+            pod: p.pod,
+            node: p.node,
+            // The same values as the rows' (units × num ÷ den ÷ 60) with one division each: pods are many.
+            alloc: new D(p.requestMinutes * frac.num).div(frac.den * 60),
+            used:
+              p.usedMinutes === 0
+                ? new D(0)
+                : new D(p.usedMinutes)
+                    .toDecimalPlaces(USED_MINUTES_DP)
+                    .mul(frac.num)
+                    .div(frac.den * 60),
+          };
+        },
+        problems,
+      )
+    : undefined;
   if (unattributed.size)
     problems.push(
       `GPU requests on nodes with no kube_node_labels series (cannot price them; refusing to drop them): ${[...unattributed].sort().join("; ")}`,
@@ -431,7 +462,12 @@ function podSharesOf(
   const sums = new Map<string, { label: string; req: number; used: number; podReq: number; podUsed: number; pods: number }>();
   const at = (r: { cluster?: string; namespace: string; node: string; resource: string }) => {
     const key = rowKey(clusterOf(r), r.namespace, r.node, r.resource);
-    return sums.get(key) ?? sums.set(key, { label: `${r.namespace} on node ${nodeLabel(r)} (${r.resource})`, req: 0, used: 0, podReq: 0, podUsed: 0, pods: 0 }).get(key)!;
+    return (
+      sums.get(key) ??
+      sums
+        .set(key, { label: `${r.namespace} on node ${nodeLabel(r)} (${r.resource})`, req: 0, used: 0, podReq: 0, podUsed: 0, pods: 0 })
+        .get(key)!
+    );
   };
   for (const u of usage.usage) {
     const s = at(u);
@@ -451,13 +487,20 @@ function podSharesOf(
   for (const s of sums.values()) {
     const tol = (x: number) => 1e-9 * Math.abs(x) + 1e-6 * (s.pods + 1) + 1e-6;
     if (Math.abs(s.req - s.podReq) > tol(s.req) || Math.abs(s.used - s.podUsed) > tol(s.used) + 1e-3)
-      problems.push(`pod detail of ${s.label} does not add up to its usage: pods ${s.podReq} request / ${s.podUsed} used GPU-minutes, namespace ${s.req} / ${s.used}`);
+      problems.push(
+        `pod detail of ${s.label} does not add up to its usage: pods ${s.podReq} request / ${s.podUsed} used GPU-minutes, namespace ${s.req} / ${s.used}`,
+      );
   }
   return shares;
 }
 
 /** Node GPU-hours (GPUs × time the node existed) against what pods were allocated, per node group. */
-function computeCapacity(records: NodeRecord[], nodes: Map<string, NodeInfo>, allocByNode: Map<string, Dec>, cfg: BaseConfig): CapacityRow[] {
+function computeCapacity(
+  records: NodeRecord[],
+  nodes: Map<string, NodeInfo>,
+  allocByNode: Map<string, Dec>,
+  cfg: BaseConfig,
+): CapacityRow[] {
   const groups = new Map<string, { info: NodeInfo; nodes: Set<string>; nodeHours: Dec; alloc: Dec; price: PriceMix }>();
   for (const r of records) {
     const info = nodes.get(nodeKey(r))!;

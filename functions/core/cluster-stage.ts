@@ -64,7 +64,11 @@ const k = (...p: (string | number)[]) => p.join("\u0000");
  */
 export function tagClusterUsage(usage: MonthUsage, cluster: string): MonthUsage {
   const q = (x: number) => new D(x).toDecimalPlaces(USED_MINUTES_DP).toNumber();
-  const byKey = <T>(xs: T[], key: (x: T) => string) => xs.map((x) => [key(x), x] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, x]) => x);
+  const byKey = <T>(xs: T[], key: (x: T) => string) =>
+    xs
+      .map((x) => [key(x), x] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([, x]) => x);
   return {
     usage: byKey(
       usage.usage.map((u) => ({ ...u, cluster, usedMinutes: q(u.usedMinutes) })),
@@ -131,16 +135,26 @@ export function checkClusterStage(files: Partial<StageFiles>, expected: StageIde
   } catch {
     return { ok: false, reason: "staged manifest is not JSON" };
   }
-  if (m.kind !== "gpu-billing.cluster-stage" || m.schemaVersion !== STAGE_SCHEMA_VERSION) return { ok: false, reason: `staged manifest is not a version-${STAGE_SCHEMA_VERSION} cluster stage` };
+  if (m.kind !== "gpu-billing.cluster-stage" || m.schemaVersion !== STAGE_SCHEMA_VERSION)
+    return { ok: false, reason: `staged manifest is not a version-${STAGE_SCHEMA_VERSION} cluster stage` };
   for (const f of ["month", "cluster", "prometheusUrl", "start", "end"] as const)
-    if (m[f] !== expected[f]) return { ok: false, reason: `staged ${f} is ${JSON.stringify(m[f])}, the run expects ${JSON.stringify(expected[f])}` };
+    if (m[f] !== expected[f])
+      return { ok: false, reason: `staged ${f} is ${JSON.stringify(m[f])}, the run expects ${JSON.stringify(expected[f])}` };
   if (!files.usage) return { ok: false, reason: `staged ${STAGE_USAGE_FILE} is missing` };
   const got = sha256(files.usage);
-  if (got !== m.files?.[STAGE_USAGE_FILE]?.sha256) return { ok: false, reason: `staged ${STAGE_USAGE_FILE} has sha256 ${got}, its manifest says ${m.files?.[STAGE_USAGE_FILE]?.sha256}` };
+  if (got !== m.files?.[STAGE_USAGE_FILE]?.sha256)
+    return { ok: false, reason: `staged ${STAGE_USAGE_FILE} has sha256 ${got}, its manifest says ${m.files?.[STAGE_USAGE_FILE]?.sha256}` };
   const usage = JSON.parse(files.usage.toString("utf8")) as MonthUsage;
   return {
     ok: true,
-    stage: { identity: expected, usage, perTickDays: m.perTickDays ?? [], ...(m.queryWindows ? { queryWindows: m.queryWindows } : {}), usageSha256: got, meteredAt: m.meteredAt },
+    stage: {
+      identity: expected,
+      usage,
+      perTickDays: m.perTickDays ?? [],
+      ...(m.queryWindows ? { queryWindows: m.queryWindows } : {}),
+      usageSha256: got,
+      meteredAt: m.meteredAt,
+    },
   };
 }
 

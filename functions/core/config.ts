@@ -9,7 +9,7 @@ import { BadInputError } from "./errors.js";
 const decimalString = z
   .union([z.string(), z.number()])
   .transform((v) => String(v))
-  .refine((v) => /^\d+(\.\d+)?$/.test(v), { message: "must be a non-negative decimal number, e.g. \"4.812\"" });
+  .refine((v) => /^\d+(\.\d+)?$/.test(v), { message: 'must be a non-negative decimal number, e.g. "4.812"' });
 
 /** Tenant and cluster ids become S3 key parts (`tenant=<id>/`, `cluster=<id>/`). */
 const keyPartId = z.string().regex(KEY_PART_ID, "must be lower-case letters, digits and '-' (it becomes part of S3 keys)");
@@ -46,7 +46,10 @@ export const PriceSchema = z.object({
 export const PriceFeedSchema = z
   .object({
     source: z.enum(["config", "aws"]).default("config"),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region code such as ap-northeast-2").optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region code such as ap-northeast-2")
+      .optional(),
   })
   .strict();
 export type PriceFeed = z.infer<typeof PriceFeedSchema>;
@@ -88,7 +91,11 @@ export const ReportsSchema = z.object({
   executiveRecipients: z.array(z.string().email()).default([]),
   lang: z.enum(LANGUAGES).default("ko"),
   /** Attachments making a message larger than this go as presigned S3 links instead (SES raw limit is 10 MB after base64). */
-  attachmentLinkThresholdBytes: z.number().int().positive().default(7 * 1024 * 1024),
+  attachmentLinkThresholdBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(7 * 1024 * 1024),
   /** Presigned link lifetime; SigV4 allows at most 7 days. */
   linkExpiryDays: z.number().int().min(1).max(7).default(7),
 });
@@ -102,20 +109,18 @@ const authSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("sigv4"), region: z.string().min(1), service: z.string().default("aps") }),
 ]);
 
-export const PrometheusSchema = z
-  .object({
-    url: z.string().url(),
-    auth: authSchema.default({ type: "none" }),
-    /** Label names dcgm-exporter's pod attribution arrives under (`exported_*` with honor_labels: false). */
-    labels: z
-      .object({ dcgmNamespace: z.string().default("namespace"), dcgmPod: z.string().default("pod") })
-      .default({ dcgmNamespace: "namespace", dcgmPod: "pod" }),
-    /** Hours per query window; a billing day is the largest window (one day's 1-minute ticks per query). */
-    concurrency: z.number().int().min(1).max(32).default(4),
-    retries: z.number().int().min(0).max(10).default(4),
-    timeoutSeconds: z.number().positive().default(120),
-  });
-
+export const PrometheusSchema = z.object({
+  url: z.string().url(),
+  auth: authSchema.default({ type: "none" }),
+  /** Label names dcgm-exporter's pod attribution arrives under (`exported_*` with honor_labels: false). */
+  labels: z
+    .object({ dcgmNamespace: z.string().default("namespace"), dcgmPod: z.string().default("pod") })
+    .default({ dcgmNamespace: "namespace", dcgmPod: "pod" }),
+  /** Hours per query window; a billing day is the largest window (one day's 1-minute ticks per query). */
+  concurrency: z.number().int().min(1).max(32).default(4),
+  retries: z.number().int().min(0).max(10).default(4),
+  timeoutSeconds: z.number().positive().default(120),
+});
 
 export const ClusterSchema = z.object({
   id: keyPartId,
@@ -133,59 +138,61 @@ export const DEFAULT_CLUSTER_ID = "default";
  * base and the slices in functions/config/config-schema.ts, above every capability, so core
  * never has to know the capabilities.
  */
-export const BaseConfigObject = z
-  .object({
-    timeZone: z.string().default("Asia/Seoul").refine(isValidTimeZone, { message: "is not an IANA time zone" }),
-    currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD").default("USD"),
-    /** Decimal places of the currency's minor unit; cost is rounded to this once per row. */
-    currencyDecimals: z.number().int().min(0).max(4).default(2),
-    tenants: z.array(TenantSchema).min(1),
-    prices: z.record(z.string().min(1), PriceSchema),
-    /** `prices.source` and `prices.region` (split off the table by splitPriceFeed). */
-    priceFeed: PriceFeedSchema.optional(),
-    /** Source of the price table, printed in reports so finance can check it. */
-    priceSource: z.string().default(""),
-    correction: z
-      .object({
-        granularity: z.enum(GRANULARITIES).default("namespace-gpu_model"),
-        tiers: z.array(CorrectionTierSchema).min(1),
-      })
-      .default({
-        granularity: "namespace-gpu_model",
-        tiers: [
-          { minUtilization: 0.7, factor: "1.0" },
-          { minUtilization: 0.4, factor: "0.8" },
-          { minUtilization: 0.2, factor: "0.6" },
-          { minUtilization: 0, factor: "0.4" },
-        ],
-      }),
-    /** MIG slices per whole GPU, by GPU model (A100/H100 have 7 compute slices, A30 has 4). */
-    migSlicesPerGpu: z.record(z.string(), z.number().int().positive()).default({ A100: 7, H100: 7, A30: 4 }),
-    /** Monthly report delivery (optional; absent = defaults below, no finance/executive mail). */
-    reports: ReportsSchema.optional(),
-    /** Names in the FOCUS export (focus.csv); absent fields keep the defaults of functions/export/focus-export.ts. */
-    focus: z
-      .object({
-        providerName: z.string().min(1),
-        publisherName: z.string().min(1),
-        billingAccountId: z.string().min(1),
-        billingAccountName: z.string().min(1),
-        billingAccountType: z.string().min(1),
-        regionId: z.string().min(1),
-        regionName: z.string().min(1),
-      })
-      .partial()
-      .strict()
-      .optional(),
-    prometheus: PrometheusSchema.optional(),
-    /**
-     * Clusters metered into one dataset, each with its own Prometheus/AMP endpoint.
-     * Absent: one implicit cluster `clusterId` using the top-level `prometheus`.
-     */
-    clusters: z.array(ClusterSchema).min(1).optional(),
-    /** Id of the implicit single cluster when `clusters` is absent (the dataset's `cluster` column). */
-    clusterId: keyPartId.optional(),
-  });
+export const BaseConfigObject = z.object({
+  timeZone: z.string().default("Asia/Seoul").refine(isValidTimeZone, { message: "is not an IANA time zone" }),
+  currency: z
+    .string()
+    .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD")
+    .default("USD"),
+  /** Decimal places of the currency's minor unit; cost is rounded to this once per row. */
+  currencyDecimals: z.number().int().min(0).max(4).default(2),
+  tenants: z.array(TenantSchema).min(1),
+  prices: z.record(z.string().min(1), PriceSchema),
+  /** `prices.source` and `prices.region` (split off the table by splitPriceFeed). */
+  priceFeed: PriceFeedSchema.optional(),
+  /** Source of the price table, printed in reports so finance can check it. */
+  priceSource: z.string().default(""),
+  correction: z
+    .object({
+      granularity: z.enum(GRANULARITIES).default("namespace-gpu_model"),
+      tiers: z.array(CorrectionTierSchema).min(1),
+    })
+    .default({
+      granularity: "namespace-gpu_model",
+      tiers: [
+        { minUtilization: 0.7, factor: "1.0" },
+        { minUtilization: 0.4, factor: "0.8" },
+        { minUtilization: 0.2, factor: "0.6" },
+        { minUtilization: 0, factor: "0.4" },
+      ],
+    }),
+  /** MIG slices per whole GPU, by GPU model (A100/H100 have 7 compute slices, A30 has 4). */
+  migSlicesPerGpu: z.record(z.string(), z.number().int().positive()).default({ A100: 7, H100: 7, A30: 4 }),
+  /** Monthly report delivery (optional; absent = defaults below, no finance/executive mail). */
+  reports: ReportsSchema.optional(),
+  /** Names in the FOCUS export (focus.csv); absent fields keep the defaults of functions/export/focus-export.ts. */
+  focus: z
+    .object({
+      providerName: z.string().min(1),
+      publisherName: z.string().min(1),
+      billingAccountId: z.string().min(1),
+      billingAccountName: z.string().min(1),
+      billingAccountType: z.string().min(1),
+      regionId: z.string().min(1),
+      regionName: z.string().min(1),
+    })
+    .partial()
+    .strict()
+    .optional(),
+  prometheus: PrometheusSchema.optional(),
+  /**
+   * Clusters metered into one dataset, each with its own Prometheus/AMP endpoint.
+   * Absent: one implicit cluster `clusterId` using the top-level `prometheus`.
+   */
+  clusters: z.array(ClusterSchema).min(1).optional(),
+  /** Id of the implicit single cluster when `clusters` is absent (the dataset's `cluster` column). */
+  clusterId: keyPartId.optional(),
+});
 
 export type BaseConfig = z.infer<typeof BaseConfigObject>;
 
@@ -198,22 +205,44 @@ export function refineBaseConfig(cfg: BaseConfig, ctx: z.RefinementCtx): void {
     ids.add(t.id);
   });
   const mins = cfg.correction.tiers.map((t) => t.minUtilization);
-  if (!mins.includes(0)) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "one tier must start at minUtilization 0 so every utilization has a factor" });
-  if (new Set(mins).size !== mins.length) ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "minUtilization values must be distinct" });
+  if (!mins.includes(0))
+    ctx.addIssue({
+      code: "custom",
+      path: ["correction", "tiers"],
+      message: "one tier must start at minUtilization 0 so every utilization has a factor",
+    });
+  if (new Set(mins).size !== mins.length)
+    ctx.addIssue({ code: "custom", path: ["correction", "tiers"], message: "minUtilization values must be distinct" });
   const clusterIds = new Set<string>();
   (cfg.clusters ?? []).forEach((c, i) => {
     if (clusterIds.has(c.id)) ctx.addIssue({ code: "custom", path: ["clusters", i, "id"], message: `duplicate cluster id "${c.id}"` });
     clusterIds.add(c.id);
   });
   if (cfg.clusters && cfg.clusterId !== undefined)
-    ctx.addIssue({ code: "custom", path: ["clusterId"], message: "only for a single implicit cluster; with `clusters`, each cluster has its own id" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["clusterId"],
+      message: "only for a single implicit cluster; with `clusters`, each cluster has its own id",
+    });
   if (cfg.clusters && cfg.prometheus)
-    ctx.addIssue({ code: "custom", path: ["prometheus"], message: "with `clusters`, give each cluster its own `prometheus` (clusters.N.prometheus) instead" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["prometheus"],
+      message: "with `clusters`, give each cluster its own `prometheus` (clusters.N.prometheus) instead",
+    });
   if (cfg.priceFeed?.source === "aws" && !cfg.priceFeed.region)
-    ctx.addIssue({ code: "custom", path: ["prices", "region"], message: "prices.source aws needs the region the nodes run in, e.g. ap-northeast-2" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["prices", "region"],
+      message: "prices.source aws needs the region the nodes run in, e.g. ap-northeast-2",
+    });
   // The price list and the Spot history quote USD only.
   if (cfg.priceFeed?.source === "aws" && cfg.currency !== "USD")
-    ctx.addIssue({ code: "custom", path: ["currency"], message: `prices.source aws prices in USD (the AWS Price List and Spot history quote USD), not ${cfg.currency}` });
+    ctx.addIssue({
+      code: "custom",
+      path: ["currency"],
+      message: `prices.source aws prices in USD (the AWS Price List and Spot history quote USD), not ${cfg.currency}`,
+    });
 }
 
 export type Tenant = z.infer<typeof TenantSchema>;
@@ -231,7 +260,10 @@ function isValidTimeZone(tz: string): boolean {
 }
 
 export class ConfigError extends BadInputError {
-  constructor(message: string, readonly issues: string[]) {
+  constructor(
+    message: string,
+    readonly issues: string[],
+  ) {
     super(message);
     this.name = "ConfigError";
   }

@@ -46,7 +46,9 @@ export type ControllerEvent =
 /** Audit lines the summary cannot read: the month is not metered on a guess of what the controller did. */
 export class ControllerAuditError extends BadInputError {
   constructor(readonly problems: string[]) {
-    super(`the controller's audit log cannot be read:\n  ${problems.slice(0, 20).join("\n  ")}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ""}`);
+    super(
+      `the controller's audit log cannot be read:\n  ${problems.slice(0, 20).join("\n  ")}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ""}`,
+    );
     this.name = "ControllerAuditError";
   }
 }
@@ -68,7 +70,14 @@ function eventOf(l: AuditLine, where: string, problems: string[]): ControllerEve
       problems.push(`${where}: a reclaim without nodeGroup, node or inputs.gpuCapacity (a positive integer)`);
       return undefined;
     }
-    return { kind: "reclaim", atMs, nodeGroup: l.nodeGroup, node: l.node, gpus, ...(l.capacityType ? { capacityType: l.capacityType } : {}) };
+    return {
+      kind: "reclaim",
+      atMs,
+      nodeGroup: l.nodeGroup,
+      node: l.node,
+      gpus,
+      ...(l.capacityType ? { capacityType: l.capacityType } : {}),
+    };
   }
   if (l.action === "set-desired-capacity" && SCALED_OUT.test(l.outcome)) {
     if (!l.nodeGroup || l.desiredFrom === undefined || l.desiredTo === undefined || l.desiredTo <= l.desiredFrom) {
@@ -157,7 +166,10 @@ const HOUR_MS = 3_600_000;
  * by them keeps counting — the note in the report says so.
  */
 export function estimateSavedGpuHours(events: ControllerEvent[], window: { startMs: number; endMs: number }): ControllerGroupSavings[] {
-  const groups = new Map<string, { reclaimed: number; scaleOuts: number; added: number; open: { atMs: number; gpus: number }[]; gpuMs: Dec }>();
+  const groups = new Map<
+    string,
+    { reclaimed: number; scaleOuts: number; added: number; open: { atMs: number; gpus: number }[]; gpuMs: Dec }
+  >();
   const groupOf = (name: string) => {
     let g = groups.get(name);
     if (!g) groups.set(name, (g = { reclaimed: 0, scaleOuts: 0, added: 0, open: [], gpuMs: new D(0) }));
@@ -179,7 +191,13 @@ export function estimateSavedGpuHours(events: ControllerEvent[], window: { start
     .map(([nodeGroup, g]) => {
       let gpuMs = g.gpuMs;
       for (const r of g.open) gpuMs = gpuMs.add(new D(r.gpus).mul(window.endMs - r.atMs));
-      return { nodeGroup, nodesReclaimed: g.reclaimed, scaleOuts: g.scaleOuts, nodesAdded: g.added, gpuNodeHoursSaved: gpuMs.div(HOUR_MS).toDecimalPlaces(HOURS_DP) };
+      return {
+        nodeGroup,
+        nodesReclaimed: g.reclaimed,
+        scaleOuts: g.scaleOuts,
+        nodesAdded: g.added,
+        gpuNodeHoursSaved: gpuMs.div(HOUR_MS).toDecimalPlaces(HOURS_DP),
+      };
     })
     .sort((a, b) => (a.nodeGroup < b.nodeGroup ? -1 : a.nodeGroup > b.nodeGroup ? 1 : 0));
 }
@@ -224,7 +242,12 @@ export type ClusterAudit = { cluster: string; deployed: false } | { cluster: str
  * bad input (the controller and metering disagree on the group's name), as is
  * a group whose rows carry different prices.
  */
-export function summariseControllerMonth(audits: ClusterAudit[], window: { startMs: number; endMs: number }, capacity: CapacityRow[], currencyDecimals: number): ControllerMonth {
+export function summariseControllerMonth(
+  audits: ClusterAudit[],
+  window: { startMs: number; endMs: number },
+  capacity: CapacityRow[],
+  currencyDecimals: number,
+): ControllerMonth {
   const clusters: ControllerClusterMonth[] = [];
   const rows: ControllerSavingsRow[] = [];
   const problems: string[] = [];
@@ -250,7 +273,14 @@ export function summariseControllerMonth(audits: ClusterAudit[], window: { start
       }
       // A group that only scaled out and never had a node in the month saved nothing: it needs no price.
       const c = caps[0];
-      rows.push({ cluster: a.cluster, ...g, instanceType: c?.instanceType ?? "", capacityType: c?.capacityType ?? "", unitPrice: prices[0] ?? "", savedCost: c ? g.gpuNodeHoursSaved.mul(prices[0]!).toDecimalPlaces(currencyDecimals) : new D(0) });
+      rows.push({
+        cluster: a.cluster,
+        ...g,
+        instanceType: c?.instanceType ?? "",
+        capacityType: c?.capacityType ?? "",
+        unitPrice: prices[0] ?? "",
+        savedCost: c ? g.gpuNodeHoursSaved.mul(prices[0]!).toDecimalPlaces(currencyDecimals) : new D(0),
+      });
     }
   }
   if (problems.length) throw new ControllerAuditError(problems);

@@ -7,33 +7,88 @@ import { PRICES_FILE, renderPriceSnapshot, type PriceSnapshot } from "./price-sn
 import type { ControllerMonth } from "./controller-savings.js";
 
 export const CHARGEBACK_COLUMNS = [
-  "month", "cluster", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
-  "allocated_gpu_hours", "used_gpu_hours", "avg_utilization", "correction_factor", "billable_gpu_hours",
-  "unit_price", "cost", "currency",
+  "month",
+  "cluster",
+  "tenant_id",
+  "tenant_name",
+  "namespace",
+  "gpu_model",
+  "instance_type",
+  "capacity_type",
+  "allocated_gpu_hours",
+  "used_gpu_hours",
+  "avg_utilization",
+  "correction_factor",
+  "billable_gpu_hours",
+  "unit_price",
+  "cost",
+  "currency",
 ] as const;
 
 export const DAILY_COLUMNS = [
-  "day", "cluster", "tenant_id", "tenant_name", "namespace", "gpu_model", "instance_type", "capacity_type",
-  "allocated_gpu_hours", "used_gpu_hours", "avg_utilization",
+  "day",
+  "cluster",
+  "tenant_id",
+  "tenant_name",
+  "namespace",
+  "gpu_model",
+  "instance_type",
+  "capacity_type",
+  "allocated_gpu_hours",
+  "used_gpu_hours",
+  "avg_utilization",
 ] as const;
 
 export const CAPACITY_COLUMNS = [
-  "month", "cluster", "node_group", "gpu_model", "instance_type", "capacity_type", "nodes", "node_gpu_hours",
-  "allocated_gpu_hours", "idle_gpu_hours", "idle_ratio", "unit_price", "idle_cost", "currency",
+  "month",
+  "cluster",
+  "node_group",
+  "gpu_model",
+  "instance_type",
+  "capacity_type",
+  "nodes",
+  "node_gpu_hours",
+  "allocated_gpu_hours",
+  "idle_gpu_hours",
+  "idle_ratio",
+  "unit_price",
+  "idle_cost",
+  "currency",
 ] as const;
 
 /** pods.csv: one line per pod × node in a chargeback row's split; the pods of a row add up to it exactly (pod-detail.ts). */
 export const POD_COLUMNS = [
-  "month", "cluster", "tenant_id", "tenant_name", "namespace", "pod", "node", "gpu_model", "instance_type", "capacity_type",
-  "allocated_gpu_hours", "used_gpu_hours", "avg_utilization",
+  "month",
+  "cluster",
+  "tenant_id",
+  "tenant_name",
+  "namespace",
+  "pod",
+  "node",
+  "gpu_model",
+  "instance_type",
+  "capacity_type",
+  "allocated_gpu_hours",
+  "used_gpu_hours",
+  "avg_utilization",
 ] as const;
 
 export const PODS_FILE = "pods.csv";
 
 /** controller-actions.csv: what the idle-node controller did per cluster × node group (core/controller-savings.ts). */
 export const CONTROLLER_COLUMNS = [
-  "month", "cluster", "node_group", "instance_type", "capacity_type", "nodes_reclaimed", "scale_outs", "nodes_added",
-  "gpu_node_hours_saved", "unit_price", "saved_cost", "currency",
+  "month",
+  "cluster",
+  "node_group",
+  "instance_type",
+  "capacity_type",
+  "nodes_reclaimed",
+  "scale_outs",
+  "nodes_added",
+  "gpu_node_hours_saved",
+  "unit_price",
+  "saved_cost",
+  "currency",
 ] as const;
 
 export const CONTROLLER_FILE = "controller-actions.csv";
@@ -49,8 +104,18 @@ export const CONTROLLER_ESTIMATE =
  * provider_id) and its capacity cost at the unit price; what `reconcile` matches to the AWS bill.
  */
 export const NODE_COLUMNS = [
-  "month", "cluster", "node", "provider_id", "node_group", "gpu_model", "instance_type", "capacity_type",
-  "node_gpu_hours", "unit_price", "capacity_cost", "currency",
+  "month",
+  "cluster",
+  "node",
+  "provider_id",
+  "node_group",
+  "gpu_model",
+  "instance_type",
+  "capacity_type",
+  "node_gpu_hours",
+  "unit_price",
+  "capacity_cost",
+  "currency",
 ] as const;
 
 export const NODES_FILE = "nodes.csv";
@@ -81,7 +146,10 @@ export const SINGLE_CLUSTER_COLUMNS = {
 /** Does the month come from named clusters (config `clusters`), so its files need a `cluster` column? */
 export function hasNamedClusters(cb: Chargeback, inputs: DatasetInputs): boolean {
   const named = (id: string | undefined) => id !== undefined && id !== DEFAULT_CLUSTER_ID;
-  return (inputs.clusters ?? []).some((c) => named(c.id)) || [...cb.rows, ...cb.capacity, ...cb.daily, ...(cb.pods ?? [])].some((r) => named(r.cluster));
+  return (
+    (inputs.clusters ?? []).some((c) => named(c.id)) ||
+    [...cb.rows, ...cb.capacity, ...cb.daily, ...(cb.pods ?? [])].some((r) => named(r.cluster))
+  );
 }
 
 /** One cluster's contribution to a month, as its staged manifest vouched for it. */
@@ -164,27 +232,66 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
   // Rows are built with every column; a single-cluster month drops `cluster` (always the second field).
   const withCluster = hasNamedClusters(cb, inputs);
   const csv = (columns: readonly string[], rows: (string | number | Dec)[][]) =>
-    withCluster ? toCsv(columns, rows) : toCsv(columns.filter((c) => c !== "cluster"), rows.map((r) => r.filter((_, i) => i !== 1)));
+    withCluster
+      ? toCsv(columns, rows)
+      : toCsv(
+          columns.filter((c) => c !== "cluster"),
+          rows.map((r) => r.filter((_, i) => i !== 1)),
+        );
   const chargeback = csv(
     CHARGEBACK_COLUMNS,
     cb.rows.map((r) => [
-      r.month, r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
-      r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization, r.correctionFactor, r.billableGpuHours,
-      r.unitPrice, money(r.cost), r.currency,
+      r.month,
+      r.cluster,
+      r.tenantId,
+      r.tenantName,
+      r.namespace,
+      r.gpuModel,
+      r.instanceType,
+      r.capacityType,
+      r.allocatedGpuHours,
+      r.usedGpuHours,
+      r.avgUtilization,
+      r.correctionFactor,
+      r.billableGpuHours,
+      r.unitPrice,
+      money(r.cost),
+      r.currency,
     ]),
   );
   const daily = csv(
     DAILY_COLUMNS,
     cb.daily.map((r) => [
-      r.day, r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
-      r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
+      r.day,
+      r.cluster,
+      r.tenantId,
+      r.tenantName,
+      r.namespace,
+      r.gpuModel,
+      r.instanceType,
+      r.capacityType,
+      r.allocatedGpuHours,
+      r.usedGpuHours,
+      r.avgUtilization,
     ]),
   );
   const capacity = csv(
     CAPACITY_COLUMNS,
     cb.capacity.map((r) => [
-      cb.month, r.cluster, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, String(r.nodes), r.nodeGpuHours,
-      r.allocatedGpuHours, r.idleGpuHours, r.idleRatio, r.unitPrice, money(r.idleCost), cb.currency,
+      cb.month,
+      r.cluster,
+      r.nodeGroup,
+      r.gpuModel,
+      r.instanceType,
+      r.capacityType,
+      String(r.nodes),
+      r.nodeGpuHours,
+      r.allocatedGpuHours,
+      r.idleGpuHours,
+      r.idleRatio,
+      r.unitPrice,
+      money(r.idleCost),
+      cb.currency,
     ]),
   );
   const files: DatasetFile[] = [
@@ -198,8 +305,19 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
       body: csv(
         POD_COLUMNS,
         cb.pods.map((r) => [
-          cb.month, r.cluster, r.tenantId, r.tenantName, r.namespace, r.pod, r.node, r.gpuModel, r.instanceType, r.capacityType,
-          r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
+          cb.month,
+          r.cluster,
+          r.tenantId,
+          r.tenantName,
+          r.namespace,
+          r.pod,
+          r.node,
+          r.gpuModel,
+          r.instanceType,
+          r.capacityType,
+          r.allocatedGpuHours,
+          r.usedGpuHours,
+          r.avgUtilization,
         ]),
       ),
       rows: cb.pods.length,
@@ -213,8 +331,18 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
       body: csv(
         CONTROLLER_COLUMNS,
         controller.rows.map((r) => [
-          cb.month, r.cluster, r.nodeGroup, r.instanceType, r.capacityType, String(r.nodesReclaimed), String(r.scaleOuts), String(r.nodesAdded),
-          r.gpuNodeHoursSaved, r.unitPrice, money(r.savedCost), cb.currency,
+          cb.month,
+          r.cluster,
+          r.nodeGroup,
+          r.instanceType,
+          r.capacityType,
+          String(r.nodesReclaimed),
+          String(r.scaleOuts),
+          String(r.nodesAdded),
+          r.gpuNodeHoursSaved,
+          r.unitPrice,
+          money(r.savedCost),
+          cb.currency,
         ]),
       ),
       rows: controller.rows.length,
@@ -225,8 +353,18 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
       body: csv(
         NODE_COLUMNS,
         cb.nodes.map((r) => [
-          cb.month, r.cluster, r.node, r.providerId, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType,
-          r.nodeGpuHours, r.unitPrice, money(r.capacityCost), cb.currency,
+          cb.month,
+          r.cluster,
+          r.node,
+          r.providerId,
+          r.nodeGroup,
+          r.gpuModel,
+          r.instanceType,
+          r.capacityType,
+          r.nodeGpuHours,
+          r.unitPrice,
+          money(r.capacityCost),
+          cb.currency,
         ]),
       ),
       rows: cb.nodes.length,
@@ -262,7 +400,9 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
       (prices
         ? " unit_price is a node's hourly price in prices.json ÷ its GPUs, to 10 decimals; a row (or node group) over nodes at different prices takes their GPU-hours-weighted mean."
         : "") +
-      (cb.nodes ? " nodes.csv: capacity_cost = node_gpu_hours × unit_price, rounded half-up to the currency's minor unit once per node." : ""),
+      (cb.nodes
+        ? " nodes.csv: capacity_cost = node_gpu_hours × unit_price, rounded half-up to the currency's minor unit once per node."
+        : ""),
     ...(controller
       ? {
           controller: {

@@ -32,7 +32,9 @@ function isTransient(e: Error): boolean {
   if (x.$retryable) return true;
   if ((x.$metadata?.httpStatusCode ?? 0) >= 500 || x.$metadata?.httpStatusCode === 429) return true;
   if (/^(ECONNREFUSED|ECONNRESET|ENOTFOUND|ETIMEDOUT|EAI_AGAIN|EPIPE)$/.test(x.code ?? "")) return true;
-  return /^(Throttling|ThrottlingException|TooManyRequestsException|SlowDown|ServiceUnavailable|RequestTimeout|TimeoutError|NetworkingError)$/.test(x.name);
+  return /^(Throttling|ThrottlingException|TooManyRequestsException|SlowDown|ServiceUnavailable|RequestTimeout|TimeoutError|NetworkingError)$/.test(
+    x.name,
+  );
 }
 
 export function errorKind(e: unknown): ErrorKind {

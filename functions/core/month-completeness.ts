@@ -16,7 +16,11 @@ export interface CompletenessDecision {
  * dataset today; one per cluster when several clusters meter into the month).
  * Pure: the caller looked the keys up; this decides and says why.
  */
-export function decideMonthComplete(month: string, present: Record<string, boolean>, clusterStages?: Record<string, boolean>): CompletenessDecision {
+export function decideMonthComplete(
+  month: string,
+  present: Record<string, boolean>,
+  clusterStages?: Record<string, boolean>,
+): CompletenessDecision {
   const keys = Object.keys(present).sort();
   if (keys.length === 0) throw new Error("no manifest keys to check");
   const missing = keys.filter((k) => !present[k]);

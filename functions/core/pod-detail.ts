@@ -66,11 +66,16 @@ export function apportion(target: Dec, weights: readonly Dec[], dp: number, fall
   const shares = weights.map((w) => w.mul(perWeight));
   const parts = shares.map((s) => s.toDecimalPlaces(dp, D.ROUND_DOWN));
   const unit = new D(1).div(new D(10).pow(dp));
-  let left = target.sub(parts.reduce((a, b) => a.add(b), new D(0))).div(unit).round().toNumber();
+  let left = target
+    .sub(parts.reduce((a, b) => a.add(b), new D(0)))
+    .div(unit)
+    .round()
+    .toNumber();
   const order = shares.map((s, i) => ({ i, rem: s.sub(parts[i]!) })).sort((a, b) => b.rem.cmp(a.rem) || a.i - b.i);
   // `left` is below the number of parts; the loop also absorbs a last unit of the division's own rounding.
   for (let j = 0; left > 0; j = (j + 1) % order.length, left--) parts[order[j]!.i] = parts[order[j]!.i]!.add(unit);
-  for (let j = order.length - 1; left < 0; j = (j - 1 + order.length) % order.length, left++) parts[order[j]!.i] = parts[order[j]!.i]!.sub(unit);
+  for (let j = order.length - 1; left < 0; j = (j - 1 + order.length) % order.length, left++)
+    parts[order[j]!.i] = parts[order[j]!.i]!.sub(unit);
   return parts;
 }
 
@@ -84,10 +89,21 @@ export function podRows(shares: readonly PodShare[], rows: readonly RowTotals[],
   for (const s of shares) (byRow.get(s.rowKey) ?? byRow.set(s.rowKey, []).get(s.rowKey)!).push(s);
   const out: PodRow[] = [];
   for (const r of rows) {
-    const pods = (byRow.get(r.rowKey) ?? []).sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    const pods = (byRow.get(r.rowKey) ?? []).sort((a, b) =>
+      a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0,
+    );
     if (pods.length === 0) continue;
-    const alloc = apportion(r.allocatedGpuHours, pods.map((p) => p.alloc), hoursDp);
-    const used = apportion(r.usedGpuHours, pods.map((p) => p.used), hoursDp, pods.map((p) => p.alloc));
+    const alloc = apportion(
+      r.allocatedGpuHours,
+      pods.map((p) => p.alloc),
+      hoursDp,
+    );
+    const used = apportion(
+      r.usedGpuHours,
+      pods.map((p) => p.used),
+      hoursDp,
+      pods.map((p) => p.alloc),
+    );
     pods.forEach((p, i) =>
       out.push({
         ...p.split,

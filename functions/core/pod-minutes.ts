@@ -60,7 +60,9 @@ export function replicaCoverageExceptions(replicas: readonly ReplicaCoverage[], 
   const best = replicas.reduce((m, r) => Math.max(m, r.ticks), 0);
   if (best >= anyReplicaTicks) return [];
   const seen = [...replicas].sort((a, b) => (a.instance < b.instance ? -1 : 1)).map((r) => `${r.instance || "(no instance)"} ${r.ticks}`);
-  return [`no kube-state-metrics replica reported at all ${anyReplicaTicks} minutes any did (${seen.join(", ")}): a replica was replaced or missed minutes`];
+  return [
+    `no kube-state-metrics replica reported at all ${anyReplicaTicks} minutes any did (${seen.join(", ")}): a replica was replaced or missed minutes`,
+  ];
 }
 
 /**
@@ -97,7 +99,9 @@ export function joinPodMinutes(
     // An unbound series is the pod's wait for a node: it never runs while unbound.
     if (!s.node || running <= 0 || s.max <= 0) continue;
     const rk = `${s.namespace}\u0000${s.node}\u0000${s.resource}`;
-    const r = out.get(rk) ?? out.set(rk, { day, namespace: s.namespace, node: s.node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 }).get(rk)!;
+    const r =
+      out.get(rk) ??
+      out.set(rk, { day, namespace: s.namespace, node: s.node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 }).get(rk)!;
     r.requestMinutes += s.max * running;
     r.usedMinutes += s.max * (usedUtilizationMinutes.get(k) ?? 0);
   }
@@ -121,7 +125,11 @@ export function joinPodUsage(
     // An unbound series is the pod's wait for a node: it never runs while unbound.
     if (!s.node || running <= 0 || s.max <= 0) continue;
     const rk = `${s.namespace}\u0000${s.pod}\u0000${s.node}\u0000${s.resource}`;
-    const r = out.get(rk) ?? out.set(rk, { day, namespace: s.namespace, pod: s.pod, node: s.node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 }).get(rk)!;
+    const r =
+      out.get(rk) ??
+      out
+        .set(rk, { day, namespace: s.namespace, pod: s.pod, node: s.node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 })
+        .get(rk)!;
     r.requestMinutes += s.max * running;
     r.usedMinutes += s.max * (usedUtilizationMinutes.get(k) ?? 0);
   }
@@ -137,7 +145,9 @@ export function namespaceUsageFromPods(pods: readonly PodDayRecord[]): UsageReco
   const out = new Map<string, UsageRecord>();
   for (const p of pods) {
     const k = `${p.day}\u0000${p.namespace}\u0000${p.node}\u0000${p.resource}`;
-    const r = out.get(k) ?? out.set(k, { day: p.day, namespace: p.namespace, node: p.node, resource: p.resource, requestMinutes: 0, usedMinutes: 0 }).get(k)!;
+    const r =
+      out.get(k) ??
+      out.set(k, { day: p.day, namespace: p.namespace, node: p.node, resource: p.resource, requestMinutes: 0, usedMinutes: 0 }).get(k)!;
     r.requestMinutes += p.requestMinutes;
     r.usedMinutes += p.usedMinutes;
   }

@@ -145,12 +145,26 @@ export function pricedNodes(records: readonly NodeRecord[]): PricedNode[] {
   return [...out.values()].sort((a, b) => (key(a.cluster, a.node) < key(b.cluster, b.node) ? -1 : 1));
 }
 
-const byString = <T>(f: (x: T) => string) => (a: T, b: T) => (f(a) < f(b) ? -1 : f(a) > f(b) ? 1 : 0);
+const byString =
+  <T>(f: (x: T) => string) =>
+  (a: T, b: T) =>
+    f(a) < f(b) ? -1 : f(a) > f(b) ? 1 : 0;
 
 function instanceTypeLines(cfg: BaseConfig, types: Iterable<string>): PriceSnapshot["instanceTypes"] {
   return [...new Set(types)].sort().flatMap((t) => {
     const p = cfg.prices[t];
-    return p ? [{ instanceType: t, gpus: p.gpus, gpuModel: p.gpuModel, onDemandHourly: new D(p.onDemandHourly).toFixed(), onDemandOrigin: "config" as const, spotHourly: new D(p.spotHourly).toFixed() }] : [];
+    return p
+      ? [
+          {
+            instanceType: t,
+            gpus: p.gpus,
+            gpuModel: p.gpuModel,
+            onDemandHourly: new D(p.onDemandHourly).toFixed(),
+            onDemandOrigin: "config" as const,
+            spotHourly: new D(p.spotHourly).toFixed(),
+          },
+        ]
+      : [];
   });
 }
 
@@ -174,13 +188,26 @@ export function configPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: 
     source: "config",
     currency: cfg.currency,
     ...(cfg.priceSource ? { note: cfg.priceSource } : {}),
-    instanceTypes: instanceTypeLines(cfg, nodes.map((n) => n.instanceType)),
+    instanceTypes: instanceTypeLines(
+      cfg,
+      nodes.map((n) => n.instanceType),
+    ),
     spotHistory: [],
     nodes: nodes.flatMap((n) => {
       const p = cfg.prices[n.instanceType];
       if (!p) return [];
       const hourly = new D(n.capacityType === "spot" ? p.spotHourly : p.onDemandHourly).toFixed();
-      return [{ cluster: n.cluster, node: n.node, instanceType: n.instanceType, capacityType: n.capacityType, ...(n.zone ? { zone: n.zone } : {}), hourly, origin: "config" as const }];
+      return [
+        {
+          cluster: n.cluster,
+          node: n.node,
+          instanceType: n.instanceType,
+          capacityType: n.capacityType,
+          ...(n.zone ? { zone: n.zone } : {}),
+          hourly,
+          origin: "config" as const,
+        },
+      ];
     }),
   };
 }
@@ -214,22 +241,30 @@ export function awsPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: rea
     if (prev && !new D(prev.hourly).eq(q.hourly)) ambiguous.add(`${q.instanceType} (SKUs ${[prev.sku, q.sku].sort().join(", ")})`);
     else if (!prev) onDemand.set(q.instanceType, q);
   }
-  if (ambiguous.size) problems.push(`the price list has more than one Linux shared-tenancy On-Demand price in ${inputs.region} for: ${[...ambiguous].sort().join("; ")}`);
+  if (ambiguous.size)
+    problems.push(
+      `the price list has more than one Linux shared-tenancy On-Demand price in ${inputs.region} for: ${[...ambiguous].sort().join("; ")}`,
+    );
 
   // Changes per (type, zone), oldest first; the same change reported twice (pages overlap) counts once.
   const history = new Map<string, { instanceType: string; zone: string; productDescription: string; changes: Map<string, string> }>();
   for (const q of inputs.spot) {
     const k = `${q.instanceType}\u0000${q.zone}`;
-    const h = history.get(k) ?? history.set(k, { instanceType: q.instanceType, zone: q.zone, productDescription: q.productDescription, changes: new Map() }).get(k)!;
+    const h =
+      history.get(k) ??
+      history.set(k, { instanceType: q.instanceType, zone: q.zone, productDescription: q.productDescription, changes: new Map() }).get(k)!;
     const at = new Date(q.at).toISOString();
     const prev = h.changes.get(at);
-    if (prev !== undefined && !new D(prev).eq(q.hourly)) problems.push(`Spot price history of ${q.instanceType} in ${q.zone} has two prices at ${at} (${prev}, ${q.hourly})`);
+    if (prev !== undefined && !new D(prev).eq(q.hourly))
+      problems.push(`Spot price history of ${q.instanceType} in ${q.zone} has two prices at ${at} (${prev}, ${q.hourly})`);
     h.changes.set(at, new D(q.hourly).toFixed());
   }
 
   const missingOnDemand = types.filter((t) => !onDemand.has(t) && !overridden.has(t));
   if (missingOnDemand.length)
-    problems.push(`instance types with no On-Demand price in the AWS Price List for ${inputs.region} (Linux, shared tenancy): ${missingOnDemand.join(", ")}`);
+    problems.push(
+      `instance types with no On-Demand price in the AWS Price List for ${inputs.region} (Linux, shared tenancy): ${missingOnDemand.join(", ")}`,
+    );
   const unconfigured = types.filter((t) => !cfg.prices[t]);
   if (unconfigured.length) problems.push(`instance types with no entry (gpus, gpuModel) in the config: ${unconfigured.join(", ")}`);
 
@@ -238,7 +273,13 @@ export function awsPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: rea
   const used = new Set<string>();
   const priced: PriceSnapshot["nodes"] = [];
   for (const n of nodes) {
-    const base = { cluster: n.cluster, node: n.node, instanceType: n.instanceType, capacityType: n.capacityType, ...(n.zone ? { zone: n.zone } : {}) };
+    const base = {
+      cluster: n.cluster,
+      node: n.node,
+      instanceType: n.instanceType,
+      capacityType: n.capacityType,
+      ...(n.zone ? { zone: n.zone } : {}),
+    };
     if (overridden.has(n.instanceType)) {
       const p = cfg.prices[n.instanceType]!;
       priced.push({ ...base, hourly: new D(n.capacityType === "spot" ? p.spotHourly : p.onDemandHourly).toFixed(), origin: "config" });
@@ -256,17 +297,29 @@ export function awsPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: rea
     const spans = inputs.spans.get(spotSpanKey(n)) ?? [];
     const hk = `${n.instanceType}\u0000${n.zone}`;
     const h = history.get(hk);
-    const w = timeWeightedHourly([...(h?.changes ?? [])].map(([at, hourly]) => ({ atMs: Date.parse(at), hourly: new D(hourly) })), spans);
+    const w = timeWeightedHourly(
+      [...(h?.changes ?? [])].map(([at, hourly]) => ({ atMs: Date.parse(at), hourly: new D(hourly) })),
+      spans,
+    );
     if (!spans.length) uncovered.push(`${label(n)} (${n.instanceType}, ${n.zone}): no run spans`);
     else if (w.kind === "uncovered")
-      uncovered.push(`${label(n)} (${n.instanceType}, ${n.zone}): no Spot price in effect from ${new Date(w.fromMs).toISOString()} to ${new Date(w.toMs).toISOString()}`);
+      uncovered.push(
+        `${label(n)} (${n.instanceType}, ${n.zone}): no Spot price in effect from ${new Date(w.fromMs).toISOString()} to ${new Date(w.toMs).toISOString()}`,
+      );
     else {
       used.add(hk);
-      priced.push({ ...base, hourly: w.hourly.toFixed(), origin: "aws-spot-price-history", spans: spans.map((s) => ({ start: new Date(s.startMs).toISOString(), end: new Date(s.endMs).toISOString() })) });
+      priced.push({
+        ...base,
+        hourly: w.hourly.toFixed(),
+        origin: "aws-spot-price-history",
+        spans: spans.map((s) => ({ start: new Date(s.startMs).toISOString(), end: new Date(s.endMs).toISOString() })),
+      });
     }
   }
   if (noZone.length)
-    problems.push(`Spot nodes with no zone label (label_topology_kubernetes_io_zone; allowlist topology.kubernetes.io/zone in kube-state-metrics): ${noZone.join(", ")}`);
+    problems.push(
+      `Spot nodes with no zone label (label_topology_kubernetes_io_zone; allowlist topology.kubernetes.io/zone in kube-state-metrics): ${noZone.join(", ")}`,
+    );
   if (uncovered.length)
     problems.push(
       `Spot nodes whose minutes the ${SPOT_PRODUCT_DESCRIPTION} Spot price history does not cover (EC2 keeps 90 days of history): ${uncovered.join("; ")}`,
@@ -282,7 +335,15 @@ export function awsPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: rea
       if (overridden.has(t)) return instanceTypeLines(cfg, [t])[0]!;
       const p = cfg.prices[t]!;
       const q = onDemand.get(t)!;
-      return { instanceType: t, gpus: p.gpus, gpuModel: p.gpuModel, onDemandHourly: new D(q.hourly).toFixed(), onDemandOrigin: "aws-price-list" as const, sku: q.sku, ...(q.effectiveDate ? { effectiveDate: q.effectiveDate } : {}) };
+      return {
+        instanceType: t,
+        gpus: p.gpus,
+        gpuModel: p.gpuModel,
+        onDemandHourly: new D(q.hourly).toFixed(),
+        onDemandOrigin: "aws-price-list" as const,
+        sku: q.sku,
+        ...(q.effectiveDate ? { effectiveDate: q.effectiveDate } : {}),
+      };
     }),
     spotHistory: [...history.entries()]
       .filter(([k]) => used.has(k))
@@ -320,7 +381,8 @@ export function snapshotCovers(s: PriceSnapshot, cfg: BaseConfig, bm: BillingMon
   if (s.source !== priceSourceOf(cfg) || s.region !== cfg.priceFeed?.region) return false;
   if (s.period.start !== new Date(bm.startMs).toISOString() || s.period.end !== new Date(bm.endMs).toISOString()) return false;
   // The table's GPUs and model per type are config, not price: a changed table is priced afresh.
-  if (s.instanceTypes.some((t) => cfg.prices[t.instanceType]?.gpus !== t.gpus || cfg.prices[t.instanceType]?.gpuModel !== t.gpuModel)) return false;
+  if (s.instanceTypes.some((t) => cfg.prices[t.instanceType]?.gpus !== t.gpus || cfg.prices[t.instanceType]?.gpuModel !== t.gpuModel))
+    return false;
   const have = new Set(s.nodes.map((n) => `${key(n.cluster, n.node)}\u0000${n.instanceType}\u0000${n.capacityType}`));
   return pricedNodes(records).every((n) => have.has(`${key(n.cluster, n.node)}\u0000${n.instanceType}\u0000${n.capacityType}`));
 }

@@ -41,17 +41,30 @@ export const windowSeconds = seconds;
  * boundary stays on a whole minute. An hour or less: by namespace when the query allows it.
  */
 export function planSplit(w: QueryWindow, opts: { byNamespace: boolean }): SplitPlan {
-  if (w.endMs <= w.startMs || (w.endMs - w.startMs) % MINUTE_MS !== 0) throw new Error(`query window ${describeWindow(w)} is not a whole number of minutes`);
+  if (w.endMs <= w.startMs || (w.endMs - w.startMs) % MINUTE_MS !== 0)
+    throw new Error(`query window ${describeWindow(w)} is not a whole number of minutes`);
   const length = w.endMs - w.startMs;
   if (length > HOUR_MS) {
     const mid = w.startMs + Math.max(1, Math.floor(length / 2 / HOUR_MS)) * HOUR_MS;
-    return { kind: "split", windows: [{ ...w, endMs: mid }, { ...w, startMs: mid }] };
+    return {
+      kind: "split",
+      windows: [
+        { ...w, endMs: mid },
+        { ...w, startMs: mid },
+      ],
+    };
   }
   if (!opts.byNamespace) return { kind: "smallest" };
   if (w.namespaces === undefined) return { kind: "list-namespaces" };
   if (w.namespaces.length <= 1) return { kind: "smallest" };
   const half = Math.ceil(w.namespaces.length / 2);
-  return { kind: "split", windows: [{ ...w, namespaces: w.namespaces.slice(0, half) }, { ...w, namespaces: w.namespaces.slice(half) }] };
+  return {
+    kind: "split",
+    windows: [
+      { ...w, namespaces: w.namespaces.slice(0, half) },
+      { ...w, namespaces: w.namespaces.slice(half) },
+    ],
+  };
 }
 
 /**

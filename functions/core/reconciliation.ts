@@ -147,7 +147,11 @@ const byKey = <T>(xs: T[], k: (x: T) => string) => xs.sort((a, b) => (k(a) < k(b
 export function reconcile(input: ReconcileInput): Reconciliation {
   const { cur, window } = input;
   if (cur.coveredUntilMs === undefined || cur.coveredUntilMs < window.endMs)
-    throw new CurNotYetAvailableError(input.month, new Date(window.endMs).toISOString(), cur.coveredUntilMs === undefined ? undefined : new Date(cur.coveredUntilMs).toISOString());
+    throw new CurNotYetAvailableError(
+      input.month,
+      new Date(window.endMs).toISOString(),
+      cur.coveredUntilMs === undefined ? undefined : new Date(cur.coveredUntilMs).toISOString(),
+    );
 
   // The AWS side: each GPU instance's cost over the metered window.
   const billed = new Map<string, { instanceType: string; capacityType: CapacityType; cost: Dec }>();
@@ -171,18 +175,30 @@ export function reconcile(input: ReconcileInput): Reconciliation {
     b.cost = b.cost.add(cost);
   }
   const foreign = [...currencies].filter((c) => c !== input.currency);
-  if (foreign.length) throw new BadInputError(`the CUR bills in ${foreign.join(", ")}, the chargeback in ${input.currency}: the two cannot be compared`);
+  if (foreign.length)
+    throw new BadInputError(`the CUR bills in ${foreign.join(", ")}, the chargeback in ${input.currency}: the two cannot be compared`);
 
   // The metered side, matched by instance id.
   const groups = new Map<string, ReconciliationGroup & { aws: Dec; metered: Dec }>();
   const meteredNotBilled: MeteredNotBilled[] = [];
   const seen = new Set<string>();
   for (const n of input.nodes) {
-    const g = groups.get(key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType)) ??
-      groups.set(key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType), {
-        cluster: n.cluster, nodeGroup: n.nodeGroup, capacityType: n.capacityType, instanceType: n.instanceType,
-        nodes: 0, awsCost: new D(0), meteredCost: new D(0), difference: new D(0), aws: new D(0), metered: new D(0),
-      }).get(key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType))!;
+    const g =
+      groups.get(key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType)) ??
+      groups
+        .set(key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType), {
+          cluster: n.cluster,
+          nodeGroup: n.nodeGroup,
+          capacityType: n.capacityType,
+          instanceType: n.instanceType,
+          nodes: 0,
+          awsCost: new D(0),
+          meteredCost: new D(0),
+          difference: new D(0),
+          aws: new D(0),
+          metered: new D(0),
+        })
+        .get(key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType))!;
     g.nodes++;
     g.metered = g.metered.add(n.capacityCost);
     const ids = n.providerId.split(" ").filter(Boolean).map(instanceIdOf);
@@ -194,8 +210,14 @@ export function reconcile(input: ReconcileInput): Reconciliation {
     }
     if (matched.length === 0)
       meteredNotBilled.push({
-        cluster: n.cluster, node: n.node, providerId: n.providerId, nodeGroup: n.nodeGroup, instanceType: n.instanceType,
-        capacityType: n.capacityType, meteredCost: n.capacityCost, reason: known.length ? "not-in-cur" : "no-instance-id",
+        cluster: n.cluster,
+        node: n.node,
+        providerId: n.providerId,
+        nodeGroup: n.nodeGroup,
+        instanceType: n.instanceType,
+        capacityType: n.capacityType,
+        meteredCost: n.capacityCost,
+        reason: known.length ? "not-in-cur" : "no-instance-id",
       });
   }
   const money = (d: Dec) => d.toDecimalPlaces(input.currencyDecimals);
@@ -206,7 +228,12 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   });
   const billedNotMetered = [...billed]
     .filter(([id]) => !seen.has(id))
-    .map(([instanceId, b]): BilledNotMetered => ({ instanceId, instanceType: b.instanceType, capacityType: b.capacityType, awsCost: money(b.cost) }));
+    .map(([instanceId, b]): BilledNotMetered => ({
+      instanceId,
+      instanceType: b.instanceType,
+      capacityType: b.capacityType,
+      awsCost: money(b.cost),
+    }));
 
   const sum = (xs: Dec[]) => xs.reduce((a, b) => a.add(b), new D(0));
   const awsCost = sum([...rows.map((r) => r.awsCost), ...billedNotMetered.map((b) => b.awsCost)]);
@@ -236,24 +263,117 @@ export const RECONCILIATION_FILE = "reconciliation.csv";
  * difference = aws_cost − metered_cost; difference_pct is of aws_cost (empty when AWS billed nothing).
  */
 export const RECONCILIATION_COLUMNS = [
-  "month", "kind", "cluster", "node_group", "capacity_type", "instance_type", "nodes", "node", "instance_id",
-  "aws_cost", "metered_cost", "difference", "difference_pct", "note", "currency",
+  "month",
+  "kind",
+  "cluster",
+  "node_group",
+  "capacity_type",
+  "instance_type",
+  "nodes",
+  "node",
+  "instance_id",
+  "aws_cost",
+  "metered_cost",
+  "difference",
+  "difference_pct",
+  "note",
+  "currency",
 ] as const;
 
 export function reconciliationCsv(r: Reconciliation, currencyDecimals: number): Buffer {
   const m = (d: Dec) => d.toFixed(currencyDecimals);
   const p = (d: Dec | undefined) => (d === undefined ? "" : d.toFixed(2));
   const rows: string[][] = [
-    ...r.groups.map((g) => [r.month, "node_group", g.cluster, g.nodeGroup, g.capacityType, g.instanceType, String(g.nodes), "", "", m(g.awsCost), m(g.meteredCost), m(g.difference), p(g.differencePct), "", r.currency]),
-    ...r.billedNotMetered.map((b) => [r.month, "billed_not_metered", "", "", b.capacityType, b.instanceType, "", "", b.instanceId, m(b.awsCost), m(new D(0)), m(b.awsCost), "", "AWS billed this instance; Prometheus never saw a GPU node on it", r.currency]),
-    ...r.meteredNotBilled.map((n) => [
-      r.month, "metered_not_billed", n.cluster, n.nodeGroup, n.capacityType, n.instanceType, "", n.node, n.providerId.split(" ").map((x) => instanceIdOf(x) ?? x).join(" "),
-      m(new D(0)), m(n.meteredCost), m(n.meteredCost.neg()), "",
-      n.reason === "no-instance-id" ? "no EC2 instance id (kube_node_info provider_id missing or not aws:///)" : "metered; no line item for its instance in the CUR window",
+    ...r.groups.map((g) => [
+      r.month,
+      "node_group",
+      g.cluster,
+      g.nodeGroup,
+      g.capacityType,
+      g.instanceType,
+      String(g.nodes),
+      "",
+      "",
+      m(g.awsCost),
+      m(g.meteredCost),
+      m(g.difference),
+      p(g.differencePct),
+      "",
       r.currency,
     ]),
-    ...r.otherLineItems.map((o) => [r.month, "other_line_items", "", "", "", "", String(o.items), "", "", m(o.unblendedCost), "", "", "", `${o.lineItemType}: not instance-hour cost, left out of aws_cost`, r.currency]),
-    [r.month, "total", "", "", "", "", "", "", "", m(r.totals.awsCost), m(r.totals.meteredCost), m(r.totals.difference), p(r.totals.differencePct), r.invoiced ? "invoiced" : "AWS has not invoiced this period yet: figures may still change", r.currency],
+    ...r.billedNotMetered.map((b) => [
+      r.month,
+      "billed_not_metered",
+      "",
+      "",
+      b.capacityType,
+      b.instanceType,
+      "",
+      "",
+      b.instanceId,
+      m(b.awsCost),
+      m(new D(0)),
+      m(b.awsCost),
+      "",
+      "AWS billed this instance; Prometheus never saw a GPU node on it",
+      r.currency,
+    ]),
+    ...r.meteredNotBilled.map((n) => [
+      r.month,
+      "metered_not_billed",
+      n.cluster,
+      n.nodeGroup,
+      n.capacityType,
+      n.instanceType,
+      "",
+      n.node,
+      n.providerId
+        .split(" ")
+        .map((x) => instanceIdOf(x) ?? x)
+        .join(" "),
+      m(new D(0)),
+      m(n.meteredCost),
+      m(n.meteredCost.neg()),
+      "",
+      n.reason === "no-instance-id"
+        ? "no EC2 instance id (kube_node_info provider_id missing or not aws:///)"
+        : "metered; no line item for its instance in the CUR window",
+      r.currency,
+    ]),
+    ...r.otherLineItems.map((o) => [
+      r.month,
+      "other_line_items",
+      "",
+      "",
+      "",
+      "",
+      String(o.items),
+      "",
+      "",
+      m(o.unblendedCost),
+      "",
+      "",
+      "",
+      `${o.lineItemType}: not instance-hour cost, left out of aws_cost`,
+      r.currency,
+    ]),
+    [
+      r.month,
+      "total",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      m(r.totals.awsCost),
+      m(r.totals.meteredCost),
+      m(r.totals.difference),
+      p(r.totals.differencePct),
+      r.invoiced ? "invoiced" : "AWS has not invoiced this period yet: figures may still change",
+      r.currency,
+    ],
   ];
   return toCsv(RECONCILIATION_COLUMNS, rows);
 }

@@ -48,8 +48,16 @@ export function monthReports(ds: ParsedDataset, cfg: BaseConfig, lang: Language,
         const model = buildReportModel(ds, cfg, sc);
         return {
           model,
-          pdf: { filename: `gpu-report-${month}-${id}-${lang}.pdf`, contentType: PDF, body: await renderReportPdf(model, { lang, fontDir }) },
-          workbook: { filename: `gpu-report-${month}-${id}-${lang}.xlsx`, contentType: XLSX, body: await renderReportWorkbook(model, { lang }) },
+          pdf: {
+            filename: `gpu-report-${month}-${id}-${lang}.pdf`,
+            contentType: PDF,
+            body: await renderReportPdf(model, { lang, fontDir }),
+          },
+          workbook: {
+            filename: `gpu-report-${month}-${id}-${lang}.xlsx`,
+            contentType: XLSX,
+            body: await renderReportWorkbook(model, { lang }),
+          },
         };
       })();
       cache.set(id, p);
@@ -140,7 +148,8 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
   const sending = !!deps.sender;
   if (sending && !deps.ledger) throw new DeliveryConfigError("sending needs a delivery ledger (so nothing is sent twice)");
   if (sending && !rc.from) throw new DeliveryConfigError("reports.from: a sender address is needed to send email");
-  if (!sending && !deps.outDir) throw new DeliveryConfigError("without sending, an output directory for the reports and .eml files is needed");
+  if (!sending && !deps.outDir)
+    throw new DeliveryConfigError("without sending, an output directory for the reports and .eml files is needed");
 
   const ds = await deps.source.read(month);
   const reports = monthReports(ds, cfg, lang, deps.fontDir);
@@ -149,7 +158,11 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
   const unknown = (opts.tenants ?? []).filter((t) => !cfg.tenants.some((c) => c.id === t));
   if (unknown.length) throw new DeliveryConfigError(`tenants: unknown tenant id(s) ${unknown.join(", ")}`);
   const plan = opts.tenants
-    ? { ...planned, messages: planned.messages.filter((m) => m.kind !== "tenant" || opts.tenants!.includes(m.scope)), tenantsWithoutRecipients: planned.tenantsWithoutRecipients.filter((t) => opts.tenants!.includes(t)) }
+    ? {
+        ...planned,
+        messages: planned.messages.filter((m) => m.kind !== "tenant" || opts.tenants!.includes(m.scope)),
+        tenantsWithoutRecipients: planned.tenantsWithoutRecipients.filter((t) => opts.tenants!.includes(t)),
+      }
     : planned;
   const report: DeliveryReport = {
     month,
@@ -191,9 +204,17 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
       let attachments: MimeAttachment[] = files.map((f) => ({ filename: f.filename, contentType: f.contentType, content: f.body }));
       let links: (EmailLink & PresignedLink)[] = [];
       if (tooBig) {
-        if (!deps.links) throw new Error(`attachments are ${total} bytes, over reports.attachmentLinkThresholdBytes (${rc.attachmentLinkThresholdBytes}), and there is no S3 bucket to link them from`);
+        if (!deps.links)
+          throw new Error(
+            `attachments are ${total} bytes, over reports.attachmentLinkThresholdBytes (${rc.attachmentLinkThresholdBytes}), and there is no S3 bucket to link them from`,
+          );
         if (!linkCache) {
-          linkCache = await Promise.all(files.map(async (f) => ({ filename: f.filename, ...(await deps.links!(month, f.filename, f.body, f.contentType, expirySeconds)) })));
+          linkCache = await Promise.all(
+            files.map(async (f) => ({
+              filename: f.filename,
+              ...(await deps.links!(month, f.filename, f.body, f.contentType, expirySeconds)),
+            })),
+          );
           const short = linksExpiryWarning(linkCache, deps.now(), rc.linkExpiryDays, `${msg.kind}/${msg.scope}`);
           if (short) report.warnings.push(short);
         }
@@ -202,8 +223,16 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
       }
       // The email states when the links really die, which is not always what was asked for.
       const end = linksEnd(links);
-      const expiry = end === "unknown" ? labels(lang).linkExpiryUnknown : end ? end.toISOString().slice(0, 16).replace("T", " ") + " UTC" : "";
-      const body = renderEmail(tpl, model, lang, attachments.map((a) => ({ filename: a.filename, bytes: a.content.length })), links, expiry);
+      const expiry =
+        end === "unknown" ? labels(lang).linkExpiryUnknown : end ? end.toISOString().slice(0, 16).replace("T", " ") + " UTC" : "";
+      const body = renderEmail(
+        tpl,
+        model,
+        lang,
+        attachments.map((a) => ({ filename: a.filename, bytes: a.content.length })),
+        links,
+        expiry,
+      );
       const raw = buildMimeMessage({
         from: rc.from ?? "gpu-billing@localhost",
         to,
@@ -212,7 +241,11 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
         html: body.html,
         attachments,
         date: deps.now(),
-        headers: { "X-GPU-Billing-Month": month, "X-GPU-Billing-Report": `${msg.kind}/${msg.scope}`, "X-GPU-Billing-Manifest-SHA256": ds.manifestSha256 },
+        headers: {
+          "X-GPU-Billing-Month": month,
+          "X-GPU-Billing-Report": `${msg.kind}/${msg.scope}`,
+          "X-GPU-Billing-Manifest-SHA256": ds.manifestSha256,
+        },
       });
       return { raw, links, linksExpireAt: end instanceof Date ? end.toISOString() : end };
     };
@@ -225,7 +258,14 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
         const file = path.join(deps.outDir!, `email-${msg.kind}-${msg.scope}-${r.replace(/[^a-zA-Z0-9@._-]/g, "_")}.eml`);
         await writeFile(file, raw);
         report.files.push(file);
-        report.outcomes.push({ kind: msg.kind, scope: msg.scope, recipient: r, status: "written", reason: "not sending: written as .eml", file });
+        report.outcomes.push({
+          kind: msg.kind,
+          scope: msg.scope,
+          recipient: r,
+          status: "written",
+          reason: "not sending: written as .eml",
+          file,
+        });
       }
       continue;
     }
@@ -236,7 +276,11 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
       try {
         prev = await deps.ledger!.get(month, msg.kind, msg.scope, recipient);
       } catch (e) {
-        report.outcomes.push({ ...base, status: "failed", reason: `cannot read the delivery ledger, not sending: ${(e as Error).message}` });
+        report.outcomes.push({
+          ...base,
+          status: "failed",
+          reason: `cannot read the delivery ledger, not sending: ${(e as Error).message}`,
+        });
         continue;
       }
       // A re-run scoped to tenants forces only their emails; finance/executive go only if changed.
@@ -247,7 +291,13 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
         continue;
       }
       const rec = (status: DeliveryRecord["status"], extra: Partial<DeliveryRecord> = {}): DeliveryRecord => ({
-        month, ...base, status, contentHash, attempts: 0, at: deps.now().toISOString(), ...extra,
+        month,
+        ...base,
+        status,
+        contentHash,
+        attempts: 0,
+        at: deps.now().toISOString(),
+        ...extra,
       });
       let attempts = 0;
       let links: string[] | undefined;
@@ -269,7 +319,15 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
               () => "",
               (e: Error) => `; recording it failed (${e.message}), the ledger still says pending, so a re-run will not resend it`,
             );
-            report.outcomes.push({ ...base, status: "sent", reason: decision.reason + recorded, messageId, attempts, links, linksExpireAt });
+            report.outcomes.push({
+              ...base,
+              status: "sent",
+              reason: decision.reason + recorded,
+              messageId,
+              attempts,
+              links,
+              linksExpireAt,
+            });
             break;
           } catch (e) {
             if (attempts >= maxAttempts || !isRetryableSendError(e)) throw e;
@@ -293,7 +351,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
  */
 export function linksExpiryWarning(links: PresignedLink[], now: Date, linkExpiryDays: number, what: string): string | undefined {
   const wanted = now.getTime() + linkExpiryDays * 86400_000;
-  const fix = "sign them with long-lived credentials (LINK_SIGNING_SECRET_ID; deployed: gpuBilling.reports.linkSigner \"iam-user\")";
+  const fix = 'sign them with long-lived credentials (LINK_SIGNING_SECRET_ID; deployed: gpuBilling.reports.linkSigner "iam-user")';
   const end = linksEnd(links);
   if (end === "unknown")
     return `${what}: download links were signed with temporary credentials and may stop working within hours, not after reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
@@ -311,11 +369,16 @@ export function linksEnd(links: PresignedLink[]): Date | "unknown" | undefined {
 
 /** One line per outcome, then the gaps: what an operator reads after a run. */
 export function formatDeliveryReport(r: DeliveryReport): string {
-  const lines = r.outcomes.map((o) => `${o.status.padEnd(7)} ${o.kind}/${o.scope} → ${o.recipient}${o.messageId ? ` (${o.messageId})` : ""}${o.status === "written" ? ` ${o.file}` : `: ${o.reason}`}`);
+  const lines = r.outcomes.map(
+    (o) =>
+      `${o.status.padEnd(7)} ${o.kind}/${o.scope} → ${o.recipient}${o.messageId ? ` (${o.messageId})` : ""}${o.status === "written" ? ` ${o.file}` : `: ${o.reason}`}`,
+  );
   for (const t of r.tenantsWithoutRecipients) lines.push(`warning: tenant ${t} has no recipients; nobody was sent its report`);
   for (const k of r.kindsWithoutRecipients) lines.push(`warning: no ${k} recipients configured (reports.${k}Recipients)`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   const count = (s: string) => r.outcomes.filter((o) => o.status === s).length;
-  lines.push(`${r.month}: ${count("sent")} sent, ${count("skipped")} skipped, ${count("failed")} failed${count("written") ? `, ${count("written")} written` : ""}`);
+  lines.push(
+    `${r.month}: ${count("sent")} sent, ${count("skipped")} skipped, ${count("failed")} failed${count("written") ? `, ${count("written")} written` : ""}`,
+  );
   return lines.join("\n");
 }

@@ -126,7 +126,8 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
         return true;
       } catch (e) {
         const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-        if (err.name === "PreconditionFailed" || err.$metadata?.httpStatusCode === 412 || err.name === "ConditionalRequestConflict") return false;
+        if (err.name === "PreconditionFailed" || err.$metadata?.httpStatusCode === 412 || err.name === "ConditionalRequestConflict")
+          return false;
         throw e;
       }
     },

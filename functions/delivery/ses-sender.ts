@@ -11,7 +11,9 @@ export type RawSender = (to: string[], raw: Buffer) => Promise<string>;
 /** SES v2 SendEmail with Raw content (the only way to send attachments through v2). */
 export function sesRawSender(client: SESv2Client, from: string): RawSender {
   return async (to, raw) => {
-    const r = await client.send(new SendEmailCommand({ FromEmailAddress: from, Destination: { ToAddresses: to }, Content: { Raw: { Data: raw } } }));
+    const r = await client.send(
+      new SendEmailCommand({ FromEmailAddress: from, Destination: { ToAddresses: to }, Content: { Raw: { Data: raw } } }),
+    );
     if (!r.MessageId) throw new Error("SES returned no MessageId");
     return r.MessageId;
   };
@@ -23,7 +25,9 @@ export function isRetryableSendError(e: unknown): boolean {
   if (err.$retryable) return true;
   const status = err.$metadata?.httpStatusCode;
   if (status !== undefined && (status === 429 || status >= 500)) return true;
-  return /Throttl|TooManyRequests|LimitExceeded|ServiceUnavailable|InternalFailure|Timeout|ECONNRESET|ECONNREFUSED|EPIPE|socket hang up/i.test(`${err.name ?? ""} ${err.code ?? ""} ${err.message ?? ""}`);
+  return /Throttl|TooManyRequests|LimitExceeded|ServiceUnavailable|InternalFailure|Timeout|ECONNRESET|ECONNREFUSED|EPIPE|socket hang up/i.test(
+    `${err.name ?? ""} ${err.code ?? ""} ${err.message ?? ""}`,
+  );
 }
 
 /** A presigned download link and when it really stops working. */
@@ -34,7 +38,13 @@ export interface PresignedLink {
 }
 
 /** Puts a report next to the dataset and hands out a presigned GET link for it. */
-export type LinkStore = (month: string, filename: string, body: Buffer, contentType: string, expiresInSeconds: number) => Promise<PresignedLink>;
+export type LinkStore = (
+  month: string,
+  filename: string,
+  body: Buffer,
+  contentType: string,
+  expiresInSeconds: number,
+) => Promise<PresignedLink>;
 
 /**
  * S3 rejects a SigV4 presigned URL once the credentials that signed it expire, whatever
@@ -42,7 +52,11 @@ export type LinkStore = (month: string, filename: string, body: Buffer, contentT
  * only long-lived IAM user keys give the full 7 days. So the link's real end is the earlier of
  * the two, and unknown when temporary credentials carry no expiry (Lambda's do not).
  */
-export function presignedLinkExpiry(signedAt: Date, expiresInSeconds: number, credentials: { sessionToken?: string; expiration?: Date }): Date | undefined {
+export function presignedLinkExpiry(
+  signedAt: Date,
+  expiresInSeconds: number,
+  credentials: { sessionToken?: string; expiration?: Date },
+): Date | undefined {
   const requested = new Date(signedAt.getTime() + expiresInSeconds * 1000);
   if (credentials.expiration) return credentials.expiration < requested ? credentials.expiration : requested;
   return credentials.sessionToken ? undefined : requested;
@@ -69,7 +83,15 @@ export function s3LinkStore(client: S3Client, bucket: string, prefix = "", opts:
   const now = opts.now ?? (() => new Date());
   return async (month, filename, body, contentType, expiresIn) => {
     const Key = `${p ? `${p}/` : ""}reports/${monthDirName(month)}/${filename}`;
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: body, ContentType: contentType, ContentDisposition: `attachment; filename="${filename}"` }));
+    await client.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key,
+        Body: body,
+        ContentType: contentType,
+        ContentDisposition: `attachment; filename="${filename}"`,
+      }),
+    );
     const signedAt = now();
     const credentials = await signer.config.credentials();
     const url = await getSignedUrl(signer, new GetObjectCommand({ Bucket: bucket, Key }), { expiresIn, signingDate: signedAt });

@@ -38,7 +38,10 @@ export const BACKFILL_BLOCK_DURATION = "24h";
  * month is backfilled while the generator is still writing its later days. `removeAfter`
  * deletes each file once it is in blocks (a demo month is some 5 GB of text).
  */
-export function backfillPool(dataDir: string, opts: { removeAfter?: boolean; workers?: number } = {}): { add(file: string): void; done(): Promise<void> } {
+export function backfillPool(
+  dataDir: string,
+  opts: { removeAfter?: boolean; workers?: number } = {},
+): { add(file: string): void; done(): Promise<void> } {
   ensurePrometheusInstalled();
   const queue: string[] = [];
   const idle: (() => void)[] = [];
@@ -57,7 +60,11 @@ export function backfillPool(dataDir: string, opts: { removeAfter?: boolean; wor
         continue;
       }
       try {
-        await run(PROMTOOL, ["tsdb", "create-blocks-from", "openmetrics", "--quiet", `--max-block-duration=${BACKFILL_BLOCK_DURATION}`, f, dataDir], { maxBuffer: 1 << 26 });
+        await run(
+          PROMTOOL,
+          ["tsdb", "create-blocks-from", "openmetrics", "--quiet", `--max-block-duration=${BACKFILL_BLOCK_DURATION}`, f, dataDir],
+          { maxBuffer: 1 << 26 },
+        );
         if (opts.removeAfter) await rm(f, { force: true });
       } catch (e) {
         failure ??= new Error(`promtool failed on ${f}: ${(e as { stderr?: string }).stderr ?? e}`);
@@ -96,7 +103,13 @@ export async function backfillMonth(gen: GeneratedMonth, dataDir: string): Promi
     const pool = backfillPool(dataDir, { removeAfter: true });
     const written = writeOpenMetricsDays(gen, om, { onFile: (f) => pool.add(f) });
     // Both settle before either error is thrown, so no promtool outlives the call.
-    const [w, p] = await Promise.allSettled([written, written.then(() => pool.done(), (e) => pool.done().then(() => Promise.reject(e)))]);
+    const [w, p] = await Promise.allSettled([
+      written,
+      written.then(
+        () => pool.done(),
+        (e) => pool.done().then(() => Promise.reject(e)),
+      ),
+    ]);
     if (w.status === "rejected") throw w.reason;
     if (p.status === "rejected") throw p.reason;
   } finally {
@@ -223,7 +236,8 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
 function generatorFingerprint(gen: GeneratedMonth): string {
   const h = createHash("sha256").update(JSON.stringify(gen)).update(BACKFILL_BLOCK_DURATION);
   const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const f of ["month-generator.ts", "month-generator.js"]) if (existsSync(path.join(here, f))) h.update(readFileSync(path.join(here, f)));
+  for (const f of ["month-generator.ts", "month-generator.js"])
+    if (existsSync(path.join(here, f))) h.update(readFileSync(path.join(here, f)));
   return h.digest("hex").slice(0, 12);
 }
 
@@ -231,8 +245,23 @@ function generatorFingerprint(gen: GeneratedMonth): string {
  * Generates and backfills a month once per (month, scale, seed, days) into
  * `cacheDir`, so the tests, the demo and the benchmark share the work.
  */
-export async function prepareMonthData(opts: { month: string; scale: Scale; cacheDir: string; seed?: number; days?: number; dcgm?: Partial<DcgmShape>; ksmRollout?: boolean }): Promise<{ dataDir: string; gen: GeneratedMonth }> {
-  const gen = generateMonth({ month: opts.month, scale: opts.scale, seed: opts.seed, days: opts.days, dcgm: opts.dcgm, ksmRollout: opts.ksmRollout });
+export async function prepareMonthData(opts: {
+  month: string;
+  scale: Scale;
+  cacheDir: string;
+  seed?: number;
+  days?: number;
+  dcgm?: Partial<DcgmShape>;
+  ksmRollout?: boolean;
+}): Promise<{ dataDir: string; gen: GeneratedMonth }> {
+  const gen = generateMonth({
+    month: opts.month,
+    scale: opts.scale,
+    seed: opts.seed,
+    days: opts.days,
+    dcgm: opts.dcgm,
+    ksmRollout: opts.ksmRollout,
+  });
   // Keyed by what is generated and by the generator's own code, so a stale cache is never reused.
   const key = `${opts.month}-${opts.scale}-${gen.seed}${opts.days ? `-${opts.days}d` : ""}-${generatorFingerprint(gen)}`;
   const dataDir = path.join(opts.cacheDir, key);

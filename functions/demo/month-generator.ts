@@ -163,7 +163,12 @@ export function dutyCycles(): number[][] {
     if (!ip) continue;
     (byIp.get(ip) ?? byIp.set(ip, []).get(ip)!).push([Number(ts), Number(v)]);
   }
-  dutyCache = [...byIp.keys()].sort().map((ip) => byIp.get(ip)!.sort((a, b) => a[0] - b[0]).map(([, v]) => v));
+  dutyCache = [...byIp.keys()].sort().map((ip) =>
+    byIp
+      .get(ip)!
+      .sort((a, b) => a[0] - b[0])
+      .map(([, v]) => v),
+  );
   return dutyCache;
 }
 
@@ -245,7 +250,8 @@ function hexId(s: string, len = 8): string {
   for (let k = 0; out.length < len; k++) out += (Math.imul(h ^ k, 0x9e3779b1) >>> 0).toString(16).padStart(8, "0");
   return out.slice(0, len);
 }
-const uidOf = (pod: string, n = 0) => `${hexId(pod + n)}-${hexId(pod + n + "a", 4)}-4${hexId(pod + n + "b", 3)}-8${hexId(pod + n + "c", 3)}-${hexId(pod + n + "d", 12)}`;
+const uidOf = (pod: string, n = 0) =>
+  `${hexId(pod + n)}-${hexId(pod + n + "a", 4)}-4${hexId(pod + n + "b", 3)}-8${hexId(pod + n + "c", 3)}-${hexId(pod + n + "d", 12)}`;
 
 /** Allocated GPU-hours of a job inside [fromMs, toMs): units × per-unit GPU fraction × Running hours. */
 function jobGpuHours(j: Pick<Job, "units" | "runStartMs" | "runEndMs">, n: NodeSpec, fromMs: number, toMs: number): number {
@@ -266,7 +272,8 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
 
   const copies = { demo: 1, small: 1, medium: 6, large: 40 }[opts.scale];
   const nodes: NodeSpec[] = [];
-  type NewNode = Omit<NodeSpec, "gpus" | "gpuModel" | "startMs" | "endMs" | "group" | "zone"> & Partial<Pick<NodeSpec, "startMs" | "endMs" | "group">>;
+  type NewNode = Omit<NodeSpec, "gpus" | "gpuModel" | "startMs" | "endMs" | "group" | "zone"> &
+    Partial<Pick<NodeSpec, "startMs" | "endMs" | "group">>;
   const add = (n: NewNode) => {
     const t = TYPES[n.instanceType]!;
     const family = n.instanceType.split(".")[0]!;
@@ -277,26 +284,111 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
   const all = NAMESPACES.map((n) => n.name);
   for (let c = 0; c < copies; c++) {
     const s = copies > 1 ? `-${c}` : "";
-    add({ name: `ip-10-0-1-${10 + c}.g4dn-od-a${s}`, instanceType: "g4dn.12xlarge", capacity: "on-demand", labelStyle: "karpenter", lanes: [1, 1, 2], namespaces: all });
+    add({
+      name: `ip-10-0-1-${10 + c}.g4dn-od-a${s}`,
+      instanceType: "g4dn.12xlarge",
+      capacity: "on-demand",
+      labelStyle: "karpenter",
+      lanes: [1, 1, 2],
+      namespaces: all,
+    });
     add({ name: `g4dn-spot-a${s}`, instanceType: "g4dn.12xlarge", capacity: "spot", labelStyle: "eks", lanes: [2, 1, 1], namespaces: all });
     add({
-      name: `g5-od-a${s}`, instanceType: "g5.12xlarge", capacity: "on-demand", labelStyle: "eks", lanes: [2, 2], namespaces: all,
-      ...(c === 0 ? { relabel: { label: "label_team", before: "ml-platform", after: "data-platform", atMs: minuteAt(0.41) + 7 * MIN } } : {}),
+      name: `g5-od-a${s}`,
+      instanceType: "g5.12xlarge",
+      capacity: "on-demand",
+      labelStyle: "eks",
+      lanes: [2, 2],
+      namespaces: all,
+      ...(c === 0
+        ? { relabel: { label: "label_team", before: "ml-platform", after: "data-platform", atMs: minuteAt(0.41) + 7 * MIN } }
+        : {}),
     });
-    add({ name: `g5-spot-a${s}`, instanceType: "g5.12xlarge", capacity: "spot", labelStyle: "karpenter", lanes: [1, 1, 2], namespaces: all });
-    add({ name: `p4d-od-a${s}`, instanceType: "p4d.24xlarge", capacity: "on-demand", labelStyle: "karpenter", lanes: [4, 2, 1, 1], namespaces: ["project-llm-finetune", "team-ai", "suwon-traffic", "seongnam-analytics"] });
+    add({
+      name: `g5-spot-a${s}`,
+      instanceType: "g5.12xlarge",
+      capacity: "spot",
+      labelStyle: "karpenter",
+      lanes: [1, 1, 2],
+      namespaces: all,
+    });
+    add({
+      name: `p4d-od-a${s}`,
+      instanceType: "p4d.24xlarge",
+      capacity: "on-demand",
+      labelStyle: "karpenter",
+      lanes: [4, 2, 1, 1],
+      namespaces: ["project-llm-finetune", "team-ai", "suwon-traffic", "seongnam-analytics"],
+    });
     if (opts.scale !== "demo" && opts.scale !== "small") {
-      add({ name: `p4d-spot-a${s}`, instanceType: "p4d.24xlarge", capacity: "spot", labelStyle: "eks", lanes: [8], namespaces: ["project-llm-finetune", "team-ai"] });
+      add({
+        name: `p4d-spot-a${s}`,
+        instanceType: "p4d.24xlarge",
+        capacity: "spot",
+        labelStyle: "eks",
+        lanes: [8],
+        namespaces: ["project-llm-finetune", "team-ai"],
+      });
     }
   }
   // The scenario's special nodes exist once at every size.
-  add({ name: "g4dn-od-late", instanceType: "g4dn.12xlarge", capacity: "on-demand", labelStyle: "eks", lanes: [1, 1], namespaces: all, endMs: minuteAt(0.62) });
-  add({ name: "g4dn-spot-new", instanceType: "g4dn.12xlarge", capacity: "spot", labelStyle: "karpenter", lanes: [1, 2], namespaces: all, startMs: minuteAt(0.3) + 17 * MIN });
-  add({ name: "g4dn-ts", instanceType: "g4dn.xlarge", capacity: "on-demand", labelStyle: "karpenter", group: "np-g4dn-timesliced", replicas: 4, lanes: [1, 1, 1, 1], namespaces: ["yongin-cctv", "seongnam-chatbot", "sandbox-misc"] });
-  add({ name: "p4d-mig", instanceType: "p4d.24xlarge", capacity: "on-demand", labelStyle: "eks", group: "ng-p4d-mig", mig: { profile: "3g.40gb", resource: "nvidia_com_mig_3g_40gb", slices: 16 }, lanes: [2, 2, 1, 1, 1, 1, 1, 1], namespaces: ["team-ai", "project-llm-serving", "suwon-vision"] });
+  add({
+    name: "g4dn-od-late",
+    instanceType: "g4dn.12xlarge",
+    capacity: "on-demand",
+    labelStyle: "eks",
+    lanes: [1, 1],
+    namespaces: all,
+    endMs: minuteAt(0.62),
+  });
+  add({
+    name: "g4dn-spot-new",
+    instanceType: "g4dn.12xlarge",
+    capacity: "spot",
+    labelStyle: "karpenter",
+    lanes: [1, 2],
+    namespaces: all,
+    startMs: minuteAt(0.3) + 17 * MIN,
+  });
+  add({
+    name: "g4dn-ts",
+    instanceType: "g4dn.xlarge",
+    capacity: "on-demand",
+    labelStyle: "karpenter",
+    group: "np-g4dn-timesliced",
+    replicas: 4,
+    lanes: [1, 1, 1, 1],
+    namespaces: ["yongin-cctv", "seongnam-chatbot", "sandbox-misc"],
+  });
+  add({
+    name: "p4d-mig",
+    instanceType: "p4d.24xlarge",
+    capacity: "on-demand",
+    labelStyle: "eks",
+    group: "ng-p4d-mig",
+    mig: { profile: "3g.40gb", resource: "nvidia_com_mig_3g_40gb", slices: 16 },
+    lanes: [2, 2, 1, 1, 1, 1, 1, 1],
+    namespaces: ["team-ai", "project-llm-serving", "suwon-vision"],
+  });
   const interruptAt = minuteAt(0.47) + 13 * MIN;
-  add({ name: "g5-spot-doomed", instanceType: "g5.12xlarge", capacity: "spot", labelStyle: "karpenter", lanes: [2, 1, 1], namespaces: all, endMs: interruptAt });
-  add({ name: "g5-od-replacement", instanceType: "g5.12xlarge", capacity: "on-demand", labelStyle: "karpenter", lanes: [], namespaces: all, startMs: interruptAt + 2 * MIN });
+  add({
+    name: "g5-spot-doomed",
+    instanceType: "g5.12xlarge",
+    capacity: "spot",
+    labelStyle: "karpenter",
+    lanes: [2, 1, 1],
+    namespaces: all,
+    endMs: interruptAt,
+  });
+  add({
+    name: "g5-od-replacement",
+    instanceType: "g5.12xlarge",
+    capacity: "on-demand",
+    labelStyle: "karpenter",
+    lanes: [],
+    namespaces: all,
+    startMs: interruptAt + 2 * MIN,
+  });
   const nodeOf = new Map(nodes.map((n) => [n.name, n]));
 
   const { lifetimes, waits } = podTrace();
@@ -305,7 +397,16 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
   const waited: string[] = [];
   let seq = 0;
   const podName = (ns: string, n: number) => `${ns}-job-${n.toString(36).padStart(5, "0")}`;
-  const newJob = (node: NodeSpec, ns: string, units: number, device: number, created: number, waitMin: number, pendingMin: number, runMin: number): Job => {
+  const newJob = (
+    node: NodeSpec,
+    ns: string,
+    units: number,
+    device: number,
+    created: number,
+    waitMin: number,
+    pendingMin: number,
+    runMin: number,
+  ): Job => {
     const bound = created + waitMin * MIN;
     const runStart = bound + pendingMin * MIN;
     const runEnd = runStart + runMin * MIN;
@@ -349,7 +450,10 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
         if (node.name === "g5-spot-doomed" && job.deletedMs >= node.endMs) {
           // Every lane of the doomed node runs a pod at the interruption (cut below): a lane
           // that would sit idle then gets one that started a while before.
-          const cut = job.runStartMs < node.endMs ? job : newJob(node, job.namespace, width, laneDevice, Math.max(t, node.endMs - 90 * MIN), 0, 2, 240);
+          const cut =
+            job.runStartMs < node.endMs
+              ? job
+              : newJob(node, job.namespace, width, laneDevice, Math.max(t, node.endMs - 90 * MIN), 0, 2, 240);
           if (cut.runStartMs < node.endMs) jobs.push(cut);
           break;
         }
@@ -391,7 +495,16 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
     j.endPhase = "Failed";
     j.deletedMs = interruptAt + 2 * MIN;
     interrupted.push(j.pod);
-    const r = newJob(replacement, j.namespace, j.units, j.device, interruptAt + 3 * MIN, 0, 1 + Math.floor(rnd() * 3), Math.max(10, remaining));
+    const r = newJob(
+      replacement,
+      j.namespace,
+      j.units,
+      j.device,
+      interruptAt + 3 * MIN,
+      0,
+      1 + Math.floor(rnd() * 3),
+      Math.max(10, remaining),
+    );
     jobs.push({ ...r, pod: `${j.pod}-r`, uid: uidOf(`${j.pod}-r`) });
   }
   // Pods scheduled to a node but stuck in Pending (image pull, say): requests exist, nothing bills.
@@ -406,21 +519,44 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
   }
   // Pods that wait for capacity that never comes, then are deleted: no `node` label all their life.
   const neverBound: string[] = [];
-  for (const [ns, units, at, hours] of [["team-ai", 8, 0.12, 5], ["seongnam-analytics", 1, 0.52, 3], ["project-llm-finetune", 4, 0.81, 4]] as const) {
+  for (const [ns, units, at, hours] of [
+    ["team-ai", 8, 0.12, 5],
+    ["seongnam-analytics", 1, 0.52, 3],
+    ["project-llm-finetune", 4, 0.81, 4],
+  ] as const) {
     const created = minuteAt(at) + 29 * MIN;
     const pod = podName(ns, seq++);
     const deleted = created + hours * 60 * MIN;
     jobs.push({
-      pod, uid: uidOf(pod), namespace: ns, node: "", units, containers: [units], initGpus: 0, device: 0,
-      createdMs: created, boundMs: deleted, runStartMs: deleted, runEndMs: deleted, endPhase: "Pending", deletedMs: deleted,
-      utilLevel: LEVEL.get(ns)!, trace: 0, gpuOffset: 0,
+      pod,
+      uid: uidOf(pod),
+      namespace: ns,
+      node: "",
+      units,
+      containers: [units],
+      initGpus: 0,
+      device: 0,
+      createdMs: created,
+      boundMs: deleted,
+      runStartMs: deleted,
+      runEndMs: deleted,
+      endPhase: "Pending",
+      deletedMs: deleted,
+      utilLevel: LEVEL.get(ns)!,
+      trace: 0,
+      gpuOffset: 0,
     });
     neverBound.push(pod);
   }
   // A pod whose phase reads Unknown for 20 minutes mid-run (its node stopped reporting; dcgm-exporter there too).
-  const ordinary = new Set(nodes.filter((n) => !n.mig && !n.replicas && n.name !== "g5-spot-doomed" && n.name !== "g5-od-replacement").map((n) => n.name));
+  const ordinary = new Set(
+    nodes.filter((n) => !n.mig && !n.replicas && n.name !== "g5-spot-doomed" && n.name !== "g5-od-replacement").map((n) => n.name),
+  );
   const longRun = jobs
-    .filter((j) => ordinary.has(j.node) && j.runStartMs > minuteAt(0.6) && j.runEndMs < minuteAt(0.9) && j.runEndMs - j.runStartMs >= 4 * 60 * MIN)
+    .filter(
+      (j) =>
+        ordinary.has(j.node) && j.runStartMs > minuteAt(0.6) && j.runEndMs < minuteAt(0.9) && j.runEndMs - j.runStartMs >= 4 * 60 * MIN,
+    )
     .sort((a, b) => (a.pod < b.pod ? -1 : 1))[0];
   if (longRun) {
     const s = longRun.runStartMs + Math.floor((longRun.runEndMs - longRun.runStartMs) / 2 / MIN) * MIN;
@@ -434,8 +570,14 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
 
   // Scrape gaps (Prometheus down 2–3 minutes), placed at least 6 minutes from any state change.
   const changes = new Set<number>();
-  for (const j of jobs) for (const t of [j.createdMs, j.boundMs, j.runStartMs, j.runEndMs, j.deletedMs, j.unknown?.startMs ?? 0, j.unknown?.endMs ?? 0]) changes.add(t);
-  for (const n of nodes) changes.add(n.startMs).add(n.endMs).add(n.relabel?.atMs ?? 0);
+  for (const j of jobs)
+    for (const t of [j.createdMs, j.boundMs, j.runStartMs, j.runEndMs, j.deletedMs, j.unknown?.startMs ?? 0, j.unknown?.endMs ?? 0])
+      changes.add(t);
+  for (const n of nodes)
+    changes
+      .add(n.startMs)
+      .add(n.endMs)
+      .add(n.relabel?.atMs ?? 0);
   changes.add(ksmOutage.startMs).add(ksmOutage.endMs);
   const sortedChanges = [...changes].sort((a, b) => a - b);
   const near = (t: number, len: number) => sortedChanges.some((c) => c > t - 7 * MIN && c < t + len + 7 * MIN);
@@ -493,7 +635,7 @@ function phaseAt(j: Job, t: number): string | undefined {
 /** The job's own utilization of its GPU/slice `i` at tick t (integer %, or 2-decimal fraction on MIG). */
 function utilAt(j: Job, i: number, t: number, mig: boolean): number {
   const trace = dutyCycles()[j.trace]!;
-  const v = trace[((t / MIN + i * 37) % trace.length + trace.length) % trace.length]!;
+  const v = trace[(((t / MIN + i * 37) % trace.length) + trace.length) % trace.length]!;
   const u = Math.min(1, Math.max(0, j.utilLevel + (v / 100 - 0.07) * 0.15 + (j.gpuOffset + i) / 100));
   return mig ? Math.round(u * 100) / 100 : Math.round(u * 100);
 }
@@ -521,9 +663,15 @@ function deviceSegments(g: GeneratedMonth, n: NodeSpec, device: number, holders:
   const mig = !!n.mig;
   const shared = !!n.replicas;
   const points = new Set<number>([n.startMs, n.endMs]);
-  for (const j of holders) for (const t of [j.runStartMs, j.runEndMs, j.unknown?.startMs, j.unknown?.endMs]) if (t !== undefined && t > n.startMs && t < n.endMs) points.add(t);
+  for (const j of holders)
+    for (const t of [j.runStartMs, j.runEndMs, j.unknown?.startMs, j.unknown?.endMs])
+      if (t !== undefined && t > n.startMs && t < n.endMs) points.add(t);
   const bounds = [...points].sort((a, b) => a - b);
-  const devUtil = (t: number) => Math.min(100, holders.reduce((a, h) => a + (holdsAt(h, t) ? utilAt(h, 0, t, false) : 0), 0));
+  const devUtil = (t: number) =>
+    Math.min(
+      100,
+      holders.reduce((a, h) => a + (holdsAt(h, t) ? utilAt(h, 0, t, false) : 0), 0),
+    );
   const out: DeviceSegment[] = [];
   const push = (s: DeviceSegment) => {
     const prev = out.find((p) => p.holder === s.holder && p.vgpu === s.vgpu && p.toMs === s.fromMs);
@@ -542,7 +690,9 @@ function deviceSegments(g: GeneratedMonth, n: NodeSpec, device: number, holders:
       const i = device - h.device;
       push({ holder: h, fromMs: a, toMs: b, value: mig ? (t) => utilAt(h, i, t, true) : (t) => utilAt(h, i, t, false) });
     } else if (g.dcgm.sharing === "single") push({ holder: now[0]!, fromMs: a, toMs: b, value: devUtil });
-    else for (const h of now) push({ holder: h, vgpu: n.lanes.length ? holders.indexOf(h) % n.lanes.length : 0, fromMs: a, toMs: b, value: devUtil });
+    else
+      for (const h of now)
+        push({ holder: h, vgpu: n.lanes.length ? holders.indexOf(h) % n.lanes.length : 0, fromMs: a, toMs: b, value: devUtil });
   }
   return out;
 }
@@ -560,7 +710,11 @@ function measuredUtil(g: GeneratedMonth, n: NodeSpec, j: Job, t: number, sharers
     return sum / j.units;
   }
   const now = sharers.filter((h) => holdsAt(h, t));
-  const dev = Math.min(100, now.reduce((a, h) => a + utilAt(h, 0, t, false), 0)) / 100;
+  const dev =
+    Math.min(
+      100,
+      now.reduce((a, h) => a + utilAt(h, 0, t, false), 0),
+    ) / 100;
   if (g.dcgm.sharing === "virtual") return dev;
   const first = now.sort((x, y) => x.runStartMs - y.runStartMs || (x.pod < y.pod ? -1 : 1))[0];
   return first === j ? dev : 0;
@@ -585,7 +739,11 @@ const KSM_TARGET = 'endpoint="http",job="kube-state-metrics",service="kube-state
  * Writes the data as OpenMetrics, one file per 24 h from the data start,
  * the form `promtool tsdb create-blocks-from openmetrics` backfills.
  */
-export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string, opts: { onFile?: (file: string) => void } = {}): Promise<string[]> {
+export async function writeOpenMetricsDays(
+  g: GeneratedMonth,
+  dir: string,
+  opts: { onFile?: (file: string) => void } = {},
+): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const files: string[] = [];
   const DAY = 24 * 60 * MIN;
@@ -597,7 +755,9 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string, opts:
   for (const n of g.nodes) {
     const count = n.mig ? n.mig.slices : n.gpus;
     for (let d = 0; d < count; d++) {
-      const holders = (jobsOn.get(n.name) ?? []).filter((j) => d >= j.device && d < j.device + (n.replicas ? 1 : j.units) && j.runEndMs > j.runStartMs);
+      const holders = (jobsOn.get(n.name) ?? []).filter(
+        (j) => d >= j.device && d < j.device + (n.replicas ? 1 : j.units) && j.runEndMs > j.runStartMs,
+      );
       devices.push({ node: n, device: d, segments: deviceSegments(g, n, d, holders) });
     }
   }
@@ -625,7 +785,14 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string, opts:
      * a 0 adds what an absent sample adds. (A plain NaN reaching a sum fails the metering
      * loudly — the adapter rejects non-finite values — rather than billing wrong.)
      */
-    const series = async (name: string, labels: string, from: number, to: number, value: (t: number) => number | string, endMarker: "NaN" | "0" = "NaN") => {
+    const series = async (
+      name: string,
+      labels: string,
+      from: number,
+      to: number,
+      value: (t: number) => number | string,
+      endMarker: "NaN" | "0" = "NaN",
+    ) => {
       if (to <= from) return;
       const s = Math.max(from, fs);
       const prefix = `${name}{${labels}} `;
@@ -638,11 +805,31 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string, opts:
      * replica's scrape labels added. `own` is the metric's own label set; `targetFills`
      * lists the target labels Prometheus adds because the metric lacks them (honorLabels).
      */
-    const ksm = async (name: string, own: string, from: number, to: number, value: (t: number) => number | string, endMarker: "NaN" | "0" = "NaN", targetFills: ("namespace" | "pod" | "container")[] = []) => {
-      for (const [era, from2, to2] of [[0, from, Math.min(to, g.ksmOutage.startMs)], [1, Math.max(from, g.ksmOutage.endMs), to]] as const)
+    const ksm = async (
+      name: string,
+      own: string,
+      from: number,
+      to: number,
+      value: (t: number) => number | string,
+      endMarker: "NaN" | "0" = "NaN",
+      targetFills: ("namespace" | "pod" | "container")[] = [],
+    ) => {
+      for (const [era, from2, to2] of [
+        [0, from, Math.min(to, g.ksmOutage.startMs)],
+        [1, Math.max(from, g.ksmOutage.endMs), to],
+      ] as const)
         for (const r of KSM_REPLICAS[era]!) {
-          const fills = targetFills.map((l) => (l === "namespace" ? 'namespace="monitoring"' : l === "pod" ? `pod="${r.pod}"` : 'container="kube-state-metrics"'));
-          await series(name, [own, ...fills, `instance="${r.instance}"`, KSM_TARGET].filter(Boolean).join(","), from2, to2, value, endMarker);
+          const fills = targetFills.map((l) =>
+            l === "namespace" ? 'namespace="monitoring"' : l === "pod" ? `pod="${r.pod}"` : 'container="kube-state-metrics"',
+          );
+          await series(
+            name,
+            [own, ...fills, `instance="${r.instance}"`, KSM_TARGET].filter(Boolean).join(","),
+            from2,
+            to2,
+            value,
+            endMarker,
+          );
         }
     };
     const live = (from: number, to: number) => from < fe && to >= fs;
@@ -650,52 +837,108 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string, opts:
     put("# TYPE kube_node_labels gauge\n");
     for (const n of g.nodes) {
       if (!live(n.startMs, n.endMs)) continue;
-      const cap = n.labelStyle === "karpenter" ? `label_karpenter_sh_capacity_type="${n.capacity}"` : `label_eks_amazonaws_com_capacity_type="${n.capacity === "spot" ? "SPOT" : "ON_DEMAND"}"`;
-      const group = n.labelStyle === "karpenter" ? `label_karpenter_sh_nodepool="${n.group}"` : `label_eks_amazonaws_com_nodegroup="${n.group}"`;
-      const extra = (n.replicas ? `,label_nvidia_com_gpu_replicas="${n.replicas}"` : "") + (n.mig ? `,label_nvidia_com_mig_config="all-${n.mig.profile}"` : "");
+      const cap =
+        n.labelStyle === "karpenter"
+          ? `label_karpenter_sh_capacity_type="${n.capacity}"`
+          : `label_eks_amazonaws_com_capacity_type="${n.capacity === "spot" ? "SPOT" : "ON_DEMAND"}"`;
+      const group =
+        n.labelStyle === "karpenter" ? `label_karpenter_sh_nodepool="${n.group}"` : `label_eks_amazonaws_com_nodegroup="${n.group}"`;
+      const extra =
+        (n.replicas ? `,label_nvidia_com_gpu_replicas="${n.replicas}"` : "") +
+        (n.mig ? `,label_nvidia_com_mig_config="all-${n.mig.profile}"` : "");
       const base = `${cap},${group},label_node_kubernetes_io_instance_type="${n.instanceType}",label_topology_kubernetes_io_zone="${n.zone}"${extra}`;
-      if (!n.relabel) await ksm("kube_node_labels", `${base},node="${n.name}"`, n.startMs, n.endMs, () => 1, "NaN", ["namespace", "pod", "container"]);
+      if (!n.relabel)
+        await ksm("kube_node_labels", `${base},node="${n.name}"`, n.startMs, n.endMs, () => 1, "NaN", ["namespace", "pod", "container"]);
       else {
         const { label, before, after, atMs } = n.relabel;
-        await ksm("kube_node_labels", `${base},${label}="${before}",node="${n.name}"`, n.startMs, atMs, () => 1, "NaN", ["namespace", "pod", "container"]);
-        await ksm("kube_node_labels", `${base},${label}="${after}",node="${n.name}"`, atMs, n.endMs, () => 1, "NaN", ["namespace", "pod", "container"]);
+        await ksm("kube_node_labels", `${base},${label}="${before}",node="${n.name}"`, n.startMs, atMs, () => 1, "NaN", [
+          "namespace",
+          "pod",
+          "container",
+        ]);
+        await ksm("kube_node_labels", `${base},${label}="${after}",node="${n.name}"`, atMs, n.endMs, () => 1, "NaN", [
+          "namespace",
+          "pod",
+          "container",
+        ]);
       }
     }
-    await ksm("kube_node_labels", `label_node_kubernetes_io_instance_type="m5.2xlarge",label_karpenter_sh_capacity_type="on-demand",label_karpenter_sh_nodepool="system",node="cpu-system-a"`, g.dataStartMs, g.dataEndMs, () => 1, "NaN", ["namespace", "pod", "container"]);
+    await ksm(
+      "kube_node_labels",
+      `label_node_kubernetes_io_instance_type="m5.2xlarge",label_karpenter_sh_capacity_type="on-demand",label_karpenter_sh_nodepool="system",node="cpu-system-a"`,
+      g.dataStartMs,
+      g.dataEndMs,
+      () => 1,
+      "NaN",
+      ["namespace", "pod", "container"],
+    );
     put("# TYPE kube_node_status_capacity gauge\n");
     for (const n of g.nodes) {
       if (!live(n.startMs, n.endMs)) continue;
       // MIG mixed strategy: the node advertises no whole GPUs, one resource per MIG profile.
-      const caps: [string, number][] = n.mig ? [["nvidia_com_gpu", 0], [n.mig.resource, n.mig.slices]] : [["nvidia_com_gpu", n.gpus * (n.replicas ?? 1)]];
-      for (const [res, v] of caps) await ksm("kube_node_status_capacity", `node="${n.name}",resource="${res}",unit="integer"`, n.startMs, n.endMs, () => v, "NaN", ["namespace", "pod", "container"]);
+      const caps: [string, number][] = n.mig
+        ? [
+            ["nvidia_com_gpu", 0],
+            [n.mig.resource, n.mig.slices],
+          ]
+        : [["nvidia_com_gpu", n.gpus * (n.replicas ?? 1)]];
+      for (const [res, v] of caps)
+        await ksm("kube_node_status_capacity", `node="${n.name}",resource="${res}",unit="integer"`, n.startMs, n.endMs, () => v, "NaN", [
+          "namespace",
+          "pod",
+          "container",
+        ]);
     }
     put("# TYPE kube_node_info gauge\n");
     // kube-state-metrics' node info as EKS nodes report it (the reconciliation matches the AWS bill by its instance id).
     for (const n of g.nodes)
-      if (live(n.startMs, n.endMs)) await ksm("kube_node_info", `node="${n.name}",provider_id="${providerIdOf(n)}"`, n.startMs, n.endMs, () => 1, "NaN", ["namespace", "pod", "container"]);
+      if (live(n.startMs, n.endMs))
+        await ksm("kube_node_info", `node="${n.name}",provider_id="${providerIdOf(n)}"`, n.startMs, n.endMs, () => 1, "NaN", [
+          "namespace",
+          "pod",
+          "container",
+        ]);
     put("# TYPE kube_namespace_labels gauge\n");
     // Every cluster's own namespaces, exported like the tenants' (no tenant label).
     for (const ns of ["default", "gpu-operator", "kube-system", "monitoring"])
       await ksm("kube_namespace_labels", `namespace="${ns}"`, g.dataStartMs, g.dataEndMs, () => 1, "NaN", ["pod", "container"]);
     for (const ns of g.namespaces)
-      await ksm("kube_namespace_labels", `${ns.tenantLabel ? `label_tenant="${ns.tenantLabel}",` : ""}namespace="${ns.name}"`, g.dataStartMs, g.dataEndMs, () => 1, "NaN", ["pod", "container"]);
+      await ksm(
+        "kube_namespace_labels",
+        `${ns.tenantLabel ? `label_tenant="${ns.tenantLabel}",` : ""}namespace="${ns.name}"`,
+        g.dataStartMs,
+        g.dataEndMs,
+        () => 1,
+        "NaN",
+        ["pod", "container"],
+      );
 
     const jobs = g.jobs.filter((j) => live(j.createdMs, j.deletedMs));
     const resourceOf = (j: Job) => (j.node ? (nodeOf.get(j.node)!.mig?.resource ?? "nvidia_com_gpu") : "nvidia_com_gpu");
     /** A request series: no `node` label until the pod is bound, then the node's (a new series). */
     const requestSeries = async (name: string, j: Job, container: string, units: number) => {
-      const own = (node: string) => `container="${container}",namespace="${j.namespace}",${node}pod="${j.pod}",resource="${resourceOf(j)}",uid="${j.uid}",unit="integer"`;
+      const own = (node: string) =>
+        `container="${container}",namespace="${j.namespace}",${node}pod="${j.pod}",resource="${resourceOf(j)}",uid="${j.uid}",unit="integer"`;
       await ksm(name, own(""), j.createdMs, Math.min(j.boundMs, j.deletedMs), () => units);
       if (j.node) await ksm(name, own(`node="${j.node}",`), j.boundMs, j.deletedMs, () => units);
     };
     put("# TYPE kube_pod_container_resource_requests gauge\n");
-    for (const j of jobs) for (const [ci, units] of j.containers.entries()) await requestSeries("kube_pod_container_resource_requests", j, `c${ci}`, units);
+    for (const j of jobs)
+      for (const [ci, units] of j.containers.entries()) await requestSeries("kube_pod_container_resource_requests", j, `c${ci}`, units);
     put("# TYPE kube_pod_init_container_resource_requests gauge\n");
     for (const j of jobs) if (j.initGpus) await requestSeries("kube_pod_init_container_resource_requests", j, "init-weights", j.initGpus);
     put("# TYPE kube_pod_status_phase gauge\n");
     for (const j of jobs)
       for (const phase of ["Pending", "Succeeded", "Failed", "Unknown", "Running"])
-        await ksm("kube_pod_status_phase", `namespace="${j.namespace}",phase="${phase}",pod="${j.pod}",uid="${j.uid}"`, j.createdMs, j.deletedMs, (t) => (phaseAt(j, t) === phase ? 1 : 0), "0", ["container"]);
+        await ksm(
+          "kube_pod_status_phase",
+          `namespace="${j.namespace}",phase="${phase}",pod="${j.pod}",uid="${j.uid}"`,
+          j.createdMs,
+          j.deletedMs,
+          (t) => (phaseAt(j, t) === phase ? 1 : 0),
+          "0",
+          ["container"],
+        );
 
     const dcgmLabels = (n: NodeSpec, device: number, seg: DeviceSegment) => {
       const gpu = n.mig ? Math.floor(device / (n.mig.slices / n.gpus)) : device;
@@ -723,17 +966,26 @@ export async function writeOpenMetricsDays(g: GeneratedMonth, dir: string, opts:
         parts.push(`container="${l.container}"`, `namespace="${l.namespace}"`, `pod="${l.pod}"`);
       } else {
         parts.push(`container="${exporter.container}"`, `namespace="${exporter.namespace}"`, `pod="${exporter.pod}"`);
-        if (workload) parts.push(`exported_container="${workload.container}"`, `exported_namespace="${workload.namespace}"`, `exported_pod="${workload.pod}"`);
+        if (workload)
+          parts.push(
+            `exported_container="${workload.container}"`,
+            `exported_namespace="${workload.namespace}"`,
+            `exported_pod="${workload.pod}"`,
+          );
       }
       return parts.join(",");
     };
     put("# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n");
     for (const { node: n, device, segments } of devices)
       for (const seg of segments)
-        if (live(seg.fromMs, seg.toMs)) await series("DCGM_FI_DEV_GPU_UTIL", dcgmLabels(n, device, seg), seg.fromMs, seg.toMs, n.mig ? () => 0 : seg.value, "0");
+        if (live(seg.fromMs, seg.toMs))
+          await series("DCGM_FI_DEV_GPU_UTIL", dcgmLabels(n, device, seg), seg.fromMs, seg.toMs, n.mig ? () => 0 : seg.value, "0");
     put("# TYPE DCGM_FI_PROF_GR_ENGINE_ACTIVE gauge\n");
     for (const { node: n, device, segments } of devices)
-      if (n.mig) for (const seg of segments) if (live(seg.fromMs, seg.toMs)) await series("DCGM_FI_PROF_GR_ENGINE_ACTIVE", dcgmLabels(n, device, seg), seg.fromMs, seg.toMs, seg.value, "0");
+      if (n.mig)
+        for (const seg of segments)
+          if (live(seg.fromMs, seg.toMs))
+            await series("DCGM_FI_PROF_GR_ENGINE_ACTIVE", dcgmLabels(n, device, seg), seg.fromMs, seg.toMs, seg.value, "0");
     put("# EOF\n");
     await flush();
     await fh.close();
@@ -754,7 +1006,8 @@ function forEachBilledTick(g: GeneratedMonth, visit: (j: Job, day: string, t: nu
   const days = bm.days.filter((d) => d.endMs <= g.facts.dataEndMs);
   const nodeOf = new Map(g.nodes.map((n) => [n.name, n]));
   const sharersOn = new Map<string, Job[]>();
-  for (const j of g.jobs) if (j.node && nodeOf.get(j.node)!.replicas) (sharersOn.get(j.node) ?? sharersOn.set(j.node, []).get(j.node)!).push(j);
+  for (const j of g.jobs)
+    if (j.node && nodeOf.get(j.node)!.replicas) (sharersOn.get(j.node) ?? sharersOn.set(j.node, []).get(j.node)!).push(j);
   for (const j of g.jobs) {
     if (!j.node) continue;
     const n = nodeOf.get(j.node)!;
@@ -788,7 +1041,11 @@ export function exactAnswer(g: GeneratedMonth): MonthUsage {
   const usage = new Map<string, UsageRecord>();
   forEachBilledTick(g, (j, day, _t, used) => {
     const k = `${day}|${j.namespace}|${j.node}`;
-    const u = usage.get(k) ?? usage.set(k, { day, namespace: j.namespace, node: j.node, resource: resourceOn(g, j.node), requestMinutes: 0, usedMinutes: 0 }).get(k)!;
+    const u =
+      usage.get(k) ??
+      usage
+        .set(k, { day, namespace: j.namespace, node: j.node, resource: resourceOn(g, j.node), requestMinutes: 0, usedMinutes: 0 })
+        .get(k)!;
     u.requestMinutes += j.units;
     u.usedMinutes += j.units * used;
   });
@@ -827,7 +1084,11 @@ export function exactPodAnswer(g: GeneratedMonth): PodUsageRecord[] {
   const pods = new Map<string, PodUsageRecord>();
   forEachBilledTick(g, (j, _day, _t, used) => {
     const k = `${j.namespace}|${j.pod}|${j.node}`;
-    const p = pods.get(k) ?? pods.set(k, { namespace: j.namespace, pod: j.pod, node: j.node, resource: resourceOn(g, j.node), requestMinutes: 0, usedMinutes: 0 }).get(k)!;
+    const p =
+      pods.get(k) ??
+      pods
+        .set(k, { namespace: j.namespace, pod: j.pod, node: j.node, resource: resourceOn(g, j.node), requestMinutes: 0, usedMinutes: 0 })
+        .get(k)!;
     p.requestMinutes += j.units;
     p.usedMinutes += j.units * used;
   });

@@ -62,9 +62,15 @@ export function ensureDebianPackages(packages: DebianPackage[], opts: { purpose:
   if (opts.install && debian && process.getuid?.() === 0) {
     process.stderr.write(`Installing ${names.join(", ")} for ${opts.purpose} (${aptCommand(names)})…\n`);
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    for (const args of [["update", "-qq"], ["install", "-y", "-qq", "--no-install-recommends", ...names]]) {
+    for (const args of [
+      ["update", "-qq"],
+      ["install", "-y", "-qq", "--no-install-recommends", ...names],
+    ]) {
       const r = spawnSync("apt-get", args, { stdio: ["ignore", "ignore", "inherit"], env });
-      if (r.status !== 0) throw new MissingSystemPackagesError(`apt-get ${args.join(" ")} failed (exit ${r.status ?? r.signal}); run it yourself, then again`);
+      if (r.status !== 0)
+        throw new MissingSystemPackagesError(
+          `apt-get ${args.join(" ")} failed (exit ${r.status ?? r.signal}); run it yourself, then again`,
+        );
     }
     missing = missingPackages(packages);
     if (missing.length === 0) return;

@@ -29,7 +29,17 @@ export const METRIC_FAMILIES = [
 export type MetricFamily = (typeof METRIC_FAMILIES)[number];
 
 /** Tags of queries/doctor-dcgm-labels.promql: series counts of DCGM_FI_DEV_GPU_UTIL by the labels they carry. */
-export const DCGM_LABEL_STATS = ["all", "pod", "exported_pod", "configured", "Hostname", "hostname", "controller_node", "mig_util", "mig_engine_active"] as const;
+export const DCGM_LABEL_STATS = [
+  "all",
+  "pod",
+  "exported_pod",
+  "configured",
+  "Hostname",
+  "hostname",
+  "controller_node",
+  "mig_util",
+  "mig_engine_active",
+] as const;
 export type DcgmLabelStat = (typeof DCGM_LABEL_STATS)[number];
 
 export const SCRAPE_SOURCES = ["kube-state-metrics", "dcgm-exporter"] as const;
@@ -131,7 +141,11 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
  * Runs every check. Findings come in a fixed order (families, kube-state-metrics, nodes, prices,
  * tenants, dcgm-exporter, scrape interval), one per check, so a table of them reads the same each time.
  */
-export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "prices" | "tenants" | "migSlicesPerGpu" | "priceFeed">, settings: DoctorSettings): DoctorFinding[] {
+export function runDoctorChecks(
+  obs: DoctorObservations,
+  cfg: Pick<BaseConfig, "prices" | "tenants" | "migSlicesPerGpu" | "priceFeed">,
+  settings: DoctorSettings,
+): DoctorFinding[] {
   const out: DoctorFinding[] = [];
   const add = (check: string, status: DoctorStatus, seen: string, fix = "") => out.push({ check, status, seen, fix });
   const fam = (f: MetricFamily) => obs.families[f] ?? 0;
@@ -141,7 +155,11 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
   for (const c of obs.gpuNodeCapacity) (gpuNodes.get(c.node) ?? gpuNodes.set(c.node, new Map()).get(c.node)!).set(c.resource, c.capacity);
   const labelsByNode = new Map<string, GpuNodeLabels>();
   // A node whose labels changed in the window has several series: merged, a later non-empty value wins.
-  for (const l of obs.gpuNodeLabels) labelsByNode.set(l.node, { ...labelsByNode.get(l.node), ...Object.fromEntries(Object.entries(l).filter(([, v]) => v)) } as GpuNodeLabels);
+  for (const l of obs.gpuNodeLabels)
+    labelsByNode.set(l.node, {
+      ...labelsByNode.get(l.node),
+      ...Object.fromEntries(Object.entries(l).filter(([, v]) => v)),
+    } as GpuNodeLabels);
   const migNodes = [...gpuNodes].filter(([, r]) => [...r.keys()].some((k) => k.startsWith("nvidia_com_mig_"))).map(([n]) => n);
   const hasGpuWork = obs.gpuRequests.length > 0 || gpuNodes.size > 0;
 
@@ -152,7 +170,8 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
     if (f === "DCGM_FI_PROF_GR_ENGINE_ACTIVE") {
       const migSeen = migNodes.length > 0 || dcgm("mig_util") > 0;
       if (!migSeen) add(check, "ok", n ? plural(n, "series", "series") : "absent; not needed: no MIG nodes");
-      else if (dcgm("mig_engine_active") > 0) add(check, "ok", `${plural(dcgm("mig_engine_active"), "MIG instance series", "MIG instance series")}`);
+      else if (dcgm("mig_engine_active") > 0)
+        add(check, "ok", `${plural(dcgm("mig_engine_active"), "MIG instance series", "MIG instance series")}`);
       else
         add(
           check,
@@ -167,8 +186,14 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
       continue;
     }
     if (f === "DCGM_FI_DEV_GPU_UTIL")
-      add(check, hasGpuWork ? "fail" : "warn", `absent${hasGpuWork ? " although GPU nodes or requests exist: used GPU-hours would be 0 and every namespace get the lowest correction factor" : ""}`, DCGM_SCRAPE_FIX.replace("the field", "DCGM_FI_DEV_GPU_UTIL"));
-    else if (f === "kube_namespace_labels") add(check, "warn", "absent: tenant labels cannot be read, only the config's namespace globs apply", KSM_SCRAPE_FIX);
+      add(
+        check,
+        hasGpuWork ? "fail" : "warn",
+        `absent${hasGpuWork ? " although GPU nodes or requests exist: used GPU-hours would be 0 and every namespace get the lowest correction factor" : ""}`,
+        DCGM_SCRAPE_FIX.replace("the field", "DCGM_FI_DEV_GPU_UTIL"),
+      );
+    else if (f === "kube_namespace_labels")
+      add(check, "warn", "absent: tenant labels cannot be read, only the config's namespace globs apply", KSM_SCRAPE_FIX);
     else add(check, "fail", "absent", KSM_SCRAPE_FIX);
   }
 
@@ -184,14 +209,21 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
       `kube-state-metrics series carry exported_namespace (${listed(exported)}): scraped with honor_labels: false, so their namespace label is kube-state-metrics' own`,
       "kube-prometheus-stack kube-state-metrics.prometheus.monitor.http.honorLabels: true (the stack's default; the standalone chart's is false); a plain scrape job: honor_labels: true",
     );
-  else if (fam("kube_namespace_labels") || fam("kube_pod_container_resource_requests")) add("ksm:honor-labels", "ok", "namespace and pod labels arrive as kube-state-metrics writes them");
+  else if (fam("kube_namespace_labels") || fam("kube_pod_container_resource_requests"))
+    add("ksm:honor-labels", "ok", "namespace and pod labels arrive as kube-state-metrics writes them");
 
   const targetsByNs = new Map<string, Set<string>>();
-  for (const n of obs.namespaces) if (n.namespace) (targetsByNs.get(n.namespace) ?? targetsByNs.set(n.namespace, new Set()).get(n.namespace)!).add(n.target);
+  for (const n of obs.namespaces)
+    if (n.namespace) (targetsByNs.get(n.namespace) ?? targetsByNs.set(n.namespace, new Set()).get(n.namespace)!).add(n.target);
   const maxTargets = Math.max(0, ...[...targetsByNs.values()].map((s) => s.size));
   if (maxTargets > 1) {
     const targets = new Set(obs.namespaces.map((n) => n.target));
-    add("ksm:replicas", "info", `${maxTargets} kube-state-metrics targets report the same namespaces (${listed(targets)})`, "none: duplicated replicas are merged (max by) in every query");
+    add(
+      "ksm:replicas",
+      "info",
+      `${maxTargets} kube-state-metrics targets report the same namespaces (${listed(targets)})`,
+      "none: duplicated replicas are merged (max by) in every query",
+    );
   } else if (maxTargets === 1) add("ksm:replicas", "ok", "one kube-state-metrics target per namespace");
 
   // --- GPU nodes and their labels
@@ -204,7 +236,9 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
       "fail",
       [
         unlabelled.length ? `GPU nodes with no kube_node_labels series: ${listed(unlabelled)}` : "",
-        requestsOffGpuNodes.length ? `GPU requests on nodes with no kube_node_labels or GPU capacity series: ${listed(requestsOffGpuNodes)}` : "",
+        requestsOffGpuNodes.length
+          ? `GPU requests on nodes with no kube_node_labels or GPU capacity series: ${listed(requestsOffGpuNodes)}`
+          : "",
       ]
         .filter(Boolean)
         .join("; "),
@@ -213,7 +247,14 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
   else if (gpuNodes.size) add("node-labels:gpu-nodes", "ok", `${plural(gpuNodes.size, "GPU node")}, each with kube_node_labels`);
 
   const labelled = [...labelsByNode.values()];
-  const checkLabel = (check: string, what: string, has: (l: GpuNodeLabels) => boolean, k8sLabel: string, status: DoctorStatus, consequence: string) => {
+  const checkLabel = (
+    check: string,
+    what: string,
+    has: (l: GpuNodeLabels) => boolean,
+    k8sLabel: string,
+    status: DoctorStatus,
+    consequence: string,
+  ) => {
     if (!labelled.length) return;
     const missing = labelled.filter((l) => !has(l)).map((l) => l.node);
     if (!missing.length) return add(check, "ok", `every GPU node (${labelled.length}) carries ${what}`);
@@ -225,7 +266,14 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
       none ? ALLOWLIST_FIX : `label the nodes with ${k8sLabel} (kube-state-metrics already exports it: ${KSM_ALLOWLIST_FLAG})`,
     );
   };
-  checkLabel("node-label:instance-type", "label_node_kubernetes_io_instance_type", (l) => !!l.instanceType, "node.kubernetes.io/instance-type", "fail", "they cannot be priced");
+  checkLabel(
+    "node-label:instance-type",
+    "label_node_kubernetes_io_instance_type",
+    (l) => !!l.instanceType,
+    "node.kubernetes.io/instance-type",
+    "fail",
+    "they cannot be priced",
+  );
   checkLabel(
     "node-label:capacity-type",
     "label_karpenter_sh_capacity_type or label_eks_amazonaws_com_capacity_type",
@@ -252,7 +300,9 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
         "node-label:zone",
         "warn",
         `${noZone.length} of ${spot.length} Spot GPU nodes carry no label_topology_kubernetes_io_zone (${listed(noZone)}): with prices.source aws the meter refuses to bill a Spot node it cannot price in its zone`,
-        noZone.length === spot.length ? ALLOWLIST_FIX : `label the nodes with topology.kubernetes.io/zone (the kubelet sets it on cloud nodes; kube-state-metrics already exports it: ${KSM_ALLOWLIST_FLAG})`,
+        noZone.length === spot.length
+          ? ALLOWLIST_FIX
+          : `label the nodes with topology.kubernetes.io/zone (the kubelet sets it on cloud nodes; kube-state-metrics already exports it: ${KSM_ALLOWLIST_FLAG})`,
       );
     else if (spot.length) add("node-label:zone", "ok", `every Spot GPU node (${spot.length}) carries label_topology_kubernetes_io_zone`);
   }
@@ -267,8 +317,10 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
     const price = l?.instanceType ? cfg.prices[l.instanceType] : undefined;
     if (cap === undefined || !price) continue;
     const replicas = l?.gpuReplicas ? Number(l.gpuReplicas) : undefined;
-    if (cap > price.gpus && (replicas === undefined || replicas <= 1)) sliced.push(`${node} (${cap} nvidia.com/gpu on ${l!.instanceType}, ${price.gpus} GPUs)`);
-    else if (replicas !== undefined && replicas > 1 && cap !== price.gpus * replicas) mismatched.push(`${node} (${cap} nvidia.com/gpu, ${price.gpus} GPUs × replicas ${replicas})`);
+    if (cap > price.gpus && (replicas === undefined || replicas <= 1))
+      sliced.push(`${node} (${cap} nvidia.com/gpu on ${l!.instanceType}, ${price.gpus} GPUs)`);
+    else if (replicas !== undefined && replicas > 1 && cap !== price.gpus * replicas)
+      mismatched.push(`${node} (${cap} nvidia.com/gpu, ${price.gpus} GPUs × replicas ${replicas})`);
     else if (replicas !== undefined && replicas > 1) slicedOk++;
   }
   if (sliced.length)
@@ -279,14 +331,25 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
       `GPU feature discovery labels time-sliced nodes nvidia.com/gpu.replicas; export it: ${ALLOWLIST_FIX}`,
     );
   else if (mismatched.length)
-    add("node-label:gpu-replicas", "warn", `nvidia.com/gpu capacity ≠ GPUs × replicas on ${listed(mismatched)}`, "check the price table's gpus for the instance type and the device plugin's time-slicing replicas");
-  else if (labelled.length) add("node-label:gpu-replicas", "ok", slicedOk ? `${plural(slicedOk, "time-sliced node")}, each labelled with its replicas` : "no time-sliced GPU nodes");
+    add(
+      "node-label:gpu-replicas",
+      "warn",
+      `nvidia.com/gpu capacity ≠ GPUs × replicas on ${listed(mismatched)}`,
+      "check the price table's gpus for the instance type and the device plugin's time-slicing replicas",
+    );
+  else if (labelled.length)
+    add(
+      "node-label:gpu-replicas",
+      "ok",
+      slicedOk ? `${plural(slicedOk, "time-sliced node")}, each labelled with its replicas` : "no time-sliced GPU nodes",
+    );
 
   // --- prices and capacity types
   const unpriced = new Map<string, string[]>();
   const badCapacity = new Map<string, string[]>();
   for (const l of labelled) {
-    if (l.instanceType && !cfg.prices[l.instanceType]) (unpriced.get(l.instanceType) ?? unpriced.set(l.instanceType, []).get(l.instanceType)!).push(l.node);
+    if (l.instanceType && !cfg.prices[l.instanceType])
+      (unpriced.get(l.instanceType) ?? unpriced.set(l.instanceType, []).get(l.instanceType)!).push(l.node);
     const cap = l.karpenterCapacityType || l.eksCapacityType;
     if (cap && !normaliseCapacityType(cap)) (badCapacity.get(cap) ?? badCapacity.set(cap, []).get(cap)!).push(l.node);
   }
@@ -294,18 +357,33 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
     add(
       "prices:instance-types",
       "fail",
-      `instance types with no price in the config: ${[...unpriced.keys()].sort().map((t) => `${t} (nodes ${listed(unpriced.get(t)!, 3)})`).join(", ")}`,
-      `add to the config's prices: ${[...unpriced.keys()].sort().map((t) => `${t}: { gpus, gpuModel, onDemandHourly, spotHourly }`).join("; ")}`,
+      `instance types with no price in the config: ${[...unpriced.keys()]
+        .sort()
+        .map((t) => `${t} (nodes ${listed(unpriced.get(t)!, 3)})`)
+        .join(", ")}`,
+      `add to the config's prices: ${[...unpriced.keys()]
+        .sort()
+        .map((t) => `${t}: { gpus, gpuModel, onDemandHourly, spotHourly }`)
+        .join("; ")}`,
     );
-  else if (labelled.some((l) => l.instanceType)) add("prices:instance-types", "ok", `every GPU instance type is priced (${listed(labelled.filter((l) => l.instanceType).map((l) => l.instanceType!))})`);
+  else if (labelled.some((l) => l.instanceType))
+    add(
+      "prices:instance-types",
+      "ok",
+      `every GPU instance type is priced (${listed(labelled.filter((l) => l.instanceType).map((l) => l.instanceType!))})`,
+    );
   if (badCapacity.size)
     add(
       "prices:capacity-types",
       "fail",
-      `capacity-type values the meter cannot map: ${[...badCapacity.keys()].sort().map((v) => `"${v}" (nodes ${listed(badCapacity.get(v)!, 3)})`).join(", ")}`,
+      `capacity-type values the meter cannot map: ${[...badCapacity.keys()]
+        .sort()
+        .map((v) => `"${v}" (nodes ${listed(badCapacity.get(v)!, 3)})`)
+        .join(", ")}`,
       "the meter prices spot / on-demand (karpenter.sh/capacity-type) and SPOT / ON_DEMAND (eks.amazonaws.com/capacityType) only (functions/core/attribution.ts); relabel those nodes or run them on Spot/On-Demand capacity",
     );
-  else if (labelled.some((l) => l.karpenterCapacityType || l.eksCapacityType)) add("prices:capacity-types", "ok", "every capacity-type value maps to spot or on-demand");
+  else if (labelled.some((l) => l.karpenterCapacityType || l.eksCapacityType))
+    add("prices:capacity-types", "ok", "every capacity-type value maps to spot or on-demand");
 
   const noSlices = migNodes
     .map((n) => ({ n, model: cfg.prices[labelsByNode.get(n)?.instanceType ?? ""]?.gpuModel }))
@@ -347,40 +425,88 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
         .filter(Boolean)
         .join("; ") + ` — billed as ${UNALLOCATED}`,
       [
-        noTenant.length ? `label each namespace tenant=<tenant id> (kubectl label namespace <ns> tenant=<id>) or add a glob to tenants[].namespaces` : "",
+        noTenant.length
+          ? `label each namespace tenant=<tenant id> (kubectl label namespace <ns> tenant=<id>) or add a glob to tenants[].namespaces`
+          : "",
         noTenant.length && !anyLabel ? `no namespace carries label_tenant at all: ${ALLOWLIST_FIX}` : "",
         unknownTenant.length ? "fix the label or add the tenant to the config's tenants" : "",
       ]
         .filter(Boolean)
         .join("; "),
     );
-  } else if (gpuNamespaces.length) add("tenants:gpu-namespaces", "ok", `${plural(gpuNamespaces.length, "namespace")} with GPU requests, each with a tenant`);
+  } else if (gpuNamespaces.length)
+    add("tenants:gpu-namespaces", "ok", `${plural(gpuNamespaces.length, "namespace")} with GPU requests, each with a tenant`);
 
   const unbound = obs.gpuRequests.filter((r) => !r.node).reduce((a, r) => a + r.series, 0);
-  if (unbound) add("requests:unscheduled", "info", `${plural(unbound, "GPU request series", "GPU request series")} without a node (pods not bound yet)`, "none: a pod bills only while Running on a node");
+  if (unbound)
+    add(
+      "requests:unscheduled",
+      "info",
+      `${plural(unbound, "GPU request series", "GPU request series")} without a node (pods not bound yet)`,
+      "none: a pod bills only while Running on a node",
+    );
 
   // --- dcgm-exporter
   if (dcgm("all") > 0) {
     const cfgLabels = `${settings.dcgmNamespaceLabel}/${settings.dcgmPodLabel}`;
-    const arrive = [`pod on ${dcgm("pod")}`, `exported_pod on ${dcgm("exported_pod")}`, `the configured ${cfgLabels} on ${dcgm("configured")}`].join(", ");
+    const arrive = [
+      `pod on ${dcgm("pod")}`,
+      `exported_pod on ${dcgm("exported_pod")}`,
+      `the configured ${cfgLabels} on ${dcgm("configured")}`,
+    ].join(", ");
     const seen = `of ${plural(dcgm("all"), "GPU series", "GPU series")}: ${arrive}`;
-    const toExported = "set the config's prometheus.labels: { dcgmNamespace: exported_namespace, dcgmPod: exported_pod }, or scrape dcgm-exporter with honor_labels: true (its chart's serviceMonitor.honorLabels: true; the default false renames its pod labels to exported_*)";
+    const toExported =
+      "set the config's prometheus.labels: { dcgmNamespace: exported_namespace, dcgmPod: exported_pod }, or scrape dcgm-exporter with honor_labels: true (its chart's serviceMonitor.honorLabels: true; the default false renames its pod labels to exported_*)";
     let labelsFail = false;
     if (dcgm("exported_pod") > 0 && settings.dcgmPodLabel !== "exported_pod") {
       labelsFail = true;
-      add("dcgm:pod-labels", "fail", `${seen}: the pod attribution arrives as exported_namespace/exported_pod (honor_labels: false) and the config reads ${cfgLabels}`, toExported);
+      add(
+        "dcgm:pod-labels",
+        "fail",
+        `${seen}: the pod attribution arrives as exported_namespace/exported_pod (honor_labels: false) and the config reads ${cfgLabels}`,
+        toExported,
+      );
     } else if (dcgm("configured") === 0 && dcgm("pod") > 0) {
       labelsFail = true;
-      add("dcgm:pod-labels", "fail", `${seen}: the pod attribution arrives as namespace/pod and the config reads ${cfgLabels}`, "set the config's prometheus.labels: { dcgmNamespace: namespace, dcgmPod: pod }");
-    } else add("dcgm:pod-labels", dcgm("configured") > 0 ? "ok" : "warn", seen, dcgm("configured") > 0 ? "" : "no GPU was attributed to a pod in the window (see dcgm:pod-attribution)");
+      add(
+        "dcgm:pod-labels",
+        "fail",
+        `${seen}: the pod attribution arrives as namespace/pod and the config reads ${cfgLabels}`,
+        "set the config's prometheus.labels: { dcgmNamespace: namespace, dcgmPod: pod }",
+      );
+    } else
+      add(
+        "dcgm:pod-labels",
+        dcgm("configured") > 0 ? "ok" : "warn",
+        seen,
+        dcgm("configured") > 0 ? "" : "no GPU was attributed to a pod in the window (see dcgm:pod-attribution)",
+      );
 
     const { requested, running, attributed } = obs.gpuPods;
     const attr = `Running GPU pods with utilization under ${cfgLabels}: ${attributed} of ${running}`;
     const kubernetesMode =
       "turn on dcgm-exporter's Kubernetes mode: DCGM_EXPORTER_KUBERNETES=true (the chart sets it) with the kubelet's pod-resources directory mounted (chart value kubeletPath, default /var/lib/kubelet/pod-resources); on MIG nodes keep DCGM_FI_PROF_GR_ENGINE_ACTIVE";
-    if (running === 0) add("dcgm:pod-attribution", requested ? "warn" : "info", `no Running GPU pod in the window (${plural(requested, "pod")} with GPU requests): attribution cannot be verified`, "check again over a window with GPU work (--month)");
-    else if (attributed === 0) add("dcgm:pod-attribution", "fail", `${attr}: used GPU-hours would be 0`, labelsFail ? "fix the label names (dcgm:pod-labels)" : kubernetesMode);
-    else if (attributed < running / 2) add("dcgm:pod-attribution", "warn", `${attr}`, `is dcgm-exporter running on every GPU node (its DaemonSet's nodeSelector/tolerations)? ${kubernetesMode}`);
+    if (running === 0)
+      add(
+        "dcgm:pod-attribution",
+        requested ? "warn" : "info",
+        `no Running GPU pod in the window (${plural(requested, "pod")} with GPU requests): attribution cannot be verified`,
+        "check again over a window with GPU work (--month)",
+      );
+    else if (attributed === 0)
+      add(
+        "dcgm:pod-attribution",
+        "fail",
+        `${attr}: used GPU-hours would be 0`,
+        labelsFail ? "fix the label names (dcgm:pod-labels)" : kubernetesMode,
+      );
+    else if (attributed < running / 2)
+      add(
+        "dcgm:pod-attribution",
+        "warn",
+        `${attr}`,
+        `is dcgm-exporter running on every GPU node (its DaemonSet's nodeSelector/tolerations)? ${kubernetesMode}`,
+      );
     else add("dcgm:pod-attribution", "ok", attr);
 
     const nl = settings.controllerNodeLabel;
@@ -390,7 +516,9 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
       add(
         "dcgm:node-label",
         "warn",
-        other ? `GPU series name the node in ${other}, the controller reads ${nl}` : `GPU series carry no node label (${nl}): the controller cannot tell idle nodes`,
+        other
+          ? `GPU series name the node in ${other}, the controller reads ${nl}`
+          : `GPU series carry no node label (${nl}): the controller cannot tell idle nodes`,
         other
           ? `set the controller's DCGM_NODE_LABEL=${other} (dcgm-exporter renamed Hostname to hostname after 4.5.3-4.8.2)`
           : "remove -n from dcgm-exporter's arguments (it drops the hostname label), or set DCGM_NODE_LABEL to the label your relabelling writes",
@@ -404,11 +532,23 @@ export function runDoctorChecks(obs: DoctorObservations, cfg: Pick<BaseConfig, "
     const check = `scrape-interval:${src}`;
     const present = src === "dcgm-exporter" ? dcgm("all") > 0 : fam("kube_namespace_labels") > 0;
     if (!present) continue;
-    if (s === undefined || !Number.isFinite(s)) add(check, "info", "not measurable (no series with 3 samples in the last hours of the window)");
+    if (s === undefined || !Number.isFinite(s))
+      add(check, "info", "not measurable (no series with 3 samples in the last hours of the window)");
     else if (s <= METER_TICK_SECONDS * 1.05) add(check, "ok", `samples every ${fmtSeconds(s)} (meter ticks every 60 s)`);
     else if (s < LOOKBACK_SECONDS)
-      add(check, "warn", `samples every ${fmtSeconds(s)}, slower than the meter's 1-minute ticks: starts and ends are placed within one interval, gaps bridged by the 5-minute lookback`, INTERVAL_FIX);
-    else add(check, "fail", `samples every ${fmtSeconds(s)}, not within Prometheus' 5-minute lookback: most 1-minute ticks see no sample and GPU time is lost`, INTERVAL_FIX);
+      add(
+        check,
+        "warn",
+        `samples every ${fmtSeconds(s)}, slower than the meter's 1-minute ticks: starts and ends are placed within one interval, gaps bridged by the 5-minute lookback`,
+        INTERVAL_FIX,
+      );
+    else
+      add(
+        check,
+        "fail",
+        `samples every ${fmtSeconds(s)}, not within Prometheus' 5-minute lookback: most 1-minute ticks see no sample and GPU time is lost`,
+        INTERVAL_FIX,
+      );
   }
   return out;
 }

@@ -19,7 +19,10 @@ function wrap(text: string, w: number): string[] {
  * One table of findings: check, status, what was seen, the fix (a `cluster` column first
  * when several clusters were checked). Long cells wrap inside their column.
  */
-export function formatDoctorTable(rows: (DoctorFinding & { cluster?: string })[], opts: { seenWidth?: number; fixWidth?: number } = {}): string {
+export function formatDoctorTable(
+  rows: (DoctorFinding & { cluster?: string })[],
+  opts: { seenWidth?: number; fixWidth?: number } = {},
+): string {
   const withCluster = rows.some((r) => r.cluster !== undefined);
   const head = [...(withCluster ? ["cluster"] : []), "check", "status", "seen", "fix"];
   const seenW = opts.seenWidth ?? 60;
@@ -32,7 +35,11 @@ export function formatDoctorTable(rows: (DoctorFinding & { cluster?: string })[]
     wrap(r.fix || "-", fixW),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => Math.max(...c[i]!.map((l) => l.length)))));
-  const fmt = (cols: string[]) => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const fmt = (cols: string[]) =>
+    cols
+      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   const out = [fmt(head), fmt(widths.map((w) => "-".repeat(w)))];
   for (const c of cells) {
     const height = Math.max(...c.map((col) => col.length));

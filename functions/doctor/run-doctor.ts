@@ -83,7 +83,10 @@ export async function diagnoseAfterFailure(
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`doctor checks took longer than ${o.timeoutMs ?? 120_000} ms`)), o.timeoutMs ?? 120_000);
       });
-      const findings = await Promise.race([diagnoseCluster(observerFor(cluster), cfg, cluster, window, { controllerNodeLabel: o.controllerNodeLabel }), timeout]);
+      const findings = await Promise.race([
+        diagnoseCluster(observerFor(cluster), cfg, cluster, window, { controllerNodeLabel: o.controllerNodeLabel }),
+        timeout,
+      ]);
       out.push({ cluster: cluster.id, findings });
     } catch (e) {
       out.push({ cluster: cluster.id, error: `${(e as Error).name}: ${(e as Error).message}` });

@@ -19,7 +19,10 @@ export const EXPORT_NAMES = Object.keys(EXPORTERS) as ExportName[];
 
 /** Parses a comma-separated list such as `parquet,focus` (the EXPORTS variable); every unknown name is an error. */
 export function parseExportNames(text: string | undefined, source = "EXPORTS"): ExportName[] {
-  const names = (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const names = (text ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = names.filter((n) => !(n in EXPORTERS));
   if (bad.length) throw new BadInputError(`${source}: unknown export(s) ${bad.join(", ")} (known: ${EXPORT_NAMES.join(", ")})`);
   return [...new Set(names)] as ExportName[];

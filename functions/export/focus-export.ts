@@ -1,10 +1,5 @@
 import type { BaseConfig } from "../core/config.js";
-import {
-  HOURS_DP,
-  unitPrice,
-  type Chargeback,
-  type ChargebackRow,
-} from "../core/chargeback.js";
+import { HOURS_DP, unitPrice, type Chargeback, type ChargebackRow } from "../core/chargeback.js";
 import type { RowSplit } from "../core/attribution.js";
 import { toCsv, type DatasetFile } from "../core/dataset.js";
 import { D, type Dec } from "../core/decimal.js";
@@ -141,8 +136,7 @@ export const DEFAULT_FOCUS_OPTIONS: FocusOptions = {
 };
 
 /** FOCUS date-times are ISO 8601 in UTC, to the second, with a Z. */
-const utc = (ms: number) =>
-  new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+const utc = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /** A pod's part of a chargeback row: its allocated GPU-hours in the row's split, and the cells apportioned to it. */
 interface PodPart {
@@ -167,13 +161,9 @@ export function focusRows(
 ): string[][] {
   const price = cfg.prices[r.instanceType];
   // List price is the public On-Demand rate, for Spot rows too: ListCost − BilledCost is what Spot saved.
-  const listUnit = price
-    ? unitPrice({ hourly: new D(price.onDemandHourly), gpus: price.gpus })
-    : r.unitPrice;
+  const listUnit = price ? unitPrice({ hourly: new D(price.onDemandHourly), gpus: price.gpus }) : r.unitPrice;
   const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
-  const rowListCost = r.billableGpuHours
-    .mul(listUnit)
-    .toDecimalPlaces(cb.currencyDecimals);
+  const rowListCost = r.billableGpuHours.mul(listUnit).toDecimalPlaces(cb.currencyDecimals);
   const tags = JSON.stringify({
     cluster: r.cluster,
     tenant: r.tenantId,
@@ -198,14 +188,10 @@ export function focusRows(
             ],
           })
         : "",
-      AllocatedResourceId: part
-        ? `${r.cluster}/${r.namespace}/${part.pod.pod}`
-        : "",
+      AllocatedResourceId: part ? `${r.cluster}/${r.namespace}/${part.pod.pod}` : "",
       AllocatedResourceName: part ? part.pod.pod : "",
       // Tags already in Tags must not repeat here (allocatedtags.md): only what names the pod.
-      AllocatedTags: part
-        ? JSON.stringify({ pod: part.pod.pod, node: part.pod.node })
-        : "",
+      AllocatedTags: part ? JSON.stringify({ pod: part.pod.pod, node: part.pod.node }) : "",
       AvailabilityZone: "",
       BilledCost: cost,
       // Conditional, but never null once present (billingaccounttype.md): the platform has one kind of account.
@@ -230,10 +216,7 @@ export function focusRows(
       CommitmentDiscountStatus: "",
       CommitmentDiscountType: "",
       CommitmentDiscountUnit: "",
-      ConsumedQuantity: (part
-        ? part.pod.allocatedGpuHours
-        : r.allocatedGpuHours
-      ).toFixed(),
+      ConsumedQuantity: (part ? part.pod.allocatedGpuHours : r.allocatedGpuHours).toFixed(),
       ConsumedUnit: "GPU-Hours",
       ContractApplied: "",
       ContractedCost: cost,
@@ -249,10 +232,7 @@ export function focusRows(
       PricingCurrencyContractedUnitPrice: "",
       PricingCurrencyEffectiveCost: "",
       PricingCurrencyListUnitPrice: "",
-      PricingQuantity: (part
-        ? part.billableGpuHours
-        : r.billableGpuHours
-      ).toFixed(),
+      PricingQuantity: (part ? part.billableGpuHours : r.billableGpuHours).toFixed(),
       PricingUnit: "GPU-Hours",
       ProviderName: o.providerName,
       PublisherName: o.publisherName,
@@ -273,15 +253,9 @@ export function focusRows(
       SubAccountName: r.tenantName,
       SubAccountType: "",
       Tags: tags,
-      x_AllocatedGpuHours: (part
-        ? part.pod.allocatedGpuHours
-        : r.allocatedGpuHours
-      ).toFixed(),
+      x_AllocatedGpuHours: (part ? part.pod.allocatedGpuHours : r.allocatedGpuHours).toFixed(),
       x_UsedGpuHours: (part ? part.pod.usedGpuHours : r.usedGpuHours).toFixed(),
-      x_AvgUtilization: (part
-        ? part.pod.avgUtilization
-        : r.avgUtilization
-      ).toFixed(),
+      x_AvgUtilization: (part ? part.pod.avgUtilization : r.avgUtilization).toFixed(),
       x_CorrectionFactor: r.correctionFactor.toFixed(),
       x_CapacityType: r.capacityType,
       x_GpuModel: r.gpuModel,
@@ -291,8 +265,7 @@ export function focusRows(
     return FOCUS_COLUMNS.map((c) => cells[c]);
   };
   const weights = pods.map((p) => p.allocatedGpuHours);
-  if (pods.length === 0 || r.allocatedGpuHours.isZero())
-    return [cellsOf(undefined)];
+  if (pods.length === 0 || r.allocatedGpuHours.isZero()) return [cellsOf(undefined)];
   const ratios = apportion(new D(1), weights, RATIO_DP_FOCUS);
   const costs = apportion(r.cost, weights, cb.currencyDecimals);
   const lists = apportion(rowListCost, weights, cb.currencyDecimals);
@@ -312,29 +285,12 @@ export function focusRows(
 const RATIO_DP_FOCUS = 10;
 
 /** The month's `focus.csv` (charge and billing period = the billing month, in UTC). */
-export function focusFiles(
-  cb: Chargeback,
-  cfg: BaseConfig,
-  o: FocusOptions = { ...DEFAULT_FOCUS_OPTIONS, ...cfg.focus },
-): DatasetFile[] {
+export function focusFiles(cb: Chargeback, cfg: BaseConfig, o: FocusOptions = { ...DEFAULT_FOCUS_OPTIONS, ...cfg.focus }): DatasetFile[] {
   const bm = billingMonth(cb.month, cfg.timeZone);
   const period = { start: utc(bm.startMs), end: utc(bm.endMs) };
-  const split = (r: RowSplit) =>
-    [
-      r.cluster,
-      r.tenantId,
-      r.namespace,
-      r.gpuModel,
-      r.instanceType,
-      r.capacityType,
-    ].join("\u0000");
+  const split = (r: RowSplit) => [r.cluster, r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType].join("\u0000");
   const podsOf = new Map<string, PodRow[]>();
-  for (const p of cb.pods ?? [])
-    (podsOf.get(split(p)) ?? podsOf.set(split(p), []).get(split(p))!).push(p);
-  const rows = cb.rows.flatMap((r) =>
-    focusRows(r, podsOf.get(split(r)) ?? [], cb, cfg, period, o),
-  );
-  return [
-    { name: FOCUS_FILE, body: toCsv(FOCUS_COLUMNS, rows), rows: rows.length },
-  ];
+  for (const p of cb.pods ?? []) (podsOf.get(split(p)) ?? podsOf.set(split(p), []).get(split(p))!).push(p);
+  const rows = cb.rows.flatMap((r) => focusRows(r, podsOf.get(split(r)) ?? [], cb, cfg, period, o));
+  return [{ name: FOCUS_FILE, body: toCsv(FOCUS_COLUMNS, rows), rows: rows.length }];
 }

@@ -33,19 +33,35 @@ export function monthMetricsEmf(cb: Chargeback, namespace: string, nowMs: number
     JSON.stringify({
       _aws: {
         Timestamp: nowMs,
-        CloudWatchMetrics: [{ Namespace: namespace, Dimensions: dims, Metrics: Object.keys(metrics).map((Name) => ({ Name, Unit: Name.endsWith("Share") ? "None" : "Count" })) }],
+        CloudWatchMetrics: [
+          {
+            Namespace: namespace,
+            Dimensions: dims,
+            Metrics: Object.keys(metrics).map((Name) => ({ Name, Unit: Name.endsWith("Share") ? "None" : "Count" })),
+          },
+        ],
       },
       ...props,
       ...metrics,
     });
-  const lines = [...perTenant.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([tenant, v]) =>
-    doc([["Tenant"]], { [MONTH_METRICS.billedGpuHours]: v.billed.toNumber(), [MONTH_METRICS.allocatedGpuHours]: v.allocated.toNumber() }, { Tenant: tenant, Month: cb.month }),
-  );
+  const lines = [...perTenant.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([tenant, v]) =>
+      doc(
+        [["Tenant"]],
+        { [MONTH_METRICS.billedGpuHours]: v.billed.toNumber(), [MONTH_METRICS.allocatedGpuHours]: v.allocated.toNumber() },
+        { Tenant: tenant, Month: cb.month },
+      ),
+    );
   lines.push(
-    doc([[]], {
-      [MONTH_METRICS.spotShare]: all.isZero() ? 0 : spot.div(all).toDecimalPlaces(4).toNumber(),
-      [MONTH_METRICS.idleGpuHours]: cb.totals.idleGpuHours.toNumber(),
-    }, { Month: cb.month }),
+    doc(
+      [[]],
+      {
+        [MONTH_METRICS.spotShare]: all.isZero() ? 0 : spot.div(all).toDecimalPlaces(4).toNumber(),
+        [MONTH_METRICS.idleGpuHours]: cb.totals.idleGpuHours.toNumber(),
+      },
+      { Month: cb.month },
+    ),
   );
   return lines;
 }

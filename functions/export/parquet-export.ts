@@ -30,33 +30,63 @@ const MONEY = "decimal(18,4)";
 export const PARQUET_TABLES = {
   chargeback: [
     { name: "cluster", type: STR },
-    { name: "tenant_id", type: STR }, { name: "tenant_name", type: STR }, { name: "namespace", type: STR },
-    { name: "gpu_model", type: STR }, { name: "instance_type", type: STR }, { name: "capacity_type", type: STR },
-    { name: "allocated_gpu_hours", type: HOURS }, { name: "used_gpu_hours", type: HOURS },
-    { name: "avg_utilization", type: RATIO }, { name: "correction_factor", type: FACTOR },
-    { name: "billable_gpu_hours", type: HOURS }, { name: "unit_price", type: PRICE },
-    { name: "cost", type: MONEY }, { name: "currency", type: STR },
+    { name: "tenant_id", type: STR },
+    { name: "tenant_name", type: STR },
+    { name: "namespace", type: STR },
+    { name: "gpu_model", type: STR },
+    { name: "instance_type", type: STR },
+    { name: "capacity_type", type: STR },
+    { name: "allocated_gpu_hours", type: HOURS },
+    { name: "used_gpu_hours", type: HOURS },
+    { name: "avg_utilization", type: RATIO },
+    { name: "correction_factor", type: FACTOR },
+    { name: "billable_gpu_hours", type: HOURS },
+    { name: "unit_price", type: PRICE },
+    { name: "cost", type: MONEY },
+    { name: "currency", type: STR },
   ],
   usage_daily: [
-    { name: "day", type: "date" }, { name: "cluster", type: STR }, { name: "tenant_id", type: STR }, { name: "tenant_name", type: STR },
-    { name: "namespace", type: STR }, { name: "gpu_model", type: STR }, { name: "instance_type", type: STR },
-    { name: "capacity_type", type: STR }, { name: "allocated_gpu_hours", type: HOURS },
-    { name: "used_gpu_hours", type: HOURS }, { name: "avg_utilization", type: RATIO },
+    { name: "day", type: "date" },
+    { name: "cluster", type: STR },
+    { name: "tenant_id", type: STR },
+    { name: "tenant_name", type: STR },
+    { name: "namespace", type: STR },
+    { name: "gpu_model", type: STR },
+    { name: "instance_type", type: STR },
+    { name: "capacity_type", type: STR },
+    { name: "allocated_gpu_hours", type: HOURS },
+    { name: "used_gpu_hours", type: HOURS },
+    { name: "avg_utilization", type: RATIO },
   ],
   capacity: [
     { name: "cluster", type: STR },
-    { name: "node_group", type: STR }, { name: "gpu_model", type: STR }, { name: "instance_type", type: STR },
-    { name: "capacity_type", type: STR }, { name: "nodes", type: "int" }, { name: "node_gpu_hours", type: HOURS },
-    { name: "allocated_gpu_hours", type: HOURS }, { name: "idle_gpu_hours", type: HOURS },
-    { name: "idle_ratio", type: RATIO }, { name: "unit_price", type: PRICE }, { name: "idle_cost", type: MONEY },
+    { name: "node_group", type: STR },
+    { name: "gpu_model", type: STR },
+    { name: "instance_type", type: STR },
+    { name: "capacity_type", type: STR },
+    { name: "nodes", type: "int" },
+    { name: "node_gpu_hours", type: HOURS },
+    { name: "allocated_gpu_hours", type: HOURS },
+    { name: "idle_gpu_hours", type: HOURS },
+    { name: "idle_ratio", type: RATIO },
+    { name: "unit_price", type: PRICE },
+    { name: "idle_cost", type: MONEY },
     { name: "currency", type: STR },
   ],
   /** pods.csv: the pods of each chargeback row (they add up to it exactly). Written only when the chargeback has pod detail. */
   pods: [
-    { name: "cluster", type: STR }, { name: "tenant_id", type: STR }, { name: "tenant_name", type: STR },
-    { name: "namespace", type: STR }, { name: "pod", type: STR }, { name: "node", type: STR },
-    { name: "gpu_model", type: STR }, { name: "instance_type", type: STR }, { name: "capacity_type", type: STR },
-    { name: "allocated_gpu_hours", type: HOURS }, { name: "used_gpu_hours", type: HOURS }, { name: "avg_utilization", type: RATIO },
+    { name: "cluster", type: STR },
+    { name: "tenant_id", type: STR },
+    { name: "tenant_name", type: STR },
+    { name: "namespace", type: STR },
+    { name: "pod", type: STR },
+    { name: "node", type: STR },
+    { name: "gpu_model", type: STR },
+    { name: "instance_type", type: STR },
+    { name: "capacity_type", type: STR },
+    { name: "allocated_gpu_hours", type: HOURS },
+    { name: "used_gpu_hours", type: HOURS },
+    { name: "avg_utilization", type: RATIO },
   ],
 } as const satisfies Record<string, readonly ParquetColumn[]>;
 
@@ -71,21 +101,63 @@ type Cell = string | number | Dec | Date;
 export function parquetRows(cb: Chargeback): Record<ParquetTable, Cell[][]> {
   return {
     chargeback: cb.rows.map((r) => [
-      r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
-      r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization, r.correctionFactor, r.billableGpuHours,
-      r.unitPrice, r.cost, r.currency,
+      r.cluster,
+      r.tenantId,
+      r.tenantName,
+      r.namespace,
+      r.gpuModel,
+      r.instanceType,
+      r.capacityType,
+      r.allocatedGpuHours,
+      r.usedGpuHours,
+      r.avgUtilization,
+      r.correctionFactor,
+      r.billableGpuHours,
+      r.unitPrice,
+      r.cost,
+      r.currency,
     ]),
     usage_daily: cb.daily.map((r) => [
-      r.day, r.cluster, r.tenantId, r.tenantName, r.namespace, r.gpuModel, r.instanceType, r.capacityType,
-      r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
+      r.day,
+      r.cluster,
+      r.tenantId,
+      r.tenantName,
+      r.namespace,
+      r.gpuModel,
+      r.instanceType,
+      r.capacityType,
+      r.allocatedGpuHours,
+      r.usedGpuHours,
+      r.avgUtilization,
     ]),
     capacity: cb.capacity.map((r) => [
-      r.cluster, r.nodeGroup, r.gpuModel, r.instanceType, r.capacityType, r.nodes, r.nodeGpuHours, r.allocatedGpuHours,
-      r.idleGpuHours, r.idleRatio, r.unitPrice, r.idleCost, cb.currency,
+      r.cluster,
+      r.nodeGroup,
+      r.gpuModel,
+      r.instanceType,
+      r.capacityType,
+      r.nodes,
+      r.nodeGpuHours,
+      r.allocatedGpuHours,
+      r.idleGpuHours,
+      r.idleRatio,
+      r.unitPrice,
+      r.idleCost,
+      cb.currency,
     ]),
     pods: (cb.pods ?? []).map((r) => [
-      r.cluster, r.tenantId, r.tenantName, r.namespace, r.pod, r.node, r.gpuModel, r.instanceType, r.capacityType,
-      r.allocatedGpuHours, r.usedGpuHours, r.avgUtilization,
+      r.cluster,
+      r.tenantId,
+      r.tenantName,
+      r.namespace,
+      r.pod,
+      r.node,
+      r.gpuModel,
+      r.instanceType,
+      r.capacityType,
+      r.allocatedGpuHours,
+      r.usedGpuHours,
+      r.avgUtilization,
     ]),
   };
 }
@@ -103,7 +175,15 @@ export function unscaledDecimal(v: Dec, scale: number, column: string): bigint {
 
 function schemaElement(c: ParquetColumn): SchemaElement {
   const dec = /^decimal\((\d+),(\d+)\)$/.exec(c.type);
-  if (dec) return { name: c.name, type: "INT64", converted_type: "DECIMAL", precision: Number(dec[1]), scale: Number(dec[2]), repetition_type: "REQUIRED" };
+  if (dec)
+    return {
+      name: c.name,
+      type: "INT64",
+      converted_type: "DECIMAL",
+      precision: Number(dec[1]),
+      scale: Number(dec[2]),
+      repetition_type: "REQUIRED",
+    };
   if (c.type === "int") return { name: c.name, type: "INT32", repetition_type: "REQUIRED" };
   if (c.type === "date") return { name: c.name, type: "INT32", converted_type: "DATE", repetition_type: "REQUIRED" };
   return { name: c.name, type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "REQUIRED" };
@@ -121,7 +201,13 @@ function columnValues(c: ParquetColumn, cells: Cell[]): unknown[] {
 export function writeParquetTable(table: ParquetTable, rows: Cell[][]): Buffer {
   const cols: readonly ParquetColumn[] = PARQUET_TABLES[table];
   const schema: SchemaElement[] = [{ name: "root", num_children: cols.length }, ...cols.map(schemaElement)];
-  const columnData = cols.map((c, i) => ({ name: c.name, data: columnValues(c, rows.map((r) => r[i]!)) as never }));
+  const columnData = cols.map((c, i) => ({
+    name: c.name,
+    data: columnValues(
+      c,
+      rows.map((r) => r[i]!),
+    ) as never,
+  }));
   const ab = parquetWriteBuffer({ columnData, schema, createdBy: "gpu-billing", kvMetadata: [{ key: "gpu-billing.table", value: table }] });
   return Buffer.from(ab);
 }
@@ -132,9 +218,11 @@ export function writeParquetTable(table: ParquetTable, rows: Cell[][]): Buffer {
  */
 export function parquetFiles(cb: Chargeback): DatasetFile[] {
   const rows = parquetRows(cb);
-  return (Object.keys(PARQUET_TABLES) as ParquetTable[]).filter((t) => t !== "pods" || cb.pods).map((t) => ({
-    name: parquetFileName(t),
-    body: writeParquetTable(t, rows[t]),
-    rows: rows[t].length,
-  }));
+  return (Object.keys(PARQUET_TABLES) as ParquetTable[])
+    .filter((t) => t !== "pods" || cb.pods)
+    .map((t) => ({
+      name: parquetFileName(t),
+      body: writeParquetTable(t, rows[t]),
+      rows: rows[t].length,
+    }));
 }

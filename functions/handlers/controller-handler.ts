@@ -41,7 +41,10 @@ export const ControllerEnvSchema = z
     /** CloudWatch namespace of NodesReclaimed & co.; the stack's alarms and dashboard read the same value. */
     CONTROLLER_METRICS_NAMESPACE: z.string().min(1).default(CONTROLLER_NAMESPACE),
   })
-  .refine((e) => e.CONTROLLER_POLICY || e.CONTROLLER_POLICY_FILE, { message: "set CONTROLLER_POLICY (JSON/YAML) or CONTROLLER_POLICY_FILE", path: ["CONTROLLER_POLICY"] });
+  .refine((e) => e.CONTROLLER_POLICY || e.CONTROLLER_POLICY_FILE, {
+    message: "set CONTROLLER_POLICY (JSON/YAML) or CONTROLLER_POLICY_FILE",
+    path: ["CONTROLLER_POLICY"],
+  });
 export type ControllerEnv = z.infer<typeof ControllerEnvSchema>;
 
 /** A scheduled EventBridge event, or `{}` from an operator; nothing in it changes what the controller does. */
@@ -63,7 +66,9 @@ export interface BuiltController {
 
 export function parseControllerEnv(env: Record<string, string | undefined>): { env: ControllerEnv; policy: ControllerPolicy } {
   const e = parseFunctionEnv("controller", ControllerEnvSchema, env);
-  const policy = e.CONTROLLER_POLICY ? parsePolicy(e.CONTROLLER_POLICY, "CONTROLLER_POLICY") : parsePolicy(readFileSync(e.CONTROLLER_POLICY_FILE!, "utf8"), e.CONTROLLER_POLICY_FILE!);
+  const policy = e.CONTROLLER_POLICY
+    ? parsePolicy(e.CONTROLLER_POLICY, "CONTROLLER_POLICY")
+    : parsePolicy(readFileSync(e.CONTROLLER_POLICY_FILE!, "utf8"), e.CONTROLLER_POLICY_FILE!);
   return { env: e, policy };
 }
 
@@ -80,7 +85,12 @@ export async function buildController(rawEnv: Record<string, string | undefined>
       autoScaling: new AutoScalingClient({}),
       cloudWatch: new CloudWatchClient({}),
       kube: kubeApi(access.endpoint, eksTokenProvider(env.EKS_CLUSTER_NAME, env.AWS_REGION, credentials), access.caData),
-      prometheus: createPrometheusClient({ url: env.PROMETHEUS_URL, auth: env.PROMETHEUS_SIGV4_REGION ? { type: "sigv4", region: env.PROMETHEUS_SIGV4_REGION, credentials } : { type: "none" }, retries: 2, timeoutMs: 20_000 }),
+      prometheus: createPrometheusClient({
+        url: env.PROMETHEUS_URL,
+        auth: env.PROMETHEUS_SIGV4_REGION ? { type: "sigv4", region: env.PROMETHEUS_SIGV4_REGION, credentials } : { type: "none" },
+        retries: 2,
+        timeoutMs: 20_000,
+      }),
     },
   };
 }
@@ -95,13 +105,27 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
     acquireLease: (now) => lease.acquire(now, ttl, runId),
     checkpoint: (l, s, now) => lease.checkpoint(l, s, now, ttl),
     releaseLease: (l, s, now) => lease.release(l, s, now),
-    snapshot: (now) => gatherSnapshot({ autoScaling: c.autoScaling, kube: c.kube, prometheus: c.prometheus }, policy, now, { nodeLabel: env.DCGM_NODE_LABEL, gpuLabel: env.DCGM_GPU_LABEL, queriesDir: env.QUERIES_DIR }),
+    snapshot: (now) =>
+      gatherSnapshot({ autoScaling: c.autoScaling, kube: c.kube, prometheus: c.prometheus }, policy, now, {
+        nodeLabel: env.DCGM_NODE_LABEL,
+        gpuLabel: env.DCGM_GPU_LABEL,
+        queriesDir: env.QUERIES_DIR,
+      }),
     cordonAndTaint: (n) => cordonAndTaint(c.kube, n),
     releaseNode: async (n) => void (await releaseNode(c.kube, n)),
     podsOnNode: (n) => listPods(c.kube, (ng) => poolByGroup.get(ng), n),
     terminateInstance: (id) => terminateInstance(c.autoScaling, id),
     setDesiredCapacity: (asg, from, to) => setDesiredCapacity(c.autoScaling, asg, from, to),
-    audit: (recs, now) => writeAuditLog(c.s3, env.CONTROLLER_BUCKET, `${env.CONTROLLER_PREFIX}/audit`, policy.timeZone, now, runId, recs.map((r) => ({ ...r, runId, at: new Date(now).toISOString() }))),
+    audit: (recs, now) =>
+      writeAuditLog(
+        c.s3,
+        env.CONTROLLER_BUCKET,
+        `${env.CONTROLLER_PREFIX}/audit`,
+        policy.timeZone,
+        now,
+        runId,
+        recs.map((r) => ({ ...r, runId, at: new Date(now).toISOString() })),
+      ),
     publish: async (plan, state, now) => {
       const saved = gpuHoursSavedEstimate(state, policy, now, env.RUN_INTERVAL_MINUTES);
       const per = policy.nodeGroups.map((g) => {
@@ -110,8 +134,12 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
         return {
           nodeGroup: g.name,
           dryRun: g.dryRun || policy.killSwitch,
-          nodesReclaimed: mine.filter((d) => d.action === "terminate-instance" && (d.dryRun || /^instance terminating|^already gone/.test(done(d) ?? ""))).length,
-          nodesAdded: mine.filter((d) => d.action === "set-desired-capacity" && (d.dryRun || /^desired capacity set/.test(done(d) ?? ""))).reduce((a, d) => a + (d.desiredTo! - d.desiredFrom!), 0),
+          nodesReclaimed: mine.filter(
+            (d) => d.action === "terminate-instance" && (d.dryRun || /^instance terminating|^already gone/.test(done(d) ?? "")),
+          ).length,
+          nodesAdded: mine
+            .filter((d) => d.action === "set-desired-capacity" && (d.dryRun || /^desired capacity set/.test(done(d) ?? "")))
+            .reduce((a, d) => a + (d.desiredTo! - d.desiredFrom!), 0),
           gpuHoursSaved: saved[g.name] ?? 0,
         };
       });
@@ -121,7 +149,11 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
   };
 }
 
-export function makeControllerHandler(getBuilt: () => Promise<BuiltController>, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-node-controller" })) {
+export function makeControllerHandler(
+  getBuilt: () => Promise<BuiltController>,
+  clock: () => Date = () => new Date(),
+  logger = new Logger({ serviceName: "gpu-node-controller" }),
+) {
   return async (event: unknown) => {
     parseEvent(ControllerEventSchema, event);
     const built = await getBuilt();

@@ -16,7 +16,10 @@ export const BILLING_CONFIG_ENV = {
 
 /** One of the two must be set; the error names BILLING_CONFIG. */
 export function requiringBillingConfig<T extends z.ZodType<{ BILLING_CONFIG?: string; BILLING_CONFIG_FILE?: string }>>(schema: T) {
-  return schema.refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, { message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE", path: ["BILLING_CONFIG"] });
+  return schema.refine((e) => e.BILLING_CONFIG || e.BILLING_CONFIG_FILE, {
+    message: "set BILLING_CONFIG (JSON/YAML) or BILLING_CONFIG_FILE",
+    path: ["BILLING_CONFIG"],
+  });
 }
 
 /** Parses a function's environment; the error names the function and every bad variable. */
@@ -34,5 +37,7 @@ export function parseEvent<T extends z.ZodType>(schema: T, event: unknown, what 
 }
 
 export function loadBillingConfig(e: { BILLING_CONFIG?: string; BILLING_CONFIG_FILE?: string }): Config {
-  return e.BILLING_CONFIG ? parseConfig(e.BILLING_CONFIG, "BILLING_CONFIG") : parseConfig(readFileSync(e.BILLING_CONFIG_FILE!, "utf8"), e.BILLING_CONFIG_FILE!);
+  return e.BILLING_CONFIG
+    ? parseConfig(e.BILLING_CONFIG, "BILLING_CONFIG")
+    : parseConfig(readFileSync(e.BILLING_CONFIG_FILE!, "utf8"), e.BILLING_CONFIG_FILE!);
 }

@@ -24,9 +24,7 @@ export const ManifestCheckEnvSchema = z.object({
 });
 
 /** Scheduled on the 2nd (no month: check the previous one); ops may name a month. Nothing else is accepted. */
-export const ManifestCheckEventSchema = z
-  .object({ month: EventMonth.optional(), source: z.string().optional() })
-  .strict();
+export const ManifestCheckEventSchema = z.object({ month: EventMonth.optional(), source: z.string().optional() }).strict();
 
 export interface ManifestCheckDeps {
   s3: S3Client;
@@ -35,7 +33,11 @@ export interface ManifestCheckDeps {
 }
 
 export function buildManifestCheckDeps(env: Record<string, string | undefined>): ManifestCheckDeps {
-  return { s3: new S3Client({}), cloudwatch: new CloudWatchClient({}), env: parseFunctionEnv("manifest-check", ManifestCheckEnvSchema, env) };
+  return {
+    s3: new S3Client({}),
+    cloudwatch: new CloudWatchClient({}),
+    env: parseFunctionEnv("manifest-check", ManifestCheckEnvSchema, env),
+  };
 }
 
 async function exists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
@@ -53,7 +55,11 @@ async function exists(s3: S3Client, bucket: string, key: string): Promise<boolea
  * fires), 0 when it has. A failure to look (S3 or CloudWatch unavailable)
  * throws: the function's error alarm fires instead of a false "complete".
  */
-export function makeManifestCheckHandler(getDeps: () => ManifestCheckDeps, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-billing-manifest-check" })) {
+export function makeManifestCheckHandler(
+  getDeps: () => ManifestCheckDeps,
+  clock: () => Date = () => new Date(),
+  logger = new Logger({ serviceName: "gpu-billing-manifest-check" }),
+) {
   return async (event: unknown) => {
     const ev = parseEvent(ManifestCheckEventSchema, event);
     const { s3, cloudwatch, env } = getDeps();
@@ -65,7 +71,10 @@ export function makeManifestCheckHandler(getDeps: () => ManifestCheckDeps, clock
       !present && env.CLUSTER_IDS
         ? Object.fromEntries(
             await Promise.all(
-              env.CLUSTER_IDS.split(",").map(async (c) => [c, await exists(s3, env.DATA_BUCKET, stageObjectKey(env.DATA_PREFIX, month, c, STAGE_MANIFEST_FILE))] as const),
+              env.CLUSTER_IDS.split(",").map(
+                async (c) =>
+                  [c, await exists(s3, env.DATA_BUCKET, stageObjectKey(env.DATA_PREFIX, month, c, STAGE_MANIFEST_FILE))] as const,
+              ),
             ),
           )
         : undefined;

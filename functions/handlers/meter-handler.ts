@@ -37,9 +37,7 @@ export const MeterEnvSchema = requiringBillingConfig(
 );
 
 /** A scheduled EventBridge invocation carries no month (bill the previous one); ops may name one. */
-export const MeterEventSchema = z
-  .object({ month: EventMonth.optional() })
-  .passthrough();
+export const MeterEventSchema = z.object({ month: EventMonth.optional() }).passthrough();
 
 interface Built {
   cfg: Config;
@@ -51,7 +49,11 @@ interface Built {
 
 /** Prometheus (or the AWS price feed) being down explains the failure by itself; the doctor would only wait on it too. */
 function unavailable(e: unknown): boolean {
-  return e instanceof PrometheusUnavailableError || e instanceof PriceFeedUnavailableError || (e instanceof Error && "cause" in e && e.cause !== e && e.cause !== undefined && unavailable(e.cause));
+  return (
+    e instanceof PrometheusUnavailableError ||
+    e instanceof PriceFeedUnavailableError ||
+    (e instanceof Error && "cause" in e && e.cause !== e && e.cause !== undefined && unavailable(e.cause))
+  );
 }
 
 let built: Built | undefined;
@@ -94,7 +96,8 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
         warnings: r.chargeback.warnings,
       });
       // Raw stdout, not console.log: CloudWatch only extracts metrics from unwrapped JSON lines.
-      if (metricsNamespace) for (const line of monthMetricsEmf(r.chargeback, metricsNamespace, now.getTime())) process.stdout.write(line + "\n");
+      if (metricsNamespace)
+        for (const line of monthMetricsEmf(r.chargeback, metricsNamespace, now.getTime())) process.stdout.write(line + "\n");
       return { month, location: r.location, rows: r.chargeback.rows.length, cost: t.cost.toFixed(), currency: r.chargeback.currency };
     } catch (err) {
       log("ERROR", "metering failed", { error: (err as Error).name, message: (err as Error).message });
@@ -117,8 +120,13 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
               log("WARN", "doctor checks could not run", { cluster: d.cluster, error: d.error });
               continue;
             }
-            for (const f of d.findings) if (f.status !== "ok") log(f.status === "fail" ? "ERROR" : f.status === "warn" ? "WARN" : "INFO", "doctor finding", { cluster: d.cluster, ...f });
-            log("INFO", "doctor checks done", { cluster: d.cluster, failed: d.findings.filter((f) => f.status === "fail").map((f) => f.check) });
+            for (const f of d.findings)
+              if (f.status !== "ok")
+                log(f.status === "fail" ? "ERROR" : f.status === "warn" ? "WARN" : "INFO", "doctor finding", { cluster: d.cluster, ...f });
+            log("INFO", "doctor checks done", {
+              cluster: d.cluster,
+              failed: d.findings.filter((f) => f.status === "fail").map((f) => f.check),
+            });
           }
         }
       }

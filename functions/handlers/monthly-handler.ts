@@ -74,11 +74,17 @@ export interface MonthlyBuilt {
 }
 
 /** Dependencies are built once per container, on first use, never at import time. */
-export function buildMonthlyDeps(env: Record<string, string | undefined>, clients: { s3?: S3Client; ses?: SESv2Client; secrets?: SecretsManagerClient } = {}): MonthlyBuilt {
+export function buildMonthlyDeps(
+  env: Record<string, string | undefined>,
+  clients: { s3?: S3Client; ses?: SESv2Client; secrets?: SecretsManagerClient } = {},
+): MonthlyBuilt {
   const e = parseFunctionEnv("monthly", MonthlyEnvSchema, env);
   let cfg = loadBillingConfig(e);
   if (e.SES_FROM) cfg = { ...cfg, reports: { ...(cfg.reports ?? ReportsSchema.parse({})), from: e.SES_FROM } };
-  if (!cfg.reports?.from) throw new BadInputError("monthly function environment invalid: SES_FROM: set it, or reports.from in the config (the SES sender address)");
+  if (!cfg.reports?.from)
+    throw new BadInputError(
+      "monthly function environment invalid: SES_FROM: set it, or reports.from in the config (the SES sender address)",
+    );
   const s3 = clients.s3 ?? new S3Client({});
   const ses = clients.ses ?? new SESv2Client({});
   const signer = e.LINK_SIGNING_SECRET_ID
@@ -110,7 +116,9 @@ export function buildMonthlyDeps(env: Record<string, string | undefined>, client
 export class DeliveryIncompleteError extends Error {
   constructor(readonly report: DeliveryReport) {
     const failed = report.outcomes.filter((o) => o.status === "failed");
-    super(`${failed.length} of ${report.outcomes.length} deliveries for ${report.month} failed: ${failed.map((f) => `${f.kind}/${f.scope} → ${f.recipient}: ${f.reason}`).join("; ")}`);
+    super(
+      `${failed.length} of ${report.outcomes.length} deliveries for ${report.month} failed: ${failed.map((f) => `${f.kind}/${f.scope} → ${f.recipient}: ${f.reason}`).join("; ")}`,
+    );
     this.name = "DeliveryIncompleteError";
   }
 }
@@ -132,14 +140,24 @@ export function makeMonthlyHandler(getBuilt: () => MonthlyBuilt, clock: () => Da
         const r = await meterMonthFromPrometheus(built.meter, built.cfg, month, now);
         log.info("month metered", { location: r.location, rows: r.chargeback.rows.length, cost: r.chargeback.totals.cost.toFixed() });
       }
-      const report = await deliverMonth({ ...built.deliver, now: clock }, built.cfg, month, { resend: ev.resend, lang: built.lang, tenants: ev.tenants });
+      const report = await deliverMonth({ ...built.deliver, now: clock }, built.cfg, month, {
+        resend: ev.resend,
+        lang: built.lang,
+        tenants: ev.tenants,
+      });
       const count = (s: string) => report.outcomes.filter((o) => o.status === s).length;
       for (const t of report.tenantsWithoutRecipients) log.warn("tenant has no recipients; report not sent", { tenant: t });
       for (const k of report.kindsWithoutRecipients) log.warn("no recipients configured", { kind: k });
       for (const w of report.warnings) log.warn(w);
       log.info("reports delivered", { sent: count("sent"), skipped: count("skipped"), failed: count("failed"), outcomes: report.outcomes });
       if (count("failed")) throw new DeliveryIncompleteError(report);
-      return { month, sent: count("sent"), skipped: count("skipped"), failed: 0, tenantsWithoutRecipients: report.tenantsWithoutRecipients };
+      return {
+        month,
+        sent: count("sent"),
+        skipped: count("skipped"),
+        failed: 0,
+        tenantsWithoutRecipients: report.tenantsWithoutRecipients,
+      };
     } catch (err) {
       log.error("monthly run failed", failureFields(err));
       throw err; // Lambda retries; the ledger makes the retry send only what is missing

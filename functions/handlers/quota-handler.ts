@@ -41,7 +41,8 @@ export function buildQuotaHandlerDeps(env: Record<string, string | undefined>): 
   const e = parseFunctionEnv("quota", QuotaEnvSchema, env);
   const cfg = loadBillingConfig(e);
   const enforce = e.QUOTA_ENFORCE ? e.QUOTA_ENFORCE === "true" : quotaSettings(cfg).enforce;
-  if (enforce && !e.EKS_CLUSTER_NAME) throw new BadInputError("quota function environment invalid: EKS_CLUSTER_NAME: required when enforcement is on");
+  if (enforce && !e.EKS_CLUSTER_NAME)
+    throw new BadInputError("quota function environment invalid: EKS_CLUSTER_NAME: required when enforcement is on");
   return {
     cfg,
     enforce,
@@ -72,13 +73,29 @@ export function summariseReport(r: QuotaCheckReport, timeZone: string) {
     enforcement: r.enforcement
       .filter((e) => e.action !== "none" || e.queues?.some((q) => q.action !== "none"))
       .map(({ subjectKey, action, dryRun, outcome, mode, namespaces, queues, queuedWorkloads, reason, error }) => ({
-        subjectKey, action, dryRun, outcome, mode, namespaces, reason, error,
-        ...(mode === "kueue" ? { queues: queues?.map((q) => ({ queue: q.id, action: q.action, outcome: q.outcome, reason: q.reason, error: q.error })), queuedWorkloads } : {}),
+        subjectKey,
+        action,
+        dryRun,
+        outcome,
+        mode,
+        namespaces,
+        reason,
+        error,
+        ...(mode === "kueue"
+          ? {
+              queues: queues?.map((q) => ({ queue: q.id, action: q.action, outcome: q.outcome, reason: q.reason, error: q.error })),
+              queuedWorkloads,
+            }
+          : {}),
       })),
   };
 }
 
-export function makeQuotaHandler(getBuilt: () => Built, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-billing-quota" })) {
+export function makeQuotaHandler(
+  getBuilt: () => Built,
+  clock: () => Date = () => new Date(),
+  logger = new Logger({ serviceName: "gpu-billing-quota" }),
+) {
   return async (event: unknown, context?: { awsRequestId?: string }) => {
     const ev = parseEvent(QuotaEventSchema, event);
     const { cfg, enforce: envEnforce, wiring } = getBuilt();

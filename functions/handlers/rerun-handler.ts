@@ -58,14 +58,29 @@ export function buildRerunDeps(env: Record<string, string | undefined>, s3 = new
  * or read; every failure is logged and rethrown (the caller sees it; a
  * synchronous invoke does not retry).
  */
-export function makeRerunHandler(getBuilt: () => Built, clock: () => Date = () => new Date(), logger = new Logger({ serviceName: "gpu-billing-rerun" })) {
+export function makeRerunHandler(
+  getBuilt: () => Built,
+  clock: () => Date = () => new Date(),
+  logger = new Logger({ serviceName: "gpu-billing-rerun" }),
+) {
   return async (event: unknown) => {
     const req = parseEvent(RerunRequestSchema, event, "re-run request");
     const { cfg, deps } = getBuilt();
-    logger.info("re-run requested", { month: req.month, requestedBy: req.requestedBy, reason: req.reason, dryRun: req.dryRun, deliver: req.deliver });
+    logger.info("re-run requested", {
+      month: req.month,
+      requestedBy: req.requestedBy,
+      reason: req.reason,
+      dryRun: req.dryRun,
+      deliver: req.deliver,
+    });
     try {
       const record = await rerunMonthFromPrometheus(deps, cfg, req, clock());
-      logger.info("re-run done", { month: req.month, changed: record.changed.length, delivery: record.delivery.status, record: record.recordLocation });
+      logger.info("re-run done", {
+        month: req.month,
+        changed: record.changed.length,
+        delivery: record.delivery.status,
+        record: record.recordLocation,
+      });
       return record;
     } catch (err) {
       logger.error("re-run failed", { month: req.month, ...failureFields(err) });

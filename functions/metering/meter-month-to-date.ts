@@ -71,7 +71,14 @@ export async function meterMonthToDate(deps: MonthToDateDeps, cfg: BaseConfig, m
   }
   if (firstError !== undefined) {
     if (clusters.length === 1) throw firstError;
-    throw new IncompleteMonthError(describeIncomplete(month, outcomes, "(month-to-date: nothing staged)").replace("nothing was published.", "no quota decision was taken."), outcomes, firstError);
+    throw new IncompleteMonthError(
+      describeIncomplete(month, outcomes, "(month-to-date: nothing staged)").replace(
+        "nothing was published.",
+        "no quota decision was taken.",
+      ),
+      outcomes,
+      firstError,
+    );
   }
   return summariseMonthToDate(computeChargeback(combineClusterUsage(parts), cfg, month), window, cfg.timeZone);
 }

@@ -2,7 +2,15 @@ import { configHash, configuredClusters, type BaseConfig, type MeteredCluster } 
 import { computeChargeback, type Chargeback } from "../core/chargeback.js";
 import { renderDataset, type ClusterInput, type Dataset } from "../core/dataset.js";
 import { assertMonthClosed, type BillingMonth } from "../core/month.js";
-import { checkClusterStage, combineClusterUsage, stageUsage, renderClusterStage, tagClusterUsage, type ClusterStage, type StageIdentity } from "../core/cluster-stage.js";
+import {
+  checkClusterStage,
+  combineClusterUsage,
+  stageUsage,
+  renderClusterStage,
+  tagClusterUsage,
+  type ClusterStage,
+  type StageIdentity,
+} from "../core/cluster-stage.js";
 import { redactUrl } from "../core/redact-url.js";
 import { memoryStaging, type DatasetSink, type SourcedUsage, type UsageSource, type UsageSources } from "./metering-ports.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
@@ -98,7 +106,12 @@ export async function meterClusterUsage(
   onProgress?: (done: number, total: number) => void,
 ): Promise<SourcedUsage> {
   const usage = await source.fetchMonthUsage(window, onProgress);
-  return { ...tagClusterUsage(usage, cluster.id), perTickDays: usage.perTickDays, queryWindows: usage.queryWindows, queries: usage.queries };
+  return {
+    ...tagClusterUsage(usage, cluster.id),
+    perTickDays: usage.perTickDays,
+    queryWindows: usage.queryWindows,
+    queries: usage.queries,
+  };
 }
 
 /** "month 2026-10 is incomplete …" naming failed and kept clusters; one line per failure. */
@@ -121,7 +134,13 @@ export function describeIncomplete(month: string, outcomes: ClusterOutcome[], st
  * the previous dataset (or none) untouched, while the clusters that did work
  * stay staged for the retry.
  */
-export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string, now: Date, opts: MeterOptions | MeterOptions["onProgress"] = {}): Promise<MeterResult> {
+export async function meterMonth(
+  deps: MeterDeps,
+  cfg: BaseConfig,
+  month: string,
+  now: Date,
+  opts: MeterOptions | MeterOptions["onProgress"] = {},
+): Promise<MeterResult> {
   const o: MeterOptions = typeof opts === "function" ? { onProgress: opts } : opts;
   const bm = assertMonthClosed(month, cfg.timeZone, now);
   const clusters = configuredClusters(cfg);
@@ -177,7 +196,16 @@ export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string
     {
       feed: deps.priceFeed,
       runSpans: (c, nodes) => sourceFor(c).fetchNodeRunSpans(bm, nodes),
-      ...(readFile ? { published: (name: string) => readPublishedFile(() => deps.sink.readManifest(month), (n) => readFile(month, n), name) } : {}),
+      ...(readFile
+        ? {
+            published: (name: string) =>
+              readPublishedFile(
+                () => deps.sink.readManifest(month),
+                (n) => readFile(month, n),
+                name,
+              ),
+          }
+        : {}),
     },
     cfg,
     bm,
@@ -200,18 +228,36 @@ export async function meterMonth(deps: MeterDeps, cfg: BaseConfig, month: string
     perTickDays: s.perTickDays,
     ...(s.queryWindows ? { queryWindows: s.queryWindows } : {}),
   }));
-  const rendered = renderDataset(chargeback, {
-    month,
-    timeZone: cfg.timeZone,
-    startIso: start,
-    endIso: end,
-    prometheusUrl: inputs.length === 1 ? inputs[0]!.prometheusUrl : inputs.map((c) => `${c.id}=${c.prometheusUrl}`).join(" "),
-    configHash: configHash(cfg),
-    clusters: inputs,
-  }, snapshot, controller);
+  const rendered = renderDataset(
+    chargeback,
+    {
+      month,
+      timeZone: cfg.timeZone,
+      startIso: start,
+      endIso: end,
+      prometheusUrl: inputs.length === 1 ? inputs[0]!.prometheusUrl : inputs.map((c) => `${c.id}=${c.prometheusUrl}`).join(" "),
+      configHash: configHash(cfg),
+      clusters: inputs,
+    },
+    snapshot,
+    controller,
+  );
   const dataset = withExports(rendered, chargeback, cfg, deps.exporters ?? []);
   const location = await deps.sink.write(month, dataset);
   // Published: the stages have done their work. Clearing them means a later run of this month meters afresh.
-  await staging.clear(month, clusters.map((c) => c.id));
-  return { month, location, chargeback, dataset, queries, perTickDays: combined.perTickDays, clusters: outcomes, prices: pricesStatus, controller };
+  await staging.clear(
+    month,
+    clusters.map((c) => c.id),
+  );
+  return {
+    month,
+    location,
+    chargeback,
+    dataset,
+    queries,
+    perTickDays: combined.perTickDays,
+    clusters: outcomes,
+    prices: pricesStatus,
+    controller,
+  };
 }

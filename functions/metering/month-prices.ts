@@ -38,7 +38,10 @@ export interface AwsPriceFeed {
 
 /** A price source that cannot be reached (throttled, 5xx, network): retry later, as with Prometheus. */
 export class PriceFeedUnavailableError extends UnavailableError {
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(
+    message: string,
+    readonly cause?: unknown,
+  ) {
     super(message);
     this.name = "PriceFeedUnavailableError";
   }
@@ -51,7 +54,11 @@ export class PriceFeedUnavailableError extends UnavailableError {
  */
 export function asPriceFeedError(e: unknown, what: string): unknown {
   const x = e as { name?: string; $fault?: string; $retryable?: unknown; message?: string };
-  if (x?.$retryable || x?.$fault === "server" || /Throttl|TimeoutError|ECONNREFUSED|ENOTFOUND|ECONNRESET|NetworkingError/i.test(`${x?.name} ${x?.message}`))
+  if (
+    x?.$retryable ||
+    x?.$fault === "server" ||
+    /Throttl|TimeoutError|ECONNREFUSED|ENOTFOUND|ECONNRESET|NetworkingError/i.test(`${x?.name} ${x?.message}`)
+  )
     return new PriceFeedUnavailableError(`${what} is unavailable: ${x?.name ?? "error"}: ${x?.message ?? String(e)}`, e);
   return e;
 }
@@ -89,7 +96,8 @@ export async function monthPrices(
       if (snapshotCovers(previous, cfg, bm, nodes)) return { snapshot: previous, status: "reused" };
     }
   }
-  if (!deps.feed || !deps.runSpans) throw new Error("prices.source is aws but metering was wired without the AWS price feed (EC2 and Pricing clients) and node run spans");
+  if (!deps.feed || !deps.runSpans)
+    throw new Error("prices.source is aws but metering was wired without the AWS price feed (EC2 and Pricing clients) and node run spans");
   const region = cfg.priceFeed!.region!;
   // Types billed at the config's prices by `override: true` are not asked of AWS.
   const priced = pricedNodes(nodes).filter((n) => !cfg.prices[n.instanceType]?.override);
@@ -104,8 +112,12 @@ export async function monthPrices(
   const spotTypes = [...new Set(spot.filter((n) => n.zone).map((n) => n.instanceType))].sort();
   const zones = [...new Set(spot.flatMap((n) => (n.zone ? [n.zone] : [])))].sort();
   const [onDemand, history] = await Promise.all([
-    priced.length ? deps.feed.onDemand.onDemand({ region, instanceTypes: [...new Set(priced.map((n) => n.instanceType))].sort() }) : Promise.resolve([]),
-    spotTypes.length ? deps.feed.spot.changes({ instanceTypes: spotTypes, zones, startMs: bm.startMs, endMs: bm.endMs }) : Promise.resolve([]),
+    priced.length
+      ? deps.feed.onDemand.onDemand({ region, instanceTypes: [...new Set(priced.map((n) => n.instanceType))].sort() })
+      : Promise.resolve([]),
+    spotTypes.length
+      ? deps.feed.spot.changes({ instanceTypes: spotTypes, zones, startMs: bm.startMs, endMs: bm.endMs })
+      : Promise.resolve([]),
   ]);
   return { snapshot: awsPriceSnapshot(cfg, bm, nodes, { region, onDemand, spot: history, spans }), status: "fetched" };
 }

@@ -9,7 +9,6 @@ import { meterMonth, type MeterDeps } from "./meter-month.js";
 import type { PricesStatus } from "./month-prices.js";
 import { BadInputError } from "../core/errors.js";
 
-
 /**
  * A re-run request. Month and tenant ids are checked against strict patterns
  * before anything else (they become S3 keys); the reason is mandatory so the
@@ -35,7 +34,12 @@ export const RerunRequestSchema = z
 export type RerunRequest = z.infer<typeof RerunRequestSchema>;
 
 /** Delivery is optional here; when it is not wired in, a re-run says so instead of pretending. */
-export type DeliverFn = (req: { month: string; tenants?: string[]; resend: boolean; reason: string }) => Promise<{ status: string; detail?: unknown }>;
+export type DeliverFn = (req: {
+  month: string;
+  tenants?: string[];
+  resend: boolean;
+  reason: string;
+}) => Promise<{ status: string; detail?: unknown }>;
 
 export interface RerunStore {
   /** Writes the re-run record next to the dataset; returns where. */
@@ -147,7 +151,11 @@ export async function rerunMonth(deps: RerunDeps, cfg: BaseConfig, req: RerunReq
 
   let deliveryError: unknown;
   if (req.deliver) {
-    if (!deps.deliver) record.delivery = { status: "not-configured", detail: "no delivery function is wired into this re-run; deliver with the report command" };
+    if (!deps.deliver)
+      record.delivery = {
+        status: "not-configured",
+        detail: "no delivery function is wired into this re-run; deliver with the report command",
+      };
     else {
       try {
         record.delivery = await deps.deliver({ month: req.month, tenants: req.tenants, resend: req.resend, reason: req.reason });

@@ -7,7 +7,8 @@ function width(s: string): number {
   for (const ch of s) w += /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6]/.test(ch) ? 2 : 1;
   return w;
 }
-const pad = (s: string, n: number, right = false) => (right ? " ".repeat(Math.max(0, n - width(s))) + s : s + " ".repeat(Math.max(0, n - width(s))));
+const pad = (s: string, n: number, right = false) =>
+  right ? " ".repeat(Math.max(0, n - width(s))) + s : s + " ".repeat(Math.max(0, n - width(s)));
 
 /** The per-tenant summary printed after a run: what finance will see in the chargeback, rolled up. */
 export function formatTenantSummary(cb: Chargeback): string {

@@ -11,7 +11,14 @@ export interface AuditEntry {
   error?: string;
 }
 
-export function auditWriter(deps: { store: QuotaStateStore; actor: string; runId: string }, month: string, now: Date, subjectKey: string, reason: string, mode: string) {
+export function auditWriter(
+  deps: { store: QuotaStateStore; actor: string; runId: string },
+  month: string,
+  now: Date,
+  subjectKey: string,
+  reason: string,
+  mode: string,
+) {
   return async (e: AuditEntry) => {
     const when = now.toISOString();
     const safe = e.target.replace(/[^a-zA-Z0-9.-]+/g, "_");

@@ -61,24 +61,42 @@ export function decideEnforcement(
   enforce: boolean,
   mode: EnforcementMode = "resourcequota",
 ): EnforcementDecision {
-  const d = (action: EnforcementAction, reason: string): EnforcementDecision => ({ subjectKey, action, dryRun: !enforce && action !== "none", reason });
+  const d = (action: EnforcementAction, reason: string): EnforcementDecision => ({
+    subjectKey,
+    action,
+    dryRun: !enforce && action !== "none",
+    reason,
+  });
   const active = record !== undefined && ACTIVE.includes(record.status);
   const atBlock = status?.level === "block";
   // A block is lifted the way it was applied: a mode change first lifts the old mode's block.
   if (active && recordMode(record) !== mode)
-    return d("lift", mode === "off" ? `quota.enforcement.mode is off: the ${recordMode(record)} block is lifted` : `quota.enforcement.mode changed from ${recordMode(record)} to ${mode}: the ${recordMode(record)} block is lifted first`);
+    return d(
+      "lift",
+      mode === "off"
+        ? `quota.enforcement.mode is off: the ${recordMode(record)} block is lifted`
+        : `quota.enforcement.mode changed from ${recordMode(record)} to ${mode}: the ${recordMode(record)} block is lifted first`,
+    );
   if (mode === "off") return d("none", "quota.enforcement.mode is off: alerts only");
   if (active && record.month !== month)
     return d("lift", `month rollover: the block of ${record.month} ends; ${month} starts with a fresh quota`);
   if (active && !atBlock) {
     if (!status?.quotaGpuHours) return d("lift", `the quota of ${subjectKey} was removed (unlimited)`);
-    if (record.status === "lift-pending") return d("lift", `retrying a lift that Kubernetes did not accept last run (${record.lastError ?? "unknown error"})`);
-    return d("lift", `quota changed from ${record.quotaGpuHours} h to ${status.quotaGpuHours.toFixed()} h: ${status.usedGpuHours.toFixed(2)} h is below the block threshold again`);
+    if (record.status === "lift-pending")
+      return d("lift", `retrying a lift that Kubernetes did not accept last run (${record.lastError ?? "unknown error"})`);
+    return d(
+      "lift",
+      `quota changed from ${record.quotaGpuHours} h to ${status.quotaGpuHours.toFixed()} h: ${status.usedGpuHours.toFixed(2)} h is below the block threshold again`,
+    );
   }
   if (atBlock) {
     if (!record || record.status === "lifted" || record.month !== month)
-      return d("apply", `${status.usedGpuHours.toFixed(2)} h reached the block threshold (${status.thresholds.block * 100}% of ${status.quotaGpuHours!.toFixed()} h): ${mode === "kueue" ? "the tenant's training queues are held, new jobs wait in them" : "new GPU pods wait"} until next month or a quota raise`);
-    if (record.status === "apply-pending") return d("apply", `retrying a block that Kubernetes did not accept last run (${record.lastError ?? "unknown error"})`);
+      return d(
+        "apply",
+        `${status.usedGpuHours.toFixed(2)} h reached the block threshold (${status.thresholds.block * 100}% of ${status.quotaGpuHours!.toFixed()} h): ${mode === "kueue" ? "the tenant's training queues are held, new jobs wait in them" : "new GPU pods wait"} until next month or a quota raise`,
+      );
+    if (record.status === "apply-pending")
+      return d("apply", `retrying a block that Kubernetes did not accept last run (${record.lastError ?? "unknown error"})`);
     if (record.status === "lift-pending") return d("apply", `the block is due again; a pending lift is cancelled`);
     return d("none", `already blocked since ${record.updatedAt}`);
   }

@@ -75,7 +75,13 @@ export function thresholdsFor(settings: QuotaSettings, tenantId: string): QuotaT
 
 const HOURS_DP = 6;
 
-function forecast(used: Dec, blockAt: Dec | undefined, w: QuotaUsageInput["window"], timeZone: string, minElapsedHours: number): QuotaForecast {
+function forecast(
+  used: Dec,
+  blockAt: Dec | undefined,
+  w: QuotaUsageInput["window"],
+  timeZone: string,
+  minElapsedHours: number,
+): QuotaForecast {
   const elapsed = hoursBetween(w.startMs, w.asOfMs);
   const total = hoursBetween(w.startMs, w.monthEndMs);
   const insufficientHistory = elapsed.lt(minElapsedHours) && w.asOfMs < w.monthEndMs;
@@ -105,7 +111,13 @@ function statusOf(
   const q = quota === undefined ? undefined : new D(quota);
   const ratio = q ? used.div(q).toDecimalPlaces(4, D.ROUND_DOWN) : undefined;
   // Compare exact hours with the levels (not the rounded ratio), so 79.99995 h of 100 h is not "80 %".
-  const level: QuotaLevel = !q ? "unlimited" : used.gte(q.mul(thresholds.block)) ? "block" : used.gte(q.mul(thresholds.warn)) ? "warn" : "ok";
+  const level: QuotaLevel = !q
+    ? "unlimited"
+    : used.gte(q.mul(thresholds.block))
+      ? "block"
+      : used.gte(q.mul(thresholds.warn))
+        ? "warn"
+        : "ok";
   return {
     subject,
     basis: settings.basis,
@@ -131,16 +143,44 @@ export function evaluateQuotas(input: QuotaUsageInput, cfg: QuotaConfig): QuotaS
   const out: QuotaStatus[] = [];
   for (const t of cfg.tenants) {
     const thresholds = thresholdsFor(settings, t.id);
-    out.push(statusOf({ kind: "tenant", tenantId: t.id, tenantName: t.name, key: `tenant=${t.id}` }, input.tenants.get(t.id), t.monthlyQuotaGpuHours, thresholds, input, settings));
+    out.push(
+      statusOf(
+        { kind: "tenant", tenantId: t.id, tenantName: t.name, key: `tenant=${t.id}` },
+        input.tenants.get(t.id),
+        t.monthlyQuotaGpuHours,
+        thresholds,
+        input,
+        settings,
+      ),
+    );
     const limits = settings.tenants[t.id]?.namespaceLimits ?? {};
     for (const ns of Object.keys(limits).sort()) {
       const hours = input.namespaces.get(ns);
       const h = hours && hours.tenantId === t.id ? hours : undefined;
-      out.push(statusOf({ kind: "namespace", tenantId: t.id, tenantName: t.name, namespace: ns, key: `namespace=${ns}` }, h, limits[ns], thresholds, input, settings));
+      out.push(
+        statusOf(
+          { kind: "namespace", tenantId: t.id, tenantName: t.name, namespace: ns, key: `namespace=${ns}` },
+          h,
+          limits[ns],
+          thresholds,
+          input,
+          settings,
+        ),
+      );
     }
   }
   const un = input.tenants.get(UNALLOCATED);
-  if (un) out.push(statusOf({ kind: "tenant", tenantId: UNALLOCATED, tenantName: UNALLOCATED, key: `tenant=${UNALLOCATED}` }, un, undefined, settings.thresholds, input, settings));
+  if (un)
+    out.push(
+      statusOf(
+        { kind: "tenant", tenantId: UNALLOCATED, tenantName: UNALLOCATED, key: `tenant=${UNALLOCATED}` },
+        un,
+        undefined,
+        settings.thresholds,
+        input,
+        settings,
+      ),
+    );
   return out;
 }
 
@@ -171,7 +211,9 @@ const hrs = (x: Dec) => `${x.toDecimalPlaces(2, D.ROUND_HALF_UP).toFixed(2)} h`;
 export function describeStatus(s: QuotaStatus, timeZone: string): string {
   const who = s.subject.namespace ? `${s.subject.tenantName}/${s.subject.namespace}` : s.subject.tenantName;
   if (!s.quotaGpuHours) return `${who}: ${hrs(s.usedGpuHours)} ${s.basis} GPU-hours, no quota (unlimited)`;
-  const fc = s.forecast.crossesBlockAtMs ? `; at this rate it reaches ${pct(s.thresholds.block)} on ${localDateTime(s.forecast.crossesBlockAtMs, timeZone)}` : "";
+  const fc = s.forecast.crossesBlockAtMs
+    ? `; at this rate it reaches ${pct(s.thresholds.block)} on ${localDateTime(s.forecast.crossesBlockAtMs, timeZone)}`
+    : "";
   return `${who}: ${hrs(s.usedGpuHours)} of ${hrs(s.quotaGpuHours)} ${s.basis} GPU-hours (${pct(s.ratio!)}), month-end forecast ${hrs(s.forecast.monthEndGpuHours)}${fc}`;
 }
 
@@ -188,9 +230,13 @@ export function decideAlerts(statuses: QuotaStatus[], month: string, fired: Read
     if (!s.quotaGpuHours || s.subject.tenantId === UNALLOCATED) continue;
     const due: { kind: AlertKind; why: string }[] = [];
     if (s.level === "block") due.push({ kind: "block", why: `usage reached the block threshold ${pct(s.thresholds.block)}` });
-    if (s.level === "block" || s.level === "warn") due.push({ kind: "warn", why: `usage reached the warn threshold ${pct(s.thresholds.warn)}` });
+    if (s.level === "block" || s.level === "warn")
+      due.push({ kind: "warn", why: `usage reached the warn threshold ${pct(s.thresholds.warn)}` });
     if (s.forecast.crossesBlockAtMs !== undefined || s.level !== "ok")
-      due.push({ kind: "forecast", why: s.forecast.crossesBlockAtMs ? `forecast reaches ${pct(s.thresholds.block)} before month end` : "already past the forecast" });
+      due.push({
+        kind: "forecast",
+        why: s.forecast.crossesBlockAtMs ? `forecast reaches ${pct(s.thresholds.block)} before month end` : "already past the forecast",
+      });
     let sent = false;
     for (const d of due) {
       const key = alertKey(month, s, d.kind);
@@ -199,7 +245,13 @@ export function decideAlerts(statuses: QuotaStatus[], month: string, fired: Read
         continue;
       }
       const action: AlertAction = sent ? "suppress" : "send";
-      out.push({ kind: d.kind, key, status: s, action, reason: `${d.why} — ${describeStatus(s, timeZone)}${action === "suppress" ? " (superseded by a higher alert)" : ""}` });
+      out.push({
+        kind: d.kind,
+        key,
+        status: s,
+        action,
+        reason: `${d.why} — ${describeStatus(s, timeZone)}${action === "suppress" ? " (superseded by a higher alert)" : ""}`,
+      });
       sent = true;
     }
   }

@@ -56,10 +56,15 @@ async function observe(port: KueueQueuePort, c: Ctx, lifting: boolean): Promise<
   return { snap, targets };
 }
 
-const observedById = (snap: KueueSnapshot) => new Map<string, ObservedQueue>([...snap.localQueues, ...snap.clusterQueues].map((q) => [queueId(q.ref), q]));
+const observedById = (snap: KueueSnapshot) =>
+  new Map<string, ObservedQueue>([...snap.localQueues, ...snap.clusterQueues].map((q) => [queueId(q.ref), q]));
 
 /** The queued count of a subject for its block alert: undefined when the cluster cannot be read. */
-export async function queuedForAlert(port: KueueQueuePort | undefined, cfg: QuotaConfig, subject: Ctx["subject"]): Promise<number | undefined> {
+export async function queuedForAlert(
+  port: KueueQueuePort | undefined,
+  cfg: QuotaConfig,
+  subject: Ctx["subject"],
+): Promise<number | undefined> {
   if (!port) return undefined;
   try {
     const settings = quotaSettings(cfg);
@@ -76,7 +81,13 @@ export async function carryOutKueue(c: Ctx): Promise<KueueEnforcementResult> {
   const settings = quotaSettings(c.cfg);
   const prevQueues = prev && recordMode(prev) === "kueue" && prev.status !== "lifted" ? (prev.queues ?? {}) : {};
   // At the block threshold an enforced subject is reconciled every run: a queue created since is held too.
-  const reconcile = decision.action === "none" && c.enforce && prev?.status === "enforced" && recordMode(prev) === "kueue" && prev.month === month && c.status?.level === "block";
+  const reconcile =
+    decision.action === "none" &&
+    c.enforce &&
+    prev?.status === "enforced" &&
+    recordMode(prev) === "kueue" &&
+    prev.month === month &&
+    c.status?.level === "block";
   if (decision.action === "none" && !reconcile) return { decision, outcome: "unchanged", queues: [] };
   if (!port) return { decision: { ...decision, dryRun: true }, outcome: decision.action === "none" ? "unchanged" : "dry-run", queues: [] };
   const action = decision.action === "lift" ? "lift" : "apply";
@@ -93,18 +104,56 @@ export async function carryOutKueue(c: Ctx): Promise<KueueEnforcementResult> {
     }
     const qd = decideQueueHolds(action, seen.targets, held, observedById(seen.snap), settings);
     const queued = action === "apply" ? queuedWorkloads(seen.targets, settings) : undefined;
-    if (decision.dryRun) return { decision, outcome: "dry-run", queues: qd.map((d) => ({ ...d, ...(d.queue ? { id: queueId(d.queue) } : {}), outcome: d.action === "none" ? "unchanged" : "dry-run" })), queuedWorkloads: queued };
+    if (decision.dryRun)
+      return {
+        decision,
+        outcome: "dry-run",
+        queues: qd.map((d) => ({
+          ...d,
+          ...(d.queue ? { id: queueId(d.queue) } : {}),
+          outcome: d.action === "none" ? "unchanged" : "dry-run",
+        })),
+        queuedWorkloads: queued,
+      };
     if (!qd.some((d) => d.action !== "none")) {
       if (stored && queued !== prev!.queuedWorkloads)
-        await deps.store.replace(`enforcement/${decision.subjectKey}.json`, { ...prev!, queuedWorkloads: queued, queuedObservedAt: now.toISOString() }, stored.etag).catch(() => undefined);
-      return { decision, outcome: "unchanged", queues: qd.map((d) => ({ ...d, ...(d.queue ? { id: queueId(d.queue) } : {}), outcome: "unchanged" })), queuedWorkloads: queued };
+        await deps.store
+          .replace(
+            `enforcement/${decision.subjectKey}.json`,
+            { ...prev!, queuedWorkloads: queued, queuedObservedAt: now.toISOString() },
+            stored.etag,
+          )
+          .catch(() => undefined);
+      return {
+        decision,
+        outcome: "unchanged",
+        queues: qd.map((d) => ({ ...d, ...(d.queue ? { id: queueId(d.queue) } : {}), outcome: "unchanged" })),
+        queuedWorkloads: queued,
+      };
     }
-    return patch(c, { ...decision, action: "apply", reason: qd.filter((d) => d.action !== "none").map((d) => d.reason).join("; ") }, held, port);
+    return patch(
+      c,
+      {
+        ...decision,
+        action: "apply",
+        reason: qd
+          .filter((d) => d.action !== "none")
+          .map((d) => d.reason)
+          .join("; "),
+      },
+      held,
+      port,
+    );
   }
   return patch(c, decision, held, port);
 }
 
-async function patch(c: Ctx, decision: EnforcementDecision, held: Record<string, HeldQueue>, port: KueueQueuePort): Promise<KueueEnforcementResult> {
+async function patch(
+  c: Ctx,
+  decision: EnforcementDecision,
+  held: Record<string, HeldQueue>,
+  port: KueueQueuePort,
+): Promise<KueueEnforcementResult> {
   const { deps, stored, month, now, subject } = c;
   const prev = stored?.value;
   const settings = quotaSettings(c.cfg);
@@ -146,31 +195,67 @@ async function patch(c: Ctx, decision: EnforcementDecision, held: Record<string,
       const id = queueId(d.queue);
       try {
         if (d.action === "hold") {
-          const r = await port.setStopPolicy(observed.get(id)!, d.stopPolicy, `held by gpu-billing: ${c.decision.subjectKey} reached its monthly GPU-hour quota (${month})`);
-          current = { ...current, queues: { ...current.queues, [id]: { ref: d.queue, previousStopPolicy: d.previousStopPolicy, appliedStopPolicy: d.stopPolicy, heldAt: now.toISOString() } } };
-          await audit({ what: "hold", target: id, before: { stopPolicy: d.previousStopPolicy }, after: { stopPolicy: r.after }, outcome: "held" });
+          const r = await port.setStopPolicy(
+            observed.get(id)!,
+            d.stopPolicy,
+            `held by gpu-billing: ${c.decision.subjectKey} reached its monthly GPU-hour quota (${month})`,
+          );
+          current = {
+            ...current,
+            queues: {
+              ...current.queues,
+              [id]: { ref: d.queue, previousStopPolicy: d.previousStopPolicy, appliedStopPolicy: d.stopPolicy, heldAt: now.toISOString() },
+            },
+          };
+          await audit({
+            what: "hold",
+            target: id,
+            before: { stopPolicy: d.previousStopPolicy },
+            after: { stopPolicy: r.after },
+            outcome: "held",
+          });
           results.push({ ...d, id, outcome: "held" });
         } else {
           const r = await port.setStopPolicy(observed.get(id)!, d.restoreStopPolicy, null);
           current = { ...current, queues: without(current.queues!, id) };
-          await audit({ what: "lift", target: id, before: { stopPolicy: d.heldStopPolicy }, after: { stopPolicy: r.after }, outcome: "lifted" });
+          await audit({
+            what: "lift",
+            target: id,
+            before: { stopPolicy: d.heldStopPolicy },
+            after: { stopPolicy: r.after },
+            outcome: "lifted",
+          });
           results.push({ ...d, id, outcome: "lifted" });
         }
       } catch (e) {
         results.push({ ...d, id, outcome: "failed", error: (e as Error).message });
-        for (const rest of decisions.slice(i + 1)) results.push({ ...rest, ...(rest.queue ? { id: queueId(rest.queue) } : {}), outcome: "not-reached" });
+        for (const rest of decisions.slice(i + 1))
+          results.push({ ...rest, ...(rest.queue ? { id: queueId(rest.queue) } : {}), outcome: "not-reached" });
         throw e;
       }
     }
-    current = { ...current, status: decision.action === "apply" ? "enforced" : "lifted", ...(queued !== undefined ? { queuedWorkloads: queued, queuedObservedAt: now.toISOString() } : {}), updatedAt: now.toISOString() };
-    if ((await deps.store.replace(key, current, etag)) === undefined) throw new Error(`${key} was changed by another run while this one held it`);
+    current = {
+      ...current,
+      status: decision.action === "apply" ? "enforced" : "lifted",
+      ...(queued !== undefined ? { queuedWorkloads: queued, queuedObservedAt: now.toISOString() } : {}),
+      updatedAt: now.toISOString(),
+    };
+    if ((await deps.store.replace(key, current, etag)) === undefined)
+      throw new Error(`${key} was changed by another run while this one held it`);
     return { decision, outcome: decision.action === "apply" ? "applied" : "lifted", queues: results, queuedWorkloads: queued };
   } catch (e) {
     const error = (e as Error).message;
     current = { ...current, status: pendingStatus, lastError: error, updatedAt: now.toISOString() };
     await deps.store.replace(key, current, etag).catch(() => undefined);
     const at = results.find((r) => r.outcome === "failed")?.id ?? "-";
-    await audit({ what: decision.action === "apply" ? "hold" : "lift", target: at, before: null, after: null, outcome: "pending", error }).catch(() => undefined);
+    await audit({
+      what: decision.action === "apply" ? "hold" : "lift",
+      target: at,
+      before: null,
+      after: null,
+      outcome: "pending",
+      error,
+    }).catch(() => undefined);
     return { decision, outcome: "pending", queues: results, queuedWorkloads: queued, error };
   }
 }

@@ -77,8 +77,10 @@ export class KueueQueueSelectionError extends BadInputError {
   }
 }
 
-export const queueId = (q: QueueRef): string => (q.kind === "LocalQueue" ? `localqueue/${q.namespace}/${q.name}` : `clusterqueue/${q.name}`);
-export const queueLabel = (q: QueueRef): string => (q.kind === "LocalQueue" ? `LocalQueue ${q.namespace}/${q.name}` : `ClusterQueue ${q.name}`);
+export const queueId = (q: QueueRef): string =>
+  q.kind === "LocalQueue" ? `localqueue/${q.namespace}/${q.name}` : `clusterqueue/${q.name}`;
+export const queueLabel = (q: QueueRef): string =>
+  q.kind === "LocalQueue" ? `LocalQueue ${q.namespace}/${q.name}` : `ClusterQueue ${q.name}`;
 
 /** What a hold replaced, so that lifting restores exactly that. */
 export interface HeldQueue {
@@ -102,7 +104,11 @@ export function configuredClusterQueues(settings: QuotaSettings): string[] {
   return Object.values(settings.tenants).flatMap((t) => (t.kueue?.clusterQueue ? [t.kueue.clusterQueue] : []));
 }
 
-function classify(q: ObservedQueue, nsLabels: Record<string, string> | undefined, k: KueueEnforcementSettings): { workloadClass: WorkloadClass; classVia: string } {
+function classify(
+  q: ObservedQueue,
+  nsLabels: Record<string, string> | undefined,
+  k: KueueEnforcementSettings,
+): { workloadClass: WorkloadClass; classVia: string } {
   const isClass = (v: string | undefined): v is WorkloadClass => v === "training" || v === "inference";
   const own = q.labels[k.workloadClassLabel];
   if (isClass(own)) return { workloadClass: own, classVia: `label ${k.workloadClassLabel}=${own}` };
@@ -144,14 +150,17 @@ export function subjectQueues(
   if (subject.kind === "namespace") {
     const ns = subject.namespace!;
     const explicit = (named?.localQueues ?? []).filter((n) => n.startsWith(`${ns}/`));
-    queues = snap.localQueues.filter((q) => q.ref.kind === "LocalQueue" && q.ref.namespace === ns && (!explicit.length || explicit.includes(`${ns}/${q.ref.name}`)));
+    queues = snap.localQueues.filter(
+      (q) => q.ref.kind === "LocalQueue" && q.ref.namespace === ns && (!explicit.length || explicit.includes(`${ns}/${q.ref.name}`)),
+    );
   } else if (named && (named.localQueues.length || named.clusterQueue)) {
     queues = [];
     for (const n of named.localQueues) {
       const [ns, name] = n.split("/") as [string, string];
       const q = snap.localQueues.find((x) => x.ref.kind === "LocalQueue" && x.ref.namespace === ns && x.ref.name === name);
       if (!q) problems.push(`LocalQueue ${n} (quota.tenants.${subject.tenantId}.kueue.localQueues) does not exist`);
-      else if (tenantOf(ns) !== subject.tenantId) problems.push(`LocalQueue ${n} is in namespace ${ns}, which belongs to ${tenantOf(ns)}, not ${subject.tenantId}`);
+      else if (tenantOf(ns) !== subject.tenantId)
+        problems.push(`LocalQueue ${n} is in namespace ${ns}, which belongs to ${tenantOf(ns)}, not ${subject.tenantId}`);
       else queues.push(q);
     }
     if (named.clusterQueue) {
@@ -160,8 +169,15 @@ export function subjectQueues(
       const foreign = served.filter((x) => x.ref.kind === "LocalQueue" && tenantOf(x.ref.namespace) !== subject.tenantId);
       if (!cq) problems.push(`ClusterQueue ${named.clusterQueue} (quota.tenants.${subject.tenantId}.kueue.clusterQueue) does not exist`);
       else if (foreign.length)
-        problems.push(`ClusterQueue ${named.clusterQueue} also serves ${foreign.map((x) => queueLabel(x.ref)).join(", ")} of another tenant, so it is not ${subject.tenantId}'s alone`);
-      else if (served.some((x) => !k.holdClasses.includes(classify(x, x.ref.kind === "LocalQueue" ? nsLabels.get(x.ref.namespace) : undefined, k).workloadClass)))
+        problems.push(
+          `ClusterQueue ${named.clusterQueue} also serves ${foreign.map((x) => queueLabel(x.ref)).join(", ")} of another tenant, so it is not ${subject.tenantId}'s alone`,
+        );
+      else if (
+        served.some(
+          (x) =>
+            !k.holdClasses.includes(classify(x, x.ref.kind === "LocalQueue" ? nsLabels.get(x.ref.namespace) : undefined, k).workloadClass),
+        )
+      )
         // Holding the ClusterQueue would stop its serving LocalQueues too: hold its other LocalQueues instead.
         queues.push(...served.filter((x) => !queues.some((y) => queueId(y.ref) === queueId(x.ref))));
       else queues.push(cq);
@@ -177,7 +193,9 @@ export function subjectQueues(
 
 /** Workloads waiting in the held classes' queues: the sum of their `status.pendingWorkloads`. */
 export function queuedWorkloads(targets: readonly QueueTarget[], settings: QuotaSettings): number {
-  return targets.filter((t) => settings.enforcement.kueue.holdClasses.includes(t.workloadClass)).reduce((n, t) => n + t.queue.pendingWorkloads, 0);
+  return targets
+    .filter((t) => settings.enforcement.kueue.holdClasses.includes(t.workloadClass))
+    .reduce((n, t) => n + t.queue.pendingWorkloads, 0);
 }
 
 export type QueueDecision =
@@ -209,8 +227,18 @@ export function decideQueueHolds(
     const now = observed.get(queueId(h.ref));
     if (!now) return { action: "none", queue: h.ref, reason: `${queueLabel(h.ref)} no longer exists: nothing to restore` };
     if (now.stopPolicy !== h.appliedStopPolicy)
-      return { action: "none", queue: h.ref, reason: `${queueLabel(h.ref)}: stopPolicy was changed to ${shown(now.stopPolicy)} by someone else since the hold; left as they set it` };
-    return { action: "lift", queue: h.ref, restoreStopPolicy: h.previousStopPolicy, heldStopPolicy: h.appliedStopPolicy, reason: `${why}: stopPolicy back to ${shown(h.previousStopPolicy)}` };
+      return {
+        action: "none",
+        queue: h.ref,
+        reason: `${queueLabel(h.ref)}: stopPolicy was changed to ${shown(now.stopPolicy)} by someone else since the hold; left as they set it`,
+      };
+    return {
+      action: "lift",
+      queue: h.ref,
+      restoreStopPolicy: h.previousStopPolicy,
+      heldStopPolicy: h.appliedStopPolicy,
+      reason: `${why}: stopPolicy back to ${shown(h.previousStopPolicy)}`,
+    };
   };
   if (subjectAction === "lift") {
     for (const h of Object.values(held)) out.push(lift(h, "quota hold lifted"));
@@ -222,20 +250,32 @@ export function decideQueueHolds(
     const name = queueLabel(t.queue.ref);
     const h = held[id];
     if (!k.holdClasses.includes(t.workloadClass)) {
-      out.push(h ? lift(h, `${name} is ${t.workloadClass} now (${t.classVia})`) : { action: "none", queue: t.queue.ref, reason: `${name} is ${t.workloadClass} (${t.classVia}): not held` });
+      out.push(
+        h
+          ? lift(h, `${name} is ${t.workloadClass} now (${t.classVia})`)
+          : { action: "none", queue: t.queue.ref, reason: `${name} is ${t.workloadClass} (${t.classVia}): not held` },
+      );
       continue;
     }
     if (h) {
       out.push(
         t.queue.stopPolicy === h.appliedStopPolicy
           ? { action: "none", queue: t.queue.ref, reason: `${name} held since ${h.heldAt}` }
-          : { action: "none", queue: t.queue.ref, reason: `${name}: stopPolicy was changed to ${shown(t.queue.stopPolicy)} by someone else since the hold; left as they set it` },
+          : {
+              action: "none",
+              queue: t.queue.ref,
+              reason: `${name}: stopPolicy was changed to ${shown(t.queue.stopPolicy)} by someone else since the hold; left as they set it`,
+            },
       );
       continue;
     }
     const cur = t.queue.stopPolicy ?? "None";
     if (STRICTNESS[cur] >= STRICTNESS[k.stopPolicy]) {
-      out.push({ action: "none", queue: t.queue.ref, reason: `${name} is already stopped (stopPolicy ${cur}, not set by gpu-billing): left to whoever set it` });
+      out.push({
+        action: "none",
+        queue: t.queue.ref,
+        reason: `${name} is already stopped (stopPolicy ${cur}, not set by gpu-billing): left to whoever set it`,
+      });
       continue;
     }
     out.push({
@@ -247,6 +287,7 @@ export function decideQueueHolds(
     });
   }
   // A queue held earlier that is no longer the subject's (the config changed): give it back.
-  for (const [id, h] of Object.entries(held)) if (!targetIds.has(id)) out.push(lift(h, `${queueLabel(h.ref)} is no longer one of the subject's queues`));
+  for (const [id, h] of Object.entries(held))
+    if (!targetIds.has(id)) out.push(lift(h, `${queueLabel(h.ref)} is no longer one of the subject's queues`));
   return out;
 }

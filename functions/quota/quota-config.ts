@@ -19,7 +19,9 @@ export const QuotaThresholdsSchema = z
   })
   .refine((t) => t.warn < t.block, { message: "warn must be below block", path: ["warn"] });
 
-const dnsName = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, "must be a Kubernetes object name (RFC 1123)");
+const dnsName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, "must be a Kubernetes object name (RFC 1123)");
 
 /**
  * Which Kueue queues are the tenant's. Absent: every LocalQueue in the tenant's namespaces
@@ -28,7 +30,9 @@ const dnsName = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 export const TenantKueueQueuesSchema = z
   .object({
     /** LocalQueues as `namespace/name`; each namespace must belong to the tenant (checked against the cluster at each run). */
-    localQueues: z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be namespace/name of a LocalQueue")).default([]),
+    localQueues: z
+      .array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be namespace/name of a LocalQueue"))
+      .default([]),
     /** A ClusterQueue the tenant owns alone: every LocalQueue pointing at it must be in the tenant's namespaces. */
     clusterQueue: dnsName.optional(),
   })
@@ -86,46 +90,58 @@ export type EnforcementSettings = z.infer<typeof EnforcementSettingsSchema>;
 export type KueueEnforcementSettings = z.infer<typeof KueueEnforcementSchema>;
 export type EnforcementMode = EnforcementSettings["mode"];
 
-export const QuotaSettingsSchema = z.object({
-  /** `allocated` GPU-hours (the quota is GPU time) or `billable` (after utilization correction). */
-  basis: z.enum(["allocated", "billable"]).default("allocated"),
-  thresholds: QuotaThresholdsSchema.default({ warn: 0.8, block: 1.0 }),
-  /** Carry out enforcement at the block threshold; false = dry-run that only reports. */
-  enforce: z.boolean().default(false),
-  /** What enforcement does (default: ResourceQuotas, as before the mode existed). */
-  enforcement: EnforcementSettingsSchema.prefault({}),
-  /** A forecast needs some history: no "will cross" warning before this much of the month has passed. */
-  forecastMinElapsedHours: z.number().min(0).default(24),
-  /** Ops receives every alert, in addition to the tenant's recipients. */
-  opsRecipients: z.array(z.string().email()).default([]),
-  /** SES sender (a verified identity). */
-  sender: z.string().email().default("gpu-billing@platform.example.com"),
-  language: z.enum(LANGUAGES).default("ko"),
-  /** Optional SNS topic every alert is also published to. */
-  snsTopicArn: z.string().startsWith("arn:").optional(),
-  cloudwatchNamespace: z.string().min(1).default("GpuBilling/Quota"),
-  /** Per-tenant settings, keyed by tenant id. */
-  tenants: z.record(z.string(), TenantQuotaSchema).default({}),
-}).superRefine((q, ctx) => {
-  // An override of one threshold can pass the other default; reject that here, naming the field, not at the first run.
-  for (const [id, t] of Object.entries(q.tenants)) {
-    const warn = t.thresholds?.warn ?? q.thresholds.warn;
-    const block = t.thresholds?.block ?? q.thresholds.block;
-    if (warn >= block) ctx.addIssue({ code: "custom", path: ["tenants", id, "thresholds"], message: `warn (${warn}) must be below block (${block})` });
-  }
-  // One queue, one owner: two tenants naming the same queue would hold each other's jobs.
-  const owners = new Map<string, string>();
-  for (const [id, t] of Object.entries(q.tenants)) {
-    const names = [...(t.kueue?.localQueues ?? []).map((n) => `LocalQueue ${n}`), ...(t.kueue?.clusterQueue ? [`ClusterQueue ${t.kueue.clusterQueue}`] : [])];
-    for (const n of names) {
-      const other = owners.get(n);
-      if (other) ctx.addIssue({ code: "custom", path: ["tenants", id, "kueue"], message: `${n} is already the queue of tenant ${other}; a queue belongs to one tenant` });
-      owners.set(n, id);
+export const QuotaSettingsSchema = z
+  .object({
+    /** `allocated` GPU-hours (the quota is GPU time) or `billable` (after utilization correction). */
+    basis: z.enum(["allocated", "billable"]).default("allocated"),
+    thresholds: QuotaThresholdsSchema.default({ warn: 0.8, block: 1.0 }),
+    /** Carry out enforcement at the block threshold; false = dry-run that only reports. */
+    enforce: z.boolean().default(false),
+    /** What enforcement does (default: ResourceQuotas, as before the mode existed). */
+    enforcement: EnforcementSettingsSchema.prefault({}),
+    /** A forecast needs some history: no "will cross" warning before this much of the month has passed. */
+    forecastMinElapsedHours: z.number().min(0).default(24),
+    /** Ops receives every alert, in addition to the tenant's recipients. */
+    opsRecipients: z.array(z.string().email()).default([]),
+    /** SES sender (a verified identity). */
+    sender: z.string().email().default("gpu-billing@platform.example.com"),
+    language: z.enum(LANGUAGES).default("ko"),
+    /** Optional SNS topic every alert is also published to. */
+    snsTopicArn: z.string().startsWith("arn:").optional(),
+    cloudwatchNamespace: z.string().min(1).default("GpuBilling/Quota"),
+    /** Per-tenant settings, keyed by tenant id. */
+    tenants: z.record(z.string(), TenantQuotaSchema).default({}),
+  })
+  .superRefine((q, ctx) => {
+    // An override of one threshold can pass the other default; reject that here, naming the field, not at the first run.
+    for (const [id, t] of Object.entries(q.tenants)) {
+      const warn = t.thresholds?.warn ?? q.thresholds.warn;
+      const block = t.thresholds?.block ?? q.thresholds.block;
+      if (warn >= block)
+        ctx.addIssue({ code: "custom", path: ["tenants", id, "thresholds"], message: `warn (${warn}) must be below block (${block})` });
     }
-  }
-  const hold = q.enforcement.kueue.holdClasses;
-  if (new Set(hold).size !== hold.length) ctx.addIssue({ code: "custom", path: ["enforcement", "kueue", "holdClasses"], message: "lists a class twice" });
-});
+    // One queue, one owner: two tenants naming the same queue would hold each other's jobs.
+    const owners = new Map<string, string>();
+    for (const [id, t] of Object.entries(q.tenants)) {
+      const names = [
+        ...(t.kueue?.localQueues ?? []).map((n) => `LocalQueue ${n}`),
+        ...(t.kueue?.clusterQueue ? [`ClusterQueue ${t.kueue.clusterQueue}`] : []),
+      ];
+      for (const n of names) {
+        const other = owners.get(n);
+        if (other)
+          ctx.addIssue({
+            code: "custom",
+            path: ["tenants", id, "kueue"],
+            message: `${n} is already the queue of tenant ${other}; a queue belongs to one tenant`,
+          });
+        owners.set(n, id);
+      }
+    }
+    const hold = q.enforcement.kueue.holdClasses;
+    if (new Set(hold).size !== hold.length)
+      ctx.addIssue({ code: "custom", path: ["enforcement", "kueue", "holdClasses"], message: "lists a class twice" });
+  });
 
 export type QuotaSettings = z.infer<typeof QuotaSettingsSchema>;
 export type QuotaThresholds = { warn: number; block: number };

@@ -13,7 +13,8 @@ export function formatQuotaStatusTable(statuses: QuotaStatus[]): string {
   ]);
   const head = ["tenant", "used h", "quota h", "used %", "month-end h", "reaches block", "state"];
   const w = head.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i]!))));
-  const line = (r: string[]) => r.map((c: string, i: number) => (i === 0 ? c + " ".repeat(w[i]! - width(c)) : " ".repeat(w[i]! - width(c)) + c)).join("  ");
+  const line = (r: string[]) =>
+    r.map((c: string, i: number) => (i === 0 ? c + " ".repeat(w[i]! - width(c)) : " ".repeat(w[i]! - width(c)) + c)).join("  ");
   return [line(head), ...rows.map(line)].join("\n");
 }
 

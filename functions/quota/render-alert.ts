@@ -32,7 +32,10 @@ const WORDS = {
       reached: "GPU 사용량이 한도에 도달했습니다",
     },
     basis: { allocated: "할당 GPU-시간", billable: "과금 GPU-시간(보정 후)" },
-    enforcement: { on: "새 GPU 파드는 다음 달 또는 한도 상향 시까지 대기합니다. 실행 중인 작업은 중단되지 않습니다.", off: "차단은 시험 모드(dry-run)입니다: 실제로 차단하지 않고 보고만 합니다." },
+    enforcement: {
+      on: "새 GPU 파드는 다음 달 또는 한도 상향 시까지 대기합니다. 실행 중인 작업은 중단되지 않습니다.",
+      off: "차단은 시험 모드(dry-run)입니다: 실제로 차단하지 않고 보고만 합니다.",
+    },
     queue: {
       on: (q: QueueWords) =>
         `새 학습 작업은 거부되지 않고 대기열(Kueue)에서 대기합니다. 지금 대기 중인 작업: ${q.queued === undefined ? "확인하지 못했습니다" : `${q.queued}건`}. ` +
@@ -53,7 +56,10 @@ const WORDS = {
       reached: "GPU usage reached the quota",
     },
     basis: { allocated: "allocated GPU-hours", billable: "billable GPU-hours (after utilization correction)" },
-    enforcement: { on: "New GPU pods wait until next month or a quota raise. Running work is not stopped.", off: "Enforcement is in dry-run: nothing is blocked, this is only reported." },
+    enforcement: {
+      on: "New GPU pods wait until next month or a quota raise. Running work is not stopped.",
+      off: "Enforcement is in dry-run: nothing is blocked, this is only reported.",
+    },
     queue: {
       on: (q: QueueWords) =>
         `New training jobs are not rejected: they wait in the queue (Kueue). Waiting now: ${q.queued === undefined ? "could not be read" : `${q.queued} job${q.queued === 1 ? "" : "s"}`}. ` +
@@ -94,14 +100,23 @@ export function alertVariables(
   // The quota resets when the next billing month starts: the 1st, 00:00 in the billing time zone.
   const resetsAt = `${localDateTime(billingMonth(ctx.month, ctx.timeZone).endMs, ctx.timeZone)} (${ctx.timeZone})`;
   const enforcement =
-    kind !== "block" ? "" : how.mode === "off" ? w.modeOff : how.mode === "kueue" ? (ctx.enforce ? w.queue.on({ queued: how.queued, resetsAt, drain: how.drain ?? false }) : w.queue.off) : w.enforcement[ctx.enforce ? "on" : "off"];
+    kind !== "block"
+      ? ""
+      : how.mode === "off"
+        ? w.modeOff
+        : how.mode === "kueue"
+          ? ctx.enforce
+            ? w.queue.on({ queued: how.queued, resetsAt, drain: how.drain ?? false })
+            : w.queue.off
+          : w.enforcement[ctx.enforce ? "on" : "off"];
   return {
     tenantName: s.subject.tenantName,
     tenantId: s.subject.tenantId,
     scope: s.subject.namespace ? `${s.subject.tenantName} / ${s.subject.namespace}` : s.subject.tenantName,
     month: ctx.month,
     kind,
-    headline: kind !== "block" || how.mode === "resourcequota" ? w.headline[kind] : how.mode === "kueue" ? w.headline.queue : w.headline.reached,
+    headline:
+      kind !== "block" || how.mode === "resourcequota" ? w.headline[kind] : how.mode === "kueue" ? w.headline.queue : w.headline.reached,
     basis: w.basis[s.basis],
     basisKey: s.basis,
     used: num(s.usedGpuHours),
@@ -117,7 +132,8 @@ export function alertVariables(
   };
 }
 
-const escapeHtml = (v: string) => v.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+const escapeHtml = (v: string) =>
+  v.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 function fill(template: string, vars: Record<string, string>, escape: (v: string) => string, source: string): string {
   return template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {

@@ -8,8 +8,22 @@
  */
 import type { Tenant } from "../core/config.js";
 import { currentMonth } from "../core/month.js";
-import { decideAlerts, evaluateQuotas, quotaSettings, type AlertDecision, type QuotaStatus, type QuotaSubject, type QuotaUsageInput } from "./evaluate-quota.js";
-import { decideEnforcement, recordMode, type EnforcementDecision, type EnforcementRecord, type NamespaceEnforcement } from "./enforcement-decision.js";
+import {
+  decideAlerts,
+  evaluateQuotas,
+  quotaSettings,
+  type AlertDecision,
+  type QuotaStatus,
+  type QuotaSubject,
+  type QuotaUsageInput,
+} from "./evaluate-quota.js";
+import {
+  decideEnforcement,
+  recordMode,
+  type EnforcementDecision,
+  type EnforcementRecord,
+  type NamespaceEnforcement,
+} from "./enforcement-decision.js";
 import { alertVariables, renderAlert, type AlertEnforcement, type AlertTemplates } from "./render-alert.js";
 import type { Language } from "../core/language.js";
 import { auditWriter } from "./enforcement-audit.js";
@@ -105,13 +119,21 @@ function firedKeys(states: Map<string, { value: AlertState }>, nowMs: number): S
 }
 
 export class QuotaCheckIncompleteError extends Error {
-  constructor(readonly report: QuotaCheckReport, problems: string[]) {
+  constructor(
+    readonly report: QuotaCheckReport,
+    problems: string[],
+  ) {
     super(`quota check finished with failures (the next run retries them):\n  ${problems.join("\n  ")}`);
     this.name = "QuotaCheckIncompleteError";
   }
 }
 
-export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: QuotaConfig, now: Date, opts: QuotaCheckOptions = {}): Promise<QuotaCheckReport> {
+export async function runQuotaCheck(
+  deps: QuotaCheckDeps,
+  cfg: QuotaConfig,
+  now: Date,
+  opts: QuotaCheckOptions = {},
+): Promise<QuotaCheckReport> {
   const settings = quotaSettings(cfg);
   const enforce = opts.enforce ?? settings.enforce;
   const mode = settings.enforcement.mode;
@@ -149,7 +171,11 @@ export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: QuotaConfig, now:
     const tenantStatuses = statuses.filter((s) => s.subject.kind === "tenant");
     try {
       report.metricCalls = await deps.metrics.put(
-        tenantStatuses.map((s) => ({ tenantId: s.subject.tenantId, usedGpuHours: s.usedGpuHours.toNumber(), quotaUsedRatio: s.quotaGpuHours ? s.usedGpuHours.div(s.quotaGpuHours).toNumber() : undefined })),
+        tenantStatuses.map((s) => ({
+          tenantId: s.subject.tenantId,
+          usedGpuHours: s.usedGpuHours.toNumber(),
+          quotaUsedRatio: s.quotaGpuHours ? s.usedGpuHours.div(s.quotaGpuHours).toNumber() : undefined,
+        })),
         new Date(usage.window.asOfMs),
       );
     } catch (e) {
@@ -160,7 +186,10 @@ export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: QuotaConfig, now:
   // Enforcement
   const records = await deps.store.list<EnforcementRecord>("enforcement/");
   const bySubject = new Map(statuses.map((s) => [s.subject.key, s]));
-  const subjects = new Set([...statuses.filter((s) => s.quotaGpuHours).map((s) => s.subject.key), ...[...records.values()].map((r) => r.value.subjectKey)]);
+  const subjects = new Set([
+    ...statuses.filter((s) => s.quotaGpuHours).map((s) => s.subject.key),
+    ...[...records.values()].map((r) => r.value.subjectKey),
+  ]);
   const planned = [...subjects].sort().map((key) => {
     const stored = records.get(`enforcement/${key}.json`);
     return { key, stored, decision: decideEnforcement(key, bySubject.get(key), stored?.value, month, enforce, mode) };
@@ -173,7 +202,17 @@ export async function runQuotaCheck(deps: QuotaCheckDeps, cfg: QuotaConfig, now:
       // A mode change: the old mode's block is lifted; the new mode applies now, not an hour later.
       report.enforcement.push(r);
       const again = await deps.store.get<EnforcementRecord>(`enforcement/${key}.json`);
-      r = await enforceSubject(deps, cfg, decideEnforcement(key, bySubject.get(key), again?.value, month, enforce, mode), bySubject.get(key), again, month, now, enforce, mode);
+      r = await enforceSubject(
+        deps,
+        cfg,
+        decideEnforcement(key, bySubject.get(key), again?.value, month, enforce, mode),
+        bySubject.get(key),
+        again,
+        month,
+        now,
+        enforce,
+        mode,
+      );
     }
     report.enforcement.push(r);
     if (r.outcome === "pending") problems.push(`enforcement ${key}: ${r.error} (recorded as pending)`);
@@ -210,7 +249,9 @@ async function deliverAlert(
   });
   const objectKey = `alerts/${d.key}`;
   // Claim: create the object, or take over a failed/stale claim by its etag. Only the winner sends.
-  const etag = previous ? await deps.store.replace(objectKey, state("sending"), previous.etag) : await deps.store.create(objectKey, state("sending"));
+  const etag = previous
+    ? await deps.store.replace(objectKey, state("sending"), previous.etag)
+    : await deps.store.create(objectKey, state("sending"));
   if (etag === undefined) return { ...base, outcome: "taken-by-another-run" };
   if (d.action === "suppress") {
     await deps.store.replace(objectKey, state("suppressed"), etag);
@@ -220,7 +261,10 @@ async function deliverAlert(
   const tenant = cfg.tenants.find((t) => t.id === s.subject.tenantId);
   const language = settings.tenants[s.subject.tenantId]?.language ?? settings.language;
   try {
-    const rendered = renderAlert(deps.templates[language], alertVariables(d.kind, s, { month, timeZone: cfg.timeZone, language, enforce, enforcement: how }));
+    const rendered = renderAlert(
+      deps.templates[language],
+      alertVariables(d.kind, s, { month, timeZone: cfg.timeZone, language, enforce, enforcement: how }),
+    );
     const messageId = await deps.mailer.send(rendered, { to: tenant?.recipients ?? [], bcc: settings.opsRecipients });
     // SNS subjects must be ASCII (the email subject may be Korean): tenant id, not name.
     await deps.publisher?.publish(`GPU quota ${d.kind}: ${s.subject.key} ${month} ${s.ratio!.mul(100).toFixed(1)}%`, {
@@ -261,10 +305,23 @@ async function enforceSubject(
   mode: EnforcementMode,
 ): Promise<EnforcementResult> {
   const active = stored && stored.value.status !== "lifted";
-  const via = decision.action === "lift" || (decision.action === "none" && active) ? (stored ? recordMode(stored.value) : "resourcequota") : mode === "off" ? "resourcequota" : mode;
-  if (via === "resourcequota") return { ...(await carryOut(deps, cfg, decision, status, stored, month, now, enforce)), mode: "resourcequota" };
+  const via =
+    decision.action === "lift" || (decision.action === "none" && active)
+      ? stored
+        ? recordMode(stored.value)
+        : "resourcequota"
+      : mode === "off"
+        ? "resourcequota"
+        : mode;
+  if (via === "resourcequota")
+    return { ...(await carryOut(deps, cfg, decision, status, stored, month, now, enforce)), mode: "resourcequota" };
   const prev = stored?.value;
-  const subject = status?.subject ?? { kind: prev?.namespace ? ("namespace" as const) : ("tenant" as const), tenantId: prev!.tenantId, namespace: prev?.namespace, key: decision.subjectKey };
+  const subject = status?.subject ?? {
+    kind: prev?.namespace ? ("namespace" as const) : ("tenant" as const),
+    tenantId: prev!.tenantId,
+    namespace: prev?.namespace,
+    key: decision.subjectKey,
+  };
   const r = await carryOutKueue({ deps, cfg, decision, status, subject, stored, month, now, enforce });
   return {
     ...r.decision,
@@ -289,12 +346,24 @@ async function carryOut(
 ): Promise<Omit<EnforcementResult, "mode">> {
   let decision = decisionIn;
   const prev = stored?.value;
-  const subject = status?.subject ?? { kind: prev?.namespace ? ("namespace" as const) : ("tenant" as const), tenantId: prev!.tenantId, namespace: prev?.namespace };
-  if (decision.action === "none" && enforce && deps.enforcer && prev?.status === "enforced" && prev.month === month && status?.level === "block") {
+  const subject = status?.subject ?? {
+    kind: prev?.namespace ? ("namespace" as const) : ("tenant" as const),
+    tenantId: prev!.tenantId,
+    namespace: prev?.namespace,
+  };
+  if (
+    decision.action === "none" &&
+    enforce &&
+    deps.enforcer &&
+    prev?.status === "enforced" &&
+    prev.month === month &&
+    status?.level === "block"
+  ) {
     // A namespace the tenant created after the block must not be a way around it.
     const now = await deps.enforcer.namespacesOf(subject, cfg.tenants).catch(() => undefined);
     const fresh = (now ?? []).filter((ns) => !prev.namespaces[ns]);
-    if (fresh.length) decision = { ...decision, action: "apply", reason: `namespace ${fresh.join(", ")} appeared after the block; blocking it too` };
+    if (fresh.length)
+      decision = { ...decision, action: "apply", reason: `namespace ${fresh.join(", ")} appeared after the block; blocking it too` };
   }
   if (decision.action === "none") return { ...decision, outcome: "unchanged", namespaces: Object.keys(prev?.namespaces ?? {}) };
   if (decision.dryRun || !deps.enforcer) {
@@ -310,7 +379,7 @@ async function carryOut(
     month: decision.action === "apply" ? month : (prev?.month ?? month),
     quotaGpuHours: status?.quotaGpuHours?.toFixed() ?? prev?.quotaGpuHours ?? "",
     status: "apply-pending",
-    namespaces: { ...(prev?.status === "lifted" || decision.action === "apply" && prev?.month !== month ? {} : prev?.namespaces) },
+    namespaces: { ...(prev?.status === "lifted" || (decision.action === "apply" && prev?.month !== month) ? {} : prev?.namespaces) },
     reason: decision.reason,
     updatedAt: now.toISOString(),
     ...over,
@@ -345,13 +414,16 @@ async function carryOut(
       }
       current = { ...current, status: "lifted", updatedAt: now.toISOString() };
     }
-    if ((await deps.store.replace(key, current, etag)) === undefined) throw new Error(`${key} was changed by another run while this one held it`);
+    if ((await deps.store.replace(key, current, etag)) === undefined)
+      throw new Error(`${key} was changed by another run while this one held it`);
     return { ...decision, outcome: decision.action === "apply" ? "applied" : "lifted", namespaces };
   } catch (e) {
     const error = (e as Error).message;
     current = { ...current, status: pendingStatus, lastError: error, updatedAt: now.toISOString() };
     await deps.store.replace(key, current, etag).catch(() => undefined);
-    await audit(decision.action === "apply" ? "block" : "lift", namespaces.at(-1) ?? "-", null, null, "pending", error).catch(() => undefined);
+    await audit(decision.action === "apply" ? "block" : "lift", namespaces.at(-1) ?? "-", null, null, "pending", error).catch(
+      () => undefined,
+    );
     return { ...decision, outcome: "pending", namespaces, error };
   }
 }

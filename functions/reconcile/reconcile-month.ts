@@ -31,7 +31,9 @@ export interface ReconcileDeps {
 /** The month was metered before nodes.csv existed: there is nothing to match the bill to. */
 export class NoNodeDetailError extends BadInputError {
   constructor(month: string) {
-    super(`the dataset of ${month} has no nodes.csv (metered before node detail): meter the month again (gpu-billing meter --month ${month} --refresh) to reconcile it`);
+    super(
+      `the dataset of ${month} has no nodes.csv (metered before node detail): meter the month again (gpu-billing meter --month ${month} --refresh) to reconcile it`,
+    );
     this.name = "NoNodeDetailError";
   }
 }
@@ -40,7 +42,11 @@ export class NoNodeDetailError extends BadInputError {
  * Reconciles one metered month with the AWS bill: the dataset's nodes (never Prometheus)
  * against the CUR's instance hours over the same window, written as reconciliation.csv.
  */
-export async function reconcileMonth(deps: ReconcileDeps, cfg: BaseConfig, month: string): Promise<{ reconciliation: Reconciliation; location: string; manifestSha256: string }> {
+export async function reconcileMonth(
+  deps: ReconcileDeps,
+  cfg: BaseConfig,
+  month: string,
+): Promise<{ reconciliation: Reconciliation; location: string; manifestSha256: string }> {
   const ds = await deps.dataset.read(month);
   if (!ds.nodes) throw new NoNodeDetailError(month);
   const bm = billingMonth(month, cfg.timeZone);

@@ -1,7 +1,20 @@
 import { createHash } from "node:crypto";
 import { parsePriceSnapshot, PRICES_FILE, type PriceSnapshot } from "../core/price-snapshot.js";
 import { RECONCILIATION_FILE } from "../core/reconciliation.js";
-import { CAPACITY_COLUMNS, CHARGEBACK_COLUMNS, CONTROLLER_COLUMNS, CONTROLLER_FILE, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS, MANIFEST_FILE, NODE_COLUMNS, NODES_FILE, POD_COLUMNS, PODS_FILE, type ClusterInput } from "../core/dataset.js";
+import {
+  CAPACITY_COLUMNS,
+  CHARGEBACK_COLUMNS,
+  CONTROLLER_COLUMNS,
+  CONTROLLER_FILE,
+  DAILY_COLUMNS,
+  SINGLE_CLUSTER_COLUMNS,
+  MANIFEST_FILE,
+  NODE_COLUMNS,
+  NODES_FILE,
+  POD_COLUMNS,
+  PODS_FILE,
+  type ClusterInput,
+} from "../core/dataset.js";
 import { DEFAULT_CLUSTER_ID } from "../core/config.js";
 import { D, type Dec } from "../core/decimal.js";
 import type { CapacityType } from "../core/attribution.js";
@@ -42,7 +55,11 @@ export interface Manifest {
   files: Record<string, { rows: number; bytes: number; sha256: string }>;
   totals: Record<string, string>;
   /** Since controller-actions.csv (within schema 2): what the idle-node controller did. */
-  controller?: { clusters: ControllerClusterMonth[]; totals: { nodesReclaimed: number; scaleOuts: number; nodesAdded: number; gpuNodeHoursSaved: string; savedCost: string }; estimate: string };
+  controller?: {
+    clusters: ControllerClusterMonth[];
+    totals: { nodesReclaimed: number; scaleOuts: number; nodesAdded: number; gpuNodeHoursSaved: string; savedCost: string };
+    estimate: string;
+  };
   rounding: string;
   warnings: string[];
 }
@@ -85,8 +102,13 @@ export interface ParsedDataset {
 
 /** A month with no manifest has not been metered to completion: nothing may be reported from it. */
 export class DatasetNotFoundError extends BadInputError {
-  constructor(readonly month: string, readonly location: string) {
-    super(`no completed dataset for ${month} at ${location}: ${monthDirName(month)}/${MANIFEST_FILE} is missing (run \`gpu-billing meter --month ${month}\` first)`);
+  constructor(
+    readonly month: string,
+    readonly location: string,
+  ) {
+    super(
+      `no completed dataset for ${month} at ${location}: ${monthDirName(month)}/${MANIFEST_FILE} is missing (run \`gpu-billing meter --month ${month}\` first)`,
+    );
     this.name = "DatasetNotFoundError";
   }
 }
@@ -141,12 +163,20 @@ const text = (s: string) => (/^'[=+\-@\t\r]/.test(s) ? s.slice(1) : s);
  * (named clusters) or without it (a single-cluster month, and every schema-1
  * month), whose rows are the default cluster.
  */
-function table(name: string, body: Buffer, columns: readonly string[], withoutCluster: readonly string[], problems: string[]): Record<string, string>[] {
+function table(
+  name: string,
+  body: Buffer,
+  columns: readonly string[],
+  withoutCluster: readonly string[],
+  problems: string[],
+): Record<string, string>[] {
   const rows = parseCsv(body.toString("utf8"));
   const head = rows.shift() ?? [];
   const singleCluster = head.join(",") === withoutCluster.join(",");
   if (head.join(",") !== columns.join(",") && !singleCluster) {
-    problems.push(`${name}: header is "${head.join(",")}", expected "${withoutCluster.join(",")}" (one cluster) or "${columns.join(",")}" (named clusters)`);
+    problems.push(
+      `${name}: header is "${head.join(",")}", expected "${withoutCluster.join(",")}" (one cluster) or "${columns.join(",")}" (named clusters)`,
+    );
     return [];
   }
   const cols = singleCluster ? withoutCluster : columns;
@@ -189,12 +219,21 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
   const hasPrices = !!manifest.files?.[PRICES_FILE];
   const hasController = !!manifest.files?.[CONTROLLER_FILE];
   const hasNodes = !!manifest.files?.[NODES_FILE];
-  for (const name of ["chargeback.csv", "usage-daily.csv", "capacity.csv", ...(hasPods ? [PODS_FILE] : []), ...(hasNodes ? [NODES_FILE] : []), ...(hasPrices ? [PRICES_FILE] : []), ...(hasController ? [CONTROLLER_FILE] : [])]) {
+  for (const name of [
+    "chargeback.csv",
+    "usage-daily.csv",
+    "capacity.csv",
+    ...(hasPods ? [PODS_FILE] : []),
+    ...(hasNodes ? [NODES_FILE] : []),
+    ...(hasPrices ? [PRICES_FILE] : []),
+    ...(hasController ? [CONTROLLER_FILE] : []),
+  ]) {
     const want = manifest.files?.[name];
     const got = bytes.files[name];
     if (!want) problems.push(`${MANIFEST_FILE} lists no ${name}`);
     else if (!got) problems.push(`${name} is missing`);
-    else if (createHash("sha256").update(got).digest("hex") !== want.sha256) problems.push(`${name}: sha256 differs from the manifest (${got.length} bytes, manifest says ${want.bytes})`);
+    else if (createHash("sha256").update(got).digest("hex") !== want.sha256)
+      problems.push(`${name}: sha256 differs from the manifest (${got.length} bytes, manifest says ${want.bytes})`);
   }
   if (problems.length) throw new DatasetIntegrityError(problems);
 
@@ -209,7 +248,9 @@ export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset 
     } catch (e) {
       problems.push(`${PRICES_FILE}: not a price snapshot: ${(e as Error).message.slice(0, 300)}`);
     }
-  const ct = hasController ? table(CONTROLLER_FILE, bytes.files[CONTROLLER_FILE]!, CONTROLLER_COLUMNS, SINGLE_CLUSTER_COLUMNS.controller, problems) : undefined;
+  const ct = hasController
+    ? table(CONTROLLER_FILE, bytes.files[CONTROLLER_FILE]!, CONTROLLER_COLUMNS, SINGLE_CLUSTER_COLUMNS.controller, problems)
+    : undefined;
   const nd = hasNodes ? table(NODES_FILE, bytes.files[NODES_FILE]!, NODE_COLUMNS, SINGLE_CLUSTER_COLUMNS.nodes, problems) : undefined;
   if (problems.length) throw new DatasetIntegrityError(problems);
 

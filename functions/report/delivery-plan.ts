@@ -37,17 +37,27 @@ export function deliveryContentHash(manifestSha256: string, kind: DeliveryKind, 
  * answer) may already be in the inbox, so it is skipped and reported, not retried.
  */
 export function decideDelivery(prev: DeliveryRecord | undefined, contentHash: string, resend: boolean): Decision {
-  if (resend) return { action: "send", reason: prev ? `resend requested (previously ${prev.status} at ${prev.at})` : "resend requested; not sent before" };
+  if (resend)
+    return {
+      action: "send",
+      reason: prev ? `resend requested (previously ${prev.status} at ${prev.at})` : "resend requested; not sent before",
+    };
   if (!prev) return { action: "send", reason: "not sent before" };
   switch (prev.status) {
     case "sent":
       return prev.contentHash === contentHash
         ? { action: "skip", reason: `already sent at ${prev.at} as message ${prev.messageId}` }
-        : { action: "skip", reason: `a different version (other dataset or language) was sent at ${prev.at} as message ${prev.messageId}; resend to send this one` };
+        : {
+            action: "skip",
+            reason: `a different version (other dataset or language) was sent at ${prev.at} as message ${prev.messageId}; resend to send this one`,
+          };
     case "failed":
       return { action: "send", reason: `previous attempt failed at ${prev.at}: ${prev.error ?? "unknown error"}` };
     case "pending":
-      return { action: "skip", reason: `a run stopped while sending at ${prev.at}; it may have been delivered — check, then resend if it was not` };
+      return {
+        action: "skip",
+        reason: `a run stopped while sending at ${prev.at}; it may have been delivered — check, then resend if it was not`,
+      };
   }
 }
 
@@ -60,7 +70,11 @@ export interface PlannedMessage {
 
 /** Who gets what: each tenant its own report, finance the full set, executives the full PDF. */
 export function planDeliveries(cfg: BaseConfig): { messages: PlannedMessage[]; tenantsWithoutRecipients: string[] } {
-  const messages: PlannedMessage[] = cfg.tenants.map((t) => ({ kind: "tenant" as const, scope: t.id, recipients: [...new Set(t.recipients)] }));
+  const messages: PlannedMessage[] = cfg.tenants.map((t) => ({
+    kind: "tenant" as const,
+    scope: t.id,
+    recipients: [...new Set(t.recipients)],
+  }));
   messages.push({ kind: "finance", scope: "all", recipients: [...new Set(cfg.reports?.financeRecipients ?? [])] });
   messages.push({ kind: "executive", scope: "all", recipients: [...new Set(cfg.reports?.executiveRecipients ?? [])] });
   return { messages, tenantsWithoutRecipients: cfg.tenants.filter((t) => t.recipients.length === 0).map((t) => t.id) };

@@ -12,7 +12,8 @@ export interface EmailTemplate {
   text: string;
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 /**
  * Fills a template: `{{#name}}…{{/name}}` keeps its body only when the section is on,
@@ -50,7 +51,14 @@ export interface EmailBody {
 const size = (b: number) => (b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(b / 1024))} KB`);
 
 /** Subject and bodies of one report email, from the model it reports on (never another scope's). */
-export function renderEmail(tpl: EmailTemplate, model: ReportModel, lang: Language, attachments: EmailAttachmentRef[], links: EmailLink[], linkExpiry: string): EmailBody {
+export function renderEmail(
+  tpl: EmailTemplate,
+  model: ReportModel,
+  lang: Language,
+  attachments: EmailAttachmentRef[],
+  links: EmailLink[],
+  linkExpiry: string,
+): EmailBody {
   const L = labels(lang);
   const t = model.totals;
   const vars: Record<string, string> = {

@@ -59,9 +59,16 @@ const LABELS = {
     scaleOuts: "스케일아웃",
     gpuHoursSaved: "절감 GPU시간",
     savedCost: "절감액",
-    controllerSummary: (idleH: string, idleCost: string, savedH: string, savedCost: string) => `유휴 ${idleH} GPU시간(${idleCost})이 남았고, 회수로 ${savedH} GPU시간(${savedCost})을 절감했습니다(추정).`,
-    controllerStatus: { "not-deployed": "배포되지 않음(감사 로그 없음)", "no-records": "이달 실행 기록 없음", "no-actions": "실행했으나 회수·스케일아웃 없음", acted: "조치함" } as Record<string, string>,
-    controllerNote: "추정: 회수한 노드의 GPU × 회수부터 월말 또는 같은 노드 그룹의 다음 스케일아웃까지의 시간, 노드 그룹의 GPU시간 단가로 환산. 드라이런 결정은 제외.",
+    controllerSummary: (idleH: string, idleCost: string, savedH: string, savedCost: string) =>
+      `유휴 ${idleH} GPU시간(${idleCost})이 남았고, 회수로 ${savedH} GPU시간(${savedCost})을 절감했습니다(추정).`,
+    controllerStatus: {
+      "not-deployed": "배포되지 않음(감사 로그 없음)",
+      "no-records": "이달 실행 기록 없음",
+      "no-actions": "실행했으나 회수·스케일아웃 없음",
+      acted: "조치함",
+    } as Record<string, string>,
+    controllerNote:
+      "추정: 회수한 노드의 GPU × 회수부터 월말 또는 같은 노드 그룹의 다음 스케일아웃까지의 시간, 노드 그룹의 GPU시간 단가로 환산. 드라이런 결정은 제외.",
     reconciliation: "AWS 청구서 대사 (노드 그룹별)",
     awsCost: "AWS 비용",
     meteredCost: "계량 용량 비용",
@@ -97,7 +104,8 @@ const LABELS = {
     zone: "가용 영역",
     priceChanges: "가격 변경",
     lowHigh: "최저–최고 시간당",
-    awsPriceSourceText: "온디맨드: AWS Price List Query API (pricing:GetProducts), {region}, Linux, 공유 테넌시, SKU {skus}. Spot: EC2 Spot 가격 이력 (DescribeSpotPriceHistory, Linux/UNIX) — 각 Spot 노드의 인스턴스 유형·가용 영역 가격을 그 노드가 가동된 분 단위로 가중 평균. 행 단가는 그 행 노드들의 GPU시간 가중 평균. 모든 단가는 데이터셋의 prices.json에 있습니다.",
+    awsPriceSourceText:
+      "온디맨드: AWS Price List Query API (pricing:GetProducts), {region}, Linux, 공유 테넌시, SKU {skus}. Spot: EC2 Spot 가격 이력 (DescribeSpotPriceHistory, Linux/UNIX) — 각 Spot 노드의 인스턴스 유형·가용 영역 가격을 그 노드가 가동된 분 단위로 가중 평균. 행 단가는 그 행 노드들의 GPU시간 가중 평균. 모든 단가는 데이터셋의 prices.json에 있습니다.",
     tiers: "보정 구간",
     minUtilization: "최소 평균 사용률",
     granularity: "보정 단위",
@@ -106,7 +114,8 @@ const LABELS = {
     configHash: "설정 해시",
     configChanged: "주의: 이 보고서의 설정은 데이터셋을 계량할 때의 설정과 다릅니다 (이름, 쿼터, 단가표 표시만 영향).",
     rounding: "반올림",
-    roundingText: "GPU시간은 소수점 6자리에서 반올림(half-up)합니다. 청구 GPU시간 = 할당 × 보정 계수. 비용 = 표시된 청구 GPU시간 × 표시된 단가를 행마다 한 번 통화 최소 단위로 반올림합니다. 합계는 행의 합입니다.",
+    roundingText:
+      "GPU시간은 소수점 6자리에서 반올림(half-up)합니다. 청구 GPU시간 = 할당 × 보정 계수. 비용 = 표시된 청구 GPU시간 × 표시된 단가를 행마다 한 번 통화 최소 단위로 반올림합니다. 합계는 행의 합입니다.",
     warnings: "경고",
     total: "합계",
     page: "쪽",
@@ -185,9 +194,16 @@ const LABELS = {
     scaleOuts: "Scale-outs",
     gpuHoursSaved: "GPU-h saved",
     savedCost: "Saved",
-    controllerSummary: (idleH: string, idleCost: string, savedH: string, savedCost: string) => `${idleH} GPU-h stayed idle (${idleCost}); reclaiming saved an estimated ${savedH} GPU-h (${savedCost}).`,
-    controllerStatus: { "not-deployed": "not deployed (no audit log)", "no-records": "no runs recorded this month", "no-actions": "ran, nothing reclaimed or scaled out", acted: "acted" } as Record<string, string>,
-    controllerNote: "Estimate: each reclaimed node's GPUs × the time from its reclaim to the month end or to the next scale-out in its node group, at the group's GPU-hour unit price. Dry-run decisions are not counted.",
+    controllerSummary: (idleH: string, idleCost: string, savedH: string, savedCost: string) =>
+      `${idleH} GPU-h stayed idle (${idleCost}); reclaiming saved an estimated ${savedH} GPU-h (${savedCost}).`,
+    controllerStatus: {
+      "not-deployed": "not deployed (no audit log)",
+      "no-records": "no runs recorded this month",
+      "no-actions": "ran, nothing reclaimed or scaled out",
+      acted: "acted",
+    } as Record<string, string>,
+    controllerNote:
+      "Estimate: each reclaimed node's GPUs × the time from its reclaim to the month end or to the next scale-out in its node group, at the group's GPU-hour unit price. Dry-run decisions are not counted.",
     reconciliation: "Reconciliation to the AWS bill, by node group",
     awsCost: "AWS cost",
     meteredCost: "Metered capacity",
@@ -223,16 +239,19 @@ const LABELS = {
     zone: "Zone",
     priceChanges: "Price changes",
     lowHigh: "Lowest–highest hourly",
-    awsPriceSourceText: "On-Demand: AWS Price List Query API (pricing:GetProducts), {region}, Linux, shared tenancy, SKU {skus}. Spot: EC2 Spot price history (DescribeSpotPriceHistory, Linux/UNIX): each Spot node at its instance type's price in its Availability Zone, weighted over the minutes the node ran. A row's unit price is the GPU-hours-weighted price of its nodes. Every price is in the dataset's prices.json.",
+    awsPriceSourceText:
+      "On-Demand: AWS Price List Query API (pricing:GetProducts), {region}, Linux, shared tenancy, SKU {skus}. Spot: EC2 Spot price history (DescribeSpotPriceHistory, Linux/UNIX): each Spot node at its instance type's price in its Availability Zone, weighted over the minutes the node ran. A row's unit price is the GPU-hours-weighted price of its nodes. Every price is in the dataset's prices.json.",
     tiers: "Correction tiers",
     minUtilization: "Minimum average utilization",
     granularity: "Correction unit",
     dataSources: "Data sources",
     manifestHash: "Manifest SHA-256",
     configHash: "Config hash",
-    configChanged: "Note: the config used for this report differs from the one the dataset was metered with (affects names, quotas and the price table shown only).",
+    configChanged:
+      "Note: the config used for this report differs from the one the dataset was metered with (affects names, quotas and the price table shown only).",
     rounding: "Rounding",
-    roundingText: "GPU-hours are rounded half-up to 6 decimals. Billable = allocated × correction factor. Cost = billable GPU-hours × unit price as printed, rounded half-up once per row to the currency's minor unit. Totals are sums of the rows.",
+    roundingText:
+      "GPU-hours are rounded half-up to 6 decimals. Billable = allocated × correction factor. Cost = billable GPU-hours × unit price as printed, rounded half-up once per row to the currency's minor unit. Totals are sums of the rows.",
     warnings: "Warnings",
     total: "Total",
     page: "Page",
@@ -284,7 +303,15 @@ export function localTime(iso: string, timeZone: string): string {
   const ms = Date.parse(iso);
   if (Number.isNaN(ms)) return iso;
   const p = Object.fromEntries(
-    new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+    new Intl.DateTimeFormat("en-CA", {
+      timeZone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    })
       .formatToParts(new Date(ms))
       .map((x) => [x.type, x.value]),
   );

@@ -88,7 +88,10 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       ModDate: new Date(model.period.end),
     },
   });
-  for (const [name, file] of [["R", FONT_FILES.regular], ["B", FONT_FILES.bold]] as const) {
+  for (const [name, file] of [
+    ["R", FONT_FILES.regular],
+    ["B", FONT_FILES.bold],
+  ] as const) {
     const full = path.join(fontDir, file);
     const parsed = parsedFonts.get(full);
     // pdfkit takes a parsed fontkit font as well as a path; each document still embeds its own subset.
@@ -124,7 +127,12 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     doc.moveDown(0.6);
     doc.font("B").fontSize(size).fillColor(C.head).text(text, left, doc.y, { width });
     const y = doc.y + 2;
-    doc.moveTo(left, y).lineTo(left + width, y).lineWidth(0.8).strokeColor(C.rule).stroke();
+    doc
+      .moveTo(left, y)
+      .lineTo(left + width, y)
+      .lineWidth(0.8)
+      .strokeColor(C.rule)
+      .stroke();
     doc.y = y + 8;
     doc.font("R").fontSize(9).fillColor(C.ink);
   };
@@ -142,8 +150,17 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       const y = doc.y;
       if (kind === "head") doc.rect(left, y, tw, rh + 2).fill(C.head);
       else if (shade) doc.rect(left, y, tw, rh).fill(C.band);
-      if (kind === "total") doc.moveTo(left, y).lineTo(left + tw, y).lineWidth(0.8).strokeColor(C.ink).stroke();
-      doc.font(kind === "body" ? "R" : "B").fontSize(8).fillColor(kind === "head" ? "#ffffff" : C.ink);
+      if (kind === "total")
+        doc
+          .moveTo(left, y)
+          .lineTo(left + tw, y)
+          .lineWidth(0.8)
+          .strokeColor(C.ink)
+          .stroke();
+      doc
+        .font(kind === "body" ? "R" : "B")
+        .fontSize(8)
+        .fillColor(kind === "head" ? "#ffffff" : C.ink);
       let x = left;
       cells.forEach((c, i) => {
         const w = ws[i]!;
@@ -155,11 +172,19 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       doc.x = left;
     };
     ensure(rh * 3);
-    drawRow(cols.map((c) => c.header), "head", false);
+    drawRow(
+      cols.map((c) => c.header),
+      "head",
+      false,
+    );
     rows.forEach((r, i) => {
       if (doc.y + rh > bottom()) {
         doc.addPage();
-        drawRow(cols.map((c) => c.header), "head", false);
+        drawRow(
+          cols.map((c) => c.header),
+          "head",
+          false,
+        );
       }
       drawRow(r, "body", i % 2 === 1);
     });
@@ -184,12 +209,25 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     const max = Math.max(...items.map((i) => i.value), 0) || 1;
     items.forEach((it, i) => {
       const y = top + i * (barH + gap);
-      doc.font("R").fontSize(8.5).fillColor(C.ink).text(fit(it.label, labelW - 8), left, y + 3, { width: labelW - 8, align: "right", lineBreak: false });
+      doc
+        .font("R")
+        .fontSize(8.5)
+        .fillColor(C.ink)
+        .text(fit(it.label, labelW - 8), left, y + 3, { width: labelW - 8, align: "right", lineBreak: false });
       const w = Math.max(0.5, (it.value / max) * plotW);
       doc.rect(left + labelW, y, w, barH).fill(C.accent);
-      doc.font("R").fontSize(8).fillColor(C.muted).text(it.text, left + labelW + w + 4, y + 3.5, { lineBreak: false });
+      doc
+        .font("R")
+        .fontSize(8)
+        .fillColor(C.muted)
+        .text(it.text, left + labelW + w + 4, y + 3.5, { lineBreak: false });
     });
-    doc.moveTo(left + labelW, top - 2).lineTo(left + labelW, top + items.length * (barH + gap) - gap + 2).lineWidth(0.6).strokeColor(C.muted).stroke();
+    doc
+      .moveTo(left + labelW, top - 2)
+      .lineTo(left + labelW, top + items.length * (barH + gap) - gap + 2)
+      .lineWidth(0.6)
+      .strokeColor(C.muted)
+      .stroke();
     doc.y = top + items.length * (barH + gap) + 8;
     doc.x = left;
   };
@@ -210,14 +248,27 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     const ticks = Math.round(max / step);
     for (let i = 0; i <= ticks; i++) {
       const y = top + plotH - (i / ticks) * plotH;
-      doc.moveTo(x0, y).lineTo(x0 + w, y).lineWidth(0.4).strokeColor(i === 0 ? C.muted : C.rule).stroke();
-      doc.font("R").fontSize(7.5).fillColor(C.muted).text(grouped(dec(step * i), step < 1 ? 2 : 0), left, y - 4, { width: axisW - 6, align: "right", lineBreak: false });
+      doc
+        .moveTo(x0, y)
+        .lineTo(x0 + w, y)
+        .lineWidth(0.4)
+        .strokeColor(i === 0 ? C.muted : C.rule)
+        .stroke();
+      doc
+        .font("R")
+        .fontSize(7.5)
+        .fillColor(C.muted)
+        .text(grouped(dec(step * i), step < 1 ? 2 : 0), left, y - 4, { width: axisW - 6, align: "right", lineBreak: false });
     }
     const n = xLabels.length;
     const xAt = (i: number) => x0 + (n <= 1 ? w / 2 : (i / (n - 1)) * w);
     xLabels.forEach((lab, i) => {
       if (i % Math.max(1, Math.ceil(n / 10)) !== 0 && i !== n - 1) return;
-      doc.font("R").fontSize(7.5).fillColor(C.muted).text(lab, xAt(i) - 15, top + plotH + 4, { width: 30, align: "center", lineBreak: false });
+      doc
+        .font("R")
+        .fontSize(7.5)
+        .fillColor(C.muted)
+        .text(lab, xAt(i) - 15, top + plotH + 4, { width: 30, align: "center", lineBreak: false });
     });
     for (const s of series) {
       s.values.forEach((v, i) => {
@@ -233,7 +284,11 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     const ly = top + plotH + 20;
     for (const s of series) {
       doc.rect(lx, ly + 2, 14, 3).fill(s.color);
-      doc.font("R").fontSize(8).fillColor(C.ink).text(s.name, lx + 18, ly - 1, { lineBreak: false });
+      doc
+        .font("R")
+        .fontSize(8)
+        .fillColor(C.ink)
+        .text(s.name, lx + 18, ly - 1, { lineBreak: false });
       lx += 30 + doc.widthOfString(s.name);
     }
     doc.y = ly + 18;
@@ -244,7 +299,11 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
   doc.font("B").fontSize(22).fillColor(C.head).text(L.title, left, 70, { width });
   doc.font("B").fontSize(14).fillColor(C.accent).text(`${model.month} · ${scopeName}`, { width });
   doc.moveDown(0.4);
-  para(`${L.period}: ${localTime(model.period.start, model.timeZone)} — ${localTime(model.period.end, model.timeZone)} (${model.timeZone})`, 9, C.muted);
+  para(
+    `${L.period}: ${localTime(model.period.start, model.timeZone)} — ${localTime(model.period.end, model.timeZone)} (${model.timeZone})`,
+    9,
+    C.muted,
+  );
   para(`${L.manifestHash}: ${model.methodology.manifestSha256}`, 7.5, C.muted);
   doc.moveDown(0.8);
   const t = model.totals;
@@ -263,8 +322,16 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     const x = left + (i % 3) * (boxW + 10);
     const y = ky + Math.floor(i / 3) * (boxH + 10);
     doc.roundedRect(x, y, boxW, boxH, 4).fill(C.band);
-    doc.font("R").fontSize(8.5).fillColor(C.muted).text(k, x + 10, y + 9, { width: boxW - 20, lineBreak: false });
-    doc.font("B").fontSize(15).fillColor(C.ink).text(v, x + 10, y + 24, { width: boxW - 20, lineBreak: false });
+    doc
+      .font("R")
+      .fontSize(8.5)
+      .fillColor(C.muted)
+      .text(k, x + 10, y + 9, { width: boxW - 20, lineBreak: false });
+    doc
+      .font("B")
+      .fontSize(15)
+      .fillColor(C.ink)
+      .text(v, x + 10, y + 24, { width: boxW - 20, lineBreak: false });
   });
   doc.y = ky + 2 * (boxH + 10) + 10;
   doc.x = left;
@@ -272,11 +339,22 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
   if (model.scope.kind === "all") {
     barChart(
       L.costByTenant,
-      model.tenants.map((x) => ({ label: x.tenantName, value: num(x.cost), text: `${money(x.cost)} · ${fmtHours(x.allocatedGpuHours)} h` })),
+      model.tenants.map((x) => ({
+        label: x.tenantName,
+        value: num(x.cost),
+        text: `${money(x.cost)} · ${fmtHours(x.allocatedGpuHours)} h`,
+      })),
     );
   } else {
     const ns = [...model.namespaces].sort((a, b) => b.cost.cmp(a.cost)).slice(0, 12);
-    barChart(L.costByNamespace, ns.map((x) => ({ label: `${x.namespace} ${x.gpuModel}`, value: num(x.cost), text: `${money(x.cost)} · ${fmtHours(x.allocatedGpuHours)} h` })));
+    barChart(
+      L.costByNamespace,
+      ns.map((x) => ({
+        label: `${x.namespace} ${x.gpuModel}`,
+        value: num(x.cost),
+        text: `${money(x.cost)} · ${fmtHours(x.allocatedGpuHours)} h`,
+      })),
+    );
   }
 
   // --- Tenants and Spot vs On-Demand
@@ -290,8 +368,24 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       { header: L.billable, width: 80, align: "right" },
       { header: L.cost, width: 95, align: "right" },
     ],
-    model.tenants.map((x) => [x.tenantName, fmtHours(x.allocatedGpuHours), fmtHours(x.usedGpuHours), fmtPct(x.utilization), fmtHours(x.billableGpuHours), money(x.cost)]),
-    { total: [L.total, fmtHours(t.allocatedGpuHours), fmtHours(t.usedGpuHours), fmtPct(t.utilization), fmtHours(t.billableGpuHours), money(t.cost)] },
+    model.tenants.map((x) => [
+      x.tenantName,
+      fmtHours(x.allocatedGpuHours),
+      fmtHours(x.usedGpuHours),
+      fmtPct(x.utilization),
+      fmtHours(x.billableGpuHours),
+      money(x.cost),
+    ]),
+    {
+      total: [
+        L.total,
+        fmtHours(t.allocatedGpuHours),
+        fmtHours(t.usedGpuHours),
+        fmtPct(t.utilization),
+        fmtHours(t.billableGpuHours),
+        money(t.cost),
+      ],
+    },
   );
   heading(L.spotVsOnDemand);
   table(
@@ -303,8 +397,24 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       { header: L.onDemandEquivalent, width: 100, align: "right" },
       { header: L.savings, width: 90, align: "right" },
     ],
-    model.capacityTypes.map((c) => [capacityLabel(L, c.capacityType), fmtHours(c.allocatedGpuHours), fmtHours(c.billableGpuHours), money(c.cost), money(c.onDemandCost), money(c.savings)]),
-    { total: [L.total, fmtHours(t.allocatedGpuHours), fmtHours(t.billableGpuHours), money(t.cost), money(t.onDemandEquivalentCost), money(t.spotSavings)] },
+    model.capacityTypes.map((c) => [
+      capacityLabel(L, c.capacityType),
+      fmtHours(c.allocatedGpuHours),
+      fmtHours(c.billableGpuHours),
+      money(c.cost),
+      money(c.onDemandCost),
+      money(c.savings),
+    ]),
+    {
+      total: [
+        L.total,
+        fmtHours(t.allocatedGpuHours),
+        fmtHours(t.billableGpuHours),
+        money(t.cost),
+        money(t.onDemandEquivalentCost),
+        money(t.spotSavings),
+      ],
+    },
   );
   // Split bar: share of billable GPU-hours on Spot vs On-Demand.
   {
@@ -312,7 +422,8 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     const y = doc.y;
     const total = num(t.billableGpuHours) || 1;
     let x = left;
-    const share = (c: (typeof model.capacityTypes)[number]) => fmtPct(t.billableGpuHours.isZero() ? c.billableGpuHours : c.billableGpuHours.div(t.billableGpuHours));
+    const share = (c: (typeof model.capacityTypes)[number]) =>
+      fmtPct(t.billableGpuHours.isZero() ? c.billableGpuHours : c.billableGpuHours.div(t.billableGpuHours));
     for (const [i, c] of model.capacityTypes.entries()) {
       const w = (num(c.billableGpuHours) / total) * width;
       if (w > 0) doc.rect(x, y, w, 16).fill(i === 0 ? C.head : C.accent2);
@@ -399,7 +510,9 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
         fmtPct(c.idleRatio),
         money(c.idleCost),
       ]),
-      { total: [L.total, "", "", "", fmtHours(model.idle.nodeGpuHours), fmtHours(model.idle.idleGpuHours), "", money(model.idle.idleCost)] },
+      {
+        total: [L.total, "", "", "", fmtHours(model.idle.nodeGpuHours), fmtHours(model.idle.idleGpuHours), "", money(model.idle.idleCost)],
+      },
     );
     para(L.idleNote, 8, C.muted);
   }
@@ -408,8 +521,20 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
   if (model.controller) {
     const k = model.controller;
     heading(L.controller);
-    para(k.statuses.map((s) => (k.statuses.length > 1 ? `${s.cluster}: ` : "") + (L.controllerStatus[s.status] ?? s.status)).join(" · "), 9);
-    if (model.idle) para(L.controllerSummary(fmtHours(model.idle.idleGpuHours), money(model.idle.idleCost), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)), 9);
+    para(
+      k.statuses.map((s) => (k.statuses.length > 1 ? `${s.cluster}: ` : "") + (L.controllerStatus[s.status] ?? s.status)).join(" · "),
+      9,
+    );
+    if (model.idle)
+      para(
+        L.controllerSummary(
+          fmtHours(model.idle.idleGpuHours),
+          money(model.idle.idleCost),
+          fmtHours(k.gpuNodeHoursSaved),
+          money(k.savedCost),
+        ),
+        9,
+      );
     if (k.lines.length)
       table(
         [
@@ -420,7 +545,14 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
           { header: L.gpuHoursSaved, width: 80, align: "right" },
           { header: L.savedCost, width: 85, align: "right" },
         ],
-        k.lines.map((c) => [c.nodeGroup, c.instanceType, String(c.nodesReclaimed), String(c.scaleOuts), fmtHours(c.gpuNodeHoursSaved), money(c.savedCost)]),
+        k.lines.map((c) => [
+          c.nodeGroup,
+          c.instanceType,
+          String(c.nodesReclaimed),
+          String(c.scaleOuts),
+          fmtHours(c.gpuNodeHoursSaved),
+          money(c.savedCost),
+        ]),
         { total: [L.total, "", String(k.nodesReclaimed), String(k.scaleOuts), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)] },
       );
     para(L.controllerNote, 8, C.muted);
@@ -440,10 +572,21 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
         { header: "%", width: 75, align: "right" },
       ],
       [
-        ...rc.lines.map((l) => [l.nodeGroup, capacityLabel(L, l.capacityType), money(l.awsCost), money(l.meteredCost), money(l.difference), pct(l.differencePct)]),
-        ...(rc.billedNotMetered ? [[L.billedNotMetered, "", money(rc.billedNotMeteredCost), money(new D(0)), money(rc.billedNotMeteredCost), ""]] : []),
+        ...rc.lines.map((l) => [
+          l.nodeGroup,
+          capacityLabel(L, l.capacityType),
+          money(l.awsCost),
+          money(l.meteredCost),
+          money(l.difference),
+          pct(l.differencePct),
+        ]),
+        ...(rc.billedNotMetered
+          ? [[L.billedNotMetered, "", money(rc.billedNotMeteredCost), money(new D(0)), money(rc.billedNotMeteredCost), ""]]
+          : []),
       ],
-      { total: [L.total, "", money(rc.total.awsCost), money(rc.total.meteredCost), money(rc.total.difference), pct(rc.total.differencePct)] },
+      {
+        total: [L.total, "", money(rc.total.awsCost), money(rc.total.meteredCost), money(rc.total.difference), pct(rc.total.differencePct)],
+      },
     );
     para(L.reconciliationNote(rc.billedNotMetered, rc.meteredNotBilled, rc.invoiced), 8, C.muted);
   }
@@ -458,7 +601,11 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     for (const q of model.quota) {
       ensure(20);
       const y = doc.y;
-      doc.font("R").fontSize(8.5).fillColor(C.ink).text(fit(q.tenantName, labelW - 8), left, y + 2, { width: labelW - 8, lineBreak: false });
+      doc
+        .font("R")
+        .fontSize(8.5)
+        .fillColor(C.ink)
+        .text(fit(q.tenantName, labelW - 8), left, y + 2, { width: labelW - 8, lineBreak: false });
       doc.rect(left + labelW, y, gaugeW, 11).fill(C.band);
       if (q.ratio) {
         const r = Math.min(1, num(q.ratio));
@@ -467,7 +614,11 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       const txt = q.quotaGpuHours
         ? `${fmtHours(q.usedGpuHours)} / ${fmtHours(q.quotaGpuHours)} h  (${fmtPct(q.ratio!)}${q.over ? ` ${L.over}` : ""})`
         : `${fmtHours(q.usedGpuHours)} h  (${L.unlimited})`;
-      doc.font(q.over ? "B" : "R").fontSize(8.5).fillColor(q.over ? C.bad : C.ink).text(txt, left + labelW + gaugeW + 8, y + 1, { width: textW - 8, lineBreak: false });
+      doc
+        .font(q.over ? "B" : "R")
+        .fontSize(8.5)
+        .fillColor(q.over ? C.bad : C.ink)
+        .text(txt, left + labelW + gaugeW + 8, y + 1, { width: textW - 8, lineBreak: false });
       doc.y = y + 18;
     }
     doc.x = left;
@@ -502,7 +653,15 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       { header: L.perGpuOnDemand, width: 75, align: "right" },
       { header: L.perGpuSpot, width: 75, align: "right" },
     ],
-    model.methodology.prices.map((p) => [p.instanceType, p.gpuModel, String(p.gpus), p.onDemandHourly.toFixed(), p.spotHourly?.toFixed() ?? "—", p.onDemandPerGpu.toFixed(), p.spotPerGpu?.toFixed() ?? "—"]),
+    model.methodology.prices.map((p) => [
+      p.instanceType,
+      p.gpuModel,
+      String(p.gpus),
+      p.onDemandHourly.toFixed(),
+      p.spotHourly?.toFixed() ?? "—",
+      p.onDemandPerGpu.toFixed(),
+      p.spotPerGpu?.toFixed() ?? "—",
+    ]),
   );
   const origins = [...new Set(model.methodology.prices.flatMap((p) => [p.onDemandOrigin, ...(p.spotOrigin ? [p.spotOrigin] : [])]))];
   para(`${L.priceOrigin}: ${origins.map((o) => originLabel(L, o)).join("; ")}`, 8.5);
@@ -520,11 +679,20 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
         { header: L.priceChanges, width: 70, align: "right" },
         { header: L.lowHigh, width: 95, align: "right" },
       ],
-      model.methodology.spotByZone.map((z) => [z.instanceType, z.zone, String(z.nodes), z.hourly.toFixed(), z.perGpu.toFixed(), String(z.changes), `${z.lowest.toFixed()}–${z.highest.toFixed()}`]),
+      model.methodology.spotByZone.map((z) => [
+        z.instanceType,
+        z.zone,
+        String(z.nodes),
+        z.hourly.toFixed(),
+        z.perGpu.toFixed(),
+        String(z.changes),
+        `${z.lowest.toFixed()}–${z.highest.toFixed()}`,
+      ]),
     );
   }
   const feed = model.methodology.priceFeed;
-  if (feed?.source === "aws") para(`${L.priceSource}: ${L.awsPriceSourceText.replace("{region}", feed.region ?? "").replace("{skus}", feed.skus.join(", "))}`, 8.5);
+  if (feed?.source === "aws")
+    para(`${L.priceSource}: ${L.awsPriceSourceText.replace("{region}", feed.region ?? "").replace("{skus}", feed.skus.join(", "))}`, 8.5);
   else if (model.methodology.priceSource) para(`${L.priceSource}: ${model.methodology.priceSource}`, 8.5);
   doc.moveDown(0.5);
   doc.font("B").fontSize(10).fillColor(C.ink).text(L.dataSources);
@@ -551,7 +719,11 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     doc.page.margins.bottom = 0;
     doc.font("R").fontSize(7.5).fillColor(C.muted);
     doc.text(`${L.title} · ${model.month} · ${scopeName}`, left, doc.page.height - 36, { width: width / 2, lineBreak: false });
-    doc.text(`${L.page} ${i + 1} / ${range.count}`, left + width / 2, doc.page.height - 36, { width: width / 2, align: "right", lineBreak: false });
+    doc.text(`${L.page} ${i + 1} / ${range.count}`, left + width / 2, doc.page.height - 36, {
+      width: width / 2,
+      align: "right",
+      lineBreak: false,
+    });
     doc.page.margins.bottom = m;
   }
   doc.end();

@@ -114,7 +114,15 @@ export interface ReportModel {
    * What the idle-node controller did (controller-actions.csv), platform scope only, beside idle:
    * absent for months metered before the file existed. `statuses` is one per cluster.
    */
-  controller?: { lines: ControllerLine[]; statuses: { cluster: string; status: ControllerStatus }[]; nodesReclaimed: number; scaleOuts: number; gpuNodeHoursSaved: Dec; savedCost: Dec; estimate: string };
+  controller?: {
+    lines: ControllerLine[];
+    statuses: { cluster: string; status: ControllerStatus }[];
+    nodesReclaimed: number;
+    scaleOuts: number;
+    gpuNodeHoursSaved: Dec;
+    savedCost: Dec;
+    estimate: string;
+  };
   /**
    * The month against the AWS bill (reconciliation.csv), platform scope only, when `reconcile` has run:
    * per node group AWS cost, metered capacity cost, difference; and how many instances only one side knows.
@@ -162,7 +170,10 @@ const zero = () => new D(0);
 const ratio = (a: Dec, b: Dec) => (b.isZero() ? zero() : a.div(b).toDecimalPlaces(RATIO_DP));
 
 function sums(lines: ChargebackLine[]): Sums {
-  let a = zero(), u = zero(), b = zero(), c = zero();
+  let a = zero(),
+    u = zero(),
+    b = zero(),
+    c = zero();
   for (const l of lines) {
     a = a.add(l.allocatedGpuHours);
     u = u.add(l.usedGpuHours);
@@ -183,10 +194,13 @@ function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
   return m;
 }
 
-const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => {
-  const ka = key(a), kb = key(b);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-};
+const byKey =
+  <T>(key: (x: T) => string) =>
+  (a: T, b: T) => {
+    const ka = key(a),
+      kb = key(b);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  };
 
 export const TOP_NAMESPACES = 10;
 
@@ -232,7 +246,8 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
 
   // Tenants: every configured tenant appears (a tenant with no usage still sees its zero), then unallocated if billed.
   const byTenant = groupBy(rows, (r) => r.tenantId);
-  const tenantIds = scope.kind === "tenant" ? [scope.tenantId] : [...cfg.tenants.map((t) => t.id), ...(byTenant.has(UNALLOCATED) ? [UNALLOCATED] : [])];
+  const tenantIds =
+    scope.kind === "tenant" ? [scope.tenantId] : [...cfg.tenants.map((t) => t.id), ...(byTenant.has(UNALLOCATED) ? [UNALLOCATED] : [])];
   for (const id of byTenant.keys()) if (!tenantIds.includes(id)) tenantIds.push(id); // a tenant since removed from config
   const nameOf = (id: string) => cfg.tenants.find((t) => t.id === id)?.name ?? byTenant.get(id)?.[0]?.tenantName ?? id;
   const tenants: TenantLine[] = tenantIds.map((id) => ({ tenantId: id, tenantName: nameOf(id), ...sums(byTenant.get(id) ?? []) }));
@@ -244,10 +259,14 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
       return { tenantId: f.tenantId, tenantName: nameOf(f.tenantId), namespace: f.namespace, gpuModel: f.gpuModel, factors, ...sums(ls) };
     })
     .sort(byKey((n) => `${n.tenantId}\u0000${n.namespace}\u0000${n.gpuModel}`));
-  const topNamespaces = [...namespaces].sort((a, b) => b.cost.cmp(a.cost) || b.allocatedGpuHours.cmp(a.allocatedGpuHours)).slice(0, TOP_NAMESPACES);
+  const topNamespaces = [...namespaces]
+    .sort((a, b) => b.cost.cmp(a.cost) || b.allocatedGpuHours.cmp(a.allocatedGpuHours))
+    .slice(0, TOP_NAMESPACES);
 
   // Every day of the month appears, zero where nothing ran, so the trend line has no false gaps.
-  const dayMap = new Map(billingMonth(m.month, m.timeZone).days.map((d) => [d.day, { day: d.day, allocatedGpuHours: zero(), usedGpuHours: zero() }]));
+  const dayMap = new Map(
+    billingMonth(m.month, m.timeZone).days.map((d) => [d.day, { day: d.day, allocatedGpuHours: zero(), usedGpuHours: zero() }]),
+  );
   for (const d of daily) {
     const p = dayMap.get(d.day) ?? dayMap.set(d.day, { day: d.day, allocatedGpuHours: zero(), usedGpuHours: zero() }).get(d.day)!;
     p.allocatedGpuHours = p.allocatedGpuHours.add(d.allocatedGpuHours);
@@ -271,7 +290,12 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
     scope.kind === "tenant" && ds.pods
       ? ds.pods
           .filter((p) => p.tenantId === scope.tenantId)
-          .sort(byKey((p) => `${p.namespace}\u0000${p.pod}\u0000${p.cluster}\u0000${p.node}\u0000${p.gpuModel}\u0000${p.instanceType}\u0000${p.capacityType}`))
+          .sort(
+            byKey(
+              (p) =>
+                `${p.namespace}\u0000${p.pod}\u0000${p.cluster}\u0000${p.node}\u0000${p.gpuModel}\u0000${p.instanceType}\u0000${p.capacityType}`,
+            ),
+          )
       : undefined;
 
   let idle: ReportModel["idle"];
@@ -321,7 +345,12 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
             difference: new D(r.difference!),
             differencePct: pct(r.difference_pct),
           })),
-        total: { awsCost: new D(total.aws_cost!), meteredCost: new D(total.metered_cost!), difference: new D(total.difference!), differencePct: pct(total.difference_pct) },
+        total: {
+          awsCost: new D(total.aws_cost!),
+          meteredCost: new D(total.metered_cost!),
+          difference: new D(total.difference!),
+          differencePct: pct(total.difference_pct),
+        },
         billedNotMetered: rec.filter((r) => r.kind === "billed_not_metered").length,
         billedNotMeteredCost: rec.filter((r) => r.kind === "billed_not_metered").reduce((a, r) => a.add(r.aws_cost!), zero()),
         meteredNotBilled: rec.filter((r) => r.kind === "metered_not_billed").length,
@@ -354,11 +383,19 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
       prices,
       spotByZone,
       ...(ds.prices
-        ? { priceFeed: { source: ds.prices.source, ...(ds.prices.region ? { region: ds.prices.region } : {}), skus: [...new Set(ds.prices.instanceTypes.flatMap((t) => (t.sku ? [t.sku] : [])))].sort() } }
+        ? {
+            priceFeed: {
+              source: ds.prices.source,
+              ...(ds.prices.region ? { region: ds.prices.region } : {}),
+              skus: [...new Set(ds.prices.instanceTypes.flatMap((t) => (t.sku ? [t.sku] : [])))].sort(),
+            },
+          }
         : {}),
       // The note of the table the month was priced with (prices.json); the config's for older months.
       priceSource: ds.prices ? (ds.prices.note ?? "") : cfg.priceSource,
-      tiers: [...cfg.correction.tiers].sort((a, b) => b.minUtilization - a.minUtilization).map((t) => ({ minUtilization: t.minUtilization, factor: new D(t.factor) })),
+      tiers: [...cfg.correction.tiers]
+        .sort((a, b) => b.minUtilization - a.minUtilization)
+        .map((t) => ({ minUtilization: t.minUtilization, factor: new D(t.factor) })),
       granularity: cfg.correction.granularity,
       manifestSha256: ds.manifestSha256,
       datasetConfigHash: m.inputs.configHash,
@@ -400,7 +437,10 @@ function snapshotPriceLines(s: PriceSnapshot): { prices: PriceLine[]; spotByZone
   const weighted = (ns: NodePrice[]): Dec | undefined => {
     const minutes = ns.reduce((a, n) => a + spanMinutes(n), 0);
     if (!minutes) return undefined;
-    return ns.reduce((a, n) => a.add(new D(n.hourly).mul(spanMinutes(n))), new D(0)).div(minutes).toDecimalPlaces(PRICE_DP);
+    return ns
+      .reduce((a, n) => a.add(new D(n.hourly).mul(spanMinutes(n))), new D(0))
+      .div(minutes)
+      .toDecimalPlaces(PRICE_DP);
   };
   const prices: PriceLine[] = s.instanceTypes.map((t) => {
     const spot = t.spotHourly !== undefined ? new D(t.spotHourly) : weighted(spotNodes.filter((n) => n.instanceType === t.instanceType));
@@ -412,7 +452,13 @@ function snapshotPriceLines(s: PriceSnapshot): { prices: PriceLine[]; spotByZone
       onDemandHourly: od,
       onDemandPerGpu: perGpu(od, t.gpus),
       onDemandOrigin: t.onDemandOrigin,
-      ...(spot ? { spotHourly: spot, spotPerGpu: perGpu(spot, t.gpus), spotOrigin: t.spotHourly !== undefined ? ("config" as const) : ("aws-spot-price-history" as const) } : {}),
+      ...(spot
+        ? {
+            spotHourly: spot,
+            spotPerGpu: perGpu(spot, t.gpus),
+            spotOrigin: t.spotHourly !== undefined ? ("config" as const) : ("aws-spot-price-history" as const),
+          }
+        : {}),
     };
   });
   const gpusOf = new Map(s.instanceTypes.map((t) => [t.instanceType, t.gpus]));

@@ -6,8 +6,28 @@ import type { ReportModel } from "./report-model.js";
 import type { Language } from "../core/language.js";
 
 export const SHEETS = {
-  en: { summary: "Summary", tenants: "Tenants", namespaces: "Namespaces", daily: "Daily", capacity: "Capacity & Idle", rates: "Rates", quota: "Quota", pods: "Pods", controller: "Controller" },
-  ko: { summary: "요약", tenants: "테넌트", namespaces: "네임스페이스", daily: "일별", capacity: "용량 및 유휴", rates: "단가", quota: "쿼터", pods: "파드", controller: "컨트롤러" },
+  en: {
+    summary: "Summary",
+    tenants: "Tenants",
+    namespaces: "Namespaces",
+    daily: "Daily",
+    capacity: "Capacity & Idle",
+    rates: "Rates",
+    quota: "Quota",
+    pods: "Pods",
+    controller: "Controller",
+  },
+  ko: {
+    summary: "요약",
+    tenants: "테넌트",
+    namespaces: "네임스페이스",
+    daily: "일별",
+    capacity: "용량 및 유휴",
+    rates: "단가",
+    quota: "쿼터",
+    pods: "파드",
+    controller: "컨트롤러",
+  },
 } as const;
 
 type Kind = "text" | "hours" | "money" | "pct" | "price" | "int" | "factor";
@@ -46,7 +66,10 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
   wb.modified = new Date(model.period.end);
   wb.calcProperties.fullCalcOnLoad = true;
   const cur = model.currency;
-  const moneyFmt = `"${cur}" #,##0.${"0".repeat(model.currencyDecimals)};-"${cur}" #,##0.${"0".repeat(model.currencyDecimals)}`.replace(/\.(?=;|$)/g, "");
+  const moneyFmt = `"${cur}" #,##0.${"0".repeat(model.currencyDecimals)};-"${cur}" #,##0.${"0".repeat(model.currencyDecimals)}`.replace(
+    /\.(?=;|$)/g,
+    "",
+  );
   const FMT: Record<Kind, string | undefined> = {
     text: undefined,
     hours: "#,##0.00",
@@ -66,7 +89,12 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
   };
 
   /** A data sheet: bold frozen header, autofilter, rows, and a totals row of SUM formulas. Returns the totals row number. */
-  const dataSheet = (name: string, cols: Col[], rows: Cell[][], totals?: { label: string; extra?: (row: number, first: number, last: number) => Record<number, Cell> }) => {
+  const dataSheet = (
+    name: string,
+    cols: Col[],
+    rows: Cell[][],
+    totals?: { label: string; extra?: (row: number, first: number, last: number) => Record<number, Cell> },
+  ) => {
     const ws = wb.addWorksheet(name, { views: [{ state: "frozen", ySplit: 1 }] });
     ws.columns = cols.map((c) => ({ width: c.width ?? (c.kind === "text" ? 22 : 16) }));
     const head = ws.getRow(1);
@@ -107,7 +135,9 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
     return { ws, totalRow, first, last };
   };
 
-  const util = (usedCol: string, allocCol: string) => (row: number) => ({ formula: `IF(${allocCol}${row}=0,0,${usedCol}${row}/${allocCol}${row})` });
+  const util = (usedCol: string, allocCol: string) => (row: number) => ({
+    formula: `IF(${allocCol}${row}=0,0,${usedCol}${row}/${allocCol}${row})`,
+  });
 
   // Summary first so it opens first; filled in once the other sheets' totals rows are known.
   const summary = wb.addWorksheet(S.summary);
@@ -165,7 +195,12 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
       { header: L.used, kind: "hours", sum: true },
       { header: L.utilization, kind: "pct" },
     ],
-    model.daily.map((d) => [d.day, d.allocatedGpuHours, d.usedGpuHours, d.allocatedGpuHours.isZero() ? 0 : d.usedGpuHours.div(d.allocatedGpuHours).toDecimalPlaces(4)]),
+    model.daily.map((d) => [
+      d.day,
+      d.allocatedGpuHours,
+      d.usedGpuHours,
+      d.allocatedGpuHours.isZero() ? 0 : d.usedGpuHours.div(d.allocatedGpuHours).toDecimalPlaces(4),
+    ]),
     { label: L.total, extra: (row) => ({ 3: util("C", "B")(row) }) },
   );
 
@@ -184,7 +219,17 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
         { header: L.used, kind: "hours", sum: true },
         { header: L.utilization, kind: "pct" },
       ],
-      model.pods.map((p) => [p.namespace, p.pod, p.node, p.gpuModel, p.instanceType, capacityLabel(L, p.capacityType), p.allocatedGpuHours, p.usedGpuHours, p.avgUtilization]),
+      model.pods.map((p) => [
+        p.namespace,
+        p.pod,
+        p.node,
+        p.gpuModel,
+        p.instanceType,
+        capacityLabel(L, p.capacityType),
+        p.allocatedGpuHours,
+        p.usedGpuHours,
+        p.avgUtilization,
+      ]),
       { label: L.total, extra: (row) => ({ 8: util("H", "G")(row) }) },
     );
   }
@@ -207,7 +252,19 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
         { header: `${L.unitPrice} (${cur})`, kind: "price" },
         { header: `${L.idleCost} (${cur})`, kind: "money", sum: true },
       ],
-      model.idle.lines.map((c) => [c.nodeGroup, c.instanceType, c.gpuModel, capacityLabel(L, c.capacityType), c.nodes, c.nodeGpuHours, c.allocatedGpuHours, c.idleGpuHours, c.idleRatio, c.unitPrice, c.idleCost]),
+      model.idle.lines.map((c) => [
+        c.nodeGroup,
+        c.instanceType,
+        c.gpuModel,
+        capacityLabel(L, c.capacityType),
+        c.nodes,
+        c.nodeGpuHours,
+        c.allocatedGpuHours,
+        c.idleGpuHours,
+        c.idleRatio,
+        c.unitPrice,
+        c.idleCost,
+      ]),
       { label: L.total, extra: (row) => ({ 8: { formula: `IF(F${row}=0,0,H${row}/F${row})` } }) },
     );
   }
@@ -229,12 +286,23 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
         { header: `${L.unitPrice} (${cur})`, kind: "price" },
         { header: `${L.savedCost} (${cur})`, kind: "money", sum: true },
       ],
-      k.lines.map((c) => [c.nodeGroup, c.instanceType, c.capacityType ? capacityLabel(L, c.capacityType) : "", c.nodesReclaimed, c.scaleOuts, c.nodesAdded, c.gpuNodeHoursSaved, c.unitPrice, c.savedCost]),
+      k.lines.map((c) => [
+        c.nodeGroup,
+        c.instanceType,
+        c.capacityType ? capacityLabel(L, c.capacityType) : "",
+        c.nodesReclaimed,
+        c.scaleOuts,
+        c.nodesAdded,
+        c.gpuNodeHoursSaved,
+        c.unitPrice,
+        c.savedCost,
+      ]),
       { label: L.total },
     );
     // Under the table: each cluster's status (an empty table must still say why) and how the estimate is made.
     let r = (controller.totalRow ?? controller.last) + 2;
-    for (const st of k.statuses) controller.ws.getRow(r++).getCell(1).value = neutraliseFormula(`${st.cluster}: ${L.controllerStatus[st.status] ?? st.status}`);
+    for (const st of k.statuses)
+      controller.ws.getRow(r++).getCell(1).value = neutraliseFormula(`${st.cluster}: ${L.controllerStatus[st.status] ?? st.status}`);
     controller.ws.getRow(r).getCell(1).value = L.controllerNote;
   }
 
@@ -250,7 +318,15 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
       { header: `${L.perGpuOnDemand} (${cur})`, kind: "price" },
       { header: `${L.perGpuSpot} (${cur})`, kind: "price" },
     ],
-    model.methodology.prices.map((p) => [p.instanceType, p.gpuModel, p.gpus, p.onDemandHourly, p.spotHourly ?? null, p.onDemandPerGpu, p.spotPerGpu ?? null]),
+    model.methodology.prices.map((p) => [
+      p.instanceType,
+      p.gpuModel,
+      p.gpus,
+      p.onDemandHourly,
+      p.spotHourly ?? null,
+      p.onDemandPerGpu,
+      p.spotPerGpu ?? null,
+    ]),
   );
   {
     const ws = rates.ws;
@@ -268,7 +344,10 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
     }
     r += 2;
     const feed = model.methodology.priceFeed;
-    const source = feed?.source === "aws" ? L.awsPriceSourceText.replace("{region}", feed.region ?? "").replace("{skus}", feed.skus.join(", ")) : model.methodology.priceSource || L.none;
+    const source =
+      feed?.source === "aws"
+        ? L.awsPriceSourceText.replace("{region}", feed.region ?? "").replace("{skus}", feed.skus.join(", "))
+        : model.methodology.priceSource || L.none;
     ws.getCell(`A${r}`).value = neutraliseFormula(`${L.priceSource}: ${source}`);
     r++;
     const origins = [...new Set(model.methodology.prices.flatMap((p) => [p.onDemandOrigin, ...(p.spotOrigin ? [p.spotOrigin] : [])]))];
@@ -278,7 +357,9 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
       ws.getCell(`A${r}`).value = neutraliseFormula(`${L.spotByZone} (${cur})`);
       ws.getCell(`A${r}`).font = { bold: true };
       r++;
-      [L.instanceType, L.zone, L.nodes, L.spotHourly, L.perGpuSpot, L.priceChanges, L.lowHigh].forEach((h, i) => (ws.getCell(r, i + 1).value = h));
+      [L.instanceType, L.zone, L.nodes, L.spotHourly, L.perGpuSpot, L.priceChanges, L.lowHigh].forEach(
+        (h, i) => (ws.getCell(r, i + 1).value = h),
+      );
       ws.getRow(r).font = { bold: true };
       for (const z of model.methodology.spotByZone) {
         r++;
@@ -334,8 +415,16 @@ export async function renderReportWorkbook(model: ReportModel, opts: { lang: Lan
     lines.push([L.idleHours, { formula: ref(S.capacity, `H${capacity.totalRow}`), result: n(model.idle.idleGpuHours) }, "hours"]);
   }
   if (controller && model.controller) {
-    lines.push([`${L.savedCost} (${cur})`, { formula: ref(S.controller, `I${controller.totalRow}`), result: n(model.controller.savedCost) }, "money"]);
-    lines.push([L.gpuHoursSaved, { formula: ref(S.controller, `G${controller.totalRow}`), result: n(model.controller.gpuNodeHoursSaved) }, "hours"]);
+    lines.push([
+      `${L.savedCost} (${cur})`,
+      { formula: ref(S.controller, `I${controller.totalRow}`), result: n(model.controller.savedCost) },
+      "money",
+    ]);
+    lines.push([
+      L.gpuHoursSaved,
+      { formula: ref(S.controller, `G${controller.totalRow}`), result: n(model.controller.gpuNodeHoursSaved) },
+      "hours",
+    ]);
   }
   lines.push([L.manifestHash, model.methodology.manifestSha256, "text"], [L.configHash, model.methodology.datasetConfigHash, "text"]);
   lines.forEach(([k, v, kind], i) => {

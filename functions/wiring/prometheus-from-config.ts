@@ -39,7 +39,8 @@ export function prometheusFromConfig(
     const secretId = env[`${a.tokenEnv}${TOKEN_SECRET_SUFFIX}`];
     if (token) auth = { type: "bearer", token };
     // Deployed: the token stays in Secrets Manager and is read at run time, so rotating it needs no redeploy.
-    else if (secretId) auth = { type: "bearer", token: bearerTokenFromSecret(overrides.secrets?.() ?? new SecretsManagerClient({}), secretId) };
+    else if (secretId)
+      auth = { type: "bearer", token: bearerTokenFromSecret(overrides.secrets?.() ?? new SecretsManagerClient({}), secretId) };
     else
       throw new Error(
         `prometheus.auth.tokenEnv: environment variable ${a.tokenEnv} is not set (the token), nor ${a.tokenEnv}${TOKEN_SECRET_SUFFIX} (a Secrets Manager secret holding it)`,

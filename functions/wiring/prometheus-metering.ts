@@ -14,20 +14,34 @@ import { rerunMonth, type RerunDeps } from "../metering/rerun-month.js";
 export type PrometheusWired<T extends { usage: UsageSources }> = Omit<T, "usage"> & PrometheusUsageWiring;
 
 /** `deps` with its clients and queries turned into metering's usage sources. */
-export function withPrometheusUsage<T extends PrometheusUsageWiring>({ prometheus, prometheusFor, queries, ...rest }: T): Omit<T, keyof PrometheusUsageWiring> & { usage: UsageSources } {
+export function withPrometheusUsage<T extends PrometheusUsageWiring>({
+  prometheus,
+  prometheusFor,
+  queries,
+  ...rest
+}: T): Omit<T, keyof PrometheusUsageWiring> & { usage: UsageSources } {
   return { ...rest, usage: prometheusUsageSources({ prometheus, prometheusFor, queries }) };
 }
 
 type Rest<F> = F extends (deps: never, ...rest: infer R) => unknown ? R : never;
 
-export function meterMonthFromPrometheus(deps: PrometheusWired<MeterDeps>, ...rest: Rest<typeof meterMonth>): ReturnType<typeof meterMonth> {
+export function meterMonthFromPrometheus(
+  deps: PrometheusWired<MeterDeps>,
+  ...rest: Rest<typeof meterMonth>
+): ReturnType<typeof meterMonth> {
   return meterMonth(withPrometheusUsage(deps), ...rest);
 }
 
-export function meterMonthToDateFromPrometheus(deps: PrometheusWired<MonthToDateDeps>, ...rest: Rest<typeof meterMonthToDate>): ReturnType<typeof meterMonthToDate> {
+export function meterMonthToDateFromPrometheus(
+  deps: PrometheusWired<MonthToDateDeps>,
+  ...rest: Rest<typeof meterMonthToDate>
+): ReturnType<typeof meterMonthToDate> {
   return meterMonthToDate(withPrometheusUsage(deps), ...rest);
 }
 
-export function rerunMonthFromPrometheus(deps: PrometheusWired<RerunDeps>, ...rest: Rest<typeof rerunMonth>): ReturnType<typeof rerunMonth> {
+export function rerunMonthFromPrometheus(
+  deps: PrometheusWired<RerunDeps>,
+  ...rest: Rest<typeof rerunMonth>
+): ReturnType<typeof rerunMonth> {
   return rerunMonth(withPrometheusUsage(deps), ...rest);
 }

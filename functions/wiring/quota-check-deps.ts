@@ -43,7 +43,10 @@ export interface QuotaWiring {
 }
 
 /** AWS clients are made once; the EKS token (valid 15 min) is made per run in `clusterFor`. */
-export function buildQuotaCheckDeps(cfg: QuotaConfig, w: QuotaWiring): { deps: Omit<QuotaCheckDeps, "runId" | "enforcer" | "kueue">; clusterFor(enforce: boolean): Promise<ClusterPorts> } {
+export function buildQuotaCheckDeps(
+  cfg: QuotaConfig,
+  w: QuotaWiring,
+): { deps: Omit<QuotaCheckDeps, "runId" | "enforcer" | "kueue">; clusterFor(enforce: boolean): Promise<ClusterPorts> } {
   const settings = quotaSettings(cfg);
   const region = w.region ? { region: w.region } : {};
   const s3 = new S3Client(w.s3Endpoint ? { ...region, endpoint: w.s3Endpoint, forcePathStyle: true } : region);

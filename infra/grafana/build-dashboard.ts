@@ -25,9 +25,30 @@ interface PromPanel {
 
 export const PROM_PANELS: PromPanel[] = [
   { title: "GPU utilization (mean)", query: "dashboard-gpu-utilization", unit: "percentunit", legend: "utilization", type: "timeseries" },
-  { title: "Allocated GPUs by namespace", query: "dashboard-allocated-gpus-by-namespace", unit: "short", legend: "{{namespace}}", type: "timeseries", stack: true },
-  { title: "Used GPUs by namespace", query: "dashboard-used-gpus-by-namespace", unit: "short", legend: "{{namespace}}", type: "timeseries", stack: true },
-  { title: "GPUs: Spot vs On-Demand", query: "dashboard-gpus-by-capacity-type", unit: "short", legend: "{{capacity_type}}", type: "timeseries", stack: true },
+  {
+    title: "Allocated GPUs by namespace",
+    query: "dashboard-allocated-gpus-by-namespace",
+    unit: "short",
+    legend: "{{namespace}}",
+    type: "timeseries",
+    stack: true,
+  },
+  {
+    title: "Used GPUs by namespace",
+    query: "dashboard-used-gpus-by-namespace",
+    unit: "short",
+    legend: "{{namespace}}",
+    type: "timeseries",
+    stack: true,
+  },
+  {
+    title: "GPUs: Spot vs On-Demand",
+    query: "dashboard-gpus-by-capacity-type",
+    unit: "short",
+    legend: "{{capacity_type}}",
+    type: "timeseries",
+    stack: true,
+  },
   { title: "Idle GPUs by node", query: "dashboard-idle-gpus", unit: "short", legend: "{{node}}", type: "timeseries", stack: true },
 ];
 
@@ -63,7 +84,14 @@ export function buildDashboard(quotaNamespace = DEFAULT_QUOTA_SETTINGS.cloudwatc
         unit: "percentunit",
         min: 0,
         max: 1.2,
-        thresholds: { mode: "absolute", steps: [{ color: "green", value: null }, { color: "orange", value: 0.8 }, { color: "red", value: 1 }] },
+        thresholds: {
+          mode: "absolute",
+          steps: [
+            { color: "green", value: null },
+            { color: "orange", value: 0.8 },
+            { color: "red", value: 1 },
+          ],
+        },
       },
       overrides: [],
     },

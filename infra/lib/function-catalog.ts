@@ -125,7 +125,13 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeout: Duration.minutes(15),
     memorySize: 1024,
     assets: ["queries", "config"],
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "controller-audit-read" }, { kind: "prometheus" }, { kind: "price-feed" }],
+    grants: [
+      { kind: "datasets-read" },
+      { kind: "datasets-write" },
+      { kind: "controller-audit-read" },
+      { kind: "prometheus" },
+      { kind: "price-feed" },
+    ],
     inVpc: true,
     // MeterEnvSchema (functions/handlers/meter-handler.ts). The month's headline numbers go out as
     // embedded-metric-format log lines (no PutMetricData, so no CloudWatch grant).
@@ -143,7 +149,15 @@ export const FUNCTIONS: FunctionSpec[] = [
     assets: ["queries", "templates", "fonts", "config", "pdfkit-data"],
     // Dataset months, the delivery ledger (<prefix>/deliveries/) and report links
     // (<prefix>/reports/, presigned by the link signer's key) all live under the dataset prefix.
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "controller-audit-read" }, { kind: "prometheus" }, { kind: "price-feed" }, { kind: "ses-send-reports" }, { kind: "report-link-signer" }],
+    grants: [
+      { kind: "datasets-read" },
+      { kind: "datasets-write" },
+      { kind: "controller-audit-read" },
+      { kind: "prometheus" },
+      { kind: "price-feed" },
+      { kind: "ses-send-reports" },
+      { kind: "report-link-signer" },
+    ],
     // Talks to Prometheus when it meters.
     inVpc: true,
     // MonthlyEnvSchema (functions/handlers/monthly-handler.ts).
@@ -163,8 +177,12 @@ export const FUNCTIONS: FunctionSpec[] = [
     memorySize: 1024,
     assets: ["queries", "templates", "config"],
     grants: [
-      { kind: "prometheus" }, { kind: "state-read-write", of: "quota" }, { kind: "put-metrics", namespace: "quota-config" },
-      { kind: "ses-send-quota-alerts" }, { kind: "sns-publish-quota-alerts" }, { kind: "eks-describe" },
+      { kind: "prometheus" },
+      { kind: "state-read-write", of: "quota" },
+      { kind: "put-metrics", namespace: "quota-config" },
+      { kind: "ses-send-quota-alerts" },
+      { kind: "sns-publish-quota-alerts" },
+      { kind: "eks-describe" },
     ],
     inVpc: true,
     // QuotaEnvSchema (functions/handlers/quota-handler.ts); AWS_REGION and AWS_LAMBDA_FUNCTION_NAME come from Lambda.
@@ -186,8 +204,11 @@ export const FUNCTIONS: FunctionSpec[] = [
     memorySize: 512,
     assets: ["queries", "controller-policy"],
     grants: [
-      { kind: "prometheus", bearerToken: false }, { kind: "state-read-write", of: "controller" }, { kind: "put-metrics", namespace: "controller" },
-      { kind: "eks-describe" }, { kind: "asg-scale" },
+      { kind: "prometheus", bearerToken: false },
+      { kind: "state-read-write", of: "controller" },
+      { kind: "put-metrics", namespace: "controller" },
+      { kind: "eks-describe" },
+      { kind: "asg-scale" },
     ],
     inVpc: true,
     // Two overlapping invocations must not both act. The S3 lease decides; this makes
@@ -201,9 +222,15 @@ export const FUNCTIONS: FunctionSpec[] = [
     unavailable: (s) => (s.eksClusterName ? undefined : "gpuBilling.eksClusterName is not set (the controller acts on one EKS cluster)"),
     // ControllerEnvSchema (functions/handlers/controller-handler.ts); AWS_REGION comes from Lambda.
     environment: (s, c) => {
-      if (!c.prometheusUrl) throw new Error("gpuBilling.prometheus.url: the Controller needs the Prometheus of its cluster (here, or the billing config's prometheus.url or only cluster)");
+      if (!c.prometheusUrl)
+        throw new Error(
+          "gpuBilling.prometheus.url: the Controller needs the Prometheus of its cluster (here, or the billing config's prometheus.url or only cluster)",
+        );
       // The controller signs with SigV4 (AMP) or sends nothing; it has no bearer-token support.
-      if (c.billing.prometheus?.auth?.type === "bearer") throw new Error("gpuBilling.eksClusterName: the Controller cannot use the billing config's bearer-token Prometheus (SigV4 or no auth only)");
+      if (c.billing.prometheus?.auth?.type === "bearer")
+        throw new Error(
+          "gpuBilling.eksClusterName: the Controller cannot use the billing config's bearer-token Prometheus (SigV4 or no auth only)",
+        );
       return {
         CONTROLLER_BUCKET: c.bucketName,
         CONTROLLER_PREFIX: s.controller.statePrefix,
@@ -224,7 +251,14 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeout: Duration.minutes(15),
     memorySize: 1024,
     assets: ["queries", "config"],
-    grants: [{ kind: "datasets-read" }, { kind: "datasets-write" }, { kind: "controller-audit-read" }, { kind: "prometheus" }, { kind: "price-feed" }, { kind: "invoke", functionId: "Monthly" }],
+    grants: [
+      { kind: "datasets-read" },
+      { kind: "datasets-write" },
+      { kind: "controller-audit-read" },
+      { kind: "prometheus" },
+      { kind: "price-feed" },
+      { kind: "invoke", functionId: "Monthly" },
+    ],
     inVpc: true,
     // RerunEnvSchema (functions/handlers/rerun-handler.ts): the meter's, plus the monthly function to deliver through.
     environment: (s, c) => ({

@@ -204,13 +204,15 @@ export class GpuBillingFunction extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    const dlqDepth = this.dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: "Maximum" }).createAlarm(this, "DlqAlarm", {
-      alarmDescription: `${id}: an invocation exhausted its retries and is parked in the dead-letter queue.`,
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    const dlqDepth = this.dlq
+      .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: "Maximum" })
+      .createAlarm(this, "DlqAlarm", {
+        alarmDescription: `${id}: an invocation exhausted its retries and is parked in the dead-letter queue.`,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
     for (const a of [errors, dlqDepth]) {
       a.addAlarmAction(action);
       this.alarms.push(a);

@@ -93,14 +93,17 @@ export class GpuBillingStack extends Stack {
     const envContext: EnvironmentContext = {
       bucketName: this.storage.bucket.bucketName,
       billing,
-      prometheusUrl: s.prometheus.url ?? billing.prometheus?.url ?? (billing.clusters?.length === 1 ? billing.clusters[0]!.prometheus.url : undefined),
+      prometheusUrl:
+        s.prometheus.url ?? billing.prometheus?.url ?? (billing.clusters?.length === 1 ? billing.clusters[0]!.prometheus.url : undefined),
       prometheusSigV4Region: promAuth?.type === "sigv4" ? promAuth.region : s.prometheus.ampWorkspaceArn?.split(":")[3],
       functionNames: new Map(),
     };
     // Each bearer-token variable the billing config names (prometheus.auth.tokenEnv, per cluster too) → its secret.
     this.tokenSecrets = prometheusTokenSecrets(s, billing);
     if ((s.quota.enforce ?? quota.enforce) && !s.eksClusterName && (props.functions ?? FUNCTIONS).some((f) => f.id === "Quota"))
-      throw new Error("gpuBilling.eksClusterName: required because quota enforcement is on (gpuBilling.quota.enforce or the billing config's quota.enforce)");
+      throw new Error(
+        "gpuBilling.eksClusterName: required because quota enforcement is on (gpuBilling.quota.enforce or the billing config's quota.enforce)",
+      );
 
     for (const spec of props.functions ?? FUNCTIONS) {
       if (!existsSync(path.join(root, spec.entry))) throw new Error(`function ${spec.id}: entry ${spec.entry} does not exist`);
@@ -130,9 +133,7 @@ export class GpuBillingStack extends Stack {
         vpc: spec.inVpc ? vpc : undefined,
         logRetention: retention,
         alarmTopic: this.alertTopic,
-        schedule: spec.schedule
-          ? { expression: s.schedules[spec.schedule], timeZone: s.timeZone, enabled: s.schedulesEnabled }
-          : undefined,
+        schedule: spec.schedule ? { expression: s.schedules[spec.schedule], timeZone: s.timeZone, enabled: s.schedulesEnabled } : undefined,
       });
       this.findings.set(f, { objectPrefixes: [], starActions: [], asgNames: [] });
       for (const g of spec.grants) this.grant(f, g, s);
@@ -149,7 +150,7 @@ export class GpuBillingStack extends Stack {
     });
     const alarms: cloudwatch.Alarm[] = [
       manifestMissing.createAlarm(this, "MonthManifestMissingAlarm", {
-        alarmDescription: "The previous billing month has no manifest on the 2nd: it was not metered. Runbook: README \"A month failed\".",
+        alarmDescription: 'The previous billing month has no manifest on the 2nd: it was not metered. Runbook: README "A month failed".',
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -184,7 +185,8 @@ export class GpuBillingStack extends Stack {
           statistic: "Minimum",
           period: Duration.minutes(5),
         }).createAlarm(this, "ControllerHaltedAlarm", {
-          alarmDescription: "The node-group controller halted every run for 15 minutes: it is neither reclaiming nor scaling out. See its logs (decision lines with the halt reason).",
+          alarmDescription:
+            "The node-group controller halted every run for 15 minutes: it is neither reclaiming nor scaling out. See its logs (decision lines with the halt reason).",
           threshold: 1,
           evaluationPeriods: 3,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -193,7 +195,12 @@ export class GpuBillingStack extends Stack {
       );
     for (const a of alarms) a.addAlarmAction(new cwActions.SnsAction(this.alertTopic));
 
-    this.dashboard(s, billing.tenants.map((t) => t.id), quota.cloudwatchNamespace, alarms);
+    this.dashboard(
+      s,
+      billing.tenants.map((t) => t.id),
+      quota.cloudwatchNamespace,
+      alarms,
+    );
 
     new CfnOutput(this, "DataBucketName", { value: this.storage.bucket.bucketName });
     new CfnOutput(this, "AlertTopicArn", { value: this.alertTopic.topicArn });
@@ -211,7 +218,11 @@ export class GpuBillingStack extends Stack {
   /** A bearer-token secret the operator created (by name; grants cover its random ARN suffix). */
   private tokenSecret(name: string): secretsmanager.ISecret {
     let secret = this.importedSecrets.get(name);
-    if (!secret) this.importedSecrets.set(name, (secret = secretsmanager.Secret.fromSecretNameV2(this, `PrometheusTokenSecret${this.importedSecrets.size}`, name)));
+    if (!secret)
+      this.importedSecrets.set(
+        name,
+        (secret = secretsmanager.Secret.fromSecretNameV2(this, `PrometheusTokenSecret${this.importedSecrets.size}`, name)),
+      );
     return secret;
   }
 
@@ -285,7 +296,11 @@ export class GpuBillingStack extends Stack {
         return;
       case "put-metrics": {
         const namespace =
-          g.namespace === "quota-config" ? quotaSettings(this.billing).cloudwatchNamespace : g.namespace === "controller" ? s.controller.metricsNamespace : s.metricsNamespace;
+          g.namespace === "quota-config"
+            ? quotaSettings(this.billing).cloudwatchNamespace
+            : g.namespace === "controller"
+              ? s.controller.metricsNamespace
+              : s.metricsNamespace;
         // PutMetricData has no resource-level permissions; the namespace condition is the boundary.
         onStar(["cloudwatch:PutMetricData"], `no resource-level permissions; bounded by cloudwatch:namespace = ${namespace}`, {
           StringEquals: { "cloudwatch:namespace": namespace },
@@ -294,7 +309,10 @@ export class GpuBillingStack extends Stack {
       }
       case "ses-send-reports": {
         const from = s.ses.fromAddress ?? this.billing.reports?.from;
-        if (!from) throw new Error("gpuBilling.ses.fromAddress: the Monthly function needs a sender (set it, or reports.from in the billing config)");
+        if (!from)
+          throw new Error(
+            "gpuBilling.ses.fromAddress: the Monthly function needs a sender (set it, or reports.from in the billing config)",
+          );
         // SESv2 SendEmail (raw MIME) without a configuration set in the request; the configuration
         // set's ARN is for when an operator makes it the identity's default (README).
         f.allow(
@@ -344,9 +362,14 @@ export class GpuBillingStack extends Stack {
         f.allow(
           ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
           names.map((n) => `arn:${Aws.PARTITION}:autoscaling:${Aws.REGION}:${Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/${n}`),
-          s.controller.requireClusterTag && s.eksClusterName ? { StringEquals: { "autoscaling:ResourceTag/eks:cluster-name": s.eksClusterName } } : undefined,
+          s.controller.requireClusterTag && s.eksClusterName
+            ? { StringEquals: { "autoscaling:ResourceTag/eks:cluster-name": s.eksClusterName } }
+            : undefined,
         );
-        onStar(["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"], "Auto Scaling Describe* actions support no resource-level permissions; read-only");
+        onStar(
+          ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"],
+          "Auto Scaling Describe* actions support no resource-level permissions; read-only",
+        );
         return;
       }
       case "invoke": {
@@ -364,7 +387,10 @@ export class GpuBillingStack extends Stack {
 
   /** The controller policy the Controller function is bundled with, validated at synth time. */
   private policy(s: Settings): ControllerPolicy {
-    return (this.controllerPolicy ??= parsePolicy(readFileSync(path.join(this.repoRoot, s.controller.policyFile), "utf8"), s.controller.policyFile));
+    return (this.controllerPolicy ??= parsePolicy(
+      readFileSync(path.join(this.repoRoot, s.controller.policyFile), "utf8"),
+      s.controller.policyFile,
+    ));
   }
 
   private dashboard(s: Settings, tenants: string[], quotaNs: string, stackAlarms: cloudwatch.Alarm[]): void {
@@ -378,7 +404,10 @@ export class GpuBillingStack extends Stack {
         period,
       });
     const fns = [...this.functions.values()];
-    const d = new cloudwatch.Dashboard(this, "Dashboard", { dashboardName: `${this.stackName}-gpu-billing`, defaultInterval: Duration.days(35) });
+    const d = new cloudwatch.Dashboard(this, "Dashboard", {
+      dashboardName: `${this.stackName}-gpu-billing`,
+      defaultInterval: Duration.days(35),
+    });
     d.addWidgets(
       new cloudwatch.GraphWidget({
         title: "GPU-hours used this month by tenant (quota check)",
@@ -388,7 +417,10 @@ export class GpuBillingStack extends Stack {
       new cloudwatch.GraphWidget({
         title: "Quota used (%) by tenant (quota check)",
         left: [search(quotaNs, QUOTA_RATIO_METRIC, [QUOTA_TENANT_DIMENSION], "Maximum", Duration.hours(1), " * 100")],
-        leftAnnotations: [{ value: 80, label: "warn" }, { value: 100, label: "block" }],
+        leftAnnotations: [
+          { value: 80, label: "warn" },
+          { value: 100, label: "block" },
+        ],
         width: 12,
       }),
     );
@@ -400,7 +432,9 @@ export class GpuBillingStack extends Stack {
       }),
       new cloudwatch.GraphWidget({
         title: "Spot share of allocated GPU-hours (meter)",
-        left: [new cloudwatch.Metric({ namespace: ns, metricName: MONTH_METRICS.spotShare, statistic: "Maximum", period: Duration.days(1) })],
+        left: [
+          new cloudwatch.Metric({ namespace: ns, metricName: MONTH_METRICS.spotShare, statistic: "Maximum", period: Duration.days(1) }),
+        ],
         width: 12,
       }),
     );
@@ -462,6 +496,7 @@ function senderIdentities(address: string): string[] {
 /** CloudWatch Logs only accepts certain retention values; a setting must be one of them. */
 export function toRetention(days: number): logs.RetentionDays {
   const allowed = Object.values(logs.RetentionDays).filter((v): v is number => typeof v === "number");
-  if (!allowed.includes(days)) throw new Error(`gpuBilling.retention.logDays: ${days} is not a CloudWatch Logs retention (${allowed.join(", ")})`);
+  if (!allowed.includes(days))
+    throw new Error(`gpuBilling.retention.logDays: ${days} is not a CloudWatch Logs retention (${allowed.join(", ")})`);
   return days as logs.RetentionDays;
 }

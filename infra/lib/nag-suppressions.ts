@@ -42,7 +42,8 @@ export function applyNagSuppressions(stack: Stack, storage: DataStorage, functio
       });
     v.acknowledge({
       id: "AwsSolutions-SQS3",
-      reason: "This queue is itself the dead-letter queue (Lambda on-failure destination and the schedule's DLQ); a DLQ of a DLQ adds nothing.",
+      reason:
+        "This queue is itself the dead-letter queue (Lambda on-failure destination and the schedule's DLQ); a DLQ of a DLQ adds nothing.",
     });
     v.acknowledge({
       id: "AwsSolutions-L1",
@@ -50,7 +51,8 @@ export function applyNagSuppressions(stack: Stack, storage: DataStorage, functio
     });
     v.acknowledge({
       id: "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]",
-      reason: "Functions in the VPC need ec2:CreateNetworkInterface & co. on '*'; the AWS managed policy is exactly that minimum and AWS maintains it.",
+      reason:
+        "Functions in the VPC need ec2:CreateNetworkInterface & co. on '*'; the AWS managed policy is exactly that minimum and AWS maintains it.",
     });
     // The scheduler's invoke role may call the function and its versions (`<arn>:*`), nothing else.
     Validations.of(stack).acknowledge({
@@ -65,7 +67,13 @@ export function applyNagSuppressions(stack: Stack, storage: DataStorage, functio
 }
 
 /** The report-link signer (an IAM user whose key signs presigned report links) and its secret. */
-export function acknowledgeReportLinkSigner(stack: Stack, storage: DataStorage, user: Construct, secret: Construct, reportsPrefix: string): void {
+export function acknowledgeReportLinkSigner(
+  stack: Stack,
+  storage: DataStorage,
+  user: Construct,
+  secret: Construct,
+  reportsPrefix: string,
+): void {
   const bucketId = stack.getLogicalId(storage.bucket.node.defaultChild as CfnResource);
   Validations.of(user).acknowledge({
     id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${reportsPrefix}/*]`,
@@ -73,6 +81,7 @@ export function acknowledgeReportLinkSigner(stack: Stack, storage: DataStorage, 
   });
   Validations.of(secret).acknowledge({
     id: "AwsSolutions-SMG4",
-    reason: "The secret is an IAM access key created by this stack; it is rotated by changing gpuBilling.reports.linkSignerKeySerial and deploying (README runbook). A rotation Lambda would gain nothing: links already sent die with the old key either way.",
+    reason:
+      "The secret is an IAM access key created by this stack; it is rotated by changing gpuBilling.reports.linkSignerKeySerial and deploying (README runbook). A rotation Lambda would gain nothing: links already sent die with the old key either way.",
   });
 }

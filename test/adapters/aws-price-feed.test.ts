@@ -30,13 +30,21 @@ const item = (zone: string, price: string, iso: string, type = "g4dn.12xlarge") 
 describe("EC2 Spot price history adapter", () => {
   it("given three pages over two zones with a change mid-month, when asked for the month, then every change of every page is read with the request's filters", async () => {
     const pages: Record<string, object> = {
-      first: { SpotPriceHistory: [item("ap-northeast-2a", "1.700000", "2026-10-14T06:00:00Z"), item("ap-northeast-2c", "1.500000", "2026-10-02T11:00:00Z")], NextToken: "page-2" },
+      first: {
+        SpotPriceHistory: [
+          item("ap-northeast-2a", "1.700000", "2026-10-14T06:00:00Z"),
+          item("ap-northeast-2c", "1.500000", "2026-10-02T11:00:00Z"),
+        ],
+        NextToken: "page-2",
+      },
       "page-2": { SpotPriceHistory: [item("ap-northeast-2a", "1.200000", "2026-09-28T03:00:00Z")], NextToken: "page-3" },
       "page-3": { SpotPriceHistory: [item("ap-northeast-2c", "1.450000", "2026-09-20T00:00:00Z", "g5.12xlarge")], NextToken: "" },
     };
     // The paginator reuses its input object, so the token each call carried is recorded as it is sent.
     const tokens: (string | undefined)[] = [];
-    ec2.on(DescribeSpotPriceHistoryCommand).callsFake((input: { NextToken?: string }) => (tokens.push(input.NextToken), pages[input.NextToken ?? "first"]));
+    ec2
+      .on(DescribeSpotPriceHistoryCommand)
+      .callsFake((input: { NextToken?: string }) => (tokens.push(input.NextToken), pages[input.NextToken ?? "first"]));
     const got = await ec2SpotPriceHistory(new EC2Client({ region: "ap-northeast-2" })).changes({
       instanceTypes: ["g4dn.12xlarge", "g5.12xlarge"],
       zones: ["ap-northeast-2a", "ap-northeast-2c"],
@@ -44,10 +52,34 @@ describe("EC2 Spot price history adapter", () => {
       endMs: END,
     });
     expect(got).toEqual([
-      { instanceType: "g4dn.12xlarge", zone: "ap-northeast-2a", productDescription: "Linux/UNIX", at: "2026-10-14T06:00:00.000Z", hourly: "1.700000" },
-      { instanceType: "g4dn.12xlarge", zone: "ap-northeast-2c", productDescription: "Linux/UNIX", at: "2026-10-02T11:00:00.000Z", hourly: "1.500000" },
-      { instanceType: "g4dn.12xlarge", zone: "ap-northeast-2a", productDescription: "Linux/UNIX", at: "2026-09-28T03:00:00.000Z", hourly: "1.200000" },
-      { instanceType: "g5.12xlarge", zone: "ap-northeast-2c", productDescription: "Linux/UNIX", at: "2026-09-20T00:00:00.000Z", hourly: "1.450000" },
+      {
+        instanceType: "g4dn.12xlarge",
+        zone: "ap-northeast-2a",
+        productDescription: "Linux/UNIX",
+        at: "2026-10-14T06:00:00.000Z",
+        hourly: "1.700000",
+      },
+      {
+        instanceType: "g4dn.12xlarge",
+        zone: "ap-northeast-2c",
+        productDescription: "Linux/UNIX",
+        at: "2026-10-02T11:00:00.000Z",
+        hourly: "1.500000",
+      },
+      {
+        instanceType: "g4dn.12xlarge",
+        zone: "ap-northeast-2a",
+        productDescription: "Linux/UNIX",
+        at: "2026-09-28T03:00:00.000Z",
+        hourly: "1.200000",
+      },
+      {
+        instanceType: "g5.12xlarge",
+        zone: "ap-northeast-2c",
+        productDescription: "Linux/UNIX",
+        at: "2026-09-20T00:00:00.000Z",
+        hourly: "1.450000",
+      },
     ]);
     const calls = ec2.commandCalls(DescribeSpotPriceHistoryCommand).map((c) => c.args[0].input);
     expect(tokens).toEqual([undefined, "page-2", "page-3"]);
@@ -62,13 +94,31 @@ describe("EC2 Spot price history adapter", () => {
   });
 
   it("given an item without a price, then it is refused, not skipped", async () => {
-    ec2.on(DescribeSpotPriceHistoryCommand).resolves({ SpotPriceHistory: [{ ...item("ap-northeast-2a", "1", "2026-10-01T00:00:00Z"), SpotPrice: undefined }] });
-    await expect(ec2SpotPriceHistory(new EC2Client({ region: "ap-northeast-2" })).changes({ instanceTypes: ["g4dn.12xlarge"], zones: ["ap-northeast-2a"], startMs: START, endMs: END })).rejects.toThrow(/incomplete item/);
+    ec2
+      .on(DescribeSpotPriceHistoryCommand)
+      .resolves({ SpotPriceHistory: [{ ...item("ap-northeast-2a", "1", "2026-10-01T00:00:00Z"), SpotPrice: undefined }] });
+    await expect(
+      ec2SpotPriceHistory(new EC2Client({ region: "ap-northeast-2" })).changes({
+        instanceTypes: ["g4dn.12xlarge"],
+        zones: ["ap-northeast-2a"],
+        startMs: START,
+        endMs: END,
+      }),
+    ).rejects.toThrow(/incomplete item/);
   });
 
   it("given EC2 throttling, then it is PriceFeedUnavailableError (retry later)", async () => {
-    ec2.on(DescribeSpotPriceHistoryCommand).rejects(Object.assign(new Error("Rate exceeded"), { name: "RequestLimitExceeded", $retryable: { throttling: true } }));
-    await expect(ec2SpotPriceHistory(new EC2Client({ region: "ap-northeast-2" })).changes({ instanceTypes: ["g4dn.12xlarge"], zones: ["ap-northeast-2a"], startMs: START, endMs: END })).rejects.toBeInstanceOf(PriceFeedUnavailableError);
+    ec2
+      .on(DescribeSpotPriceHistoryCommand)
+      .rejects(Object.assign(new Error("Rate exceeded"), { name: "RequestLimitExceeded", $retryable: { throttling: true } }));
+    await expect(
+      ec2SpotPriceHistory(new EC2Client({ region: "ap-northeast-2" })).changes({
+        instanceTypes: ["g4dn.12xlarge"],
+        zones: ["ap-northeast-2a"],
+        startMs: START,
+        endMs: END,
+      }),
+    ).rejects.toBeInstanceOf(PriceFeedUnavailableError);
   });
 });
 
@@ -115,7 +165,17 @@ const product = (instanceType: string, usd: string, sku: string) =>
       },
       Reserved: {
         [`${sku}.4NA7Y494T4`]: {
-          priceDimensions: { [`${sku}.4NA7Y494T4.6YS6EN2CT7`]: { unit: "Hrs", pricePerUnit: { USD: "2.9000000000" }, description: "reserved", rateCode: "r", beginRange: "0", endRange: "Inf", appliesTo: [] } },
+          priceDimensions: {
+            [`${sku}.4NA7Y494T4.6YS6EN2CT7`]: {
+              unit: "Hrs",
+              pricePerUnit: { USD: "2.9000000000" },
+              description: "reserved",
+              rateCode: "r",
+              beginRange: "0",
+              endRange: "Inf",
+              appliesTo: [],
+            },
+          },
           sku,
           effectiveDate: "2026-10-01T00:00:00Z",
           offerTermCode: "4NA7Y494T4",
@@ -136,7 +196,10 @@ describe("AWS Price List adapter", () => {
       { FormatVersion: "aws_v1", PriceList: [product("p4d.24xlarge", "30.4102800000", "P4SKU")] },
     ];
     pricing.on(GetProductsCommand).callsFake((input: { NextToken?: string }) => (tokens.push(input.NextToken), answers[tokens.length - 1]));
-    const got = await awsPriceList(new PricingClient({ region: "us-east-1" })).onDemand({ region: "ap-northeast-2", instanceTypes: ["g4dn.12xlarge", "p4d.24xlarge"] });
+    const got = await awsPriceList(new PricingClient({ region: "us-east-1" })).onDemand({
+      region: "ap-northeast-2",
+      instanceTypes: ["g4dn.12xlarge", "p4d.24xlarge"],
+    });
     expect(got).toEqual([
       { instanceType: "g4dn.12xlarge", hourly: "4.8120000000", sku: "G4SKU", effectiveDate: "2026-10-01T00:00:00Z" },
       { instanceType: "p4d.24xlarge", hourly: "30.4102800000", sku: "P4SKU", effectiveDate: "2026-10-01T00:00:00Z" },
@@ -158,7 +221,11 @@ describe("AWS Price List adapter", () => {
   });
 
   it("given a product whose shape is not the documented one, then it is refused naming the field", async () => {
-    pricing.on(GetProductsCommand).resolves({ FormatVersion: "aws_v1", PriceList: [JSON.stringify({ product: { attributes: {} }, terms: {} })] });
-    await expect(awsPriceList(new PricingClient({ region: "us-east-1" })).onDemand({ region: "ap-northeast-2", instanceTypes: ["g4dn.12xlarge"] })).rejects.toThrow(/does not understand: product\.sku/);
+    pricing
+      .on(GetProductsCommand)
+      .resolves({ FormatVersion: "aws_v1", PriceList: [JSON.stringify({ product: { attributes: {} }, terms: {} })] });
+    await expect(
+      awsPriceList(new PricingClient({ region: "us-east-1" })).onDemand({ region: "ap-northeast-2", instanceTypes: ["g4dn.12xlarge"] }),
+    ).rejects.toThrow(/does not understand: product\.sku/);
   });
 });

@@ -60,8 +60,12 @@ describe("dataset sinks", () => {
       const staging = s3Sink(s3.client, "billing", "cb").staging!;
       const loc = await staging.write("2026-10", "seoul-a", { usage: Buffer.from("[1]"), manifest: Buffer.from("{}") });
       expect(loc).toBe("s3://billing/cb/staging/month=2026-10/cluster=seoul-a/");
-      const keys = async () => ((await s3.client.send(new ListObjectsV2Command({ Bucket: "billing", Prefix: "cb/" }))).Contents ?? []).map((o) => o.Key).sort();
-      expect(await keys()).toEqual(["cb/staging/month=2026-10/cluster=seoul-a/manifest.json", "cb/staging/month=2026-10/cluster=seoul-a/usage.json"]);
+      const keys = async () =>
+        ((await s3.client.send(new ListObjectsV2Command({ Bucket: "billing", Prefix: "cb/" }))).Contents ?? []).map((o) => o.Key).sort();
+      expect(await keys()).toEqual([
+        "cb/staging/month=2026-10/cluster=seoul-a/manifest.json",
+        "cb/staging/month=2026-10/cluster=seoul-a/usage.json",
+      ]);
       const back = await staging.read("2026-10", "seoul-a");
       expect([back?.usage?.toString(), back?.manifest?.toString()]).toEqual(["[1]", "{}"]);
       expect(await staging.read("2026-10", "busan")).toBeUndefined();
@@ -72,6 +76,8 @@ describe("dataset sinks", () => {
 
   it("given a cluster id that is not a safe path part, the staging refuses it (no path traversal)", async () => {
     const staging = localSink(await mkdtemp(path.join(tmpdir(), "stage-"))).staging!;
-    await expect(staging.write("2026-10", "../x", { usage: Buffer.from(""), manifest: Buffer.from("") })).rejects.toThrow(/cannot be part of a path/);
+    await expect(staging.write("2026-10", "../x", { usage: Buffer.from(""), manifest: Buffer.from("") })).rejects.toThrow(
+      /cannot be part of a path/,
+    );
   });
 });

@@ -34,7 +34,10 @@ function bearerConfig(clusters: { id: string; url: string; tokenEnv: string }[])
   const ref = referenceConfig();
   return {
     ...ref,
-    clusters: clusters.map((c) => ({ id: c.id, prometheus: { ...ref.prometheus!, url: c.url, auth: { type: "bearer" as const, tokenEnv: c.tokenEnv } } })),
+    clusters: clusters.map((c) => ({
+      id: c.id,
+      prometheus: { ...ref.prometheus!, url: c.url, auth: { type: "bearer" as const, tokenEnv: c.tokenEnv } },
+    })),
   };
 }
 
@@ -43,7 +46,10 @@ describe("given a bearer-token Prometheus whose token lives in Secrets Manager (
     const [a, b] = await Promise.all([recordingPrometheus(), recordingPrometheus()]);
     sm.on(GetSecretValueCommand, { SecretId: "prom/busan" }).resolves({ SecretString: "busan-token\n" });
     sm.on(GetSecretValueCommand, { SecretId: "prom/suwon" }).resolves({ SecretString: "suwon-token" });
-    const cfg = bearerConfig([{ id: "busan", url: a.url, tokenEnv: "BUSAN_TOKEN" }, { id: "suwon-dc", url: b.url, tokenEnv: "SUWON_TOKEN" }]);
+    const cfg = bearerConfig([
+      { id: "busan", url: a.url, tokenEnv: "BUSAN_TOKEN" },
+      { id: "suwon-dc", url: b.url, tokenEnv: "SUWON_TOKEN" },
+    ]);
     const env = { BUSAN_TOKEN_SECRET_ID: "prom/busan", SUWON_TOKEN_SECRET_ID: "prom/suwon" };
     const forCluster = prometheusForClusters(cfg, env, { secrets: () => new SecretsManagerClient({ region: "ap-northeast-2" }) });
     for (const c of configuredClusters(cfg)) {
@@ -53,7 +59,12 @@ describe("given a bearer-token Prometheus whose token lives in Secrets Manager (
     expect(a.seen).toEqual(["Bearer busan-token", "Bearer busan-token"]);
     expect(b.seen).toEqual(["Bearer suwon-token", "Bearer suwon-token"]);
     // Cached: one read per secret for the two queries.
-    expect(sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId).sort()).toEqual(["prom/busan", "prom/suwon"]);
+    expect(
+      sm
+        .commandCalls(GetSecretValueCommand)
+        .map((c) => c.args[0].input.SecretId)
+        .sort(),
+    ).toEqual(["prom/busan", "prom/suwon"]);
   });
 
   it("when the token is rotated in the secret, it is used after the cache age without a redeploy", async () => {
@@ -70,7 +81,10 @@ describe("given a bearer-token Prometheus whose token lives in Secrets Manager (
   it("when the variable itself is set (a local run), it wins and Secrets Manager is not called", async () => {
     const p = await recordingPrometheus();
     const cfg = bearerConfig([{ id: "busan", url: p.url, tokenEnv: "BUSAN_TOKEN" }]);
-    await prometheusFromConfig(cfg, { BUSAN_TOKEN: "local", BUSAN_TOKEN_SECRET_ID: "prom/busan" }, {}, cfg.clusters![0]!.prometheus).query("up", 1);
+    await prometheusFromConfig(cfg, { BUSAN_TOKEN: "local", BUSAN_TOKEN_SECRET_ID: "prom/busan" }, {}, cfg.clusters![0]!.prometheus).query(
+      "up",
+      1,
+    );
     expect(p.seen).toEqual(["Bearer local"]);
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
   });
@@ -78,14 +92,28 @@ describe("given a bearer-token Prometheus whose token lives in Secrets Manager (
   it("when neither is set, the error names both variables; when the secret cannot be read, the query fails with that reason and Prometheus is never called", async () => {
     const p = await recordingPrometheus();
     const cfg = bearerConfig([{ id: "busan", url: p.url, tokenEnv: "BUSAN_TOKEN" }]);
-    expect(() => prometheusFromConfig(cfg, {}, {}, cfg.clusters![0]!.prometheus)).toThrow(/BUSAN_TOKEN is not set .*nor BUSAN_TOKEN_SECRET_ID/);
-    sm.on(GetSecretValueCommand).rejects(Object.assign(new Error("Secrets Manager can't find the specified secret."), { name: "ResourceNotFoundException" }));
-    const c = prometheusFromConfig(cfg, { BUSAN_TOKEN_SECRET_ID: "prom/missing" }, { secrets: () => new SecretsManagerClient({ region: "ap-northeast-2" }) }, cfg.clusters![0]!.prometheus);
+    expect(() => prometheusFromConfig(cfg, {}, {}, cfg.clusters![0]!.prometheus)).toThrow(
+      /BUSAN_TOKEN is not set .*nor BUSAN_TOKEN_SECRET_ID/,
+    );
+    sm.on(GetSecretValueCommand).rejects(
+      Object.assign(new Error("Secrets Manager can't find the specified secret."), { name: "ResourceNotFoundException" }),
+    );
+    const c = prometheusFromConfig(
+      cfg,
+      { BUSAN_TOKEN_SECRET_ID: "prom/missing" },
+      { secrets: () => new SecretsManagerClient({ region: "ap-northeast-2" }) },
+      cfg.clusters![0]!.prometheus,
+    );
     await expect(c.query("up", 1)).rejects.toThrow(/can't find the specified secret/);
     expect(p.seen).toEqual([]);
     sm.reset();
     sm.on(GetSecretValueCommand).resolves({ SecretString: "Bearer abc" });
-    const d = prometheusFromConfig(cfg, { BUSAN_TOKEN_SECRET_ID: "prom/prefixed" }, { secrets: () => new SecretsManagerClient({ region: "ap-northeast-2" }) }, cfg.clusters![0]!.prometheus);
+    const d = prometheusFromConfig(
+      cfg,
+      { BUSAN_TOKEN_SECRET_ID: "prom/prefixed" },
+      { secrets: () => new SecretsManagerClient({ region: "ap-northeast-2" }) },
+      cfg.clusters![0]!.prometheus,
+    );
     const err = (await d.query("up", 1).catch((e: Error) => e)) as Error;
     expect(err.message).toBe('secret prom/prefixed: contains whitespace (expected the bearer token alone, without "Bearer ")');
   });

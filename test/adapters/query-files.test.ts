@@ -28,11 +28,28 @@ describe("namespace matchers in query files", () => {
 
   it("given the unsplit metering queries rendered with no restriction, then they are byte for byte the queries without the placeholder", () => {
     const q = loadQueries();
-    for (const name of ["pod-gpu-requests", "pod-running-minutes", "pod-used-gpu-minutes", "allocated-gpu-minutes-per-tick", "used-gpu-minutes-per-tick"] as const) {
-      const values = { windowSeconds: 86400, dcgmNamespaceLabel: "namespace", dcgmPodLabel: "pod", namespaceMatcher: LabelMatcher.none, dcgmNamespaceMatcher: LabelMatcher.none };
+    for (const name of [
+      "pod-gpu-requests",
+      "pod-running-minutes",
+      "pod-used-gpu-minutes",
+      "allocated-gpu-minutes-per-tick",
+      "used-gpu-minutes-per-tick",
+    ] as const) {
+      const values = {
+        windowSeconds: 86400,
+        dcgmNamespaceLabel: "namespace",
+        dcgmPodLabel: "pod",
+        namespaceMatcher: LabelMatcher.none,
+        dcgmNamespaceMatcher: LabelMatcher.none,
+      };
       const rendered = renderQuery(q[name], values, name);
       expect(noComments(rendered), name).not.toMatch(/namespace=~|\{\{/);
-      expect(noComments(rendered), name).toBe(noComments(q[name].replace(/\{\{(dcgmN|n)amespaceMatcher\}\}/g, "")).replace(/\{\{windowSeconds\}\}/g, "86400").replace(/\{\{dcgmNamespaceLabel\}\}/g, "namespace").replace(/\{\{dcgmPodLabel\}\}/g, "pod"));
+      expect(noComments(rendered), name).toBe(
+        noComments(q[name].replace(/\{\{(dcgmN|n)amespaceMatcher\}\}/g, ""))
+          .replace(/\{\{windowSeconds\}\}/g, "86400")
+          .replace(/\{\{dcgmNamespaceLabel\}\}/g, "namespace")
+          .replace(/\{\{dcgmPodLabel\}\}/g, "pod"),
+      );
     }
   });
 

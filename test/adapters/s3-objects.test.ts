@@ -12,7 +12,11 @@ describe("s3-objects", () => {
   });
   afterAll(async () => s3?.stop());
 
-  const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+  const errorOf = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
 
   it("given a missing key, when it is read with GetObject, then the error counts as not found", async () => {
     const e = await errorOf(s3.client.send(new GetObjectCommand({ Bucket: "billing", Key: "missing.json" })));

@@ -52,7 +52,12 @@ async function meterOnce(url: string, bm: BillingMonth) {
   const base = process.memoryUsage().rss;
   const stop = trackPeakMemory();
   const t0 = performance.now();
-  const usage = await fetchMonthUsage(client, bm, { queries: loadQueries(), dcgmNamespaceLabel: "namespace", dcgmPodLabel: "pod", concurrency: 4 });
+  const usage = await fetchMonthUsage(client, bm, {
+    queries: loadQueries(),
+    dcgmNamespaceLabel: "namespace",
+    dcgmPodLabel: "pod",
+    concurrency: 4,
+  });
   const ms = performance.now() - t0;
   const peak = stop();
   const gpuMinutes = usage.usage.reduce((a, u) => a + u.requestMinutes, 0);
@@ -76,10 +81,15 @@ async function naive(url: string, bm: BillingMonth) {
   let gpuMinutes = 0;
   let points = 0;
   for (const day of bm.days) {
-    if (performance.now() - t0 > naiveBudgetMs) return { ms: performance.now() - t0, finished: false, daysDone: bm.days.indexOf(day), gpuMinutes, points };
+    if (performance.now() - t0 > naiveBudgetMs)
+      return { ms: performance.now() - t0, finished: false, daysDone: bm.days.indexOf(day), gpuMinutes, points };
     const range = async (query: string) => {
       const p = new URLSearchParams({ query, start: String(day.startMs / 1000), end: String(day.endMs / 1000 - 60), step: "60" });
-      const res = await fetch(`${url}/api/v1/query_range`, { method: "POST", body: p, headers: { "content-type": "application/x-www-form-urlencoded" } });
+      const res = await fetch(`${url}/api/v1/query_range`, {
+        method: "POST",
+        body: p,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
       const json = (await res.json()) as { data: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
       return json.data.result;
     };
@@ -153,7 +163,22 @@ async function meteringBench() {
       await prom.stop();
     }
   }
-  const head = ["scale", "GPUs", "days", "pods that waited unbound", "per-tick days", "raw samples (M)", "meter s", "full scan s", "meter/scan", "naive s", "naive/meter", "queries", "peak RSS MB", "RSS growth MB"];
+  const head = [
+    "scale",
+    "GPUs",
+    "days",
+    "pods that waited unbound",
+    "per-tick days",
+    "raw samples (M)",
+    "meter s",
+    "full scan s",
+    "meter/scan",
+    "naive s",
+    "naive/meter",
+    "queries",
+    "peak RSS MB",
+    "RSS growth MB",
+  ];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(w[i]!)).join("  ");
   console.log(`\nmetering benchmark, ${values.month}, medians of ${repeat} runs (naive: one run, budget ${naiveBudgetMs / 1000} s)`);
@@ -165,7 +190,8 @@ async function meteringBench() {
 function controllerBench() {
   const t0 = performance.now();
   const busiest = busiestWeek();
-  if (busiest.startDay !== BUSIEST_WEEK_START_DAY) console.error(`note: the busiest week now starts on day ${busiest.startDay}, not ${BUSIEST_WEEK_START_DAY}`);
+  if (busiest.startDay !== BUSIEST_WEEK_START_DAY)
+    console.error(`note: the busiest week now starts on day ${busiest.startDay}, not ${BUSIEST_WEEK_START_DAY}`);
   const weeks = values["sim-weeks"]!.split(",").map(Number);
   const reps = weeks.map((startDay) => runPeerComparison({ startDay, days: Number(values["sim-days"]) }));
   for (const r of reps) console.log(`\n${r.table}`);
@@ -177,7 +203,9 @@ function controllerBench() {
   };
   const p95 = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(0.95 * xs.length))]! : 0);
   console.log(`\nSummary per week (share of the ideal's savings; pods interrupted; p95 wait for capacity, min):`);
-  console.log(`| ${"".padEnd(36)} | ${reps.map((r) => `days ${r.startDay}–${r.startDay + r.days}${r.startDay === BUSIEST_WEEK_START_DAY ? " (busiest)" : ""}`.padStart(24)).join(" | ")} |`);
+  console.log(
+    `| ${"".padEnd(36)} | ${reps.map((r) => `days ${r.startDay}–${r.startDay + r.days}${r.startDay === BUSIEST_WEEK_START_DAY ? " (busiest)" : ""}`.padStart(24)).join(" | ")} |`,
+  );
   for (const n of names) {
     const cells = reps.map((r) => {
       const res = r.columns.find((c) => c.name === n)!.result!;
@@ -191,7 +219,10 @@ function controllerBench() {
 
 async function main() {
   const suites = new Set(values.suites!.split(","));
-  if (suites.has("demo")) console.log(`\n${formatDemoBench(await runDemoBench({ repeat, blockDuration: BACKFILL_BLOCK_DURATION }), repeat, BACKFILL_BLOCK_DURATION)}`);
+  if (suites.has("demo"))
+    console.log(
+      `\n${formatDemoBench(await runDemoBench({ repeat, blockDuration: BACKFILL_BLOCK_DURATION }), repeat, BACKFILL_BLOCK_DURATION)}`,
+    );
   if (suites.has("metering")) await meteringBench();
   if (suites.has("report")) console.log(`\n${formatReportBench(await runReportBench())}`);
   if (suites.has("controller")) controllerBench();

@@ -15,7 +15,13 @@ import { parseArgs } from "node:util";
 import { validatePolicy, type ControllerPolicy } from "../../functions/controller/policy.js";
 import { simulateCluster, type SimJob, type SimOptions, type SimResult } from "../../functions/controller/simulate.js";
 import { planController } from "../../functions/controller/decide.js";
-import { CA_DEFAULTS, clusterAutoscalerPlanner, idealGpuNodeHours, karpenterPlanner, type PeerPlanner } from "../../functions/controller/peers.js";
+import {
+  CA_DEFAULTS,
+  clusterAutoscalerPlanner,
+  idealGpuNodeHours,
+  karpenterPlanner,
+  type PeerPlanner,
+} from "../../functions/controller/peers.js";
 import type { ControllerState, Snapshot } from "../../functions/controller/snapshot.js";
 import { dutyCycles, TRACE_DIR } from "../../functions/demo/month-generator.js";
 
@@ -24,7 +30,16 @@ const DAY_S = 86_400;
 
 /** The simulated cluster's controller policy: g5 serving pool (2 Spot groups + On-Demand), p4d batch pool. Acting, not dry-run. */
 export function simPolicy(over: Record<string, unknown> = {}): ControllerPolicy {
-  const g5 = { pool: "g5", instanceType: "g5.12xlarge", gpusPerNode: 4, workloadClass: "inference", minFreeGpus: 1, disruptionBudget: "25%", dryRun: false, maxStep: 3 };
+  const g5 = {
+    pool: "g5",
+    instanceType: "g5.12xlarge",
+    gpusPerNode: 4,
+    workloadClass: "inference",
+    minFreeGpus: 1,
+    disruptionBudget: "25%",
+    dryRun: false,
+    maxStep: 3,
+  };
   return validatePolicy({
     timeZone: "Asia/Seoul",
     defaultPool: "g5",
@@ -32,7 +47,18 @@ export function simPolicy(over: Record<string, unknown> = {}): ControllerPolicy 
       { ...g5, name: "g5-spot-a", autoScalingGroupName: "asg-g5-spot-a", capacityType: "spot", priority: 1 },
       { ...g5, name: "g5-spot-b", autoScalingGroupName: "asg-g5-spot-b", capacityType: "spot", priority: 2 },
       { ...g5, name: "g5-od", autoScalingGroupName: "asg-g5-od", capacityType: "on-demand" },
-      { name: "p4d-batch", autoScalingGroupName: "asg-p4d", pool: "p4d", capacityType: "on-demand", instanceType: "p4d.24xlarge", gpusPerNode: 8, workloadClass: "batch", maxStep: 1, disruptionBudget: 1, dryRun: false },
+      {
+        name: "p4d-batch",
+        autoScalingGroupName: "asg-p4d",
+        pool: "p4d",
+        capacityType: "on-demand",
+        instanceType: "p4d.24xlarge",
+        gpusPerNode: 8,
+        workloadClass: "batch",
+        maxStep: 1,
+        disruptionBudget: 1,
+        dryRun: false,
+      },
     ],
     ...over,
   });
@@ -67,7 +93,8 @@ export function loadTraceJobs(startDay: number, days: number, file = TRACE): Sim
   return jobs;
 }
 
-const simPlanReclaims = (snap: Snapshot, state: ControllerState) => planController(snap, simPolicy(), state).decisions.some((d) => d.action === "terminate-instance");
+const simPlanReclaims = (snap: Snapshot, state: ControllerState) =>
+  planController(snap, simPolicy(), state).decisions.some((d) => d.action === "terminate-instance");
 
 export interface ControllerSimReport {
   days: number;
@@ -77,7 +104,8 @@ export interface ControllerSimReport {
   table: string;
 }
 
-const pct = (xs: number[], q: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]! : 0);
+const pct = (xs: number[], q: number) =>
+  xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]! : 0;
 
 export function simOptions(policy: ControllerPolicy, minutes: number, seed: number): Omit<SimOptions, "reclaim"> {
   return {
@@ -87,17 +115,32 @@ export function simOptions(policy: ControllerPolicy, minutes: number, seed: numb
     controllerEveryMinutes: 2,
     bootMinutes: { spot: 4, "on-demand": 5 },
     // g5 Spot capacity (both Spot groups) disappears for 5 hours on day 4 (a busy evening), and Prometheus for 20 minutes on day 3.
-    spotOutages: ["g5-spot-a", "g5-spot-b"].map((group) => ({ group, fromMin: 3 * 1440 + 1200, toMin: 3 * 1440 + 1500 })).filter((x) => x.fromMin < minutes),
+    spotOutages: ["g5-spot-a", "g5-spot-b"]
+      .map((group) => ({ group, fromMin: 3 * 1440 + 1200, toMin: 3 * 1440 + 1500 }))
+      .filter((x) => x.fromMin < minutes),
     metricsOutages: [{ fromMin: 2 * 1440 + 300, toMin: 2 * 1440 + 320 }].filter((x) => x.fromMin < minutes),
     scrapeMissRate: 0.02,
     initialNodes: { "g5-spot-a": 6, "g5-od": 2, "p4d-batch": 1 },
-    groupLimits: { "g5-spot-a": { min: 1, max: 30 }, "g5-spot-b": { min: 0, max: 30 }, "g5-od": { min: 0, max: 30 }, "p4d-batch": { min: 0, max: 4 } },
+    groupLimits: {
+      "g5-spot-a": { min: 1, max: 30 },
+      "g5-spot-b": { min: 0, max: 30 },
+      "g5-od": { min: 0, max: 30 },
+      "p4d-batch": { min: 0, max: 4 },
+    },
     seed,
   };
 }
 
 export function runControllerSimulation(
-  opts: { days?: number; startDay?: number; seed?: number; minutes?: number; policy?: Record<string, unknown>; g5MinFreeGpus?: number; onRun?: SimOptions["onRun"] } = {},
+  opts: {
+    days?: number;
+    startDay?: number;
+    seed?: number;
+    minutes?: number;
+    policy?: Record<string, unknown>;
+    g5MinFreeGpus?: number;
+    onRun?: SimOptions["onRun"];
+  } = {},
 ): ControllerSimReport {
   const days = opts.days ?? 7;
   const minutes = opts.minutes ?? Math.round(days * 1440);
@@ -117,15 +160,27 @@ export function runControllerSimulation(
     row("-".repeat(46), "-".repeat(14), "-".repeat(14)),
     row("GPU node-hours (GPUs × node-hours)", f(controller.gpuNodeHours), f(baseline.gpuNodeHours)),
     row("GPU node-hours saved", `${f(saved)} (${f((100 * saved) / baseline.gpuNodeHours)}%)`, "-"),
-    row("nodes reclaimed / scale-outs (nodes added)", `${controller.reclaims} / ${controller.scaleOuts} (${controller.nodesAdded})`, `0 / ${baseline.scaleOuts} (${baseline.nodesAdded})`),
+    row(
+      "nodes reclaimed / scale-outs (nodes added)",
+      `${controller.reclaims} / ${controller.scaleOuts} (${controller.nodesAdded})`,
+      `0 / ${baseline.scaleOuts} (${baseline.nodesAdded})`,
+    ),
     row("work interrupted (pods on terminated nodes)", String(controller.interruptedPods), String(baseline.interruptedPods)),
     row("busy nodes chosen by the plan (re-check)", String(controller.busyNodesChosen), "-"),
     row("pods that waited for capacity", String(controller.waits.length), String(baseline.waits.length)),
-    row("pod wait for capacity, median / p95 (min)", `${pct(controller.waits, 0.5)} / ${pct(controller.waits, 0.95)}`, `${pct(baseline.waits, 0.5)} / ${pct(baseline.waits, 0.95)}`),
+    row(
+      "pod wait for capacity, median / p95 (min)",
+      `${pct(controller.waits, 0.5)} / ${pct(controller.waits, 0.95)}`,
+      `${pct(baseline.waits, 0.5)} / ${pct(baseline.waits, 0.95)}`,
+    ),
     row("pods never started in the window", String(controller.podsNeverStarted), String(baseline.podsNeverStarted)),
     row("flapping, same group within 15 min", String(controller.flapsSameGroup), String(baseline.flapsSameGroup)),
     row("flapping, same pool within 15 min (stricter)", String(controller.flapsSamePool), String(baseline.flapsSamePool)),
-    row("Spot marked unavailable / On-Demand fallbacks", `${controller.spotMarks} / ${controller.onDemandScaleOuts}`, `${baseline.spotMarks} / ${baseline.onDemandScaleOuts}`),
+    row(
+      "Spot marked unavailable / On-Demand fallbacks",
+      `${controller.spotMarks} / ${controller.onDemandScaleOuts}`,
+      `${baseline.spotMarks} / ${baseline.onDemandScaleOuts}`,
+    ),
     row("runs halted (Prometheus outage)", `${controller.haltedRuns} of ${controller.runs}`, `${baseline.haltedRuns} of ${baseline.runs}`),
   ].join("\n");
   return { days: minutes / 1440, jobs: jobs.length, controller, baseline, table };
@@ -172,8 +227,14 @@ export interface PeerComparison {
 
 /** Karpenter with consolidateAfter 10m and the default 10% node budget; the Cluster Autoscaler with its defaults. */
 export const PEERS: { key: string; planner: () => PeerPlanner }[] = [
-  { key: "Karpenter WhenEmpty", planner: () => karpenterPlanner({ consolidationPolicy: "WhenEmpty", consolidateAfterMinutes: 10, budgetNodes: "10%" }) },
-  { key: "Karpenter WhenEmptyOrUnderutilized", planner: () => karpenterPlanner({ consolidationPolicy: "WhenEmptyOrUnderutilized", consolidateAfterMinutes: 10, budgetNodes: "10%" }) },
+  {
+    key: "Karpenter WhenEmpty",
+    planner: () => karpenterPlanner({ consolidationPolicy: "WhenEmpty", consolidateAfterMinutes: 10, budgetNodes: "10%" }),
+  },
+  {
+    key: "Karpenter WhenEmptyOrUnderutilized",
+    planner: () => karpenterPlanner({ consolidationPolicy: "WhenEmptyOrUnderutilized", consolidateAfterMinutes: 10, budgetNodes: "10%" }),
+  },
   { key: "Cluster Autoscaler", planner: () => clusterAutoscalerPlanner(CA_DEFAULTS) },
 ];
 
@@ -187,7 +248,13 @@ export const SIMPLIFICATIONS = [
   "Never-reclaims is this controller's scale-out with reclaim off: the reference all savings are measured from.",
 ];
 
-export function runPeerComparison(opts: { startDay: number; days?: number; seed?: number; minutes?: number; policy?: Record<string, unknown> }): PeerComparison {
+export function runPeerComparison(opts: {
+  startDay: number;
+  days?: number;
+  seed?: number;
+  minutes?: number;
+  policy?: Record<string, unknown>;
+}): PeerComparison {
   const days = opts.days ?? 7;
   const minutes = opts.minutes ?? Math.round(days * 1440);
   const jobs = loadTraceJobs(opts.startDay, minutes / 1440);
@@ -210,7 +277,14 @@ export function runPeerComparison(opts: { startDay: number; days?: number; seed?
   const idealSaved = baseline.gpuNodeHours - ideal;
   const f = (x: number, d = 1) => x.toFixed(d);
   const W = 14;
-  const heads = ["this controller", "Karpenter WhenEmpty", "Karpenter WhenEmptyOrUnderutilized", "Cluster Autoscaler", "ideal (bound)", "never reclaims"];
+  const heads = [
+    "this controller",
+    "Karpenter WhenEmpty",
+    "Karpenter WhenEmptyOrUnderutilized",
+    "Cluster Autoscaler",
+    "ideal (bound)",
+    "never reclaims",
+  ];
   const short = ["controller", "K WhenEmpty", "K +Underutil.", "Cluster Autosc.", "ideal (bound)", "never reclaims"];
   const row = (name: string, cells: string[]) => `| ${name.padEnd(44)} | ${cells.map((c) => c.padStart(W)).join(" | ")} |`;
   const sims = columns.map((c) => c.result);
@@ -221,19 +295,58 @@ export function runPeerComparison(opts: { startDay: number; days?: number; seed?
     `columns: ${heads.map((h, i) => `${short[i]} = ${h}`).join("; ")}`,
     "",
     row("", short),
-    row("-".repeat(44), short.map(() => "-".repeat(W))),
+    row(
+      "-".repeat(44),
+      short.map(() => "-".repeat(W)),
+    ),
     row("GPU node-hours (GPUs × node-hours)", [...columns.map((c) => f(c.gpuNodeHours)), f(baseline.gpuNodeHours)]),
-    row("saved vs never-reclaim", [...columns.map((c) => `${f(saved(c.gpuNodeHours))} (${f((100 * saved(c.gpuNodeHours)) / baseline.gpuNodeHours)}%)`), "–"]),
-    row("share of the ideal's savings", [...columns.map((c) => (idealSaved > 0 ? `${f((100 * saved(c.gpuNodeHours)) / idealSaved, 0)}%` : "–")), "0%"]),
-    row("work interrupted: pods on removed nodes", per((r) => String(r.interruptedPods), "– (moves free)")),
-    row("nodes removed (empty / pods moved)", per((r) => `${r.reclaims} (${r.reclaims - (r.removeReasons["underutilized-pods-fit-elsewhere"] ?? 0) - (r.removeReasons["unneeded-below-threshold"] ?? 0)} / ${(r.removeReasons["underutilized-pods-fit-elsewhere"] ?? 0) + (r.removeReasons["unneeded-below-threshold"] ?? 0)})`)),
-    row("pods that waited for capacity", per((r) => String(r.waits.length), "0")),
-    row("wait for capacity, median / p95 (min)", per((r) => `${pct(r.waits, 0.5)} / ${pct(r.waits, 0.95)}`, "0 / 0")),
-    row("scale-outs (nodes added)", per((r) => `${r.scaleOuts} (${r.nodesAdded})`)),
-    row("flapping within 15 min, same group / pool", per((r) => `${r.flapsSameGroup} / ${r.flapsSamePool}`)),
-    row("Spot fallbacks: On-Demand scale-outs", per((r) => String(r.onDemandScaleOuts))),
-    row("Spot launches given up (marked / backed off)", per((r) => String(r.spotMarks))),
-    row("pods never started in the window", per((r) => String(r.podsNeverStarted), "0")),
+    row("saved vs never-reclaim", [
+      ...columns.map((c) => `${f(saved(c.gpuNodeHours))} (${f((100 * saved(c.gpuNodeHours)) / baseline.gpuNodeHours)}%)`),
+      "–",
+    ]),
+    row("share of the ideal's savings", [
+      ...columns.map((c) => (idealSaved > 0 ? `${f((100 * saved(c.gpuNodeHours)) / idealSaved, 0)}%` : "–")),
+      "0%",
+    ]),
+    row(
+      "work interrupted: pods on removed nodes",
+      per((r) => String(r.interruptedPods), "– (moves free)"),
+    ),
+    row(
+      "nodes removed (empty / pods moved)",
+      per(
+        (r) =>
+          `${r.reclaims} (${r.reclaims - (r.removeReasons["underutilized-pods-fit-elsewhere"] ?? 0) - (r.removeReasons["unneeded-below-threshold"] ?? 0)} / ${(r.removeReasons["underutilized-pods-fit-elsewhere"] ?? 0) + (r.removeReasons["unneeded-below-threshold"] ?? 0)})`,
+      ),
+    ),
+    row(
+      "pods that waited for capacity",
+      per((r) => String(r.waits.length), "0"),
+    ),
+    row(
+      "wait for capacity, median / p95 (min)",
+      per((r) => `${pct(r.waits, 0.5)} / ${pct(r.waits, 0.95)}`, "0 / 0"),
+    ),
+    row(
+      "scale-outs (nodes added)",
+      per((r) => `${r.scaleOuts} (${r.nodesAdded})`),
+    ),
+    row(
+      "flapping within 15 min, same group / pool",
+      per((r) => `${r.flapsSameGroup} / ${r.flapsSamePool}`),
+    ),
+    row(
+      "Spot fallbacks: On-Demand scale-outs",
+      per((r) => String(r.onDemandScaleOuts)),
+    ),
+    row(
+      "Spot launches given up (marked / backed off)",
+      per((r) => String(r.spotMarks)),
+    ),
+    row(
+      "pods never started in the window",
+      per((r) => String(r.podsNeverStarted), "0"),
+    ),
   ];
   return { startDay: opts.startDay, days: minutes / 1440, jobs: jobs.length, baseline, columns, table: lines.join("\n") };
 }

@@ -31,7 +31,10 @@ const PHASE_NAMES = [...PHASES.map(([n]) => n), "reports", "total"];
 async function timeDemo(cacheDir: string, out: string): Promise<number[]> {
   const t0 = performance.now();
   const marks: number[] = [];
-  const child = spawn(process.execPath, ["--import", "tsx", "functions/cli/demo.ts", "--cache-dir", cacheDir, "--out", out], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "functions/cli/demo.ts", "--cache-dir", cacheDir, "--out", out], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   let pending = "";
   child.stderr.on("data", (d) => (stderr += d));
@@ -42,7 +45,8 @@ async function timeDemo(cacheDir: string, out: string): Promise<number[]> {
   });
   const code = await new Promise<number>((r) => child.on("exit", (c) => r(c ?? 1)));
   const end = performance.now();
-  if (code !== 0 || marks.length !== PHASES.length) throw new Error(`npm start failed (exit ${code}, ${marks.length}/${PHASES.length} phases seen): ${stderr.slice(-2000)}`);
+  if (code !== 0 || marks.length !== PHASES.length)
+    throw new Error(`npm start failed (exit ${code}, ${marks.length}/${PHASES.length} phases seen): ${stderr.slice(-2000)}`);
   const bounds = [t0, ...marks, end];
   return [...bounds.slice(1).map((b, i) => (b - bounds[i]!) / 1000), (end - t0) / 1000];
 }
@@ -52,7 +56,15 @@ async function timePromtool(file: string, blockDuration: string | undefined): Pr
   const out = await mkdtemp(path.join(tmpdir(), "bench-blocks-"));
   try {
     const t0 = performance.now();
-    await run(PROMTOOL, ["tsdb", "create-blocks-from", "openmetrics", "--quiet", ...(blockDuration ? [`--max-block-duration=${blockDuration}`] : []), file, out]);
+    await run(PROMTOOL, [
+      "tsdb",
+      "create-blocks-from",
+      "openmetrics",
+      "--quiet",
+      ...(blockDuration ? [`--max-block-duration=${blockDuration}`] : []),
+      file,
+      out,
+    ]);
     return (performance.now() - t0) / 1000;
   } finally {
     await rm(out, { recursive: true, force: true });
@@ -95,8 +107,13 @@ export async function runDemoBench(opts: { repeat: number; blockDuration: string
 
 export function formatDemoBench(r: DemoBenchResult, repeat: number, blockDuration: string): string {
   const w = Math.max(...PHASE_NAMES.map((n) => n.length));
-  const lines = [`npm start (the demo month 2026-10), seconds per phase; cached: median of ${repeat} runs`, `${"phase".padEnd(w)}  ${"first run".padStart(9)}  ${"cached".padStart(7)}`];
-  PHASE_NAMES.forEach((n, i) => lines.push(`${n.padEnd(w)}  ${r.first[i]!.toFixed(1).padStart(9)}  ${r.cached[i]!.toFixed(1).padStart(7)}`));
+  const lines = [
+    `npm start (the demo month 2026-10), seconds per phase; cached: median of ${repeat} runs`,
+    `${"phase".padEnd(w)}  ${"first run".padStart(9)}  ${"cached".padStart(7)}`,
+  ];
+  PHASE_NAMES.forEach((n, i) =>
+    lines.push(`${n.padEnd(w)}  ${r.first[i]!.toFixed(1).padStart(9)}  ${r.cached[i]!.toFixed(1).padStart(7)}`),
+  );
   lines.push(
     "",
     `promtool backfill of one demo day (${r.dayFileMb.toFixed(0)} MB of OpenMetrics), median of ${repeat}: default block length ${r.promtoolDefault.toFixed(1)} s, ` +

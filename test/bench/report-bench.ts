@@ -57,13 +57,25 @@ export function synthesizeLargeMonth(namespaces: number, tenants: number): { cfg
     })),
   };
   let seed = 42;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const types = Object.keys(cfg.prices);
   const bm = billingMonth(MONTH, cfg.timeZone);
   const nodeNames: { name: string; type: string; cap: string }[] = [];
-  for (const type of types) for (const cap of ["spot", "on-demand"]) for (let k = 0; k < Math.ceil(namespaces / 8); k++) nodeNames.push({ name: `${type}-${cap}-${k}`, type, cap });
+  for (const type of types)
+    for (const cap of ["spot", "on-demand"])
+      for (let k = 0; k < Math.ceil(namespaces / 8); k++) nodeNames.push({ name: `${type}-${cap}-${k}`, type, cap });
   const nodes: NodeRecord[] = [];
-  for (const d of bm.days) for (const n of nodeNames) nodes.push({ day: d.day, node: n.name, instanceType: n.type, capacityLabel: n.cap, gpuReplicas: 1, nodeMinutes: 1440, nodeGroup: `${n.type}-${n.cap}` });
+  for (const d of bm.days)
+    for (const n of nodeNames)
+      nodes.push({
+        day: d.day,
+        node: n.name,
+        instanceType: n.type,
+        capacityLabel: n.cap,
+        gpuReplicas: 1,
+        nodeMinutes: 1440,
+        nodeGroup: `${n.type}-${n.cap}`,
+      });
   const usage: UsageRecord[] = [];
   for (let i = 0; i < namespaces; i++) {
     const ns = `t${String(i % tenants).padStart(3, "0")}-ns-${i}`;
@@ -72,7 +84,14 @@ export function synthesizeLargeMonth(namespaces: number, tenants: number): { cfg
     for (const d of bm.days)
       for (const node of used) {
         const req = Math.floor(rnd() * 240) + 30; // stays within the nodes' capacity
-        usage.push({ day: d.day, namespace: ns, node, resource: "nvidia_com_gpu", requestMinutes: req, usedMinutes: Math.round(req * level * 1e6) / 1e6 });
+        usage.push({
+          day: d.day,
+          namespace: ns,
+          node,
+          resource: "nvidia_com_gpu",
+          requestMinutes: req,
+          usedMinutes: Math.round(req * level * 1e6) / 1e6,
+        });
       }
   }
   return { cfg, usage: { usage, nodes, namespaces: [] } };
@@ -121,7 +140,14 @@ export async function runReportBench(opts: { namespaces?: number; tenants?: numb
   const { cfg, usage } = synthesizeLargeMonth(namespaces, tenants);
   const cb = computeChargeback(usage, cfg, MONTH);
   const bm = billingMonth(MONTH, cfg.timeZone);
-  const ds = renderDataset(cb, { month: MONTH, timeZone: cfg.timeZone, startIso: new Date(bm.startMs).toISOString(), endIso: new Date(bm.endMs).toISOString(), prometheusUrl: "bench", configHash: configHash(cfg) });
+  const ds = renderDataset(cb, {
+    month: MONTH,
+    timeZone: cfg.timeZone,
+    startIso: new Date(bm.startMs).toISOString(),
+    endIso: new Date(bm.endMs).toISOString(),
+    prometheusUrl: "bench",
+    configHash: configHash(cfg),
+  });
   const dir = await mkdtemp(path.join(tmpdir(), "report-bench-"));
   try {
     await localSink(dir).write(MONTH, ds);
@@ -141,7 +167,10 @@ export async function runReportBench(opts: { namespaces?: number; tenants?: numb
       dailyRows: cb.daily.length,
       capacityRows: cb.capacity.length,
       datasetBytes: ds.files.reduce((a, f) => a + f.body.length, 0),
-      ...(JSON.parse(line) as Omit<ReportBenchResult, "namespaces" | "tenants" | "chargebackRows" | "dailyRows" | "capacityRows" | "datasetBytes">),
+      ...(JSON.parse(line) as Omit<
+        ReportBenchResult,
+        "namespaces" | "tenants" | "chargebackRows" | "dailyRows" | "capacityRows" | "datasetBytes"
+      >),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -161,13 +190,19 @@ export function formatReportBench(r: ReportBenchResult): string {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === self) {
-  const { values } = parseArgs({ options: { phase: { type: "string" }, dir: { type: "string" }, namespaces: { type: "string" }, tenants: { type: "string" } }, strict: true });
+  const { values } = parseArgs({
+    options: { phase: { type: "string" }, dir: { type: "string" }, namespaces: { type: "string" }, tenants: { type: "string" } },
+    strict: true,
+  });
   if (values.phase === "render") {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
     await renderPhase(values.dir!, Buffer.concat(chunks).toString("utf8"));
   } else {
-    const r = await runReportBench({ namespaces: values.namespaces ? Number(values.namespaces) : undefined, tenants: values.tenants ? Number(values.tenants) : undefined });
+    const r = await runReportBench({
+      namespaces: values.namespaces ? Number(values.namespaces) : undefined,
+      tenants: values.tenants ? Number(values.tenants) : undefined,
+    });
     console.log(formatReportBench(r));
   }
 }

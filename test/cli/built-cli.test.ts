@@ -7,7 +7,8 @@ import path from "node:path";
 // bin/gpu-billing.mjs runs the build in dist/ (made by `prepare` on npm install / npm ci),
 // where every run-time file is found from the package root, not from the module's own path.
 describe("the installed gpu-billing command", () => {
-  const run = (args: string[], cwd: string) => spawnSync(process.execPath, [path.resolve("bin/gpu-billing.mjs"), ...args], { cwd, encoding: "utf8" });
+  const run = (args: string[], cwd: string) =>
+    spawnSync(process.execPath, [path.resolve("bin/gpu-billing.mjs"), ...args], { cwd, encoding: "utf8" });
 
   it("given --help, it prints the usage from the build", () => {
     const r = run(["--help"], tmpdir());

@@ -19,7 +19,15 @@ import { localSink } from "../../functions/adapters/dataset-sink.js";
 const T0 = Date.parse("2026-09-01T00:00:00Z");
 const SPACING_MIN = 2 * 24 * 60;
 const RUN_MIN = 180;
-const SCENARIOS = ["complete", "no-instance-type", "no-tenant", "dcgm-no-pod-labels", "dcgm-exported-pod", "unpriced", "unknown-capacity"] as const;
+const SCENARIOS = [
+  "complete",
+  "no-instance-type",
+  "no-tenant",
+  "dcgm-no-pod-labels",
+  "dcgm-exported-pod",
+  "unpriced",
+  "unknown-capacity",
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** `now` for a scenario: an hour after its data ends. */
 const nowOf = (s: Scenario) => new Date(T0 + (SCENARIOS.indexOf(s) * SPACING_MIN + RUN_MIN + 60) * 60_000);
@@ -40,17 +48,45 @@ function scenarioSeries(s: Scenario): Series[] {
   ].join("");
   const ksm = ['instance="10.0.1.11:8080",job="kube-state-metrics"', 'instance="10.0.1.12:8080",job="kube-state-metrics"'];
   const dcgmPod =
-    s === "dcgm-no-pod-labels" ? "" : s === "dcgm-exported-pod" ? `,exported_namespace="${ns}",exported_pod="${pod}",namespace="gpu-operator",pod="dcgm-exporter-${i}"` : `,namespace="${ns}",pod="${pod}"`;
+    s === "dcgm-no-pod-labels"
+      ? ""
+      : s === "dcgm-exported-pod"
+        ? `,exported_namespace="${ns}",exported_pod="${pod}",namespace="gpu-operator",pod="dcgm-exporter-${i}"`
+        : `,namespace="${ns}",pod="${pod}"`;
   const out: Series[] = [];
   for (const k of ksm) {
     out.push(["kube_node_labels", `${k},${nodeLabels}`, at, at + RUN_MIN, () => 1]);
     out.push(["kube_node_status_capacity", `${k},node="${node}",resource="nvidia_com_gpu",unit="integer"`, at, at + RUN_MIN, () => 4]);
-    out.push(["kube_namespace_labels", `${k},${ns.startsWith("suwon") ? 'label_tenant="suwon",' : ""}namespace="${ns}"`, at, at + RUN_MIN, () => 1]);
-    out.push(["kube_pod_container_resource_requests", `${k},container="c0",namespace="${ns}",node="${node}",pod="${pod}",resource="nvidia_com_gpu",unit="integer"`, at + 10, at + RUN_MIN - 10, () => 2]);
-    out.push(["kube_pod_status_phase", `${k},namespace="${ns}",phase="Running",pod="${pod}"`, at + 10, at + RUN_MIN - 10, (m) => (m >= at + 12 ? 1 : 0)]);
+    out.push([
+      "kube_namespace_labels",
+      `${k},${ns.startsWith("suwon") ? 'label_tenant="suwon",' : ""}namespace="${ns}"`,
+      at,
+      at + RUN_MIN,
+      () => 1,
+    ]);
+    out.push([
+      "kube_pod_container_resource_requests",
+      `${k},container="c0",namespace="${ns}",node="${node}",pod="${pod}",resource="nvidia_com_gpu",unit="integer"`,
+      at + 10,
+      at + RUN_MIN - 10,
+      () => 2,
+    ]);
+    out.push([
+      "kube_pod_status_phase",
+      `${k},namespace="${ns}",phase="Running",pod="${pod}"`,
+      at + 10,
+      at + RUN_MIN - 10,
+      (m) => (m >= at + 12 ? 1 : 0),
+    ]);
   }
   for (const gpu of [0, 1])
-    out.push(["DCGM_FI_DEV_GPU_UTIL", `Hostname="${node}",UUID="GPU-${i}-${gpu}",gpu="${gpu}",modelName="NVIDIA A10G"${dcgmPod}`, at + 12, at + RUN_MIN - 10, () => 60]);
+    out.push([
+      "DCGM_FI_DEV_GPU_UTIL",
+      `Hostname="${node}",UUID="GPU-${i}-${gpu}",gpu="${gpu}",modelName="NVIDIA A10G"${dcgmPod}`,
+      at + 12,
+      at + RUN_MIN - 10,
+      () => 60,
+    ]);
   return out;
 }
 
@@ -59,7 +95,8 @@ describe("gpu-billing doctor against a real Prometheus", () => {
   let dir: string;
   let exportedConfig: string;
   let logs: string[];
-  const run = (args: string[], s: Scenario, env: NodeJS.ProcessEnv = {}) => main(["doctor", "--prometheus-url", prom.url, ...args], env, nowOf(s));
+  const run = (args: string[], s: Scenario, env: NodeJS.ProcessEnv = {}) =>
+    main(["doctor", "--prometheus-url", prom.url, ...args], env, nowOf(s));
 
   beforeAll(async () => {
     const all = SCENARIOS.flatMap(scenarioSeries);
@@ -70,7 +107,13 @@ describe("gpu-billing doctor against a real Prometheus", () => {
     });
     dir = await mkdtemp(path.join(tmpdir(), "doctor-"));
     exportedConfig = path.join(dir, "exported.yaml");
-    await writeFile(exportedConfig, referenceConfigText.replace("labels: { dcgmNamespace: namespace, dcgmPod: pod }", "labels: { dcgmNamespace: exported_namespace, dcgmPod: exported_pod }"));
+    await writeFile(
+      exportedConfig,
+      referenceConfigText.replace(
+        "labels: { dcgmNamespace: namespace, dcgmPod: pod }",
+        "labels: { dcgmNamespace: exported_namespace, dcgmPod: exported_pod }",
+      ),
+    );
   });
   afterAll(async () => {
     await prom?.stop();
@@ -83,7 +126,10 @@ describe("gpu-billing doctor against a real Prometheus", () => {
   });
   const output = () => logs.join("\n");
   /** The table row of a check (its first line). */
-  const row = (check: string) => output().split("\n").find((l) => l.startsWith(`${check} `)) ?? "";
+  const row = (check: string) =>
+    output()
+      .split("\n")
+      .find((l) => l.startsWith(`${check} `)) ?? "";
 
   it("given a complete small cluster, when doctor runs over the last 24 hours, then it exits 0 and reports the duplicated kube-state-metrics as info", async () => {
     expect(await run([], "complete")).toBe(0);
@@ -99,15 +145,38 @@ describe("gpu-billing doctor against a real Prometheus", () => {
   /** The findings of a `--json` run (stdout is the JSON document; the verdict goes to stderr). */
   const json = async (args: string[], s: Scenario) => {
     const code = await run(["--json", ...args], s);
-    const doc = JSON.parse(logs.find((l) => l.startsWith("{"))!) as { billable: boolean; clusters: { findings: { check: string; status: string; seen: string; fix: string }[] }[] };
+    const doc = JSON.parse(logs.find((l) => l.startsWith("{"))!) as {
+      billable: boolean;
+      clusters: { findings: { check: string; status: string; seen: string; fix: string }[] }[];
+    };
     return { code, doc, finding: (check: string) => doc.clusters[0]!.findings.find((f) => f.check === check) };
   };
 
   it.each([
-    ["no-instance-type", "node-label:instance-type", /no GPU nodes carry label_node_kubernetes_io_instance_type/, /--metric-labels-allowlist=nodes=\[node\.kubernetes\.io\/instance-type,.*\],namespaces=\[tenant\].*kube-state-metrics\.metricLabelsAllowlist/],
-    ["dcgm-no-pod-labels", "dcgm:pod-attribution", /utilization under namespace\/pod: 0 of 1/, /DCGM_EXPORTER_KUBERNETES=true .*pod-resources/],
-    ["dcgm-exported-pod", "dcgm:pod-labels", /exported_namespace\/exported_pod \(honor_labels: false\) and the config reads namespace\/pod/, /dcgmPod: exported_pod .*serviceMonitor\.honorLabels: true/],
-    ["unpriced", "prices:instance-types", /no price in the config: p5\.48xlarge \(nodes g5-5\)/, /p5\.48xlarge: \{ gpus, gpuModel, onDemandHourly, spotHourly \}/],
+    [
+      "no-instance-type",
+      "node-label:instance-type",
+      /no GPU nodes carry label_node_kubernetes_io_instance_type/,
+      /--metric-labels-allowlist=nodes=\[node\.kubernetes\.io\/instance-type,.*\],namespaces=\[tenant\].*kube-state-metrics\.metricLabelsAllowlist/,
+    ],
+    [
+      "dcgm-no-pod-labels",
+      "dcgm:pod-attribution",
+      /utilization under namespace\/pod: 0 of 1/,
+      /DCGM_EXPORTER_KUBERNETES=true .*pod-resources/,
+    ],
+    [
+      "dcgm-exported-pod",
+      "dcgm:pod-labels",
+      /exported_namespace\/exported_pod \(honor_labels: false\) and the config reads namespace\/pod/,
+      /dcgmPod: exported_pod .*serviceMonitor\.honorLabels: true/,
+    ],
+    [
+      "unpriced",
+      "prices:instance-types",
+      /no price in the config: p5\.48xlarge \(nodes g5-5\)/,
+      /p5\.48xlarge: \{ gpus, gpuModel, onDemandHourly, spotHourly \}/,
+    ],
     ["unknown-capacity", "prices:capacity-types", /"reserved" \(nodes g5-6\)/, /spot \/ on-demand/],
   ] as const)("given a cluster with %s, when doctor runs, then it exits 2 naming %s and its fix", async (scenario, check, seen, fix) => {
     const { code, doc, finding } = await json([], scenario);
@@ -120,7 +189,11 @@ describe("gpu-billing doctor against a real Prometheus", () => {
   it("given a GPU namespace with no tenant, when doctor runs, then it warns with the fix and exits 0 (the namespace bills as unallocated, a reported row)", async () => {
     const { code, finding } = await json([], "no-tenant");
     expect(code).toBe(0);
-    expect(finding("tenants:gpu-namespaces")).toMatchObject({ status: "warn", seen: expect.stringMatching(/no tenant .*: research-2.*unallocated/), fix: expect.stringMatching(/tenant=<tenant id>/) });
+    expect(finding("tenants:gpu-namespaces")).toMatchObject({
+      status: "warn",
+      seen: expect.stringMatching(/no tenant .*: research-2.*unallocated/),
+      fix: expect.stringMatching(/tenant=<tenant id>/),
+    });
   });
 
   it("given dcgm's exported_pod labels and a config that reads them, when doctor runs, then it exits 0", async () => {
@@ -131,7 +204,8 @@ describe("gpu-billing doctor against a real Prometheus", () => {
   it("given --month over every scenario, when doctor runs, then it exits 2 with every reason", async () => {
     expect(await run(["--month", "2026-09"], "unknown-capacity")).toBe(2);
     const failed = /cannot be billed: \d+ checks failed: (.*)/.exec(output())?.[1] ?? "";
-    for (const c of ["node-label:instance-type", "dcgm:pod-labels", "prices:instance-types", "prices:capacity-types"]) expect(failed).toContain(c);
+    for (const c of ["node-label:instance-type", "dcgm:pod-labels", "prices:instance-types", "prices:capacity-types"])
+      expect(failed).toContain(c);
     expect(failed).not.toContain("tenants:gpu-namespaces");
     expect(output()).toMatch(/over 2026-09 so far \(Asia\/Seoul\)/);
   });
@@ -154,9 +228,15 @@ describe("gpu-billing doctor against a real Prometheus", () => {
   it("given a month the meter cannot bill, when the scheduled meter handler fails, then it logs the doctor's findings and rethrows the meter's own error", async () => {
     const lines: string[] = [];
     vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void lines.push(a.join(" ")));
-    const built = buildMeterDeps({ DATA_BUCKET: "data", BILLING_CONFIG: referenceConfigText, PROMETHEUS_URL: prom.url }, new S3Client({ region: "ap-northeast-2" }));
+    const built = buildMeterDeps(
+      { DATA_BUCKET: "data", BILLING_CONFIG: referenceConfigText, PROMETHEUS_URL: prom.url },
+      new S3Client({ region: "ap-northeast-2" }),
+    );
     // A local sink: the run fails before anything would be written.
-    const handler = makeMeterHandler(() => ({ ...built, deps: { ...built.deps, sink: localSink(path.join(dir, "out")) } }), () => new Date("2026-10-02T00:00:00Z"));
+    const handler = makeMeterHandler(
+      () => ({ ...built, deps: { ...built.deps, sink: localSink(path.join(dir, "out")) } }),
+      () => new Date("2026-10-02T00:00:00Z"),
+    );
     const err = await handler({ month: "2026-09" }).catch((e) => e);
     // Which of the meter's bad-input errors comes first depends on the query order; both point to the doctor.
     expect([UnbillableInputError.name, UnattributableSeriesError.name]).toContain(err.name);

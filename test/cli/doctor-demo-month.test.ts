@@ -25,7 +25,10 @@ describe("gpu-billing doctor over the demo month", () => {
       log.mockRestore();
       err.mockRestore();
     }
-    const doc = JSON.parse(lines.find((l) => l.startsWith("{"))!) as { billable: boolean; clusters: { findings: { check: string; status: string; seen: string }[] }[] };
+    const doc = JSON.parse(lines.find((l) => l.startsWith("{"))!) as {
+      billable: boolean;
+      clusters: { findings: { check: string; status: string; seen: string }[] }[];
+    };
     const f = (check: string) => doc.clusters[0]!.findings.find((x) => x.check === check);
     expect(doc.billable).toBe(true);
     expect(doc.clusters[0]!.findings.filter((x) => x.status === "fail")).toEqual([]);

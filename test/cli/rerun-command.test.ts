@@ -57,20 +57,45 @@ describe("gpu-billing rerun", () => {
   });
 
   it("given --deliver locally, it says delivery is not configured here rather than sending", async () => {
-    expect(await rerunCommand(["--month", "2026-10", "--reason", "x-send", "--deliver", "--out", out], {}, NOW, { prometheus: emptyPrometheus })).toBe(0);
+    expect(
+      await rerunCommand(["--month", "2026-10", "--reason", "x-send", "--deliver", "--out", out], {}, NOW, { prometheus: emptyPrometheus }),
+    ).toBe(0);
     expect(logs.join("\n")).toMatch(/delivery: not-configured/);
   });
 
   it("given --remote, it invokes the deployed function synchronously with the validated payload and prints its record", async () => {
     lambdaMock.on(InvokeCommand).resolves({
       StatusCode: 200,
-      Payload: Buffer.from(JSON.stringify({
-        kind: "gpu-billing.rerun", month: "2026-09", requestedBy: "park@ops", reason: "dispute", requestedAt: NOW.toISOString(), dryRun: true,
-        location: "s3://b/chargeback/month=2026-09/", manifestSha256: "a", changed: [], totalsAfter: { cost: "12.00" }, delivery: { status: "not-requested" },
-      })) as never,
+      Payload: Buffer.from(
+        JSON.stringify({
+          kind: "gpu-billing.rerun",
+          month: "2026-09",
+          requestedBy: "park@ops",
+          reason: "dispute",
+          requestedAt: NOW.toISOString(),
+          dryRun: true,
+          location: "s3://b/chargeback/month=2026-09/",
+          manifestSha256: "a",
+          changed: [],
+          totalsAfter: { cost: "12.00" },
+          delivery: { status: "not-requested" },
+        }),
+      ) as never,
     });
     const code = await main(
-      ["rerun", "--remote", "--function-name", "GpuBilling-Rerun", "--month", "2026-09", "--tenant", "suwon", "--dry-run", "--reason", "dispute"],
+      [
+        "rerun",
+        "--remote",
+        "--function-name",
+        "GpuBilling-Rerun",
+        "--month",
+        "2026-09",
+        "--tenant",
+        "suwon",
+        "--dry-run",
+        "--reason",
+        "dispute",
+      ],
       { GPU_BILLING_OPERATOR: "park@ops", AWS_REGION: "ap-northeast-2" },
       NOW,
     );
@@ -78,14 +103,39 @@ describe("gpu-billing rerun", () => {
     const input = lambdaMock.commandCalls(InvokeCommand)[0]!.args[0].input;
     expect(input).toMatchObject({ FunctionName: "GpuBilling-Rerun", InvocationType: "RequestResponse" });
     expect(JSON.parse(Buffer.from(input.Payload as Uint8Array).toString())).toEqual({
-      month: "2026-09", tenants: ["suwon"], deliver: false, resend: false, dryRun: true, refreshPrices: false, reason: "dispute", requestedBy: "park@ops",
+      month: "2026-09",
+      tenants: ["suwon"],
+      deliver: false,
+      resend: false,
+      dryRun: true,
+      refreshPrices: false,
+      reason: "dispute",
+      requestedBy: "park@ops",
     });
     expect(logs.join("\n")).toMatch(/dry run of re-run of 2026-09 by park@ops: dispute/);
   });
 
   it("given --refresh-prices, then the remote re-run is asked to fetch the month's prices again", async () => {
-    lambdaMock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: Buffer.from(JSON.stringify({ kind: "gpu-billing.rerun", month: "2026-09", requestedBy: "park@ops", reason: "new prices", dryRun: true, changed: [], totalsAfter: {}, delivery: { status: "not-requested" } })) as never });
-    const code = await main(["rerun", "--remote", "--function-name", "f", "--month", "2026-09", "--dry-run", "--refresh-prices", "--reason", "new prices"], { GPU_BILLING_OPERATOR: "park@ops", AWS_REGION: "ap-northeast-2" }, NOW);
+    lambdaMock.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      Payload: Buffer.from(
+        JSON.stringify({
+          kind: "gpu-billing.rerun",
+          month: "2026-09",
+          requestedBy: "park@ops",
+          reason: "new prices",
+          dryRun: true,
+          changed: [],
+          totalsAfter: {},
+          delivery: { status: "not-requested" },
+        }),
+      ) as never,
+    });
+    const code = await main(
+      ["rerun", "--remote", "--function-name", "f", "--month", "2026-09", "--dry-run", "--refresh-prices", "--reason", "new prices"],
+      { GPU_BILLING_OPERATOR: "park@ops", AWS_REGION: "ap-northeast-2" },
+      NOW,
+    );
     expect(code).toBe(0);
     const input = lambdaMock.commandCalls(InvokeCommand)[0]!.args[0].input;
     expect(JSON.parse(Buffer.from(input.Payload as Uint8Array).toString())).toMatchObject({ month: "2026-09", refreshPrices: true });
@@ -95,9 +145,15 @@ describe("gpu-billing rerun", () => {
     lambdaMock.on(InvokeCommand).resolves({
       StatusCode: 200,
       FunctionError: "Unhandled",
-      Payload: Buffer.from(JSON.stringify({ errorType: "PrometheusUnavailableError", errorMessage: "Prometheus unavailable after 4 retries" })) as never,
+      Payload: Buffer.from(
+        JSON.stringify({ errorType: "PrometheusUnavailableError", errorMessage: "Prometheus unavailable after 4 retries" }),
+      ) as never,
     });
-    const code = await main(["rerun", "--remote", "--function-name", "f", "--month", "2026-09", "--reason", "retry"], { AWS_REGION: "ap-northeast-2" }, NOW);
+    const code = await main(
+      ["rerun", "--remote", "--function-name", "f", "--month", "2026-09", "--reason", "retry"],
+      { AWS_REGION: "ap-northeast-2" },
+      NOW,
+    );
     expect(code).toBe(1);
     expect(logs.join("\n")).toMatch(/remote re-run failed \(Unhandled\): Prometheus unavailable after 4 retries/);
   });

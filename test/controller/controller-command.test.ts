@@ -25,8 +25,23 @@ async function recorded() {
   const policy = {
     defaultPool: "g5",
     nodeGroups: [
-      { name: "g5-spot", autoScalingGroupName: "asg-g5-spot", pool: "g5", capacityType: "spot", instanceType: "g5.12xlarge", gpusPerNode: 4 },
-      { name: "g5-od", autoScalingGroupName: "asg-g5-od", pool: "g5", capacityType: "on-demand", instanceType: "g5.12xlarge", gpusPerNode: 4, dryRun: false },
+      {
+        name: "g5-spot",
+        autoScalingGroupName: "asg-g5-spot",
+        pool: "g5",
+        capacityType: "spot",
+        instanceType: "g5.12xlarge",
+        gpusPerNode: 4,
+      },
+      {
+        name: "g5-od",
+        autoScalingGroupName: "asg-g5-od",
+        pool: "g5",
+        capacityType: "on-demand",
+        instanceType: "g5.12xlarge",
+        gpusPerNode: 4,
+        dryRun: false,
+      },
     ],
   };
   const file = path.join(dir, "run.json");
@@ -48,7 +63,10 @@ describe("gpu-billing controller plan", () => {
     const c = capture();
     expect(await main(["controller", "plan", "--state", await recorded(), "--node-group", "g5-od", "--json"], {}, new Date(NOW))).toBe(0);
     const j = JSON.parse(c.out());
-    expect(j.decisions.map((d: { duty: string; node?: string }) => [d.duty, d.node])).toEqual([["scale-out", undefined], ["reclaim", "busy"]]);
+    expect(j.decisions.map((d: { duty: string; node?: string }) => [d.duty, d.node])).toEqual([
+      ["scale-out", undefined],
+      ["reclaim", "busy"],
+    ]);
   });
 
   it("given an unknown node group or a missing file, then exit 2 with a message naming it", async () => {

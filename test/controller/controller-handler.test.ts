@@ -5,7 +5,13 @@
 // controller's queries from a table.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
-import { AutoScalingClient, DescribeAutoScalingGroupsCommand, DescribeScalingActivitiesCommand, TerminateInstanceInAutoScalingGroupCommand, SetDesiredCapacityCommand } from "@aws-sdk/client-auto-scaling";
+import {
+  AutoScalingClient,
+  DescribeAutoScalingGroupsCommand,
+  DescribeScalingActivitiesCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+  SetDesiredCapacityCommand,
+} from "@aws-sdk/client-auto-scaling";
 import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { Logger } from "@aws-lambda-powertools/logger";
@@ -31,9 +37,24 @@ afterEach(() => {
 const NOW = new Date("2026-11-21T03:00:00Z"); // Saturday noon in Seoul
 const POLICY = JSON.stringify({
   timeZone: "Asia/Seoul",
-  nodeGroups: [{ name: "g5-spot", autoScalingGroupName: "asg-g5-spot", capacityType: "spot", instanceType: "g5.12xlarge", gpusPerNode: 4, dryRun: false }],
+  nodeGroups: [
+    {
+      name: "g5-spot",
+      autoScalingGroupName: "asg-g5-spot",
+      capacityType: "spot",
+      instanceType: "g5.12xlarge",
+      gpusPerNode: 4,
+      dryRun: false,
+    },
+  ],
 });
-const ENV = { CONTROLLER_BUCKET: "ctl", CONTROLLER_POLICY: POLICY, PROMETHEUS_URL: "http://prom:9090", EKS_CLUSTER_NAME: "prod", AWS_REGION: "ap-northeast-2" };
+const ENV = {
+  CONTROLLER_BUCKET: "ctl",
+  CONTROLLER_POLICY: POLICY,
+  PROMETHEUS_URL: "http://prom:9090",
+  EKS_CLUSTER_NAME: "prod",
+  AWS_REGION: "ap-northeast-2",
+};
 
 /** Answers the controller's PromQL by shape: every GPU of the listed nodes idle at 0% with 15 fresh samples. */
 function prometheus(nodes: string[], fail = false): PrometheusClient {
@@ -43,7 +64,8 @@ function prometheus(nodes: string[], fail = false): PrometheusClient {
       const q = text.replace(/^#.*\n/gm, "").trim();
       if (fail) throw new PrometheusUnavailableError("Prometheus at http://prom:9090 unavailable after 3 attempts: HTTP 503");
       const gpus = nodes.flatMap((n) => [0, 1, 2, 3].map((g) => ({ Hostname: n, gpu: String(g) })));
-      if (q.includes("label_eks_amazonaws_com_nodegroup")) return [{ metric: { label_eks_amazonaws_com_nodegroup: "g5-spot" }, value: q.startsWith("count") ? 10 : 0 }];
+      if (q.includes("label_eks_amazonaws_com_nodegroup"))
+        return [{ metric: { label_eks_amazonaws_com_nodegroup: "g5-spot" }, value: q.startsWith("count") ? 10 : 0 }];
       if (q.startsWith("timestamp")) return gpus.map((metric) => ({ metric, value: t - 30 }));
       if (q.startsWith("count_over_time")) return gpus.map((metric) => ({ metric, value: 15 }));
       return gpus.map((metric) => ({ metric, value: 0 }));
@@ -53,7 +75,25 @@ function prometheus(nodes: string[], fail = false): PrometheusClient {
 
 function asgWith(instances: string[]) {
   asg.on(DescribeAutoScalingGroupsCommand).resolves({
-    AutoScalingGroups: [{ AutoScalingGroupName: "asg-g5-spot", MinSize: 1, MaxSize: 5, DesiredCapacity: instances.length, DefaultCooldown: 300, AvailabilityZones: [], HealthCheckType: "EC2", CreatedTime: new Date(), Instances: instances.map((InstanceId) => ({ InstanceId, LifecycleState: "InService", AvailabilityZone: "a", HealthStatus: "Healthy", ProtectedFromScaleIn: false })) }],
+    AutoScalingGroups: [
+      {
+        AutoScalingGroupName: "asg-g5-spot",
+        MinSize: 1,
+        MaxSize: 5,
+        DesiredCapacity: instances.length,
+        DefaultCooldown: 300,
+        AvailabilityZones: [],
+        HealthCheckType: "EC2",
+        CreatedTime: new Date(),
+        Instances: instances.map((InstanceId) => ({
+          InstanceId,
+          LifecycleState: "InService",
+          AvailabilityZone: "a",
+          HealthStatus: "Healthy",
+          ProtectedFromScaleIn: false,
+        })),
+      },
+    ],
   });
   asg.on(DescribeScalingActivitiesCommand).resolves({ Activities: [] });
   asg.on(TerminateInstanceInAutoScalingGroupCommand).resolves({});
@@ -67,27 +107,63 @@ describe("controller Lambda handler", () => {
   });
 
   it("given an idle node and a busy node in an acting group, then exactly the idle instance is tainted and terminated, and the run is audited and measured", async () => {
-    const kube = await startFakeKubeApi({ nodes: [k8sNode("idle", { created: "2026-11-21T00:00:00Z" }), k8sNode("busy", { created: "2026-11-21T00:00:00Z" })], pods: [k8sPod("job", "busy", 2)] });
+    const kube = await startFakeKubeApi({
+      nodes: [k8sNode("idle", { created: "2026-11-21T00:00:00Z" }), k8sNode("busy", { created: "2026-11-21T00:00:00Z" })],
+      pods: [k8sPod("job", "busy", 2)],
+    });
     asgWith([instanceIdFor("idle"), instanceIdFor("busy")]);
     const { env, policy } = parseControllerEnv({ ...ENV, CONTROLLER_PREFIX: "run1" });
-    const built: BuiltController = { env, policy, clients: { s3: s3.client, autoScaling: new AutoScalingClient({ region: "ap-northeast-2" }), cloudWatch: new CloudWatchClient({ region: "ap-northeast-2" }), kube: kubeApi(kube.url, () => "tok"), prometheus: prometheus(["idle", "busy"]) } };
+    const built: BuiltController = {
+      env,
+      policy,
+      clients: {
+        s3: s3.client,
+        autoScaling: new AutoScalingClient({ region: "ap-northeast-2" }),
+        cloudWatch: new CloudWatchClient({ region: "ap-northeast-2" }),
+        kube: kubeApi(kube.url, () => "tok"),
+        prometheus: prometheus(["idle", "busy"]),
+      },
+    };
     // busy's GPUs report 0% in this table, but its GPU pod keeps it (and its 2 free GPUs leave room for a pod that size).
-    const out = await makeControllerHandler(async () => built, () => NOW, new Logger({ logLevel: "SILENT" }))({ source: "aws.events" });
+    const out = await makeControllerHandler(
+      async () => built,
+      () => NOW,
+      new Logger({ logLevel: "SILENT" }),
+    )({ source: "aws.events" });
     expect(out).toMatchObject({ ran: true, halted: false, acted: 1 });
-    expect(asg.commandCalls(TerminateInstanceInAutoScalingGroupCommand).map((c) => c.args[0].input)).toEqual([{ InstanceId: instanceIdFor("idle"), ShouldDecrementDesiredCapacity: true }]);
+    expect(asg.commandCalls(TerminateInstanceInAutoScalingGroupCommand).map((c) => c.args[0].input)).toEqual([
+      { InstanceId: instanceIdFor("idle"), ShouldDecrementDesiredCapacity: true },
+    ]);
     expect(asg.commandCalls(SetDesiredCapacityCommand)).toHaveLength(0);
     expect(kube.requests.filter((r) => r.method === "PATCH").map((r) => r.path)).toEqual(["/api/v1/nodes/idle"]);
     // The re-check after the taint asked for that node's pods.
     expect(kube.requests.some((r) => r.query.fieldSelector?.endsWith("spec.nodeName=idle"))).toBe(true);
     const list = await s3.client.send(new ListObjectsV2Command({ Bucket: "ctl", Prefix: "run1/audit/day=2026-11-21/" }));
-    const lines = (await (await s3.client.send(new GetObjectCommand({ Bucket: "ctl", Key: list.Contents![0]!.Key! }))).Body!.transformToString()).trim().split("\n").map((l) => JSON.parse(l));
-    expect(lines.find((l) => l.node === "idle")).toMatchObject({ action: "terminate-instance", outcome: "instance terminating (desired capacity decremented)", inputs: { budget: { allowed: 1 } } });
+    const lines = (
+      await (await s3.client.send(new GetObjectCommand({ Bucket: "ctl", Key: list.Contents![0]!.Key! }))).Body!.transformToString()
+    )
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines.find((l) => l.node === "idle")).toMatchObject({
+      action: "terminate-instance",
+      outcome: "instance terminating (desired capacity decremented)",
+      inputs: { budget: { allowed: 1 } },
+    });
     expect(lines.find((l) => l.node === "busy")).toMatchObject({ action: "none", reason: expect.stringMatching(/requests 2 GPU/) });
-    const lease = JSON.parse(await (await s3.client.send(new GetObjectCommand({ Bucket: "ctl", Key: "run1/lease.json" }))).Body!.transformToString());
+    const lease = JSON.parse(
+      await (await s3.client.send(new GetObjectCommand({ Bucket: "ctl", Key: "run1/lease.json" }))).Body!.transformToString(),
+    );
     expect(lease.state.reclaims["g5-spot"]).toEqual([{ atMs: NOW.getTime(), instanceId: instanceIdFor("idle"), node: "idle" }]);
     expect(lease.expiresAtMs).toBe(NOW.getTime());
     const metrics = cw.commandCalls(PutMetricDataCommand)[0]!.args[0].input.MetricData!;
-    expect(metrics.find((m) => m.MetricName === "NodesReclaimed")).toMatchObject({ Value: 1, Dimensions: [{ Name: "NodeGroup", Value: "g5-spot" }, { Name: "Mode", Value: "acting" }] });
+    expect(metrics.find((m) => m.MetricName === "NodesReclaimed")).toMatchObject({
+      Value: 1,
+      Dimensions: [
+        { Name: "NodeGroup", Value: "g5-spot" },
+        { Name: "Mode", Value: "acting" },
+      ],
+    });
     await kube.stop();
   });
 
@@ -95,8 +171,24 @@ describe("controller Lambda handler", () => {
     const kube = await startFakeKubeApi({ nodes: [k8sNode("idle", { created: "2026-11-21T00:00:00Z" })], pods: [] });
     asgWith([instanceIdFor("idle")]);
     const { env, policy } = parseControllerEnv({ ...ENV, CONTROLLER_PREFIX: "run2" });
-    const built: BuiltController = { env, policy, clients: { s3: s3.client, autoScaling: new AutoScalingClient({ region: "ap-northeast-2" }), cloudWatch: new CloudWatchClient({ region: "ap-northeast-2" }), kube: kubeApi(kube.url, () => "tok"), prometheus: prometheus([], true) } };
-    await expect(makeControllerHandler(async () => built, () => NOW, new Logger({ logLevel: "SILENT" }))({})).rejects.toThrow(/halted: prometheus: PrometheusUnavailableError/);
+    const built: BuiltController = {
+      env,
+      policy,
+      clients: {
+        s3: s3.client,
+        autoScaling: new AutoScalingClient({ region: "ap-northeast-2" }),
+        cloudWatch: new CloudWatchClient({ region: "ap-northeast-2" }),
+        kube: kubeApi(kube.url, () => "tok"),
+        prometheus: prometheus([], true),
+      },
+    };
+    await expect(
+      makeControllerHandler(
+        async () => built,
+        () => NOW,
+        new Logger({ logLevel: "SILENT" }),
+      )({}),
+    ).rejects.toThrow(/halted: prometheus: PrometheusUnavailableError/);
     expect(asg.commandCalls(TerminateInstanceInAutoScalingGroupCommand)).toHaveLength(0);
     expect(kube.requests.filter((r) => r.method === "PATCH")).toHaveLength(0);
     const list = await s3.client.send(new ListObjectsV2Command({ Bucket: "ctl", Prefix: "run2/audit/" }));

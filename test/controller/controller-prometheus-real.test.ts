@@ -30,7 +30,9 @@ beforeAll(async () => {
       if (v !== undefined) lines.push(`DCGM_FI_DEV_GPU_UTIL{Hostname="${n}",gpu="${g}"} ${v} ${T0 + m * 60}`);
     }
   lines.push("# TYPE kube_node_labels gauge");
-  for (const n of ["n1", "n2"]) for (let m = 0; m < MINUTES; m++) lines.push(`kube_node_labels{node="${n}",label_eks_amazonaws_com_nodegroup="g5-spot"} 1 ${T0 + m * 60}`);
+  for (const n of ["n1", "n2"])
+    for (let m = 0; m < MINUTES; m++)
+      lines.push(`kube_node_labels{node="${n}",label_eks_amazonaws_com_nodegroup="g5-spot"} 1 ${T0 + m * 60}`);
   lines.push("# EOF");
   const file = path.join(work, "data.om");
   await writeFile(file, lines.join("\n") + "\n");
@@ -44,7 +46,11 @@ afterAll(async () => {
 
 describe("controller PromQL on a real Prometheus", () => {
   it("given 30 minutes of dcgm samples, then per-GPU samples, max and newest sample, and per-group sustained utilization come back right", async () => {
-    const m = await fetchControllerMetrics(createPrometheusClient({ url: prom.url, retries: 0 }), NOW_MS, { idleWindowSeconds: 900, scaleOutWindowSeconds: 600, stepSeconds: 60 });
+    const m = await fetchControllerMetrics(createPrometheusClient({ url: prom.url, retries: 0 }), NOW_MS, {
+      idleWindowSeconds: 900,
+      scaleOutWindowSeconds: 600,
+      stepSeconds: 60,
+    });
     const g = (n: string, i: string) => m.gpus.find((x) => x.node === n && x.gpu === i);
     expect(g("n1", "0")).toEqual({ node: "n1", gpu: "0", samples: 15, maxUtil: 0, meanUtil: 0, lastSampleMs: NOW_MS - 30_000 });
     expect(g("n1", "1")).toMatchObject({ samples: 15, maxUtil: 2 });
@@ -53,6 +59,8 @@ describe("controller PromQL on a real Prometheus", () => {
     expect(g("n2", "1")!.samples).toBeLessThan(9);
     // Per step the group mean is (0 + 2 + 80 + 40) / 4 = 30.5 (the lookback bridges n2/1's gaps), over 10 steps.
     // Prometheus' avg is an incremental mean whose float error depends on series order: compare to 9 places.
-    expect(m.groups).toEqual([{ nodeGroup: "g5-spot", steps: 10, minUtil: expect.closeTo(30.5, 9), meanUtil: expect.closeTo(30.5, 9), lastSampleMs: 0 }]);
+    expect(m.groups).toEqual([
+      { nodeGroup: "g5-spot", steps: 10, minUtil: expect.closeTo(30.5, 9), meanUtil: expect.closeTo(30.5, 9), lastSampleMs: 0 },
+    ]);
   });
 });

@@ -30,7 +30,14 @@ describe("freeze-window cron matcher (billing time zone)", () => {
 describe("controller policy schema", () => {
   const g = { name: "g", autoScalingGroupName: "a", capacityType: "spot", instanceType: "g5.xlarge", gpusPerNode: 1 };
   it("given workload classes, then thresholds are inference 70/30, batch 85/40, interactive 60/25, overridable per group", () => {
-    const p = validatePolicy({ nodeGroups: [g, { ...g, name: "b", workloadClass: "batch" }, { ...g, name: "i", workloadClass: "interactive" }, { ...g, name: "o", scaleOutAtPercent: 90 }] });
+    const p = validatePolicy({
+      nodeGroups: [
+        g,
+        { ...g, name: "b", workloadClass: "batch" },
+        { ...g, name: "i", workloadClass: "interactive" },
+        { ...g, name: "o", scaleOutAtPercent: 90 },
+      ],
+    });
     expect(p.nodeGroups.map(thresholdsOf)).toEqual([
       { scaleOutAt: 70, scaleInAt: 30 },
       { scaleOutAt: 85, scaleInAt: 40 },
@@ -44,13 +51,19 @@ describe("controller policy schema", () => {
     expect(p.nodeGroups[0]).toMatchObject({ dryRun: true, disruptionBudget: 1 });
   });
   it("given bad fields, then every error names its field", () => {
-    const bad = () => parsePolicy(JSON.stringify({ timeZone: "Mars/Base", nodeGroups: [{ ...g, freezeWindows: ["nope"], disruptionBudget: "150%" }] }), "p.yaml");
+    const bad = () =>
+      parsePolicy(
+        JSON.stringify({ timeZone: "Mars/Base", nodeGroups: [{ ...g, freezeWindows: ["nope"], disruptionBudget: "150%" }] }),
+        "p.yaml",
+      );
     expect(bad).toThrow(/^p.yaml: invalid controller policy/);
     expect(bad).toThrow(/nodeGroups.0.disruptionBudget: must be an integer N or a percentage/);
     expect(bad).toThrow(/nodeGroups.0.freezeWindows.0: is not a 5-field cron/);
     expect(bad).toThrow(/timeZone: is not an IANA time zone/);
     expect(() => validatePolicy({ nodeGroups: [g, g] })).toThrow(/nodeGroups: node group names must be unique/);
-    expect(() => validatePolicy({ nodeGroups: [{ ...g, scaleInAtPercent: 80, scaleOutAtPercent: 70 }] })).toThrow(/scaleInAtPercent must be below/);
+    expect(() => validatePolicy({ nodeGroups: [{ ...g, scaleInAtPercent: 80, scaleOutAtPercent: 70 }] })).toThrow(
+      /scaleInAtPercent must be below/,
+    );
   });
   it("given N or N% budgets, then N% rounds up like maxUnavailable", () => {
     expect([budgetNodes(2, 10), budgetNodes("25%", 10), budgetNodes("10%", 3), budgetNodes("0%", 10)]).toEqual([2, 3, 1, 0]);

@@ -19,34 +19,179 @@ function base() {
 }
 
 describe("idle reclaim guards (one row per guard; node 'idle' otherwise qualifies)", () => {
-  const rows: { name: string; given: (s: Snapshot) => void; pol?: ControllerPolicy; st?: ControllerState; action: string; reason: RegExp }[] = [
+  const rows: {
+    name: string;
+    given: (s: Snapshot) => void;
+    pol?: ControllerPolicy;
+    st?: ControllerState;
+    action: string;
+    reason: RegExp;
+  }[] = [
     { name: "an idle node with full fresh metrics", given: () => {}, action: "terminate-instance", reason: /every GPU ≤ 5% for 15 min/ },
     { name: "a GPU pod on the node", given: (s) => s.pods.push(pod("p", { nodeName: "idle" })), action: "none", reason: /requests 1 GPU/ },
-    { name: "only a DaemonSet pod requesting a GPU", given: (s) => s.pods.push(pod("dcgm", { nodeName: "idle", ownerKind: "DaemonSet" })), action: "terminate-instance", reason: /every GPU/ },
-    { name: "a CPU-only Deployment pod on the node", given: (s) => s.pods.push(pod("web", { nodeName: "idle", gpuRequest: 0 })), action: "none", reason: /non-DaemonSet pod team-ai\/web/ },
-    { name: "a finished GPU pod on the node", given: (s) => s.pods.push(pod("done", { nodeName: "idle", phase: "Succeeded" })), action: "terminate-instance", reason: /every GPU/ },
-    { name: "one GPU above the noise floor once", given: (s) => (s.metrics.gpus.find((g) => g.node === "idle" && g.gpu === "2")!.maxUtil = 5.5), action: "none", reason: /GPU 2 reached 5.5%/ },
-    { name: "GPU exactly at the noise floor", given: (s) => (s.metrics.gpus.find((g) => g.node === "idle")!.maxUtil = 5), action: "terminate-instance", reason: /every GPU/ },
-    { name: "a GPU with no series (missing metrics)", given: (s) => (s.metrics.gpus = s.metrics.gpus.filter((g) => !(g.node === "idle" && g.gpu === "3"))), action: "none", reason: /3 of 4 GPUs reported \(fail closed\)/ },
-    { name: "13 of 15 samples (87% < 90%)", given: (s) => (s.metrics.gpus.find((g) => g.node === "idle")!.samples = 13), action: "none", reason: /13\/15 samples .* \(fail closed\)/ },
-    { name: "14 of 15 samples (93%)", given: (s) => (s.metrics.gpus.find((g) => g.node === "idle")!.samples = 14), action: "terminate-instance", reason: /every GPU/ },
-    { name: "stale metrics (newest sample 5 min old)", given: (s) => (s.metrics.gpus.find((g) => g.node === "idle")!.lastSampleMs = NOW - 5 * MIN), action: "none", reason: /300 s old \(stale/ },
+    {
+      name: "only a DaemonSet pod requesting a GPU",
+      given: (s) => s.pods.push(pod("dcgm", { nodeName: "idle", ownerKind: "DaemonSet" })),
+      action: "terminate-instance",
+      reason: /every GPU/,
+    },
+    {
+      name: "a CPU-only Deployment pod on the node",
+      given: (s) => s.pods.push(pod("web", { nodeName: "idle", gpuRequest: 0 })),
+      action: "none",
+      reason: /non-DaemonSet pod team-ai\/web/,
+    },
+    {
+      name: "a finished GPU pod on the node",
+      given: (s) => s.pods.push(pod("done", { nodeName: "idle", phase: "Succeeded" })),
+      action: "terminate-instance",
+      reason: /every GPU/,
+    },
+    {
+      name: "one GPU above the noise floor once",
+      given: (s) => (s.metrics.gpus.find((g) => g.node === "idle" && g.gpu === "2")!.maxUtil = 5.5),
+      action: "none",
+      reason: /GPU 2 reached 5.5%/,
+    },
+    {
+      name: "GPU exactly at the noise floor",
+      given: (s) => (s.metrics.gpus.find((g) => g.node === "idle")!.maxUtil = 5),
+      action: "terminate-instance",
+      reason: /every GPU/,
+    },
+    {
+      name: "a GPU with no series (missing metrics)",
+      given: (s) => (s.metrics.gpus = s.metrics.gpus.filter((g) => !(g.node === "idle" && g.gpu === "3"))),
+      action: "none",
+      reason: /3 of 4 GPUs reported \(fail closed\)/,
+    },
+    {
+      name: "13 of 15 samples (87% < 90%)",
+      given: (s) => (s.metrics.gpus.find((g) => g.node === "idle")!.samples = 13),
+      action: "none",
+      reason: /13\/15 samples .* \(fail closed\)/,
+    },
+    {
+      name: "14 of 15 samples (93%)",
+      given: (s) => (s.metrics.gpus.find((g) => g.node === "idle")!.samples = 14),
+      action: "terminate-instance",
+      reason: /every GPU/,
+    },
+    {
+      name: "stale metrics (newest sample 5 min old)",
+      given: (s) => (s.metrics.gpus.find((g) => g.node === "idle")!.lastSampleMs = NOW - 5 * MIN),
+      action: "none",
+      reason: /300 s old \(stale/,
+    },
     { name: "a node 14 minutes old", given: (s) => (s.nodes[1]!.createdAtMs = NOW - 14 * MIN), action: "none", reason: /too young/ },
-    { name: "GPUs not yet allocatable", given: (s) => (s.nodes[1]!.gpuAllocatable = 0), action: "none", reason: /not yet allocatable \(0 of 4\)/ },
-    { name: "a NotReady node (booting, so no halt)", given: (s) => Object.assign(s.nodes[1]!, { ready: false, createdAtMs: NOW - 5 * MIN }), action: "none", reason: /NotReady/ },
-    { name: "node annotation scale-down-disabled", given: (s) => (s.nodes[1]!.annotations["cluster-autoscaler.kubernetes.io/scale-down-disabled"] = "true"), action: "none", reason: /opts out \(cluster-autoscaler/ },
-    { name: "our opt-out label", given: (s) => (s.nodes[1]!.labels["gpu-billing.io/reclaim-disabled"] = "true"), action: "none", reason: /opts out \(gpu-billing.io/ },
-    { name: "a DaemonSet pod with karpenter.sh/do-not-disrupt", given: (s) => s.pods.push(pod("ds", { nodeName: "idle", ownerKind: "DaemonSet", gpuRequest: 0, annotations: { "karpenter.sh/do-not-disrupt": "true" } })), action: "none", reason: /opts out of disruption/ },
-    { name: "a pod with safe-to-evict=false", given: (s) => s.pods.push(pod("ds", { nodeName: "idle", ownerKind: "DaemonSet", gpuRequest: 0, annotations: { "cluster-autoscaler.kubernetes.io/safe-to-evict": "false" } })), action: "none", reason: /opts out of disruption/ },
-    { name: "an instance already Terminating", given: (s) => (s.groups.find((g) => g.name === "g5-spot")!.instances[0]!.lifecycleState = "Terminating"), action: "none", reason: /is Terminating/ },
-    { name: "the group at its minimum", given: (s) => (s.groups.find((g) => g.name === "g5-spot")!.minSize = 1), action: "none", reason: /at its minimum \(1 nodes, min 1\)/ },
-    { name: "budget 0", given: () => {}, pol: policy({}, { "g5-spot": { disruptionBudget: 0 } }), action: "none", reason: /budget is spent: 0 in flight \+ 0 chosen \+ 1 > 0/ },
-    { name: "a pool that would run hot without it (busy at 35% on the 4 GPUs left > 30%)", given: (s) => (s.metrics.gpus.filter((g) => g.node === "busy").forEach((g) => (g.meanUtil = 35))), action: "none", reason: /would run at 35% without it \(> scale-in threshold 30%\)/ },
-    { name: "a 4-GPU pod running on the busy node and keepRoomForLargestPod on (no other node could take another)", given: (s) => (s.pods[0]!.gpuRequest = 4), pol: policy({ keepRoomForLargestPod: true }), action: "none", reason: /a 4-GPU pod ran in the last 40 min and no other node has 4 free GPUs \(most: 0\)/ },
-    { name: "the same with that guard off (the default)", given: (s) => (s.pods[0]!.gpuRequest = 4), action: "terminate-instance", reason: /every GPU/ },
-    { name: "the pool requested 3 GPUs 30 min ago (peak 3 + 2 headroom > 4 left)", given: () => {}, pol: policy({}, { "g5-od": { minFreeGpus: 2 } }), st: state({ demandHistory: { g5: [{ atMs: NOW - 30 * MIN, gpus: 3, largestPod: 1 }] } }), action: "none", reason: /requested up to 3 GPU\(s\) in the last 40 min; without it 4 < 3 \+ 2 free/ },
-    { name: "that peak 50 min ago (outside the 40-min stabilization window)", given: () => {}, pol: policy({}, { "g5-od": { minFreeGpus: 2 } }), st: state({ demandHistory: { g5: [{ atMs: NOW - 50 * MIN, gpus: 3, largestPod: 1 }] } }), action: "terminate-instance", reason: /every GPU/ },
-    { name: "batch class tolerates 35% (scale-in at 40%)", given: (s) => (s.metrics.gpus.filter((g) => g.node === "busy").forEach((g) => (g.meanUtil = 35))), pol: policy({}, { "g5-spot": { workloadClass: "batch" } }), action: "terminate-instance", reason: /pool at 35% after/ },
+    {
+      name: "GPUs not yet allocatable",
+      given: (s) => (s.nodes[1]!.gpuAllocatable = 0),
+      action: "none",
+      reason: /not yet allocatable \(0 of 4\)/,
+    },
+    {
+      name: "a NotReady node (booting, so no halt)",
+      given: (s) => Object.assign(s.nodes[1]!, { ready: false, createdAtMs: NOW - 5 * MIN }),
+      action: "none",
+      reason: /NotReady/,
+    },
+    {
+      name: "node annotation scale-down-disabled",
+      given: (s) => (s.nodes[1]!.annotations["cluster-autoscaler.kubernetes.io/scale-down-disabled"] = "true"),
+      action: "none",
+      reason: /opts out \(cluster-autoscaler/,
+    },
+    {
+      name: "our opt-out label",
+      given: (s) => (s.nodes[1]!.labels["gpu-billing.io/reclaim-disabled"] = "true"),
+      action: "none",
+      reason: /opts out \(gpu-billing.io/,
+    },
+    {
+      name: "a DaemonSet pod with karpenter.sh/do-not-disrupt",
+      given: (s) =>
+        s.pods.push(
+          pod("ds", { nodeName: "idle", ownerKind: "DaemonSet", gpuRequest: 0, annotations: { "karpenter.sh/do-not-disrupt": "true" } }),
+        ),
+      action: "none",
+      reason: /opts out of disruption/,
+    },
+    {
+      name: "a pod with safe-to-evict=false",
+      given: (s) =>
+        s.pods.push(
+          pod("ds", {
+            nodeName: "idle",
+            ownerKind: "DaemonSet",
+            gpuRequest: 0,
+            annotations: { "cluster-autoscaler.kubernetes.io/safe-to-evict": "false" },
+          }),
+        ),
+      action: "none",
+      reason: /opts out of disruption/,
+    },
+    {
+      name: "an instance already Terminating",
+      given: (s) => (s.groups.find((g) => g.name === "g5-spot")!.instances[0]!.lifecycleState = "Terminating"),
+      action: "none",
+      reason: /is Terminating/,
+    },
+    {
+      name: "the group at its minimum",
+      given: (s) => (s.groups.find((g) => g.name === "g5-spot")!.minSize = 1),
+      action: "none",
+      reason: /at its minimum \(1 nodes, min 1\)/,
+    },
+    {
+      name: "budget 0",
+      given: () => {},
+      pol: policy({}, { "g5-spot": { disruptionBudget: 0 } }),
+      action: "none",
+      reason: /budget is spent: 0 in flight \+ 0 chosen \+ 1 > 0/,
+    },
+    {
+      name: "a pool that would run hot without it (busy at 35% on the 4 GPUs left > 30%)",
+      given: (s) => s.metrics.gpus.filter((g) => g.node === "busy").forEach((g) => (g.meanUtil = 35)),
+      action: "none",
+      reason: /would run at 35% without it \(> scale-in threshold 30%\)/,
+    },
+    {
+      name: "a 4-GPU pod running on the busy node and keepRoomForLargestPod on (no other node could take another)",
+      given: (s) => (s.pods[0]!.gpuRequest = 4),
+      pol: policy({ keepRoomForLargestPod: true }),
+      action: "none",
+      reason: /a 4-GPU pod ran in the last 40 min and no other node has 4 free GPUs \(most: 0\)/,
+    },
+    {
+      name: "the same with that guard off (the default)",
+      given: (s) => (s.pods[0]!.gpuRequest = 4),
+      action: "terminate-instance",
+      reason: /every GPU/,
+    },
+    {
+      name: "the pool requested 3 GPUs 30 min ago (peak 3 + 2 headroom > 4 left)",
+      given: () => {},
+      pol: policy({}, { "g5-od": { minFreeGpus: 2 } }),
+      st: state({ demandHistory: { g5: [{ atMs: NOW - 30 * MIN, gpus: 3, largestPod: 1 }] } }),
+      action: "none",
+      reason: /requested up to 3 GPU\(s\) in the last 40 min; without it 4 < 3 \+ 2 free/,
+    },
+    {
+      name: "that peak 50 min ago (outside the 40-min stabilization window)",
+      given: () => {},
+      pol: policy({}, { "g5-od": { minFreeGpus: 2 } }),
+      st: state({ demandHistory: { g5: [{ atMs: NOW - 50 * MIN, gpus: 3, largestPod: 1 }] } }),
+      action: "terminate-instance",
+      reason: /every GPU/,
+    },
+    {
+      name: "batch class tolerates 35% (scale-in at 40%)",
+      given: (s) => s.metrics.gpus.filter((g) => g.node === "busy").forEach((g) => (g.meanUtil = 35)),
+      pol: policy({}, { "g5-spot": { workloadClass: "batch" } }),
+      action: "terminate-instance",
+      reason: /pool at 35% after/,
+    },
   ];
   for (const r of rows)
     it(`given ${r.name}, when planning, then the node's decision is ${r.action}`, () => {
@@ -61,14 +206,43 @@ describe("idle reclaim guards (one row per guard; node 'idle' otherwise qualifie
     });
 
   const groupRows: { name: string; given?: (s: Snapshot) => void; pol?: ControllerPolicy; st?: ControllerState; reason: RegExp }[] = [
-    { name: "a weekday working-hours freeze in Seoul (Mon 10:00 KST)", given: (s) => (s.nowMs = Date.parse("2026-11-23T01:00:00Z")), pol: policy({}, { "g5-spot": { freezeWindows: ["* 9-17 * * mon-fri"] } }), reason: /freeze window "\* 9-17 \* \* mon-fri" \(Asia\/Seoul\) is active/ },
+    {
+      name: "a weekday working-hours freeze in Seoul (Mon 10:00 KST)",
+      given: (s) => (s.nowMs = Date.parse("2026-11-23T01:00:00Z")),
+      pol: policy({}, { "g5-spot": { freezeWindows: ["* 9-17 * * mon-fri"] } }),
+      reason: /freeze window "\* 9-17 \* \* mon-fri" \(Asia\/Seoul\) is active/,
+    },
     { name: "a global freeze window", pol: policy({ freezeWindows: ["* 12 * * *"] }), reason: /freeze window "\* 12 \* \* \*"/ },
-    { name: "a scale-out 9 minutes ago", st: state({ scaleOuts: { "g5-spot": { atMs: NOW - 9 * MIN, fromDesired: 0, toDesired: 1 } } }), reason: /scaled out 9 min ago \(< 15 min\)/ },
-    { name: "a cluster-autoscaler tag on the group", given: (s) => (s.groups.find((g) => g.name === "g5-spot")!.tags["k8s.io/cluster-autoscaler/enabled"] = "true"), reason: /owned by another autoscaler/ },
-    { name: "Karpenter labels on its nodes", given: (s) => (s.nodes[1]!.labels["karpenter.sh/nodepool"] = "default"), reason: /owned by another autoscaler \(node idle has label karpenter.sh\/nodepool/ },
-    { name: "GPU pods pending in the pool 20 min ago (quiet period 30 min)", st: state({ lastDemandAtMs: { g5: NOW - 20 * MIN } }), reason: /pool g5 had GPU pods pending 20 min ago \(< 30 min quiet period\)/ },
-    { name: "another group of the pool scaled out 20 min ago", st: state({ scaleOuts: { "g5-spot-b": { atMs: NOW - 20 * MIN, fromDesired: 0, toDesired: 1 } } }), reason: /pool g5 scaled out \(g5-spot-b\) 20 min ago/ },
-    { name: "a GPU pod pending in the pool (young, so no scale-out yet)", given: (s) => s.pods.push(pod("wait", { phase: "Pending", createdAtMs: NOW - 10_000 })), reason: /1 GPU pod\(s\) pending in pool g5/ },
+    {
+      name: "a scale-out 9 minutes ago",
+      st: state({ scaleOuts: { "g5-spot": { atMs: NOW - 9 * MIN, fromDesired: 0, toDesired: 1 } } }),
+      reason: /scaled out 9 min ago \(< 15 min\)/,
+    },
+    {
+      name: "a cluster-autoscaler tag on the group",
+      given: (s) => (s.groups.find((g) => g.name === "g5-spot")!.tags["k8s.io/cluster-autoscaler/enabled"] = "true"),
+      reason: /owned by another autoscaler/,
+    },
+    {
+      name: "Karpenter labels on its nodes",
+      given: (s) => (s.nodes[1]!.labels["karpenter.sh/nodepool"] = "default"),
+      reason: /owned by another autoscaler \(node idle has label karpenter.sh\/nodepool/,
+    },
+    {
+      name: "GPU pods pending in the pool 20 min ago (quiet period 30 min)",
+      st: state({ lastDemandAtMs: { g5: NOW - 20 * MIN } }),
+      reason: /pool g5 had GPU pods pending 20 min ago \(< 30 min quiet period\)/,
+    },
+    {
+      name: "another group of the pool scaled out 20 min ago",
+      st: state({ scaleOuts: { "g5-spot-b": { atMs: NOW - 20 * MIN, fromDesired: 0, toDesired: 1 } } }),
+      reason: /pool g5 scaled out \(g5-spot-b\) 20 min ago/,
+    },
+    {
+      name: "a GPU pod pending in the pool (young, so no scale-out yet)",
+      given: (s) => s.pods.push(pod("wait", { phase: "Pending", createdAtMs: NOW - 10_000 })),
+      reason: /1 GPU pod\(s\) pending in pool g5/,
+    },
   ];
   for (const r of groupRows)
     it(`given ${r.name}, when planning, then the group reclaims nothing and says why`, () => {
@@ -176,24 +350,160 @@ describe("scale out", () => {
     for (let i = 0; i < pending; i++) pods.push(pod(`wait${i}`, { phase: "Pending", gpuRequest: 4, createdAtMs: NOW - 5 * MIN }));
     return snapshot({ nodes, pods }, util);
   }
-  const rows: { name: string; snap: () => Snapshot; pol?: ControllerPolicy; st?: ControllerState; action: string; group?: string; to?: number; reason: RegExp }[] = [
-    { name: "utilization sustained at 75% and a pod pending", snap: () => hot(75), action: "set-desired-capacity", group: "g5-spot", to: 3, reason: /stayed ≥ 70% .* 1 GPU pod\(s\) fit nowhere: add 1 spot node/ },
+  const rows: {
+    name: string;
+    snap: () => Snapshot;
+    pol?: ControllerPolicy;
+    st?: ControllerState;
+    action: string;
+    group?: string;
+    to?: number;
+    reason: RegExp;
+  }[] = [
+    {
+      name: "utilization sustained at 75% and a pod pending",
+      snap: () => hot(75),
+      action: "set-desired-capacity",
+      group: "g5-spot",
+      to: 3,
+      reason: /stayed ≥ 70% .* 1 GPU pod\(s\) fit nowhere: add 1 spot node/,
+    },
     { name: "utilization sustained but nothing pending or short", snap: () => hot(75, 0), action: "none", reason: /no demand/ },
-    { name: "headroom short: 0 free < minFreeGpus 2, utilization 75%", snap: () => hot(75, 0), pol: policy({}, { "g5-spot": { minFreeGpus: 2 } }), action: "set-desired-capacity", group: "g5-spot", to: 3, reason: /free GPUs short \(0 free \+ 0 launching < 2\)/ },
-    { name: "headroom short but utilization 50% < 70%", snap: () => hot(50, 0), pol: policy({}, { "g5-spot": { minFreeGpus: 2 } }), action: "none", reason: /did not stay ≥ 70%/ },
-    { name: "batch threshold 85% with 80% sustained and headroom short", snap: () => hot(80, 0), pol: policy({}, { "g5-spot": { minFreeGpus: 2, workloadClass: "batch" } }), action: "none", reason: /did not stay ≥ 85%/ },
-    { name: "interactive threshold 60% with 65% sustained and headroom short", snap: () => hot(65, 0), pol: policy({}, { "g5-spot": { minFreeGpus: 2, workloadClass: "interactive" } }), action: "set-desired-capacity", reason: /stayed ≥ 60%/ },
-    { name: "a pod pending at 10% utilization (unschedulable work path)", snap: () => hot(10), action: "set-desired-capacity", to: 3, reason: /1 pending GPU pod\(s\) fit in no free or launching GPU/ },
-    { name: "the unschedulable path disabled", snap: () => hot(10), pol: policy({ scaleOutForUnschedulablePods: false }), action: "none", reason: /did not stay/ },
-    { name: "a pod pending only 30 s (< grace)", snap: () => { const s = hot(75); s.pods[2]!.createdAtMs = NOW - 30_000; return s; }, action: "none", reason: /no demand: 0 pending/ },
-    { name: "a node already launching (desired 3, 2 Ready)", snap: () => { const s = hot(75); s.groups[0]!.desiredCapacity = 3; return s; }, action: "none", reason: /all fit in 0 free \+ 4 launching/ },
-    { name: "5 pods pending, maxStep 2", snap: () => hot(75, 5), action: "set-desired-capacity", to: 4, reason: /add 2 spot node\(s\) to g5-spot \(needed 5, step ≤ 2/ },
-    { name: "the first Spot group at its max", snap: () => { const s = hot(75); s.groups[0]!.maxSize = 2; return s; }, action: "set-desired-capacity", group: "g5-spot-b", to: 1, reason: /skipped g5-spot: at its maximum \(2\/2\)/ },
-    { name: "policy maxNodes below the ASG max", snap: () => hot(75, 3), pol: policy({}, { "g5-spot": { maxNodes: 3 } }), action: "set-desired-capacity", group: "g5-spot", to: 3, reason: /ceiling 3/ },
-    { name: "both Spot groups marked unavailable", snap: () => hot(75), st: state({ spotUnavailable: { "g5-spot": { sinceMs: NOW - MIN, untilMs: NOW + 20 * MIN, reason: "x" }, "g5-spot-b": { sinceMs: NOW - MIN, untilMs: NOW + 20 * MIN, reason: "x" } } }), action: "set-desired-capacity", group: "g5-od", to: 1, reason: /add 1 on-demand node.*Spot unavailable until/ },
-    { name: "a Spot mark that expired (retry Spot)", snap: () => hot(75), st: state({ spotUnavailable: { "g5-spot": { sinceMs: NOW - 40 * MIN, untilMs: NOW - MIN, reason: "x" } } }), action: "set-desired-capacity", group: "g5-spot", reason: /spot node/ },
-    { name: "utilization metrics incomplete (6 of 10 steps) and headroom short", snap: () => { const s = hot(90, 0); s.metrics.groups[0]!.steps = 6; return s; }, pol: policy({}, { "g5-spot": { minFreeGpus: 2 } }), action: "none", reason: /incomplete .* 6\/10 steps .*fail closed/ },
-    { name: "every group at max", snap: () => { const s = hot(75); s.groups.forEach((g) => (g.maxSize = g.desiredCapacity)); return s; }, action: "none", reason: /no group can grow/ },
+    {
+      name: "headroom short: 0 free < minFreeGpus 2, utilization 75%",
+      snap: () => hot(75, 0),
+      pol: policy({}, { "g5-spot": { minFreeGpus: 2 } }),
+      action: "set-desired-capacity",
+      group: "g5-spot",
+      to: 3,
+      reason: /free GPUs short \(0 free \+ 0 launching < 2\)/,
+    },
+    {
+      name: "headroom short but utilization 50% < 70%",
+      snap: () => hot(50, 0),
+      pol: policy({}, { "g5-spot": { minFreeGpus: 2 } }),
+      action: "none",
+      reason: /did not stay ≥ 70%/,
+    },
+    {
+      name: "batch threshold 85% with 80% sustained and headroom short",
+      snap: () => hot(80, 0),
+      pol: policy({}, { "g5-spot": { minFreeGpus: 2, workloadClass: "batch" } }),
+      action: "none",
+      reason: /did not stay ≥ 85%/,
+    },
+    {
+      name: "interactive threshold 60% with 65% sustained and headroom short",
+      snap: () => hot(65, 0),
+      pol: policy({}, { "g5-spot": { minFreeGpus: 2, workloadClass: "interactive" } }),
+      action: "set-desired-capacity",
+      reason: /stayed ≥ 60%/,
+    },
+    {
+      name: "a pod pending at 10% utilization (unschedulable work path)",
+      snap: () => hot(10),
+      action: "set-desired-capacity",
+      to: 3,
+      reason: /1 pending GPU pod\(s\) fit in no free or launching GPU/,
+    },
+    {
+      name: "the unschedulable path disabled",
+      snap: () => hot(10),
+      pol: policy({ scaleOutForUnschedulablePods: false }),
+      action: "none",
+      reason: /did not stay/,
+    },
+    {
+      name: "a pod pending only 30 s (< grace)",
+      snap: () => {
+        const s = hot(75);
+        s.pods[2]!.createdAtMs = NOW - 30_000;
+        return s;
+      },
+      action: "none",
+      reason: /no demand: 0 pending/,
+    },
+    {
+      name: "a node already launching (desired 3, 2 Ready)",
+      snap: () => {
+        const s = hot(75);
+        s.groups[0]!.desiredCapacity = 3;
+        return s;
+      },
+      action: "none",
+      reason: /all fit in 0 free \+ 4 launching/,
+    },
+    {
+      name: "5 pods pending, maxStep 2",
+      snap: () => hot(75, 5),
+      action: "set-desired-capacity",
+      to: 4,
+      reason: /add 2 spot node\(s\) to g5-spot \(needed 5, step ≤ 2/,
+    },
+    {
+      name: "the first Spot group at its max",
+      snap: () => {
+        const s = hot(75);
+        s.groups[0]!.maxSize = 2;
+        return s;
+      },
+      action: "set-desired-capacity",
+      group: "g5-spot-b",
+      to: 1,
+      reason: /skipped g5-spot: at its maximum \(2\/2\)/,
+    },
+    {
+      name: "policy maxNodes below the ASG max",
+      snap: () => hot(75, 3),
+      pol: policy({}, { "g5-spot": { maxNodes: 3 } }),
+      action: "set-desired-capacity",
+      group: "g5-spot",
+      to: 3,
+      reason: /ceiling 3/,
+    },
+    {
+      name: "both Spot groups marked unavailable",
+      snap: () => hot(75),
+      st: state({
+        spotUnavailable: {
+          "g5-spot": { sinceMs: NOW - MIN, untilMs: NOW + 20 * MIN, reason: "x" },
+          "g5-spot-b": { sinceMs: NOW - MIN, untilMs: NOW + 20 * MIN, reason: "x" },
+        },
+      }),
+      action: "set-desired-capacity",
+      group: "g5-od",
+      to: 1,
+      reason: /add 1 on-demand node.*Spot unavailable until/,
+    },
+    {
+      name: "a Spot mark that expired (retry Spot)",
+      snap: () => hot(75),
+      st: state({ spotUnavailable: { "g5-spot": { sinceMs: NOW - 40 * MIN, untilMs: NOW - MIN, reason: "x" } } }),
+      action: "set-desired-capacity",
+      group: "g5-spot",
+      reason: /spot node/,
+    },
+    {
+      name: "utilization metrics incomplete (6 of 10 steps) and headroom short",
+      snap: () => {
+        const s = hot(90, 0);
+        s.metrics.groups[0]!.steps = 6;
+        return s;
+      },
+      pol: policy({}, { "g5-spot": { minFreeGpus: 2 } }),
+      action: "none",
+      reason: /incomplete .* 6\/10 steps .*fail closed/,
+    },
+    {
+      name: "every group at max",
+      snap: () => {
+        const s = hot(75);
+        s.groups.forEach((g) => (g.maxSize = g.desiredCapacity));
+        return s;
+      },
+      action: "none",
+      reason: /no group can grow/,
+    },
   ];
   for (const r of rows)
     it(`given ${r.name}, when planning, then scale-out is ${r.action}${r.group ? ` on ${r.group}` : ""}`, () => {

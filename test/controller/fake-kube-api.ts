@@ -26,7 +26,10 @@ export async function startFakeKubeApi(initial: { nodes: any[]; pods: any[] }) {
 
   const applyPatch = (doc: any, ops: any[]) => {
     for (const op of ops) {
-      const parts = String(op.path).split("/").slice(1).map((p: string) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+      const parts = String(op.path)
+        .split("/")
+        .slice(1)
+        .map((p: string) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
       const last = parts.pop()!;
       let parent = doc;
       for (const p of parts) parent = parent[p] ??= {};
@@ -44,13 +47,21 @@ export async function startFakeKubeApi(initial: { nodes: any[]; pods: any[] }) {
     req.on("end", () => {
       const url = new URL(req.url!, "http://x");
       const body = raw ? JSON.parse(raw) : undefined;
-      requests.push({ method: req.method!, path: url.pathname, query: Object.fromEntries(url.searchParams), contentType: req.headers["content-type"], headers: req.headers, body });
+      requests.push({
+        method: req.method!,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        contentType: req.headers["content-type"],
+        headers: req.headers,
+        body,
+      });
       const send = (code: number, obj: unknown) => {
         res.writeHead(code, { "content-type": "application/json" });
         res.end(JSON.stringify(obj));
       };
       const m = url.pathname.match(/^\/api\/v1\/nodes\/([^/]+)$/);
-      if (req.method === "GET" && url.pathname === "/api/v1/nodes") return send(200, { kind: "NodeList", apiVersion: "v1", metadata: {}, items: [...nodes.values()] });
+      if (req.method === "GET" && url.pathname === "/api/v1/nodes")
+        return send(200, { kind: "NodeList", apiVersion: "v1", metadata: {}, items: [...nodes.values()] });
       if (req.method === "GET" && url.pathname === "/api/v1/pods") {
         const fs = url.searchParams.get("fieldSelector") ?? "";
         const onNode = fs.match(/spec\.nodeName=([^,]+)/)?.[1];
@@ -84,24 +95,58 @@ export async function startFakeKubeApi(initial: { nodes: any[]; pods: any[] }) {
   };
 }
 
-export function k8sNode(name: string, over: { group?: string; capacityType?: string; gpus?: number; created?: string; taints?: any[]; unschedulable?: boolean; annotations?: Record<string, string> } = {}) {
+export function k8sNode(
+  name: string,
+  over: {
+    group?: string;
+    capacityType?: string;
+    gpus?: number;
+    created?: string;
+    taints?: any[];
+    unschedulable?: boolean;
+    annotations?: Record<string, string>;
+  } = {},
+) {
   return {
     metadata: {
       name,
       resourceVersion: "1",
       creationTimestamp: over.created ?? "2026-11-23T00:00:00Z",
-      labels: { "eks.amazonaws.com/nodegroup": over.group ?? "g5-spot", "eks.amazonaws.com/capacityType": over.capacityType ?? "SPOT", "node.kubernetes.io/instance-type": "g5.12xlarge" },
+      labels: {
+        "eks.amazonaws.com/nodegroup": over.group ?? "g5-spot",
+        "eks.amazonaws.com/capacityType": over.capacityType ?? "SPOT",
+        "node.kubernetes.io/instance-type": "g5.12xlarge",
+      },
       annotations: over.annotations ?? {},
     },
     spec: { providerID: `aws:///ap-northeast-2a/${instanceIdFor(name)}`, taints: over.taints, unschedulable: over.unschedulable },
-    status: { capacity: { "nvidia.com/gpu": String(over.gpus ?? 4) }, allocatable: { "nvidia.com/gpu": String(over.gpus ?? 4) }, conditions: [{ type: "Ready", status: "True" }] },
+    status: {
+      capacity: { "nvidia.com/gpu": String(over.gpus ?? 4) },
+      allocatable: { "nvidia.com/gpu": String(over.gpus ?? 4) },
+      conditions: [{ type: "Ready", status: "True" }],
+    },
   };
 }
 
-export function k8sPod(name: string, node: string | undefined, gpus: number, over: { phase?: string; owner?: string; nodeSelector?: Record<string, string>; annotations?: Record<string, string> } = {}) {
+export function k8sPod(
+  name: string,
+  node: string | undefined,
+  gpus: number,
+  over: { phase?: string; owner?: string; nodeSelector?: Record<string, string>; annotations?: Record<string, string> } = {},
+) {
   return {
-    metadata: { name, namespace: "team-ai", creationTimestamp: "2026-11-23T02:00:00Z", annotations: over.annotations, ownerReferences: over.owner ? [{ kind: over.owner, name: "x", uid: "u", apiVersion: "apps/v1", controller: true }] : undefined },
-    spec: { nodeName: node, nodeSelector: over.nodeSelector, containers: [{ name: "c", resources: gpus ? { limits: { "nvidia.com/gpu": String(gpus) } } : {} }] },
+    metadata: {
+      name,
+      namespace: "team-ai",
+      creationTimestamp: "2026-11-23T02:00:00Z",
+      annotations: over.annotations,
+      ownerReferences: over.owner ? [{ kind: over.owner, name: "x", uid: "u", apiVersion: "apps/v1", controller: true }] : undefined,
+    },
+    spec: {
+      nodeName: node,
+      nodeSelector: over.nodeSelector,
+      containers: [{ name: "c", resources: gpus ? { limits: { "nvidia.com/gpu": String(gpus) } } : {} }],
+    },
     status: { phase: over.phase ?? (node ? "Running" : "Pending") },
   };
 }

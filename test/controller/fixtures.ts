@@ -1,5 +1,13 @@
 import { validatePolicy, type ControllerPolicy } from "../../functions/controller/policy.js";
-import { emptyState, type GroupInfo, type NodeInfo, type PodInfo, type Snapshot, type ControllerState, type GpuWindow } from "../../functions/controller/snapshot.js";
+import {
+  emptyState,
+  type GroupInfo,
+  type NodeInfo,
+  type PodInfo,
+  type Snapshot,
+  type ControllerState,
+  type GpuWindow,
+} from "../../functions/controller/snapshot.js";
 
 export const NOW = Date.parse("2026-11-21T03:00:00Z"); // Saturday 12:00 in Seoul
 export const MIN = 60_000;
@@ -7,9 +15,35 @@ export const MIN = 60_000;
 /** Two pools: g5 inference (Spot + On-Demand fallback) and p4d batch (On-Demand). Acting, not dry-run, unless a test says so. */
 export function policy(over: Record<string, unknown> = {}, groupOver: Record<string, Record<string, unknown>> = {}): ControllerPolicy {
   const groups = [
-    { name: "g5-spot", autoScalingGroupName: "asg-g5-spot", pool: "g5", capacityType: "spot", priority: 1, instanceType: "g5.12xlarge", gpusPerNode: 4, dryRun: false },
-    { name: "g5-spot-b", autoScalingGroupName: "asg-g5-spot-b", pool: "g5", capacityType: "spot", priority: 2, instanceType: "g5.12xlarge", gpusPerNode: 4, dryRun: false },
-    { name: "g5-od", autoScalingGroupName: "asg-g5-od", pool: "g5", capacityType: "on-demand", instanceType: "g5.12xlarge", gpusPerNode: 4, dryRun: false },
+    {
+      name: "g5-spot",
+      autoScalingGroupName: "asg-g5-spot",
+      pool: "g5",
+      capacityType: "spot",
+      priority: 1,
+      instanceType: "g5.12xlarge",
+      gpusPerNode: 4,
+      dryRun: false,
+    },
+    {
+      name: "g5-spot-b",
+      autoScalingGroupName: "asg-g5-spot-b",
+      pool: "g5",
+      capacityType: "spot",
+      priority: 2,
+      instanceType: "g5.12xlarge",
+      gpusPerNode: 4,
+      dryRun: false,
+    },
+    {
+      name: "g5-od",
+      autoScalingGroupName: "asg-g5-od",
+      pool: "g5",
+      capacityType: "on-demand",
+      instanceType: "g5.12xlarge",
+      gpusPerNode: 4,
+      dryRun: false,
+    },
   ].map((g) => ({ ...g, ...(groupOver[g.name] ?? {}) }));
   return validatePolicy({ timeZone: "Asia/Seoul", defaultPool: "g5", nodeGroups: groups, ...over });
 }
@@ -51,14 +85,32 @@ export function pod(name: string, over: Partial<PodInfo> = {}): PodInfo {
 
 /** Full, fresh, flat windows for every GPU of the given nodes. */
 export function gpuWindows(nodes: NodeInfo[], util = 0, over: Partial<GpuWindow> = {}): GpuWindow[] {
-  return nodes.flatMap((n) => Array.from({ length: n.gpuCapacity }, (_, i) => ({ node: n.name, gpu: String(i), samples: 15, maxUtil: util, meanUtil: util, lastSampleMs: NOW - 30_000, ...over })));
+  return nodes.flatMap((n) =>
+    Array.from({ length: n.gpuCapacity }, (_, i) => ({
+      node: n.name,
+      gpu: String(i),
+      samples: 15,
+      maxUtil: util,
+      meanUtil: util,
+      lastSampleMs: NOW - 30_000,
+      ...over,
+    })),
+  );
 }
 
 export function snapshot(parts: Partial<Snapshot> & { nodes: NodeInfo[] }, util = 0): Snapshot {
   const groupNames = [...new Set(parts.nodes.map((n) => n.nodeGroup!))];
   return {
     nowMs: NOW,
-    groups: parts.groups ?? ["g5-spot", "g5-spot-b", "g5-od"].map((g) => group(g, {}, parts.nodes.filter((n) => n.nodeGroup === g).map((n) => n.instanceId!))),
+    groups:
+      parts.groups ??
+      ["g5-spot", "g5-spot-b", "g5-od"].map((g) =>
+        group(
+          g,
+          {},
+          parts.nodes.filter((n) => n.nodeGroup === g).map((n) => n.instanceId!),
+        ),
+      ),
     pods: [],
     errors: [],
     ...parts,

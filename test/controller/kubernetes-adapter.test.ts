@@ -1,7 +1,15 @@
 // No Kubernetes API server runs here: these tests use a small local HTTP server
 // (test/controller/fake-kube-api.ts) that records requests and applies JSON Patches.
 import { afterEach, describe, expect, it } from "vitest";
-import { cordonAndTaint, kubeApi, listNodes, listPods, releaseNode, CORDONED_BY_US, type KubeApi } from "../../functions/adapters/kubernetes-nodes.js";
+import {
+  cordonAndTaint,
+  kubeApi,
+  listNodes,
+  listPods,
+  releaseNode,
+  CORDONED_BY_US,
+  type KubeApi,
+} from "../../functions/adapters/kubernetes-nodes.js";
 import { instanceIdFor, k8sNode, k8sPod, startFakeKubeApi } from "./fake-kube-api.js";
 
 const api = (url: string): KubeApi => kubeApi(url, () => "t0k");
@@ -13,11 +21,26 @@ describe("Kubernetes adapter (local recording API server)", () => {
   it("given nodes and pods, when listed, then GPUs, node group, capacity type, instance id and pools are mapped; finished pods are filtered server-side", async () => {
     const k = await startFakeKubeApi({
       nodes: [k8sNode("n1", { capacityType: "ON_DEMAND", group: "g5-od" })],
-      pods: [k8sPod("a", "n1", 2), k8sPod("ds", "n1", 1, { owner: "DaemonSet" }), k8sPod("wait", undefined, 4, { nodeSelector: { "eks.amazonaws.com/nodegroup": "g5-od" } }), k8sPod("done", "n1", 1, { phase: "Succeeded" })],
+      pods: [
+        k8sPod("a", "n1", 2),
+        k8sPod("ds", "n1", 1, { owner: "DaemonSet" }),
+        k8sPod("wait", undefined, 4, { nodeSelector: { "eks.amazonaws.com/nodegroup": "g5-od" } }),
+        k8sPod("done", "n1", 1, { phase: "Succeeded" }),
+      ],
     });
     stop = k.stop;
     const [n] = await listNodes(api(k.url));
-    expect(n).toMatchObject({ name: "n1", instanceId: instanceIdFor("n1"), nodeGroup: "g5-od", capacityType: "on-demand", ready: true, gpuCapacity: 4, gpuAllocatable: 4, reclaimTainted: false, createdAtMs: Date.parse("2026-11-23T00:00:00Z") });
+    expect(n).toMatchObject({
+      name: "n1",
+      instanceId: instanceIdFor("n1"),
+      nodeGroup: "g5-od",
+      capacityType: "on-demand",
+      ready: true,
+      gpuCapacity: 4,
+      gpuAllocatable: 4,
+      reclaimTainted: false,
+      createdAtMs: Date.parse("2026-11-23T00:00:00Z"),
+    });
     const pods = await listPods(api(k.url), (ng) => (ng === "g5-od" ? "g5" : undefined));
     expect(pods.map((p) => [p.name, p.nodeName, p.phase, p.gpuRequest, p.ownerKind, p.pool])).toEqual([
       ["a", "n1", "Running", 2, undefined, undefined],
@@ -38,7 +61,14 @@ describe("Kubernetes adapter (local recording API server)", () => {
     expect(patch.contentType).toBe("application/json-patch+json");
     expect(patch.body).toEqual([
       { op: "test", path: "/metadata/resourceVersion", value: "1" },
-      { op: "add", path: "/spec/taints", value: [{ key: "nvidia.com/gpu", effect: "NoSchedule" }, { key: "gpu-billing.io/reclaiming", value: "true", effect: "NoSchedule" }] },
+      {
+        op: "add",
+        path: "/spec/taints",
+        value: [
+          { key: "nvidia.com/gpu", effect: "NoSchedule" },
+          { key: "gpu-billing.io/reclaiming", value: "true", effect: "NoSchedule" },
+        ],
+      },
       { op: "add", path: "/spec/unschedulable", value: true },
       { op: "add", path: "/metadata/annotations/gpu-billing.io~1cordoned-by-reclaim", value: "true" },
     ]);

@@ -17,7 +17,11 @@ const T = Date.parse("2026-11-23T03:00:00Z");
 describe("controller lease (S3 conditional writes)", () => {
   it("given two overlapping invocations, when both try to take a fresh lease at once, then exactly one gets it", async () => {
     const lease = new ControllerLease(s3.client, "ctl", "race/lease.json");
-    const got = await Promise.all([lease.acquire(T, 240_000, "run-a"), lease.acquire(T, 240_000, "run-b"), lease.acquire(T, 240_000, "run-c")]);
+    const got = await Promise.all([
+      lease.acquire(T, 240_000, "run-a"),
+      lease.acquire(T, 240_000, "run-b"),
+      lease.acquire(T, 240_000, "run-c"),
+    ]);
     expect(got.filter(Boolean)).toHaveLength(1);
   });
 
@@ -48,13 +52,37 @@ describe("audit log (JSON lines per billing day)", () => {
     const at = Date.parse("2026-11-22T15:02:00Z"); // 00:02 on the 23rd in Seoul
     expect(auditDay(at, "Asia/Seoul")).toBe("2026-11-23");
     const recs: AuditRecord[] = [
-      { runId: "r1", at: new Date(at).toISOString(), duty: "reclaim", action: "terminate-instance", dryRun: true, reason: "idle", node: "n1", inputs: { budget: { allowed: 1 } }, outcome: "dry-run: not acted on" },
-      { runId: "r1", at: new Date(at).toISOString(), duty: "scale-out", action: "none", dryRun: false, reason: "no demand", inputs: {}, outcome: "no action" },
+      {
+        runId: "r1",
+        at: new Date(at).toISOString(),
+        duty: "reclaim",
+        action: "terminate-instance",
+        dryRun: true,
+        reason: "idle",
+        node: "n1",
+        inputs: { budget: { allowed: 1 } },
+        outcome: "dry-run: not acted on",
+      },
+      {
+        runId: "r1",
+        at: new Date(at).toISOString(),
+        duty: "scale-out",
+        action: "none",
+        dryRun: false,
+        reason: "no demand",
+        inputs: {},
+        outcome: "no action",
+      },
     ];
     const key = await writeAuditLog(s3.client, "ctl", "audit/", "Asia/Seoul", at, "r1", recs);
     expect(key).toBe("audit/day=2026-11-23/20261122T150200Z-r1.jsonl");
     const body = await (await s3.client.send(new GetObjectCommand({ Bucket: "ctl", Key: key }))).Body!.transformToString();
-    expect(body.trimEnd().split("\n").map((l) => JSON.parse(l))).toEqual(recs);
+    expect(
+      body
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual(recs);
     // A retried invocation with the same run id does not overwrite the first record.
     await writeAuditLog(s3.client, "ctl", "audit", "Asia/Seoul", at, "r1", []);
     const again = await (await s3.client.send(new GetObjectCommand({ Bucket: "ctl", Key: key }))).Body!.transformToString();

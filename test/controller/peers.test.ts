@@ -18,24 +18,81 @@ import {
 } from "../../functions/controller/peers.js";
 
 const T = 100;
-const node = (name: string, over: Partial<PeerNode> = {}): PeerNode => ({ name, group: "g5-spot", pool: "g5", capacityType: "spot", gpus: 4, readyMin: 0, ready: true, gpusRegistered: true, tainted: false, lastPodEventMin: 50, annotations: {}, pods: [], ...over });
+const node = (name: string, over: Partial<PeerNode> = {}): PeerNode => ({
+  name,
+  group: "g5-spot",
+  pool: "g5",
+  capacityType: "spot",
+  gpus: 4,
+  readyMin: 0,
+  ready: true,
+  gpusRegistered: true,
+  tainted: false,
+  lastPodEventMin: 50,
+  annotations: {},
+  pods: [],
+  ...over,
+});
 const pods = (...gpus: number[]) => gpus.map((g, i) => ({ id: `p${i}-${g}`, gpus: g, annotations: {} }));
-const grp = (name: string, over: Partial<PeerGroup> = {}): PeerGroup => ({ name, pool: "g5", capacityType: "spot", priority: 1, gpusPerNode: 4, desired: 2, live: 2, min: 0, max: 10, capacityErrorNow: false, ...over });
-const view = (nodes: PeerNode[], over: Partial<PeerView> = {}): PeerView => ({ t: T, nodes, pending: [], groups: [grp("g5-spot", { desired: nodes.length, live: nodes.length })], ...over });
+const grp = (name: string, over: Partial<PeerGroup> = {}): PeerGroup => ({
+  name,
+  pool: "g5",
+  capacityType: "spot",
+  priority: 1,
+  gpusPerNode: 4,
+  desired: 2,
+  live: 2,
+  min: 0,
+  max: 10,
+  capacityErrorNow: false,
+  ...over,
+});
+const view = (nodes: PeerNode[], over: Partial<PeerView> = {}): PeerView => ({
+  t: T,
+  nodes,
+  pending: [],
+  groups: [grp("g5-spot", { desired: nodes.length, live: nodes.length })],
+  ...over,
+});
 const EMPTY: KarpenterConfig = { consolidationPolicy: "WhenEmpty", consolidateAfterMinutes: 10, budgetNodes: "10%" };
 const UNDER: KarpenterConfig = { ...EMPTY, consolidationPolicy: "WhenEmptyOrUnderutilized" };
 
 describe("Karpenter: which nodes are disruption candidates", () => {
   const rows: { given: string; n: PeerNode; cfg?: KarpenterConfig; then: ReturnType<typeof karpenterCandidate> }[] = [
     { given: "an empty node quiet for 50 min", n: node("a"), then: { candidate: true } },
-    { given: "a node whose GPUs are not registered yet (not Initialized)", n: node("a", { gpusRegistered: false }), then: { candidate: false, reason: "not-initialized" } },
-    { given: "a node annotated karpenter.sh/do-not-disrupt", n: node("a", { annotations: { "karpenter.sh/do-not-disrupt": "true" } }), then: { candidate: false, reason: "do-not-disrupt-node" } },
-    { given: "a pod annotated karpenter.sh/do-not-disrupt", n: node("a", { pods: [{ id: "x", gpus: 1, annotations: { "karpenter.sh/do-not-disrupt": "true" } }] }), cfg: UNDER, then: { candidate: false, reason: "do-not-disrupt-pod" } },
-    { given: "a pod left 9 min ago (consolidateAfter 10m)", n: node("a", { lastPodEventMin: T - 9 }), then: { candidate: false, reason: "not-consolidatable-yet" } },
-    { given: "no pod ever, Ready 10 min ago (counts from initialization)", n: node("a", { lastPodEventMin: undefined, readyMin: T - 10 }), then: { candidate: true } },
+    {
+      given: "a node whose GPUs are not registered yet (not Initialized)",
+      n: node("a", { gpusRegistered: false }),
+      then: { candidate: false, reason: "not-initialized" },
+    },
+    {
+      given: "a node annotated karpenter.sh/do-not-disrupt",
+      n: node("a", { annotations: { "karpenter.sh/do-not-disrupt": "true" } }),
+      then: { candidate: false, reason: "do-not-disrupt-node" },
+    },
+    {
+      given: "a pod annotated karpenter.sh/do-not-disrupt",
+      n: node("a", { pods: [{ id: "x", gpus: 1, annotations: { "karpenter.sh/do-not-disrupt": "true" } }] }),
+      cfg: UNDER,
+      then: { candidate: false, reason: "do-not-disrupt-pod" },
+    },
+    {
+      given: "a pod left 9 min ago (consolidateAfter 10m)",
+      n: node("a", { lastPodEventMin: T - 9 }),
+      then: { candidate: false, reason: "not-consolidatable-yet" },
+    },
+    {
+      given: "no pod ever, Ready 10 min ago (counts from initialization)",
+      n: node("a", { lastPodEventMin: undefined, readyMin: T - 10 }),
+      then: { candidate: true },
+    },
     { given: "a GPU pod on it under WhenEmpty", n: node("a", { pods: pods(1) }), then: { candidate: false, reason: "not-empty" } },
     { given: "a GPU pod on it under WhenEmptyOrUnderutilized", n: node("a", { pods: pods(1) }), cfg: UNDER, then: { candidate: true } },
-    { given: "only a DaemonSet pod on it under WhenEmpty", n: node("a", { pods: [{ id: "dcgm", gpus: 0, daemonSet: true, annotations: {} }] }), then: { candidate: true } },
+    {
+      given: "only a DaemonSet pod on it under WhenEmpty",
+      n: node("a", { pods: [{ id: "dcgm", gpus: 0, daemonSet: true, annotations: {} }] }),
+      then: { candidate: true },
+    },
   ];
   for (const r of rows)
     it(`given ${r.given}, when judged, then ${JSON.stringify(r.then)}`, () => {
@@ -73,7 +130,9 @@ describe("Karpenter: a consolidation pass", () => {
     expect(karpenterConsolidate(v, EMPTY)).toEqual([]);
   });
   it("given pods that would fit only by taking the room a pending pod needs, when WhenEmptyOrUnderutilized runs, then nothing moves", () => {
-    const v = view([node("a", { pods: pods(2) }), node("b", { pods: pods(1) })], { pending: [{ id: "w", gpus: 2, pool: "g5", arriveMin: T }] });
+    const v = view([node("a", { pods: pods(2) }), node("b", { pods: pods(1) })], {
+      pending: [{ id: "w", gpus: 2, pool: "g5", arriveMin: T }],
+    });
     expect(karpenterConsolidate(v, UNDER)).toEqual([]);
   });
   it("given a group at its minimum, then its empty node stays", () => {
@@ -92,8 +151,18 @@ describe("Cluster Autoscaler: GPU utilization and unneeded nodes", () => {
     { given: "2 of 4 GPUs requested (0.5 is not < 0.5)", n: node("a", { pods: pods(2) }), others: [4], then: "above-threshold" },
     { given: "1 of 4 GPUs and no room elsewhere", n: node("a", { pods: pods(1) }), others: [0], then: "pods-do-not-fit-elsewhere" },
     { given: "an empty node and no other node", n: node("a"), others: [], then: true },
-    { given: "a pod with safe-to-evict=false", n: node("a", { pods: [{ id: "x", gpus: 1, annotations: { "cluster-autoscaler.kubernetes.io/safe-to-evict": "false" } }] }), others: [4], then: "pod-not-safe-to-evict" },
-    { given: "scale-down-disabled on the node", n: node("a", { annotations: { "cluster-autoscaler.kubernetes.io/scale-down-disabled": "true" } }), others: [4], then: "scale-down-disabled" },
+    {
+      given: "a pod with safe-to-evict=false",
+      n: node("a", { pods: [{ id: "x", gpus: 1, annotations: { "cluster-autoscaler.kubernetes.io/safe-to-evict": "false" } }] }),
+      others: [4],
+      then: "pod-not-safe-to-evict",
+    },
+    {
+      given: "scale-down-disabled on the node",
+      n: node("a", { annotations: { "cluster-autoscaler.kubernetes.io/scale-down-disabled": "true" } }),
+      others: [4],
+      then: "scale-down-disabled",
+    },
     { given: "a booting node", n: node("a", { ready: false, gpusRegistered: false }), others: [4], then: "not-ready" },
   ];
   for (const r of rows)
@@ -125,7 +194,11 @@ describe("Cluster Autoscaler: a scale-down loop", () => {
 });
 
 describe("peers' provisioning for pods that fit nowhere", () => {
-  const groups = [grp("spot-a", { desired: 1, live: 1 }), grp("spot-b", { priority: 2, desired: 0, live: 0 }), grp("od", { capacityType: "on-demand", desired: 0, live: 0 })];
+  const groups = [
+    grp("spot-a", { desired: 1, live: 1 }),
+    grp("spot-b", { priority: 2, desired: 0, live: 0 }),
+    grp("od", { capacityType: "on-demand", desired: 0, live: 0 }),
+  ];
   const pending = [{ id: "w", gpus: 4, pool: "g5", arriveMin: T }];
   it("given a 4-GPU pod and a full node, when provisioning, then Spot in priority order gets one node", () => {
     const r = provisionForPending(view([node("a", { group: "spot-a", pods: pods(4) })], { groups, pending }), emptyPeerState(), 3);
@@ -134,15 +207,29 @@ describe("peers' provisioning for pods that fit nowhere", () => {
   it("given the Spot group's launch failed for capacity, then it is given up and backed off, and the next Spot group takes it", () => {
     const g = [grp("spot-a", { desired: 2, live: 1, capacityErrorNow: true }), ...groups.slice(1)];
     const r = provisionForPending(view([node("a", { group: "spot-a", pods: pods(4) })], { groups: g, pending }), emptyPeerState(), 3);
-    expect(r.actions.map((a) => [a.kind, "group" in a ? a.group : ""])).toEqual([["cancel-launch", "spot-a"], ["add", "spot-b"]]);
+    expect(r.actions.map((a) => [a.kind, "group" in a ? a.group : ""])).toEqual([
+      ["cancel-launch", "spot-a"],
+      ["add", "spot-b"],
+    ]);
     expect(r.state.unavailableUntil).toEqual({ "spot-a": T + 3 });
   });
   it("given both Spot groups backed off, then On-Demand takes it (the fallback)", () => {
-    const r = provisionForPending(view([node("a", { group: "spot-a", pods: pods(4) })], { groups, pending }), { ...emptyPeerState(), unavailableUntil: { "spot-a": T + 1, "spot-b": T + 2 } }, 3);
+    const r = provisionForPending(
+      view([node("a", { group: "spot-a", pods: pods(4) })], { groups, pending }),
+      { ...emptyPeerState(), unavailableUntil: { "spot-a": T + 1, "spot-b": T + 2 } },
+      3,
+    );
     expect(r.actions).toEqual([{ kind: "add", group: "od", nodes: 1, reason: "1 pending pod(s) fit nowhere" }]);
   });
   it("given a node already launching, then the pending pod counts on it and nothing is added", () => {
-    const r = provisionForPending(view([node("a", { group: "spot-a", pods: pods(4) }), node("b", { group: "spot-a", ready: false, gpusRegistered: false })], { groups, pending }), emptyPeerState(), 3);
+    const r = provisionForPending(
+      view([node("a", { group: "spot-a", pods: pods(4) }), node("b", { group: "spot-a", ready: false, gpusRegistered: false })], {
+        groups,
+        pending,
+      }),
+      emptyPeerState(),
+      3,
+    );
     expect(r.actions).toEqual([]);
   });
 });

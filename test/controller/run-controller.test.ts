@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ControllerHaltedError, gpuHoursSavedEstimate, runController, type ControllerDeps } from "../../functions/controller/run-controller.js";
+import {
+  ControllerHaltedError,
+  gpuHoursSavedEstimate,
+  runController,
+  type ControllerDeps,
+} from "../../functions/controller/run-controller.js";
 import type { ControllerState, PodInfo, Snapshot } from "../../functions/controller/snapshot.js";
 import { MIN, NOW, gpuWindows, node, pod, policy, snapshot, state } from "./fixtures.js";
 
@@ -15,7 +20,10 @@ function deps(snap: Snapshot, opts: { podsAfterTaint?: PodInfo[]; leaseHeld?: bo
       saved = s;
     },
     snapshot: async () => snap,
-    cordonAndTaint: async (n) => (calls.push(`taint ${n}`), { ...snap.nodes.find((x) => x.name === n)!, reclaimTainted: true, unschedulable: true }),
+    cordonAndTaint: async (n) => (
+      calls.push(`taint ${n}`),
+      { ...snap.nodes.find((x) => x.name === n)!, reclaimTainted: true, unschedulable: true }
+    ),
     releaseNode: async (n) => void calls.push(`untaint ${n}`),
     podsOnNode: async (n) => (calls.push(`pods ${n}`), opts.podsAfterTaint ?? []),
     terminateInstance: async (id) => {
@@ -77,12 +85,20 @@ describe("controller run (orchestration with recording dependencies)", () => {
     const s = snapshot({ nodes: [node("a", "g5-od"), node("b", "g5-od", { createdAtMs: NOW - 100 * MIN })] });
     s.metrics.gpus = gpuWindows(s.nodes, 0);
     const { d, calls } = deps(s, { terminateFails: true });
-    await expect(runController(d, policy({}, { "g5-od": { disruptionBudget: 2 } }), NOW)).rejects.toThrow(/controller run failed: terminate-instance a: Throttling/);
+    await expect(runController(d, policy({}, { "g5-od": { disruptionBudget: 2 } }), NOW)).rejects.toThrow(
+      /controller run failed: terminate-instance a: Throttling/,
+    );
     expect(calls).toEqual(["taint a", "pods a", "terminate i-a", "untaint a", "audit 3", "publish", "release-lease"]);
   });
 
   it("given a scale-out, then the absolute desired capacity is set and the scale-out is remembered", async () => {
-    const s = snapshot({ nodes: [node("s1", "g5-spot")], pods: [pod("a", { nodeName: "s1", gpuRequest: 4 }), pod("w", { phase: "Pending", gpuRequest: 4, createdAtMs: NOW - 5 * MIN })] }, 80);
+    const s = snapshot(
+      {
+        nodes: [node("s1", "g5-spot")],
+        pods: [pod("a", { nodeName: "s1", gpuRequest: 4 }), pod("w", { phase: "Pending", gpuRequest: 4, createdAtMs: NOW - 5 * MIN })],
+      },
+      80,
+    );
     const { d, calls, saved } = deps(s);
     await runController(d, policy(), NOW);
     expect(calls[0]).toBe("set asg-g5-spot 1->2");
@@ -91,7 +107,15 @@ describe("controller run (orchestration with recording dependencies)", () => {
   });
 
   it("given 2 nodes reclaimed and 1 added back since, then the estimate counts 1 node × 4 GPUs × 2 min", () => {
-    const st = state({ reclaims: { "g5-spot": [{ atMs: NOW - 60 * MIN, instanceId: "i-1", node: "a" }, { atMs: NOW - 50 * MIN, instanceId: "i-2", node: "b" }] }, additions: { "g5-spot": [{ atMs: NOW - 10 * MIN, nodes: 1 }] } });
+    const st = state({
+      reclaims: {
+        "g5-spot": [
+          { atMs: NOW - 60 * MIN, instanceId: "i-1", node: "a" },
+          { atMs: NOW - 50 * MIN, instanceId: "i-2", node: "b" },
+        ],
+      },
+      additions: { "g5-spot": [{ atMs: NOW - 10 * MIN, nodes: 1 }] },
+    });
     expect(gpuHoursSavedEstimate(st, policy(), NOW, 2)).toEqual({ "g5-spot": (1 * 4 * 2) / 60 });
   });
 });

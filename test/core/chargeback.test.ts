@@ -10,8 +10,14 @@ const cfg = referenceConfig();
 
 describe("correction tiers (seed policy)", () => {
   it.each([
-    ["1", "1.0"], ["0.7", "1.0"], ["0.6999", "0.8"], ["0.4", "0.8"], ["0.3999", "0.6"],
-    ["0.2", "0.6"], ["0.1999", "0.4"], ["0", "0.4"],
+    ["1", "1.0"],
+    ["0.7", "1.0"],
+    ["0.6999", "0.8"],
+    ["0.4", "0.8"],
+    ["0.3999", "0.6"],
+    ["0.2", "0.6"],
+    ["0.1999", "0.4"],
+    ["0", "0.4"],
   ])("given average utilization %s, the factor is %s", (u, f) => {
     expect(correctionFactor(new D(u), cfg.correction.tiers).toString()).toBe(new D(f).toString());
   });
@@ -187,7 +193,10 @@ describe("computeChargeback", () => {
       cfg,
       "2026-10",
     );
-    expect(cb.rows.map((r) => [r.namespace, r.tenantId])).toEqual([["misc", "unallocated"], ["suwon-x", "yongin"]]);
+    expect(cb.rows.map((r) => [r.namespace, r.tenantId])).toEqual([
+      ["misc", "unallocated"],
+      ["suwon-x", "yongin"],
+    ]);
     expect(cb.warnings.join()).toMatch(/acme/);
   });
 
@@ -235,7 +244,15 @@ describe("computeChargeback", () => {
 
   it("given used minutes that differ only by float summation noise, the published figures are identical", () => {
     const run = (used: number) =>
-      computeChargeback({ nodes: [node({ node: "a" })], usage: [use({ namespace: "suwon-a", node: "a", requestMinutes: 40, usedMinutes: used })], namespaces: [] }, cfg, "2026-10");
+      computeChargeback(
+        {
+          nodes: [node({ node: "a" })],
+          usage: [use({ namespace: "suwon-a", node: "a", requestMinutes: 40, usedMinutes: used })],
+          namespaces: [],
+        },
+        cfg,
+        "2026-10",
+      );
     // 11.93 / 40 = 0.29825: exactly on a rounding half-step of the 4-decimal utilization
     const a = run(11.93);
     const b = run(11.93 + 1e-12);
@@ -245,7 +262,11 @@ describe("computeChargeback", () => {
 
   it("given a MIG namespace at exactly 70% utilization, repeating decimals do not drop it to the lower tier", () => {
     const cb = computeChargeback(
-      { nodes: [node({ node: "m" })], usage: [use({ namespace: "team-ai", node: "m", resource: "nvidia_com_mig_3g_40gb", requestMinutes: 70, usedMinutes: 49 })], namespaces: [] },
+      {
+        nodes: [node({ node: "m" })],
+        usage: [use({ namespace: "team-ai", node: "m", resource: "nvidia_com_mig_3g_40gb", requestMinutes: 70, usedMinutes: 49 })],
+        namespaces: [],
+      },
       cfg,
       "2026-10",
     );

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { computeChargeback } from "../../functions/core/chargeback.js";
-import { checkClusterStage, combineClusterUsage, renderClusterStage, tagClusterUsage, type StageIdentity } from "../../functions/core/cluster-stage.js";
+import {
+  checkClusterStage,
+  combineClusterUsage,
+  renderClusterStage,
+  tagClusterUsage,
+  type StageIdentity,
+} from "../../functions/core/cluster-stage.js";
 import { parseDataset } from "../../functions/report/dataset-files.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
 import { renderDataset, SINGLE_CLUSTER_COLUMNS, CHARGEBACK_COLUMNS } from "../../functions/core/dataset.js";
@@ -12,7 +18,10 @@ describe("chargeback across clusters", () => {
   it("given the same node name in two clusters with different instance types, then they are two nodes, priced and grouped each in its cluster", () => {
     const cb = computeChargeback(
       {
-        nodes: [node({ cluster: "east", node: "gpu-1", nodeGroup: "ng" }), node({ cluster: "west", node: "gpu-1", instanceType: "g5.12xlarge", nodeGroup: "ng" })],
+        nodes: [
+          node({ cluster: "east", node: "gpu-1", nodeGroup: "ng" }),
+          node({ cluster: "west", node: "gpu-1", instanceType: "g5.12xlarge", nodeGroup: "ng" }),
+        ],
         usage: [
           use({ cluster: "east", namespace: "suwon-a", node: "gpu-1", requestMinutes: 8 * 1440, usedMinutes: 8 * 1440 }),
           use({ cluster: "west", namespace: "suwon-a", node: "gpu-1", requestMinutes: 4 * 1440, usedMinutes: 4 * 1440 }),
@@ -56,7 +65,11 @@ describe("chargeback across clusters", () => {
   it("given a node that only one cluster reports, then usage on that name in the other cluster is unattributed, not billed to the first", () => {
     expect(() =>
       computeChargeback(
-        { nodes: [node({ cluster: "east", node: "n" })], usage: [use({ cluster: "west", namespace: "suwon-a", node: "n" })], namespaces: [] },
+        {
+          nodes: [node({ cluster: "east", node: "n" })],
+          usage: [use({ cluster: "west", namespace: "suwon-a", node: "n" })],
+          namespaces: [],
+        },
         cfg,
         "2026-10",
       ),
@@ -83,9 +96,18 @@ describe("cluster stages", () => {
     const ok = checkClusterStage(files, identity);
     expect(ok.ok && ok.stage.perTickDays).toEqual(["2026-10-02"]);
     expect(checkClusterStage({ usage: files.usage }, identity)).toEqual({ ok: false, reason: "no staged manifest" });
-    expect(checkClusterStage({ ...files, usage: Buffer.concat([files.usage, Buffer.from(" ")]) }, identity)).toMatchObject({ ok: false, reason: expect.stringMatching(/usage\.json has sha256 .* its manifest says/) });
-    expect(checkClusterStage(files, { ...identity, prometheusUrl: "http://other" })).toMatchObject({ ok: false, reason: expect.stringMatching(/staged prometheusUrl/) });
-    expect(checkClusterStage(files, { ...identity, start: "other" })).toMatchObject({ ok: false, reason: expect.stringMatching(/staged start/) });
+    expect(checkClusterStage({ ...files, usage: Buffer.concat([files.usage, Buffer.from(" ")]) }, identity)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/usage\.json has sha256 .* its manifest says/),
+    });
+    expect(checkClusterStage(files, { ...identity, prometheusUrl: "http://other" })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/staged prometheusUrl/),
+    });
+    expect(checkClusterStage(files, { ...identity, start: "other" })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/staged start/),
+    });
   });
 
   it("given two stages, then the combined usage keeps both clusters' records apart and prefixes per-tick days with the cluster", () => {
@@ -93,25 +115,44 @@ describe("cluster stages", () => {
       { cluster: "east", usage: tagClusterUsage(usage, "east"), perTickDays: ["2026-10-02"] },
       { cluster: "west", usage: tagClusterUsage(usage, "west"), perTickDays: [] },
     ]);
-    expect(c.nodes.map((n) => [n.cluster, n.node])).toEqual([["east", "n"], ["west", "n"]]);
+    expect(c.nodes.map((n) => [n.cluster, n.node])).toEqual([
+      ["east", "n"],
+      ["west", "n"],
+    ]);
     expect(c.perTickDays).toEqual(["east:2026-10-02"]);
   });
 });
 
 describe("reading datasets back", () => {
   it("given a single-cluster month, then its files have no cluster column (as schema 1 wrote them too) and the report reader takes every row as the default cluster", () => {
-    const cb = computeChargeback({ nodes: [node({ node: "n" })], usage: [use({ namespace: "suwon-a", node: "n" })], namespaces: [] }, cfg, "2026-10");
-    const ds = renderDataset(cb, { month: "2026-10", timeZone: cfg.timeZone, startIso: "s", endIso: "e", prometheusUrl: "http://p", configHash: "h" });
+    const cb = computeChargeback(
+      { nodes: [node({ node: "n" })], usage: [use({ namespace: "suwon-a", node: "n" })], namespaces: [] },
+      cfg,
+      "2026-10",
+    );
+    const ds = renderDataset(cb, {
+      month: "2026-10",
+      timeZone: cfg.timeZone,
+      startIso: "s",
+      endIso: "e",
+      prometheusUrl: "http://p",
+      configHash: "h",
+    });
     const files = Object.fromEntries(ds.files.map((f) => [f.name, f.body]));
     expect(files["chargeback.csv"]!.toString().split("\n")[0]).toBe(SINGLE_CLUSTER_COLUMNS.chargeback.join(","));
     expect(SINGLE_CLUSTER_COLUMNS.chargeback.length).toBe(CHARGEBACK_COLUMNS.length - 1);
-    for (const [name, columns] of [["usage-daily.csv", SINGLE_CLUSTER_COLUMNS.daily], ["capacity.csv", SINGLE_CLUSTER_COLUMNS.capacity]] as const)
+    for (const [name, columns] of [
+      ["usage-daily.csv", SINGLE_CLUSTER_COLUMNS.daily],
+      ["capacity.csv", SINGLE_CLUSTER_COLUMNS.capacity],
+    ] as const)
       expect(files[name]!.toString().split("\n")[0]).toBe(columns.join(","));
     // A schema-1 month has the same layout; only its manifest's version differs.
     for (const schemaVersion of [2, 1]) {
       const manifest = { ...JSON.parse(ds.manifest.body.toString("utf8")), schemaVersion };
       const parsed = parseDataset("2026-10", { manifest: Buffer.from(JSON.stringify(manifest)), files });
-      expect(parsed.chargeback.map((r) => [r.cluster, r.tenantId, r.cost.toFixed(2)])).toEqual([["default", "suwon", cb.rows[0]!.cost.toFixed(2)]]);
+      expect(parsed.chargeback.map((r) => [r.cluster, r.tenantId, r.cost.toFixed(2)])).toEqual([
+        ["default", "suwon", cb.rows[0]!.cost.toFixed(2)],
+      ]);
       expect(parsed.capacity.map((c) => c.cluster)).toEqual(["default"]);
       expect(parsed.daily.map((d) => d.cluster)).toEqual(["default"]);
     }
@@ -132,8 +173,18 @@ describe("reports over a two-cluster month", () => {
       cfg,
       "2026-10",
     );
-    const ds = renderDataset(cb, { month: "2026-10", timeZone: cfg.timeZone, startIso: "s", endIso: "e", prometheusUrl: "http://p", configHash: "h" });
-    const parsed = parseDataset("2026-10", { manifest: ds.manifest.body, files: Object.fromEntries(ds.files.map((f) => [f.name, f.body])) });
+    const ds = renderDataset(cb, {
+      month: "2026-10",
+      timeZone: cfg.timeZone,
+      startIso: "s",
+      endIso: "e",
+      prometheusUrl: "http://p",
+      configHash: "h",
+    });
+    const parsed = parseDataset("2026-10", {
+      manifest: ds.manifest.body,
+      files: Object.fromEntries(ds.files.map((f) => [f.name, f.body])),
+    });
     const m = buildReportModel(parsed, cfg, { kind: "all" });
     expect(m.namespaces.map((n) => [n.namespace, n.allocatedGpuHours.toFixed()])).toEqual([["suwon-a", "15"]]);
     expect(m.idle!.lines.map((l) => l.nodeGroup)).toEqual(["east/a100", "west/a100"]);

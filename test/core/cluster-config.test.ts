@@ -56,13 +56,17 @@ describe("multi-cluster config", () => {
   });
 
   it("given two clusters with the same id, then the error names clusters.1.id as a duplicate", () => {
-    expect(issuesOf(withPrometheusBlock(twoClusters.replace("id: busan", "id: seoul-a")))).toContain('clusters.1.id: duplicate cluster id "seoul-a"');
+    expect(issuesOf(withPrometheusBlock(twoClusters.replace("id: busan", "id: seoul-a")))).toContain(
+      'clusters.1.id: duplicate cluster id "seoul-a"',
+    );
   });
 
   it.each([["Seoul"], ["../x"], ["a/b"], ["-lead"], ["a b"], ["x".repeat(64)]])(
     "given cluster id %j (not usable as an S3 key part), then the error names clusters.1.id",
     (bad) => {
-      expect(issuesOf(withPrometheusBlock(twoClusters.replace("id: busan", `id: ${JSON.stringify(bad)}`)))).toMatch(/clusters\.1\.id: must be lower-case letters, digits and '-'/);
+      expect(issuesOf(withPrometheusBlock(twoClusters.replace("id: busan", `id: ${JSON.stringify(bad)}`)))).toMatch(
+        /clusters\.1\.id: must be lower-case letters, digits and '-'/,
+      );
     },
   );
 

@@ -30,7 +30,10 @@ describe("chargeback dataset files", () => {
 
   it("given named clusters (config `clusters`), every row file carries the cluster as its second column", () => {
     const named = { ...inputs, clusters: [{ id: "seoul", prometheusUrl: "http://p", usageSha256: "x", perTickDays: [] }] };
-    const lines = renderDataset({ ...cb, rows: cb.rows.map((r) => ({ ...r, cluster: "seoul" })) }, named).files[0]!.body.toString("utf8").trimEnd().split("\n");
+    const lines = renderDataset({ ...cb, rows: cb.rows.map((r) => ({ ...r, cluster: "seoul" })) }, named)
+      .files[0]!.body.toString("utf8")
+      .trimEnd()
+      .split("\n");
     expect(lines[0]).toBe(CHARGEBACK_COLUMNS.join(","));
     expect(lines[0]!.startsWith("month,cluster,tenant_id,")).toBe(true);
     expect(lines[1]).toBe("2026-10,seoul,suwon,수원시,suwon-a,A100,p4d.24xlarge,on-demand,1,1,1,1,1,3.801285,3.80,USD");
@@ -54,7 +57,11 @@ describe("chargeback dataset files", () => {
   it("given the same chargeback twice, the files and the manifest are byte-identical and the manifest hashes them", async () => {
     const a = renderDataset(cb, inputs);
     const b = renderDataset(cb, inputs);
-    expect(Buffer.concat([...a.files.map((f) => f.body), a.manifest.body]).equals(Buffer.concat([...b.files.map((f) => f.body), b.manifest.body]))).toBe(true);
+    expect(
+      Buffer.concat([...a.files.map((f) => f.body), a.manifest.body]).equals(
+        Buffer.concat([...b.files.map((f) => f.body), b.manifest.body]),
+      ),
+    ).toBe(true);
     const m = JSON.parse(a.manifest.body.toString());
     const { createHash } = await import("node:crypto");
     for (const f of a.files) expect(m.files[f.name].sha256).toBe(createHash("sha256").update(f.body).digest("hex"));

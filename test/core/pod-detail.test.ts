@@ -2,8 +2,21 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { computeChargeback, UnbillableInputError, type Chargeback } from "../../functions/core/chargeback.js";
 import { apportion } from "../../functions/core/pod-detail.js";
-import { joinPodMinutes, joinPodUsage, namespaceUsageFromPods, podKey, sumPodDays, type PodRequestSeries } from "../../functions/core/pod-minutes.js";
-import { checkClusterStage, combineClusterUsage, renderClusterStage, stageUsage, tagClusterUsage } from "../../functions/core/cluster-stage.js";
+import {
+  joinPodMinutes,
+  joinPodUsage,
+  namespaceUsageFromPods,
+  podKey,
+  sumPodDays,
+  type PodRequestSeries,
+} from "../../functions/core/pod-minutes.js";
+import {
+  checkClusterStage,
+  combineClusterUsage,
+  renderClusterStage,
+  stageUsage,
+  tagClusterUsage,
+} from "../../functions/core/cluster-stage.js";
 import { SINGLE_CLUSTER_COLUMNS, renderDataset } from "../../functions/core/dataset.js";
 import { parseCsv } from "../../functions/report/dataset-files.js";
 import { D, type Dec } from "../../functions/core/decimal.js";
@@ -13,10 +26,22 @@ import { node, referenceConfig } from "./fixtures.js";
 const cfg = referenceConfig();
 const MONTH = "2026-10";
 const sum = (xs: Dec[]) => xs.reduce((a, b) => a.add(b), new D(0));
-const splitKey = (r: { cluster: string; tenantId: string; namespace: string; gpuModel: string; instanceType: string; capacityType: string }) =>
-  [r.cluster, r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType].join("|");
+const splitKey = (r: {
+  cluster: string;
+  tenantId: string;
+  namespace: string;
+  gpuModel: string;
+  instanceType: string;
+  capacityType: string;
+}) => [r.cluster, r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType].join("|");
 
-const pd = (o: Partial<PodDayRecord> & { namespace: string; pod: string; node: string }): PodDayRecord => ({ day: "2026-10-05", resource: "nvidia_com_gpu", requestMinutes: 0, usedMinutes: 0, ...o });
+const pd = (o: Partial<PodDayRecord> & { namespace: string; pod: string; node: string }): PodDayRecord => ({
+  day: "2026-10-05",
+  resource: "nvidia_com_gpu",
+  requestMinutes: 0,
+  usedMinutes: 0,
+  ...o,
+});
 
 /**
  * A per-tick day as the per-tick queries return it (one sample per pod × node × resource,
@@ -34,7 +59,9 @@ function perTickMonth(): MonthUsage {
     pd({ namespace: "team-data", pod: "db-0", node: "ts", usedMinutes: 2 * 60 * 0.55 }),
     pd({ namespace: "team-data", pod: "db-0", node: "od", requestMinutes: 2 * 30, usedMinutes: 2 * 30 * 0.2 }),
   ];
-  const series: PodRequestSeries[] = [{ namespace: "team-ai", pod: "mig-a", container: "c", node: "mig", resource: "nvidia_com_mig_3g_40gb", max: 1, min: 1 }];
+  const series: PodRequestSeries[] = [
+    { namespace: "team-ai", pod: "mig-a", container: "c", node: "mig", resource: "nvidia_com_mig_3g_40gb", max: 1, min: 1 },
+  ];
   const running = new Map([[podKey("team-ai", "mig-a"), 13]]);
   const used = new Map([[podKey("team-ai", "mig-a"), 4.2]]);
   const day6 = joinPodUsage("2026-10-06", series, running, used);
@@ -68,7 +95,10 @@ describe("per-pod detail of the chargeback", () => {
     const usage = perTickMonth();
     const dbSpot = usage.usage.find((u) => u.day === "2026-10-05" && u.namespace === "team-data" && u.node === "ts")!;
     expect(dbSpot.requestMinutes).toBe(3 + 120);
-    expect(usage.pods!.filter((p) => p.pod === "db-0").map((p) => [p.node, p.requestMinutes])).toEqual([["ts", 120], ["od", 60]]);
+    expect(usage.pods!.filter((p) => p.pod === "db-0").map((p) => [p.node, p.requestMinutes])).toEqual([
+      ["ts", 120],
+      ["od", 60],
+    ]);
     // the MIG pod's fast-path day and per-tick day are one month record
     expect(usage.pods!.find((p) => p.pod === "mig-a")!.requestMinutes).toBe(7 + 13);
   });
@@ -114,7 +144,7 @@ describe("per-pod detail of the chargeback", () => {
 
   it("given a pod named like a formula, when the dataset is rendered twice from shuffled input, then pods.csv is byte-identical, neutralised and vouched for by the manifest", () => {
     const a = perTickMonth();
-    a.pods = a.pods!.map((p) => (p.pod === "ts-1" ? { ...p, pod: "=HYPERLINK(\"x\")" } : p));
+    a.pods = a.pods!.map((p) => (p.pod === "ts-1" ? { ...p, pod: '=HYPERLINK("x")' } : p));
     const b: MonthUsage = { ...a, usage: [...a.usage].reverse(), pods: [...a.pods].reverse() };
     const da = renderDataset(computeChargeback(a, cfg, MONTH), inputs);
     const db = renderDataset(computeChargeback(b, cfg, MONTH), inputs);
@@ -126,7 +156,11 @@ describe("per-pod detail of the chargeback", () => {
     expect(lines[0]).toEqual([...SINGLE_CLUSTER_COLUMNS.pods]);
     expect(lines.some((l) => l[4] === `'=HYPERLINK("x")`)).toBe(true);
     const manifest = JSON.parse(da.manifest.body.toString("utf8"));
-    expect(manifest.files["pods.csv"]).toEqual({ rows: lines.length - 1, bytes: pa.body.length, sha256: createHash("sha256").update(pa.body).digest("hex") });
+    expect(manifest.files["pods.csv"]).toEqual({
+      rows: lines.length - 1,
+      bytes: pa.body.length,
+      sha256: createHash("sha256").update(pa.body).digest("hex"),
+    });
     expect(manifest.rounding).toMatch(/pods\.csv apportions/);
   });
 
@@ -146,10 +180,20 @@ describe("per-pod detail of the chargeback", () => {
 
   it("given two clusters with the same node and pod names, when combined, then each cluster's pods stay apart and add up to that cluster's rows", () => {
     const stage = (cluster: string) =>
-      stageUsage(renderClusterStage({ month: MONTH, cluster, prometheusUrl: `http://${cluster}`, start: "a", end: "b" }, tagClusterUsage(perTickMonth(), cluster), [], new Date(0)).stage);
+      stageUsage(
+        renderClusterStage(
+          { month: MONTH, cluster, prometheusUrl: `http://${cluster}`, start: "a", end: "b" },
+          tagClusterUsage(perTickMonth(), cluster),
+          [],
+          new Date(0),
+        ).stage,
+      );
     const cb = computeChargeback(combineClusterUsage([stage("seoul"), stage("busan")]), cfg, MONTH);
     expectPodsAddUpToRows(cb);
-    const db = cb.pods!.filter((p) => p.pod === "db-0").map((p) => `${p.cluster}/${p.node}`).sort();
+    const db = cb
+      .pods!.filter((p) => p.pod === "db-0")
+      .map((p) => `${p.cluster}/${p.node}`)
+      .sort();
     expect(db).toEqual(["busan/od", "busan/ts", "seoul/od", "seoul/ts"]);
   });
 
@@ -172,11 +216,22 @@ describe("per-pod detail of the chargeback", () => {
   });
 
   it("given a target and weights, when apportioned, then the parts sum to the target exactly, follow the largest remainders and fall back when all weights are 0", () => {
-    const parts = apportion(new D("0.0125"), [1, 1, 1].map((x) => new D(x)), 6);
+    const parts = apportion(
+      new D("0.0125"),
+      [1, 1, 1].map((x) => new D(x)),
+      6,
+    );
     expect(parts.map((p) => p.toFixed())).toEqual(["0.004167", "0.004167", "0.004166"]);
     expect(apportion(new D("0.3"), [new D(0), new D(0)], 6, [new D(1), new D(2)]).map((p) => p.toFixed())).toEqual(["0.1", "0.2"]);
     expect(apportion(new D(0), [new D(0)], 6).map((p) => p.toFixed())).toEqual(["0"]);
   });
 });
 
-const inputs = { month: MONTH, timeZone: "Asia/Seoul", startIso: "2026-09-30T15:00:00.000Z", endIso: "2026-10-31T15:00:00.000Z", prometheusUrl: "http://p", configHash: "x" };
+const inputs = {
+  month: MONTH,
+  timeZone: "Asia/Seoul",
+  startIso: "2026-09-30T15:00:00.000Z",
+  endIso: "2026-10-31T15:00:00.000Z",
+  prometheusUrl: "http://p",
+  configHash: "x",
+};

@@ -20,15 +20,34 @@ describe("awsPriceSnapshot", () => {
     const s = awsPriceSnapshot(awsConfig(), bm, usage.nodes, inputs());
     const byNode = Object.fromEntries(s.nodes.map((n) => [n.node, n]));
     // spot-a: 6 h at 1.20 + 4 h at 1.70 = 14.0 over 10 h → 1.4; spot-c: 1.5 throughout.
-    expect(byNode["spot-a"]).toMatchObject({ hourly: "1.4", origin: "aws-spot-price-history", zone: "ap-northeast-2a", spans: [{ start: "2026-10-05T00:00:00.000Z", end: "2026-10-05T10:00:00.000Z" }] });
+    expect(byNode["spot-a"]).toMatchObject({
+      hourly: "1.4",
+      origin: "aws-spot-price-history",
+      zone: "ap-northeast-2a",
+      spans: [{ start: "2026-10-05T00:00:00.000Z", end: "2026-10-05T10:00:00.000Z" }],
+    });
     expect(byNode["spot-c"]).toMatchObject({ hourly: "1.5", origin: "aws-spot-price-history", zone: "ap-northeast-2c" });
     expect(byNode["od-1"]).toMatchObject({ hourly: "4.812", origin: "aws-price-list" });
-    expect(s.instanceTypes).toEqual([{ instanceType: "g4dn.12xlarge", gpus: 4, gpuModel: "T4", onDemandHourly: "4.812", onDemandOrigin: "aws-price-list", sku: "SKU123", effectiveDate: "2026-10-01T00:00:00Z" }]);
+    expect(s.instanceTypes).toEqual([
+      {
+        instanceType: "g4dn.12xlarge",
+        gpus: 4,
+        gpuModel: "T4",
+        onDemandHourly: "4.812",
+        onDemandOrigin: "aws-price-list",
+        sku: "SKU123",
+        effectiveDate: "2026-10-01T00:00:00Z",
+      },
+    ]);
     expect(s.spotHistory.map((h) => [h.zone, h.changes.map((c) => c.hourly)])).toEqual([
       ["ap-northeast-2a", ["1.2", "1.7"]],
       ["ap-northeast-2c", ["1.5"]],
     ]);
-    expect(s).toMatchObject({ source: "aws", region: "ap-northeast-2", period: { start: "2026-09-30T15:00:00.000Z", end: "2026-10-31T15:00:00.000Z" } });
+    expect(s).toMatchObject({
+      source: "aws",
+      region: "ap-northeast-2",
+      period: { start: "2026-09-30T15:00:00.000Z", end: "2026-10-31T15:00:00.000Z" },
+    });
   });
 
   it("given the snapshot, then the Spot row's unit price is the GPU-hours-weighted price of its nodes and its cost follows", () => {
@@ -62,7 +81,9 @@ describe("awsPriceSnapshot", () => {
     const problems = (err as MissingPricesError).problems.join("\n");
     expect(problems).toMatch(/no On-Demand price in the AWS Price List for ap-northeast-2 .*: p4d\.24xlarge/);
     expect(problems).toMatch(/Spot nodes with no zone label .*: spot-c/);
-    expect(problems).toMatch(/spot-a \(g4dn\.12xlarge, ap-northeast-2a\): no Spot price in effect from 2026-10-05T00:00:00.000Z to 2026-10-05T06:00:00.000Z/);
+    expect(problems).toMatch(
+      /spot-a \(g4dn\.12xlarge, ap-northeast-2a\): no Spot price in effect from 2026-10-05T00:00:00.000Z to 2026-10-05T06:00:00.000Z/,
+    );
   });
 
   it("given two price-list SKUs with different prices for one type, then it is an error naming both, never a pick", () => {
@@ -77,7 +98,10 @@ describe("override: true under prices.source aws", () => {
     const cfg = parseConfig(
       referenceConfigText
         .replace("\nprices:\n", "\nprices:\n  source: aws\n  region: ap-northeast-2\n")
-        .replace('g4dn.12xlarge: { gpus: 4, gpuModel: T4,   onDemandHourly: "4.812",    spotHourly: "1.4436" }', 'g4dn.12xlarge: { gpus: 4, gpuModel: T4, onDemandHourly: "4.812", spotHourly: "1.4436", override: true }'),
+        .replace(
+          'g4dn.12xlarge: { gpus: 4, gpuModel: T4,   onDemandHourly: "4.812",    spotHourly: "1.4436" }',
+          'g4dn.12xlarge: { gpus: 4, gpuModel: T4, onDemandHourly: "4.812", spotHourly: "1.4436", override: true }',
+        ),
       "override.yaml",
     );
     expect(cfg.prices["g4dn.12xlarge"]!.override).toBe(true);
@@ -104,7 +128,12 @@ describe("prices.json", () => {
     const cfg = awsConfig();
     const s = awsPriceSnapshot(cfg, bm, usage.nodes, inputs());
     expect(snapshotCovers(s, cfg, bm, usage.nodes)).toBe(true);
-    expect(snapshotCovers(s, cfg, bm, [...usage.nodes, node({ node: "new", instanceType: "g4dn.12xlarge", capacityLabel: "spot", zone: "ap-northeast-2a" })])).toBe(false);
+    expect(
+      snapshotCovers(s, cfg, bm, [
+        ...usage.nodes,
+        node({ node: "new", instanceType: "g4dn.12xlarge", capacityLabel: "spot", zone: "ap-northeast-2a" }),
+      ]),
+    ).toBe(false);
     expect(snapshotCovers(s, parseConfig(referenceConfigText, "ref.yaml"), bm, usage.nodes)).toBe(false);
   });
 
@@ -127,7 +156,11 @@ describe("prices.json", () => {
   it("given a snapshot, then the dataset has prices.json listed in the manifest with its source", () => {
     const cfg = awsConfig();
     const s = awsPriceSnapshot(cfg, bm, usage.nodes, inputs());
-    const ds = renderDataset(computeChargeback(usage, cfg, MONTH, s), { month: MONTH, timeZone: "Asia/Seoul", startIso: "", endIso: "", prometheusUrl: "p", configHash: "h" }, s);
+    const ds = renderDataset(
+      computeChargeback(usage, cfg, MONTH, s),
+      { month: MONTH, timeZone: "Asia/Seoul", startIso: "", endIso: "", prometheusUrl: "p", configHash: "h" },
+      s,
+    );
     const manifest = JSON.parse(ds.manifest.body.toString()) as { files: Record<string, { rows: number }>; inputs: { prices: unknown } };
     expect(manifest.files["prices.json"]!.rows).toBe(3);
     expect(manifest.inputs.prices).toEqual({ source: "aws", region: "ap-northeast-2" });
@@ -137,7 +170,10 @@ describe("prices.json", () => {
   it("given a node the snapshot does not price, then the chargeback refuses to bill it", () => {
     const cfg = awsConfig();
     const s = awsPriceSnapshot(cfg, bm, usage.nodes, inputs());
-    const more: MonthUsage = { ...usage, nodes: [...usage.nodes, node({ node: "od-2", day: "2026-10-05", instanceType: "g4dn.12xlarge" })] };
+    const more: MonthUsage = {
+      ...usage,
+      nodes: [...usage.nodes, node({ node: "od-2", day: "2026-10-05", instanceType: "g4dn.12xlarge" })],
+    };
     expect(() => computeChargeback(more, cfg, MONTH, s)).toThrow(/GPU nodes with no price in the month's price snapshot \(aws\): od-2/);
   });
 });
@@ -149,8 +185,12 @@ describe("prices.source in the config", () => {
     expect(Object.keys(cfg.prices).sort()).toEqual(["g4dn.12xlarge", "g4dn.xlarge", "g5.12xlarge", "p4d.24xlarge"]);
   });
   it("given prices.source aws without a region, or a non-USD currency, then the config is refused naming the field", () => {
-    expect(() => parseConfig(referenceConfigText.replace("\nprices:\n", "\nprices:\n  source: aws\n"), "x.yaml")).toThrow(/prices\.region: prices\.source aws needs the region/);
-    const krw = referenceConfigText.replace("currency: USD", "currency: KRW").replace("\nprices:\n", "\nprices:\n  source: aws\n  region: ap-northeast-2\n");
+    expect(() => parseConfig(referenceConfigText.replace("\nprices:\n", "\nprices:\n  source: aws\n"), "x.yaml")).toThrow(
+      /prices\.region: prices\.source aws needs the region/,
+    );
+    const krw = referenceConfigText
+      .replace("currency: USD", "currency: KRW")
+      .replace("\nprices:\n", "\nprices:\n  source: aws\n  region: ap-northeast-2\n");
     expect(() => parseConfig(krw, "x.yaml")).toThrow(ConfigError);
   });
   it("given no prices.source, then the config (and its hash) is what it was: no priceFeed", () => {

@@ -1,8 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { describeWindow, HOUR_MS, MINUTE_MS, planSplit, queryWindowStats, splitByNamespace, type QueryWindow } from "../../functions/core/query-windows.js";
+import {
+  describeWindow,
+  HOUR_MS,
+  MINUTE_MS,
+  planSplit,
+  queryWindowStats,
+  splitByNamespace,
+  type QueryWindow,
+} from "../../functions/core/query-windows.js";
 
 const DAY_START = Date.parse("2026-09-30T15:00:00Z"); // 2026-10-01 00:00 in Asia/Seoul
-const day = (hours: number, extraMinutes = 0): QueryWindow => ({ day: "2026-10-01", startMs: DAY_START, endMs: DAY_START + hours * HOUR_MS + extraMinutes * MINUTE_MS });
+const day = (hours: number, extraMinutes = 0): QueryWindow => ({
+  day: "2026-10-01",
+  startMs: DAY_START,
+  endMs: DAY_START + hours * HOUR_MS + extraMinutes * MINUTE_MS,
+});
 const hours = (w: QueryWindow) => (w.endMs - w.startMs) / HOUR_MS;
 
 describe("planSplit: the next windows for a window the engine refused", () => {
@@ -10,12 +22,22 @@ describe("planSplit: the next windows for a window the engine refused", () => {
     const plan = planSplit(day(24), { byNamespace: true });
     expect(plan.kind).toBe("split");
     const [a, b] = plan.kind === "split" ? plan.windows : [];
-    expect([a!.startMs, a!.endMs, b!.startMs, b!.endMs]).toEqual([DAY_START, DAY_START + 12 * HOUR_MS, DAY_START + 12 * HOUR_MS, DAY_START + 24 * HOUR_MS]);
+    expect([a!.startMs, a!.endMs, b!.startMs, b!.endMs]).toEqual([
+      DAY_START,
+      DAY_START + 12 * HOUR_MS,
+      DAY_START + 12 * HOUR_MS,
+      DAY_START + 24 * HOUR_MS,
+    ]);
     expect([a!.day, b!.day]).toEqual(["2026-10-01", "2026-10-01"]);
   });
 
   it("given a 23-hour or 25-hour DST day, when planned, then it splits on a whole hour (11 + 12, 12 + 13)", () => {
-    for (const [h, parts] of [[23, [11, 12]], [25, [12, 13]], [3, [1, 2]], [2, [1, 1]]] as const) {
+    for (const [h, parts] of [
+      [23, [11, 12]],
+      [25, [12, 13]],
+      [3, [1, 2]],
+      [2, [1, 1]],
+    ] as const) {
       const plan = planSplit(day(h), { byNamespace: true });
       expect(plan.kind === "split" && plan.windows.map(hours), `${h} h`).toEqual(parts);
     }
@@ -46,7 +68,10 @@ describe("planSplit: the next windows for a window the engine refused", () => {
   it("given a refused one-hour window of five namespaces, when planned, then halves of the namespace list, down to one namespace, which is the smallest", () => {
     const w = { ...day(1), namespaces: ["a", "b", "c", "d", "e"] };
     const plan = planSplit(w, { byNamespace: true });
-    expect(plan.kind === "split" && plan.windows.map((p) => p.namespaces)).toEqual([["a", "b", "c"], ["d", "e"]]);
+    expect(plan.kind === "split" && plan.windows.map((p) => p.namespaces)).toEqual([
+      ["a", "b", "c"],
+      ["d", "e"],
+    ]);
     expect(plan.kind === "split" && plan.windows.every((p) => p.startMs === w.startMs && p.endMs === w.endMs)).toBe(true);
     expect(planSplit({ ...w, namespaces: ["a"] }, { byNamespace: true })).toEqual({ kind: "smallest" });
   });
@@ -73,6 +98,8 @@ describe("queryWindowStats and describeWindow", () => {
     expect(queryWindowStats(0, [], new Set())).toEqual({ days: 0, split: 0, smallestSeconds: 0 });
   });
   it("given a window, then its day, UTC bounds and namespaces", () => {
-    expect(describeWindow({ ...day(1), namespaces: ["a", "b"] })).toBe("2026-10-01 [2026-09-30T15:00:00.000Z, 2026-09-30T16:00:00.000Z) namespaces a, b");
+    expect(describeWindow({ ...day(1), namespaces: ["a", "b"] })).toBe(
+      "2026-10-01 [2026-09-30T15:00:00.000Z, 2026-09-30T16:00:00.000Z) namespaces a, b",
+    );
   });
 });

@@ -41,12 +41,18 @@ describe("FOCUS 1.3 export (focus.csv)", () => {
 
   it("given the spec's nullability, then no column that allows no nulls is ever empty, and Mandatory columns are filled", () => {
     for (const c of SPEC.columns.filter((c) => !c.allowsNulls)) for (const r of rows) expect(r[c.name], c.name).not.toBe("");
-    for (const c of SPEC.columns.filter((c) => c.featureLevel === "Mandatory" && !["ChargeClass"].includes(c.name))) for (const r of rows) expect(r[c.name], c.name).not.toBe("");
+    for (const c of SPEC.columns.filter((c) => c.featureLevel === "Mandatory" && !["ChargeClass"].includes(c.name)))
+      for (const r of rows) expect(r[c.name], c.name).not.toBe("");
   });
 
   it("given pod detail, then each chargeback row is split into one allocated charge per pod whose costs and quantities add up exactly to the row, and whose AllocatedRatio adds up to exactly 1", () => {
     expect(cb.pods!.length).toBeGreaterThan(cb.rows.length);
-    expect(rows).toHaveLength(cb.rows.filter((r) => !r.allocatedGpuHours.isZero()).reduce((n, r) => n + cb.pods!.filter((p) => resourceIdOf(p as never) === resourceIdOf(r)).length, 0) + cb.rows.filter((r) => r.allocatedGpuHours.isZero()).length);
+    expect(rows).toHaveLength(
+      cb.rows
+        .filter((r) => !r.allocatedGpuHours.isZero())
+        .reduce((n, r) => n + cb.pods!.filter((p) => resourceIdOf(p as never) === resourceIdOf(r)).length, 0) +
+        cb.rows.filter((r) => r.allocatedGpuHours.isZero()).length,
+    );
     for (const { src, parts } of charges) {
       expect(parts.length, resourceIdOf(src)).toBeGreaterThan(0);
       const sum = (col: string) => parts.reduce((a, r) => a.add(r[col]!), new D(0));
@@ -73,7 +79,9 @@ describe("FOCUS 1.3 export (focus.csv)", () => {
     const [f] = focusFiles(noPods, cfg);
     const [h, ...b] = parseCsv(f!.body.toString("utf8"));
     expect(b).toHaveLength(cb.rows.length);
-    for (const r of b) for (const c of ["AllocatedMethodId", "AllocatedMethodDetails", "AllocatedResourceId", "AllocatedResourceName", "AllocatedTags"]) expect(r[h!.indexOf(c)]).toBe("");
+    for (const r of b)
+      for (const c of ["AllocatedMethodId", "AllocatedMethodDetails", "AllocatedResourceId", "AllocatedResourceName", "AllocatedTags"])
+        expect(r[h!.indexOf(c)]).toBe("");
   });
 
   it("given Seoul's October, then charge and billing periods are the month in UTC (2026-09-30T15:00:00Z to 2026-10-31T15:00:00Z)", () => {
@@ -153,10 +161,24 @@ describe("FOCUS 1.3 export (focus.csv)", () => {
   });
 
   it("given the config names the provider, account and region, then focus.csv carries them; without, the defaults", () => {
-    const named = { ...referenceConfig(), focus: { providerName: "Gyeonggi AI Platform", billingAccountId: "gg-ai-2026", regionId: "ap-northeast-2", regionName: "Asia Pacific (Seoul)" } };
+    const named = {
+      ...referenceConfig(),
+      focus: {
+        providerName: "Gyeonggi AI Platform",
+        billingAccountId: "gg-ai-2026",
+        regionId: "ap-northeast-2",
+        regionName: "Asia Pacific (Seoul)",
+      },
+    };
     const [head, ...body] = parseCsv(focusFiles(cb, named)[0]!.body.toString("utf8"));
     const first = Object.fromEntries(head!.map((h, i) => [h, body[0]![i]!]));
-    expect(first).toMatchObject({ ProviderName: "Gyeonggi AI Platform", InvoiceIssuerName: "Gyeonggi AI Platform", BillingAccountId: "gg-ai-2026", RegionId: "ap-northeast-2", RegionName: "Asia Pacific (Seoul)" });
+    expect(first).toMatchObject({
+      ProviderName: "Gyeonggi AI Platform",
+      InvoiceIssuerName: "Gyeonggi AI Platform",
+      BillingAccountId: "gg-ai-2026",
+      RegionId: "ap-northeast-2",
+      RegionName: "Asia Pacific (Seoul)",
+    });
     expect(first.BillingAccountName).toBe(rows[0]!.BillingAccountName);
     expect(rows[0]).toMatchObject({ ProviderName: "GPU Platform", RegionId: "" });
   });

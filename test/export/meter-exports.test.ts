@@ -25,7 +25,10 @@ describe("meter run with exports (Parquet + FOCUS inside the dataset, manifest l
       return send(cmd as never);
     }) as never);
     const built = buildMeterDeps(env, s3.client);
-    const h = makeMeterHandler(() => ({ ...built, deps: { ...built.deps, prometheusFor: () => prometheus } }), () => new Date("2026-11-01T00:00:00Z"));
+    const h = makeMeterHandler(
+      () => ({ ...built, deps: { ...built.deps, prometheusFor: () => prometheus } }),
+      () => new Date("2026-11-01T00:00:00Z"),
+    );
     await h({ month: "2026-10" });
     expect(puts.at(-1)).toBe("cb/month=2026-10/manifest.json");
     expect(puts).toEqual(
@@ -38,14 +41,27 @@ describe("meter run with exports (Parquet + FOCUS inside the dataset, manifest l
     );
     const m = await s3.client.send(new GetObjectCommand({ Bucket: "data", Key: "cb/month=2026-10/manifest.json" }));
     const manifest = JSON.parse(await m.Body!.transformToString());
-    expect(Object.keys(manifest.files).sort()).toEqual(
-      ["capacity.csv", "chargeback.csv", "controller-actions.csv", "focus.csv", "nodes.csv", "parquet/capacity/data.parquet", "parquet/chargeback/data.parquet", "parquet/pods/data.parquet", "parquet/usage_daily/data.parquet", "pods.csv", "prices.json", "usage-daily.csv"],
-    );
+    expect(Object.keys(manifest.files).sort()).toEqual([
+      "capacity.csv",
+      "chargeback.csv",
+      "controller-actions.csv",
+      "focus.csv",
+      "nodes.csv",
+      "parquet/capacity/data.parquet",
+      "parquet/chargeback/data.parquet",
+      "parquet/pods/data.parquet",
+      "parquet/usage_daily/data.parquet",
+      "pods.csv",
+      "prices.json",
+      "usage-daily.csv",
+    ]);
     vi.restoreAllMocks();
   });
 
   it("given an unknown export name, then the function's environment error names EXPORTS", () => {
-    expect(() => buildMeterDeps({ DATA_BUCKET: "data", BILLING_CONFIG: referenceConfigText, EXPORTS: "pdf" })).toThrow(/EXPORTS: unknown export\(s\) pdf/);
+    expect(() => buildMeterDeps({ DATA_BUCKET: "data", BILLING_CONFIG: referenceConfigText, EXPORTS: "pdf" })).toThrow(
+      /EXPORTS: unknown export\(s\) pdf/,
+    );
   });
 
   it("given a metered month, then the embedded-metric lines carry per-tenant GPU-hours and the month's Spot share under the namespace", () => {

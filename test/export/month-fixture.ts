@@ -27,7 +27,15 @@ export function fixtureChargeback(month: string, seed: number): Chargeback {
   const pods: PodUsageRecord[] = [];
   for (const d of billingMonth(month, cfg.timeZone).days) {
     for (const n of NODES) {
-      nodes.push({ day: d.day, node: n.node, instanceType: n.instanceType, capacityLabel: n.capacityLabel, gpuReplicas: 1, nodeMinutes: 1440, nodeGroup: n.nodeGroup });
+      nodes.push({
+        day: d.day,
+        node: n.node,
+        instanceType: n.instanceType,
+        capacityLabel: n.capacityLabel,
+        gpuReplicas: 1,
+        nodeMinutes: 1440,
+        nodeGroup: n.nodeGroup,
+      });
       let free = n.gpus;
       for (const ns of NAMESPACES) {
         if (free === 0 || r() < 0.6) continue;
@@ -35,9 +43,23 @@ export function fixtureChargeback(month: string, seed: number): Chargeback {
         free -= gpus;
         const minutes = 60 + Math.floor(r() * 1380);
         const util = Math.round(r() * 1000) / 1000;
-        usage.push({ day: d.day, namespace: ns, node: n.node, resource: "nvidia_com_gpu", requestMinutes: gpus * minutes, usedMinutes: gpus * minutes * util });
+        usage.push({
+          day: d.day,
+          namespace: ns,
+          node: n.node,
+          resource: "nvidia_com_gpu",
+          requestMinutes: gpus * minutes,
+          usedMinutes: gpus * minutes * util,
+        });
         // One pod per namespace, node and day (a week-long job name), so the month has pod detail too.
-        pods.push({ namespace: ns, pod: `${ns}-job-${d.day.slice(8, 9)}`, node: n.node, resource: "nvidia_com_gpu", requestMinutes: gpus * minutes, usedMinutes: gpus * minutes * util });
+        pods.push({
+          namespace: ns,
+          pod: `${ns}-job-${d.day.slice(8, 9)}`,
+          node: n.node,
+          resource: "nvidia_com_gpu",
+          requestMinutes: gpus * minutes,
+          usedMinutes: gpus * minutes * util,
+        });
       }
     }
   }

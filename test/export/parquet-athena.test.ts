@@ -73,14 +73,18 @@ describe("Parquet export queried with the Athena example SQL (DuckDB, locally)",
       }
       // FOCUS 1.3: one allocated charge per pod of each row
       expect(m.files["focus.csv"].rows).toBe(cb.pods!.length);
-      expect(await readdir(path.join(dir, `month=${cb.month}`))).toEqual(expect.arrayContaining(["chargeback.csv", "focus.csv", "manifest.json", "parquet"]));
+      expect(await readdir(path.join(dir, `month=${cb.month}`))).toEqual(
+        expect.arrayContaining(["chargeback.csv", "focus.csv", "manifest.json", "parquet"]),
+      );
     }
   });
 
   it("given the same chargeback twice, then the Parquet files are byte-identical (re-runs stay provable)", () => {
     const a = parquetFiles(months[0]!);
     const b = parquetFiles(fixtureChargeback("2026-09", 9));
-    expect(b.map((f) => f.body.equals(a[a.findIndex((x) => x.name === f.name)]!.body))).toEqual(Object.keys(PARQUET_TABLES).map(() => true));
+    expect(b.map((f) => f.body.equals(a[a.findIndex((x) => x.name === f.name)]!.body))).toEqual(
+      Object.keys(PARQUET_TABLES).map(() => true),
+    );
   });
 
   it("given the pods table, then in SQL each chargeback row's pods add up to its allocated and used GPU-hours exactly", async () => {
@@ -107,7 +111,9 @@ describe("Parquet export queried with the Athena example SQL (DuckDB, locally)",
       }
     }
     expect(rows.length).toBe(expected.size);
-    expect(new Set(rows.map((r) => r.tenant_id))).toEqual(new Set(["suwon", "seongnam", "yongin", "team-ai", "team-data", "project-llm", "unallocated"]));
+    expect(new Set(rows.map((r) => r.tenant_id))).toEqual(
+      new Set(["suwon", "seongnam", "yongin", "team-ai", "team-data", "project-llm", "unallocated"]),
+    );
     for (const r of rows) {
       const e = expected.get(`${r.month}/${r.tenant_id}`)!;
       expect(new D(String(r.cost)).eq(e.cost), `${r.month} ${r.tenant_id} cost`).toBe(true);
@@ -142,7 +148,13 @@ describe("Parquet export queried with the Athena example SQL (DuckDB, locally)",
       const mine = rows.filter((r) => r.month === cb.month);
       expect(mine.length).toBe(csv.length);
       for (const c of csv) {
-        const got = mine.find((r) => r.cluster === (c.cluster ?? "default") && r.node_group === c.node_group && r.instance_type === c.instance_type && r.capacity_type === c.capacity_type)!;
+        const got = mine.find(
+          (r) =>
+            r.cluster === (c.cluster ?? "default") &&
+            r.node_group === c.node_group &&
+            r.instance_type === c.instance_type &&
+            r.capacity_type === c.capacity_type,
+        )!;
         expect(new D(String(got.idle_cost)).eq(c.idle_cost!)).toBe(true);
         expect(new D(String(got.idle_gpu_hours)).eq(c.idle_gpu_hours!)).toBe(true);
       }
@@ -152,7 +164,9 @@ describe("Parquet export queried with the Athena example SQL (DuckDB, locally)",
 
   it("given a value with more decimals than its column, then the writer refuses instead of rounding", () => {
     expect(unscaledDecimal(new D("1.234567"), 6, "x")).toBe(1234567n);
-    expect(() => unscaledDecimal(new D("1.2345678"), 6, "allocated_gpu_hours")).toThrow(/allocated_gpu_hours: 1.2345678 has more than 6 decimals/);
+    expect(() => unscaledDecimal(new D("1.2345678"), 6, "allocated_gpu_hours")).toThrow(
+      /allocated_gpu_hours: 1.2345678 has more than 6 decimals/,
+    );
   });
 
   it("given the EXPORTS setting, then known names parse and an unknown one is named in the error", () => {

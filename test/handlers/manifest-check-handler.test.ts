@@ -2,13 +2,21 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { mockClient } from "aws-sdk-client-mock";
-import { makeManifestCheckHandler, buildManifestCheckDeps, ManifestCheckEnvSchema } from "../../functions/handlers/manifest-check-handler.js";
+import {
+  makeManifestCheckHandler,
+  buildManifestCheckDeps,
+  ManifestCheckEnvSchema,
+} from "../../functions/handlers/manifest-check-handler.js";
 import { decideMonthComplete } from "../../functions/core/month-completeness.js";
 import { startS3 } from "../support/s3.js";
 
 describe("month completeness (pure)", () => {
   it("given every expected manifest, the month is complete and the metric is 0; given one missing, it is 1 and the reason names it", () => {
-    expect(decideMonthComplete("2026-10", { a: true })).toMatchObject({ complete: true, metricValue: 0, reason: "2026-10 is complete: its manifest exists" });
+    expect(decideMonthComplete("2026-10", { a: true })).toMatchObject({
+      complete: true,
+      metricValue: 0,
+      reason: "2026-10 is complete: its manifest exists",
+    });
     const d = decideMonthComplete("2026-10", { "c1/manifest.json": true, "c2/manifest.json": false });
     expect(d).toMatchObject({ complete: false, metricValue: 1, missing: ["c2/manifest.json"] });
     expect(d.reason).toMatch(/no c2\/manifest.json/);
@@ -24,7 +32,11 @@ describe("manifest-check Lambda handler", () => {
   afterAll(async () => s3?.stop());
   beforeEach(() => cw.reset());
   const env = ManifestCheckEnvSchema.parse({ DATA_BUCKET: "data", DATA_PREFIX: "cb", METRICS_NAMESPACE: "GpuBilling" });
-  const handler = (now: string) => makeManifestCheckHandler(() => ({ s3: s3.client, cloudwatch: new CloudWatchClient({ region: "ap-northeast-2" }), env }), () => new Date(now));
+  const handler = (now: string) =>
+    makeManifestCheckHandler(
+      () => ({ s3: s3.client, cloudwatch: new CloudWatchClient({ region: "ap-northeast-2" }), env }),
+      () => new Date(now),
+    );
 
   it("given the 2nd of November in Seoul and no October manifest, it publishes MonthManifestMissing = 1", async () => {
     const d = await handler("2026-11-02T00:00:00Z")({ source: "gpu-billing.schedule" });
@@ -43,7 +55,10 @@ describe("manifest-check Lambda handler", () => {
   it("given two clusters and a failed September that staged only seoul, the reason names busan as the cluster without a stage", async () => {
     await s3.client.send(new PutObjectCommand({ Bucket: "data", Key: "cb/staging/month=2026-09/cluster=seoul/manifest.json", Body: "{}" }));
     const multi = ManifestCheckEnvSchema.parse({ DATA_BUCKET: "data", DATA_PREFIX: "cb", CLUSTER_IDS: "seoul,busan" });
-    const h = makeManifestCheckHandler(() => ({ s3: s3.client, cloudwatch: new CloudWatchClient({ region: "ap-northeast-2" }), env: multi }), () => new Date("2026-11-02T00:00:00Z"));
+    const h = makeManifestCheckHandler(
+      () => ({ s3: s3.client, cloudwatch: new CloudWatchClient({ region: "ap-northeast-2" }), env: multi }),
+      () => new Date("2026-11-02T00:00:00Z"),
+    );
     const d = await h({ month: "2026-09" });
     expect(d).toMatchObject({ complete: false, metricValue: 1 });
     expect(d.reason).toMatch(/Clusters without a stage: busan; staged by a failed run: seoul/);

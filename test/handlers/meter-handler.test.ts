@@ -31,7 +31,10 @@ describe("meter Lambda handler", () => {
     // Stand-in Prometheus with an empty cluster: the real one is exercised by the integration suite.
     const prometheus: PrometheusClient = { url: "http://prom", query: async (_q, t) => (asked.push(t), []) };
     const built = buildMeterDeps(env, s3.client);
-    const h = makeMeterHandler(() => ({ ...built, deps: { ...built.deps, prometheusFor: () => prometheus } }), () => new Date("2026-10-31T15:05:00Z"));
+    const h = makeMeterHandler(
+      () => ({ ...built, deps: { ...built.deps, prometheusFor: () => prometheus } }),
+      () => new Date("2026-10-31T15:05:00Z"),
+    );
     const out = await h({ source: "aws.scheduler" });
     expect(out).toMatchObject({ month: "2026-10", rows: 0, cost: "0", currency: "USD" });
     expect(Math.max(...asked)).toBe(Date.parse("2026-10-31T15:00:00Z") / 1000 - 1);
@@ -42,9 +45,14 @@ describe("meter Lambda handler", () => {
   it("given no EXPORTS, the month also gets the Parquet tables and focus.csv, listed in its manifest", async () => {
     const prometheus: PrometheusClient = { url: "http://prom", query: async () => [] };
     const built = buildMeterDeps({ ...env, DATA_PREFIX: "defaults" }, s3.client);
-    await makeMeterHandler(() => ({ ...built, deps: { ...built.deps, prometheusFor: () => prometheus } }), () => new Date("2026-10-31T15:05:00Z"))({ month: "2026-10" });
+    await makeMeterHandler(
+      () => ({ ...built, deps: { ...built.deps, prometheusFor: () => prometheus } }),
+      () => new Date("2026-10-31T15:05:00Z"),
+    )({ month: "2026-10" });
     const m = await s3.client.send(new GetObjectCommand({ Bucket: "data", Key: "defaults/month=2026-10/manifest.json" }));
-    expect(Object.keys(JSON.parse(await m.Body!.transformToString()).files)).toEqual(expect.arrayContaining(["focus.csv", "parquet/chargeback/data.parquet"]));
+    expect(Object.keys(JSON.parse(await m.Body!.transformToString()).files)).toEqual(
+      expect.arrayContaining(["focus.csv", "parquet/chargeback/data.parquet"]),
+    );
   });
 
   it("given a two-cluster config, each cluster gets a client for its own Prometheus, and a PROMETHEUS_URL override is refused by name", () => {
@@ -58,7 +66,9 @@ clusters:
     const built = buildMeterDeps({ ...env, BILLING_CONFIG: twoClusters }, s3.client);
     const urls = built.cfg.clusters!.map((c) => built.deps.prometheusFor!({ id: c.id, name: c.id, prometheus: c.prometheus }).url);
     expect(urls).toEqual(["http://prom-seoul:9090", "http://prom-busan:9090"]);
-    expect(() => buildMeterDeps({ ...env, BILLING_CONFIG: twoClusters, PROMETHEUS_URL: "http://other:9090" }, s3.client)).toThrow(/PROMETHEUS_URL/);
+    expect(() => buildMeterDeps({ ...env, BILLING_CONFIG: twoClusters, PROMETHEUS_URL: "http://other:9090" }, s3.client)).toThrow(
+      /PROMETHEUS_URL/,
+    );
   });
 
   it("given Prometheus is unavailable, it rethrows so Lambda retries, and writes no manifest", async () => {
@@ -69,7 +79,10 @@ clusters:
       },
     };
     const built = buildMeterDeps(env, s3.client);
-    const h = makeMeterHandler(() => ({ ...built, deps: { ...built.deps, prometheusFor: () => prometheus } }), () => new Date("2026-11-02T00:00:00Z"));
+    const h = makeMeterHandler(
+      () => ({ ...built, deps: { ...built.deps, prometheusFor: () => prometheus } }),
+      () => new Date("2026-11-02T00:00:00Z"),
+    );
     await expect(h({ month: "2026-09" })).rejects.toThrow(PrometheusUnavailableError);
     await expect(s3.client.send(new GetObjectCommand({ Bucket: "data", Key: "cb/month=2026-09/manifest.json" }))).rejects.toThrow();
   });

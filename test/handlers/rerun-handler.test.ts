@@ -25,8 +25,12 @@ async function seedOctober(client: Parameters<typeof s3Sink>[0]) {
   const cb = fixtureChargeback("2026-10", 10);
   const bm = billingMonth("2026-10", cfg.timeZone);
   const ds = renderDataset(cb, {
-    month: "2026-10", timeZone: cfg.timeZone, startIso: new Date(bm.startMs).toISOString(), endIso: new Date(bm.endMs).toISOString(),
-    prometheusUrl: "http://prom", configHash: configHash(cfg),
+    month: "2026-10",
+    timeZone: cfg.timeZone,
+    startIso: new Date(bm.startMs).toISOString(),
+    endIso: new Date(bm.endMs).toISOString(),
+    prometheusUrl: "http://prom",
+    configHash: configHash(cfg),
   });
   await s3Sink(client, "data", "cb").write("2026-10", withExports(ds, cb, cfg, [EXPORTERS.parquet, EXPORTERS.focus]));
   return cb;
@@ -43,7 +47,10 @@ describe("rerun Lambda handler", () => {
   const env = { DATA_BUCKET: "data", DATA_PREFIX: "cb", BILLING_CONFIG: referenceConfigText, EXPORTS: "parquet,focus" };
   const handler = (extraEnv: Record<string, string> = {}) => {
     const built = buildRerunDeps({ ...env, ...extraEnv }, s3.client, new LambdaClient({ region: "ap-northeast-2" }));
-    return makeRerunHandler(() => ({ ...built, deps: { ...built.deps, prometheusFor: () => emptyPrometheus } }), () => NOW);
+    return makeRerunHandler(
+      () => ({ ...built, deps: { ...built.deps, prometheusFor: () => emptyPrometheus } }),
+      () => NOW,
+    );
   };
   const getJson = async (key: string) =>
     JSON.parse(await (await s3.client.send(new GetObjectCommand({ Bucket: "data", Key: key }))).Body!.transformToString());
@@ -65,14 +72,18 @@ describe("rerun Lambda handler", () => {
   });
 
   it("given an unknown tenant id, it names it and writes nothing", async () => {
-    await expect(handler()({ month: "2026-10", tenants: ["atlantis"], reason: "dispute" })).rejects.toThrow(/unknown tenant id\(s\) atlantis/);
+    await expect(handler()({ month: "2026-10", tenants: ["atlantis"], reason: "dispute" })).rejects.toThrow(
+      /unknown tenant id\(s\) atlantis/,
+    );
   });
 
   it("given a dry run, it reports what would change and writes neither the dataset nor a record", async () => {
     const before = await seedOctober(s3.client);
     const r = (await handler()({ month: "2026-10", reason: "check the fix", dryRun: true, requestedBy: "ops@example" })) as RerunRecord;
     expect(r.dryRun).toBe(true);
-    expect(r.changed.map((c) => c.file)).toEqual(expect.arrayContaining(["chargeback.csv", "focus.csv", "parquet/chargeback/data.parquet"]));
+    expect(r.changed.map((c) => c.file)).toEqual(
+      expect.arrayContaining(["chargeback.csv", "focus.csv", "parquet/chargeback/data.parquet"]),
+    );
     expect(r.totalsBefore?.cost).toBe(before.totals.cost.toFixed(2));
     expect(r.totalsAfter.cost).toBe("0.00");
     expect((await getJson("cb/month=2026-10/manifest.json")).totals.cost).toBe(before.totals.cost.toFixed(2));
@@ -82,12 +93,22 @@ describe("rerun Lambda handler", () => {
 
   it("given a re-run with a reason, it replaces the month and writes who/what/why/when beside the dataset; a second run reproduces it byte for byte", async () => {
     await seedOctober(s3.client);
-    const r = (await handler()({ month: "2026-10", reason: "suwon disputes October: namespace label fixed", requestedBy: "kim@ops", tenants: ["suwon"] })) as RerunRecord;
+    const r = (await handler()({
+      month: "2026-10",
+      reason: "suwon disputes October: namespace label fixed",
+      requestedBy: "kim@ops",
+      tenants: ["suwon"],
+    })) as RerunRecord;
     expect(r.recordLocation).toBe("s3://data/cb/reruns/month=2026-10/2026-11-20T01-02-03-456Z.json");
     const stored = await getJson("cb/reruns/month=2026-10/2026-11-20T01-02-03-456Z.json");
     expect(stored).toMatchObject({
-      kind: "gpu-billing.rerun", month: "2026-10", requestedBy: "kim@ops", reason: "suwon disputes October: namespace label fixed",
-      requestedAt: "2026-11-20T01:02:03.456Z", tenants: ["suwon"], delivery: { status: "not-requested" },
+      kind: "gpu-billing.rerun",
+      month: "2026-10",
+      requestedBy: "kim@ops",
+      reason: "suwon disputes October: namespace label fixed",
+      requestedAt: "2026-11-20T01:02:03.456Z",
+      tenants: ["suwon"],
+      delivery: { status: "not-requested" },
     });
     expect(stored.previousManifestSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(stored.changed.length).toBeGreaterThan(0);
@@ -95,7 +116,11 @@ describe("rerun Lambda handler", () => {
     expect(manifest.totals.cost).toBe("0.00");
     expect(stored.manifestSha256).not.toBe(stored.previousManifestSha256);
 
-    const again = (await handler()({ month: "2026-10", reason: "prove the re-run is reproducible", requestedBy: "kim@ops" })) as RerunRecord;
+    const again = (await handler()({
+      month: "2026-10",
+      reason: "prove the re-run is reproducible",
+      requestedBy: "kim@ops",
+    })) as RerunRecord;
     expect(again.changed).toEqual([]);
     expect(again.previousManifestSha256).toBe(again.manifestSha256);
   });
@@ -109,22 +134,33 @@ describe("rerun Lambda handler", () => {
   it("given deliver and resend with the monthly function configured, it invokes it asynchronously with the month, tenants and resend flag", async () => {
     lambdaMock.on(InvokeCommand).resolves({ StatusCode: 202 });
     const r = (await handler({ MONTHLY_FUNCTION_NAME: "GpuBilling-MonthlyFn" })({
-      month: "2026-10", tenants: ["seongnam"], deliver: true, resend: true, reason: "tenant lost the mail",
+      month: "2026-10",
+      tenants: ["seongnam"],
+      deliver: true,
+      resend: true,
+      reason: "tenant lost the mail",
     })) as RerunRecord;
     expect(r.delivery).toEqual({ status: "requested", detail: { functionName: "GpuBilling-MonthlyFn", statusCode: 202 } });
     const [call] = lambdaMock.commandCalls(InvokeCommand);
     expect(call!.args[0].input).toMatchObject({ FunctionName: "GpuBilling-MonthlyFn", InvocationType: "Event" });
     expect(JSON.parse(Buffer.from(call!.args[0].input.Payload as Uint8Array).toString())).toEqual({
-      source: "gpu-billing.rerun", month: "2026-10", tenants: ["seongnam"], resend: true, reason: "tenant lost the mail",
+      source: "gpu-billing.rerun",
+      month: "2026-10",
+      tenants: ["seongnam"],
+      resend: true,
+      reason: "tenant lost the mail",
     });
   });
 
   it("given delivery fails, it still records the replaced dataset (delivery failed) and rethrows", async () => {
     lambdaMock.on(InvokeCommand).rejects(new Error("TooManyRequestsException"));
-    const h = makeRerunHandler(() => {
-      const built = buildRerunDeps({ ...env, MONTHLY_FUNCTION_NAME: "m" }, s3.client, new LambdaClient({ region: "ap-northeast-2" }));
-      return { ...built, deps: { ...built.deps, prometheusFor: () => emptyPrometheus } };
-    }, () => new Date("2026-11-21T00:00:00Z"));
+    const h = makeRerunHandler(
+      () => {
+        const built = buildRerunDeps({ ...env, MONTHLY_FUNCTION_NAME: "m" }, s3.client, new LambdaClient({ region: "ap-northeast-2" }));
+        return { ...built, deps: { ...built.deps, prometheusFor: () => emptyPrometheus } };
+      },
+      () => new Date("2026-11-21T00:00:00Z"),
+    );
     await expect(h({ month: "2026-10", deliver: true, reason: "send again" })).rejects.toThrow(/TooManyRequests/);
     const rec = await getJson("cb/reruns/month=2026-10/2026-11-21T00-00-00-000Z.json");
     expect(rec.delivery).toEqual({ status: "failed", detail: "TooManyRequestsException" });

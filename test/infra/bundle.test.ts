@@ -39,7 +39,10 @@ function invokeBundle(dir: string, event: unknown): { ok?: unknown; error?: stri
   return JSON.parse(out.trim().split("\n").pop()!);
 }
 
-async function listKeys(s3: { client: { send: (c: ListObjectsV2Command) => Promise<{ Contents?: { Key?: string }[] }> } }, prefix: string): Promise<string[]> {
+async function listKeys(
+  s3: { client: { send: (c: ListObjectsV2Command) => Promise<{ Contents?: { Key?: string }[] }> } },
+  prefix: string,
+): Promise<string[]> {
   const r = await s3.client.send(new ListObjectsV2Command({ Bucket: "data", Prefix: prefix }));
   return (r.Contents ?? []).map((o) => o.Key!);
 }
@@ -48,7 +51,11 @@ async function listKeys(s3: { client: { send: (c: ListObjectsV2Command) => Promi
 async function invokeBundleAsync(dir: string, event: unknown, env: Record<string, string>): Promise<{ ok?: unknown; error?: string }> {
   const url = pathToFileURL(path.join(dir, "index.mjs")).href;
   const script = `const m = await import(${JSON.stringify(url)}); try { console.log(JSON.stringify({ ok: await m.handler(${JSON.stringify(event)}) })) } catch (e) { console.log(JSON.stringify({ error: e.message })) }`;
-  const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", env: { PATH: process.env.PATH, ...env }, maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+    env: { PATH: process.env.PATH, ...env },
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return JSON.parse(stdout.trim().split("\n").pop()!);
 }
 
@@ -69,13 +76,19 @@ describe("CDK app: synth with local esbuild bundling", () => {
     const context = cdkJsonContext() as { gpuBilling: Record<string, unknown> };
     const app = new App({ outdir, context: { ...context, gpuBilling: { ...context.gpuBilling, eksClusterName: "gpu" } } });
     const { stack } = buildApp(app);
-    const template = app.synth().getStackArtifact(stack.artifactId).template as { Resources: Record<string, { Type: string; Properties: any }> };
+    const template = app.synth().getStackArtifact(stack.artifactId).template as {
+      Resources: Record<string, { Type: string; Properties: any }>;
+    };
     // the function's code key is `<asset hash>.zip`; its staged directory is `asset.<hash>`
     assetOf = (id: string) => {
-      const [, fn] = Object.entries(template.Resources).find(([logicalId, r]) => r.Type === "AWS::Lambda::Function" && logicalId.startsWith(`${id}Fn`))!;
+      const [, fn] = Object.entries(template.Resources).find(
+        ([logicalId, r]) => r.Type === "AWS::Lambda::Function" && logicalId.startsWith(`${id}Fn`),
+      )!;
       return path.join(outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, "")}`);
     };
-    envOf = (id: string) => Object.entries(template.Resources).find(([logicalId, r]) => r.Type === "AWS::Lambda::Function" && logicalId.startsWith(`${id}Fn`))![1].Properties.Environment.Variables;
+    envOf = (id: string) =>
+      Object.entries(template.Resources).find(([logicalId, r]) => r.Type === "AWS::Lambda::Function" && logicalId.startsWith(`${id}Fn`))![1]
+        .Properties.Environment.Variables;
     functionIds = [...stack.functions.keys()];
   });
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
@@ -88,7 +101,17 @@ describe("CDK app: synth with local esbuild bundling", () => {
     expect(readdirSync(assetOf("ManifestCheck")).sort()).toEqual(["index.mjs", "index.mjs.map"]);
     // Monthly meters (queries, config) and renders: templates, the two Pretendard weights, pdfkit's data and standard fonts.
     const monthly = assetOf("Monthly");
-    expect(readdirSync(monthly).sort()).toEqual(["config", "data", "fonts", "index.mjs", "index.mjs.map", "package.json", "queries", "standard-fonts", "templates"]);
+    expect(readdirSync(monthly).sort()).toEqual([
+      "config",
+      "data",
+      "fonts",
+      "index.mjs",
+      "index.mjs.map",
+      "package.json",
+      "queries",
+      "standard-fonts",
+      "templates",
+    ]);
     expect(readdirSync(path.join(monthly, "fonts")).sort()).toEqual(["Pretendard-Bold.ttf", "Pretendard-Regular.ttf"]);
     expect(existsSync(path.join(monthly, "data", "Helvetica.afm"))).toBe(true);
     expect(existsSync(path.join(monthly, "templates", "ko", "tenant.html"))).toBe(true);
@@ -98,10 +121,17 @@ describe("CDK app: synth with local esbuild bundling", () => {
     expect(readdirSync(path.join(assetOf("Controller"), "config"))).toEqual(["controller-policy.yaml"]);
     for (const id of functionIds)
       for (const [k, v] of Object.entries(envOf(id)))
-        if (typeof v === "string" && v.startsWith("/var/task/")) expect({ id, k, present: existsSync(path.join(assetOf(id), v.slice("/var/task/".length))) }).toEqual({ id, k, present: true });
+        if (typeof v === "string" && v.startsWith("/var/task/"))
+          expect({ id, k, present: existsSync(path.join(assetOf(id), v.slice("/var/task/".length))) }).toEqual({ id, k, present: true });
 
-    expect(invokeBundle(assetOf("Rerun"), { month: "../../etc", reason: "x" }).error).toMatch(/invalid re-run request: month: must be YYYY-MM/);
-    for (const id of ["Meter", "Monthly", "Quota", "ManifestCheck"]) expect({ id, ...invokeBundle(assetOf(id), { month: "2026-13" }) }).toEqual({ id, error: expect.stringMatching(/month: must be YYYY-MM/) });
+    expect(invokeBundle(assetOf("Rerun"), { month: "../../etc", reason: "x" }).error).toMatch(
+      /invalid re-run request: month: must be YYYY-MM/,
+    );
+    for (const id of ["Meter", "Monthly", "Quota", "ManifestCheck"])
+      expect({ id, ...invokeBundle(assetOf(id), { month: "2026-13" }) }).toEqual({
+        id,
+        error: expect.stringMatching(/month: must be YYYY-MM/),
+      });
     expect(invokeBundle(assetOf("Controller"), { source: 42 }).error).toMatch(/invalid event: source/);
   });
 
@@ -110,14 +140,21 @@ describe("CDK app: synth with local esbuild bundling", () => {
     let s3: Awaited<ReturnType<typeof startS3>>;
     let ses: Awaited<ReturnType<typeof startSesLocal>>;
     let cloudWatch: Server;
-    const cloudWatchCalls: { target: string; body: { Namespace?: string; MetricData?: { MetricName: string; Dimensions?: { Name: string }[] }[] } }[] = [];
+    const cloudWatchCalls: {
+      target: string;
+      body: { Namespace?: string; MetricData?: { MetricName: string; Dimensions?: { Name: string }[] }[] };
+    }[] = [];
     let work: string;
     const saved = { ...process.env };
     const gen = generateMonth({ month: "2026-10", scale: "demo", days: 2 });
     beforeAll(async () => {
       work = await mkdtemp(path.join(tmpdir(), "bundle-e2e-"));
       await backfillMonth(gen, path.join(work, "blocks"));
-      [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: path.join(work, "blocks") }), startS3("data", { preconditions: true }), startSesLocal()]);
+      [prom, s3, ses] = await Promise.all([
+        startPrometheus({ dataDir: path.join(work, "blocks") }),
+        startS3("data", { preconditions: true }),
+        startSesLocal(),
+      ]);
       // CloudWatch does not run locally: a small HTTP server answers PutMetricData (AWS JSON 1.0) and keeps each request.
       cloudWatch = createServer((req, res) => {
         let body = "";
@@ -132,50 +169,89 @@ describe("CDK app: synth with local esbuild bundling", () => {
       // What Lambda would set (paths inside the asset instead of /var/task), and an S3 endpoint
       // override the SDK reads from the environment (an IP endpoint means path-style requests).
       Object.assign(process.env, {
-        DATA_BUCKET: "data", DATA_PREFIX: "chargeback", EXPORTS: "parquet,focus",
-        BILLING_CONFIG_FILE: path.join(asset, "config", "billing.yaml"), QUERIES_DIR: path.join(asset, "queries"),
-        PROMETHEUS_URL: prom.url, AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: "us-east-1",
-        AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER",
+        DATA_BUCKET: "data",
+        DATA_PREFIX: "chargeback",
+        EXPORTS: "parquet,focus",
+        BILLING_CONFIG_FILE: path.join(asset, "config", "billing.yaml"),
+        QUERIES_DIR: path.join(asset, "queries"),
+        PROMETHEUS_URL: prom.url,
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
       });
     });
     afterAll(async () => {
       process.env = saved;
-      await Promise.all([prom?.stop(), s3?.stop(), ses?.stop(), new Promise((resolve) => (cloudWatch ? cloudWatch.close(resolve) : resolve(undefined)))]);
+      await Promise.all([
+        prom?.stop(),
+        s3?.stop(),
+        ses?.stop(),
+        new Promise((resolve) => (cloudWatch ? cloudWatch.close(resolve) : resolve(undefined))),
+      ]);
       if (work) await rm(work, { recursive: true, force: true });
     });
 
     it("given a re-run of October, when the bundled handler runs, then S3 holds the same dataset the source code computes and the record is beside it", async () => {
       const rerun = (await import(pathToFileURL(path.join(assetOf("Rerun"), "index.mjs")).href + "?e2e")) as Handler;
       const record = (await rerun.handler({ month: "2026-10", reason: "bundle end-to-end", requestedBy: "test" })) as {
-        recordLocation: string; manifestSha256: string; totalsAfter: Record<string, string>;
+        recordLocation: string;
+        manifestSha256: string;
+        totalsAfter: Record<string, string>;
       };
       // the same month metered by the unbundled source, written nowhere
       let fromSource: Dataset | undefined;
       const sink: DatasetSink = { location: "mem", write: async (_m, d) => ((fromSource = d), "mem"), readManifest: async () => undefined };
       await meterMonthFromPrometheus(
-        { prometheus: createPrometheusClient({ url: prom.url }), sink, queries: loadQueries(), exporters: [EXPORTERS.parquet, EXPORTERS.focus] },
-        referenceConfig(), "2026-10", new Date(),
+        {
+          prometheus: createPrometheusClient({ url: prom.url }),
+          sink,
+          queries: loadQueries(),
+          exporters: [EXPORTERS.parquet, EXPORTERS.focus],
+        },
+        referenceConfig(),
+        "2026-10",
+        new Date(),
       );
       expect(record.manifestSha256).toBe(createHash("sha256").update(fromSource!.manifest.body).digest("hex"));
       expect(Number(record.totalsAfter.allocatedGpuHours)).toBeGreaterThan(0);
       expect(record.recordLocation).toMatch(/^s3:\/\/data\/chargeback\/reruns\/month=2026-10\/.+\.json$/);
       const m = await s3.client.send(new GetObjectCommand({ Bucket: "data", Key: "chargeback/month=2026-10/manifest.json" }));
       const manifest = JSON.parse(await m.Body!.transformToString());
-      expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining(["chargeback.csv", "focus.csv", "parquet/chargeback/data.parquet"]));
+      expect(Object.keys(manifest.files)).toEqual(
+        expect.arrayContaining(["chargeback.csv", "focus.csv", "parquet/chargeback/data.parquet"]),
+      );
       expect(manifest.totals.allocatedGpuHours).toBe(record.totalsAfter.allocatedGpuHours);
     });
 
     it("given a month with no dataset, when the bundled Monthly handler runs in a plain node process with only its bundle's files, then it meters the month and mails every report through a real local SES, PDFs rendered with the bundled fonts", async () => {
       const asset = assetOf("Monthly");
       // What Lambda would set from the synthesized environment, with the bundle's paths for /var/task.
-      const env = Object.fromEntries(Object.entries(envOf("Monthly")).map(([k, v]) => [k, typeof v === "string" ? v.replace(/^\/var\/task/, asset) : "data"]));
-      const r = await invokeBundleAsync(asset, { month: "2026-10" }, {
-        ...env, DATA_BUCKET: "data", DATA_PREFIX: "monthly-e2e", PROMETHEUS_URL: prom.url,
-        AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ENDPOINT_URL_SESV2: ses.url, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER",
-      });
+      const env = Object.fromEntries(
+        Object.entries(envOf("Monthly")).map(([k, v]) => [k, typeof v === "string" ? v.replace(/^\/var\/task/, asset) : "data"]),
+      );
+      const r = await invokeBundleAsync(
+        asset,
+        { month: "2026-10" },
+        {
+          ...env,
+          DATA_BUCKET: "data",
+          DATA_PREFIX: "monthly-e2e",
+          PROMETHEUS_URL: prom.url,
+          AWS_ENDPOINT_URL_S3: s3.endpoint,
+          AWS_ENDPOINT_URL_SESV2: ses.url,
+          AWS_REGION: "us-east-1",
+          AWS_ACCESS_KEY_ID: "S3RVER",
+          AWS_SECRET_ACCESS_KEY: "S3RVER",
+        },
+      );
       expect(r.error).toBeUndefined();
       const cfg = referenceConfig();
-      const recipients = [...cfg.tenants.flatMap((t) => t.recipients ?? []), ...(cfg.reports?.financeRecipients ?? []), ...(cfg.reports?.executiveRecipients ?? [])];
+      const recipients = [
+        ...cfg.tenants.flatMap((t) => t.recipients ?? []),
+        ...(cfg.reports?.financeRecipients ?? []),
+        ...(cfg.reports?.executiveRecipients ?? []),
+      ];
       expect(r.ok).toMatchObject({ month: "2026-10", sent: recipients.length, failed: 0 });
       const mails = await ses.emails();
       expect(mails.flatMap((m) => m.destination.to).sort()).toEqual([...recipients].sort());
@@ -186,22 +262,38 @@ describe("CDK app: synth with local esbuild bundling", () => {
 
     it("given October, when the bundled Quota handler runs (report-only) in a plain node process, then it writes its state under its prefix and publishes the metrics the alarms read", async () => {
       const asset = assetOf("Quota");
-      const env = Object.fromEntries(Object.entries(envOf("Quota")).map(([k, v]) => [k, typeof v === "string" ? v.replace(/^\/var\/task/, asset) : "data"]));
+      const env = Object.fromEntries(
+        Object.entries(envOf("Quota")).map(([k, v]) => [k, typeof v === "string" ? v.replace(/^\/var\/task/, asset) : "data"]),
+      );
       const cw = `http://127.0.0.1:${(cloudWatch.address() as AddressInfo).port}`;
-      const r = await invokeBundleAsync(asset, { month: "2026-10" }, {
-        ...env, DATA_BUCKET: "data", PROMETHEUS_URL: prom.url,
-        AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ENDPOINT_URL_SESV2: ses.url, AWS_ENDPOINT_URL_CLOUDWATCH: cw,
-        AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER",
-      });
+      const r = await invokeBundleAsync(
+        asset,
+        { month: "2026-10" },
+        {
+          ...env,
+          DATA_BUCKET: "data",
+          PROMETHEUS_URL: prom.url,
+          AWS_ENDPOINT_URL_S3: s3.endpoint,
+          AWS_ENDPOINT_URL_SESV2: ses.url,
+          AWS_ENDPOINT_URL_CLOUDWATCH: cw,
+          AWS_REGION: "us-east-1",
+          AWS_ACCESS_KEY_ID: "S3RVER",
+          AWS_SECRET_ACCESS_KEY: "S3RVER",
+        },
+      );
       expect(r.error).toBeUndefined();
       expect(r.ok).toMatchObject({ month: "2026-10", enforce: false });
       const puts = cloudWatchCalls.filter((c) => c.target.endsWith(".PutMetricData"));
       expect(puts.length).toBeGreaterThan(0);
-      const sent = puts.flatMap((p) => p.body.MetricData!.map((d) => ({ namespace: p.body.Namespace, name: d.MetricName, dims: (d.Dimensions ?? []).map((x) => x.Name) })));
-      expect(new Set(sent.map((x) => JSON.stringify(x)))).toEqual(new Set([
-        JSON.stringify({ namespace: "GpuBilling/Quota", name: QUOTA_HOURS_METRIC, dims: [QUOTA_TENANT_DIMENSION] }),
-        JSON.stringify({ namespace: "GpuBilling/Quota", name: QUOTA_RATIO_METRIC, dims: [QUOTA_TENANT_DIMENSION] }),
-      ]));
+      const sent = puts.flatMap((p) =>
+        p.body.MetricData!.map((d) => ({ namespace: p.body.Namespace, name: d.MetricName, dims: (d.Dimensions ?? []).map((x) => x.Name) })),
+      );
+      expect(new Set(sent.map((x) => JSON.stringify(x)))).toEqual(
+        new Set([
+          JSON.stringify({ namespace: "GpuBilling/Quota", name: QUOTA_HOURS_METRIC, dims: [QUOTA_TENANT_DIMENSION] }),
+          JSON.stringify({ namespace: "GpuBilling/Quota", name: QUOTA_RATIO_METRIC, dims: [QUOTA_TENANT_DIMENSION] }),
+        ]),
+      );
       const keys = await listKeys(s3, `${env.QUOTA_STATE_PREFIX}/`);
       expect(keys.length).toBeGreaterThan(0);
     });

@@ -42,8 +42,12 @@ function resolveToken(v: unknown, key: string): string {
  */
 function environmentViolations(schema: z.ZodObject, vars: Record<string, string>, extraKeys: string[] = []): string[] {
   const known = new Set([...Object.keys(schema.shape), ...RUNTIME_KEYS, ...extraKeys]);
-  const unknown = Object.keys(vars).filter((k) => !known.has(k)).map((k) => `unknown variable ${k}`);
-  const reserved = Object.keys(vars).filter((k) => k in LAMBDA_RUNTIME).map((k) => `reserved variable ${k} set`);
+  const unknown = Object.keys(vars)
+    .filter((k) => !known.has(k))
+    .map((k) => `unknown variable ${k}`);
+  const reserved = Object.keys(vars)
+    .filter((k) => k in LAMBDA_RUNTIME)
+    .map((k) => `reserved variable ${k} set`);
   const parsed = schema.safeParse({ ...LAMBDA_RUNTIME, ...vars });
   const rejected = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
   return [...unknown, ...reserved, ...rejected];
@@ -59,8 +63,15 @@ function synthEnvironments(raw: unknown): { ids: string[]; envs: Map<string, Rec
 
 function synthOnce(raw: unknown): { ids: string[]; envs: Map<string, Record<string, string>> } {
   const app = new App({ context: { ...cdkJsonContext(), "aws:cdk:bundling-stacks": [] } });
-  const stack = new GpuBillingStack(app, "GpuBilling", { settings: parseSettings(raw), repoRoot, env: { account: "111122223333", region: "ap-northeast-2" } });
-  const resources = Template.fromStack(stack).findResources("AWS::Lambda::Function") as Record<string, { Properties: { Environment?: { Variables?: Record<string, unknown> } } }>;
+  const stack = new GpuBillingStack(app, "GpuBilling", {
+    settings: parseSettings(raw),
+    repoRoot,
+    env: { account: "111122223333", region: "ap-northeast-2" },
+  });
+  const resources = Template.fromStack(stack).findResources("AWS::Lambda::Function") as Record<
+    string,
+    { Properties: { Environment?: { Variables?: Record<string, unknown> } } }
+  >;
   const envs = new Map<string, Record<string, string>>();
   for (const [id, f] of stack.functions) {
     const vars = resources[stack.getLogicalId(f.fn.node.defaultChild as never)]!.Properties.Environment?.Variables ?? {};
@@ -84,7 +95,10 @@ describe("CDK app: each function's environment is exactly what its handler's env
     expect(FUNCTIONS.map((f) => f.id).sort()).toEqual(Object.keys(SCHEMAS).sort());
   });
 
-  for (const [name, raw] of [["default settings (no cluster, config's Prometheus)", {}], ["every setting on (cluster, AMP, own prefixes and namespaces)", FULL]] as const) {
+  for (const [name, raw] of [
+    ["default settings (no cluster, config's Prometheus)", {}],
+    ["every setting on (cluster, AMP, own prefixes and namespaces)", FULL],
+  ] as const) {
     it(`given ${name}, when synthesized, then each function's variables parse with its schema, with no unknown key and no required key missing`, () => {
       const { ids, envs } = synthEnvironments(raw);
       expect(ids.length).toBeGreaterThanOrEqual(5);
@@ -103,7 +117,12 @@ describe("CDK app: each function's environment is exactly what its handler's env
       RUN_INTERVAL_MINUTES: "2",
       EKS_CLUSTER_NAME: "gpu",
     });
-    expect(envs.get("Quota")).toMatchObject({ QUOTA_STATE_PREFIX: "quota-state", QUOTA_ENFORCE: "true", EKS_CLUSTER_NAME: "gpu", TEMPLATES_DIR: "/var/task/templates" });
+    expect(envs.get("Quota")).toMatchObject({
+      QUOTA_STATE_PREFIX: "quota-state",
+      QUOTA_ENFORCE: "true",
+      EKS_CLUSTER_NAME: "gpu",
+      TEMPLATES_DIR: "/var/task/templates",
+    });
     expect(envs.get("Monthly")).toMatchObject({
       SES_FROM: "billing@acme.example.com",
       FONT_DIR: "/var/task/fonts",
@@ -115,7 +134,10 @@ describe("CDK app: each function's environment is exactly what its handler's env
   });
 
   it("given a bearer-token secret and a config that names its variable, then only the Prometheus functions get the secret's name in <variable>_SECRET_ID, never the token", () => {
-    const { envs } = synthEnvironments({ prometheus: { bearerTokenSecretName: "prom-token" }, billingConfigFile: "test/infra/fixtures/bearer-billing.yaml" });
+    const { envs } = synthEnvironments({
+      prometheus: { bearerTokenSecretName: "prom-token" },
+      billingConfigFile: "test/infra/fixtures/bearer-billing.yaml",
+    });
     for (const id of ["Meter", "Monthly", "Quota", "Rerun"]) {
       expect(envs.get(id)!.PROM_BEARER_SECRET_ID).toBe("prom-token");
       expect(envs.get(id)!.PROM_BEARER).toBeUndefined();
@@ -127,7 +149,10 @@ describe("CDK app: each function's environment is exactly what its handler's env
     const two = synthEnvironments({
       billingConfigFile: "test/infra/fixtures/two-cluster-bearer-billing.yaml",
       eksClusterName: "gpu",
-      prometheus: { url: "https://prometheus-seoul.internal", bearerTokenSecrets: { SEOUL_TOKEN: "prom/seoul", BUSAN_TOKEN: "prom/busan" } },
+      prometheus: {
+        url: "https://prometheus-seoul.internal",
+        bearerTokenSecrets: { SEOUL_TOKEN: "prom/seoul", BUSAN_TOKEN: "prom/busan" },
+      },
     }).envs;
     for (const id of ["Meter", "Monthly", "Quota", "Rerun"]) {
       expect(two.get(id)).toMatchObject({ SEOUL_TOKEN_SECRET_ID: "prom/seoul", BUSAN_TOKEN_SECRET_ID: "prom/busan" });

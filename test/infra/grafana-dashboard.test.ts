@@ -25,7 +25,14 @@ describe("Grafana dashboard built from queries/", () => {
       expect(existsSync(file), file).toBe(true);
       expect(p.targets.map((t) => t.expr)).toEqual([promqlOf(PROM_PANELS[i]!.query)]);
     }
-    expect(dashboard.panels.map((p) => p.title)).toEqual(expect.arrayContaining(["GPU utilization (mean)", "GPUs: Spot vs On-Demand", "Idle GPUs by node", "Quota used this month by tenant (%)"]));
+    expect(dashboard.panels.map((p) => p.title)).toEqual(
+      expect.arrayContaining([
+        "GPU utilization (mean)",
+        "GPUs: Spot vs On-Demand",
+        "Idle GPUs by node",
+        "Quota used this month by tenant (%)",
+      ]),
+    );
   });
 
   describe("against a real Prometheus with two generated days", () => {
@@ -47,7 +54,11 @@ describe("Grafana dashboard built from queries/", () => {
 
     const query = async (q: string) => {
       const r = await fetch(`${prom.url}/api/v1/query?${new URLSearchParams({ query: q, time: String(at) })}`);
-      const body = (await r.json()) as { status: string; error?: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+      const body = (await r.json()) as {
+        status: string;
+        error?: string;
+        data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
       expect(body.error).toBeUndefined();
       return body.data.result;
     };
@@ -63,7 +74,9 @@ describe("Grafana dashboard built from queries/", () => {
     });
 
     it("given the Spot vs On-Demand panel, then both capacity types appear and utilization is a fraction", async () => {
-      const caps = new Set((await query(promqlOf("dashboard-gpus-by-capacity-type"))).map((s) => s.metric.capacity_type!.toLowerCase().replace("_", "-")));
+      const caps = new Set(
+        (await query(promqlOf("dashboard-gpus-by-capacity-type"))).map((s) => s.metric.capacity_type!.toLowerCase().replace("_", "-")),
+      );
       expect(caps).toEqual(new Set(["spot", "on-demand"]));
       const [u] = await query(promqlOf("dashboard-gpu-utilization"));
       expect(Number(u!.value[1])).toBeGreaterThan(0);

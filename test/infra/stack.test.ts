@@ -51,7 +51,11 @@ describe("CDK app: GpuBilling stack", () => {
   });
 
   it("given a catalog entry whose handler file does not exist, when synthesized, then synth fails naming it", () => {
-    const ghost: FunctionSpec = { ...FUNCTIONS.find((f) => f.id === "ManifestCheck")!, id: "Ghost", entry: "functions/handlers/ghost-handler.ts" };
+    const ghost: FunctionSpec = {
+      ...FUNCTIONS.find((f) => f.id === "ManifestCheck")!,
+      id: "Ghost",
+      entry: "functions/handlers/ghost-handler.ts",
+    };
     expect(() => synth({}, [ghost])).toThrow(/function Ghost: entry functions\/handlers\/ghost-handler.ts does not exist/);
   });
 
@@ -62,7 +66,9 @@ describe("CDK app: GpuBilling stack", () => {
       expect(f.Properties).toMatchObject({ Runtime: "nodejs22.x", Architectures: ["arm64"], LoggingConfig: { LogFormat: "JSON" } });
     }
     full.template.resourceCountIs("AWS::Lambda::EventInvokeConfig", 6);
-    const invokeConfigs = Object.values(full.template.findResources("AWS::Lambda::EventInvokeConfig")) as { Properties: Record<string, any> }[];
+    const invokeConfigs = Object.values(full.template.findResources("AWS::Lambda::EventInvokeConfig")) as {
+      Properties: Record<string, any>;
+    }[];
     for (const c of invokeConfigs) expect(c.Properties.DestinationConfig.OnFailure.Destination).toBeDefined();
     // The controller is never retried (the next run starts from fresh state); the others twice.
     expect(invokeConfigs.map((c) => c.Properties.MaximumRetryAttempts).sort()).toEqual([0, 2, 2, 2, 2, 2]);
@@ -89,22 +95,37 @@ describe("CDK app: GpuBilling stack", () => {
   it("given the schedules, then each runs in Asia/Seoul with its expression from settings and a dead-letter queue", () => {
     const schedules = Object.values(full.template.findResources("AWS::Scheduler::Schedule")) as { Properties: Record<string, any> }[];
     const byExpr = Object.fromEntries(schedules.map((s) => [s.Properties.ScheduleExpression, s.Properties]));
-    expect(Object.keys(byExpr).sort()).toEqual(["cron(0 1 1 * ? *)", "cron(0 6 1 * ? *)", "cron(0 9 2 * ? *)", "cron(10 * * * ? *)", "rate(2 minutes)"].sort());
+    expect(Object.keys(byExpr).sort()).toEqual(
+      ["cron(0 1 1 * ? *)", "cron(0 6 1 * ? *)", "cron(0 9 2 * ? *)", "cron(10 * * * ? *)", "rate(2 minutes)"].sort(),
+    );
     for (const s of schedules) {
       expect(s.Properties.ScheduleExpressionTimezone).toBe("Asia/Seoul");
       expect(s.Properties.State).toBe("ENABLED");
       expect(s.Properties.Target.DeadLetterConfig.Arn).toBeDefined();
     }
     const moved = synth({ timeZone: "UTC", schedules: { meter: "cron(0 3 1 * ? *)" }, schedulesEnabled: false }).template;
-    moved.hasResourceProperties("AWS::Scheduler::Schedule", { ScheduleExpression: "cron(0 3 1 * ? *)", ScheduleExpressionTimezone: "UTC", State: "DISABLED" });
+    moved.hasResourceProperties("AWS::Scheduler::Schedule", {
+      ScheduleExpression: "cron(0 3 1 * ? *)",
+      ScheduleExpressionTimezone: "UTC",
+      State: "DISABLED",
+    });
   });
 
   it("given the data bucket, then it is SSE-KMS with a rotating key, versioned, private, TLS-only, access-logged and has lifecycle rules", () => {
     full.template.hasResourceProperties("AWS::KMS::Key", { EnableKeyRotation: true });
     full.template.hasResourceProperties("AWS::S3::Bucket", {
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: Match.anyValue() }, BucketKeyEnabled: true }] },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          { ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: Match.anyValue() }, BucketKeyEnabled: true },
+        ],
+      },
       VersioningConfiguration: { Status: "Enabled" },
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: "data-bucket/" },
       ObjectLockEnabled: true,
       ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "GOVERNANCE", Days: 1825 } } },
@@ -121,11 +142,13 @@ describe("CDK app: GpuBilling stack", () => {
     });
     for (const t of [template, full.template])
       t.hasResourceProperties("AWS::S3::BucketPolicy", {
-        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })]) },
+        PolicyDocument: {
+          Statement: Match.arrayWith([Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })]),
+        },
       });
   });
 
-    it("given every IAM statement, then no action is '*' and '*' resources are only for actions without resource-level permissions", () => {
+  it("given every IAM statement, then no action is '*' and '*' resources are only for actions without resource-level permissions", () => {
     const allowedOnStar = new Set([
       "cloudwatch:PutMetricData",
       "autoscaling:DescribeAutoScalingGroups",
@@ -156,8 +179,16 @@ describe("CDK app: GpuBilling stack", () => {
     const [policy] = Object.entries(template.findResources("AWS::IAM::Policy")).filter(([k]) => k.startsWith("MeterRole"));
     expect((policy![1] as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement).toEqual([
       { Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(meter.logGroup), "Arn"] } },
-      { Action: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(meter.dlq), "Arn"] } },
-      { Action: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], Effect: "Allow", Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [id(stack.storage.bucket), "Arn"] }, "/chargeback/*"]] } },
+      {
+        Action: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],
+        Effect: "Allow",
+        Resource: { "Fn::GetAtt": [id(meter.dlq), "Arn"] },
+      },
+      {
+        Action: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        Effect: "Allow",
+        Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [id(stack.storage.bucket), "Arn"] }, "/chargeback/*"]] },
+      },
       { Action: "s3:ListBucket", Effect: "Allow", Resource: { "Fn::GetAtt": [id(stack.storage.bucket), "Arn"] } },
       { Action: ["kms:Decrypt", "kms:GenerateDataKey"], Effect: "Allow", Resource: { "Fn::GetAtt": [id(stack.storage.key), "Arn"] } },
       // prices.source aws: Spot price history and the Price List, neither with resource-level permissions
@@ -166,54 +197,108 @@ describe("CDK app: GpuBilling stack", () => {
   });
 
   it("given the functions that meter (Meter, Monthly, Rerun), then each may read the price feed, and no other function may", () => {
-    const readers = [...full.stack.functions.keys()].filter((id) => policyOf(full.stack, full.template, id).some((x) => ([] as string[]).concat(x.Action).includes("ec2:DescribeSpotPriceHistory")));
+    const readers = [...full.stack.functions.keys()].filter((id) =>
+      policyOf(full.stack, full.template, id).some((x) => ([] as string[]).concat(x.Action).includes("ec2:DescribeSpotPriceHistory")),
+    );
     expect(readers.sort()).toEqual(["Meter", "Monthly", "Rerun"]);
   });
 
   const policyOf = (st: typeof stack, t: Template, id: string) => {
     const logical = st.getLogicalId(st.functions.get(id)!.role.node.defaultChild as never);
-    const [, p] = Object.entries(t.findResources("AWS::IAM::Policy")).find(([, r]) => JSON.stringify((r as { Properties: { Roles?: unknown } }).Properties.Roles ?? null).includes(logical))!;
+    const [, p] = Object.entries(t.findResources("AWS::IAM::Policy")).find(([, r]) =>
+      JSON.stringify((r as { Properties: { Roles?: unknown } }).Properties.Roles ?? null).includes(logical),
+    )!;
     return (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement;
   };
-  const objectsUnder = (prefix: string) => ({ "Fn::Join": ["", [{ "Fn::GetAtt": [stack.getLogicalId(full.stack.storage.bucket.node.defaultChild as never), "Arn"] }, `/${prefix}/*`]] });
+  const objectsUnder = (prefix: string) => ({
+    "Fn::Join": ["", [{ "Fn::GetAtt": [stack.getLogicalId(full.stack.storage.bucket.node.defaultChild as never), "Arn"] }, `/${prefix}/*`]],
+  });
   const actionsOn = (sts: Statement[], action: string) => sts.filter((x) => ([] as string[]).concat(x.Action).includes(action));
 
   it("given the controller, then it runs alone (reserved concurrency 1) every 2 minutes, its timeout ends before its lease (2 periods − 10 s), and a run is never retried", () => {
     const ctl = full.stack.functions.get("Controller")!;
-    const fn = full.template.findResources("AWS::Lambda::Function")[full.stack.getLogicalId(ctl.fn.node.defaultChild as never)] as { Properties: Record<string, any> };
+    const fn = full.template.findResources("AWS::Lambda::Function")[full.stack.getLogicalId(ctl.fn.node.defaultChild as never)] as {
+      Properties: Record<string, any>;
+    };
     expect(fn.Properties.ReservedConcurrentExecutions).toBe(1);
     const leaseSeconds = 2 * 2 * 60 - 10;
     expect(fn.Properties.Timeout).toBeLessThan(leaseSeconds);
-    const sched = full.template.findResources("AWS::Scheduler::Schedule")[full.stack.getLogicalId(ctl.schedule!.node.defaultChild as never)] as { Properties: Record<string, any> };
+    const sched = full.template.findResources("AWS::Scheduler::Schedule")[
+      full.stack.getLogicalId(ctl.schedule!.node.defaultChild as never)
+    ] as { Properties: Record<string, any> };
     expect(sched.Properties).toMatchObject({ ScheduleExpression: "rate(2 minutes)", ScheduleExpressionTimezone: "Asia/Seoul" });
-    full.template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", { FunctionName: { Ref: full.stack.getLogicalId(ctl.fn.node.defaultChild as never) }, MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 240 });
+    full.template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: { Ref: full.stack.getLogicalId(ctl.fn.node.defaultChild as never) },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 240,
+    });
     // A slower schedule moves the interval the function is told and its timeout with it.
     const slow = synth({ ...fullSettings, schedules: { controller: "rate(5 minutes)" } });
-    slow.template.hasResourceProperties("AWS::Lambda::Function", { Timeout: 5 * 120 - 20, Environment: { Variables: Match.objectLike({ RUN_INTERVAL_MINUTES: "5" }) } });
+    slow.template.hasResourceProperties("AWS::Lambda::Function", {
+      Timeout: 5 * 120 - 20,
+      Environment: { Variables: Match.objectLike({ RUN_INTERVAL_MINUTES: "5" }) },
+    });
     expect(() => parseSettings({ schedules: { controller: "cron(*/3 * * * ? *)" } })).toThrow(/gpuBilling\.controller\.runIntervalMinutes/);
   });
 
   it("given the controller policy's node groups, then terminate and set-desired-capacity are scoped to exactly those Auto Scaling groups in this cluster, and only Describe* is on '*'", () => {
     const sts = policyOf(full.stack, full.template, "Controller");
     const [scale] = actionsOn(sts, "autoscaling:TerminateInstanceInAutoScalingGroup");
-    expect(([] as string[]).concat(scale!.Action).sort()).toEqual(["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]);
-    const names = ([] as unknown[]).concat(scale!.Resource).map((r) => JSON.stringify(r).match(/autoScalingGroupName\/([^"]+)"/)![1]).sort();
+    expect(([] as string[]).concat(scale!.Action).sort()).toEqual([
+      "autoscaling:SetDesiredCapacity",
+      "autoscaling:TerminateInstanceInAutoScalingGroup",
+    ]);
+    const names = ([] as unknown[])
+      .concat(scale!.Resource)
+      .map((r) => JSON.stringify(r).match(/autoScalingGroupName\/([^"]+)"/)![1])
+      .sort();
     expect(names).toEqual(["eks-g4dn-int-0000", "eks-g5-od-0000", "eks-g5-spot-a-0000", "eks-g5-spot-b-0000", "eks-p4d-batch-0000"]);
     expect(scale!.Condition).toEqual({ StringEquals: { "autoscaling:ResourceTag/eks:cluster-name": "gpu" } });
-    const onStar = sts.filter((x) => ([] as unknown[]).concat(x.Resource).includes("*")).flatMap((x) => ([] as string[]).concat(x.Action)).sort();
+    const onStar = sts
+      .filter((x) => ([] as unknown[]).concat(x.Resource).includes("*"))
+      .flatMap((x) => ([] as string[]).concat(x.Action))
+      .sort();
     expect(onStar).toEqual(["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities", "cloudwatch:PutMetricData"]);
     // lease and audit log under its own prefix: get and (conditional) put, no delete
-    expect(actionsOn(sts, "s3:PutObject")).toEqual([{ Action: ["s3:GetObject", "s3:PutObject"], Effect: "Allow", Resource: objectsUnder("controller") }]);
-    expect(actionsOn(sts, "eks:DescribeCluster")[0]!.Resource).toEqual({ "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":eks:ap-northeast-2:111122223333:cluster/gpu"]] });
-    full.template.hasResourceProperties("AWS::EKS::AccessEntry", { ClusterName: "gpu", KubernetesGroups: ["gpu-billing-controller"], Type: "STANDARD" });
-    full.template.hasResourceProperties("AWS::EKS::AccessEntry", { ClusterName: "gpu", KubernetesGroups: ["gpu-billing-quota"], Type: "STANDARD" });
+    expect(actionsOn(sts, "s3:PutObject")).toEqual([
+      { Action: ["s3:GetObject", "s3:PutObject"], Effect: "Allow", Resource: objectsUnder("controller") },
+    ]);
+    expect(actionsOn(sts, "eks:DescribeCluster")[0]!.Resource).toEqual({
+      "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":eks:ap-northeast-2:111122223333:cluster/gpu"]],
+    });
+    full.template.hasResourceProperties("AWS::EKS::AccessEntry", {
+      ClusterName: "gpu",
+      KubernetesGroups: ["gpu-billing-controller"],
+      Type: "STANDARD",
+    });
+    full.template.hasResourceProperties("AWS::EKS::AccessEntry", {
+      ClusterName: "gpu",
+      KubernetesGroups: ["gpu-billing-quota"],
+      Type: "STANDARD",
+    });
   });
 
   it("given the monthly and quota functions, then SES send is scoped to their sender identities and S3 writes to the prefixes they write", () => {
-    const ses = (sts: Statement[]) => actionsOn(sts, "ses:SendEmail").flatMap((x) => ([] as unknown[]).concat(x.Resource)).map((r) => JSON.stringify(r).match(/:ses:[^"]*:(identity|configuration-set)\/([^"]+)"/)!.slice(1).join("/")).sort();
+    const ses = (sts: Statement[]) =>
+      actionsOn(sts, "ses:SendEmail")
+        .flatMap((x) => ([] as unknown[]).concat(x.Resource))
+        .map((r) =>
+          JSON.stringify(r)
+            .match(/:ses:[^"]*:(identity|configuration-set)\/([^"]+)"/)!
+            .slice(1)
+            .join("/"),
+        )
+        .sort();
     // reports.from of the reference config, its domain, and the stack's configuration set
-    expect(ses(policyOf(full.stack, full.template, "Monthly"))).toEqual(["configuration-set/gpu-billing", "identity/gpu-billing@platform.example.com", "identity/platform.example.com"]);
-    expect(ses(policyOf(full.stack, full.template, "Quota"))).toEqual(["identity/gpu-billing@platform.example.com", "identity/platform.example.com"]);
+    expect(ses(policyOf(full.stack, full.template, "Monthly"))).toEqual([
+      "configuration-set/gpu-billing",
+      "identity/gpu-billing@platform.example.com",
+      "identity/platform.example.com",
+    ]);
+    expect(ses(policyOf(full.stack, full.template, "Quota"))).toEqual([
+      "identity/gpu-billing@platform.example.com",
+      "identity/platform.example.com",
+    ]);
     const monthlyWrites = actionsOn(policyOf(full.stack, full.template, "Monthly"), "s3:PutObject");
     expect(monthlyWrites.map((x) => x.Resource)).toEqual([objectsUnder("chargeback")]);
     const quota = policyOf(full.stack, full.template, "Quota");
@@ -226,19 +311,34 @@ describe("CDK app: GpuBilling stack", () => {
   it("given report links, then an IAM user that may only read <dataPrefix>/reports/ signs them with a key kept in Secrets Manager, which only the Monthly function may read; with linkSigner function-role there is no user", () => {
     const [userId] = Object.keys(template.findResources("AWS::IAM::User"));
     expect(Object.keys(template.findResources("AWS::IAM::User"))).toHaveLength(1);
-    const [, userPolicy] = Object.entries(template.findResources("AWS::IAM::Policy")).find(([, r]) => JSON.stringify((r as { Properties: { Users?: unknown } }).Properties.Users ?? null).includes(userId!))!;
+    const [, userPolicy] = Object.entries(template.findResources("AWS::IAM::Policy")).find(([, r]) =>
+      JSON.stringify((r as { Properties: { Users?: unknown } }).Properties.Users ?? null).includes(userId!),
+    )!;
     const keyArn = { "Fn::GetAtt": [stack.getLogicalId(stack.storage.key.node.defaultChild as never), "Arn"] };
     expect((userPolicy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement).toEqual([
-      { Action: "s3:GetObject", Effect: "Allow", Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [stack.getLogicalId(stack.storage.bucket.node.defaultChild as never), "Arn"] }, "/chargeback/reports/*"]] } },
+      {
+        Action: "s3:GetObject",
+        Effect: "Allow",
+        Resource: {
+          "Fn::Join": [
+            "",
+            [{ "Fn::GetAtt": [stack.getLogicalId(stack.storage.bucket.node.defaultChild as never), "Arn"] }, "/chargeback/reports/*"],
+          ],
+        },
+      },
       { Action: "kms:Decrypt", Effect: "Allow", Resource: keyArn },
     ]);
     template.hasResourceProperties("AWS::IAM::AccessKey", { UserName: { Ref: userId }, Serial: 0 });
     const [secretId] = Object.keys(template.findResources("AWS::SecretsManager::Secret"));
     // The secret's value comes from the access key resource, never a literal in the template.
     expect(JSON.stringify(template.findResources("AWS::SecretsManager::Secret"))).toContain("SecretAccessKey");
-    const monthly = template.findResources("AWS::Lambda::Function")[stack.getLogicalId(stack.functions.get("Monthly")!.fn.node.defaultChild as never)] as { Properties: Record<string, any> };
+    const monthly = template.findResources("AWS::Lambda::Function")[
+      stack.getLogicalId(stack.functions.get("Monthly")!.fn.node.defaultChild as never)
+    ] as { Properties: Record<string, any> };
     expect(monthly.Properties.Environment.Variables.LINK_SIGNING_SECRET_ID).toEqual({ Ref: secretId });
-    const readers = Object.values(template.findResources("AWS::IAM::Policy")).filter((p) => JSON.stringify(p).includes("secretsmanager:GetSecretValue"));
+    const readers = Object.values(template.findResources("AWS::IAM::Policy")).filter((p) =>
+      JSON.stringify(p).includes("secretsmanager:GetSecretValue"),
+    );
     expect(readers).toHaveLength(1);
     expect(actionsOn(policyOf(stack, template, "Monthly"), "secretsmanager:GetSecretValue")[0]!.Resource).toEqual({ Ref: secretId });
 
@@ -269,7 +369,10 @@ describe("CDK app: GpuBilling stack", () => {
     template.hasResourceProperties("AWS::Athena::WorkGroup", {
       WorkGroupConfiguration: Match.objectLike({
         EnforceWorkGroupConfiguration: true,
-        ResultConfiguration: { OutputLocation: Match.anyValue(), EncryptionConfiguration: { EncryptionOption: "SSE_KMS", KmsKey: Match.anyValue() } },
+        ResultConfiguration: {
+          OutputLocation: Match.anyValue(),
+          EncryptionConfiguration: { EncryptionOption: "SSE_KMS", KmsKey: Match.anyValue() },
+        },
       }),
     });
   });
@@ -285,9 +388,18 @@ describe("CDK app: GpuBilling stack", () => {
         Threshold: 1,
         AlarmActions: [Match.anyValue()],
       });
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "MonthManifestMissing", Threshold: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold" });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "MonthManifestMissing",
+      Threshold: 1,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+    });
     template.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: Match.anyValue() });
-    full.template.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Halted", Namespace: "GpuBilling/Controller", Statistic: "Minimum", EvaluationPeriods: 3 });
+    full.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "Halted",
+      Namespace: "GpuBilling/Controller",
+      Statistic: "Minimum",
+      EvaluationPeriods: 3,
+    });
     // errors + DLQ depth per function, manifest, quota per tenant, controller halted
     expect(Object.keys(full.template.findResources("AWS::CloudWatch::Alarm")).length).toBe(6 * 2 + 1 + withQuota.length + 1);
     full.template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
@@ -297,28 +409,49 @@ describe("CDK app: GpuBilling stack", () => {
   it("given cdk-nag AwsSolutions, when checked with defaults and with every option on, then nothing is unacknowledged", () => {
     // and with a bearer-token Prometheus (a secret in the environment), its own quota prefix and sender identity
     const other = synth({
-      prometheus: { bearerTokenSecretName: "prom-token" }, billingConfigFile: "test/infra/fixtures/bearer-billing.yaml",
-      quota: { statePrefix: "quota-state" }, ses: { fromAddress: "billing@acme.example.com", identity: "acme.example.com" },
+      prometheus: { bearerTokenSecretName: "prom-token" },
+      billingConfigFile: "test/infra/fixtures/bearer-billing.yaml",
+      quota: { statePrefix: "quota-state" },
+      ses: { fromAddress: "billing@acme.example.com", identity: "acme.example.com" },
     }).stack;
     for (const s of [stack, full.stack, other]) {
       const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(s);
-      expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => (r as { constructPath?: string }).constructPath).join(", ")}`)).toEqual([]);
+      expect(
+        report.violations.map(
+          (v) => `${v.ruleName}: ${v.violatingResources.map((r) => (r as { constructPath?: string }).constructPath).join(", ")}`,
+        ),
+      ).toEqual([]);
     }
   });
 
   it("given cdk-nag acknowledgments, then each carries a reason", () => {
-    const acks = full.stack.node.findAll().flatMap((c) => c.node.metadata.filter((m) => m.type === "aws:cdk:acknowledged-rules").map((m) => m.data as Record<string, string>));
+    const acks = full.stack.node
+      .findAll()
+      .flatMap((c) => c.node.metadata.filter((m) => m.type === "aws:cdk:acknowledged-rules").map((m) => m.data as Record<string, string>));
     expect(acks.length).toBeGreaterThan(0);
     for (const a of acks) for (const reason of Object.values(a)) expect(reason.length).toBeGreaterThan(30);
   });
 
   it("given clusters behind different bearer tokens, then each token's secret is read at run time by the metering functions only (GetSecretValue on that secret's ARN), and a variable without a secret or a secret for no variable fails synth", () => {
-    const bearer = { billingConfigFile: "test/infra/fixtures/two-cluster-bearer-billing.yaml", eksClusterName: "gpu", prometheus: { url: "https://prometheus-seoul.internal" } };
-    const { stack: st, template: t } = synth({ ...bearer, prometheus: { ...bearer.prometheus, bearerTokenSecrets: { SEOUL_TOKEN: "prom/seoul", BUSAN_TOKEN: "prom/busan" } } });
-    const secretArn = (name: string) => ({ "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:secretsmanager:ap-northeast-2:111122223333:secret:${name}-??????`]] });
+    const bearer = {
+      billingConfigFile: "test/infra/fixtures/two-cluster-bearer-billing.yaml",
+      eksClusterName: "gpu",
+      prometheus: { url: "https://prometheus-seoul.internal" },
+    };
+    const { stack: st, template: t } = synth({
+      ...bearer,
+      prometheus: { ...bearer.prometheus, bearerTokenSecrets: { SEOUL_TOKEN: "prom/seoul", BUSAN_TOKEN: "prom/busan" } },
+    });
+    const secretArn = (name: string) => ({
+      "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:secretsmanager:ap-northeast-2:111122223333:secret:${name}-??????`]],
+    });
     for (const id of ["Meter", "Monthly", "Quota", "Rerun"]) {
       const reads = actionsOn(policyOf(st, t, id), "secretsmanager:GetSecretValue").flatMap((x) => ([] as unknown[]).concat(x.Resource));
-      expect({ id, reads: reads.length, all: reads }).toEqual({ id, reads: id === "Monthly" ? 3 : 2 /* + the link signer */, all: expect.arrayContaining([secretArn("prom/seoul"), secretArn("prom/busan")]) });
+      expect({ id, reads: reads.length, all: reads }).toEqual({
+        id,
+        reads: id === "Monthly" ? 3 : 2 /* + the link signer */,
+        all: expect.arrayContaining([secretArn("prom/seoul"), secretArn("prom/busan")]),
+      });
     }
     expect(actionsOn(policyOf(st, t, "Controller"), "secretsmanager:GetSecretValue")).toEqual([]);
     expect(actionsOn(policyOf(st, t, "ManifestCheck"), "secretsmanager:GetSecretValue")).toEqual([]);
@@ -327,7 +460,12 @@ describe("CDK app: GpuBilling stack", () => {
     expect(() => synth({ ...bearer, prometheus: { ...bearer.prometheus, bearerTokenSecrets: { SEOUL_TOKEN: "prom/seoul" } } })).toThrow(
       /gpuBilling\.prometheus\.bearerTokenSecrets\.BUSAN_TOKEN: the billing config's clusters\.1\.prometheus \(busan\) reads its bearer token from BUSAN_TOKEN/,
     );
-    expect(() => synth({ ...bearer, prometheus: { ...bearer.prometheus, bearerTokenSecrets: { SEOUL_TOKEN: "a", BUSAN_TOKEN: "b", SEUOL_TOKEN: "c" } } })).toThrow(
+    expect(() =>
+      synth({
+        ...bearer,
+        prometheus: { ...bearer.prometheus, bearerTokenSecrets: { SEOUL_TOKEN: "a", BUSAN_TOKEN: "b", SEUOL_TOKEN: "c" } },
+      }),
+    ).toThrow(
       /gpuBilling\.prometheus\.bearerTokenSecrets\.SEUOL_TOKEN: no bearer auth in the billing config reads its token from SEUOL_TOKEN/,
     );
     expect(() => synth({ ...bearer, prometheus: { ...bearer.prometheus, bearerTokenSecretName: "one" } })).toThrow(
@@ -336,12 +474,20 @@ describe("CDK app: GpuBilling stack", () => {
   });
 
   it("given a bad setting, then synth fails naming the field", () => {
-    expect(() => parseSettings({ vpc: { vpcId: "my-vpc", availabilityZones: ["a"], privateSubnetIds: ["subnet-1"] } })).toThrow(/gpuBilling\.vpc\.vpcId/);
+    expect(() => parseSettings({ vpc: { vpcId: "my-vpc", availabilityZones: ["a"], privateSubnetIds: ["subnet-1"] } })).toThrow(
+      /gpuBilling\.vpc\.vpcId/,
+    );
     expect(() => synth({ retention: { logDays: 42 } })).toThrow(/retention\.logDays: 42/);
-    expect(() => parseSettings({ quota: { statePrefix: "chargeback" } })).toThrow(/gpuBilling\.quota\.statePrefix: must differ from dataPrefix/);
-    expect(() => parseSettings({ controller: { statePrefix: "audit" } })).toThrow(/gpuBilling\.controller\.statePrefix: "audit" is reserved/);
+    expect(() => parseSettings({ quota: { statePrefix: "chargeback" } })).toThrow(
+      /gpuBilling\.quota\.statePrefix: must differ from dataPrefix/,
+    );
+    expect(() => parseSettings({ controller: { statePrefix: "audit" } })).toThrow(
+      /gpuBilling\.controller\.statePrefix: "audit" is reserved/,
+    );
     // enforcement needs a cluster to enforce on
     expect(() => synth({ quota: { enforce: true } })).toThrow(/gpuBilling\.eksClusterName: required because quota enforcement is on/);
-    expect(() => synth({ prometheus: { bearerTokenSecretName: "t" } })).toThrow(/gpuBilling\.prometheus\.bearerTokenSecretName: the billing config's prometheus\.auth is not bearer/);
+    expect(() => synth({ prometheus: { bearerTokenSecretName: "t" } })).toThrow(
+      /gpuBilling\.prometheus\.bearerTokenSecretName: the billing config's prometheus\.auth is not bearer/,
+    );
   });
 });

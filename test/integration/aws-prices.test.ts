@@ -54,12 +54,35 @@ function expectedSpans(g: GeneratedMonth, name: string): { start: string; end: s
 
 const ec2 = mockClient(EC2Client);
 const pricing = mockClient(PricingClient);
-const ON_DEMAND: Record<string, string> = { "g4dn.12xlarge": "4.8120000000", "g4dn.xlarge": "0.6470000000", "g5.12xlarge": "6.9744200000", "p4d.24xlarge": "30.4102800000" };
+const ON_DEMAND: Record<string, string> = {
+  "g4dn.12xlarge": "4.8120000000",
+  "g4dn.xlarge": "0.6470000000",
+  "g5.12xlarge": "6.9744200000",
+  "p4d.24xlarge": "30.4102800000",
+};
 const product = (instanceType: string) =>
   JSON.stringify({
-    product: { sku: `SKU-${instanceType}`, attributes: { instanceType, regionCode: "ap-northeast-2", operatingSystem: "Linux", tenancy: "Shared", capacitystatus: "Used", preInstalledSw: "NA" } },
+    product: {
+      sku: `SKU-${instanceType}`,
+      attributes: {
+        instanceType,
+        regionCode: "ap-northeast-2",
+        operatingSystem: "Linux",
+        tenancy: "Shared",
+        capacitystatus: "Used",
+        preInstalledSw: "NA",
+      },
+    },
     serviceCode: "AmazonEC2",
-    terms: { OnDemand: { [`SKU-${instanceType}.JRTCKXETXF`]: { effectiveDate: "2026-10-01T00:00:00Z", offerTermCode: "JRTCKXETXF", priceDimensions: { d: { unit: "Hrs", pricePerUnit: { USD: ON_DEMAND[instanceType] } } } } } },
+    terms: {
+      OnDemand: {
+        [`SKU-${instanceType}.JRTCKXETXF`]: {
+          effectiveDate: "2026-10-01T00:00:00Z",
+          offerTermCode: "JRTCKXETXF",
+          priceDimensions: { d: { unit: "Hrs", pricePerUnit: { USD: ON_DEMAND[instanceType] } } },
+        },
+      },
+    },
   });
 /** Per zone: a price in effect before the month, and a change on 2026-10-02 at 06:00 UTC (within the generated days). */
 let spotAfterChange = "1.700000";
@@ -67,15 +90,34 @@ function answerSpot(): void {
   ec2.reset();
   const items = (type: string) =>
     ["ap-northeast-2a", "ap-northeast-2c"].flatMap((zone, i) => [
-      { AvailabilityZone: zone, InstanceType: type, ProductDescription: "Linux/UNIX", SpotPrice: i ? spotAfterChange : "2.100000", Timestamp: new Date("2026-10-02T06:00:00Z") },
-      { AvailabilityZone: zone, InstanceType: type, ProductDescription: "Linux/UNIX", SpotPrice: i ? "1.200000" : "1.900000", Timestamp: new Date("2026-09-29T00:00:00Z") },
+      {
+        AvailabilityZone: zone,
+        InstanceType: type,
+        ProductDescription: "Linux/UNIX",
+        SpotPrice: i ? spotAfterChange : "2.100000",
+        Timestamp: new Date("2026-10-02T06:00:00Z"),
+      },
+      {
+        AvailabilityZone: zone,
+        InstanceType: type,
+        ProductDescription: "Linux/UNIX",
+        SpotPrice: i ? "1.200000" : "1.900000",
+        Timestamp: new Date("2026-09-29T00:00:00Z"),
+      },
     ]);
   // Two pages, newest first on each, as EC2 pages its history.
-  ec2.on(DescribeSpotPriceHistoryCommand).callsFake((input: { NextToken?: string; InstanceTypes: string[] }) =>
-    input.NextToken ? { SpotPriceHistory: input.InstanceTypes.slice(1).flatMap(items), NextToken: "" } : { SpotPriceHistory: items(input.InstanceTypes[0]!), NextToken: "p2" },
-  );
+  ec2
+    .on(DescribeSpotPriceHistoryCommand)
+    .callsFake((input: { NextToken?: string; InstanceTypes: string[] }) =>
+      input.NextToken
+        ? { SpotPriceHistory: input.InstanceTypes.slice(1).flatMap(items), NextToken: "" }
+        : { SpotPriceHistory: items(input.InstanceTypes[0]!), NextToken: "p2" },
+    );
   pricing.reset();
-  pricing.on(GetProductsCommand).callsFake((input: { Filters: { Field: string; Value: string }[] }) => ({ FormatVersion: "aws_v1", PriceList: [product(input.Filters.find((f) => f.Field === "instanceType")!.Value)] }));
+  pricing.on(GetProductsCommand).callsFake((input: { Filters: { Field: string; Value: string }[] }) => ({
+    FormatVersion: "aws_v1",
+    PriceList: [product(input.Filters.find((f) => f.Field === "instanceType")!.Value)],
+  }));
 }
 
 describe("prices.source aws over a generated month on a real Prometheus 2.42", () => {
@@ -84,8 +126,17 @@ describe("prices.source aws over a generated month on a real Prometheus 2.42", (
   let out: string;
   const run = async (refreshPrices = false) => {
     const client = createPrometheusClient({ url: prom.url });
-    const feed = priceFeedFromConfig(cfg, { ec2: new EC2Client({ region: "ap-northeast-2" }), pricing: new PricingClient({ region: "us-east-1" }) });
-    return meterMonthFromPrometheus({ prometheus: client, sink: localSink(out), queries: loadQueries(), priceFeed: feed }, cfg, MONTH, NOW, { refreshPrices });
+    const feed = priceFeedFromConfig(cfg, {
+      ec2: new EC2Client({ region: "ap-northeast-2" }),
+      pricing: new PricingClient({ region: "us-east-1" }),
+    });
+    return meterMonthFromPrometheus(
+      { prometheus: client, sink: localSink(out), queries: loadQueries(), priceFeed: feed },
+      cfg,
+      MONTH,
+      NOW,
+      { refreshPrices },
+    );
   };
   const pricesJson = async () => readFile(path.join(out, `month=${MONTH}`, "prices.json"));
   const manifest = async () => readFile(path.join(out, `month=${MONTH}`, "manifest.json"), "utf8");
@@ -107,7 +158,12 @@ describe("prices.source aws over a generated month on a real Prometheus 2.42", (
 
   it("given the generated Spot nodes, when metered, then each one's run spans are the minutes kube-state-metrics saw it, day by day", () => {
     const spot = first.nodes.filter((n) => n.capacityType === "spot");
-    expect(spot.map((n) => n.node).sort()).toEqual(gen.nodes.filter((n) => n.capacity === "spot").map((n) => n.name).sort());
+    expect(spot.map((n) => n.node).sort()).toEqual(
+      gen.nodes
+        .filter((n) => n.capacity === "spot")
+        .map((n) => n.name)
+        .sort(),
+    );
     for (const n of spot) expect(n.spans, n.node).toEqual(expectedSpans(gen, n.node));
     // the Spot node that started late and the one interrupted mid-month have partial spans
     expect(spot.find((n) => n.node === "g4dn-spot-new")!.spans![0]!.start).not.toBe(new Date(bm.startMs).toISOString());
@@ -124,7 +180,10 @@ describe("prices.source aws over a generated month on a real Prometheus 2.42", (
       }
       const [before, after] = g.zone === "ap-northeast-2a" ? ["1.9", "2.1"] : ["1.2", "1.7"];
       const want = timeWeightedHourly(
-        [{ atMs: Date.parse("2026-09-29T00:00:00Z"), hourly: new D(before) }, { atMs: Date.parse("2026-10-02T06:00:00Z"), hourly: new D(after) }],
+        [
+          { atMs: Date.parse("2026-09-29T00:00:00Z"), hourly: new D(before) },
+          { atMs: Date.parse("2026-10-02T06:00:00Z"), hourly: new D(after) },
+        ],
         n.spans!.map((s) => ({ startMs: Date.parse(s.start), endMs: Date.parse(s.end) })),
       );
       expect(want.kind).toBe("priced");

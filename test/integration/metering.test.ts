@@ -54,8 +54,12 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     for (const want of expected.rows) {
       const r = got.get(rowKey(want))!;
       const tol = (x: number) => Math.max(0.5, Math.abs(x) * 0.01);
-      expect(Math.abs(r.allocatedGpuHours.toNumber() - want.allocatedGpuHours.toNumber()), rowKey(want)).toBeLessThanOrEqual(tol(want.allocatedGpuHours.toNumber()));
-      expect(Math.abs(r.usedGpuHours.toNumber() - want.usedGpuHours.toNumber()), rowKey(want)).toBeLessThanOrEqual(tol(want.usedGpuHours.toNumber()));
+      expect(Math.abs(r.allocatedGpuHours.toNumber() - want.allocatedGpuHours.toNumber()), rowKey(want)).toBeLessThanOrEqual(
+        tol(want.allocatedGpuHours.toNumber()),
+      );
+      expect(Math.abs(r.usedGpuHours.toNumber() - want.usedGpuHours.toNumber()), rowKey(want)).toBeLessThanOrEqual(
+        tol(want.usedGpuHours.toNumber()),
+      );
       expect(r.correctionFactor.toString(), rowKey(want)).toBe(want.correctionFactor.toString());
       expect(r.unitPrice.toString()).toBe(want.unitPrice.toString());
     }
@@ -81,7 +85,9 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     for (const n of nodes) expect(n.providerId, n.node).toBe(providerIdOf(gen.nodes.find((g) => g.name === n.node)!));
     // per node group, the nodes' GPU-hours add up to the capacity row's (both round once, at 1e-6)
     for (const c of result.chargeback.capacity) {
-      const sum = nodes.filter((n) => n.nodeGroup === c.nodeGroup && n.capacityType === c.capacityType && n.instanceType === c.instanceType).reduce((a, n) => a + n.nodeGpuHours.toNumber(), 0);
+      const sum = nodes
+        .filter((n) => n.nodeGroup === c.nodeGroup && n.capacityType === c.capacityType && n.instanceType === c.instanceType)
+        .reduce((a, n) => a + n.nodeGpuHours.toNumber(), 0);
       expect(sum).toBeCloseTo(c.nodeGpuHours.toNumber(), 4);
     }
   });
@@ -107,11 +113,26 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
 
   it("given a re-run with the same inputs, every file is byte-identical", async () => {
     const again = await mkdtemp(path.join(tmpdir(), "meter-again-"));
-    await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(again), queries: loadQueries() }, cfg, MONTH, NOW);
+    await meterMonthFromPrometheus(
+      { prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(again), queries: loadQueries() },
+      cfg,
+      MONTH,
+      NOW,
+    );
     const dir = `month=${MONTH}`;
     const files = (await readdir(path.join(outDir, dir))).sort();
-    expect(files).toEqual(["capacity.csv", "chargeback.csv", "controller-actions.csv", "manifest.json", "nodes.csv", "pods.csv", "prices.json", "usage-daily.csv"]);
-    for (const f of files) expect((await readFile(path.join(again, dir, f))).equals(await readFile(path.join(outDir, dir, f))), f).toBe(true);
+    expect(files).toEqual([
+      "capacity.csv",
+      "chargeback.csv",
+      "controller-actions.csv",
+      "manifest.json",
+      "nodes.csv",
+      "pods.csv",
+      "prices.json",
+      "usage-daily.csv",
+    ]);
+    for (const f of files)
+      expect((await readFile(path.join(again, dir, f))).equals(await readFile(path.join(outDir, dir, f))), f).toBe(true);
   });
 
   it("given an S3 bucket (s3rver), the CLI writes the same CSV bytes as to disk, plus the Parquet tables and focus.csv its manifest lists", async () => {
@@ -120,15 +141,29 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
       process.env.AWS_ACCESS_KEY_ID = "S3RVER";
       process.env.AWS_SECRET_ACCESS_KEY = "S3RVER";
       process.env.AWS_REGION = "us-east-1";
-      const code = await main(["meter", "--month", MONTH, "--prometheus-url", prom.url, "--bucket", "finance", "--prefix", "cb", "--s3-endpoint", s3.endpoint], process.env, NOW);
+      const code = await main(
+        ["meter", "--month", MONTH, "--prometheus-url", prom.url, "--bucket", "finance", "--prefix", "cb", "--s3-endpoint", s3.endpoint],
+        process.env,
+        NOW,
+      );
       expect(code).toBe(0);
       const get = async (f: string) =>
-        Buffer.from(await (await s3.client.send(new GetObjectCommand({ Bucket: "finance", Key: `cb/month=${MONTH}/${f}` }))).Body!.transformToByteArray());
+        Buffer.from(
+          await (
+            await s3.client.send(new GetObjectCommand({ Bucket: "finance", Key: `cb/month=${MONTH}/${f}` }))
+          ).Body!.transformToByteArray(),
+        );
       for (const f of ["chargeback.csv", "usage-daily.csv", "capacity.csv"])
         expect((await get(f)).equals(await readFile(path.join(outDir, `month=${MONTH}`, f))), f).toBe(true);
       const manifest = JSON.parse((await get("manifest.json")).toString()) as { files: Record<string, { sha256: string }> };
       expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining(["focus.csv", "parquet/chargeback/data.parquet"]));
-      for (const [name, f] of Object.entries(manifest.files)) expect(createHash("sha256").update(await get(name)).digest("hex"), name).toBe(f.sha256);
+      for (const [name, f] of Object.entries(manifest.files))
+        expect(
+          createHash("sha256")
+            .update(await get(name))
+            .digest("hex"),
+          name,
+        ).toBe(f.sha256);
     } finally {
       await s3.stop();
     }
@@ -141,20 +176,29 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
     expect(await run(["--month", "2026-12"])).toBe(2); // future
     expect(await run(["--month", "2026-11"])).toBe(2); // not ended
     expect(await run(["--month", MONTH, "--exports", "parquet,xml"])).toBe(2);
-    expect(await main(["meter", "--out", out, "--month", MONTH, "--prometheus-url", "http://127.0.0.1:9"], { ...process.env }, NOW)).toBe(3);
+    expect(await main(["meter", "--out", out, "--month", MONTH, "--prometheus-url", "http://127.0.0.1:9"], { ...process.env }, NOW)).toBe(
+      3,
+    );
     expect(await readdir(out)).toEqual([]);
   });
 
   it("given a config with no price for p4d.24xlarge and g5.12xlarge, the CLI lists both, exits 2 and writes nothing", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "meter-price-"));
     const cfgFile = path.join(dir, "cfg.yaml");
-    const text = referenceConfigText.split("\n").filter((l) => !/^\s+(p4d\.24xlarge|g5\.12xlarge):/.test(l)).join("\n");
+    const text = referenceConfigText
+      .split("\n")
+      .filter((l) => !/^\s+(p4d\.24xlarge|g5\.12xlarge):/.test(l))
+      .join("\n");
     await writeFile(cfgFile, text);
     const errors: string[] = [];
     const orig = console.error;
     console.error = (m: string) => errors.push(m);
     try {
-      const code = await main(["meter", "--month", MONTH, "--config", cfgFile, "--prometheus-url", prom.url, "--out", path.join(dir, "out")], process.env, NOW);
+      const code = await main(
+        ["meter", "--month", MONTH, "--config", cfgFile, "--prometheus-url", prom.url, "--out", path.join(dir, "out")],
+        process.env,
+        NOW,
+      );
       expect(code).toBe(2);
     } finally {
       console.error = orig;

@@ -19,7 +19,11 @@ import { exactAnswer, type GeneratedMonth } from "../../functions/demo/month-gen
 import { prepareMonthData, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
-import { meterMonthFromPrometheus, meterMonthToDateFromPrometheus, rerunMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
+import {
+  meterMonthFromPrometheus,
+  meterMonthToDateFromPrometheus,
+  rerunMonthFromPrometheus,
+} from "../../functions/wiring/prometheus-metering.js";
 
 /**
  * Two clusters, each a real Prometheus 2.42 over its own generated data (the
@@ -85,12 +89,21 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     const exactA = exactAnswer(genA);
     const exactB = exactAnswer(genB);
     expected = computeChargeback(
-      { usage: [...tag(exactA, "a").usage, ...tag(exactB, "b").usage], nodes: [...tag(exactA, "a").nodes, ...tag(exactB, "b").nodes], namespaces: [...tag(exactA, "a").namespaces, ...tag(exactB, "b").namespaces] },
+      {
+        usage: [...tag(exactA, "a").usage, ...tag(exactB, "b").usage],
+        nodes: [...tag(exactA, "a").nodes, ...tag(exactB, "b").nodes],
+        namespaces: [...tag(exactA, "a").namespaces, ...tag(exactB, "b").namespaces],
+      },
       cfg,
       MONTH,
     );
     outDir = await mkdtemp(path.join(tmpdir(), "multi-"));
-    combined = await meterMonthFromPrometheus({ prometheusFor: prometheusForClusters(cfg, {}), sink: localSink(outDir), queries: loadQueries() }, cfg, MONTH, NOW);
+    combined = await meterMonthFromPrometheus(
+      { prometheusFor: prometheusForClusters(cfg, {}), sink: localSink(outDir), queries: loadQueries() },
+      cfg,
+      MONTH,
+      NOW,
+    );
   }, 300_000);
   afterAll(async () => {
     await promA?.stop();
@@ -117,10 +130,15 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     const tol = (x: number) => Math.max(0.5, Math.abs(x) * 0.01);
     for (const want of expected.daily) {
       const r = got.get(dayKey(want))!;
-      expect(Math.abs(r.allocatedGpuHours.toNumber() - want.allocatedGpuHours.toNumber()), dayKey(want)).toBeLessThanOrEqual(tol(want.allocatedGpuHours.toNumber()));
-      expect(Math.abs(r.usedGpuHours.toNumber() - want.usedGpuHours.toNumber()), dayKey(want)).toBeLessThanOrEqual(tol(want.usedGpuHours.toNumber()));
+      expect(Math.abs(r.allocatedGpuHours.toNumber() - want.allocatedGpuHours.toNumber()), dayKey(want)).toBeLessThanOrEqual(
+        tol(want.allocatedGpuHours.toNumber()),
+      );
+      expect(Math.abs(r.usedGpuHours.toNumber() - want.usedGpuHours.toNumber()), dayKey(want)).toBeLessThanOrEqual(
+        tol(want.usedGpuHours.toNumber()),
+      );
     }
-    const total = (rows: DailyRow[], c: string) => rows.filter((r) => r.cluster === c && days.has(r.day)).reduce((s, r) => s + r.allocatedGpuHours.toNumber(), 0);
+    const total = (rows: DailyRow[], c: string) =>
+      rows.filter((r) => r.cluster === c && days.has(r.day)).reduce((s, r) => s + r.allocatedGpuHours.toNumber(), 0);
     for (const c of ["a", "b"]) {
       const want = total(expected.daily, c);
       expect(want).toBeGreaterThan(0);
@@ -131,7 +149,16 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
   it("given each cluster metered alone, then the combined dataset's GPU-hours are exactly their sum, row by row and per day", async () => {
     const alone = async (url: string, id: string) => {
       const c = singleConfig(url, id);
-      return meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url }), sink: localSink(await mkdtemp(path.join(tmpdir(), `alone-${id}-`))), queries: loadQueries() }, c, MONTH, NOW);
+      return meterMonthFromPrometheus(
+        {
+          prometheus: createPrometheusClient({ url }),
+          sink: localSink(await mkdtemp(path.join(tmpdir(), `alone-${id}-`))),
+          queries: loadQueries(),
+        },
+        c,
+        MONTH,
+        NOW,
+      );
     };
     const [a, b] = [await alone(promA.url, "a"), await alone(promB.url, "b")];
     const byKey = (rows: ChargebackRow[]) => new Map(rows.map((r) => [rowKey(r), r]));
@@ -141,8 +168,12 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
       expect(r.allocatedGpuHours.toFixed(), rowKey(r)).toBe(single.get(rowKey(r))!.allocatedGpuHours.toFixed());
       expect(r.usedGpuHours.toFixed(), rowKey(r)).toBe(single.get(rowKey(r))!.usedGpuHours.toFixed());
     }
-    expect(combined.chargeback.totals.allocatedGpuHours.toFixed()).toBe(a.chargeback.totals.allocatedGpuHours.add(b.chargeback.totals.allocatedGpuHours).toFixed());
-    expect(combined.chargeback.totals.nodeGpuHours.toFixed()).toBe(a.chargeback.totals.nodeGpuHours.add(b.chargeback.totals.nodeGpuHours).toFixed());
+    expect(combined.chargeback.totals.allocatedGpuHours.toFixed()).toBe(
+      a.chargeback.totals.allocatedGpuHours.add(b.chargeback.totals.allocatedGpuHours).toFixed(),
+    );
+    expect(combined.chargeback.totals.nodeGpuHours.toFixed()).toBe(
+      a.chargeback.totals.nodeGpuHours.add(b.chargeback.totals.nodeGpuHours).toFixed(),
+    );
     expect(combined.chargeback.daily.length).toBe(a.chargeback.daily.length + b.chargeback.daily.length);
   });
 
@@ -150,8 +181,17 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     const dir = path.join(outDir, `month=${MONTH}`);
     const csv = await readFile(path.join(dir, "chargeback.csv"), "utf8");
     expect(csv.split("\n")[0]!.split(",").slice(0, 3)).toEqual(["month", "cluster", "tenant_id"]);
-    expect(new Set(csv.trim().split("\n").slice(1).map((l) => l.split(",")[1]))).toEqual(new Set(["a", "b"]));
-    for (const f of ["usage-daily.csv", "capacity.csv"]) expect((await readFile(path.join(dir, f), "utf8")).split("\n")[0]!.split(",")[1], f).toBe("cluster");
+    expect(
+      new Set(
+        csv
+          .trim()
+          .split("\n")
+          .slice(1)
+          .map((l) => l.split(",")[1]),
+      ),
+    ).toEqual(new Set(["a", "b"]));
+    for (const f of ["usage-daily.csv", "capacity.csv"])
+      expect((await readFile(path.join(dir, f), "utf8")).split("\n")[0]!.split(",")[1], f).toBe("cluster");
     const manifest = JSON.parse(await readFile(path.join(dir, "manifest.json"), "utf8"));
     expect(manifest.schemaVersion).toBe(2);
     expect(manifest.inputs.clusters.map((c: { id: string; prometheusUrl: string }) => [c.id, c.prometheusUrl])).toEqual([
@@ -205,24 +245,42 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
 
     // The same failure through the API: the error type says which cluster, the cause says "retry later".
     const downCfg = parseConfig(clustersConfigText(promA.url, CLOSED_PORT, 0), "down.yaml");
-    const err = await meterMonthFromPrometheus({ prometheusFor: prometheusForClusters(downCfg, {}), sink: localSink(out), queries: loadQueries() }, downCfg, MONTH, NOW).catch((e) => e);
+    const err = await meterMonthFromPrometheus(
+      { prometheusFor: prometheusForClusters(downCfg, {}), sink: localSink(out), queries: loadQueries() },
+      downCfg,
+      MONTH,
+      NOW,
+    ).catch((e) => e);
     expect(err).toBeInstanceOf(IncompleteMonthError);
     expect((err as IncompleteMonthError).cause).toBeInstanceOf(PrometheusUnavailableError);
-    expect((err as IncompleteMonthError).outcomes.map((o) => [o.id, o.status])).toEqual([["a", "reused"], ["b", "failed"]]);
+    expect((err as IncompleteMonthError).outcomes.map((o) => [o.id, o.status])).toEqual([
+      ["a", "reused"],
+      ["b", "failed"],
+    ]);
 
     // b is back (the configured URL again): a is reused, only b is queried, and the month is what a clean run publishes.
     let queries = 0;
     const counted = prometheusForClusters(cfg, {}, { onRequest: () => queries++ });
     const retry = await meterMonthFromPrometheus({ prometheusFor: counted, sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW);
-    expect(retry.clusters.map((c) => [c.id, c.status])).toEqual([["a", "reused"], ["b", "metered"]]);
+    expect(retry.clusters.map((c) => [c.id, c.status])).toEqual([
+      ["a", "reused"],
+      ["b", "metered"],
+    ]);
     expect(queries).toBe(31 * QUERIES_PER_DAY);
     for (const f of ["chargeback.csv", "usage-daily.csv", "capacity.csv", "manifest.json"])
-      expect((await readFile(path.join(out, `month=${MONTH}`, f))).equals(await readFile(path.join(outDir, `month=${MONTH}`, f))), f).toBe(true);
+      expect((await readFile(path.join(out, `month=${MONTH}`, f))).equals(await readFile(path.join(outDir, `month=${MONTH}`, f))), f).toBe(
+        true,
+      );
     expect(await readdir(out)).toEqual([`month=${MONTH}`]);
   });
 
   it("given month-to-date quota metering, then tenants' GPU-hours span both clusters; given b down, then it fails naming b and takes no decision", async () => {
-    const mtd = await meterMonthToDateFromPrometheus({ prometheusFor: prometheusForClusters(cfg, {}), queries: loadQueries() }, cfg, MONTH, NOW);
+    const mtd = await meterMonthToDateFromPrometheus(
+      { prometheusFor: prometheusForClusters(cfg, {}), queries: loadQueries() },
+      cfg,
+      MONTH,
+      NOW,
+    );
     expect(mtd.window.complete).toBe(true);
     for (const [id, t] of mtd.tenants) {
       const want = combined.chargeback.rows.filter((r) => r.tenantId === id).reduce((s, r) => s.add(r.allocatedGpuHours), new D(0));
@@ -230,7 +288,12 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
     }
     expect(new Set(mtd.chargeback.rows.map((r) => r.cluster))).toEqual(new Set(["a", "b"]));
     const downCfg = parseConfig(clustersConfigText(promA.url, CLOSED_PORT, 0), "down.yaml");
-    const err = await meterMonthToDateFromPrometheus({ prometheusFor: prometheusForClusters(downCfg, {}), queries: loadQueries() }, downCfg, MONTH, NOW).catch((e) => e);
+    const err = await meterMonthToDateFromPrometheus(
+      { prometheusFor: prometheusForClusters(downCfg, {}), queries: loadQueries() },
+      downCfg,
+      MONTH,
+      NOW,
+    ).catch((e) => e);
     expect(err).toBeInstanceOf(IncompleteMonthError);
     expect((err as Error).message).toMatch(/1 of 2 cluster\(s\) failed \(b\); no quota decision was taken/);
   });
@@ -238,12 +301,18 @@ describe("multi-cluster metering against two real Prometheus 2.42 instances", ()
   it("given a single-cluster config (no clusters), then the numbers are those of cluster a and every row says cluster=default", async () => {
     const out = await mkdtemp(path.join(tmpdir(), "single-"));
     const c = singleConfig(promA.url);
-    const r = await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: promA.url }), sink: localSink(out), queries: loadQueries() }, c, MONTH, NOW);
+    const r = await meterMonthFromPrometheus(
+      { prometheus: createPrometheusClient({ url: promA.url }), sink: localSink(out), queries: loadQueries() },
+      c,
+      MONTH,
+      NOW,
+    );
     expect(new Set(r.chargeback.rows.map((x) => x.cluster))).toEqual(new Set(["default"]));
     expect(new Set(r.chargeback.capacity.map((x) => x.cluster))).toEqual(new Set(["default"]));
     const fromA = new Map(combined.chargeback.rows.filter((x) => x.cluster === "a").map((x) => [splitKey(x), x]));
     expect(r.chargeback.rows.map(splitKey).sort()).toEqual([...fromA.keys()].sort());
-    for (const x of r.chargeback.rows) expect(x.allocatedGpuHours.toFixed(), splitKey(x)).toBe(fromA.get(splitKey(x))!.allocatedGpuHours.toFixed());
+    for (const x of r.chargeback.rows)
+      expect(x.allocatedGpuHours.toFixed(), splitKey(x)).toBe(fromA.get(splitKey(x))!.allocatedGpuHours.toFixed());
     const manifest = JSON.parse(await readFile(path.join(out, `month=${MONTH}`, "manifest.json"), "utf8"));
     expect(manifest.inputs.prometheusUrl).toBe(promA.url); // as before: one URL, not a list
     expect(manifest.inputs.clusters.map((x: { id: string }) => x.id)).toEqual(["default"]);

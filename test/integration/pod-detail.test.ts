@@ -12,7 +12,12 @@ import { type MeterResult } from "../../functions/metering/meter-month.js";
 import { parseCsv } from "../../functions/report/dataset-files.js";
 import { DEMO_MONTH_DATA } from "../global-setup.js";
 import { exactAnswer, exactPodAnswer } from "../../functions/demo/month-generator.js";
-import { prepareMonthData, startPrometheus, startScenarioPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
+import {
+  prepareMonthData,
+  startPrometheus,
+  startScenarioPrometheus,
+  type RunningPrometheus,
+} from "../../functions/demo/local-prometheus.js";
 import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { referenceConfig } from "../core/fixtures.js";
@@ -21,7 +26,8 @@ import { meterMonthFromPrometheus } from "../../functions/wiring/prometheus-mete
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
 // chargeback.csv and pods.csv of a single-cluster month have no cluster column: their rows are the default cluster.
-const splitOf = (r: Record<string, string>) => [r.cluster ?? "default", r.tenant_id, r.namespace, r.gpu_model, r.instance_type, r.capacity_type].join("|");
+const splitOf = (r: Record<string, string>) =>
+  [r.cluster ?? "default", r.tenant_id, r.namespace, r.gpu_model, r.instance_type, r.capacity_type].join("|");
 
 describe("pods.csv of the generated demo month, metered from a real Prometheus 2.42", () => {
   const cfg = referenceConfig();
@@ -42,7 +48,12 @@ describe("pods.csv of the generated demo month, metered from a real Prometheus 2
     prom = await startPrometheus({ dataDir: prepared.dataDir });
     expected = computeChargeback({ ...exactAnswer(prepared.gen), pods: exactPodAnswer(prepared.gen) }, cfg, MONTH);
     const out = await mkdtemp(path.join(tmpdir(), "meter-pods-"));
-    result = await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW);
+    result = await meterMonthFromPrometheus(
+      { prometheus: createPrometheusClient({ url: prom.url }), sink: localSink(out), queries: loadQueries() },
+      cfg,
+      MONTH,
+      NOW,
+    );
     const dir = path.join(out, `month=${MONTH}`);
     chargeback = records(await readFile(path.join(dir, "chargeback.csv")));
     podsBody = await readFile(path.join(dir, "pods.csv"));
@@ -80,7 +91,9 @@ describe("pods.csv of the generated demo month, metered from a real Prometheus 2
     const tol = (x: number) => Math.max(0.5, Math.abs(x) * 0.01);
     for (const p of pods) {
       const w = want.get(key(p))!;
-      expect(Math.abs(Number(p.allocated_gpu_hours) - w.allocatedGpuHours.toNumber()), key(p)).toBeLessThanOrEqual(tol(w.allocatedGpuHours.toNumber()));
+      expect(Math.abs(Number(p.allocated_gpu_hours) - w.allocatedGpuHours.toNumber()), key(p)).toBeLessThanOrEqual(
+        tol(w.allocatedGpuHours.toNumber()),
+      );
       // Stricter than the rows' tolerance, and true here: Running minutes are whole ticks, so the
       // metered allocation per pod is the exact answer's to the last published digit.
       expect(p.allocated_gpu_hours, key(p)).toBe(w.allocatedGpuHours.toFixed());
@@ -103,9 +116,27 @@ describe("per-pod records of a per-tick day, from a real Prometheus 2.42", () =>
 
   beforeAll(async () => {
     prom = await startScenarioPrometheus(t0, (series) => {
-      series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 0, 62, () => 2);
-      series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 64, 96, () => 2);
-      series("kube_pod_container_resource_requests", 'container="w",namespace="team-data",node="spot-1",pod="web-0",resource="nvidia_com_gpu",unit="integer"', 0, 40, () => 1);
+      series(
+        "kube_pod_container_resource_requests",
+        'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"',
+        0,
+        62,
+        () => 2,
+      );
+      series(
+        "kube_pod_container_resource_requests",
+        'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"',
+        64,
+        96,
+        () => 2,
+      );
+      series(
+        "kube_pod_container_resource_requests",
+        'container="w",namespace="team-data",node="spot-1",pod="web-0",resource="nvidia_com_gpu",unit="integer"',
+        0,
+        40,
+        () => 1,
+      );
       series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="db-0"', 0, 96, (m) => (m < 60 || m >= 66 ? 1 : 0));
       series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="web-0"', 0, 40, () => 1);
     });
@@ -113,7 +144,11 @@ describe("per-pod records of a per-tick day, from a real Prometheus 2.42", () =>
   afterAll(async () => prom?.stop());
 
   it("given a pod that moved node, when the day is metered per tick, then each pod keeps its minutes per node and the namespace records are their sums", async () => {
-    const usage = await fetchMonthUsage(createPrometheusClient({ url: prom.url }), { ...bm, days: [day] }, { queries: loadQueries(), dcgmNamespaceLabel: "namespace", dcgmPodLabel: "pod", concurrency: 2 });
+    const usage = await fetchMonthUsage(
+      createPrometheusClient({ url: prom.url }),
+      { ...bm, days: [day] },
+      { queries: loadQueries(), dcgmNamespaceLabel: "namespace", dcgmPodLabel: "pod", concurrency: 2 },
+    );
     expect(usage.perTickDays).toEqual([day.day]);
     const pods = Object.fromEntries(usage.pods!.map((p) => [`${p.pod}@${p.node}`, p.requestMinutes]));
     expect(pods).toEqual({ "db-0@spot-1": 2 * 60, "db-0@od-1": 2 * 30, "web-0@spot-1": 40 });

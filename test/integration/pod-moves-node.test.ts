@@ -20,8 +20,20 @@ describe("a pod rescheduled under the same name on another node", () => {
 
   beforeAll(async () => {
     prom = await startScenarioPrometheus(t0, (series) => {
-      series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 0, 62, () => 2);
-      series("kube_pod_container_resource_requests", 'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"', 64, 96, () => 2);
+      series(
+        "kube_pod_container_resource_requests",
+        'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"',
+        0,
+        62,
+        () => 2,
+      );
+      series(
+        "kube_pod_container_resource_requests",
+        'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"',
+        64,
+        96,
+        () => 2,
+      );
       // Running 0–59 on spot-1 (Failed 60–61), Pending 64–65 then Running 66–95 on od-1
       series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="db-0"', 0, 96, (m) => (m < 60 || m >= 66 ? 1 : 0));
     });
@@ -30,7 +42,11 @@ describe("a pod rescheduled under the same name on another node", () => {
 
   it("given the move, the day is metered per tick and each node bills only its own minutes", async () => {
     const client = createPrometheusClient({ url: prom.url });
-    const usage = await fetchMonthUsage(client, { ...bm, days: [day] }, { queries: loadQueries(), dcgmNamespaceLabel: "namespace", dcgmPodLabel: "pod", concurrency: 2 });
+    const usage = await fetchMonthUsage(
+      client,
+      { ...bm, days: [day] },
+      { queries: loadQueries(), dcgmNamespaceLabel: "namespace", dcgmPodLabel: "pod", concurrency: 2 },
+    );
     expect(usage.perTickDays).toEqual([day.day]);
     const byNode = Object.fromEntries(usage.usage.map((u) => [u.node, u.requestMinutes]));
     expect(byNode).toEqual({ "spot-1": 2 * 60, "od-1": 2 * 30 });
@@ -39,10 +55,19 @@ describe("a pod rescheduled under the same name on another node", () => {
   it("given the same data, the per-pod fast path alone would double-bill (why the guard exists)", async () => {
     const client = createPrometheusClient({ url: prom.url });
     const qs = loadQueries();
-    const render = (name: "pod-gpu-requests" | "pod-running-minutes") => renderQuery(qs[name], { windowSeconds: (day.endMs - day.startMs) / 1000, namespaceMatcher: LabelMatcher.none });
+    const render = (name: "pod-gpu-requests" | "pod-running-minutes") =>
+      renderQuery(qs[name], { windowSeconds: (day.endMs - day.startMs) / 1000, namespaceMatcher: LabelMatcher.none });
     const at = day.endMs / 1000 - 1;
     const requests = (await client.query(render("pod-gpu-requests"), at)).filter((s) => s.metric.stat === "max");
-    const series = requests.map((s) => ({ namespace: s.metric.namespace!, pod: s.metric.pod!, container: s.metric.container!, node: s.metric.node!, resource: s.metric.resource!, max: s.value, min: s.value }));
+    const series = requests.map((s) => ({
+      namespace: s.metric.namespace!,
+      pod: s.metric.pod!,
+      container: s.metric.container!,
+      node: s.metric.node!,
+      resource: s.metric.resource!,
+      max: s.value,
+      min: s.value,
+    }));
     expect(fastPathExceptions(series)).toEqual(["team-data/db-0 requests GPUs on od-1/nvidia_com_gpu and on spot-1/nvidia_com_gpu"]);
     const running = await client.query(render("pod-running-minutes"), at);
     expect(running.map((s) => s.value)).toEqual([90]);

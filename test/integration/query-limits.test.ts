@@ -25,11 +25,18 @@ const NOW = new Date("2026-11-23T00:00:00Z");
 const SPLIT_MAX_SAMPLES = 8_000;
 const TOO_SMALL_MAX_SAMPLES = 2_000;
 
-type Manifest = { files: Record<string, unknown>; inputs: { prometheusUrl: string; clusters: { prometheusUrl: string; queryWindows?: unknown }[] } };
+type Manifest = {
+  files: Record<string, unknown>;
+  inputs: { prometheusUrl: string; clusters: { prometheusUrl: string; queryWindows?: unknown }[] };
+};
 /** The manifest but for queryWindows and the Prometheus URL (the two runs ask two servers, one per --query.max-samples). */
 const withoutQueryWindows = (m: Manifest) => ({
   ...m,
-  inputs: { ...m.inputs, prometheusUrl: "-", clusters: m.inputs.clusters.map(({ queryWindows: _, ...c }) => ({ ...c, prometheusUrl: "-" })) },
+  inputs: {
+    ...m.inputs,
+    prometheusUrl: "-",
+    clusters: m.inputs.clusters.map(({ queryWindows: _, ...c }) => ({ ...c, prometheusUrl: "-" })),
+  },
 });
 
 describe("a query engine that refuses a day's queries for their size (real Prometheus 2.42, small --query.max-samples)", () => {
@@ -47,13 +54,23 @@ describe("a query engine that refuses a day's queries for their size (real Prome
       startPrometheus({ dataDir, maxSamples: TOO_SMALL_MAX_SAMPLES }),
     ]);
     unsplitDir = await mkdtemp(path.join(tmpdir(), "meter-unsplit-"));
-    await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: unlimited.url }), sink: localSink(unsplitDir), queries: loadQueries() }, cfg, MONTH, NOW);
+    await meterMonthFromPrometheus(
+      { prometheus: createPrometheusClient({ url: unlimited.url }), sink: localSink(unsplitDir), queries: loadQueries() },
+      cfg,
+      MONTH,
+      NOW,
+    );
   });
   afterAll(async () => Promise.all([unlimited?.stop(), limited?.stop(), tooSmall?.stop()]));
 
   it("given every day refused, when the month is metered, then its windows are split down to hours and every data file is byte-identical to the unsplit run", async () => {
     const splitDir = await mkdtemp(path.join(tmpdir(), "meter-split-"));
-    const result = await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: limited.url }), sink: localSink(splitDir), queries: loadQueries() }, cfg, MONTH, NOW);
+    const result = await meterMonthFromPrometheus(
+      { prometheus: createPrometheusClient({ url: limited.url }), sink: localSink(splitDir), queries: loadQueries() },
+      cfg,
+      MONTH,
+      NOW,
+    );
     expect(result.queries).toBeGreaterThan(31 * 5);
 
     const dir = `month=${MONTH}`;
@@ -73,11 +90,18 @@ describe("a query engine that refuses a day's queries for their size (real Prome
 
   it("given a limit that refuses even a one-hour window, when the month is metered, then it fails naming the query, the window and the flag to raise, and writes nothing", async () => {
     const out = await mkdtemp(path.join(tmpdir(), "meter-refused-"));
-    const err = await meterMonthFromPrometheus({ prometheus: createPrometheusClient({ url: tooSmall.url }), sink: localSink(out), queries: loadQueries() }, cfg, MONTH, NOW).catch((e: unknown) => e);
+    const err = await meterMonthFromPrometheus(
+      { prometheus: createPrometheusClient({ url: tooSmall.url }), sink: localSink(out), queries: loadQueries() },
+      cfg,
+      MONTH,
+      NOW,
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QueryWindowTooLargeError);
     const e = err as QueryWindowTooLargeError;
     expect(e.window.endMs - e.window.startMs).toBe(3_600_000);
-    expect(e.message).toMatch(/^[a-z-]+\.promql was refused for window 2026-10-0[123] \[.+\) \(3600 s\), the smallest window it can be split into: execution: query processing would load too many samples into memory/);
+    expect(e.message).toMatch(
+      /^[a-z-]+\.promql was refused for window 2026-10-0[123] \[.+\) \(3600 s\), the smallest window it can be split into: execution: query processing would load too many samples into memory/,
+    );
     expect(e.message).toContain("--query.max-samples");
     expect(await readdir(out)).toEqual([]);
   });

@@ -56,7 +56,13 @@ describe("metering records what the controller did in the month (real Prometheus
     // The demo's reclaims, and a dry-run decision a day earlier that must not count, written by the controller's own audit writer.
     const records = demoAuditRecords(gen, endMs);
     for (const r of records) await writeAuditLog(s3.client, BUCKET, AUDIT, cfg.timeZone, Date.parse(r.at), r.runId, [r]);
-    const dry = { ...records[0]!, runId: "dry", at: new Date(Date.parse(records[0]!.at) - 24 * H).toISOString(), dryRun: true, outcome: "dry-run: not acted on" };
+    const dry = {
+      ...records[0]!,
+      runId: "dry",
+      at: new Date(Date.parse(records[0]!.at) - 24 * H).toISOString(),
+      dryRun: true,
+      outcome: "dry-run: not acted on",
+    };
     await writeAuditLog(s3.client, BUCKET, AUDIT, cfg.timeZone, Date.parse(dry.at), dry.runId, [dry]);
 
     const deps = (sinkDir: string, audit = true) => ({
@@ -69,7 +75,10 @@ describe("metering records what the controller did in the month (real Prometheus
     const badKey = `${AUDIT}/day=2026-10-15/20261015T000000Z-broken.jsonl`;
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: badKey, Body: "{truncated\n" }));
     badError = await meterMonthFromPrometheus(deps(dirs.a), cfg, MONTH, NOW).catch((e: unknown) => e);
-    badDirHadManifest = await stat(path.join(dirs.a, `month=${MONTH}`, "manifest.json")).then(() => true, () => false);
+    badDirHadManifest = await stat(path.join(dirs.a, `month=${MONTH}`, "manifest.json")).then(
+      () => true,
+      () => false,
+    );
     await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: badKey }));
     first = await meterMonthFromPrometheus(deps(dirs.a), cfg, MONTH, NOW);
     await meterMonthFromPrometheus(deps(dirs.b), cfg, MONTH, NOW);
@@ -84,13 +93,18 @@ describe("metering records what the controller did in the month (real Prometheus
 
   it("given an audit line that is not JSON, when metering, then it fails as bad input naming the object and line, and no dataset is published", () => {
     expect(badError).toBeInstanceOf(ControllerAuditError);
-    expect((badError as ControllerAuditError).problems).toEqual([expect.stringMatching(/^day=2026-10-15\/20261015T000000Z-broken\.jsonl line 1: not JSON/)]);
+    expect((badError as ControllerAuditError).problems).toEqual([
+      expect.stringMatching(/^day=2026-10-15\/20261015T000000Z-broken\.jsonl line 1: not JSON/),
+    ]);
     expect(badDirHadManifest).toBe(false);
   });
 
   it("given the demo's reclaim of g4dn-od-late, then controller-actions.csv has its group, its GPUs × the hours to the month end, priced at the group's capacity unit price", async () => {
     const node = gen.nodes.find((n) => n.name === "g4dn-od-late")!;
-    const hours = new D(node.gpus).mul(endMs - node.endMs).div(H).toDecimalPlaces(6);
+    const hours = new D(node.gpus)
+      .mul(endMs - node.endMs)
+      .div(H)
+      .toDecimalPlaces(6);
     const capacity = first.chargeback.capacity.find((c) => c.nodeGroup === node.group)!;
     const csv = (await file(dirs.a, "controller-actions.csv")).toString("utf8").trimEnd().split("\n");
     expect(csv).toEqual([
@@ -106,7 +120,9 @@ describe("metering records what the controller did in the month (real Prometheus
     for (const n of names) expect((await file(dirs.b, n)).equals(await file(dirs.a, n)), n).toBe(true);
     const manifest = JSON.parse((await file(dirs.a, "manifest.json")).toString("utf8"));
     expect(manifest.files["controller-actions.csv"]).toMatchObject({ rows: 1 });
-    expect(manifest.controller.clusters).toEqual([{ cluster: "default", status: "acted", auditObjects: 2, auditRecords: 2, auditSha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    expect(manifest.controller.clusters).toEqual([
+      { cluster: "default", status: "acted", auditObjects: 2, auditRecords: 2, auditSha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    ]);
     expect(manifest.controller.totals.nodesReclaimed).toBe(1);
   });
 
@@ -114,7 +130,13 @@ describe("metering records what the controller did in the month (real Prometheus
     expect((await file(dirs.none, "controller-actions.csv")).toString("utf8").trimEnd().split("\n")).toHaveLength(1);
     const manifest = JSON.parse((await file(dirs.none, "manifest.json")).toString("utf8"));
     expect(manifest.controller.clusters).toEqual([{ cluster: "default", status: "not-deployed", auditObjects: 0, auditRecords: 0 }]);
-    expect(manifest.controller.totals).toEqual({ nodesReclaimed: 0, scaleOuts: 0, nodesAdded: 0, gpuNodeHoursSaved: "0", savedCost: "0.00" });
+    expect(manifest.controller.totals).toEqual({
+      nodesReclaimed: 0,
+      scaleOuts: 0,
+      nodesAdded: 0,
+      gpuNodeHoursSaved: "0",
+      savedCost: "0.00",
+    });
   });
 
   it("given the dataset, when the platform PDF is rendered, then the controller section shows what reclaiming saved beside the idle GPU-hours and their cost", async () => {
@@ -124,10 +146,15 @@ describe("metering records what the controller did in the month (real Prometheus
     await writeFile(pdf, await renderReportPdf(model, { lang: "en" }));
     const text = execFileSync("pdftotext", ["-layout", pdf, "-"], { encoding: "utf8" });
     const saved = ds.controller![0]!;
-    const fmt = (d: Dec, dp: number) => Number(d.toFixed(dp)).toLocaleString("en-US", { minimumFractionDigits: dp, maximumFractionDigits: dp });
+    const fmt = (d: Dec, dp: number) =>
+      Number(d.toFixed(dp)).toLocaleString("en-US", { minimumFractionDigits: dp, maximumFractionDigits: dp });
     expect(text).toContain("Idle-node controller: what reclaiming saved");
-    expect(text).toContain(`${fmt(new D(ds.manifest.totals.idleGpuHours!), 2)} GPU-h stayed idle (USD ${fmt(new D(ds.manifest.totals.idleCost!), 2)}); reclaiming saved an estimated ${fmt(saved.gpuNodeHoursSaved, 2)} GPU-h (USD ${fmt(saved.savedCost, 2)})`);
-    expect(text).toMatch(new RegExp(`ng-g4dn-on-demand\\s+g4dn\\.12xlarge\\s+1\\s+0\\s+${fmt(saved.gpuNodeHoursSaved, 2).replace(/[.,]/g, "\\$&")}`));
+    expect(text).toContain(
+      `${fmt(new D(ds.manifest.totals.idleGpuHours!), 2)} GPU-h stayed idle (USD ${fmt(new D(ds.manifest.totals.idleCost!), 2)}); reclaiming saved an estimated ${fmt(saved.gpuNodeHoursSaved, 2)} GPU-h (USD ${fmt(saved.savedCost, 2)})`,
+    );
+    expect(text).toMatch(
+      new RegExp(`ng-g4dn-on-demand\\s+g4dn\\.12xlarge\\s+1\\s+0\\s+${fmt(saved.gpuNodeHoursSaved, 2).replace(/[.,]/g, "\\$&")}`),
+    );
     // A tenant's report carries none of it: the platform's capacity is not a tenant's business.
     expect(buildReportModel(ds, cfg, { kind: "tenant", tenantId: "suwon" }).controller).toBeUndefined();
   });
@@ -139,7 +166,13 @@ describe("metering records what the controller did in the month (real Prometheus
     const ws = wb.getWorksheet(SHEETS.en.controller)!;
     const row = ws.getRow(2);
     const saved = ds.controller![0]!;
-    expect([row.getCell(1).value, row.getCell(4).value, row.getCell(5).value, row.getCell(7).value, row.getCell(9).value]).toEqual(["ng-g4dn-on-demand", 1, 0, saved.gpuNodeHoursSaved.toNumber(), saved.savedCost.toNumber()]);
+    expect([row.getCell(1).value, row.getCell(4).value, row.getCell(5).value, row.getCell(7).value, row.getCell(9).value]).toEqual([
+      "ng-g4dn-on-demand",
+      1,
+      0,
+      saved.gpuNodeHoursSaved.toNumber(),
+      saved.savedCost.toNumber(),
+    ]);
     const summary = wb.getWorksheet(SHEETS.en.summary)!;
     const cells: unknown[] = [];
     summary.eachRow((r) => cells.push(r.getCell(2).value));

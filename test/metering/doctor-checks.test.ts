@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { canBill, runDoctorChecks, KSM_ALLOWLIST_FLAG, type DoctorObservations, type DoctorSettings } from "../../functions/doctor/doctor-checks.js";
+import {
+  canBill,
+  runDoctorChecks,
+  KSM_ALLOWLIST_FLAG,
+  type DoctorObservations,
+  type DoctorSettings,
+} from "../../functions/doctor/doctor-checks.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { formatDoctorTable } from "../../functions/doctor/doctor-table.js";
 import { parseConfig } from "../../functions/config/config-schema.js";
@@ -48,17 +54,60 @@ describe("doctor checks (pure)", () => {
     expect(findings.filter((f) => f.status !== "ok" && f.status !== "info")).toEqual([]);
     expect(canBill(findings)).toBe(true);
     expect(findings.map((f) => f.check)).toEqual(
-      expect.arrayContaining(["metric:kube_node_labels", "node-label:instance-type", "prices:instance-types", "tenants:gpu-namespaces", "dcgm:pod-labels", "dcgm:pod-attribution", "scrape-interval:kube-state-metrics"]),
+      expect.arrayContaining([
+        "metric:kube_node_labels",
+        "node-label:instance-type",
+        "prices:instance-types",
+        "tenants:gpu-namespaces",
+        "dcgm:pod-labels",
+        "dcgm:pod-attribution",
+        "scrape-interval:kube-state-metrics",
+      ]),
     );
   });
 
   type Case = [string, (o: DoctorObservations) => void, string, "fail" | "warn" | "info", RegExp, RegExp?, Partial<DoctorSettings>?];
   const cases: Case[] = [
-    ["kube_pod_status_phase is absent", (o) => delete o.families.kube_pod_status_phase, "metric:kube_pod_status_phase", "fail", /absent/, /kubeStateMetrics\.enabled/],
-    ["no GPU node exports its instance type", (o) => o.gpuNodeLabels.forEach((l) => delete l.instanceType), "node-label:instance-type", "fail", /no GPU nodes carry label_node_kubernetes_io_instance_type/, /kube-state-metrics\.metricLabelsAllowlist/],
-    ["one GPU node lacks its instance type", (o) => delete o.gpuNodeLabels[1]!.instanceType, "node-label:instance-type", "fail", /1 of 2 GPU nodes .*missing: g4-b/, /label the nodes with node\.kubernetes\.io\/instance-type/],
-    ["no capacity-type label", (o) => o.gpuNodeLabels.forEach((l) => (delete l.karpenterCapacityType, delete l.eksCapacityType)), "node-label:capacity-type", "fail", /Spot and On-Demand/, /karpenter\.sh\/capacity-type,eks\.amazonaws\.com\/capacityType/],
-    ["an unknown capacity-type value", (o) => (o.gpuNodeLabels[0]!.karpenterCapacityType = "reserved"), "prices:capacity-types", "fail", /"reserved" \(nodes g5-a\)/, /spot \/ on-demand/],
+    [
+      "kube_pod_status_phase is absent",
+      (o) => delete o.families.kube_pod_status_phase,
+      "metric:kube_pod_status_phase",
+      "fail",
+      /absent/,
+      /kubeStateMetrics\.enabled/,
+    ],
+    [
+      "no GPU node exports its instance type",
+      (o) => o.gpuNodeLabels.forEach((l) => delete l.instanceType),
+      "node-label:instance-type",
+      "fail",
+      /no GPU nodes carry label_node_kubernetes_io_instance_type/,
+      /kube-state-metrics\.metricLabelsAllowlist/,
+    ],
+    [
+      "one GPU node lacks its instance type",
+      (o) => delete o.gpuNodeLabels[1]!.instanceType,
+      "node-label:instance-type",
+      "fail",
+      /1 of 2 GPU nodes .*missing: g4-b/,
+      /label the nodes with node\.kubernetes\.io\/instance-type/,
+    ],
+    [
+      "no capacity-type label",
+      (o) => o.gpuNodeLabels.forEach((l) => (delete l.karpenterCapacityType, delete l.eksCapacityType)),
+      "node-label:capacity-type",
+      "fail",
+      /Spot and On-Demand/,
+      /karpenter\.sh\/capacity-type,eks\.amazonaws\.com\/capacityType/,
+    ],
+    [
+      "an unknown capacity-type value",
+      (o) => (o.gpuNodeLabels[0]!.karpenterCapacityType = "reserved"),
+      "prices:capacity-types",
+      "fail",
+      /"reserved" \(nodes g5-a\)/,
+      /spot \/ on-demand/,
+    ],
     [
       "two unpriced instance types",
       (o) => {
@@ -70,16 +119,84 @@ describe("doctor checks (pure)", () => {
       /g6\.xlarge \(nodes g4-b\), p5\.48xlarge \(nodes g5-a\)/,
       /g6\.xlarge: \{ gpus, gpuModel, onDemandHourly, spotHourly \}; p5\.48xlarge/,
     ],
-    ["no node-group label", (o) => o.gpuNodeLabels.forEach((l) => (delete l.eksNodegroup, delete l.karpenterNodepool)), "node-label:node-group", "warn", /capacity\.csv/, /eks\.amazonaws\.com\/nodegroup/],
-    ["a time-sliced node without its replicas label", (o) => (o.gpuNodeCapacity[0]!.capacity = 16), "node-label:gpu-replicas", "fail", /g5-a \(16 nvidia\.com\/gpu on g5\.12xlarge, 4 GPUs\)/, /nvidia\.com\/gpu\.replicas/],
-    ["a GPU namespace with no tenant label and no glob", (o) => (o.gpuRequests[0]!.namespace = "research"), "tenants:gpu-namespaces", "warn", /no tenant .*: research/, /tenant=<id>/],
-    ["a tenant label naming no tenant", (o) => (o.namespaces[0]!.tenantLabel = "busan"), "tenants:gpu-namespaces", "warn", /suwon-train \(tenant="busan"\)/, /add the tenant/],
-    ["kube-state-metrics scraped with honor_labels false", (o) => (o.gpuRequests[0]!.exportedNamespace = "suwon-train"), "ksm:honor-labels", "fail", /exported_namespace/, /honorLabels: true/],
-    ["two kube-state-metrics replicas", (o) => o.namespaces.push({ namespace: "team-ai", target: "kube-state-metrics 10.0.1.12:8080" }), "ksm:replicas", "info", /2 kube-state-metrics targets/, /merged/],
-    ["GPU requests on a node with no kube_node_labels", (o) => o.gpuRequests.push({ namespace: "team-ai", node: "ghost", resource: "nvidia_com_gpu", series: 1 }), "node-labels:gpu-nodes", "fail", /ghost/],
-    ["requests of pods not bound to a node", (o) => o.gpuRequests.push({ namespace: "team-ai", resource: "nvidia_com_gpu", series: 3 }), "requests:unscheduled", "info", /3 GPU request series without a node/],
-    ["dcgm-exporter not scraped", (o) => ((o.families.DCGM_FI_DEV_GPU_UTIL = 0), (o.dcgm = {})), "metric:DCGM_FI_DEV_GPU_UTIL", "fail", /used GPU-hours would be 0/, /dcgm-exporter/],
-    ["dcgm without pod labels (Kubernetes mode off)", (o) => ((o.dcgm = { all: 6, Hostname: 6, controller_node: 6 }), (o.gpuPods.attributed = 0)), "dcgm:pod-attribution", "fail", /utilization under namespace\/pod: 0 of 3/, /DCGM_EXPORTER_KUBERNETES=true.*pod-resources/],
+    [
+      "no node-group label",
+      (o) => o.gpuNodeLabels.forEach((l) => (delete l.eksNodegroup, delete l.karpenterNodepool)),
+      "node-label:node-group",
+      "warn",
+      /capacity\.csv/,
+      /eks\.amazonaws\.com\/nodegroup/,
+    ],
+    [
+      "a time-sliced node without its replicas label",
+      (o) => (o.gpuNodeCapacity[0]!.capacity = 16),
+      "node-label:gpu-replicas",
+      "fail",
+      /g5-a \(16 nvidia\.com\/gpu on g5\.12xlarge, 4 GPUs\)/,
+      /nvidia\.com\/gpu\.replicas/,
+    ],
+    [
+      "a GPU namespace with no tenant label and no glob",
+      (o) => (o.gpuRequests[0]!.namespace = "research"),
+      "tenants:gpu-namespaces",
+      "warn",
+      /no tenant .*: research/,
+      /tenant=<id>/,
+    ],
+    [
+      "a tenant label naming no tenant",
+      (o) => (o.namespaces[0]!.tenantLabel = "busan"),
+      "tenants:gpu-namespaces",
+      "warn",
+      /suwon-train \(tenant="busan"\)/,
+      /add the tenant/,
+    ],
+    [
+      "kube-state-metrics scraped with honor_labels false",
+      (o) => (o.gpuRequests[0]!.exportedNamespace = "suwon-train"),
+      "ksm:honor-labels",
+      "fail",
+      /exported_namespace/,
+      /honorLabels: true/,
+    ],
+    [
+      "two kube-state-metrics replicas",
+      (o) => o.namespaces.push({ namespace: "team-ai", target: "kube-state-metrics 10.0.1.12:8080" }),
+      "ksm:replicas",
+      "info",
+      /2 kube-state-metrics targets/,
+      /merged/,
+    ],
+    [
+      "GPU requests on a node with no kube_node_labels",
+      (o) => o.gpuRequests.push({ namespace: "team-ai", node: "ghost", resource: "nvidia_com_gpu", series: 1 }),
+      "node-labels:gpu-nodes",
+      "fail",
+      /ghost/,
+    ],
+    [
+      "requests of pods not bound to a node",
+      (o) => o.gpuRequests.push({ namespace: "team-ai", resource: "nvidia_com_gpu", series: 3 }),
+      "requests:unscheduled",
+      "info",
+      /3 GPU request series without a node/,
+    ],
+    [
+      "dcgm-exporter not scraped",
+      (o) => ((o.families.DCGM_FI_DEV_GPU_UTIL = 0), (o.dcgm = {})),
+      "metric:DCGM_FI_DEV_GPU_UTIL",
+      "fail",
+      /used GPU-hours would be 0/,
+      /dcgm-exporter/,
+    ],
+    [
+      "dcgm without pod labels (Kubernetes mode off)",
+      (o) => ((o.dcgm = { all: 6, Hostname: 6, controller_node: 6 }), (o.gpuPods.attributed = 0)),
+      "dcgm:pod-attribution",
+      "fail",
+      /utilization under namespace\/pod: 0 of 3/,
+      /DCGM_EXPORTER_KUBERNETES=true.*pod-resources/,
+    ],
     [
       "dcgm's pod labels arrive as exported_pod and the config reads pod",
       (o) => ((o.dcgm = { all: 6, pod: 6, exported_pod: 4, configured: 6, Hostname: 6, controller_node: 6 }), (o.gpuPods.attributed = 0)),
@@ -97,20 +214,46 @@ describe("doctor checks (pure)", () => {
       /dcgmPod: pod/,
       { dcgmNamespaceLabel: "exported_namespace", dcgmPodLabel: "exported_pod" },
     ],
-    ["dcgm names the node hostname (newer dcgm-exporter)", (o) => (o.dcgm = { all: 6, pod: 4, configured: 4, hostname: 6 }), "dcgm:node-label", "warn", /hostname, the controller reads Hostname/, /DCGM_NODE_LABEL=hostname/],
+    [
+      "dcgm names the node hostname (newer dcgm-exporter)",
+      (o) => (o.dcgm = { all: 6, pod: 4, configured: 4, hostname: 6 }),
+      "dcgm:node-label",
+      "warn",
+      /hostname, the controller reads Hostname/,
+      /DCGM_NODE_LABEL=hostname/,
+    ],
     [
       "MIG nodes without DCGM_FI_PROF_GR_ENGINE_ACTIVE",
       (o) => {
         o.gpuNodeCapacity.push({ node: "p4d-mig", resource: "nvidia_com_mig_1g_5gb", capacity: 56 });
-        o.gpuNodeLabels.push({ node: "p4d-mig", instanceType: "p4d.24xlarge", karpenterCapacityType: "on-demand", karpenterNodepool: "mig" });
+        o.gpuNodeLabels.push({
+          node: "p4d-mig",
+          instanceType: "p4d.24xlarge",
+          karpenterCapacityType: "on-demand",
+          karpenterNodepool: "mig",
+        });
       },
       "metric:DCGM_FI_PROF_GR_ENGINE_ACTIVE",
       "fail",
       /p4d-mig/,
       /DCGM_FI_PROF_GR_ENGINE_ACTIVE/,
     ],
-    ["a 2-minute scrape interval", (o) => (o.sampleSpacingSeconds["kube-state-metrics"] = 120), "scrape-interval:kube-state-metrics", "warn", /every 120 s/, /scrapeInterval/],
-    ["a 5-minute scrape interval", (o) => (o.sampleSpacingSeconds["dcgm-exporter"] = 300), "scrape-interval:dcgm-exporter", "fail", /5-minute lookback/, /serviceMonitor\.interval/],
+    [
+      "a 2-minute scrape interval",
+      (o) => (o.sampleSpacingSeconds["kube-state-metrics"] = 120),
+      "scrape-interval:kube-state-metrics",
+      "warn",
+      /every 120 s/,
+      /scrapeInterval/,
+    ],
+    [
+      "a 5-minute scrape interval",
+      (o) => (o.sampleSpacingSeconds["dcgm-exporter"] = 300),
+      "scrape-interval:dcgm-exporter",
+      "fail",
+      /5-minute lookback/,
+      /serviceMonitor\.interval/,
+    ],
   ];
 
   it.each(cases)("given %s, then the check is named with its fix", (_what, mutate, check, status, seen, fix, s) => {
@@ -152,7 +295,10 @@ describe("doctor checks (pure)", () => {
     const obs = complete();
     obs.gpuNodeCapacity[0]!.capacity = 16;
     obs.gpuNodeLabels[0]!.gpuReplicas = "4";
-    expect(find(obs, "node-label:gpu-replicas")).toMatchObject({ status: "ok", seen: "1 time-sliced node, each labelled with its replicas" });
+    expect(find(obs, "node-label:gpu-replicas")).toMatchObject({
+      status: "ok",
+      seen: "1 time-sliced node, each labelled with its replicas",
+    });
   });
 
   it("given findings, then the table has one row per check with wrapped cells", () => {

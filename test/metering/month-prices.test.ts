@@ -15,8 +15,22 @@ const clusters: MeteredCluster[] = [
 ];
 // The same node name in two clusters, in two zones: prices are per cluster and node.
 const nodes = [
-  node({ cluster: "seoul-a", node: "spot-1", day: "2026-10-05", instanceType: "g5.12xlarge", capacityLabel: "spot", zone: "ap-northeast-2a" }),
-  node({ cluster: "seoul-b", node: "spot-1", day: "2026-10-05", instanceType: "g5.12xlarge", capacityLabel: "spot", zone: "ap-northeast-2c" }),
+  node({
+    cluster: "seoul-a",
+    node: "spot-1",
+    day: "2026-10-05",
+    instanceType: "g5.12xlarge",
+    capacityLabel: "spot",
+    zone: "ap-northeast-2a",
+  }),
+  node({
+    cluster: "seoul-b",
+    node: "spot-1",
+    day: "2026-10-05",
+    instanceType: "g5.12xlarge",
+    capacityLabel: "spot",
+    zone: "ap-northeast-2c",
+  }),
   node({ cluster: "seoul-b", node: "od-1", day: "2026-10-05", instanceType: "g5.12xlarge", capacityLabel: "on-demand" }),
 ];
 const span = { startMs: Date.parse("2026-10-05T00:00:00Z"), endMs: Date.parse("2026-10-05T12:00:00Z") };
@@ -27,7 +41,13 @@ function fakes() {
     asked.spans.push(`${c.id}:${[...names].join(",")}`);
     return new Map([...names].map((n) => [n, [span]]));
   };
-  const quote = (zone: string, hourly: string): SpotQuote => ({ instanceType: "g5.12xlarge", zone, productDescription: "Linux/UNIX", at: "2026-10-01T00:00:00.000Z", hourly });
+  const quote = (zone: string, hourly: string): SpotQuote => ({
+    instanceType: "g5.12xlarge",
+    zone,
+    productDescription: "Linux/UNIX",
+    at: "2026-10-01T00:00:00.000Z",
+    hourly,
+  });
   const feed: AwsPriceFeed = {
     spot: { changes: async (req) => (asked.spot.push(req), [quote("ap-northeast-2a", "2.0"), quote("ap-northeast-2c", "2.4")]) },
     onDemand: { onDemand: async (req) => (asked.onDemand.push(req), [{ instanceType: "g5.12xlarge", hourly: "6.97442", sku: "G5" }]) },
@@ -41,7 +61,9 @@ describe("monthPrices", () => {
     const r = await monthPrices({ feed, runSpans }, awsConfig(), bm, nodes, clusters);
     expect(r.status).toBe("fetched");
     expect(asked.spans).toEqual(["seoul-a:spot-1", "seoul-b:spot-1"]);
-    expect(asked.spot).toEqual([{ instanceTypes: ["g5.12xlarge"], zones: ["ap-northeast-2a", "ap-northeast-2c"], startMs: bm.startMs, endMs: bm.endMs }]);
+    expect(asked.spot).toEqual([
+      { instanceTypes: ["g5.12xlarge"], zones: ["ap-northeast-2a", "ap-northeast-2c"], startMs: bm.startMs, endMs: bm.endMs },
+    ]);
     expect(asked.onDemand).toEqual([{ region: "ap-northeast-2", instanceTypes: ["g5.12xlarge"] }]);
     expect(r.snapshot.nodes.map((n) => [n.cluster, n.node, n.hourly, n.origin])).toEqual([
       ["seoul-a", "spot-1", "2", "aws-spot-price-history"],
@@ -55,7 +77,12 @@ describe("monthPrices", () => {
     const first = await monthPrices(fakes(), cfg, bm, nodes, clusters);
     const body = renderPriceSnapshot(first.snapshot);
     const manifest = JSON.stringify({ files: { "prices.json": { sha256: createHash("sha256").update(body).digest("hex") } } });
-    const published = (m: string, b: Buffer) => (name: string) => readPublishedFile(async () => m, async () => b, name);
+    const published = (m: string, b: Buffer) => (name: string) =>
+      readPublishedFile(
+        async () => m,
+        async () => b,
+        name,
+      );
 
     const f = fakes();
     const reused = await monthPrices({ ...f, published: published(manifest, body) }, cfg, bm, nodes, clusters);
@@ -64,7 +91,9 @@ describe("monthPrices", () => {
     expect(f.asked).toEqual({ spans: [], spot: [], onDemand: [] });
 
     const g = fakes();
-    expect((await monthPrices({ ...g, published: published(manifest, body) }, cfg, bm, nodes, clusters, { refresh: true })).status).toBe("fetched");
+    expect((await monthPrices({ ...g, published: published(manifest, body) }, cfg, bm, nodes, clusters, { refresh: true })).status).toBe(
+      "fetched",
+    );
     expect(g.asked.spot).toHaveLength(1);
     const edited = Buffer.from(body.toString().replace('"2.4"', '"0.1"'));
     expect((await monthPrices({ ...fakes(), published: published(manifest, edited) }, cfg, bm, nodes, clusters)).status).toBe("fetched");

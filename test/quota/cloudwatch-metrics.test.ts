@@ -35,7 +35,9 @@ describe("CloudWatch quota metrics", () => {
     const sizes = cw.commandCalls(PutMetricDataCommand).map((c) => c.args[0].input.MetricData!.length);
     expect(calls).toBe(2);
     expect(sizes).toEqual([MAX_DATUMS_PER_CALL, 400]);
-    const tenantsSeen = new Set(cw.commandCalls(PutMetricDataCommand).flatMap((c) => c.args[0].input.MetricData!.map((d) => d.Dimensions![0]!.Value)));
+    const tenantsSeen = new Set(
+      cw.commandCalls(PutMetricDataCommand).flatMap((c) => c.args[0].input.MetricData!.map((d) => d.Dimensions![0]!.Value)),
+    );
     expect(tenantsSeen.size).toBe(700);
   });
 });

@@ -16,15 +16,21 @@ import { startKubeApi, type KubeState } from "./support/kube-api-server.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 const BUCKET = "quota-enforcement";
-const config = (extra = "", text = referenceConfigText): Config => parseConfig(`${text}\nquota: { enforce: true, opsRecipients: [ops@platform.example.com] ${extra} }\n`, "test");
-const raisedSuwon = referenceConfigText.replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon", "monthlyQuotaGpuHours: 200\n    recipients: [gpu-admin@suwon");
-const meterWith = (tenants: Record<string, number>) => async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
-  month,
-  timeZone: c.timeZone,
-  window: monthToDateWindow(month, c.timeZone, now),
-  tenants: new Map(Object.entries(tenants).map(([id, h]) => [id, { allocated: new D(h), billable: new D(h) }])),
-  namespaces: new Map(),
-});
+const config = (extra = "", text = referenceConfigText): Config =>
+  parseConfig(`${text}\nquota: { enforce: true, opsRecipients: [ops@platform.example.com] ${extra} }\n`, "test");
+const raisedSuwon = referenceConfigText.replace(
+  "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
+  "monthlyQuotaGpuHours: 200\n    recipients: [gpu-admin@suwon",
+);
+const meterWith =
+  (tenants: Record<string, number>) =>
+  async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
+    month,
+    timeZone: c.timeZone,
+    window: monthToDateWindow(month, c.timeZone, now),
+    tenants: new Map(Object.entries(tenants).map(([id, h]) => [id, { allocated: new D(h), billable: new D(h) }])),
+    namespaces: new Map(),
+  });
 
 const cluster = (): KubeState => ({
   namespaces: [
@@ -45,7 +51,14 @@ const cluster = (): KubeState => ({
     "seongnam-train": [{ name: "s", phase: "Running", gpus: 4 }],
   },
   // The operator already keeps a quota of the same name in suwon-serve (e.g. set by hand last year); lifting must put it back.
-  quotas: { "suwon-serve": { [BLOCK_QUOTA_NAME.tenant]: { metadata: { name: BLOCK_QUOTA_NAME.tenant, namespace: "suwon-serve", labels: { owner: "ops" } }, spec: { hard: { "requests.nvidia.com/gpu": "8" } } } } },
+  quotas: {
+    "suwon-serve": {
+      [BLOCK_QUOTA_NAME.tenant]: {
+        metadata: { name: BLOCK_QUOTA_NAME.tenant, namespace: "suwon-serve", labels: { owner: "ops" } },
+        spec: { hard: { "requests.nvidia.com/gpu": "8" } },
+      },
+    },
+  },
 });
 
 describe("quota enforcement with Kubernetes ResourceQuotas", () => {
@@ -83,7 +96,9 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
   });
 
   it("given dry-run (enforce false), when suwon is over its quota, then it reports the namespaces it would block and changes nothing", async () => {
-    const r = await runQuotaCheck(await deps(meterWith({ suwon: 101 })), config(), new Date("2026-10-20T09:00:00+09:00"), { enforce: false });
+    const r = await runQuotaCheck(await deps(meterWith({ suwon: 101 })), config(), new Date("2026-10-20T09:00:00+09:00"), {
+      enforce: false,
+    });
     expect(r.enforcement.filter((e) => e.action !== "none").map((e) => [e.subjectKey, e.action, e.outcome, e.namespaces])).toEqual([
       ["tenant=suwon", "apply", "dry-run", ["shared-lab", "suwon-serve", "suwon-train"]],
     ]);
@@ -95,12 +110,17 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
   it("given enforcement on, when suwon reaches its quota, then each of its namespaces (by glob and by label) gets requests.nvidia.com/gpu = GPUs of running pods, authenticated, and the change is audited", async () => {
     const r = await runQuotaCheck(await deps(meterWith({ suwon: 100 })), config(), new Date("2026-10-20T09:00:00+09:00"));
     expect(r.enforcement.find((e) => e.subjectKey === "tenant=suwon")!.outcome).toBe("applied");
-    const hard = (ns: string) => (kube.state.quotas[ns]?.[BLOCK_QUOTA_NAME.tenant]?.spec as { hard: Record<string, string> } | undefined)?.hard;
+    const hard = (ns: string) =>
+      (kube.state.quotas[ns]?.[BLOCK_QUOTA_NAME.tenant]?.spec as { hard: Record<string, string> } | undefined)?.hard;
     expect(hard("suwon-train")).toEqual({ "requests.nvidia.com/gpu": "6" }); // 4 + 2 running; the pending pod's 8 are not admitted capacity
     expect(hard("shared-lab")).toEqual({ "requests.nvidia.com/gpu": "1" });
     expect(hard("suwon-serve")).toEqual({ "requests.nvidia.com/gpu": "0" });
     expect(kube.state.quotas["seongnam-train"]).toBeUndefined();
-    expect(writes().map((w) => `${w.method} ${w.path}`).sort()).toEqual([
+    expect(
+      writes()
+        .map((w) => `${w.method} ${w.path}`)
+        .sort(),
+    ).toEqual([
       `POST /api/v1/namespaces/shared-lab/resourcequotas`,
       `POST /api/v1/namespaces/suwon-train/resourcequotas`,
       `PUT /api/v1/namespaces/suwon-serve/resourcequotas/${BLOCK_QUOTA_NAME.tenant}`,
@@ -110,7 +130,12 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
     const audit = await objects("audit/");
     expect(audit).toHaveLength(3);
     const serve = audit.find((a) => a.namespace === "suwon-serve");
-    expect(serve).toMatchObject({ who: "arn:aws:sts::123456789012:assumed-role/gpu-billing-quota/fn", what: "block", when: "2026-10-20T00:00:00.000Z", subject: "tenant=suwon" });
+    expect(serve).toMatchObject({
+      who: "arn:aws:sts::123456789012:assumed-role/gpu-billing-quota/fn",
+      what: "block",
+      when: "2026-10-20T00:00:00.000Z",
+      subject: "tenant=suwon",
+    });
     expect(serve.before.spec).toEqual({ hard: { "requests.nvidia.com/gpu": "8" } });
     expect(serve.after).toEqual({ hard: { "requests.nvidia.com/gpu": "0" } });
 
@@ -134,7 +159,10 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
     expect(e.reason).toMatch(/quota changed from 100 h to 200 h/);
     expect(kube.state.quotas["suwon-train"]).toEqual({});
     expect(kube.state.quotas["shared-lab"]).toEqual({});
-    expect(kube.state.quotas["suwon-serve"]![BLOCK_QUOTA_NAME.tenant]).toMatchObject({ metadata: { labels: { owner: "ops" } }, spec: { hard: { "requests.nvidia.com/gpu": "8" } } });
+    expect(kube.state.quotas["suwon-serve"]![BLOCK_QUOTA_NAME.tenant]).toMatchObject({
+      metadata: { labels: { owner: "ops" } },
+      spec: { hard: { "requests.nvidia.com/gpu": "8" } },
+    });
     const [record] = await objects("enforcement/");
     expect(record).toMatchObject({ subjectKey: "tenant=suwon", status: "lifted", namespaces: {} });
   });
@@ -144,16 +172,26 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
     // The first run of the new month, in its first minute (nothing metered yet).
     const r = await runQuotaCheck(await deps(meterWith({})), config(), new Date("2026-11-01T00:00:20+09:00"));
     const e = r.enforcement.find((x) => x.subjectKey === "tenant=suwon")!;
-    expect([e.action, e.outcome, e.reason]).toEqual(["lift", "lifted", "month rollover: the block of 2026-10 ends; 2026-11 starts with a fresh quota"]);
+    expect([e.action, e.outcome, e.reason]).toEqual([
+      "lift",
+      "lifted",
+      "month rollover: the block of 2026-10 ends; 2026-11 starts with a fresh quota",
+    ]);
     expect(Object.keys(kube.state.quotas["suwon-train"]!)).toEqual([]);
   });
 
   it("given the Kubernetes API is unreachable, when suwon reaches its quota, then the alert is sent, enforcement is recorded pending, and the next run applies it", async () => {
     const down = "http://127.0.0.1:9"; // discard port: connection refused
-    const err = await runQuotaCheck(await deps(meterWith({ suwon: 100 }), down), config(), new Date("2026-10-20T09:00:00+09:00")).catch((e) => e);
+    const err = await runQuotaCheck(await deps(meterWith({ suwon: 100 }), down), config(), new Date("2026-10-20T09:00:00+09:00")).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(QuotaCheckIncompleteError);
     const report = (err as QuotaCheckIncompleteError).report;
-    expect(report.alerts.map((a) => [a.kind, a.outcome])).toEqual([["block", "sent"], ["warn", "suppressed"], ["forecast", "suppressed"]]);
+    expect(report.alerts.map((a) => [a.kind, a.outcome])).toEqual([
+      ["block", "sent"],
+      ["warn", "suppressed"],
+      ["forecast", "suppressed"],
+    ]);
     expect(report.enforcement.find((x) => x.subjectKey === "tenant=suwon")!.outcome).toBe("pending");
     expect((await objects("enforcement/"))[0]).toMatchObject({ status: "apply-pending" });
     expect(await ses.emails()).toHaveLength(1);
@@ -161,7 +199,9 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
     const retry = await runQuotaCheck(await deps(meterWith({ suwon: 100.5 })), config(), new Date("2026-10-20T10:00:00+09:00"));
     expect(retry.alerts).toEqual([]);
     expect(retry.enforcement.find((x) => x.subjectKey === "tenant=suwon")!.outcome).toBe("applied");
-    expect((kube.state.quotas["suwon-train"]![BLOCK_QUOTA_NAME.tenant]!.spec as { hard: object }).hard).toEqual({ "requests.nvidia.com/gpu": "6" });
+    expect((kube.state.quotas["suwon-train"]![BLOCK_QUOTA_NAME.tenant]!.spec as { hard: object }).hard).toEqual({
+      "requests.nvidia.com/gpu": "6",
+    });
     expect(await ses.emails()).toHaveLength(1);
   });
 

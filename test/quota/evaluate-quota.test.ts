@@ -11,7 +11,11 @@ const TZ = "Asia/Seoul";
 const withQuota = (quota: object): Config => parseConfig(`${referenceConfigText}\nquota: ${JSON.stringify(quota)}\n`, "test");
 const hours = (allocated: number, billable = allocated) => ({ allocated: new D(allocated), billable: new D(billable) });
 
-function input(nowIso: string, tenants: Record<string, [number, number?]>, namespaces: Record<string, [string, number]> = {}): QuotaUsageInput {
+function input(
+  nowIso: string,
+  tenants: Record<string, [number, number?]>,
+  namespaces: Record<string, [string, number]> = {},
+): QuotaUsageInput {
   const w = monthToDateWindow("2026-10", TZ, new Date(nowIso));
   return {
     month: "2026-10",
@@ -126,18 +130,34 @@ describe("quota evaluation", () => {
 
 describe("alert decisions", () => {
   const cfg = withQuota({});
-  const at = (used: number) => evaluateQuotas(input("2026-10-20T00:00:00+09:00", { suwon: [used] }), cfg).filter((s) => s.subject.key === "tenant=suwon");
+  const at = (used: number) =>
+    evaluateQuotas(input("2026-10-20T00:00:00+09:00", { suwon: [used] }), cfg).filter((s) => s.subject.key === "tenant=suwon");
 
   it.each([
     // used, already fired kinds, expected [kind, action]
     [50, [], []],
     [65, [], [["forecast", "send"]]],
     [65, ["forecast"], []],
-    [85, [], [["warn", "send"], ["forecast", "suppress"]]],
+    [
+      85,
+      [],
+      [
+        ["warn", "send"],
+        ["forecast", "suppress"],
+      ],
+    ],
     [85, ["forecast"], [["warn", "send"]]],
     [85, ["forecast", "warn"], []],
     [105, ["forecast", "warn"], [["block", "send"]]],
-    [105, [], [["block", "send"], ["warn", "suppress"], ["forecast", "suppress"]]],
+    [
+      105,
+      [],
+      [
+        ["block", "send"],
+        ["warn", "suppress"],
+        ["forecast", "suppress"],
+      ],
+    ],
     [105, ["forecast", "warn", "block"], []],
   ] as const)("given %f h of 100 h and fired %j, then the decisions are %j", (used, fired, want) => {
     const st = at(used);
@@ -148,7 +168,13 @@ describe("alert decisions", () => {
 
   it("given warn fired at quota 100 h, when the quota is raised to 120 h and 100 h are used, then warn re-arms (a new key)", () => {
     const before = at(85)[0]!;
-    const c = parseConfig(referenceConfigText.replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon", "monthlyQuotaGpuHours: 120\n    recipients: [gpu-admin@suwon"), "t");
+    const c = parseConfig(
+      referenceConfigText.replace(
+        "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
+        "monthlyQuotaGpuHours: 120\n    recipients: [gpu-admin@suwon",
+      ),
+      "t",
+    );
     const after = evaluateQuotas(input("2026-10-20T00:00:00+09:00", { suwon: [100] }), c).filter((s) => s.subject.key === "tenant=suwon");
     const fired = new Set([alertKey("2026-10", before, "warn"), alertKey("2026-10", before, "forecast")]);
     const d = decideAlerts(after, "2026-10", fired, TZ);
@@ -162,17 +188,40 @@ describe("alert decisions", () => {
 
 describe("enforcement decisions", () => {
   const cfg = withQuota({});
-  const st = (used: number, c = cfg) => evaluateQuotas(input("2026-10-20T00:00:00+09:00", { suwon: [used] }), c).find((s) => s.subject.key === "tenant=suwon")!;
+  const st = (used: number, c = cfg) =>
+    evaluateQuotas(input("2026-10-20T00:00:00+09:00", { suwon: [used] }), c).find((s) => s.subject.key === "tenant=suwon")!;
   const rec = (over: Partial<EnforcementRecord>): EnforcementRecord => ({
-    subjectKey: "tenant=suwon", tenantId: "suwon", month: "2026-10", quotaGpuHours: "100", status: "enforced", namespaces: {}, reason: "", updatedAt: "2026-10-19T00:00:00Z", ...over,
+    subjectKey: "tenant=suwon",
+    tenantId: "suwon",
+    month: "2026-10",
+    quotaGpuHours: "100",
+    status: "enforced",
+    namespaces: {},
+    reason: "",
+    updatedAt: "2026-10-19T00:00:00Z",
+    ...over,
   });
-  const raised = parseConfig(referenceConfigText.replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon", "monthlyQuotaGpuHours: 150\n    recipients: [gpu-admin@suwon"), "t");
+  const raised = parseConfig(
+    referenceConfigText.replace(
+      "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
+      "monthlyQuotaGpuHours: 150\n    recipients: [gpu-admin@suwon",
+    ),
+    "t",
+  );
 
   it.each([
     ["at block, nothing recorded, enforce on", "apply", false, 105, undefined, true, /reached the block threshold/],
     ["at block, nothing recorded, dry-run", "apply", true, 105, undefined, false, /reached the block threshold/],
     ["at block, already enforced", "none", false, 105, rec({}), true, /already blocked/],
-    ["at block, apply pending (K8s was down)", "apply", false, 105, rec({ status: "apply-pending", lastError: "ECONNREFUSED" }), true, /retrying a block.*ECONNREFUSED/],
+    [
+      "at block, apply pending (K8s was down)",
+      "apply",
+      false,
+      105,
+      rec({ status: "apply-pending", lastError: "ECONNREFUSED" }),
+      true,
+      /retrying a block.*ECONNREFUSED/,
+    ],
     ["below block, enforced (quota raised)", "lift", false, 120, rec({}), true, /quota changed from 100 h to 150 h/],
     ["enforced last month", "lift", false, 10, rec({ month: "2026-09" }), true, /month rollover/],
     ["below block, lifted", "none", false, 50, rec({ status: "lifted" }), true, /nothing to enforce/],

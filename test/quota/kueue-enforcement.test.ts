@@ -7,7 +7,13 @@ import { D } from "../../functions/core/decimal.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
 import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
 import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
-import { BLOCK_QUOTA_NAME, HOLD_ANNOTATION, eksKubernetesApis, kubernetesKueueQueues, kubernetesQuotaEnforcer } from "../../functions/adapters/kubernetes-quota.js";
+import {
+  BLOCK_QUOTA_NAME,
+  HOLD_ANNOTATION,
+  eksKubernetesApis,
+  kubernetesKueueQueues,
+  kubernetesQuotaEnforcer,
+} from "../../functions/adapters/kubernetes-quota.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";
 import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
@@ -21,27 +27,57 @@ import { type Config, parseConfig } from "../../functions/config/config-schema.j
 const BUCKET = "quota-kueue";
 const CLASS = "gpu-billing.example.com/workload-class";
 const config = (extra = "", text = referenceConfigText): Config =>
-  parseConfig(`${text}\nquota: { enforce: true, language: en, opsRecipients: [ops@platform.example.com], enforcement: { mode: kueue }, ${extra} }\n`, "test");
-const raisedSuwon = referenceConfigText.replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon", "monthlyQuotaGpuHours: 200\n    recipients: [gpu-admin@suwon");
-const meterWith = (tenants: Record<string, number>) => async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
-  month,
-  timeZone: c.timeZone,
-  window: monthToDateWindow(month, c.timeZone, now),
-  tenants: new Map(Object.entries(tenants).map(([id, h]) => [id, { allocated: new D(h), billable: new D(h) }])),
-  namespaces: new Map(),
-});
+  parseConfig(
+    `${text}\nquota: { enforce: true, language: en, opsRecipients: [ops@platform.example.com], enforcement: { mode: kueue }, ${extra} }\n`,
+    "test",
+  );
+const raisedSuwon = referenceConfigText.replace(
+  "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
+  "monthlyQuotaGpuHours: 200\n    recipients: [gpu-admin@suwon",
+);
+const meterWith =
+  (tenants: Record<string, number>) =>
+  async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
+    month,
+    timeZone: c.timeZone,
+    window: monthToDateWindow(month, c.timeZone, now),
+    tenants: new Map(Object.entries(tenants).map(([id, h]) => [id, { allocated: new D(h), billable: new D(h) }])),
+    namespaces: new Map(),
+  });
 
-const lq = (ns: string, name: string, cq: string, pending: number, admitted: number, over: { stopPolicy?: string; labels?: Record<string, string> } = {}): KueueObject => ({
+const lq = (
+  ns: string,
+  name: string,
+  cq: string,
+  pending: number,
+  admitted: number,
+  over: { stopPolicy?: string; labels?: Record<string, string> } = {},
+): KueueObject => ({
   metadata: { name, namespace: ns, labels: over.labels ?? {}, uid: `uid-${ns}-${name}`, creationTimestamp: "2026-09-01T00:00:00Z" },
   spec: { clusterQueue: cq, ...(over.stopPolicy ? { stopPolicy: over.stopPolicy } : {}) },
-  status: { pendingWorkloads: pending, reservingWorkloads: admitted, admittedWorkloads: admitted, conditions: [{ type: "Active", status: "True", reason: "Ready", message: "Can submit new workloads to localQueue", lastTransitionTime: "2026-09-01T00:00:00Z" }] },
+  status: {
+    pendingWorkloads: pending,
+    reservingWorkloads: admitted,
+    admittedWorkloads: admitted,
+    conditions: [
+      {
+        type: "Active",
+        status: "True",
+        reason: "Ready",
+        message: "Can submit new workloads to localQueue",
+        lastTransitionTime: "2026-09-01T00:00:00Z",
+      },
+    ],
+  },
 });
 const cq = (name: string, pending: number, admitted: number): KueueObject => ({
   metadata: { name, uid: `uid-${name}` },
   spec: {
     namespaceSelector: {},
     queueingStrategy: "BestEffortFIFO",
-    resourceGroups: [{ coveredResources: ["nvidia.com/gpu"], flavors: [{ name: "a100", resources: [{ name: "nvidia.com/gpu", nominalQuota: "16" }] }] }],
+    resourceGroups: [
+      { coveredResources: ["nvidia.com/gpu"], flavors: [{ name: "a100", resources: [{ name: "nvidia.com/gpu", nominalQuota: "16" }] }] },
+    ],
   },
   status: { pendingWorkloads: pending, reservingWorkloads: admitted, admittedWorkloads: admitted },
 });
@@ -93,8 +129,10 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
     };
   };
   const patches = () => kube.requests.filter((r) => r.method !== "GET");
-  const localQueue = (ns: string, name: string) => kube.state.kueue!.localQueues.find((q) => q.metadata.namespace === ns && q.metadata.name === name)!;
-  const stopPolicies = () => Object.fromEntries(kube.state.kueue!.localQueues.map((q) => [`${q.metadata.namespace}/${q.metadata.name}`, q.spec.stopPolicy]));
+  const localQueue = (ns: string, name: string) =>
+    kube.state.kueue!.localQueues.find((q) => q.metadata.namespace === ns && q.metadata.name === name)!;
+  const stopPolicies = () =>
+    Object.fromEntries(kube.state.kueue!.localQueues.map((q) => [`${q.metadata.namespace}/${q.metadata.name}`, q.spec.stopPolicy]));
   const objects = async (sub: string): Promise<any[]> => s3JsonObjects(s3.client, BUCKET, `${prefix}/${sub}`);
   const OCT_20 = new Date("2026-10-20T09:00:00+09:00");
 
@@ -124,9 +162,19 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
       ["localqueue/suwon-train/batch", "none", "unchanged"],
       ["localqueue/suwon-train/train", "hold", "held"],
     ]);
-    expect(e.queues!.find((q) => q.id === "localqueue/suwon-serve/serve")!.reason).toMatch(/inference \(namespace suwon-serve label gpu-billing.example.com\/workload-class=inference\): not held/);
-    expect(stopPolicies()).toEqual({ "suwon-train/train": "Hold", "suwon-train/batch": "HoldAndDrain", "suwon-serve/serve": "None", "shared-lab/notebooks": "Hold", "seongnam-train/train": "None" });
-    expect(localQueue("suwon-train", "train").metadata.annotations?.[HOLD_ANNOTATION]).toMatch(/tenant=suwon reached its monthly GPU-hour quota \(2026-10\)/);
+    expect(e.queues!.find((q) => q.id === "localqueue/suwon-serve/serve")!.reason).toMatch(
+      /inference \(namespace suwon-serve label gpu-billing.example.com\/workload-class=inference\): not held/,
+    );
+    expect(stopPolicies()).toEqual({
+      "suwon-train/train": "Hold",
+      "suwon-train/batch": "HoldAndDrain",
+      "suwon-serve/serve": "None",
+      "shared-lab/notebooks": "Hold",
+      "seongnam-train/train": "None",
+    });
+    expect(localQueue("suwon-train", "train").metadata.annotations?.[HOLD_ANNOTATION]).toMatch(
+      /tenant=suwon reached its monthly GPU-hour quota \(2026-10\)/,
+    );
     // Admitted workloads are not touched: Hold, not HoldAndDrain; status is Kueue's, not ours.
     expect(localQueue("suwon-train", "train").status!.admittedWorkloads).toBe(2);
     expect(patches().map((w) => [w.method, w.path, w.contentType])).toEqual([
@@ -150,7 +198,12 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
       ]),
     );
     expect(audit).toHaveLength(2);
-    expect(audit[0]).toMatchObject({ who: "arn:aws:sts::123456789012:assumed-role/gpu-billing-quota/fn", when: "2026-10-20T00:00:00.000Z", mode: "kueue", subject: "tenant=suwon" });
+    expect(audit[0]).toMatchObject({
+      who: "arn:aws:sts::123456789012:assumed-role/gpu-billing-quota/fn",
+      when: "2026-10-20T00:00:00.000Z",
+      mode: "kueue",
+      subject: "tenant=suwon",
+    });
     const [record] = await objects("enforcement/");
     expect(describeEnforcementRecord(record, "2026-10", "Asia/Seoul")).toBe("kueue held 2 queue(s), 6 queued (as of 2026-10-20 09:00)");
 
@@ -162,7 +215,10 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
     expect(await ses.emails()).toHaveLength(1);
 
     // A LocalQueue created after the hold is held too, and only it.
-    kube.state.kueue!.localQueues.push({ ...lq("suwon-train", "late", "suwon-cq", 1, 0), spec: { clusterQueue: "suwon-cq", stopPolicy: "None" } });
+    kube.state.kueue!.localQueues.push({
+      ...lq("suwon-train", "late", "suwon-cq", 1, 0),
+      spec: { clusterQueue: "suwon-cq", stopPolicy: "None" },
+    });
     kube.state.kueue!.localQueues.at(-1)!.metadata.resourceVersion = "7";
     await runQuotaCheck(await deps(meterWith({ suwon: 102 })), config(), new Date("2026-10-20T11:00:00+09:00"));
     expect(patches().map((w) => w.path)).toEqual(["/apis/kueue.x-k8s.io/v1beta1/namespaces/suwon-train/localqueues/late"]);
@@ -173,11 +229,24 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
     kube.requests.length = 0;
     const r = await runQuotaCheck(await deps(meterWith({})), config(), new Date("2026-11-01T00:00:20+09:00"));
     const e = r.enforcement.find((x) => x.subjectKey === "tenant=suwon")!;
-    expect([e.action, e.outcome, e.reason]).toEqual(["lift", "lifted", "month rollover: the block of 2026-10 ends; 2026-11 starts with a fresh quota"]);
-    expect(stopPolicies()).toEqual({ "suwon-train/train": "None", "suwon-train/batch": "HoldAndDrain", "suwon-serve/serve": "None", "shared-lab/notebooks": "None", "seongnam-train/train": "None" });
+    expect([e.action, e.outcome, e.reason]).toEqual([
+      "lift",
+      "lifted",
+      "month rollover: the block of 2026-10 ends; 2026-11 starts with a fresh quota",
+    ]);
+    expect(stopPolicies()).toEqual({
+      "suwon-train/train": "None",
+      "suwon-train/batch": "HoldAndDrain",
+      "suwon-serve/serve": "None",
+      "shared-lab/notebooks": "None",
+      "seongnam-train/train": "None",
+    });
     expect(localQueue("suwon-train", "train").metadata.annotations?.[HOLD_ANNOTATION]).toBeUndefined();
     expect(patches().map((w) => w.body)).toEqual([
-      expect.objectContaining({ spec: { stopPolicy: "None" }, metadata: expect.objectContaining({ annotations: { [HOLD_ANNOTATION]: null } }) }),
+      expect.objectContaining({
+        spec: { stopPolicy: "None" },
+        metadata: expect.objectContaining({ annotations: { [HOLD_ANNOTATION]: null } }),
+      }),
       expect.objectContaining({ spec: { stopPolicy: "None" } }),
     ]);
     const [record] = await objects("enforcement/");
@@ -201,7 +270,10 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
     kube.requests.length = 0;
     const keep = await runQuotaCheck(await deps(meterWith({ suwon: 101 })), config(), new Date("2026-10-20T10:00:00+09:00"));
     expect(patches()).toEqual([]);
-    expect(keep.enforcement.find((x) => x.subjectKey === "tenant=suwon")!.queues!.find((q) => q.id === "localqueue/shared-lab/notebooks")!.reason).toMatch(/changed to None by someone else since the hold; left as they set it/);
+    expect(
+      keep.enforcement.find((x) => x.subjectKey === "tenant=suwon")!.queues!.find((q) => q.id === "localqueue/shared-lab/notebooks")!
+        .reason,
+    ).toMatch(/changed to None by someone else since the hold; left as they set it/);
     // Later they stop it themselves, hard.
     localQueue("shared-lab", "notebooks").spec.stopPolicy = "HoldAndDrain";
     await runQuotaCheck(await deps(meterWith({ suwon: 101 })), config("", raisedSuwon), new Date("2026-10-20T11:00:00+09:00"));
@@ -254,7 +326,9 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
     kube = await startKubeApi(cluster(false));
     const err = await runQuotaCheck(await deps(meterWith({ suwon: 100 })), config(), OCT_20).catch((e) => e);
     expect(err).toBeInstanceOf(QuotaCheckIncompleteError);
-    expect((err as Error).message).toMatch(/quota\.enforcement\.mode is "kueue", but the cluster does not serve the Kueue API kueue\.x-k8s\.io\/v1beta1 \(GET \/apis\/kueue\.x-k8s\.io\/v1beta1\/localqueues answered 404\)/);
+    expect((err as Error).message).toMatch(
+      /quota\.enforcement\.mode is "kueue", but the cluster does not serve the Kueue API kueue\.x-k8s\.io\/v1beta1 \(GET \/apis\/kueue\.x-k8s\.io\/v1beta1\/localqueues answered 404\)/,
+    );
     expect((err as Error).message).toMatch(/no queue was changed/);
     expect(patches()).toEqual([]);
     expect((await objects("enforcement/"))[0]).toMatchObject({ status: "apply-pending", mode: "kueue" });
@@ -263,16 +337,34 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
   });
 
   it("given the config names a LocalQueue that does not exist beside one that does, when suwon reaches its quota, then nothing is patched and the error names the missing queue", async () => {
-    const err = await runQuotaCheck(await deps(meterWith({ suwon: 100 })), config("tenants: { suwon: { kueue: { localQueues: [suwon-train/train, suwon-train/missing] } } }"), OCT_20).catch((e) => e);
-    expect((err as Error).message).toMatch(/LocalQueue suwon-train\/missing \(quota\.tenants\.suwon\.kueue\.localQueues\) does not exist; no queue was changed/);
+    const err = await runQuotaCheck(
+      await deps(meterWith({ suwon: 100 })),
+      config("tenants: { suwon: { kueue: { localQueues: [suwon-train/train, suwon-train/missing] } } }"),
+      OCT_20,
+    ).catch((e) => e);
+    expect((err as Error).message).toMatch(
+      /LocalQueue suwon-train\/missing \(quota\.tenants\.suwon\.kueue\.localQueues\) does not exist; no queue was changed/,
+    );
     expect(patches()).toEqual([]);
   });
 
   it.each([
-    ["a ClusterQueue shared with another tenant", "clusterQueue: shared-cq", /ClusterQueue shared-cq also serves .*LocalQueue seongnam-train\/train of another tenant, so it is not suwon's alone/],
-    ["a LocalQueue in another tenant's namespace", "localQueues: [seongnam-train/train]", /LocalQueue seongnam-train\/train is in namespace seongnam-train, which belongs to seongnam, not suwon/],
+    [
+      "a ClusterQueue shared with another tenant",
+      "clusterQueue: shared-cq",
+      /ClusterQueue shared-cq also serves .*LocalQueue seongnam-train\/train of another tenant, so it is not suwon's alone/,
+    ],
+    [
+      "a LocalQueue in another tenant's namespace",
+      "localQueues: [seongnam-train/train]",
+      /LocalQueue seongnam-train\/train is in namespace seongnam-train, which belongs to seongnam, not suwon/,
+    ],
   ])("given the config names %s for suwon, when suwon reaches its quota, then it refuses and patches nothing", async (_what, sel, msg) => {
-    const err = await runQuotaCheck(await deps(meterWith({ suwon: 100 })), config(`tenants: { suwon: { kueue: { ${sel} } } }`), OCT_20).catch((e) => e);
+    const err = await runQuotaCheck(
+      await deps(meterWith({ suwon: 100 })),
+      config(`tenants: { suwon: { kueue: { ${sel} } } }`),
+      OCT_20,
+    ).catch((e) => e);
     expect((err as Error).message).toMatch(msg);
     expect(patches()).toEqual([]);
     expect(stopPolicies()["seongnam-train/train"]).toBe("None");
@@ -281,11 +373,17 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
   it("given the ClusterQueue suwon owns alone, when suwon reaches its quota, then that ClusterQueue is held (its pending count in the email) and lifted back", async () => {
     const c = config("tenants: { suwon: { kueue: { clusterQueue: suwon-cq } } }");
     await runQuotaCheck(await deps(meterWith({ suwon: 100 })), c, OCT_20);
-    expect(patches().map((w) => [w.method, w.path, w.contentType])).toEqual([["PATCH", "/apis/kueue.x-k8s.io/v1beta1/clusterqueues/suwon-cq", "application/merge-patch+json"]]);
+    expect(patches().map((w) => [w.method, w.path, w.contentType])).toEqual([
+      ["PATCH", "/apis/kueue.x-k8s.io/v1beta1/clusterqueues/suwon-cq", "application/merge-patch+json"],
+    ]);
     expect(kube.state.kueue!.clusterQueues.find((x) => x.metadata.name === "suwon-cq")!.spec.stopPolicy).toBe("Hold");
     expect(stopPolicies()["suwon-train/train"]).toBe("None");
     expect((await ses.emails())[0]!.body.text).toContain("Waiting now: 3 jobs.");
-    await runQuotaCheck(await deps(meterWith({ suwon: 101 })), config("tenants: { suwon: { kueue: { clusterQueue: suwon-cq } } }", raisedSuwon), new Date("2026-10-20T11:00:00+09:00"));
+    await runQuotaCheck(
+      await deps(meterWith({ suwon: 101 })),
+      config("tenants: { suwon: { kueue: { clusterQueue: suwon-cq } } }", raisedSuwon),
+      new Date("2026-10-20T11:00:00+09:00"),
+    );
     expect(kube.state.kueue!.clusterQueues.find((x) => x.metadata.name === "suwon-cq")!.spec.stopPolicy).toBe("None");
   });
 

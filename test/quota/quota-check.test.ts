@@ -15,16 +15,21 @@ import { startSesLocal } from "../support/ses-local.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 
 const BUCKET = "quota-state";
-const cfg: Config = parseConfig(`${referenceConfigText}\nquota: { opsRecipients: [ops@platform.example.com], sender: gpu-billing@platform.example.com }\n`, "test");
+const cfg: Config = parseConfig(
+  `${referenceConfigText}\nquota: { opsRecipients: [ops@platform.example.com], sender: gpu-billing@platform.example.com }\n`,
+  "test",
+);
 
 /** The metered part stands in for Prometheus here (test/quota/quota-prometheus.test.ts meters a real one). */
-const meterWith = (tenants: Record<string, number>) => async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
-  month,
-  timeZone: c.timeZone,
-  window: monthToDateWindow(month, c.timeZone, now),
-  tenants: new Map(Object.entries(tenants).map(([id, h]) => [id, { allocated: new D(h), billable: new D(h).mul("0.8") }])),
-  namespaces: new Map(),
-});
+const meterWith =
+  (tenants: Record<string, number>) =>
+  async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
+    month,
+    timeZone: c.timeZone,
+    window: monthToDateWindow(month, c.timeZone, now),
+    tenants: new Map(Object.entries(tenants).map(([id, h]) => [id, { allocated: new D(h), billable: new D(h).mul("0.8") }])),
+    namespaces: new Map(),
+  });
 
 describe("quota check with alert state in S3 (s3rver behind a conditional-put proxy) and email through aws-ses-v2-local", () => {
   let s3: LocalS3;
@@ -61,7 +66,10 @@ describe("quota check with alert state in S3 (s3rver behind a conditional-put pr
       runQuotaCheck(deps(s3.client, meter, undefined, "run-a"), cfg, now),
       runQuotaCheck(deps(s3.client, meter, undefined, "run-b"), cfg, now),
     ]);
-    const outcomes = [...a.alerts, ...b.alerts].filter((x) => x.kind === "warn").map((x) => x.outcome).sort();
+    const outcomes = [...a.alerts, ...b.alerts]
+      .filter((x) => x.kind === "warn")
+      .map((x) => x.outcome)
+      .sort();
     expect(outcomes).toEqual(["sent", "taken-by-another-run"]);
     expect(s3.rejected()).toBeGreaterThan(0);
     const emails = await ses.emails();
@@ -93,7 +101,9 @@ describe("quota check with alert state in S3 (s3rver behind a conditional-put pr
     const third = await runQuotaCheck(deps(s3.client, meterWith({ yongin: 51 })), cfg, new Date("2026-10-20T10:00:00+09:00"));
     expect(third.alerts).toEqual([]);
     const emails = await ses.emails();
-    expect(emails.map((e) => e.subject)).toEqual(["[GPU 사용량] 용인시 2026-10: GPU 사용량이 한도에 도달하여 새 GPU 작업이 차단됩니다 (102.0%)"]);
+    expect(emails.map((e) => e.subject)).toEqual([
+      "[GPU 사용량] 용인시 2026-10: GPU 사용량이 한도에 도달하여 새 GPU 작업이 차단됩니다 (102.0%)",
+    ]);
     expect(emails[0]!.body.text).toContain("차단은 시험 모드(dry-run)입니다");
   });
 
@@ -121,7 +131,9 @@ describe("quota check with alert state in S3 (s3rver behind a conditional-put pr
 
   it("given Prometheus is unavailable, when the check runs, then it fails loudly and sends and writes nothing", async () => {
     const down = async () => Promise.reject(new PrometheusUnavailableError("http://127.0.0.1:9 unreachable after 4 retries"));
-    await expect(runQuotaCheck(deps(s3.client, down), cfg, new Date("2026-10-20T09:00:00+09:00"))).rejects.toBeInstanceOf(PrometheusUnavailableError);
+    await expect(runQuotaCheck(deps(s3.client, down), cfg, new Date("2026-10-20T09:00:00+09:00"))).rejects.toBeInstanceOf(
+      PrometheusUnavailableError,
+    );
     expect(await ses.emails()).toHaveLength(0);
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
     expect(listed.KeyCount ?? 0).toBe(0);

@@ -20,7 +20,11 @@ describe("quota handler", () => {
   });
 
   it("given an event with a bad month, when invoked, then it fails naming the field", async () => {
-    const h = makeQuotaHandler(() => buildQuotaHandlerDeps(env), () => new Date(), silent);
+    const h = makeQuotaHandler(
+      () => buildQuotaHandlerDeps(env),
+      () => new Date(),
+      silent,
+    );
     await expect(h({ month: "2026-13" })).rejects.toThrow(/month: must be YYYY-MM/);
   });
 
@@ -29,7 +33,11 @@ describe("quota handler", () => {
     let stateTouched = false;
     const store = built.wiring.deps.store;
     built.wiring.deps.store = { ...store, list: async () => ((stateTouched = true), new Map()) };
-    const h = makeQuotaHandler(() => built, () => new Date("2026-10-20T00:00:00Z"), silent);
+    const h = makeQuotaHandler(
+      () => built,
+      () => new Date("2026-10-20T00:00:00Z"),
+      silent,
+    );
     await expect(h({})).rejects.toBeInstanceOf(PrometheusUnavailableError);
     expect(stateTouched).toBe(false);
   });

@@ -52,7 +52,13 @@ const at = (iso: string) => new Date(iso);
 
 /** Runs in local (Los Angeles) time. Data starts 09-30 05:00 and ends 10-03 11:00 PDT. */
 const SEPT = ["2026-09-30T12:00:00-07:00", "2026-09-30T23:00:00-07:00"];
-const OCT = ["2026-10-01T06:00:00-07:00", "2026-10-01T18:00:00-07:00", "2026-10-02T06:00:00-07:00", "2026-10-02T18:00:00-07:00", "2026-10-03T06:00:00-07:00"];
+const OCT = [
+  "2026-10-01T06:00:00-07:00",
+  "2026-10-01T18:00:00-07:00",
+  "2026-10-02T06:00:00-07:00",
+  "2026-10-02T18:00:00-07:00",
+  "2026-10-03T06:00:00-07:00",
+];
 
 describe("quota checks against a real Prometheus with a generated month", () => {
   let prom: { url: string; stop(): Promise<void> };
@@ -69,12 +75,24 @@ describe("quota checks against a real Prometheus with a generated month", () => 
   beforeAll(async () => {
     const prepared = await prepareMonthData({ ...DEMO_3_DAYS_DATA });
     gen = prepared.gen;
-    [prom, s3, ses] = await Promise.all([startPrometheus({ dataDir: prepared.dataDir }), startS3("quota-it", { preconditions: true }), startSesLocal()]);
+    [prom, s3, ses] = await Promise.all([
+      startPrometheus({ dataDir: prepared.dataDir }),
+      startS3("quota-it", { preconditions: true }),
+      startSesLocal(),
+    ]);
     base = parseConfig(CONFIG_TEXT.replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`), "base");
     exact = (tenant, t) => {
       const month = currentMonth(t, TZ);
-      const clipped = { ...gen, month, timeZone: TZ, facts: { ...gen.facts, dataEndMs: Number.MAX_SAFE_INTEGER }, jobs: gen.jobs.map((j) => ({ ...j, runEndMs: Math.min(j.runEndMs, t.getTime()) })) };
-      return computeChargeback(exactAnswer(clipped), base, month).rows.filter((r) => r.tenantId === tenant).reduce((a, r) => a.add(r.allocatedGpuHours), new D(0));
+      const clipped = {
+        ...gen,
+        month,
+        timeZone: TZ,
+        facts: { ...gen.facts, dataEndMs: Number.MAX_SAFE_INTEGER },
+        jobs: gen.jobs.map((j) => ({ ...j, runEndMs: Math.min(j.runEndMs, t.getTime()) })),
+      };
+      return computeChargeback(exactAnswer(clipped), base, month)
+        .rows.filter((r) => r.tenantId === tenant)
+        .reduce((a, r) => a.add(r.allocatedGpuHours), new D(0));
     };
     // suwon: warn between OCT[1] and OCT[2], block between OCT[3] and OCT[4] (midpoints of exact usage).
     const s = OCT.map((t) => exact("suwon", at(t)));
@@ -84,10 +102,15 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     // seongnam: blocked in September (between SEPT[0] and SEPT[1]), and again in October with the same quota.
     const g = SEPT.map((t) => exact("seongnam", at(t)));
     plan.seongnam = { quota: g[0]!.add(g[1]!).div(2).toDecimalPlaces(3).toNumber() };
-    const withQuotas = CONFIG_TEXT
-      .replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`)
-      .replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon", `monthlyQuotaGpuHours: ${plan.suwon.quota}\n    recipients: [gpu-admin@suwon`)
-      .replace("monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@seongnam", `monthlyQuotaGpuHours: ${plan.seongnam.quota}\n    recipients: [gpu-admin@seongnam`);
+    const withQuotas = CONFIG_TEXT.replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`)
+      .replace(
+        "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
+        `monthlyQuotaGpuHours: ${plan.suwon.quota}\n    recipients: [gpu-admin@suwon`,
+      )
+      .replace(
+        "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@seongnam",
+        `monthlyQuotaGpuHours: ${plan.seongnam.quota}\n    recipients: [gpu-admin@seongnam`,
+      );
     cfgText = `${withQuotas}\nquota: { language: en, forecastMinElapsedHours: 6, tenants: { suwon: { thresholds: { warn: ${plan.suwon.warn} } } } }\n`;
     cfg = parseConfig(cfgText, "quota-it");
   });
@@ -112,7 +135,8 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     );
     return { report, emails: (await ses.emails()).slice(before) };
   };
-  const sent = (r: QuotaCheckReport, tenant: string) => r.alerts.filter((a) => a.subject === `tenant=${tenant}` && a.outcome === "sent").map((a) => a.kind);
+  const sent = (r: QuotaCheckReport, tenant: string) =>
+    r.alerts.filter((a) => a.subject === `tenant=${tenant}` && a.outcome === "sent").map((a) => a.kind);
 
   it("given the exact answer, the chosen quotas leave every run at least 2% away from each threshold (the plan is sound)", () => {
     const s = OCT.map((t) => exact("suwon", at(t)).toNumber());
@@ -148,7 +172,11 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     expect(suwonByRun).toEqual([[], [], ["warn"], [], ["block"]]);
     // The early warning goes out at the first run whose exact month-to-date rate projects past the quota.
     const monthStartMs = at("2026-10-01T00:00:00-07:00").getTime();
-    const projectsOver = (t: string) => exact("suwon", at(t)).div((at(t).getTime() - monthStartMs) / H).mul(744).gt(plan.suwon.quota);
+    const projectsOver = (t: string) =>
+      exact("suwon", at(t))
+        .div((at(t).getTime() - monthStartMs) / H)
+        .mul(744)
+        .gt(plan.suwon.quota);
     expect(OCT.filter((t) => log[t]!.suwon.includes("forecast"))).toEqual([OCT.find(projectsOver)]);
     // seongnam in October: block fires again (re-armed by the new month) exactly once.
     const seongnamOctBlocks = OCT.filter((t) => log[t]!.seongnam.includes("block"));
@@ -156,7 +184,11 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     const firstOctOver = OCT.find((t) => exact("seongnam", at(t)).gte(plan.seongnam.quota));
     expect(seongnamOctBlocks[0]).toBe(firstOctOver);
     // Every alert kind appears at most once per tenant and month.
-    for (const [tenant, runs] of [["suwon", OCT], ["seongnam", SEPT], ["seongnam", OCT]] as const) {
+    for (const [tenant, runs] of [
+      ["suwon", OCT],
+      ["seongnam", SEPT],
+      ["seongnam", OCT],
+    ] as const) {
       const kinds = runs.flatMap((t) => log[t]![tenant]);
       expect(new Set(kinds).size, `${tenant} ${runs[0]}`).toBe(kinds.length);
     }
@@ -192,7 +224,24 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     const saved = { ...process.env };
     Object.assign(process.env, env); // the S3 client reads credentials from the process environment
     try {
-      const code = await main(["quota", "status", "--month", "2026-10", "--config", file, "--prometheus-url", prom.url, "--bucket", "quota-it", "--s3-endpoint", s3.endpoint], env, at(OCT[4]!));
+      const code = await main(
+        [
+          "quota",
+          "status",
+          "--month",
+          "2026-10",
+          "--config",
+          file,
+          "--prometheus-url",
+          prom.url,
+          "--bucket",
+          "quota-it",
+          "--s3-endpoint",
+          s3.endpoint,
+        ],
+        env,
+        at(OCT[4]!),
+      );
       expect(code).toBe(0);
     } finally {
       spy.mockRestore();
@@ -201,7 +250,9 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     const text = out.join("\n");
     expect(text).toContain("GPU-hour quotas 2026-10 (America/Los_Angeles), as of 2026-10-03 06:00; basis: allocated GPU-hours");
     const suwon = text.split("\n").find((l) => l.startsWith("수원시"))!;
-    expect(suwon).toMatch(new RegExp(`^수원시\\s+[\\d.]+\\s+${plan.suwon.quota.toFixed(2)}\\s+\\d+\\.\\d%\\s+[\\d.]+\\s+-\\s+block\\s+alerts: `));
+    expect(suwon).toMatch(
+      new RegExp(`^수원시\\s+[\\d.]+\\s+${plan.suwon.quota.toFixed(2)}\\s+\\d+\\.\\d%\\s+[\\d.]+\\s+-\\s+block\\s+alerts: `),
+    );
     expect(suwon).toContain("block");
     expect(suwon).toContain("warn");
     expect(text.split("\n").find((l) => l.startsWith("AI팀"))).toMatch(/unlimited\s+-\s+[\d.]+\s+-\s+unlimited$/);

@@ -31,7 +31,13 @@ describe("SNS alert publisher", () => {
     const cfg = parseConfig(`${referenceConfigText}\nquota: { snsTopicArn: "arn:aws:sns:ap-northeast-2:123456789012:gpu-quota" }\n`, "t");
     const report = await runQuotaCheck(
       {
-        meter: async (c, month, now) => ({ month, timeZone: c.timeZone, window: monthToDateWindow(month, c.timeZone, now), tenants: new Map([["suwon", { allocated: new D(85), billable: new D(60) }]]), namespaces: new Map() }),
+        meter: async (c, month, now) => ({
+          month,
+          timeZone: c.timeZone,
+          window: monthToDateWindow(month, c.timeZone, now),
+          tenants: new Map([["suwon", { allocated: new D(85), billable: new D(60) }]]),
+          namespaces: new Map(),
+        }),
         store: memoryStore(),
         mailer: { send: async () => "ses-1" },
         templates: loadAlertTemplates(),
@@ -42,12 +48,23 @@ describe("SNS alert publisher", () => {
       cfg,
       new Date("2026-10-20T09:00:00+09:00"),
     );
-    expect(report.alerts.map((a) => [a.kind, a.outcome])).toEqual([["warn", "sent"], ["forecast", "suppressed"]]);
+    expect(report.alerts.map((a) => [a.kind, a.outcome])).toEqual([
+      ["warn", "sent"],
+      ["forecast", "suppressed"],
+    ]);
     const calls = sns.commandCalls(PublishCommand);
     expect(calls).toHaveLength(1);
     const input = calls[0]!.args[0].input;
     expect(input.TopicArn).toBe("arn:aws:sns:ap-northeast-2:123456789012:gpu-quota");
     expect(input.Subject).toBe("GPU quota warn: tenant=suwon 2026-10 85.0%"); // ASCII, as SNS requires
-    expect(JSON.parse(input.Message!)).toMatchObject({ type: "gpu-quota-warn", month: "2026-10", tenant: "suwon", basis: "allocated", usedGpuHours: "85.000000", quotaGpuHours: "100", ratio: "0.85" });
+    expect(JSON.parse(input.Message!)).toMatchObject({
+      type: "gpu-quota-warn",
+      month: "2026-10",
+      tenant: "suwon",
+      basis: "allocated",
+      usedGpuHours: "85.000000",
+      quotaGpuHours: "100",
+      ratio: "0.85",
+    });
   });
 });

@@ -7,7 +7,13 @@ import { computeChargeback } from "../../functions/core/chargeback.js";
 import { renderDataset } from "../../functions/core/dataset.js";
 import { D, type Dec } from "../../functions/core/decimal.js";
 import { billingMonth } from "../../functions/core/month.js";
-import { capacityTypeOfUsage, CurNotYetAvailableError, instanceIdOf, instanceTypeOfUsage, RECONCILIATION_FILE } from "../../functions/core/reconciliation.js";
+import {
+  capacityTypeOfUsage,
+  CurNotYetAvailableError,
+  instanceIdOf,
+  instanceTypeOfUsage,
+  RECONCILIATION_FILE,
+} from "../../functions/core/reconciliation.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
 import { curParquetFile } from "../../functions/adapters/cur-parquet.js";
 import { localReconciliationSink } from "../../functions/adapters/reconciliation-sink.js";
@@ -51,16 +57,45 @@ interface Run {
 const odHours = MONTH_MINUTES / 60; // 744: the node lived the whole month
 const runs: Run[] = [
   // On-Demand node: the first 9 hours of the KST month fall in AWS's September billing period; two hours before the window must not count.
-  { resourceId: OD, lineItemType: "Usage", usageType: "APN2-BoxUsage:g5.12xlarge", fromMs: bm.startMs - 2 * HOUR, hours: 2, unblended: "5.672" },
+  {
+    resourceId: OD,
+    lineItemType: "Usage",
+    usageType: "APN2-BoxUsage:g5.12xlarge",
+    fromMs: bm.startMs - 2 * HOUR,
+    hours: 2,
+    unblended: "5.672",
+  },
   { resourceId: OD, lineItemType: "Usage", usageType: "APN2-BoxUsage:g5.12xlarge", fromMs: bm.startMs, hours: 400, unblended: "5.672" },
   // the rest of its hours a Savings Plan covered: unblended is the On-Demand rate, the effective cost is what was paid
-  { resourceId: OD, lineItemType: "SavingsPlanCoveredUsage", usageType: "APN2-BoxUsage:g5.12xlarge", fromMs: bm.startMs + 400 * HOUR, hours: odHours - 400, unblended: "5.672", spEffective: "3.9704" },
+  {
+    resourceId: OD,
+    lineItemType: "SavingsPlanCoveredUsage",
+    usageType: "APN2-BoxUsage:g5.12xlarge",
+    fromMs: bm.startMs + 400 * HOUR,
+    hours: odHours - 400,
+    unblended: "5.672",
+    spEffective: "3.9704",
+  },
   // its data transfer carries the instance id too, but is not capacity
   { resourceId: OD, lineItemType: "Usage", usageType: "APN2-DataTransfer-Out-Bytes", fromMs: bm.startMs, hours: 24, unblended: "0.126" },
   // Spot node, half the month, at a Spot price unlike the config's
   { resourceId: SPOT, lineItemType: "Usage", usageType: "APN2-SpotUsage:g5.12xlarge", fromMs: bm.startMs, hours: 372, unblended: "1.7016" },
-  { resourceId: SPOT, lineItemType: "Credit", usageType: "APN2-SpotUsage:g5.12xlarge", fromMs: bm.startMs + 10 * HOUR, hours: 1, unblended: "-1.7016" },
-  { resourceId: GHOST, lineItemType: "Usage", usageType: "APN2-BoxUsage:g5.12xlarge", fromMs: bm.startMs + 100 * HOUR, hours: 10, unblended: "5.672" },
+  {
+    resourceId: SPOT,
+    lineItemType: "Credit",
+    usageType: "APN2-SpotUsage:g5.12xlarge",
+    fromMs: bm.startMs + 10 * HOUR,
+    hours: 1,
+    unblended: "-1.7016",
+  },
+  {
+    resourceId: GHOST,
+    lineItemType: "Usage",
+    usageType: "APN2-BoxUsage:g5.12xlarge",
+    fromMs: bm.startMs + 100 * HOUR,
+    hours: 10,
+    unblended: "5.672",
+  },
   { resourceId: CPU, lineItemType: "Usage", usageType: "APN2-BoxUsage:m5.2xlarge", fromMs: bm.startMs, hours: odHours, unblended: "0.472" },
   // the export reaches past the month's end (AWS's October period runs to 2026-11-01T00:00Z)
   { resourceId: CPU, lineItemType: "Usage", usageType: "APN2-BoxUsage:m5.2xlarge", fromMs: bm.endMs, hours: 9, unblended: "0.472" },
@@ -122,15 +157,39 @@ describe("reconcile: the month's metered capacity against a CUR 2.0 Parquet expo
         usage: [],
         namespaces: [],
         nodes: [
-          node({ node: "g5-od", instanceType: "g5.12xlarge", capacityLabel: "ON_DEMAND", nodeGroup: "ng-g5", nodeMinutes: MONTH_MINUTES, providerId: `aws:///ap-northeast-2a/${OD}` }),
-          node({ node: "g5-spot", instanceType: "g5.12xlarge", capacityLabel: "spot", nodeGroup: "np-g5-spot", nodeMinutes: 372 * 60, providerId: `aws:///ap-northeast-2c/${SPOT}` }),
+          node({
+            node: "g5-od",
+            instanceType: "g5.12xlarge",
+            capacityLabel: "ON_DEMAND",
+            nodeGroup: "ng-g5",
+            nodeMinutes: MONTH_MINUTES,
+            providerId: `aws:///ap-northeast-2a/${OD}`,
+          }),
+          node({
+            node: "g5-spot",
+            instanceType: "g5.12xlarge",
+            capacityLabel: "spot",
+            nodeGroup: "np-g5-spot",
+            nodeMinutes: 372 * 60,
+            providerId: `aws:///ap-northeast-2c/${SPOT}`,
+          }),
           node({ node: "g5-noid", instanceType: "g5.12xlarge", capacityLabel: "spot", nodeGroup: "np-g5-spot", nodeMinutes: 60 }),
         ],
       },
       cfg,
       MONTH,
     );
-    await localSink(dir).write(MONTH, renderDataset(cb, { month: MONTH, timeZone: cfg.timeZone, startIso: new Date(bm.startMs).toISOString(), endIso: new Date(bm.endMs).toISOString(), prometheusUrl: "http://prom", configHash: "x" }));
+    await localSink(dir).write(
+      MONTH,
+      renderDataset(cb, {
+        month: MONTH,
+        timeZone: cfg.timeZone,
+        startIso: new Date(bm.startMs).toISOString(),
+        endIso: new Date(bm.endMs).toISOString(),
+        prometheusUrl: "http://prom",
+        configHash: "x",
+      }),
+    );
     curFile = path.join(dir, "cur.parquet");
     await writeCur(curFile, runs, "EUINKR26-123456");
   });
@@ -176,7 +235,12 @@ describe("reconcile: the month's metered capacity against a CUR 2.0 Parquet expo
     const [head, ...lines] = parseCsv(await readFile(location, "utf8"));
     const at = (line: string[], col: string) => line[head!.indexOf(col)];
     const odLine = lines.find((l) => at(l, "node_group") === "ng-g5")!;
-    expect([at(odLine, "kind"), at(odLine, "aws_cost"), at(odLine, "metered_cost"), at(odLine, "difference")]).toEqual(["node_group", od.awsCost.toFixed(2), od.meteredCost.toFixed(2), od.difference.toFixed(2)]);
+    expect([at(odLine, "kind"), at(odLine, "aws_cost"), at(odLine, "metered_cost"), at(odLine, "difference")]).toEqual([
+      "node_group",
+      od.awsCost.toFixed(2),
+      od.meteredCost.toFixed(2),
+      od.difference.toFixed(2),
+    ]);
     expect(lines.filter((l) => at(l, "kind") === "billed_not_metered").map((l) => at(l, "instance_id"))).toEqual([GHOST]);
     expect(lines.filter((l) => at(l, "kind") === "metered_not_billed").map((l) => at(l, "node"))).toEqual(["g5-noid"]);
     expect(at(lines.at(-1)!, "kind")).toBe("total");
@@ -191,10 +255,16 @@ describe("reconcile: the month's metered capacity against a CUR 2.0 Parquet expo
 
   it("given a CUR that ends before the metered month does (AWS not yet delivered), when reconciled, then it is 'not yet available' (bad input, exit 2) and nothing is written", async () => {
     const early = path.join(dir, "cur-early.parquet");
-    await writeCur(early, runs.filter((r) => r.resourceId === SPOT), "");
+    await writeCur(
+      early,
+      runs.filter((r) => r.resourceId === SPOT),
+      "",
+    );
     const other = await mkdtemp(path.join(tmpdir(), "reconcile-early-"));
     try {
-      await expect(reconcileMonth({ ...deps(), cur: curParquetFile(early), sink: localReconciliationSink(other) }, cfg, MONTH)).rejects.toBeInstanceOf(CurNotYetAvailableError);
+      await expect(
+        reconcileMonth({ ...deps(), cur: curParquetFile(early), sink: localReconciliationSink(other) }, cfg, MONTH),
+      ).rejects.toBeInstanceOf(CurNotYetAvailableError);
       expect(await readdir(path.join(other, `month=${MONTH}`)).catch(() => [])).not.toContain(RECONCILIATION_FILE);
       const code = await main(["reconcile", "--month", MONTH, "--cur", early, "--out", dir]);
       expect(code).toBe(2);

@@ -1,13 +1,28 @@
 import { describe, expect, it } from "vitest";
 import { simpleParser } from "mailparser";
-import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../../functions/report/delivery-plan.js";
+import {
+  backoffMs,
+  decideDelivery,
+  deliveryContentHash,
+  planDeliveries,
+  type DeliveryRecord,
+} from "../../functions/report/delivery-plan.js";
 import { buildMimeMessage, encodeHeader } from "../../functions/delivery/mime.js";
 import { fillTemplate } from "../../functions/report/email-content.js";
 import { referenceConfig, referenceConfigTextWithoutReports } from "../core/fixtures.js";
 import { parseConfig } from "../../functions/config/config-schema.js";
 
 const rec = (over: Partial<DeliveryRecord>): DeliveryRecord => ({
-  month: "2026-10", kind: "tenant", scope: "suwon", recipient: "a@b.co", status: "sent", messageId: "m-1", contentHash: "h1", attempts: 1, at: "2026-11-01T00:00:00Z", ...over,
+  month: "2026-10",
+  kind: "tenant",
+  scope: "suwon",
+  recipient: "a@b.co",
+  status: "sent",
+  messageId: "m-1",
+  contentHash: "h1",
+  attempts: 1,
+  at: "2026-11-01T00:00:00Z",
+  ...over,
 });
 
 describe("delivery decisions (pure)", () => {
@@ -27,17 +42,34 @@ describe("delivery decisions (pure)", () => {
   it("given the same manifest, scope and language, the content hash is the same; any change makes it differ", () => {
     const h = deliveryContentHash("m", "tenant", "suwon", "ko");
     expect(deliveryContentHash("m", "tenant", "suwon", "ko")).toBe(h);
-    expect(new Set([h, deliveryContentHash("m2", "tenant", "suwon", "ko"), deliveryContentHash("m", "tenant", "yongin", "ko"), deliveryContentHash("m", "tenant", "suwon", "en")]).size).toBe(4);
+    expect(
+      new Set([
+        h,
+        deliveryContentHash("m2", "tenant", "suwon", "ko"),
+        deliveryContentHash("m", "tenant", "yongin", "ko"),
+        deliveryContentHash("m", "tenant", "suwon", "en"),
+      ]).size,
+    ).toBe(4);
   });
 
   it("given the reference config, finance and the executives get their configured recipients", () => {
     const p = planDeliveries(referenceConfig());
-    expect(p.messages.filter((m) => m.kind !== "tenant").map((m) => [m.kind, m.recipients])).toEqual([["finance", ["finance@platform.example.com"]], ["executive", ["cio@platform.example.com"]]]);
+    expect(p.messages.filter((m) => m.kind !== "tenant").map((m) => [m.kind, m.recipients])).toEqual([
+      ["finance", ["finance@platform.example.com"]],
+      ["executive", ["cio@platform.example.com"]],
+    ]);
   });
 
   it("given the reference config without a reports section, every tenant is planned and finance/executive have nobody", () => {
     const p = planDeliveries(parseConfig(referenceConfigTextWithoutReports, "no-reports.yaml"));
-    expect(p.messages.filter((m) => m.kind === "tenant").map((m) => m.scope)).toEqual(["suwon", "seongnam", "yongin", "team-ai", "team-data", "project-llm"]);
+    expect(p.messages.filter((m) => m.kind === "tenant").map((m) => m.scope)).toEqual([
+      "suwon",
+      "seongnam",
+      "yongin",
+      "team-ai",
+      "team-data",
+      "project-llm",
+    ]);
     expect(p.messages.filter((m) => m.kind !== "tenant").every((m) => m.recipients.length === 0)).toBe(true);
     expect(p.tenantsWithoutRecipients).toEqual([]);
   });
@@ -52,10 +84,20 @@ describe("MIME and templates", () => {
   it("given a Korean subject and attachments, a mail parser reads back the subject, both bodies and the files intact", async () => {
     const pdf = Buffer.from("%PDF-1.7 fake but binary \u0000\u00ff", "latin1");
     const raw = buildMimeMessage({
-      from: "billing@example.com", to: ["a@example.com"], subject: "[GPU 청구] 2026-10 수원시 GPU 사용량 및 비용 보고서 — 아주 긴 제목이 여러 인코딩 단어로 나뉘어도", text: "본문 텍스트", html: "<p>본문 HTML</p>",
-      attachments: [{ filename: "r.pdf", contentType: "application/pdf", content: pdf }], date: new Date("2026-11-01T00:00:00Z"),
+      from: "billing@example.com",
+      to: ["a@example.com"],
+      subject: "[GPU 청구] 2026-10 수원시 GPU 사용량 및 비용 보고서 — 아주 긴 제목이 여러 인코딩 단어로 나뉘어도",
+      text: "본문 텍스트",
+      html: "<p>본문 HTML</p>",
+      attachments: [{ filename: "r.pdf", contentType: "application/pdf", content: pdf }],
+      date: new Date("2026-11-01T00:00:00Z"),
     });
-    expect(raw.toString("latin1").split("\r\n").every((l) => l.length <= 998)).toBe(true);
+    expect(
+      raw
+        .toString("latin1")
+        .split("\r\n")
+        .every((l) => l.length <= 998),
+    ).toBe(true);
     const m = await simpleParser(raw);
     expect(m.subject).toBe("[GPU 청구] 2026-10 수원시 GPU 사용량 및 비용 보고서 — 아주 긴 제목이 여러 인코딩 단어로 나뉘어도");
     expect(m.text!.trim()).toBe("본문 텍스트");

@@ -66,14 +66,21 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
     for (const t of cfg.tenants.filter((t) => t.recipients.length)) {
       const [m, ...more] = byTo(t.recipients[0]!);
       expect(more).toHaveLength(0);
-      expect(m!.attachments.map((a) => a.filename).sort()).toEqual([`gpu-report-${MONTH}-${t.id}-ko.pdf`, `gpu-report-${MONTH}-${t.id}-ko.xlsx`]);
+      expect(m!.attachments.map((a) => a.filename).sort()).toEqual([
+        `gpu-report-${MONTH}-${t.id}-ko.pdf`,
+        `gpu-report-${MONTH}-${t.id}-ko.xlsx`,
+      ]);
       expect(m!.subject).toContain(t.name);
       expect(m!.body.text).toContain(t.name);
       expect(m!.body.html).toContain(t.name);
     }
     const fin = byTo(FINANCE);
     expect(fin).toHaveLength(1);
-    expect(fin[0]!.attachments.map((a) => a.filename).sort()).toEqual([`chargeback-${MONTH}.csv`, `gpu-report-${MONTH}-all-ko.pdf`, `gpu-report-${MONTH}-all-ko.xlsx`]);
+    expect(fin[0]!.attachments.map((a) => a.filename).sort()).toEqual([
+      `chargeback-${MONTH}.csv`,
+      `gpu-report-${MONTH}-all-ko.pdf`,
+      `gpu-report-${MONTH}-all-ko.xlsx`,
+    ]);
     const csv = Buffer.from(fin[0]!.attachments.find((a) => a.filename!.endsWith(".csv"))!.content, "base64");
     expect(csv.equals(await readFile(path.join(root, `month=${MONTH}`, "chargeback.csv")))).toBe(true);
     expect(byTo(CEO)[0]!.attachments.map((a) => a.filename)).toEqual([`gpu-report-${MONTH}-all-ko.pdf`]);
@@ -90,7 +97,9 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
     const otherNamespaces = ["seongnam-", "yongin-", "team-ai", "team-data", "project-llm", "sandbox-misc"];
     const pdf = pdfText(suwon.attachments.find((a) => a.filename!.endsWith(".pdf"))!.content);
     const wb = new ExcelJS.Workbook();
-    await wb.xlsx.load(Buffer.from(suwon.attachments.find((a) => a.filename!.endsWith(".xlsx"))!.content, "base64") as unknown as ArrayBuffer);
+    await wb.xlsx.load(
+      Buffer.from(suwon.attachments.find((a) => a.filename!.endsWith(".xlsx"))!.content, "base64") as unknown as ArrayBuffer,
+    );
     const cells: string[] = [];
     wb.eachSheet((ws) => ws.eachRow((row) => row.eachCell((c) => cells.push(String(c.value)))));
     for (const text of [suwon.subject, suwon.body.text!, suwon.body.html!, pdf, cells.join("\n")]) {
@@ -115,7 +124,17 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
     expect(resent.outcomes.every((o) => o.status === "sent")).toBe(true);
     const ledger = await readdir(path.join(root, "deliveries", `month=${MONTH}`));
     expect(ledger).toHaveLength(before);
-    const rec = JSON.parse(await readFile(path.join(root, "deliveries", `month=${MONTH}`, ledger.find((f) => f.startsWith("finance"))!), "utf8"));
+    const rec = JSON.parse(
+      await readFile(
+        path.join(
+          root,
+          "deliveries",
+          `month=${MONTH}`,
+          ledger.find((f) => f.startsWith("finance"))!,
+        ),
+        "utf8",
+      ),
+    );
     expect(rec).toMatchObject({ month: MONTH, kind: "finance", recipient: FINANCE, status: "sent" });
     expect(rec.messageId).toMatch(/.+/);
     expect(rec.contentHash).toMatch(/^[0-9a-f]{64}$/);
@@ -131,12 +150,27 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
     const flaky: RawSender = async (to, raw) => {
       if (to[0] === "gpu-admin@suwon.example.go.kr" && throttles < 2) {
         throttles++;
-        throw Object.assign(new Error("Maximum sending rate exceeded."), { name: "TooManyRequestsException", $metadata: { httpStatusCode: 429 } });
+        throw Object.assign(new Error("Maximum sending rate exceeded."), {
+          name: "TooManyRequestsException",
+          $metadata: { httpStatusCode: 429 },
+        });
       }
-      if (to[0] === "gpu-admin@seongnam.example.go.kr") throw Object.assign(new Error("Service unavailable"), { name: "InternalFailure", $metadata: { httpStatusCode: 500 } });
+      if (to[0] === "gpu-admin@seongnam.example.go.kr")
+        throw Object.assign(new Error("Service unavailable"), { name: "InternalFailure", $metadata: { httpStatusCode: 500 } });
       return real(to, raw);
     };
-    const r = await deliverMonth(deps({ source: localDatasetSource(fresh), ledger: localLedger(fresh), sender: flaky, sleep: async (ms) => void waits.push(ms), random: () => 1 }), cfg, MONTH, { backoffBaseMs: 100 });
+    const r = await deliverMonth(
+      deps({
+        source: localDatasetSource(fresh),
+        ledger: localLedger(fresh),
+        sender: flaky,
+        sleep: async (ms) => void waits.push(ms),
+        random: () => 1,
+      }),
+      cfg,
+      MONTH,
+      { backoffBaseMs: 100 },
+    );
     const o = (to: string) => r.outcomes.find((x) => x.recipient === to)!;
     expect(o("gpu-admin@suwon.example.go.kr")).toMatchObject({ status: "sent", attempts: 3 });
     expect(o("gpu-admin@seongnam.example.go.kr")).toMatchObject({ status: "failed", attempts: 4 });
@@ -157,7 +191,11 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
       await cp(root, fresh, { recursive: true, filter: (src) => !src.includes(`${path.sep}deliveries`) });
       await ses.clear();
       const small = deliveryConfig({ attachmentLinkThresholdBytes: 1000 });
-      const r = await deliverMonth(deps({ source: localDatasetSource(fresh), ledger: localLedger(fresh), links: s3LinkStore(s3.client, "reports", "cb") }), small, MONTH);
+      const r = await deliverMonth(
+        deps({ source: localDatasetSource(fresh), ledger: localLedger(fresh), links: s3LinkStore(s3.client, "reports", "cb") }),
+        small,
+        MONTH,
+      );
       expect(r.outcomes.every((o) => o.status === "sent" && o.links?.length)).toBe(true);
       const fin = (await ses.emails()).find((m) => m.destination.to.includes(FINANCE)) as StoredEmail;
       expect(fin.attachments).toHaveLength(0);
@@ -173,7 +211,10 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
   });
 
   /** Two deliveries of a fresh copy of the month at once; returns the mails sent. */
-  async function twoRunsAtOnce(ledgerFor: (dir: string) => DeliveryLedger, seed?: (ledger: DeliveryLedger) => Promise<void>): Promise<StoredEmail[]> {
+  async function twoRunsAtOnce(
+    ledgerFor: (dir: string) => DeliveryLedger,
+    seed?: (ledger: DeliveryLedger) => Promise<void>,
+  ): Promise<StoredEmail[]> {
     const fresh = await mkdtemp(path.join(tmpdir(), "delivery-"));
     await cp(root, fresh, { recursive: true, filter: (src) => !src.includes(`${path.sep}deliveries`) });
     await seed?.(ledgerFor(fresh));
@@ -217,7 +258,17 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
   const everyAttemptFailed = async (ledger: DeliveryLedger) => {
     for (const m of planDeliveries(cfg).messages)
       for (const recipient of m.recipients)
-        await ledger.put({ month: MONTH, kind: m.kind, scope: m.scope, recipient, status: "failed", contentHash: "earlier", attempts: 4, at: "2026-11-01T00:05:00+09:00", error: "ThrottlingException" });
+        await ledger.put({
+          month: MONTH,
+          kind: m.kind,
+          scope: m.scope,
+          recipient,
+          status: "failed",
+          contentHash: "earlier",
+          attempts: 4,
+          at: "2026-11-01T00:05:00+09:00",
+          error: "ThrottlingException",
+        });
   };
 
   it("given every earlier attempt failed and two runs retry at once, each recipient gets the report exactly once (local ledger and S3 If-Match)", async () => {
@@ -235,7 +286,9 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
     await cp(root, fresh, { recursive: true });
     await unlink(path.join(fresh, `month=${MONTH}`, "manifest.json"));
     await ses.clear();
-    await expect(deliverMonth(deps({ source: localDatasetSource(fresh), ledger: localLedger(fresh) }), cfg, MONTH)).rejects.toThrow(DatasetNotFoundError);
+    await expect(deliverMonth(deps({ source: localDatasetSource(fresh), ledger: localLedger(fresh) }), cfg, MONTH)).rejects.toThrow(
+      DatasetNotFoundError,
+    );
     expect(await ses.emails()).toHaveLength(0);
   });
 });

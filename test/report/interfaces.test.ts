@@ -41,7 +41,18 @@ describe("report CLI and monthly Lambda handler", () => {
 
   it("given a month with no dataset, the CLI exits 2 with the reason and sends nothing", async () => {
     const err = vi.spyOn(console, "error").mockImplementation(() => undefined);
-    const code = await main(["report", "--month", "2026-08", "--out", root, "--send", "--from", "billing@platform.example.com", "--ses-endpoint", ses.url]);
+    const code = await main([
+      "report",
+      "--month",
+      "2026-08",
+      "--out",
+      root,
+      "--send",
+      "--from",
+      "billing@platform.example.com",
+      "--ses-endpoint",
+      ses.url,
+    ]);
     const msg = err.mock.calls.flat().join("\n");
     err.mockRestore();
     expect(code).toBe(2);
@@ -50,22 +61,42 @@ describe("report CLI and monthly Lambda handler", () => {
   });
 
   it("given the monthly handler's environment without a sender, the error names SES_FROM; without a bucket, DATA_BUCKET", () => {
-    expect(() => buildMonthlyDeps({ DATA_BUCKET: "billing", BILLING_CONFIG: referenceConfigTextWithoutReports }, { s3: s3.client, ses: ses.client })).toThrow(/SES_FROM/);
+    expect(() =>
+      buildMonthlyDeps({ DATA_BUCKET: "billing", BILLING_CONFIG: referenceConfigTextWithoutReports }, { s3: s3.client, ses: ses.client }),
+    ).toThrow(/SES_FROM/);
     expect(() => buildMonthlyDeps({ BILLING_CONFIG: referenceConfigText, SES_FROM: "a@b.co" })).toThrow(/DATA_BUCKET/);
   });
 
   it("given a scheduled run on Nov 1 with October's dataset already complete, it does not meter again, delivers once, and a retry sends nothing", async () => {
     process.env.AWS_ACCESS_KEY_ID ??= "LOCAL";
     process.env.AWS_SECRET_ACCESS_KEY ??= "LOCAL";
-    const built = buildMonthlyDeps({ DATA_BUCKET: "billing", DATA_PREFIX: "cb", BILLING_CONFIG: referenceConfigText, SES_FROM: "billing@platform.example.com" }, { s3: s3.client, ses: ses.client });
+    const built = buildMonthlyDeps(
+      { DATA_BUCKET: "billing", DATA_PREFIX: "cb", BILLING_CONFIG: referenceConfigText, SES_FROM: "billing@platform.example.com" },
+      { s3: s3.client, ses: ses.client },
+    );
     // Prometheus must not be asked: the month's manifest exists.
-    const prometheus: PrometheusClient = { url: "http://prom", query: async () => { throw new Error("Prometheus must not be queried"); } };
-    const h = makeMonthlyHandler(() => ({ ...built, meter: { ...built.meter, prometheusFor: () => prometheus } }), () => new Date("2026-10-31T15:10:00Z"));
+    const prometheus: PrometheusClient = {
+      url: "http://prom",
+      query: async () => {
+        throw new Error("Prometheus must not be queried");
+      },
+    };
+    const h = makeMonthlyHandler(
+      () => ({ ...built, meter: { ...built.meter, prometheusFor: () => prometheus } }),
+      () => new Date("2026-10-31T15:10:00Z"),
+    );
     const first = await h({ source: "aws.scheduler" });
     expect(first).toMatchObject({ month: MONTH, sent: 8, skipped: 0, failed: 0 });
-    expect((await ses.emails()).map((m) => m.destination.to[0]).sort()).toEqual(
-      ["cio@platform.example.com", "finance@platform.example.com", "gpu-admin@seongnam.example.go.kr", "gpu-admin@suwon.example.go.kr", "gpu-admin@yongin.example.go.kr", "project-llm@platform.example.com", "team-ai@platform.example.com", "team-data@platform.example.com"],
-    );
+    expect((await ses.emails()).map((m) => m.destination.to[0]).sort()).toEqual([
+      "cio@platform.example.com",
+      "finance@platform.example.com",
+      "gpu-admin@seongnam.example.go.kr",
+      "gpu-admin@suwon.example.go.kr",
+      "gpu-admin@yongin.example.go.kr",
+      "project-llm@platform.example.com",
+      "team-ai@platform.example.com",
+      "team-data@platform.example.com",
+    ]);
     const ledger = await s3.client.send(new ListObjectsV2Command({ Bucket: "billing", Prefix: `cb/deliveries/month=${MONTH}/` }));
     expect(ledger.Contents).toHaveLength(8);
     const retry = await h({ source: "aws.scheduler" });
@@ -76,14 +107,21 @@ describe("report CLI and monthly Lambda handler", () => {
   it("given SES rejecting a recipient, the handler delivers the rest and rethrows so Lambda retries", async () => {
     const d = await demoDataset();
     await s3Sink(s3.client, "billing", "cb2").write(MONTH, d.dataset);
-    const built = buildMonthlyDeps({ DATA_BUCKET: "billing", DATA_PREFIX: "cb2", BILLING_CONFIG: referenceConfigText, SES_FROM: "billing@platform.example.com" }, { s3: s3.client, ses: ses.client });
+    const built = buildMonthlyDeps(
+      { DATA_BUCKET: "billing", DATA_PREFIX: "cb2", BILLING_CONFIG: referenceConfigText, SES_FROM: "billing@platform.example.com" },
+      { s3: s3.client, ses: ses.client },
+    );
     const real = built.deliver.sender!;
     const sender = async (to: string[], raw: Buffer) => {
-      if (to[0] === "team-ai@platform.example.com") throw Object.assign(new Error("Email address is not verified."), { name: "MessageRejected", $metadata: { httpStatusCode: 400 } });
+      if (to[0] === "team-ai@platform.example.com")
+        throw Object.assign(new Error("Email address is not verified."), { name: "MessageRejected", $metadata: { httpStatusCode: 400 } });
       return real(to, raw);
     };
     await ses.clear();
-    const h = makeMonthlyHandler(() => ({ ...built, deliver: { ...built.deliver, sender } }), () => new Date("2026-11-02T00:00:00Z"));
+    const h = makeMonthlyHandler(
+      () => ({ ...built, deliver: { ...built.deliver, sender } }),
+      () => new Date("2026-11-02T00:00:00Z"),
+    );
     await expect(h({ month: MONTH })).rejects.toThrow(DeliveryIncompleteError);
     await expect(h({ month: MONTH })).rejects.toThrow(/team-ai@platform\.example\.com: MessageRejected/);
     expect(await ses.emails()).toHaveLength(7); // the seven others (5 tenants, finance, executive), once: the second run skipped them
@@ -92,12 +130,24 @@ describe("report CLI and monthly Lambda handler", () => {
   it("given a delivered month, when ops re-run it for one tenant with resend, then only that tenant's email goes again (finance and executive unchanged, not resent)", async () => {
     const d = await demoDataset();
     await s3Sink(s3.client, "billing", "cb3").write(MONTH, d.dataset);
-    const built = buildMonthlyDeps({ DATA_BUCKET: "billing", DATA_PREFIX: "cb3", BILLING_CONFIG: referenceConfigText }, { s3: s3.client, ses: ses.client });
-    const h = makeMonthlyHandler(() => built, () => new Date("2026-11-02T00:00:00Z"));
+    const built = buildMonthlyDeps(
+      { DATA_BUCKET: "billing", DATA_PREFIX: "cb3", BILLING_CONFIG: referenceConfigText },
+      { s3: s3.client, ses: ses.client },
+    );
+    const h = makeMonthlyHandler(
+      () => built,
+      () => new Date("2026-11-02T00:00:00Z"),
+    );
     await ses.clear();
     expect(await h({ month: MONTH })).toMatchObject({ sent: 8 });
     await ses.clear();
-    const rerun = await h({ source: "gpu-billing.rerun", month: MONTH, tenants: ["suwon"], resend: true, reason: "tenant disputes the bill" });
+    const rerun = await h({
+      source: "gpu-billing.rerun",
+      month: MONTH,
+      tenants: ["suwon"],
+      resend: true,
+      reason: "tenant disputes the bill",
+    });
     expect(rerun).toMatchObject({ sent: 1, skipped: 2 });
     expect((await ses.emails()).map((m) => m.destination.to[0])).toEqual(["gpu-admin@suwon.example.go.kr"]);
     await expect(h({ source: "gpu-billing.rerun", month: MONTH, tenants: ["nobody"] })).rejects.toThrow(/unknown tenant id\(s\) nobody/);

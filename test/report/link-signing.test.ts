@@ -28,15 +28,30 @@ function linkConfig(): Config {
   return {
     ...cfg,
     tenants: cfg.tenants.map((t) => ({ ...t, recipients: [] })),
-    reports: { from: "billing@platform.example.com", financeRecipients: [FINANCE], executiveRecipients: [], lang: "en", attachmentLinkThresholdBytes: 1000, linkExpiryDays: 7 },
+    reports: {
+      from: "billing@platform.example.com",
+      financeRecipients: [FINANCE],
+      executiveRecipients: [],
+      lang: "en",
+      attachmentLinkThresholdBytes: 1000,
+      linkExpiryDays: 7,
+    },
   };
 }
 
 describe("given presigned links: S3 rejects them when the signing credentials expire", () => {
   it.each([
     ["an IAM user's keys (no session token)", {}, "2026-11-08T00:00:00.000Z"],
-    ["temporary keys whose expiry is known and later", { sessionToken: "t", expiration: new Date("2026-11-20T00:00:00Z") }, "2026-11-08T00:00:00.000Z"],
-    ["temporary keys expiring before the link", { sessionToken: "t", expiration: new Date("2026-11-01T06:00:00Z") }, "2026-11-01T06:00:00.000Z"],
+    [
+      "temporary keys whose expiry is known and later",
+      { sessionToken: "t", expiration: new Date("2026-11-20T00:00:00Z") },
+      "2026-11-08T00:00:00.000Z",
+    ],
+    [
+      "temporary keys expiring before the link",
+      { sessionToken: "t", expiration: new Date("2026-11-01T06:00:00Z") },
+      "2026-11-01T06:00:00.000Z",
+    ],
     ["temporary keys of unknown lifetime (a Lambda role)", { sessionToken: "t" }, undefined],
   ])("when signed with %s, the link's real end is the earlier one (or unknown)", (_what, creds, expected) => {
     const end = presignedLinkExpiry(new Date("2026-11-01T00:00:00Z"), 7 * 86400, creds);
@@ -46,7 +61,9 @@ describe("given presigned links: S3 rejects them when the signing credentials ex
   it("when the links end before reports.linkExpiryDays, the operator is warned and told how to fix it; a full 7 days gives no warning", () => {
     const now = new Date("2026-11-01T00:00:00Z");
     expect(linksExpiryWarning([{ url: "u", expiresAt: new Date("2026-11-08T00:00:00Z") }], now, 7, "finance/all")).toBeUndefined();
-    expect(linksExpiryWarning([{ url: "u", expiresAt: new Date("2026-11-01T06:00:00Z") }], now, 7, "finance/all")).toMatch(/finance\/all: .*stop working at 2026-11-01T06:00:00.000Z.*LINK_SIGNING_SECRET_ID/);
+    expect(linksExpiryWarning([{ url: "u", expiresAt: new Date("2026-11-01T06:00:00Z") }], now, 7, "finance/all")).toMatch(
+      /finance\/all: .*stop working at 2026-11-01T06:00:00.000Z.*LINK_SIGNING_SECRET_ID/,
+    );
     expect(linksExpiryWarning([{ url: "u" }], now, 7, "finance/all")).toMatch(/temporary credentials .* within hours/);
   });
 });
@@ -57,11 +74,15 @@ describe("given the link signer's key in Secrets Manager (mocked: no Secrets Man
 
   it("when the secret holds {accessKeyId, secretAccessKey}, those long-lived keys sign; a rotated key is read again after maxAge, a failed read is not cached", async () => {
     sm.reset();
-    sm.on(GetSecretValueCommand).resolvesOnce({ SecretString: JSON.stringify({ accessKeyId: "AKIAOLDKEY", secretAccessKey: "old" }) })
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: JSON.stringify({ accessKeyId: "AKIAOLDKEY", secretAccessKey: "old" }) })
       .rejectsOnce(new Error("throttled"))
       .resolves({ SecretString: JSON.stringify({ accessKeyId: "AKIANEWKEY", secretAccessKey: "new" }) });
     let t = 0;
-    const creds = credentialsFromSecret(new SecretsManagerClient({ region: "ap-northeast-2" }), "gpu-billing/link-signer", { maxAgeMs: 1000, clock: () => t });
+    const creds = credentialsFromSecret(new SecretsManagerClient({ region: "ap-northeast-2" }), "gpu-billing/link-signer", {
+      maxAgeMs: 1000,
+      clock: () => t,
+    });
     expect(await creds()).toEqual({ accessKeyId: "AKIAOLDKEY", secretAccessKey: "old" });
     expect(await creds()).toEqual({ accessKeyId: "AKIAOLDKEY", secretAccessKey: "old" });
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
@@ -74,7 +95,10 @@ describe("given the link signer's key in Secrets Manager (mocked: no Secrets Man
   it.each([
     [{ SecretString: "AKIA:secret" }, /secret s: is not JSON/],
     [{ SecretString: JSON.stringify({ accessKeyId: "AKIAX" }) }, /secret s: secretAccessKey: /],
-    [{ SecretString: JSON.stringify({ accessKeyId: "not a key", secretAccessKey: "x" }) }, /secret s: accessKeyId: must be an access key id/],
+    [
+      { SecretString: JSON.stringify({ accessKeyId: "not a key", secretAccessKey: "x" }) },
+      /secret s: accessKeyId: must be an access key id/,
+    ],
     [{ SecretBinary: new Uint8Array([1]) }, /secret s: has no SecretString/],
   ])("when the secret is malformed (%j), the error names the secret and the field, never the value", async (answer, message) => {
     sm.reset();
@@ -101,9 +125,16 @@ describe("given a month whose finance attachments go as links (local S3 and SES 
   });
 
   const roleClient = () =>
-    new S3Client({ endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", sessionToken: "role-session" } });
+    new S3Client({
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", sessionToken: "role-session" },
+    });
 
-  async function deliverWith(signer: S3Client | undefined): Promise<{ report: Awaited<ReturnType<typeof deliverMonth>>; mail: StoredEmail; urls: string[] }> {
+  async function deliverWith(
+    signer: S3Client | undefined,
+  ): Promise<{ report: Awaited<ReturnType<typeof deliverMonth>>; mail: StoredEmail; urls: string[] }> {
     const fresh = await mkdtemp(path.join(tmpdir(), "links-"));
     await cp(root, fresh, { recursive: true, filter: (src) => !src.includes(`${path.sep}deliveries`) });
     await ses.clear();
@@ -124,7 +155,11 @@ describe("given a month whose finance attachments go as links (local S3 and SES 
   }
 
   it("when the function's role signs (temporary keys, lifetime unknown), the email does not promise 7 days and the run warns the operator", async () => {
-    const roleLike = linkSigningClient(s3.client, async () => ({ accessKeyId: "S3RVER", secretAccessKey: "S3RVER", sessionToken: "session" }));
+    const roleLike = linkSigningClient(s3.client, async () => ({
+      accessKeyId: "S3RVER",
+      secretAccessKey: "S3RVER",
+      sessionToken: "session",
+    }));
     const { report, mail, urls } = await deliverWith(roleLike);
     expect(urls).toHaveLength(3);
     expect(urls.every((u) => u.includes("X-Amz-Security-Token=session"))).toBe(true);
@@ -137,7 +172,9 @@ describe("given a month whose finance attachments go as links (local S3 and SES 
   it("when the monthly function is given LINK_SIGNING_SECRET_ID, the secret's long-lived key signs, the link downloads the report and the email states its 7-day end", async () => {
     sm.reset();
     // s3rver checks signatures against its one account, so the "IAM user" here is S3RVER.
-    sm.on(GetSecretValueCommand, { SecretId: "gpu-billing/link-signer" }).resolves({ SecretString: JSON.stringify({ accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }) });
+    sm.on(GetSecretValueCommand, { SecretId: "gpu-billing/link-signer" }).resolves({
+      SecretString: JSON.stringify({ accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }),
+    });
     const built = buildMonthlyDeps(
       { DATA_BUCKET: "reports", DATA_PREFIX: "cb", BILLING_CONFIG: JSON.stringify(cfg), LINK_SIGNING_SECRET_ID: "gpu-billing/link-signer" },
       // The function's own client holds role-like temporary keys: a link signed with them would carry X-Amz-Security-Token.
@@ -148,7 +185,11 @@ describe("given a month whose finance attachments go as links (local S3 and SES 
     await ses.clear();
     // The handler's own link store (its signer built from the secret); it signs at the wall-clock time.
     const signedFrom = Date.now();
-    const report = await deliverMonth({ ...built.deliver, source: localDatasetSource(fresh), ledger: localLedger(fresh), now: () => NOW, sleep: async () => undefined }, built.cfg, MONTH);
+    const report = await deliverMonth(
+      { ...built.deliver, source: localDatasetSource(fresh), ledger: localLedger(fresh), now: () => NOW, sleep: async () => undefined },
+      built.cfg,
+      MONTH,
+    );
     const mail = (await ses.emails()).find((x) => x.destination.to.includes(FINANCE)) as StoredEmail;
     const urls = [...mail.body.text!.matchAll(/https?:\/\/\S+/g)].map((x) => x[0]);
     expect(sm.commandCalls(GetSecretValueCommand).length).toBeGreaterThan(0);

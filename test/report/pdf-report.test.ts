@@ -58,7 +58,9 @@ describe("PDF report (pdfkit, Pretendard embedded)", () => {
     expect(text).toContain("Methodology");
     for (const other of cfg.tenants.filter((t) => t.id !== "seongnam")) expect(text).not.toContain(other.name);
     for (const r of ds.chargeback.filter((r) => r.tenantId !== "seongnam")) expect(text).not.toContain(r.namespace);
-    const otherCosts = buildReportModel(ds, cfg, { kind: "all" }).tenants.filter((t) => t.tenantId !== "seongnam").map((t) => grouped(t.cost, 2));
+    const otherCosts = buildReportModel(ds, cfg, { kind: "all" })
+      .tenants.filter((t) => t.tenantId !== "seongnam")
+      .map((t) => grouped(t.cost, 2));
     for (const c of otherCosts) expect(text).not.toContain(`USD ${c}`);
     expect(text).not.toContain(grouped(ds.capacity[0]!.idleCost, 2)); // platform idle is not a tenant's business
   });
@@ -73,6 +75,8 @@ describe("PDF report (pdfkit, Pretendard embedded)", () => {
   });
 
   it("given a font directory without the TTFs, it fails naming the file instead of writing a PDF with missing glyphs", async () => {
-    await expect(renderReportPdf(buildReportModel(ds, cfg, { kind: "all" }), { lang: "ko", fontDir: dir })).rejects.toThrow(FontNotFoundError);
+    await expect(renderReportPdf(buildReportModel(ds, cfg, { kind: "all" }), { lang: "ko", fontDir: dir })).rejects.toThrow(
+      FontNotFoundError,
+    );
   });
 });

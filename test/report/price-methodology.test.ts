@@ -15,7 +15,23 @@ import { referenceConfigText } from "../core/fixtures.js";
 
 const bytesOf = (d: Dataset) => ({ manifest: d.manifest.body, files: Object.fromEntries(d.files.map((f) => [f.name, f.body])) });
 const datasetWith = (cfg: Config, prices: PriceSnapshot) =>
-  parseDataset(MONTH, bytesOf(renderDataset(computeChargeback(usage, cfg, MONTH, prices), { month: MONTH, timeZone: cfg.timeZone, startIso: new Date(bm.startMs).toISOString(), endIso: new Date(bm.endMs).toISOString(), prometheusUrl: "http://prom", configHash: "h" }, prices)));
+  parseDataset(
+    MONTH,
+    bytesOf(
+      renderDataset(
+        computeChargeback(usage, cfg, MONTH, prices),
+        {
+          month: MONTH,
+          timeZone: cfg.timeZone,
+          startIso: new Date(bm.startMs).toISOString(),
+          endIso: new Date(bm.endMs).toISOString(),
+          prometheusUrl: "http://prom",
+          configHash: "h",
+        },
+        prices,
+      ),
+    ),
+  );
 
 describe("the report's price table and methodology from prices.json", () => {
   it("given a month priced from AWS, then the table is the snapshot's: price-list On-Demand, minutes-weighted Spot, and the Spot prices by zone", () => {
@@ -24,10 +40,25 @@ describe("the report's price table and methodology from prices.json", () => {
     expect(m.methodology.priceFeed).toEqual({ source: "aws", region: "ap-northeast-2", skus: ["SKU123"] });
     expect(m.methodology.prices).toHaveLength(1);
     const p = m.methodology.prices[0]!;
-    expect([p.instanceType, p.onDemandHourly.toFixed(), p.onDemandOrigin, p.spotOrigin]).toEqual(["g4dn.12xlarge", "4.812", "aws-price-list", "aws-spot-price-history"]);
+    expect([p.instanceType, p.onDemandHourly.toFixed(), p.onDemandOrigin, p.spotOrigin]).toEqual([
+      "g4dn.12xlarge",
+      "4.812",
+      "aws-price-list",
+      "aws-spot-price-history",
+    ]);
     // 600 min at 1.4 and 300 min at 1.5: (840 + 450) ÷ 900 = 1.4333…
     expect(p.spotHourly!.toFixed()).toBe("1.4333333333");
-    expect(m.methodology.spotByZone.map((z) => [z.zone, z.nodes, z.hourly.toFixed(), z.perGpu.toFixed(), z.changes, z.lowest.toFixed(), z.highest.toFixed()])).toEqual([
+    expect(
+      m.methodology.spotByZone.map((z) => [
+        z.zone,
+        z.nodes,
+        z.hourly.toFixed(),
+        z.perGpu.toFixed(),
+        z.changes,
+        z.lowest.toFixed(),
+        z.highest.toFixed(),
+      ]),
+    ).toEqual([
       ["ap-northeast-2a", 1, "1.4", "0.35", 2, "1.2", "1.7"],
       ["ap-northeast-2c", 1, "1.5", "0.375", 1, "1.5", "1.5"],
     ]);
@@ -37,7 +68,9 @@ describe("the report's price table and methodology from prices.json", () => {
     const cfg = parseConfig(referenceConfigText, "ref.yaml");
     const m = buildReportModel(datasetWith(cfg, configPriceSnapshot(cfg, bm, usage.nodes)), cfg, { kind: "all" });
     expect(m.methodology.priceFeed?.source).toBe("config");
-    expect(m.methodology.prices.map((p) => [p.instanceType, p.onDemandHourly.toFixed(), p.spotHourly!.toFixed(), p.onDemandOrigin])).toEqual([["g4dn.12xlarge", "4.812", "1.4436", "config"]]);
+    expect(
+      m.methodology.prices.map((p) => [p.instanceType, p.onDemandHourly.toFixed(), p.spotHourly!.toFixed(), p.onDemandOrigin]),
+    ).toEqual([["g4dn.12xlarge", "4.812", "1.4436", "config"]]);
     expect(m.methodology.spotByZone).toEqual([]);
     expect(m.methodology.priceSource).toBe(cfg.priceSource);
   });

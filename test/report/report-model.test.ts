@@ -45,7 +45,9 @@ describe("report model from the dataset read back", () => {
     let expected = new D(0);
     for (const r of chargeback.rows.filter((r) => r.capacityType === "spot")) {
       const p = cfg.prices[r.instanceType]!;
-      expected = expected.add(r.billableGpuHours.mul(new D(p.onDemandHourly).div(p.gpus).toDecimalPlaces(10)).toDecimalPlaces(2)).sub(r.cost);
+      expected = expected
+        .add(r.billableGpuHours.mul(new D(p.onDemandHourly).div(p.gpus).toDecimalPlaces(10)).toDecimalPlaces(2))
+        .sub(r.cost);
     }
     expect(spot.savings.toFixed(2)).toBe(expected.toFixed(2));
     expect(spot.savings.gt(0)).toBe(true);
@@ -83,7 +85,10 @@ describe("report model from the dataset read back", () => {
     const yongin = (m: typeof billable) => m.quota.find((q) => q.tenantId === "yongin")!.usedGpuHours;
     expect(yongin(billable).lt(yongin(allocated))).toBe(true);
 
-    const text = execFileSync("pdftotext", ["-layout", "-", "-"], { input: await renderReportPdf(billable, { lang: "en" }), encoding: "utf8" });
+    const text = execFileSync("pdftotext", ["-layout", "-", "-"], {
+      input: await renderReportPdf(billable, { lang: "en" }),
+      encoding: "utf8",
+    });
     expect(text).toContain("Basis: billable GPU-h (the same basis as the quota check)");
     expect(text).toContain("Quota usage = billable GPU-h ÷ monthly quota");
     expect(text).not.toContain("Quota usage = allocated GPU-h");
@@ -108,7 +113,15 @@ describe("report model from the dataset read back", () => {
 
   it("given an oversubscribed node group, its negative idle cost is written as a plain number and reads back as one", () => {
     const cfg = referenceConfig();
-    const cb = computeChargeback({ nodes: [node({ node: "a", nodeMinutes: 60 })], usage: [use({ namespace: "suwon-a", node: "a", requestMinutes: 960, usedMinutes: 960 })], namespaces: [] }, cfg, MONTH);
+    const cb = computeChargeback(
+      {
+        nodes: [node({ node: "a", nodeMinutes: 60 })],
+        usage: [use({ namespace: "suwon-a", node: "a", requestMinutes: 960, usedMinutes: 960 })],
+        namespaces: [],
+      },
+      cfg,
+      MONTH,
+    );
     const ds = renderDataset(cb, { month: MONTH, timeZone: "Asia/Seoul", startIso: "a", endIso: "b", prometheusUrl: "p", configHash: "h" });
     const capacityCsv = ds.files.find((f) => f.name === "capacity.csv")!.body.toString();
     expect(capacityCsv).toMatch(/,-\d+\.\d{2},USD\n$/);
@@ -119,6 +132,9 @@ describe("report model from the dataset read back", () => {
   });
 
   it("given quoted CSV fields, the parser reads them back as written", () => {
-    expect(parseCsv('a,b\n"x,""y""",1\n')).toEqual([["a", "b"], ['x,"y"', "1"]]);
+    expect(parseCsv('a,b\n"x,""y""",1\n')).toEqual([
+      ["a", "b"],
+      ['x,"y"', "1"],
+    ]);
   });
 });

@@ -33,7 +33,20 @@ function totalsRow(ws: ExcelJS.Worksheet, label: string): ExcelJS.Row {
  * (filter option token 12 = -1: all sheets, one file per sheet).
  */
 function recalcToCsv(xlsx: string, outDir: string): (sheet: string) => string[][] {
-  execFileSync("soffice", ["--headless", "--norestore", `-env:UserInstallation=file://${outDir}/lo-profile`, "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1", "--outdir", outDir, xlsx], { stdio: "pipe", timeout: 120_000 });
+  execFileSync(
+    "soffice",
+    [
+      "--headless",
+      "--norestore",
+      `-env:UserInstallation=file://${outDir}/lo-profile`,
+      "--convert-to",
+      "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+      "--outdir",
+      outDir,
+      xlsx,
+    ],
+    { stdio: "pipe", timeout: 120_000 },
+  );
   const base = path.basename(xlsx, ".xlsx");
   return (sheet) => parseCsv(readFileSync(path.join(outDir, `${base}-${sheet}.csv`), "utf8"));
 }
@@ -88,7 +101,8 @@ describe("Excel workbook (exceljs)", () => {
     const S = SHEETS.en;
     const t = ds.manifest.totals;
     const last = (rows: string[][]) => rows.filter((r) => r[0] === "Total").at(-1)!;
-    const close = (got: string | undefined, want: string | undefined, eps = 1e-6) => expect(Math.abs(Number(got) - Number(want))).toBeLessThan(eps);
+    const close = (got: string | undefined, want: string | undefined, eps = 1e-6) =>
+      expect(Math.abs(Number(got) - Number(want))).toBeLessThan(eps);
     const tenants = last(sheet(S.tenants));
     close(tenants[2], t.allocatedGpuHours);
     close(tenants[3], t.usedGpuHours);
@@ -110,13 +124,26 @@ describe("Excel workbook (exceljs)", () => {
   });
 
   it("given tenant names that look like formulas, the cells hold neutralised text, not formulas", async () => {
-    const evil: Config = { ...cfg, tenants: cfg.tenants.map((t) => (t.id === "team-data" ? { ...t, name: "=HYPERLINK(\"http://x\")" } : t.id === "team-ai" ? { ...t, name: "@SUM(1)" } : t)) };
+    const evil: Config = {
+      ...cfg,
+      tenants: cfg.tenants.map((t) =>
+        t.id === "team-data" ? { ...t, name: '=HYPERLINK("http://x")' } : t.id === "team-ai" ? { ...t, name: "@SUM(1)" } : t,
+      ),
+    };
     const wb = await load(await renderReportWorkbook(buildReportModel(ds, evil, { kind: "all" }), { lang: "en" }));
     const names: unknown[] = [];
     wb.getWorksheet("Tenants")!.eachRow((r) => names.push(r.getCell(1).value));
-    expect(names).toContain("'=HYPERLINK(\"http://x\")");
+    expect(names).toContain('\'=HYPERLINK("http://x")');
     expect(names).toContain("'@SUM(1)");
-    expect(names.some((v) => typeof v === "object" && v !== null && "formula" in (v as object) && String((v as { formula: string }).formula).includes("HYPERLINK"))).toBe(false);
+    expect(
+      names.some(
+        (v) =>
+          typeof v === "object" &&
+          v !== null &&
+          "formula" in (v as object) &&
+          String((v as { formula: string }).formula).includes("HYPERLINK"),
+      ),
+    ).toBe(false);
   });
 
   it("given a tenant's workbook, it has no capacity sheet and only that tenant's rows and pods", async () => {

@@ -32,7 +32,7 @@ export async function startS3(bucket: string, opts: { preconditions?: boolean } 
   let rejected = 0;
   if (opts.preconditions) {
     let chain: Promise<unknown> = Promise.resolve();
-     
+
     server.middleware.unshift(async (ctx: any, next: () => Promise<void>) => {
       const ifNoneMatch = ctx.get("if-none-match");
       const ifMatch = ctx.get("if-match");
@@ -90,5 +90,9 @@ export async function startS3(bucket: string, opts: { preconditions?: boolean } 
 /** Every JSON object under `prefix` in `bucket`, parsed (the quota state, audit and enforcement records). */
 export async function s3JsonObjects(client: S3Client, bucket: string, prefix: string): Promise<unknown[]> {
   const l = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-  return Promise.all((l.Contents ?? []).map(async (o) => JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }))).Body!.transformToString())));
+  return Promise.all(
+    (l.Contents ?? []).map(async (o) =>
+      JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }))).Body!.transformToString()),
+    ),
+  );
 }

@@ -38,7 +38,11 @@ export async function startSesLocal(): Promise<LocalSes> {
   // machine the two race and a read-back fails with ECONNRESET. The client now always closes first.
   server.keepAliveTimeout = 60_000;
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const client = new SESv2Client({ endpoint: url, region: "ap-northeast-2", credentials: { accessKeyId: "LOCAL", secretAccessKey: "LOCAL" } });
+  const client = new SESv2Client({
+    endpoint: url,
+    region: "ap-northeast-2",
+    credentials: { accessKeyId: "LOCAL", secretAccessKey: "LOCAL" },
+  });
   return {
     client,
     url,

@@ -31,7 +31,14 @@ interface Pod {
 
 /** A Kueue object as stored: `metadata`, `spec`, `status` (apiVersion and kind are added when served). */
 export interface KueueObject {
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string; [k: string]: unknown };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+    [k: string]: unknown;
+  };
   spec: { clusterQueue?: string; stopPolicy?: string; [k: string]: unknown };
   status?: { pendingWorkloads?: number; reservingWorkloads?: number; admittedWorkloads?: number; [k: string]: unknown };
 }
@@ -47,7 +54,8 @@ export interface KubeState {
 /** RFC 7386 JSON Merge Patch: objects merge member by member, null removes a member, anything else replaces. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = target && typeof target === "object" && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> =
+    target && typeof target === "object" && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
@@ -58,9 +66,15 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 const KUEUE_PREFIX = "/apis/kueue.x-k8s.io/v1beta1";
 const STOP_POLICIES = ["None", "Hold", "HoldAndDrain"];
 /** What the CRD's structural schema defaults (`+kubebuilder:default="None"` on spec.stopPolicy). */
-const withDefaults = (o: KueueObject): KueueObject => ({ ...o, metadata: { ...o.metadata, resourceVersion: o.metadata.resourceVersion ?? "1" }, spec: { ...o.spec, stopPolicy: o.spec.stopPolicy ?? "None" } });
+const withDefaults = (o: KueueObject): KueueObject => ({
+  ...o,
+  metadata: { ...o.metadata, resourceVersion: o.metadata.resourceVersion ?? "1" },
+  spec: { ...o.spec, stopPolicy: o.spec.stopPolicy ?? "None" },
+});
 
-export async function startKubeApi(state: KubeState): Promise<{ url: string; requests: RecordedRequest[]; state: KubeState; stop(): Promise<void> }> {
+export async function startKubeApi(
+  state: KubeState,
+): Promise<{ url: string; requests: RecordedRequest[]; state: KubeState; stop(): Promise<void> }> {
   const requests: RecordedRequest[] = [];
   let rv = 100;
   const server = http.createServer(async (req, res) => {
@@ -69,7 +83,13 @@ export async function startKubeApi(state: KubeState): Promise<{ url: string; req
     const text = Buffer.concat(chunks).toString("utf8");
     const body = text ? JSON.parse(text) : undefined;
     const url = new URL(req.url!, "http://x");
-    requests.push({ method: req.method!, path: url.pathname + url.search, authorization: req.headers.authorization, contentType: req.headers["content-type"], body });
+    requests.push({
+      method: req.method!,
+      path: url.pathname + url.search,
+      authorization: req.headers.authorization,
+      contentType: req.headers["content-type"],
+      body,
+    });
     const json = (code: number, v: unknown) => {
       res.writeHead(code, { "content-type": "application/json" });
       res.end(JSON.stringify(v));
@@ -81,12 +101,19 @@ export async function startKubeApi(state: KubeState): Promise<{ url: string; req
         res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
         return res.end("404 page not found\n");
       }
-      return kueueRoute(state.kueue, req.method!, url.pathname.slice(KUEUE_PREFIX.length), req.headers["content-type"], body, json, () => String(++rv));
+      return kueueRoute(state.kueue, req.method!, url.pathname.slice(KUEUE_PREFIX.length), req.headers["content-type"], body, json, () =>
+        String(++rv),
+      );
     }
     const p = url.pathname.split("/").filter(Boolean); // api v1 namespaces <ns> <kind> <name>
     if (p[0] !== "api" || p[1] !== "v1" || p[2] !== "namespaces") return notFound();
     if (p.length === 3 && req.method === "GET")
-      return json(200, { kind: "NamespaceList", apiVersion: "v1", metadata: {}, items: state.namespaces.map((n) => ({ metadata: { name: n.name, labels: n.labels ?? {} } })) });
+      return json(200, {
+        kind: "NamespaceList",
+        apiVersion: "v1",
+        metadata: {},
+        items: state.namespaces.map((n) => ({ metadata: { name: n.name, labels: n.labels ?? {} } })),
+      });
     const ns = p[3]!;
     if (p[4] === "pods" && req.method === "GET") {
       const phase = /status\.phase=(\w+)/.exec(url.searchParams.get("fieldSelector") ?? "")?.[1];
@@ -95,13 +122,20 @@ export async function startKubeApi(state: KubeState): Promise<{ url: string; req
         kind: "PodList",
         apiVersion: "v1",
         metadata: {},
-        items: pods.map((x) => ({ metadata: { name: x.name, namespace: ns }, spec: { containers: [{ name: "main", resources: { requests: { "nvidia.com/gpu": String(x.gpus), cpu: "4" } } }] }, status: { phase: x.phase } })),
+        items: pods.map((x) => ({
+          metadata: { name: x.name, namespace: ns },
+          spec: { containers: [{ name: "main", resources: { requests: { "nvidia.com/gpu": String(x.gpus), cpu: "4" } } }] },
+          status: { phase: x.phase },
+        })),
       });
     }
     if (p[4] === "resourcequotas") {
       const quotas = (state.quotas[ns] ??= {});
       const name = p[5];
-      const stored = (b: { metadata: Record<string, unknown>; spec: unknown }) => ({ ...b, metadata: { ...b.metadata, resourceVersion: String(++rv) } });
+      const stored = (b: { metadata: Record<string, unknown>; spec: unknown }) => ({
+        ...b,
+        metadata: { ...b.metadata, resourceVersion: String(++rv) },
+      });
       if (req.method === "POST") {
         if (quotas[body.metadata.name]) return json(409, { kind: "Status", reason: "AlreadyExists", code: 409 });
         quotas[body.metadata.name] = stored(body);
@@ -142,7 +176,8 @@ function kueueRoute(
   json: (code: number, v: unknown) => void,
   nextRv: () => string,
 ): void {
-  const status = (code: number, reason: string, message: string) => json(code, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", reason, message, code });
+  const status = (code: number, reason: string, message: string) =>
+    json(code, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", reason, message, code });
   const p = path.split("/").filter(Boolean); // localqueues | namespaces <ns> localqueues [<name>] | clusterqueues [<name>]
   let kind: "LocalQueue" | "ClusterQueue";
   let list: KueueObject[];
@@ -163,22 +198,50 @@ function kueueRoute(
   const served = (o: KueueObject) => ({ apiVersion: "kueue.x-k8s.io/v1beta1", kind, ...o });
   if (!name) {
     if (method !== "GET") return status(405, "MethodNotAllowed", `${method} on a collection is not served here`);
-    return json(200, { apiVersion: "kueue.x-k8s.io/v1beta1", kind: `${kind}List`, metadata: { resourceVersion: "1" }, items: list.map(served) });
+    return json(200, {
+      apiVersion: "kueue.x-k8s.io/v1beta1",
+      kind: `${kind}List`,
+      metadata: { resourceVersion: "1" },
+      items: list.map(served),
+    });
   }
   const store = kind === "LocalQueue" ? kueue.localQueues : kueue.clusterQueues;
   const at = store.findIndex((q) => q.metadata.name === name && q.metadata.namespace === namespace);
   const plural = kind === "LocalQueue" ? "localqueues" : "clusterqueues";
-  if (at < 0) return json(404, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", reason: "NotFound", message: `${plural}.kueue.x-k8s.io "${name}" not found`, details: { name, group: "kueue.x-k8s.io", kind: plural }, code: 404 });
+  if (at < 0)
+    return json(404, {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      reason: "NotFound",
+      message: `${plural}.kueue.x-k8s.io "${name}" not found`,
+      details: { name, group: "kueue.x-k8s.io", kind: plural },
+      code: 404,
+    });
   const cur = store[at]!;
   if (method === "GET") return json(200, served(cur));
   if (method !== "PATCH") return status(405, "MethodNotAllowed", `${method} is not served here`);
-  if (contentType?.split(";")[0] !== "application/merge-patch+json") return status(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types: application/merge-patch+json (got ${contentType})`);
+  if (contentType?.split(";")[0] !== "application/merge-patch+json")
+    return status(
+      415,
+      "UnsupportedMediaType",
+      `the body of the request was in an unknown format - accepted media types: application/merge-patch+json (got ${contentType})`,
+    );
   const wantRv = body?.metadata?.resourceVersion;
   if (wantRv !== undefined && wantRv !== cur.metadata.resourceVersion)
-    return status(409, "Conflict", `Operation cannot be fulfilled on ${plural}.kueue.x-k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+    return status(
+      409,
+      "Conflict",
+      `Operation cannot be fulfilled on ${plural}.kueue.x-k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    );
   const next = withDefaults(mergePatch(cur, body) as KueueObject);
   if (!STOP_POLICIES.includes(String(next.spec.stopPolicy)))
-    return status(422, "Invalid", `${kind}.kueue.x-k8s.io "${name}" is invalid: spec.stopPolicy: Unsupported value: "${next.spec.stopPolicy}": supported values: "None", "Hold", "HoldAndDrain"`);
+    return status(
+      422,
+      "Invalid",
+      `${kind}.kueue.x-k8s.io "${name}" is invalid: spec.stopPolicy: Unsupported value: "${next.spec.stopPolicy}": supported values: "None", "Hold", "HoldAndDrain"`,
+    );
   // status is a subresource: a patch of the main resource does not change it.
   next.status = cur.status;
   next.metadata = { ...next.metadata, name: cur.metadata.name, ...(namespace ? { namespace } : {}), resourceVersion: nextRv() };
