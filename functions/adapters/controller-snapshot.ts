@@ -14,15 +14,15 @@ import { withGroupFreshness, type Snapshot, type SourceError } from "../controll
 export async function gatherSnapshot(
   deps: { autoScaling: AutoScalingClient; kube: KubeApi; prometheus: PrometheusClient },
   policy: ControllerPolicy,
-  nowMs: number,
+  now: Date,
   query: Partial<ControllerQueryOptions> = {},
 ): Promise<Snapshot> {
   const poolByGroup = new Map(policy.nodeGroups.map((g) => [g.name, poolOf(g)]));
   const [groups, nodes, pods, metrics] = await Promise.allSettled([
-    describeNodeGroups(deps.autoScaling, policy.nodeGroups, nowMs - policy.spotRetryAfterMinutes * 60_000),
+    describeNodeGroups(deps.autoScaling, policy.nodeGroups, now.getTime() - policy.spotRetryAfterMinutes * 60_000),
     listNodes(deps.kube),
     listPods(deps.kube, (ng) => poolByGroup.get(ng)),
-    fetchControllerMetrics(deps.prometheus, nowMs, {
+    fetchControllerMetrics(deps.prometheus, now, {
       idleWindowSeconds: policy.idleMinutes * 60,
       scaleOutWindowSeconds: policy.scaleOutWindowMinutes * 60,
       stepSeconds: policy.sampleIntervalSeconds,
@@ -37,7 +37,7 @@ export async function gatherSnapshot(
   if (metrics.status === "rejected") errors.push({ source: "prometheus", message: why(metrics) });
   const nodeList = nodes.status === "fulfilled" ? nodes.value : [];
   return {
-    nowMs,
+    now,
     groups: groups.status === "fulfilled" ? groups.value : [],
     nodes: nodeList,
     pods: pods.status === "fulfilled" ? pods.value : [],

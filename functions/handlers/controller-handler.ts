@@ -10,7 +10,7 @@ import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { parsePolicy, type ControllerPolicy } from "../controller/policy.js";
 import { gpuHoursSavedEstimate, runController, type ControllerDeps } from "../controller/run-controller.js";
 import { ControllerLease, type HeldLease } from "../adapters/controller-lease.js";
-import { writeAuditLog } from "../adapters/controller-audit-log.js";
+import { auditRecordOf, writeAuditLog } from "../adapters/controller-audit-log.js";
 import { CONTROLLER_NAMESPACE, publishRunMetrics } from "../adapters/controller-metrics.js";
 import { setDesiredCapacity, terminateInstance } from "../adapters/autoscaling-node-groups.js";
 import { cordonAndTaint, kubeApi, listPods, releaseNode, type KubeApi } from "../adapters/kubernetes-nodes.js";
@@ -20,6 +20,8 @@ import { createPrometheusClient, type PrometheusClient } from "../adapters/prome
 import { poolOf } from "../controller/policy.js";
 import { parseFunctionEnv, parseEvent } from "./handler-env.js";
 import { failureFields } from "../core/errors.js";
+import type { Clock } from "../core/clock.js";
+import { runMetricsOf } from "../controller/run-metrics.js";
 
 /** The controller function's environment; every error names the variable. */
 export const ControllerEnvSchema = z
@@ -124,26 +126,17 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
         policy.timeZone,
         now,
         runId,
-        recs.map((r) => ({ ...r, runId, at: new Date(now).toISOString() })),
+        recs.map((r) => auditRecordOf(r, runId, now)),
       ),
     publish: async (plan, state, now) => {
       const saved = gpuHoursSavedEstimate(state, policy, now, env.RUN_INTERVAL_MINUTES);
-      const per = policy.nodeGroups.map((g) => {
-        const mine = plan.decisions.filter((d) => d.nodeGroup === g.name);
-        const done = (d: (typeof mine)[number]) => (d as { outcome?: string }).outcome;
-        return {
-          nodeGroup: g.name,
-          dryRun: g.dryRun || policy.killSwitch,
-          nodesReclaimed: mine.filter(
-            (d) => d.action === "terminate-instance" && (d.dryRun || /^instance terminating|^already gone/.test(done(d) ?? "")),
-          ).length,
-          nodesAdded: mine
-            .filter((d) => d.action === "set-desired-capacity" && (d.dryRun || /^desired capacity set/.test(done(d) ?? "")))
-            .reduce((a, d) => a + (d.desiredTo! - d.desiredFrom!), 0),
-          gpuHoursSaved: saved[g.name] ?? 0,
-        };
-      });
-      await publishRunMetrics(c.cloudWatch, now, per, plan.halted, env.CONTROLLER_METRICS_NAMESPACE);
+      await publishRunMetrics(
+        c.cloudWatch,
+        now,
+        runMetricsOf(plan.decisions, policy, saved),
+        plan.halted,
+        env.CONTROLLER_METRICS_NAMESPACE,
+      );
       for (const d of plan.decisions) log.info("decision", { ...d, inputs: undefined });
     },
   };
@@ -151,14 +144,14 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
 
 export function makeControllerHandler(
   getBuilt: () => Promise<BuiltController>,
-  clock: () => Date = () => new Date(),
+  clock: Clock = () => new Date(),
   logger = new Logger({ serviceName: "gpu-node-controller" }),
 ) {
   return async (event: unknown) => {
     parseEvent(ControllerEventSchema, event);
     const built = await getBuilt();
     const runId = randomUUID();
-    const now = clock().getTime();
+    const now = clock();
     logger.appendKeys({ runId });
     try {
       const r = await runController(controllerDeps(built, runId, logger), built.policy, now);

@@ -41,7 +41,7 @@ async function snapshotFrom(world: { nodes: any[]; pods: any[] }): Promise<Snaps
   const managed = nodes.filter((n) => n.nodeGroup);
   const gpus = gpuWindows(nodes, 0).map((g) => ({ ...g, lastSampleMs: NOW_MS - 30_000 }));
   return {
-    nowMs: NOW_MS,
+    now: new Date(NOW_MS),
     groups: ["g5-spot", "g5-spot-b", "g5-od"].map((g) =>
       group(
         g,
@@ -68,9 +68,9 @@ describe("living next to Karpenter (local fake Kubernetes API)", () => {
       pods: [k8sPod("job", "mng-busy", 1)],
     });
     const plan = planController(snap, policy(), state());
-    const terminated = plan.decisions.filter((d) => d.action === "terminate-instance").map((d) => d.node);
+    const terminated = plan.decisions.flatMap((d) => (d.action === "terminate-instance" ? [d.node] : []));
     expect(terminated).toEqual(["mng-1"]);
-    expect(plan.decisions.some((d) => (d.node === "kp-1" || d.node === "kp-2") && d.action !== "none")).toBe(false);
+    expect(plan.decisions.some((d) => "node" in d && (d.node === "kp-1" || d.node === "kp-2") && d.action !== "none")).toBe(false);
     const kp = plan.decisions.filter((d) => d.code === "karpenter-nodepool");
     expect(kp).toHaveLength(1);
     expect(kp[0]).toMatchObject({ action: "none", karpenterNodePool: "gpu-inference", inputs: { nodes: ["kp-1", "kp-2"], gpus: 8 } });
@@ -123,8 +123,8 @@ describe("living next to Karpenter (local fake Kubernetes API)", () => {
       ],
     });
     const plan = planController(snap, policy(), state());
-    expect(plan.decisions.find((d) => d.node === "dnd-node")).toMatchObject({ action: "none", code: "do-not-disrupt-node" });
-    expect(plan.decisions.find((d) => d.node === "dnd-pod")).toMatchObject({ action: "none", code: "do-not-disrupt-pod" });
+    expect(plan.decisions.find((d) => "node" in d && d.node === "dnd-node")).toMatchObject({ action: "none", code: "do-not-disrupt-node" });
+    expect(plan.decisions.find((d) => "node" in d && d.node === "dnd-pod")).toMatchObject({ action: "none", code: "do-not-disrupt-pod" });
   });
 
   it("given a recorded run with a Karpenter NodePool, when `gpu-billing controller plan` prints it, then one KARPENTER line names the NodePool and its nodes", async () => {
