@@ -3,7 +3,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { ControllerLease, LeaseLostError } from "../../functions/adapters/controller-lease.js";
-import { auditDay, auditRecordOf, writeAuditLog } from "../../functions/adapters/controller-audit-log.js";
+import {
+  auditDay,
+  auditObjectBody,
+  auditRecordOf,
+  writeAuditLog,
+  type AuditRecord,
+} from "../../functions/adapters/controller-audit-log.js";
+import { parseAuditObjects } from "../../functions/core/controller-savings.js";
 import type { ControllerRecord } from "../../functions/controller/run-controller.js";
 import { emptyState } from "../../functions/controller/snapshot.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
@@ -105,5 +112,71 @@ describe("audit log (JSON lines per billing day)", () => {
     expect(again).toBe(body);
     const list = await s3.client.send(new ListObjectsV2Command({ Bucket: "ctl", Prefix: "audit/day=2026-11-23/" }));
     expect(list.KeyCount).toBe(1);
+  });
+});
+
+describe("audit log read back by the meter (core/controller-savings.ts)", () => {
+  const runAt = new Date("2026-10-10T03:00:00Z");
+  const window = { startMs: Date.parse("2026-09-30T15:00:00Z"), endMs: Date.parse("2026-10-31T15:00:00Z") };
+  const reclaim: ControllerRecord = {
+    duty: "reclaim",
+    action: "terminate-instance",
+    code: "reclaim",
+    dryRun: false,
+    reason: "idle",
+    nodeGroup: "ng-a",
+    pool: "ng-a",
+    node: "n-1",
+    instanceId: "i-1",
+    capacityType: "on-demand",
+    desiredFrom: 2,
+    desiredTo: 1,
+    inputs: { gpuCapacity: 4 },
+    outcome: { status: "done", code: "instance-terminating", text: "instance terminating (desired capacity decremented)" },
+  };
+  const scaleOut: ControllerRecord = {
+    duty: "scale-out",
+    action: "set-desired-capacity",
+    code: "scale-out",
+    dryRun: false,
+    reason: "pods fit nowhere",
+    nodeGroup: "ng-a",
+    pool: "ng-a",
+    capacityType: "spot",
+    desiredFrom: 1,
+    desiredTo: 3,
+    inputs: {},
+    outcome: { status: "done", code: "desired-capacity-set", text: "desired capacity set 1 → 3" },
+  };
+  const gone: ControllerRecord = {
+    ...reclaim,
+    node: "n-2",
+    instanceId: "i-2",
+    outcome: { status: "done", code: "instance-already-gone", text: "already gone: no such instance" },
+  };
+  const objectOf = (lines: object[]) => ({
+    key: "day=2026-10-10/20261010T030000Z-r1.jsonl",
+    body: auditObjectBody(lines as AuditRecord[]),
+  });
+
+  it("given lines run-controller writes now (outcome codes beside the prose), then the meter counts the reclaim and the scale-out by their codes", () => {
+    const parsed = parseAuditObjects([objectOf([reclaim, scaleOut, gone].map((r) => auditRecordOf(r, "r1", runAt)))], window);
+    expect(parsed.records).toBe(3);
+    expect(parsed.events).toEqual([
+      { kind: "reclaim", atMs: runAt.getTime(), nodeGroup: "ng-a", node: "n-1", gpus: 4, capacityType: "on-demand" },
+      { kind: "scale-out", atMs: runAt.getTime(), nodeGroup: "ng-a", nodes: 2 },
+    ]);
+  });
+
+  it("given lines written before outcomes had codes (prose only, as in S3 and the demo), then the meter reads the same events from them", () => {
+    const withCodes = [reclaim, scaleOut, gone].map((r) => auditRecordOf(r, "r1", runAt));
+    const before = withCodes.map(({ outcomeCode: _c, outcomeStatus: _s, ...old }) => old);
+    expect(before.every((l) => !("outcomeCode" in l) && typeof l.outcome === "string")).toBe(true);
+    expect(parseAuditObjects([objectOf(before)], window).events).toEqual(parseAuditObjects([objectOf(withCodes)], window).events);
+  });
+
+  it("given a line whose code says the action did not take effect, then its prose is not consulted and nothing is counted", () => {
+    const aborted = { ...auditRecordOf(reclaim, "r1", runAt), outcomeStatus: "skipped", outcomeCode: "aborted-after-recheck" };
+    expect(parseAuditObjects([objectOf([aborted])], window).events).toEqual([]);
   });
 });
