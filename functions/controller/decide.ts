@@ -272,7 +272,7 @@ export function assessNodeIdle(
         pods: podNames,
       });
   }
-  return assessGpuWindows(node, snap, policy, nowMs, { ...base, pods: podNames });
+  return assessGpuWindows(node, snap, policy, now, { ...base, pods: podNames });
 }
 
 /** Every GPU must have a full, fresh window at or below the noise floor. */
@@ -280,9 +280,10 @@ function assessGpuWindows(
   node: NodeInfo,
   snap: Pick<Snapshot, "metrics">,
   policy: ControllerPolicy,
-  nowMs: number,
+  now: Date,
   base: Record<string, unknown>,
 ): IdleVerdict {
+  const nowMs = now.getTime();
   const expected = Math.floor((policy.idleMinutes * 60) / policy.sampleIntervalSeconds);
   const series = snap.metrics.gpus.filter((g) => g.node === node.name);
   const gpus = series.map((g) => ({
