@@ -59,8 +59,8 @@ export function formatPlan(decisions: Decision[], policy: ControllerPolicy, at: 
     d.reason,
   ]);
   const head = ["node group", "node", "action", "mode", "why"];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join("  ");
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] ?? 0))).join("  ");
   lines.push(fmt(head), fmt(w.map((n) => "-".repeat(Math.min(n, 40)))), ...rows.map(fmt));
   return lines.join("\n");
 }

@@ -320,16 +320,19 @@ function assessGpuWindows(
 
 interface PoolView {
   pool: string;
+  /** The pool's first group in the policy: its workload class sets the pool's thresholds. */
+  first: NodeGroupPolicy;
   groups: NodeGroupPolicy[];
 }
 
 function poolsOf(policy: ControllerPolicy): PoolView[] {
-  const m = new Map<string, NodeGroupPolicy[]>();
+  const m = new Map<string, PoolView>();
   for (const g of policy.nodeGroups) {
-    const groups = m.get(poolOf(g)) ?? [];
-    m.set(poolOf(g), [...groups, g]);
+    const view = m.get(poolOf(g));
+    if (view) view.groups.push(g);
+    else m.set(poolOf(g), { pool: poolOf(g), first: g, groups: [g] });
   }
-  return [...m].map(([pool, groups]) => ({ pool, groups }));
+  return [...m.values()];
 }
 
 const podPool = (p: PodInfo, policy: ControllerPolicy) => p.pool ?? policy.defaultPool;
@@ -552,7 +555,7 @@ function scaleOutTarget(
 }
 
 export function decideScaleOut(pool: PoolView, snap: Snapshot, policy: ControllerPolicy, state: ControllerState): Decision[] {
-  const { scaleOutAt } = thresholdsOf(pool.groups[0]!);
+  const { scaleOutAt } = thresholdsOf(pool.first);
   const demand = scaleOutDemand(pool, snap, policy, state);
   const { pending, left, freeGpus, launchingGpus, headroom, short, util } = demand;
   const sustained = util.complete && util.sustainedMin >= scaleOutAt;
@@ -667,6 +670,8 @@ function groupReclaimBlock(
   return undefined;
 }
 
+const GROUP_NOT_FOUND: GroupBlock = { code: "group-not-found", reason: "Auto Scaling group not found: nothing reclaimed", inputs: {} };
+
 interface Candidate {
   g: NodeGroupPolicy;
   info: GroupInfo;
@@ -747,7 +752,7 @@ type PoolBudget = ReturnType<typeof poolReclaimBudget>;
  * headroom: a reclaim must not push the pool toward a scale-out.
  */
 function chooseReclaims(candidates: Candidate[], pool: PoolView, snap: Snapshot, policy: ControllerPolicy, b: PoolBudget): Decision[] {
-  const { scaleInAt } = thresholdsOf(pool.groups[0]!);
+  const { scaleInAt } = thresholdsOf(pool.first);
   const out: Decision[] = [];
   for (const c of candidates) {
     const { g, info, node } = c;
@@ -871,25 +876,24 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
   for (const g of pool.groups) {
     const info = snap.groups.find((x) => x.name === g.name);
     const nodes = snap.nodes.filter((n) => n.nodeGroup === g.name);
-    const block = info
-      ? groupReclaimBlock(g, info, nodes, pool, pendingGpu, snap, policy, state)
-      : { code: "group-not-found" as const, reason: "Auto Scaling group not found: nothing reclaimed", inputs: {} };
-    if (block) {
-      blocked.set(g, block);
+    const block = info ? groupReclaimBlock(g, info, nodes, pool, pendingGpu, snap, policy, state) : GROUP_NOT_FOUND;
+    if (block || !info) {
+      const why = block ?? GROUP_NOT_FOUND;
+      blocked.set(g, why);
       out.push({
         duty: "reclaim",
         action: "none",
-        code: block.code,
+        code: why.code,
         dryRun: g.dryRun,
         nodeGroup: g.name,
         pool: pool.pool,
-        reason: block.reason,
-        inputs: { nodes: nodes.length, ...block.inputs },
+        reason: why.reason,
+        inputs: { nodes: nodes.length, ...why.inputs },
       });
       continue;
     }
     for (const node of nodes) {
-      const r = assessReclaimNode(node, g, info!, pool, podsByNode.get(node.name) ?? [], snap, policy);
+      const r = assessReclaimNode(node, g, info, pool, podsByNode.get(node.name) ?? [], snap, policy);
       if ("verdict" in r) candidates.push(r);
       else out.push(r);
     }

@@ -68,9 +68,11 @@ export interface BuiltController {
 
 export function parseControllerEnv(env: Record<string, string | undefined>): { env: ControllerEnv; policy: ControllerPolicy } {
   const e = parseFunctionEnv("controller", ControllerEnvSchema, env);
+  const file = e.CONTROLLER_POLICY_FILE ?? "";
+  // The schema requires one of the two; the inline policy wins when both are set.
   const policy = e.CONTROLLER_POLICY
     ? parsePolicy(e.CONTROLLER_POLICY, "CONTROLLER_POLICY")
-    : parsePolicy(readFileSync(e.CONTROLLER_POLICY_FILE!, "utf8"), e.CONTROLLER_POLICY_FILE!);
+    : parsePolicy(readFileSync(file, "utf8"), file);
   return { env: e, policy };
 }
 
