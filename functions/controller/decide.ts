@@ -747,6 +747,57 @@ function poolReclaimBudget(pool: PoolView, snap: Snapshot, policy: ControllerPol
 }
 type PoolBudget = ReturnType<typeof poolReclaimBudget>;
 
+/** The arithmetic of one candidate against its group's budget and the pool's headroom. */
+interface CandidateBudget {
+  g: NodeGroupPolicy;
+  info: GroupInfo;
+  node: NodeInfo;
+  groupNodes: number;
+  allowed: number;
+  inFlight: number;
+  already: number;
+  projectedUtil: number;
+  scaleInAt: number;
+  gpusAfter: number;
+  freeAfter: number;
+}
+
+/** Why the pool cannot spare an idle node, checked in order; undefined when it can. */
+function budgetBlock(c: CandidateBudget, b: PoolBudget, policy: ControllerPolicy): { code: BudgetCode; reason: string } | undefined {
+  const { g, info, node, groupNodes, allowed, inFlight, already, projectedUtil, scaleInAt, gpusAfter, freeAfter } = c;
+  if (inFlight + already + 1 > allowed)
+    return {
+      code: "disruption-budget-spent",
+      reason: `idle, but the disruption budget is spent: ${inFlight} in flight + ${already} chosen + 1 > ${allowed} (${g.disruptionBudget} of ${groupNodes})`,
+    };
+  if (info.desiredCapacity - already - 1 < info.minSize)
+    return {
+      code: "group-at-minimum",
+      reason: `idle, but the group is at its minimum (${info.desiredCapacity - already} nodes, min ${info.minSize})`,
+    };
+  if (projectedUtil > scaleInAt)
+    return {
+      code: "pool-utilization-high",
+      reason: `idle, but the pool would run at ${round(projectedUtil)}% without it (> scale-in threshold ${scaleInAt}%)`,
+    };
+  if (gpusAfter < b.peakDemand + b.headroom)
+    return {
+      code: "recent-peak-demand",
+      reason: `idle, but the pool's pods requested up to ${b.peakDemand} GPU(s) in the last ${policy.stabilizationMinutes} min; without it ${gpusAfter} < ${b.peakDemand} + ${b.headroom} free`,
+    };
+  if (policy.keepRoomForLargestPod) {
+    const roomElsewhere = Math.max(0, ...b.poolNodes.filter((n) => n.name !== node.name && !b.chosen.has(n.name)).map(b.freeOn));
+    if (roomElsewhere < b.largestPod)
+      return {
+        code: "no-room-for-largest-pod",
+        reason: `idle, but a ${b.largestPod}-GPU pod ran in the last ${policy.stabilizationMinutes} min and no other node has ${b.largestPod} free GPUs (most: ${roomElsewhere})`,
+      };
+  }
+  if (freeAfter < b.headroom)
+    return { code: "free-gpu-headroom", reason: `idle, but the pool keeps ${b.headroom} free GPU(s) and would have ${freeAfter}` };
+  return undefined;
+}
+
 /**
  * Walks the candidates in reclaim order against the group's disruption budget and the pool's
  * headroom: a reclaim must not push the pool toward a scale-out.
@@ -787,36 +838,11 @@ function chooseReclaims(candidates: Candidate[], pool: PoolView, snap: Snapshot,
     };
     const where = { dryRun: g.dryRun, nodeGroup: g.name, pool: pool.pool, node: node.name, instanceId: node.instanceId };
     const capacityType = node.capacityType ?? g.capacityType;
-    const roomElsewhere = () => Math.max(0, ...b.poolNodes.filter((n) => n.name !== node.name && !b.chosen.has(n.name)).map(b.freeOn));
-    const blocked: { code: BudgetCode; reason: string } | undefined =
-      inFlight + already + 1 > allowed
-        ? {
-            code: "disruption-budget-spent",
-            reason: `idle, but the disruption budget is spent: ${inFlight} in flight + ${already} chosen + 1 > ${allowed} (${g.disruptionBudget} of ${groupNodes})`,
-          }
-        : info.desiredCapacity - already - 1 < info.minSize
-          ? {
-              code: "group-at-minimum",
-              reason: `idle, but the group is at its minimum (${info.desiredCapacity - already} nodes, min ${info.minSize})`,
-            }
-          : projectedUtil > scaleInAt
-            ? {
-                code: "pool-utilization-high",
-                reason: `idle, but the pool would run at ${round(projectedUtil)}% without it (> scale-in threshold ${scaleInAt}%)`,
-              }
-            : gpusAfter < b.peakDemand + b.headroom
-              ? {
-                  code: "recent-peak-demand",
-                  reason: `idle, but the pool's pods requested up to ${b.peakDemand} GPU(s) in the last ${policy.stabilizationMinutes} min; without it ${gpusAfter} < ${b.peakDemand} + ${b.headroom} free`,
-                }
-              : policy.keepRoomForLargestPod && roomElsewhere() < b.largestPod
-                ? {
-                    code: "no-room-for-largest-pod",
-                    reason: `idle, but a ${b.largestPod}-GPU pod ran in the last ${policy.stabilizationMinutes} min and no other node has ${b.largestPod} free GPUs (most: ${roomElsewhere()})`,
-                  }
-                : freeAfter < b.headroom
-                  ? { code: "free-gpu-headroom", reason: `idle, but the pool keeps ${b.headroom} free GPU(s) and would have ${freeAfter}` }
-                  : undefined;
+    const blocked = budgetBlock(
+      { g, info, node, groupNodes, allowed, inFlight, already, projectedUtil, scaleInAt, gpusAfter, freeAfter },
+      b,
+      policy,
+    );
     if (blocked) {
       out.push({ duty: "reclaim", action: node.reclaimTainted ? "release-node" : "none", ...where, capacityType, ...blocked, inputs });
       continue;

@@ -315,6 +315,44 @@ function countNodeHours(s: Sim, t: number): void {
 /** Samples present in a window, with their minute index; NaN is a missing sample. */
 const presentOf = (h: number[]) => h.map((v, k) => [v, k] as const).filter(([v]) => !Number.isNaN(v));
 
+/** dcgm's per-GPU window of each registered node, as the controller's Prometheus queries summarise it. */
+function gpuWindowsAt(registered: SimNode[], t: number, at: (m: number) => number): GpuWindow[] {
+  const gpus: GpuWindow[] = [];
+  for (const n of registered)
+    n.history.forEach((h, gi) => {
+      const present = presentOf(h);
+      const last = present[present.length - 1];
+      if (!last) return; // no series at all: the planner sees it missing
+      gpus.push({
+        node: n.name,
+        gpu: String(gi),
+        samples: present.length,
+        maxUtil: Math.max(...present.map(([v]) => v)),
+        meanUtil: present.reduce((a, [v]) => a + v, 0) / present.length,
+        lastSampleMs: at(t - (h.length - 1 - last[1])),
+      });
+    });
+  return gpus;
+}
+
+/** Each group's scale-out window of mean utilization. */
+function groupWindowsAt(s: Sim, t: number, at: (m: number) => number): GroupUtilWindow[] {
+  const groupWins: GroupUtilWindow[] = [];
+  for (const [g, h] of s.groupHistory) {
+    const present = presentOf(h);
+    const last = present[present.length - 1];
+    if (!last) continue;
+    groupWins.push({
+      nodeGroup: g,
+      steps: present.length,
+      minUtil: Math.min(...present.map(([v]) => v)),
+      meanUtil: present.reduce((a, [v]) => a + v, 0) / present.length,
+      lastSampleMs: at(t - (h.length - 1 - last[1])),
+    });
+  }
+  return groupWins;
+}
+
 /** What the controller would read from Auto Scaling, Kubernetes and Prometheus at minute t. */
 function snapshotAt(s: Sim, t: number, promDown: boolean): Snapshot {
   const { o, p } = s;
@@ -363,40 +401,12 @@ function snapshotAt(s: Sim, t: number, promDown: boolean): Snapshot {
     ...[...s.running].map(([j, run]) => pod(j, "Running", run.node.name)),
     ...s.pending.map((j) => pod(j, "Pending")),
   ];
-  const gpus: GpuWindow[] = [];
-  for (const n of registered)
-    n.history.forEach((h, gi) => {
-      const present = presentOf(h);
-      const last = present[present.length - 1];
-      if (!last) return; // no series at all: the planner sees it missing
-      gpus.push({
-        node: n.name,
-        gpu: String(gi),
-        samples: present.length,
-        maxUtil: Math.max(...present.map(([v]) => v)),
-        meanUtil: present.reduce((a, [v]) => a + v, 0) / present.length,
-        lastSampleMs: at(t - (h.length - 1 - last[1])),
-      });
-    });
-  const groupWins: GroupUtilWindow[] = [];
-  for (const [g, h] of s.groupHistory) {
-    const present = presentOf(h);
-    const last = present[present.length - 1];
-    if (!last) continue;
-    groupWins.push({
-      nodeGroup: g,
-      steps: present.length,
-      minUtil: Math.min(...present.map(([v]) => v)),
-      meanUtil: present.reduce((a, [v]) => a + v, 0) / present.length,
-      lastSampleMs: at(t - (h.length - 1 - last[1])),
-    });
-  }
   return {
     now: new Date(at(t)),
     groups,
     nodes: nodeInfos,
     pods,
-    metrics: { gpus, groups: groupWins },
+    metrics: { gpus: gpuWindowsAt(registered, t, at), groups: groupWindowsAt(s, t, at) },
     errors: promDown ? [{ source: "prometheus", message: "simulated outage" }] : [],
   };
 }
