@@ -86,7 +86,7 @@ describe("the backfill pool", () => {
       await expect(backfill(files, path.join(work, "blocks"))).rejects.toThrow(/promtool failed on .*day-1\.om/);
       const good = await backfill([files[0]!, files[2]!], path.join(work, "good"));
       expect(good).toBeUndefined();
-      // Day-long data: promtool's default (2 h) cuts each day into 12 blocks; ours into at most 2 (18 h blocks).
+      // Day-long data: promtool's default (2 h) cuts each day into 12 blocks; ours into at most 2 (162 h blocks, aligned to the epoch).
       const metas = await Promise.all(
         (await readdir(path.join(work, "good"))).map(
           async (b) => JSON.parse(await readFile(path.join(work, "good", b, "meta.json"), "utf8")) as { minTime: number; maxTime: number },

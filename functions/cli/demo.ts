@@ -11,7 +11,6 @@ import { computeChargeback } from "../core/chargeback.js";
 import { ensureDebianPackages, PROMETHEUS_PACKAGE } from "../demo/system-packages.js";
 import { packageFile } from "../package-files.js";
 
-const DEMO_MONTH = "2026-10";
 
 /**
  * `--cache-dir` and `--out` let the benchmark time a first run (an empty cache) beside
@@ -21,11 +20,12 @@ async function demo(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { "cache-dir": { type: "string" }, out: { type: "string" } } });
   ensureDebianPackages([PROMETHEUS_PACKAGE], { purpose: "npm start", install: true });
   const { prepareMonthData, startPrometheus } = await import("../demo/local-prometheus.js");
-  const { exactAnswer } = await import("../demo/month-generator.js");
+  const { DEMO_MONTH: DEMO_SPEC, exactAnswer } = await import("../demo/month-generator.js");
+  const DEMO_MONTH = DEMO_SPEC.month;
   const cacheDir = values["cache-dir"] ? path.resolve(values["cache-dir"]) : packageFile(".tmp", "month-cache");
   console.log(`Generating and backfilling the demo month ${DEMO_MONTH} (cached in ${path.relative(process.cwd(), cacheDir)})…`);
   const t0 = Date.now();
-  const { dataDir, gen } = await prepareMonthData({ month: DEMO_MONTH, scale: "demo", cacheDir });
+  const { dataDir, gen } = await prepareMonthData({ ...DEMO_SPEC, cacheDir });
   console.log(`  ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const prom = await startPrometheus({ dataDir });
   console.log(`Prometheus 2.42 running at ${prom.url}`);
