@@ -11,7 +11,6 @@ import { computeChargeback } from "../core/chargeback.js";
 import { ensureDebianPackages, PROMETHEUS_PACKAGE } from "../demo/system-packages.js";
 import { packageFile } from "../package-files.js";
 
-
 /**
  * `--cache-dir` and `--out` let the benchmark time a first run (an empty cache) beside
  * cached ones without touching the checkout's own cache and ./out.
