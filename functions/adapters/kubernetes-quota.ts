@@ -1,6 +1,5 @@
-// Types only at import time: the client (undici 8) needs Node >= 22.19 and is loaded on demand by eksCoreApi,
-// so the CLI and the other commands keep working on Node 20.
-import type { ConfigurationOptions, CoreV1Api, CustomObjectsApi, V1ResourceQuota } from "@kubernetes/client-node";
+import type { CoreV1Api, V1ResourceQuota } from "@kubernetes/client-node";
+import { MERGE_PATCH, kubernetesStatusOf, type KubernetesApis } from "./kubernetes-client.js";
 import type { Tenant } from "../core/config.js";
 import { makeTenantResolver } from "../core/attribution.js";
 import type { QuotaEnforcer } from "../quota/run-quota-check.js";
@@ -29,10 +28,6 @@ interface QuotaSnapshot {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   spec: V1ResourceQuota["spec"];
-}
-
-function statusCode(e: unknown): number | undefined {
-  return (e as { code?: number }).code;
 }
 
 /** Sums GPU requests of Running pods, per extended resource (`nvidia.com/gpu`, `nvidia.com/mig-3g.40gb`, …). */
@@ -69,7 +64,7 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
       try {
         existing = await api.readNamespacedResourceQuota({ name, namespace });
       } catch (e) {
-        if (statusCode(e) !== 404) throw e;
+        if (kubernetesStatusOf(e) !== 404) throw e;
       }
       // Our own object left by an interrupted run carries the true "before" in an annotation.
       const before: QuotaSnapshot | null = existing
@@ -103,7 +98,7 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
         try {
           await api.deleteNamespacedResourceQuota({ name, namespace });
         } catch (e) {
-          if (statusCode(e) !== 404) throw e; // already gone: the lift is done
+          if (kubernetesStatusOf(e) !== 404) throw e; // already gone: the lift is done
         }
         return { after: null };
       }
@@ -121,52 +116,12 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
           body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } },
         });
       } catch (e) {
-        if (statusCode(e) !== 404) throw e;
+        if (kubernetesStatusOf(e) !== 404) throw e;
         await api.createNamespacedResourceQuota({ namespace, body });
       }
       return { after: snap.spec };
     },
   };
-}
-
-/** The clients the quota function uses, from one KubeConfig (one endpoint, one token). */
-export interface KubernetesApis {
-  core: CoreV1Api;
-  customObjects: CustomObjectsApi;
-  /** Request options that send a patch as `application/merge-patch+json` (RFC 7386). */
-  mergePatch: ConfigurationOptions;
-}
-
-/** Clients for an EKS cluster authenticated with a bearer token (see eks-token.ts). */
-export async function eksKubernetesApis(opts: { server: string; caData?: string; token: string }): Promise<KubernetesApis> {
-  const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
-  let k8s: typeof import("@kubernetes/client-node");
-  try {
-    k8s = await import("@kubernetes/client-node");
-  } catch (e) {
-    throw new Error(
-      `cannot load @kubernetes/client-node on Node ${process.versions.node} (it needs Node >= 22.19${major < 22 || (major === 22 && minor < 19) ? "; run enforcement on Node 22, as the Lambda does" : ""}): ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    // EKS endpoints are https and verified against the cluster CA; plain http (a local test API server) has no TLS to verify.
-    clusters: [{ name: "eks", server: opts.server, caData: opts.caData, skipTLSVerify: opts.server.startsWith("http://") }],
-    users: [{ name: "iam", token: opts.token }],
-    contexts: [{ name: "eks", cluster: "eks", user: "iam" }],
-    currentContext: "eks",
-  });
-  return {
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    customObjects: kc.makeApiClient(k8s.CustomObjectsApi),
-    mergePatch: k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-  };
-}
-
-/** A CoreV1Api for an EKS cluster authenticated with a bearer token (see eks-token.ts). */
-export async function eksCoreApi(opts: { server: string; caData?: string; token: string }): Promise<CoreV1Api> {
-  return (await eksKubernetesApis(opts)).core;
 }
 
 /**
@@ -223,7 +178,8 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
           page = await customObjects.listClusterCustomObject({ ...base, plural: "localqueues", _continue: cont });
         } catch (e) {
           // The collection itself is missing only when the API server does not serve the resource: Kueue's CRDs are not installed.
-          if (statusCode(e) === 404) throw new KueueNotInstalledError(`GET /apis/${KUEUE_GROUP}/${KUEUE_VERSION}/localqueues answered 404`);
+          if (kubernetesStatusOf(e) === 404)
+            throw new KueueNotInstalledError(`GET /apis/${KUEUE_GROUP}/${KUEUE_VERSION}/localqueues answered 404`);
           throw e;
         }
         for (const o of page.items ?? [])
@@ -240,7 +196,7 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
             }),
           );
         } catch (e) {
-          if (statusCode(e) !== 404) throw e; // missing: the selection names it as missing, before anything is changed
+          if (kubernetesStatusOf(e) !== 404) throw e; // missing: the selection names it as missing, before anything is changed
         }
       }
       const ns = await core.listNamespace();
@@ -261,9 +217,9 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
         r.kind === "LocalQueue"
           ? await customObjects.patchNamespacedCustomObject(
               { ...base, namespace: r.namespace, plural: "localqueues", name: r.name, body },
-              apis.mergePatch,
+              MERGE_PATCH,
             )
-          : await customObjects.patchClusterCustomObject({ ...base, plural: "clusterqueues", name: r.name, body }, apis.mergePatch);
+          : await customObjects.patchClusterCustomObject({ ...base, plural: "clusterqueues", name: r.name, body }, MERGE_PATCH);
       return { after: (out.spec?.stopPolicy as StopPolicy | undefined) ?? null };
     },
   };
