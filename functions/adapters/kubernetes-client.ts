@@ -10,6 +10,7 @@ import {
   type ConfigurationOptions,
   type User,
 } from "@kubernetes/client-node";
+import { UnavailableError } from "../core/errors.js";
 
 /**
  * The one Kubernetes client of the product: `@kubernetes/client-node` (the project's official
@@ -93,15 +94,34 @@ export class KubernetesApiError extends Error {
   }
 }
 
+/** No answer at all: the API server refused or dropped the connection, or missed the deadline. Run again later. */
+export class KubernetesUnreachableError extends UnavailableError {
+  override name = "KubernetesUnreachableError";
+}
+
+/** fetch (undici) reports a failed connection as `TypeError: fetch failed` with the socket error as its cause. */
+function unreachableReason(e: unknown): string | undefined {
+  if (!(e instanceof Error)) return undefined;
+  if (e.name === "TimeoutError") return "no answer within the deadline";
+  if (e instanceof TypeError && e.message === "fetch failed") {
+    const cause = e.cause as { code?: unknown; message?: unknown } | undefined;
+    return String(cause?.code ?? cause?.message ?? e.message);
+  }
+  return undefined;
+}
+
 /**
- * Runs one call and turns the client's ApiException (whose message is the whole response,
- * headers included) into a KubernetesApiError that says which call failed and why, in one line
- * that the controller's audit log and the halt reason can carry.
+ * Runs one call and says which call failed and why, in one line that the controller's audit log
+ * and the halt reason can carry: the client's ApiException (whose message is the whole response,
+ * headers included) becomes a KubernetesApiError with the server's Status message; a connection
+ * that failed or timed out becomes a KubernetesUnreachableError (unavailable, like any network error).
  */
 export async function kubernetesCall<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (e) {
+    const unreachable = unreachableReason(e);
+    if (unreachable) throw new KubernetesUnreachableError(`Kubernetes API ${what}: ${unreachable}`, { cause: e });
     if (!(e instanceof ApiException)) throw e;
     throw new KubernetesApiError(`Kubernetes API ${what}: HTTP ${e.code}: ${statusMessage(e.body).slice(0, 300)}`, e.code, { cause: e });
   }

@@ -1,5 +1,5 @@
 import type { CoreV1Api, V1ResourceQuota } from "@kubernetes/client-node";
-import { MERGE_PATCH, kubernetesStatusOf, type KubernetesApis } from "./kubernetes-client.js";
+import { MERGE_PATCH, kubernetesCall, kubernetesStatusOf, type KubernetesApis } from "./kubernetes-client.js";
 import type { Tenant } from "../core/config.js";
 import { makeTenantResolver } from "../core/attribution.js";
 import type { QuotaEnforcer } from "../quota/run-quota-check.js";
@@ -35,7 +35,9 @@ async function runningGpuRequests(api: CoreV1Api, namespace: string): Promise<Ma
   const out = new Map<string, number>([["nvidia.com/gpu", 0]]);
   let cont: string | undefined;
   do {
-    const pods = await api.listNamespacedPod({ namespace, fieldSelector: "status.phase=Running", _continue: cont });
+    const pods = await kubernetesCall(`GET pods of ${namespace}`, () =>
+      api.listNamespacedPod({ namespace, fieldSelector: "status.phase=Running", _continue: cont }),
+    );
     for (const p of pods.items)
       for (const c of p.spec?.containers ?? [])
         for (const [res, q] of Object.entries(c.resources?.requests ?? {}))
@@ -50,7 +52,7 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
     async namespacesOf(subject, tenants: readonly Tenant[]) {
       if (subject.kind === "namespace") return [subject.namespace!];
       const resolve = makeTenantResolver(tenants);
-      const list = await api.listNamespace();
+      const list = await kubernetesCall("GET namespaces", () => api.listNamespace());
       return list.items
         .map((n) => ({ name: n.metadata!.name!, label: n.metadata?.labels?.tenant }))
         .filter((n) => resolve(n.name, n.label).tenantId === subject.tenantId)
@@ -62,7 +64,9 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
       const name = BLOCK_QUOTA_NAME[kind];
       let existing: V1ResourceQuota | undefined;
       try {
-        existing = await api.readNamespacedResourceQuota({ name, namespace });
+        existing = await kubernetesCall(`GET resourcequota ${namespace}/${name}`, () =>
+          api.readNamespacedResourceQuota({ name, namespace }),
+        );
       } catch (e) {
         if (kubernetesStatusOf(e) !== 404) throw e;
       }
@@ -86,8 +90,9 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
         },
         spec: { hard },
       };
-      if (existing) await api.replaceNamespacedResourceQuota({ name, namespace, body });
-      else await api.createNamespacedResourceQuota({ namespace, body });
+      if (existing)
+        await kubernetesCall(`PUT resourcequota ${namespace}/${name}`, () => api.replaceNamespacedResourceQuota({ name, namespace, body }));
+      else await kubernetesCall(`POST resourcequota ${namespace}/${name}`, () => api.createNamespacedResourceQuota({ namespace, body }));
       return { before, appliedGpus: requests.get("nvidia.com/gpu") ?? 0, after: body.spec };
     },
 
@@ -96,7 +101,7 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
       const snap = before as QuotaSnapshot | null;
       if (!snap) {
         try {
-          await api.deleteNamespacedResourceQuota({ name, namespace });
+          await kubernetesCall(`DELETE resourcequota ${namespace}/${name}`, () => api.deleteNamespacedResourceQuota({ name, namespace }));
         } catch (e) {
           if (kubernetesStatusOf(e) !== 404) throw e; // already gone: the lift is done
         }
@@ -109,15 +114,19 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
         spec: snap.spec,
       };
       try {
-        const cur = await api.readNamespacedResourceQuota({ name, namespace });
-        await api.replaceNamespacedResourceQuota({
-          name,
-          namespace,
-          body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } },
-        });
+        const cur = await kubernetesCall(`GET resourcequota ${namespace}/${name}`, () =>
+          api.readNamespacedResourceQuota({ name, namespace }),
+        );
+        await kubernetesCall(`PUT resourcequota ${namespace}/${name}`, () =>
+          api.replaceNamespacedResourceQuota({
+            name,
+            namespace,
+            body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } },
+          }),
+        );
       } catch (e) {
         if (kubernetesStatusOf(e) !== 404) throw e;
-        await api.createNamespacedResourceQuota({ namespace, body });
+        await kubernetesCall(`POST resourcequota ${namespace}/${name}`, () => api.createNamespacedResourceQuota({ namespace, body }));
       }
       return { after: snap.spec };
     },
@@ -175,7 +184,9 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
       do {
         let page: { items?: KueueObject[]; metadata?: { continue?: string } };
         try {
-          page = await customObjects.listClusterCustomObject({ ...base, plural: "localqueues", _continue: cont });
+          page = await kubernetesCall(`GET ${KUEUE_GROUP}/${KUEUE_VERSION} localqueues`, () =>
+            customObjects.listClusterCustomObject({ ...base, plural: "localqueues", _continue: cont }),
+          );
         } catch (e) {
           // The collection itself is missing only when the API server does not serve the resource: Kueue's CRDs are not installed.
           if (kubernetesStatusOf(e) === 404)
@@ -190,16 +201,21 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
       for (const name of [...new Set(clusterQueueNames)].sort()) {
         try {
           clusterQueues.push(
-            observed(await customObjects.getClusterCustomObject({ ...base, plural: "clusterqueues", name }), {
-              kind: "ClusterQueue",
-              name,
-            }),
+            observed(
+              await kubernetesCall(`GET clusterqueue ${name}`, () =>
+                customObjects.getClusterCustomObject({ ...base, plural: "clusterqueues", name }),
+              ),
+              {
+                kind: "ClusterQueue",
+                name,
+              },
+            ),
           );
         } catch (e) {
           if (kubernetesStatusOf(e) !== 404) throw e; // missing: the selection names it as missing, before anything is changed
         }
       }
-      const ns = await core.listNamespace();
+      const ns = await kubernetesCall("GET namespaces", () => core.listNamespace());
       const namespaces = ns.items.map((n) => ({ name: n.metadata!.name!, labels: n.metadata?.labels ?? {} }));
       return { namespaces, localQueues, clusterQueues };
     },
@@ -215,11 +231,15 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
       const r = queue.ref;
       const out: KueueObject =
         r.kind === "LocalQueue"
-          ? await customObjects.patchNamespacedCustomObject(
-              { ...base, namespace: r.namespace, plural: "localqueues", name: r.name, body },
-              MERGE_PATCH,
+          ? await kubernetesCall(`PATCH localqueue ${r.namespace}/${r.name}`, () =>
+              customObjects.patchNamespacedCustomObject(
+                { ...base, namespace: r.namespace, plural: "localqueues", name: r.name, body },
+                MERGE_PATCH,
+              ),
             )
-          : await customObjects.patchClusterCustomObject({ ...base, plural: "clusterqueues", name: r.name, body }, MERGE_PATCH);
+          : await kubernetesCall(`PATCH clusterqueue ${r.name}`, () =>
+              customObjects.patchClusterCustomObject({ ...base, plural: "clusterqueues", name: r.name, body }, MERGE_PATCH),
+            );
       return { after: (out.spec?.stopPolicy as StopPolicy | undefined) ?? null };
     },
   };

@@ -1,5 +1,6 @@
 // No Kubernetes API server runs here: the calls go to the repository's fake Kubernetes API
-// (test/support/fake-kube-api.ts), and, for the deadline, to a local server that never answers.
+// (test/support/fake-kube-api.ts), and, for the deadline and a refused connection, to local servers
+// that never answer or are gone.
 import { afterEach, describe, expect, it } from "vitest";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,6 +11,7 @@ import {
   kubernetesCall,
   kubernetesStatusOf,
 } from "../../functions/adapters/kubernetes-client.js";
+import { errorKind } from "../../functions/core/errors.js";
 import { k8sNode, startFakeKubeApi } from "../support/fake-kube-api.js";
 
 const stops: (() => Promise<void>)[] = [];
@@ -58,7 +60,20 @@ describe("Kubernetes client", () => {
       timeoutMs: 200,
     });
     const started = Date.now();
-    await expect(core.listNode()).rejects.toThrow(/timeout|aborted/i);
+    const err = await kubernetesCall("GET /api/v1/nodes", () => core.listNode()).catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(5_000);
+    expect((err as Error).message).toBe("Kubernetes API GET /api/v1/nodes: no answer within the deadline");
+    expect(errorKind(err)).toBe("unavailable");
+  });
+
+  it("given nothing listens at the endpoint, when a call is made, then it is unavailable and says the connection was refused", async () => {
+    const server = http.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((r) => server.close(() => r())); // the port is free again: connections are refused
+    const { core } = kubernetesApis({ server: `http://127.0.0.1:${port}`, token: async () => "t" });
+    const err = await kubernetesCall("GET /api/v1/nodes", () => core.listNode()).catch((e: unknown) => e);
+    expect((err as Error).message).toBe("Kubernetes API GET /api/v1/nodes: ECONNREFUSED");
+    expect(errorKind(err)).toBe("unavailable");
   });
 });
