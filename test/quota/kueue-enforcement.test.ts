@@ -24,6 +24,7 @@ import { s3JsonObjects, startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
 import { startFakeKubeApi, type FakeClusterInput, type FakeKubeApi, type KueueObject } from "../support/fake-kube-api.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
+import { configWith } from "../support/config-edit.js";
 
 const BUCKET = "quota-kueue";
 const CLASS = "gpu-billing.example.com/workload-class";
@@ -32,10 +33,7 @@ const config = (extra = "", text = referenceConfigText): Config =>
     `${text}\nquota: { enforce: true, language: en, opsRecipients: [ops@platform.example.com], enforcement: { mode: kueue }, ${extra} }\n`,
     "test",
   );
-const raisedSuwon = referenceConfigText.replace(
-  "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
-  "monthlyQuotaGpuHours: 200\n    recipients: [gpu-admin@suwon",
-);
+const raisedSuwon = configWith(referenceConfigText, [["tenants", { id: "suwon" }, "monthlyQuotaGpuHours"], 200]);
 const meterWith =
   (tenants: Record<string, number>) =>
   async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
