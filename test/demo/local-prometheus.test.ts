@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { generateMonth, type GeneratedMonth } from "../functions/demo/month-generator.js";
-import { backfill, backfillMonth, startPrometheus, type RunningPrometheus } from "../functions/demo/local-prometheus.js";
+import { generateMonth, type GeneratedMonth } from "../../functions/demo/month-generator.js";
+import { backfill, backfillMonth, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 
 /**
  * The harness itself, against the real Prometheus 2.42: two days of the demo
