@@ -197,3 +197,24 @@ describe("architecture", () => {
     expect(intoTests.map((e) => `${e.from} -> ${e.to}`)).toEqual(STILL_INTO_TESTS);
   });
 });
+
+/** Product files whose source matches `pattern`, relative to the repository root. */
+function productFilesMatching(pattern: RegExp): string[] {
+  return PRODUCT_ROOTS.flatMap((root) => tsFiles(join(ROOT, root)))
+    .filter((file) => pattern.test(readFileSync(file, "utf8")))
+    .map((file) => relative(ROOT, file).split(sep).join("/"))
+    .sort();
+}
+
+describe("one adapter per outside system", () => {
+  it("given the product sources, when they load @kubernetes/client-node at run time, then only the one Kubernetes client module does", () => {
+    // `import type` is free: the adapters name the API's object types; only building clients is kept in one place.
+    const valueImport =
+      /^import\s+(?!type\s)[^;]*?\bfrom\s+["']@kubernetes\/client-node["']|import\(\s*["']@kubernetes\/client-node["']\s*\)/m;
+    expect(productFilesMatching(valueImport)).toEqual(["functions/adapters/kubernetes-client.ts"]);
+  });
+
+  it("given the product sources, when they describe an EKS cluster or sign an EKS token, then only the one EKS auth module does", () => {
+    expect(productFilesMatching(/DescribeClusterCommand|x-k8s-aws-id/)).toEqual(["functions/adapters/eks-auth.ts"]);
+  });
+});

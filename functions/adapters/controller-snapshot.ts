@@ -1,7 +1,8 @@
 import type { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import type { PrometheusClient } from "./prometheus-client.js";
 import { describeNodeGroups } from "./autoscaling-node-groups.js";
-import { listNodes, listPods, type KubeApi } from "./kubernetes-nodes.js";
+import { listNodes, listPods } from "./kubernetes-nodes.js";
 import { fetchControllerMetrics, type ControllerQueryOptions } from "./controller-prometheus.js";
 import { poolOf, type ControllerPolicy } from "../controller/policy.js";
 import { withGroupFreshness, type Snapshot, type SourceError } from "../controller/snapshot.js";
@@ -12,7 +13,7 @@ import { withGroupFreshness, type Snapshot, type SourceError } from "../controll
  * list that would read as "no pods" or "no utilization".
  */
 export async function gatherSnapshot(
-  deps: { autoScaling: AutoScalingClient; kube: KubeApi; prometheus: PrometheusClient },
+  deps: { autoScaling: AutoScalingClient; kube: CoreV1Api; prometheus: PrometheusClient },
   policy: ControllerPolicy,
   now: Date,
   query: Partial<ControllerQueryOptions> = {},

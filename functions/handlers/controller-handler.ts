@@ -6,6 +6,7 @@ import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EKSClient } from "@aws-sdk/client-eks";
 import { S3Client } from "@aws-sdk/client-s3";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { parsePolicy, type ControllerPolicy } from "../controller/policy.js";
 import { gpuHoursSavedEstimate, runController, type ControllerDeps } from "../controller/run-controller.js";
@@ -13,8 +14,9 @@ import { ControllerLease, type HeldLease } from "../adapters/controller-lease.js
 import { auditRecordOf, writeAuditLog } from "../adapters/controller-audit-log.js";
 import { CONTROLLER_NAMESPACE, publishRunMetrics } from "../adapters/controller-metrics.js";
 import { setDesiredCapacity, terminateInstance } from "../adapters/autoscaling-node-groups.js";
-import { cordonAndTaint, kubeApi, listPods, releaseNode, type KubeApi } from "../adapters/kubernetes-nodes.js";
-import { describeClusterAccess, eksTokenProvider } from "../adapters/eks-cluster-auth.js";
+import { cordonAndTaint, listPods, releaseNode } from "../adapters/kubernetes-nodes.js";
+import { kubernetesApis } from "../adapters/kubernetes-client.js";
+import { describeClusterAccess, eksTokenProvider } from "../adapters/eks-auth.js";
 import { gatherSnapshot } from "../adapters/controller-snapshot.js";
 import { createPrometheusClient, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { poolOf } from "../controller/policy.js";
@@ -56,7 +58,7 @@ export interface ControllerClients {
   s3: S3Client;
   autoScaling: AutoScalingClient;
   cloudWatch: CloudWatchClient;
-  kube: KubeApi;
+  kube: CoreV1Api;
   prometheus: PrometheusClient;
 }
 
@@ -88,7 +90,11 @@ export async function buildController(rawEnv: Record<string, string | undefined>
       s3: new S3Client({}),
       autoScaling: new AutoScalingClient({}),
       cloudWatch: new CloudWatchClient({}),
-      kube: kubeApi(access.endpoint, eksTokenProvider(env.EKS_CLUSTER_NAME, env.AWS_REGION, credentials), access.caData),
+      kube: kubernetesApis({
+        server: access.endpoint,
+        caData: access.caData,
+        token: eksTokenProvider({ clusterName: env.EKS_CLUSTER_NAME, region: env.AWS_REGION, credentials }),
+      }).core,
       prometheus: createPrometheusClient({
         url: env.PROMETHEUS_URL,
         auth: env.PROMETHEUS_SIGV4_REGION ? { type: "sigv4", region: env.PROMETHEUS_SIGV4_REGION, credentials } : { type: "none" },

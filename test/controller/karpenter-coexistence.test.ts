@@ -1,15 +1,16 @@
 // No Kubernetes API server and no Karpenter run here: nodes and pods are served by the
-// repository's local fake Kubernetes API (test/controller/fake-kube-api.ts), read through
+// repository's fake Kubernetes API (test/support/fake-kube-api.ts), read through
 // the real adapter, and planned by the real planner.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { kubeApi, listNodes, listPods } from "../../functions/adapters/kubernetes-nodes.js";
+import { listNodes, listPods } from "../../functions/adapters/kubernetes-nodes.js";
+import { kubernetesApis } from "../../functions/adapters/kubernetes-client.js";
 import { planController } from "../../functions/controller/decide.js";
 import { main } from "../../functions/cli/main.js";
 import type { Snapshot } from "../../functions/controller/snapshot.js";
-import { k8sNode, k8sPod, startFakeKubeApi } from "./fake-kube-api.js";
+import { k8sNode, k8sPod, startFakeKubeApi } from "../support/fake-kube-api.js";
 import { group, gpuWindows, policy, state } from "./fixtures.js";
 
 const NOW_MS = Date.parse("2026-11-23T06:00:00Z");
@@ -35,7 +36,7 @@ afterEach(async () => {
 async function snapshotFrom(world: { nodes: any[]; pods: any[] }): Promise<Snapshot> {
   const k = await startFakeKubeApi(world);
   stop = k.stop;
-  const api = kubeApi(k.url, () => "t0k");
+  const api = kubernetesApis({ server: k.url, token: async () => "t0k" }).core;
   const nodes = await listNodes(api);
   const pods = await listPods(api, (ng) => (ng.startsWith("g5") ? "g5" : undefined));
   const managed = nodes.filter((n) => n.nodeGroup);
