@@ -218,3 +218,20 @@ describe("one adapter per outside system", () => {
     expect(productFilesMatching(/DescribeClusterCommand|x-k8s-aws-id/)).toEqual(["functions/adapters/eks-auth.ts"]);
   });
 });
+
+describe("one AWS SDK", () => {
+  it("given the lock file, when the AWS SDK's packages are listed, then each is installed once (every client on one shared core)", () => {
+    // Each @aws-sdk/client-* is released only when it changes, so the clients' own versions differ
+    // (client-cloudwatch's newest is older than client-s3's); what must be one is the code they
+    // share — @aws-sdk/core, the middleware, @smithy/* — or two clients would sign, retry and
+    // parse errors differently.
+    const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { version?: string }> };
+    const versions = new Map<string, Set<string>>();
+    for (const [where, p] of Object.entries(lock.packages)) {
+      const name = /node_modules\/((?:@aws-sdk|@smithy|@aws-crypto)\/[^/]+)$/.exec(where)?.[1];
+      if (name && p.version) versions.set(name, (versions.get(name) ?? new Set()).add(p.version));
+    }
+    expect(versions.get("@aws-sdk/core")?.size).toBe(1);
+    expect([...versions].filter(([, v]) => v.size > 1).map(([n, v]) => `${n}: ${[...v].join(", ")}`)).toEqual([]);
+  });
+});
