@@ -1,9 +1,10 @@
 import PDFDocument from "pdfkit";
+import * as fontkit from "fontkit";
 import { createRequire } from "node:module";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { D, type Dec } from "../core/decimal.js";
-import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, originLabel } from "./i18n.js";
+import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, originLabel, type Labels } from "./i18n.js";
 import type { ReportModel } from "./report-model.js";
 import type { Language } from "../core/language.js";
 import { BadInputError } from "../core/errors.js";
@@ -37,9 +38,22 @@ export class FontNotFoundError extends BadInputError {
 
 /**
  * Parsed fonts by file, shared by every document of the process: parsing Pretendard's
- * 2.7 MB tables dominated a tenant report's render time.
+ * 2.7 MB tables dominated a tenant report's render time. The font is parsed here with fontkit,
+ * exactly as pdfkit parses a path (`fontkit.create(fs.readFileSync(src))`, PDFFontFactory.open in
+ * pdfkit 0.20), and handed to `registerFont`, which takes a parsed fontkit `Font` since pdfkit
+ * 0.17 (CHANGELOG: "Accept already-parsed fontkit `Font` instances in `doc.font()` and
+ * `registerFont`"); each document still embeds its own subset.
  */
-const parsedFonts = new Map<string, unknown>();
+const parsedFonts = new Map<string, fontkit.Font>();
+
+function parsedFont(file: string): fontkit.Font {
+  let font = parsedFonts.get(file);
+  if (!font) {
+    font = fontkit.create(readFileSync(file));
+    parsedFonts.set(file, font);
+  }
+  return font;
+}
 
 const C = {
   ink: "#1f2933",
@@ -62,16 +76,63 @@ interface Column {
 
 const num = (d: Dec) => Number(d.toFixed(6));
 
+/** What every section draws with: the document, the model and its labels, and the page's text column. */
+interface PdfLayout {
+  doc: PDFKit.PDFDocument;
+  model: ReportModel;
+  L: Labels;
+  /** The tenant's name and id, or "platform". */
+  scopeName: string;
+  /** Left edge and width of the text column (inside the page margins). */
+  left: number;
+  width: number;
+  money: (d: Dec) => string;
+}
+
 /**
  * Renders the report model as a PDF: cover with totals and the cost bar chart, tenants and
- * Spot vs On-Demand, the daily trend line chart, namespaces, idle capacity, quota, and a
- * methodology page. Pretendard is embedded and subset by pdfkit, so Hangul renders and extracts.
+ * Spot vs On-Demand, the daily trend line chart, namespaces, idle capacity, the controller's
+ * savings, the reconciliation, quota, a methodology page, and a footer on every page.
+ * Pretendard is embedded and subset by pdfkit, so Hangul renders and extracts.
  */
 export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Promise<Buffer> {
   const L = labels(opts.lang);
+  const scopeName = model.scope.kind === "tenant" ? `${model.scope.tenantName} (${model.scope.tenantId})` : L.platform;
+  const doc = openDocument(model, opts, L, scopeName);
+  const chunks: Buffer[] = [];
+  doc.on("data", (c: Buffer) => chunks.push(c));
+  const done = new Promise<Buffer>((resolve, reject) => {
+    doc.on("end", () => resolve(Buffer.concat(chunks)));
+    doc.on("error", reject);
+  });
+  const left = doc.page.margins.left;
+  const width = doc.page.width - left - doc.page.margins.right;
+  const money = (d: Dec) => fmtMoney(d, model.currency, model.currencyDecimals);
+  const ctx: PdfLayout = { doc, model, L, scopeName, left, width, money };
+
+  coverSection(ctx);
+  tenantsSection(ctx);
+  capacityTypesSection(ctx);
+  dailyTrendSection(ctx);
+  namespacesSection(ctx);
+  if (model.idle) idleSection(ctx, model.idle);
+  if (model.controller) controllerSection(ctx, model.controller);
+  if (model.reconciliation) reconciliationSection(ctx, model.reconciliation);
+  quotaSection(ctx);
+  methodologyPage(ctx);
+  pageFooters(ctx);
+  doc.end();
+  return done;
+}
+
+/**
+ * The document with its fixed metadata and both fonts registered. Fonts are selected here in a
+ * fixed order (regular, then bold) whether parsed now or cached, so font ids (and bytes) never
+ * depend on the cache.
+ */
+function openDocument(model: ReportModel, opts: PdfOptions, L: Labels, scopeName: string): PDFKit.PDFDocument {
   const fontDir = opts.fontDir ?? defaultFontDir();
   for (const f of Object.values(FONT_FILES)) if (!existsSync(path.join(fontDir, f))) throw new FontNotFoundError(path.join(fontDir, f));
-  const scopeName = model.scope.kind === "tenant" ? `${model.scope.tenantName} (${model.scope.tenantId})` : L.platform;
   const doc = new PDFDocument({
     size: "A4",
     margins: { top: 50, bottom: 56, left: 50, right: 50 },
@@ -92,220 +153,266 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     ["R", FONT_FILES.regular],
     ["B", FONT_FILES.bold],
   ] as const) {
-    const full = path.join(fontDir, file);
-    const parsed = parsedFonts.get(full);
-    // pdfkit takes a parsed fontkit font as well as a path; each document still embeds its own subset.
-    doc.registerFont(name, (parsed ?? full) as string);
-    // Selected here in a fixed order whether parsed or cached, so font ids (and bytes) never depend on the cache.
+    // @types/pdfkit lists paths and buffers only; pdfkit itself takes any object with fontkit's `layout` (see parsedFonts).
+    doc.registerFont(name, parsedFont(path.join(fontDir, file)) as unknown as Buffer);
     doc.font(name);
-    if (!parsed) parsedFonts.set(full, (doc as unknown as { _font: { font: unknown } })._font.font);
   }
-  const chunks: Buffer[] = [];
-  doc.on("data", (c: Buffer) => chunks.push(c));
-  const done = new Promise<Buffer>((resolve, reject) => {
-    doc.on("end", () => resolve(Buffer.concat(chunks)));
-    doc.on("error", reject);
-  });
+  return doc;
+}
 
-  const left = doc.page.margins.left;
-  const width = doc.page.width - left - doc.page.margins.right;
-  const bottom = () => doc.page.height - doc.page.margins.bottom;
-  const ensure = (h: number) => {
-    if (doc.y + h > bottom()) doc.addPage();
-  };
-  const money = (d: Dec) => fmtMoney(d, model.currency, model.currencyDecimals);
-  const fit = (s: string, w: number) => {
-    if (doc.widthOfString(s) <= w) return s;
-    let t = s;
-    while (t.length > 1 && doc.widthOfString(`${t}…`) > w) t = t.slice(0, -1);
-    return `${t}…`;
-  };
+/** Bottom of the writable area of the current page. */
+const bottomOf = (doc: PDFKit.PDFDocument) => doc.page.height - doc.page.margins.bottom;
 
-  /** `keep`: height of what follows, so a heading never ends a page alone. */
-  const heading = (text: string, size = 15, keep = 60) => {
-    ensure(size + 20 + keep);
-    doc.moveDown(0.6);
-    doc.font("B").fontSize(size).fillColor(C.head).text(text, left, doc.y, { width });
-    const y = doc.y + 2;
+/** Starts a new page unless `h` more points fit on this one. */
+function ensure({ doc }: PdfLayout, h: number): void {
+  if (doc.y + h > bottomOf(doc)) doc.addPage();
+}
+
+/** `s`, cut with an ellipsis to fit `w` points in the current font. */
+function fit({ doc }: PdfLayout, s: string, w: number): string {
+  if (doc.widthOfString(s) <= w) return s;
+  let t = s;
+  while (t.length > 1 && doc.widthOfString(`${t}…`) > w) t = t.slice(0, -1);
+  return `${t}…`;
+}
+
+/** A section heading with a rule under it. `keep`: height of what follows, so a heading never ends a page alone. */
+function heading(ctx: PdfLayout, text: string, size = 15, keep = 60): void {
+  const { doc, left, width } = ctx;
+  ensure(ctx, size + 20 + keep);
+  doc.moveDown(0.6);
+  doc.font("B").fontSize(size).fillColor(C.head).text(text, left, doc.y, { width });
+  const y = doc.y + 2;
+  doc
+    .moveTo(left, y)
+    .lineTo(left + width, y)
+    .lineWidth(0.8)
+    .strokeColor(C.rule)
+    .stroke();
+  doc.y = y + 8;
+  doc.font("R").fontSize(9).fillColor(C.ink);
+}
+
+/** A paragraph across the text column. */
+function para({ doc, left, width }: PdfLayout, text: string, size = 9, color = C.ink): void {
+  doc.font("R").fontSize(size).fillColor(color).text(text, left, doc.y, { width });
+}
+
+/** A bold sub-heading inside a section, at the current position. */
+function subheading({ doc }: PdfLayout, text: string): void {
+  doc.font("B").fontSize(10).fillColor(C.ink).text(text);
+}
+
+type RowKind = "head" | "body" | "total";
+
+/** One table row at the current position: a filled band for the header, shading for odd body rows, a rule above the totals. */
+function tableRow(
+  ctx: PdfLayout,
+  cols: Column[],
+  ws: number[],
+  tw: number,
+  rh: number,
+  cells: string[],
+  kind: RowKind,
+  shade: boolean,
+): void {
+  const { doc, left } = ctx;
+  const y = doc.y;
+  if (kind === "head") doc.rect(left, y, tw, rh + 2).fill(C.head);
+  else if (shade) doc.rect(left, y, tw, rh).fill(C.band);
+  if (kind === "total")
     doc
       .moveTo(left, y)
-      .lineTo(left + width, y)
+      .lineTo(left + tw, y)
       .lineWidth(0.8)
-      .strokeColor(C.rule)
+      .strokeColor(C.ink)
       .stroke();
-    doc.y = y + 8;
-    doc.font("R").fontSize(9).fillColor(C.ink);
-  };
-  const para = (text: string, size = 9, color = C.ink) => {
-    doc.font("R").fontSize(size).fillColor(color).text(text, left, doc.y, { width });
-  };
+  doc
+    .font(kind === "body" ? "R" : "B")
+    .fontSize(8)
+    .fillColor(kind === "head" ? "#ffffff" : C.ink);
+  let x = left;
+  cells.forEach((c, i) => {
+    const w = ws[i]!;
+    const s = fit(ctx, c, w - 8);
+    doc.text(s, x + 4, y + (kind === "head" ? 5 : 4), { width: w - 8, align: cols[i]!.align ?? "left", lineBreak: false });
+    x += w;
+  });
+  doc.y = y + rh + (kind === "head" ? 2 : 0);
+  doc.x = left;
+}
 
-  const table = (cols: Column[], rows: string[][], opts2: { total?: string[]; rowHeight?: number; natural?: boolean } = {}) => {
-    const rh = opts2.rowHeight ?? 16;
-    const natural = cols.reduce((a, c) => a + c.width, 0);
-    const tw = opts2.natural ? natural : width;
-    const scale = tw / natural;
-    const ws = cols.map((c) => c.width * scale);
-    const drawRow = (cells: string[], kind: "head" | "body" | "total", shade: boolean) => {
-      const y = doc.y;
-      if (kind === "head") doc.rect(left, y, tw, rh + 2).fill(C.head);
-      else if (shade) doc.rect(left, y, tw, rh).fill(C.band);
-      if (kind === "total")
-        doc
-          .moveTo(left, y)
-          .lineTo(left + tw, y)
-          .lineWidth(0.8)
-          .strokeColor(C.ink)
-          .stroke();
-      doc
-        .font(kind === "body" ? "R" : "B")
-        .fontSize(8)
-        .fillColor(kind === "head" ? "#ffffff" : C.ink);
-      let x = left;
-      cells.forEach((c, i) => {
-        const w = ws[i]!;
-        const s = fit(c, w - 8);
-        doc.text(s, x + 4, y + (kind === "head" ? 5 : 4), { width: w - 8, align: cols[i]!.align ?? "left", lineBreak: false });
-        x += w;
-      });
-      doc.y = y + rh + (kind === "head" ? 2 : 0);
-      doc.x = left;
-    };
-    ensure(rh * 3);
-    drawRow(
-      cols.map((c) => c.header),
-      "head",
-      false,
-    );
-    rows.forEach((r, i) => {
-      if (doc.y + rh > bottom()) {
-        doc.addPage();
-        drawRow(
-          cols.map((c) => c.header),
-          "head",
-          false,
-        );
-      }
-      drawRow(r, "body", i % 2 === 1);
-    });
-    if (opts2.total) {
-      ensure(rh);
-      drawRow(opts2.total, "total", false);
+/**
+ * A table: header row (repeated on every page it runs onto), body rows, an optional totals row.
+ * Columns are scaled to the text column's width unless `natural`.
+ */
+function table(
+  ctx: PdfLayout,
+  cols: Column[],
+  rows: string[][],
+  opts: { total?: string[]; rowHeight?: number; natural?: boolean } = {},
+): void {
+  const { doc, width } = ctx;
+  const rh = opts.rowHeight ?? 16;
+  const natural = cols.reduce((a, c) => a + c.width, 0);
+  const tw = opts.natural ? natural : width;
+  const scale = tw / natural;
+  const ws = cols.map((c) => c.width * scale);
+  const drawRow = (cells: string[], kind: RowKind, shade: boolean) => tableRow(ctx, cols, ws, tw, rh, cells, kind, shade);
+  ensure(ctx, rh * 3);
+  drawRow(
+    cols.map((c) => c.header),
+    "head",
+    false,
+  );
+  rows.forEach((r, i) => {
+    if (doc.y + rh > bottomOf(doc)) {
+      doc.addPage();
+      drawRow(
+        cols.map((c) => c.header),
+        "head",
+        false,
+      );
     }
-    doc.moveDown(0.5);
-  };
+    drawRow(r, "body", i % 2 === 1);
+  });
+  if (opts.total) {
+    ensure(ctx, rh);
+    drawRow(opts.total, "total", false);
+  }
+  doc.moveDown(0.5);
+}
 
-  /** Horizontal bars, one per item, value printed at the bar's end. */
-  const barChart = (title: string, items: { label: string; value: number; text: string }[]) => {
-    const barH = 14;
-    const gap = 6;
-    const h = 24 + items.length * (barH + gap);
-    ensure(h + 10);
-    doc.font("B").fontSize(10).fillColor(C.ink).text(title, left, doc.y);
-    const top = doc.y + 6;
-    const labelW = 110;
-    const valueW = 170;
-    const plotW = width - labelW - valueW;
-    const max = Math.max(...items.map((i) => i.value), 0) || 1;
-    items.forEach((it, i) => {
-      const y = top + i * (barH + gap);
-      doc
-        .font("R")
-        .fontSize(8.5)
-        .fillColor(C.ink)
-        .text(fit(it.label, labelW - 8), left, y + 3, { width: labelW - 8, align: "right", lineBreak: false });
-      const w = Math.max(0.5, (it.value / max) * plotW);
-      doc.rect(left + labelW, y, w, barH).fill(C.accent);
-      doc
-        .font("R")
-        .fontSize(8)
-        .fillColor(C.muted)
-        .text(it.text, left + labelW + w + 4, y + 3.5, { lineBreak: false });
-    });
+/** Horizontal bars, one per item, value printed at the bar's end. */
+function barChart(ctx: PdfLayout, title: string, items: { label: string; value: number; text: string }[]): void {
+  const { doc, left, width } = ctx;
+  const barH = 14;
+  const gap = 6;
+  const h = 24 + items.length * (barH + gap);
+  ensure(ctx, h + 10);
+  doc.font("B").fontSize(10).fillColor(C.ink).text(title, left, doc.y);
+  const top = doc.y + 6;
+  const labelW = 110;
+  const valueW = 170;
+  const plotW = width - labelW - valueW;
+  const max = Math.max(...items.map((i) => i.value), 0) || 1;
+  items.forEach((it, i) => {
+    const y = top + i * (barH + gap);
     doc
-      .moveTo(left + labelW, top - 2)
-      .lineTo(left + labelW, top + items.length * (barH + gap) - gap + 2)
-      .lineWidth(0.6)
-      .strokeColor(C.muted)
+      .font("R")
+      .fontSize(8.5)
+      .fillColor(C.ink)
+      .text(fit(ctx, it.label, labelW - 8), left, y + 3, { width: labelW - 8, align: "right", lineBreak: false });
+    const w = Math.max(0.5, (it.value / max) * plotW);
+    doc.rect(left + labelW, y, w, barH).fill(C.accent);
+    doc
+      .font("R")
+      .fontSize(8)
+      .fillColor(C.muted)
+      .text(it.text, left + labelW + w + 4, y + 3.5, { lineBreak: false });
+  });
+  doc
+    .moveTo(left + labelW, top - 2)
+    .lineTo(left + labelW, top + items.length * (barH + gap) - gap + 2)
+    .lineWidth(0.6)
+    .strokeColor(C.muted)
+    .stroke();
+  doc.y = top + items.length * (barH + gap) + 8;
+  doc.x = left;
+}
+
+type Series = { name: string; color: string; values: number[] };
+
+/** Two-series line chart over the month's days with a labelled y axis and a legend. */
+function lineChart(ctx: PdfLayout, title: string, xLabels: string[], series: Series[]): void {
+  const { doc, left, width } = ctx;
+  const h = 220;
+  ensure(ctx, h + 40);
+  doc.font("B").fontSize(10).fillColor(C.ink).text(title, left, doc.y);
+  const top = doc.y + 10;
+  const axisW = 48;
+  const x0 = left + axisW;
+  const w = width - axisW - 10;
+  const plotH = h - 40;
+  const rawMax = Math.max(...series.flatMap((s) => s.values), 0);
+  const step = niceStep(rawMax / 4 || 1);
+  const max = Math.max(step * 4, step * Math.ceil(rawMax / step));
+  const ticks = Math.round(max / step);
+  for (let i = 0; i <= ticks; i++) {
+    const y = top + plotH - (i / ticks) * plotH;
+    doc
+      .moveTo(x0, y)
+      .lineTo(x0 + w, y)
+      .lineWidth(0.4)
+      .strokeColor(i === 0 ? C.muted : C.rule)
       .stroke();
-    doc.y = top + items.length * (barH + gap) + 8;
-    doc.x = left;
-  };
-
-  /** Two-series line chart over the month's days with a labelled y axis and a legend. */
-  const lineChart = (title: string, xLabels: string[], series: { name: string; color: string; values: number[] }[]) => {
-    const h = 220;
-    ensure(h + 40);
-    doc.font("B").fontSize(10).fillColor(C.ink).text(title, left, doc.y);
-    const top = doc.y + 10;
-    const axisW = 48;
-    const x0 = left + axisW;
-    const w = width - axisW - 10;
-    const plotH = h - 40;
-    const rawMax = Math.max(...series.flatMap((s) => s.values), 0);
-    const step = niceStep(rawMax / 4 || 1);
-    const max = Math.max(step * 4, step * Math.ceil(rawMax / step));
-    const ticks = Math.round(max / step);
-    for (let i = 0; i <= ticks; i++) {
-      const y = top + plotH - (i / ticks) * plotH;
-      doc
-        .moveTo(x0, y)
-        .lineTo(x0 + w, y)
-        .lineWidth(0.4)
-        .strokeColor(i === 0 ? C.muted : C.rule)
-        .stroke();
-      doc
-        .font("R")
-        .fontSize(7.5)
-        .fillColor(C.muted)
-        .text(grouped(dec(step * i), step < 1 ? 2 : 0), left, y - 4, { width: axisW - 6, align: "right", lineBreak: false });
-    }
-    const n = xLabels.length;
-    const xAt = (i: number) => x0 + (n <= 1 ? w / 2 : (i / (n - 1)) * w);
-    xLabels.forEach((lab, i) => {
-      if (i % Math.max(1, Math.ceil(n / 10)) !== 0 && i !== n - 1) return;
-      doc
-        .font("R")
-        .fontSize(7.5)
-        .fillColor(C.muted)
-        .text(lab, xAt(i) - 15, top + plotH + 4, { width: 30, align: "center", lineBreak: false });
+    doc
+      .font("R")
+      .fontSize(7.5)
+      .fillColor(C.muted)
+      .text(grouped(dec(step * i), step < 1 ? 2 : 0), left, y - 4, { width: axisW - 6, align: "right", lineBreak: false });
+  }
+  const n = xLabels.length;
+  const xAt = (i: number) => x0 + (n <= 1 ? w / 2 : (i / (n - 1)) * w);
+  xLabels.forEach((lab, i) => {
+    if (i % Math.max(1, Math.ceil(n / 10)) !== 0 && i !== n - 1) return;
+    doc
+      .font("R")
+      .fontSize(7.5)
+      .fillColor(C.muted)
+      .text(lab, xAt(i) - 15, top + plotH + 4, { width: 30, align: "center", lineBreak: false });
+  });
+  for (const s of series) {
+    s.values.forEach((v, i) => {
+      const x = xAt(i);
+      const y = top + plotH - (v / max) * plotH;
+      if (i === 0) doc.moveTo(x, y);
+      else doc.lineTo(x, y);
     });
-    for (const s of series) {
-      s.values.forEach((v, i) => {
-        const x = xAt(i);
-        const y = top + plotH - (v / max) * plotH;
-        if (i === 0) doc.moveTo(x, y);
-        else doc.lineTo(x, y);
-      });
-      doc.lineWidth(1.6).strokeColor(s.color).stroke();
-      s.values.forEach((v, i) => doc.circle(xAt(i), top + plotH - (v / max) * plotH, 1.6).fill(s.color));
-    }
-    let lx = x0;
-    const ly = top + plotH + 20;
-    for (const s of series) {
-      doc.rect(lx, ly + 2, 14, 3).fill(s.color);
-      doc
-        .font("R")
-        .fontSize(8)
-        .fillColor(C.ink)
-        .text(s.name, lx + 18, ly - 1, { lineBreak: false });
-      lx += 30 + doc.widthOfString(s.name);
-    }
-    doc.y = ly + 18;
-    doc.x = left;
-  };
+    doc.lineWidth(1.6).strokeColor(s.color).stroke();
+    s.values.forEach((v, i) => doc.circle(xAt(i), top + plotH - (v / max) * plotH, 1.6).fill(s.color));
+  }
+  chartLegend(ctx, series, x0, top + plotH + 20);
+}
 
-  // --- Cover: what, when, the totals, cost by tenant (or namespace for a tenant's own report)
+/** A line chart's legend: a colour swatch and the name of each series, left to right from `x0`. */
+function chartLegend({ doc, left }: PdfLayout, series: Series[], x0: number, ly: number): void {
+  let lx = x0;
+  for (const s of series) {
+    doc.rect(lx, ly + 2, 14, 3).fill(s.color);
+    doc
+      .font("R")
+      .fontSize(8)
+      .fillColor(C.ink)
+      .text(s.name, lx + 18, ly - 1, { lineBreak: false });
+    lx += 30 + doc.widthOfString(s.name);
+  }
+  doc.y = ly + 18;
+  doc.x = left;
+}
+
+/** Cover: what, when, the totals as six boxes, then cost by tenant (or by namespace for a tenant's own report). */
+function coverSection(ctx: PdfLayout): void {
+  const { doc, model, L, left, width, scopeName } = ctx;
   doc.font("B").fontSize(22).fillColor(C.head).text(L.title, left, 70, { width });
   doc.font("B").fontSize(14).fillColor(C.accent).text(`${model.month} · ${scopeName}`, { width });
   doc.moveDown(0.4);
   para(
+    ctx,
     `${L.period}: ${localTime(model.period.start, model.timeZone)} — ${localTime(model.period.end, model.timeZone)} (${model.timeZone})`,
     9,
     C.muted,
   );
-  para(`${L.manifestHash}: ${model.methodology.manifestSha256}`, 7.5, C.muted);
+  para(ctx, `${L.manifestHash}: ${model.methodology.manifestSha256}`, 7.5, C.muted);
   doc.moveDown(0.8);
+  coverTotals(ctx);
+  if (model.totals.allocatedGpuHours.isZero()) para(ctx, L.noUsage, 10, C.muted);
+  coverCostChart(ctx);
+}
+
+/** The cover's six total boxes, three to a row: cost, billable, allocated and used GPU-hours, utilization, Spot savings. */
+function coverTotals(ctx: PdfLayout): void {
+  const { doc, model, L, left, width, money } = ctx;
   const t = model.totals;
   const kpis: [string, string][] = [
     [L.totalCost, money(t.cost)],
@@ -335,9 +442,14 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
   });
   doc.y = ky + 2 * (boxH + 10) + 10;
   doc.x = left;
-  if (t.allocatedGpuHours.isZero()) para(L.noUsage, 10, C.muted);
+}
+
+/** The cover's bar chart: cost by tenant for the platform, the twelve costliest namespaces for a tenant. */
+function coverCostChart(ctx: PdfLayout): void {
+  const { model, L, money } = ctx;
   if (model.scope.kind === "all") {
     barChart(
+      ctx,
       L.costByTenant,
       model.tenants.map((x) => ({
         label: x.tenantName,
@@ -348,6 +460,7 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
   } else {
     const ns = [...model.namespaces].sort((a, b) => b.cost.cmp(a.cost)).slice(0, 12);
     barChart(
+      ctx,
       L.costByNamespace,
       ns.map((x) => ({
         label: `${x.namespace} ${x.gpuModel}`,
@@ -356,10 +469,15 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       })),
     );
   }
+}
 
-  // --- Tenants and Spot vs On-Demand
-  heading(L.byTenant);
+/** Usage and cost by tenant, with the month's totals. */
+function tenantsSection(ctx: PdfLayout): void {
+  const { model, L, money } = ctx;
+  const t = model.totals;
+  heading(ctx, L.byTenant);
   table(
+    ctx,
     [
       { header: L.tenant, width: 120 },
       { header: L.allocated, width: 80, align: "right" },
@@ -387,8 +505,15 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       ],
     },
   );
-  heading(L.spotVsOnDemand);
+}
+
+/** Spot vs On-Demand: the table with the On-Demand equivalent and savings, then the split bar of billable GPU-hours. */
+function capacityTypesSection(ctx: PdfLayout): void {
+  const { model, L, money } = ctx;
+  const t = model.totals;
+  heading(ctx, L.spotVsOnDemand);
   table(
+    ctx,
     [
       { header: L.capacityType, width: 90 },
       { header: L.allocated, width: 80, align: "right" },
@@ -416,30 +541,43 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       ],
     },
   );
-  // Split bar: share of billable GPU-hours on Spot vs On-Demand.
-  {
-    ensure(40);
-    const y = doc.y;
-    const total = num(t.billableGpuHours) || 1;
-    let x = left;
-    const share = (c: (typeof model.capacityTypes)[number]) =>
-      fmtPct(t.billableGpuHours.isZero() ? c.billableGpuHours : c.billableGpuHours.div(t.billableGpuHours));
-    for (const [i, c] of model.capacityTypes.entries()) {
-      const w = (num(c.billableGpuHours) / total) * width;
-      if (w > 0) doc.rect(x, y, w, 16).fill(i === 0 ? C.head : C.accent2);
-      const label = `${capacityLabel(L, c.capacityType)} ${share(c)}`;
-      doc.font("B").fontSize(8);
-      if (w > doc.widthOfString(label) + 12) doc.fillColor("#ffffff").text(label, x + 6, y + 4.5, { lineBreak: false });
-      x += w;
-    }
-    doc.y = y + 20;
-    doc.x = left;
-    para(`${L.billable}: ${model.capacityTypes.map((c) => `${capacityLabel(L, c.capacityType)} ${share(c)}`).join("   ·   ")}`, 8, C.muted);
-  }
+  capacitySplitBar(ctx);
+}
 
-  // --- Daily trend
-  heading(L.dailyTrend, 15, 270);
+/** Split bar: share of billable GPU-hours on Spot vs On-Demand, labelled inside where it fits and in a line under it. */
+function capacitySplitBar(ctx: PdfLayout): void {
+  const { doc, model, L, left, width } = ctx;
+  const t = model.totals;
+  ensure(ctx, 40);
+  const y = doc.y;
+  const total = num(t.billableGpuHours) || 1;
+  let x = left;
+  const share = (c: (typeof model.capacityTypes)[number]) =>
+    fmtPct(t.billableGpuHours.isZero() ? c.billableGpuHours : c.billableGpuHours.div(t.billableGpuHours));
+  for (const [i, c] of model.capacityTypes.entries()) {
+    const w = (num(c.billableGpuHours) / total) * width;
+    if (w > 0) doc.rect(x, y, w, 16).fill(i === 0 ? C.head : C.accent2);
+    const label = `${capacityLabel(L, c.capacityType)} ${share(c)}`;
+    doc.font("B").fontSize(8);
+    if (w > doc.widthOfString(label) + 12) doc.fillColor("#ffffff").text(label, x + 6, y + 4.5, { lineBreak: false });
+    x += w;
+  }
+  doc.y = y + 20;
+  doc.x = left;
+  para(
+    ctx,
+    `${L.billable}: ${model.capacityTypes.map((c) => `${capacityLabel(L, c.capacityType)} ${share(c)}`).join("   ·   ")}`,
+    8,
+    C.muted,
+  );
+}
+
+/** Daily trend: allocated and used GPU-hours per day of the month. */
+function dailyTrendSection(ctx: PdfLayout): void {
+  const { model, L } = ctx;
+  heading(ctx, L.dailyTrend, 15, 270);
   lineChart(
+    ctx,
     "",
     model.daily.map((d) => d.day.slice(8)),
     [
@@ -447,10 +585,15 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
       { name: L.legendUsed, color: C.accent2, values: model.daily.map((d) => num(d.usedGpuHours)) },
     ],
   );
+}
 
-  // --- Top namespaces and all namespaces
-  heading(L.topNamespaces);
+/** The top namespaces by cost, then every namespace with its utilization, correction factors and cost. */
+function namespacesSection(ctx: PdfLayout): void {
+  const { model, L, money } = ctx;
+  const t = model.totals;
+  heading(ctx, L.topNamespaces);
   table(
+    ctx,
     [
       { header: "#", width: 22, align: "right" },
       { header: L.namespace, width: 140 },
@@ -461,8 +604,9 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     ],
     model.topNamespaces.map((n, i) => [String(i + 1), n.namespace, n.tenantName, n.gpuModel, fmtHours(n.allocatedGpuHours), money(n.cost)]),
   );
-  heading(L.namespaces);
+  heading(ctx, L.namespaces);
   table(
+    ctx,
     [
       { header: L.namespace, width: 120 },
       { header: L.tenant, width: 70 },
@@ -485,155 +629,162 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     ]),
     { total: [L.total, "", "", fmtHours(t.allocatedGpuHours), fmtHours(t.usedGpuHours), fmtPct(t.utilization), "", money(t.cost)] },
   );
+}
 
-  // --- Idle capacity (platform scope only)
-  if (model.idle) {
-    heading(L.idle);
-    table(
-      [
-        { header: L.nodeGroup, width: 120 },
-        { header: L.instanceType, width: 80 },
-        { header: L.capacityType, width: 60 },
-        { header: L.nodes, width: 35, align: "right" },
-        { header: L.capacity, width: 70, align: "right" },
-        { header: L.idleHours, width: 65, align: "right" },
-        { header: L.idleRatio, width: 45, align: "right" },
-        { header: L.idleCost, width: 75, align: "right" },
-      ],
-      model.idle.lines.map((c) => [
-        c.nodeGroup,
-        c.instanceType,
-        capacityLabel(L, c.capacityType),
-        String(c.nodes),
-        fmtHours(c.nodeGpuHours),
-        fmtHours(c.idleGpuHours),
-        fmtPct(c.idleRatio),
-        money(c.idleCost),
-      ]),
-      {
-        total: [L.total, "", "", "", fmtHours(model.idle.nodeGpuHours), fmtHours(model.idle.idleGpuHours), "", money(model.idle.idleCost)],
-      },
-    );
-    para(L.idleNote, 8, C.muted);
-  }
+/** Idle capacity by node group (platform scope only), with the note on how idle is counted. */
+function idleSection(ctx: PdfLayout, idle: NonNullable<ReportModel["idle"]>): void {
+  const { L, money } = ctx;
+  heading(ctx, L.idle);
+  table(
+    ctx,
+    [
+      { header: L.nodeGroup, width: 120 },
+      { header: L.instanceType, width: 80 },
+      { header: L.capacityType, width: 60 },
+      { header: L.nodes, width: 35, align: "right" },
+      { header: L.capacity, width: 70, align: "right" },
+      { header: L.idleHours, width: 65, align: "right" },
+      { header: L.idleRatio, width: 45, align: "right" },
+      { header: L.idleCost, width: 75, align: "right" },
+    ],
+    idle.lines.map((c) => [
+      c.nodeGroup,
+      c.instanceType,
+      capacityLabel(L, c.capacityType),
+      String(c.nodes),
+      fmtHours(c.nodeGpuHours),
+      fmtHours(c.idleGpuHours),
+      fmtPct(c.idleRatio),
+      money(c.idleCost),
+    ]),
+    {
+      total: [L.total, "", "", "", fmtHours(idle.nodeGpuHours), fmtHours(idle.idleGpuHours), "", money(idle.idleCost)],
+    },
+  );
+  para(ctx, L.idleNote, 8, C.muted);
+}
 
-  // --- What the controller's reclaiming saved, next to what stayed idle (platform scope only)
-  if (model.controller) {
-    const k = model.controller;
-    heading(L.controller);
+/** What the controller's reclaiming saved, next to what stayed idle (platform scope only): each cluster's status, the summary, the table by node group. */
+function controllerSection(ctx: PdfLayout, k: NonNullable<ReportModel["controller"]>): void {
+  const { model, L, money } = ctx;
+  heading(ctx, L.controller);
+  para(
+    ctx,
+    k.statuses.map((s) => (k.statuses.length > 1 ? `${s.cluster}: ` : "") + (L.controllerStatus[s.status] ?? s.status)).join(" · "),
+    9,
+  );
+  if (model.idle)
     para(
-      k.statuses.map((s) => (k.statuses.length > 1 ? `${s.cluster}: ` : "") + (L.controllerStatus[s.status] ?? s.status)).join(" · "),
+      ctx,
+      L.controllerSummary(fmtHours(model.idle.idleGpuHours), money(model.idle.idleCost), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)),
       9,
     );
-    if (model.idle)
-      para(
-        L.controllerSummary(
-          fmtHours(model.idle.idleGpuHours),
-          money(model.idle.idleCost),
-          fmtHours(k.gpuNodeHoursSaved),
-          money(k.savedCost),
-        ),
-        9,
-      );
-    if (k.lines.length)
-      table(
-        [
-          { header: L.nodeGroup, width: 130 },
-          { header: L.instanceType, width: 85 },
-          { header: L.nodesReclaimed, width: 60, align: "right" },
-          { header: L.scaleOuts, width: 60, align: "right" },
-          { header: L.gpuHoursSaved, width: 80, align: "right" },
-          { header: L.savedCost, width: 85, align: "right" },
-        ],
-        k.lines.map((c) => [
-          c.nodeGroup,
-          c.instanceType,
-          String(c.nodesReclaimed),
-          String(c.scaleOuts),
-          fmtHours(c.gpuNodeHoursSaved),
-          money(c.savedCost),
-        ]),
-        { total: [L.total, "", String(k.nodesReclaimed), String(k.scaleOuts), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)] },
-      );
-    para(L.controllerNote, 8, C.muted);
-  }
-  // --- Reconciliation to the AWS bill (platform scope, once `reconcile` has run)
-  if (model.reconciliation) {
-    const rc = model.reconciliation;
-    const pct = (d: Dec | undefined) => (d === undefined ? "—" : `${d.toFixed(2)}%`);
-    heading(L.reconciliation);
+  if (k.lines.length)
     table(
+      ctx,
       [
-        { header: L.nodeGroup, width: 150 },
-        { header: L.capacityType, width: 70 },
-        { header: L.awsCost, width: 85, align: "right" },
-        { header: L.meteredCost, width: 85, align: "right" },
-        { header: L.difference, width: 85, align: "right" },
-        { header: "%", width: 75, align: "right" },
+        { header: L.nodeGroup, width: 130 },
+        { header: L.instanceType, width: 85 },
+        { header: L.nodesReclaimed, width: 60, align: "right" },
+        { header: L.scaleOuts, width: 60, align: "right" },
+        { header: L.gpuHoursSaved, width: 80, align: "right" },
+        { header: L.savedCost, width: 85, align: "right" },
       ],
-      [
-        ...rc.lines.map((l) => [
-          l.nodeGroup,
-          capacityLabel(L, l.capacityType),
-          money(l.awsCost),
-          money(l.meteredCost),
-          money(l.difference),
-          pct(l.differencePct),
-        ]),
-        ...(rc.billedNotMetered
-          ? [[L.billedNotMetered, "", money(rc.billedNotMeteredCost), money(new D(0)), money(rc.billedNotMeteredCost), ""]]
-          : []),
-      ],
-      {
-        total: [L.total, "", money(rc.total.awsCost), money(rc.total.meteredCost), money(rc.total.difference), pct(rc.total.differencePct)],
-      },
+      k.lines.map((c) => [
+        c.nodeGroup,
+        c.instanceType,
+        String(c.nodesReclaimed),
+        String(c.scaleOuts),
+        fmtHours(c.gpuNodeHoursSaved),
+        money(c.savedCost),
+      ]),
+      { total: [L.total, "", String(k.nodesReclaimed), String(k.scaleOuts), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)] },
     );
-    para(L.reconciliationNote(rc.billedNotMetered, rc.meteredNotBilled, rc.invoiced), 8, C.muted);
-  }
+  para(ctx, L.controllerNote, 8, C.muted);
+}
 
-  // --- Quota, with a gauge per tenant
-  heading(L.quota);
-  para(model.quotaBasis === "billable" ? L.quotaBasisNoteBillable : L.quotaBasisNote, 8, C.muted);
-  {
-    const labelW = 110;
-    const textW = 170;
-    const gaugeW = width - labelW - textW;
-    for (const q of model.quota) {
-      ensure(20);
-      const y = doc.y;
-      doc
-        .font("R")
-        .fontSize(8.5)
-        .fillColor(C.ink)
-        .text(fit(q.tenantName, labelW - 8), left, y + 2, { width: labelW - 8, lineBreak: false });
-      doc.rect(left + labelW, y, gaugeW, 11).fill(C.band);
-      if (q.ratio) {
-        const r = Math.min(1, num(q.ratio));
-        doc.rect(left + labelW, y, gaugeW * r, 11).fill(q.over ? C.bad : num(q.ratio) >= 0.8 ? C.accent2 : C.good);
-      }
-      const txt = q.quotaGpuHours
-        ? `${fmtHours(q.usedGpuHours)} / ${fmtHours(q.quotaGpuHours)} h  (${fmtPct(q.ratio!)}${q.over ? ` ${L.over}` : ""})`
-        : `${fmtHours(q.usedGpuHours)} h  (${L.unlimited})`;
-      doc
-        .font(q.over ? "B" : "R")
-        .fontSize(8.5)
-        .fillColor(q.over ? C.bad : C.ink)
-        .text(txt, left + labelW + gaugeW + 8, y + 1, { width: textW - 8, lineBreak: false });
-      doc.y = y + 18;
+/** Reconciliation to the AWS bill by node group (platform scope, once `reconcile` has run), with what one side has and the other lacks. */
+function reconciliationSection(ctx: PdfLayout, rc: NonNullable<ReportModel["reconciliation"]>): void {
+  const { L, money } = ctx;
+  const pct = (d: Dec | undefined) => (d === undefined ? "—" : `${d.toFixed(2)}%`);
+  heading(ctx, L.reconciliation);
+  table(
+    ctx,
+    [
+      { header: L.nodeGroup, width: 150 },
+      { header: L.capacityType, width: 70 },
+      { header: L.awsCost, width: 85, align: "right" },
+      { header: L.meteredCost, width: 85, align: "right" },
+      { header: L.difference, width: 85, align: "right" },
+      { header: "%", width: 75, align: "right" },
+    ],
+    [
+      ...rc.lines.map((l) => [
+        l.nodeGroup,
+        capacityLabel(L, l.capacityType),
+        money(l.awsCost),
+        money(l.meteredCost),
+        money(l.difference),
+        pct(l.differencePct),
+      ]),
+      ...(rc.billedNotMetered
+        ? [[L.billedNotMetered, "", money(rc.billedNotMeteredCost), money(new D(0)), money(rc.billedNotMeteredCost), ""]]
+        : []),
+    ],
+    {
+      total: [L.total, "", money(rc.total.awsCost), money(rc.total.meteredCost), money(rc.total.difference), pct(rc.total.differencePct)],
+    },
+  );
+  para(ctx, L.reconciliationNote(rc.billedNotMetered, rc.meteredNotBilled, rc.invoiced), 8, C.muted);
+}
+
+/** Quota: the basis it is counted on, then a gauge per tenant (green, amber from 80%, red when over). */
+function quotaSection(ctx: PdfLayout): void {
+  const { doc, model, L, left, width } = ctx;
+  heading(ctx, L.quota);
+  para(ctx, model.quotaBasis === "billable" ? L.quotaBasisNoteBillable : L.quotaBasisNote, 8, C.muted);
+  const labelW = 110;
+  const textW = 170;
+  const gaugeW = width - labelW - textW;
+  for (const q of model.quota) {
+    ensure(ctx, 20);
+    const y = doc.y;
+    doc
+      .font("R")
+      .fontSize(8.5)
+      .fillColor(C.ink)
+      .text(fit(ctx, q.tenantName, labelW - 8), left, y + 2, { width: labelW - 8, lineBreak: false });
+    doc.rect(left + labelW, y, gaugeW, 11).fill(C.band);
+    if (q.ratio) {
+      const r = Math.min(1, num(q.ratio));
+      doc.rect(left + labelW, y, gaugeW * r, 11).fill(q.over ? C.bad : num(q.ratio) >= 0.8 ? C.accent2 : C.good);
     }
-    doc.x = left;
+    const txt = q.quotaGpuHours
+      ? `${fmtHours(q.usedGpuHours)} / ${fmtHours(q.quotaGpuHours)} h  (${fmtPct(q.ratio!)}${q.over ? ` ${L.over}` : ""})`
+      : `${fmtHours(q.usedGpuHours)} h  (${L.unlimited})`;
+    doc
+      .font(q.over ? "B" : "R")
+      .fontSize(8.5)
+      .fillColor(q.over ? C.bad : C.ink)
+      .text(txt, left + labelW + gaugeW + 8, y + 1, { width: textW - 8, lineBreak: false });
+    doc.y = y + 18;
   }
+  doc.x = left;
+}
 
-  // --- Methodology, on its own page
+/** Methodology, on its own page: formulas and correction tiers, prices and where they came from, data sources, rounding, warnings. */
+function methodologyPage(ctx: PdfLayout): void {
+  const { doc, model, L } = ctx;
   doc.addPage();
-  heading(L.methodology, 17);
-  doc.font("B").fontSize(10).fillColor(C.ink).text(L.formulas);
+  heading(ctx, L.methodology, 17);
+  subheading(ctx, L.formulas);
   doc.moveDown(0.2);
-  for (const f of formulaLines(L, model.quotaBasis)) para(`• ${f}`, 8.5);
+  for (const f of formulaLines(L, model.quotaBasis)) para(ctx, `• ${f}`, 8.5);
   doc.moveDown(0.5);
-  doc.font("B").fontSize(10).fillColor(C.ink).text(`${L.tiers} (${L.granularity}: ${model.methodology.granularity})`);
+  subheading(ctx, `${L.tiers} (${L.granularity}: ${model.methodology.granularity})`);
   doc.moveDown(0.2);
   table(
+    ctx,
     [
       { header: L.minUtilization, width: 120, align: "right" },
       { header: L.factor, width: 80, align: "right" },
@@ -641,9 +792,17 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     model.methodology.tiers.map((x) => [`≥ ${(x.minUtilization * 100).toFixed(0)}%`, x.factor.toFixed(1)]),
     { natural: true },
   );
-  doc.font("B").fontSize(10).fillColor(C.ink).text(`${L.priceTable} (${model.currency})`);
+  methodologyPrices(ctx);
+  methodologySources(ctx);
+}
+
+/** The price table, the prices' origins, the Spot prices by zone (when any) and the price feed. */
+function methodologyPrices(ctx: PdfLayout): void {
+  const { doc, model, L } = ctx;
+  subheading(ctx, `${L.priceTable} (${model.currency})`);
   doc.moveDown(0.2);
   table(
+    ctx,
     [
       { header: L.instanceType, width: 90 },
       { header: L.gpuModel, width: 50 },
@@ -664,12 +823,13 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     ]),
   );
   const origins = [...new Set(model.methodology.prices.flatMap((p) => [p.onDemandOrigin, ...(p.spotOrigin ? [p.spotOrigin] : [])]))];
-  para(`${L.priceOrigin}: ${origins.map((o) => originLabel(L, o)).join("; ")}`, 8.5);
+  para(ctx, `${L.priceOrigin}: ${origins.map((o) => originLabel(L, o)).join("; ")}`, 8.5);
   if (model.methodology.spotByZone.length) {
     doc.moveDown(0.3);
-    doc.font("B").fontSize(10).fillColor(C.ink).text(`${L.spotByZone} (${model.currency})`);
+    subheading(ctx, `${L.spotByZone} (${model.currency})`);
     doc.moveDown(0.2);
     table(
+      ctx,
       [
         { header: L.instanceType, width: 85 },
         { header: L.zone, width: 80 },
@@ -692,26 +852,37 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
   }
   const feed = model.methodology.priceFeed;
   if (feed?.source === "aws")
-    para(`${L.priceSource}: ${L.awsPriceSourceText.replace("{region}", feed.region ?? "").replace("{skus}", feed.skus.join(", "))}`, 8.5);
-  else if (model.methodology.priceSource) para(`${L.priceSource}: ${model.methodology.priceSource}`, 8.5);
+    para(
+      ctx,
+      `${L.priceSource}: ${L.awsPriceSourceText.replace("{region}", feed.region ?? "").replace("{skus}", feed.skus.join(", "))}`,
+      8.5,
+    );
+  else if (model.methodology.priceSource) para(ctx, `${L.priceSource}: ${model.methodology.priceSource}`, 8.5);
+}
+
+/** Data sources with the Prometheus URL and both hashes, how rounding is done, and the dataset's warnings. */
+function methodologySources(ctx: PdfLayout): void {
+  const { doc, model, L } = ctx;
   doc.moveDown(0.5);
-  doc.font("B").fontSize(10).fillColor(C.ink).text(L.dataSources);
+  subheading(ctx, L.dataSources);
   doc.moveDown(0.2);
-  for (const s of L.dataSourceLines) para(`• ${s}`, 8.5);
-  para(`• Prometheus: ${model.methodology.prometheusUrl}`, 8.5);
-  para(`• ${L.manifestHash}: ${model.methodology.manifestSha256}`, 8.5);
-  para(`• ${L.configHash}: ${model.methodology.datasetConfigHash}`, 8.5);
-  if (model.methodology.configChanged) para(L.configChanged, 8.5, C.bad);
+  for (const s of L.dataSourceLines) para(ctx, `• ${s}`, 8.5);
+  para(ctx, `• Prometheus: ${model.methodology.prometheusUrl}`, 8.5);
+  para(ctx, `• ${L.manifestHash}: ${model.methodology.manifestSha256}`, 8.5);
+  para(ctx, `• ${L.configHash}: ${model.methodology.datasetConfigHash}`, 8.5);
+  if (model.methodology.configChanged) para(ctx, L.configChanged, 8.5, C.bad);
   doc.moveDown(0.5);
-  doc.font("B").fontSize(10).fillColor(C.ink).text(L.rounding);
-  para(L.roundingText, 8.5);
+  subheading(ctx, L.rounding);
+  para(ctx, L.roundingText, 8.5);
   if (model.methodology.warnings.length) {
     doc.moveDown(0.5);
-    doc.font("B").fontSize(10).fillColor(C.ink).text(L.warnings);
-    for (const w of model.methodology.warnings) para(`• ${w}`, 8);
+    subheading(ctx, L.warnings);
+    for (const w of model.methodology.warnings) para(ctx, `• ${w}`, 8);
   }
+}
 
-  // Footer on every page: what this is and where in it the reader is.
+/** Footer on every page: what this is and where in it the reader is. */
+function pageFooters({ doc, model, L, left, width, scopeName }: PdfLayout): void {
   const range = doc.bufferedPageRange();
   for (let i = range.start; i < range.start + range.count; i++) {
     doc.switchToPage(i);
@@ -726,8 +897,6 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
     });
     doc.page.margins.bottom = m;
   }
-  doc.end();
-  return done;
 }
 
 function niceStep(raw: number): number {
