@@ -1,36 +1,24 @@
 import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
-import { s3AuditSource } from "../adapters/controller-audit-log.js";
 import { configuredClusters, type MeteredCluster } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
-import { loadQueries } from "../adapters/query-files.js";
-import { s3Sink } from "../adapters/dataset-sink.js";
 import type { MeterDeps } from "../metering/meter-month.js";
-import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
 import { PriceFeedUnavailableError } from "../metering/month-prices.js";
 import { PrometheusUnavailableError } from "../adapters/prometheus-client.js";
 import { loadDoctorQueries, prometheusDoctorObserver } from "../adapters/doctor-observations.js";
 import { diagnoseAfterFailure } from "../doctor/run-doctor.js";
-import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
-import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { monthMetricsEmf } from "../export/month-metrics.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
 import type { Config } from "../config/config-schema.js";
 import { meterMonthFromPrometheus, type PrometheusWired } from "../wiring/prometheus-metering.js";
 import { clientResolver } from "../adapters/prometheus-usage-source.js";
+import { METERING_ENV, meterDepsFromEnv } from "./metering-env.js";
 
 /** The function's environment; every error names the variable. */
 export const MeterEnvSchema = requiringBillingConfig(
   z.object({
-    DATA_BUCKET: z.string().min(3),
-    DATA_PREFIX: z.string().default("chargeback"),
+    ...METERING_ENV,
     ...BILLING_CONFIG_ENV,
-    PROMETHEUS_URL: z.string().url().optional(),
-    QUERIES_DIR: z.string().optional(),
-    /** Extra files of the month besides the CSVs (comma-separated; "" = none), as the CLI writes by default. */
-    EXPORTS: z.string().default(EXPORT_NAMES.join(",")),
-    /** `<controller prefix>/audit` in DATA_BUCKET: the controller's audit log, summarised into controller-actions.csv (absent: "not-deployed"). */
-    CONTROLLER_AUDIT_PREFIX: z.string().min(1).optional(),
     /** When set, the month's headline numbers are published as CloudWatch metrics (embedded metric format). */
     METRICS_NAMESPACE: z.string().optional(),
   }),
@@ -66,14 +54,7 @@ export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new
     cfg,
     metricsNamespace: e.METRICS_NAMESPACE,
     queriesDir: e.QUERIES_DIR,
-    deps: {
-      prometheusFor: prometheusForClusters(cfg, env, { url: e.PROMETHEUS_URL }),
-      sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
-      queries: loadQueries(e.QUERIES_DIR),
-      exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),
-      priceFeed: priceFeedFromConfig(cfg),
-      ...(e.CONTROLLER_AUDIT_PREFIX ? { controllerAudit: s3AuditSource(s3, e.DATA_BUCKET, e.CONTROLLER_AUDIT_PREFIX) } : {}),
-    },
+    deps: meterDepsFromEnv(cfg, env, e, s3),
   };
 }
 

@@ -1,19 +1,13 @@
 import { z } from "zod";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { S3Client } from "@aws-sdk/client-s3";
-import { s3AuditSource } from "../adapters/controller-audit-log.js";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ReportsSchema } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
 import { KEY_PART_ID } from "../core/key-part.js";
 import { LANGUAGES } from "../core/language.js";
-import { loadQueries } from "../adapters/query-files.js";
-import { s3Sink } from "../adapters/dataset-sink.js";
 import type { MeterDeps } from "../metering/meter-month.js";
-import { priceFeedFromConfig } from "../wiring/price-feed-from-config.js";
-import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
-import { EXPORTERS, EXPORT_NAMES, parseExportNames } from "../export/dataset-exports.js";
 import { s3DatasetSource } from "../delivery/dataset-source.js";
 import { s3Ledger } from "../delivery/delivery-ledger.js";
 import { linkSigningClient, s3LinkStore, sesRawSender } from "../delivery/ses-sender.js";
@@ -23,15 +17,13 @@ import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEn
 import { BadInputError, failureFields } from "../core/errors.js";
 import type { Config } from "../config/config-schema.js";
 import { meterMonthFromPrometheus, type PrometheusWired } from "../wiring/prometheus-metering.js";
+import { METERING_ENV, meterDepsFromEnv } from "./metering-env.js";
 
 /** The monthly function's environment; every error names the variable. */
 export const MonthlyEnvSchema = requiringBillingConfig(
   z.object({
-    DATA_BUCKET: z.string().min(3),
-    DATA_PREFIX: z.string().default("chargeback"),
+    ...METERING_ENV,
     ...BILLING_CONFIG_ENV,
-    PROMETHEUS_URL: z.string().url().optional(),
-    QUERIES_DIR: z.string().optional(),
     /** Pretendard TTFs shipped beside the bundle (e.g. /var/task/fonts). */
     FONT_DIR: z.string().optional(),
     /** templates/ shipped beside the bundle. */
@@ -45,10 +37,6 @@ export const MonthlyEnvSchema = requiringBillingConfig(
      * (hours), not after reports.linkExpiryDays. Absent: the role signs, and the emails say so.
      */
     LINK_SIGNING_SECRET_ID: z.string().min(1).optional(),
-    /** When this run meters the month: extra files besides the CSVs, as the meter function writes them. */
-    EXPORTS: z.string().default(EXPORT_NAMES.join(",")),
-    /** `<controller prefix>/audit` in DATA_BUCKET: the controller's audit log, summarised into controller-actions.csv (absent: "not-deployed"). */
-    CONTROLLER_AUDIT_PREFIX: z.string().min(1).optional(),
   }),
 );
 
@@ -93,14 +81,7 @@ export function buildMonthlyDeps(
   return {
     cfg,
     lang: e.REPORT_LANG,
-    meter: {
-      prometheusFor: prometheusForClusters(cfg, env, { url: e.PROMETHEUS_URL }),
-      sink: s3Sink(s3, e.DATA_BUCKET, e.DATA_PREFIX),
-      queries: loadQueries(e.QUERIES_DIR),
-      exporters: parseExportNames(e.EXPORTS).map((n) => EXPORTERS[n]),
-      priceFeed: priceFeedFromConfig(cfg),
-      ...(e.CONTROLLER_AUDIT_PREFIX ? { controllerAudit: s3AuditSource(s3, e.DATA_BUCKET, e.CONTROLLER_AUDIT_PREFIX) } : {}),
-    },
+    meter: meterDepsFromEnv(cfg, env, e, s3),
     deliver: {
       source: s3DatasetSource(s3, e.DATA_BUCKET, e.DATA_PREFIX),
       ledger: s3Ledger(s3, e.DATA_BUCKET, e.DATA_PREFIX),
