@@ -1,12 +1,8 @@
 #!/usr/bin/env node
-// Runs the CLI's build in dist/ (`npm run build`; npm install and npm ci run it as `prepare`),
-// so the command needs no TypeScript loader and no dev dependency at run time.
-import { existsSync } from "node:fs";
+// Runs the CLI from its JavaScript build in dist/ (bin/build.mjs; npm install and npm ci run it
+// as `prepare`, and it runs again here when a source is newer), so the command needs no
+// TypeScript loader and no dev dependency at run time.
+import { ensureBuilt } from "./build.mjs";
 
-const entry = new URL("../dist/functions/cli/main.js", import.meta.url);
-if (!existsSync(entry)) {
-  console.error("gpu-billing is not built: run `npm run build` in the package directory (npm install and npm ci build it).");
-  process.exit(1);
-}
-const { main } = await import(entry.href);
+const { main } = await import(await ensureBuilt("functions/cli/main.js"));
 process.exit(await main(process.argv.slice(2)));

@@ -114,6 +114,21 @@ const STILL_LEAVING_CORE: string[] = [];
 const STILL_CYCLIC_IN_CORE: string[][] = [];
 const STILL_CYCLIC_FOLDERS: string[][] = [];
 const STILL_INTO_TESTS: string[] = [];
+/** Files where a function still takes the time as epoch milliseconds (`nowMs`) instead of `now: Date`. */
+const STILL_TAKING_NOW_MS: string[] = [];
+/** Files that still assert non-null (`x!`) a field of a controller decision, which its union member carries. */
+const STILL_ASSERTING_DECISION_FIELDS: string[] = [];
+
+/** A parameter (or object-literal field) named nowMs: after "(" or "," and before ":" or "?:". */
+const NOW_MS_PARAMETER = /[(,]\s*nowMs\??\s*:/;
+/** `d.node!`, `d.desiredTo!`…: the fields the controller's decisions used to carry as optionals. */
+const DECISION_FIELD_ASSERTION = /\.(?:nodeGroup|node|instanceId|desiredFrom|desiredTo|karpenterNodePool)!/;
+
+const productSources = () =>
+  PRODUCT_ROOTS.flatMap((root) => tsFiles(join(ROOT, root))).map((file) => ({
+    path: relative(ROOT, file).split(sep).join("/"),
+    text: readFileSync(file, "utf8"),
+  }));
 
 describe("architecture", () => {
   const edges = productEdges();
@@ -157,8 +172,49 @@ describe("architecture", () => {
     expect(folderCycles(edges)).toEqual(STILL_CYCLIC_FOLDERS);
   });
 
+  it("given the product sources, when their parameters are read, then none takes the time as nowMs (one convention: now: Date below a clock)", () => {
+    const files = productSources().filter((f) => NOW_MS_PARAMETER.test(f.text));
+    expect(files.map((f) => f.path)).toEqual(STILL_TAKING_NOW_MS);
+  });
+
+  it("given the product sources, when they read a controller decision, then none asserts a field its union member already carries", () => {
+    const readsDecisions = (f: { path: string; text: string }) =>
+      f.path.startsWith("functions/controller/") || /controller\/(?:decide|run-controller)\.js["']/.test(f.text);
+    const files = productSources().filter((f) => readsDecisions(f) && DECISION_FIELD_ASSERTION.test(f.text));
+    expect(productSources().filter(readsDecisions).length).toBeGreaterThan(5);
+    expect(files.map((f) => f.path)).toEqual(STILL_ASSERTING_DECISION_FIELDS);
+  });
+
+  it("given the rules above, when fed a nowMs parameter and a decision assertion, then each one catches it", () => {
+    expect(NOW_MS_PARAMETER.test("function f(snap: Snapshot,\n  nowMs: number) {}")).toBe(true);
+    expect(NOW_MS_PARAMETER.test("const nowMs = now.getTime();")).toBe(false);
+    expect(DECISION_FIELD_ASSERTION.test("deps.releaseNode(d.node!)")).toBe(true);
+    expect(DECISION_FIELD_ASSERTION.test("deps.releaseNode(d.node)")).toBe(false);
+  });
+
   it("given the product sources under functions/ and infra/, when their imports are listed, then none reaches test/", () => {
     const intoTests = edges.filter((e) => e.to === "test" || e.to.startsWith("test/"));
     expect(intoTests.map((e) => `${e.from} -> ${e.to}`)).toEqual(STILL_INTO_TESTS);
+  });
+});
+
+/** Product files whose source matches `pattern`, relative to the repository root. */
+function productFilesMatching(pattern: RegExp): string[] {
+  return PRODUCT_ROOTS.flatMap((root) => tsFiles(join(ROOT, root)))
+    .filter((file) => pattern.test(readFileSync(file, "utf8")))
+    .map((file) => relative(ROOT, file).split(sep).join("/"))
+    .sort();
+}
+
+describe("one adapter per outside system", () => {
+  it("given the product sources, when they load @kubernetes/client-node at run time, then only the one Kubernetes client module does", () => {
+    // `import type` is free: the adapters name the API's object types; only building clients is kept in one place.
+    const valueImport =
+      /^import\s+(?!type\s)[^;]*?\bfrom\s+["']@kubernetes\/client-node["']|import\(\s*["']@kubernetes\/client-node["']\s*\)/m;
+    expect(productFilesMatching(valueImport)).toEqual(["functions/adapters/kubernetes-client.ts"]);
+  });
+
+  it("given the product sources, when they describe an EKS cluster or sign an EKS token, then only the one EKS auth module does", () => {
+    expect(productFilesMatching(/DescribeClusterCommand|x-k8s-aws-id/)).toEqual(["functions/adapters/eks-auth.ts"]);
   });
 });

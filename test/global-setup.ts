@@ -1,13 +1,17 @@
 import path from "node:path";
 import { prepareMonthData } from "../functions/demo/local-prometheus.js";
+import { DEMO_MONTH } from "../functions/demo/month-generator.js";
 import { ensureDebianPackages, TEST_PACKAGES } from "../functions/demo/system-packages.js";
 
 /** Where generated, backfilled months are cached between runs (also used by `npm start` and the benchmark). */
 export const MONTH_CACHE_DIR = path.resolve(".tmp/month-cache");
 
-/** The generated months the Prometheus suites read: the whole demo October and its first three days. */
-export const DEMO_MONTH_DATA = { month: "2026-10", scale: "demo", cacheDir: MONTH_CACHE_DIR } as const;
-export const DEMO_3_DAYS_DATA = { ...DEMO_MONTH_DATA, days: 3 } as const;
+/**
+ * The generated months the Prometheus suites read: the whole demo October (`npm start`'s, one
+ * kube-state-metrics replica) and its first three days scraped from a high-availability pair.
+ */
+export const DEMO_MONTH_DATA = { ...DEMO_MONTH, cacheDir: MONTH_CACHE_DIR } as const;
+export const DEMO_3_DAYS_DATA = { ...DEMO_MONTH_DATA, days: 3, ksmReplicas: 2 } as const;
 
 /**
  * Generates and backfills the months once, before any test file starts: on a fresh clone this

@@ -6,13 +6,44 @@ import type { BillingMonth } from "../core/month.js";
 import type { MeteredCluster } from "../core/config.js";
 import type { ControllerAuditSource } from "../metering/meter-month.js";
 import { TZDate } from "@date-fns/tz";
-import type { Decision } from "../controller/decide.js";
+import type { Decision, ReasonCode } from "../controller/decide.js";
+import type { ControllerRecord, OutcomeCode, OutcomeStatus } from "../controller/run-controller.js";
+import { trimKeyPrefix } from "./s3-objects.js";
 
-export interface AuditRecord extends Decision {
+/**
+ * One line of the audit log: a decision of any kind, flat, as Athena and people read it. The
+ * decision's own fields (duty, action, code, node, desiredFrom…), then what came of it: `outcome`
+ * in prose, as every line has always carried it, and `outcomeStatus` / `outcomeCode` as values.
+ * Lines written before the outcome had a code lack those two; readers fall back to the prose.
+ */
+export interface AuditRecord {
   runId: string;
   at: string;
-  /** Did the controller act, and what came back (or why it did not). */
+  duty: Decision["duty"];
+  action: Decision["action"];
+  /** Lines written before every decision had a code may lack it. */
+  code?: ReasonCode;
+  dryRun: boolean;
+  reason: string;
+  nodeGroup?: string;
+  pool?: string;
+  node?: string;
+  instanceId?: string;
+  capacityType?: string;
+  desiredFrom?: number;
+  desiredTo?: number;
+  karpenterNodePool?: string;
+  inputs: Record<string, unknown>;
+  /** Did the controller act, and what came back (or why it did not), for people. */
   outcome: string;
+  outcomeStatus?: OutcomeStatus;
+  outcomeCode?: OutcomeCode;
+}
+
+/** The audit line of a run's record. */
+export function auditRecordOf(r: ControllerRecord, runId: string, at: Date): AuditRecord {
+  const { outcome, ...decision } = r;
+  return { ...decision, outcome: outcome.text, outcomeStatus: outcome.status, outcomeCode: outcome.code, runId, at: at.toISOString() };
 }
 
 /** `YYYY-MM-DD` of an instant in the billing time zone. */
@@ -27,7 +58,7 @@ export function auditObjectKey(prefix: string, timeZone: string, runAtMs: number
     .toISOString()
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
-  return `${prefix.replace(/\/+$/, "")}/day=${auditDay(runAtMs, timeZone)}/${stamp}-${runId}.jsonl`.replace(/^\//, "");
+  return [trimKeyPrefix(prefix), `day=${auditDay(runAtMs, timeZone)}`, `${stamp}-${runId}.jsonl`].filter((p) => p !== "").join("/");
 }
 
 export const auditObjectBody = (records: AuditRecord[]) => records.map((r) => JSON.stringify(r)).join("\n") + "\n";
@@ -44,11 +75,11 @@ export async function writeAuditLog(
   bucket: string,
   prefix: string,
   timeZone: string,
-  runAtMs: number,
+  runAt: Date,
   runId: string,
   records: AuditRecord[],
 ): Promise<string> {
-  const key = auditObjectKey(prefix, timeZone, runAtMs, runId);
+  const key = auditObjectKey(prefix, timeZone, runAt.getTime(), runId);
   const body = auditObjectBody(records);
   // If-None-Match: a retried Lambda with the same run id never overwrites what the first attempt recorded.
   try {
@@ -84,15 +115,17 @@ const forCluster = (location: string, cluster: MeteredCluster) => location.repla
 export function s3AuditSource(s3: S3Client, bucket: string, prefix: string): ControllerAuditSource {
   return {
     async monthObjects(cluster, window) {
-      const root = forCluster(prefix, cluster).replace(/\/+$/, "").replace(/^\//, "");
+      const root = trimKeyPrefix(forCluster(prefix, cluster));
       const objects: AuditObject[] = [];
       for (const day of auditDaysFor(window)) {
         let token: string | undefined;
         do {
           const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${root}/day=${day}/`, ContinuationToken: token }));
-          for (const o of r.Contents ?? []) {
-            const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }));
-            objects.push({ key: o.Key!.slice(root.length + 1), body: await got.Body!.transformToString("utf8") });
+          for (const { Key } of r.Contents ?? []) {
+            if (Key === undefined) throw new Error(`ListObjectsV2 ${bucket}/${root}: an entry without a key`);
+            const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
+            if (!got.Body) throw new Error(`GetObject ${Key}: answer without a body`);
+            objects.push({ key: Key.slice(root.length + 1), body: await got.Body.transformToString("utf8") });
           }
           token = r.IsTruncated ? r.NextContinuationToken : undefined;
         } while (token);

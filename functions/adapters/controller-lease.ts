@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { normalizeState, type ControllerState } from "../controller/snapshot.js";
 import { UnavailableError } from "../core/errors.js";
+import { isS3NotFound } from "./s3-objects.js";
 
 /**
  * The controller's lease and its memory in ONE S3 object, every write
@@ -51,9 +52,11 @@ export class ControllerLease {
   private async read(): Promise<{ doc: LeaseDocument; etag: string } | undefined> {
     try {
       const r = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key }));
-      return { doc: JSON.parse(await r.Body!.transformToString()) as LeaseDocument, etag: r.ETag! };
+      // GetObject always answers with a body and an ETag; a missing one is a broken store, not "no lease".
+      if (!r.Body || !r.ETag) throw new Error(`GetObject ${this.key}: answer without a body or an ETag`);
+      return { doc: JSON.parse(await r.Body.transformToString()) as LeaseDocument, etag: r.ETag };
     } catch (e) {
-      if ((e as Error).name === "NoSuchKey") return undefined;
+      if (isS3NotFound(e)) return undefined;
       throw e;
     }
   }
@@ -78,7 +81,8 @@ export class ControllerLease {
   }
 
   /** Takes the lease for `ttlMs`, or returns undefined when another run holds it (or won the race). */
-  async acquire(nowMs: number, ttlMs: number, holder: string = randomUUID()): Promise<HeldLease | undefined> {
+  async acquire(now: Date, ttlMs: number, holder: string = randomUUID()): Promise<HeldLease | undefined> {
+    const nowMs = now.getTime();
     const cur = await this.read();
     if (cur && cur.doc.expiresAtMs > nowMs && cur.doc.holder !== holder) return undefined;
     const state = normalizeState(cur?.doc.state);
@@ -90,13 +94,15 @@ export class ControllerLease {
   }
 
   /** Saves state and releases (expiresAt = now) in one conditional write; throws if the lease was lost. */
-  async release(lease: HeldLease, state: ControllerState, nowMs: number): Promise<void> {
+  async release(lease: HeldLease, state: ControllerState, now: Date): Promise<void> {
+    const nowMs = now.getTime();
     const etag = await this.write({ holder: lease.holder, acquiredAtMs: nowMs, expiresAtMs: nowMs, state }, { ifMatch: lease.etag });
     if (!etag) throw new LeaseLostError(`lease ${this.key} was taken over while ${lease.holder} held it; its state was not saved`);
   }
 
   /** Saves state and keeps holding the lease (after each action, so a crash loses at most one step of memory). */
-  async checkpoint(lease: HeldLease, state: ControllerState, nowMs: number, ttlMs: number): Promise<HeldLease> {
+  async checkpoint(lease: HeldLease, state: ControllerState, now: Date, ttlMs: number): Promise<HeldLease> {
+    const nowMs = now.getTime();
     const etag = await this.write(
       { holder: lease.holder, acquiredAtMs: nowMs, expiresAtMs: nowMs + ttlMs, state },
       { ifMatch: lease.etag },

@@ -1,4 +1,5 @@
 import { PutMetricDataCommand, type CloudWatchClient, type MetricDatum } from "@aws-sdk/client-cloudwatch";
+import type { RunMetrics } from "../controller/run-metrics.js";
 
 /** Default namespace; the deployed function gets its namespace from CONTROLLER_METRICS_NAMESPACE (the stack's alarms read the same setting). */
 export const CONTROLLER_NAMESPACE = "GpuBilling/Controller";
@@ -13,15 +14,6 @@ export const CONTROLLER_METRIC_NAMES = {
 /** Dimensions of the per-node-group metrics (Halted has none). */
 export const CONTROLLER_METRIC_DIMENSIONS = { nodeGroup: "NodeGroup", mode: "Mode" } as const;
 
-export interface RunMetrics {
-  nodeGroup: string;
-  dryRun: boolean;
-  nodesReclaimed: number;
-  nodesAdded: number;
-  /** GPU-hours of reclaimed capacity not given back by scale-outs, over this run's interval (see gpuHoursSavedEstimate). */
-  gpuHoursSaved: number;
-}
-
 /**
  * Publishes per node group: NodesReclaimed, NodesAdded (scale-outs) and
  * GpuHoursSavedEstimate, dimensioned by NodeGroup and Mode (acting/dry-run,
@@ -29,12 +21,12 @@ export interface RunMetrics {
  */
 export async function publishRunMetrics(
   cw: CloudWatchClient,
-  atMs: number,
+  at: Date,
   perGroup: RunMetrics[],
   halted: boolean,
   namespace = CONTROLLER_NAMESPACE,
 ): Promise<void> {
-  const ts = new Date(atMs);
+  const ts = at;
   const M = CONTROLLER_METRIC_NAMES;
   const data: MetricDatum[] = [{ MetricName: M.halted, Value: halted ? 1 : 0, Unit: "Count", Timestamp: ts }];
   for (const g of perGroup) {

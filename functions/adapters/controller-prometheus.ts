@@ -28,10 +28,10 @@ export function loadControllerQueries(dir = defaultQueriesDir()): Record<(typeof
  * instant queries, no raw samples). Errors propagate: the caller turns them
  * into a halt, never into "no metrics = idle".
  */
-export async function fetchControllerMetrics(client: PrometheusClient, nowMs: number, o: ControllerQueryOptions): Promise<MetricsSnapshot> {
+export async function fetchControllerMetrics(client: PrometheusClient, now: Date, o: ControllerQueryOptions): Promise<MetricsSnapshot> {
   const q = loadControllerQueries(o.queriesDir);
   const labels = { nodeLabel: o.nodeLabel ?? "Hostname", gpuLabel: o.gpuLabel ?? "gpu" };
-  const t = nowMs / 1000;
+  const t = now.getTime() / 1000;
   const win = (fn: string) =>
     client.query(renderQuery(q["node-gpu-window"], { ...labels, fn, windowSeconds: o.idleWindowSeconds }, "node-gpu-window"), t);
   const grp = (fn: string) =>

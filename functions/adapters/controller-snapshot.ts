@@ -1,7 +1,8 @@
 import type { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import type { PrometheusClient } from "./prometheus-client.js";
 import { describeNodeGroups } from "./autoscaling-node-groups.js";
-import { listNodes, listPods, type KubeApi } from "./kubernetes-nodes.js";
+import { listNodes, listPods } from "./kubernetes-nodes.js";
 import { fetchControllerMetrics, type ControllerQueryOptions } from "./controller-prometheus.js";
 import { poolOf, type ControllerPolicy } from "../controller/policy.js";
 import { withGroupFreshness, type Snapshot, type SourceError } from "../controller/snapshot.js";
@@ -12,17 +13,17 @@ import { withGroupFreshness, type Snapshot, type SourceError } from "../controll
  * list that would read as "no pods" or "no utilization".
  */
 export async function gatherSnapshot(
-  deps: { autoScaling: AutoScalingClient; kube: KubeApi; prometheus: PrometheusClient },
+  deps: { autoScaling: AutoScalingClient; kube: CoreV1Api; prometheus: PrometheusClient },
   policy: ControllerPolicy,
-  nowMs: number,
+  now: Date,
   query: Partial<ControllerQueryOptions> = {},
 ): Promise<Snapshot> {
   const poolByGroup = new Map(policy.nodeGroups.map((g) => [g.name, poolOf(g)]));
   const [groups, nodes, pods, metrics] = await Promise.allSettled([
-    describeNodeGroups(deps.autoScaling, policy.nodeGroups, nowMs - policy.spotRetryAfterMinutes * 60_000),
+    describeNodeGroups(deps.autoScaling, policy.nodeGroups, now.getTime() - policy.spotRetryAfterMinutes * 60_000),
     listNodes(deps.kube),
     listPods(deps.kube, (ng) => poolByGroup.get(ng)),
-    fetchControllerMetrics(deps.prometheus, nowMs, {
+    fetchControllerMetrics(deps.prometheus, now, {
       idleWindowSeconds: policy.idleMinutes * 60,
       scaleOutWindowSeconds: policy.scaleOutWindowMinutes * 60,
       stepSeconds: policy.sampleIntervalSeconds,
@@ -37,7 +38,7 @@ export async function gatherSnapshot(
   if (metrics.status === "rejected") errors.push({ source: "prometheus", message: why(metrics) });
   const nodeList = nodes.status === "fulfilled" ? nodes.value : [];
   return {
-    nowMs,
+    now,
     groups: groups.status === "fulfilled" ? groups.value : [],
     nodes: nodeList,
     pods: pods.status === "fulfilled" ? pods.value : [],

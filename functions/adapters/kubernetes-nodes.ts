@@ -1,76 +1,11 @@
-import http from "node:http";
-import https from "node:https";
-// Types only: @kubernetes/client-node 2.0.1 cannot be *loaded* on Node 20 (its undici 8 needs Node ≥ 22.19),
-// so the few calls the controller makes go through the small client below.
-import type { V1Node, V1NodeList, V1Pod, V1PodList } from "@kubernetes/client-node";
+import type { CoreV1Api, V1Node, V1Pod } from "@kubernetes/client-node";
+import { JSON_PATCH, kubernetesCall } from "./kubernetes-client.js";
 import { KARPENTER_NODEPOOL_LABEL, RECLAIM_TAINT, type CapacityType, type NodeInfo, type PodInfo } from "../controller/snapshot.js";
 
 /** Marks that *we* cordoned the node, so releasing it never uncordons a node an operator cordoned. */
 export const CORDONED_BY_US = "gpu-billing.io/cordoned-by-reclaim";
 const NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup";
-
-/** The Kubernetes API as the controller uses it: JSON in, JSON out, errors carry the HTTP status. */
-export interface KubeApi {
-  request<T>(
-    method: "GET" | "PATCH",
-    path: string,
-    opts?: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string },
-  ): Promise<T>;
-}
-
-export class KubeApiError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
-    this.name = "KubeApiError";
-  }
-}
-
-/** A client for an API server URL with a bearer token and (for https) the cluster CA; `tokenProvider` is called per request (EKS tokens expire in 15 min). */
-export function kubeApi(server: string, tokenProvider: () => Promise<string> | string, caData?: string, timeoutMs = 20_000): KubeApi {
-  const base = new URL(server);
-  return {
-    async request<T>(
-      method: "GET" | "PATCH",
-      path: string,
-      opts: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string } = {},
-    ) {
-      const url = new URL(path, base);
-      for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-      const token = await tokenProvider();
-      const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-      const headers: Record<string, string> = { accept: "application/json", authorization: `Bearer ${token}` };
-      if (body) headers["content-type"] = opts.contentType ?? "application/json";
-      const lib = url.protocol === "https:" ? https : http;
-      const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = lib.request(
-          url,
-          {
-            method,
-            headers,
-            timeout: timeoutMs,
-            ...(url.protocol === "https:" && caData ? { ca: Buffer.from(caData, "base64").toString("utf8") } : {}),
-          },
-          (res) => {
-            let t = "";
-            res.setEncoding("utf8");
-            res.on("data", (c) => (t += c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, text: t }));
-          },
-        );
-        req.on("timeout", () => req.destroy(new Error(`Kubernetes API ${method} ${url.pathname} timed out after ${timeoutMs} ms`)));
-        req.on("error", reject);
-        if (body) req.write(body);
-        req.end();
-      });
-      if (status < 200 || status >= 300)
-        throw new KubeApiError(`Kubernetes API ${method} ${url.pathname}: HTTP ${status}: ${text.slice(0, 300)}`, status);
-      return JSON.parse(text) as T;
-    },
-  };
-}
+const PAGE_SIZE = 500;
 
 const gpuOf = (res: Record<string, string> | undefined) => Number(res?.["nvidia.com/gpu"] ?? 0) || 0;
 
@@ -141,11 +76,11 @@ export function toPodInfo(p: V1Pod, poolOfNodeGroup: (nodeGroup: string) => stri
 }
 
 /** Every node (GPU ones are picked by the plan), paged. */
-export async function listNodes(api: KubeApi): Promise<NodeInfo[]> {
+export async function listNodes(api: CoreV1Api): Promise<NodeInfo[]> {
   const out: NodeInfo[] = [];
   let cont: string | undefined;
   do {
-    const r = await api.request<V1NodeList>("GET", "/api/v1/nodes", { query: { limit: "500", continue: cont } });
+    const r = await kubernetesCall("GET /api/v1/nodes", () => api.listNode({ limit: PAGE_SIZE, _continue: cont }));
     out.push(...r.items.map(toNodeInfo));
     cont = r.metadata?._continue || undefined;
   } while (cont);
@@ -153,29 +88,31 @@ export async function listNodes(api: KubeApi): Promise<NodeInfo[]> {
 }
 
 /** Pods that can hold a node or wait for one: finished pods are left out server-side. `nodeName` narrows to one node (the re-check). */
-export async function listPods(api: KubeApi, poolOfNodeGroup: (ng: string) => string | undefined, nodeName?: string): Promise<PodInfo[]> {
+export async function listPods(api: CoreV1Api, poolOfNodeGroup: (ng: string) => string | undefined, nodeName?: string): Promise<PodInfo[]> {
   const out: PodInfo[] = [];
   let cont: string | undefined;
   const fieldSelector = ["status.phase!=Succeeded", "status.phase!=Failed", ...(nodeName ? [`spec.nodeName=${nodeName}`] : [])].join(",");
   do {
-    const r = await api.request<V1PodList>("GET", "/api/v1/pods", { query: { fieldSelector, limit: "500", continue: cont } });
+    const r = await kubernetesCall("GET /api/v1/pods", () =>
+      api.listPodForAllNamespaces({ fieldSelector, limit: PAGE_SIZE, _continue: cont }),
+    );
     out.push(...r.items.map((p) => toPodInfo(p, poolOfNodeGroup)));
     cont = r.metadata?._continue || undefined;
   } while (cont);
   return out;
 }
 
+const readNode = (api: CoreV1Api, name: string) => kubernetesCall(`GET node ${name}`, () => api.readNode({ name }));
 /**
- * Cordons the node and adds the reclaim taint in one JSON Patch guarded by
- * the node's resourceVersion: if anything changed the node since we read it,
- * the API server rejects the patch (409/422) and nothing is half-applied.
+ * Cordon and release are one JSON Patch each, guarded by a `test` of the node's resourceVersion:
+ * if anything changed the node since we read it, the API server rejects the patch (422) and
+ * nothing is half-applied.
  */
-const nodePath = (name: string) => `/api/v1/nodes/${encodeURIComponent(name)}`;
-const readNode = (api: KubeApi, name: string) => api.request<V1Node>("GET", nodePath(name));
-const patchNode = (api: KubeApi, name: string, ops: object[]) =>
-  api.request<V1Node>("PATCH", nodePath(name), { body: ops, contentType: "application/json-patch+json" });
+const patchNode = (api: CoreV1Api, name: string, ops: object[]) =>
+  kubernetesCall(`PATCH node ${name}`, () => api.patchNode({ name, body: ops }, JSON_PATCH));
 
-export async function cordonAndTaint(api: KubeApi, nodeName: string): Promise<NodeInfo> {
+/** Cordons the node and adds the reclaim taint. */
+export async function cordonAndTaint(api: CoreV1Api, nodeName: string): Promise<NodeInfo> {
   const n = await readNode(api, nodeName);
   const taints = n.spec?.taints ?? [];
   if (taints.some((t) => t.key === RECLAIM_TAINT.key)) return toNodeInfo(n); // already done by an earlier run
@@ -196,7 +133,7 @@ export async function cordonAndTaint(api: KubeApi, nodeName: string): Promise<No
 }
 
 /** Undoes cordonAndTaint: removes our taint, and uncordons only if we were the ones who cordoned. */
-export async function releaseNode(api: KubeApi, nodeName: string): Promise<NodeInfo> {
+export async function releaseNode(api: CoreV1Api, nodeName: string): Promise<NodeInfo> {
   const n = await readNode(api, nodeName);
   const taints = n.spec?.taints ?? [];
   const ours = n.metadata?.annotations?.[CORDONED_BY_US] === "true";

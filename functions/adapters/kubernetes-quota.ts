@@ -1,6 +1,5 @@
-// Types only at import time: the client (undici 8) needs Node >= 22.19 and is loaded on demand by eksCoreApi,
-// so the CLI and the other commands keep working on Node 20.
-import type { ConfigurationOptions, CoreV1Api, CustomObjectsApi, V1ResourceQuota } from "@kubernetes/client-node";
+import type { CoreV1Api, V1ResourceQuota } from "@kubernetes/client-node";
+import { MERGE_PATCH, kubernetesCall, kubernetesStatusOf, type KubernetesApis } from "./kubernetes-client.js";
 import type { Tenant } from "../core/config.js";
 import { makeTenantResolver } from "../core/attribution.js";
 import type { QuotaEnforcer } from "../quota/run-quota-check.js";
@@ -31,16 +30,14 @@ interface QuotaSnapshot {
   spec: V1ResourceQuota["spec"];
 }
 
-function statusCode(e: unknown): number | undefined {
-  return (e as { code?: number }).code;
-}
-
 /** Sums GPU requests of Running pods, per extended resource (`nvidia.com/gpu`, `nvidia.com/mig-3g.40gb`, …). */
 async function runningGpuRequests(api: CoreV1Api, namespace: string): Promise<Map<string, number>> {
   const out = new Map<string, number>([["nvidia.com/gpu", 0]]);
   let cont: string | undefined;
   do {
-    const pods = await api.listNamespacedPod({ namespace, fieldSelector: "status.phase=Running", _continue: cont });
+    const pods = await kubernetesCall(`GET pods of ${namespace}`, () =>
+      api.listNamespacedPod({ namespace, fieldSelector: "status.phase=Running", _continue: cont }),
+    );
     for (const p of pods.items)
       for (const c of p.spec?.containers ?? [])
         for (const [res, q] of Object.entries(c.resources?.requests ?? {}))
@@ -55,7 +52,7 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
     async namespacesOf(subject, tenants: readonly Tenant[]) {
       if (subject.kind === "namespace") return [subject.namespace!];
       const resolve = makeTenantResolver(tenants);
-      const list = await api.listNamespace();
+      const list = await kubernetesCall("GET namespaces", () => api.listNamespace());
       return list.items
         .map((n) => ({ name: n.metadata!.name!, label: n.metadata?.labels?.tenant }))
         .filter((n) => resolve(n.name, n.label).tenantId === subject.tenantId)
@@ -67,9 +64,11 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
       const name = BLOCK_QUOTA_NAME[kind];
       let existing: V1ResourceQuota | undefined;
       try {
-        existing = await api.readNamespacedResourceQuota({ name, namespace });
+        existing = await kubernetesCall(`GET resourcequota ${namespace}/${name}`, () =>
+          api.readNamespacedResourceQuota({ name, namespace }),
+        );
       } catch (e) {
-        if (statusCode(e) !== 404) throw e;
+        if (kubernetesStatusOf(e) !== 404) throw e;
       }
       // Our own object left by an interrupted run carries the true "before" in an annotation.
       const before: QuotaSnapshot | null = existing
@@ -91,8 +90,9 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
         },
         spec: { hard },
       };
-      if (existing) await api.replaceNamespacedResourceQuota({ name, namespace, body });
-      else await api.createNamespacedResourceQuota({ namespace, body });
+      if (existing)
+        await kubernetesCall(`PUT resourcequota ${namespace}/${name}`, () => api.replaceNamespacedResourceQuota({ name, namespace, body }));
+      else await kubernetesCall(`POST resourcequota ${namespace}/${name}`, () => api.createNamespacedResourceQuota({ namespace, body }));
       return { before, appliedGpus: requests.get("nvidia.com/gpu") ?? 0, after: body.spec };
     },
 
@@ -101,9 +101,9 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
       const snap = before as QuotaSnapshot | null;
       if (!snap) {
         try {
-          await api.deleteNamespacedResourceQuota({ name, namespace });
+          await kubernetesCall(`DELETE resourcequota ${namespace}/${name}`, () => api.deleteNamespacedResourceQuota({ name, namespace }));
         } catch (e) {
-          if (statusCode(e) !== 404) throw e; // already gone: the lift is done
+          if (kubernetesStatusOf(e) !== 404) throw e; // already gone: the lift is done
         }
         return { after: null };
       }
@@ -114,59 +114,23 @@ export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-ho
         spec: snap.spec,
       };
       try {
-        const cur = await api.readNamespacedResourceQuota({ name, namespace });
-        await api.replaceNamespacedResourceQuota({
-          name,
-          namespace,
-          body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } },
-        });
+        const cur = await kubernetesCall(`GET resourcequota ${namespace}/${name}`, () =>
+          api.readNamespacedResourceQuota({ name, namespace }),
+        );
+        await kubernetesCall(`PUT resourcequota ${namespace}/${name}`, () =>
+          api.replaceNamespacedResourceQuota({
+            name,
+            namespace,
+            body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } },
+          }),
+        );
       } catch (e) {
-        if (statusCode(e) !== 404) throw e;
-        await api.createNamespacedResourceQuota({ namespace, body });
+        if (kubernetesStatusOf(e) !== 404) throw e;
+        await kubernetesCall(`POST resourcequota ${namespace}/${name}`, () => api.createNamespacedResourceQuota({ namespace, body }));
       }
       return { after: snap.spec };
     },
   };
-}
-
-/** The clients the quota function uses, from one KubeConfig (one endpoint, one token). */
-export interface KubernetesApis {
-  core: CoreV1Api;
-  customObjects: CustomObjectsApi;
-  /** Request options that send a patch as `application/merge-patch+json` (RFC 7386). */
-  mergePatch: ConfigurationOptions;
-}
-
-/** Clients for an EKS cluster authenticated with a bearer token (see eks-token.ts). */
-export async function eksKubernetesApis(opts: { server: string; caData?: string; token: string }): Promise<KubernetesApis> {
-  const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
-  let k8s: typeof import("@kubernetes/client-node");
-  try {
-    k8s = await import("@kubernetes/client-node");
-  } catch (e) {
-    throw new Error(
-      `cannot load @kubernetes/client-node on Node ${process.versions.node} (it needs Node >= 22.19${major < 22 || (major === 22 && minor < 19) ? "; run enforcement on Node 22, as the Lambda does" : ""}): ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    // EKS endpoints are https and verified against the cluster CA; plain http (a local test API server) has no TLS to verify.
-    clusters: [{ name: "eks", server: opts.server, caData: opts.caData, skipTLSVerify: opts.server.startsWith("http://") }],
-    users: [{ name: "iam", token: opts.token }],
-    contexts: [{ name: "eks", cluster: "eks", user: "iam" }],
-    currentContext: "eks",
-  });
-  return {
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    customObjects: kc.makeApiClient(k8s.CustomObjectsApi),
-    mergePatch: k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-  };
-}
-
-/** A CoreV1Api for an EKS cluster authenticated with a bearer token (see eks-token.ts). */
-export async function eksCoreApi(opts: { server: string; caData?: string; token: string }): Promise<CoreV1Api> {
-  return (await eksKubernetesApis(opts)).core;
 }
 
 /**
@@ -220,10 +184,13 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
       do {
         let page: { items?: KueueObject[]; metadata?: { continue?: string } };
         try {
-          page = await customObjects.listClusterCustomObject({ ...base, plural: "localqueues", _continue: cont });
+          page = await kubernetesCall(`GET ${KUEUE_GROUP}/${KUEUE_VERSION} localqueues`, () =>
+            customObjects.listClusterCustomObject({ ...base, plural: "localqueues", _continue: cont }),
+          );
         } catch (e) {
           // The collection itself is missing only when the API server does not serve the resource: Kueue's CRDs are not installed.
-          if (statusCode(e) === 404) throw new KueueNotInstalledError(`GET /apis/${KUEUE_GROUP}/${KUEUE_VERSION}/localqueues answered 404`);
+          if (kubernetesStatusOf(e) === 404)
+            throw new KueueNotInstalledError(`GET /apis/${KUEUE_GROUP}/${KUEUE_VERSION}/localqueues answered 404`);
           throw e;
         }
         for (const o of page.items ?? [])
@@ -234,16 +201,21 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
       for (const name of [...new Set(clusterQueueNames)].sort()) {
         try {
           clusterQueues.push(
-            observed(await customObjects.getClusterCustomObject({ ...base, plural: "clusterqueues", name }), {
-              kind: "ClusterQueue",
-              name,
-            }),
+            observed(
+              await kubernetesCall(`GET clusterqueue ${name}`, () =>
+                customObjects.getClusterCustomObject({ ...base, plural: "clusterqueues", name }),
+              ),
+              {
+                kind: "ClusterQueue",
+                name,
+              },
+            ),
           );
         } catch (e) {
-          if (statusCode(e) !== 404) throw e; // missing: the selection names it as missing, before anything is changed
+          if (kubernetesStatusOf(e) !== 404) throw e; // missing: the selection names it as missing, before anything is changed
         }
       }
-      const ns = await core.listNamespace();
+      const ns = await kubernetesCall("GET namespaces", () => core.listNamespace());
       const namespaces = ns.items.map((n) => ({ name: n.metadata!.name!, labels: n.metadata?.labels ?? {} }));
       return { namespaces, localQueues, clusterQueues };
     },
@@ -259,11 +231,15 @@ export function kubernetesKueueQueues(apis: KubernetesApis): KueueQueuePort {
       const r = queue.ref;
       const out: KueueObject =
         r.kind === "LocalQueue"
-          ? await customObjects.patchNamespacedCustomObject(
-              { ...base, namespace: r.namespace, plural: "localqueues", name: r.name, body },
-              apis.mergePatch,
+          ? await kubernetesCall(`PATCH localqueue ${r.namespace}/${r.name}`, () =>
+              customObjects.patchNamespacedCustomObject(
+                { ...base, namespace: r.namespace, plural: "localqueues", name: r.name, body },
+                MERGE_PATCH,
+              ),
             )
-          : await customObjects.patchClusterCustomObject({ ...base, plural: "clusterqueues", name: r.name, body }, apis.mergePatch);
+          : await kubernetesCall(`PATCH clusterqueue ${r.name}`, () =>
+              customObjects.patchClusterCustomObject({ ...base, plural: "clusterqueues", name: r.name, body }, MERGE_PATCH),
+            );
       return { after: (out.spec?.stopPolicy as StopPolicy | undefined) ?? null };
     },
   };

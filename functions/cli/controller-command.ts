@@ -2,7 +2,8 @@ import { parseArgs } from "node:util";
 import { readFile } from "node:fs/promises";
 import { planController, type Decision } from "../controller/decide.js";
 import { parsePolicy, PolicyError, type ControllerPolicy } from "../controller/policy.js";
-import { normalizeState, type ControllerState, type Snapshot } from "../controller/snapshot.js";
+import { normalizeState, snapshotFromJson, type ControllerState, type Snapshot } from "../controller/snapshot.js";
+import { BadInputError } from "../core/errors.js";
 import { ControllerLease } from "../adapters/controller-lease.js";
 import { gatherSnapshot } from "../adapters/controller-snapshot.js";
 
@@ -19,12 +20,12 @@ Prints what the GPU node-group controller would do now, and why. Nothing is chan
 exit codes: 0 printed, 2 bad input, 3 a source is unavailable (the controller would halt), 1 other failure`;
 
 interface Recorded {
-  snapshot: Snapshot;
+  snapshot: Parameters<typeof snapshotFromJson>[0];
   state?: ControllerState;
   policy?: unknown;
 }
 
-const MARK: Record<string, string> = {
+const MARK: Record<Decision["action"], string> = {
   "terminate-instance": "RECLAIM",
   "set-desired-capacity": "SCALE OUT",
   "release-node": "RELEASE",
@@ -33,25 +34,33 @@ const MARK: Record<string, string> = {
   none: "-",
 };
 
-export function formatPlan(decisions: Decision[], policy: ControllerPolicy, atMs: number): string {
-  const lines = [
-    `controller plan at ${new Date(atMs).toISOString()} (${policy.timeZone})${policy.killSwitch ? " — KILL SWITCH ON" : ""}`,
-    "",
-  ];
-  const nodesOf = (d: Decision) => {
+/** The table's first three columns: what the decision is about, its node(s), its action. */
+function subjectOf(d: Decision): [string, string, string] {
+  if (d.code === "karpenter-nodepool") {
     const ns = (d.inputs.nodes as string[] | undefined) ?? [];
-    return ns.length <= 2 ? ns.join(",") : `${ns.slice(0, 2).join(",")},+${ns.length - 2}`;
-  };
+    const nodes = ns.length <= 2 ? ns.join(",") : `${ns.slice(0, 2).join(",")},+${ns.length - 2}`;
+    return [`NodePool ${d.karpenterNodePool}`, nodes, "KARPENTER"];
+  }
+  if (d.action === "halt" || d.code === "lease-held") return ["(all)", "", MARK[d.action]];
+  if (d.duty === "scale-out" && d.action === "none") return [d.pool, "", MARK[d.action]];
+  return [d.nodeGroup, "node" in d ? d.node : "", MARK[d.action]];
+}
+
+/** The node group a decision is about, if it is about one. */
+const nodeGroupOf = (d: Decision): string | undefined => ("nodeGroup" in d ? d.nodeGroup : undefined);
+/** The pool a decision is about, if it is about one. */
+const poolOfDecision = (d: Decision): string | undefined => ("pool" in d ? d.pool : undefined);
+
+export function formatPlan(decisions: Decision[], policy: ControllerPolicy, at: Date): string {
+  const lines = [`controller plan at ${at.toISOString()} (${policy.timeZone})${policy.killSwitch ? " — KILL SWITCH ON" : ""}`, ""];
   const rows = decisions.map((d) => [
-    d.karpenterNodePool !== undefined ? `NodePool ${d.karpenterNodePool}` : (d.nodeGroup ?? d.pool ?? "(all)"),
-    d.code === "karpenter-nodepool" ? nodesOf(d) : (d.node ?? ""),
-    d.code === "karpenter-nodepool" ? "KARPENTER" : (MARK[d.action] ?? d.action),
+    ...subjectOf(d),
     d.action === "none" || d.action === "halt" || d.action === "mark-spot-unavailable" ? "" : d.dryRun ? "dry-run" : "would act",
     d.reason,
   ]);
   const head = ["node group", "node", "action", "mode", "why"];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join("  ");
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] ?? 0))).join("  ");
   lines.push(fmt(head), fmt(w.map((n) => "-".repeat(Math.min(n, 40)))), ...rows.map(fmt));
   return lines.join("\n");
 }
@@ -82,7 +91,7 @@ export async function controllerCommand(argv: string[], env: NodeJS.ProcessEnv, 
     if (values.state) {
       const rec = JSON.parse(await readFile(values.state, "utf8")) as Recorded;
       if (!rec.snapshot?.nodes) throw new PolicyError(`${values.state}: not a recorded run (no snapshot.nodes)`, []);
-      snapshot = rec.snapshot;
+      snapshot = snapshotFromJson(rec.snapshot);
       state = normalizeState(rec.state);
       if (policyFile) policy = await readPolicy(policyFile);
       else if (rec.policy) policy = parsePolicy(JSON.stringify(rec.policy), `${values.state}#policy`);
@@ -91,7 +100,7 @@ export async function controllerCommand(argv: string[], env: NodeJS.ProcessEnv, 
       const { buildController } = await import("../handlers/controller-handler.js");
       const b = await buildController(policyFile ? { ...env, CONTROLLER_POLICY_FILE: policyFile } : env);
       policy = b.policy;
-      snapshot = await gatherSnapshot(b.clients, policy, now.getTime(), {
+      snapshot = await gatherSnapshot(b.clients, policy, now, {
         nodeLabel: b.env.DCGM_NODE_LABEL,
         gpuLabel: b.env.DCGM_GPU_LABEL,
         queriesDir: b.env.QUERIES_DIR,
@@ -105,28 +114,27 @@ export async function controllerCommand(argv: string[], env: NodeJS.ProcessEnv, 
       return 2;
     }
     const plan = planController(snapshot, policy, state);
-    const shown = values["node-group"]
+    const group = values["node-group"];
+    const groupPool = policy.nodeGroups.find((g) => g.name === group)?.pool;
+    const shown = group
       ? plan.decisions.filter(
-          (d) =>
-            d.action === "halt" ||
-            d.nodeGroup === values["node-group"] ||
-            (!d.nodeGroup && d.pool === policy.nodeGroups.find((g) => g.name === values["node-group"])?.pool),
+          (d) => d.action === "halt" || nodeGroupOf(d) === group || (nodeGroupOf(d) === undefined && poolOfDecision(d) === groupPool),
         )
       : plan.decisions;
     console.log(
       values.json
-        ? JSON.stringify({ atMs: plan.atMs, halted: plan.halted, decisions: shown }, null, 2)
-        : formatPlan(shown, policy, plan.atMs),
+        ? JSON.stringify({ atMs: plan.at.getTime(), halted: plan.halted, decisions: shown }, null, 2)
+        : formatPlan(shown, policy, plan.at),
     );
     return plan.halted && snapshot.errors.length ? 3 : 0;
   } catch (e) {
     const err = e as Error;
-    if (e instanceof PolicyError || err instanceof SyntaxError || (err as { code?: string }).code === "ENOENT") {
-      console.error(`error: ${err.message}`);
-      return 2;
-    }
     if (/environment invalid/.test(err.message)) {
       console.error(`error: ${err.message}\n(or run offline with --state FILE)`);
+      return 2;
+    }
+    if (e instanceof BadInputError || err instanceof SyntaxError || (err as { code?: string }).code === "ENOENT") {
+      console.error(`error: ${err.message}`);
       return 2;
     }
     console.error(`error: ${err.stack ?? err.message}`);

@@ -3,6 +3,7 @@
  * against a real local Prometheus, writes the chargeback dataset to ./out and
  * prints the per-tenant summary, then checks it against the generator's exact answer.
  */
+import { spawn } from "node:child_process";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { main } from "./main.js";
@@ -10,8 +11,6 @@ import { DEFAULT_CONFIG, loadConfig } from "./cli-args.js";
 import { computeChargeback } from "../core/chargeback.js";
 import { ensureDebianPackages, PROMETHEUS_PACKAGE } from "../demo/system-packages.js";
 import { packageFile } from "../package-files.js";
-
-const DEMO_MONTH = "2026-10";
 
 /**
  * `--cache-dir` and `--out` let the benchmark time a first run (an empty cache) beside
@@ -21,14 +20,19 @@ async function demo(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { "cache-dir": { type: "string" }, out: { type: "string" } } });
   ensureDebianPackages([PROMETHEUS_PACKAGE], { purpose: "npm start", install: true });
   const { prepareMonthData, startPrometheus } = await import("../demo/local-prometheus.js");
-  const { exactAnswer } = await import("../demo/month-generator.js");
+  const { DEMO_MONTH: DEMO_SPEC, exactAnswer } = await import("../demo/month-generator.js");
+  const DEMO_MONTH = DEMO_SPEC.month;
   const cacheDir = values["cache-dir"] ? path.resolve(values["cache-dir"]) : packageFile(".tmp", "month-cache");
   console.log(`Generating and backfilling the demo month ${DEMO_MONTH} (cached in ${path.relative(process.cwd(), cacheDir)})…`);
   const t0 = Date.now();
-  const { dataDir, gen } = await prepareMonthData({ month: DEMO_MONTH, scale: "demo", cacheDir });
+  const { dataDir, gen } = await prepareMonthData({ ...DEMO_SPEC, cacheDir });
   console.log(`  ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const prom = await startPrometheus({ dataDir });
   console.log(`Prometheus 2.42 running at ${prom.url}`);
+  // The quota status reads the month through Prometheus as the hourly check does — the same
+  // queries as the meter, seconds of Prometheus CPU — so it runs beside the meter, as its own
+  // `gpu-billing` process whose output is printed in its place below.
+  const quotaStatus = runQuietly(["quota", "status", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--prometheus-url", prom.url]);
   try {
     const out = path.resolve(values.out ?? "out");
     // The demo's controller audit log (from the generator's node lifecycle, not a controller run), so the report shows what reclaiming saved.
@@ -73,14 +77,29 @@ async function demo(argv: string[]): Promise<number> {
     console.log(`Dataset: ${path.join(out, `month=${DEMO_MONTH}`)}/ (${[...listed, "manifest.json"].join(", ")})`);
     // The municipalities' quotas (100 / 100 / 50 GPU-h): one comfortably under, one past the 80 % warning, one past 100 %.
     console.log(`\nQuota status for ${DEMO_MONTH} (what the hourly quota check sees; nothing is sent or enforced here):`);
-    const quota = await main(["quota", "status", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--prometheus-url", prom.url]);
-    if (quota !== 0) return quota;
+    const quota = await quotaStatus;
+    process.stdout.write(quota.stdout);
+    process.stderr.write(quota.stderr);
+    if (quota.code !== 0) return quota.code;
     // Reports from the dataset just written: PDFs, workbooks and the emails as .eml (nothing is sent).
     console.log(`\nRendering the ${DEMO_MONTH} reports (PDF, Excel) and their emails…`);
     return await main(["report", "--month", DEMO_MONTH, "--config", DEFAULT_CONFIG, "--out", out]);
   } finally {
     await prom.stop();
   }
+}
+
+/** Runs a `gpu-billing` command in a child process, its output kept until the caller prints it. */
+function runQuietly(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [packageFile("bin", "gpu-billing.mjs"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
 }
 
 demo(process.argv.slice(2)).then(

@@ -19,12 +19,6 @@ const PRICES_STATUS_TEXT: Record<PricesStatus, string> = {
   fetched: "fetched from AWS (Spot price history, Price List)",
 };
 import { formatTenantSummary } from "../metering/summary-table.js";
-import { quotaCommand } from "./quota-command.js";
-import { rerunCommand } from "./rerun-command.js";
-import { controllerCommand } from "./controller-command.js";
-import { reportCommand } from "./report-command.js";
-import { doctorCommand } from "./doctor-command.js";
-import { RECONCILE_USAGE, reconcileCommand } from "./reconcile-command.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, UsageError, loadConfig, monthArg, s3ClientFor } from "./cli-args.js";
 import { meterMonthFromPrometheus } from "../wiring/prometheus-metering.js";
 
@@ -45,7 +39,8 @@ const USAGE = `usage:
                     [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]
   gpu-billing doctor [--config FILE] [--prometheus-url URL] [--cluster ID] [--month YYYY-MM] [--json]
                     (checks the cluster prerequisites over the last 24 hours or the month: exit 0 billable, 2 not, 3 Prometheus unavailable)
-${RECONCILE_USAGE}
+  gpu-billing reconcile --month YYYY-MM --cur FILE.parquet [--config FILE] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
+                    (the month's metered nodes against a CUR 2.0 Parquet export; writes reconciliation.csv beside the dataset)
 
 exit codes: 0 done, 2 bad input (nothing written), 3 a dependency is unavailable (retry later), 1 other failure`;
 
@@ -151,6 +146,10 @@ export function classifyError(e: unknown): { code: number; message: string } {
   }
 }
 
+/**
+ * Each command's module is loaded when it runs: the report pulls in exceljs and pdfkit, the
+ * controller the Kubernetes client, and `--help` or `meter` need neither.
+ */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, now = new Date()): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -158,17 +157,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
       case "meter":
         return await meterCommand(rest, env, now);
       case "quota":
-        return await quotaCommand(rest, env, now);
+        return await (await import("./quota-command.js")).quotaCommand(rest, env, now);
       case "rerun":
-        return await rerunCommand(rest, env, now);
+        return await (await import("./rerun-command.js")).rerunCommand(rest, env, now);
       case "controller":
-        return await controllerCommand(rest, env, now);
+        return await (await import("./controller-command.js")).controllerCommand(rest, env, now);
       case "report":
-        return await reportCommand(rest, env, now);
+        return await (await import("./report-command.js")).reportCommand(rest, env, now);
       case "doctor":
-        return await doctorCommand(rest, env, now);
+        return await (await import("./doctor-command.js")).doctorCommand(rest, env, now);
       case "reconcile":
-        return await reconcileCommand(rest, now);
+        return await (await import("./reconcile-command.js")).reconcileCommand(rest, now);
       case undefined:
       case "help":
       case "--help":

@@ -7,9 +7,6 @@ import { reconcileMonth, type ReconciliationSink } from "../reconcile/reconcile-
 import type { Reconciliation } from "../core/reconciliation.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, monthArg, s3ClientFor, UsageError } from "./cli-args.js";
 
-export const RECONCILE_USAGE = `  gpu-billing reconcile --month YYYY-MM --cur FILE.parquet [--config FILE] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
-                    (the month's metered nodes against a CUR 2.0 Parquet export; writes reconciliation.csv beside the dataset)`;
-
 /** The per-group table and what only one side knows, as the CLI prints it. */
 export function formatReconciliation(r: Reconciliation): string {
   const pct = (d: { toFixed(n: number): string } | undefined) => (d === undefined ? "—" : `${d.toFixed(2)}%`);

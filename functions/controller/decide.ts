@@ -1,5 +1,6 @@
 import { budgetNodes, poolOf, thresholdsOf, type ControllerPolicy, type NodeGroupPolicy } from "./policy.js";
 import { parseCron } from "./cron.js";
+import type { CapacityType } from "../core/attribution.js";
 import {
   FOREIGN_OWNER_NODE_LABELS,
   FOREIGN_OWNER_TAGS,
@@ -20,47 +21,180 @@ import {
  * flapping a controller must never cause. One lease, one audit trail, one schedule.
  */
 
-export type Action = "none" | "halt" | "terminate-instance" | "set-desired-capacity" | "release-node" | "mark-spot-unavailable";
-
 /**
- * Why, as a value a caller can switch on (the prose `reason` says it to people).
- * Not every decision carries one yet: those about who owns a node or who
- * opted out of disruption always do.
+ * What a run may decide, one member per kind, each carrying exactly its fields.
+ * `code` says why as a value callers switch on; the prose `reason` says it to people;
+ * `inputs` are the numbers the decision was made on (metric values, pods, budget arithmetic).
  */
-export type ReasonCode =
-  /** The node, or the pending pod, belongs to a Karpenter NodePool: Karpenter scales and disrupts it, never this controller. */
-  | "karpenter-nodepool"
-  /** A managed group some of whose nodes or whose Auto Scaling group another autoscaler claims. */
-  | "foreign-autoscaler"
+export type Decision =
+  | TerminateInstance
+  | SetDesiredCapacity
+  | ReleaseNode
+  | MarkSpotUnavailable
+  | Halt
+  | KeepNode
+  | KeepGroup
+  | NoScaleOut
+  | LeftToKarpenter
+  | RunSkipped;
+
+export type Action = Decision["action"];
+
+/** Why a node stays: the idle test failed, or removing it would break the pool's budget. */
+export type NodeKeepCode = IdleCode | "instance-not-in-service" | BudgetCode;
+
+/** Why the idle test says "not idle" (it fails closed: thin, stale or missing metrics are "not idle"). */
+export type IdleCode =
+  | "node-not-ready"
+  | "node-too-young"
+  | "gpus-not-allocatable"
+  | "scale-down-disabled"
   | "do-not-disrupt-node"
+  | "reclaim-disabled-label"
   | "do-not-disrupt-pod"
   | "safe-to-evict-false"
-  | "scale-down-disabled"
-  | "reclaim"
-  | "scale-out";
+  | "gpu-pod"
+  | "non-gpu-pod"
+  | "metrics-missing"
+  | "metrics-thin"
+  | "metrics-stale"
+  | "gpu-busy";
 
-export interface Decision {
-  duty: "reclaim" | "scale-out" | "guard";
-  action: Action;
-  code?: ReasonCode;
+/** An idle node the pool cannot spare. */
+export type BudgetCode =
+  | "disruption-budget-spent"
+  | "group-at-minimum"
+  | "pool-utilization-high"
+  | "recent-peak-demand"
+  | "no-room-for-largest-pod"
+  | "free-gpu-headroom";
+
+/** Why a whole group reclaims nothing in this run. */
+export type GroupKeepCode =
+  | "group-not-found"
+  /** A managed group some of whose nodes or whose Auto Scaling group another autoscaler claims. */
+  | "foreign-autoscaler"
+  | "freeze-window"
+  | "recent-scale-out"
+  | "pending-pods"
+  | "recent-demand"
+  | "pool-scaled-out-recently"
+  | "pool-scales-out";
+
+export type NoScaleOutCode = "no-demand" | "utilization-incomplete" | "utilization-below-threshold" | "no-group-can-grow";
+
+export type HaltCode = "source-error" | "not-ready-storm";
+
+/** Every reason a decision can carry. */
+export type ReasonCode =
+  | "reclaim"
+  | "scale-out"
+  | "spot-unavailable"
+  /** The node, or the pending pod, belongs to a Karpenter NodePool: Karpenter scales and disrupts it, never this controller. */
+  | "karpenter-nodepool"
+  | "lease-held"
+  | NodeKeepCode
+  | GroupKeepCode
+  | NoScaleOutCode
+  | HaltCode;
+
+interface DecisionBase<C extends ReasonCode> {
+  code: C;
   /** Acting on it would change nothing (kill switch, dry-run group): record it, do nothing. */
   dryRun: boolean;
   reason: string;
-  nodeGroup?: string;
-  pool?: string;
-  node?: string;
-  instanceId?: string;
-  capacityType?: string;
-  desiredFrom?: number;
-  desiredTo?: number;
-  /** The numbers the decision was made on: metric values, pods, budget arithmetic. */
   inputs: Record<string, unknown>;
-  /** The Karpenter NodePool a "karpenter-nodepool" decision is about. */
-  karpenterNodePool?: string;
 }
 
+/** Reclaim an idle node: cordon, taint, re-check, then terminate its instance (decrementing desired). */
+export interface TerminateInstance extends DecisionBase<"reclaim"> {
+  duty: "reclaim";
+  action: "terminate-instance";
+  nodeGroup: string;
+  pool: string;
+  node: string;
+  instanceId: string;
+  capacityType: CapacityType;
+  desiredFrom: number;
+  desiredTo: number;
+}
+
+export interface SetDesiredCapacity extends DecisionBase<"scale-out"> {
+  duty: "scale-out";
+  action: "set-desired-capacity";
+  nodeGroup: string;
+  pool: string;
+  capacityType: CapacityType;
+  desiredFrom: number;
+  desiredTo: number;
+}
+
+/** Lift a reclaim taint left by an earlier run; `code` says why the node is no longer reclaimed. */
+export interface ReleaseNode extends DecisionBase<NodeKeepCode | GroupKeepCode> {
+  duty: "reclaim";
+  action: "release-node";
+  nodeGroup: string;
+  pool: string;
+  node: string;
+  instanceId?: string;
+  capacityType?: CapacityType;
+}
+
+export interface MarkSpotUnavailable extends DecisionBase<"spot-unavailable"> {
+  duty: "scale-out";
+  action: "mark-spot-unavailable";
+  nodeGroup: string;
+  pool: string;
+}
+
+export interface Halt extends DecisionBase<HaltCode> {
+  duty: "guard";
+  action: "halt";
+}
+
+/** An idle-or-not node that stays. */
+export interface KeepNode extends DecisionBase<NodeKeepCode> {
+  duty: "reclaim";
+  action: "none";
+  nodeGroup: string;
+  pool: string;
+  node: string;
+  instanceId?: string;
+  capacityType?: CapacityType;
+}
+
+export interface KeepGroup extends DecisionBase<GroupKeepCode> {
+  duty: "reclaim";
+  action: "none";
+  nodeGroup: string;
+  pool: string;
+}
+
+export interface NoScaleOut extends DecisionBase<NoScaleOutCode> {
+  duty: "scale-out";
+  action: "none";
+  pool: string;
+}
+
+export interface LeftToKarpenter extends DecisionBase<"karpenter-nodepool"> {
+  duty: "guard";
+  action: "none";
+  karpenterNodePool: string;
+}
+
+/** Another run holds the lease: this one decides nothing. */
+export interface RunSkipped extends DecisionBase<"lease-held"> {
+  duty: "guard";
+  action: "none";
+}
+
+/** The decisions run-controller acts on (the others are recorded only). */
+export type Actionable = TerminateInstance | SetDesiredCapacity | ReleaseNode;
+export const isActionable = (d: Decision): d is Actionable =>
+  d.action === "terminate-instance" || d.action === "set-desired-capacity" || d.action === "release-node";
+
 export interface Plan {
-  atMs: number;
+  at: Date;
   halted: boolean;
   decisions: Decision[];
   /** State changes that do not depend on an action succeeding (Spot marks and their expiry). */
@@ -72,8 +206,8 @@ const ACTIVE_PHASES = new Set(["Pending", "Running", "Unknown"]);
 const isDaemonSet = (p: PodInfo) => p.ownerKind === "DaemonSet";
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
-export function inFreeze(crons: string[], nowMs: number, timeZone: string): string | undefined {
-  return crons.find((c) => parseCron(c).matches(nowMs, timeZone));
+export function inFreeze(crons: string[], now: Date, timeZone: string): string | undefined {
+  return crons.find((c) => parseCron(c).matches(now.getTime(), timeZone));
 }
 
 export function foreignOwner(group: GroupInfo | undefined, nodes: NodeInfo[]): string | undefined {
@@ -84,12 +218,9 @@ export function foreignOwner(group: GroupInfo | undefined, nodes: NodeInfo[]): s
   return undefined;
 }
 
-export interface IdleVerdict {
-  idle: boolean;
-  reason: string;
-  code?: ReasonCode;
-  inputs: Record<string, unknown>;
-}
+export type IdleVerdict =
+  | { idle: true; reason: string; inputs: Record<string, unknown> }
+  | { idle: false; code: IdleCode; reason: string; inputs: Record<string, unknown> };
 
 /**
  * Is this node idle and safe to remove? Fails closed: any missing, thin or stale
@@ -100,44 +231,59 @@ export function assessNodeIdle(
   podsOnNode: PodInfo[],
   snap: Pick<Snapshot, "metrics">,
   policy: ControllerPolicy,
-  nowMs: number,
+  now: Date,
 ): IdleVerdict {
+  const nowMs = now.getTime();
   const ageMin = (nowMs - node.createdAtMs) / MIN;
   const base = { node: node.name, ageMinutes: round(ageMin), gpuCapacity: node.gpuCapacity, gpuAllocatable: node.gpuAllocatable };
-  const no = (reason: string, extra: Record<string, unknown> = {}, code?: ReasonCode): IdleVerdict => ({
+  const no = (code: IdleCode, reason: string, extra: Record<string, unknown> = {}): IdleVerdict => ({
     idle: false,
+    code,
     reason,
     inputs: { ...base, ...extra },
-    ...(code ? { code } : {}),
   });
-  if (!node.ready) return no("node is NotReady: left to the Auto Scaling health check, not reclaimed");
+  if (!node.ready) return no("node-not-ready", "node is NotReady: left to the Auto Scaling health check, not reclaimed");
   if (ageMin < policy.minNodeAgeMinutes)
-    return no(`node is ${round(ageMin)} min old (< ${policy.minNodeAgeMinutes} min): too young to judge`);
+    return no("node-too-young", `node is ${round(ageMin)} min old (< ${policy.minNodeAgeMinutes} min): too young to judge`);
   if (node.gpuCapacity <= 0 || node.gpuAllocatable < node.gpuCapacity)
-    return no(`GPUs not yet allocatable (${node.gpuAllocatable} of ${node.gpuCapacity}): device plugin not ready`);
+    return no("gpus-not-allocatable", `GPUs not yet allocatable (${node.gpuAllocatable} of ${node.gpuCapacity}): device plugin not ready`);
   if (node.annotations[OPT_OUT.nodeScaleDownDisabled] === "true")
-    return no(`node opts out (${OPT_OUT.nodeScaleDownDisabled}=true)`, {}, "scale-down-disabled");
+    return no("scale-down-disabled", `node opts out (${OPT_OUT.nodeScaleDownDisabled}=true)`);
   if (node.annotations[OPT_OUT.nodeDoNotDisrupt] === "true")
-    return no(`node opts out (${OPT_OUT.nodeDoNotDisrupt}=true)`, {}, "do-not-disrupt-node");
-  if (node.labels[OPT_OUT.nodeLabel] === "true") return no(`node opts out (${OPT_OUT.nodeLabel}=true)`);
+    return no("do-not-disrupt-node", `node opts out (${OPT_OUT.nodeDoNotDisrupt}=true)`);
+  if (node.labels[OPT_OUT.nodeLabel] === "true") return no("reclaim-disabled-label", `node opts out (${OPT_OUT.nodeLabel}=true)`);
   const active = podsOnNode.filter((p) => ACTIVE_PHASES.has(p.phase));
   const podNames = active.map((p) => `${p.namespace}/${p.name}`);
   const optOut = active.find((p) => p.annotations[OPT_OUT.podDoNotDisrupt] === "true" || p.annotations[OPT_OUT.podSafeToEvict] === "false");
   if (optOut) {
     const dnd = optOut.annotations[OPT_OUT.podDoNotDisrupt] === "true";
     return no(
+      dnd ? "do-not-disrupt-pod" : "safe-to-evict-false",
       `pod ${optOut.namespace}/${optOut.name} opts out of disruption (${dnd ? `${OPT_OUT.podDoNotDisrupt}=true` : `${OPT_OUT.podSafeToEvict}=false`})`,
       { pods: podNames },
-      dnd ? "do-not-disrupt-pod" : "safe-to-evict-false",
     );
   }
   const gpuPod = active.find((p) => !isDaemonSet(p) && p.gpuRequest > 0);
-  if (gpuPod) return no(`pod ${gpuPod.namespace}/${gpuPod.name} requests ${gpuPod.gpuRequest} GPU(s) on it`, { pods: podNames });
+  if (gpuPod) return no("gpu-pod", `pod ${gpuPod.namespace}/${gpuPod.name} requests ${gpuPod.gpuRequest} GPU(s) on it`, { pods: podNames });
   if (policy.nonGpuPodsBlockReclaim) {
     const other = active.find((p) => !isDaemonSet(p));
-    if (other) return no(`non-DaemonSet pod ${other.namespace}/${other.name} runs on it (terminating would kill it)`, { pods: podNames });
+    if (other)
+      return no("non-gpu-pod", `non-DaemonSet pod ${other.namespace}/${other.name} runs on it (terminating would kill it)`, {
+        pods: podNames,
+      });
   }
-  // Every GPU must have a full, fresh window at or below the noise floor.
+  return assessGpuWindows(node, snap, policy, now, { ...base, pods: podNames });
+}
+
+/** Every GPU must have a full, fresh window at or below the noise floor. */
+function assessGpuWindows(
+  node: NodeInfo,
+  snap: Pick<Snapshot, "metrics">,
+  policy: ControllerPolicy,
+  now: Date,
+  base: Record<string, unknown>,
+): IdleVerdict {
+  const nowMs = now.getTime();
   const expected = Math.floor((policy.idleMinutes * 60) / policy.sampleIntervalSeconds);
   const series = snap.metrics.gpus.filter((g) => g.node === node.name);
   const gpus = series.map((g) => ({
@@ -146,51 +292,55 @@ export function assessNodeIdle(
     maxUtil: g.maxUtil,
     lastSampleAgeSec: Math.round((nowMs - g.lastSampleMs) / 1000),
   }));
-  const m = { ...base, pods: podNames, expectedSamples: expected, noiseFloorPercent: policy.noiseFloorPercent, gpus };
+  const inputs = { ...base, expectedSamples: expected, noiseFloorPercent: policy.noiseFloorPercent, gpus };
+  const no = (code: IdleCode, reason: string): IdleVerdict => ({ idle: false, code, reason, inputs });
   if (series.length < node.gpuCapacity)
-    return { idle: false, reason: `metrics missing: ${series.length} of ${node.gpuCapacity} GPUs reported (fail closed)`, inputs: m };
+    return no("metrics-missing", `metrics missing: ${series.length} of ${node.gpuCapacity} GPUs reported (fail closed)`);
   for (const g of series) {
     const coverage = expected > 0 ? g.samples / expected : 1;
     if (coverage < policy.minSampleCoverage)
-      return {
-        idle: false,
-        reason: `GPU ${g.gpu}: ${g.samples}/${expected} samples (${Math.round(coverage * 100)}% < ${policy.minSampleCoverage * 100}%) (fail closed)`,
-        inputs: m,
-      };
+      return no(
+        "metrics-thin",
+        `GPU ${g.gpu}: ${g.samples}/${expected} samples (${Math.round(coverage * 100)}% < ${policy.minSampleCoverage * 100}%) (fail closed)`,
+      );
     if (nowMs - g.lastSampleMs > policy.staleAfterSeconds * 1000)
-      return {
-        idle: false,
-        reason: `GPU ${g.gpu}: newest sample ${Math.round((nowMs - g.lastSampleMs) / 1000)} s old (stale, fail closed)`,
-        inputs: m,
-      };
+      return no("metrics-stale", `GPU ${g.gpu}: newest sample ${Math.round((nowMs - g.lastSampleMs) / 1000)} s old (stale, fail closed)`);
     if (g.maxUtil > policy.noiseFloorPercent)
-      return {
-        idle: false,
-        reason: `GPU ${g.gpu} reached ${round(g.maxUtil)}% (> noise floor ${policy.noiseFloorPercent}%) in the last ${policy.idleMinutes} min`,
-        inputs: m,
-      };
+      return no(
+        "gpu-busy",
+        `GPU ${g.gpu} reached ${round(g.maxUtil)}% (> noise floor ${policy.noiseFloorPercent}%) in the last ${policy.idleMinutes} min`,
+      );
   }
   return {
     idle: true,
     reason: `no GPU pods and every GPU ≤ ${policy.noiseFloorPercent}% for ${policy.idleMinutes} min with ≥ ${policy.minSampleCoverage * 100}% samples`,
-    inputs: m,
+    inputs,
   };
 }
 
 interface PoolView {
   pool: string;
+  /** The pool's first group in the policy: its workload class sets the pool's thresholds. */
+  first: NodeGroupPolicy;
   groups: NodeGroupPolicy[];
 }
 
 function poolsOf(policy: ControllerPolicy): PoolView[] {
-  const m = new Map<string, NodeGroupPolicy[]>();
-  for (const g of policy.nodeGroups) (m.get(poolOf(g)) ?? m.set(poolOf(g), []).get(poolOf(g))!).push(g);
-  return [...m].map(([pool, groups]) => ({ pool, groups }));
+  const m = new Map<string, PoolView>();
+  for (const g of policy.nodeGroups) {
+    const view = m.get(poolOf(g));
+    if (view) view.groups.push(g);
+    else m.set(poolOf(g), { pool: poolOf(g), first: g, groups: [g] });
+  }
+  return [...m.values()];
 }
 
 const podPool = (p: PodInfo, policy: ControllerPolicy) => p.pool ?? policy.defaultPool;
 /** A pod that asks for a Karpenter NodePool waits for Karpenter: it is no demand on our pools. */
 const isOurs = (p: PodInfo) => p.karpenterNodePool === undefined;
+/** GPU pods of this pool waiting for a node. */
+const pendingGpuPods = (snap: Snapshot, policy: ControllerPolicy, pool: string) =>
+  snap.pods.filter((p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && isOurs(p) && podPool(p, policy) === pool);
 
 /** GPUs requested by active pods per node. */
 function requestedByNode(pods: PodInfo[]): Map<string, number> {
@@ -205,12 +355,14 @@ const readyNodesOf = (nodes: NodeInfo[], group: string) => nodes.filter((n) => n
 /** Nodes asked for but not yet Ready; none from a group marked Spot-unavailable (they may never come). */
 function launchingNodes(g: NodeGroupPolicy, info: GroupInfo | undefined, snap: Snapshot, state: ControllerState): number {
   if (!info) return 0;
-  if (state.spotUnavailable[g.name] && state.spotUnavailable[g.name]!.untilMs > snap.nowMs) return 0;
+  const mark = state.spotUnavailable[g.name];
+  if (mark && mark.untilMs > snap.now.getTime()) return 0;
   return Math.max(0, info.desiredCapacity - readyNodesOf(snap.nodes, g.name).length);
 }
 
 /** Sustained utilization of a pool: GPU-weighted sum of each group's per-step minimum — a lower bound of the pool's per-step minimum. */
 function poolUtilization(groups: NodeGroupPolicy[], snap: Snapshot, policy: ControllerPolicy) {
+  const nowMs = snap.now.getTime();
   const expected = Math.floor((policy.scaleOutWindowMinutes * 60) / policy.sampleIntervalSeconds);
   let weight = 0;
   let minSum = 0;
@@ -235,9 +387,9 @@ function poolUtilization(groups: NodeGroupPolicy[], snap: Snapshot, policy: Cont
       why ||= `${g.name}: ${w?.steps ?? 0}/${expected} steps of utilization`;
       continue;
     }
-    if (snap.nowMs - w.lastSampleMs > policy.staleAfterSeconds * 1000) {
+    if (nowMs - w.lastSampleMs > policy.staleAfterSeconds * 1000) {
       complete = false;
-      why ||= `${g.name}: utilization ${Math.round((snap.nowMs - w.lastSampleMs) / 1000)} s stale`;
+      why ||= `${g.name}: utilization ${Math.round((nowMs - w.lastSampleMs) / 1000)} s stale`;
       continue;
     }
     weight += gpus;
@@ -255,32 +407,38 @@ function poolUtilization(groups: NodeGroupPolicy[], snap: Snapshot, policy: Cont
 }
 
 /** Marks Spot groups that did not deliver, and lifts marks that expired. */
-function assessSpot(snap: Snapshot, policy: ControllerPolicy, state: ControllerState): { decisions: Decision[]; next: ControllerState } {
+function assessSpot(
+  snap: Snapshot,
+  policy: ControllerPolicy,
+  state: ControllerState,
+): { decisions: MarkSpotUnavailable[]; next: ControllerState } {
+  const nowMs = snap.now.getTime();
   const next: ControllerState = structuredClone(state);
-  const decisions: Decision[] = [];
+  const decisions: MarkSpotUnavailable[] = [];
   for (const g of policy.nodeGroups) {
     if (g.capacityType !== "spot") continue;
     const mark = next.spotUnavailable[g.name];
-    if (mark && mark.untilMs <= snap.nowMs) delete next.spotUnavailable[g.name]; // retry Spot now
+    if (mark && mark.untilMs <= nowMs) delete next.spotUnavailable[g.name]; // retry Spot now
     if (next.spotUnavailable[g.name]) continue;
     const info = snap.groups.find((x) => x.name === g.name);
     const so = next.scaleOuts[g.name];
     let reason: string | undefined;
-    if (info?.capacityErrorAtMs !== undefined && snap.nowMs - info.capacityErrorAtMs < policy.spotRetryAfterMinutes * MIN)
+    if (info?.capacityErrorAtMs !== undefined && nowMs - info.capacityErrorAtMs < policy.spotRetryAfterMinutes * MIN)
       reason = `launch failed for lack of capacity at ${new Date(info.capacityErrorAtMs).toISOString()}: ${info.capacityError ?? "capacity error"}`;
     else if (
       so &&
-      snap.nowMs - so.atMs >= policy.spotJoinTimeoutMinutes * MIN &&
+      nowMs - so.atMs >= policy.spotJoinTimeoutMinutes * MIN &&
       readyNodesOf(snap.nodes, g.name).length < so.toDesired &&
       (info?.desiredCapacity ?? 0) >= so.toDesired
     )
-      reason = `asked for ${so.toDesired} nodes ${Math.round((snap.nowMs - so.atMs) / MIN)} min ago, only ${readyNodesOf(snap.nodes, g.name).length} Ready (join timeout ${policy.spotJoinTimeoutMinutes} min)`;
+      reason = `asked for ${so.toDesired} nodes ${Math.round((nowMs - so.atMs) / MIN)} min ago, only ${readyNodesOf(snap.nodes, g.name).length} Ready (join timeout ${policy.spotJoinTimeoutMinutes} min)`;
     if (reason) {
-      const untilMs = snap.nowMs + policy.spotRetryAfterMinutes * MIN;
-      next.spotUnavailable[g.name] = { sinceMs: snap.nowMs, untilMs, reason };
+      const untilMs = nowMs + policy.spotRetryAfterMinutes * MIN;
+      next.spotUnavailable[g.name] = { sinceMs: nowMs, untilMs, reason };
       decisions.push({
         duty: "scale-out",
         action: "mark-spot-unavailable",
+        code: "spot-unavailable",
         dryRun: false,
         nodeGroup: g.name,
         pool: poolOf(g),
@@ -303,7 +461,7 @@ function unplacedPods(pending: PodInfo[], free: number[], launchingSlots: number
   const left: PodInfo[] = [];
   for (const p of [...pending].sort((a, b) => b.gpuRequest - a.gpuRequest)) {
     const i = slots.findIndex((s) => s >= p.gpuRequest);
-    if (i >= 0) slots[i]! -= p.gpuRequest;
+    if (i >= 0) slots[i] = (slots[i] ?? 0) - p.gpuRequest;
     else left.push(p);
   }
   return left;
@@ -315,16 +473,15 @@ export function nodesNeeded(gpus: readonly number[], size: number): number {
   for (const g of [...gpus].sort((a, b) => b - a)) {
     if (g > size) continue;
     const i = bins.findIndex((b) => b >= g);
-    if (i >= 0) bins[i]! -= g;
+    if (i >= 0) bins[i] = (bins[i] ?? 0) - g;
     else bins.push(size - g);
   }
   return bins.length;
 }
 
-export function decideScaleOut(pool: PoolView, snap: Snapshot, policy: ControllerPolicy, state: ControllerState): Decision[] {
-  const now = snap.nowMs;
-  const first = pool.groups[0]!;
-  const { scaleOutAt } = thresholdsOf(first);
+/** What a pool asks of a scale-out: pods that fit nowhere, free-GPU shortfall, sustained utilization. */
+function scaleOutDemand(pool: PoolView, snap: Snapshot, policy: ControllerPolicy, state: ControllerState) {
+  const nowMs = snap.now.getTime();
   const groupInfo = (g: NodeGroupPolicy) => snap.groups.find((x) => x.name === g.name);
   const poolNodes = snap.nodes.filter((n) => pool.groups.some((g) => g.name === n.nodeGroup));
   const requested = requestedByNode(snap.pods);
@@ -333,56 +490,30 @@ export function decideScaleOut(pool: PoolView, snap: Snapshot, policy: Controlle
     .map((n) => Math.max(0, n.gpuAllocatable - (requested.get(n.name) ?? 0)));
   const launchingSlots: number[] = [];
   for (const g of pool.groups) for (let i = 0; i < launchingNodes(g, groupInfo(g), snap, state); i++) launchingSlots.push(g.gpusPerNode);
-  const pending = snap.pods.filter(
-    (p) =>
-      p.phase === "Pending" &&
-      !p.nodeName &&
-      p.gpuRequest > 0 &&
-      isOurs(p) &&
-      podPool(p, policy) === pool.pool &&
-      now - p.createdAtMs >= policy.pendingGraceSeconds * 1000,
-  );
+  const pending = pendingGpuPods(snap, policy, pool.pool).filter((p) => nowMs - p.createdAtMs >= policy.pendingGraceSeconds * 1000);
   const left = unplacedPods(pending, free, launchingSlots);
   const freeGpus = free.reduce((a, b) => a + b, 0);
   const launchingGpus = launchingSlots.reduce((a, b) => a + b, 0);
   const headroom = Math.max(...pool.groups.map((g) => g.minFreeGpus));
-  const short = freeGpus + launchingGpus < headroom;
   const util = poolUtilization(pool.groups, snap, policy);
-  const sustained = util.complete && util.sustainedMin >= scaleOutAt;
-  const inputs: Record<string, unknown> = {
-    thresholdPercent: scaleOutAt,
-    utilization: {
-      complete: util.complete,
-      incompleteBecause: util.why || undefined,
-      sustainedMinPercent: round(util.sustainedMin),
-      meanPercent: round(util.mean),
-      groups: util.groups,
-    },
-    pendingGpuPods: pending.map((p) => `${p.namespace}/${p.name}:${p.gpuRequest}`),
-    unplacedPods: left.map((p) => `${p.namespace}/${p.name}:${p.gpuRequest}`),
-    freeGpus,
-    launchingGpus,
-    minFreeGpus: headroom,
-  };
-  const none = (reason: string): Decision[] => [{ duty: "scale-out", action: "none", dryRun: false, pool: pool.pool, reason, inputs }];
+  return { pending, left, freeGpus, launchingGpus, headroom, short: freeGpus + launchingGpus < headroom, util };
+}
 
-  let why: string;
-  if (sustained && (left.length > 0 || short))
-    why = `utilization stayed ≥ ${scaleOutAt}% for ${policy.scaleOutWindowMinutes} min (lowest ${round(util.sustainedMin)}%) and ${left.length ? `${left.length} GPU pod(s) fit nowhere` : `free GPUs short (${freeGpus} free + ${launchingGpus} launching < ${headroom})`}`;
-  else if (left.length > 0 && policy.scaleOutForUnschedulablePods)
-    why = `${left.length} pending GPU pod(s) fit in no free or launching GPU (pending ≥ ${policy.pendingGraceSeconds} s)`;
-  else if (left.length === 0 && !short)
-    return none(`no demand: ${pending.length} pending GPU pod(s) all fit in ${freeGpus} free + ${launchingGpus} launching GPUs`);
-  else if (!util.complete) return none(`utilization window incomplete (${util.why}): no utilization-driven scale-out (fail closed)`);
-  else return none(`utilization ${round(util.sustainedMin)}% did not stay ≥ ${scaleOutAt}% for ${policy.scaleOutWindowMinutes} min`);
-
-  // Target: Spot groups in priority order, On-Demand only when no Spot group can take it.
+/** The group a scale-out goes to, and by how much; or why no group can take it. */
+function scaleOutTarget(
+  pool: PoolView,
+  snap: Snapshot,
+  state: ControllerState,
+  demand: ReturnType<typeof scaleOutDemand>,
+): { g: NodeGroupPolicy; info: GroupInfo; needed: number; step: number; ceiling: number; skipped: string[] } | { skipped: string[] } {
+  const { left, short, headroom, freeGpus, launchingGpus } = demand;
+  // Spot groups in priority order, On-Demand only when no Spot group can take it.
   const order = [...pool.groups].sort((a, b) =>
     a.capacityType === b.capacityType ? a.priority - b.priority || a.name.localeCompare(b.name) : a.capacityType === "spot" ? -1 : 1,
   );
   const skipped: string[] = [];
   for (const g of order) {
-    const info = groupInfo(g);
+    const info = snap.groups.find((x) => x.name === g.name);
     if (!info) {
       skipped.push(`${g.name}: Auto Scaling group not found`);
       continue;
@@ -396,7 +527,7 @@ export function decideScaleOut(pool: PoolView, snap: Snapshot, policy: Controlle
       continue;
     }
     const mark = state.spotUnavailable[g.name];
-    if (mark && mark.untilMs > now) {
+    if (mark && mark.untilMs > snap.now.getTime()) {
       skipped.push(`${g.name}: Spot unavailable until ${new Date(mark.untilMs).toISOString()}`);
       continue;
     }
@@ -418,168 +549,262 @@ export function decideScaleOut(pool: PoolView, snap: Snapshot, policy: Controlle
       skipped.push(`${g.name}: its ${g.gpusPerNode}-GPU nodes cannot hold the pending pods`);
       continue;
     }
-    const step = Math.min(needed, g.maxStep, ceiling - info.desiredCapacity);
-    return [
-      {
-        duty: "scale-out",
-        action: "set-desired-capacity",
-        code: "scale-out",
-        dryRun: g.dryRun,
-        nodeGroup: g.name,
-        pool: pool.pool,
-        capacityType: g.capacityType,
-        desiredFrom: info.desiredCapacity,
-        desiredTo: info.desiredCapacity + step,
-        reason: `${why}: add ${step} ${g.capacityType} node(s) to ${g.name} (needed ${needed}, step ≤ ${g.maxStep}, ceiling ${ceiling})${skipped.length ? `; skipped ${skipped.join("; ")}` : ""}`,
-        inputs: { ...inputs, needed, maxStep: g.maxStep, ceiling, skipped },
-      },
-    ];
+    return { g, info, needed, step: Math.min(needed, g.maxStep, ceiling - info.desiredCapacity), ceiling, skipped };
   }
-  return none(`${why}, but no group can grow: ${skipped.join("; ")}`);
+  return { skipped };
 }
 
-export function decideReclaim(pool: PoolView, snap: Snapshot, policy: ControllerPolicy, state: ControllerState): Decision[] {
-  const now = snap.nowMs;
-  const out: Decision[] = [];
-  const { scaleInAt } = thresholdsOf(pool.groups[0]!);
-  const podsByNode = new Map<string, PodInfo[]>();
-  for (const p of snap.pods) if (p.nodeName) (podsByNode.get(p.nodeName) ?? podsByNode.set(p.nodeName, []).get(p.nodeName)!).push(p);
+export function decideScaleOut(pool: PoolView, snap: Snapshot, policy: ControllerPolicy, state: ControllerState): Decision[] {
+  const { scaleOutAt } = thresholdsOf(pool.first);
+  const demand = scaleOutDemand(pool, snap, policy, state);
+  const { pending, left, freeGpus, launchingGpus, headroom, short, util } = demand;
+  const sustained = util.complete && util.sustainedMin >= scaleOutAt;
+  const inputs: Record<string, unknown> = {
+    thresholdPercent: scaleOutAt,
+    utilization: {
+      complete: util.complete,
+      incompleteBecause: util.why || undefined,
+      sustainedMinPercent: round(util.sustainedMin),
+      meanPercent: round(util.mean),
+      groups: util.groups,
+    },
+    pendingGpuPods: pending.map((p) => `${p.namespace}/${p.name}:${p.gpuRequest}`),
+    unplacedPods: left.map((p) => `${p.namespace}/${p.name}:${p.gpuRequest}`),
+    freeGpus,
+    launchingGpus,
+    minFreeGpus: headroom,
+  };
+  const none = (code: NoScaleOutCode, reason: string): NoScaleOut[] => [
+    { duty: "scale-out", action: "none", code, dryRun: false, pool: pool.pool, reason, inputs },
+  ];
 
-  // Pending GPU pods of this pool would land on an idle node: never take it from under them.
-  const pendingGpu = snap.pods.filter(
-    (p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && isOurs(p) && podPool(p, policy) === pool.pool,
-  );
+  let why: string;
+  if (sustained && (left.length > 0 || short))
+    why = `utilization stayed ≥ ${scaleOutAt}% for ${policy.scaleOutWindowMinutes} min (lowest ${round(util.sustainedMin)}%) and ${left.length ? `${left.length} GPU pod(s) fit nowhere` : `free GPUs short (${freeGpus} free + ${launchingGpus} launching < ${headroom})`}`;
+  else if (left.length > 0 && policy.scaleOutForUnschedulablePods)
+    why = `${left.length} pending GPU pod(s) fit in no free or launching GPU (pending ≥ ${policy.pendingGraceSeconds} s)`;
+  else if (left.length === 0 && !short)
+    return none(
+      "no-demand",
+      `no demand: ${pending.length} pending GPU pod(s) all fit in ${freeGpus} free + ${launchingGpus} launching GPUs`,
+    );
+  else if (!util.complete)
+    return none("utilization-incomplete", `utilization window incomplete (${util.why}): no utilization-driven scale-out (fail closed)`);
+  else
+    return none(
+      "utilization-below-threshold",
+      `utilization ${round(util.sustainedMin)}% did not stay ≥ ${scaleOutAt}% for ${policy.scaleOutWindowMinutes} min`,
+    );
 
-  interface Candidate {
-    g: NodeGroupPolicy;
-    info: GroupInfo;
-    node: NodeInfo;
-    verdict: IdleVerdict;
+  const target = scaleOutTarget(pool, snap, state, demand);
+  if (!("g" in target)) return none("no-group-can-grow", `${why}, but no group can grow: ${target.skipped.join("; ")}`);
+  const { g, info, needed, step, ceiling, skipped } = target;
+  return [
+    {
+      duty: "scale-out",
+      action: "set-desired-capacity",
+      code: "scale-out",
+      dryRun: g.dryRun,
+      nodeGroup: g.name,
+      pool: pool.pool,
+      capacityType: g.capacityType,
+      desiredFrom: info.desiredCapacity,
+      desiredTo: info.desiredCapacity + step,
+      reason: `${why}: add ${step} ${g.capacityType} node(s) to ${g.name} (needed ${needed}, step ≤ ${g.maxStep}, ceiling ${ceiling})${skipped.length ? `; skipped ${skipped.join("; ")}` : ""}`,
+      inputs: { ...inputs, needed, maxStep: g.maxStep, ceiling, skipped },
+    },
+  ];
+}
+
+/** Why a group reclaims nothing in this run (as a value and in prose), and what the guard looked at. */
+interface GroupBlock {
+  code: GroupKeepCode;
+  reason: string;
+  inputs: Record<string, unknown>;
+}
+
+/** The group-wide guards of a reclaim, in order: ownership, freeze, recent scale-out, pending pods, the pool's quiet period. */
+function groupReclaimBlock(
+  g: NodeGroupPolicy,
+  info: GroupInfo,
+  nodes: NodeInfo[],
+  pool: PoolView,
+  pendingGpu: PodInfo[],
+  snap: Snapshot,
+  policy: ControllerPolicy,
+  state: ControllerState,
+): GroupBlock | undefined {
+  const nowMs = snap.now.getTime();
+  const block = (code: GroupKeepCode, reason: string, inputs: Record<string, unknown> = {}): GroupBlock => ({ code, reason, inputs });
+  const owner = foreignOwner(info, nodes);
+  if (owner) return block("foreign-autoscaler", `owned by another autoscaler (${owner}): left alone`);
+  const freeze = inFreeze([...policy.freezeWindows, ...g.freezeWindows], snap.now, policy.timeZone);
+  if (freeze) return block("freeze-window", `freeze window "${freeze}" (${policy.timeZone}) is active: no disruption`);
+  const so = state.scaleOuts[g.name];
+  if (so && nowMs - so.atMs < policy.recentScaleOutMinutes * MIN)
+    return block(
+      "recent-scale-out",
+      `scaled out ${Math.round((nowMs - so.atMs) / MIN)} min ago (< ${policy.recentScaleOutMinutes} min): no reclaim`,
+      { lastScaleOut: so },
+    );
+  if (pendingGpu.length)
+    return block("pending-pods", `${pendingGpu.length} GPU pod(s) pending in pool ${pool.pool}: idle capacity is kept for them`, {
+      pending: pendingGpu.map((p) => `${p.namespace}/${p.name}`),
+    });
+  const lastDemand = state.lastDemandAtMs[pool.pool];
+  if (lastDemand !== undefined && nowMs - lastDemand < policy.reclaimQuietMinutes * MIN)
+    return block(
+      "recent-demand",
+      `pool ${pool.pool} had GPU pods pending ${Math.round((nowMs - lastDemand) / MIN)} min ago (< ${policy.reclaimQuietMinutes} min quiet period): no reclaim`,
+      { lastDemandAt: new Date(lastDemand).toISOString() },
+    );
+  for (const x of pool.groups) {
+    const poolSo = state.scaleOuts[x.name];
+    if (poolSo && nowMs - poolSo.atMs < policy.reclaimQuietMinutes * MIN)
+      return block(
+        "pool-scaled-out-recently",
+        `pool ${pool.pool} scaled out (${x.name}) ${Math.round((nowMs - poolSo.atMs) / MIN)} min ago (< ${policy.reclaimQuietMinutes} min quiet period): no reclaim`,
+        { lastScaleOut: poolSo },
+      );
   }
-  const candidates: Candidate[] = [];
-  const blocked = new Map<string, string>(); // group -> reason, for releasing tainted nodes
-  for (const g of pool.groups) {
-    const info = snap.groups.find((x) => x.name === g.name);
-    const nodes = snap.nodes.filter((n) => n.nodeGroup === g.name);
-    const groupDecision = (reason: string, inputs: Record<string, unknown> = {}, code?: ReasonCode) => {
-      blocked.set(g.name, reason);
-      out.push({
-        duty: "reclaim",
-        action: "none",
-        dryRun: g.dryRun,
-        nodeGroup: g.name,
-        pool: pool.pool,
-        reason,
-        inputs: { nodes: nodes.length, ...inputs },
-        ...(code ? { code } : {}),
-      });
+  return undefined;
+}
+
+const GROUP_NOT_FOUND: GroupBlock = { code: "group-not-found", reason: "Auto Scaling group not found: nothing reclaimed", inputs: {} };
+
+interface Candidate {
+  g: NodeGroupPolicy;
+  info: GroupInfo;
+  node: NodeInfo;
+  instanceId: string;
+  verdict: Extract<IdleVerdict, { idle: true }>;
+}
+
+/** One node of an unblocked group: a candidate if idle and in service, else the decision that keeps (or releases) it. */
+function assessReclaimNode(
+  node: NodeInfo,
+  g: NodeGroupPolicy,
+  info: GroupInfo,
+  pool: PoolView,
+  podsOnNode: PodInfo[],
+  snap: Snapshot,
+  policy: ControllerPolicy,
+): Candidate | KeepNode | ReleaseNode {
+  const verdict = assessNodeIdle(node, podsOnNode, snap, policy, snap.now);
+  const where = { dryRun: g.dryRun, nodeGroup: g.name, pool: pool.pool, node: node.name, instanceId: node.instanceId };
+  if (!verdict.idle) {
+    const decided = { ...where, capacityType: node.capacityType, code: verdict.code, inputs: verdict.inputs };
+    return node.reclaimTainted
+      ? {
+          duty: "reclaim",
+          action: "release-node",
+          ...decided,
+          reason: `reclaim taint left from an earlier run, node no longer idle (${verdict.reason}): remove the taint`,
+        }
+      : { duty: "reclaim", action: "none", ...decided, reason: verdict.reason };
+  }
+  const inst = info.instances.find((i) => i.instanceId === node.instanceId);
+  if (!inst || inst.lifecycleState !== "InService")
+    return {
+      duty: "reclaim",
+      action: "none",
+      code: "instance-not-in-service",
+      ...where,
+      reason: `idle, but instance ${node.instanceId ?? "(unknown)"} is ${inst?.lifecycleState ?? "not in the group"}`,
+      inputs: verdict.inputs,
     };
-    if (!info) {
-      groupDecision("Auto Scaling group not found: nothing reclaimed");
-      continue;
-    }
-    const owner = foreignOwner(info, nodes);
-    if (owner) {
-      groupDecision(`owned by another autoscaler (${owner}): left alone`, {}, "foreign-autoscaler");
-      continue;
-    }
-    const freeze = inFreeze([...policy.freezeWindows, ...g.freezeWindows], now, policy.timeZone);
-    if (freeze) {
-      groupDecision(`freeze window "${freeze}" (${policy.timeZone}) is active: no disruption`);
-      continue;
-    }
-    const so = state.scaleOuts[g.name];
-    if (so && now - so.atMs < policy.recentScaleOutMinutes * MIN) {
-      groupDecision(`scaled out ${Math.round((now - so.atMs) / MIN)} min ago (< ${policy.recentScaleOutMinutes} min): no reclaim`, {
-        lastScaleOut: so,
-      });
-      continue;
-    }
-    if (pendingGpu.length) {
-      groupDecision(`${pendingGpu.length} GPU pod(s) pending in pool ${pool.pool}: idle capacity is kept for them`, {
-        pending: pendingGpu.map((p) => `${p.namespace}/${p.name}`),
-      });
-      continue;
-    }
-    const lastDemand = state.lastDemandAtMs[pool.pool];
-    if (lastDemand !== undefined && now - lastDemand < policy.reclaimQuietMinutes * MIN) {
-      groupDecision(
-        `pool ${pool.pool} had GPU pods pending ${Math.round((now - lastDemand) / MIN)} min ago (< ${policy.reclaimQuietMinutes} min quiet period): no reclaim`,
-        { lastDemandAt: new Date(lastDemand).toISOString() },
-      );
-      continue;
-    }
-    const poolScaleOut = pool.groups
-      .map((x) => ({ g: x.name, so: state.scaleOuts[x.name] }))
-      .find((x) => x.so && now - x.so.atMs < policy.reclaimQuietMinutes * MIN);
-    if (poolScaleOut) {
-      groupDecision(
-        `pool ${pool.pool} scaled out (${poolScaleOut.g}) ${Math.round((now - poolScaleOut.so!.atMs) / MIN)} min ago (< ${policy.reclaimQuietMinutes} min quiet period): no reclaim`,
-        { lastScaleOut: poolScaleOut.so },
-      );
-      continue;
-    }
-    for (const node of nodes) {
-      const verdict = assessNodeIdle(node, podsByNode.get(node.name) ?? [], snap, policy, now);
-      if (!verdict.idle) {
-        out.push({
-          duty: "reclaim",
-          action: node.reclaimTainted ? "release-node" : "none",
-          dryRun: g.dryRun,
-          nodeGroup: g.name,
-          pool: pool.pool,
-          node: node.name,
-          instanceId: node.instanceId,
-          capacityType: node.capacityType,
-          reason: node.reclaimTainted
-            ? `reclaim taint left from an earlier run, node no longer idle (${verdict.reason}): remove the taint`
-            : verdict.reason,
-          inputs: verdict.inputs,
-          ...(verdict.code ? { code: verdict.code } : {}),
-        });
-        continue;
-      }
-      const inst = info.instances.find((i) => i.instanceId === node.instanceId);
-      if (!inst || inst.lifecycleState !== "InService") {
-        out.push({
-          duty: "reclaim",
-          action: "none",
-          dryRun: g.dryRun,
-          nodeGroup: g.name,
-          pool: pool.pool,
-          node: node.name,
-          instanceId: node.instanceId,
-          reason: `idle, but instance ${node.instanceId ?? "(unknown)"} is ${inst?.lifecycleState ?? "not in the group"}`,
-          inputs: verdict.inputs,
-        });
-        continue;
-      }
-      candidates.push({ g, info, node, verdict });
-    }
-  }
+  return { g, info, node, instanceId: inst.instanceId, verdict };
+}
 
-  // On-Demand before Spot (it costs more), then the oldest node, then by name for a stable order.
-  candidates.sort((a, b) => {
-    const ca = a.node.capacityType ?? a.g.capacityType;
-    const cb = b.node.capacityType ?? b.g.capacityType;
-    if (ca !== cb) return ca === "on-demand" ? -1 : 1;
-    return a.node.createdAtMs - b.node.createdAtMs || a.node.name.localeCompare(b.node.name);
-  });
+/** On-Demand before Spot (it costs more), then the oldest node, then by name for a stable order. */
+function byReclaimOrder(a: Candidate, b: Candidate): number {
+  const ca = a.node.capacityType ?? a.g.capacityType;
+  const cb = b.node.capacityType ?? b.g.capacityType;
+  if (ca !== cb) return ca === "on-demand" ? -1 : 1;
+  return a.node.createdAtMs - b.node.createdAtMs || a.node.name.localeCompare(b.node.name);
+}
 
-  // Pool utilization now, and GPUs that would remain: a reclaim must not push the pool toward a scale-out.
+/** The pool as reclaims leave it: GPUs and free GPUs that remain, recent demand, headroom. Updated as nodes are chosen. */
+function poolReclaimBudget(pool: PoolView, snap: Snapshot, policy: ControllerPolicy, state: ControllerState) {
+  const nowMs = snap.now.getTime();
   const poolNodes = snap.nodes.filter((n) => n.ready && pool.groups.some((g) => g.name === n.nodeGroup));
-  const utilSum = poolNodes.reduce((a, n) => a + snap.metrics.gpus.filter((x) => x.node === n.name).reduce((s, x) => s + x.meanUtil, 0), 0);
-  let gpusLeft = poolNodes.reduce((a, n) => a + n.gpuAllocatable, 0);
   const requested = requestedByNode(snap.pods);
   const freeOn = (n: NodeInfo) => (n.unschedulable || n.reclaimTainted ? 0 : Math.max(0, n.gpuAllocatable - (requested.get(n.name) ?? 0)));
-  let freeLeft = poolNodes.reduce((a, n) => a + freeOn(n), 0);
-  const headroom = Math.max(...pool.groups.map((g) => g.minFreeGpus));
-  const recentDemand = (state.demandHistory[pool.pool] ?? []).filter((h) => now - h.atMs < policy.stabilizationMinutes * MIN);
-  const peakDemand = Math.max(0, ...recentDemand.map((h) => h.gpus));
-  // GPUs are not fungible across nodes: the largest pod seen lately must still find one node with room.
-  const largestPod = Math.max(0, ...recentDemand.map((h) => h.largestPod ?? 0));
-  const taken = new Map<string, number>();
-  const chosen = new Set<string>();
+  const recentDemand = (state.demandHistory[pool.pool] ?? []).filter((h) => nowMs - h.atMs < policy.stabilizationMinutes * MIN);
+  return {
+    poolNodes,
+    freeOn,
+    utilSum: poolNodes.reduce((a, n) => a + snap.metrics.gpus.filter((x) => x.node === n.name).reduce((s, x) => s + x.meanUtil, 0), 0),
+    gpusLeft: poolNodes.reduce((a, n) => a + n.gpuAllocatable, 0),
+    freeLeft: poolNodes.reduce((a, n) => a + freeOn(n), 0),
+    headroom: Math.max(...pool.groups.map((g) => g.minFreeGpus)),
+    peakDemand: Math.max(0, ...recentDemand.map((h) => h.gpus)),
+    // GPUs are not fungible across nodes: the largest pod seen lately must still find one node with room.
+    largestPod: Math.max(0, ...recentDemand.map((h) => h.largestPod ?? 0)),
+    taken: new Map<string, number>(),
+    chosen: new Set<string>(),
+  };
+}
+type PoolBudget = ReturnType<typeof poolReclaimBudget>;
+
+/** The arithmetic of one candidate against its group's budget and the pool's headroom. */
+interface CandidateBudget {
+  g: NodeGroupPolicy;
+  info: GroupInfo;
+  node: NodeInfo;
+  groupNodes: number;
+  allowed: number;
+  inFlight: number;
+  already: number;
+  projectedUtil: number;
+  scaleInAt: number;
+  gpusAfter: number;
+  freeAfter: number;
+}
+
+/** Why the pool cannot spare an idle node, checked in order; undefined when it can. */
+function budgetBlock(c: CandidateBudget, b: PoolBudget, policy: ControllerPolicy): { code: BudgetCode; reason: string } | undefined {
+  const { g, info, node, groupNodes, allowed, inFlight, already, projectedUtil, scaleInAt, gpusAfter, freeAfter } = c;
+  if (inFlight + already + 1 > allowed)
+    return {
+      code: "disruption-budget-spent",
+      reason: `idle, but the disruption budget is spent: ${inFlight} in flight + ${already} chosen + 1 > ${allowed} (${g.disruptionBudget} of ${groupNodes})`,
+    };
+  if (info.desiredCapacity - already - 1 < info.minSize)
+    return {
+      code: "group-at-minimum",
+      reason: `idle, but the group is at its minimum (${info.desiredCapacity - already} nodes, min ${info.minSize})`,
+    };
+  if (projectedUtil > scaleInAt)
+    return {
+      code: "pool-utilization-high",
+      reason: `idle, but the pool would run at ${round(projectedUtil)}% without it (> scale-in threshold ${scaleInAt}%)`,
+    };
+  if (gpusAfter < b.peakDemand + b.headroom)
+    return {
+      code: "recent-peak-demand",
+      reason: `idle, but the pool's pods requested up to ${b.peakDemand} GPU(s) in the last ${policy.stabilizationMinutes} min; without it ${gpusAfter} < ${b.peakDemand} + ${b.headroom} free`,
+    };
+  if (policy.keepRoomForLargestPod) {
+    const roomElsewhere = Math.max(0, ...b.poolNodes.filter((n) => n.name !== node.name && !b.chosen.has(n.name)).map(b.freeOn));
+    if (roomElsewhere < b.largestPod)
+      return {
+        code: "no-room-for-largest-pod",
+        reason: `idle, but a ${b.largestPod}-GPU pod ran in the last ${policy.stabilizationMinutes} min and no other node has ${b.largestPod} free GPUs (most: ${roomElsewhere})`,
+      };
+  }
+  if (freeAfter < b.headroom)
+    return { code: "free-gpu-headroom", reason: `idle, but the pool keeps ${b.headroom} free GPU(s) and would have ${freeAfter}` };
+  return undefined;
+}
+
+/**
+ * Walks the candidates in reclaim order against the group's disruption budget and the pool's
+ * headroom: a reclaim must not push the pool toward a scale-out.
+ */
+function chooseReclaims(candidates: Candidate[], pool: PoolView, snap: Snapshot, policy: ControllerPolicy, b: PoolBudget): Decision[] {
+  const { scaleInAt } = thresholdsOf(pool.first);
+  const out: Decision[] = [];
   for (const c of candidates) {
     const { g, info, node } = c;
     const groupNodes = snap.nodes.filter((n) => n.nodeGroup === g.name).length;
@@ -587,111 +812,121 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
     // Disruptions already under way in the group count against its budget.
     const inFlight =
       info.instances.filter((i) => i.lifecycleState.startsWith("Terminating")).length +
-      snap.nodes.filter((n) => n.nodeGroup === g.name && n.reclaimTainted && n.name !== node.name && !chosen.has(n.name)).length;
-    const already = taken.get(g.name) ?? 0;
-    const projectedUtil = gpusLeft - node.gpuAllocatable > 0 ? utilSum / (gpusLeft - node.gpuAllocatable) : 0;
-    const budget = {
-      disruptionBudget: g.disruptionBudget,
-      groupNodes,
-      allowed,
-      inFlight,
-      chosenThisRun: already,
-      desired: info.desiredCapacity,
-      minSize: info.minSize,
-      desiredAfter: info.desiredCapacity - already - 1,
-    };
+      snap.nodes.filter((n) => n.nodeGroup === g.name && n.reclaimTainted && n.name !== node.name && !b.chosen.has(n.name)).length;
+    const already = b.taken.get(g.name) ?? 0;
+    const gpusAfter = b.gpusLeft - node.gpuAllocatable;
+    const freeAfter = b.freeLeft - b.freeOn(node);
+    const projectedUtil = gpusAfter > 0 ? b.utilSum / gpusAfter : 0;
     const inputs = {
       ...c.verdict.inputs,
-      budget,
-      poolUtilization: {
-        projectedPercent: round(projectedUtil),
-        scaleInAtPercent: scaleInAt,
-        gpusLeftAfter: gpusLeft - node.gpuAllocatable,
+      budget: {
+        disruptionBudget: g.disruptionBudget,
+        groupNodes,
+        allowed,
+        inFlight,
+        chosenThisRun: already,
+        desired: info.desiredCapacity,
+        minSize: info.minSize,
+        desiredAfter: info.desiredCapacity - already - 1,
       },
-      freeGpusAfter: freeLeft - freeOn(node),
-      minFreeGpus: headroom,
-      peakDemandGpus: peakDemand,
-      largestRecentPodGpus: largestPod,
+      poolUtilization: { projectedPercent: round(projectedUtil), scaleInAtPercent: scaleInAt, gpusLeftAfter: gpusAfter },
+      freeGpusAfter: freeAfter,
+      minFreeGpus: b.headroom,
+      peakDemandGpus: b.peakDemand,
+      largestRecentPodGpus: b.largestPod,
       stabilizationMinutes: policy.stabilizationMinutes,
     };
-    const skip = (reason: string) =>
-      out.push({
-        duty: "reclaim",
-        action: node.reclaimTainted ? "release-node" : "none",
-        dryRun: g.dryRun,
-        nodeGroup: g.name,
-        pool: pool.pool,
-        node: node.name,
-        instanceId: node.instanceId,
-        capacityType: node.capacityType ?? g.capacityType,
-        reason,
-        inputs,
-      });
-    if (inFlight + already + 1 > allowed) {
-      skip(
-        `idle, but the disruption budget is spent: ${inFlight} in flight + ${already} chosen + 1 > ${allowed} (${g.disruptionBudget} of ${groupNodes})`,
-      );
+    const where = { dryRun: g.dryRun, nodeGroup: g.name, pool: pool.pool, node: node.name, instanceId: node.instanceId };
+    const capacityType = node.capacityType ?? g.capacityType;
+    const blocked = budgetBlock(
+      { g, info, node, groupNodes, allowed, inFlight, already, projectedUtil, scaleInAt, gpusAfter, freeAfter },
+      b,
+      policy,
+    );
+    if (blocked) {
+      out.push({ duty: "reclaim", action: node.reclaimTainted ? "release-node" : "none", ...where, capacityType, ...blocked, inputs });
       continue;
     }
-    if (info.desiredCapacity - already - 1 < info.minSize) {
-      skip(`idle, but the group is at its minimum (${info.desiredCapacity - already} nodes, min ${info.minSize})`);
-      continue;
-    }
-    if (projectedUtil > scaleInAt) {
-      skip(`idle, but the pool would run at ${round(projectedUtil)}% without it (> scale-in threshold ${scaleInAt}%)`);
-      continue;
-    }
-    if (gpusLeft - node.gpuAllocatable < peakDemand + headroom) {
-      skip(
-        `idle, but the pool's pods requested up to ${peakDemand} GPU(s) in the last ${policy.stabilizationMinutes} min; without it ${gpusLeft - node.gpuAllocatable} < ${peakDemand} + ${headroom} free`,
-      );
-      continue;
-    }
-    const roomElsewhere = Math.max(0, ...poolNodes.filter((n) => n.name !== node.name && !chosen.has(n.name)).map(freeOn));
-    if (policy.keepRoomForLargestPod && roomElsewhere < largestPod) {
-      skip(
-        `idle, but a ${largestPod}-GPU pod ran in the last ${policy.stabilizationMinutes} min and no other node has ${largestPod} free GPUs (most: ${roomElsewhere})`,
-      );
-      continue;
-    }
-    if (freeLeft - freeOn(node) < headroom) {
-      skip(`idle, but the pool keeps ${headroom} free GPU(s) and would have ${freeLeft - freeOn(node)}`);
-      continue;
-    }
-    taken.set(g.name, already + 1);
-    gpusLeft -= node.gpuAllocatable;
-    freeLeft -= freeOn(node);
-    chosen.add(node.name);
+    b.taken.set(g.name, already + 1);
+    b.gpusLeft = gpusAfter;
+    b.freeLeft = freeAfter;
+    b.chosen.add(node.name);
     out.push({
       duty: "reclaim",
       action: "terminate-instance",
       code: "reclaim",
-      dryRun: g.dryRun,
-      nodeGroup: g.name,
-      pool: pool.pool,
-      node: node.name,
-      instanceId: node.instanceId,
-      capacityType: node.capacityType ?? g.capacityType,
+      ...where,
+      instanceId: c.instanceId,
+      capacityType,
       desiredFrom: info.desiredCapacity - already,
       desiredTo: info.desiredCapacity - already - 1,
       reason: `${c.verdict.reason}; budget ${inFlight + already + 1}/${allowed}; ${info.desiredCapacity - already - 1} ≥ min ${info.minSize}; pool at ${round(projectedUtil)}% after: cordon, taint, re-check, terminate this instance`,
       inputs,
     });
   }
-  // A reclaim taint in a group we may not touch now is lifted, so the node serves again.
-  for (const [name, why] of blocked)
-    for (const n of snap.nodes.filter((x) => x.nodeGroup === name && x.reclaimTainted))
+  return out;
+}
+
+/** A reclaim taint in a group we may not touch now is lifted, so the node serves again. */
+function releaseBlockedTaints(blocked: Map<NodeGroupPolicy, GroupBlock>, pool: PoolView, snap: Snapshot): ReleaseNode[] {
+  const out: ReleaseNode[] = [];
+  for (const [g, why] of blocked)
+    for (const n of snap.nodes.filter((x) => x.nodeGroup === g.name && x.reclaimTainted))
       out.push({
         duty: "reclaim",
         action: "release-node",
-        dryRun: pool.groups.find((g) => g.name === name)!.dryRun,
-        nodeGroup: name,
+        code: why.code,
+        dryRun: g.dryRun,
+        nodeGroup: g.name,
         pool: pool.pool,
         node: n.name,
         instanceId: n.instanceId,
-        reason: `reclaim taint left from an earlier run while ${why}: remove the taint`,
+        reason: `reclaim taint left from an earlier run while ${why.reason}: remove the taint`,
         inputs: {},
       });
+  return out;
+}
+
+/**
+ * Reclaim in a pool: per group the group-wide guards, then per node the idle test; the idle,
+ * in-service nodes are then chosen in order against the budget; tainted nodes of blocked groups are released.
+ */
+export function decideReclaim(pool: PoolView, snap: Snapshot, policy: ControllerPolicy, state: ControllerState): Decision[] {
+  const out: Decision[] = [];
+  const podsByNode = new Map<string, PodInfo[]>();
+  for (const p of snap.pods) if (p.nodeName) podsByNode.set(p.nodeName, [...(podsByNode.get(p.nodeName) ?? []), p]);
+  // Pending GPU pods of this pool would land on an idle node: never take it from under them.
+  const pendingGpu = pendingGpuPods(snap, policy, pool.pool);
+  const candidates: Candidate[] = [];
+  const blocked = new Map<NodeGroupPolicy, GroupBlock>();
+  for (const g of pool.groups) {
+    const info = snap.groups.find((x) => x.name === g.name);
+    const nodes = snap.nodes.filter((n) => n.nodeGroup === g.name);
+    const block = info ? groupReclaimBlock(g, info, nodes, pool, pendingGpu, snap, policy, state) : GROUP_NOT_FOUND;
+    if (block || !info) {
+      const why = block ?? GROUP_NOT_FOUND;
+      blocked.set(g, why);
+      out.push({
+        duty: "reclaim",
+        action: "none",
+        code: why.code,
+        dryRun: g.dryRun,
+        nodeGroup: g.name,
+        pool: pool.pool,
+        reason: why.reason,
+        inputs: { nodes: nodes.length, ...why.inputs },
+      });
+      continue;
+    }
+    for (const node of nodes) {
+      const r = assessReclaimNode(node, g, info, pool, podsByNode.get(node.name) ?? [], snap, policy);
+      if ("verdict" in r) candidates.push(r);
+      else out.push(r);
+    }
+  }
+  candidates.sort(byReclaimOrder);
+  out.push(...chooseReclaims(candidates, pool, snap, policy, poolReclaimBudget(pool, snap, policy, state)));
+  out.push(...releaseBlockedTaints(blocked, pool, snap));
   return out;
 }
 
@@ -701,9 +936,13 @@ export function decideReclaim(pool: PoolView, snap: Snapshot, policy: Controller
  * controller never reclaims, scales or counts them — one decision per NodePool
  * says so, with the nodes and pods it leaves alone.
  */
-export function leftToKarpenter(snap: Snapshot): Decision[] {
+export function leftToKarpenter(snap: Snapshot): LeftToKarpenter[] {
   const byPool = new Map<string, { nodes: string[]; gpus: number; pendingPods: string[] }>();
-  const entry = (np: string) => byPool.get(np) ?? byPool.set(np, { nodes: [], gpus: 0, pendingPods: [] }).get(np)!;
+  const entry = (np: string) => {
+    const e = byPool.get(np) ?? { nodes: [], gpus: 0, pendingPods: [] };
+    byPool.set(np, e);
+    return e;
+  };
   for (const n of snap.nodes) {
     const np = karpenterNodePoolOf(n);
     if (np === undefined) continue;
@@ -727,34 +966,35 @@ export function leftToKarpenter(snap: Snapshot): Decision[] {
     }));
 }
 
-/**
- * The whole run: global guards first (source errors, NotReady storm, kill
- * switch), then per pool the Spot bookkeeping, scale-out and reclaim. A pool
- * that scales out in this run reclaims nothing in it.
- */
-export function planController(snap: Snapshot, policy: ControllerPolicy, state: ControllerState): Plan {
-  const now = snap.nowMs;
-  const halt = (reason: string, inputs: Record<string, unknown>): Plan => ({
-    atMs: now,
-    halted: true,
-    decisions: [{ duty: "guard", action: "halt", dryRun: false, reason, inputs }],
-    nextState: state,
+/** The global guards: a source that failed, or a NotReady storm, halts the whole run. */
+function haltOf(snap: Snapshot, policy: ControllerPolicy): Halt | undefined {
+  const nowMs = snap.now.getTime();
+  const halt = (code: HaltCode, reason: string, inputs: Record<string, unknown>): Halt => ({
+    duty: "guard",
+    action: "halt",
+    code,
+    dryRun: false,
+    reason,
+    inputs,
   });
-  if (snap.errors.length) return halt(`halted: ${snap.errors.map((e) => `${e.source}: ${e.message}`).join("; ")}`, { errors: snap.errors });
+  if (snap.errors.length)
+    return halt("source-error", `halted: ${snap.errors.map((e) => `${e.source}: ${e.message}`).join("; ")}`, { errors: snap.errors });
   const managed = snap.nodes.filter((n) => policy.nodeGroups.some((g) => g.name === n.nodeGroup));
-  const notReady = managed.filter((n) => !n.ready && now - n.createdAtMs >= policy.minNodeAgeMinutes * MIN);
+  const notReady = managed.filter((n) => !n.ready && nowMs - n.createdAtMs >= policy.minNodeAgeMinutes * MIN);
   if (notReady.length > policy.maxNotReadyNodes || (managed.length > 0 && notReady.length / managed.length > policy.maxNotReadyFraction))
     return halt(
+      "not-ready-storm",
       `halted: ${notReady.length} of ${managed.length} managed GPU nodes NotReady (limits ${policy.maxNotReadyNodes} nodes, ${policy.maxNotReadyFraction * 100}%)`,
       { notReady: notReady.map((n) => n.name) },
     );
+  return undefined;
+}
 
-  const spot = assessSpot(snap, policy, state);
-  const decisions: Decision[] = [...spot.decisions];
-  // Demand memory: the plan, not an action, records when each pool last had GPU pods waiting.
+/** Demand memory: the plan, not an action, records when each pool last had GPU pods waiting, and what it requested. */
+function rememberDemand(snap: Snapshot, policy: ControllerPolicy, next: ControllerState): void {
+  const nowMs = snap.now.getTime();
   for (const pool of poolsOf(policy)) {
-    if (snap.pods.some((p) => p.phase === "Pending" && !p.nodeName && p.gpuRequest > 0 && isOurs(p) && podPool(p, policy) === pool.pool))
-      spot.next.lastDemandAtMs[pool.pool] = now;
+    if (pendingGpuPods(snap, policy, pool.pool).length) next.lastDemandAtMs[pool.pool] = nowMs;
     const poolNodes = new Set(snap.nodes.filter((n) => pool.groups.some((g) => g.name === n.nodeGroup)).map((n) => n.name));
     const poolPods = snap.pods.filter(
       (p) =>
@@ -765,10 +1005,24 @@ export function planController(snap: Snapshot, policy: ControllerPolicy, state: 
     );
     const demand = poolPods.reduce((a, p) => a + p.gpuRequest, 0);
     const largestPod = Math.max(0, ...poolPods.map((p) => p.gpuRequest));
-    const hist = (spot.next.demandHistory[pool.pool] ?? []).filter((h) => now - h.atMs < policy.stabilizationMinutes * MIN);
-    hist.push({ atMs: now, gpus: demand, largestPod });
-    spot.next.demandHistory[pool.pool] = hist;
+    const hist = (next.demandHistory[pool.pool] ?? []).filter((h) => nowMs - h.atMs < policy.stabilizationMinutes * MIN);
+    hist.push({ atMs: nowMs, gpus: demand, largestPod });
+    next.demandHistory[pool.pool] = hist;
   }
+}
+
+/**
+ * The whole run: global guards first (source errors, NotReady storm, kill
+ * switch), then per pool the Spot bookkeeping, scale-out and reclaim. A pool
+ * that scales out in this run reclaims nothing in it.
+ */
+export function planController(snap: Snapshot, policy: ControllerPolicy, state: ControllerState): Plan {
+  const halt = haltOf(snap, policy);
+  if (halt) return { at: snap.now, halted: true, decisions: [halt], nextState: state };
+
+  const spot = assessSpot(snap, policy, state);
+  const decisions: Decision[] = [...spot.decisions];
+  rememberDemand(snap, policy, spot.next);
   decisions.push(...leftToKarpenter(snap));
   for (const pool of poolsOf(policy)) {
     const so = decideScaleOut(pool, snap, policy, spot.next);
@@ -778,6 +1032,7 @@ export function planController(snap: Snapshot, policy: ControllerPolicy, state: 
         decisions.push({
           duty: "reclaim",
           action: "none",
+          code: "pool-scales-out",
           dryRun: g.dryRun,
           nodeGroup: g.name,
           pool: pool.pool,
@@ -790,11 +1045,11 @@ export function planController(snap: Snapshot, policy: ControllerPolicy, state: 
   }
   if (policy.killSwitch)
     for (const d of decisions)
-      if (d.action === "terminate-instance" || d.action === "set-desired-capacity" || d.action === "release-node") {
+      if (isActionable(d)) {
         d.dryRun = true;
         d.reason = `kill switch on, not acting: would ${d.reason}`;
       }
-  return { atMs: now, halted: false, decisions, nextState: spot.next };
+  return { at: snap.now, halted: false, decisions, nextState: spot.next };
 }
 
 /**
@@ -806,8 +1061,8 @@ export function recheckAfterTaint(
   podsOnNode: PodInfo[],
   snap: Pick<Snapshot, "metrics">,
   policy: ControllerPolicy,
-  nowMs: number,
+  now: Date,
 ): IdleVerdict {
   // The taint itself makes the node unschedulable; the verdict is about pods and GPUs.
-  return assessNodeIdle({ ...node, unschedulable: false }, podsOnNode, snap, policy, nowMs);
+  return assessNodeIdle({ ...node, unschedulable: false }, podsOnNode, snap, policy, now);
 }

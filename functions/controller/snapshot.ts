@@ -2,9 +2,12 @@
  * What the controller sees in one run. Adapters fill it from Auto Scaling,
  * Kubernetes and Prometheus; the simulation fills it from a generated cluster;
  * the CLI reads it from a recorded JSON file. Decisions are pure functions of
- * (snapshot, policy, state, now), so any recorded run can be replayed.
+ * (snapshot, policy, state), the snapshot carrying its `now`, so any recorded run can be replayed.
  */
-export type CapacityType = "spot" | "on-demand";
+import type { CapacityType } from "../core/attribution.js";
+import { BadInputError } from "../core/errors.js";
+
+export type { CapacityType };
 
 export interface AsgInstance {
   instanceId: string;
@@ -90,7 +93,8 @@ export interface SourceError {
 }
 
 export interface Snapshot {
-  nowMs: number;
+  /** The instant the snapshot was taken: every age and window is measured from it. */
+  now: Date;
   groups: GroupInfo[];
   nodes: NodeInfo[];
   pods: PodInfo[];
@@ -122,6 +126,19 @@ export const emptyState = (): ControllerState => ({
   lastDemandAtMs: {},
   demandHistory: {},
 });
+
+/**
+ * A snapshot as recorded in JSON (`gpu-billing controller plan --state FILE`): `now` is the ISO
+ * instant JSON.stringify writes for a Date; recordings made before the snapshot carried a Date
+ * have `nowMs` (epoch milliseconds) instead, and still replay.
+ */
+export function snapshotFromJson(raw: Omit<Snapshot, "now"> & { now?: string; nowMs?: number }): Snapshot {
+  const { now, nowMs, ...rest } = raw;
+  const at = now !== undefined ? new Date(now) : nowMs !== undefined ? new Date(nowMs) : undefined;
+  if (at === undefined || Number.isNaN(at.getTime()))
+    throw new BadInputError("the recorded snapshot has no valid now (ISO instant) or nowMs");
+  return { ...rest, now: at };
+}
 
 /** A stored state from an older version gets the fields it lacks. */
 export const normalizeState = (s: Partial<ControllerState> | undefined): ControllerState => ({ ...emptyState(), ...(s ?? {}) });

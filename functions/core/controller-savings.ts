@@ -29,6 +29,9 @@ const AuditLineSchema = z.looseObject({
   action: z.string().min(1),
   dryRun: z.boolean(),
   outcome: z.string(),
+  /** What came of the decision, as values (lines written before outcomes had codes lack them). */
+  outcomeStatus: z.enum(["done", "skipped", "failed"]).optional(),
+  outcomeCode: z.string().min(1).optional(),
   nodeGroup: z.string().min(1).optional(),
   node: z.string().optional(),
   capacityType: z.string().optional(),
@@ -54,17 +57,20 @@ export class ControllerAuditError extends BadInputError {
 }
 
 /**
- * The outcomes run-controller writes when an action took effect. "already gone"
- * (the instance was terminated by someone else first) is not counted: the
- * controller saved nothing there.
+ * Did the action take effect? By the line's outcome code ("instance-already-gone",
+ * an instance someone else terminated first, is not counted: the controller saved
+ * nothing there). Lines written before outcomes had codes carry only the prose,
+ * whose opening words run-controller has always written the same way.
  */
-const RECLAIMED = /^instance terminating/;
-const SCALED_OUT = /^desired capacity set/;
+const RECLAIMED = { code: "instance-terminating", before: /^instance terminating/ };
+const SCALED_OUT = { code: "desired-capacity-set", before: /^desired capacity set/ };
+const tookEffect = (l: AuditLine, o: { code: string; before: RegExp }) =>
+  l.outcomeCode !== undefined ? l.outcomeCode === o.code : o.before.test(l.outcome);
 
 function eventOf(l: AuditLine, where: string, problems: string[]): ControllerEvent | undefined {
   if (l.dryRun) return undefined;
   const atMs = Date.parse(l.at);
-  if (l.action === "terminate-instance" && RECLAIMED.test(l.outcome)) {
+  if (l.action === "terminate-instance" && tookEffect(l, RECLAIMED)) {
     const gpus = l.inputs.gpuCapacity;
     if (!l.nodeGroup || !l.node || typeof gpus !== "number" || !Number.isInteger(gpus) || gpus <= 0) {
       problems.push(`${where}: a reclaim without nodeGroup, node or inputs.gpuCapacity (a positive integer)`);
@@ -79,7 +85,7 @@ function eventOf(l: AuditLine, where: string, problems: string[]): ControllerEve
       ...(l.capacityType ? { capacityType: l.capacityType } : {}),
     };
   }
-  if (l.action === "set-desired-capacity" && SCALED_OUT.test(l.outcome)) {
+  if (l.action === "set-desired-capacity" && tookEffect(l, SCALED_OUT)) {
     if (!l.nodeGroup || l.desiredFrom === undefined || l.desiredTo === undefined || l.desiredTo <= l.desiredFrom) {
       problems.push(`${where}: a scale-out without nodeGroup or with desiredTo (${l.desiredTo}) not above desiredFrom (${l.desiredFrom})`);
       return undefined;

@@ -5,91 +5,31 @@ import { DEFAULT_CLUSTER_ID } from "./config.js";
 import type { QueryWindowStats } from "./query-windows.js";
 import { PRICES_FILE, renderPriceSnapshot, type PriceSnapshot } from "./price-snapshot.js";
 import type { ControllerMonth } from "./controller-savings.js";
+import {
+  CAPACITY_TABLE,
+  CHARGEBACK_TABLE,
+  CONTROLLER_TABLE,
+  DAILY_TABLE,
+  MONEY,
+  NODE_TABLE,
+  POD_TABLE,
+  type Cell,
+  type DatasetColumn,
+} from "./dataset-tables.js";
 
-export const CHARGEBACK_COLUMNS = [
-  "month",
-  "cluster",
-  "tenant_id",
-  "tenant_name",
-  "namespace",
-  "gpu_model",
-  "instance_type",
-  "capacity_type",
-  "allocated_gpu_hours",
-  "used_gpu_hours",
-  "avg_utilization",
-  "correction_factor",
-  "billable_gpu_hours",
-  "unit_price",
-  "cost",
-  "currency",
-] as const;
+const names = (table: readonly DatasetColumn<never>[]) => table.map((c) => c.name);
 
-export const DAILY_COLUMNS = [
-  "day",
-  "cluster",
-  "tenant_id",
-  "tenant_name",
-  "namespace",
-  "gpu_model",
-  "instance_type",
-  "capacity_type",
-  "allocated_gpu_hours",
-  "used_gpu_hours",
-  "avg_utilization",
-] as const;
+export const CHARGEBACK_COLUMNS = names(CHARGEBACK_TABLE);
 
-export const CAPACITY_COLUMNS = [
-  "month",
-  "cluster",
-  "node_group",
-  "gpu_model",
-  "instance_type",
-  "capacity_type",
-  "nodes",
-  "node_gpu_hours",
-  "allocated_gpu_hours",
-  "idle_gpu_hours",
-  "idle_ratio",
-  "unit_price",
-  "idle_cost",
-  "currency",
-] as const;
+export const DAILY_COLUMNS = names(DAILY_TABLE);
 
-/** pods.csv: one line per pod × node in a chargeback row's split; the pods of a row add up to it exactly (pod-detail.ts). */
-export const POD_COLUMNS = [
-  "month",
-  "cluster",
-  "tenant_id",
-  "tenant_name",
-  "namespace",
-  "pod",
-  "node",
-  "gpu_model",
-  "instance_type",
-  "capacity_type",
-  "allocated_gpu_hours",
-  "used_gpu_hours",
-  "avg_utilization",
-] as const;
+export const CAPACITY_COLUMNS = names(CAPACITY_TABLE);
+
+export const POD_COLUMNS = names(POD_TABLE);
 
 export const PODS_FILE = "pods.csv";
 
-/** controller-actions.csv: what the idle-node controller did per cluster × node group (core/controller-savings.ts). */
-export const CONTROLLER_COLUMNS = [
-  "month",
-  "cluster",
-  "node_group",
-  "instance_type",
-  "capacity_type",
-  "nodes_reclaimed",
-  "scale_outs",
-  "nodes_added",
-  "gpu_node_hours_saved",
-  "unit_price",
-  "saved_cost",
-  "currency",
-] as const;
+export const CONTROLLER_COLUMNS = names(CONTROLLER_TABLE);
 
 export const CONTROLLER_FILE = "controller-actions.csv";
 
@@ -99,24 +39,7 @@ export const CONTROLLER_ESTIMATE =
   "A reclaimed node saves its GPUs × the time from its reclaim to the month end, or to a later scale-out in the same node group, which ends the oldest outstanding reclaims first. " +
   "Reclaims of earlier months and capacity added by anyone else are not seen. saved_cost = gpu_node_hours_saved × the node group's capacity unit_price, rounded half-up to the currency's minor unit per row.";
 
-/**
- * nodes.csv: one line per GPU node of the month with the cloud instance(s) behind it (kube_node_info
- * provider_id) and its capacity cost at the unit price; what `reconcile` matches to the AWS bill.
- */
-export const NODE_COLUMNS = [
-  "month",
-  "cluster",
-  "node",
-  "provider_id",
-  "node_group",
-  "gpu_model",
-  "instance_type",
-  "capacity_type",
-  "node_gpu_hours",
-  "unit_price",
-  "capacity_cost",
-  "currency",
-] as const;
+export const NODE_COLUMNS = names(NODE_TABLE);
 
 export const NODES_FILE = "nodes.csv";
 
@@ -231,144 +154,32 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
   const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
   // Rows are built with every column; a single-cluster month drops `cluster` (always the second field).
   const withCluster = hasNamedClusters(cb, inputs);
-  const csv = (columns: readonly string[], rows: (string | number | Dec)[][]) =>
-    withCluster
-      ? toCsv(columns, rows)
+  const csv = <R>(table: DatasetColumn<R>[], rows: R[]) => {
+    const cells = rows.map((r) =>
+      table.map((c): Cell => {
+        const v = c.value(r, cb);
+        return c.type === MONEY ? money(v as Dec) : v;
+      }),
+    );
+    const columns = names(table as DatasetColumn<never>[]);
+    return withCluster
+      ? toCsv(columns, cells)
       : toCsv(
           columns.filter((c) => c !== "cluster"),
-          rows.map((r) => r.filter((_, i) => i !== 1)),
+          cells.map((r) => r.filter((_, i) => i !== 1)),
         );
-  const chargeback = csv(
-    CHARGEBACK_COLUMNS,
-    cb.rows.map((r) => [
-      r.month,
-      r.cluster,
-      r.tenantId,
-      r.tenantName,
-      r.namespace,
-      r.gpuModel,
-      r.instanceType,
-      r.capacityType,
-      r.allocatedGpuHours,
-      r.usedGpuHours,
-      r.avgUtilization,
-      r.correctionFactor,
-      r.billableGpuHours,
-      r.unitPrice,
-      money(r.cost),
-      r.currency,
-    ]),
-  );
-  const daily = csv(
-    DAILY_COLUMNS,
-    cb.daily.map((r) => [
-      r.day,
-      r.cluster,
-      r.tenantId,
-      r.tenantName,
-      r.namespace,
-      r.gpuModel,
-      r.instanceType,
-      r.capacityType,
-      r.allocatedGpuHours,
-      r.usedGpuHours,
-      r.avgUtilization,
-    ]),
-  );
-  const capacity = csv(
-    CAPACITY_COLUMNS,
-    cb.capacity.map((r) => [
-      cb.month,
-      r.cluster,
-      r.nodeGroup,
-      r.gpuModel,
-      r.instanceType,
-      r.capacityType,
-      String(r.nodes),
-      r.nodeGpuHours,
-      r.allocatedGpuHours,
-      r.idleGpuHours,
-      r.idleRatio,
-      r.unitPrice,
-      money(r.idleCost),
-      cb.currency,
-    ]),
-  );
+  };
   const files: DatasetFile[] = [
-    { name: "chargeback.csv", body: chargeback, rows: cb.rows.length },
-    { name: "usage-daily.csv", body: daily, rows: cb.daily.length },
-    { name: "capacity.csv", body: capacity, rows: cb.capacity.length },
+    { name: "chargeback.csv", body: csv(CHARGEBACK_TABLE, cb.rows), rows: cb.rows.length },
+    { name: "usage-daily.csv", body: csv(DAILY_TABLE, cb.daily), rows: cb.daily.length },
+    { name: "capacity.csv", body: csv(CAPACITY_TABLE, cb.capacity), rows: cb.capacity.length },
   ];
-  if (cb.pods)
-    files.push({
-      name: PODS_FILE,
-      body: csv(
-        POD_COLUMNS,
-        cb.pods.map((r) => [
-          cb.month,
-          r.cluster,
-          r.tenantId,
-          r.tenantName,
-          r.namespace,
-          r.pod,
-          r.node,
-          r.gpuModel,
-          r.instanceType,
-          r.capacityType,
-          r.allocatedGpuHours,
-          r.usedGpuHours,
-          r.avgUtilization,
-        ]),
-      ),
-      rows: cb.pods.length,
-    });
+  if (cb.pods) files.push({ name: PODS_FILE, body: csv(POD_TABLE, cb.pods), rows: cb.pods.length });
   // Every price the month was billed at, and where it came from (price-snapshot.ts).
   if (prices) files.push({ name: PRICES_FILE, body: renderPriceSnapshot(prices), rows: prices.nodes.length });
   // Always written when metering summarised the controller, even empty: "no actions" is a fact the report states.
-  if (controller)
-    files.push({
-      name: CONTROLLER_FILE,
-      body: csv(
-        CONTROLLER_COLUMNS,
-        controller.rows.map((r) => [
-          cb.month,
-          r.cluster,
-          r.nodeGroup,
-          r.instanceType,
-          r.capacityType,
-          String(r.nodesReclaimed),
-          String(r.scaleOuts),
-          String(r.nodesAdded),
-          r.gpuNodeHoursSaved,
-          r.unitPrice,
-          money(r.savedCost),
-          cb.currency,
-        ]),
-      ),
-      rows: controller.rows.length,
-    });
-  if (cb.nodes)
-    files.push({
-      name: NODES_FILE,
-      body: csv(
-        NODE_COLUMNS,
-        cb.nodes.map((r) => [
-          cb.month,
-          r.cluster,
-          r.node,
-          r.providerId,
-          r.nodeGroup,
-          r.gpuModel,
-          r.instanceType,
-          r.capacityType,
-          r.nodeGpuHours,
-          r.unitPrice,
-          money(r.capacityCost),
-          cb.currency,
-        ]),
-      ),
-      rows: cb.nodes.length,
-    });
+  if (controller) files.push({ name: CONTROLLER_FILE, body: csv(CONTROLLER_TABLE, controller.rows), rows: controller.rows.length });
+  if (cb.nodes) files.push({ name: NODES_FILE, body: csv(NODE_TABLE, cb.nodes), rows: cb.nodes.length });
   const t = cb.totals;
   const manifest = {
     schemaVersion: DATASET_SCHEMA_VERSION,

@@ -117,6 +117,7 @@ export interface GeneratedMonth {
   gaps: { startMs: number; endMs: number }[];
   /** Every kube-state-metrics replica gone (a rollout): no KSM series in [startMs, endMs), new `instance` labels after. */
   ksmOutage: { startMs: number; endMs: number };
+  ksmReplicas: 1 | 2;
   dcgm: DcgmShape;
   facts: {
     gpus: number;
@@ -240,7 +241,22 @@ export interface GenerateOptions {
   dcgm?: Partial<DcgmShape>;
   /** A kube-state-metrics rollout mid-data (default true); without it no minute lacks kube-state-metrics. */
   ksmRollout?: boolean;
+  /**
+   * kube-state-metrics replicas Prometheus scrapes (default 2). The chart's default is one
+   * (prometheus-community/helm-charts charts/kube-state-metrics/values.yaml `replicas: 1`);
+   * two is the high-availability setup, where every series arrives twice with different
+   * `instance`/`pod` labels and the meter must count it once.
+   */
+  ksmReplicas?: 1 | 2;
 }
+
+/**
+ * The month `npm start` meters, which the tests share through the month cache: October 2026
+ * at demo scale, scraped from one kube-state-metrics replica — the chart's default, and a
+ * third less text to generate and backfill than two. The high-availability pair (every series
+ * twice) is exercised on the shorter months the tests generate with the default of two.
+ */
+export const DEMO_MONTH = { month: "2026-10", scale: "demo", ksmReplicas: 1 } as const satisfies GenerateOptions;
 
 /** A short stable hex id (FNV-1a) for UIDs, GPU UUIDs and exporter pod names. */
 function hexId(s: string, len = 8): string {
@@ -602,6 +618,7 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
     namespaces: NAMESPACES.map(({ name, tenantLabel }) => ({ name, tenantLabel })),
     gaps,
     ksmOutage,
+    ksmReplicas: opts.ksmReplicas ?? 2,
     dcgm: { labels: opts.dcgm?.labels ?? "honor", sharing: opts.dcgm?.sharing ?? "single" },
     facts: {
       gpus: nodes.reduce((a, n) => a + n.gpus, 0),
@@ -801,7 +818,7 @@ export async function writeOpenMetricsDays(
       if (size > 1 << 23) await flush();
     };
     /**
-     * A kube-state-metrics series as both replicas export it: cut by the rollout, each
+     * A kube-state-metrics series as each replica exports it: cut by the rollout, each
      * replica's scrape labels added. `own` is the metric's own label set; `targetFills`
      * lists the target labels Prometheus adds because the metric lacks them (honorLabels).
      */
@@ -818,7 +835,7 @@ export async function writeOpenMetricsDays(
         [0, from, Math.min(to, g.ksmOutage.startMs)],
         [1, Math.max(from, g.ksmOutage.endMs), to],
       ] as const)
-        for (const r of KSM_REPLICAS[era]!) {
+        for (const r of KSM_REPLICAS[era]!.slice(0, g.ksmReplicas)) {
           const fills = targetFills.map((l) =>
             l === "namespace" ? 'namespace="monitoring"' : l === "pod" ? `pod="${r.pod}"` : 'container="kube-state-metrics"',
           );

@@ -14,10 +14,10 @@ export const MONTH_METRICS = {
  * lines: per tenant billable/allocated GPU-hours (dimension Tenant), and for
  * the month its Spot share of allocated GPU-hours and idle GPU-hours (no
  * dimension). Written to stdout, CloudWatch turns them into metrics without
- * an API call. `nowMs` is the publish time (CloudWatch rejects timestamps
+ * an API call. `now` is the publish time (CloudWatch rejects timestamps
  * older than two weeks, so it is not the billing month). Pure.
  */
-export function monthMetricsEmf(cb: Chargeback, namespace: string, nowMs: number): string[] {
+export function monthMetricsEmf(cb: Chargeback, namespace: string, now: Date): string[] {
   const perTenant = new Map<string, { billed: InstanceType<typeof D>; allocated: InstanceType<typeof D> }>();
   let spot = new D(0);
   let all = new D(0);
@@ -32,7 +32,7 @@ export function monthMetricsEmf(cb: Chargeback, namespace: string, nowMs: number
   const doc = (dims: string[][], metrics: Record<string, number>, props: Record<string, string>) =>
     JSON.stringify({
       _aws: {
-        Timestamp: nowMs,
+        Timestamp: now.getTime(),
         CloudWatchMetrics: [
           {
             Namespace: namespace,

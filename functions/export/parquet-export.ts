@@ -2,6 +2,7 @@ import { parquetWriteBuffer, type SchemaElement } from "hyparquet-writer";
 import type { Chargeback } from "../core/chargeback.js";
 import type { DatasetFile } from "../core/dataset.js";
 import { D, type Dec } from "../core/decimal.js";
+import { CAPACITY_TABLE, CHARGEBACK_TABLE, DAILY_TABLE, POD_TABLE, type Cell, type DatasetColumn } from "../core/dataset-tables.js";
 
 /**
  * The month's dataset as Parquet, one directory per table under the month:
@@ -19,146 +20,42 @@ export interface ParquetColumn {
   type: string;
 }
 
-const STR = "string";
-const HOURS = "decimal(18,6)";
-const RATIO = "decimal(9,4)";
-const FACTOR = "decimal(12,6)";
-const PRICE = "decimal(18,10)";
-/** Cost carries the currency's minor unit (≤ 4 decimals by config), stored exactly at scale 4. */
-const MONEY = "decimal(18,4)";
+/** A table's Parquet columns: its dataset columns with a type (the month is the partition, not a column). */
+function parquetColumns<R>(table: DatasetColumn<R>[]): ParquetColumn[] {
+  return table.filter((c) => c.type !== undefined).map((c) => ({ name: c.name, type: c.type! }));
+}
 
-export const PARQUET_TABLES = {
-  chargeback: [
-    { name: "cluster", type: STR },
-    { name: "tenant_id", type: STR },
-    { name: "tenant_name", type: STR },
-    { name: "namespace", type: STR },
-    { name: "gpu_model", type: STR },
-    { name: "instance_type", type: STR },
-    { name: "capacity_type", type: STR },
-    { name: "allocated_gpu_hours", type: HOURS },
-    { name: "used_gpu_hours", type: HOURS },
-    { name: "avg_utilization", type: RATIO },
-    { name: "correction_factor", type: FACTOR },
-    { name: "billable_gpu_hours", type: HOURS },
-    { name: "unit_price", type: PRICE },
-    { name: "cost", type: MONEY },
-    { name: "currency", type: STR },
-  ],
-  usage_daily: [
-    { name: "day", type: "date" },
-    { name: "cluster", type: STR },
-    { name: "tenant_id", type: STR },
-    { name: "tenant_name", type: STR },
-    { name: "namespace", type: STR },
-    { name: "gpu_model", type: STR },
-    { name: "instance_type", type: STR },
-    { name: "capacity_type", type: STR },
-    { name: "allocated_gpu_hours", type: HOURS },
-    { name: "used_gpu_hours", type: HOURS },
-    { name: "avg_utilization", type: RATIO },
-  ],
-  capacity: [
-    { name: "cluster", type: STR },
-    { name: "node_group", type: STR },
-    { name: "gpu_model", type: STR },
-    { name: "instance_type", type: STR },
-    { name: "capacity_type", type: STR },
-    { name: "nodes", type: "int" },
-    { name: "node_gpu_hours", type: HOURS },
-    { name: "allocated_gpu_hours", type: HOURS },
-    { name: "idle_gpu_hours", type: HOURS },
-    { name: "idle_ratio", type: RATIO },
-    { name: "unit_price", type: PRICE },
-    { name: "idle_cost", type: MONEY },
-    { name: "currency", type: STR },
-  ],
+const TABLES = {
+  chargeback: { columns: CHARGEBACK_TABLE, rows: (cb: Chargeback) => cb.rows },
+  usage_daily: { columns: DAILY_TABLE, rows: (cb: Chargeback) => cb.daily },
+  capacity: { columns: CAPACITY_TABLE, rows: (cb: Chargeback) => cb.capacity },
   /** pods.csv: the pods of each chargeback row (they add up to it exactly). Written only when the chargeback has pod detail. */
-  pods: [
-    { name: "cluster", type: STR },
-    { name: "tenant_id", type: STR },
-    { name: "tenant_name", type: STR },
-    { name: "namespace", type: STR },
-    { name: "pod", type: STR },
-    { name: "node", type: STR },
-    { name: "gpu_model", type: STR },
-    { name: "instance_type", type: STR },
-    { name: "capacity_type", type: STR },
-    { name: "allocated_gpu_hours", type: HOURS },
-    { name: "used_gpu_hours", type: HOURS },
-    { name: "avg_utilization", type: RATIO },
-  ],
-} as const satisfies Record<string, readonly ParquetColumn[]>;
+  pods: { columns: POD_TABLE, rows: (cb: Chargeback) => cb.pods ?? [] },
+};
+
+export const PARQUET_TABLES: Record<keyof typeof TABLES, ParquetColumn[]> = {
+  chargeback: parquetColumns(TABLES.chargeback.columns),
+  usage_daily: parquetColumns(TABLES.usage_daily.columns),
+  capacity: parquetColumns(TABLES.capacity.columns),
+  pods: parquetColumns(TABLES.pods.columns),
+};
 
 export type ParquetTable = keyof typeof PARQUET_TABLES;
 
 /** Dataset-relative file name of a table's Parquet file (the Glue location template matches it). */
 export const parquetFileName = (table: ParquetTable) => `parquet/${table}/data.parquet`;
 
-type Cell = string | number | Dec | Date;
-
 /** Pure mapping: the chargeback's rows as cells per table, in PARQUET_TABLES column order. */
 export function parquetRows(cb: Chargeback): Record<ParquetTable, Cell[][]> {
+  const cells = <R>(t: { columns: DatasetColumn<R>[]; rows: (cb: Chargeback) => R[] }) => {
+    const typed = t.columns.filter((c) => c.type !== undefined);
+    return t.rows(cb).map((r) => typed.map((c) => c.value(r, cb)));
+  };
   return {
-    chargeback: cb.rows.map((r) => [
-      r.cluster,
-      r.tenantId,
-      r.tenantName,
-      r.namespace,
-      r.gpuModel,
-      r.instanceType,
-      r.capacityType,
-      r.allocatedGpuHours,
-      r.usedGpuHours,
-      r.avgUtilization,
-      r.correctionFactor,
-      r.billableGpuHours,
-      r.unitPrice,
-      r.cost,
-      r.currency,
-    ]),
-    usage_daily: cb.daily.map((r) => [
-      r.day,
-      r.cluster,
-      r.tenantId,
-      r.tenantName,
-      r.namespace,
-      r.gpuModel,
-      r.instanceType,
-      r.capacityType,
-      r.allocatedGpuHours,
-      r.usedGpuHours,
-      r.avgUtilization,
-    ]),
-    capacity: cb.capacity.map((r) => [
-      r.cluster,
-      r.nodeGroup,
-      r.gpuModel,
-      r.instanceType,
-      r.capacityType,
-      r.nodes,
-      r.nodeGpuHours,
-      r.allocatedGpuHours,
-      r.idleGpuHours,
-      r.idleRatio,
-      r.unitPrice,
-      r.idleCost,
-      cb.currency,
-    ]),
-    pods: (cb.pods ?? []).map((r) => [
-      r.cluster,
-      r.tenantId,
-      r.tenantName,
-      r.namespace,
-      r.pod,
-      r.node,
-      r.gpuModel,
-      r.instanceType,
-      r.capacityType,
-      r.allocatedGpuHours,
-      r.usedGpuHours,
-      r.avgUtilization,
-    ]),
+    chargeback: cells(TABLES.chargeback),
+    usage_daily: cells(TABLES.usage_daily),
+    capacity: cells(TABLES.capacity),
+    pods: cells(TABLES.pods),
   };
 }
 

@@ -6,20 +6,24 @@ import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EKSClient } from "@aws-sdk/client-eks";
 import { S3Client } from "@aws-sdk/client-s3";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { parsePolicy, type ControllerPolicy } from "../controller/policy.js";
 import { gpuHoursSavedEstimate, runController, type ControllerDeps } from "../controller/run-controller.js";
 import { ControllerLease, type HeldLease } from "../adapters/controller-lease.js";
-import { writeAuditLog } from "../adapters/controller-audit-log.js";
+import { auditRecordOf, writeAuditLog } from "../adapters/controller-audit-log.js";
 import { CONTROLLER_NAMESPACE, publishRunMetrics } from "../adapters/controller-metrics.js";
 import { setDesiredCapacity, terminateInstance } from "../adapters/autoscaling-node-groups.js";
-import { cordonAndTaint, kubeApi, listPods, releaseNode, type KubeApi } from "../adapters/kubernetes-nodes.js";
-import { describeClusterAccess, eksTokenProvider } from "../adapters/eks-cluster-auth.js";
+import { cordonAndTaint, listPods, releaseNode } from "../adapters/kubernetes-nodes.js";
+import { kubernetesApis } from "../adapters/kubernetes-client.js";
+import { describeClusterAccess, eksTokenProvider } from "../adapters/eks-auth.js";
 import { gatherSnapshot } from "../adapters/controller-snapshot.js";
 import { createPrometheusClient, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { poolOf } from "../controller/policy.js";
 import { parseFunctionEnv, parseEvent } from "./handler-env.js";
 import { failureFields } from "../core/errors.js";
+import type { Clock } from "../core/clock.js";
+import { runMetricsOf } from "../controller/run-metrics.js";
 
 /** The controller function's environment; every error names the variable. */
 export const ControllerEnvSchema = z
@@ -54,7 +58,7 @@ export interface ControllerClients {
   s3: S3Client;
   autoScaling: AutoScalingClient;
   cloudWatch: CloudWatchClient;
-  kube: KubeApi;
+  kube: CoreV1Api;
   prometheus: PrometheusClient;
 }
 
@@ -66,9 +70,11 @@ export interface BuiltController {
 
 export function parseControllerEnv(env: Record<string, string | undefined>): { env: ControllerEnv; policy: ControllerPolicy } {
   const e = parseFunctionEnv("controller", ControllerEnvSchema, env);
+  const file = e.CONTROLLER_POLICY_FILE ?? "";
+  // The schema requires one of the two; the inline policy wins when both are set.
   const policy = e.CONTROLLER_POLICY
     ? parsePolicy(e.CONTROLLER_POLICY, "CONTROLLER_POLICY")
-    : parsePolicy(readFileSync(e.CONTROLLER_POLICY_FILE!, "utf8"), e.CONTROLLER_POLICY_FILE!);
+    : parsePolicy(readFileSync(file, "utf8"), file);
   return { env: e, policy };
 }
 
@@ -84,7 +90,11 @@ export async function buildController(rawEnv: Record<string, string | undefined>
       s3: new S3Client({}),
       autoScaling: new AutoScalingClient({}),
       cloudWatch: new CloudWatchClient({}),
-      kube: kubeApi(access.endpoint, eksTokenProvider(env.EKS_CLUSTER_NAME, env.AWS_REGION, credentials), access.caData),
+      kube: kubernetesApis({
+        server: access.endpoint,
+        caData: access.caData,
+        token: eksTokenProvider({ clusterName: env.EKS_CLUSTER_NAME, region: env.AWS_REGION, credentials }),
+      }).core,
       prometheus: createPrometheusClient({
         url: env.PROMETHEUS_URL,
         auth: env.PROMETHEUS_SIGV4_REGION ? { type: "sigv4", region: env.PROMETHEUS_SIGV4_REGION, credentials } : { type: "none" },
@@ -124,26 +134,17 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
         policy.timeZone,
         now,
         runId,
-        recs.map((r) => ({ ...r, runId, at: new Date(now).toISOString() })),
+        recs.map((r) => auditRecordOf(r, runId, now)),
       ),
     publish: async (plan, state, now) => {
       const saved = gpuHoursSavedEstimate(state, policy, now, env.RUN_INTERVAL_MINUTES);
-      const per = policy.nodeGroups.map((g) => {
-        const mine = plan.decisions.filter((d) => d.nodeGroup === g.name);
-        const done = (d: (typeof mine)[number]) => (d as { outcome?: string }).outcome;
-        return {
-          nodeGroup: g.name,
-          dryRun: g.dryRun || policy.killSwitch,
-          nodesReclaimed: mine.filter(
-            (d) => d.action === "terminate-instance" && (d.dryRun || /^instance terminating|^already gone/.test(done(d) ?? "")),
-          ).length,
-          nodesAdded: mine
-            .filter((d) => d.action === "set-desired-capacity" && (d.dryRun || /^desired capacity set/.test(done(d) ?? "")))
-            .reduce((a, d) => a + (d.desiredTo! - d.desiredFrom!), 0),
-          gpuHoursSaved: saved[g.name] ?? 0,
-        };
-      });
-      await publishRunMetrics(c.cloudWatch, now, per, plan.halted, env.CONTROLLER_METRICS_NAMESPACE);
+      await publishRunMetrics(
+        c.cloudWatch,
+        now,
+        runMetricsOf(plan.decisions, policy, saved),
+        plan.halted,
+        env.CONTROLLER_METRICS_NAMESPACE,
+      );
       for (const d of plan.decisions) log.info("decision", { ...d, inputs: undefined });
     },
   };
@@ -151,14 +152,14 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
 
 export function makeControllerHandler(
   getBuilt: () => Promise<BuiltController>,
-  clock: () => Date = () => new Date(),
+  clock: Clock = () => new Date(),
   logger = new Logger({ serviceName: "gpu-node-controller" }),
 ) {
   return async (event: unknown) => {
     parseEvent(ControllerEventSchema, event);
     const built = await getBuilt();
     const runId = randomUUID();
-    const now = clock().getTime();
+    const now = clock();
     logger.appendKeys({ runId });
     try {
       const r = await runController(controllerDeps(built, runId, logger), built.policy, now);

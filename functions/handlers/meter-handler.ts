@@ -96,8 +96,7 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
         warnings: r.chargeback.warnings,
       });
       // Raw stdout, not console.log: CloudWatch only extracts metrics from unwrapped JSON lines.
-      if (metricsNamespace)
-        for (const line of monthMetricsEmf(r.chargeback, metricsNamespace, now.getTime())) process.stdout.write(line + "\n");
+      if (metricsNamespace) for (const line of monthMetricsEmf(r.chargeback, metricsNamespace, now)) process.stdout.write(line + "\n");
       return { month, location: r.location, rows: r.chargeback.rows.length, cost: t.cost.toFixed(), currency: r.chargeback.currency };
     } catch (err) {
       log("ERROR", "metering failed", { error: (err as Error).name, message: (err as Error).message });

@@ -109,11 +109,11 @@ interface AlertState {
 }
 
 /** Alerts that need no (re)sending: done, or being sent by a live run. */
-function firedKeys(states: Map<string, { value: AlertState }>, nowMs: number): Set<string> {
+function firedKeys(states: Map<string, { value: AlertState }>, now: Date): Set<string> {
   const out = new Set<string>();
   for (const [key, { value }] of states) {
     if (value.status === "sent" || value.status === "suppressed") out.add(key.replace(/^alerts\//, ""));
-    else if (value.status === "sending" && nowMs - Date.parse(value.at) < SENDING_LEASE_MS) out.add(key.replace(/^alerts\//, ""));
+    else if (value.status === "sending" && now.getTime() - Date.parse(value.at) < SENDING_LEASE_MS) out.add(key.replace(/^alerts\//, ""));
   }
   return out;
 }
@@ -156,7 +156,7 @@ export async function runQuotaCheck(
 
   // Alerts
   const states = await deps.store.list<AlertState>(`alerts/month=${month}/`);
-  const decisions = decideAlerts(statuses, month, firedKeys(states, now.getTime()), cfg.timeZone);
+  const decisions = decideAlerts(statuses, month, firedKeys(states, now), cfg.timeZone);
   for (const d of decisions) {
     const how: AlertEnforcement = { mode, drain: settings.enforcement.kueue.stopPolicy === "HoldAndDrain" };
     // Kueue: the block alert says how many jobs are waiting; a cluster that cannot be read holds no alert back.
@@ -360,8 +360,8 @@ async function carryOut(
     status?.level === "block"
   ) {
     // A namespace the tenant created after the block must not be a way around it.
-    const now = await deps.enforcer.namespacesOf(subject, cfg.tenants).catch(() => undefined);
-    const fresh = (now ?? []).filter((ns) => !prev.namespaces[ns]);
+    const covered = await deps.enforcer.namespacesOf(subject, cfg.tenants).catch(() => undefined);
+    const fresh = (covered ?? []).filter((ns) => !prev.namespaces[ns]);
     if (fresh.length)
       decision = { ...decision, action: "apply", reason: `namespace ${fresh.join(", ")} appeared after the block; blocking it too` };
   }

@@ -7,7 +7,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { EKSClient, DescribeClusterCommand } from "@aws-sdk/client-eks";
+import { EKSClient } from "@aws-sdk/client-eks";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3QuotaStateStore } from "../adapters/quota-state-store.js";
@@ -15,8 +15,9 @@ import { sesAlertMailer } from "../adapters/ses-alert-mailer.js";
 import { snsAlertPublisher } from "../adapters/sns-alert-publisher.js";
 import { cloudWatchQuotaMetrics } from "../adapters/cloudwatch-metrics.js";
 import { loadAlertTemplates } from "../adapters/quota-templates.js";
-import { eksToken } from "../adapters/eks-token.js";
-import { eksKubernetesApis, kubernetesKueueQueues, kubernetesQuotaEnforcer } from "../adapters/kubernetes-quota.js";
+import { describeClusterAccess, eksTokenProvider } from "../adapters/eks-auth.js";
+import { kubernetesApis, type KubernetesApis } from "../adapters/kubernetes-client.js";
+import { kubernetesKueueQueues, kubernetesQuotaEnforcer } from "../adapters/kubernetes-quota.js";
 
 import { prometheusForClusters } from "./prometheus-from-config.js";
 import { quotaSettings } from "../quota/evaluate-quota.js";
@@ -42,7 +43,7 @@ export interface QuotaWiring {
   env: Record<string, string | undefined>;
 }
 
-/** AWS clients are made once; the EKS token (valid 15 min) is made per run in `clusterFor`. */
+/** AWS clients are made once; the Kubernetes clients on the first enforcing run, with a token refreshed as it nears expiry. */
 export function buildQuotaCheckDeps(
   cfg: QuotaConfig,
   w: QuotaWiring,
@@ -61,7 +62,7 @@ export function buildQuotaCheckDeps(
     publisher: settings.snsTopicArn ? snsAlertPublisher(new SNSClient(region), settings.snsTopicArn) : undefined,
     actor: w.actor,
   };
-  let cluster: { endpoint: string; caData?: string } | undefined;
+  let cluster: { apis: KubernetesApis; token: () => Promise<string> } | undefined;
   return {
     deps,
     async clusterFor(enforce) {
@@ -72,14 +73,15 @@ export function buildQuotaCheckDeps(
       const regionName = w.region ?? w.env.AWS_REGION;
       if (!regionName) throw new BadInputError("AWS_REGION: needed to sign the EKS token");
       if (!cluster) {
-        if (eks.endpoint) cluster = { endpoint: eks.endpoint, caData: eks.caData };
-        else {
-          const d = await new EKSClient(region).send(new DescribeClusterCommand({ name: eks.clusterName }));
-          cluster = { endpoint: d.cluster!.endpoint!, caData: d.cluster!.certificateAuthority?.data };
-        }
+        const access = eks.endpoint
+          ? { endpoint: eks.endpoint, caData: eks.caData }
+          : await describeClusterAccess(new EKSClient(region), eks.clusterName);
+        const token = eksTokenProvider({ clusterName: eks.clusterName, region: regionName, credentials: defaultProvider() });
+        cluster = { apis: kubernetesApis({ server: access.endpoint, caData: access.caData, token }), token };
       }
-      const token = await eksToken({ clusterName: eks.clusterName, region: regionName, credentials: defaultProvider() });
-      const apis = await eksKubernetesApis({ server: cluster.endpoint, caData: cluster.caData, token });
+      // Signed here, not at the first request: a run whose credentials fail reports the cluster as unreachable up front.
+      await cluster.token();
+      const { apis } = cluster;
       // Both, whatever the mode: a block applied in the other mode before a mode change is lifted the way it was applied.
       return { enforcer: kubernetesQuotaEnforcer(apis.core), kueue: kubernetesKueueQueues(apis) };
     },

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
-import { generateMonth, writeOpenMetricsDays } from "../../functions/demo/month-generator.js";
+import { DEMO_MONTH, generateMonth, writeOpenMetricsDays } from "../../functions/demo/month-generator.js";
 import { PROMTOOL } from "../../functions/demo/system-packages.js";
 
 const run = promisify(execFile);
@@ -27,11 +27,11 @@ const PHASES = [
 ] as const;
 const PHASE_NAMES = [...PHASES.map(([n]) => n), "reports", "total"];
 
-/** Seconds per phase of one `npm start` (the demo script run as npm runs it, through tsx). */
+/** Seconds per phase of one `npm start` (bin/demo.mjs, as npm runs it: the build, rebuilt first if stale). */
 async function timeDemo(cacheDir: string, out: string): Promise<number[]> {
   const t0 = performance.now();
   const marks: number[] = [];
-  const child = spawn(process.execPath, ["--import", "tsx", "functions/cli/demo.ts", "--cache-dir", cacheDir, "--out", out], {
+  const child = spawn(process.execPath, ["bin/demo.mjs", "--cache-dir", cacheDir, "--out", out], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -90,7 +90,7 @@ export async function runDemoBench(opts: { repeat: number; blockDuration: string
     for (let i = 0; i < opts.repeat; i++) cachedRuns.push(await timeDemo(cacheDir, out));
     const cached = PHASE_NAMES.map((_, i) => median(cachedRuns.map((r) => r[i]!)));
     // One full day of the demo month (the second file: the first starts 3 h before the month).
-    const files = await writeOpenMetricsDays(generateMonth({ month: "2026-10", scale: "demo", days: 2 }), path.join(work, "om"));
+    const files = await writeOpenMetricsDays(generateMonth({ ...DEMO_MONTH, days: 2 }), path.join(work, "om"));
     const day = files[1]!;
     const { size } = await import("node:fs/promises").then((fs) => fs.stat(day));
     const def: number[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, stat, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -22,5 +22,24 @@ describe("the installed gpu-billing command", () => {
     const r = run(["report", "--month", "2026-10", "--out", out], out);
     expect(r.stderr).toContain("no completed dataset");
     expect(r.status).toBe(2);
+  });
+
+  it("given a source edited after the build, the build counts as stale (the commands rebuild before they run)", async () => {
+    // @ts-expect-error: a plain-JavaScript module without types
+    const { isStale, ensureBuilt } = (await import("../../bin/build.mjs")) as {
+      isStale(): boolean;
+      ensureBuilt(f: string): Promise<string>;
+    };
+    await ensureBuilt("functions/cli/main.js");
+    expect(isStale()).toBe(false);
+    const source = path.resolve("functions/core/month.ts");
+    const { atime, mtime } = await stat(source);
+    try {
+      await utimes(source, atime, new Date(Date.now() + 60_000));
+      expect(isStale()).toBe(true);
+    } finally {
+      await utimes(source, atime, mtime);
+    }
+    expect(isStale()).toBe(false);
   });
 });

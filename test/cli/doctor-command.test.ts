@@ -10,6 +10,7 @@ import { UnattributableSeriesError } from "../../functions/adapters/prometheus-u
 import { buildMeterDeps, makeMeterHandler } from "../../functions/handlers/meter-handler.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { localSink } from "../../functions/adapters/dataset-sink.js";
+import { configWith } from "../support/config-edit.js";
 
 /**
  * One real Prometheus 2.42 holds every scenario, each 3 hours of 1-minute samples two days
@@ -109,10 +110,7 @@ describe("gpu-billing doctor against a real Prometheus", () => {
     exportedConfig = path.join(dir, "exported.yaml");
     await writeFile(
       exportedConfig,
-      referenceConfigText.replace(
-        "labels: { dcgmNamespace: namespace, dcgmPod: pod }",
-        "labels: { dcgmNamespace: exported_namespace, dcgmPod: exported_pod }",
-      ),
+      configWith(referenceConfigText, [["prometheus", "labels"], { dcgmNamespace: "exported_namespace", dcgmPod: "exported_pod" }]),
     );
   });
   afterAll(async () => {
@@ -219,7 +217,7 @@ describe("gpu-billing doctor against a real Prometheus", () => {
 
   it("given Prometheus is unreachable, when doctor runs, then it exits 3 after the client's retries", async () => {
     const cfgFile = path.join(dir, "no-retries.yaml");
-    await writeFile(cfgFile, referenceConfigText.replace("retries: 4", "retries: 1"));
+    await writeFile(cfgFile, configWith(referenceConfigText, [["prometheus", "retries"], 1]));
     expect(await main(["doctor", "--config", cfgFile, "--prometheus-url", "http://127.0.0.1:9"], {}, nowOf("complete"))).toBe(3);
     expect(row("prometheus")).toMatch(/FAIL\s+Prometheus at http:\/\/127\.0\.0\.1:9 unavailable after 2/);
     expect(output()).toMatch(/Prometheus unavailable: cannot tell whether a month can be billed/);

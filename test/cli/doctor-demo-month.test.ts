@@ -5,7 +5,7 @@ import { DEMO_MONTH_DATA } from "../global-setup.js";
 
 /**
  * The doctor on a whole month in the exporters' real shapes (the demo month: kube-state-metrics
- * v2 through kube-prometheus-stack, two replicas and a rollout, dcgm-exporter per device with
+ * v2 through kube-prometheus-stack, one replica and its rollout, dcgm-exporter per device with
  * MIG and time-slicing) on a real Prometheus 2.42.
  */
 describe("gpu-billing doctor over the demo month", () => {

@@ -197,7 +197,7 @@ describe("CloudWatch metrics", () => {
     cw.on(PutMetricDataCommand).resolves({});
     await publishRunMetrics(
       new CloudWatchClient({ region: "ap-northeast-2" }),
-      NOW,
+      new Date(NOW),
       [{ nodeGroup: "g5-od", dryRun: false, nodesReclaimed: 1, nodesAdded: 0, gpuHoursSaved: 0.133333333 }],
       false,
     );
@@ -217,7 +217,7 @@ describe("CloudWatch metrics", () => {
 
   it("given a namespace from the environment (CONTROLLER_METRICS_NAMESPACE), then the metrics go there, where the stack's alarms look", async () => {
     cw.on(PutMetricDataCommand).resolves({});
-    await publishRunMetrics(new CloudWatchClient({ region: "ap-northeast-2" }), NOW, [], true, "Acme/Gpu");
+    await publishRunMetrics(new CloudWatchClient({ region: "ap-northeast-2" }), new Date(NOW), [], true, "Acme/Gpu");
     const input = cw.commandCalls(PutMetricDataCommand)[0]!.args[0].input;
     expect(input).toEqual({
       Namespace: "Acme/Gpu",

@@ -50,6 +50,25 @@ async function recorded() {
 }
 
 describe("gpu-billing controller plan", () => {
+  it("given the recorded run in the repo, written before snapshots carried a Date (nowMs), when planned offline, then it replays at that instant", async () => {
+    const c = capture();
+    const file = path.join(import.meta.dirname, "recorded-run.json");
+    expect(JSON.parse(await readFile(file, "utf8")).snapshot).toHaveProperty("nowMs", 1794755640000);
+    expect(await main(["controller", "plan", "--state", file, "--json"], {}, new Date(NOW))).toBe(0);
+    expect(JSON.parse(c.out())).toMatchObject({ atMs: 1794755640000, halted: false });
+  });
+
+  it("given a recorded snapshot with neither now nor nowMs, then exit 2 naming what is missing", async () => {
+    const c = capture();
+    const dir = await mkdtemp(path.join(tmpdir(), "ctl-cli-"));
+    const file = path.join(dir, "run.json");
+    const { now: _now, ...noInstant } = snapshot({ nodes: [node("idle", "g5-spot")] });
+    await writeFile(file, JSON.stringify({ snapshot: noInstant }));
+    const policyFile = path.join(import.meta.dirname, "../../functions/controller/example-policy.yaml");
+    expect(await main(["controller", "plan", "--state", file, "--policy", policyFile], {}, new Date(NOW))).toBe(2);
+    expect(c.err()).toMatch(/no valid now \(ISO instant\) or nowMs/);
+  });
+
   it("given a recorded run, when planned offline, then it prints each decision with its mode and reason and exits 0", async () => {
     const c = capture();
     expect(await main(["controller", "plan", "--state", await recorded()], {}, new Date(NOW))).toBe(0);

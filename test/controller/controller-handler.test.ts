@@ -1,7 +1,8 @@
 // End to end through the Lambda handler: real local S3 (s3rver + precondition
 // middleware) for lease and audit; aws-sdk-client-mock for Auto Scaling and
-// CloudWatch (no local server exists for them); a local recording HTTP server
-// for the Kubernetes API; a stand-in Prometheus client answering the
+// CloudWatch (no local server exists for them); the repository's fake Kubernetes
+// API (test/support/fake-kube-api.ts), since no API server runs here, read through
+// @kubernetes/client-node; a stand-in Prometheus client answering the
 // controller's queries from a table.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
@@ -16,11 +17,11 @@ import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwat
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { makeControllerHandler, parseControllerEnv, type BuiltController } from "../../functions/handlers/controller-handler.js";
-import { kubeApi } from "../../functions/adapters/kubernetes-nodes.js";
+import { kubernetesApis } from "../../functions/adapters/kubernetes-client.js";
 import type { PrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { PrometheusUnavailableError } from "../../functions/adapters/prometheus-client.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
-import { instanceIdFor, k8sNode, k8sPod, startFakeKubeApi } from "./fake-kube-api.js";
+import { instanceIdFor, k8sNode, k8sPod, startFakeKubeApi } from "../support/fake-kube-api.js";
 
 const asg = mockClient(AutoScalingClient);
 const cw = mockClient(CloudWatchClient);
@@ -120,7 +121,7 @@ describe("controller Lambda handler", () => {
         s3: s3.client,
         autoScaling: new AutoScalingClient({ region: "ap-northeast-2" }),
         cloudWatch: new CloudWatchClient({ region: "ap-northeast-2" }),
-        kube: kubeApi(kube.url, () => "tok"),
+        kube: kubernetesApis({ server: kube.url, token: async () => "tok" }).core,
         prometheus: prometheus(["idle", "busy"]),
       },
     };
@@ -178,7 +179,7 @@ describe("controller Lambda handler", () => {
         s3: s3.client,
         autoScaling: new AutoScalingClient({ region: "ap-northeast-2" }),
         cloudWatch: new CloudWatchClient({ region: "ap-northeast-2" }),
-        kube: kubeApi(kube.url, () => "tok"),
+        kube: kubernetesApis({ server: kube.url, token: async () => "tok" }).core,
         prometheus: prometheus([], true),
       },
     };

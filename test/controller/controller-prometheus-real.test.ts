@@ -46,7 +46,7 @@ afterAll(async () => {
 
 describe("controller PromQL on a real Prometheus", () => {
   it("given 30 minutes of dcgm samples, then per-GPU samples, max and newest sample, and per-group sustained utilization come back right", async () => {
-    const m = await fetchControllerMetrics(createPrometheusClient({ url: prom.url, retries: 0 }), NOW_MS, {
+    const m = await fetchControllerMetrics(createPrometheusClient({ url: prom.url, retries: 0 }), new Date(NOW_MS), {
       idleWindowSeconds: 900,
       scaleOutWindowSeconds: 600,
       stepSeconds: 60,

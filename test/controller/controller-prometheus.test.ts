@@ -20,7 +20,7 @@ function client(answers: (q: string) => InstantSample[]) {
 describe("controller metrics from Prometheus", () => {
   it("given the window queries, then they are rendered with the window, step and dcgm labels", async () => {
     const { c, asked } = client(() => []);
-    await fetchControllerMetrics(c, T, {
+    await fetchControllerMetrics(c, new Date(T), {
       idleWindowSeconds: 900,
       scaleOutWindowSeconds: 600,
       stepSeconds: 60,
@@ -42,7 +42,7 @@ describe("controller metrics from Prometheus", () => {
       if (q.startsWith("timestamp")) return [{ metric: m, value: T / 1000 - 20 }];
       return [];
     });
-    const m = await fetchControllerMetrics(c, T, { idleWindowSeconds: 900, scaleOutWindowSeconds: 600, stepSeconds: 60 });
+    const m = await fetchControllerMetrics(c, new Date(T), { idleWindowSeconds: 900, scaleOutWindowSeconds: 600, stepSeconds: 60 });
     expect(m.gpus).toEqual([{ node: "n1", gpu: "0", samples: 15, maxUtil: Infinity, meanUtil: 0, lastSampleMs: T - 20_000 }]);
     expect(m.groups).toEqual([{ nodeGroup: "g5-spot", minUtil: 42, meanUtil: 42, steps: 10, lastSampleMs: 0 }]);
     // Group freshness = the stalest Ready GPU of the group, once nodes are known.

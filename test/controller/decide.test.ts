@@ -1,12 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { planController, recheckAfterTaint, type Decision } from "../../functions/controller/decide.js";
+import {
+  planController,
+  recheckAfterTaint,
+  type Decision,
+  type NoScaleOut,
+  type SetDesiredCapacity,
+} from "../../functions/controller/decide.js";
 import type { ControllerPolicy } from "../../functions/controller/policy.js";
 import type { Snapshot, ControllerState } from "../../functions/controller/snapshot.js";
-import { MIN, NOW, group, gpuWindows, node, pod, policy, snapshot, state } from "./fixtures.js";
+import { MIN, NOW, NOW_AT, group, gpuWindows, node, pod, policy, snapshot, state } from "./fixtures.js";
 
-const reclaimOf = (ds: Decision[], n: string) => ds.find((d) => d.duty === "reclaim" && d.node === n);
-const groupReclaim = (ds: Decision[], g: string) => ds.find((d) => d.duty === "reclaim" && d.nodeGroup === g && !d.node);
-const scaleOut = (ds: Decision[]) => ds.find((d) => d.duty === "scale-out" && d.action !== "mark-spot-unavailable");
+const reclaimOf = (ds: Decision[], n: string) => ds.find((d) => d.duty === "reclaim" && "node" in d && d.node === n);
+const groupReclaim = (ds: Decision[], g: string) => ds.find((d) => d.duty === "reclaim" && d.nodeGroup === g && !("node" in d));
+const scaleOut = (ds: Decision[]) =>
+  ds.find((d): d is SetDesiredCapacity | NoScaleOut => d.duty === "scale-out" && d.action !== "mark-spot-unavailable");
 
 // Base case: g5 pool with one busy On-Demand node at 20% (a 2-GPU job, so 2 GPUs free there) and one idle Spot node "idle".
 function base() {
@@ -208,7 +215,7 @@ describe("idle reclaim guards (one row per guard; node 'idle' otherwise qualifie
   const groupRows: { name: string; given?: (s: Snapshot) => void; pol?: ControllerPolicy; st?: ControllerState; reason: RegExp }[] = [
     {
       name: "a weekday working-hours freeze in Seoul (Mon 10:00 KST)",
-      given: (s) => (s.nowMs = Date.parse("2026-11-23T01:00:00Z")),
+      given: (s) => (s.now = new Date("2026-11-23T01:00:00Z")),
       pol: policy({}, { "g5-spot": { freezeWindows: ["* 9-17 * * mon-fri"] } }),
       reason: /freeze window "\* 9-17 \* \* mon-fri" \(Asia\/Seoul\) is active/,
     },
@@ -308,7 +315,7 @@ describe("idle reclaim guards (one row per guard; node 'idle' otherwise qualifie
 
   it("given a pod scheduled onto the node between taint and re-check, then the re-check aborts", () => {
     const s = base();
-    const v = recheckAfterTaint(s.nodes[1]!, [pod("late", { nodeName: "idle" })], s, policy(), NOW);
+    const v = recheckAfterTaint(s.nodes[1]!, [pod("late", { nodeName: "idle" })], s, policy(), NOW_AT);
     expect(v.idle).toBe(false);
     expect(v.reason).toMatch(/late requests 1 GPU/);
   });
@@ -511,8 +518,8 @@ describe("scale out", () => {
       const d = scaleOut(plan.decisions)!;
       expect(d.action, d.reason).toBe(r.action);
       expect(d.reason).toMatch(r.reason);
-      if (r.group) expect(d.nodeGroup).toBe(r.group);
-      if (r.to !== undefined) expect(d.desiredTo).toBe(r.to);
+      if (r.group) expect(d.action === "set-desired-capacity" && d.nodeGroup).toBe(r.group);
+      if (r.to !== undefined) expect(d.action === "set-desired-capacity" && d.desiredTo).toBe(r.to);
       expect(d.inputs).toHaveProperty("freeGpus");
     });
 
@@ -523,7 +530,7 @@ describe("scale out", () => {
     const plan = planController(s, policy(), state());
     expect(plan.decisions[0]).toMatchObject({ action: "mark-spot-unavailable", nodeGroup: "g5-spot" });
     expect(plan.nextState.spotUnavailable["g5-spot"]!.untilMs).toBe(NOW + 30 * MIN);
-    expect(scaleOut(plan.decisions)!.nodeGroup).toBe("g5-spot-b");
+    expect(scaleOut(plan.decisions)).toMatchObject({ action: "set-desired-capacity", nodeGroup: "g5-spot-b" });
   });
 
   it("given a Spot scale-out 7 minutes ago with no node joined, then it is marked and its launching node no longer counts", () => {

@@ -10,6 +10,8 @@ import {
 } from "../../functions/controller/snapshot.js";
 
 export const NOW = Date.parse("2026-11-21T03:00:00Z"); // Saturday 12:00 in Seoul
+/** NOW as the Date the controller takes. */
+export const NOW_AT = new Date(NOW);
 export const MIN = 60_000;
 
 /** Two pools: g5 inference (Spot + On-Demand fallback) and p4d batch (On-Demand). Acting, not dry-run, unless a test says so. */
@@ -101,7 +103,7 @@ export function gpuWindows(nodes: NodeInfo[], util = 0, over: Partial<GpuWindow>
 export function snapshot(parts: Partial<Snapshot> & { nodes: NodeInfo[] }, util = 0): Snapshot {
   const groupNames = [...new Set(parts.nodes.map((n) => n.nodeGroup!))];
   return {
-    nowMs: NOW,
+    now: NOW_AT,
     groups:
       parts.groups ??
       ["g5-spot", "g5-spot-b", "g5-od"].map((g) =>

@@ -1,15 +1,16 @@
 // No Kubernetes API server and no Karpenter run here: nodes and pods are served by the
-// repository's local fake Kubernetes API (test/controller/fake-kube-api.ts), read through
+// repository's fake Kubernetes API (test/support/fake-kube-api.ts), read through
 // the real adapter, and planned by the real planner.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { kubeApi, listNodes, listPods } from "../../functions/adapters/kubernetes-nodes.js";
+import { listNodes, listPods } from "../../functions/adapters/kubernetes-nodes.js";
+import { kubernetesApis } from "../../functions/adapters/kubernetes-client.js";
 import { planController } from "../../functions/controller/decide.js";
 import { main } from "../../functions/cli/main.js";
 import type { Snapshot } from "../../functions/controller/snapshot.js";
-import { k8sNode, k8sPod, startFakeKubeApi } from "./fake-kube-api.js";
+import { k8sNode, k8sPod, startFakeKubeApi } from "../support/fake-kube-api.js";
 import { group, gpuWindows, policy, state } from "./fixtures.js";
 
 const NOW_MS = Date.parse("2026-11-23T06:00:00Z");
@@ -35,13 +36,13 @@ afterEach(async () => {
 async function snapshotFrom(world: { nodes: any[]; pods: any[] }): Promise<Snapshot> {
   const k = await startFakeKubeApi(world);
   stop = k.stop;
-  const api = kubeApi(k.url, () => "t0k");
+  const api = kubernetesApis({ server: k.url, token: async () => "t0k" }).core;
   const nodes = await listNodes(api);
   const pods = await listPods(api, (ng) => (ng.startsWith("g5") ? "g5" : undefined));
   const managed = nodes.filter((n) => n.nodeGroup);
   const gpus = gpuWindows(nodes, 0).map((g) => ({ ...g, lastSampleMs: NOW_MS - 30_000 }));
   return {
-    nowMs: NOW_MS,
+    now: new Date(NOW_MS),
     groups: ["g5-spot", "g5-spot-b", "g5-od"].map((g) =>
       group(
         g,
@@ -68,9 +69,9 @@ describe("living next to Karpenter (local fake Kubernetes API)", () => {
       pods: [k8sPod("job", "mng-busy", 1)],
     });
     const plan = planController(snap, policy(), state());
-    const terminated = plan.decisions.filter((d) => d.action === "terminate-instance").map((d) => d.node);
+    const terminated = plan.decisions.flatMap((d) => (d.action === "terminate-instance" ? [d.node] : []));
     expect(terminated).toEqual(["mng-1"]);
-    expect(plan.decisions.some((d) => (d.node === "kp-1" || d.node === "kp-2") && d.action !== "none")).toBe(false);
+    expect(plan.decisions.some((d) => "node" in d && (d.node === "kp-1" || d.node === "kp-2") && d.action !== "none")).toBe(false);
     const kp = plan.decisions.filter((d) => d.code === "karpenter-nodepool");
     expect(kp).toHaveLength(1);
     expect(kp[0]).toMatchObject({ action: "none", karpenterNodePool: "gpu-inference", inputs: { nodes: ["kp-1", "kp-2"], gpus: 8 } });
@@ -123,8 +124,8 @@ describe("living next to Karpenter (local fake Kubernetes API)", () => {
       ],
     });
     const plan = planController(snap, policy(), state());
-    expect(plan.decisions.find((d) => d.node === "dnd-node")).toMatchObject({ action: "none", code: "do-not-disrupt-node" });
-    expect(plan.decisions.find((d) => d.node === "dnd-pod")).toMatchObject({ action: "none", code: "do-not-disrupt-pod" });
+    expect(plan.decisions.find((d) => "node" in d && d.node === "dnd-node")).toMatchObject({ action: "none", code: "do-not-disrupt-node" });
+    expect(plan.decisions.find((d) => "node" in d && d.node === "dnd-pod")).toMatchObject({ action: "none", code: "do-not-disrupt-pod" });
   });
 
   it("given a recorded run with a Karpenter NodePool, when `gpu-billing controller plan` prints it, then one KARPENTER line names the NodePool and its nodes", async () => {

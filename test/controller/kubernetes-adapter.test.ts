@@ -1,23 +1,17 @@
-// No Kubernetes API server runs here: these tests use a small local HTTP server
-// (test/controller/fake-kube-api.ts) that records requests and applies JSON Patches.
+// No Kubernetes API server runs here: these tests read and patch through @kubernetes/client-node against
+// the repository's fake Kubernetes API (test/support/fake-kube-api.ts), which records requests and
+// applies JSON Patches the way the API server does.
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  cordonAndTaint,
-  kubeApi,
-  listNodes,
-  listPods,
-  releaseNode,
-  CORDONED_BY_US,
-  type KubeApi,
-} from "../../functions/adapters/kubernetes-nodes.js";
-import { instanceIdFor, k8sNode, k8sPod, startFakeKubeApi } from "./fake-kube-api.js";
+import { cordonAndTaint, listNodes, listPods, releaseNode, CORDONED_BY_US } from "../../functions/adapters/kubernetes-nodes.js";
+import { kubernetesApis } from "../../functions/adapters/kubernetes-client.js";
+import { instanceIdFor, k8sNode, k8sPod, startFakeKubeApi } from "../support/fake-kube-api.js";
 
-const api = (url: string): KubeApi => kubeApi(url, () => "t0k");
+const api = (url: string) => kubernetesApis({ server: url, token: async () => "t0k" }).core;
 
 let stop: (() => Promise<void>) | undefined;
 afterEach(async () => stop?.());
 
-describe("Kubernetes adapter (local recording API server)", () => {
+describe("Kubernetes nodes adapter (fake Kubernetes API)", () => {
   it("given nodes and pods, when listed, then GPUs, node group, capacity type, instance id and pools are mapped; finished pods are filtered server-side", async () => {
     const k = await startFakeKubeApi({
       nodes: [k8sNode("n1", { capacityType: "ON_DEMAND", group: "g5-od" })],
@@ -47,7 +41,7 @@ describe("Kubernetes adapter (local recording API server)", () => {
       ["ds", "n1", "Running", 1, "DaemonSet", undefined],
       ["wait", undefined, "Pending", 4, undefined, "g5"],
     ]);
-    expect(k.requests[0]!.headers.authorization).toBe("Bearer t0k");
+    expect(k.requests.map((r) => r.authorization)).toEqual(k.requests.map(() => "Bearer t0k"));
     const podReq = k.requests.find((r) => r.path === "/api/v1/pods")!;
     expect(podReq.query).toMatchObject({ fieldSelector: "status.phase!=Succeeded,status.phase!=Failed", limit: "500" });
   });
@@ -78,8 +72,8 @@ describe("Kubernetes adapter (local recording API server)", () => {
     // Release restores the node exactly: our taint gone, uncordoned, annotation removed, the other taint kept.
     const r = await releaseNode(api(k.url), "n1");
     expect(r).toMatchObject({ reclaimTainted: false, unschedulable: false });
-    expect(k.nodes.get("n1").spec.taints).toEqual([{ key: "nvidia.com/gpu", effect: "NoSchedule" }]);
-    expect(k.nodes.get("n1").metadata.annotations[CORDONED_BY_US]).toBeUndefined();
+    expect(k.state.nodes.get("n1").spec.taints).toEqual([{ key: "nvidia.com/gpu", effect: "NoSchedule" }]);
+    expect(k.state.nodes.get("n1").metadata.annotations[CORDONED_BY_US]).toBeUndefined();
   });
 
   it("given a node an operator had cordoned, when we taint and release it, then it stays cordoned", async () => {
@@ -87,23 +81,18 @@ describe("Kubernetes adapter (local recording API server)", () => {
     stop = k.stop;
     await cordonAndTaint(api(k.url), "n1");
     await releaseNode(api(k.url), "n1");
-    expect(k.nodes.get("n1").spec.unschedulable).toBe(true);
-    expect(k.nodes.get("n1").spec.taints).toEqual([]);
+    expect(k.state.nodes.get("n1").spec.unschedulable).toBe(true);
+    expect(k.state.nodes.get("n1").spec.taints).toEqual([]);
   });
 
-  it("given the node changes between read and patch, then the API server's 409 surfaces and nothing is applied", async () => {
+  it("given the node changes between read and patch, when cordoned, then the API server's 422 on the resourceVersion test surfaces and nothing is applied", async () => {
     const k = await startFakeKubeApi({ nodes: [k8sNode("n1")], pods: [] });
     stop = k.stop;
-    const inner = api(k.url);
-    const a: KubeApi = {
-      async request(method, path, opts) {
-        const r = await inner.request(method, path, opts);
-        if (method === "GET") k.nodes.get("n1").metadata.resourceVersion = "2"; // someone else wrote the node meanwhile
-        return r as never;
-      },
-    };
-    await expect(cordonAndTaint(a, "n1")).rejects.toThrow(/409/);
-    expect(k.nodes.get("n1").spec.taints).toBeUndefined();
+    k.beforeWrite(() => (k.state.nodes.get("n1").metadata.resourceVersion = "2")); // someone else wrote the node meanwhile
+    await expect(cordonAndTaint(api(k.url), "n1")).rejects.toThrow(
+      /PATCH node n1: HTTP 422: testing value \/metadata\/resourceVersion failed/,
+    );
+    expect(k.state.nodes.get("n1").spec.taints).toBeUndefined();
   });
 
   it("given the re-check lists pods on one node, then it asks the API server for that node only", async () => {

@@ -4,9 +4,12 @@ import {
   gpuHoursSavedEstimate,
   runController,
   type ControllerDeps,
+  type RunResult,
 } from "../../functions/controller/run-controller.js";
 import type { ControllerState, PodInfo, Snapshot } from "../../functions/controller/snapshot.js";
-import { MIN, NOW, gpuWindows, node, pod, policy, snapshot, state } from "./fixtures.js";
+import { MIN, NOW, NOW_AT, gpuWindows, node, pod, policy, snapshot, state } from "./fixtures.js";
+
+const recordOf = (r: RunResult, node: string) => r.decisions.find((x) => "node" in x && x.node === node);
 
 /** In-memory dependencies that record every side effect in order. */
 function deps(snap: Snapshot, opts: { podsAfterTaint?: PodInfo[]; leaseHeld?: boolean; terminateFails?: boolean } = {}) {
@@ -46,29 +49,40 @@ function idleCluster() {
 describe("controller run (orchestration with recording dependencies)", () => {
   it("given an idle node in an acting group, then it taints, re-checks, terminates, audits, and remembers the reclaim", async () => {
     const { d, calls, saved } = deps(idleCluster());
-    const r = await runController(d, policy(), NOW);
+    const r = await runController(d, policy(), NOW_AT);
     expect(calls).toEqual(["taint idle", "pods idle", "terminate i-idle", "checkpoint", "audit 2", "publish", "release-lease"]);
-    expect(r.decisions.find((x) => x.node === "idle")!.outcome).toBe("instance terminating (desired capacity decremented)");
+    expect(recordOf(r, "idle")?.outcome).toEqual({
+      status: "done",
+      code: "instance-terminating",
+      text: "instance terminating (desired capacity decremented)",
+    });
     expect(saved()!.reclaims["g5-spot"]).toEqual([{ atMs: NOW, instanceId: "i-idle", node: "idle" }]);
   });
 
   it("given a pod lands on the node between the snapshot and the taint, then the re-check aborts and the taint is removed — no termination", async () => {
     const { d, calls } = deps(idleCluster(), { podsAfterTaint: [pod("late", { nodeName: "idle" })] });
-    const r = await runController(d, policy(), NOW);
+    const r = await runController(d, policy(), NOW_AT);
     expect(calls).toEqual(["taint idle", "pods idle", "untaint idle", "audit 2", "publish", "release-lease"]);
-    expect(r.decisions.find((x) => x.node === "idle")!.outcome).toMatch(/^aborted after the taint: pod team-ai\/late requests 1 GPU/);
+    expect(recordOf(r, "idle")?.outcome).toMatchObject({
+      status: "skipped",
+      code: "aborted-after-recheck",
+      text: expect.stringMatching(/^aborted after the taint: pod team-ai\/late requests 1 GPU/),
+    });
   });
 
   it("given a dry-run group, then nothing is touched and the audit says what it would have done", async () => {
     const { d, calls } = deps(idleCluster());
-    const r = await runController(d, policy({}, { "g5-spot": { dryRun: true } }), NOW);
+    const r = await runController(d, policy({}, { "g5-spot": { dryRun: true } }), NOW_AT);
     expect(calls).toEqual(["audit 2", "publish", "release-lease"]);
-    expect(r.decisions.find((x) => x.node === "idle")).toMatchObject({ action: "terminate-instance", outcome: "dry-run: not acted on" });
+    expect(recordOf(r, "idle")).toMatchObject({
+      action: "terminate-instance",
+      outcome: { status: "skipped", code: "dry-run", text: "dry-run: not acted on" },
+    });
   });
 
   it("given another run holds the lease, then this one records that and does nothing else", async () => {
     const { d, calls } = deps(idleCluster(), { leaseHeld: true });
-    const r = await runController(d, policy(), NOW);
+    const r = await runController(d, policy(), NOW_AT);
     expect(r.ran).toBe(false);
     expect(calls).toEqual(["audit 1"]);
   });
@@ -77,7 +91,7 @@ describe("controller run (orchestration with recording dependencies)", () => {
     const s = idleCluster();
     s.errors.push({ source: "prometheus", message: "unavailable after 5 attempts" });
     const { d, calls } = deps(s);
-    await expect(runController(d, policy(), NOW)).rejects.toThrow(ControllerHaltedError);
+    await expect(runController(d, policy(), NOW_AT)).rejects.toThrow(ControllerHaltedError);
     expect(calls).toEqual(["audit 1", "publish", "release-lease"]);
   });
 
@@ -85,7 +99,7 @@ describe("controller run (orchestration with recording dependencies)", () => {
     const s = snapshot({ nodes: [node("a", "g5-od"), node("b", "g5-od", { createdAtMs: NOW - 100 * MIN })] });
     s.metrics.gpus = gpuWindows(s.nodes, 0);
     const { d, calls } = deps(s, { terminateFails: true });
-    await expect(runController(d, policy({}, { "g5-od": { disruptionBudget: 2 } }), NOW)).rejects.toThrow(
+    await expect(runController(d, policy({}, { "g5-od": { disruptionBudget: 2 } }), NOW_AT)).rejects.toThrow(
       /controller run failed: terminate-instance a: Throttling/,
     );
     expect(calls).toEqual(["taint a", "pods a", "terminate i-a", "untaint a", "audit 3", "publish", "release-lease"]);
@@ -100,7 +114,7 @@ describe("controller run (orchestration with recording dependencies)", () => {
       80,
     );
     const { d, calls, saved } = deps(s);
-    await runController(d, policy(), NOW);
+    await runController(d, policy(), NOW_AT);
     expect(calls[0]).toBe("set asg-g5-spot 1->2");
     expect(saved()!.scaleOuts["g5-spot"]).toEqual({ atMs: NOW, fromDesired: 1, toDesired: 2 });
     expect(saved()!.additions["g5-spot"]).toEqual([{ atMs: NOW, nodes: 1 }]);
@@ -116,6 +130,6 @@ describe("controller run (orchestration with recording dependencies)", () => {
       },
       additions: { "g5-spot": [{ atMs: NOW - 10 * MIN, nodes: 1 }] },
     });
-    expect(gpuHoursSavedEstimate(st, policy(), NOW, 2)).toEqual({ "g5-spot": (1 * 4 * 2) / 60 });
+    expect(gpuHoursSavedEstimate(st, policy(), NOW_AT, 2)).toEqual({ "g5-spot": (1 * 4 * 2) / 60 });
   });
 });

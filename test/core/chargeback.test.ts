@@ -5,6 +5,7 @@ import { gpuFractionPerUnit, makeTenantResolver } from "../../functions/core/att
 import { D } from "../../functions/core/decimal.js";
 import { node, referenceConfig, referenceConfigText, use } from "./fixtures.js";
 import { parseConfig } from "../../functions/config/config-schema.js";
+import { configWith } from "../support/config-edit.js";
 
 const cfg = referenceConfig();
 
@@ -136,7 +137,7 @@ describe("computeChargeback", () => {
   });
 
   it("given tenant granularity in config, correction is decided per tenant", () => {
-    const c = parseConfig(referenceConfigText.replace("granularity: namespace-gpu_model", "granularity: tenant"), "x");
+    const c = parseConfig(configWith(referenceConfigText, [["correction", "granularity"], "tenant"]), "x");
     const cb = computeChargeback(
       {
         nodes: [node({ node: "a" })],

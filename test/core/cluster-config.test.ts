@@ -2,22 +2,17 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, configHash, configuredClusters } from "../../functions/core/config.js";
 import { referenceConfig, referenceConfigText } from "./fixtures.js";
 import { parseConfig } from "../../functions/config/config-schema.js";
+import { configWith, REMOVE } from "../support/config-edit.js";
 
-/** The reference config with its top-level `prometheus` block replaced by `replacement` (YAML lines). */
-function withPrometheusBlock(replacement: string): string {
-  const at = referenceConfigText.indexOf("\nprometheus:\n");
-  const end = referenceConfigText.indexOf("\nreports:\n");
-  if (at < 0 || end < at) throw new Error("reference-customer.yaml no longer has prometheus: before reports: — update this fixture");
-  return referenceConfigText.slice(0, at + 1) + replacement + referenceConfigText.slice(end);
-}
+/** The reference config with its top-level `prometheus` replaced by `clusters`. */
+const withClusters = (clusters: unknown[]): string => configWith(referenceConfigText, [["prometheus"], REMOVE], [["clusters"], clusters]);
 
-const twoClusters = `clusters:
-  - id: seoul-a
-    name: Seoul A
-    prometheus: { url: "http://127.0.0.1:9090" }
-  - id: busan
-    prometheus: { url: "http://127.0.0.1:9091", auth: { type: bearer, tokenEnv: BUSAN_TOKEN } }
-`;
+const TWO_CLUSTERS = [
+  { id: "seoul-a", name: "Seoul A", prometheus: { url: "http://127.0.0.1:9090" } },
+  { id: "busan", prometheus: { url: "http://127.0.0.1:9091", auth: { type: "bearer", tokenEnv: "BUSAN_TOKEN" } } },
+];
+/** The two clusters with busan's id replaced. */
+const busanAs = (id: string) => TWO_CLUSTERS.map((c) => (c.id === "busan" ? { ...c, id } : c));
 
 function issuesOf(text: string): string {
   try {
@@ -40,12 +35,12 @@ describe("multi-cluster config", () => {
   });
 
   it("given clusterId without clusters, then the implicit cluster takes that id", () => {
-    const c = parseConfig(referenceConfigText + "clusterId: prod-eks\n", "cfg.yaml");
+    const c = parseConfig(configWith(referenceConfigText, [["clusterId"], "prod-eks"]), "cfg.yaml");
     expect(configuredClusters(c).map((x) => x.id)).toEqual(["prod-eks"]);
   });
 
   it("given two clusters, then both are configured in id order with their own Prometheus and the name defaults to the id", () => {
-    const c = parseConfig(withPrometheusBlock(twoClusters), "cfg.yaml");
+    const c = parseConfig(withClusters(TWO_CLUSTERS), "cfg.yaml");
     const all = configuredClusters(c);
     expect(all.map((x) => [x.id, x.name, x.prometheus?.url])).toEqual([
       ["busan", "busan", "http://127.0.0.1:9091"],
@@ -56,29 +51,29 @@ describe("multi-cluster config", () => {
   });
 
   it("given two clusters with the same id, then the error names clusters.1.id as a duplicate", () => {
-    expect(issuesOf(withPrometheusBlock(twoClusters.replace("id: busan", "id: seoul-a")))).toContain(
-      'clusters.1.id: duplicate cluster id "seoul-a"',
-    );
+    expect(issuesOf(withClusters(busanAs("seoul-a")))).toContain('clusters.1.id: duplicate cluster id "seoul-a"');
   });
 
   it.each([["Seoul"], ["../x"], ["a/b"], ["-lead"], ["a b"], ["x".repeat(64)]])(
     "given cluster id %j (not usable as an S3 key part), then the error names clusters.1.id",
     (bad) => {
-      expect(issuesOf(withPrometheusBlock(twoClusters.replace("id: busan", `id: ${JSON.stringify(bad)}`)))).toMatch(
-        /clusters\.1\.id: must be lower-case letters, digits and '-'/,
-      );
+      expect(issuesOf(withClusters(busanAs(bad)))).toMatch(/clusters\.1\.id: must be lower-case letters, digits and '-'/);
     },
   );
 
   it("given clusters together with a top-level prometheus, then the error says to give each cluster its own", () => {
-    expect(issuesOf(referenceConfigText + twoClusters)).toMatch(/^prometheus: with `clusters`, give each cluster its own `prometheus`/m);
+    expect(issuesOf(configWith(referenceConfigText, [["clusters"], TWO_CLUSTERS]))).toMatch(
+      /^prometheus: with `clusters`, give each cluster its own `prometheus`/m,
+    );
   });
 
   it("given clusters together with clusterId, then the error names clusterId", () => {
-    expect(issuesOf(withPrometheusBlock(twoClusters) + "clusterId: x\n")).toMatch(/^clusterId: only for a single implicit cluster/m);
+    expect(issuesOf(configWith(withClusters(TWO_CLUSTERS), [["clusterId"], "x"]))).toMatch(
+      /^clusterId: only for a single implicit cluster/m,
+    );
   });
 
   it("given an empty clusters list, then the error names clusters", () => {
-    expect(issuesOf(withPrometheusBlock("clusters: []\n"))).toMatch(/^clusters: /m);
+    expect(issuesOf(withClusters([]))).toMatch(/^clusters: /m);
   });
 });

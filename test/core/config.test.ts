@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, configHash } from "../../functions/core/config.js";
 import { referenceConfig, referenceConfigText } from "./fixtures.js";
 import { parseConfig } from "../../functions/config/config-schema.js";
+import { configWith, REMOVE, type ConfigPathStep } from "../support/config-edit.js";
 
 describe("config validation", () => {
   it("given the reference customer's config, it parses with the seed correction policy and Seoul prices", () => {
@@ -12,18 +13,18 @@ describe("config validation", () => {
     expect(c.tenants.find((t) => t.id === "team-ai")!.monthlyQuotaGpuHours).toBeUndefined(); // unlimited, not 0
   });
 
-  it.each([
-    ["timeZone: Asia/Seoul", "timeZone: Mars/Olympus", "timeZone: is not an IANA time zone"],
-    ['onDemandHourly: "4.812"', "onDemandHourly: 4.8.12", "prices.g4dn.12xlarge.onDemandHourly"],
-    ["    monthlyQuotaGpuHours: 50", "    monthlyQuotaGpuHours: -5", "tenants.2.monthlyQuotaGpuHours"],
-    ["  - id: yongin", "  - id: Yongin/../x", "tenants.2.id"],
-    ["  - id: yongin", "  - id: suwon", 'tenants.2.id: duplicate tenant id "suwon"'],
-    ['    - { minUtilization: 0.0, factor: "0.4" }', "", "correction.tiers: one tier must start at minUtilization 0"],
-    ["currency: USD", "currency: dollars", "currency"],
-  ])("given %j replaced by %j, the error names %s", (from, to, expected) => {
-    expect(referenceConfigText).toContain(from);
+  const yongin = { id: "yongin" };
+  it.each<[string, ConfigPathStep[], unknown, string]>([
+    ["timeZone", ["timeZone"], "Mars/Olympus", "timeZone: is not an IANA time zone"],
+    ["a price", ["prices", "g4dn.12xlarge", "onDemandHourly"], "4.8.12", "prices.g4dn.12xlarge.onDemandHourly"],
+    ["a quota", ["tenants", yongin, "monthlyQuotaGpuHours"], -5, "tenants.2.monthlyQuotaGpuHours"],
+    ["a tenant id", ["tenants", yongin, "id"], "Yongin/../x", "tenants.2.id"],
+    ["a tenant id", ["tenants", yongin, "id"], "suwon", 'tenants.2.id: duplicate tenant id "suwon"'],
+    ["the tier from 0", ["correction", "tiers", 3], REMOVE, "correction.tiers: one tier must start at minUtilization 0"],
+    ["currency", ["currency"], "dollars", "currency"],
+  ])("given %s at %j set to %j, the error names %s", (_what, at, value, expected) => {
     try {
-      parseConfig(referenceConfigText.replace(from, to), "cfg.yaml");
+      parseConfig(configWith(referenceConfigText, [at, value]), "cfg.yaml");
       expect.unreachable("config should be invalid");
     } catch (e) {
       expect(e).toBeInstanceOf(ConfigError);

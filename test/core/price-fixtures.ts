@@ -3,12 +3,13 @@ import { billingMonth } from "../../functions/core/month.js";
 import { spotSpanKey, type AwsPriceInputs } from "../../functions/core/price-snapshot.js";
 import type { MonthUsage } from "../../functions/core/usage.js";
 import { node, referenceConfigText, use } from "./fixtures.js";
+import { configWith } from "../support/config-edit.js";
 
 /** A small month priced from AWS: two Spot nodes in two zones (one with a price change mid-run) and one On-Demand node. */
 export const MONTH = "2026-10";
 export const bm = billingMonth(MONTH, "Asia/Seoul");
 export const awsConfig = (): Config =>
-  parseConfig(referenceConfigText.replace("\nprices:\n", "\nprices:\n  source: aws\n  region: ap-northeast-2\n"), "aws.yaml");
+  parseConfig(configWith(referenceConfigText, [["prices", "source"], "aws"], [["prices", "region"], "ap-northeast-2"]), "aws.yaml");
 const ms = (iso: string) => Date.parse(iso);
 
 // Given: two Spot g4dn.12xlarge nodes in two zones and one On-Demand node, on 2026-10-05 (UTC hours).

@@ -14,6 +14,7 @@ import {
 import type { MonthUsage } from "../../functions/core/usage.js";
 import { node, referenceConfigText } from "./fixtures.js";
 import { awsConfig, bm, inputs, MONTH, usage } from "./price-fixtures.js";
+import { configWith } from "../support/config-edit.js";
 
 describe("awsPriceSnapshot", () => {
   it("given Spot history in two zones with a change mid-run, then each Spot node gets its zone's time-weighted price and On-Demand the price list's", () => {
@@ -185,12 +186,15 @@ describe("prices.source in the config", () => {
     expect(Object.keys(cfg.prices).sort()).toEqual(["g4dn.12xlarge", "g4dn.xlarge", "g5.12xlarge", "p4d.24xlarge"]);
   });
   it("given prices.source aws without a region, or a non-USD currency, then the config is refused naming the field", () => {
-    expect(() => parseConfig(referenceConfigText.replace("\nprices:\n", "\nprices:\n  source: aws\n"), "x.yaml")).toThrow(
+    expect(() => parseConfig(configWith(referenceConfigText, [["prices", "source"], "aws"]), "x.yaml")).toThrow(
       /prices\.region: prices\.source aws needs the region/,
     );
-    const krw = referenceConfigText
-      .replace("currency: USD", "currency: KRW")
-      .replace("\nprices:\n", "\nprices:\n  source: aws\n  region: ap-northeast-2\n");
+    const krw = configWith(
+      referenceConfigText,
+      [["currency"], "KRW"],
+      [["prices", "source"], "aws"],
+      [["prices", "region"], "ap-northeast-2"],
+    );
     expect(() => parseConfig(krw, "x.yaml")).toThrow(ConfigError);
   });
   it("given no prices.source, then the config (and its hash) is what it was: no priceFeed", () => {

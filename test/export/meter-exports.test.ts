@@ -66,7 +66,7 @@ describe("meter run with exports (Parquet + FOCUS inside the dataset, manifest l
 
   it("given a metered month, then the embedded-metric lines carry per-tenant GPU-hours and the month's Spot share under the namespace", () => {
     const cb = fixtureChargeback("2026-10", 10);
-    const lines = monthMetricsEmf(cb, "GpuBilling", Date.parse("2026-11-01T00:00:00Z")).map((l) => JSON.parse(l));
+    const lines = monthMetricsEmf(cb, "GpuBilling", new Date("2026-11-01T00:00:00Z")).map((l) => JSON.parse(l));
     const tenants = new Set(cb.rows.map((r) => r.tenantId));
     expect(lines).toHaveLength(tenants.size + 1);
     for (const l of lines) expect(l._aws.CloudWatchMetrics[0].Namespace).toBe("GpuBilling");

@@ -71,7 +71,7 @@ async function controllerDatums(namespace?: string): Promise<{ namespace: string
   cw.on(PutMetricDataCommand).resolves({});
   await publishRunMetrics(
     new CloudWatchClient({ region: "ap-northeast-2" }),
-    Date.UTC(2026, 10, 2),
+    new Date(Date.UTC(2026, 10, 2)),
     [{ nodeGroup: "g5-spot-a", dryRun: true, nodesReclaimed: 1, nodesAdded: 0, gpuHoursSaved: 0.5 }],
     true,
     namespace,

@@ -23,11 +23,15 @@ import type { GeneratedMonth } from "../../functions/demo/month-generator.js";
 import { DEMO_3_DAYS_DATA } from "../global-setup.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { meterMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
+import { configWith } from "../support/config-edit.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
 const MIN = 60_000;
-const cfg = parseConfig(referenceConfigText.replace("\nprices:\n", "\nprices:\n  source: aws\n  region: ap-northeast-2\n"), "aws.yaml");
+const cfg = parseConfig(
+  configWith(referenceConfigText, [["prices", "source"], "aws"], [["prices", "region"], "ap-northeast-2"]),
+  "aws.yaml",
+);
 const bm = billingMonth(MONTH, cfg.timeZone);
 
 /** The minutes a node was seen each billing day (kube-state-metrics down: not seen), as [first, last + 1 min) per day, adjacent days joined. */

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -138,9 +138,10 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
   it("given an S3 bucket (s3rver), the CLI writes the same CSV bytes as to disk, plus the Parquet tables and focus.csv its manifest lists", async () => {
     const s3 = await startS3("finance");
     try {
-      process.env.AWS_ACCESS_KEY_ID = "S3RVER";
-      process.env.AWS_SECRET_ACCESS_KEY = "S3RVER";
-      process.env.AWS_REGION = "us-east-1";
+      // The CLI's S3 client takes its credentials from the environment, as on a workstation; restored below.
+      vi.stubEnv("AWS_ACCESS_KEY_ID", "S3RVER");
+      vi.stubEnv("AWS_SECRET_ACCESS_KEY", "S3RVER");
+      vi.stubEnv("AWS_REGION", "us-east-1");
       const code = await main(
         ["meter", "--month", MONTH, "--prometheus-url", prom.url, "--bucket", "finance", "--prefix", "cb", "--s3-endpoint", s3.endpoint],
         process.env,
@@ -165,6 +166,7 @@ describe("metering a generated month against a real Prometheus 2.42", () => {
           name,
         ).toBe(f.sha256);
     } finally {
+      vi.unstubAllEnvs();
       await s3.stop();
     }
   });

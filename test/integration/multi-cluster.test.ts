@@ -24,6 +24,7 @@ import {
   meterMonthToDateFromPrometheus,
   rerunMonthFromPrometheus,
 } from "../../functions/wiring/prometheus-metering.js";
+import { configWith, REMOVE } from "../support/config-edit.js";
 
 /**
  * Two clusters, each a real Prometheus 2.42 over its own generated data (the
@@ -43,19 +44,26 @@ const rowKey = (r: ChargebackRow) => `${r.cluster}|${splitKey(r)}`;
 
 /** The reference config with its top-level prometheus replaced by clusters a and b. */
 function clustersConfigText(urlA: string, urlB: string, retriesB = 4): string {
-  const at = referenceConfigText.indexOf("\nprometheus:\n");
-  const end = referenceConfigText.indexOf("\nreports:\n");
-  if (at < 0 || end < at) throw new Error("reference-customer.yaml no longer has prometheus: before reports: — update this fixture");
-  const clusters = `clusters:
-  - { id: a, name: Cluster A, prometheus: { url: "${urlA}", retries: 1 } }
-  - { id: b, name: Cluster B, prometheus: { url: "${urlB}", retries: ${retriesB} } }
-`;
-  return referenceConfigText.slice(0, at + 1) + clusters + referenceConfigText.slice(end);
+  return configWith(
+    referenceConfigText,
+    [["prometheus"], REMOVE],
+    [
+      ["clusters"],
+      [
+        { id: "a", name: "Cluster A", prometheus: { url: urlA, retries: 1 } },
+        { id: "b", name: "Cluster B", prometheus: { url: urlB, retries: retriesB } },
+      ],
+    ],
+  );
 }
 
 /** The reference config (no clusters) pointed at one Prometheus, optionally with a clusterId. */
 function singleConfig(url: string, clusterId?: string): Config {
-  const text = referenceConfigText.replace("url: http://127.0.0.1:9090", `url: ${url}`) + (clusterId ? `clusterId: ${clusterId}\n` : "");
+  const text = configWith(
+    referenceConfigText,
+    [["prometheus", "url"], url],
+    ...(clusterId ? [[["clusterId"], clusterId] as [string[], string]] : []),
+  );
   return parseConfig(text, "single.yaml");
 }
 

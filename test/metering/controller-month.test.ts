@@ -55,7 +55,7 @@ describe("metering records what the controller did in the month (real Prometheus
     for (const k of Object.keys(dirs) as (keyof typeof dirs)[]) dirs[k] = await mkdtemp(path.join(tmpdir(), `ctl-month-${k}-`));
     // The demo's reclaims, and a dry-run decision a day earlier that must not count, written by the controller's own audit writer.
     const records = demoAuditRecords(gen, endMs);
-    for (const r of records) await writeAuditLog(s3.client, BUCKET, AUDIT, cfg.timeZone, Date.parse(r.at), r.runId, [r]);
+    for (const r of records) await writeAuditLog(s3.client, BUCKET, AUDIT, cfg.timeZone, new Date(r.at), r.runId, [r]);
     const dry = {
       ...records[0]!,
       runId: "dry",
@@ -63,7 +63,7 @@ describe("metering records what the controller did in the month (real Prometheus
       dryRun: true,
       outcome: "dry-run: not acted on",
     };
-    await writeAuditLog(s3.client, BUCKET, AUDIT, cfg.timeZone, Date.parse(dry.at), dry.runId, [dry]);
+    await writeAuditLog(s3.client, BUCKET, AUDIT, cfg.timeZone, new Date(dry.at), dry.runId, [dry]);
 
     const deps = (sinkDir: string, audit = true) => ({
       prometheus: createPrometheusClient({ url: prom.url }),

@@ -1,27 +1,27 @@
-// No Kubernetes cluster runs here: the API side is a local HTTP stand-in that records every request
-// (test/quota/support/kube-api-server.ts). S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
+// No Kubernetes cluster runs here: the API side is the repository's fake Kubernetes API, which serves the
+// real object shapes and records every request (test/support/fake-kube-api.ts), read through
+// @kubernetes/client-node. S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { D } from "../../functions/core/decimal.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
 import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
 import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
-import { BLOCK_QUOTA_NAME, eksCoreApi, kubernetesQuotaEnforcer } from "../../functions/adapters/kubernetes-quota.js";
+import { BLOCK_QUOTA_NAME, kubernetesQuotaEnforcer } from "../../functions/adapters/kubernetes-quota.js";
+import { kubernetesApis } from "../../functions/adapters/kubernetes-client.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";
 import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { s3JsonObjects, startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
-import { startKubeApi, type KubeState } from "./support/kube-api-server.js";
+import { gpuRequestPod, startFakeKubeApi, type FakeClusterInput, type FakeKubeApi } from "../support/fake-kube-api.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
+import { configWith } from "../support/config-edit.js";
 
 const BUCKET = "quota-enforcement";
 const config = (extra = "", text = referenceConfigText): Config =>
   parseConfig(`${text}\nquota: { enforce: true, opsRecipients: [ops@platform.example.com] ${extra} }\n`, "test");
-const raisedSuwon = referenceConfigText.replace(
-  "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
-  "monthlyQuotaGpuHours: 200\n    recipients: [gpu-admin@suwon",
-);
+const raisedSuwon = configWith(referenceConfigText, [["tenants", { id: "suwon" }, "monthlyQuotaGpuHours"], 200]);
 const meterWith =
   (tenants: Record<string, number>) =>
   async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
@@ -32,7 +32,7 @@ const meterWith =
     namespaces: new Map(),
   });
 
-const cluster = (): KubeState => ({
+const cluster = (): FakeClusterInput => ({
   namespaces: [
     { name: "suwon-train" },
     { name: "suwon-serve" },
@@ -40,16 +40,14 @@ const cluster = (): KubeState => ({
     { name: "seongnam-train" },
     { name: "kube-system" },
   ],
-  pods: {
-    "suwon-train": [
-      { name: "train-1", phase: "Running", gpus: 4 },
-      { name: "train-2", phase: "Running", gpus: 2 },
-      { name: "train-3", phase: "Pending", gpus: 8 },
-      { name: "old", phase: "Succeeded", gpus: 1 },
-    ],
-    "shared-lab": [{ name: "nb", phase: "Running", gpus: 1 }],
-    "seongnam-train": [{ name: "s", phase: "Running", gpus: 4 }],
-  },
+  pods: [
+    gpuRequestPod("suwon-train", "train-1", "Running", 4),
+    gpuRequestPod("suwon-train", "train-2", "Running", 2),
+    gpuRequestPod("suwon-train", "train-3", "Pending", 8),
+    gpuRequestPod("suwon-train", "old", "Succeeded", 1),
+    gpuRequestPod("shared-lab", "nb", "Running", 1),
+    gpuRequestPod("seongnam-train", "s", "Running", 4),
+  ],
   // The operator already keeps a quota of the same name in suwon-serve (e.g. set by hand last year); lifting must put it back.
   quotas: {
     "suwon-serve": {
@@ -64,7 +62,7 @@ const cluster = (): KubeState => ({
 describe("quota enforcement with Kubernetes ResourceQuotas", () => {
   let s3: LocalS3;
   let ses: Awaited<ReturnType<typeof startSesLocal>>;
-  let kube: Awaited<ReturnType<typeof startKubeApi>>;
+  let kube: FakeKubeApi;
   let prefix = "";
   let n = 0;
   const deps = async (meter: QuotaCheckDeps["meter"], kubeUrl = kube.url): Promise<QuotaCheckDeps> => ({
@@ -72,7 +70,7 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
     store: s3QuotaStateStore(s3.client, BUCKET, prefix),
     mailer: sesAlertMailer(ses.client, "gpu-billing@platform.example.com"),
     templates: loadAlertTemplates(),
-    enforcer: kubernetesQuotaEnforcer(await eksCoreApi({ server: kubeUrl, token: "k8s-aws-v1.test" })),
+    enforcer: kubernetesQuotaEnforcer(kubernetesApis({ server: kubeUrl, token: async () => "k8s-aws-v1.test" }).core),
     actor: "arn:aws:sts::123456789012:assumed-role/gpu-billing-quota/fn",
     runId: `run-${n}`,
   });
@@ -91,7 +89,7 @@ describe("quota enforcement with Kubernetes ResourceQuotas", () => {
   beforeEach(async () => {
     prefix = `q${++n}`;
     await kube?.stop();
-    kube = await startKubeApi(cluster());
+    kube = await startFakeKubeApi(cluster());
     await ses.clear();
   });
 

@@ -6,6 +6,7 @@ import { alertKey, decideAlerts, evaluateQuotas, type QuotaUsageInput } from "..
 import { decideEnforcement, type EnforcementRecord } from "../../functions/quota/enforcement-decision.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
+import { configWith } from "../support/config-edit.js";
 
 const TZ = "Asia/Seoul";
 const withQuota = (quota: object): Config => parseConfig(`${referenceConfigText}\nquota: ${JSON.stringify(quota)}\n`, "test");
@@ -168,13 +169,7 @@ describe("alert decisions", () => {
 
   it("given warn fired at quota 100 h, when the quota is raised to 120 h and 100 h are used, then warn re-arms (a new key)", () => {
     const before = at(85)[0]!;
-    const c = parseConfig(
-      referenceConfigText.replace(
-        "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
-        "monthlyQuotaGpuHours: 120\n    recipients: [gpu-admin@suwon",
-      ),
-      "t",
-    );
+    const c = parseConfig(configWith(referenceConfigText, [["tenants", { id: "suwon" }, "monthlyQuotaGpuHours"], 120]), "t");
     const after = evaluateQuotas(input("2026-10-20T00:00:00+09:00", { suwon: [100] }), c).filter((s) => s.subject.key === "tenant=suwon");
     const fired = new Set([alertKey("2026-10", before, "warn"), alertKey("2026-10", before, "forecast")]);
     const d = decideAlerts(after, "2026-10", fired, TZ);
@@ -201,13 +196,7 @@ describe("enforcement decisions", () => {
     updatedAt: "2026-10-19T00:00:00Z",
     ...over,
   });
-  const raised = parseConfig(
-    referenceConfigText.replace(
-      "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
-      "monthlyQuotaGpuHours: 150\n    recipients: [gpu-admin@suwon",
-    ),
-    "t",
-  );
+  const raised = parseConfig(configWith(referenceConfigText, [["tenants", { id: "suwon" }, "monthlyQuotaGpuHours"], 150]), "t");
 
   it.each([
     ["at block, nothing recorded, enforce on", "apply", false, 105, undefined, true, /reached the block threshold/],

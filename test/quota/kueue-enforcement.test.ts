@@ -1,6 +1,7 @@
-// No Kubernetes cluster (and no Kueue) runs here: the API side is the repository's local fake API server
-// (test/quota/support/kube-api-server.ts), which serves Kueue's kueue.x-k8s.io/v1beta1 LocalQueues and
-// ClusterQueues in Kueue's object shape with merge-patch semantics, and records every request.
+// No Kubernetes cluster (and no Kueue) runs here: the API side is the repository's fake Kubernetes API
+// (test/support/fake-kube-api.ts), which serves Kueue's kueue.x-k8s.io/v1beta1 LocalQueues and
+// ClusterQueues in Kueue's object shape with merge-patch semantics, and records every request;
+// the adapter reads and patches it through @kubernetes/client-node.
 // S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { D } from "../../functions/core/decimal.js";
@@ -10,10 +11,10 @@ import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js"
 import {
   BLOCK_QUOTA_NAME,
   HOLD_ANNOTATION,
-  eksKubernetesApis,
   kubernetesKueueQueues,
   kubernetesQuotaEnforcer,
 } from "../../functions/adapters/kubernetes-quota.js";
+import { kubernetesApis } from "../../functions/adapters/kubernetes-client.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";
 import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
@@ -21,8 +22,9 @@ import { describeEnforcementRecord } from "../../functions/cli/quota-command.js"
 import { referenceConfigText } from "../core/fixtures.js";
 import { s3JsonObjects, startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
-import { startKubeApi, type KubeState, type KueueObject } from "./support/kube-api-server.js";
+import { startFakeKubeApi, type FakeClusterInput, type FakeKubeApi, type KueueObject } from "../support/fake-kube-api.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
+import { configWith } from "../support/config-edit.js";
 
 const BUCKET = "quota-kueue";
 const CLASS = "gpu-billing.example.com/workload-class";
@@ -31,10 +33,7 @@ const config = (extra = "", text = referenceConfigText): Config =>
     `${text}\nquota: { enforce: true, language: en, opsRecipients: [ops@platform.example.com], enforcement: { mode: kueue }, ${extra} }\n`,
     "test",
   );
-const raisedSuwon = referenceConfigText.replace(
-  "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
-  "monthlyQuotaGpuHours: 200\n    recipients: [gpu-admin@suwon",
-);
+const raisedSuwon = configWith(referenceConfigText, [["tenants", { id: "suwon" }, "monthlyQuotaGpuHours"], 200]);
 const meterWith =
   (tenants: Record<string, number>) =>
   async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
@@ -82,7 +81,7 @@ const cq = (name: string, pending: number, admitted: number): KueueObject => ({
   status: { pendingWorkloads: pending, reservingWorkloads: admitted, admittedWorkloads: admitted },
 });
 
-const cluster = (kueue = true): KubeState => ({
+const cluster = (kueue = true): FakeClusterInput => ({
   namespaces: [
     { name: "suwon-train" },
     { name: "suwon-serve", labels: { [CLASS]: "inference" } },
@@ -90,8 +89,6 @@ const cluster = (kueue = true): KubeState => ({
     { name: "seongnam-train" },
     { name: "kube-system" },
   ],
-  pods: {},
-  quotas: {},
   ...(kueue
     ? {
         kueue: {
@@ -112,11 +109,11 @@ const cluster = (kueue = true): KubeState => ({
 describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
   let s3: LocalS3;
   let ses: Awaited<ReturnType<typeof startSesLocal>>;
-  let kube: Awaited<ReturnType<typeof startKubeApi>>;
+  let kube: FakeKubeApi;
   let prefix = "";
   let n = 0;
   const deps = async (meter: QuotaCheckDeps["meter"]): Promise<QuotaCheckDeps> => {
-    const apis = await eksKubernetesApis({ server: kube.url, token: "k8s-aws-v1.test" });
+    const apis = kubernetesApis({ server: kube.url, token: async () => "k8s-aws-v1.test" });
     return {
       meter,
       store: s3QuotaStateStore(s3.client, BUCKET, prefix),
@@ -148,7 +145,7 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
   beforeEach(async () => {
     prefix = `k${++n}`;
     await kube?.stop();
-    kube = await startKubeApi(cluster());
+    kube = await startFakeKubeApi(cluster());
     await ses.clear();
   });
 
@@ -323,7 +320,7 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
 
   it("given Kueue is not installed (its API group answers 404), when suwon reaches its quota, then the run fails naming the kueue mode, nothing is patched, the alert still goes out and the hold stays pending", async () => {
     await kube.stop();
-    kube = await startKubeApi(cluster(false));
+    kube = await startFakeKubeApi(cluster(false));
     const err = await runQuotaCheck(await deps(meterWith({ suwon: 100 })), config(), OCT_20).catch((e) => e);
     expect(err).toBeInstanceOf(QuotaCheckIncompleteError);
     expect((err as Error).message).toMatch(

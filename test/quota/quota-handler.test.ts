@@ -3,9 +3,10 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { PrometheusUnavailableError } from "../../functions/adapters/prometheus-client.js";
 import { buildQuotaHandlerDeps, makeQuotaHandler } from "../../functions/handlers/quota-handler.js";
 import { referenceConfigText } from "../core/fixtures.js";
+import { configWith } from "../support/config-edit.js";
 
 // Prometheus on the discard port (connection refused), no retries, so the failure is immediate.
-const config = `${referenceConfigText.replace("retries: 4", "retries: 0").replace("url: http://127.0.0.1:9090", "url: http://127.0.0.1:9")}\n`;
+const config = configWith(referenceConfigText, [["prometheus", "retries"], 0], [["prometheus", "url"], "http://127.0.0.1:9"]);
 const env = { DATA_BUCKET: "data", BILLING_CONFIG: config, AWS_REGION: "ap-northeast-2" };
 const silent = new Logger({ serviceName: "test", logLevel: "SILENT" });
 

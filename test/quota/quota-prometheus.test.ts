@@ -37,6 +37,7 @@ import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
 import { meterMonthToDateFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
+import { configWith } from "../support/config-edit.js";
 
 const TZ = "America/Los_Angeles";
 /**
@@ -44,9 +45,17 @@ const TZ = "America/Los_Angeles";
  * under, past 80 % and past 100 % of their quotas), so here each also owns one busy HQ namespace
  * without a tenant label, whose jobs run all through the three days (the first matching glob wins).
  */
-const CONFIG_TEXT = referenceConfigText
-  .replace('namespaces: ["suwon-*"]', 'namespaces: ["suwon-*", "team-ai"]')
-  .replace('namespaces: ["seongnam-*"]', 'namespaces: ["seongnam-*", "project-llm-serving"]');
+const CONFIG_TEXT = configWith(
+  referenceConfigText,
+  [
+    ["tenants", { id: "suwon" }, "namespaces"],
+    ["suwon-*", "team-ai"],
+  ],
+  [
+    ["tenants", { id: "seongnam" }, "namespaces"],
+    ["seongnam-*", "project-llm-serving"],
+  ],
+);
 const H = 3_600_000;
 const at = (iso: string) => new Date(iso);
 
@@ -80,7 +89,7 @@ describe("quota checks against a real Prometheus with a generated month", () => 
       startS3("quota-it", { preconditions: true }),
       startSesLocal(),
     ]);
-    base = parseConfig(CONFIG_TEXT.replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`), "base");
+    base = parseConfig(configWith(CONFIG_TEXT, [["timeZone"], TZ]), "base");
     exact = (tenant, t) => {
       const month = currentMonth(t, TZ);
       const clipped = {
@@ -102,15 +111,12 @@ describe("quota checks against a real Prometheus with a generated month", () => 
     // seongnam: blocked in September (between SEPT[0] and SEPT[1]), and again in October with the same quota.
     const g = SEPT.map((t) => exact("seongnam", at(t)));
     plan.seongnam = { quota: g[0]!.add(g[1]!).div(2).toDecimalPlaces(3).toNumber() };
-    const withQuotas = CONFIG_TEXT.replace("timeZone: Asia/Seoul", `timeZone: ${TZ}`)
-      .replace(
-        "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@suwon",
-        `monthlyQuotaGpuHours: ${plan.suwon.quota}\n    recipients: [gpu-admin@suwon`,
-      )
-      .replace(
-        "monthlyQuotaGpuHours: 100\n    recipients: [gpu-admin@seongnam",
-        `monthlyQuotaGpuHours: ${plan.seongnam.quota}\n    recipients: [gpu-admin@seongnam`,
-      );
+    const withQuotas = configWith(
+      CONFIG_TEXT,
+      [["timeZone"], TZ],
+      [["tenants", { id: "suwon" }, "monthlyQuotaGpuHours"], plan.suwon.quota],
+      [["tenants", { id: "seongnam" }, "monthlyQuotaGpuHours"], plan.seongnam.quota],
+    );
     cfgText = `${withQuotas}\nquota: { language: en, forecastMinElapsedHours: 6, tenants: { suwon: { thresholds: { warn: ${plan.suwon.warn} } } } }\n`;
     cfg = parseConfig(cfgText, "quota-it");
   });

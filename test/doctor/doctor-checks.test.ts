@@ -9,6 +9,7 @@ import {
 import { referenceConfigText } from "../core/fixtures.js";
 import { formatDoctorTable } from "../../functions/doctor/doctor-table.js";
 import { parseConfig } from "../../functions/config/config-schema.js";
+import { configWith } from "../support/config-edit.js";
 
 const cfg = parseConfig(referenceConfigText, "reference");
 const settings: DoctorSettings = { dcgmNamespaceLabel: "namespace", dcgmPodLabel: "pod", controllerNodeLabel: "Hostname" };
@@ -274,7 +275,10 @@ describe("doctor checks (pure)", () => {
   });
 
   describe("node-label:zone (prices.source aws)", () => {
-    const awsCfg = parseConfig(referenceConfigText.replace("\nprices:\n", "\nprices:\n  source: aws\n  region: ap-northeast-2\n"), "aws");
+    const awsCfg = parseConfig(
+      configWith(referenceConfigText, [["prices", "source"], "aws"], [["prices", "region"], "ap-northeast-2"]),
+      "aws",
+    );
     it("given prices.source aws and a Spot node without its zone, then it is a warning naming the node and the allowlist fix", () => {
       const f = runDoctorChecks(complete(), awsCfg, settings).find((x) => x.check === "node-label:zone");
       expect(f?.status).toBe("warn");

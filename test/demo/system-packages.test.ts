@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { aptCommand, ensureDebianPackages, MissingSystemPackagesError, missingPackages } from "../functions/demo/system-packages.js";
+import { aptCommand, ensureDebianPackages, MissingSystemPackagesError, missingPackages } from "../../functions/demo/system-packages.js";
 
 describe("the Debian packages check (npm start, npm test)", () => {
   const present = { name: "nodejs", commands: [process.execPath] };

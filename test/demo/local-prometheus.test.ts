@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { generateMonth, type GeneratedMonth } from "../functions/demo/month-generator.js";
-import { backfill, backfillMonth, startPrometheus, type RunningPrometheus } from "../functions/demo/local-prometheus.js";
+import { generateMonth, type GeneratedMonth } from "../../functions/demo/month-generator.js";
+import { backfill, backfillMonth, startPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
 
 /**
  * The harness itself, against the real Prometheus 2.42: two days of the demo
@@ -86,7 +86,7 @@ describe("the backfill pool", () => {
       await expect(backfill(files, path.join(work, "blocks"))).rejects.toThrow(/promtool failed on .*day-1\.om/);
       const good = await backfill([files[0]!, files[2]!], path.join(work, "good"));
       expect(good).toBeUndefined();
-      // Day-long data: promtool's default (2 h) cuts each day into 12 blocks; ours into at most 2 (18 h blocks).
+      // Day-long data: promtool's default (2 h) cuts each day into 12 blocks; ours into at most 2 (162 h blocks, aligned to the epoch).
       const metas = await Promise.all(
         (await readdir(path.join(work, "good"))).map(
           async (b) => JSON.parse(await readFile(path.join(work, "good", b, "meta.json"), "utf8")) as { minTime: number; maxTime: number },

@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { exactAnswer, generateMonth, writeOpenMetricsDays } from "../functions/demo/month-generator.js";
-import { billingMonth } from "../functions/core/month.js";
-import { referenceConfig } from "./core/fixtures.js";
+import { exactAnswer, generateMonth, writeOpenMetricsDays } from "../../functions/demo/month-generator.js";
+import { billingMonth } from "../../functions/core/month.js";
+import { referenceConfig } from "../core/fixtures.js";
 
 describe("the month generator", () => {
   const g = generateMonth({ month: "2026-10", scale: "demo" });

@@ -1,0 +1,2 @@
+/** Only composition roots read the wall clock (through one of these); everything below takes `now: Date`, so any run replays. */
+export type Clock = () => Date;
