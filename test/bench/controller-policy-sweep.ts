@@ -65,8 +65,8 @@ for (const week of values.weeks!.split(",").map(Number))
               continue;
             }
             const d =
-              plan.decisions.find((x) => x.duty === "reclaim" && x.node === n.name) ??
-              plan.decisions.find((x) => x.duty === "reclaim" && x.nodeGroup === n.nodeGroup && !x.node);
+              plan.decisions.find((x) => x.duty === "reclaim" && "node" in x && x.node === n.name) ??
+              plan.decisions.find((x) => x.duty === "reclaim" && !("node" in x) && x.nodeGroup === n.nodeGroup);
             const key = `${n.nodeGroup?.startsWith("p4d") ? "p4d" : "g5"}: ${d ? (d.action === "terminate-instance" ? "reclaimed in this run" : causeOf(d.reason)) : "no decision"}`;
             emptyByCause.set(key, (emptyByCause.get(key) ?? 0) + (n.gpuCapacity * every) / 60);
           }
