@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { failureFields } from "../core/errors.js";
 import { S3Client } from "@aws-sdk/client-s3";
 import { configuredClusters, type MeteredCluster } from "../core/config.js";
 import { previousMonth } from "../core/month.js";
@@ -58,29 +60,40 @@ export function buildMeterDeps(env: Record<string, string | undefined>, s3 = new
   };
 }
 
-export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () => new Date()) {
+/** What the handler logs through: Powertools' Logger (structured JSON lines, as the other functions), or a test's recorder. */
+export interface MeterLog {
+  info(msg: string, extra: Record<string, unknown>): void;
+  warn(msg: string, extra: Record<string, unknown>): void;
+  error(msg: string, extra: Record<string, unknown>): void;
+}
+
+export function makeMeterHandler(
+  getBuilt: () => Built,
+  clock: () => Date = () => new Date(),
+  logger: MeterLog = new Logger({ serviceName: "gpu-billing-meter" }),
+) {
   return async (event: unknown) => {
     const ev = parseEvent(MeterEventSchema, event);
     const { cfg, deps, metricsNamespace, queriesDir } = getBuilt();
     const now = clock();
     const month = ev.month ?? previousMonth(now, cfg.timeZone);
-    const log = (level: string, msg: string, extra: object = {}) => console.log(JSON.stringify({ level, msg, month, ...extra }));
-    log("INFO", "metering month");
+    const log = (level: "info" | "warn" | "error", msg: string, extra: object = {}) => logger[level](msg, { month, ...extra });
+    log("info", "metering month");
     try {
       const r = await meterMonthFromPrometheus(deps, cfg, month, now);
       const t = r.chargeback.totals;
-      log("INFO", "month metered", {
+      log("info", "month metered", {
         location: r.location,
         rows: r.chargeback.rows.length,
         allocatedGpuHours: t.allocatedGpuHours.toFixed(),
         cost: t.cost.toFixed(),
         warnings: r.chargeback.warnings,
       });
-      // Raw stdout, not console.log: CloudWatch only extracts metrics from unwrapped JSON lines.
+      // Raw stdout, not a log line: CloudWatch only extracts metrics from unwrapped JSON lines.
       if (metricsNamespace) for (const line of monthMetricsEmf(r.chargeback, metricsNamespace, now)) process.stdout.write(line + "\n");
       return { month, location: r.location, rows: r.chargeback.rows.length, cost: t.cost.toFixed(), currency: r.chargeback.currency };
     } catch (err) {
-      log("ERROR", "metering failed", { error: (err as Error).name, message: (err as Error).message });
+      log("error", "metering failed", failureFields(err));
       // Best effort: the doctor's findings say which prerequisite is missing and its fix. It never throws,
       // so the original error is what Lambda sees.
       if (!unavailable(err)) {
@@ -97,13 +110,13 @@ export function makeMeterHandler(getBuilt: () => Built, clock: () => Date = () =
           };
           for (const d of await diagnoseAfterFailure(cfg, month, now, { observers })) {
             if ("error" in d) {
-              log("WARN", "doctor checks could not run", { cluster: d.cluster, error: d.error });
+              log("warn", "doctor checks could not run", { cluster: d.cluster, error: d.error });
               continue;
             }
             for (const f of d.findings)
               if (f.status !== "ok")
-                log(f.status === "fail" ? "ERROR" : f.status === "warn" ? "WARN" : "INFO", "doctor finding", { cluster: d.cluster, ...f });
-            log("INFO", "doctor checks done", {
+                log(f.status === "fail" ? "error" : f.status === "warn" ? "warn" : "info", "doctor finding", { cluster: d.cluster, ...f });
+            log("info", "doctor checks done", {
               cluster: d.cluster,
               failed: d.findings.filter((f) => f.status === "fail").map((f) => f.check),
             });

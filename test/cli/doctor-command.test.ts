@@ -224,8 +224,8 @@ describe("gpu-billing doctor against a real Prometheus", () => {
   });
 
   it("given a month the meter cannot bill, when the scheduled meter handler fails, then it logs the doctor's findings and rethrows the meter's own error", async () => {
-    const lines: string[] = [];
-    vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void lines.push(a.join(" ")));
+    const logged: { msg: string; check?: string; status?: string; fix?: string; failed?: string[] }[] = [];
+    const record = (msg: string, extra: Record<string, unknown>) => void logged.push({ msg, ...extra });
     const built = buildMeterDeps(
       { DATA_BUCKET: "data", BILLING_CONFIG: referenceConfigText, PROMETHEUS_URL: prom.url },
       new S3Client({ region: "ap-northeast-2" }),
@@ -234,12 +234,12 @@ describe("gpu-billing doctor against a real Prometheus", () => {
     const handler = makeMeterHandler(
       () => ({ ...built, deps: { ...built.deps, sink: localSink(path.join(dir, "out")) } }),
       () => new Date("2026-10-02T00:00:00Z"),
+      { info: record, warn: record, error: record },
     );
     const err = await handler({ month: "2026-09" }).catch((e) => e);
     // Which of the meter's bad-input errors comes first depends on the query order; both point to the doctor.
     expect([UnbillableInputError.name, UnattributableSeriesError.name]).toContain(err.name);
     expect(err.message).toMatch(/gpu-billing doctor --month YYYY-MM/);
-    const logged = lines.map((l) => JSON.parse(l) as { msg: string; check?: string; status?: string; fix?: string; failed?: string[] });
     expect(logged.findIndex((l) => l.msg === "metering failed")).toBeLessThan(logged.findIndex((l) => l.msg === "doctor finding"));
     expect(logged.filter((l) => l.msg === "doctor finding" && l.status === "fail").map((l) => l.check)).toEqual(
       expect.arrayContaining(["node-label:instance-type", "prices:instance-types", "prices:capacity-types"]),
