@@ -21,7 +21,7 @@ export interface DeliveryRecord {
   links?: string[];
 }
 
-export interface Decision {
+export interface DeliveryDecision {
   action: "send" | "skip";
   reason: string;
 }
@@ -36,7 +36,7 @@ export function deliveryContentHash(manifestSha256: string, kind: DeliveryKind, 
  * unless asked: a "pending" record (a run stopped between calling SES and recording the
  * answer) may already be in the inbox, so it is skipped and reported, not retried.
  */
-export function decideDelivery(prev: DeliveryRecord | undefined, contentHash: string, resend: boolean): Decision {
+export function decideDelivery(prev: DeliveryRecord | undefined, contentHash: string, resend: boolean): DeliveryDecision {
   if (resend)
     return {
       action: "send",
