@@ -8,7 +8,6 @@ import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
 import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
 import { BLOCK_QUOTA_NAME, kubernetesQuotaEnforcer } from "../../functions/adapters/kubernetes-quota.js";
 import { kubernetesApis } from "../../functions/adapters/kubernetes-client.js";
-import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";
 import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
 import { referenceConfigText } from "../core/fixtures.js";
@@ -16,21 +15,11 @@ import { s3JsonObjects, startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
 import { gpuRequestPod, startFakeKubeApi, type FakeClusterInput, type FakeKubeApi } from "../support/fake-kube-api.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
-import { configWith } from "../support/config-edit.js";
+import { meterWith, raisedSuwon } from "./quota-fixtures.js";
 
 const BUCKET = "quota-enforcement";
 const config = (extra = "", text = referenceConfigText): Config =>
   parseConfig(`${text}\nquota: { enforce: true, opsRecipients: [ops@platform.example.com] ${extra} }\n`, "test");
-const raisedSuwon = configWith(referenceConfigText, [["tenants", { id: "suwon" }, "monthlyQuotaGpuHours"], 200]);
-const meterWith =
-  (tenants: Record<string, number>) =>
-  async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
-    month,
-    timeZone: c.timeZone,
-    window: monthToDateWindow(month, c.timeZone, now),
-    tenants: new Map(Object.entries(tenants).map(([id, h]) => [id, { allocated: new D(h), billable: new D(h) }])),
-    namespaces: new Map(),
-  });
 
 const cluster = (): FakeClusterInput => ({
   namespaces: [

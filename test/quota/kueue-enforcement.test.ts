@@ -4,7 +4,6 @@
 // the adapter reads and patches it through @kubernetes/client-node.
 // S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { D } from "../../functions/core/decimal.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
 import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
 import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
@@ -15,16 +14,14 @@ import {
   kubernetesQuotaEnforcer,
 } from "../../functions/adapters/kubernetes-quota.js";
 import { kubernetesApis } from "../../functions/adapters/kubernetes-client.js";
-import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";
-import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";
 import { describeEnforcementRecord } from "../../functions/cli/quota-command.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { s3JsonObjects, startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal } from "../support/ses-local.js";
 import { startFakeKubeApi, type FakeClusterInput, type FakeKubeApi, type KueueObject } from "../support/fake-kube-api.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
-import { configWith } from "../support/config-edit.js";
+import { meterWith, raisedSuwon } from "./quota-fixtures.js";
 
 const BUCKET = "quota-kueue";
 const CLASS = "gpu-billing.example.com/workload-class";
@@ -33,16 +30,6 @@ const config = (extra = "", text = referenceConfigText): Config =>
     `${text}\nquota: { enforce: true, language: en, opsRecipients: [ops@platform.example.com], enforcement: { mode: kueue }, ${extra} }\n`,
     "test",
   );
-const raisedSuwon = configWith(referenceConfigText, [["tenants", { id: "suwon" }, "monthlyQuotaGpuHours"], 200]);
-const meterWith =
-  (tenants: Record<string, number>) =>
-  async (c: Config, month: string, now: Date): Promise<QuotaUsageInput> => ({
-    month,
-    timeZone: c.timeZone,
-    window: monthToDateWindow(month, c.timeZone, now),
-    tenants: new Map(Object.entries(tenants).map(([id, h]) => [id, { allocated: new D(h), billable: new D(h) }])),
-    namespaces: new Map(),
-  });
 
 const lq = (
   ns: string,
