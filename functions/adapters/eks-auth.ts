@@ -3,6 +3,7 @@ import { Sha256 } from "@aws-crypto/sha256-js";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import { DescribeClusterCommand, type EKSClient } from "@aws-sdk/client-eks";
 import { UnavailableError } from "../core/errors.js";
+import { systemClock, type Clock } from "../core/clock.js";
 
 /**
  * How EKS authenticates an IAM identity, as kubernetes-sigs/aws-iam-authenticator
@@ -58,7 +59,7 @@ export async function eksToken(req: EksTokenRequest & { signingDate: Date }): Pr
  * than a token): each call returns a token signed at `clock()`, reused until a minute before STS
  * stops honouring it.
  */
-export function eksTokenProvider(req: EksTokenRequest, clock: () => Date = () => new Date()): () => Promise<string> {
+export function eksTokenProvider(req: EksTokenRequest, clock: Clock = systemClock): () => Promise<string> {
   let cached: { token: string; signedAtMs: number } | undefined;
   return async () => {
     const now = clock();

@@ -22,7 +22,7 @@ import { createPrometheusClient, type PrometheusClient } from "../adapters/prome
 import { poolOf } from "../controller/policy.js";
 import { parseFunctionEnv, parseEvent } from "./handler-env.js";
 import { failureFields } from "../core/errors.js";
-import type { Clock } from "../core/clock.js";
+import { systemClock, type Clock } from "../core/clock.js";
 import { runMetricsOf } from "../controller/run-metrics.js";
 
 /** The controller function's environment; every error names the variable. */
@@ -152,7 +152,7 @@ export function controllerDeps(b: BuiltController, runId: string, log: Logger): 
 
 export function makeControllerHandler(
   getBuilt: () => Promise<BuiltController>,
-  clock: Clock = () => new Date(),
+  clock: Clock = systemClock,
   logger = new Logger({ serviceName: "gpu-node-controller" }),
 ) {
   return async (event: unknown) => {

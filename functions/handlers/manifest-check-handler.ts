@@ -10,6 +10,7 @@ import { monthDir, stageObjectKey } from "../adapters/dataset-sink.js";
 import { STAGE_MANIFEST_FILE } from "../core/cluster-stage.js";
 import { EventMonth, parseFunctionEnv, parseEvent } from "./handler-env.js";
 import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
+import { systemClock, type Clock } from "../core/clock.js";
 
 export const ManifestCheckEnvSchema = z.object({
   DATA_BUCKET: z.string().min(3),
@@ -57,7 +58,7 @@ async function exists(s3: S3Client, bucket: string, key: string): Promise<boolea
  */
 export function makeManifestCheckHandler(
   getDeps: () => ManifestCheckDeps,
-  clock: () => Date = () => new Date(),
+  clock: Clock = systemClock,
   logger = new Logger({ serviceName: "gpu-billing-manifest-check" }),
 ) {
   return async (event: unknown) => {

@@ -15,6 +15,7 @@ import type { Config } from "../config/config-schema.js";
 import { meterMonthFromPrometheus, type PrometheusWired } from "../wiring/prometheus-metering.js";
 import { clientResolver } from "../adapters/prometheus-usage-source.js";
 import { METERING_ENV, meterDepsFromEnv } from "./metering-env.js";
+import { systemClock, type Clock } from "../core/clock.js";
 
 /** The function's environment; every error names the variable. */
 export const MeterEnvSchema = requiringBillingConfig(
@@ -69,7 +70,7 @@ export interface MeterLog {
 
 export function makeMeterHandler(
   getBuilt: () => Built,
-  clock: () => Date = () => new Date(),
+  clock: Clock = systemClock,
   logger: MeterLog = new Logger({ serviceName: "gpu-billing-meter" }),
 ) {
   return async (event: unknown) => {

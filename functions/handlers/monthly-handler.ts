@@ -18,6 +18,7 @@ import { BadInputError, failureFields } from "../core/errors.js";
 import type { Config } from "../config/config-schema.js";
 import { meterMonthFromPrometheus, type PrometheusWired } from "../wiring/prometheus-metering.js";
 import { METERING_ENV, meterDepsFromEnv } from "./metering-env.js";
+import { systemClock, type Clock } from "../core/clock.js";
 
 /** The monthly function's environment; every error names the variable. */
 export const MonthlyEnvSchema = requiringBillingConfig(
@@ -107,7 +108,7 @@ export class DeliveryIncompleteError extends Error {
 const logger = new Logger({ serviceName: "gpu-billing-monthly" });
 
 /** meter → report → deliver. The dataset is reused when already complete, so a retry does not meter again. */
-export function makeMonthlyHandler(getBuilt: () => MonthlyBuilt, clock: () => Date = () => new Date(), log: Logger = logger) {
+export function makeMonthlyHandler(getBuilt: () => MonthlyBuilt, clock: Clock = systemClock, log: Logger = logger) {
   return async (event: unknown) => {
     const ev = parseEvent(MonthlyEventSchema, event);
     const built = getBuilt();

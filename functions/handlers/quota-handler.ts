@@ -6,6 +6,7 @@ import { buildQuotaCheckDeps, newRunId, unreachableCluster } from "../wiring/quo
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
 import { BadInputError, failureFields } from "../core/errors.js";
 import type { Config } from "../config/config-schema.js";
+import { systemClock, type Clock } from "../core/clock.js";
 
 /** The function's environment; every error names the variable. */
 export const QuotaEnvSchema = requiringBillingConfig(
@@ -93,7 +94,7 @@ export function summariseReport(r: QuotaCheckReport, timeZone: string) {
 
 export function makeQuotaHandler(
   getBuilt: () => Built,
-  clock: () => Date = () => new Date(),
+  clock: Clock = systemClock,
   logger = new Logger({ serviceName: "gpu-billing-quota" }),
 ) {
   return async (event: unknown, context?: { awsRequestId?: string }) => {

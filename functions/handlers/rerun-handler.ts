@@ -9,6 +9,7 @@ import { parseFunctionEnv, parseEvent } from "./handler-env.js";
 import { failureFields } from "../core/errors.js";
 import type { Config } from "../config/config-schema.js";
 import { rerunMonthFromPrometheus, type PrometheusWired } from "../wiring/prometheus-metering.js";
+import { systemClock, type Clock } from "../core/clock.js";
 
 interface Built {
   cfg: Config;
@@ -60,7 +61,7 @@ export function buildRerunDeps(env: Record<string, string | undefined>, s3 = new
  */
 export function makeRerunHandler(
   getBuilt: () => Built,
-  clock: () => Date = () => new Date(),
+  clock: Clock = systemClock,
   logger = new Logger({ serviceName: "gpu-billing-rerun" }),
 ) {
   return async (event: unknown) => {
