@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { main } from "../../functions/cli/main.js";
 import { parsePolicy } from "../../functions/controller/policy.js";
-import { NOW, gpuWindows, node, pod, snapshot } from "./fixtures.js";
+import { NOW, gpuWindows, node, pod, snapshot } from "../controller/fixtures.js";
 
 function capture() {
   const out: string[] = [];
@@ -52,7 +52,7 @@ async function recorded() {
 describe("gpu-billing controller plan", () => {
   it("given the recorded run in the repo, written before snapshots carried a Date (nowMs), when planned offline, then it replays at that instant", async () => {
     const c = capture();
-    const file = path.join(import.meta.dirname, "recorded-run.json");
+    const file = path.join(import.meta.dirname, "../controller/recorded-run.json");
     expect(JSON.parse(await readFile(file, "utf8")).snapshot).toHaveProperty("nowMs", 1794755640000);
     expect(await main(["controller", "plan", "--state", file, "--json"], {}, new Date(NOW))).toBe(0);
     expect(JSON.parse(c.out())).toMatchObject({ atMs: 1794755640000, halted: false });

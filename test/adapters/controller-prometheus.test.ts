@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { fetchControllerMetrics } from "../../functions/adapters/controller-prometheus.js";
 import { withGroupFreshness } from "../../functions/controller/snapshot.js";
 import type { PrometheusClient, InstantSample } from "../../functions/adapters/prometheus-client.js";
-import { node } from "./fixtures.js";
+import { node } from "../controller/fixtures.js";
 
 const T = Date.parse("2026-11-21T03:00:00Z");
 
