@@ -1,11 +1,11 @@
 import { parseArgs } from "node:util";
 import { configuredClusters } from "../core/config.js";
 import { parseMonth } from "../core/month.js";
-import { PrometheusUnavailableError, redactUrl, type PrometheusClient } from "../adapters/prometheus-client.js";
+import { redactUrl, type PrometheusClient } from "../adapters/prometheus-client.js";
 import { loadDoctorQueries, prometheusDoctorObserver } from "../adapters/doctor-observations.js";
 import { prometheusForClusters } from "../wiring/prometheus-from-config.js";
-import { canBill, type DoctorFinding } from "../doctor/doctor-checks.js";
-import { diagnoseCluster, doctorWindow } from "../doctor/run-doctor.js";
+import { canBill } from "../doctor/doctor-checks.js";
+import { diagnoseClusters, doctorVerdict, doctorWindow, type ClusterCheck, type DoctorWindow } from "../doctor/run-doctor.js";
 import { formatDoctorTable } from "../doctor/doctor-table.js";
 import { DEFAULT_CONFIG, EXIT, UsageError, loadConfig } from "./cli-args.js";
 
@@ -56,66 +56,33 @@ export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv, now:
     : prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
   const queries = loadDoctorQueries(deps.queriesDir);
   const several = clusters.length > 1;
-
-  const rows: (DoctorFinding & { cluster?: string })[] = [];
-  const unavailable: string[] = [];
-  const checked: { cluster: string; prometheusUrl: string; findings: DoctorFinding[] }[] = [];
   const say = values.json ? () => {} : (line: string) => console.log(line);
-  for (const cluster of clusters) {
+
+  const targets = clusters.map((cluster) => {
     const client = prometheusFor(cluster);
-    say(`gpu-billing doctor: ${several ? `cluster ${cluster.id}, ` : ""}${redactUrl(client.url)} over ${window.description}`);
-    let findings: DoctorFinding[];
-    try {
-      findings = await diagnoseCluster(prometheusDoctorObserver(client, queries), cfg, cluster, window, {
-        controllerNodeLabel: env.DCGM_NODE_LABEL,
-      });
-    } catch (e) {
-      if (!(e instanceof PrometheusUnavailableError)) throw e;
-      unavailable.push(cluster.id);
-      findings = [
-        {
-          check: "prometheus",
-          status: "fail",
-          seen: e.message,
-          fix: "check the URL, credentials and network path to Prometheus/AMP, then run again",
-        },
-      ];
-    }
-    rows.push(...findings.map((f) => (several ? { ...f, cluster: cluster.id } : f)));
-    checked.push({ cluster: cluster.id, prometheusUrl: redactUrl(client.url), findings });
+    return { cluster, observe: prometheusDoctorObserver(client, queries), location: redactUrl(client.url) };
+  });
+  const checks = await diagnoseClusters(targets, cfg, window, {
+    controllerNodeLabel: env.DCGM_NODE_LABEL,
+    onCluster: (t) => say(`gpu-billing doctor: ${several ? `cluster ${t.cluster.id}, ` : ""}${t.location} over ${window.description}`),
+  });
+  if (values.json) console.log(JSON.stringify(doctorJson(checks, window), null, 2));
+  else console.log(`\n${formatDoctorTable(checks.flatMap((c) => c.findings.map((f) => (several ? { ...f, cluster: c.cluster } : f))))}\n`);
+  const verdict = doctorVerdict(checks, values.month ?? "a month");
+  if (verdict.verdict === "billable") {
+    say(verdict.message);
+    return EXIT.ok;
   }
-  const failed = rows.filter((r) => r.status === "fail");
-  const what = values.month ?? "a month";
-  if (values.json)
-    console.log(
-      JSON.stringify(
-        {
-          window: {
-            start: new Date(window.startMs).toISOString(),
-            end: new Date(window.endMs).toISOString(),
-            description: window.description,
-          },
-          billable: !failed.length,
-          unavailable,
-          clusters: checked,
-        },
-        null,
-        2,
-      ),
-    );
-  else console.log(`\n${formatDoctorTable(rows)}\n`);
-  if (unavailable.length) {
-    console.error(
-      `Prometheus unavailable${several ? ` for ${unavailable.join(", ")}` : ""}: cannot tell whether ${what} can be billed; run again when it is back.`,
-    );
-    return EXIT.unavailable;
-  }
-  if (!canBill(rows)) {
-    console.error(
-      `${what} cannot be billed: ${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((f) => (several ? `${f.cluster}/${f.check}` : f.check)).join(", ")}`,
-    );
-    return EXIT.badInput;
-  }
-  say(`${what === "a month" ? "A month" : what} can be billed${rows.some((r) => r.status === "warn") ? " (see the warnings)" : ""}.`);
-  return EXIT.ok;
+  console.error(verdict.message);
+  return verdict.verdict === "unavailable" ? EXIT.unavailable : EXIT.badInput;
+}
+
+/** `--json`: the window, the verdict and every cluster's findings. */
+function doctorJson(checks: readonly ClusterCheck[], window: DoctorWindow) {
+  return {
+    window: { start: new Date(window.startMs).toISOString(), end: new Date(window.endMs).toISOString(), description: window.description },
+    billable: checks.every((c) => canBill(c.findings)),
+    unavailable: checks.filter((c) => c.unavailable).map((c) => c.cluster),
+    clusters: checks.map((c) => ({ cluster: c.cluster, prometheusUrl: c.location, findings: c.findings })),
+  };
 }

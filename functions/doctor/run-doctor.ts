@@ -1,6 +1,7 @@
 import { configuredClusters, type BaseConfig, type MeteredCluster } from "../core/config.js";
+import { UnavailableError } from "../core/errors.js";
 import { InvalidMonthError, billingMonth } from "../core/month.js";
-import { runDoctorChecks, type DoctorFinding, type ObserveCluster } from "./doctor-checks.js";
+import { canBill, runDoctorChecks, type DoctorFinding, type ObserveCluster } from "./doctor-checks.js";
 
 /** dcgm-exporter's node label as the controller reads it by default (DCGM_NODE_LABEL). */
 export const DEFAULT_CONTROLLER_NODE_LABEL = "Hostname";
@@ -48,6 +49,76 @@ export async function diagnoseCluster(
   };
   const obs = await observe(window, settings);
   return runDoctorChecks(obs, cfg, settings);
+}
+
+/** One cluster to check: its config, how to observe its Prometheus, and where that is (a redacted URL). */
+export interface DoctorTarget {
+  cluster: MeteredCluster;
+  observe: ObserveCluster;
+  location: string;
+}
+
+/** One cluster's findings; `unavailable`: its Prometheus could not be read, so nothing else was checked. */
+export interface ClusterCheck {
+  cluster: string;
+  location: string;
+  findings: DoctorFinding[];
+  unavailable: boolean;
+}
+
+/**
+ * Checks each cluster in turn. An unreachable Prometheus is a finding of that cluster (the
+ * others are still checked, so one run shows every cluster's state); any other error is a bug
+ * or bad input and stops the run.
+ */
+export async function diagnoseClusters(
+  targets: readonly DoctorTarget[],
+  cfg: BaseConfig,
+  window: DoctorWindow,
+  o: DiagnoseOptions & { onCluster?: (target: DoctorTarget) => void },
+): Promise<ClusterCheck[]> {
+  const out: ClusterCheck[] = [];
+  for (const target of targets) {
+    const { cluster, observe, location } = target;
+    o.onCluster?.(target);
+    try {
+      out.push({ cluster: cluster.id, location, findings: await diagnoseCluster(observe, cfg, cluster, window, o), unavailable: false });
+    } catch (e) {
+      if (!(e instanceof UnavailableError)) throw e;
+      const fix = "check the URL, credentials and network path to Prometheus/AMP, then run again";
+      out.push({
+        cluster: cluster.id,
+        location,
+        findings: [{ check: "prometheus", status: "fail", seen: e.message, fix }],
+        unavailable: true,
+      });
+    }
+  }
+  return out;
+}
+
+/** What the checks mean for billing `what` ("2026-10" or "a month"): the verdict and the line that says it. */
+export type DoctorVerdict =
+  { verdict: "billable"; message: string } | { verdict: "unavailable"; message: string } | { verdict: "not-billable"; message: string };
+
+export function doctorVerdict(checks: readonly ClusterCheck[], what: string): DoctorVerdict {
+  const several = checks.length > 1;
+  const unavailable = checks.filter((c) => c.unavailable).map((c) => c.cluster);
+  if (unavailable.length)
+    return {
+      verdict: "unavailable",
+      message: `Prometheus unavailable${several ? ` for ${unavailable.join(", ")}` : ""}: cannot tell whether ${what} can be billed; run again when it is back.`,
+    };
+  const all = checks.flatMap((c) => c.findings.map((f) => ({ ...f, cluster: c.cluster })));
+  if (!canBill(all)) {
+    const failed = all.filter((f) => f.status === "fail");
+    return {
+      verdict: "not-billable",
+      message: `${what} cannot be billed: ${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((f) => (several ? `${f.cluster}/${f.check}` : f.check)).join(", ")}`,
+    };
+  }
+  const warned = all.some((f) => f.status === "warn");
+  return { verdict: "billable", message: `${what === "a month" ? "A month" : what} can be billed${warned ? " (see the warnings)" : ""}.` };
 }
 
 /** The doctor's outcome for one cluster after a failed run: its findings, or why it could not run. */
