@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import os from "node:os";
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { invokeRemoteRerun } from "../adapters/lambda-rerun.js";
 import { describeIssues } from "../core/config.js";
 import { localSink, s3Sink } from "../adapters/dataset-sink.js";
 import type { DatasetSink } from "../metering/metering-ports.js";
@@ -51,45 +52,26 @@ function printRecord(r: RerunRecord): void {
   console.log(lines.join("\n"));
 }
 
-/** Invokes the deployed rerun function and waits for its record (a synchronous invoke; no Lambda retry). */
-export async function invokeRemoteRerun(lambda: LambdaClient, functionName: string, req: RerunRequest): Promise<RerunRecord> {
-  const r = await lambda.send(
-    new InvokeCommand({ FunctionName: functionName, InvocationType: "RequestResponse", Payload: Buffer.from(JSON.stringify(req)) }),
-  );
-  const text = r.Payload ? Buffer.from(r.Payload).toString("utf8") : "";
-  if (r.FunctionError) {
-    let message = text;
-    try {
-      message = (JSON.parse(text) as { errorMessage?: string }).errorMessage ?? text;
-    } catch {
-      /* not JSON: show it as is */
-    }
-    throw new Error(`remote re-run failed (${r.FunctionError}): ${message}`);
-  }
-  return JSON.parse(text) as RerunRecord;
-}
+const RERUN_OPTIONS = {
+  month: { type: "string" },
+  tenant: { type: "string", multiple: true },
+  deliver: { type: "boolean", default: false },
+  resend: { type: "boolean", default: false },
+  "dry-run": { type: "boolean", default: false },
+  "refresh-prices": { type: "boolean", default: false },
+  reason: { type: "string" },
+  remote: { type: "boolean", default: false },
+  "function-name": { type: "string" },
+  region: { type: "string" },
+  config: { type: "string" },
+  "prometheus-url": { type: "string" },
+  ...DATASET_LOCATION_OPTIONS,
+} as const;
 
-export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date, deps: RerunCommandDeps = {}): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      month: { type: "string" },
-      tenant: { type: "string", multiple: true },
-      deliver: { type: "boolean", default: false },
-      resend: { type: "boolean", default: false },
-      "dry-run": { type: "boolean", default: false },
-      "refresh-prices": { type: "boolean", default: false },
-      reason: { type: "string" },
-      remote: { type: "boolean", default: false },
-      "function-name": { type: "string" },
-      region: { type: "string" },
-      config: { type: "string" },
-      "prometheus-url": { type: "string" },
-      ...DATASET_LOCATION_OPTIONS,
-    },
-    strict: true,
-  });
-  // Validated before anything is read or invoked: month and tenants become S3 keys.
+type RerunArgs = ReturnType<typeof parseArgs<{ args: string[]; options: typeof RERUN_OPTIONS; strict: true }>>["values"];
+
+/** The request, validated before anything is read or invoked: month and tenants become S3 keys. */
+function rerunRequest(values: RerunArgs, env: NodeJS.ProcessEnv): RerunRequest {
   const parsed = RerunRequestSchema.safeParse({
     month: values.month,
     tenants: values.tenant,
@@ -106,8 +88,12 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
         .map((m) => `--${m}`)
         .join("; "),
     );
-  const req = parsed.data;
+  return parsed.data;
+}
 
+export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: Date, deps: RerunCommandDeps = {}): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: RERUN_OPTIONS, strict: true });
+  const req = rerunRequest(values, env);
   if (values.remote) {
     const fn = values["function-name"] ?? env.GPU_BILLING_RERUN_FUNCTION;
     if (!fn) throw new UsageError("--remote needs --function-name NAME (the stack output RerunFunctionName) or GPU_BILLING_RERUN_FUNCTION");
@@ -115,7 +101,18 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
     printRecord(await invokeRemoteRerun(lambda, fn, req));
     return EXIT.ok;
   }
+  printRecord(await rerunLocally(values, env, now, req, deps));
+  return EXIT.ok;
+}
 
+/** Re-meters from Prometheus into the dataset on disk or in S3; a local re-run does not send (that is `report --send`). */
+async function rerunLocally(
+  values: RerunArgs,
+  env: NodeJS.ProcessEnv,
+  now: Date,
+  req: RerunRequest,
+  deps: RerunCommandDeps,
+): Promise<RerunRecord> {
   if (!values.out === !values.bucket) throw new UsageError("give exactly one of --out DIR or --bucket B (or --remote)");
   const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG);
   let sink: DatasetSink;
@@ -131,7 +128,7 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
   // The test seam gives one client (a single-cluster config); otherwise one client per configured cluster.
   const prometheus = deps.prometheus;
   const prometheusFor = prometheus ? undefined : prometheusForClusters(cfg, env, { url: values["prometheus-url"] ?? env.PROMETHEUS_URL });
-  const record = await rerunMonthFromPrometheus(
+  return rerunMonthFromPrometheus(
     {
       prometheus,
       prometheusFor,
@@ -140,13 +137,10 @@ export async function rerunCommand(argv: string[], env: NodeJS.ProcessEnv, now: 
       queries: loadQueries(),
       exporters: parseExportNames(env.EXPORTS ?? "parquet,focus").map((n) => EXPORTERS[n]),
       priceFeed: deps.priceFeed ?? priceFeedFromConfig(cfg),
-      // Local delivery belongs to the report command (another module); a local re-run does not send.
       deliver: undefined,
     },
     cfg,
     req,
     now,
   );
-  printRecord(record);
-  return EXIT.ok;
 }

@@ -1,0 +1,20 @@
+import { InvokeCommand, type LambdaClient } from "@aws-sdk/client-lambda";
+import type { RerunRecord, RerunRequest } from "../metering/rerun-month.js";
+
+/** Invokes the deployed rerun function and waits for its record (a synchronous invoke; no Lambda retry). */
+export async function invokeRemoteRerun(lambda: LambdaClient, functionName: string, req: RerunRequest): Promise<RerunRecord> {
+  const r = await lambda.send(
+    new InvokeCommand({ FunctionName: functionName, InvocationType: "RequestResponse", Payload: Buffer.from(JSON.stringify(req)) }),
+  );
+  const text = r.Payload ? Buffer.from(r.Payload).toString("utf8") : "";
+  if (r.FunctionError) {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { errorMessage?: string }).errorMessage ?? text;
+    } catch {
+      /* not JSON: show it as is */
+    }
+    throw new Error(`remote re-run failed (${r.FunctionError}): ${message}`);
+  }
+  return JSON.parse(text) as RerunRecord;
+}
