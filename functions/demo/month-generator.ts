@@ -34,7 +34,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, open } from "node:fs/promises";
+import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import path from "node:path";
 import { billingMonth } from "../core/month.js";
@@ -275,28 +275,39 @@ function jobGpuHours(j: Pick<Job, "units" | "runStartMs" | "runEndMs">, n: NodeS
   return (j.units * frac * Math.max(0, Math.min(j.runEndMs, toMs) - Math.max(j.runStartMs, fromMs))) / 3_600_000;
 }
 
-export function generateMonth(opts: GenerateOptions): GeneratedMonth {
-  const timeZone = opts.timeZone ?? "Asia/Seoul";
-  const seed = opts.seed ?? 20261001;
-  const rnd = mulberry32(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
-  const bm = billingMonth(opts.month, timeZone);
-  const dataStartMs = bm.startMs - 3 * 60 * MIN;
-  const monthEnd = opts.days ? bm.days[Math.min(opts.days, bm.days.length) - 1]!.endMs : bm.endMs;
-  const dataEndMs = monthEnd + 3 * 60 * MIN;
-  const minuteAt = (frac: number) => bm.startMs + Math.floor(((monthEnd - bm.startMs) * frac) / MIN) * MIN;
+/** Where a month's data lies and how a fraction of it maps to a minute. */
+interface MonthFrame {
+  startMs: number;
+  monthEnd: number;
+  dataStartMs: number;
+  dataEndMs: number;
+  /** The minute at `frac` of the metered days. */
+  minuteAt: (frac: number) => number;
+}
 
-  const copies = { demo: 1, small: 1, medium: 6, large: 40 }[opts.scale];
-  const nodes: NodeSpec[] = [];
-  type NewNode = Omit<NodeSpec, "gpus" | "gpuModel" | "startMs" | "endMs" | "group" | "zone"> &
-    Partial<Pick<NodeSpec, "startMs" | "endMs" | "group">>;
-  const add = (n: NewNode) => {
+/** The time of the Spot interruption: g5-spot-doomed ends then, g5-od-replacement starts two minutes later. */
+const interruptionAt = (f: MonthFrame) => f.minuteAt(0.47) + 13 * MIN;
+
+/** A node as the scenario names it; its GPUs, group (by label style), zone and lifetime are filled in. */
+type NewNode = Omit<NodeSpec, "gpus" | "gpuModel" | "startMs" | "endMs" | "group" | "zone"> &
+  Partial<Pick<NodeSpec, "startMs" | "endMs" | "group">>;
+
+/** The cluster's GPU nodes: `copies` of the node groups for the scale, then the scenario's special nodes, zones alternating. */
+function clusterNodes(opts: GenerateOptions, f: MonthFrame): NodeSpec[] {
+  return [...nodeGroups(opts, f), ...scenarioNodes(f)].map((n, i) => {
     const t = TYPES[n.instanceType]!;
     const family = n.instanceType.split(".")[0]!;
     const group = n.group ?? (n.labelStyle === "eks" ? `ng-${family}-${n.capacity}` : `np-${family}-${n.capacity}`);
-    const zone = nodes.length % 2 ? "ap-northeast-2c" : "ap-northeast-2a";
-    nodes.push({ startMs: dataStartMs, endMs: dataEndMs, gpus: t.gpus, gpuModel: t.model, group, zone, ...n });
-  };
+    const zone = i % 2 ? "ap-northeast-2c" : "ap-northeast-2a";
+    return { startMs: f.dataStartMs, endMs: f.dataEndMs, gpus: t.gpus, gpuModel: t.model, group, zone, ...n };
+  });
+}
+
+/** The ordinary node groups, `copies` times for the scale: g4dn, g5 and p4d, Spot and On-Demand. */
+function nodeGroups(opts: GenerateOptions, { minuteAt }: MonthFrame): NewNode[] {
+  const copies = { demo: 1, small: 1, medium: 6, large: 40 }[opts.scale];
+  const nodes: NewNode[] = [];
+  const add = (n: NewNode) => nodes.push(n);
   const all = NAMESPACES.map((n) => n.name);
   for (let c = 0; c < copies; c++) {
     const s = copies > 1 ? `-${c}` : "";
@@ -347,7 +358,15 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
       });
     }
   }
-  // The scenario's special nodes exist once at every size.
+  return nodes;
+}
+
+/** The scenario's special nodes, once at every size: a late and a new node, time-slicing, MIG, a Spot interruption. */
+function scenarioNodes(f: MonthFrame): NewNode[] {
+  const { minuteAt } = f;
+  const all = NAMESPACES.map((n) => n.name);
+  const nodes: NewNode[] = [];
+  const add = (n: NewNode) => nodes.push(n);
   add({
     name: "g4dn-od-late",
     instanceType: "g4dn.12xlarge",
@@ -386,7 +405,7 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
     lanes: [2, 2, 1, 1, 1, 1, 1, 1],
     namespaces: ["team-ai", "project-llm-serving", "suwon-vision"],
   });
-  const interruptAt = minuteAt(0.47) + 13 * MIN;
+  const interruptAt = interruptionAt(f);
   add({
     name: "g5-spot-doomed",
     instanceType: "g5.12xlarge",
@@ -405,15 +424,30 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
     namespaces: all,
     startMs: interruptAt + 2 * MIN,
   });
-  const nodeOf = new Map(nodes.map((n) => [n.name, n]));
+  return nodes;
+}
 
-  const { lifetimes, waits } = podTrace();
-  const duty = dutyCycles();
-  const jobs: Job[] = [];
-  const waited: string[] = [];
-  let seq = 0;
-  const podName = (ns: string, n: number) => `${ns}-job-${n.toString(36).padStart(5, "0")}`;
-  const newJob = (
+/** The job factory: one seeded random stream and one pod counter for the whole month, so a seed replays it exactly. */
+class JobMaker {
+  private seq = 0;
+  readonly rnd: () => number;
+
+  constructor(
+    seed: number,
+    private readonly dutyCount: number,
+  ) {
+    this.rnd = mulberry32(seed);
+  }
+
+  pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.rnd() * xs.length)]!;
+  }
+
+  nextPodName(ns: string): string {
+    return `${ns}-job-${(this.seq++).toString(36).padStart(5, "0")}`;
+  }
+
+  job(
     node: NodeSpec,
     ns: string,
     units: number,
@@ -422,12 +456,13 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
     waitMin: number,
     pendingMin: number,
     runMin: number,
-  ): Job => {
+  ): Job {
+    const rnd = this.rnd;
     const bound = created + waitMin * MIN;
     const runStart = bound + pendingMin * MIN;
     const runEnd = runStart + runMin * MIN;
     const endPhase = rnd() < 0.1 ? "Failed" : "Succeeded";
-    const pod = podName(ns, seq++);
+    const pod = this.nextPodName(ns);
     return {
       pod,
       uid: uidOf(pod),
@@ -444,32 +479,39 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
       endPhase,
       deletedMs: runEnd + (2 + Math.floor(rnd() * 4)) * MIN,
       utilLevel: LEVEL.get(ns)!,
-      trace: Math.floor(rnd() * duty.length),
+      trace: Math.floor(rnd() * this.dutyCount),
       gpuOffset: Math.floor(rnd() * 7) - 3,
     };
-  };
+  }
+}
+
+/** Each lane of each node runs pods one after another, with idle gaps, lifetimes and waits drawn from the Alibaba trace. */
+function scheduleJobs(m: JobMaker, nodes: readonly NodeSpec[]): { jobs: Job[]; waited: string[] } {
+  const { lifetimes, waits } = podTrace();
+  const jobs: Job[] = [];
+  const waited: string[] = [];
   for (const node of nodes) {
     let device = 0;
     for (const width of node.lanes) {
       // A time-sliced node's lanes all share its one GPU; elsewhere each lane owns its devices.
       const laneDevice = node.replicas ? 0 : device;
       device += width;
-      let t = node.startMs + Math.floor(rnd() * 120) * MIN;
+      let t = node.startMs + Math.floor(m.rnd() * 120) * MIN;
       for (;;) {
-        t += Math.floor(rnd() * 180) * MIN; // idle gap
-        const sample = pick(lifetimes);
+        t += Math.floor(m.rnd() * 180) * MIN; // idle gap
+        const sample = m.pick(lifetimes);
         const runMin = Math.max(10, Math.min(sample.minutes, 3 * 24 * 60));
         // A quarter of the pods wait unbound for capacity, as long as the trace's pods that waited did.
-        const waitMin = rnd() < 0.25 ? Math.min(240, pick(waits)) : 0;
-        const pendingMin = 1 + Math.floor(rnd() * 5);
-        const job = newJob(node, pick(node.namespaces), width, laneDevice, t, waitMin, pendingMin, runMin);
+        const waitMin = m.rnd() < 0.25 ? Math.min(240, m.pick(waits)) : 0;
+        const pendingMin = 1 + Math.floor(m.rnd() * 5);
+        const job = m.job(node, m.pick(node.namespaces), width, laneDevice, t, waitMin, pendingMin, runMin);
         if (node.name === "g5-spot-doomed" && job.deletedMs >= node.endMs) {
           // Every lane of the doomed node runs a pod at the interruption (cut below): a lane
           // that would sit idle then gets one that started a while before.
           const cut =
             job.runStartMs < node.endMs
               ? job
-              : newJob(node, job.namespace, width, laneDevice, Math.max(t, node.endMs - 90 * MIN), 0, 2, 240);
+              : m.job(node, job.namespace, width, laneDevice, Math.max(t, node.endMs - 90 * MIN), 0, 2, 240);
           if (cut.runStartMs < node.endMs) jobs.push(cut);
           break;
         }
@@ -480,19 +522,29 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
       }
     }
   }
-  // Municipal budgets: in start order, a job that would take its namespace past the budget runs for an HQ team instead.
+  return { jobs, waited };
+}
+
+/** Municipal budgets: in start order, a job that would take its namespace past the budget runs for an HQ team instead. */
+function keepMunicipalitiesInBudget(
+  m: JobMaker,
+  jobs: Job[],
+  waited: string[],
+  nodeOf: ReadonlyMap<string, NodeSpec>,
+  f: MonthFrame,
+): void {
   const spent = new Map<string, number>();
   for (const j of [...jobs].sort((a, b) => a.runStartMs - b.runStartMs || (a.pod < b.pod ? -1 : 1))) {
     const budget = MUNICIPAL_BUDGET_GPU_HOURS.get(j.namespace);
     if (budget === undefined) continue;
     const node = nodeOf.get(j.node)!;
-    const h = jobGpuHours(j, node, bm.startMs, monthEnd);
+    const h = jobGpuHours(j, node, f.startMs, f.monthEnd);
     if ((spent.get(j.namespace) ?? 0) + h <= budget) {
       spent.set(j.namespace, (spent.get(j.namespace) ?? 0) + h);
       continue;
     }
     const hq = node.namespaces.filter((ns) => !MUNICIPAL_BUDGET_GPU_HOURS.has(ns));
-    const ns = hq[Math.floor(rnd() * hq.length)]!;
+    const ns = hq[Math.floor(m.rnd() * hq.length)]!;
     const old = j.pod;
     j.namespace = ns;
     j.pod = `${ns}-job-${old.slice(old.lastIndexOf("-") + 1)}`;
@@ -501,47 +553,60 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
     const w = waited.indexOf(old);
     if (w >= 0) waited[w] = j.pod;
   }
-  // Spot interruption: the running pods on the doomed node fail at the interruption,
-  // and replacements start on an On-Demand node a few minutes later, on the same devices.
+}
+
+/**
+ * Spot interruption: the running pods on the doomed node fail at the interruption,
+ * and replacements start on an On-Demand node a few minutes later, on the same devices.
+ * Returns the interrupted pods.
+ */
+function interruptSpotNode(m: JobMaker, jobs: Job[], replacement: NodeSpec, interruptAt: number): string[] {
   const interrupted: string[] = [];
-  const replacement = nodeOf.get("g5-od-replacement")!;
   for (const j of jobs.filter((j) => j.node === "g5-spot-doomed" && j.deletedMs >= interruptAt)) {
     const remaining = (j.runEndMs - interruptAt) / MIN;
     j.runEndMs = interruptAt;
     j.endPhase = "Failed";
     j.deletedMs = interruptAt + 2 * MIN;
     interrupted.push(j.pod);
-    const r = newJob(
+    const r = m.job(
       replacement,
       j.namespace,
       j.units,
       j.device,
       interruptAt + 3 * MIN,
       0,
-      1 + Math.floor(rnd() * 3),
+      1 + Math.floor(m.rnd() * 3),
       Math.max(10, remaining),
     );
     jobs.push({ ...r, pod: `${j.pod}-r`, uid: uidOf(`${j.pod}-r`) });
   }
-  // Pods scheduled to a node but stuck in Pending (image pull, say): requests exist, nothing bills.
+  return interrupted;
+}
+
+/** Pods scheduled to a node but stuck in Pending (image pull, say): requests exist, nothing bills. Returns them. */
+function addStuckPendingPods(m: JobMaker, jobs: Job[], nodes: readonly NodeSpec[], f: MonthFrame): string[] {
   const stuck: string[] = [];
   for (const node of nodes.filter((n) => n.name.startsWith("g4dn-spot-a")).slice(0, 1)) {
-    const j = newJob(node, "team-data", 1, 0, minuteAt(0.2), 0, 90, 0);
+    const j = m.job(node, "team-data", 1, 0, f.minuteAt(0.2), 0, 90, 0);
     j.endPhase = "Pending";
     j.deletedMs = j.createdMs + 90 * MIN;
     j.runStartMs = j.runEndMs = j.deletedMs; // never runs
     jobs.push(j);
     stuck.push(j.pod);
   }
-  // Pods that wait for capacity that never comes, then are deleted: no `node` label all their life.
+  return stuck;
+}
+
+/** Pods that wait for capacity that never comes, then are deleted: no `node` label all their life. Returns them. */
+function addNeverBoundPods(m: JobMaker, jobs: Job[], f: MonthFrame): string[] {
   const neverBound: string[] = [];
   for (const [ns, units, at, hours] of [
     ["team-ai", 8, 0.12, 5],
     ["seongnam-analytics", 1, 0.52, 3],
     ["project-llm-finetune", 4, 0.81, 4],
   ] as const) {
-    const created = minuteAt(at) + 29 * MIN;
-    const pod = podName(ns, seq++);
+    const created = f.minuteAt(at) + 29 * MIN;
+    const pod = m.nextPodName(ns);
     const deleted = created + hours * 60 * MIN;
     jobs.push({
       pod,
@@ -564,27 +629,35 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
     });
     neverBound.push(pod);
   }
-  // A pod whose phase reads Unknown for 20 minutes mid-run (its node stopped reporting; dcgm-exporter there too).
+  return neverBound;
+}
+
+/** A pod whose phase reads Unknown for 20 minutes mid-run (its node stopped reporting; dcgm-exporter there too). Returns it. */
+function markUnknownPhase(jobs: readonly Job[], nodes: readonly NodeSpec[], f: MonthFrame): Job | undefined {
   const ordinary = new Set(
     nodes.filter((n) => !n.mig && !n.replicas && n.name !== "g5-spot-doomed" && n.name !== "g5-od-replacement").map((n) => n.name),
   );
   const longRun = jobs
     .filter(
       (j) =>
-        ordinary.has(j.node) && j.runStartMs > minuteAt(0.6) && j.runEndMs < minuteAt(0.9) && j.runEndMs - j.runStartMs >= 4 * 60 * MIN,
+        ordinary.has(j.node) && j.runStartMs > f.minuteAt(0.6) && j.runEndMs < f.minuteAt(0.9) && j.runEndMs - j.runStartMs >= 4 * 60 * MIN,
     )
     .sort((a, b) => (a.pod < b.pod ? -1 : 1))[0];
   if (longRun) {
     const s = longRun.runStartMs + Math.floor((longRun.runEndMs - longRun.runStartMs) / 2 / MIN) * MIN;
     longRun.unknown = { startMs: s, endMs: s + 20 * MIN };
   }
-  jobs.sort((a, b) => (a.pod < b.pod ? -1 : 1));
+  return longRun;
+}
 
-  // kube-state-metrics rollout: both replicas replaced by new pods after 7 minutes with no kube-state-metrics at all.
-  const ksmOutageStart = minuteAt(0.55) + 11 * MIN;
-  const ksmOutage = opts.ksmRollout === false ? { startMs: 0, endMs: 0 } : { startMs: ksmOutageStart, endMs: ksmOutageStart + 7 * MIN };
-
-  // Scrape gaps (Prometheus down 2–3 minutes), placed at least 6 minutes from any state change.
+/** Scrape gaps (Prometheus down 2–3 minutes), placed at least 6 minutes from any state change. */
+function scrapeGaps(
+  m: JobMaker,
+  jobs: readonly Job[],
+  nodes: readonly NodeSpec[],
+  ksmOutage: { startMs: number; endMs: number },
+  f: MonthFrame,
+): { startMs: number; endMs: number }[] {
   const changes = new Set<number>();
   for (const j of jobs)
     for (const t of [j.createdMs, j.boundMs, j.runStartMs, j.runEndMs, j.deletedMs, j.unknown?.startMs ?? 0, j.unknown?.endMs ?? 0])
@@ -599,11 +672,44 @@ export function generateMonth(opts: GenerateOptions): GeneratedMonth {
   const near = (t: number, len: number) => sortedChanges.some((c) => c > t - 7 * MIN && c < t + len + 7 * MIN);
   const gaps: { startMs: number; endMs: number }[] = [];
   for (let tries = 0; gaps.length < 4 && tries < 10_000; tries++) {
-    const len = (2 + Math.floor(rnd() * 2)) * MIN;
-    const t = minuteAt(0.05 + rnd() * 0.9);
+    const len = (2 + Math.floor(m.rnd() * 2)) * MIN;
+    const t = f.minuteAt(0.05 + m.rnd() * 0.9);
     if (!near(t, len)) gaps.push({ startMs: t, endMs: t + len });
   }
   gaps.sort((a, b) => a.startMs - b.startMs);
+
+  return gaps;
+}
+
+export function generateMonth(opts: GenerateOptions): GeneratedMonth {
+  const timeZone = opts.timeZone ?? "Asia/Seoul";
+  const seed = opts.seed ?? 20261001;
+  const bm = billingMonth(opts.month, timeZone);
+  const dataStartMs = bm.startMs - 3 * 60 * MIN;
+  const monthEnd = opts.days ? bm.days[Math.min(opts.days, bm.days.length) - 1]!.endMs : bm.endMs;
+  const dataEndMs = monthEnd + 3 * 60 * MIN;
+  const minuteAt = (frac: number) => bm.startMs + Math.floor(((monthEnd - bm.startMs) * frac) / MIN) * MIN;
+  const f: MonthFrame = { startMs: bm.startMs, monthEnd, dataStartMs, dataEndMs, minuteAt };
+
+  // The draws happen in this order; a seed replays the month only if it stays so.
+  const m = new JobMaker(seed, dutyCycles().length);
+  const nodes = clusterNodes(opts, f);
+  const nodeOf = new Map(nodes.map((n) => [n.name, n]));
+  const { jobs, waited } = scheduleJobs(m, nodes);
+  keepMunicipalitiesInBudget(m, jobs, waited, nodeOf, f);
+  const interruptAt = interruptionAt(f);
+  const replacement = nodeOf.get("g5-od-replacement")!;
+  const interrupted = interruptSpotNode(m, jobs, replacement, interruptAt);
+  const stuck = addStuckPendingPods(m, jobs, nodes, f);
+  const neverBound = addNeverBoundPods(m, jobs, f);
+  const longRun = markUnknownPhase(jobs, nodes, f);
+  jobs.sort((a, b) => (a.pod < b.pod ? -1 : 1));
+
+  // kube-state-metrics rollout: both replicas replaced by new pods after 7 minutes with no kube-state-metrics at all.
+  const ksmOutageStart = minuteAt(0.55) + 11 * MIN;
+  const ksmOutage = opts.ksmRollout === false ? { startMs: 0, endMs: 0 } : { startMs: ksmOutageStart, endMs: ksmOutageStart + 7 * MIN };
+
+  const gaps = scrapeGaps(m, jobs, nodes, ksmOutage, f);
 
   const migNode = nodes.find((n) => n.mig)!.name;
   return {
@@ -752,6 +858,283 @@ const KSM_REPLICAS = [
 ];
 const KSM_TARGET = 'endpoint="http",job="kube-state-metrics",service="kube-state-metrics"';
 
+type EndMarker = "NaN" | "0";
+type TargetFill = "namespace" | "pod" | "container";
+
+/** One day file being written: the samples of [fs, fe), buffered and flushed every 8 MB. */
+class DayFile {
+  private buf: string[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly g: GeneratedMonth,
+    readonly fs: number,
+    readonly fe: number,
+  ) {}
+
+  put(s: string): void {
+    this.buf.push(s);
+    this.size += s.length;
+  }
+
+  async flush(): Promise<void> {
+    if (this.buf.length) await this.fh.write(this.buf.join(""));
+    this.buf = [];
+    this.size = 0;
+  }
+
+  /** Whether [from, to) has samples or an end marker in this file. */
+  live(from: number, to: number): boolean {
+    return from < this.fe && to >= this.fs;
+  }
+
+  /**
+   * Emits a series at every minute of [from, to) inside this file, then an end marker at `to`.
+   * Prometheus ends a vanished series with a staleness marker (a special NaN) that every
+   * selector skips; promtool cannot write one, so the marker is a stand-in that our queries
+   * treat as "absent" — NaN where they filter or take min/max (requests, node and namespace
+   * labels), 0 for the 0/1 phase and the utilization series, which they only sum: summed,
+   * a 0 adds what an absent sample adds. (A plain NaN reaching a sum fails the metering
+   * loudly — the adapter rejects non-finite values — rather than billing wrong.)
+   */
+  async series(
+    name: string,
+    labels: string,
+    from: number,
+    to: number,
+    value: (t: number) => number | string,
+    endMarker: EndMarker = "NaN",
+  ) {
+    if (to <= from) return;
+    const s = Math.max(from, this.fs);
+    const prefix = `${name}{${labels}} `;
+    for (let t = s; t < Math.min(to, this.fe); t += MIN) if (!inGap(this.g, t)) this.put(`${prefix}${value(t)} ${t / 1000}\n`);
+    if (to >= this.fs && to < this.fe) this.put(`${prefix}${endMarker} ${to / 1000}\n`);
+    if (this.size > 1 << 23) await this.flush();
+  }
+
+  /**
+   * A kube-state-metrics series as each replica exports it: cut by the rollout, each
+   * replica's scrape labels added. `own` is the metric's own label set; `targetFills`
+   * lists the target labels Prometheus adds because the metric lacks them (honorLabels).
+   */
+  async ksm(
+    name: string,
+    own: string,
+    from: number,
+    to: number,
+    value: (t: number) => number | string,
+    endMarker: EndMarker = "NaN",
+    targetFills: TargetFill[] = [],
+  ) {
+    const g = this.g;
+    for (const [era, from2, to2] of [
+      [0, from, Math.min(to, g.ksmOutage.startMs)],
+      [1, Math.max(from, g.ksmOutage.endMs), to],
+    ] as const)
+      for (const r of KSM_REPLICAS[era]!.slice(0, g.ksmReplicas)) {
+        const fills = targetFills.map((l) =>
+          l === "namespace" ? 'namespace="monitoring"' : l === "pod" ? `pod="${r.pod}"` : 'container="kube-state-metrics"',
+        );
+        await this.series(
+          name,
+          [own, ...fills, `instance="${r.instance}"`, KSM_TARGET].filter(Boolean).join(","),
+          from2,
+          to2,
+          value,
+          endMarker,
+        );
+      }
+  }
+}
+
+/** A node-level kube-state-metrics series: the target's namespace, pod and container filled in. */
+const NODE_FILLS: TargetFill[] = ["namespace", "pod", "container"];
+
+/** kube_node_labels, kube_node_status_capacity and kube_node_info of every node alive in the file. */
+async function writeNodeSeries(w: DayFile, g: GeneratedMonth): Promise<void> {
+  w.put("# TYPE kube_node_labels gauge\n");
+  for (const n of g.nodes) {
+    if (!w.live(n.startMs, n.endMs)) continue;
+    const cap =
+      n.labelStyle === "karpenter"
+        ? `label_karpenter_sh_capacity_type="${n.capacity}"`
+        : `label_eks_amazonaws_com_capacity_type="${n.capacity === "spot" ? "SPOT" : "ON_DEMAND"}"`;
+    const group =
+      n.labelStyle === "karpenter" ? `label_karpenter_sh_nodepool="${n.group}"` : `label_eks_amazonaws_com_nodegroup="${n.group}"`;
+    const extra =
+      (n.replicas ? `,label_nvidia_com_gpu_replicas="${n.replicas}"` : "") +
+      (n.mig ? `,label_nvidia_com_mig_config="all-${n.mig.profile}"` : "");
+    const base = `${cap},${group},label_node_kubernetes_io_instance_type="${n.instanceType}",label_topology_kubernetes_io_zone="${n.zone}"${extra}`;
+    if (!n.relabel) await w.ksm("kube_node_labels", `${base},node="${n.name}"`, n.startMs, n.endMs, () => 1, "NaN", NODE_FILLS);
+    else {
+      const { label, before, after, atMs } = n.relabel;
+      await w.ksm("kube_node_labels", `${base},${label}="${before}",node="${n.name}"`, n.startMs, atMs, () => 1, "NaN", NODE_FILLS);
+      await w.ksm("kube_node_labels", `${base},${label}="${after}",node="${n.name}"`, atMs, n.endMs, () => 1, "NaN", NODE_FILLS);
+    }
+  }
+  await w.ksm(
+    "kube_node_labels",
+    `label_node_kubernetes_io_instance_type="m5.2xlarge",label_karpenter_sh_capacity_type="on-demand",label_karpenter_sh_nodepool="system",node="cpu-system-a"`,
+    g.dataStartMs,
+    g.dataEndMs,
+    () => 1,
+    "NaN",
+    NODE_FILLS,
+  );
+  w.put("# TYPE kube_node_status_capacity gauge\n");
+  for (const n of g.nodes) {
+    if (!w.live(n.startMs, n.endMs)) continue;
+    // MIG mixed strategy: the node advertises no whole GPUs, one resource per MIG profile.
+    const caps: [string, number][] = n.mig
+      ? [
+          ["nvidia_com_gpu", 0],
+          [n.mig.resource, n.mig.slices],
+        ]
+      : [["nvidia_com_gpu", n.gpus * (n.replicas ?? 1)]];
+    for (const [res, v] of caps)
+      await w.ksm(
+        "kube_node_status_capacity",
+        `node="${n.name}",resource="${res}",unit="integer"`,
+        n.startMs,
+        n.endMs,
+        () => v,
+        "NaN",
+        NODE_FILLS,
+      );
+  }
+  w.put("# TYPE kube_node_info gauge\n");
+  // kube-state-metrics' node info as EKS nodes report it (the reconciliation matches the AWS bill by its instance id).
+  for (const n of g.nodes)
+    if (w.live(n.startMs, n.endMs))
+      await w.ksm("kube_node_info", `node="${n.name}",provider_id="${providerIdOf(n)}"`, n.startMs, n.endMs, () => 1, "NaN", NODE_FILLS);
+}
+
+/** kube_namespace_labels: the cluster's own namespaces and the tenants'. */
+async function writeNamespaceSeries(w: DayFile, g: GeneratedMonth): Promise<void> {
+  w.put("# TYPE kube_namespace_labels gauge\n");
+  // Every cluster's own namespaces, exported like the tenants' (no tenant label).
+  for (const ns of ["default", "gpu-operator", "kube-system", "monitoring"])
+    await w.ksm("kube_namespace_labels", `namespace="${ns}"`, g.dataStartMs, g.dataEndMs, () => 1, "NaN", ["pod", "container"]);
+  for (const ns of g.namespaces)
+    await w.ksm(
+      "kube_namespace_labels",
+      `${ns.tenantLabel ? `label_tenant="${ns.tenantLabel}",` : ""}namespace="${ns.name}"`,
+      g.dataStartMs,
+      g.dataEndMs,
+      () => 1,
+      "NaN",
+      ["pod", "container"],
+    );
+}
+
+/** The pods' GPU requests (containers and init containers) and their phases. */
+async function writePodSeries(w: DayFile, g: GeneratedMonth, nodeOf: ReadonlyMap<string, NodeSpec>): Promise<void> {
+  const jobs = g.jobs.filter((j) => w.live(j.createdMs, j.deletedMs));
+  const resourceOf = (j: Job) => (j.node ? (nodeOf.get(j.node)!.mig?.resource ?? "nvidia_com_gpu") : "nvidia_com_gpu");
+  /** A request series: no `node` label until the pod is bound, then the node's (a new series). */
+  const requestSeries = async (name: string, j: Job, container: string, units: number) => {
+    const own = (node: string) =>
+      `container="${container}",namespace="${j.namespace}",${node}pod="${j.pod}",resource="${resourceOf(j)}",uid="${j.uid}",unit="integer"`;
+    await w.ksm(name, own(""), j.createdMs, Math.min(j.boundMs, j.deletedMs), () => units);
+    if (j.node) await w.ksm(name, own(`node="${j.node}",`), j.boundMs, j.deletedMs, () => units);
+  };
+  w.put("# TYPE kube_pod_container_resource_requests gauge\n");
+  for (const j of jobs)
+    for (const [ci, units] of j.containers.entries()) await requestSeries("kube_pod_container_resource_requests", j, `c${ci}`, units);
+  w.put("# TYPE kube_pod_init_container_resource_requests gauge\n");
+  for (const j of jobs) if (j.initGpus) await requestSeries("kube_pod_init_container_resource_requests", j, "init-weights", j.initGpus);
+  w.put("# TYPE kube_pod_status_phase gauge\n");
+  for (const j of jobs)
+    for (const phase of ["Pending", "Succeeded", "Failed", "Unknown", "Running"])
+      await w.ksm(
+        "kube_pod_status_phase",
+        `namespace="${j.namespace}",phase="${phase}",pod="${j.pod}",uid="${j.uid}"`,
+        j.createdMs,
+        j.deletedMs,
+        (t) => (phaseAt(j, t) === phase ? 1 : 0),
+        "0",
+        ["container"],
+      );
+}
+
+/** One GPU device (or MIG slice) and who holds it when: dcgm-exporter's series for it. */
+interface DeviceSeries {
+  node: NodeSpec;
+  device: number;
+  segments: DeviceSegment[];
+}
+
+/** dcgm-exporter's series per device, computed once for the whole month. */
+function deviceSeriesOf(g: GeneratedMonth): DeviceSeries[] {
+  const jobsOn = new Map<string, Job[]>();
+  for (const j of g.jobs) if (j.node) (jobsOn.get(j.node) ?? jobsOn.set(j.node, []).get(j.node)!).push(j);
+  const devices: DeviceSeries[] = [];
+  for (const n of g.nodes) {
+    const count = n.mig ? n.mig.slices : n.gpus;
+    for (let d = 0; d < count; d++) {
+      const holders = (jobsOn.get(n.name) ?? []).filter(
+        (j) => d >= j.device && d < j.device + (n.replicas ? 1 : j.units) && j.runEndMs > j.runStartMs,
+      );
+      devices.push({ node: n, device: d, segments: deviceSegments(g, n, d, holders) });
+    }
+  }
+  return devices;
+}
+
+/** A device's dcgm-exporter labels for one segment, with the workload's labels as the scrape config leaves them. */
+function dcgmLabels(g: GeneratedMonth, n: NodeSpec, device: number, seg: DeviceSegment): string {
+  const gpu = n.mig ? Math.floor(device / (n.mig.slices / n.gpus)) : device;
+  const exporterPod = `nvidia-dcgm-exporter-${hexId(n.name, 5)}`;
+  const parts = [
+    `DCGM_FI_DRIVER_VERSION="550.127.05"`,
+    `Hostname="${n.name}"`,
+    `UUID="GPU-${hexId(`${n.name}/${gpu}`)}-${hexId(`${n.name}/${gpu}/u`, 4)}"`,
+    `device="nvidia${gpu}"`,
+    `gpu="${gpu}"`,
+    `modelName="${TYPES[n.instanceType]!.dcgmModel}"`,
+    `pci_bus_id="00000000:${(0x10 + gpu).toString(16).toUpperCase()}:1E.0"`,
+    ...(n.mig ? [`GPU_I_ID="${device % (n.mig.slices / n.gpus)}"`, `GPU_I_PROFILE="${n.mig.profile}"`] : []),
+    ...(seg.vgpu !== undefined ? [`vgpu="${seg.vgpu}"`] : []),
+    `endpoint="gpu-metrics"`,
+    `instance="10.0.9.${10 + g.nodes.indexOf(n)}:9400"`,
+    `job="nvidia-dcgm-exporter"`,
+    `service="nvidia-dcgm-exporter"`,
+  ];
+  const workload = seg.holder ? { namespace: seg.holder.namespace, pod: seg.holder.pod, container: "c0" } : undefined;
+  const exporter = { namespace: "gpu-operator", pod: exporterPod, container: "nvidia-dcgm-exporter" };
+  if (g.dcgm.labels === "honor") {
+    // The workload's labels win; a device no pod holds carries the exporter's own (the target's).
+    const l = workload ?? exporter;
+    parts.push(`container="${l.container}"`, `namespace="${l.namespace}"`, `pod="${l.pod}"`);
+  } else {
+    parts.push(`container="${exporter.container}"`, `namespace="${exporter.namespace}"`, `pod="${exporter.pod}"`);
+    if (workload)
+      parts.push(
+        `exported_container="${workload.container}"`,
+        `exported_namespace="${workload.namespace}"`,
+        `exported_pod="${workload.pod}"`,
+      );
+  }
+  return parts.join(",");
+}
+
+/** DCGM_FI_DEV_GPU_UTIL of every device (0 on MIG slices, which report none) and the MIG slices' engine activity. */
+async function writeDcgmSeries(w: DayFile, g: GeneratedMonth, devices: readonly DeviceSeries[]): Promise<void> {
+  w.put("# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n");
+  for (const { node: n, device, segments } of devices)
+    for (const seg of segments)
+      if (w.live(seg.fromMs, seg.toMs))
+        await w.series("DCGM_FI_DEV_GPU_UTIL", dcgmLabels(g, n, device, seg), seg.fromMs, seg.toMs, n.mig ? () => 0 : seg.value, "0");
+  w.put("# TYPE DCGM_FI_PROF_GR_ENGINE_ACTIVE gauge\n");
+  for (const { node: n, device, segments } of devices)
+    if (n.mig)
+      for (const seg of segments)
+        if (w.live(seg.fromMs, seg.toMs))
+          await w.series("DCGM_FI_PROF_GR_ENGINE_ACTIVE", dcgmLabels(g, n, device, seg), seg.fromMs, seg.toMs, seg.value, "0");
+}
+
 /**
  * Writes the data as OpenMetrics, one file per 24 h from the data start,
  * the form `promtool tsdb create-blocks-from openmetrics` backfills.
@@ -765,246 +1148,17 @@ export async function writeOpenMetricsDays(
   const files: string[] = [];
   const DAY = 24 * 60 * MIN;
   const nodeOf = new Map(g.nodes.map((n) => [n.name, n]));
-  const jobsOn = new Map<string, Job[]>();
-  for (const j of g.jobs) if (j.node) (jobsOn.get(j.node) ?? jobsOn.set(j.node, []).get(j.node)!).push(j);
-  // dcgm-exporter's series per device, computed once for the whole month.
-  const devices: { node: NodeSpec; device: number; segments: DeviceSegment[] }[] = [];
-  for (const n of g.nodes) {
-    const count = n.mig ? n.mig.slices : n.gpus;
-    for (let d = 0; d < count; d++) {
-      const holders = (jobsOn.get(n.name) ?? []).filter(
-        (j) => d >= j.device && d < j.device + (n.replicas ? 1 : j.units) && j.runEndMs > j.runStartMs,
-      );
-      devices.push({ node: n, device: d, segments: deviceSegments(g, n, d, holders) });
-    }
-  }
+  const devices = deviceSeriesOf(g);
   for (let fs = g.dataStartMs, idx = 0; fs < g.dataEndMs; fs += DAY, idx++) {
-    const fe = Math.min(fs + DAY, g.dataEndMs);
     const file = path.join(dir, `day-${String(idx).padStart(3, "0")}.om`);
     const fh = await open(file, "w");
-    let buf: string[] = [];
-    let size = 0;
-    const flush = async () => {
-      if (buf.length) await fh.write(buf.join(""));
-      buf = [];
-      size = 0;
-    };
-    const put = (s: string) => {
-      buf.push(s);
-      size += s.length;
-    };
-    /**
-     * Emits a series at every minute of [from, to) inside this file, then an end marker at `to`.
-     * Prometheus ends a vanished series with a staleness marker (a special NaN) that every
-     * selector skips; promtool cannot write one, so the marker is a stand-in that our queries
-     * treat as "absent" — NaN where they filter or take min/max (requests, node and namespace
-     * labels), 0 for the 0/1 phase and the utilization series, which they only sum: summed,
-     * a 0 adds what an absent sample adds. (A plain NaN reaching a sum fails the metering
-     * loudly — the adapter rejects non-finite values — rather than billing wrong.)
-     */
-    const series = async (
-      name: string,
-      labels: string,
-      from: number,
-      to: number,
-      value: (t: number) => number | string,
-      endMarker: "NaN" | "0" = "NaN",
-    ) => {
-      if (to <= from) return;
-      const s = Math.max(from, fs);
-      const prefix = `${name}{${labels}} `;
-      for (let t = s; t < Math.min(to, fe); t += MIN) if (!inGap(g, t)) put(`${prefix}${value(t)} ${t / 1000}\n`);
-      if (to >= fs && to < fe) put(`${prefix}${endMarker} ${to / 1000}\n`);
-      if (size > 1 << 23) await flush();
-    };
-    /**
-     * A kube-state-metrics series as each replica exports it: cut by the rollout, each
-     * replica's scrape labels added. `own` is the metric's own label set; `targetFills`
-     * lists the target labels Prometheus adds because the metric lacks them (honorLabels).
-     */
-    const ksm = async (
-      name: string,
-      own: string,
-      from: number,
-      to: number,
-      value: (t: number) => number | string,
-      endMarker: "NaN" | "0" = "NaN",
-      targetFills: ("namespace" | "pod" | "container")[] = [],
-    ) => {
-      for (const [era, from2, to2] of [
-        [0, from, Math.min(to, g.ksmOutage.startMs)],
-        [1, Math.max(from, g.ksmOutage.endMs), to],
-      ] as const)
-        for (const r of KSM_REPLICAS[era]!.slice(0, g.ksmReplicas)) {
-          const fills = targetFills.map((l) =>
-            l === "namespace" ? 'namespace="monitoring"' : l === "pod" ? `pod="${r.pod}"` : 'container="kube-state-metrics"',
-          );
-          await series(
-            name,
-            [own, ...fills, `instance="${r.instance}"`, KSM_TARGET].filter(Boolean).join(","),
-            from2,
-            to2,
-            value,
-            endMarker,
-          );
-        }
-    };
-    const live = (from: number, to: number) => from < fe && to >= fs;
-
-    put("# TYPE kube_node_labels gauge\n");
-    for (const n of g.nodes) {
-      if (!live(n.startMs, n.endMs)) continue;
-      const cap =
-        n.labelStyle === "karpenter"
-          ? `label_karpenter_sh_capacity_type="${n.capacity}"`
-          : `label_eks_amazonaws_com_capacity_type="${n.capacity === "spot" ? "SPOT" : "ON_DEMAND"}"`;
-      const group =
-        n.labelStyle === "karpenter" ? `label_karpenter_sh_nodepool="${n.group}"` : `label_eks_amazonaws_com_nodegroup="${n.group}"`;
-      const extra =
-        (n.replicas ? `,label_nvidia_com_gpu_replicas="${n.replicas}"` : "") +
-        (n.mig ? `,label_nvidia_com_mig_config="all-${n.mig.profile}"` : "");
-      const base = `${cap},${group},label_node_kubernetes_io_instance_type="${n.instanceType}",label_topology_kubernetes_io_zone="${n.zone}"${extra}`;
-      if (!n.relabel)
-        await ksm("kube_node_labels", `${base},node="${n.name}"`, n.startMs, n.endMs, () => 1, "NaN", ["namespace", "pod", "container"]);
-      else {
-        const { label, before, after, atMs } = n.relabel;
-        await ksm("kube_node_labels", `${base},${label}="${before}",node="${n.name}"`, n.startMs, atMs, () => 1, "NaN", [
-          "namespace",
-          "pod",
-          "container",
-        ]);
-        await ksm("kube_node_labels", `${base},${label}="${after}",node="${n.name}"`, atMs, n.endMs, () => 1, "NaN", [
-          "namespace",
-          "pod",
-          "container",
-        ]);
-      }
-    }
-    await ksm(
-      "kube_node_labels",
-      `label_node_kubernetes_io_instance_type="m5.2xlarge",label_karpenter_sh_capacity_type="on-demand",label_karpenter_sh_nodepool="system",node="cpu-system-a"`,
-      g.dataStartMs,
-      g.dataEndMs,
-      () => 1,
-      "NaN",
-      ["namespace", "pod", "container"],
-    );
-    put("# TYPE kube_node_status_capacity gauge\n");
-    for (const n of g.nodes) {
-      if (!live(n.startMs, n.endMs)) continue;
-      // MIG mixed strategy: the node advertises no whole GPUs, one resource per MIG profile.
-      const caps: [string, number][] = n.mig
-        ? [
-            ["nvidia_com_gpu", 0],
-            [n.mig.resource, n.mig.slices],
-          ]
-        : [["nvidia_com_gpu", n.gpus * (n.replicas ?? 1)]];
-      for (const [res, v] of caps)
-        await ksm("kube_node_status_capacity", `node="${n.name}",resource="${res}",unit="integer"`, n.startMs, n.endMs, () => v, "NaN", [
-          "namespace",
-          "pod",
-          "container",
-        ]);
-    }
-    put("# TYPE kube_node_info gauge\n");
-    // kube-state-metrics' node info as EKS nodes report it (the reconciliation matches the AWS bill by its instance id).
-    for (const n of g.nodes)
-      if (live(n.startMs, n.endMs))
-        await ksm("kube_node_info", `node="${n.name}",provider_id="${providerIdOf(n)}"`, n.startMs, n.endMs, () => 1, "NaN", [
-          "namespace",
-          "pod",
-          "container",
-        ]);
-    put("# TYPE kube_namespace_labels gauge\n");
-    // Every cluster's own namespaces, exported like the tenants' (no tenant label).
-    for (const ns of ["default", "gpu-operator", "kube-system", "monitoring"])
-      await ksm("kube_namespace_labels", `namespace="${ns}"`, g.dataStartMs, g.dataEndMs, () => 1, "NaN", ["pod", "container"]);
-    for (const ns of g.namespaces)
-      await ksm(
-        "kube_namespace_labels",
-        `${ns.tenantLabel ? `label_tenant="${ns.tenantLabel}",` : ""}namespace="${ns.name}"`,
-        g.dataStartMs,
-        g.dataEndMs,
-        () => 1,
-        "NaN",
-        ["pod", "container"],
-      );
-
-    const jobs = g.jobs.filter((j) => live(j.createdMs, j.deletedMs));
-    const resourceOf = (j: Job) => (j.node ? (nodeOf.get(j.node)!.mig?.resource ?? "nvidia_com_gpu") : "nvidia_com_gpu");
-    /** A request series: no `node` label until the pod is bound, then the node's (a new series). */
-    const requestSeries = async (name: string, j: Job, container: string, units: number) => {
-      const own = (node: string) =>
-        `container="${container}",namespace="${j.namespace}",${node}pod="${j.pod}",resource="${resourceOf(j)}",uid="${j.uid}",unit="integer"`;
-      await ksm(name, own(""), j.createdMs, Math.min(j.boundMs, j.deletedMs), () => units);
-      if (j.node) await ksm(name, own(`node="${j.node}",`), j.boundMs, j.deletedMs, () => units);
-    };
-    put("# TYPE kube_pod_container_resource_requests gauge\n");
-    for (const j of jobs)
-      for (const [ci, units] of j.containers.entries()) await requestSeries("kube_pod_container_resource_requests", j, `c${ci}`, units);
-    put("# TYPE kube_pod_init_container_resource_requests gauge\n");
-    for (const j of jobs) if (j.initGpus) await requestSeries("kube_pod_init_container_resource_requests", j, "init-weights", j.initGpus);
-    put("# TYPE kube_pod_status_phase gauge\n");
-    for (const j of jobs)
-      for (const phase of ["Pending", "Succeeded", "Failed", "Unknown", "Running"])
-        await ksm(
-          "kube_pod_status_phase",
-          `namespace="${j.namespace}",phase="${phase}",pod="${j.pod}",uid="${j.uid}"`,
-          j.createdMs,
-          j.deletedMs,
-          (t) => (phaseAt(j, t) === phase ? 1 : 0),
-          "0",
-          ["container"],
-        );
-
-    const dcgmLabels = (n: NodeSpec, device: number, seg: DeviceSegment) => {
-      const gpu = n.mig ? Math.floor(device / (n.mig.slices / n.gpus)) : device;
-      const exporterPod = `nvidia-dcgm-exporter-${hexId(n.name, 5)}`;
-      const parts = [
-        `DCGM_FI_DRIVER_VERSION="550.127.05"`,
-        `Hostname="${n.name}"`,
-        `UUID="GPU-${hexId(`${n.name}/${gpu}`)}-${hexId(`${n.name}/${gpu}/u`, 4)}"`,
-        `device="nvidia${gpu}"`,
-        `gpu="${gpu}"`,
-        `modelName="${TYPES[n.instanceType]!.dcgmModel}"`,
-        `pci_bus_id="00000000:${(0x10 + gpu).toString(16).toUpperCase()}:1E.0"`,
-        ...(n.mig ? [`GPU_I_ID="${device % (n.mig.slices / n.gpus)}"`, `GPU_I_PROFILE="${n.mig.profile}"`] : []),
-        ...(seg.vgpu !== undefined ? [`vgpu="${seg.vgpu}"`] : []),
-        `endpoint="gpu-metrics"`,
-        `instance="10.0.9.${10 + g.nodes.indexOf(n)}:9400"`,
-        `job="nvidia-dcgm-exporter"`,
-        `service="nvidia-dcgm-exporter"`,
-      ];
-      const workload = seg.holder ? { namespace: seg.holder.namespace, pod: seg.holder.pod, container: "c0" } : undefined;
-      const exporter = { namespace: "gpu-operator", pod: exporterPod, container: "nvidia-dcgm-exporter" };
-      if (g.dcgm.labels === "honor") {
-        // The workload's labels win; a device no pod holds carries the exporter's own (the target's).
-        const l = workload ?? exporter;
-        parts.push(`container="${l.container}"`, `namespace="${l.namespace}"`, `pod="${l.pod}"`);
-      } else {
-        parts.push(`container="${exporter.container}"`, `namespace="${exporter.namespace}"`, `pod="${exporter.pod}"`);
-        if (workload)
-          parts.push(
-            `exported_container="${workload.container}"`,
-            `exported_namespace="${workload.namespace}"`,
-            `exported_pod="${workload.pod}"`,
-          );
-      }
-      return parts.join(",");
-    };
-    put("# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n");
-    for (const { node: n, device, segments } of devices)
-      for (const seg of segments)
-        if (live(seg.fromMs, seg.toMs))
-          await series("DCGM_FI_DEV_GPU_UTIL", dcgmLabels(n, device, seg), seg.fromMs, seg.toMs, n.mig ? () => 0 : seg.value, "0");
-    put("# TYPE DCGM_FI_PROF_GR_ENGINE_ACTIVE gauge\n");
-    for (const { node: n, device, segments } of devices)
-      if (n.mig)
-        for (const seg of segments)
-          if (live(seg.fromMs, seg.toMs))
-            await series("DCGM_FI_PROF_GR_ENGINE_ACTIVE", dcgmLabels(n, device, seg), seg.fromMs, seg.toMs, seg.value, "0");
-    put("# EOF\n");
-    await flush();
+    const w = new DayFile(fh, g, fs, Math.min(fs + DAY, g.dataEndMs));
+    await writeNodeSeries(w, g);
+    await writeNamespaceSeries(w, g);
+    await writePodSeries(w, g, nodeOf);
+    await writeDcgmSeries(w, g, devices);
+    w.put("# EOF\n");
+    await w.flush();
     await fh.close();
     files.push(file);
     // Lets the caller backfill this day while the next one is written.
