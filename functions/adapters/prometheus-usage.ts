@@ -171,6 +171,195 @@ type WindowResult = {
 };
 
 /**
+ * One month's metering queries against one Prometheus: how each query is rendered and asked,
+ * and the windows queried and split so far (for the run's query-window stats).
+ */
+class MonthQueries {
+  queries = 0;
+  readonly queried: QueryWindow[] = [];
+  readonly splitDays = new Set<string>();
+
+  constructor(
+    private readonly client: PrometheusClient,
+    private readonly opts: UsageQueryOptions,
+  ) {}
+
+  private render(name: QueryName, w: QueryWindow): string {
+    const o = this.opts;
+    return renderQuery(
+      o.queries[name],
+      {
+        windowSeconds: windowSeconds(w),
+        dcgmNamespaceLabel: o.dcgmNamespaceLabel,
+        dcgmPodLabel: o.dcgmPodLabel,
+        namespaceMatcher: namespaceMatcher("namespace", w.namespaces),
+        dcgmNamespaceMatcher: namespaceMatcher(o.dcgmNamespaceLabel, w.namespaces),
+      },
+      `${name}.promql`,
+    );
+  }
+
+  /** Evaluates `name` over `w`, 1 s before the window ends; a refusal for size names the query. */
+  ask(name: QueryName, w: QueryWindow): Promise<InstantSample[]> {
+    this.queries++;
+    return this.client.query(this.render(name, w), w.endMs / 1000 - 1).catch((e: unknown) => {
+      throw e instanceof PrometheusQueryTooLargeError ? new RefusedQuery(name, e) : e;
+    });
+  }
+
+  /** `ask` for a query that no split could make smaller: a refusal is final. */
+  async askWhole(name: QueryName, w: QueryWindow): Promise<InstantSample[]> {
+    try {
+      return await this.ask(name, w);
+    } catch (e) {
+      throw e instanceof RefusedQuery ? new QueryWindowTooLargeError(name, w, e.cause) : e;
+    }
+  }
+
+  /** Meters `w`, or, when the engine refuses it, the parts planSplit cuts it into (recursively). */
+  async meterSplitting<T>(w: QueryWindow, byNamespace: boolean, meter: (w: QueryWindow) => Promise<T>): Promise<T[]> {
+    try {
+      const r = await meter(w);
+      this.queried.push(w);
+      return [r];
+    } catch (e) {
+      if (!(e instanceof RefusedQuery)) throw e;
+      return this.meterParts(w, e, byNamespace, meter);
+    }
+  }
+
+  /** The parts of a refused window, each metered (and split again if refused); the refusal stands at the smallest. */
+  async meterParts<T>(w: QueryWindow, refused: RefusedQuery, byNamespace: boolean, meter: (w: QueryWindow) => Promise<T>): Promise<T[]> {
+    this.splitDays.add(w.day);
+    const plan = planSplit(w, { byNamespace });
+    if (plan.kind === "smallest") throw new QueryWindowTooLargeError(refused.query, w, refused.cause);
+    const parts = plan.kind === "split" ? plan.windows : splitByNamespace(w, await this.windowNamespaces(w));
+    const out: T[] = [];
+    for (const part of parts) out.push(...(await this.meterSplitting(part, byNamespace, meter)));
+    return out;
+  }
+
+  private async windowNamespaces(w: QueryWindow): Promise<string[]> {
+    const q = "window-namespaces";
+    return (await this.askWhole(q, w)).map((s) => need(s, "namespace", q));
+  }
+}
+
+/** The pods of one window: the fast path, or the per-tick queries when its guard says so. */
+async function meterPodWindow(mq: MonthQueries, w: QueryWindow): Promise<WindowResult> {
+  // The fast path assumes each pod keeps its node and request for the window, and that one
+  // kube-state-metrics replica saw the whole window; check first.
+  const [requestSamples, coverageSamples] = await Promise.all([mq.ask("pod-gpu-requests", w), mq.ask("ksm-instance-coverage", w)]);
+  const requests = toRequestSeries(requestSamples);
+  const coverage = toReplicaCoverage(coverageSamples);
+  const exceptions = [...fastPathExceptions(requests), ...replicaCoverageExceptions(coverage.replicas, coverage.anyReplicaTicks)];
+  return exceptions.length === 0 ? meterPodsFast(mq, w, requests) : meterPodsPerTick(mq, w);
+}
+
+/** Every pod kept its node and request and one replica saw the window: running and used minutes per pod, joined to the requests. */
+async function meterPodsFast(mq: MonthQueries, w: QueryWindow, requests: PodRequestSeries[]): Promise<WindowResult> {
+  const [running, used] = await Promise.all([mq.ask("pod-running-minutes", w), mq.ask("pod-used-gpu-minutes", w)]);
+  const runningByPod = byPod(running, "pod-running-minutes");
+  const usedByPod = byPod(used, "pod-used-gpu-minutes");
+  const orphans = runningPodsWithoutNode(requests, runningByPod);
+  if (orphans.length)
+    throw new UnattributableSeriesError(
+      `${describeWindow(w)}: pods Running with GPU requests but no node label on them (kube_pod_container_resource_requests without "node"): ${orphans.join(", ")}`,
+    );
+  return {
+    usage: joinPodMinutes(w.day, requests, runningByPod, usedByPod),
+    pods: joinPodUsage(w.day, requests, runningByPod, usedByPod),
+    perTickDays: [],
+  };
+}
+
+/** A pod moved, changed its request or the replicas overlapped: allocated and used minutes merged per tick. */
+async function meterPodsPerTick(mq: MonthQueries, w: QueryWindow): Promise<WindowResult> {
+  const qa = "allocated-gpu-minutes-per-tick";
+  const qu = "used-gpu-minutes-per-tick";
+  const [alloc, used] = await Promise.all([mq.ask(qa, w), mq.ask(qu, w)]);
+  const record = (q: string, s: InstantSample, requestMinutes: number, usedMinutes: number): PodDayRecord => ({
+    day: w.day,
+    namespace: need(s, "namespace", q),
+    pod: need(s, "pod", q),
+    node: need(s, "node", q),
+    resource: need(s, "resource", q),
+    requestMinutes,
+    usedMinutes,
+  });
+  const pods = [...alloc.map((s) => record(qa, s, finite(s, qa), 0)), ...used.map((s) => record(qu, s, 0, finite(s, qu)))];
+  return { usage: namespaceUsageFromPods(pods), pods, perTickDays: [w.day] };
+}
+
+const nodeRecords = (day: string, rows: InstantSample[], q: string): NodeRecord[] =>
+  rows.map((s) => ({
+    day,
+    node: need(s, "node", q),
+    instanceType: s.metric.label_node_kubernetes_io_instance_type ?? "",
+    capacityLabel: s.metric.label_karpenter_sh_capacity_type || s.metric.label_eks_amazonaws_com_capacity_type || "",
+    gpuReplicas: Number(s.metric.label_nvidia_com_gpu_replicas || 1),
+    nodeGroup: s.metric.label_eks_amazonaws_com_nodegroup || s.metric.label_karpenter_sh_nodepool || undefined,
+    zone: s.metric.label_topology_kubernetes_io_zone || undefined,
+    nodeMinutes: finite(s, q),
+  }));
+
+/**
+ * The GPU nodes of one day. Split, node-minutes' "and" is taken per day, not per part: a node
+ * is a GPU node for the day when it had GPU capacity in any part (as over the whole day), and
+ * its label series' minutes are summed over the parts.
+ */
+async function meterNodeDay(mq: MonthQueries, day: QueryWindow): Promise<WindowResult> {
+  const [labelled, providerIds] = await Promise.all([meterNodeMinutes(mq, day), nodeProviderIds(mq, day)]);
+  return { nodes: labelled.map((n) => (providerIds.has(n.node) ? { ...n, providerId: providerIds.get(n.node)! } : n)) };
+}
+
+/** Each GPU node's provider id(s) over the day (several, space-separated, when the name stood for several instances). */
+async function nodeProviderIds(mq: MonthQueries, day: QueryWindow): Promise<Map<string, string>> {
+  const q = "node-instance-ids";
+  const ids = new Map<string, string[]>();
+  // One series per node over a day: a refusal here is not a size the split could help with.
+  for (const s of await mq.askWhole(q, day)) {
+    const node = need(s, "node", q);
+    ids.set(node, [...(ids.get(node) ?? []), need(s, "provider_id", q)]);
+  }
+  return new Map([...ids].map(([node, list]) => [node, [...new Set(list)].sort().join(" ")]));
+}
+
+async function meterNodeMinutes(mq: MonthQueries, day: QueryWindow): Promise<NodeRecord[]> {
+  const q = "node-minutes";
+  let refused: RefusedQuery;
+  try {
+    const nodes = nodeRecords(day.day, await mq.ask(q, day), q);
+    mq.queried.push(day);
+    return nodes;
+  } catch (e) {
+    if (!(e instanceof RefusedQuery)) throw e;
+    refused = e;
+  }
+  const parts = await mq.meterParts(day, refused, false, async (w) => {
+    const [labels, gpus] = await Promise.all([mq.ask("node-label-minutes", w), mq.ask("gpu-nodes", w)]);
+    return { labels, gpus };
+  });
+  const gpuNodes = new Set(parts.flatMap((p) => p.gpus.map((s) => need(s, "node", "gpu-nodes"))));
+  const summed = new Map<string, InstantSample>();
+  for (const p of parts)
+    for (const s of p.labels) {
+      if (!gpuNodes.has(need(s, "node", "node-label-minutes"))) continue;
+      const k = JSON.stringify(Object.entries(s.metric).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      const prev = summed.get(k);
+      if (prev) prev.value += finite(s, "node-label-minutes");
+      else summed.set(k, { metric: s.metric, value: finite(s, "node-label-minutes") });
+    }
+  return nodeRecords(day.day, [...summed.values()], "node-label-minutes");
+}
+
+async function meterTenants(mq: MonthQueries, w: QueryWindow): Promise<WindowResult> {
+  const q = "namespace-tenants";
+  const rows = await mq.ask(q, w);
+  return { namespaces: rows.map((s) => ({ namespace: need(s, "namespace", q), tenantLabel: need(s, "label_tenant", q) })) };
+}
+
+/**
  * Meters one billing month from Prometheus, one billing day per query window.
  * Each query is evaluated 1 s before its window ends with a range of the whole
  * window, so its 1-minute ticks are exactly [start, end): back-to-back windows
@@ -183,191 +372,21 @@ export async function fetchMonthUsage(
   month: BillingMonth,
   opts: UsageQueryOptions,
 ): Promise<MonthUsage & { perTickDays: string[]; queryWindows: QueryWindowStats; queries: number }> {
-  const render = (name: QueryName, w: QueryWindow) =>
-    renderQuery(
-      opts.queries[name],
-      {
-        windowSeconds: windowSeconds(w),
-        dcgmNamespaceLabel: opts.dcgmNamespaceLabel,
-        dcgmPodLabel: opts.dcgmPodLabel,
-        namespaceMatcher: namespaceMatcher("namespace", w.namespaces),
-        dcgmNamespaceMatcher: namespaceMatcher(opts.dcgmNamespaceLabel, w.namespaces),
-      },
-      `${name}.promql`,
-    );
-  let queries = 0;
-  const ask = (name: QueryName, w: QueryWindow): Promise<InstantSample[]> => {
-    queries++;
-    return client.query(render(name, w), w.endMs / 1000 - 1).catch((e: unknown) => {
-      throw e instanceof PrometheusQueryTooLargeError ? new RefusedQuery(name, e) : e;
-    });
-  };
-
-  const queried: QueryWindow[] = [];
-  const splitDays = new Set<string>();
-  /** Meters `w`, or, when the engine refuses it, the parts planSplit cuts it into (recursively). */
-  async function meterSplitting<T>(w: QueryWindow, byNamespace: boolean, meter: (w: QueryWindow) => Promise<T>): Promise<T[]> {
-    try {
-      const r = await meter(w);
-      queried.push(w);
-      return [r];
-    } catch (e) {
-      if (!(e instanceof RefusedQuery)) throw e;
-      return meterParts(w, e, byNamespace, meter);
-    }
-  }
-  /** The parts of a refused window, each metered (and split again if refused); the refusal stands at the smallest. */
-  async function meterParts<T>(
-    w: QueryWindow,
-    refused: RefusedQuery,
-    byNamespace: boolean,
-    meter: (w: QueryWindow) => Promise<T>,
-  ): Promise<T[]> {
-    splitDays.add(w.day);
-    const plan = planSplit(w, { byNamespace });
-    if (plan.kind === "smallest") throw new QueryWindowTooLargeError(refused.query, w, refused.cause);
-    const parts = plan.kind === "split" ? plan.windows : splitByNamespace(w, await windowNamespaces(w));
-    const out: T[] = [];
-    for (const part of parts) out.push(...(await meterSplitting(part, byNamespace, meter)));
-    return out;
-  }
-  async function windowNamespaces(w: QueryWindow): Promise<string[]> {
-    const q = "window-namespaces";
-    try {
-      return (await ask(q, w)).map((s) => need(s, "namespace", q));
-    } catch (e) {
-      throw e instanceof RefusedQuery ? new QueryWindowTooLargeError(q, w, e.cause) : e;
-    }
-  }
-
-  /** The pods of one window: the fast path, or the per-tick queries when its guard says so. */
-  async function meterWindow(w: QueryWindow): Promise<WindowResult> {
-    // The fast path assumes each pod keeps its node and request for the window, and that one
-    // kube-state-metrics replica saw the whole window; check first.
-    const [requestSamples, coverageSamples] = await Promise.all([ask("pod-gpu-requests", w), ask("ksm-instance-coverage", w)]);
-    const requests = toRequestSeries(requestSamples);
-    const coverage = toReplicaCoverage(coverageSamples);
-    const exceptions = [...fastPathExceptions(requests), ...replicaCoverageExceptions(coverage.replicas, coverage.anyReplicaTicks)];
-    if (exceptions.length === 0) {
-      const [running, used] = await Promise.all([ask("pod-running-minutes", w), ask("pod-used-gpu-minutes", w)]);
-      const runningByPod = byPod(running, "pod-running-minutes");
-      const usedByPod = byPod(used, "pod-used-gpu-minutes");
-      const orphans = runningPodsWithoutNode(requests, runningByPod);
-      if (orphans.length)
-        throw new UnattributableSeriesError(
-          `${describeWindow(w)}: pods Running with GPU requests but no node label on them (kube_pod_container_resource_requests without "node"): ${orphans.join(", ")}`,
-        );
-      return {
-        usage: joinPodMinutes(w.day, requests, runningByPod, usedByPod),
-        pods: joinPodUsage(w.day, requests, runningByPod, usedByPod),
-        perTickDays: [],
-      };
-    }
-    const qa = "allocated-gpu-minutes-per-tick";
-    const qu = "used-gpu-minutes-per-tick";
-    const [alloc, used] = await Promise.all([ask(qa, w), ask(qu, w)]);
-    const record = (q: string, s: InstantSample, requestMinutes: number, usedMinutes: number): PodDayRecord => ({
-      day: w.day,
-      namespace: need(s, "namespace", q),
-      pod: need(s, "pod", q),
-      node: need(s, "node", q),
-      resource: need(s, "resource", q),
-      requestMinutes,
-      usedMinutes,
-    });
-    const pods = [...alloc.map((s) => record(qa, s, finite(s, qa), 0)), ...used.map((s) => record(qu, s, 0, finite(s, qu)))];
-    return {
-      usage: namespaceUsageFromPods(pods),
-      pods,
-      perTickDays: [w.day],
-    };
-  }
-
-  const nodeRecords = (day: string, rows: InstantSample[], q: string): NodeRecord[] =>
-    rows.map((s) => ({
-      day,
-      node: need(s, "node", q),
-      instanceType: s.metric.label_node_kubernetes_io_instance_type ?? "",
-      capacityLabel: s.metric.label_karpenter_sh_capacity_type || s.metric.label_eks_amazonaws_com_capacity_type || "",
-      gpuReplicas: Number(s.metric.label_nvidia_com_gpu_replicas || 1),
-      nodeGroup: s.metric.label_eks_amazonaws_com_nodegroup || s.metric.label_karpenter_sh_nodepool || undefined,
-      zone: s.metric.label_topology_kubernetes_io_zone || undefined,
-      nodeMinutes: finite(s, q),
-    }));
-  /**
-   * The GPU nodes of one day. Split, node-minutes' "and" is taken per day, not per part: a node
-   * is a GPU node for the day when it had GPU capacity in any part (as over the whole day), and
-   * its label series' minutes are summed over the parts.
-   */
-  async function meterNodes(day: QueryWindow): Promise<WindowResult> {
-    const [labelled, providerIds] = await Promise.all([meterNodeMinutes(day), nodeProviderIds(day)]);
-    return { nodes: labelled.map((n) => (providerIds.has(n.node) ? { ...n, providerId: providerIds.get(n.node)! } : n)) };
-  }
-  /** Each GPU node's provider id(s) over the day (several, space-separated, when the name stood for several instances). */
-  async function nodeProviderIds(day: QueryWindow): Promise<Map<string, string>> {
-    const q = "node-instance-ids";
-    const ids = new Map<string, string[]>();
-    let rows: InstantSample[];
-    try {
-      rows = await ask(q, day);
-    } catch (e) {
-      // One series per node over a day: a refusal here is not a size the split could help with.
-      throw e instanceof RefusedQuery ? new QueryWindowTooLargeError(q, day, e.cause) : e;
-    }
-    for (const s of rows) {
-      const node = need(s, "node", q);
-      ids.set(node, [...(ids.get(node) ?? []), need(s, "provider_id", q)]);
-    }
-    return new Map([...ids].map(([node, list]) => [node, [...new Set(list)].sort().join(" ")]));
-  }
-  async function meterNodeMinutes(day: QueryWindow): Promise<NodeRecord[]> {
-    const q = "node-minutes";
-    let refused: RefusedQuery;
-    try {
-      const nodes = nodeRecords(day.day, await ask(q, day), q);
-      queried.push(day);
-      return nodes;
-    } catch (e) {
-      if (!(e instanceof RefusedQuery)) throw e;
-      refused = e;
-    }
-    const parts = await meterParts(day, refused, false, async (w) => {
-      const [labels, gpus] = await Promise.all([ask("node-label-minutes", w), ask("gpu-nodes", w)]);
-      return { labels, gpus };
-    });
-    const gpuNodes = new Set(parts.flatMap((p) => p.gpus.map((s) => need(s, "node", "gpu-nodes"))));
-    const summed = new Map<string, InstantSample>();
-    for (const p of parts)
-      for (const s of p.labels) {
-        if (!gpuNodes.has(need(s, "node", "node-label-minutes"))) continue;
-        const k = JSON.stringify(Object.entries(s.metric).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-        const prev = summed.get(k);
-        if (prev) prev.value += finite(s, "node-label-minutes");
-        else summed.set(k, { metric: s.metric, value: finite(s, "node-label-minutes") });
-      }
-    return nodeRecords(day.day, [...summed.values()], "node-label-minutes");
-  }
-
-  async function meterTenants(w: QueryWindow): Promise<WindowResult> {
-    const q = "namespace-tenants";
-    const rows = await ask(q, w);
-    return { namespaces: rows.map((s) => ({ namespace: need(s, "namespace", q), tenantLabel: need(s, "label_tenant", q) })) };
-  }
-
+  const mq = new MonthQueries(client, opts);
   const tasks: (() => Promise<WindowResult[]>)[] = [];
   for (const day of month.days) {
     const w: QueryWindow = { day: day.day, startMs: day.startMs, endMs: day.endMs };
-    tasks.push(() => meterSplitting(w, true, meterWindow));
-    tasks.push(async () => [await meterNodes(w)]);
-    tasks.push(() => meterSplitting(w, false, meterTenants));
+    tasks.push(() => mq.meterSplitting(w, true, (part) => meterPodWindow(mq, part)));
+    tasks.push(async () => [await meterNodeDay(mq, w)]);
+    tasks.push(() => mq.meterSplitting(w, false, (part) => meterTenants(mq, part)));
   }
   let done = 0;
   const parts = (await runBounded(tasks, opts.concurrency, () => opts.onProgress?.(++done, tasks.length))).flat();
   return {
     ...mergeUsage(parts),
     perTickDays: [...new Set(parts.flatMap((p) => p.perTickDays ?? []))].sort(),
-    queryWindows: queryWindowStats(month.days.length, queried, splitDays),
-    queries,
+    queryWindows: queryWindowStats(month.days.length, mq.queried, mq.splitDays),
+    queries: mq.queries,
   };
 }
 
