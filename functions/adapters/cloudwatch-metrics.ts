@@ -1,5 +1,7 @@
 import { PutMetricDataCommand, StandardUnit, type CloudWatchClient, type MetricDatum } from "@aws-sdk/client-cloudwatch";
 import type { QuotaMetrics, TenantMetric } from "../quota/quota-ports.js";
+import type { CompletenessMetric } from "../metering/check-month-complete.js";
+import { MANIFEST_MISSING_METRIC } from "../core/month-completeness.js";
 
 /** PutMetricData accepts at most 1000 data points per call (and 1 MB); our datums are tiny, so the count is the limit that binds. */
 export const MAX_DATUMS_PER_CALL = 1000;
@@ -26,6 +28,20 @@ export function cloudWatchQuotaMetrics(client: CloudWatchClient, namespace: stri
         calls++;
       }
       return calls;
+    },
+  };
+}
+
+/** Publishes the month-completeness metric (MonthManifestMissing) the missing-month alarm watches. */
+export function cloudWatchCompletenessMetric(client: CloudWatchClient, namespace: string): CompletenessMetric {
+  return {
+    async publish(value, at) {
+      await client.send(
+        new PutMetricDataCommand({
+          Namespace: namespace,
+          MetricData: [{ MetricName: MANIFEST_MISSING_METRIC, Value: value, Unit: "Count", Timestamp: at }],
+        }),
+      );
     },
   };
 }

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import os from "node:os";
 import { LambdaClient } from "@aws-sdk/client-lambda";
-import { invokeRemoteRerun } from "../adapters/lambda-rerun.js";
+import { invokeRemoteRerun } from "../adapters/lambda-invoke.js";
 import { describeIssues } from "../core/config.js";
 import { localSink, s3Sink } from "../adapters/dataset-sink.js";
 import type { DatasetSink } from "../metering/metering-ports.js";

@@ -1,15 +1,13 @@
 import { z } from "zod";
-import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { CloudWatchClient, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
+import { S3Client } from "@aws-sdk/client-s3";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { previousMonth } from "../core/month.js";
 import { KEY_PART_ID } from "../core/key-part.js";
-import { MANIFEST_FILE } from "../core/dataset.js";
-import { decideMonthComplete, MANIFEST_MISSING_METRIC } from "../core/month-completeness.js";
-import { monthDir, stageObjectKey } from "../adapters/dataset-sink.js";
-import { STAGE_MANIFEST_FILE } from "../core/cluster-stage.js";
 import { EventMonth, parseFunctionEnv, parseEvent } from "./handler-env.js";
-import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
+import { checkMonthComplete } from "../metering/check-month-complete.js";
+import { s3MonthManifests } from "../adapters/s3-month-manifests.js";
+import { cloudWatchCompletenessMetric } from "../adapters/cloudwatch-metrics.js";
 import { systemClock, type Clock } from "../core/clock.js";
 
 export const ManifestCheckEnvSchema = z.object({
@@ -41,20 +39,9 @@ export function buildManifestCheckDeps(env: Record<string, string | undefined>):
   };
 }
 
-async function exists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
-  try {
-    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch (e) {
-    if (isS3NotFound(e)) return false;
-    throw e; // access denied or S3 down is not "the month is missing"
-  }
-}
-
 /**
  * Publishes MonthManifestMissing = 1 when the month has no manifest (the alarm
- * fires), 0 when it has. A failure to look (S3 or CloudWatch unavailable)
- * throws: the function's error alarm fires instead of a false "complete".
+ * fires), 0 when it has (checkMonthComplete); logs the decision and its reason.
  */
 export function makeManifestCheckHandler(
   getDeps: () => ManifestCheckDeps,
@@ -65,26 +52,12 @@ export function makeManifestCheckHandler(
     const ev = parseEvent(ManifestCheckEventSchema, event);
     const { s3, cloudwatch, env } = getDeps();
     const month = ev.month ?? previousMonth(clock(), env.BILLING_TIME_ZONE);
-    const prefix = trimKeyPrefix(env.DATA_PREFIX);
-    const key = `${prefix ? `${prefix}/` : ""}${monthDir(month)}/${MANIFEST_FILE}`;
-    const present = await exists(s3, env.DATA_BUCKET, key);
-    const stages =
-      !present && env.CLUSTER_IDS
-        ? Object.fromEntries(
-            await Promise.all(
-              env.CLUSTER_IDS.split(",").map(
-                async (c) =>
-                  [c, await exists(s3, env.DATA_BUCKET, stageObjectKey(env.DATA_PREFIX, month, c, STAGE_MANIFEST_FILE))] as const,
-              ),
-            ),
-          )
-        : undefined;
-    const decision = decideMonthComplete(month, { [key]: present }, stages);
-    await cloudwatch.send(
-      new PutMetricDataCommand({
-        Namespace: env.METRICS_NAMESPACE,
-        MetricData: [{ MetricName: MANIFEST_MISSING_METRIC, Value: decision.metricValue, Unit: "Count", Timestamp: clock() }],
-      }),
+    const decision = await checkMonthComplete(
+      month,
+      env.CLUSTER_IDS?.split(","),
+      s3MonthManifests(s3, env.DATA_BUCKET, env.DATA_PREFIX),
+      cloudWatchCompletenessMetric(cloudwatch, env.METRICS_NAMESPACE),
+      clock(),
     );
     if (decision.complete) logger.info(decision.reason, { month });
     else logger.error(decision.reason, { month, missing: decision.missing });

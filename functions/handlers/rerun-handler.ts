@@ -1,10 +1,11 @@
 import { z } from "zod";
 import { S3Client } from "@aws-sdk/client-s3";
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { lambdaDeliver } from "../adapters/lambda-invoke.js";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { s3RerunStore } from "../adapters/rerun-records.js";
 import { buildMeterDeps, MeterEnvSchema } from "./meter-handler.js";
-import { RerunRequestSchema, type DeliverFn, type RerunDeps } from "../metering/rerun-month.js";
+import { RerunRequestSchema, type RerunDeps } from "../metering/rerun-month.js";
 import { parseFunctionEnv, parseEvent } from "./handler-env.js";
 import { failureFields } from "../core/errors.js";
 import type { Config } from "../config/config-schema.js";
@@ -14,25 +15,6 @@ import { systemClock, type Clock } from "../core/clock.js";
 interface Built {
   cfg: Config;
   deps: PrometheusWired<RerunDeps>;
-}
-
-/**
- * Delivery through the deployed monthly (report + deliver) function, when the
- * stack wired one in (MONTHLY_FUNCTION_NAME). Asynchronous: the monthly
- * function has its own retries and dead-letter queue; its own idempotency
- * decides what `resend` means.
- */
-export function lambdaDeliver(lambda: LambdaClient, functionName: string): DeliverFn {
-  return async (req) => {
-    const r = await lambda.send(
-      new InvokeCommand({
-        FunctionName: functionName,
-        InvocationType: "Event",
-        Payload: Buffer.from(JSON.stringify({ source: "gpu-billing.rerun", ...req })),
-      }),
-    );
-    return { status: "requested", detail: { functionName, statusCode: r.StatusCode } };
-  };
 }
 
 /** The meter function's environment (the re-run meters the same way), plus the monthly function to deliver through. */
