@@ -1,6 +1,7 @@
 import type { CoreV1Api, V1Node, V1Pod } from "@kubernetes/client-node";
 import { JSON_PATCH, kubernetesCall } from "./kubernetes-client.js";
 import { KARPENTER_NODEPOOL_LABEL, RECLAIM_TAINT, type CapacityType, type NodeInfo, type PodInfo } from "../controller/snapshot.js";
+import { instanceIdOf } from "../core/reconciliation.js";
 
 /** Marks that *we* cordoned the node, so releasing it never uncordons a node an operator cordoned. */
 export const CORDONED_BY_US = "gpu-billing.io/cordoned-by-reclaim";
@@ -14,14 +15,11 @@ function capacityTypeOf(labels: Record<string, string>): CapacityType | undefine
   return v === "spot" ? "spot" : v === "on_demand" || v === "on-demand" ? "on-demand" : undefined;
 }
 
-/** `aws:///us-east-1a/i-0abc` → `i-0abc`. */
-export const instanceIdOf = (providerId: string | undefined) => providerId?.match(/(i-[0-9a-f]+)$/)?.[1];
-
 export function toNodeInfo(n: V1Node): NodeInfo {
   const labels = n.metadata?.labels ?? {};
   return {
     name: n.metadata!.name!,
-    instanceId: instanceIdOf(n.spec?.providerID),
+    instanceId: n.spec?.providerID ? instanceIdOf(n.spec.providerID) : undefined,
     nodeGroup: labels[NODEGROUP_LABEL],
     capacityType: capacityTypeOf(labels),
     createdAtMs: new Date(n.metadata?.creationTimestamp ?? 0).getTime(),

@@ -15,7 +15,6 @@ export const WORKLOAD_CLASS_THRESHOLDS = {
   batch: { scaleOutAt: 85, scaleInAt: 40 },
   interactive: { scaleOutAt: 60, scaleInAt: 25 },
 } as const;
-export type WorkloadClass = keyof typeof WORKLOAD_CLASS_THRESHOLDS;
 
 const cronString = z.string().refine(
   (s) => {
