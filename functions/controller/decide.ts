@@ -1056,13 +1056,6 @@ export function planController(snap: Snapshot, policy: ControllerPolicy, state: 
  * After the taint: the same node, the pods seen now. Any change (a pod
  * scheduled in the gap, a GPU that woke up) aborts the reclaim.
  */
-export function recheckAfterTaint(
-  node: NodeInfo,
-  podsOnNode: PodInfo[],
-  snap: Pick<Snapshot, "metrics">,
-  policy: ControllerPolicy,
-  now: Date,
-): IdleVerdict {
+export const recheckAfterTaint: typeof assessNodeIdle = (node, podsOnNode, snap, policy, now) =>
   // The taint itself makes the node unschedulable; the verdict is about pods and GPUs.
-  return assessNodeIdle({ ...node, unschedulable: false }, podsOnNode, snap, policy, now);
-}
+  assessNodeIdle({ ...node, unschedulable: false }, podsOnNode, snap, policy, now);
