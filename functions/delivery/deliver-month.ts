@@ -10,11 +10,10 @@ import { renderEmail, type DeliveryKind, type EmailLink } from "../report/email-
 import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../report/delivery-plan.js";
 import { labels } from "../report/i18n.js";
 import { buildMimeMessage, type MimeAttachment } from "./mime.js";
-import { isRetryableSendError, type LinkStore, type PresignedLink, type RawSender } from "./ses-sender.js";
-import type { DeliveryLedger } from "./delivery-ledger.js";
-import type { DatasetSource } from "./dataset-source.js";
+import type { DatasetSource, DeliveryLedger, LinkStore, PresignedLink, RawSender } from "./delivery-ports.js";
+import { linksEnd, linksExpiryWarning } from "./link-expiry.js";
 import { DEFAULT_TEMPLATES_DIR, loadEmailTemplate } from "./templates.js";
-import { BadInputError } from "../core/errors.js";
+import { BadInputError, errorKind } from "../core/errors.js";
 import type { Language } from "../core/language.js";
 
 export interface ReportFile {
@@ -330,7 +329,8 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
             });
             break;
           } catch (e) {
-            if (attempts >= maxAttempts || !isRetryableSendError(e)) throw e;
+            // Only a provider that is down or throttling is worth another try; a rejected message fails the same way again.
+            if (attempts >= maxAttempts || errorKind(e) !== "unavailable") throw e;
             await sleep(backoffMs(attempts, opts.backoffBaseMs ?? 500, 20_000, random));
           }
         }
@@ -343,28 +343,6 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
     }
   }
   return report;
-}
-
-/**
- * Links that die before the configured lifetime: recipients would find dead links days
- * before the date they were promised, so the operator is told how to sign for longer.
- */
-export function linksExpiryWarning(links: PresignedLink[], now: Date, linkExpiryDays: number, what: string): string | undefined {
-  const wanted = now.getTime() + linkExpiryDays * 86400_000;
-  const fix = 'sign them with long-lived credentials (LINK_SIGNING_SECRET_ID; deployed: gpuBilling.reports.linkSigner "iam-user")';
-  const end = linksEnd(links);
-  if (end === "unknown")
-    return `${what}: download links were signed with temporary credentials and may stop working within hours, not after reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
-  if (end && end.getTime() < wanted - 60_000)
-    return `${what}: download links stop working at ${end.toISOString()} when the signing credentials expire, before reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
-  return undefined;
-}
-
-/** When a message's links stop working: the first to die; "unknown" when any was signed with temporary credentials of unknown lifetime. */
-export function linksEnd(links: PresignedLink[]): Date | "unknown" | undefined {
-  if (!links.length) return undefined;
-  if (links.some((l) => !l.expiresAt)) return "unknown";
-  return new Date(Math.min(...links.map((l) => l.expiresAt!.getTime())));
 }
 
 /** One line per outcome, then the gaps: what an operator reads after a run. */
