@@ -11,7 +11,7 @@ import { EKSClient } from "@aws-sdk/client-eks";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { loadQueries } from "../adapters/query-files.js";
 import { s3QuotaStateStore } from "../adapters/quota-state-store.js";
-import { sesAlertMailer } from "../adapters/ses-alert-mailer.js";
+import { sesAlertMailer } from "../adapters/ses-email.js";
 import { snsAlertPublisher } from "../adapters/sns-alert-publisher.js";
 import { cloudWatchQuotaMetrics } from "../adapters/cloudwatch-metrics.js";
 import { loadAlertTemplates } from "../adapters/quota-templates.js";

@@ -3,7 +3,7 @@ import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { D } from "../../functions/core/decimal.js";
 import { PrometheusUnavailableError } from "../../functions/adapters/prometheus-client.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
-import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
+import { sesAlertMailer } from "../../functions/adapters/ses-email.js";
 import type { AlertMailer } from "../../functions/quota/quota-ports.js";
 import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
