@@ -8,6 +8,7 @@ import { localDatasetSource, s3DatasetSource } from "../adapters/dataset-source.
 import { localLedger, s3Ledger } from "../adapters/delivery-ledger.js";
 import { s3LinkStore } from "../adapters/s3-link-store.js";
 import { sesRawSender } from "../adapters/ses-email.js";
+import { emailTemplateFiles } from "../adapters/template-files.js";
 import { linkSigningClient } from "../wiring/link-signing-client.js";
 import type { DatasetSource, DeliveryLedger, LinkStore, RawSender } from "../delivery/delivery-ports.js";
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
@@ -85,6 +86,7 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
         links,
         outDir: values.send ? undefined : reportsDir,
         fontDir: values["font-dir"] ?? env.FONT_DIR,
+        templates: emailTemplateFiles(),
         now: () => now,
       },
       values.send ? reportsCfg : cfg,

@@ -10,9 +10,8 @@ import { renderEmail, type DeliveryKind, type EmailLink } from "../report/email-
 import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../report/delivery-plan.js";
 import { labels } from "../report/i18n.js";
 import { buildMimeMessage, type MimeAttachment } from "./mime.js";
-import type { DatasetSource, DeliveryLedger, LinkStore, PresignedLink, RawSender } from "./delivery-ports.js";
+import type { DatasetSource, DeliveryLedger, EmailTemplates, LinkStore, PresignedLink, RawSender } from "./delivery-ports.js";
 import { linksEnd, linksExpiryWarning } from "./link-expiry.js";
-import { DEFAULT_TEMPLATES_DIR, loadEmailTemplate } from "./templates.js";
 import { BadInputError, errorKind } from "../core/errors.js";
 import type { Language } from "../core/language.js";
 
@@ -110,7 +109,7 @@ export interface DeliverDeps {
   links?: LinkStore;
   outDir?: string;
   fontDir?: string;
-  templatesDir?: string;
+  templates: EmailTemplates;
   now: () => Date;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -152,7 +151,6 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
 
   const ds = await deps.source.read(month);
   const reports = monthReports(ds, cfg, lang, deps.fontDir);
-  const templatesDir = deps.templatesDir ?? DEFAULT_TEMPLATES_DIR;
   const planned = planDeliveries(cfg);
   const unknown = (opts.tenants ?? []).filter((t) => !cfg.tenants.some((c) => c.id === t));
   if (unknown.length) throw new DeliveryConfigError(`tenants: unknown tenant id(s) ${unknown.join(", ")}`);
@@ -191,7 +189,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
   const expirySeconds = rc.linkExpiryDays * 86400;
 
   for (const msg of plan.messages) {
-    const tpl = await loadEmailTemplate(templatesDir, lang, msg.kind);
+    const tpl = await deps.templates(lang, msg.kind);
     const contentHash = deliveryContentHash(ds.manifestSha256, msg.kind, msg.scope, lang);
 
     /** Builds the message; big attachments become presigned links (uploaded once per file). */

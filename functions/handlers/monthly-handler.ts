@@ -12,6 +12,7 @@ import { s3DatasetSource } from "../adapters/dataset-source.js";
 import { s3Ledger } from "../adapters/delivery-ledger.js";
 import { s3LinkStore } from "../adapters/s3-link-store.js";
 import { sesRawSender } from "../adapters/ses-email.js";
+import { emailTemplateFiles } from "../adapters/template-files.js";
 import { linkSigningClient } from "../wiring/link-signing-client.js";
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
@@ -91,7 +92,7 @@ export function buildMonthlyDeps(
       links: s3LinkStore(s3, e.DATA_BUCKET, e.DATA_PREFIX, { signer }),
       sender: sesRawSender(ses, cfg.reports.from),
       fontDir: e.FONT_DIR,
-      templatesDir: e.TEMPLATES_DIR,
+      templates: emailTemplateFiles(e.TEMPLATES_DIR),
     },
   };
 }

@@ -14,7 +14,7 @@ import { s3QuotaStateStore } from "../adapters/quota-state-store.js";
 import { sesAlertMailer } from "../adapters/ses-email.js";
 import { snsAlertPublisher } from "../adapters/sns-alert-publisher.js";
 import { cloudWatchQuotaMetrics } from "../adapters/cloudwatch-metrics.js";
-import { loadAlertTemplates } from "../adapters/quota-templates.js";
+import { loadAlertTemplates } from "../adapters/template-files.js";
 import { describeClusterAccess, eksTokenProvider } from "../adapters/eks-auth.js";
 import { kubernetesApis, type KubernetesApis } from "../adapters/kubernetes-client.js";
 import { kubernetesKueueQueues, kubernetesQuotaEnforcer } from "../adapters/kubernetes-quota.js";

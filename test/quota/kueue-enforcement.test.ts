@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
 import { sesAlertMailer } from "../../functions/adapters/ses-email.js";
-import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
+import { loadAlertTemplates } from "../../functions/adapters/template-files.js";
 import {
   BLOCK_QUOTA_NAME,
   HOLD_ANNOTATION,

@@ -5,7 +5,7 @@ import { PrometheusUnavailableError } from "../../functions/adapters/prometheus-
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
 import { sesAlertMailer } from "../../functions/adapters/ses-email.js";
 import type { AlertMailer } from "../../functions/quota/quota-ports.js";
-import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
+import { loadAlertTemplates } from "../../functions/adapters/template-files.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";
 import type { QuotaUsageInput } from "../../functions/quota/evaluate-quota.js";

@@ -26,7 +26,7 @@ import { createPrometheusClient } from "../../functions/adapters/prometheus-clie
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
 import { sesAlertMailer } from "../../functions/adapters/ses-email.js";
-import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
+import { loadAlertTemplates } from "../../functions/adapters/template-files.js";
 
 import { currentMonth } from "../../functions/core/month.js";
 import { runQuotaCheck, type QuotaCheckReport } from "../../functions/quota/run-quota-check.js";

@@ -11,6 +11,7 @@ import { localDatasetSource } from "../../functions/adapters/dataset-source.js";
 import { localLedger } from "../../functions/adapters/delivery-ledger.js";
 import { s3LinkStore } from "../../functions/adapters/s3-link-store.js";
 import { sesRawSender } from "../../functions/adapters/ses-email.js";
+import { emailTemplateFiles } from "../../functions/adapters/template-files.js";
 import { linkSigningClient } from "../../functions/wiring/link-signing-client.js";
 import { credentialsFromSecret } from "../../functions/adapters/secrets-manager.js";
 import { buildMonthlyDeps } from "../../functions/handlers/monthly-handler.js";
@@ -147,6 +148,7 @@ describe("given a month whose finance attachments go as links (local S3 and SES 
         ledger: localLedger(fresh),
         sender: sesRawSender(ses.client, cfg.reports!.from!),
         links: s3LinkStore(s3.client, "reports", "cb", { signer, now: () => NOW }),
+        templates: emailTemplateFiles(),
         now: () => NOW,
         sleep: async () => undefined,
       },
