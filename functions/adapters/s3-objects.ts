@@ -8,9 +8,13 @@ export function trimKeyPrefix(prefix: string): string {
   return prefix.replace(/^\/+|\/+$/g, "");
 }
 
-/** `<prefix>/<part>/<part>…`: the prefix trimmed, and left out at the bucket root so no key starts with '/'. */
+/**
+ * `<prefix>/<part>/<part>…`: the prefix trimmed, and left out at the bucket root so no key starts
+ * with '/'. The parts are kept as given: an empty last part names a "directory" (`…/month=2026-10/`).
+ */
 export function s3Key(prefix: string, ...parts: string[]): string {
-  return [trimKeyPrefix(prefix), ...parts].filter((p) => p !== "").join("/");
+  const p = trimKeyPrefix(prefix);
+  return (p ? [p, ...parts] : parts).join("/");
 }
 
 /**

@@ -9,7 +9,7 @@ import { decideMonthComplete, MANIFEST_MISSING_METRIC } from "../core/month-comp
 import { monthDir, stageObjectKey } from "../adapters/dataset-sink.js";
 import { STAGE_MANIFEST_FILE } from "../core/cluster-stage.js";
 import { EventMonth, parseFunctionEnv, parseEvent } from "./handler-env.js";
-import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
+import { isS3NotFound, s3Key } from "../adapters/s3-objects.js";
 import { systemClock, type Clock } from "../core/clock.js";
 
 export const ManifestCheckEnvSchema = z.object({
@@ -65,8 +65,7 @@ export function makeManifestCheckHandler(
     const ev = parseEvent(ManifestCheckEventSchema, event);
     const { s3, cloudwatch, env } = getDeps();
     const month = ev.month ?? previousMonth(clock(), env.BILLING_TIME_ZONE);
-    const prefix = trimKeyPrefix(env.DATA_PREFIX);
-    const key = `${prefix ? `${prefix}/` : ""}${monthDir(month)}/${MANIFEST_FILE}`;
+    const key = s3Key(env.DATA_PREFIX, monthDir(month), MANIFEST_FILE);
     const present = await exists(s3, env.DATA_BUCKET, key);
     const stages =
       !present && env.CLUSTER_IDS

@@ -53,6 +53,7 @@ describe("s3-objects", () => {
     expect(s3Key("", "deliveries/")).toBe("deliveries/");
     expect(s3Key("/", "day=2026-10-01", "run.jsonl")).toBe("day=2026-10-01/run.jsonl");
     expect(s3Key("a/b")).toBe("a/b");
+    expect(s3Key("cb", "month=2026-10", "")).toBe("cb/month=2026-10/");
   });
 
   it("given an existing key, when it is created again with If-None-Match, then the error counts as a lost conditional write", async () => {
