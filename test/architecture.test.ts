@@ -119,6 +119,10 @@ const STILL_TAKING_NOW_MS: string[] = [];
 /** Files that still assert non-null (`x!`) a field of a controller decision, which its union member carries. */
 const STILL_ASSERTING_DECISION_FIELDS: string[] = [];
 
+/** The folders that define ports and decisions, and the ones above them that they must never import. */
+const CAPABILITIES_AND_CORE = ["core", "metering", "quota", "report", "delivery", "export", "controller", "doctor", "reconcile"];
+const ABOVE_CAPABILITIES = ["adapters", "wiring", "config", "handlers", "cli"];
+
 /** A parameter (or object-literal field) named nowMs: after "(" or "," and before ":" or "?:". */
 const NOW_MS_PARAMETER = /[(,]\s*nowMs\??\s*:/;
 /** `d.node!`, `d.desiredTo!`…: the fields the controller's decisions used to carry as optionals. */
@@ -190,6 +194,19 @@ describe("architecture", () => {
     expect(NOW_MS_PARAMETER.test("const nowMs = now.getTime();")).toBe(false);
     expect(DECISION_FIELD_ASSERTION.test("deps.releaseNode(d.node!)")).toBe(true);
     expect(DECISION_FIELD_ASSERTION.test("deps.releaseNode(d.node)")).toBe(false);
+  });
+
+  it("given the capabilities and core, when their imports are listed, then none reaches an adapter, wiring, the composed config or a composition root", () => {
+    const below = (path: string) => CAPABILITIES_AND_CORE.includes(functionsFolder(path) ?? "");
+    const upward = edges.filter((e) => below(e.from) && ABOVE_CAPABILITIES.includes(functionsFolder(e.to) ?? ""));
+    expect(upward.map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
+  });
+
+  it("given the capabilities and core, when their sources are read, then none loads the AWS SDK (outside systems come in through ports)", () => {
+    const sdk = /\bfrom\s+["']@(?:aws-sdk|smithy)\/|import\(\s*["']@(?:aws-sdk|smithy)\//;
+    expect(sdk.test('import { S3Client } from "@aws-sdk/client-s3";')).toBe(true);
+    const files = productSources().filter((f) => CAPABILITIES_AND_CORE.includes(functionsFolder(f.path) ?? "") && sdk.test(f.text));
+    expect(files.map((f) => f.path)).toEqual([]);
   });
 
   it("given the product sources under functions/ and infra/, when their imports are listed, then none reaches test/", () => {

@@ -8,7 +8,7 @@ import type { ControllerAuditSource } from "../metering/meter-month.js";
 import { TZDate } from "@date-fns/tz";
 import type { Decision, ReasonCode } from "../controller/decide.js";
 import type { ControllerRecord, OutcomeCode, OutcomeStatus } from "../controller/run-controller.js";
-import { trimKeyPrefix } from "./s3-objects.js";
+import { isS3PreconditionFailed, s3Key, trimKeyPrefix } from "./s3-objects.js";
 
 /**
  * One line of the audit log: a decision of any kind, flat, as Athena and people read it. The
@@ -58,7 +58,7 @@ export function auditObjectKey(prefix: string, timeZone: string, runAtMs: number
     .toISOString()
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
-  return [trimKeyPrefix(prefix), `day=${auditDay(runAtMs, timeZone)}`, `${stamp}-${runId}.jsonl`].filter((p) => p !== "").join("/");
+  return s3Key(prefix, `day=${auditDay(runAtMs, timeZone)}`, `${stamp}-${runId}.jsonl`);
 }
 
 export const auditObjectBody = (records: AuditRecord[]) => records.map((r) => JSON.stringify(r)).join("\n") + "\n";
@@ -85,8 +85,7 @@ export async function writeAuditLog(
   try {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/x-ndjson", IfNoneMatch: "*" }));
   } catch (e) {
-    const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (!(err.name === "PreconditionFailed" || err.$metadata?.httpStatusCode === 412)) throw e;
+    if (!isS3PreconditionFailed(e)) throw e;
   }
   return key;
 }

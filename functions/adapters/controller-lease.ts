@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { normalizeState, type ControllerState } from "../controller/snapshot.js";
 import { UnavailableError } from "../core/errors.js";
-import { isS3NotFound } from "./s3-objects.js";
+import { isS3NotFound, isS3PreconditionFailed } from "./s3-objects.js";
 
 /**
  * The controller's lease and its memory in ONE S3 object, every write
@@ -31,16 +31,6 @@ export class LeaseLostError extends UnavailableError {
     this.name = "LeaseLostError";
   }
 }
-
-const isPreconditionFailure = (e: unknown) => {
-  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return (
-    err.name === "PreconditionFailed" ||
-    err.name === "ConditionalRequestConflict" ||
-    err.$metadata?.httpStatusCode === 412 ||
-    err.$metadata?.httpStatusCode === 409
-  );
-};
 
 export class ControllerLease {
   constructor(
@@ -75,7 +65,7 @@ export class ControllerLease {
       );
       return r.ETag;
     } catch (e) {
-      if (isPreconditionFailure(e)) return undefined;
+      if (isS3PreconditionFailed(e)) return undefined;
       throw e;
     }
   }

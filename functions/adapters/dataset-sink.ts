@@ -6,7 +6,7 @@ import { parseMonth } from "../core/month.js";
 import { KEY_PART_ID } from "../core/key-part.js";
 import { STAGE_MANIFEST_FILE, STAGE_USAGE_FILE } from "../core/cluster-stage.js";
 import type { ClusterStaging, DatasetSink } from "../metering/metering-ports.js";
-import { isS3NotFound, trimKeyPrefix } from "./s3-objects.js";
+import { isS3NotFound, s3Key, trimKeyPrefix } from "./s3-objects.js";
 
 /** The cluster id becomes a path part: the config's pattern is checked again here, at the boundary. */
 export function clusterDir(cluster: string): string {
@@ -46,13 +46,11 @@ export function localStaging(root: string): ClusterStaging {
 
 /** S3 key of one file of a cluster's stage: `<prefix>/staging/month=YYYY-MM/cluster=<id>/<name>`. */
 export function stageObjectKey(prefix: string, month: string, cluster: string, name: string): string {
-  const p = trimKeyPrefix(prefix);
-  return `${p ? `${p}/` : ""}staging/${monthDir(month)}/${clusterDir(cluster)}/${name}`;
+  return s3Key(prefix, "staging", monthDir(month), clusterDir(cluster), name);
 }
 
 /** S3 staging: the stage's manifest is deleted first and put last, like a month's. */
 export function s3Staging(client: S3Client, bucket: string, prefix = ""): ClusterStaging {
-  const p = trimKeyPrefix(prefix);
   const key = (month: string, cluster: string, name: string) => stageObjectKey(prefix, month, cluster, name);
   const get = async (Key: string) => {
     try {
@@ -64,7 +62,7 @@ export function s3Staging(client: S3Client, bucket: string, prefix = ""): Cluste
     }
   };
   return {
-    location: `s3://${bucket}/${p ? `${p}/` : ""}staging`,
+    location: `s3://${bucket}/${s3Key(prefix, "staging")}`,
     async write(month, cluster, files) {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(month, cluster, STAGE_MANIFEST_FILE) }));
       await client.send(
@@ -152,7 +150,7 @@ export function localSink(root: string): DatasetSink {
  */
 export function s3Sink(client: S3Client, bucket: string, prefix = ""): DatasetSink {
   const p = trimKeyPrefix(prefix);
-  const key = (month: string, name: string) => `${p ? `${p}/` : ""}${monthDir(month)}/${name}`;
+  const key = (month: string, name: string) => s3Key(p, monthDir(month), name);
   const contentType = (name: string) =>
     name.endsWith(".json") ? "application/json" : name.endsWith(".parquet") ? "application/vnd.apache.parquet" : "text/csv; charset=utf-8";
   return {

@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { UnavailableError } from "../core/errors.js";
 import type { QuotaStateStore, StoredState } from "../quota/quota-ports.js";
-import { isS3NotFound } from "./s3-objects.js";
+import { isS3NotFound, isS3PreconditionFailed } from "./s3-objects.js";
 
 /**
  * Small JSON objects in the data bucket that hold the quota alert and
@@ -16,18 +16,6 @@ export class StateConflictError extends UnavailableError {
   }
 }
 
-function isPreconditionFailed(e: unknown): boolean {
-  const err = e as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  return (
-    err.$metadata?.httpStatusCode === 412 ||
-    err.name === "PreconditionFailed" ||
-    err.Code === "PreconditionFailed" ||
-    // S3 answers 409 ConditionalRequestConflict when two conditional writes to one key race.
-    err.$metadata?.httpStatusCode === 409 ||
-    err.name === "ConditionalRequestConflict"
-  );
-}
-
 export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: string): QuotaStateStore {
   const root = prefix ? `${prefix.replace(/\/+$/, "")}/` : "";
   const body = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
@@ -38,7 +26,7 @@ export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: stri
       );
       return r.ETag ?? "";
     } catch (e) {
-      if (isPreconditionFailed(e)) return undefined;
+      if (isS3PreconditionFailed(e)) return undefined;
       throw e;
     }
   };

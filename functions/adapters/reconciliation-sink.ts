@@ -2,6 +2,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { monthDir } from "./dataset-sink.js";
+import { s3Key } from "./s3-objects.js";
 import type { ReconciliationSink } from "../reconcile/reconcile-month.js";
 
 /** Writes beside a local month's dataset (`<root>/month=YYYY-MM/<name>`), by rename so a reader never sees half a file. */
@@ -20,10 +21,9 @@ export function localReconciliationSink(root: string): ReconciliationSink {
 
 /** Writes beside a month's dataset in S3 (`<prefix>/month=YYYY-MM/<name>`). */
 export function s3ReconciliationSink(client: S3Client, bucket: string, prefix = ""): ReconciliationSink {
-  const p = prefix.replace(/^\/+|\/+$/g, "");
   return {
     async write(month, name, body) {
-      const key = `${p ? `${p}/` : ""}${monthDir(month)}/${name}`;
+      const key = s3Key(prefix, monthDir(month), name);
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "text/csv; charset=utf-8" }));
       return `s3://${bucket}/${key}`;
     },

@@ -3,7 +3,7 @@ import path from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { monthDir } from "./dataset-sink.js";
 import type { RerunStore } from "../metering/rerun-month.js";
-import { trimKeyPrefix } from "./s3-objects.js";
+import { s3Key } from "./s3-objects.js";
 
 /**
  * Re-run records live beside the datasets, under `<prefix>/reruns/month=YYYY-MM/`,
@@ -20,10 +20,9 @@ const safeName = (name: string) => {
 };
 
 export function s3RerunStore(client: S3Client, bucket: string, prefix = ""): RerunStore {
-  const p = trimKeyPrefix(prefix);
   return {
     async putRecord(month, name, body) {
-      const key = `${p ? `${p}/` : ""}${rerunRecordDir(month)}/${safeName(name)}`;
+      const key = s3Key(prefix, rerunRecordDir(month), safeName(name));
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/json" }));
       return `s3://${bucket}/${key}`;
     },

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { localDatasetSource, s3DatasetSource, type DatasetSource } from "../delivery/dataset-source.js";
+import { localDatasetSource, s3DatasetSource } from "../adapters/dataset-source.js";
+import type { DatasetSource } from "../delivery/delivery-ports.js";
 import { curParquetFile } from "../adapters/cur-parquet.js";
 import { localReconciliationSink, s3ReconciliationSink } from "../adapters/reconciliation-sink.js";
 import { reconcileMonth, type ReconciliationSink } from "../reconcile/reconcile-month.js";

@@ -4,9 +4,13 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { errorKind } from "../core/errors.js";
-import { localDatasetSource, s3DatasetSource, type DatasetSource } from "../delivery/dataset-source.js";
-import { localLedger, s3Ledger, type DeliveryLedger } from "../delivery/delivery-ledger.js";
-import { linkSigningClient, s3LinkStore, sesRawSender, type LinkStore, type RawSender } from "../delivery/ses-sender.js";
+import { localDatasetSource, s3DatasetSource } from "../adapters/dataset-source.js";
+import { localLedger, s3Ledger } from "../adapters/delivery-ledger.js";
+import { s3LinkStore } from "../adapters/s3-link-store.js";
+import { sesRawSender } from "../adapters/ses-email.js";
+import { emailTemplateFiles } from "../adapters/template-files.js";
+import { linkSigningClient } from "../wiring/link-signing-client.js";
+import type { DatasetSource, DeliveryLedger, LinkStore, RawSender } from "../delivery/delivery-ports.js";
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, formatDeliveryReport } from "../delivery/deliver-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, monthArg, s3ClientFor, UsageError } from "./cli-args.js";
@@ -82,6 +86,7 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
         links,
         outDir: values.send ? undefined : reportsDir,
         fontDir: values["font-dir"] ?? env.FONT_DIR,
+        templates: emailTemplateFiles(),
         now: () => now,
       },
       values.send ? reportsCfg : cfg,

@@ -1,20 +1,24 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { BaseConfig } from "../core/config.js";
-import { ReportsSchema } from "../core/config.js";
+import { ReportsSchema, type BaseConfig, type ReportsConfig } from "../core/config.js";
 import type { ParsedDataset } from "../report/dataset-files.js";
 import { buildReportModel, type ReportModel, type ReportScope } from "../report/report-model.js";
 import { renderReportPdf } from "../report/pdf-report.js";
 import { renderReportWorkbook } from "../report/xlsx-report.js";
-import { renderEmail, type DeliveryKind, type EmailLink } from "../report/email-content.js";
-import { backoffMs, decideDelivery, deliveryContentHash, planDeliveries, type DeliveryRecord } from "../report/delivery-plan.js";
+import { renderEmail, type DeliveryKind, type EmailLink, type EmailTemplate } from "../report/email-content.js";
+import {
+  backoffMs,
+  decideDelivery,
+  deliveryContentHash,
+  planDeliveries,
+  type DeliveryRecord,
+  type PlannedMessage,
+} from "../report/delivery-plan.js";
 import { labels } from "../report/i18n.js";
 import { buildMimeMessage, type MimeAttachment } from "./mime.js";
-import { isRetryableSendError, type LinkStore, type PresignedLink, type RawSender } from "./ses-sender.js";
-import type { DeliveryLedger } from "./delivery-ledger.js";
-import type { DatasetSource } from "./dataset-source.js";
-import { DEFAULT_TEMPLATES_DIR, loadEmailTemplate } from "./templates.js";
-import { BadInputError } from "../core/errors.js";
+import type { DatasetSource, DeliveryLedger, EmailTemplates, LinkStore, PresignedLink, RawSender } from "./delivery-ports.js";
+import { linksEnd, linksExpiryWarning } from "./link-expiry.js";
+import { BadInputError, errorKind } from "../core/errors.js";
 import type { Language } from "../core/language.js";
 
 export interface ReportFile {
@@ -111,7 +115,7 @@ export interface DeliverDeps {
   links?: LinkStore;
   outDir?: string;
   fontDir?: string;
-  templatesDir?: string;
+  templates: EmailTemplates;
   now: () => Date;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -145,226 +149,260 @@ export class DeliveryConfigError extends BadInputError {
 export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: string, opts: DeliverOptions = {}): Promise<DeliveryReport> {
   const rc = cfg.reports ?? ReportsSchema.parse({});
   const lang = opts.lang ?? rc.lang;
-  const sending = !!deps.sender;
-  if (sending && !deps.ledger) throw new DeliveryConfigError("sending needs a delivery ledger (so nothing is sent twice)");
-  if (sending && !rc.from) throw new DeliveryConfigError("reports.from: a sender address is needed to send email");
-  if (!sending && !deps.outDir)
-    throw new DeliveryConfigError("without sending, an output directory for the reports and .eml files is needed");
-
+  const mode = deliveryMode(deps, rc);
   const ds = await deps.source.read(month);
-  const reports = monthReports(ds, cfg, lang, deps.fontDir);
-  const templatesDir = deps.templatesDir ?? DEFAULT_TEMPLATES_DIR;
-  const planned = planDeliveries(cfg);
-  const unknown = (opts.tenants ?? []).filter((t) => !cfg.tenants.some((c) => c.id === t));
-  if (unknown.length) throw new DeliveryConfigError(`tenants: unknown tenant id(s) ${unknown.join(", ")}`);
-  const plan = opts.tenants
-    ? {
-        ...planned,
-        messages: planned.messages.filter((m) => m.kind !== "tenant" || opts.tenants!.includes(m.scope)),
-        tenantsWithoutRecipients: planned.tenantsWithoutRecipients.filter((t) => opts.tenants!.includes(t)),
-      }
-    : planned;
-  const report: DeliveryReport = {
+  const plan = planMonth(cfg, opts);
+  const run: MonthRun = {
+    deps,
+    opts,
+    rc,
+    lang,
     month,
-    outcomes: [],
-    tenantsWithoutRecipients: plan.tenantsWithoutRecipients,
-    kindsWithoutRecipients: plan.messages.filter((m) => m.kind !== "tenant" && m.recipients.length === 0).map((m) => m.kind),
-    files: [],
-    warnings: [],
+    ds,
+    reports: monthReports(ds, cfg, lang, deps.fontDir),
+    report: {
+      month,
+      outcomes: [],
+      tenantsWithoutRecipients: plan.tenantsWithoutRecipients,
+      kindsWithoutRecipients: plan.messages.filter((m) => m.kind !== "tenant" && m.recipients.length === 0).map((m) => m.kind),
+      files: [],
+      warnings: [],
+    },
   };
-
-  if (!sending) {
-    await mkdir(deps.outDir!, { recursive: true });
-    const all: ReportFile[] = [];
-    for (const id of ["all", ...cfg.tenants.map((t) => t.id)]) {
-      const r = await reports.scope(id);
-      all.push(r.pdf, r.workbook);
-    }
-    for (const f of all) {
-      await writeFile(path.join(deps.outDir!, f.filename), f.body);
-      report.files.push(path.join(deps.outDir!, f.filename));
-    }
-  }
-
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const random = deps.random ?? Math.random;
-  const maxAttempts = opts.maxAttempts ?? 4;
-  const expirySeconds = rc.linkExpiryDays * 86400;
-
+  if (mode.action === "preview") await writeReportFiles(run, cfg, mode.outDir);
   for (const msg of plan.messages) {
-    const tpl = await loadEmailTemplate(templatesDir, lang, msg.kind);
-    const contentHash = deliveryContentHash(ds.manifestSha256, msg.kind, msg.scope, lang);
+    const compose = messageComposer(run, msg, await deps.templates(lang, msg.kind));
+    if (mode.action === "preview") await writePreviewEmails(run, msg, compose, mode.outDir);
+    else for (const recipient of msg.recipients) run.report.outcomes.push(await deliverToRecipient(run, mode, msg, recipient, compose));
+  }
+  return run.report;
+}
 
-    /** Builds the message; big attachments become presigned links (uploaded once per file). */
-    let linkCache: (EmailLink & PresignedLink)[] | undefined;
-    const compose = async (to: string[]) => {
-      const { model, files } = await reports.forMessage(msg.kind, msg.scope);
-      const total = files.reduce((a, f) => a + f.body.length, 0);
-      const tooBig = Math.ceil(total / 3) * 4 > rc.attachmentLinkThresholdBytes; // base64 grows 4/3
-      let attachments: MimeAttachment[] = files.map((f) => ({ filename: f.filename, contentType: f.contentType, content: f.body }));
-      let links: (EmailLink & PresignedLink)[] = [];
-      if (tooBig) {
-        if (!deps.links)
-          throw new Error(
-            `attachments are ${total} bytes, over reports.attachmentLinkThresholdBytes (${rc.attachmentLinkThresholdBytes}), and there is no S3 bucket to link them from`,
-          );
-        if (!linkCache) {
-          linkCache = await Promise.all(
-            files.map(async (f) => ({
-              filename: f.filename,
-              ...(await deps.links!(month, f.filename, f.body, f.contentType, expirySeconds)),
-            })),
-          );
-          const short = linksExpiryWarning(linkCache, deps.now(), rc.linkExpiryDays, `${msg.kind}/${msg.scope}`);
-          if (short) report.warnings.push(short);
-        }
-        links = linkCache;
-        attachments = [];
-      }
-      // The email states when the links really die, which is not always what was asked for.
-      const end = linksEnd(links);
-      const expiry =
-        end === "unknown" ? labels(lang).linkExpiryUnknown : end ? end.toISOString().slice(0, 16).replace("T", " ") + " UTC" : "";
-      const body = renderEmail(
-        tpl,
-        model,
-        lang,
-        attachments.map((a) => ({ filename: a.filename, bytes: a.content.length })),
-        links,
-        expiry,
-      );
-      const raw = buildMimeMessage({
-        from: rc.from ?? "gpu-billing@localhost",
-        to,
-        subject: body.subject,
-        text: body.text,
-        html: body.html,
-        attachments,
-        date: deps.now(),
-        headers: {
-          "X-GPU-Billing-Month": month,
-          "X-GPU-Billing-Report": `${msg.kind}/${msg.scope}`,
-          "X-GPU-Billing-Manifest-SHA256": ds.manifestSha256,
-        },
-      });
-      return { raw, links, linksExpireAt: end instanceof Date ? end.toISOString() : end };
-    };
+/** What every step of one month's delivery reads, and the report they add to. */
+interface MonthRun {
+  deps: DeliverDeps;
+  opts: DeliverOptions;
+  rc: ReportsConfig;
+  lang: Language;
+  month: string;
+  ds: ParsedDataset;
+  reports: ReturnType<typeof monthReports>;
+  report: DeliveryReport;
+}
 
-    if (!sending) {
-      // Preview: one .eml per recipient (or one addressed to nobody), so a reader can open exactly what would be sent.
-      const to = msg.recipients.length ? msg.recipients : [];
-      for (const r of to.length ? to : ["(no recipients)"]) {
-        const { raw } = await compose(to.length ? [r] : ["undisclosed-recipients:;"]);
-        const file = path.join(deps.outDir!, `email-${msg.kind}-${msg.scope}-${r.replace(/[^a-zA-Z0-9@._-]/g, "_")}.eml`);
-        await writeFile(file, raw);
-        report.files.push(file);
-        report.outcomes.push({
-          kind: msg.kind,
-          scope: msg.scope,
-          recipient: r,
-          status: "written",
-          reason: "not sending: written as .eml",
-          file,
-        });
+interface Send {
+  action: "send";
+  sender: RawSender;
+  ledger: DeliveryLedger;
+}
+
+interface Preview {
+  action: "preview";
+  outDir: string;
+}
+
+/** Send (with a ledger, so nothing goes twice) or preview into a directory; refuses deps that can do neither. */
+function deliveryMode(deps: DeliverDeps, rc: ReportsConfig): Send | Preview {
+  const { sender, ledger, outDir } = deps;
+  if (sender) {
+    if (!ledger) throw new DeliveryConfigError("sending needs a delivery ledger (so nothing is sent twice)");
+    if (!rc.from) throw new DeliveryConfigError("reports.from: a sender address is needed to send email");
+    return { action: "send", sender, ledger };
+  }
+  if (!outDir) throw new DeliveryConfigError("without sending, an output directory for the reports and .eml files is needed");
+  return { action: "preview", outDir };
+}
+
+/** The month's messages, only the named tenants' (plus finance and executive) on a re-run for some tenants. */
+function planMonth(cfg: BaseConfig, opts: DeliverOptions): ReturnType<typeof planDeliveries> {
+  const planned = planDeliveries(cfg);
+  const only = opts.tenants;
+  const unknown = (only ?? []).filter((t) => !cfg.tenants.some((c) => c.id === t));
+  if (unknown.length) throw new DeliveryConfigError(`tenants: unknown tenant id(s) ${unknown.join(", ")}`);
+  if (!only) return planned;
+  return {
+    ...planned,
+    messages: planned.messages.filter((m) => m.kind !== "tenant" || only.includes(m.scope)),
+    tenantsWithoutRecipients: planned.tenantsWithoutRecipients.filter((t) => only.includes(t)),
+  };
+}
+
+/** Preview: every scope's PDF and workbook into outDir, whoever receives them. */
+async function writeReportFiles(run: MonthRun, cfg: BaseConfig, outDir: string): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const all: ReportFile[] = [];
+  for (const id of ["all", ...cfg.tenants.map((t) => t.id)]) {
+    const r = await run.reports.scope(id);
+    all.push(r.pdf, r.workbook);
+  }
+  for (const f of all) {
+    await writeFile(path.join(outDir, f.filename), f.body);
+    run.report.files.push(path.join(outDir, f.filename));
+  }
+}
+
+interface ComposedMessage {
+  raw: Buffer;
+  links: (EmailLink & PresignedLink)[];
+  linksExpireAt: string | undefined;
+}
+
+type Compose = (to: string[]) => Promise<ComposedMessage>;
+
+/** Builds one planned message for given recipients; big attachments become presigned links (uploaded once per file). */
+function messageComposer(run: MonthRun, msg: PlannedMessage, tpl: EmailTemplate): Compose {
+  const { deps, rc, lang, month } = run;
+  let linkCache: (EmailLink & PresignedLink)[] | undefined;
+  return async (to) => {
+    const { model, files } = await run.reports.forMessage(msg.kind, msg.scope);
+    const total = files.reduce((a, f) => a + f.body.length, 0);
+    const tooBig = Math.ceil(total / 3) * 4 > rc.attachmentLinkThresholdBytes; // base64 grows 4/3
+    let attachments: MimeAttachment[] = files.map((f) => ({ filename: f.filename, contentType: f.contentType, content: f.body }));
+    let links: (EmailLink & PresignedLink)[] = [];
+    if (tooBig) {
+      const store = deps.links;
+      if (!store)
+        throw new Error(
+          `attachments are ${total} bytes, over reports.attachmentLinkThresholdBytes (${rc.attachmentLinkThresholdBytes}), and there is no S3 bucket to link them from`,
+        );
+      if (!linkCache) {
+        linkCache = await Promise.all(
+          files.map(async (f) => ({
+            filename: f.filename,
+            ...(await store(month, f.filename, f.body, f.contentType, rc.linkExpiryDays * 86400)),
+          })),
+        );
+        const short = linksExpiryWarning(linkCache, deps.now(), rc.linkExpiryDays, `${msg.kind}/${msg.scope}`);
+        if (short) run.report.warnings.push(short);
       }
-      continue;
+      links = linkCache;
+      attachments = [];
     }
+    // The email states when the links really die, which is not always what was asked for.
+    const end = linksEnd(links);
+    const expiry =
+      end === "unknown" ? labels(lang).linkExpiryUnknown : end ? end.toISOString().slice(0, 16).replace("T", " ") + " UTC" : "";
+    const body = renderEmail(
+      tpl,
+      model,
+      lang,
+      attachments.map((a) => ({ filename: a.filename, bytes: a.content.length })),
+      links,
+      expiry,
+    );
+    const raw = buildMimeMessage({
+      from: rc.from ?? "gpu-billing@localhost",
+      to,
+      subject: body.subject,
+      text: body.text,
+      html: body.html,
+      attachments,
+      date: deps.now(),
+      headers: {
+        "X-GPU-Billing-Month": month,
+        "X-GPU-Billing-Report": `${msg.kind}/${msg.scope}`,
+        "X-GPU-Billing-Manifest-SHA256": run.ds.manifestSha256,
+      },
+    });
+    return { raw, links, linksExpireAt: end instanceof Date ? end.toISOString() : end };
+  };
+}
 
-    for (const recipient of msg.recipients) {
-      const base = { kind: msg.kind, scope: msg.scope, recipient };
-      let prev: DeliveryRecord | undefined;
-      try {
-        prev = await deps.ledger!.get(month, msg.kind, msg.scope, recipient);
-      } catch (e) {
-        report.outcomes.push({
-          ...base,
-          status: "failed",
-          reason: `cannot read the delivery ledger, not sending: ${(e as Error).message}`,
-        });
-        continue;
-      }
-      // A re-run scoped to tenants forces only their emails; finance/executive go only if changed.
-      const forced = !!opts.resend && (!opts.tenants || msg.kind === "tenant");
-      const decision = decideDelivery(prev, contentHash, forced);
-      if (decision.action === "skip") {
-        report.outcomes.push({ ...base, status: "skipped", reason: decision.reason, messageId: prev?.messageId });
-        continue;
-      }
-      const rec = (status: DeliveryRecord["status"], extra: Partial<DeliveryRecord> = {}): DeliveryRecord => ({
-        month,
-        ...base,
-        status,
-        contentHash,
-        attempts: 0,
-        at: deps.now().toISOString(),
-        ...extra,
-      });
-      let attempts = 0;
-      let links: string[] | undefined;
-      let linksExpireAt: string | undefined;
-      try {
-        const composed = await compose([recipient]);
-        links = composed.links.length ? composed.links.map((l) => l.filename) : undefined;
-        linksExpireAt = composed.linksExpireAt;
-        if (!(await deps.ledger!.claim(rec("pending", { links }), prev))) {
-          report.outcomes.push({ ...base, status: "skipped", reason: "another run claimed this delivery first" });
-          continue;
-        }
-        for (;;) {
-          attempts++;
-          try {
-            const messageId = await deps.sender!([recipient], composed.raw);
-            // Sent: from here on nothing may mark it failed (a re-run would send it again).
-            const recorded = await deps.ledger!.put(rec("sent", { messageId, attempts, links })).then(
-              () => "",
-              (e: Error) => `; recording it failed (${e.message}), the ledger still says pending, so a re-run will not resend it`,
-            );
-            report.outcomes.push({
-              ...base,
-              status: "sent",
-              reason: decision.reason + recorded,
-              messageId,
-              attempts,
-              links,
-              linksExpireAt,
-            });
-            break;
-          } catch (e) {
-            if (attempts >= maxAttempts || !isRetryableSendError(e)) throw e;
-            await sleep(backoffMs(attempts, opts.backoffBaseMs ?? 500, 20_000, random));
-          }
-        }
-      } catch (e) {
-        const error = `${(e as Error).name}: ${(e as Error).message}`;
-        // The provider answered with an error, so nothing went out: a re-run may try again.
-        await deps.ledger!.put(rec("failed", { attempts, error, links })).catch(() => undefined);
-        report.outcomes.push({ ...base, status: "failed", reason: error, attempts });
-      }
+/** Preview: one .eml per recipient (or one addressed to nobody), so a reader can open exactly what would be sent. */
+async function writePreviewEmails(run: MonthRun, msg: PlannedMessage, compose: Compose, outDir: string): Promise<void> {
+  const to = msg.recipients.length ? msg.recipients : [];
+  for (const r of to.length ? to : ["(no recipients)"]) {
+    const { raw } = await compose(to.length ? [r] : ["undisclosed-recipients:;"]);
+    const file = path.join(outDir, `email-${msg.kind}-${msg.scope}-${r.replace(/[^a-zA-Z0-9@._-]/g, "_")}.eml`);
+    await writeFile(file, raw);
+    run.report.files.push(file);
+    run.report.outcomes.push({
+      kind: msg.kind,
+      scope: msg.scope,
+      recipient: r,
+      status: "written",
+      reason: "not sending: written as .eml",
+      file,
+    });
+  }
+}
+
+/** One recipient of one message: ask the ledger, claim the delivery, send with retries, record what came of it. */
+async function deliverToRecipient(
+  run: MonthRun,
+  { sender, ledger }: Send,
+  msg: PlannedMessage,
+  recipient: string,
+  compose: Compose,
+): Promise<DeliveryOutcome> {
+  const { deps, opts, month } = run;
+  const base = { kind: msg.kind, scope: msg.scope, recipient };
+  let prev: DeliveryRecord | undefined;
+  try {
+    prev = await ledger.get(month, msg.kind, msg.scope, recipient);
+  } catch (e) {
+    return { ...base, status: "failed", reason: `cannot read the delivery ledger, not sending: ${(e as Error).message}` };
+  }
+  const contentHash = deliveryContentHash(run.ds.manifestSha256, msg.kind, msg.scope, run.lang);
+  // A re-run scoped to tenants forces only their emails; finance/executive go only if changed.
+  const forced = !!opts.resend && (!opts.tenants || msg.kind === "tenant");
+  const decision = decideDelivery(prev, contentHash, forced);
+  if (decision.action === "skip") return { ...base, status: "skipped", reason: decision.reason, messageId: prev?.messageId };
+  const rec = (status: DeliveryRecord["status"], extra: Partial<DeliveryRecord> = {}): DeliveryRecord => ({
+    month,
+    ...base,
+    status,
+    contentHash,
+    attempts: 0,
+    at: deps.now().toISOString(),
+    ...extra,
+  });
+  const tries = { attempts: 0 };
+  let links: string[] | undefined;
+  try {
+    const composed = await compose([recipient]);
+    links = composed.links.length ? composed.links.map((l) => l.filename) : undefined;
+    if (!(await ledger.claim(rec("pending", { links }), prev)))
+      return { ...base, status: "skipped", reason: "another run claimed this delivery first" };
+    const messageId = await sendWithRetries(run, () => sender([recipient], composed.raw), tries);
+    const { attempts } = tries;
+    // Sent: from here on nothing may mark it failed (a re-run would send it again).
+    const recorded = await ledger.put(rec("sent", { messageId, attempts, links })).then(
+      () => "",
+      (e: Error) => `; recording it failed (${e.message}), the ledger still says pending, so a re-run will not resend it`,
+    );
+    return {
+      ...base,
+      status: "sent",
+      reason: decision.reason + recorded,
+      messageId,
+      attempts,
+      links,
+      linksExpireAt: composed.linksExpireAt,
+    };
+  } catch (e) {
+    const error = `${(e as Error).name}: ${(e as Error).message}`;
+    const { attempts } = tries;
+    // The provider answered with an error, so nothing went out: a re-run may try again.
+    await ledger.put(rec("failed", { attempts, error, links })).catch(() => undefined);
+    return { ...base, status: "failed", reason: error, attempts };
+  }
+}
+
+/** Sends until it goes out, the provider refuses for good or the attempts run out; `tries` counts them, also when it throws. */
+async function sendWithRetries(run: MonthRun, send: () => Promise<string>, tries: { attempts: number }): Promise<string> {
+  const { deps, opts } = run;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  for (;;) {
+    tries.attempts++;
+    try {
+      return await send();
+    } catch (e) {
+      // Only a provider that is down or throttling is worth another try; a rejected message fails the same way again.
+      if (tries.attempts >= (opts.maxAttempts ?? 4) || errorKind(e) !== "unavailable") throw e;
+      await sleep(backoffMs(tries.attempts, opts.backoffBaseMs ?? 500, 20_000, deps.random ?? Math.random));
     }
   }
-  return report;
-}
-
-/**
- * Links that die before the configured lifetime: recipients would find dead links days
- * before the date they were promised, so the operator is told how to sign for longer.
- */
-export function linksExpiryWarning(links: PresignedLink[], now: Date, linkExpiryDays: number, what: string): string | undefined {
-  const wanted = now.getTime() + linkExpiryDays * 86400_000;
-  const fix = 'sign them with long-lived credentials (LINK_SIGNING_SECRET_ID; deployed: gpuBilling.reports.linkSigner "iam-user")';
-  const end = linksEnd(links);
-  if (end === "unknown")
-    return `${what}: download links were signed with temporary credentials and may stop working within hours, not after reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
-  if (end && end.getTime() < wanted - 60_000)
-    return `${what}: download links stop working at ${end.toISOString()} when the signing credentials expire, before reports.linkExpiryDays (${linkExpiryDays}); ${fix}`;
-  return undefined;
-}
-
-/** When a message's links stop working: the first to die; "unknown" when any was signed with temporary credentials of unknown lifetime. */
-export function linksEnd(links: PresignedLink[]): Date | "unknown" | undefined {
-  if (!links.length) return undefined;
-  if (links.some((l) => !l.expiresAt)) return "unknown";
-  return new Date(Math.min(...links.map((l) => l.expiresAt!.getTime())));
 }
 
 /** One line per outcome, then the gaps: what an operator reads after a run. */

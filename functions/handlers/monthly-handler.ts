@@ -8,9 +8,12 @@ import { previousMonth } from "../core/month.js";
 import { KEY_PART_ID } from "../core/key-part.js";
 import { LANGUAGES } from "../core/language.js";
 import type { MeterDeps } from "../metering/meter-month.js";
-import { s3DatasetSource } from "../delivery/dataset-source.js";
-import { s3Ledger } from "../delivery/delivery-ledger.js";
-import { linkSigningClient, s3LinkStore, sesRawSender } from "../delivery/ses-sender.js";
+import { s3DatasetSource } from "../adapters/dataset-source.js";
+import { s3Ledger } from "../adapters/delivery-ledger.js";
+import { s3LinkStore } from "../adapters/s3-link-store.js";
+import { sesRawSender } from "../adapters/ses-email.js";
+import { emailTemplateFiles } from "../adapters/template-files.js";
+import { linkSigningClient } from "../wiring/link-signing-client.js";
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, type DeliverDeps, type DeliveryReport } from "../delivery/deliver-month.js";
 import { BILLING_CONFIG_ENV, EventMonth, requiringBillingConfig, parseFunctionEnv, loadBillingConfig, parseEvent } from "./handler-env.js";
@@ -89,7 +92,7 @@ export function buildMonthlyDeps(
       links: s3LinkStore(s3, e.DATA_BUCKET, e.DATA_PREFIX, { signer }),
       sender: sesRawSender(ses, cfg.reports.from),
       fontDir: e.FONT_DIR,
-      templatesDir: e.TEMPLATES_DIR,
+      templates: emailTemplateFiles(e.TEMPLATES_DIR),
     },
   };
 }

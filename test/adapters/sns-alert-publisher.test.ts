@@ -5,7 +5,7 @@ import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { D } from "../../functions/core/decimal.js";
 import { snsAlertPublisher } from "../../functions/adapters/sns-alert-publisher.js";
 import type { QuotaStateStore } from "../../functions/quota/quota-ports.js";
-import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
+import { loadAlertTemplates } from "../../functions/adapters/template-files.js";
 import { monthToDateWindow } from "../../functions/quota/month-to-date.js";
 import { runQuotaCheck } from "../../functions/quota/run-quota-check.js";
 import { referenceConfigText } from "../core/fixtures.js";

@@ -98,7 +98,7 @@ export function synthesizeLargeMonth(namespaces: number, tenants: number): { cfg
 }
 
 async function renderPhase(dir: string, cfgText: string): Promise<void> {
-  const { localDatasetSource } = await import("../../functions/delivery/dataset-source.js");
+  const { localDatasetSource } = await import("../../functions/adapters/dataset-source.js");
   const { buildReportModel } = await import("../../functions/report/report-model.js");
   const { renderReportPdf } = await import("../../functions/report/pdf-report.js");
   const { renderReportWorkbook } = await import("../../functions/report/xlsx-report.js");

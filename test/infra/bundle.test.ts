@@ -115,6 +115,7 @@ describe("CDK app: synth with local esbuild bundling", () => {
     expect(readdirSync(path.join(monthly, "fonts")).sort()).toEqual(["Pretendard-Bold.ttf", "Pretendard-Regular.ttf"]);
     expect(existsSync(path.join(monthly, "data", "Helvetica.afm"))).toBe(true);
     expect(existsSync(path.join(monthly, "templates", "ko", "tenant.html"))).toBe(true);
+    expect(existsSync(path.join(assetOf("Quota"), "templates", "ko", "quota-alert.txt"))).toBe(true);
     // Every path a function's environment names (/var/task/...) is in its bundle.
     expect(functionIds).toEqual(["Meter", "Monthly", "Quota", "Controller", "Rerun", "ManifestCheck"]);
     expect(readdirSync(assetOf("Controller")).sort()).toEqual(["config", "index.mjs", "index.mjs.map", "queries"]);

@@ -17,7 +17,7 @@ import { D, type Dec } from "../../functions/core/decimal.js";
 import { demoAuditRecords } from "../../functions/demo/demo-controller-audit.js";
 import { prepareMonthData, startPrometheus } from "../../functions/demo/local-prometheus.js";
 import type { generateMonth } from "../../functions/demo/month-generator.js";
-import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
+import { localDatasetSource } from "../../functions/adapters/dataset-source.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
 import { renderReportPdf } from "../../functions/report/pdf-report.js";
 import { renderReportWorkbook, SHEETS } from "../../functions/report/xlsx-report.js";

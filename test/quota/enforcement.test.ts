@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { D } from "../../functions/core/decimal.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
-import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
-import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
+import { sesAlertMailer } from "../../functions/adapters/ses-email.js";
+import { loadAlertTemplates } from "../../functions/adapters/template-files.js";
 import { BLOCK_QUOTA_NAME, kubernetesQuotaEnforcer } from "../../functions/adapters/kubernetes-quota.js";
 import { kubernetesApis } from "../../functions/adapters/kubernetes-client.js";
 import { runQuotaCheck, QuotaCheckIncompleteError, type QuotaCheckDeps } from "../../functions/quota/run-quota-check.js";

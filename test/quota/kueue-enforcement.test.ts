@@ -5,8 +5,8 @@
 // S3 is s3rver behind the conditional-put proxy; SES is aws-ses-v2-local.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
-import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
-import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
+import { sesAlertMailer } from "../../functions/adapters/ses-email.js";
+import { loadAlertTemplates } from "../../functions/adapters/template-files.js";
 import {
   BLOCK_QUOTA_NAME,
   HOLD_ANNOTATION,

@@ -25,8 +25,8 @@ import { D, type Dec } from "../../functions/core/decimal.js";
 import { createPrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { loadQueries } from "../../functions/adapters/query-files.js";
 import { s3QuotaStateStore } from "../../functions/adapters/quota-state-store.js";
-import { sesAlertMailer } from "../../functions/adapters/ses-alert-mailer.js";
-import { loadAlertTemplates } from "../../functions/adapters/quota-templates.js";
+import { sesAlertMailer } from "../../functions/adapters/ses-email.js";
+import { loadAlertTemplates } from "../../functions/adapters/template-files.js";
 
 import { currentMonth } from "../../functions/core/month.js";
 import { runQuotaCheck, type QuotaCheckReport } from "../../functions/quota/run-quota-check.js";

@@ -5,9 +5,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import ExcelJS from "exceljs";
 import { deliverMonth, type DeliverDeps } from "../../functions/delivery/deliver-month.js";
-import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
-import { localLedger, s3Ledger, type DeliveryLedger } from "../../functions/delivery/delivery-ledger.js";
-import { s3LinkStore, sesRawSender, type RawSender } from "../../functions/delivery/ses-sender.js";
+import { localDatasetSource } from "../../functions/adapters/dataset-source.js";
+import { localLedger, s3Ledger } from "../../functions/adapters/delivery-ledger.js";
+import { s3LinkStore } from "../../functions/adapters/s3-link-store.js";
+import { sesRawSender } from "../../functions/adapters/ses-email.js";
+import { emailTemplateFiles } from "../../functions/adapters/template-files.js";
+import type { DeliveryLedger, RawSender } from "../../functions/delivery/delivery-ports.js";
 import { DatasetNotFoundError } from "../../functions/report/dataset-files.js";
 import { referenceConfig } from "../core/fixtures.js";
 import { startS3 } from "../support/s3.js";
@@ -49,6 +52,7 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
     source: localDatasetSource(root),
     sender: sesRawSender(ses.client, cfg.reports!.from!),
     ledger: localLedger(root),
+    templates: emailTemplateFiles(),
     now: () => new Date("2026-11-01T00:10:00+09:00"),
     sleep: async () => undefined,
     ...over,

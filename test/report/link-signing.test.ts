@@ -5,10 +5,14 @@ import path from "node:path";
 import { mockClient } from "aws-sdk-client-mock";
 import { S3Client } from "@aws-sdk/client-s3";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { deliverMonth, linksExpiryWarning } from "../../functions/delivery/deliver-month.js";
-import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
-import { localLedger } from "../../functions/delivery/delivery-ledger.js";
-import { linkSigningClient, presignedLinkExpiry, s3LinkStore, sesRawSender } from "../../functions/delivery/ses-sender.js";
+import { deliverMonth } from "../../functions/delivery/deliver-month.js";
+import { linksExpiryWarning, presignedLinkExpiry } from "../../functions/delivery/link-expiry.js";
+import { localDatasetSource } from "../../functions/adapters/dataset-source.js";
+import { localLedger } from "../../functions/adapters/delivery-ledger.js";
+import { s3LinkStore } from "../../functions/adapters/s3-link-store.js";
+import { sesRawSender } from "../../functions/adapters/ses-email.js";
+import { emailTemplateFiles } from "../../functions/adapters/template-files.js";
+import { linkSigningClient } from "../../functions/wiring/link-signing-client.js";
 import { credentialsFromSecret } from "../../functions/adapters/secrets-manager.js";
 import { buildMonthlyDeps } from "../../functions/handlers/monthly-handler.js";
 import { referenceConfig } from "../core/fixtures.js";
@@ -144,6 +148,7 @@ describe("given a month whose finance attachments go as links (local S3 and SES 
         ledger: localLedger(fresh),
         sender: sesRawSender(ses.client, cfg.reports!.from!),
         links: s3LinkStore(s3.client, "reports", "cb", { signer, now: () => NOW }),
+        templates: emailTemplateFiles(),
         now: () => NOW,
         sleep: async () => undefined,
       },

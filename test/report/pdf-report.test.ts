@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
+import { localDatasetSource } from "../../functions/adapters/dataset-source.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
 import { FontNotFoundError, renderReportPdf } from "../../functions/report/pdf-report.js";
 import { grouped } from "../../functions/report/i18n.js";

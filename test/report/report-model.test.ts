@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { rm, unlink, appendFile } from "node:fs/promises";
 import path from "node:path";
-import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
+import { localDatasetSource } from "../../functions/adapters/dataset-source.js";
 import { DatasetIntegrityError, DatasetNotFoundError, parseCsv, parseDataset } from "../../functions/report/dataset-files.js";
 import { computeChargeback } from "../../functions/core/chargeback.js";
 import { renderDataset } from "../../functions/core/dataset.js";

@@ -6,7 +6,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import ExcelJS from "exceljs";
-import { localDatasetSource } from "../../functions/delivery/dataset-source.js";
+import { localDatasetSource } from "../../functions/adapters/dataset-source.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
 import { renderReportWorkbook, SHEETS } from "../../functions/report/xlsx-report.js";
 import { parseCsv, type ParsedDataset } from "../../functions/report/dataset-files.js";

@@ -3,26 +3,10 @@ import path from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { DeliveryRecord } from "../report/delivery-plan.js";
 import { monthDirName } from "../report/month-dir.js";
-import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
+import type { DeliveryLedger } from "../delivery/delivery-ports.js";
+import { isS3NotFound, isS3PreconditionFailed, s3Key } from "./s3-objects.js";
 
-/**
- * The delivery ledger, beside the dataset under `deliveries/month=YYYY-MM/` (outside the
- * month's own directory, which a re-meter replaces whole). One object per kind × scope ×
- * recipient, so recording one delivery never rewrites another's.
- */
-export interface DeliveryLedger {
-  readonly location: string;
-  get(month: string, kind: string, scope: string, recipient: string): Promise<DeliveryRecord | undefined>;
-  put(rec: DeliveryRecord): Promise<void>;
-  /**
-   * Writes the record only if the ledger still holds what this run read: nothing (no `over`),
-   * or exactly the record `over` that `get` returned (a failed attempt being retried, a
-   * deliberate resend). False when another run got there first, so two runs at once
-   * (EventBridge delivers at least once; an ops re-run beside a retry) never both send.
-   */
-  claim(rec: DeliveryRecord, over?: DeliveryRecord): Promise<boolean>;
-}
-
+/** `deliveries/month=YYYY-MM/<kind>--<scope>--<recipient>.json`, the same on disk and in S3. */
 export function ledgerKey(month: string, kind: string, scope: string, recipient: string): string {
   const safe = (s: string) => s.toLowerCase().replace(/[^a-z0-9@._-]/g, "_");
   return `deliveries/${monthDirName(month)}/${safe(kind)}--${safe(scope)}--${safe(recipient)}.json`;
@@ -88,8 +72,7 @@ export function localLedger(root: string): DeliveryLedger {
 }
 
 export function s3Ledger(client: S3Client, bucket: string, prefix = ""): DeliveryLedger {
-  const p = trimKeyPrefix(prefix);
-  const key = (k: string) => `${p ? `${p}/` : ""}${k}`;
+  const key = (k: string) => s3Key(prefix, k);
   // The ETag each returned record was read with: a claim over it is a put If-Match that ETag.
   const etags = new WeakMap<DeliveryRecord, string>();
   const putRecord = (rec: DeliveryRecord, condition: { IfNoneMatch?: string; IfMatch?: string }) =>
@@ -125,9 +108,7 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
         await putRecord(rec, over ? { IfMatch: versionOf(etags, over) } : { IfNoneMatch: "*" });
         return true;
       } catch (e) {
-        const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-        if (err.name === "PreconditionFailed" || err.$metadata?.httpStatusCode === 412 || err.name === "ConditionalRequestConflict")
-          return false;
+        if (isS3PreconditionFailed(e)) return false;
         throw e;
       }
     },

@@ -4,9 +4,10 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { CONTROLLER_FILE, MANIFEST_FILE, NODES_FILE, PODS_FILE } from "../core/dataset.js";
 import { PRICES_FILE } from "../core/price-snapshot.js";
 import { RECONCILIATION_FILE } from "../core/reconciliation.js";
-import { DatasetNotFoundError, parseDataset, type DatasetBytes, type ParsedDataset } from "../report/dataset-files.js";
+import { DatasetNotFoundError, parseDataset, type DatasetBytes } from "../report/dataset-files.js";
 import { monthDirName } from "../report/month-dir.js";
-import { isS3NotFound, trimKeyPrefix } from "../adapters/s3-objects.js";
+import type { DatasetSource } from "../delivery/delivery-ports.js";
+import { isS3NotFound, s3Key, trimKeyPrefix } from "./s3-objects.js";
 
 const DATA_FILES = ["chargeback.csv", "usage-daily.csv", "capacity.csv"];
 
@@ -19,12 +20,6 @@ function dataFiles(manifest: Buffer): string[] {
     // parseDataset reports the unreadable manifest
   }
   return [...DATA_FILES, ...[PODS_FILE, NODES_FILE, PRICES_FILE, CONTROLLER_FILE].filter((f) => f in listed)];
-}
-
-/** Reads a completed month's dataset back, from the same layout `meter` writes (disk or S3). */
-export interface DatasetSource {
-  readonly location: string;
-  read(month: string): Promise<ParsedDataset>;
 }
 
 export function localDatasetSource(root: string): DatasetSource {
@@ -48,7 +43,7 @@ export function localDatasetSource(root: string): DatasetSource {
 
 export function s3DatasetSource(client: S3Client, bucket: string, prefix = ""): DatasetSource {
   const p = trimKeyPrefix(prefix);
-  const key = (month: string, name: string) => `${p ? `${p}/` : ""}${monthDirName(month)}/${name}`;
+  const key = (month: string, name: string) => s3Key(p, monthDirName(month), name);
   const get = async (k: string): Promise<Buffer | undefined> => {
     try {
       const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: k }));
