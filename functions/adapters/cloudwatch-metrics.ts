@@ -24,7 +24,7 @@ export function cloudWatchQuotaMetrics(client: CloudWatchClient, namespace: stri
       const datums = quotaMetricDatums(metrics, at);
       let calls = 0;
       for (let i = 0; i < datums.length; i += batchSize) {
-        await client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: datums.slice(i, i + batchSize) }));
+        await putMetricData(client, namespace, datums.slice(i, i + batchSize));
         calls++;
       }
       return calls;
@@ -32,16 +32,15 @@ export function cloudWatchQuotaMetrics(client: CloudWatchClient, namespace: stri
   };
 }
 
+/** One PutMetricData call. */
+const putMetricData = (client: CloudWatchClient, namespace: string, data: MetricDatum[]) =>
+  client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data }));
+
 /** Publishes the month-completeness metric (MonthManifestMissing) the missing-month alarm watches. */
 export function cloudWatchCompletenessMetric(client: CloudWatchClient, namespace: string): CompletenessMetric {
   return {
     async publish(value, at) {
-      await client.send(
-        new PutMetricDataCommand({
-          Namespace: namespace,
-          MetricData: [{ MetricName: MANIFEST_MISSING_METRIC, Value: value, Unit: "Count", Timestamp: at }],
-        }),
-      );
+      await putMetricData(client, namespace, [{ MetricName: MANIFEST_MISSING_METRIC, Value: value, Unit: "Count", Timestamp: at }]);
     },
   };
 }

@@ -859,6 +859,8 @@ const KSM_REPLICAS = [
 const KSM_TARGET = 'endpoint="http",job="kube-state-metrics",service="kube-state-metrics"';
 
 type EndMarker = "NaN" | "0";
+/** A series' value at minute `t`. */
+type ValueAt = (t: number) => number | string;
 type TargetFill = "namespace" | "pod" | "container";
 
 /** One day file being written: the samples of [fs, fe), buffered and flushed every 8 MB. */
@@ -898,14 +900,7 @@ class DayFile {
    * a 0 adds what an absent sample adds. (A plain NaN reaching a sum fails the metering
    * loudly — the adapter rejects non-finite values — rather than billing wrong.)
    */
-  async series(
-    name: string,
-    labels: string,
-    from: number,
-    to: number,
-    value: (t: number) => number | string,
-    endMarker: EndMarker = "NaN",
-  ) {
+  async series(name: string, labels: string, from: number, to: number, value: ValueAt, endMarker: EndMarker = "NaN") {
     if (to <= from) return;
     const s = Math.max(from, this.fs);
     const prefix = `${name}{${labels}} `;
@@ -916,30 +911,22 @@ class DayFile {
 
   /**
    * A kube-state-metrics series as each replica exports it: cut by the rollout, each
-   * replica's scrape labels added. `own` is the metric's own label set; `targetFills`
+   * replica's scrape labels added. `own` is the metric's own label set; `fills`
    * lists the target labels Prometheus adds because the metric lacks them (honorLabels).
    */
-  async ksm(
-    name: string,
-    own: string,
-    from: number,
-    to: number,
-    value: (t: number) => number | string,
-    endMarker: EndMarker = "NaN",
-    targetFills: TargetFill[] = [],
-  ) {
+  async ksm(name: string, own: string, from: number, to: number, value: ValueAt, endMarker: EndMarker = "NaN", fills: TargetFill[] = []) {
     const g = this.g;
     for (const [era, from2, to2] of [
       [0, from, Math.min(to, g.ksmOutage.startMs)],
       [1, Math.max(from, g.ksmOutage.endMs), to],
     ] as const)
       for (const r of KSM_REPLICAS[era]!.slice(0, g.ksmReplicas)) {
-        const fills = targetFills.map((l) =>
+        const filled = fills.map((l) =>
           l === "namespace" ? 'namespace="monitoring"' : l === "pod" ? `pod="${r.pod}"` : 'container="kube-state-metrics"',
         );
         await this.series(
           name,
-          [own, ...fills, `instance="${r.instance}"`, KSM_TARGET].filter(Boolean).join(","),
+          [own, ...filled, `instance="${r.instance}"`, KSM_TARGET].filter(Boolean).join(","),
           from2,
           to2,
           value,
