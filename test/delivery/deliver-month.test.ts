@@ -14,7 +14,7 @@ import type { DeliveryLedger, RawSender } from "../../functions/delivery/deliver
 import { DatasetNotFoundError } from "../../functions/report/dataset-files.js";
 import { referenceConfig } from "../core/fixtures.js";
 import { startS3 } from "../support/s3.js";
-import { demoDataset, MONTH } from "./fixtures.js";
+import { demoDataset, MONTH } from "../report/fixtures.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 import { planDeliveries } from "../../functions/report/delivery-plan.js";
 import type { Config } from "../../functions/config/config-schema.js";

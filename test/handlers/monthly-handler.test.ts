@@ -9,7 +9,7 @@ import { main } from "../../functions/cli/main.js";
 import type { PrometheusClient } from "../../functions/adapters/prometheus-client.js";
 import { referenceConfigText, referenceConfigTextWithoutReports } from "../core/fixtures.js";
 import { startS3 } from "../support/s3.js";
-import { demoDataset, MONTH } from "./fixtures.js";
+import { demoDataset, MONTH } from "../report/fixtures.js";
 import { startSesLocal } from "../support/ses-local.js";
 
 describe("report CLI and monthly Lambda handler", () => {

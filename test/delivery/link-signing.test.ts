@@ -18,7 +18,7 @@ import { buildMonthlyDeps } from "../../functions/handlers/monthly-handler.js";
 import { referenceConfig } from "../core/fixtures.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
-import { demoDataset, MONTH } from "./fixtures.js";
+import { demoDataset, MONTH } from "../report/fixtures.js";
 import type { Config } from "../../functions/config/config-schema.js";
 
 const FINANCE = "finance@platform.example.com";
