@@ -58,19 +58,6 @@ describe("parseDataset: every row file read back", () => {
     expect(cb.nodes?.length).toBeGreaterThan(0);
     expect(parsed.nodes!.map(plain)).toEqual(without(cb.nodes!));
     expect(parsed.controller).toBeUndefined();
-    expect(withControllerParsed.controller!.map(plain)).toEqual([
-      {
-        cluster: "default",
-        nodeGroup: "g5-spot",
-        instanceType: "g5.12xlarge",
-        capacityType: "spot",
-        nodesReclaimed: 2,
-        scaleOuts: 1,
-        nodesAdded: 3,
-        gpuNodeHoursSaved: "12.5",
-        unitPrice: "1.25",
-        savedCost: "-15.63",
-      },
-    ]);
+    expect(withControllerParsed.controller!.map(plain)).toEqual(without(controller.rows));
   });
 });
