@@ -21,6 +21,8 @@ import type { CapacityType } from "../core/attribution.js";
 import type { CapacityRow, ChargebackRow, DailyRow, NodeRow } from "../core/chargeback.js";
 import type { PodRow } from "../core/pod-detail.js";
 import type { ControllerClusterMonth } from "../core/controller-savings.js";
+import { monthDirName } from "./month-dir.js";
+import { BadInputError } from "../core/errors.js";
 
 /** A controller-actions.csv line read back. */
 export interface ControllerLine {
@@ -35,8 +37,6 @@ export interface ControllerLine {
   unitPrice: Dec;
   savedCost: Dec;
 }
-import { monthDirName } from "./month-dir.js";
-import { BadInputError } from "../core/errors.js";
 
 /** The raw bytes of one month's dataset as a reader found them. */
 export interface DatasetBytes {
@@ -159,17 +159,120 @@ export function parseCsv(text: string): string[][] {
 const text = (s: string) => (/^'[=+\-@\t\r]/.test(s) ? s.slice(1) : s);
 
 /**
- * A CSV as records by column name, in either layout: with a `cluster` column
+ * The dataset writer neutralises every string cell, including money it prints as a string,
+ * so a negative amount (idle cost of an oversubscribed node group) arrives as `'-12.34`.
+ */
+const dec = (s: string | undefined) => new D(s && s !== "" ? s.replace(/^'(?=-)/, "") : "0");
+const cap = (s: string | undefined): CapacityType => (s === "spot" ? "spot" : "on-demand");
+const verbatim = (s: string) => s;
+
+type CsvRecord = Record<string, string>;
+
+/** How each field of a line is read from its cell; the cell is the column the writer names after the field (`nodeGpuHours` → `node_gpu_hours`). */
+type LineReader<T> = { [K in keyof T]-?: (cell: string) => T[K] };
+
+/** A row file of the dataset: its name, its columns with and without `cluster`, and how a line of it reads back. */
+interface RowFile<T> {
+  name: string;
+  columns: readonly string[];
+  withoutCluster: readonly string[];
+  line: (r: CsvRecord) => T;
+}
+
+function rowFile<T>(name: string, columns: readonly string[], withoutCluster: readonly string[], reader: LineReader<T>): RowFile<T> {
+  const fields = Object.entries<(cell: string) => unknown>(reader).map(([field, read]) => ({
+    field,
+    column: field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+    read,
+  }));
+  return { name, columns, withoutCluster, line: (r) => Object.fromEntries(fields.map((f) => [f.field, f.read(r[f.column]!)])) as T };
+}
+
+/** cluster × tenant × namespace × GPU model × instance type × capacity type, as every row file spells it */
+const ROW_SPLIT = {
+  cluster: text,
+  tenantId: text,
+  tenantName: text,
+  namespace: text,
+  gpuModel: text,
+  instanceType: text,
+  capacityType: cap,
+};
+
+const CHARGEBACK_ROWS = rowFile<ChargebackLine>("chargeback.csv", CHARGEBACK_COLUMNS, SINGLE_CLUSTER_COLUMNS.chargeback, {
+  ...ROW_SPLIT,
+  allocatedGpuHours: dec,
+  usedGpuHours: dec,
+  avgUtilization: dec,
+  correctionFactor: dec,
+  billableGpuHours: dec,
+  unitPrice: dec,
+  cost: dec,
+});
+
+const DAILY_ROWS = rowFile<DailyLine>("usage-daily.csv", DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS.daily, {
+  day: verbatim,
+  ...ROW_SPLIT,
+  allocatedGpuHours: dec,
+  usedGpuHours: dec,
+});
+
+const CAPACITY_ROWS = rowFile<CapacityLine>("capacity.csv", CAPACITY_COLUMNS, SINGLE_CLUSTER_COLUMNS.capacity, {
+  cluster: text,
+  nodeGroup: text,
+  gpuModel: text,
+  instanceType: text,
+  capacityType: cap,
+  nodes: Number,
+  nodeGpuHours: dec,
+  allocatedGpuHours: dec,
+  idleGpuHours: dec,
+  idleRatio: dec,
+  unitPrice: dec,
+  idleCost: dec,
+});
+
+const POD_ROWS = rowFile<PodLine>(PODS_FILE, POD_COLUMNS, SINGLE_CLUSTER_COLUMNS.pods, {
+  ...ROW_SPLIT,
+  pod: text,
+  node: text,
+  allocatedGpuHours: dec,
+  usedGpuHours: dec,
+  avgUtilization: dec,
+});
+
+const CONTROLLER_ROWS = rowFile<ControllerLine>(CONTROLLER_FILE, CONTROLLER_COLUMNS, SINGLE_CLUSTER_COLUMNS.controller, {
+  cluster: text,
+  nodeGroup: text,
+  instanceType: text,
+  capacityType: text,
+  nodesReclaimed: Number,
+  scaleOuts: Number,
+  nodesAdded: Number,
+  gpuNodeHoursSaved: dec,
+  unitPrice: dec,
+  savedCost: dec,
+});
+
+const NODE_ROWS = rowFile<NodeLine>(NODES_FILE, NODE_COLUMNS, SINGLE_CLUSTER_COLUMNS.nodes, {
+  cluster: text,
+  node: text,
+  providerId: text,
+  nodeGroup: text,
+  gpuModel: text,
+  instanceType: text,
+  capacityType: cap,
+  nodeGpuHours: dec,
+  unitPrice: dec,
+  capacityCost: dec,
+});
+
+/**
+ * A row file's CSV as records by column name, in either layout: with a `cluster` column
  * (named clusters) or without it (a single-cluster month, and every schema-1
  * month), whose rows are the default cluster.
  */
-function table(
-  name: string,
-  body: Buffer,
-  columns: readonly string[],
-  withoutCluster: readonly string[],
-  problems: string[],
-): Record<string, string>[] {
+function table({ name, columns, withoutCluster }: RowFile<unknown>, body: Buffer, problems: string[]): CsvRecord[] {
   const rows = parseCsv(body.toString("utf8"));
   const head = rows.shift() ?? [];
   const singleCluster = head.join(",") === withoutCluster.join(",");
@@ -182,167 +285,90 @@ function table(
   const cols = singleCluster ? withoutCluster : columns;
   return rows.map((r, i) => {
     if (r.length !== cols.length) problems.push(`${name} line ${i + 2}: ${r.length} fields, expected ${cols.length}`);
-    const rec: Record<string, string> = Object.fromEntries(cols.map((c, j) => [c, r[j] ?? ""]));
+    const rec: CsvRecord = Object.fromEntries(cols.map((c, j) => [c, r[j] ?? ""]));
     if (singleCluster) rec.cluster = DEFAULT_CLUSTER_ID;
     return rec;
   });
 }
 
 /** A CSV's lines as header-keyed records. */
-function csvRecords(body: Buffer): Record<string, string>[] {
+function csvRecords(body: Buffer): CsvRecord[] {
   const [head = [], ...rows] = parseCsv(body.toString("utf8"));
   return rows.map((r) => Object.fromEntries(head.map((h, i) => [h, (r[i] ?? "").replace(/^'(?=-)/, "")])));
 }
 
-/**
- * The dataset writer neutralises every string cell, including money it prints as a string,
- * so a negative amount (idle cost of an oversubscribed node group) arrives as `'-12.34`.
- */
-const dec = (s: string | undefined) => new D(s && s !== "" ? s.replace(/^'(?=-)/, "") : "0");
-const cap = (s: string | undefined): CapacityType => (s === "spot" ? "spot" : "on-demand");
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+/** `{ [key]: value }`, or nothing when there is no value: a file the month does not have leaves its field out. */
+const optional = <K extends string, V>(key: K, value: V | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
 
 /**
  * Parses a month's dataset read back from disk or S3 and checks every file against the
  * manifest (bytes and sha256), so a report always stands on exactly the data it names.
  */
 export function parseDataset(month: string, bytes: DatasetBytes): ParsedDataset {
-  let manifest: Manifest;
+  const manifest = readManifest(bytes.manifest);
+  // The files added within schema 2 are optional, but when the manifest lists one, it is checked like the rest.
+  const listed = (name: string) => !!manifest.files?.[name];
+  checkAgainstManifest(month, manifest, bytes, listed);
+
+  const problems: string[] = [];
+  const records = (file: RowFile<unknown>) => table(file, bytes.files[file.name]!, problems);
+  const cb = records(CHARGEBACK_ROWS);
+  const dl = records(DAILY_ROWS);
+  const cp = records(CAPACITY_ROWS);
+  const pd = listed(PODS_FILE) ? records(POD_ROWS) : undefined;
+  const prices = listed(PRICES_FILE) ? priceSnapshot(bytes.files[PRICES_FILE]!, problems) : undefined;
+  const ct = listed(CONTROLLER_FILE) ? records(CONTROLLER_ROWS) : undefined;
+  const nd = listed(NODES_FILE) ? records(NODE_ROWS) : undefined;
+  if (problems.length) throw new DatasetIntegrityError(problems);
+
+  const reconciliation = bytes.files[RECONCILIATION_FILE];
+  return {
+    manifest,
+    manifestSha256: sha256(bytes.manifest),
+    chargebackCsv: bytes.files[CHARGEBACK_ROWS.name]!,
+    ...optional("prices", prices),
+    chargeback: cb.map(CHARGEBACK_ROWS.line),
+    daily: dl.map(DAILY_ROWS.line),
+    capacity: cp.map(CAPACITY_ROWS.line),
+    ...optional("pods", pd?.map(POD_ROWS.line)),
+    ...optional("controller", ct?.map(CONTROLLER_ROWS.line)),
+    ...optional("reconciliation", reconciliation && csvRecords(reconciliation)),
+    ...optional("nodes", nd?.map(NODE_ROWS.line)),
+  };
+}
+
+function readManifest(body: Buffer): Manifest {
   try {
-    manifest = JSON.parse(bytes.manifest.toString("utf8")) as Manifest;
+    return JSON.parse(body.toString("utf8")) as Manifest;
   } catch (e) {
     throw new DatasetIntegrityError([`${MANIFEST_FILE}: not JSON: ${(e as Error).message}`]);
   }
+}
+
+/** Every file the month must have, and every optional one its manifest lists, is there with the manifest's sha256. */
+function checkAgainstManifest(month: string, manifest: Manifest, bytes: DatasetBytes, listed: (name: string) => boolean): void {
   const problems: string[] = [];
   if (manifest.month !== month) problems.push(`${MANIFEST_FILE} is for month ${manifest.month}, not ${month}`);
-  // pods.csv is optional (added within schema 2), but when the manifest lists it, it is checked like the rest.
-  const hasPods = !!manifest.files?.[PODS_FILE];
-  const hasPrices = !!manifest.files?.[PRICES_FILE];
-  const hasController = !!manifest.files?.[CONTROLLER_FILE];
-  const hasNodes = !!manifest.files?.[NODES_FILE];
-  for (const name of [
-    "chargeback.csv",
-    "usage-daily.csv",
-    "capacity.csv",
-    ...(hasPods ? [PODS_FILE] : []),
-    ...(hasNodes ? [NODES_FILE] : []),
-    ...(hasPrices ? [PRICES_FILE] : []),
-    ...(hasController ? [CONTROLLER_FILE] : []),
-  ]) {
+  const required = [CHARGEBACK_ROWS.name, DAILY_ROWS.name, CAPACITY_ROWS.name];
+  for (const name of [...required, ...[PODS_FILE, NODES_FILE, PRICES_FILE, CONTROLLER_FILE].filter(listed)]) {
     const want = manifest.files?.[name];
     const got = bytes.files[name];
     if (!want) problems.push(`${MANIFEST_FILE} lists no ${name}`);
     else if (!got) problems.push(`${name} is missing`);
-    else if (createHash("sha256").update(got).digest("hex") !== want.sha256)
+    else if (sha256(got) !== want.sha256)
       problems.push(`${name}: sha256 differs from the manifest (${got.length} bytes, manifest says ${want.bytes})`);
   }
   if (problems.length) throw new DatasetIntegrityError(problems);
+}
 
-  const cb = table("chargeback.csv", bytes.files["chargeback.csv"]!, CHARGEBACK_COLUMNS, SINGLE_CLUSTER_COLUMNS.chargeback, problems);
-  const dl = table("usage-daily.csv", bytes.files["usage-daily.csv"]!, DAILY_COLUMNS, SINGLE_CLUSTER_COLUMNS.daily, problems);
-  const cp = table("capacity.csv", bytes.files["capacity.csv"]!, CAPACITY_COLUMNS, SINGLE_CLUSTER_COLUMNS.capacity, problems);
-  const pd = hasPods ? table(PODS_FILE, bytes.files[PODS_FILE]!, POD_COLUMNS, SINGLE_CLUSTER_COLUMNS.pods, problems) : undefined;
-  let prices: PriceSnapshot | undefined;
-  if (hasPrices)
-    try {
-      prices = parsePriceSnapshot(bytes.files[PRICES_FILE]!.toString("utf8"));
-    } catch (e) {
-      problems.push(`${PRICES_FILE}: not a price snapshot: ${(e as Error).message.slice(0, 300)}`);
-    }
-  const ct = hasController
-    ? table(CONTROLLER_FILE, bytes.files[CONTROLLER_FILE]!, CONTROLLER_COLUMNS, SINGLE_CLUSTER_COLUMNS.controller, problems)
-    : undefined;
-  const nd = hasNodes ? table(NODES_FILE, bytes.files[NODES_FILE]!, NODE_COLUMNS, SINGLE_CLUSTER_COLUMNS.nodes, problems) : undefined;
-  if (problems.length) throw new DatasetIntegrityError(problems);
-
-  // cluster × tenant × namespace × GPU model × instance type × capacity type, as every row file spells it
-  const rowSplit = (r: Record<string, string>) => ({
-    cluster: text(r.cluster!),
-    tenantId: text(r.tenant_id!),
-    tenantName: text(r.tenant_name!),
-    namespace: text(r.namespace!),
-    gpuModel: text(r.gpu_model!),
-    instanceType: text(r.instance_type!),
-    capacityType: cap(r.capacity_type),
-  });
-  return {
-    manifest,
-    manifestSha256: createHash("sha256").update(bytes.manifest).digest("hex"),
-    chargebackCsv: bytes.files["chargeback.csv"]!,
-    ...(prices ? { prices } : {}),
-    chargeback: cb.map((r) => ({
-      ...rowSplit(r),
-      allocatedGpuHours: dec(r.allocated_gpu_hours),
-      usedGpuHours: dec(r.used_gpu_hours),
-      avgUtilization: dec(r.avg_utilization),
-      correctionFactor: dec(r.correction_factor),
-      billableGpuHours: dec(r.billable_gpu_hours),
-      unitPrice: dec(r.unit_price),
-      cost: dec(r.cost),
-    })),
-    daily: dl.map((r) => ({
-      day: r.day!,
-      ...rowSplit(r),
-      allocatedGpuHours: dec(r.allocated_gpu_hours),
-      usedGpuHours: dec(r.used_gpu_hours),
-    })),
-    capacity: cp.map((r) => ({
-      cluster: text(r.cluster!),
-      nodeGroup: text(r.node_group!),
-      gpuModel: text(r.gpu_model!),
-      instanceType: text(r.instance_type!),
-      capacityType: cap(r.capacity_type),
-      nodes: Number(r.nodes),
-      nodeGpuHours: dec(r.node_gpu_hours),
-      allocatedGpuHours: dec(r.allocated_gpu_hours),
-      idleGpuHours: dec(r.idle_gpu_hours),
-      idleRatio: dec(r.idle_ratio),
-      unitPrice: dec(r.unit_price),
-      idleCost: dec(r.idle_cost),
-    })),
-    ...(pd
-      ? {
-          pods: pd.map((r) => ({
-            ...rowSplit(r),
-            pod: text(r.pod!),
-            node: text(r.node!),
-            allocatedGpuHours: dec(r.allocated_gpu_hours),
-            usedGpuHours: dec(r.used_gpu_hours),
-            avgUtilization: dec(r.avg_utilization),
-          })),
-        }
-      : {}),
-    ...(ct
-      ? {
-          controller: ct.map((r) => ({
-            cluster: text(r.cluster!),
-            nodeGroup: text(r.node_group!),
-            instanceType: text(r.instance_type!),
-            capacityType: text(r.capacity_type!),
-            nodesReclaimed: Number(r.nodes_reclaimed),
-            scaleOuts: Number(r.scale_outs),
-            nodesAdded: Number(r.nodes_added),
-            gpuNodeHoursSaved: dec(r.gpu_node_hours_saved),
-            unitPrice: dec(r.unit_price),
-            savedCost: dec(r.saved_cost),
-          })),
-        }
-      : {}),
-    ...(bytes.files[RECONCILIATION_FILE] ? { reconciliation: csvRecords(bytes.files[RECONCILIATION_FILE]) } : {}),
-    ...(nd
-      ? {
-          nodes: nd.map((r) => ({
-            cluster: text(r.cluster!),
-            node: text(r.node!),
-            providerId: text(r.provider_id!),
-            nodeGroup: text(r.node_group!),
-            gpuModel: text(r.gpu_model!),
-            instanceType: text(r.instance_type!),
-            capacityType: cap(r.capacity_type),
-            nodeGpuHours: dec(r.node_gpu_hours),
-            unitPrice: dec(r.unit_price),
-            capacityCost: dec(r.capacity_cost),
-          })),
-        }
-      : {}),
-  };
+function priceSnapshot(body: Buffer, problems: string[]): PriceSnapshot | undefined {
+  try {
+    return parsePriceSnapshot(body.toString("utf8"));
+  } catch (e) {
+    problems.push(`${PRICES_FILE}: not a price snapshot: ${(e as Error).message.slice(0, 300)}`);
+    return undefined;
+  }
 }

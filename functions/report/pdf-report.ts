@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { D, type Dec } from "../core/decimal.js";
 import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, originLabel, type Labels } from "./i18n.js";
-import type { ReportModel } from "./report-model.js";
+import type { CapacityTypeLine, IdleLine, NamespaceLine, PriceLine, ReportModel, SpotZoneLine } from "./report-model.js";
+import type { ControllerLine } from "./dataset-files.js";
 import type { Language } from "../core/language.js";
 import { BadInputError } from "../core/errors.js";
 
@@ -68,11 +69,20 @@ const C = {
 };
 
 type Align = "left" | "right";
-interface Column {
+/** A table's column: its header and width, and the text it shows for each line. */
+interface Column<T> {
   header: string;
   width: number;
   align?: Align;
+  cell: (line: T, index: number) => string;
 }
+const left = <T>(header: string, width: number, cell: (line: T, index: number) => string): Column<T> => ({ header, width, cell });
+const right = <T>(header: string, width: number, cell: (line: T, index: number) => string): Column<T> => ({
+  header,
+  width,
+  align: "right",
+  cell,
+});
 
 const num = (d: Dec) => Number(d.toFixed(6));
 
@@ -87,6 +97,29 @@ interface PdfLayout {
   left: number;
   width: number;
   money: (d: Dec) => string;
+  col: SharedColumns;
+}
+
+type SharedColumns = ReturnType<typeof sharedColumns>;
+
+/**
+ * The columns that show the same on every table that has them, defined once: header, alignment
+ * and the field each reads (from any line that has the field); each table gives the width.
+ */
+function sharedColumns(L: Labels, money: (d: Dec) => string) {
+  return {
+    tenant: (w: number) => left(L.tenant, w, (x: { tenantName: string }) => x.tenantName),
+    namespace: (w: number) => left(L.namespace, w, (x: { namespace: string }) => x.namespace),
+    gpuModel: (w: number) => left(L.gpuModel, w, (x: { gpuModel: string }) => x.gpuModel),
+    nodeGroup: (w: number) => left(L.nodeGroup, w, (x: { nodeGroup: string }) => x.nodeGroup),
+    instanceType: (w: number) => left(L.instanceType, w, (x: { instanceType: string }) => x.instanceType),
+    capacityType: (w: number) => left(L.capacityType, w, (x: { capacityType: string }) => capacityLabel(L, x.capacityType)),
+    allocated: (w: number) => right(L.allocated, w, (x: { allocatedGpuHours: Dec }) => fmtHours(x.allocatedGpuHours)),
+    used: (w: number) => right(L.used, w, (x: { usedGpuHours: Dec }) => fmtHours(x.usedGpuHours)),
+    billable: (w: number) => right(L.billable, w, (x: { billableGpuHours: Dec }) => fmtHours(x.billableGpuHours)),
+    utilization: (w: number) => right(L.utilization, w, (x: { utilization: Dec }) => fmtPct(x.utilization)),
+    cost: (w: number) => right(L.cost, w, (x: { cost: Dec }) => money(x.cost)),
+  };
 }
 
 /**
@@ -108,7 +141,7 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
   const left = doc.page.margins.left;
   const width = doc.page.width - left - doc.page.margins.right;
   const money = (d: Dec) => fmtMoney(d, model.currency, model.currencyDecimals);
-  const ctx: PdfLayout = { doc, model, L, scopeName, left, width, money };
+  const ctx: PdfLayout = { doc, model, L, scopeName, left, width, money, col: sharedColumns(L, money) };
 
   coverSection(ctx);
   tenantsSection(ctx);
@@ -208,7 +241,7 @@ type RowKind = "head" | "body" | "total";
 /** One table row at the current position: a filled band for the header, shading for odd body rows, a rule above the totals. */
 function tableRow(
   ctx: PdfLayout,
-  cols: Column[],
+  cols: Column<never>[],
   ws: number[],
   tw: number,
   rh: number,
@@ -243,16 +276,17 @@ function tableRow(
 }
 
 /**
- * A table: header row (repeated on every page it runs onto), body rows, an optional totals row.
- * Columns are scaled to the text column's width unless `natural`.
+ * A table: header row (repeated on every page it runs onto), a body row per line (then any `after`
+ * rows), an optional totals row. Columns are scaled to the text column's width unless `natural`.
  */
-function table(
+function table<T>(
   ctx: PdfLayout,
-  cols: Column[],
-  rows: string[][],
-  opts: { total?: string[]; rowHeight?: number; natural?: boolean } = {},
+  cols: Column<T>[],
+  lines: readonly T[],
+  opts: { after?: string[][]; total?: string[]; rowHeight?: number; natural?: boolean } = {},
 ): void {
   const { doc, width } = ctx;
+  const rows = [...lines.map((l, i) => cols.map((c) => c.cell(l, i))), ...(opts.after ?? [])];
   const rh = opts.rowHeight ?? 16;
   const natural = cols.reduce((a, c) => a + c.width, 0);
   const tw = opts.natural ? natural : width;
@@ -447,100 +481,61 @@ function coverTotals(ctx: PdfLayout): void {
 /** The cover's bar chart: cost by tenant for the platform, the twelve costliest namespaces for a tenant. */
 function coverCostChart(ctx: PdfLayout): void {
   const { model, L, money } = ctx;
-  if (model.scope.kind === "all") {
+  const bar = (label: string, x: { cost: Dec; allocatedGpuHours: Dec }) => ({
+    label,
+    value: num(x.cost),
+    text: `${money(x.cost)} · ${fmtHours(x.allocatedGpuHours)} h`,
+  });
+  if (model.scope.kind === "all")
     barChart(
       ctx,
       L.costByTenant,
-      model.tenants.map((x) => ({
-        label: x.tenantName,
-        value: num(x.cost),
-        text: `${money(x.cost)} · ${fmtHours(x.allocatedGpuHours)} h`,
-      })),
+      model.tenants.map((x) => bar(x.tenantName, x)),
     );
-  } else {
+  else {
     const ns = [...model.namespaces].sort((a, b) => b.cost.cmp(a.cost)).slice(0, 12);
     barChart(
       ctx,
       L.costByNamespace,
-      ns.map((x) => ({
-        label: `${x.namespace} ${x.gpuModel}`,
-        value: num(x.cost),
-        text: `${money(x.cost)} · ${fmtHours(x.allocatedGpuHours)} h`,
-      })),
+      ns.map((x) => bar(`${x.namespace} ${x.gpuModel}`, x)),
     );
   }
 }
 
 /** Usage and cost by tenant, with the month's totals. */
 function tenantsSection(ctx: PdfLayout): void {
-  const { model, L, money } = ctx;
+  const { model, L, money, col } = ctx;
   const t = model.totals;
   heading(ctx, L.byTenant);
-  table(
-    ctx,
-    [
-      { header: L.tenant, width: 120 },
-      { header: L.allocated, width: 80, align: "right" },
-      { header: L.used, width: 80, align: "right" },
-      { header: L.utilization, width: 60, align: "right" },
-      { header: L.billable, width: 80, align: "right" },
-      { header: L.cost, width: 95, align: "right" },
+  table(ctx, [col.tenant(120), col.allocated(80), col.used(80), col.utilization(60), col.billable(80), col.cost(95)], model.tenants, {
+    total: [
+      L.total,
+      fmtHours(t.allocatedGpuHours),
+      fmtHours(t.usedGpuHours),
+      fmtPct(t.utilization),
+      fmtHours(t.billableGpuHours),
+      money(t.cost),
     ],
-    model.tenants.map((x) => [
-      x.tenantName,
-      fmtHours(x.allocatedGpuHours),
-      fmtHours(x.usedGpuHours),
-      fmtPct(x.utilization),
-      fmtHours(x.billableGpuHours),
-      money(x.cost),
-    ]),
-    {
-      total: [
-        L.total,
-        fmtHours(t.allocatedGpuHours),
-        fmtHours(t.usedGpuHours),
-        fmtPct(t.utilization),
-        fmtHours(t.billableGpuHours),
-        money(t.cost),
-      ],
-    },
-  );
+  });
 }
 
 /** Spot vs On-Demand: the table with the On-Demand equivalent and savings, then the split bar of billable GPU-hours. */
 function capacityTypesSection(ctx: PdfLayout): void {
-  const { model, L, money } = ctx;
+  const { model, L, money, col } = ctx;
   const t = model.totals;
   heading(ctx, L.spotVsOnDemand);
-  table(
-    ctx,
-    [
-      { header: L.capacityType, width: 90 },
-      { header: L.allocated, width: 80, align: "right" },
-      { header: L.billable, width: 80, align: "right" },
-      { header: L.cost, width: 90, align: "right" },
-      { header: L.onDemandEquivalent, width: 100, align: "right" },
-      { header: L.savings, width: 90, align: "right" },
+  const onDemand = right(L.onDemandEquivalent, 100, (c: CapacityTypeLine) => money(c.onDemandCost));
+  const savings = right(L.savings, 90, (c: CapacityTypeLine) => money(c.savings));
+  table(ctx, [col.capacityType(90), col.allocated(80), col.billable(80), col.cost(90), onDemand, savings], model.capacityTypes, {
+    total: [
+      L.total,
+      fmtHours(t.allocatedGpuHours),
+      fmtHours(t.billableGpuHours),
+      money(t.cost),
+      money(t.onDemandEquivalentCost),
+      money(t.spotSavings),
     ],
-    model.capacityTypes.map((c) => [
-      capacityLabel(L, c.capacityType),
-      fmtHours(c.allocatedGpuHours),
-      fmtHours(c.billableGpuHours),
-      money(c.cost),
-      money(c.onDemandCost),
-      money(c.savings),
-    ]),
-    {
-      total: [
-        L.total,
-        fmtHours(t.allocatedGpuHours),
-        fmtHours(t.billableGpuHours),
-        money(t.cost),
-        money(t.onDemandEquivalentCost),
-        money(t.spotSavings),
-      ],
-    },
-  );
+  });
   capacitySplitBar(ctx);
 }
 
@@ -589,84 +584,50 @@ function dailyTrendSection(ctx: PdfLayout): void {
 
 /** The top namespaces by cost, then every namespace with its utilization, correction factors and cost. */
 function namespacesSection(ctx: PdfLayout): void {
-  const { model, L, money } = ctx;
+  const { model, L, money, col } = ctx;
   const t = model.totals;
   heading(ctx, L.topNamespaces);
-  table(
-    ctx,
-    [
-      { header: "#", width: 22, align: "right" },
-      { header: L.namespace, width: 140 },
-      { header: L.tenant, width: 80 },
-      { header: L.gpuModel, width: 55 },
-      { header: L.allocated, width: 75, align: "right" },
-      { header: L.cost, width: 90, align: "right" },
-    ],
-    model.topNamespaces.map((n, i) => [String(i + 1), n.namespace, n.tenantName, n.gpuModel, fmtHours(n.allocatedGpuHours), money(n.cost)]),
-  );
+  const rank = right("#", 22, (_: NamespaceLine, i) => String(i + 1));
+  table(ctx, [rank, col.namespace(140), col.tenant(80), col.gpuModel(55), col.allocated(75), col.cost(90)], model.topNamespaces);
   heading(ctx, L.namespaces);
-  table(
-    ctx,
-    [
-      { header: L.namespace, width: 120 },
-      { header: L.tenant, width: 70 },
-      { header: L.gpuShort, width: 45 },
-      { header: L.allocated, width: 65, align: "right" },
-      { header: L.used, width: 65, align: "right" },
-      { header: L.utilShort, width: 50, align: "right" },
-      { header: L.factorShort, width: 50, align: "right" },
-      { header: L.cost, width: 80, align: "right" },
-    ],
-    model.namespaces.map((n) => [
-      n.namespace,
-      n.tenantName,
-      n.gpuModel,
-      fmtHours(n.allocatedGpuHours),
-      fmtHours(n.usedGpuHours),
-      fmtPct(n.utilization),
-      n.factors.map((f) => f.toFixed(1)).join(" / "),
-      money(n.cost),
-    ]),
-    { total: [L.total, "", "", fmtHours(t.allocatedGpuHours), fmtHours(t.usedGpuHours), fmtPct(t.utilization), "", money(t.cost)] },
-  );
+  const cols: Column<NamespaceLine>[] = [
+    col.namespace(120),
+    col.tenant(70),
+    { ...col.gpuModel(45), header: L.gpuShort },
+    col.allocated(65),
+    col.used(65),
+    { ...col.utilization(50), header: L.utilShort },
+    right(L.factorShort, 50, (n) => n.factors.map((f) => f.toFixed(1)).join(" / ")),
+    col.cost(80),
+  ];
+  table(ctx, cols, model.namespaces, {
+    total: [L.total, "", "", fmtHours(t.allocatedGpuHours), fmtHours(t.usedGpuHours), fmtPct(t.utilization), "", money(t.cost)],
+  });
 }
 
 /** Idle capacity by node group (platform scope only), with the note on how idle is counted. */
 function idleSection(ctx: PdfLayout, idle: NonNullable<ReportModel["idle"]>): void {
-  const { L, money } = ctx;
+  const { L, money, col } = ctx;
   heading(ctx, L.idle);
-  table(
-    ctx,
-    [
-      { header: L.nodeGroup, width: 120 },
-      { header: L.instanceType, width: 80 },
-      { header: L.capacityType, width: 60 },
-      { header: L.nodes, width: 35, align: "right" },
-      { header: L.capacity, width: 70, align: "right" },
-      { header: L.idleHours, width: 65, align: "right" },
-      { header: L.idleRatio, width: 45, align: "right" },
-      { header: L.idleCost, width: 75, align: "right" },
-    ],
-    idle.lines.map((c) => [
-      c.nodeGroup,
-      c.instanceType,
-      capacityLabel(L, c.capacityType),
-      String(c.nodes),
-      fmtHours(c.nodeGpuHours),
-      fmtHours(c.idleGpuHours),
-      fmtPct(c.idleRatio),
-      money(c.idleCost),
-    ]),
-    {
-      total: [L.total, "", "", "", fmtHours(idle.nodeGpuHours), fmtHours(idle.idleGpuHours), "", money(idle.idleCost)],
-    },
-  );
+  const cols: Column<IdleLine>[] = [
+    col.nodeGroup(120),
+    col.instanceType(80),
+    col.capacityType(60),
+    right(L.nodes, 35, (c) => String(c.nodes)),
+    right(L.capacity, 70, (c) => fmtHours(c.nodeGpuHours)),
+    right(L.idleHours, 65, (c) => fmtHours(c.idleGpuHours)),
+    right(L.idleRatio, 45, (c) => fmtPct(c.idleRatio)),
+    right(L.idleCost, 75, (c) => money(c.idleCost)),
+  ];
+  table(ctx, cols, idle.lines, {
+    total: [L.total, "", "", "", fmtHours(idle.nodeGpuHours), fmtHours(idle.idleGpuHours), "", money(idle.idleCost)],
+  });
   para(ctx, L.idleNote, 8, C.muted);
 }
 
 /** What the controller's reclaiming saved, next to what stayed idle (platform scope only): each cluster's status, the summary, the table by node group. */
 function controllerSection(ctx: PdfLayout, k: NonNullable<ReportModel["controller"]>): void {
-  const { model, L, money } = ctx;
+  const { model, L, money, col } = ctx;
   heading(ctx, L.controller);
   para(
     ctx,
@@ -679,62 +640,42 @@ function controllerSection(ctx: PdfLayout, k: NonNullable<ReportModel["controlle
       L.controllerSummary(fmtHours(model.idle.idleGpuHours), money(model.idle.idleCost), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)),
       9,
     );
-  if (k.lines.length)
-    table(
-      ctx,
-      [
-        { header: L.nodeGroup, width: 130 },
-        { header: L.instanceType, width: 85 },
-        { header: L.nodesReclaimed, width: 60, align: "right" },
-        { header: L.scaleOuts, width: 60, align: "right" },
-        { header: L.gpuHoursSaved, width: 80, align: "right" },
-        { header: L.savedCost, width: 85, align: "right" },
-      ],
-      k.lines.map((c) => [
-        c.nodeGroup,
-        c.instanceType,
-        String(c.nodesReclaimed),
-        String(c.scaleOuts),
-        fmtHours(c.gpuNodeHoursSaved),
-        money(c.savedCost),
-      ]),
-      { total: [L.total, "", String(k.nodesReclaimed), String(k.scaleOuts), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)] },
-    );
+  if (k.lines.length) {
+    const cols: Column<ControllerLine>[] = [
+      col.nodeGroup(130),
+      col.instanceType(85),
+      right(L.nodesReclaimed, 60, (c) => String(c.nodesReclaimed)),
+      right(L.scaleOuts, 60, (c) => String(c.scaleOuts)),
+      right(L.gpuHoursSaved, 80, (c) => fmtHours(c.gpuNodeHoursSaved)),
+      right(L.savedCost, 85, (c) => money(c.savedCost)),
+    ];
+    table(ctx, cols, k.lines, {
+      total: [L.total, "", String(k.nodesReclaimed), String(k.scaleOuts), fmtHours(k.gpuNodeHoursSaved), money(k.savedCost)],
+    });
+  }
   para(ctx, L.controllerNote, 8, C.muted);
 }
 
 /** Reconciliation to the AWS bill by node group (platform scope, once `reconcile` has run), with what one side has and the other lacks. */
 function reconciliationSection(ctx: PdfLayout, rc: NonNullable<ReportModel["reconciliation"]>): void {
-  const { L, money } = ctx;
+  const { L, money, col } = ctx;
   const pct = (d: Dec | undefined) => (d === undefined ? "—" : `${d.toFixed(2)}%`);
   heading(ctx, L.reconciliation);
-  table(
-    ctx,
-    [
-      { header: L.nodeGroup, width: 150 },
-      { header: L.capacityType, width: 70 },
-      { header: L.awsCost, width: 85, align: "right" },
-      { header: L.meteredCost, width: 85, align: "right" },
-      { header: L.difference, width: 85, align: "right" },
-      { header: "%", width: 75, align: "right" },
-    ],
-    [
-      ...rc.lines.map((l) => [
-        l.nodeGroup,
-        capacityLabel(L, l.capacityType),
-        money(l.awsCost),
-        money(l.meteredCost),
-        money(l.difference),
-        pct(l.differencePct),
-      ]),
-      ...(rc.billedNotMetered
-        ? [[L.billedNotMetered, "", money(rc.billedNotMeteredCost), money(new D(0)), money(rc.billedNotMeteredCost), ""]]
-        : []),
-    ],
-    {
-      total: [L.total, "", money(rc.total.awsCost), money(rc.total.meteredCost), money(rc.total.difference), pct(rc.total.differencePct)],
-    },
-  );
+  const cols: Column<(typeof rc.lines)[number]>[] = [
+    col.nodeGroup(150),
+    col.capacityType(70),
+    right(L.awsCost, 85, (l) => money(l.awsCost)),
+    right(L.meteredCost, 85, (l) => money(l.meteredCost)),
+    right(L.difference, 85, (l) => money(l.difference)),
+    right("%", 75, (l) => pct(l.differencePct)),
+  ];
+  table(ctx, cols, rc.lines, {
+    // What AWS billed for instances no metered node ran on: in the total, on no node group's line.
+    after: rc.billedNotMetered
+      ? [[L.billedNotMetered, "", money(rc.billedNotMeteredCost), money(new D(0)), money(rc.billedNotMeteredCost), ""]]
+      : [],
+    total: [L.total, "", money(rc.total.awsCost), money(rc.total.meteredCost), money(rc.total.difference), pct(rc.total.differencePct)],
+  });
   para(ctx, L.reconciliationNote(rc.billedNotMetered, rc.meteredNotBilled, rc.invoiced), 8, C.muted);
 }
 
@@ -781,74 +722,49 @@ function methodologyPage(ctx: PdfLayout): void {
   doc.moveDown(0.2);
   for (const f of formulaLines(L, model.quotaBasis)) para(ctx, `• ${f}`, 8.5);
   doc.moveDown(0.5);
-  subheading(ctx, `${L.tiers} (${L.granularity}: ${model.methodology.granularity})`);
-  doc.moveDown(0.2);
-  table(
-    ctx,
-    [
-      { header: L.minUtilization, width: 120, align: "right" },
-      { header: L.factor, width: 80, align: "right" },
-    ],
-    model.methodology.tiers.map((x) => [`≥ ${(x.minUtilization * 100).toFixed(0)}%`, x.factor.toFixed(1)]),
-    { natural: true },
-  );
+  const tiers = [
+    right(L.minUtilization, 120, (x: (typeof model.methodology.tiers)[number]) => `≥ ${(x.minUtilization * 100).toFixed(0)}%`),
+    right(L.factor, 80, (x: (typeof model.methodology.tiers)[number]) => x.factor.toFixed(1)),
+  ];
+  subTable(ctx, `${L.tiers} (${L.granularity}: ${model.methodology.granularity})`, tiers, model.methodology.tiers, { natural: true });
   methodologyPrices(ctx);
   methodologySources(ctx);
 }
 
+/** A table under its own bold sub-heading, inside a section. */
+function subTable<T>(ctx: PdfLayout, title: string, cols: Column<T>[], lines: readonly T[], opts: { natural?: boolean } = {}): void {
+  subheading(ctx, title);
+  ctx.doc.moveDown(0.2);
+  table(ctx, cols, lines, opts);
+}
+
 /** The price table, the prices' origins, the Spot prices by zone (when any) and the price feed. */
 function methodologyPrices(ctx: PdfLayout): void {
-  const { doc, model, L } = ctx;
-  subheading(ctx, `${L.priceTable} (${model.currency})`);
-  doc.moveDown(0.2);
-  table(
-    ctx,
-    [
-      { header: L.instanceType, width: 90 },
-      { header: L.gpuModel, width: 50 },
-      { header: L.gpus, width: 35, align: "right" },
-      { header: L.onDemandHourly, width: 75, align: "right" },
-      { header: L.spotHourly, width: 75, align: "right" },
-      { header: L.perGpuOnDemand, width: 75, align: "right" },
-      { header: L.perGpuSpot, width: 75, align: "right" },
-    ],
-    model.methodology.prices.map((p) => [
-      p.instanceType,
-      p.gpuModel,
-      String(p.gpus),
-      p.onDemandHourly.toFixed(),
-      p.spotHourly?.toFixed() ?? "—",
-      p.onDemandPerGpu.toFixed(),
-      p.spotPerGpu?.toFixed() ?? "—",
-    ]),
-  );
+  const { doc, model, L, col } = ctx;
+  const prices: Column<PriceLine>[] = [
+    col.instanceType(90),
+    col.gpuModel(50),
+    right(L.gpus, 35, (p) => String(p.gpus)),
+    right(L.onDemandHourly, 75, (p) => p.onDemandHourly.toFixed()),
+    right(L.spotHourly, 75, (p) => p.spotHourly?.toFixed() ?? "—"),
+    right(L.perGpuOnDemand, 75, (p) => p.onDemandPerGpu.toFixed()),
+    right(L.perGpuSpot, 75, (p) => p.spotPerGpu?.toFixed() ?? "—"),
+  ];
+  subTable(ctx, `${L.priceTable} (${model.currency})`, prices, model.methodology.prices);
   const origins = [...new Set(model.methodology.prices.flatMap((p) => [p.onDemandOrigin, ...(p.spotOrigin ? [p.spotOrigin] : [])]))];
   para(ctx, `${L.priceOrigin}: ${origins.map((o) => originLabel(L, o)).join("; ")}`, 8.5);
   if (model.methodology.spotByZone.length) {
     doc.moveDown(0.3);
-    subheading(ctx, `${L.spotByZone} (${model.currency})`);
-    doc.moveDown(0.2);
-    table(
-      ctx,
-      [
-        { header: L.instanceType, width: 85 },
-        { header: L.zone, width: 80 },
-        { header: L.nodes, width: 35, align: "right" },
-        { header: L.spotHourly, width: 70, align: "right" },
-        { header: L.perGpuSpot, width: 70, align: "right" },
-        { header: L.priceChanges, width: 70, align: "right" },
-        { header: L.lowHigh, width: 95, align: "right" },
-      ],
-      model.methodology.spotByZone.map((z) => [
-        z.instanceType,
-        z.zone,
-        String(z.nodes),
-        z.hourly.toFixed(),
-        z.perGpu.toFixed(),
-        String(z.changes),
-        `${z.lowest.toFixed()}–${z.highest.toFixed()}`,
-      ]),
-    );
+    const zones: Column<SpotZoneLine>[] = [
+      col.instanceType(85),
+      left(L.zone, 80, (z) => z.zone),
+      right(L.nodes, 35, (z) => String(z.nodes)),
+      right(L.spotHourly, 70, (z) => z.hourly.toFixed()),
+      right(L.perGpuSpot, 70, (z) => z.perGpu.toFixed()),
+      right(L.priceChanges, 70, (z) => String(z.changes)),
+      right(L.lowHigh, 95, (z) => `${z.lowest.toFixed()}–${z.highest.toFixed()}`),
+    ];
+    subTable(ctx, `${L.spotByZone} (${model.currency})`, zones, model.methodology.spotByZone);
   }
   const feed = model.methodology.priceFeed;
   if (feed?.source === "aws")

@@ -204,6 +204,11 @@ const byKey =
 
 export const TOP_NAMESPACES = 10;
 
+/** `cluster/group` when the month has several clusters, so two clusters' groups of the same name stay two lines a reader can tell apart. */
+const qualified = (several: boolean, cluster: string | undefined, group: string) => (several ? `${cluster}/${group}` : group);
+
+const sumOf = <T>(xs: T[], value: (x: T) => Dec) => xs.reduce((a, x) => a.add(value(x)), zero());
+
 /**
  * The report's numbers, from the dataset as read back (never from Prometheus) and
  * the config (names, quotas, price table). Pure: the same dataset and config give
@@ -212,21 +217,71 @@ export const TOP_NAMESPACES = 10;
  */
 export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: ReportScope): ReportModel {
   const m = ds.manifest;
-  let rows = ds.chargeback;
-  let daily = ds.daily;
-  let scopeOut: ReportModel["scope"] = { kind: "all" };
-  if (scope.kind === "tenant") {
-    const t = cfg.tenants.find((x) => x.id === scope.tenantId);
-    if (!t && scope.tenantId !== UNALLOCATED) throw new UnknownTenantError(scope.tenantId);
-    rows = rows.filter((r) => r.tenantId === scope.tenantId);
-    daily = daily.filter((r) => r.tenantId === scope.tenantId);
-    scopeOut = { kind: "tenant", tenantId: scope.tenantId, tenantName: t?.name ?? rows[0]?.tenantName ?? scope.tenantId };
-  }
-  const decimals = cfg.currencyDecimals;
-  const money = (d: Dec) => d.toDecimalPlaces(decimals);
+  const { rows, daily, scopeOut } = scopedRows(ds, cfg, scope);
+  const { capacityTypes, spotSavings } = capacityTypeLines(ds, cfg, rows);
+  const total = sums(rows);
+  const { tenants, nameOf } = tenantLines(rows, cfg, scope);
+  const namespaces = namespaceLines(rows, nameOf);
+  const topNamespaces = [...namespaces]
+    .sort((a, b) => b.cost.cmp(a.cost) || b.allocatedGpuHours.cmp(a.allocatedGpuHours))
+    .slice(0, TOP_NAMESPACES);
+  const { quota, quotaBasis } = quotaLines(tenants, cfg);
+  const pods = scope.kind === "tenant" && ds.pods ? tenantPods(ds.pods, scope.tenantId) : undefined;
+  const idle = scope.kind === "all" ? idleCapacity(ds.capacity) : undefined;
+  const controller = scope.kind === "all" && ds.controller && m.controller ? controllerSavings(ds.controller, m.controller) : undefined;
+  const reconciliation = scope.kind === "all" && ds.reconciliation ? reconciliationLines(ds.reconciliation) : undefined;
 
-  // Spot savings: the same billable GPU-hours at the On-Demand unit price of the same instance type
-  // (the month's price snapshot's when it has one: the price list's under source aws).
+  return {
+    month: m.month,
+    timeZone: m.timeZone,
+    period: m.period,
+    currency: m.currency,
+    currencyDecimals: cfg.currencyDecimals,
+    scope: scopeOut,
+    totals: { ...total, spotSavings, onDemandEquivalentCost: total.cost.add(spotSavings) },
+    tenants,
+    capacityTypes,
+    daily: dailyPoints(m, daily),
+    namespaces,
+    topNamespaces,
+    ...(pods ? { pods } : {}),
+    idle,
+    ...(controller ? { controller } : {}),
+    ...(reconciliation ? { reconciliation } : {}),
+    quota,
+    quotaBasis,
+    methodology: methodology(ds, cfg, scope),
+  };
+}
+
+/** The chargeback and daily rows the report may show: all of them, or only the tenant's. */
+function scopedRows(
+  ds: ParsedDataset,
+  cfg: QuotaConfig,
+  scope: ReportScope,
+): { rows: ChargebackLine[]; daily: ParsedDataset["daily"]; scopeOut: ReportModel["scope"] } {
+  if (scope.kind === "all") return { rows: ds.chargeback, daily: ds.daily, scopeOut: { kind: "all" } };
+  const t = cfg.tenants.find((x) => x.id === scope.tenantId);
+  if (!t && scope.tenantId !== UNALLOCATED) throw new UnknownTenantError(scope.tenantId);
+  const rows = ds.chargeback.filter((r) => r.tenantId === scope.tenantId);
+  const daily = ds.daily.filter((r) => r.tenantId === scope.tenantId);
+  return {
+    rows,
+    daily,
+    scopeOut: { kind: "tenant", tenantId: scope.tenantId, tenantName: t?.name ?? rows[0]?.tenantName ?? scope.tenantId },
+  };
+}
+
+/**
+ * Spot savings: the same billable GPU-hours at the On-Demand unit price of the same instance type
+ * (the month's price snapshot's when it has one: the price list's under source aws).
+ */
+function capacityTypeLines(
+  ds: ParsedDataset,
+  cfg: QuotaConfig,
+  rows: ChargebackLine[],
+): { capacityTypes: CapacityTypeLine[]; spotSavings: Dec } {
+  const money = (d: Dec) => d.toDecimalPlaces(cfg.currencyDecimals);
   const snapshotTypes = new Map((ds.prices?.instanceTypes ?? []).map((t) => [t.instanceType, t]));
   const onDemandUnit = (instanceType: string): Dec | undefined => {
     const t = snapshotTypes.get(instanceType);
@@ -241,29 +296,36 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
     for (const r of ls) od = od.add(ct === "spot" ? money(r.billableGpuHours.mul(onDemandUnit(r.instanceType) ?? r.unitPrice)) : r.cost);
     return { capacityType: ct, ...s, onDemandCost: od, savings: od.sub(s.cost) };
   });
-  const total = sums(rows);
-  const spotSavings = capacityTypes.reduce((a, c) => a.add(c.savings), zero());
+  return { capacityTypes, spotSavings: sumOf(capacityTypes, (c) => c.savings) };
+}
 
-  // Tenants: every configured tenant appears (a tenant with no usage still sees its zero), then unallocated if billed.
+/** Tenants: every configured tenant appears (a tenant with no usage still sees its zero), then unallocated if billed. */
+function tenantLines(
+  rows: ChargebackLine[],
+  cfg: QuotaConfig,
+  scope: ReportScope,
+): { tenants: TenantLine[]; nameOf: (id: string) => string } {
   const byTenant = groupBy(rows, (r) => r.tenantId);
   const tenantIds =
     scope.kind === "tenant" ? [scope.tenantId] : [...cfg.tenants.map((t) => t.id), ...(byTenant.has(UNALLOCATED) ? [UNALLOCATED] : [])];
   for (const id of byTenant.keys()) if (!tenantIds.includes(id)) tenantIds.push(id); // a tenant since removed from config
   const nameOf = (id: string) => cfg.tenants.find((t) => t.id === id)?.name ?? byTenant.get(id)?.[0]?.tenantName ?? id;
-  const tenants: TenantLine[] = tenantIds.map((id) => ({ tenantId: id, tenantName: nameOf(id), ...sums(byTenant.get(id) ?? []) }));
+  return { tenants: tenantIds.map((id) => ({ tenantId: id, tenantName: nameOf(id), ...sums(byTenant.get(id) ?? []) })), nameOf };
+}
 
-  const namespaces: NamespaceLine[] = [...groupBy(rows, (r) => `${r.tenantId}\u0000${r.namespace}\u0000${r.gpuModel}`).values()]
+/** One line per tenant × namespace × GPU model, with the correction factors its rows were billed at. */
+function namespaceLines(rows: ChargebackLine[], nameOf: (id: string) => string): NamespaceLine[] {
+  return [...groupBy(rows, (r) => `${r.tenantId}\u0000${r.namespace}\u0000${r.gpuModel}`).values()]
     .map((ls) => {
       const f = ls[0]!;
       const factors = [...new Set(ls.map((l) => l.correctionFactor.toFixed()))].sort().map((x) => new D(x));
       return { tenantId: f.tenantId, tenantName: nameOf(f.tenantId), namespace: f.namespace, gpuModel: f.gpuModel, factors, ...sums(ls) };
     })
     .sort(byKey((n) => `${n.tenantId}\u0000${n.namespace}\u0000${n.gpuModel}`));
-  const topNamespaces = [...namespaces]
-    .sort((a, b) => b.cost.cmp(a.cost) || b.allocatedGpuHours.cmp(a.allocatedGpuHours))
-    .slice(0, TOP_NAMESPACES);
+}
 
-  // Every day of the month appears, zero where nothing ran, so the trend line has no false gaps.
+/** Every day of the month appears, zero where nothing ran, so the trend line has no false gaps. */
+function dailyPoints(m: ParsedDataset["manifest"], daily: ParsedDataset["daily"]): DailyPoint[] {
   const dayMap = new Map(
     billingMonth(m.month, m.timeZone).days.map((d) => [d.day, { day: d.day, allocatedGpuHours: zero(), usedGpuHours: zero() }]),
   );
@@ -272,9 +334,11 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
     p.allocatedGpuHours = p.allocatedGpuHours.add(d.allocatedGpuHours);
     p.usedGpuHours = p.usedGpuHours.add(d.usedGpuHours);
   }
-  const dailyPoints = [...dayMap.values()].sort(byKey((d) => d.day));
+  return [...dayMap.values()].sort(byKey((d) => d.day));
+}
 
-  // The report shows quota usage as the quota check counts it, so the two never disagree.
+/** The report shows quota usage as the quota check counts it, so the two never disagree. */
+function quotaLines(tenants: TenantLine[], cfg: QuotaConfig): { quota: QuotaLine[]; quotaBasis: ReportModel["quotaBasis"] } {
   const quotaBasis = quotaSettings(cfg).basis;
   const quota: QuotaLine[] = tenants
     .filter((t) => t.tenantId !== UNALLOCATED)
@@ -285,125 +349,109 @@ export function buildReportModel(ds: ParsedDataset, cfg: QuotaConfig, scope: Rep
       const r = quotaGpuHours ? ratio(used, quotaGpuHours) : undefined;
       return { tenantId: t.tenantId, tenantName: t.tenantName, usedGpuHours: used, quotaGpuHours, ratio: r, over: !!r && r.gt(1) };
     });
+  return { quota, quotaBasis };
+}
 
-  const pods =
-    scope.kind === "tenant" && ds.pods
-      ? ds.pods
-          .filter((p) => p.tenantId === scope.tenantId)
-          .sort(
-            byKey(
-              (p) =>
-                `${p.namespace}\u0000${p.pod}\u0000${p.cluster}\u0000${p.node}\u0000${p.gpuModel}\u0000${p.instanceType}\u0000${p.capacityType}`,
-            ),
-          )
-      : undefined;
+/** The tenant's own pods, in a stable order. */
+function tenantPods(pods: PodLine[], tenantId: string): PodLine[] {
+  return pods
+    .filter((p) => p.tenantId === tenantId)
+    .sort(
+      byKey(
+        (p) =>
+          `${p.namespace}\u0000${p.pod}\u0000${p.cluster}\u0000${p.node}\u0000${p.gpuModel}\u0000${p.instanceType}\u0000${p.capacityType}`,
+      ),
+    );
+}
 
-  let idle: ReportModel["idle"];
-  if (scope.kind === "all") {
-    // Node groups belong to a cluster: with several clusters the group is shown as `cluster/group`, so two
-    // clusters' groups of the same name stay two lines a reader can tell apart (one cluster: unchanged).
-    const several = new Set(ds.capacity.map((c) => c.cluster)).size > 1;
-    const lines = ds.capacity.map(({ cluster, ...c }) => ({ ...c, nodeGroup: several ? `${cluster}/${c.nodeGroup}` : c.nodeGroup }));
-    idle = {
-      lines,
-      nodeGpuHours: lines.reduce((a, c) => a.add(c.nodeGpuHours), zero()),
-      idleGpuHours: lines.reduce((a, c) => a.add(c.idleGpuHours), zero()),
-      idleCost: lines.reduce((a, c) => a.add(c.idleCost), zero()),
-    };
-  }
-
-  let controller: ReportModel["controller"];
-  if (scope.kind === "all" && ds.controller && m.controller) {
-    const several = m.controller.clusters.length > 1;
-    const lines = ds.controller.map((c) => ({ ...c, nodeGroup: several ? `${c.cluster}/${c.nodeGroup}` : c.nodeGroup }));
-    controller = {
-      lines,
-      statuses: m.controller.clusters.map((c) => ({ cluster: c.cluster, status: c.status })),
-      nodesReclaimed: lines.reduce((a, c) => a + c.nodesReclaimed, 0),
-      scaleOuts: lines.reduce((a, c) => a + c.scaleOuts, 0),
-      gpuNodeHoursSaved: lines.reduce((a, c) => a.add(c.gpuNodeHoursSaved), zero()),
-      savedCost: lines.reduce((a, c) => a.add(c.savedCost), zero()),
-      estimate: m.controller.estimate,
-    };
-  }
-
-  let reconciliation: ReportModel["reconciliation"];
-  if (scope.kind === "all" && ds.reconciliation) {
-    const rec = ds.reconciliation;
-    const pct = (x: string | undefined) => (x ? new D(x) : undefined);
-    const several = new Set(rec.filter((r) => r.kind === "node_group").map((r) => r.cluster)).size > 1;
-    const total = rec.find((r) => r.kind === "total");
-    if (total)
-      reconciliation = {
-        lines: rec
-          .filter((r) => r.kind === "node_group")
-          .map((r) => ({
-            nodeGroup: several ? `${r.cluster}/${r.node_group}` : r.node_group!,
-            capacityType: r.capacity_type === "spot" ? "spot" : "on-demand",
-            awsCost: new D(r.aws_cost!),
-            meteredCost: new D(r.metered_cost!),
-            difference: new D(r.difference!),
-            differencePct: pct(r.difference_pct),
-          })),
-        total: {
-          awsCost: new D(total.aws_cost!),
-          meteredCost: new D(total.metered_cost!),
-          difference: new D(total.difference!),
-          differencePct: pct(total.difference_pct),
-        },
-        billedNotMetered: rec.filter((r) => r.kind === "billed_not_metered").length,
-        billedNotMeteredCost: rec.filter((r) => r.kind === "billed_not_metered").reduce((a, r) => a.add(r.aws_cost!), zero()),
-        meteredNotBilled: rec.filter((r) => r.kind === "metered_not_billed").length,
-        invoiced: total.note === "invoiced",
-      };
-  }
-
-  const { prices, spotByZone } = ds.prices ? snapshotPriceLines(ds.prices) : { prices: configPriceLines(cfg), spotByZone: [] };
-
+/** Idle capacity by node group, with its totals. */
+function idleCapacity(capacity: ParsedDataset["capacity"]): NonNullable<ReportModel["idle"]> {
+  const several = new Set(capacity.map((c) => c.cluster)).size > 1;
+  const lines = capacity.map(({ cluster, ...c }) => ({ ...c, nodeGroup: qualified(several, cluster, c.nodeGroup) }));
   return {
-    month: m.month,
-    timeZone: m.timeZone,
-    period: m.period,
-    currency: m.currency,
-    currencyDecimals: decimals,
-    scope: scopeOut,
-    totals: { ...total, spotSavings, onDemandEquivalentCost: total.cost.add(spotSavings) },
-    tenants,
-    capacityTypes,
-    daily: dailyPoints,
-    namespaces,
-    topNamespaces,
-    ...(pods ? { pods } : {}),
-    idle,
-    ...(controller ? { controller } : {}),
-    ...(reconciliation ? { reconciliation } : {}),
-    quota,
-    quotaBasis,
-    methodology: {
-      prices,
-      spotByZone,
-      ...(ds.prices
-        ? {
-            priceFeed: {
-              source: ds.prices.source,
-              ...(ds.prices.region ? { region: ds.prices.region } : {}),
-              skus: [...new Set(ds.prices.instanceTypes.flatMap((t) => (t.sku ? [t.sku] : [])))].sort(),
-            },
-          }
-        : {}),
-      // The note of the table the month was priced with (prices.json); the config's for older months.
-      priceSource: ds.prices ? (ds.prices.note ?? "") : cfg.priceSource,
-      tiers: [...cfg.correction.tiers]
-        .sort((a, b) => b.minUtilization - a.minUtilization)
-        .map((t) => ({ minUtilization: t.minUtilization, factor: new D(t.factor) })),
-      granularity: cfg.correction.granularity,
-      manifestSha256: ds.manifestSha256,
-      datasetConfigHash: m.inputs.configHash,
-      configChanged: m.inputs.configHash !== configHash(cfg),
-      prometheusUrl: m.inputs.prometheusUrl,
-      rounding: m.rounding,
-      warnings: scope.kind === "all" ? m.warnings : [],
+    lines,
+    nodeGpuHours: sumOf(lines, (c) => c.nodeGpuHours),
+    idleGpuHours: sumOf(lines, (c) => c.idleGpuHours),
+    idleCost: sumOf(lines, (c) => c.idleCost),
+  };
+}
+
+/** What the controller did by node group, each cluster's status and the totals. */
+function controllerSavings(
+  actions: ControllerLine[],
+  month: NonNullable<ParsedDataset["manifest"]["controller"]>,
+): ReportModel["controller"] {
+  const several = month.clusters.length > 1;
+  const lines = actions.map((c) => ({ ...c, nodeGroup: qualified(several, c.cluster, c.nodeGroup) }));
+  return {
+    lines,
+    statuses: month.clusters.map((c) => ({ cluster: c.cluster, status: c.status })),
+    nodesReclaimed: lines.reduce((a, c) => a + c.nodesReclaimed, 0),
+    scaleOuts: lines.reduce((a, c) => a + c.scaleOuts, 0),
+    gpuNodeHoursSaved: sumOf(lines, (c) => c.gpuNodeHoursSaved),
+    savedCost: sumOf(lines, (c) => c.savedCost),
+    estimate: month.estimate,
+  };
+}
+
+/** reconciliation.csv's lines as the report shows them; none without its total line. */
+function reconciliationLines(rec: Record<string, string>[]): ReportModel["reconciliation"] {
+  const total = rec.find((r) => r.kind === "total");
+  if (!total) return undefined;
+  const pct = (x: string | undefined) => (x ? new D(x) : undefined);
+  const groups = rec.filter((r) => r.kind === "node_group");
+  const several = new Set(groups.map((r) => r.cluster)).size > 1;
+  const billedNotMetered = rec.filter((r) => r.kind === "billed_not_metered");
+  return {
+    lines: groups.map((r) => ({
+      nodeGroup: qualified(several, r.cluster, r.node_group!),
+      capacityType: r.capacity_type === "spot" ? "spot" : "on-demand",
+      awsCost: new D(r.aws_cost!),
+      meteredCost: new D(r.metered_cost!),
+      difference: new D(r.difference!),
+      differencePct: pct(r.difference_pct),
+    })),
+    total: {
+      awsCost: new D(total.aws_cost!),
+      meteredCost: new D(total.metered_cost!),
+      difference: new D(total.difference!),
+      differencePct: pct(total.difference_pct),
     },
+    billedNotMetered: billedNotMetered.length,
+    billedNotMeteredCost: billedNotMetered.reduce((a, r) => a.add(r.aws_cost!), zero()),
+    meteredNotBilled: rec.filter((r) => r.kind === "metered_not_billed").length,
+    invoiced: total.note === "invoiced",
+  };
+}
+
+/** How the month was priced and metered: prices, correction tiers, hashes, sources and warnings. */
+function methodology(ds: ParsedDataset, cfg: QuotaConfig, scope: ReportScope): ReportModel["methodology"] {
+  const m = ds.manifest;
+  const { prices, spotByZone } = ds.prices ? snapshotPriceLines(ds.prices) : { prices: configPriceLines(cfg), spotByZone: [] };
+  return {
+    prices,
+    spotByZone,
+    ...(ds.prices
+      ? {
+          priceFeed: {
+            source: ds.prices.source,
+            ...(ds.prices.region ? { region: ds.prices.region } : {}),
+            skus: [...new Set(ds.prices.instanceTypes.flatMap((t) => (t.sku ? [t.sku] : [])))].sort(),
+          },
+        }
+      : {}),
+    // The note of the table the month was priced with (prices.json); the config's for older months.
+    priceSource: ds.prices ? (ds.prices.note ?? "") : cfg.priceSource,
+    tiers: [...cfg.correction.tiers]
+      .sort((a, b) => b.minUtilization - a.minUtilization)
+      .map((t) => ({ minUtilization: t.minUtilization, factor: new D(t.factor) })),
+    granularity: cfg.correction.granularity,
+    manifestSha256: ds.manifestSha256,
+    datasetConfigHash: m.inputs.configHash,
+    configChanged: m.inputs.configHash !== configHash(cfg),
+    prometheusUrl: m.inputs.prometheusUrl,
+    rounding: m.rounding,
+    warnings: scope.kind === "all" ? m.warnings : [],
   };
 }
 
