@@ -8,6 +8,7 @@ import { localLedger, s3Ledger } from "../adapters/delivery-ledger.js";
 import { s3LinkStore } from "../adapters/s3-link-store.js";
 import { sesRawSender } from "../adapters/ses-email.js";
 import { emailTemplateFiles } from "../adapters/template-files.js";
+import { localPreviewFiles } from "../adapters/preview-files.js";
 import { linkSigningClient } from "../wiring/link-signing-client.js";
 import type { RawSender } from "../delivery/delivery-ports.js";
 import { credentialsFromSecret } from "../adapters/secrets-manager.js";
@@ -92,7 +93,7 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
         sender,
         ledger,
         links,
-        outDir: values.send ? undefined : reportsDir,
+        preview: values.send ? undefined : localPreviewFiles(reportsDir),
         fontDir: values["font-dir"] ?? env.FONT_DIR,
         templates: emailTemplateFiles(),
         now: () => now,

@@ -1,5 +1,3 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import path from "node:path";
 import { ReportsSchema, type BaseConfig, type ReportsConfig } from "../core/config.js";
 import type { ParsedDataset } from "../report/dataset-files.js";
 import { buildReportModel, type ReportModel, type ReportScope } from "../report/report-model.js";
@@ -16,7 +14,7 @@ import {
 } from "../report/delivery-plan.js";
 import { labels } from "../report/i18n.js";
 import { buildMimeMessage, type MimeAttachment } from "./mime.js";
-import type { DatasetSource, DeliveryLedger, EmailTemplates, LinkStore, PresignedLink, RawSender } from "./delivery-ports.js";
+import type { DatasetSource, DeliveryLedger, EmailTemplates, LinkStore, PresignedLink, PreviewFiles, RawSender } from "./delivery-ports.js";
 import { linksEnd, linksExpiryWarning } from "./link-expiry.js";
 import { BadInputError, errorKind } from "../core/errors.js";
 import type { Language } from "../core/language.js";
@@ -109,11 +107,11 @@ export interface DeliveryReport {
 
 export interface DeliverDeps {
   source: DatasetSource;
-  /** Absent: write the reports and the emails as .eml files to outDir instead of sending. */
+  /** Absent: write the reports and the emails as .eml files to `preview` instead of sending. */
   sender?: RawSender;
   ledger?: DeliveryLedger;
   links?: LinkStore;
-  outDir?: string;
+  preview?: PreviewFiles;
   fontDir?: string;
   templates: EmailTemplates;
   now: () => Date;
@@ -169,10 +167,10 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
       warnings: [],
     },
   };
-  if (mode.action === "preview") await writeReportFiles(run, cfg, mode.outDir);
+  if (mode.action === "preview") await writeReportFiles(run, cfg, mode.files);
   for (const msg of plan.messages) {
     const compose = messageComposer(run, msg, await deps.templates(lang, msg.kind));
-    if (mode.action === "preview") await writePreviewEmails(run, msg, compose, mode.outDir);
+    if (mode.action === "preview") await writePreviewEmails(run, msg, compose, mode.files);
     else for (const recipient of msg.recipients) run.report.outcomes.push(await deliverToRecipient(run, mode, msg, recipient, compose));
   }
   return run.report;
@@ -198,19 +196,19 @@ interface Send {
 
 interface Preview {
   action: "preview";
-  outDir: string;
+  files: PreviewFiles;
 }
 
 /** Send (with a ledger, so nothing goes twice) or preview into a directory; refuses deps that can do neither. */
 function deliveryMode(deps: DeliverDeps, rc: ReportsConfig): Send | Preview {
-  const { sender, ledger, outDir } = deps;
+  const { sender, ledger, preview } = deps;
   if (sender) {
     if (!ledger) throw new DeliveryConfigError("sending needs a delivery ledger (so nothing is sent twice)");
     if (!rc.from) throw new DeliveryConfigError("reports.from: a sender address is needed to send email");
     return { action: "send", sender, ledger };
   }
-  if (!outDir) throw new DeliveryConfigError("without sending, an output directory for the reports and .eml files is needed");
-  return { action: "preview", outDir };
+  if (!preview) throw new DeliveryConfigError("without sending, an output directory for the reports and .eml files is needed");
+  return { action: "preview", files: preview };
 }
 
 /** The month's messages, only the named tenants' (plus finance and executive) on a re-run for some tenants. */
@@ -227,18 +225,14 @@ function planMonth(cfg: BaseConfig, opts: DeliverOptions): ReturnType<typeof pla
   };
 }
 
-/** Preview: every scope's PDF and workbook into outDir, whoever receives them. */
-async function writeReportFiles(run: MonthRun, cfg: BaseConfig, outDir: string): Promise<void> {
-  await mkdir(outDir, { recursive: true });
+/** Preview: every scope's PDF and workbook, whoever receives them. */
+async function writeReportFiles(run: MonthRun, cfg: BaseConfig, preview: PreviewFiles): Promise<void> {
   const all: ReportFile[] = [];
   for (const id of ["all", ...cfg.tenants.map((t) => t.id)]) {
     const r = await run.reports.scope(id);
     all.push(r.pdf, r.workbook);
   }
-  for (const f of all) {
-    await writeFile(path.join(outDir, f.filename), f.body);
-    run.report.files.push(path.join(outDir, f.filename));
-  }
+  for (const f of all) run.report.files.push(await preview.write(f.filename, f.body));
 }
 
 interface ComposedMessage {
@@ -309,12 +303,11 @@ function messageComposer(run: MonthRun, msg: PlannedMessage, tpl: EmailTemplate)
 }
 
 /** Preview: one .eml per recipient (or one addressed to nobody), so a reader can open exactly what would be sent. */
-async function writePreviewEmails(run: MonthRun, msg: PlannedMessage, compose: Compose, outDir: string): Promise<void> {
+async function writePreviewEmails(run: MonthRun, msg: PlannedMessage, compose: Compose, preview: PreviewFiles): Promise<void> {
   const to = msg.recipients.length ? msg.recipients : [];
   for (const r of to.length ? to : ["(no recipients)"]) {
     const { raw } = await compose(to.length ? [r] : ["undisclosed-recipients:;"]);
-    const file = path.join(outDir, `email-${msg.kind}-${msg.scope}-${r.replace(/[^a-zA-Z0-9@._-]/g, "_")}.eml`);
-    await writeFile(file, raw);
+    const file = await preview.write(`email-${msg.kind}-${msg.scope}-${r.replace(/[^a-zA-Z0-9@._-]/g, "_")}.eml`, raw);
     run.report.files.push(file);
     run.report.outcomes.push({
       kind: msg.kind,

@@ -54,3 +54,8 @@ export type LinkStore = (
 
 /** The subject and bodies of one kind of email in one language. */
 export type EmailTemplates = (lang: Language, kind: DeliveryKind) => Promise<EmailTemplate>;
+
+/** Where a preview (reports rendered, nothing sent) puts its files; returns where each went. */
+export interface PreviewFiles {
+  write(filename: string, body: Buffer): Promise<string>;
+}
