@@ -47,89 +47,101 @@ async function runningGpuRequests(api: CoreV1Api, namespace: string): Promise<Ma
   return out;
 }
 
+type BlockKind = Parameters<QuotaEnforcer["block"]>[1];
+
+/** The namespaces a block applies to: the one named, or every namespace the tenant resolves to (by name or `tenant` label). */
+async function subjectNamespaces(
+  api: CoreV1Api,
+  subject: Parameters<QuotaEnforcer["namespacesOf"]>[0],
+  tenants: readonly Tenant[],
+): Promise<string[]> {
+  if (subject.kind === "namespace") return [subject.namespace!];
+  const resolve = makeTenantResolver(tenants);
+  const list = await kubernetesCall("GET namespaces", () => api.listNamespace());
+  return list.items
+    .map((n) => ({ name: n.metadata!.name!, label: n.metadata?.labels?.tenant }))
+    .filter((n) => resolve(n.name, n.label).tenantId === subject.tenantId)
+    .map((n) => n.name)
+    .sort();
+}
+
+/**
+ * Blocks new GPU pods in `namespace`: a ResourceQuota capping GPU requests at what runs now
+ * (so running work is never stopped), remembering in an annotation what stood there before.
+ */
+async function blockNamespace(api: CoreV1Api, reason: string, namespace: string, kind: BlockKind): ReturnType<QuotaEnforcer["block"]> {
+  const name = BLOCK_QUOTA_NAME[kind];
+  let existing: V1ResourceQuota | undefined;
+  try {
+    existing = await kubernetesCall(`GET resourcequota ${namespace}/${name}`, () => api.readNamespacedResourceQuota({ name, namespace }));
+  } catch (e) {
+    if (kubernetesStatusOf(e) !== 404) throw e;
+  }
+  // Our own object left by an interrupted run carries the true "before" in an annotation.
+  const before: QuotaSnapshot | null = existing
+    ? existing.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY
+      ? (JSON.parse(existing.metadata.annotations?.[BEFORE_ANNOTATION] ?? "null") as QuotaSnapshot | null)
+      : { labels: existing.metadata?.labels, annotations: existing.metadata?.annotations, spec: existing.spec }
+    : null;
+  const requests = await runningGpuRequests(api, namespace);
+  const hard = Object.fromEntries([...requests].map(([res, n]) => [`requests.${res}`, String(n)]));
+  const body: V1ResourceQuota = {
+    apiVersion: "v1",
+    kind: "ResourceQuota",
+    metadata: {
+      name,
+      namespace,
+      labels: { "app.kubernetes.io/managed-by": MANAGED_BY },
+      annotations: { [BEFORE_ANNOTATION]: JSON.stringify(before), "gpu-billing.example.com/reason": reason },
+      ...(existing?.metadata?.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
+    },
+    spec: { hard },
+  };
+  if (existing)
+    await kubernetesCall(`PUT resourcequota ${namespace}/${name}`, () => api.replaceNamespacedResourceQuota({ name, namespace, body }));
+  else await kubernetesCall(`POST resourcequota ${namespace}/${name}`, () => api.createNamespacedResourceQuota({ namespace, body }));
+  return { before, appliedGpus: requests.get("nvidia.com/gpu") ?? 0, after: body.spec };
+}
+
+/** Lifts the block: puts back the ResourceQuota that stood before it, or deletes ours when there was none. */
+async function restoreNamespace(api: CoreV1Api, namespace: string, kind: BlockKind, before: unknown): ReturnType<QuotaEnforcer["restore"]> {
+  const name = BLOCK_QUOTA_NAME[kind];
+  const snap = before as QuotaSnapshot | null;
+  if (!snap) {
+    try {
+      await kubernetesCall(`DELETE resourcequota ${namespace}/${name}`, () => api.deleteNamespacedResourceQuota({ name, namespace }));
+    } catch (e) {
+      if (kubernetesStatusOf(e) !== 404) throw e; // already gone: the lift is done
+    }
+    return { after: null };
+  }
+  const body: V1ResourceQuota = {
+    apiVersion: "v1",
+    kind: "ResourceQuota",
+    metadata: { name, namespace, labels: snap.labels, annotations: snap.annotations },
+    spec: snap.spec,
+  };
+  try {
+    const cur = await kubernetesCall(`GET resourcequota ${namespace}/${name}`, () => api.readNamespacedResourceQuota({ name, namespace }));
+    await kubernetesCall(`PUT resourcequota ${namespace}/${name}`, () =>
+      api.replaceNamespacedResourceQuota({
+        name,
+        namespace,
+        body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } },
+      }),
+    );
+  } catch (e) {
+    if (kubernetesStatusOf(e) !== 404) throw e;
+    await kubernetesCall(`POST resourcequota ${namespace}/${name}`, () => api.createNamespacedResourceQuota({ namespace, body }));
+  }
+  return { after: snap.spec };
+}
+
 export function kubernetesQuotaEnforcer(api: CoreV1Api, reason = "monthly GPU-hour quota reached"): QuotaEnforcer {
   return {
-    async namespacesOf(subject, tenants: readonly Tenant[]) {
-      if (subject.kind === "namespace") return [subject.namespace!];
-      const resolve = makeTenantResolver(tenants);
-      const list = await kubernetesCall("GET namespaces", () => api.listNamespace());
-      return list.items
-        .map((n) => ({ name: n.metadata!.name!, label: n.metadata?.labels?.tenant }))
-        .filter((n) => resolve(n.name, n.label).tenantId === subject.tenantId)
-        .map((n) => n.name)
-        .sort();
-    },
-
-    async block(namespace, kind) {
-      const name = BLOCK_QUOTA_NAME[kind];
-      let existing: V1ResourceQuota | undefined;
-      try {
-        existing = await kubernetesCall(`GET resourcequota ${namespace}/${name}`, () =>
-          api.readNamespacedResourceQuota({ name, namespace }),
-        );
-      } catch (e) {
-        if (kubernetesStatusOf(e) !== 404) throw e;
-      }
-      // Our own object left by an interrupted run carries the true "before" in an annotation.
-      const before: QuotaSnapshot | null = existing
-        ? existing.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY
-          ? (JSON.parse(existing.metadata.annotations?.[BEFORE_ANNOTATION] ?? "null") as QuotaSnapshot | null)
-          : { labels: existing.metadata?.labels, annotations: existing.metadata?.annotations, spec: existing.spec }
-        : null;
-      const requests = await runningGpuRequests(api, namespace);
-      const hard = Object.fromEntries([...requests].map(([res, n]) => [`requests.${res}`, String(n)]));
-      const body: V1ResourceQuota = {
-        apiVersion: "v1",
-        kind: "ResourceQuota",
-        metadata: {
-          name,
-          namespace,
-          labels: { "app.kubernetes.io/managed-by": MANAGED_BY },
-          annotations: { [BEFORE_ANNOTATION]: JSON.stringify(before), "gpu-billing.example.com/reason": reason },
-          ...(existing?.metadata?.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
-        },
-        spec: { hard },
-      };
-      if (existing)
-        await kubernetesCall(`PUT resourcequota ${namespace}/${name}`, () => api.replaceNamespacedResourceQuota({ name, namespace, body }));
-      else await kubernetesCall(`POST resourcequota ${namespace}/${name}`, () => api.createNamespacedResourceQuota({ namespace, body }));
-      return { before, appliedGpus: requests.get("nvidia.com/gpu") ?? 0, after: body.spec };
-    },
-
-    async restore(namespace, kind, before) {
-      const name = BLOCK_QUOTA_NAME[kind];
-      const snap = before as QuotaSnapshot | null;
-      if (!snap) {
-        try {
-          await kubernetesCall(`DELETE resourcequota ${namespace}/${name}`, () => api.deleteNamespacedResourceQuota({ name, namespace }));
-        } catch (e) {
-          if (kubernetesStatusOf(e) !== 404) throw e; // already gone: the lift is done
-        }
-        return { after: null };
-      }
-      const body: V1ResourceQuota = {
-        apiVersion: "v1",
-        kind: "ResourceQuota",
-        metadata: { name, namespace, labels: snap.labels, annotations: snap.annotations },
-        spec: snap.spec,
-      };
-      try {
-        const cur = await kubernetesCall(`GET resourcequota ${namespace}/${name}`, () =>
-          api.readNamespacedResourceQuota({ name, namespace }),
-        );
-        await kubernetesCall(`PUT resourcequota ${namespace}/${name}`, () =>
-          api.replaceNamespacedResourceQuota({
-            name,
-            namespace,
-            body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } },
-          }),
-        );
-      } catch (e) {
-        if (kubernetesStatusOf(e) !== 404) throw e;
-        await kubernetesCall(`POST resourcequota ${namespace}/${name}`, () => api.createNamespacedResourceQuota({ namespace, body }));
-      }
-      return { after: snap.spec };
-    },
+    namespacesOf: (subject, tenants) => subjectNamespaces(api, subject, tenants),
+    block: (namespace, kind) => blockNamespace(api, reason, namespace, kind),
+    restore: (namespace, kind, before) => restoreNamespace(api, namespace, kind, before),
   };
 }
 
