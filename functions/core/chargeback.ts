@@ -1,8 +1,15 @@
 import { DEFAULT_CLUSTER_ID, type BaseConfig, type Granularity } from "./config.js";
-import { gpuFractionPerUnit, makeTenantResolver, normaliseCapacityType, type CapacityType, type RowSplit } from "./attribution.js";
+import {
+  gpuFractionPerUnit,
+  makeTenantResolver,
+  normaliseCapacityType,
+  type CapacityType,
+  type RowSplit,
+  type TenantAttribution,
+} from "./attribution.js";
 import { correctionFactor } from "./correction.js";
 import { D, type Dec } from "./decimal.js";
-import type { MonthUsage, NodeRecord } from "./usage.js";
+import type { MonthUsage, NamespaceRecord, NodeRecord, PodUsageRecord } from "./usage.js";
 import { podRows, type PodRow, type PodShare } from "./pod-detail.js";
 import { DOCTOR_HINT } from "./doctor-hint.js";
 import { BadInputError } from "./errors.js";
@@ -103,7 +110,8 @@ export class UnbillableInputError extends BadInputError {
   }
 }
 
-interface NodeInfo {
+/** A GPU node as the bill sees it: its price-relevant facts, resolved once per cluster and node. */
+interface BilledNode {
   cluster: string;
   instanceType: string;
   gpuModel: string;
@@ -155,8 +163,8 @@ function unitKey(g: Granularity, r: RowSplit): string {
  * the first. With a price snapshot each node's hourly price is the snapshot's (the month's Spot
  * history, the price list or the config, price-snapshot.ts); without one, the config's.
  */
-function resolveNodes(nodes: NodeRecord[], cfg: BaseConfig, problems: string[], prices?: PriceSnapshot): Map<string, NodeInfo> {
-  const out = new Map<string, NodeInfo>();
+function resolveNodes(nodes: NodeRecord[], cfg: BaseConfig, problems: string[], prices?: PriceSnapshot): Map<string, BilledNode> {
+  const out = new Map<string, BilledNode>();
   const missingPrice = new Set<string>();
   const snapshot = prices ? nodeHourlyPrices(prices) : undefined;
   const unpricedNodes: string[] = [];
@@ -193,7 +201,7 @@ function resolveNodes(nodes: NodeRecord[], cfg: BaseConfig, problems: string[], 
   return out;
 }
 
-export function unitPrice(info: Pick<NodeInfo, "hourly" | "gpus">): Dec {
+export function unitPrice(info: Pick<BilledNode, "hourly" | "gpus">): Dec {
   return info.hourly.div(info.gpus).toDecimalPlaces(PRICE_DP);
 }
 
@@ -234,51 +242,138 @@ function sortBy<T>(xs: T[], key: (x: T) => string): T[] {
 /**
  * The metering model, from measured minutes to a priced chargeback.
  * Pure: same usage + config + month → same result, so any run can be replayed.
+ *
+ * The passes: resolve the nodes and the namespaces' tenant labels, accumulate the usage per
+ * row and day, take the pods' shares, refuse the month if anything could not be billed (every
+ * problem at once), then correct and price the rows, and summarise the days and the capacity.
  */
 export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: string, prices?: PriceSnapshot): Chargeback {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const nodes = resolveNodes(usage.nodes, cfg, problems, prices);
-  const resolveTenant = makeTenantResolver(cfg.tenants);
+  const billing: Billing = {
+    nodes: resolveNodes(usage.nodes, cfg, problems, prices),
+    labels: namespaceTenantLabels(usage.namespaces, warnings),
+    resolveTenant: makeTenantResolver(cfg.tenants),
+    migSlicesPerGpu: cfg.migSlicesPerGpu,
+  };
+  const acc = accumulateUsage(usage, billing, problems, warnings);
+  const podShares = usage.pods ? podSharesOf(usage, (p) => podShare(p, billing), problems) : undefined;
+  if (acc.unattributed.size)
+    problems.push(
+      `GPU requests on nodes with no kube_node_labels series (cannot price them; refusing to drop them): ${[...acc.unattributed].sort().join("; ")}`,
+    );
+  if (problems.length) throw new UnbillableInputError(problems);
 
+  const { rows, rowKeys } = chargebackRows(acc.monthly, cfg, month);
+  const capacity = computeCapacity(usage.nodes, billing.nodes, acc.allocByNode, cfg);
+  return {
+    month,
+    currency: cfg.currency,
+    currencyDecimals: cfg.currencyDecimals,
+    rows,
+    daily: dailyRowsOf(acc.daily, acc.monthly),
+    capacity,
+    nodes: computeNodeRows(usage.nodes, billing.nodes, cfg),
+    ...(podShares
+      ? {
+          pods: podRows(
+            podShares,
+            rows.map((r) => ({ rowKey: rowKeys.get(r)!, allocatedGpuHours: r.allocatedGpuHours, usedGpuHours: r.usedGpuHours })),
+            HOURS_DP,
+            RATIO_DP,
+          ),
+        }
+      : {}),
+    totals: chargebackTotals(rows, capacity),
+    warnings,
+  };
+}
+
+/** What every pass needs to put a usage or pod record on its row: the resolved nodes and how namespaces map to tenants. */
+interface Billing {
+  nodes: Map<string, BilledNode>;
+  /** Each namespace's tenant label, keyed by cluster and namespace (namespaceKey). */
+  labels: Map<string, string>;
+  resolveTenant: ReturnType<typeof makeTenantResolver>;
+  migSlicesPerGpu: BaseConfig["migSlicesPerGpu"];
+}
+
+// A namespace's tenant label is what its own cluster says (the same name may be labelled differently elsewhere).
+const namespaceKey = (r: { cluster?: string; namespace: string }) => rowKey(clusterOf(r), r.namespace);
+const namespaceLabel = (r: { cluster?: string; namespace: string }) =>
+  clusterOf(r) === DEFAULT_CLUSTER_ID ? r.namespace : `${clusterOf(r)}/${r.namespace}`;
+
+/** Each namespace's tenant label; a namespace relabelled during the month is billed to the first of its labels in sort order, with a warning. */
+function namespaceTenantLabels(namespaces: NamespaceRecord[], warnings: string[]): Map<string, string> {
   const labels = new Map<string, string>();
-  // A namespace's tenant label is what its own cluster says (the same name may be labelled differently elsewhere).
-  const nsKey = (r: { cluster?: string; namespace: string }) => rowKey(clusterOf(r), r.namespace);
-  const nsLabel = (r: { cluster?: string; namespace: string }) =>
-    clusterOf(r) === DEFAULT_CLUSTER_ID ? r.namespace : `${clusterOf(r)}/${r.namespace}`;
-  for (const ns of usage.namespaces) {
-    const prev = labels.get(nsKey(ns));
+  for (const ns of namespaces) {
+    const prev = labels.get(namespaceKey(ns));
     if (prev !== undefined && prev !== ns.tenantLabel) {
       const chosen = [prev, ns.tenantLabel].sort()[0]!;
       warnings.push(
-        `namespace ${nsLabel(ns)} carried tenant labels "${prev}" and "${ns.tenantLabel}" during the month; billed to "${chosen}"`,
+        `namespace ${namespaceLabel(ns)} carried tenant labels "${prev}" and "${ns.tenantLabel}" during the month; billed to "${chosen}"`,
       );
-      labels.set(nsKey(ns), chosen);
-    } else labels.set(nsKey(ns), ns.tenantLabel);
+      labels.set(namespaceKey(ns), chosen);
+    } else labels.set(namespaceKey(ns), ns.tenantLabel);
   }
+  return labels;
+}
 
-  type Acc = { alloc: Dec; used: Dec };
-  const monthly = new Map<string, { key: RowSplit; acc: Acc; info: NodeInfo; price: PriceMix }>();
-  const daily = new Map<string, { day: string; key: string; acc: Acc }>();
-  const allocByNode = new Map<string, Dec>();
-  const unattributed = new Set<string>();
+/** The row a record on this node is billed on, and the row's key. */
+function rowOf(node: BilledNode, tenant: TenantAttribution, namespace: string): { key: string; split: RowSplit } {
+  return {
+    key: rowKey(node.cluster, tenant.tenantId, namespace, node.gpuModel, node.instanceType, node.capacityType),
+    split: {
+      cluster: node.cluster,
+      tenantId: tenant.tenantId,
+      tenantName: tenant.tenantName,
+      namespace,
+      gpuModel: node.gpuModel,
+      instanceType: node.instanceType,
+      capacityType: node.capacityType,
+    },
+  };
+}
+
+type Acc = { alloc: Dec; used: Dec };
+const emptyAcc = (): Acc => ({ alloc: new D(0), used: new D(0) });
+
+interface MonthlyRow {
+  key: RowSplit;
+  acc: Acc;
+  info: BilledNode;
+  price: PriceMix;
+}
+
+interface UsageTotals {
+  /** Per row key, in the order the rows were first seen. */
+  monthly: Map<string, MonthlyRow>;
+  daily: Map<string, { day: string; key: string; acc: Acc }>;
+  /** Allocated GPU-hours per node (nodeKey), for the idle capacity. */
+  allocByNode: Map<string, Dec>;
+  /** Usage on nodes that have no node record at all, by label. */
+  unattributed: Set<string>;
+}
+
+/** The namespace records' exact GPU-hours summed per row, per row and day, and per node. */
+function accumulateUsage(usage: MonthUsage, billing: Billing, problems: string[], warnings: string[]): UsageTotals {
+  const totals: UsageTotals = { monthly: new Map(), daily: new Map(), allocByNode: new Map(), unattributed: new Set() };
   const warned = new Set<string>();
-
   for (const u of usage.usage) {
     if (u.requestMinutes === 0 && u.usedMinutes === 0) continue;
-    const info = nodes.get(nodeKey(u));
+    const info = billing.nodes.get(nodeKey(u));
     if (!info) {
-      if (!usage.nodes.some((n) => nodeKey(n) === nodeKey(u))) unattributed.add(`${u.namespace} on node ${nodeLabel(u)}`);
+      if (!usage.nodes.some((n) => nodeKey(n) === nodeKey(u))) totals.unattributed.add(`${u.namespace} on node ${nodeLabel(u)}`);
       continue;
     }
     let frac: { num: number; den: number };
     try {
-      frac = gpuFractionPerUnit(u.resource, info.gpuModel, info.gpuReplicas, cfg.migSlicesPerGpu);
+      frac = gpuFractionPerUnit(u.resource, info.gpuModel, info.gpuReplicas, billing.migSlicesPerGpu);
     } catch (e) {
       problems.push(`${u.namespace} on node ${nodeLabel(u)}: ${(e as Error).message}`);
       continue;
     }
-    const t = resolveTenant(u.namespace, labels.get(nsKey(u)));
+    const t = billing.resolveTenant(u.namespace, billing.labels.get(namespaceKey(u)));
     if (t.warning && !warned.has(t.warning)) {
       warned.add(t.warning);
       warnings.push(t.warning);
@@ -287,88 +382,65 @@ export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: str
     // Prometheus sums floats in no fixed order; quantising to 1e-6 GPU-minutes keeps that noise
     // out of every published digit, so a re-run is byte-identical.
     const used = new D(u.usedMinutes).toDecimalPlaces(USED_MINUTES_DP).mul(frac.num).div(frac.den).div(60);
-    const key = rowKey(info.cluster, t.tenantId, u.namespace, info.gpuModel, info.instanceType, info.capacityType);
-    let m = monthly.get(key);
-    if (!m) {
-      m = {
-        key: {
-          cluster: info.cluster,
-          tenantId: t.tenantId,
-          tenantName: t.tenantName,
-          namespace: u.namespace,
-          gpuModel: info.gpuModel,
-          instanceType: info.instanceType,
-          capacityType: info.capacityType,
-        },
-        acc: { alloc: new D(0), used: new D(0) },
-        info,
-        price: priceMix(),
-      };
-      monthly.set(key, m);
-    }
+    const { key, split } = rowOf(info, t, u.namespace);
+    let m = totals.monthly.get(key);
+    if (!m) totals.monthly.set(key, (m = { key: split, acc: emptyAcc(), info, price: priceMix() }));
     m.price.add(unitPrice(info), alloc);
     m.acc.alloc = m.acc.alloc.add(alloc);
     m.acc.used = m.acc.used.add(used);
     const dk = rowKey(u.day, key);
-    let d = daily.get(dk);
-    if (!d) daily.set(dk, (d = { day: u.day, key, acc: { alloc: new D(0), used: new D(0) } }));
+    let d = totals.daily.get(dk);
+    if (!d) totals.daily.set(dk, (d = { day: u.day, key, acc: emptyAcc() }));
     d.acc.alloc = d.acc.alloc.add(alloc);
     d.acc.used = d.acc.used.add(used);
-    allocByNode.set(nodeKey(u), (allocByNode.get(nodeKey(u)) ?? new D(0)).add(alloc));
+    totals.allocByNode.set(nodeKey(u), (totals.allocByNode.get(nodeKey(u)) ?? new D(0)).add(alloc));
   }
-  const podShares = usage.pods
-    ? podSharesOf(
-        usage,
-        (p) => {
-          const info = nodes.get(nodeKey(p));
-          if (!info) return undefined; // the namespace record on this node is already a problem
-          let frac: { num: number; den: number };
-          try {
-            frac = gpuFractionPerUnit(p.resource, info.gpuModel, info.gpuReplicas, cfg.migSlicesPerGpu);
-          } catch {
-            return undefined; // likewise reported for the namespace record
-          }
-          const t = resolveTenant(p.namespace, labels.get(nsKey(p)));
-          const key = rowKey(info.cluster, t.tenantId, p.namespace, info.gpuModel, info.instanceType, info.capacityType);
-          return {
-            rowKey: key,
-            split: {
-              cluster: info.cluster,
-              tenantId: t.tenantId,
-              tenantName: t.tenantName,
-              namespace: p.namespace,
-              gpuModel: info.gpuModel,
-              instanceType: info.instanceType,
-              capacityType: info.capacityType,
-            },
-            pod: p.pod,
-            node: p.node,
-            // The same values as the rows' (units × num ÷ den ÷ 60) with one division each: pods are many.
-            alloc: new D(p.requestMinutes * frac.num).div(frac.den * 60),
-            used:
-              p.usedMinutes === 0
-                ? new D(0)
-                : new D(p.usedMinutes)
-                    .toDecimalPlaces(USED_MINUTES_DP)
-                    .mul(frac.num)
-                    .div(frac.den * 60),
-          };
-        },
-        problems,
-      )
-    : undefined;
-  if (unattributed.size)
-    problems.push(
-      `GPU requests on nodes with no kube_node_labels series (cannot price them; refusing to drop them): ${[...unattributed].sort().join("; ")}`,
-    );
-  if (problems.length) throw new UnbillableInputError(problems);
+  return totals;
+}
 
-  // Correction is decided per unit (namespace × GPU model by default) on the unit's whole month.
+/** A pod record's exact GPU-hours on its row; undefined where its namespace record is already a problem. */
+function podShare(p: PodUsageRecord, billing: Billing): PodShare | undefined {
+  const info = billing.nodes.get(nodeKey(p));
+  if (!info) return undefined; // the namespace record on this node is already a problem
+  let frac: { num: number; den: number };
+  try {
+    frac = gpuFractionPerUnit(p.resource, info.gpuModel, info.gpuReplicas, billing.migSlicesPerGpu);
+  } catch {
+    return undefined; // likewise reported for the namespace record
+  }
+  const t = billing.resolveTenant(p.namespace, billing.labels.get(namespaceKey(p)));
+  const { key, split } = rowOf(info, t, p.namespace);
+  return {
+    rowKey: key,
+    split,
+    pod: p.pod,
+    node: p.node,
+    // The same values as the rows' (units × num ÷ den ÷ 60) with one division each: pods are many.
+    alloc: new D(p.requestMinutes * frac.num).div(frac.den * 60),
+    used:
+      p.usedMinutes === 0
+        ? new D(0)
+        : new D(p.usedMinutes)
+            .toDecimalPlaces(USED_MINUTES_DP)
+            .mul(frac.num)
+            .div(frac.den * 60),
+  };
+}
+
+/**
+ * The corrected, priced rows, sorted, with each row's key (for its pods). Correction is decided
+ * per unit (namespace × GPU model by default) on the unit's whole month.
+ */
+function chargebackRows(
+  monthly: Map<string, MonthlyRow>,
+  cfg: BaseConfig,
+  month: string,
+): { rows: ChargebackRow[]; rowKeys: Map<ChargebackRow, string> } {
   const g = cfg.correction.granularity;
   const units = new Map<string, Acc>();
   for (const m of monthly.values()) {
     const uk = unitKey(g, m.key);
-    const a = units.get(uk) ?? { alloc: new D(0), used: new D(0) };
+    const a = units.get(uk) ?? emptyAcc();
     units.set(uk, { alloc: a.alloc.add(m.acc.alloc), used: a.used.add(m.acc.used) });
   }
   const unitUtil = (k: string) => {
@@ -400,7 +472,11 @@ export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: str
     rowKeys.set(rows[rows.length - 1]!, mk);
   }
   sortBy(rows, (r) => rowKey(r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType, r.cluster));
+  return { rows, rowKeys };
+}
 
+/** Each row's days (uncorrected: correction is a month's decision), sorted by day. */
+function dailyRowsOf(daily: UsageTotals["daily"], monthly: Map<string, MonthlyRow>): DailyRow[] {
   const dailyRows: DailyRow[] = [];
   for (const d of daily.values()) {
     if (d.acc.alloc.isZero()) continue;
@@ -413,38 +489,20 @@ export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: str
       avgUtilization: ratio(d.acc.used, d.acc.alloc).toDecimalPlaces(RATIO_DP),
     });
   }
-  sortBy(dailyRows, (r) => rowKey(r.day, r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType, r.cluster));
+  return sortBy(dailyRows, (r) => rowKey(r.day, r.tenantId, r.namespace, r.gpuModel, r.instanceType, r.capacityType, r.cluster));
+}
 
-  const capacity = computeCapacity(usage.nodes, nodes, allocByNode, cfg);
+/** The sums of the published (already rounded) values, so the totals are what the files add up to. */
+function chargebackTotals(rows: ChargebackRow[], capacity: CapacityRow[]): Chargeback["totals"] {
   const sum = (xs: Dec[]) => xs.reduce((a, b) => a.add(b), new D(0));
   return {
-    month,
-    currency: cfg.currency,
-    currencyDecimals: cfg.currencyDecimals,
-    rows,
-    daily: dailyRows,
-    capacity,
-    nodes: computeNodeRows(usage.nodes, nodes, cfg),
-    ...(podShares
-      ? {
-          pods: podRows(
-            podShares,
-            rows.map((r) => ({ rowKey: rowKeys.get(r)!, allocatedGpuHours: r.allocatedGpuHours, usedGpuHours: r.usedGpuHours })),
-            HOURS_DP,
-            RATIO_DP,
-          ),
-        }
-      : {}),
-    totals: {
-      allocatedGpuHours: sum(rows.map((r) => r.allocatedGpuHours)),
-      usedGpuHours: sum(rows.map((r) => r.usedGpuHours)),
-      billableGpuHours: sum(rows.map((r) => r.billableGpuHours)),
-      cost: sum(rows.map((r) => r.cost)),
-      nodeGpuHours: sum(capacity.map((c) => c.nodeGpuHours)),
-      idleGpuHours: sum(capacity.map((c) => c.idleGpuHours)),
-      idleCost: sum(capacity.map((c) => c.idleCost)),
-    },
-    warnings,
+    allocatedGpuHours: sum(rows.map((r) => r.allocatedGpuHours)),
+    usedGpuHours: sum(rows.map((r) => r.usedGpuHours)),
+    billableGpuHours: sum(rows.map((r) => r.billableGpuHours)),
+    cost: sum(rows.map((r) => r.cost)),
+    nodeGpuHours: sum(capacity.map((c) => c.nodeGpuHours)),
+    idleGpuHours: sum(capacity.map((c) => c.idleGpuHours)),
+    idleCost: sum(capacity.map((c) => c.idleCost)),
   };
 }
 
@@ -454,11 +512,7 @@ export function computeChargeback(usage: MonthUsage, cfg: BaseConfig, month: str
  * request minutes must equal the namespace records' (used minutes within quantisation
  * noise). Otherwise the per-pod detail would not be the bill's, and apportioning would hide it.
  */
-function podSharesOf(
-  usage: MonthUsage,
-  share: (p: NonNullable<MonthUsage["pods"]>[number]) => PodShare | undefined,
-  problems: string[],
-): PodShare[] {
+function podSharesOf(usage: MonthUsage, share: (p: PodUsageRecord) => PodShare | undefined, problems: string[]): PodShare[] {
   const sums = new Map<string, { label: string; req: number; used: number; podReq: number; podUsed: number; pods: number }>();
   const at = (r: { cluster?: string; namespace: string; node: string; resource: string }) => {
     const key = rowKey(clusterOf(r), r.namespace, r.node, r.resource);
@@ -497,11 +551,11 @@ function podSharesOf(
 /** Node GPU-hours (GPUs × time the node existed) against what pods were allocated, per node group. */
 function computeCapacity(
   records: NodeRecord[],
-  nodes: Map<string, NodeInfo>,
+  nodes: Map<string, BilledNode>,
   allocByNode: Map<string, Dec>,
   cfg: BaseConfig,
 ): CapacityRow[] {
-  const groups = new Map<string, { info: NodeInfo; nodes: Set<string>; nodeHours: Dec; alloc: Dec; price: PriceMix }>();
+  const groups = new Map<string, { info: BilledNode; nodes: Set<string>; nodeHours: Dec; alloc: Dec; price: PriceMix }>();
   for (const r of records) {
     const info = nodes.get(nodeKey(r))!;
     const k = rowKey(info.cluster, info.nodeGroup, info.instanceType, info.capacityType);
@@ -540,8 +594,8 @@ function computeCapacity(
 }
 
 /** Each GPU node's GPU-hours over the month priced at its unit price, with the instance(s) behind it. */
-function computeNodeRows(records: NodeRecord[], nodes: Map<string, NodeInfo>, cfg: BaseConfig): NodeRow[] {
-  const byNode = new Map<string, { info: NodeInfo; node: string; providerIds: Set<string>; hours: Dec }>();
+function computeNodeRows(records: NodeRecord[], nodes: Map<string, BilledNode>, cfg: BaseConfig): NodeRow[] {
+  const byNode = new Map<string, { info: BilledNode; node: string; providerIds: Set<string>; hours: Dec }>();
   for (const r of records) {
     const k = nodeKey(r);
     let n = byNode.get(k);
