@@ -137,20 +137,65 @@ function listed(xs: Iterable<string>, max = LIST_MAX): string {
 }
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
+type DoctorConfig = Pick<BaseConfig, "prices" | "tenants" | "migSlicesPerGpu" | "priceFeed">;
+
+/** The observations as the checks look things up in them, built once per run. */
+interface DoctorView {
+  obs: DoctorObservations;
+  cfg: DoctorConfig;
+  settings: DoctorSettings;
+  /** Series of a metric family (0 when absent). */
+  fam: (f: MetricFamily) => number;
+  /** DCGM_FI_DEV_GPU_UTIL series carrying a label (0 when absent). */
+  dcgm: (s: DcgmLabelStat) => number;
+  /** GPU node → resource → largest capacity. */
+  gpuNodes: Map<string, Map<string, number>>;
+  labelsByNode: Map<string, GpuNodeLabels>;
+  /** The GPU nodes that have kube_node_labels, their labels merged. */
+  labelled: GpuNodeLabels[];
+  migNodes: string[];
+  hasGpuWork: boolean;
+}
+
+type AddFinding = (check: string, status: DoctorStatus, seen: string, fix?: string) => void;
+/** One check (or a group that reads the same facts): adds its findings, or none when it does not apply. */
+type DoctorCheck = (v: DoctorView, add: AddFinding) => void;
+
+/** In the order the findings are reported. */
+const DOCTOR_CHECKS: readonly DoctorCheck[] = [
+  checkMetricFamilies,
+  checkKsmHonorLabels,
+  checkKsmReplicas,
+  checkGpuNodesLabelled,
+  checkNodeLabels,
+  checkSpotZones,
+  checkGpuReplicas,
+  checkInstanceTypePrices,
+  checkCapacityTypeValues,
+  checkMigSlices,
+  checkTenants,
+  checkUnscheduledRequests,
+  checkDcgmPodLabels,
+  checkDcgmPodAttribution,
+  checkDcgmNodeLabel,
+  checkScrapeIntervals,
+];
+
 /**
  * Runs every check. Findings come in a fixed order (families, kube-state-metrics, nodes, prices,
  * tenants, dcgm-exporter, scrape interval), one per check, so a table of them reads the same each time.
  */
-export function runDoctorChecks(
-  obs: DoctorObservations,
-  cfg: Pick<BaseConfig, "prices" | "tenants" | "migSlicesPerGpu" | "priceFeed">,
-  settings: DoctorSettings,
-): DoctorFinding[] {
+export function runDoctorChecks(obs: DoctorObservations, cfg: DoctorConfig, settings: DoctorSettings): DoctorFinding[] {
   const out: DoctorFinding[] = [];
-  const add = (check: string, status: DoctorStatus, seen: string, fix = "") => out.push({ check, status, seen, fix });
-  const fam = (f: MetricFamily) => obs.families[f] ?? 0;
-  const dcgm = (s: DcgmLabelStat) => obs.dcgm[s] ?? 0;
+  const add: AddFinding = (check, status, seen, fix = "") => {
+    out.push({ check, status, seen, fix });
+  };
+  const view = doctorView(obs, cfg, settings);
+  for (const check of DOCTOR_CHECKS) check(view, add);
+  return out;
+}
 
+function doctorView(obs: DoctorObservations, cfg: DoctorConfig, settings: DoctorSettings): DoctorView {
   const gpuNodes = new Map<string, Map<string, number>>();
   for (const c of obs.gpuNodeCapacity) (gpuNodes.get(c.node) ?? gpuNodes.set(c.node, new Map()).get(c.node)!).set(c.resource, c.capacity);
   const labelsByNode = new Map<string, GpuNodeLabels>();
@@ -160,10 +205,22 @@ export function runDoctorChecks(
       ...labelsByNode.get(l.node),
       ...Object.fromEntries(Object.entries(l).filter(([, v]) => v)),
     } as GpuNodeLabels);
-  const migNodes = [...gpuNodes].filter(([, r]) => [...r.keys()].some((k) => k.startsWith("nvidia_com_mig_"))).map(([n]) => n);
-  const hasGpuWork = obs.gpuRequests.length > 0 || gpuNodes.size > 0;
+  return {
+    obs,
+    cfg,
+    settings,
+    fam: (f) => obs.families[f] ?? 0,
+    dcgm: (s) => obs.dcgm[s] ?? 0,
+    gpuNodes,
+    labelsByNode,
+    labelled: [...labelsByNode.values()],
+    migNodes: [...gpuNodes].filter(([, r]) => [...r.keys()].some((k) => k.startsWith("nvidia_com_mig_"))).map(([n]) => n),
+    hasGpuWork: obs.gpuRequests.length > 0 || gpuNodes.size > 0,
+  };
+}
 
-  // --- metric families
+/** One finding per metric family: present, or absent with what that costs the bill. */
+function checkMetricFamilies({ fam, dcgm, migNodes, hasGpuWork }: DoctorView, add: AddFinding): void {
   for (const f of METRIC_FAMILIES) {
     const n = fam(f);
     const check = `metric:${f}`;
@@ -196,8 +253,9 @@ export function runDoctorChecks(
       add(check, "warn", "absent: tenant labels cannot be read, only the config's namespace globs apply", KSM_SCRAPE_FIX);
     else add(check, "fail", "absent", KSM_SCRAPE_FIX);
   }
+}
 
-  // --- kube-state-metrics: honor_labels and replicas
+function checkKsmHonorLabels({ obs, fam }: DoctorView, add: AddFinding): void {
   const exported = [
     ...obs.gpuRequests.filter((r) => r.exportedNamespace).map((r) => r.exportedNamespace!),
     ...obs.namespaces.filter((n) => n.exportedNamespace).map((n) => n.exportedNamespace!),
@@ -211,7 +269,9 @@ export function runDoctorChecks(
     );
   else if (fam("kube_namespace_labels") || fam("kube_pod_container_resource_requests"))
     add("ksm:honor-labels", "ok", "namespace and pod labels arrive as kube-state-metrics writes them");
+}
 
+function checkKsmReplicas({ obs }: DoctorView, add: AddFinding): void {
   const targetsByNs = new Map<string, Set<string>>();
   for (const n of obs.namespaces)
     if (n.namespace) (targetsByNs.get(n.namespace) ?? targetsByNs.set(n.namespace, new Set()).get(n.namespace)!).add(n.target);
@@ -225,8 +285,9 @@ export function runDoctorChecks(
       "none: duplicated replicas are merged (max by) in every query",
     );
   } else if (maxTargets === 1) add("ksm:replicas", "ok", "one kube-state-metrics target per namespace");
+}
 
-  // --- GPU nodes and their labels
+function checkGpuNodesLabelled({ obs, gpuNodes, labelsByNode }: DoctorView, add: AddFinding): void {
   const unlabelled = [...gpuNodes.keys()].filter((n) => !labelsByNode.has(n));
   const requestNodes = new Set(obs.gpuRequests.filter((r) => r.node).map((r) => r.node!));
   const requestsOffGpuNodes = [...requestNodes].filter((n) => !labelsByNode.has(n));
@@ -245,8 +306,10 @@ export function runDoctorChecks(
       `${KSM_SCRAPE_FIX}; the node resource must be enabled (kube_node_labels, kube_node_status_capacity)`,
     );
   else if (gpuNodes.size) add("node-labels:gpu-nodes", "ok", `${plural(gpuNodes.size, "GPU node")}, each with kube_node_labels`);
+}
 
-  const labelled = [...labelsByNode.values()];
+/** The node labels the meter prices and groups by, each on every GPU node. */
+function checkNodeLabels({ labelled }: DoctorView, add: AddFinding): void {
   const checkLabel = (
     check: string,
     what: string,
@@ -290,8 +353,10 @@ export function runDoctorChecks(
     "warn",
     "capacity.csv groups them by instance type/capacity type instead, and the controller's scale-out (label_eks_amazonaws_com_nodegroup) does not see them",
   );
+}
 
-  // Spot prices differ by zone: under prices.source aws a Spot node without its zone cannot be priced (the meter refuses it).
+// Spot prices differ by zone: under prices.source aws a Spot node without its zone cannot be priced (the meter refuses it).
+function checkSpotZones({ cfg, labelled }: DoctorView, add: AddFinding): void {
   if (priceSourceOf(cfg) === "aws") {
     const spot = labelled.filter((l) => normaliseCapacityType(l.karpenterCapacityType || l.eksCapacityType || "") === "spot");
     const noZone = spot.filter((l) => !l.zone).map((l) => l.node);
@@ -306,8 +371,10 @@ export function runDoctorChecks(
       );
     else if (spot.length) add("node-label:zone", "ok", `every Spot GPU node (${spot.length}) carries label_topology_kubernetes_io_zone`);
   }
+}
 
-  // Time-slicing: a time-sliced node reports GPUs × replicas of nvidia.com/gpu capacity.
+// Time-slicing: a time-sliced node reports GPUs × replicas of nvidia.com/gpu capacity.
+function checkGpuReplicas({ cfg, gpuNodes, labelsByNode, labelled }: DoctorView, add: AddFinding): void {
   const sliced: string[] = [];
   const mismatched: string[] = [];
   let slicedOk = 0;
@@ -343,16 +410,14 @@ export function runDoctorChecks(
       "ok",
       slicedOk ? `${plural(slicedOk, "time-sliced node")}, each labelled with its replicas` : "no time-sliced GPU nodes",
     );
+}
 
-  // --- prices and capacity types
+/** Every GPU node's instance type has a price in the config. */
+function checkInstanceTypePrices({ cfg, labelled }: DoctorView, add: AddFinding): void {
   const unpriced = new Map<string, string[]>();
-  const badCapacity = new Map<string, string[]>();
-  for (const l of labelled) {
+  for (const l of labelled)
     if (l.instanceType && !cfg.prices[l.instanceType])
       (unpriced.get(l.instanceType) ?? unpriced.set(l.instanceType, []).get(l.instanceType)!).push(l.node);
-    const cap = l.karpenterCapacityType || l.eksCapacityType;
-    if (cap && !normaliseCapacityType(cap)) (badCapacity.get(cap) ?? badCapacity.set(cap, []).get(cap)!).push(l.node);
-  }
   if (unpriced.size)
     add(
       "prices:instance-types",
@@ -372,6 +437,15 @@ export function runDoctorChecks(
       "ok",
       `every GPU instance type is priced (${listed(labelled.filter((l) => l.instanceType).map((l) => l.instanceType!))})`,
     );
+}
+
+/** Every capacity-type label value maps to a price (Spot or On-Demand). */
+function checkCapacityTypeValues({ labelled }: DoctorView, add: AddFinding): void {
+  const badCapacity = new Map<string, string[]>();
+  for (const l of labelled) {
+    const cap = l.karpenterCapacityType || l.eksCapacityType;
+    if (cap && !normaliseCapacityType(cap)) (badCapacity.get(cap) ?? badCapacity.set(cap, []).get(cap)!).push(l.node);
+  }
   if (badCapacity.size)
     add(
       "prices:capacity-types",
@@ -384,7 +458,9 @@ export function runDoctorChecks(
     );
   else if (labelled.some((l) => l.karpenterCapacityType || l.eksCapacityType))
     add("prices:capacity-types", "ok", "every capacity-type value maps to spot or on-demand");
+}
 
+function checkMigSlices({ cfg, labelsByNode, migNodes }: DoctorView, add: AddFinding): void {
   const noSlices = migNodes
     .map((n) => ({ n, model: cfg.prices[labelsByNode.get(n)?.instanceType ?? ""]?.gpuModel }))
     .filter((x) => x.model && !cfg.migSlicesPerGpu[x.model]);
@@ -396,8 +472,10 @@ export function runDoctorChecks(
       `add to the config's migSlicesPerGpu: ${[...new Set(noSlices.map((x) => `${x.model}: <compute slices per GPU>`))].join(", ")}`,
     );
   else if (migNodes.length) add("mig:slices-per-gpu", "ok", `${plural(migNodes.length, "MIG node")}, GPU models with slices configured`);
+}
 
-  // --- tenants
+/** Every namespace with GPU requests bills to a configured tenant. */
+function checkTenants({ obs, cfg }: DoctorView, add: AddFinding): void {
   const tenantLabels = new Map<string, string>();
   for (const n of obs.namespaces) if (n.namespace && n.tenantLabel) tenantLabels.set(n.namespace, n.tenantLabel);
   const resolve = makeTenantResolver(cfg.tenants);
@@ -436,7 +514,9 @@ export function runDoctorChecks(
     );
   } else if (gpuNamespaces.length)
     add("tenants:gpu-namespaces", "ok", `${plural(gpuNamespaces.length, "namespace")} with GPU requests, each with a tenant`);
+}
 
+function checkUnscheduledRequests({ obs }: DoctorView, add: AddFinding): void {
   const unbound = obs.gpuRequests.filter((r) => !r.node).reduce((a, r) => a + r.series, 0);
   if (unbound)
     add(
@@ -445,88 +525,107 @@ export function runDoctorChecks(
       `${plural(unbound, "GPU request series", "GPU request series")} without a node (pods not bound yet)`,
       "none: a pod bills only while Running on a node",
     );
+}
 
-  // --- dcgm-exporter
-  if (dcgm("all") > 0) {
-    const cfgLabels = `${settings.dcgmNamespaceLabel}/${settings.dcgmPodLabel}`;
-    const arrive = [
-      `pod on ${dcgm("pod")}`,
-      `exported_pod on ${dcgm("exported_pod")}`,
-      `the configured ${cfgLabels} on ${dcgm("configured")}`,
-    ].join(", ");
-    const seen = `of ${plural(dcgm("all"), "GPU series", "GPU series")}: ${arrive}`;
-    const toExported =
-      "set the config's prometheus.labels: { dcgmNamespace: exported_namespace, dcgmPod: exported_pod }, or scrape dcgm-exporter with honor_labels: true (its chart's serviceMonitor.honorLabels: true; the default false renames its pod labels to exported_*)";
-    let labelsFail = false;
-    if (dcgm("exported_pod") > 0 && settings.dcgmPodLabel !== "exported_pod") {
-      labelsFail = true;
-      add(
-        "dcgm:pod-labels",
-        "fail",
-        `${seen}: the pod attribution arrives as exported_namespace/exported_pod (honor_labels: false) and the config reads ${cfgLabels}`,
-        toExported,
-      );
-    } else if (dcgm("configured") === 0 && dcgm("pod") > 0) {
-      labelsFail = true;
-      add(
-        "dcgm:pod-labels",
-        "fail",
-        `${seen}: the pod attribution arrives as namespace/pod and the config reads ${cfgLabels}`,
-        "set the config's prometheus.labels: { dcgmNamespace: namespace, dcgmPod: pod }",
-      );
-    } else
-      add(
-        "dcgm:pod-labels",
-        dcgm("configured") > 0 ? "ok" : "warn",
-        seen,
-        dcgm("configured") > 0 ? "" : "no GPU was attributed to a pod in the window (see dcgm:pod-attribution)",
-      );
+/** The dcgm-exporter checks run only when it exports GPU series at all (metric:DCGM_FI_DEV_GPU_UTIL reports when it does not). */
+const exportsGpuSeries = ({ dcgm }: DoctorView) => dcgm("all") > 0;
 
-    const { requested, running, attributed } = obs.gpuPods;
-    const attr = `Running GPU pods with utilization under ${cfgLabels}: ${attributed} of ${running}`;
-    const kubernetesMode =
-      "turn on dcgm-exporter's Kubernetes mode: DCGM_EXPORTER_KUBERNETES=true (the chart sets it) with the kubelet's pod-resources directory mounted (chart value kubeletPath, default /var/lib/kubelet/pod-resources); on MIG nodes keep DCGM_FI_PROF_GR_ENGINE_ACTIVE";
-    if (running === 0)
-      add(
-        "dcgm:pod-attribution",
-        requested ? "warn" : "info",
-        `no Running GPU pod in the window (${plural(requested, "pod")} with GPU requests): attribution cannot be verified`,
-        "check again over a window with GPU work (--month)",
-      );
-    else if (attributed === 0)
-      add(
-        "dcgm:pod-attribution",
-        "fail",
-        `${attr}: used GPU-hours would be 0`,
-        labelsFail ? "fix the label names (dcgm:pod-labels)" : kubernetesMode,
-      );
-    else if (attributed < running / 2)
-      add(
-        "dcgm:pod-attribution",
-        "warn",
-        `${attr}`,
-        `is dcgm-exporter running on every GPU node (its DaemonSet's nodeSelector/tolerations)? ${kubernetesMode}`,
-      );
-    else add("dcgm:pod-attribution", "ok", attr);
+/** How the configured dcgm pod labels read, e.g. `namespace/pod`. */
+const configuredDcgmLabels = (settings: DoctorSettings) => `${settings.dcgmNamespaceLabel}/${settings.dcgmPodLabel}`;
 
-    const nl = settings.controllerNodeLabel;
-    if (dcgm("controller_node") > 0) add("dcgm:node-label", "ok", `GPU series carry ${nl}, the controller's node label`);
-    else {
-      const other = (["Hostname", "hostname"] as const).find((l) => l !== nl && dcgm(l) > 0);
-      add(
-        "dcgm:node-label",
-        "warn",
-        other
-          ? `GPU series name the node in ${other}, the controller reads ${nl}`
-          : `GPU series carry no node label (${nl}): the controller cannot tell idle nodes`,
-        other
-          ? `set the controller's DCGM_NODE_LABEL=${other} (dcgm-exporter renamed Hostname to hostname after 4.5.3-4.8.2)`
-          : "remove -n from dcgm-exporter's arguments (it drops the hostname label), or set DCGM_NODE_LABEL to the label your relabelling writes",
-      );
-    }
-  }
+/** Where the pod attribution arrives under other labels than the config reads (undefined: where the config reads it). */
+function dcgmPodLabelMismatch({ dcgm, settings }: DoctorView): "exported" | "plain" | undefined {
+  if (dcgm("exported_pod") > 0 && settings.dcgmPodLabel !== "exported_pod") return "exported";
+  if (dcgm("configured") === 0 && dcgm("pod") > 0) return "plain";
+  return undefined;
+}
 
-  // --- scrape interval against the meter's 1-minute ticks and the 5-minute lookback
+function checkDcgmPodLabels(v: DoctorView, add: AddFinding): void {
+  if (!exportsGpuSeries(v)) return;
+  const { dcgm } = v;
+  const cfgLabels = configuredDcgmLabels(v.settings);
+  const arrive = [
+    `pod on ${dcgm("pod")}`,
+    `exported_pod on ${dcgm("exported_pod")}`,
+    `the configured ${cfgLabels} on ${dcgm("configured")}`,
+  ].join(", ");
+  const seen = `of ${plural(dcgm("all"), "GPU series", "GPU series")}: ${arrive}`;
+  const toExported =
+    "set the config's prometheus.labels: { dcgmNamespace: exported_namespace, dcgmPod: exported_pod }, or scrape dcgm-exporter with honor_labels: true (its chart's serviceMonitor.honorLabels: true; the default false renames its pod labels to exported_*)";
+  const mismatch = dcgmPodLabelMismatch(v);
+  if (mismatch === "exported")
+    add(
+      "dcgm:pod-labels",
+      "fail",
+      `${seen}: the pod attribution arrives as exported_namespace/exported_pod (honor_labels: false) and the config reads ${cfgLabels}`,
+      toExported,
+    );
+  else if (mismatch === "plain")
+    add(
+      "dcgm:pod-labels",
+      "fail",
+      `${seen}: the pod attribution arrives as namespace/pod and the config reads ${cfgLabels}`,
+      "set the config's prometheus.labels: { dcgmNamespace: namespace, dcgmPod: pod }",
+    );
+  else
+    add(
+      "dcgm:pod-labels",
+      dcgm("configured") > 0 ? "ok" : "warn",
+      seen,
+      dcgm("configured") > 0 ? "" : "no GPU was attributed to a pod in the window (see dcgm:pod-attribution)",
+    );
+}
+
+function checkDcgmPodAttribution(v: DoctorView, add: AddFinding): void {
+  if (!exportsGpuSeries(v)) return;
+  const { requested, running, attributed } = v.obs.gpuPods;
+  const attr = `Running GPU pods with utilization under ${configuredDcgmLabels(v.settings)}: ${attributed} of ${running}`;
+  const kubernetesMode =
+    "turn on dcgm-exporter's Kubernetes mode: DCGM_EXPORTER_KUBERNETES=true (the chart sets it) with the kubelet's pod-resources directory mounted (chart value kubeletPath, default /var/lib/kubelet/pod-resources); on MIG nodes keep DCGM_FI_PROF_GR_ENGINE_ACTIVE";
+  if (running === 0)
+    add(
+      "dcgm:pod-attribution",
+      requested ? "warn" : "info",
+      `no Running GPU pod in the window (${plural(requested, "pod")} with GPU requests): attribution cannot be verified`,
+      "check again over a window with GPU work (--month)",
+    );
+  else if (attributed === 0)
+    add(
+      "dcgm:pod-attribution",
+      "fail",
+      `${attr}: used GPU-hours would be 0`,
+      dcgmPodLabelMismatch(v) ? "fix the label names (dcgm:pod-labels)" : kubernetesMode,
+    );
+  else if (attributed < running / 2)
+    add(
+      "dcgm:pod-attribution",
+      "warn",
+      `${attr}`,
+      `is dcgm-exporter running on every GPU node (its DaemonSet's nodeSelector/tolerations)? ${kubernetesMode}`,
+    );
+  else add("dcgm:pod-attribution", "ok", attr);
+}
+
+function checkDcgmNodeLabel(v: DoctorView, add: AddFinding): void {
+  if (!exportsGpuSeries(v)) return;
+  const { dcgm, settings } = v;
+  const nl = settings.controllerNodeLabel;
+  if (dcgm("controller_node") > 0) return add("dcgm:node-label", "ok", `GPU series carry ${nl}, the controller's node label`);
+  const other = (["Hostname", "hostname"] as const).find((l) => l !== nl && dcgm(l) > 0);
+  add(
+    "dcgm:node-label",
+    "warn",
+    other
+      ? `GPU series name the node in ${other}, the controller reads ${nl}`
+      : `GPU series carry no node label (${nl}): the controller cannot tell idle nodes`,
+    other
+      ? `set the controller's DCGM_NODE_LABEL=${other} (dcgm-exporter renamed Hostname to hostname after 4.5.3-4.8.2)`
+      : "remove -n from dcgm-exporter's arguments (it drops the hostname label), or set DCGM_NODE_LABEL to the label your relabelling writes",
+  );
+}
+
+/** Each exporter's sample spacing against the meter's 1-minute ticks and the 5-minute lookback. */
+function checkScrapeIntervals({ obs, fam, dcgm }: DoctorView, add: AddFinding): void {
   for (const src of SCRAPE_SOURCES) {
     const s = obs.sampleSpacingSeconds[src];
     const check = `scrape-interval:${src}`;
@@ -550,7 +649,6 @@ export function runDoctorChecks(
         INTERVAL_FIX,
       );
   }
-  return out;
 }
 
 const fmtSeconds = (s: number) => `${Math.round(s)} s`;
