@@ -36,6 +36,12 @@ const ASSET_SOURCES: Record<BundledAsset, { from: string; to: string; optional?:
   "pdfkit-data": { from: "node_modules/pdfkit/js", to: "" },
 };
 
+/** A VPC and the private subnets of it a function joins. */
+export interface FunctionVpc {
+  vpc: ec2.IVpc;
+  subnets: ec2.ISubnet[];
+}
+
 export interface GpuBillingFunctionProps {
   /** Repo-relative handler file exporting `handler`. */
   entry: string;
@@ -52,7 +58,7 @@ export interface GpuBillingFunctionProps {
   /** Reserved concurrency (the controller: 1, so two runs never overlap). */
   reservedConcurrency?: number;
   /** Join these private subnets (Prometheus or the EKS API is private). */
-  vpc?: { vpc: ec2.IVpc; subnets: ec2.ISubnet[] };
+  vpc?: FunctionVpc;
   logRetention: logs.RetentionDays;
   alarmTopic: sns.ITopic;
   /** Invoked by EventBridge Scheduler with this expression, in this time zone. */

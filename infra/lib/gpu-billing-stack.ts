@@ -19,7 +19,7 @@ import { quotaSettings } from "../../functions/quota/evaluate-quota.js";
 import { Analytics } from "./analytics.js";
 import { DataStorage } from "./data-storage.js";
 import { FUNCTIONS, type EnvironmentContext, type FunctionSpec, type FunctionsById, type Grant } from "./function-catalog.js";
-import { GpuBillingFunction } from "./gpu-billing-function.js";
+import { GpuBillingFunction, type FunctionVpc } from "./gpu-billing-function.js";
 import { acknowledgeReportLinkSigner, applyNagSuppressions, type FunctionFindings } from "./nag-suppressions.js";
 import { prometheusTokenSecrets, type Settings } from "./settings.js";
 import { TOKEN_SECRET_SUFFIX } from "../../functions/wiring/prometheus-from-config.js";
@@ -64,33 +64,70 @@ export class GpuBillingStack extends Stack {
   constructor(scope: Construct, id: string, props: GpuBillingStackProps) {
     super(scope, id, props);
     const s = props.settings;
-    const root = props.repoRoot;
-    this.repoRoot = root;
-    const billing = parseConfig(readFileSync(path.join(root, s.billingConfigFile), "utf8"), s.billingConfigFile);
-    this.billing = billing;
-    const quota = quotaSettings(billing);
+    const specs = props.functions ?? FUNCTIONS;
+    this.repoRoot = props.repoRoot;
+    this.billing = parseConfig(readFileSync(path.join(this.repoRoot, s.billingConfigFile), "utf8"), s.billingConfigFile);
+    const quota = quotaSettings(this.billing);
     const retention = toRetention(s.retention.logDays);
 
     this.storage = new DataStorage(this, "Storage", s);
     this.analytics = new Analytics(this, "Analytics", this.storage, s.dataPrefix);
-    this.alertTopic = new sns.Topic(this, "Alerts", { displayName: "GPU billing alerts", masterKey: this.storage.key, enforceSSL: true });
-    if (s.alarmEmail) this.alertTopic.addSubscription(new subs.EmailSubscription(s.alarmEmail));
+    this.alertTopic = this.createAlertTopic(s);
+    this.createMailConfigurationSet(s);
+    const vpc = this.importVpc(s);
+    const envContext = this.environmentContext(s);
+    // Each bearer-token variable the billing config names (prometheus.auth.tokenEnv, per cluster too) → its secret.
+    this.tokenSecrets = prometheusTokenSecrets(s, this.billing);
+    if ((s.quota.enforce ?? quota.enforce) && !s.eksClusterName && specs.some((f) => f.id === "Quota"))
+      throw new Error(
+        "gpuBilling.eksClusterName: required because quota enforcement is on (gpuBilling.quota.enforce or the billing config's quota.enforce)",
+      );
+
+    for (const spec of specs) this.addFunction(spec, s, { vpc, envContext, retention });
+
+    const alarms = [this.manifestMissingAlarm(s), ...this.quotaAlarms(s, quota.cloudwatchNamespace), ...this.controllerHaltedAlarm(s)];
+    for (const a of alarms) a.addAlarmAction(new cwActions.SnsAction(this.alertTopic));
+    this.dashboard(
+      s,
+      this.billing.tenants.map((t) => t.id),
+      quota.cloudwatchNamespace,
+      alarms,
+    );
+    this.outputs();
+    applyNagSuppressions(this, this.storage, this.findings);
+  }
+
+  private linkSignerSecret?: secretsmanager.Secret;
+  private tokenSecrets = new Map<string, string>();
+  private readonly importedSecrets = new Map<string, secretsmanager.ISecret>();
+
+  private createAlertTopic(s: Settings): sns.Topic {
+    const topic = new sns.Topic(this, "Alerts", { displayName: "GPU billing alerts", masterKey: this.storage.key, enforceSSL: true });
+    if (s.alarmEmail) topic.addSubscription(new subs.EmailSubscription(s.alarmEmail));
+    return topic;
+  }
+
+  private createMailConfigurationSet(s: Settings): void {
     new ses.ConfigurationSet(this, "MailConfigurationSet", {
       configurationSetName: s.ses.configurationSetName,
       reputationMetrics: true,
       suppressionReasons: ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,
       tlsPolicy: ses.ConfigurationSetTlsPolicy.REQUIRE,
     });
+  }
 
-    const vpc = s.vpc
-      ? (() => {
-          const v = ec2.Vpc.fromVpcAttributes(this, "Vpc", { vpcId: s.vpc.vpcId, availabilityZones: s.vpc.availabilityZones });
-          return { vpc: v, subnets: s.vpc.privateSubnetIds.map((id, i) => ec2.Subnet.fromSubnetId(this, `Subnet${i}`, id)) };
-        })()
-      : undefined;
+  /** The operator's VPC and private subnets the functions marked `inVpc` join, when settings name one. */
+  private importVpc(s: Settings): FunctionVpc | undefined {
+    if (!s.vpc) return undefined;
+    const v = ec2.Vpc.fromVpcAttributes(this, "Vpc", { vpcId: s.vpc.vpcId, availabilityZones: s.vpc.availabilityZones });
+    return { vpc: v, subnets: s.vpc.privateSubnetIds.map((id, i) => ec2.Subnet.fromSubnetId(this, `Subnet${i}`, id)) };
+  }
 
+  /** What the catalog's environment functions read; functionNames fills as the functions are added. */
+  private environmentContext(s: Settings): EnvironmentContext {
+    const billing = this.billing;
     const promAuth = billing.prometheus?.auth;
-    const envContext: EnvironmentContext = {
+    return {
       bucketName: this.storage.bucket.bucketName,
       billing,
       prometheusUrl:
@@ -98,70 +135,73 @@ export class GpuBillingStack extends Stack {
       prometheusSigV4Region: promAuth?.type === "sigv4" ? promAuth.region : s.prometheus.ampWorkspaceArn?.split(":")[3],
       functionNames: new Map(),
     };
-    // Each bearer-token variable the billing config names (prometheus.auth.tokenEnv, per cluster too) → its secret.
-    this.tokenSecrets = prometheusTokenSecrets(s, billing);
-    if ((s.quota.enforce ?? quota.enforce) && !s.eksClusterName && (props.functions ?? FUNCTIONS).some((f) => f.id === "Quota"))
-      throw new Error(
-        "gpuBilling.eksClusterName: required because quota enforcement is on (gpuBilling.quota.enforce or the billing config's quota.enforce)",
-      );
+  }
 
-    for (const spec of props.functions ?? FUNCTIONS) {
-      if (!existsSync(path.join(root, spec.entry))) throw new Error(`function ${spec.id}: entry ${spec.entry} does not exist`);
-      const unavailable = spec.unavailable?.(s);
-      if (unavailable) {
-        Annotations.of(this).addWarningV2(`gpu-billing:${spec.id}Skipped`, `function ${spec.id} not deployed: ${unavailable}`);
-        continue;
-      }
-      const env: Record<string, string> = spec.environment(s, envContext);
-      // Only the secret's name: the function reads the token at run time (rotation needs no redeploy).
-      if (spec.grants.some((g) => g.kind === "prometheus" && g.bearerToken !== false))
-        for (const [tokenEnv, secretName] of this.tokenSecrets) env[`${tokenEnv}${TOKEN_SECRET_SUFFIX}`] = secretName;
-
-      const f = new GpuBillingFunction(this, spec.id, {
-        entry: spec.entry,
-        repoRoot: root,
-        description: spec.description,
-        timeout: spec.timeout instanceof Duration ? spec.timeout : spec.timeout(s),
-        memorySize: spec.memorySize,
-        environment: env,
-        assets: spec.assets,
-        billingConfigFile: s.billingConfigFile,
-        controllerPolicyFile: s.controller.policyFile,
-        reservedConcurrency: spec.reservedConcurrency,
-        retryAttempts: spec.retryAttempts,
-        maxEventAge: spec.maxEventAge?.(s),
-        vpc: spec.inVpc ? vpc : undefined,
-        logRetention: retention,
-        alarmTopic: this.alertTopic,
-        schedule: spec.schedule ? { expression: s.schedules[spec.schedule], timeZone: s.timeZone, enabled: s.schedulesEnabled } : undefined,
-      });
-      this.findings.set(f, { objectPrefixes: [], starActions: [], asgNames: [] });
-      for (const g of spec.grants) this.grant(f, g, s);
-      this.functions.set(spec.id, f);
-      envContext.functionNames.set(spec.id, f.fn.functionName);
+  /** One catalog entry as a function with its grants, or a synth warning when the settings leave it out. */
+  private addFunction(
+    spec: FunctionSpec,
+    s: Settings,
+    shared: { vpc?: FunctionVpc; envContext: EnvironmentContext; retention: logs.RetentionDays },
+  ): void {
+    if (!existsSync(path.join(this.repoRoot, spec.entry))) throw new Error(`function ${spec.id}: entry ${spec.entry} does not exist`);
+    const unavailable = spec.unavailable?.(s);
+    if (unavailable) {
+      Annotations.of(this).addWarningV2(`gpu-billing:${spec.id}Skipped`, `function ${spec.id} not deployed: ${unavailable}`);
+      return;
     }
+    const env: Record<string, string> = spec.environment(s, shared.envContext);
+    // Only the secret's name: the function reads the token at run time (rotation needs no redeploy).
+    if (spec.grants.some((g) => g.kind === "prometheus" && g.bearerToken !== false))
+      for (const [tokenEnv, secretName] of this.tokenSecrets) env[`${tokenEnv}${TOKEN_SECRET_SUFFIX}`] = secretName;
 
-    // A month without a manifest by the 2nd: the check function publishes 1 for it.
+    const f = new GpuBillingFunction(this, spec.id, {
+      entry: spec.entry,
+      repoRoot: this.repoRoot,
+      description: spec.description,
+      timeout: spec.timeout instanceof Duration ? spec.timeout : spec.timeout(s),
+      memorySize: spec.memorySize,
+      environment: env,
+      assets: spec.assets,
+      billingConfigFile: s.billingConfigFile,
+      controllerPolicyFile: s.controller.policyFile,
+      reservedConcurrency: spec.reservedConcurrency,
+      retryAttempts: spec.retryAttempts,
+      maxEventAge: spec.maxEventAge?.(s),
+      vpc: spec.inVpc ? shared.vpc : undefined,
+      logRetention: shared.retention,
+      alarmTopic: this.alertTopic,
+      schedule: spec.schedule ? { expression: s.schedules[spec.schedule], timeZone: s.timeZone, enabled: s.schedulesEnabled } : undefined,
+    });
+    this.findings.set(f, { objectPrefixes: [], starActions: [], asgNames: [] });
+    for (const g of spec.grants) this.grant(f, g, s);
+    this.functions.set(spec.id, f);
+    shared.envContext.functionNames.set(spec.id, f.fn.functionName);
+  }
+
+  /** A month without a manifest by the 2nd: the check function publishes 1 for it. */
+  private manifestMissingAlarm(s: Settings): cloudwatch.Alarm {
     const manifestMissing = new cloudwatch.Metric({
       namespace: s.metricsNamespace,
       metricName: MANIFEST_MISSING_METRIC,
       statistic: "Maximum",
       period: Duration.hours(1),
     });
-    const alarms: cloudwatch.Alarm[] = [
-      manifestMissing.createAlarm(this, "MonthManifestMissingAlarm", {
-        alarmDescription: 'The previous billing month has no manifest on the 2nd: it was not metered. Runbook: README "A month failed".',
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    ];
-    // One quota alarm per tenant that has a quota (unlimited tenants have none).
-    for (const t of billing.tenants.filter((t) => t.monthlyQuotaGpuHours !== undefined)) {
-      alarms.push(
+    return manifestMissing.createAlarm(this, "MonthManifestMissingAlarm", {
+      alarmDescription: 'The previous billing month has no manifest on the 2nd: it was not metered. Runbook: README "A month failed".',
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /** One quota alarm per tenant that has a quota (unlimited tenants have none). */
+  private quotaAlarms(s: Settings, quotaNs: string): cloudwatch.Alarm[] {
+    return this.billing.tenants
+      .filter((t) => t.monthlyQuotaGpuHours !== undefined)
+      .map((t) =>
         new cloudwatch.Metric({
-          namespace: quota.cloudwatchNamespace,
+          namespace: quotaNs,
           metricName: QUOTA_RATIO_METRIC,
           dimensionsMap: { [QUOTA_TENANT_DIMENSION]: t.id },
           statistic: "Maximum",
@@ -174,46 +214,38 @@ export class GpuBillingStack extends Stack {
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
-    }
-    if (this.functions.has("Controller"))
-      // The controller publishes Halted = 1 for a run that refused to act (Prometheus or Kubernetes
-      // errors, many NotReady nodes, lease trouble); one such run is normal, 15 minutes of them is not.
-      alarms.push(
-        new cloudwatch.Metric({
-          namespace: s.controller.metricsNamespace,
-          metricName: CONTROLLER_HALTED_METRIC,
-          statistic: "Minimum",
-          period: Duration.minutes(5),
-        }).createAlarm(this, "ControllerHaltedAlarm", {
-          alarmDescription:
-            "The node-group controller halted every run for 15 minutes: it is neither reclaiming nor scaling out. See its logs (decision lines with the halt reason).",
-          threshold: 1,
-          evaluationPeriods: 3,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
-      );
-    for (const a of alarms) a.addAlarmAction(new cwActions.SnsAction(this.alertTopic));
+  }
 
-    this.dashboard(
-      s,
-      billing.tenants.map((t) => t.id),
-      quota.cloudwatchNamespace,
-      alarms,
-    );
+  /**
+   * The controller publishes Halted = 1 for a run that refused to act (Prometheus or Kubernetes
+   * errors, many NotReady nodes, lease trouble); one such run is normal, 15 minutes of them is not.
+   */
+  private controllerHaltedAlarm(s: Settings): cloudwatch.Alarm[] {
+    if (!this.functions.has("Controller")) return [];
+    return [
+      new cloudwatch.Metric({
+        namespace: s.controller.metricsNamespace,
+        metricName: CONTROLLER_HALTED_METRIC,
+        statistic: "Minimum",
+        period: Duration.minutes(5),
+      }).createAlarm(this, "ControllerHaltedAlarm", {
+        alarmDescription:
+          "The node-group controller halted every run for 15 minutes: it is neither reclaiming nor scaling out. See its logs (decision lines with the halt reason).",
+        threshold: 1,
+        evaluationPeriods: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+  }
 
+  private outputs(): void {
     new CfnOutput(this, "DataBucketName", { value: this.storage.bucket.bucketName });
     new CfnOutput(this, "AlertTopicArn", { value: this.alertTopic.topicArn });
     new CfnOutput(this, "AthenaWorkGroup", { value: this.analytics.workgroup.ref });
     const rerun = this.functions.get("Rerun");
     if (rerun) new CfnOutput(this, "RerunFunctionName", { value: rerun.fn.functionName });
-
-    applyNagSuppressions(this, this.storage, this.findings);
   }
-
-  private linkSignerSecret?: secretsmanager.Secret;
-  private tokenSecrets = new Map<string, string>();
-  private readonly importedSecrets = new Map<string, secretsmanager.ISecret>();
 
   /** A bearer-token secret the operator created (by name; grants cover its random ARN suffix). */
   private tokenSecret(name: string): secretsmanager.ISecret {
