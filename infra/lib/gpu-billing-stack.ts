@@ -277,68 +277,120 @@ export class GpuBillingStack extends Stack {
     return this.linkSignerSecret;
   }
 
+  /** Adds one catalog grant to a function's role, recording its wildcards for the cdk-nag acknowledgments. */
   private grant(f: GpuBillingFunction, g: Grant, s: Settings): void {
-    const st = this.storage;
-    const key = [st.key.keyArn];
-    const found = this.findings.get(f)!;
-    const objects = (prefix: string) => (found.objectPrefixes.push(prefix), st.objects(prefix));
-    // ListBucket without an s3:prefix condition: S3 decides "404 NoSuchKey vs 403" on a GetObject
-    // or HeadObject of a missing key by whether the caller may list the bucket, and that check
-    // carries no prefix, so a prefix-conditioned grant turns "no manifest yet" into AccessDenied.
-    const listUnder = (_prefix: string) => f.allow(["s3:ListBucket"], [st.bucket.bucketArn]);
-    const onStar = (actions: string[], why: string, conditions?: Record<string, unknown>) => {
-      found.starActions.push(`${actions.join(", ")} (${why})`);
-      f.allow(actions, ["*"], conditions);
-    };
-    const clusterArn = () => Arn.format({ service: "eks", resource: "cluster", resourceName: s.eksClusterName }, this);
     switch (g.kind) {
       case "datasets-read":
-        f.allow(["s3:GetObject"], [objects(s.dataPrefix)]);
-        listUnder(s.dataPrefix);
-        f.allow(["kms:Decrypt"], key);
-        return;
       case "datasets-write":
-        f.allow(["s3:PutObject", "s3:DeleteObject"], [objects(s.dataPrefix)]);
-        f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
-        return;
       case "controller-audit-read":
-        // Only when the stack deploys the controller: without it there is no log to read.
-        if (!s.eksClusterName) return;
-        f.allow(["s3:GetObject"], [objects(`${s.controller.statePrefix}/audit`)]);
-        listUnder(`${s.controller.statePrefix}/audit`);
-        f.allow(["kms:Decrypt"], key);
-        return;
-      case "state-read-write": {
-        // Conditional puts (If-None-Match / If-Match) need nothing beyond PutObject; nothing is deleted.
-        const prefix = s[g.of].statePrefix;
-        f.allow(["s3:GetObject", "s3:PutObject"], [objects(prefix)]);
-        listUnder(prefix);
-        f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
-        return;
-      }
+      case "state-read-write":
+        return this.grantBucket(f, g, s);
       case "prometheus":
         if (s.prometheus.ampWorkspaceArn)
           f.allow(["aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata"], [s.prometheus.ampWorkspaceArn]);
         if (g.bearerToken !== false) for (const name of this.tokenSecrets.values()) this.tokenSecret(name).grantRead(f.fn);
         return;
       case "price-feed":
-        // Neither action takes a resource ARN: EC2 Describe* actions support no resource-level
-        // permissions, and the Price List Query API has no resources (Service Authorization Reference).
-        onStar(["ec2:DescribeSpotPriceHistory", "pricing:GetProducts"], "no resource-level permissions; read-only public prices");
-        return;
-      case "put-metrics": {
-        const namespace =
-          g.namespace === "quota-config"
-            ? quotaSettings(this.billing).cloudwatchNamespace
-            : g.namespace === "controller"
-              ? s.controller.metricsNamespace
-              : s.metricsNamespace;
-        // PutMetricData has no resource-level permissions; the namespace condition is the boundary.
-        onStar(["cloudwatch:PutMetricData"], `no resource-level permissions; bounded by cloudwatch:namespace = ${namespace}`, {
-          StringEquals: { "cloudwatch:namespace": namespace },
-        });
+      case "put-metrics":
+        return this.grantUnscoped(f, g, s);
+      case "ses-send-reports":
+      case "report-link-signer":
+      case "ses-send-quota-alerts":
+      case "sns-publish-quota-alerts":
+        return this.grantMail(f, g, s);
+      case "eks-describe":
+      case "asg-scale":
+        return this.grantCluster(f, g, s);
+      case "invoke": {
+        const target = this.functions.get(g.functionId);
+        if (target) f.allow(["lambda:InvokeFunction"], [target.fn.functionArn]);
         return;
       }
+    }
+  }
+
+  /** Objects under a bucket prefix, recorded for the cdk-nag acknowledgments. */
+  private objectsUnder(f: GpuBillingFunction, prefix: string): string {
+    this.findings.get(f)!.objectPrefixes.push(prefix);
+    return this.storage.objects(prefix);
+  }
+
+  /**
+   * ListBucket without an s3:prefix condition: S3 decides "404 NoSuchKey vs 403" on a GetObject
+   * or HeadObject of a missing key by whether the caller may list the bucket, and that check
+   * carries no prefix, so a prefix-conditioned grant turns "no manifest yet" into AccessDenied.
+   */
+  private allowListBucket(f: GpuBillingFunction): void {
+    f.allow(["s3:ListBucket"], [this.storage.bucket.bucketArn]);
+  }
+
+  /** Actions that take no resource ARN, on `*`, recorded with why for the cdk-nag acknowledgments. */
+  private allowOnStar(f: GpuBillingFunction, actions: string[], why: string, conditions?: Record<string, unknown>): void {
+    this.findings.get(f)!.starActions.push(`${actions.join(", ")} (${why})`);
+    f.allow(actions, ["*"], conditions);
+  }
+
+  private grantBucket(
+    f: GpuBillingFunction,
+    g: Extract<Grant, { kind: "datasets-read" | "datasets-write" | "controller-audit-read" | "state-read-write" }>,
+    s: Settings,
+  ): void {
+    const key = [this.storage.key.keyArn];
+    switch (g.kind) {
+      case "datasets-read":
+        f.allow(["s3:GetObject"], [this.objectsUnder(f, s.dataPrefix)]);
+        this.allowListBucket(f);
+        f.allow(["kms:Decrypt"], key);
+        return;
+      case "datasets-write":
+        f.allow(["s3:PutObject", "s3:DeleteObject"], [this.objectsUnder(f, s.dataPrefix)]);
+        f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
+        return;
+      case "controller-audit-read":
+        // Only when the stack deploys the controller: without it there is no log to read.
+        if (!s.eksClusterName) return;
+        f.allow(["s3:GetObject"], [this.objectsUnder(f, `${s.controller.statePrefix}/audit`)]);
+        this.allowListBucket(f);
+        f.allow(["kms:Decrypt"], key);
+        return;
+      case "state-read-write": {
+        // Conditional puts (If-None-Match / If-Match) need nothing beyond PutObject; nothing is deleted.
+        const prefix = s[g.of].statePrefix;
+        f.allow(["s3:GetObject", "s3:PutObject"], [this.objectsUnder(f, prefix)]);
+        this.allowListBucket(f);
+        f.allow(["kms:GenerateDataKey", "kms:Decrypt"], key);
+        return;
+      }
+    }
+  }
+
+  private grantUnscoped(f: GpuBillingFunction, g: Extract<Grant, { kind: "price-feed" | "put-metrics" }>, s: Settings): void {
+    if (g.kind === "price-feed")
+      // Neither action takes a resource ARN: EC2 Describe* actions support no resource-level
+      // permissions, and the Price List Query API has no resources (Service Authorization Reference).
+      return this.allowOnStar(
+        f,
+        ["ec2:DescribeSpotPriceHistory", "pricing:GetProducts"],
+        "no resource-level permissions; read-only public prices",
+      );
+    const namespace =
+      g.namespace === "quota-config"
+        ? quotaSettings(this.billing).cloudwatchNamespace
+        : g.namespace === "controller"
+          ? s.controller.metricsNamespace
+          : s.metricsNamespace;
+    // PutMetricData has no resource-level permissions; the namespace condition is the boundary.
+    this.allowOnStar(f, ["cloudwatch:PutMetricData"], `no resource-level permissions; bounded by cloudwatch:namespace = ${namespace}`, {
+      StringEquals: { "cloudwatch:namespace": namespace },
+    });
+  }
+
+  private grantMail(
+    f: GpuBillingFunction,
+    g: Extract<Grant, { kind: "ses-send-reports" | "report-link-signer" | "ses-send-quota-alerts" | "sns-publish-quota-alerts" }>,
+    s: Settings,
+  ): void {
+    switch (g.kind) {
       case "ses-send-reports": {
         const from = s.ses.fromAddress ?? this.billing.reports?.from;
         if (!from)
@@ -373,43 +425,40 @@ export class GpuBillingStack extends Stack {
         if (topic) f.allow(["sns:Publish"], [topic]);
         return;
       }
-      case "eks-describe":
-        if (!s.eksClusterName) return;
-        f.allow(["eks:DescribeCluster"], [clusterArn()]);
-        if (s.eksAccessEntries)
-          // Kubernetes RBAC: the cluster admin binds this group to a ClusterRole (README, "EKS access for the quota and
-          // controller functions", has the manifest; the quota role also needs kueue.x-k8s.io localqueues/clusterqueues
-          // get/list/patch when quota.enforcement.mode is kueue).
-          new eks.CfnAccessEntry(this, `${f.node.id}AccessEntry`, {
-            clusterName: s.eksClusterName,
-            principalArn: f.role.roleArn,
-            kubernetesGroups: [`gpu-billing-${f.node.id.toLowerCase()}`],
-            type: "STANDARD",
-          });
-        return;
-      case "asg-scale": {
-        const names = [...new Set(this.policy(s).nodeGroups.map((n) => n.autoScalingGroupName))].sort();
-        found.asgNames.push(...names);
-        // The group's UUID in its ARN is unknown at deploy time; its name is the policy's.
-        f.allow(
-          ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
-          names.map((n) => `arn:${Aws.PARTITION}:autoscaling:${Aws.REGION}:${Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/${n}`),
-          s.controller.requireClusterTag && s.eksClusterName
-            ? { StringEquals: { "autoscaling:ResourceTag/eks:cluster-name": s.eksClusterName } }
-            : undefined,
-        );
-        onStar(
-          ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"],
-          "Auto Scaling Describe* actions support no resource-level permissions; read-only",
-        );
-        return;
-      }
-      case "invoke": {
-        const target = this.functions.get(g.functionId);
-        if (target) f.allow(["lambda:InvokeFunction"], [target.fn.functionArn]);
-        return;
-      }
     }
+  }
+
+  private grantCluster(f: GpuBillingFunction, g: Extract<Grant, { kind: "eks-describe" | "asg-scale" }>, s: Settings): void {
+    if (g.kind === "eks-describe") {
+      if (!s.eksClusterName) return;
+      f.allow(["eks:DescribeCluster"], [Arn.format({ service: "eks", resource: "cluster", resourceName: s.eksClusterName }, this)]);
+      if (s.eksAccessEntries)
+        // Kubernetes RBAC: the cluster admin binds this group to a ClusterRole (README, "EKS access for the quota and
+        // controller functions", has the manifest; the quota role also needs kueue.x-k8s.io localqueues/clusterqueues
+        // get/list/patch when quota.enforcement.mode is kueue).
+        new eks.CfnAccessEntry(this, `${f.node.id}AccessEntry`, {
+          clusterName: s.eksClusterName,
+          principalArn: f.role.roleArn,
+          kubernetesGroups: [`gpu-billing-${f.node.id.toLowerCase()}`],
+          type: "STANDARD",
+        });
+      return;
+    }
+    const names = [...new Set(this.policy(s).nodeGroups.map((n) => n.autoScalingGroupName))].sort();
+    this.findings.get(f)!.asgNames.push(...names);
+    // The group's UUID in its ARN is unknown at deploy time; its name is the policy's.
+    f.allow(
+      ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+      names.map((n) => `arn:${Aws.PARTITION}:autoscaling:${Aws.REGION}:${Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/${n}`),
+      s.controller.requireClusterTag && s.eksClusterName
+        ? { StringEquals: { "autoscaling:ResourceTag/eks:cluster-name": s.eksClusterName } }
+        : undefined,
+    );
+    this.allowOnStar(
+      f,
+      ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities"],
+      "Auto Scaling Describe* actions support no resource-level permissions; read-only",
+    );
   }
 
   /** SES authorizes a send against the verified identity, which may be the address itself or its domain. */
