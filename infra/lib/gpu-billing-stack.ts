@@ -475,85 +475,15 @@ export class GpuBillingStack extends Stack {
   }
 
   private dashboard(s: Settings, tenants: string[], quotaNs: string, stackAlarms: cloudwatch.Alarm[]): void {
-    const ns = s.metricsNamespace;
-    const ctlNs = s.controller.metricsNamespace;
-    // SEARCH matches the exact dimension set a metric was published with.
-    const search = (namespace: string, metric: string, dims: readonly string[], stat: string, period = Duration.hours(1), scale = "") =>
-      new cloudwatch.MathExpression({
-        expression: `SEARCH('{${[namespace, ...dims].map((x) => (x.includes("/") ? `"${x}"` : x)).join(",")}} MetricName="${metric}"', '${stat}', ${period.toSeconds()})${scale}`,
-        label: "",
-        period,
-      });
     const fns = [...this.functions.values()];
     const d = new cloudwatch.Dashboard(this, "Dashboard", {
       dashboardName: `${this.stackName}-gpu-billing`,
       defaultInterval: Duration.days(35),
     });
-    d.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: "GPU-hours used this month by tenant (quota check)",
-        left: [search(quotaNs, QUOTA_HOURS_METRIC, [QUOTA_TENANT_DIMENSION], "Maximum")],
-        width: 12,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "Quota used (%) by tenant (quota check)",
-        left: [search(quotaNs, QUOTA_RATIO_METRIC, [QUOTA_TENANT_DIMENSION], "Maximum", Duration.hours(1), " * 100")],
-        leftAnnotations: [
-          { value: 80, label: "warn" },
-          { value: 100, label: "block" },
-        ],
-        width: 12,
-      }),
-    );
-    d.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: "Billed GPU-hours per month by tenant (meter)",
-        left: [search(ns, MONTH_METRICS.billedGpuHours, ["Tenant"], "Maximum", Duration.days(1))],
-        width: 12,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "Spot share of allocated GPU-hours (meter)",
-        left: [
-          new cloudwatch.Metric({ namespace: ns, metricName: MONTH_METRICS.spotShare, statistic: "Maximum", period: Duration.days(1) }),
-        ],
-        width: 12,
-      }),
-    );
-    if (this.functions.has("Controller"))
-      d.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: "Nodes reclaimed by node group and mode (controller)",
-          left: [search(ctlNs, NODES_RECLAIMED_METRIC, CONTROLLER_DIMENSIONS, "Sum")],
-          width: 8,
-        }),
-        new cloudwatch.GraphWidget({
-          title: "Nodes added by node group and mode (controller)",
-          left: [search(ctlNs, NODES_ADDED_METRIC, CONTROLLER_DIMENSIONS, "Sum")],
-          width: 8,
-        }),
-        new cloudwatch.GraphWidget({
-          title: "GPU-hours saved, estimate (controller)",
-          left: [search(ctlNs, GPU_HOURS_SAVED_METRIC, CONTROLLER_DIMENSIONS, "Sum", Duration.days(1))],
-          width: 8,
-        }),
-      );
-    d.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: "Pipeline: errors by function",
-        left: fns.map((f) => f.fn.metricErrors({ period: Duration.hours(1), label: f.node.id })),
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "Pipeline: duration (max) by function",
-        left: fns.map((f) => f.fn.metricDuration({ period: Duration.hours(1), statistic: "Maximum", label: f.node.id })),
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "Pipeline: dead-letter queues",
-        left: fns.map((f) => f.dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), label: f.node.id })),
-        width: 8,
-      }),
-    );
+    d.addWidgets(...quotaWidgets(quotaNs));
+    d.addWidgets(...meterWidgets(s.metricsNamespace));
+    if (this.functions.has("Controller")) d.addWidgets(...controllerWidgets(s.controller.metricsNamespace));
+    d.addWidgets(...pipelineWidgets(fns));
     d.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: "Alarms",
@@ -561,12 +491,98 @@ export class GpuBillingStack extends Stack {
         width: 24,
       }),
       new cloudwatch.TextWidget({
-        markdown: `Tenants: ${tenants.join(", ")}. Month manifest check metric: \`${ns}/${MANIFEST_MISSING_METRIC}\`. Runbook: README, "Operations".`,
+        markdown: `Tenants: ${tenants.join(", ")}. Month manifest check metric: \`${s.metricsNamespace}/${MANIFEST_MISSING_METRIC}\`. Runbook: README, "Operations".`,
         width: 24,
         height: 2,
       }),
     );
   }
+}
+
+/** A SEARCH of one metric; SEARCH matches the exact dimension set a metric was published with. */
+function searchMetric(namespace: string, metric: string, dims: readonly string[], stat: string, period = Duration.hours(1), scale = "") {
+  return new cloudwatch.MathExpression({
+    expression: `SEARCH('{${[namespace, ...dims].map((x) => (x.includes("/") ? `"${x}"` : x)).join(",")}} MetricName="${metric}"', '${stat}', ${period.toSeconds()})${scale}`,
+    label: "",
+    period,
+  });
+}
+
+/** The dashboard's first row: what the hourly quota check publishes. */
+function quotaWidgets(quotaNs: string): cloudwatch.IWidget[] {
+  return [
+    new cloudwatch.GraphWidget({
+      title: "GPU-hours used this month by tenant (quota check)",
+      left: [searchMetric(quotaNs, QUOTA_HOURS_METRIC, [QUOTA_TENANT_DIMENSION], "Maximum")],
+      width: 12,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "Quota used (%) by tenant (quota check)",
+      left: [searchMetric(quotaNs, QUOTA_RATIO_METRIC, [QUOTA_TENANT_DIMENSION], "Maximum", Duration.hours(1), " * 100")],
+      leftAnnotations: [
+        { value: 80, label: "warn" },
+        { value: 100, label: "block" },
+      ],
+      width: 12,
+    }),
+  ];
+}
+
+/** What the meter publishes per month. */
+function meterWidgets(ns: string): cloudwatch.IWidget[] {
+  return [
+    new cloudwatch.GraphWidget({
+      title: "Billed GPU-hours per month by tenant (meter)",
+      left: [searchMetric(ns, MONTH_METRICS.billedGpuHours, ["Tenant"], "Maximum", Duration.days(1))],
+      width: 12,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "Spot share of allocated GPU-hours (meter)",
+      left: [new cloudwatch.Metric({ namespace: ns, metricName: MONTH_METRICS.spotShare, statistic: "Maximum", period: Duration.days(1) })],
+      width: 12,
+    }),
+  ];
+}
+
+function controllerWidgets(ctlNs: string): cloudwatch.IWidget[] {
+  return [
+    new cloudwatch.GraphWidget({
+      title: "Nodes reclaimed by node group and mode (controller)",
+      left: [searchMetric(ctlNs, NODES_RECLAIMED_METRIC, CONTROLLER_DIMENSIONS, "Sum")],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "Nodes added by node group and mode (controller)",
+      left: [searchMetric(ctlNs, NODES_ADDED_METRIC, CONTROLLER_DIMENSIONS, "Sum")],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "GPU-hours saved, estimate (controller)",
+      left: [searchMetric(ctlNs, GPU_HOURS_SAVED_METRIC, CONTROLLER_DIMENSIONS, "Sum", Duration.days(1))],
+      width: 8,
+    }),
+  ];
+}
+
+/** Every function's errors, duration and dead-letter queue. */
+function pipelineWidgets(fns: GpuBillingFunction[]): cloudwatch.IWidget[] {
+  return [
+    new cloudwatch.GraphWidget({
+      title: "Pipeline: errors by function",
+      left: fns.map((f) => f.fn.metricErrors({ period: Duration.hours(1), label: f.node.id })),
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "Pipeline: duration (max) by function",
+      left: fns.map((f) => f.fn.metricDuration({ period: Duration.hours(1), statistic: "Maximum", label: f.node.id })),
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "Pipeline: dead-letter queues",
+      left: fns.map((f) => f.dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), label: f.node.id })),
+      width: 8,
+    }),
+  ];
 }
 
 /** The identities a sender address may be verified as: the address, its domain. */
