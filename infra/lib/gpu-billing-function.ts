@@ -6,7 +6,7 @@ import type * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
-import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { NodejsFunction, OutputFormat, type BundlingOptions } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as scheduler from "aws-cdk-lib/aws-scheduler";
 import * as targets from "aws-cdk-lib/aws-scheduler-targets";
@@ -87,7 +87,6 @@ export class GpuBillingFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: GpuBillingFunctionProps) {
     super(scope, id);
-    const root = props.repoRoot;
     this.logGroup = new logs.LogGroup(this, "Logs", { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
     this.role = new iam.Role(this, "Role", {
       assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -99,48 +98,12 @@ export class GpuBillingFunction extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-
-    const copies = (props.assets ?? []).map((a) => {
-      const s = ASSET_SOURCES[a];
-      if (a === "controller-policy") {
-        if (!props.controllerPolicyFile) throw new Error(`${id}: the controller-policy asset needs controllerPolicyFile`);
-        return (_in: string, out: string) => [
-          `mkdir -p "${out}/config"`,
-          `cp "${path.join(root, props.controllerPolicyFile!)}" "${out}/config/controller-policy.yaml"`,
-        ];
-      }
-      if (a === "pdfkit-data") {
-        const from = path.join(root, s.from);
-        const pkg = JSON.stringify({ private: true, imports: { "#standard-fonts/*": "./standard-fonts/*.cjs" } });
-        return (_in: string, out: string) => [
-          `cp -R "${from}/data" "${out}/data"`,
-          `mkdir -p "${out}/standard-fonts"`,
-          `cp "${from}"/standard-fonts/*.cjs "${out}/standard-fonts/"`,
-          `cp -R "${from}/standard-fonts/chunks" "${out}/standard-fonts/chunks"`,
-          `echo '${pkg}' > "${out}/package.json"`,
-        ];
-      }
-      if (a === "config") {
-        if (!props.billingConfigFile) throw new Error(`${id}: the config asset needs billingConfigFile`);
-        return (_in: string, out: string) => [
-          `mkdir -p "${out}/config"`,
-          `cp "${path.join(root, props.billingConfigFile!)}" "${out}/config/billing.yaml"`,
-        ];
-      }
-      return (_in: string, out: string) => {
-        const from = path.join(root, s.from);
-        const to = `${out}/${s.to}`;
-        if (s.files) return [`mkdir -p "${to}"`, ...s.files.map((f) => `cp "${from}/${f}" "${to}/${f}"`)];
-        if (s.optional) return [`if [ -d "${from}" ]; then cp -R "${from}" "${to}"; fi`];
-        return [`cp -R "${from}" "${to}"`];
-      };
-    });
-
+    const copies = (props.assets ?? []).map((a) => assetCopy(a, id, props));
     this.fn = new NodejsFunction(this, "Fn", {
-      entry: path.join(root, props.entry),
+      entry: path.join(props.repoRoot, props.entry),
       handler: "handler",
-      projectRoot: root,
-      depsLockFilePath: path.join(root, "package-lock.json"),
+      projectRoot: props.repoRoot,
+      depsLockFilePath: path.join(props.repoRoot, "package-lock.json"),
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       description: props.description,
@@ -153,56 +116,34 @@ export class GpuBillingFunction extends Construct {
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
       vpc: props.vpc?.vpc,
       vpcSubnets: props.vpc ? { subnets: props.vpc.subnets } : undefined,
-      environment: {
-        NODE_OPTIONS: "--enable-source-maps",
-        POWERTOOLS_SERVICE_NAME: `gpu-billing-${id.toLowerCase()}`,
-        ...(props.assets?.includes("queries") ? { QUERIES_DIR: "/var/task/queries" } : {}),
-        ...(props.assets?.includes("templates") ? { TEMPLATES_DIR: "/var/task/templates" } : {}),
-        ...(props.assets?.includes("fonts") ? { FONT_DIR: "/var/task/fonts" } : {}),
-        ...(props.assets?.includes("config") ? { BILLING_CONFIG_FILE: "/var/task/config/billing.yaml" } : {}),
-        ...(props.assets?.includes("controller-policy") ? { CONTROLLER_POLICY_FILE: "/var/task/config/controller-policy.yaml" } : {}),
-        ...props.environment,
-      },
+      environment: functionEnvironment(id, props),
       reservedConcurrentExecutions: props.reservedConcurrency,
       retryAttempts: props.retryAttempts ?? 2,
       maxEventAge: props.maxEventAge ?? Duration.hours(6),
       onFailure: new SqsDestination(this.dlq),
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: "node22",
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        mainFields: ["module", "main"],
-        // Bundle the pinned SDK too: the code runs against the versions the tests ran against.
-        externalModules: [],
-        // CommonJS dependencies inside an ESM bundle still call require() and read __dirname.
-        banner:
-          "import{createRequire as __cr}from'node:module';import{fileURLToPath as __fu}from'node:url';import{dirname as __dn}from'node:path';const require=__cr(import.meta.url);const __filename=__fu(import.meta.url);const __dirname=__dn(__filename);",
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (inputDir, outputDir) => copies.flatMap((c) => c(inputDir, outputDir)),
-        },
-      },
+      bundling: bundlingOptions((inputDir, outputDir) => copies.flatMap((c) => c(inputDir, outputDir))),
     });
+    if (props.schedule) this.schedule = this.createSchedule(id, props.schedule, props.maxEventAge);
+    this.createAlarms(id, props.alarmTopic);
+  }
 
-    if (props.schedule) {
-      this.schedule = new scheduler.Schedule(this, "Schedule", {
-        description: `${id}: ${props.schedule.expression} (${props.schedule.timeZone})`,
-        schedule: scheduler.ScheduleExpression.expression(props.schedule.expression, TimeZone.of(props.schedule.timeZone)),
-        enabled: props.schedule.enabled,
-        target: new targets.LambdaInvoke(this.fn, {
-          input: scheduler.ScheduleTargetInput.fromObject(props.schedule.input ?? { source: "gpu-billing.schedule" }),
-          deadLetterQueue: this.dlq,
-          retryAttempts: 3,
-          maxEventAge: props.maxEventAge ?? Duration.hours(6),
-        }),
-      });
-    }
+  private createSchedule(id: string, s: NonNullable<GpuBillingFunctionProps["schedule"]>, maxEventAge?: Duration): scheduler.Schedule {
+    return new scheduler.Schedule(this, "Schedule", {
+      description: `${id}: ${s.expression} (${s.timeZone})`,
+      schedule: scheduler.ScheduleExpression.expression(s.expression, TimeZone.of(s.timeZone)),
+      enabled: s.enabled,
+      target: new targets.LambdaInvoke(this.fn, {
+        input: scheduler.ScheduleTargetInput.fromObject(s.input ?? { source: "gpu-billing.schedule" }),
+        deadLetterQueue: this.dlq,
+        retryAttempts: 3,
+        maxEventAge: maxEventAge ?? Duration.hours(6),
+      }),
+    });
+  }
 
-    const action = new cwActions.SnsAction(props.alarmTopic);
+  /** An error alarm and a dead-letter-queue depth alarm, both to the alarm topic. */
+  private createAlarms(id: string, topic: sns.ITopic): void {
+    const action = new cwActions.SnsAction(topic);
     const errors = this.fn.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }).createAlarm(this, "ErrorsAlarm", {
       alarmDescription: `${id} failed (an attempt threw; retries follow, then the DLQ). Runbook: README "A month failed".`,
       threshold: 1,
@@ -229,4 +170,82 @@ export class GpuBillingFunction extends Construct {
   allow(actions: string[], resources: string[], conditions?: Record<string, unknown>): void {
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources, conditions }));
   }
+}
+
+/** Shell commands run after bundling that copy one asset into the bundle's directory. */
+type AssetCopy = (inputDir: string, outputDir: string) => string[];
+
+/** How one asset gets into the bundle; a missing file the asset needs fails synth here, before bundling. */
+function assetCopy(a: BundledAsset, id: string, props: GpuBillingFunctionProps): AssetCopy {
+  const root = props.repoRoot;
+  const s = ASSET_SOURCES[a];
+  if (a === "controller-policy") {
+    if (!props.controllerPolicyFile) throw new Error(`${id}: the controller-policy asset needs controllerPolicyFile`);
+    return (_in: string, out: string) => [
+      `mkdir -p "${out}/config"`,
+      `cp "${path.join(root, props.controllerPolicyFile!)}" "${out}/config/controller-policy.yaml"`,
+    ];
+  }
+  if (a === "pdfkit-data") {
+    const from = path.join(root, s.from);
+    const pkg = JSON.stringify({ private: true, imports: { "#standard-fonts/*": "./standard-fonts/*.cjs" } });
+    return (_in: string, out: string) => [
+      `cp -R "${from}/data" "${out}/data"`,
+      `mkdir -p "${out}/standard-fonts"`,
+      `cp "${from}"/standard-fonts/*.cjs "${out}/standard-fonts/"`,
+      `cp -R "${from}/standard-fonts/chunks" "${out}/standard-fonts/chunks"`,
+      `echo '${pkg}' > "${out}/package.json"`,
+    ];
+  }
+  if (a === "config") {
+    if (!props.billingConfigFile) throw new Error(`${id}: the config asset needs billingConfigFile`);
+    return (_in: string, out: string) => [
+      `mkdir -p "${out}/config"`,
+      `cp "${path.join(root, props.billingConfigFile!)}" "${out}/config/billing.yaml"`,
+    ];
+  }
+  return (_in: string, out: string) => {
+    const from = path.join(root, s.from);
+    const to = `${out}/${s.to}`;
+    if (s.files) return [`mkdir -p "${to}"`, ...s.files.map((f) => `cp "${from}/${f}" "${to}/${f}"`)];
+    if (s.optional) return [`if [ -d "${from}" ]; then cp -R "${from}" "${to}"; fi`];
+    return [`cp -R "${from}" "${to}"`];
+  };
+}
+
+/** The variables every function gets, where its bundled assets are, then the catalog's own. */
+function functionEnvironment(id: string, props: GpuBillingFunctionProps): Record<string, string> {
+  return {
+    NODE_OPTIONS: "--enable-source-maps",
+    POWERTOOLS_SERVICE_NAME: `gpu-billing-${id.toLowerCase()}`,
+    ...(props.assets?.includes("queries") ? { QUERIES_DIR: "/var/task/queries" } : {}),
+    ...(props.assets?.includes("templates") ? { TEMPLATES_DIR: "/var/task/templates" } : {}),
+    ...(props.assets?.includes("fonts") ? { FONT_DIR: "/var/task/fonts" } : {}),
+    ...(props.assets?.includes("config") ? { BILLING_CONFIG_FILE: "/var/task/config/billing.yaml" } : {}),
+    ...(props.assets?.includes("controller-policy") ? { CONTROLLER_POLICY_FILE: "/var/task/config/controller-policy.yaml" } : {}),
+    ...props.environment,
+  };
+}
+
+/** esbuild on this machine (no Docker) into one minified ESM file for node22, the assets copied beside it. */
+function bundlingOptions(afterBundling: AssetCopy): BundlingOptions {
+  return {
+    forceDockerBundling: false,
+    format: OutputFormat.ESM,
+    target: "node22",
+    minify: true,
+    sourceMap: true,
+    sourcesContent: false,
+    mainFields: ["module", "main"],
+    // Bundle the pinned SDK too: the code runs against the versions the tests ran against.
+    externalModules: [],
+    // CommonJS dependencies inside an ESM bundle still call require() and read __dirname.
+    banner:
+      "import{createRequire as __cr}from'node:module';import{fileURLToPath as __fu}from'node:url';import{dirname as __dn}from'node:path';const require=__cr(import.meta.url);const __filename=__fu(import.meta.url);const __dirname=__dn(__filename);",
+    commandHooks: {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling,
+    },
+  };
 }
