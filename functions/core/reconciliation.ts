@@ -152,74 +152,9 @@ export function reconcile(input: ReconcileInput): Reconciliation {
       new Date(window.endMs).toISOString(),
       cur.coveredUntilMs === undefined ? undefined : new Date(cur.coveredUntilMs).toISOString(),
     );
+  const { billed, other } = awsInstanceCosts(input);
+  const { groups, meteredNotBilled, seen } = meteredGroups(input.nodes, billed);
 
-  // The AWS side: each GPU instance's cost over the metered window.
-  const billed = new Map<string, { instanceType: string; capacityType: CapacityType; cost: Dec }>();
-  const other = new Map<string, { unblendedCost: Dec; items: number }>();
-  const currencies = new Set<string>();
-  for (const i of cur.items) {
-    if (i.usageStartMs < window.startMs || i.usageStartMs >= window.endMs) continue;
-    const capacityType = capacityTypeOfUsage(i.usageType);
-    const instanceType = instanceTypeOfUsage(i.usageType);
-    if (!capacityType || !instanceType || !input.gpuInstanceTypes.has(instanceType)) continue;
-    currencies.add(i.currency);
-    const costOf = COST_OF[i.lineItemType];
-    const cost = costOf?.(i);
-    if (!costOf || cost === undefined) {
-      const o = other.get(i.lineItemType) ?? other.set(i.lineItemType, { unblendedCost: new D(0), items: 0 }).get(i.lineItemType)!;
-      o.unblendedCost = o.unblendedCost.add(i.unblendedCost);
-      o.items++;
-      continue;
-    }
-    const b = billed.get(i.resourceId) ?? billed.set(i.resourceId, { instanceType, capacityType, cost: new D(0) }).get(i.resourceId)!;
-    b.cost = b.cost.add(cost);
-  }
-  const foreign = [...currencies].filter((c) => c !== input.currency);
-  if (foreign.length)
-    throw new BadInputError(`the CUR bills in ${foreign.join(", ")}, the chargeback in ${input.currency}: the two cannot be compared`);
-
-  // The metered side, matched by instance id.
-  const groups = new Map<string, ReconciliationGroup & { aws: Dec; metered: Dec }>();
-  const meteredNotBilled: MeteredNotBilled[] = [];
-  const seen = new Set<string>();
-  for (const n of input.nodes) {
-    const g =
-      groups.get(key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType)) ??
-      groups
-        .set(key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType), {
-          cluster: n.cluster,
-          nodeGroup: n.nodeGroup,
-          capacityType: n.capacityType,
-          instanceType: n.instanceType,
-          nodes: 0,
-          awsCost: new D(0),
-          meteredCost: new D(0),
-          difference: new D(0),
-          aws: new D(0),
-          metered: new D(0),
-        })
-        .get(key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType))!;
-    g.nodes++;
-    g.metered = g.metered.add(n.capacityCost);
-    const ids = n.providerId.split(" ").filter(Boolean).map(instanceIdOf);
-    const known = ids.filter((id): id is string => id !== undefined);
-    const matched = known.filter((id) => billed.has(id));
-    for (const id of matched) {
-      g.aws = g.aws.add(billed.get(id)!.cost);
-      seen.add(id);
-    }
-    if (matched.length === 0)
-      meteredNotBilled.push({
-        cluster: n.cluster,
-        node: n.node,
-        providerId: n.providerId,
-        nodeGroup: n.nodeGroup,
-        instanceType: n.instanceType,
-        capacityType: n.capacityType,
-        meteredCost: n.capacityCost,
-        reason: known.length ? "not-in-cur" : "no-instance-id",
-      });
-  }
   const money = (d: Dec) => d.toDecimalPlaces(input.currencyDecimals);
   const rows = [...groups.values()].map(({ aws, metered, ...g }): ReconciliationGroup => {
     const awsCost = money(aws);
@@ -254,6 +189,99 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   };
 }
 
+type BilledInstance = { instanceType: string; capacityType: CapacityType; cost: Dec };
+
+/**
+ * The AWS side: each GPU instance's cost over the metered window (by instance id), and the line
+ * items of GPU instance hours that are not their cost (credits, refunds…) summed per type.
+ */
+function awsInstanceCosts(input: ReconcileInput): {
+  billed: Map<string, BilledInstance>;
+  other: Map<string, { unblendedCost: Dec; items: number }>;
+} {
+  const { cur, window } = input;
+  const billed = new Map<string, BilledInstance>();
+  const other = new Map<string, { unblendedCost: Dec; items: number }>();
+  const currencies = new Set<string>();
+  for (const i of cur.items) {
+    if (i.usageStartMs < window.startMs || i.usageStartMs >= window.endMs) continue;
+    const capacityType = capacityTypeOfUsage(i.usageType);
+    const instanceType = instanceTypeOfUsage(i.usageType);
+    if (!capacityType || !instanceType || !input.gpuInstanceTypes.has(instanceType)) continue;
+    currencies.add(i.currency);
+    const costOf = COST_OF[i.lineItemType];
+    const cost = costOf?.(i);
+    if (!costOf || cost === undefined) {
+      const o = other.get(i.lineItemType) ?? other.set(i.lineItemType, { unblendedCost: new D(0), items: 0 }).get(i.lineItemType)!;
+      o.unblendedCost = o.unblendedCost.add(i.unblendedCost);
+      o.items++;
+      continue;
+    }
+    const b = billed.get(i.resourceId) ?? billed.set(i.resourceId, { instanceType, capacityType, cost: new D(0) }).get(i.resourceId)!;
+    b.cost = b.cost.add(cost);
+  }
+  const foreign = [...currencies].filter((c) => c !== input.currency);
+  if (foreign.length)
+    throw new BadInputError(`the CUR bills in ${foreign.join(", ")}, the chargeback in ${input.currency}: the two cannot be compared`);
+  return { billed, other };
+}
+
+/** The metered side per node group, with the AWS cost of the instances its nodes ran on (matched by instance id). */
+function meteredGroups(
+  nodes: MeteredNode[],
+  billed: Map<string, BilledInstance>,
+): {
+  groups: Map<string, ReconciliationGroup & { aws: Dec; metered: Dec }>;
+  meteredNotBilled: MeteredNotBilled[];
+  /** The billed instance ids some metered node ran on. */
+  seen: Set<string>;
+} {
+  const groups = new Map<string, ReconciliationGroup & { aws: Dec; metered: Dec }>();
+  const meteredNotBilled: MeteredNotBilled[] = [];
+  const seen = new Set<string>();
+  for (const n of nodes) {
+    const gk = key(n.cluster, n.nodeGroup, n.capacityType, n.instanceType);
+    let g = groups.get(gk);
+    if (!g)
+      groups.set(
+        gk,
+        (g = {
+          cluster: n.cluster,
+          nodeGroup: n.nodeGroup,
+          capacityType: n.capacityType,
+          instanceType: n.instanceType,
+          nodes: 0,
+          awsCost: new D(0),
+          meteredCost: new D(0),
+          difference: new D(0),
+          aws: new D(0),
+          metered: new D(0),
+        }),
+      );
+    g.nodes++;
+    g.metered = g.metered.add(n.capacityCost);
+    const ids = n.providerId.split(" ").filter(Boolean).map(instanceIdOf);
+    const known = ids.filter((id): id is string => id !== undefined);
+    const matched = known.filter((id) => billed.has(id));
+    for (const id of matched) {
+      g.aws = g.aws.add(billed.get(id)!.cost);
+      seen.add(id);
+    }
+    if (matched.length === 0)
+      meteredNotBilled.push({
+        cluster: n.cluster,
+        node: n.node,
+        providerId: n.providerId,
+        nodeGroup: n.nodeGroup,
+        instanceType: n.instanceType,
+        capacityType: n.capacityType,
+        meteredCost: n.capacityCost,
+        reason: known.length ? "not-in-cur" : "no-instance-id",
+      });
+  }
+  return { groups, meteredNotBilled, seen };
+}
+
 export const RECONCILIATION_FILE = "reconciliation.csv";
 
 /**
@@ -281,99 +309,125 @@ export const RECONCILIATION_COLUMNS = [
 ] as const;
 
 export function reconciliationCsv(r: Reconciliation, currencyDecimals: number): Buffer {
-  const m = (d: Dec) => d.toFixed(currencyDecimals);
-  const p = (d: Dec | undefined) => (d === undefined ? "" : d.toFixed(2));
-  const rows: string[][] = [
-    ...r.groups.map((g) => [
-      r.month,
-      "node_group",
-      g.cluster,
-      g.nodeGroup,
-      g.capacityType,
-      g.instanceType,
-      String(g.nodes),
-      "",
-      "",
-      m(g.awsCost),
-      m(g.meteredCost),
-      m(g.difference),
-      p(g.differencePct),
-      "",
-      r.currency,
-    ]),
-    ...r.billedNotMetered.map((b) => [
-      r.month,
-      "billed_not_metered",
-      "",
-      "",
-      b.capacityType,
-      b.instanceType,
-      "",
-      "",
-      b.instanceId,
-      m(b.awsCost),
-      m(new D(0)),
-      m(b.awsCost),
-      "",
-      "AWS billed this instance; Prometheus never saw a GPU node on it",
-      r.currency,
-    ]),
-    ...r.meteredNotBilled.map((n) => [
-      r.month,
-      "metered_not_billed",
-      n.cluster,
-      n.nodeGroup,
-      n.capacityType,
-      n.instanceType,
-      "",
-      n.node,
-      n.providerId
-        .split(" ")
-        .map((x) => instanceIdOf(x) ?? x)
-        .join(" "),
-      m(new D(0)),
-      m(n.meteredCost),
-      m(n.meteredCost.neg()),
-      "",
-      n.reason === "no-instance-id"
-        ? "no EC2 instance id (kube_node_info provider_id missing or not aws:///)"
-        : "metered; no line item for its instance in the CUR window",
-      r.currency,
-    ]),
-    ...r.otherLineItems.map((o) => [
-      r.month,
-      "other_line_items",
-      "",
-      "",
-      "",
-      "",
-      String(o.items),
-      "",
-      "",
-      m(o.unblendedCost),
-      "",
-      "",
-      "",
-      `${o.lineItemType}: not instance-hour cost, left out of aws_cost`,
-      r.currency,
-    ]),
-    [
-      r.month,
-      "total",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      "",
-      m(r.totals.awsCost),
-      m(r.totals.meteredCost),
-      m(r.totals.difference),
-      p(r.totals.differencePct),
-      r.invoiced ? "invoiced" : "AWS has not invoiced this period yet: figures may still change",
-      r.currency,
-    ],
+  const f: CsvFormat = { money: (d) => d.toFixed(currencyDecimals), pct: (d) => (d === undefined ? "" : d.toFixed(2)) };
+  return toCsv(RECONCILIATION_COLUMNS, [
+    ...r.groups.map((g) => groupLine(r, g, f)),
+    ...r.billedNotMetered.map((b) => billedNotMeteredLine(r, b, f)),
+    ...r.meteredNotBilled.map((n) => meteredNotBilledLine(r, n, f)),
+    ...r.otherLineItems.map((o) => otherLineItemsLine(r, o, f)),
+    totalLine(r, f),
+  ]);
+}
+
+/** How reconciliation.csv prints money (the currency's decimals) and percentages (2 decimals, empty when undefined). */
+interface CsvFormat {
+  money: (d: Dec) => string;
+  pct: (d: Dec | undefined) => string;
+}
+
+// Each line has the RECONCILIATION_COLUMNS in order.
+
+function groupLine(r: Reconciliation, g: ReconciliationGroup, { money, pct }: CsvFormat): string[] {
+  return [
+    r.month,
+    "node_group",
+    g.cluster,
+    g.nodeGroup,
+    g.capacityType,
+    g.instanceType,
+    String(g.nodes),
+    "",
+    "",
+    money(g.awsCost),
+    money(g.meteredCost),
+    money(g.difference),
+    pct(g.differencePct),
+    "",
+    r.currency,
   ];
-  return toCsv(RECONCILIATION_COLUMNS, rows);
+}
+
+function billedNotMeteredLine(r: Reconciliation, b: BilledNotMetered, { money }: CsvFormat): string[] {
+  return [
+    r.month,
+    "billed_not_metered",
+    "",
+    "",
+    b.capacityType,
+    b.instanceType,
+    "",
+    "",
+    b.instanceId,
+    money(b.awsCost),
+    money(new D(0)),
+    money(b.awsCost),
+    "",
+    "AWS billed this instance; Prometheus never saw a GPU node on it",
+    r.currency,
+  ];
+}
+
+function meteredNotBilledLine(r: Reconciliation, n: MeteredNotBilled, { money }: CsvFormat): string[] {
+  return [
+    r.month,
+    "metered_not_billed",
+    n.cluster,
+    n.nodeGroup,
+    n.capacityType,
+    n.instanceType,
+    "",
+    n.node,
+    n.providerId
+      .split(" ")
+      .map((x) => instanceIdOf(x) ?? x)
+      .join(" "),
+    money(new D(0)),
+    money(n.meteredCost),
+    money(n.meteredCost.neg()),
+    "",
+    n.reason === "no-instance-id"
+      ? "no EC2 instance id (kube_node_info provider_id missing or not aws:///)"
+      : "metered; no line item for its instance in the CUR window",
+    r.currency,
+  ];
+}
+
+function otherLineItemsLine(r: Reconciliation, o: Reconciliation["otherLineItems"][number], { money }: CsvFormat): string[] {
+  return [
+    r.month,
+    "other_line_items",
+    "",
+    "",
+    "",
+    "",
+    String(o.items),
+    "",
+    "",
+    money(o.unblendedCost),
+    "",
+    "",
+    "",
+    `${o.lineItemType}: not instance-hour cost, left out of aws_cost`,
+    r.currency,
+  ];
+}
+
+function totalLine(r: Reconciliation, { money, pct }: CsvFormat): string[] {
+  return [
+    r.month,
+    "total",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    money(r.totals.awsCost),
+    money(r.totals.meteredCost),
+    money(r.totals.difference),
+    pct(r.totals.differencePct),
+    r.invoiced ? "invoiced" : "AWS has not invoiced this period yet: figures may still change",
+    r.currency,
+  ];
 }
