@@ -233,32 +233,8 @@ export function awsPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: rea
   const nodes = pricedNodes(records);
   const types = [...new Set(nodes.map((n) => n.instanceType))].sort();
   const overridden = new Set(types.filter((t) => cfg.prices[t]?.override));
-
-  const onDemand = new Map<string, OnDemandQuote>();
-  const ambiguous = new Set<string>();
-  for (const q of inputs.onDemand) {
-    const prev = onDemand.get(q.instanceType);
-    if (prev && !new D(prev.hourly).eq(q.hourly)) ambiguous.add(`${q.instanceType} (SKUs ${[prev.sku, q.sku].sort().join(", ")})`);
-    else if (!prev) onDemand.set(q.instanceType, q);
-  }
-  if (ambiguous.size)
-    problems.push(
-      `the price list has more than one Linux shared-tenancy On-Demand price in ${inputs.region} for: ${[...ambiguous].sort().join("; ")}`,
-    );
-
-  // Changes per (type, zone), oldest first; the same change reported twice (pages overlap) counts once.
-  const history = new Map<string, { instanceType: string; zone: string; productDescription: string; changes: Map<string, string> }>();
-  for (const q of inputs.spot) {
-    const k = `${q.instanceType}\u0000${q.zone}`;
-    const h =
-      history.get(k) ??
-      history.set(k, { instanceType: q.instanceType, zone: q.zone, productDescription: q.productDescription, changes: new Map() }).get(k)!;
-    const at = new Date(q.at).toISOString();
-    const prev = h.changes.get(at);
-    if (prev !== undefined && !new D(prev).eq(q.hourly))
-      problems.push(`Spot price history of ${q.instanceType} in ${q.zone} has two prices at ${at} (${prev}, ${q.hourly})`);
-    h.changes.set(at, new D(q.hourly).toFixed());
-  }
+  const onDemand = onDemandPrices(inputs, problems);
+  const history = spotHistories(inputs.spot, problems);
 
   const missingOnDemand = types.filter((t) => !onDemand.has(t) && !overridden.has(t));
   if (missingOnDemand.length)
@@ -268,62 +244,7 @@ export function awsPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: rea
   const unconfigured = types.filter((t) => !cfg.prices[t]);
   if (unconfigured.length) problems.push(`instance types with no entry (gpus, gpuModel) in the config: ${unconfigured.join(", ")}`);
 
-  const noZone: string[] = [];
-  const uncovered: string[] = [];
-  const used = new Set<string>();
-  const priced: PriceSnapshot["nodes"] = [];
-  for (const n of nodes) {
-    const base = {
-      cluster: n.cluster,
-      node: n.node,
-      instanceType: n.instanceType,
-      capacityType: n.capacityType,
-      ...(n.zone ? { zone: n.zone } : {}),
-    };
-    if (overridden.has(n.instanceType)) {
-      const p = cfg.prices[n.instanceType]!;
-      priced.push({ ...base, hourly: new D(n.capacityType === "spot" ? p.spotHourly : p.onDemandHourly).toFixed(), origin: "config" });
-      continue;
-    }
-    if (n.capacityType === "on-demand") {
-      const q = onDemand.get(n.instanceType);
-      if (q) priced.push({ ...base, hourly: new D(q.hourly).toFixed(), origin: "aws-price-list" });
-      continue;
-    }
-    if (!n.zone) {
-      noZone.push(label(n));
-      continue;
-    }
-    const spans = inputs.spans.get(spotSpanKey(n)) ?? [];
-    const hk = `${n.instanceType}\u0000${n.zone}`;
-    const h = history.get(hk);
-    const w = timeWeightedHourly(
-      [...(h?.changes ?? [])].map(([at, hourly]) => ({ atMs: Date.parse(at), hourly: new D(hourly) })),
-      spans,
-    );
-    if (!spans.length) uncovered.push(`${label(n)} (${n.instanceType}, ${n.zone}): no run spans`);
-    else if (w.kind === "uncovered")
-      uncovered.push(
-        `${label(n)} (${n.instanceType}, ${n.zone}): no Spot price in effect from ${new Date(w.fromMs).toISOString()} to ${new Date(w.toMs).toISOString()}`,
-      );
-    else {
-      used.add(hk);
-      priced.push({
-        ...base,
-        hourly: w.hourly.toFixed(),
-        origin: "aws-spot-price-history",
-        spans: spans.map((s) => ({ start: new Date(s.startMs).toISOString(), end: new Date(s.endMs).toISOString() })),
-      });
-    }
-  }
-  if (noZone.length)
-    problems.push(
-      `Spot nodes with no zone label (label_topology_kubernetes_io_zone; allowlist topology.kubernetes.io/zone in kube-state-metrics): ${noZone.join(", ")}`,
-    );
-  if (uncovered.length)
-    problems.push(
-      `Spot nodes whose minutes the ${SPOT_PRODUCT_DESCRIPTION} Spot price history does not cover (EC2 keeps 90 days of history): ${uncovered.join("; ")}`,
-    );
+  const { priced, used } = priceAwsNodes(nodes, { cfg, overridden, onDemand, history, spans: inputs.spans }, problems);
   if (problems.length) throw new MissingPricesError(problems);
 
   return {
@@ -356,6 +277,125 @@ export function awsPriceSnapshot(cfg: BaseConfig, bm: BillingMonth, records: rea
       .sort(byString((h) => `${h.instanceType}\u0000${h.zone}`)),
     nodes: priced,
   };
+}
+
+/** Each instance type's On-Demand quote; two different prices for one type are a problem (which SKU applies is unknown). */
+function onDemandPrices(inputs: AwsPriceInputs, problems: string[]): Map<string, OnDemandQuote> {
+  const onDemand = new Map<string, OnDemandQuote>();
+  const ambiguous = new Set<string>();
+  for (const q of inputs.onDemand) {
+    const prev = onDemand.get(q.instanceType);
+    if (prev && !new D(prev.hourly).eq(q.hourly)) ambiguous.add(`${q.instanceType} (SKUs ${[prev.sku, q.sku].sort().join(", ")})`);
+    else if (!prev) onDemand.set(q.instanceType, q);
+  }
+  if (ambiguous.size)
+    problems.push(
+      `the price list has more than one Linux shared-tenancy On-Demand price in ${inputs.region} for: ${[...ambiguous].sort().join("; ")}`,
+    );
+  return onDemand;
+}
+
+/** One instance type's Spot price changes in one zone, by ISO instant. */
+interface SpotHistory {
+  instanceType: string;
+  zone: string;
+  productDescription: string;
+  changes: Map<string, string>;
+}
+
+const spotHistoryKey = (instanceType: string, zone: string) => `${instanceType}\u0000${zone}`;
+
+/** Changes per (type, zone), oldest first; the same change reported twice (pages overlap) counts once. */
+function spotHistories(spot: readonly SpotQuote[], problems: string[]): Map<string, SpotHistory> {
+  const history = new Map<string, SpotHistory>();
+  for (const q of spot) {
+    const k = spotHistoryKey(q.instanceType, q.zone);
+    const h =
+      history.get(k) ??
+      history.set(k, { instanceType: q.instanceType, zone: q.zone, productDescription: q.productDescription, changes: new Map() }).get(k)!;
+    const at = new Date(q.at).toISOString();
+    const prev = h.changes.get(at);
+    if (prev !== undefined && !new D(prev).eq(q.hourly))
+      problems.push(`Spot price history of ${q.instanceType} in ${q.zone} has two prices at ${at} (${prev}, ${q.hourly})`);
+    h.changes.set(at, new D(q.hourly).toFixed());
+  }
+  return history;
+}
+
+/**
+ * Each node's price: an overridden type's from the config, On-Demand from the price list, Spot
+ * time-weighted over its run spans. Nodes a price cannot be had for are problems; `used` are the
+ * Spot histories (spotHistoryKey) some node was priced from.
+ */
+function priceAwsNodes(
+  nodes: PricedNode[],
+  prices: {
+    cfg: BaseConfig;
+    overridden: ReadonlySet<string>;
+    onDemand: ReadonlyMap<string, OnDemandQuote>;
+    history: ReadonlyMap<string, SpotHistory>;
+    spans: AwsPriceInputs["spans"];
+  },
+  problems: string[],
+): { priced: PriceSnapshot["nodes"]; used: Set<string> } {
+  const { cfg, overridden, onDemand, history } = prices;
+  const noZone: string[] = [];
+  const uncovered: string[] = [];
+  const used = new Set<string>();
+  const priced: PriceSnapshot["nodes"] = [];
+  for (const n of nodes) {
+    const base = {
+      cluster: n.cluster,
+      node: n.node,
+      instanceType: n.instanceType,
+      capacityType: n.capacityType,
+      ...(n.zone ? { zone: n.zone } : {}),
+    };
+    if (overridden.has(n.instanceType)) {
+      const p = cfg.prices[n.instanceType]!;
+      priced.push({ ...base, hourly: new D(n.capacityType === "spot" ? p.spotHourly : p.onDemandHourly).toFixed(), origin: "config" });
+      continue;
+    }
+    if (n.capacityType === "on-demand") {
+      const q = onDemand.get(n.instanceType);
+      if (q) priced.push({ ...base, hourly: new D(q.hourly).toFixed(), origin: "aws-price-list" });
+      continue;
+    }
+    if (!n.zone) {
+      noZone.push(label(n));
+      continue;
+    }
+    const spans = prices.spans.get(spotSpanKey(n)) ?? [];
+    const hk = spotHistoryKey(n.instanceType, n.zone);
+    const h = history.get(hk);
+    const w = timeWeightedHourly(
+      [...(h?.changes ?? [])].map(([at, hourly]) => ({ atMs: Date.parse(at), hourly: new D(hourly) })),
+      spans,
+    );
+    if (!spans.length) uncovered.push(`${label(n)} (${n.instanceType}, ${n.zone}): no run spans`);
+    else if (w.kind === "uncovered")
+      uncovered.push(
+        `${label(n)} (${n.instanceType}, ${n.zone}): no Spot price in effect from ${new Date(w.fromMs).toISOString()} to ${new Date(w.toMs).toISOString()}`,
+      );
+    else {
+      used.add(hk);
+      priced.push({
+        ...base,
+        hourly: w.hourly.toFixed(),
+        origin: "aws-spot-price-history",
+        spans: spans.map((s) => ({ start: new Date(s.startMs).toISOString(), end: new Date(s.endMs).toISOString() })),
+      });
+    }
+  }
+  if (noZone.length)
+    problems.push(
+      `Spot nodes with no zone label (label_topology_kubernetes_io_zone; allowlist topology.kubernetes.io/zone in kube-state-metrics): ${noZone.join(", ")}`,
+    );
+  if (uncovered.length)
+    problems.push(
+      `Spot nodes whose minutes the ${SPOT_PRODUCT_DESCRIPTION} Spot price history does not cover (EC2 keeps 90 days of history): ${uncovered.join("; ")}`,
+    );
+  return { priced, used };
 }
 
 /** prices.json: keys in a fixed order, so the same snapshot is the same bytes. */
