@@ -162,116 +162,16 @@ export function focusRows(
   const price = cfg.prices[r.instanceType];
   // List price is the public On-Demand rate, for Spot rows too: ListCost − BilledCost is what Spot saved.
   const listUnit = price ? unitPrice({ hourly: new D(price.onDemandHourly), gpus: price.gpus }) : r.unitPrice;
-  const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
   const rowListCost = r.billableGpuHours.mul(listUnit).toDecimalPlaces(cb.currencyDecimals);
-  const tags = JSON.stringify({
-    cluster: r.cluster,
-    tenant: r.tenantId,
-    namespace: r.namespace,
-    capacity_type: r.capacityType,
-    gpu_model: r.gpuModel,
-    instance_type: r.instanceType,
-  });
-  const resourceId = `${r.cluster}/${r.namespace}/${r.gpuModel}/${r.instanceType}/${r.capacityType}`;
-  const cellsOf = (part: PodPart | undefined): string[] => {
-    const cost = money(part ? part.cost : r.cost);
-    const cells: Record<(typeof FOCUS_COLUMNS)[number], string> = {
-      AllocatedMethodId: part ? ALLOCATED_METHOD_ID : "",
-      AllocatedMethodDetails: part
-        ? JSON.stringify({
-            Elements: [
-              {
-                AllocatedRatio: Number(part.ratio.toFixed()),
-                UsageUnit: "GPU-Hours",
-                UsageQuantity: Number(part.pod.allocatedGpuHours.toFixed()),
-              },
-            ],
-          })
-        : "",
-      AllocatedResourceId: part ? `${r.cluster}/${r.namespace}/${part.pod.pod}` : "",
-      AllocatedResourceName: part ? part.pod.pod : "",
-      // Tags already in Tags must not repeat here (allocatedtags.md): only what names the pod.
-      AllocatedTags: part ? JSON.stringify({ pod: part.pod.pod, node: part.pod.node }) : "",
-      AvailabilityZone: "",
-      BilledCost: cost,
-      // Conditional, but never null once present (billingaccounttype.md): the platform has one kind of account.
-      BillingAccountType: o.billingAccountType,
-      BillingAccountId: o.billingAccountId,
-      BillingAccountName: o.billingAccountName,
-      BillingCurrency: r.currency,
-      BillingPeriodEnd: period.end,
-      BillingPeriodStart: period.start,
-      CapacityReservationId: "",
-      CapacityReservationStatus: "",
-      ChargeCategory: "Usage",
-      ChargeClass: "",
-      ChargeDescription: `${r.gpuModel} GPU-hours on ${r.instanceType} (${r.capacityType}) for namespace ${r.namespace}, corrected ×${r.correctionFactor.toFixed()} at ${r.avgUtilization.times(100).toFixed(2)}% utilization`,
-      ChargeFrequency: "Usage-Based",
-      ChargePeriodEnd: period.end,
-      ChargePeriodStart: period.start,
-      CommitmentDiscountCategory: "",
-      CommitmentDiscountId: "",
-      CommitmentDiscountName: "",
-      CommitmentDiscountQuantity: "",
-      CommitmentDiscountStatus: "",
-      CommitmentDiscountType: "",
-      CommitmentDiscountUnit: "",
-      ConsumedQuantity: (part ? part.pod.allocatedGpuHours : r.allocatedGpuHours).toFixed(),
-      ConsumedUnit: "GPU-Hours",
-      ContractApplied: "",
-      ContractedCost: cost,
-      ContractedUnitPrice: r.unitPrice.toFixed(),
-      EffectiveCost: cost,
-      HostProviderName: o.publisherName,
-      InvoiceId: "",
-      InvoiceIssuerName: o.providerName,
-      ListCost: money(part ? part.listCost : rowListCost),
-      ListUnitPrice: listUnit.toFixed(),
-      PricingCategory: PRICING_CATEGORY[r.capacityType],
-      PricingCurrency: "",
-      PricingCurrencyContractedUnitPrice: "",
-      PricingCurrencyEffectiveCost: "",
-      PricingCurrencyListUnitPrice: "",
-      PricingQuantity: (part ? part.billableGpuHours : r.billableGpuHours).toFixed(),
-      PricingUnit: "GPU-Hours",
-      ProviderName: o.providerName,
-      PublisherName: o.publisherName,
-      RegionId: o.regionId ?? "",
-      RegionName: o.regionName ?? "",
-      ResourceId: resourceId,
-      ResourceName: r.namespace,
-      ResourceType: "Kubernetes Namespace GPU Allocation",
-      ServiceProviderName: o.providerName,
-      ServiceCategory: "Compute",
-      ServiceName: "EKS GPU Compute",
-      ServiceSubcategory: "Containers",
-      SkuId: `${r.instanceType}:${r.capacityType}`,
-      SkuMeter: "",
-      SkuPriceDetails: "",
-      SkuPriceId: `${r.instanceType}:${r.capacityType}:${r.unitPrice.toFixed()}`,
-      SubAccountId: r.tenantId,
-      SubAccountName: r.tenantName,
-      SubAccountType: "",
-      Tags: tags,
-      x_AllocatedGpuHours: (part ? part.pod.allocatedGpuHours : r.allocatedGpuHours).toFixed(),
-      x_UsedGpuHours: (part ? part.pod.usedGpuHours : r.usedGpuHours).toFixed(),
-      x_AvgUtilization: (part ? part.pod.avgUtilization : r.avgUtilization).toFixed(),
-      x_CorrectionFactor: r.correctionFactor.toFixed(),
-      x_CapacityType: r.capacityType,
-      x_GpuModel: r.gpuModel,
-      x_Cluster: r.cluster,
-      x_Node: part ? part.pod.node : "",
-    };
-    return FOCUS_COLUMNS.map((c) => cells[c]);
-  };
+  const row: FocusRow = { r, period, o, listUnit, rowListCost, money: (d: Dec) => d.toFixed(cb.currencyDecimals) };
   const weights = pods.map((p) => p.allocatedGpuHours);
-  if (pods.length === 0 || r.allocatedGpuHours.isZero()) return [cellsOf(undefined)];
+  if (pods.length === 0 || r.allocatedGpuHours.isZero()) return [focusCells(row, undefined)];
   const ratios = apportion(new D(1), weights, RATIO_DP_FOCUS);
   const costs = apportion(r.cost, weights, cb.currencyDecimals);
   const lists = apportion(rowListCost, weights, cb.currencyDecimals);
   const billable = apportion(r.billableGpuHours, weights, HOURS_DP);
   return pods.map((pod, i) =>
-    cellsOf({
+    focusCells(row, {
       pod,
       ratio: ratios[i]!,
       cost: costs[i]!,
@@ -279,6 +179,201 @@ export function focusRows(
       billableGpuHours: billable[i]!,
     }),
   );
+}
+
+/** What every FOCUS row of one chargeback row shares. */
+interface FocusRow {
+  r: ChargebackRow;
+  period: { start: string; end: string };
+  o: FocusOptions;
+  /** The On-Demand unit price (the row's own when the config has no price). */
+  listUnit: Dec;
+  rowListCost: Dec;
+  /** Money in the currency's decimals. */
+  money: (d: Dec) => string;
+}
+
+type FocusCells<C extends (typeof FOCUS_COLUMNS)[number]> = Record<C, string>;
+type AllocationColumn = Extract<(typeof FOCUS_COLUMNS)[number], `Allocated${string}`>;
+type ExtensionColumn = Extract<(typeof FOCUS_COLUMNS)[number], `x_${string}`>;
+type CostColumn =
+  | "BilledCost"
+  | "ContractedCost"
+  | "ContractedUnitPrice"
+  | "EffectiveCost"
+  | "ListCost"
+  | "ListUnitPrice"
+  | "ConsumedQuantity"
+  | "ConsumedUnit"
+  | "PricingCategory"
+  | "PricingCurrency"
+  | "PricingCurrencyContractedUnitPrice"
+  | "PricingCurrencyEffectiveCost"
+  | "PricingCurrencyListUnitPrice"
+  | "PricingQuantity"
+  | "PricingUnit";
+
+/** One FOCUS row's cells, in FOCUS_COLUMNS order: of a pod's part of the row, or of the row alone. */
+function focusCells(row: FocusRow, part: PodPart | undefined): string[] {
+  const cells: FocusCells<(typeof FOCUS_COLUMNS)[number]> = {
+    ...allocationCells(row, part),
+    ...costCells(row, part),
+    ...accountAndChargeCells(row),
+    ...resourceCells(row),
+    ...extensionCells(row, part),
+  };
+  return FOCUS_COLUMNS.map((c) => cells[c]);
+}
+
+/** The allocation columns: empty on a row without pods. */
+function allocationCells({ r }: FocusRow, part: PodPart | undefined): FocusCells<AllocationColumn> {
+  return {
+    AllocatedMethodId: part ? ALLOCATED_METHOD_ID : "",
+    AllocatedMethodDetails: part
+      ? JSON.stringify({
+          Elements: [
+            {
+              AllocatedRatio: Number(part.ratio.toFixed()),
+              UsageUnit: "GPU-Hours",
+              UsageQuantity: Number(part.pod.allocatedGpuHours.toFixed()),
+            },
+          ],
+        })
+      : "",
+    AllocatedResourceId: part ? `${r.cluster}/${r.namespace}/${part.pod.pod}` : "",
+    AllocatedResourceName: part ? part.pod.pod : "",
+    // Tags already in Tags must not repeat here (allocatedtags.md): only what names the pod.
+    AllocatedTags: part ? JSON.stringify({ pod: part.pod.pod, node: part.pod.node }) : "",
+  };
+}
+
+/** Costs, prices and quantities: a pod's apportioned share, or the row's own. */
+function costCells({ r, listUnit, rowListCost, money }: FocusRow, part: PodPart | undefined): FocusCells<CostColumn> {
+  const cost = money(part ? part.cost : r.cost);
+  return {
+    BilledCost: cost,
+    ContractedCost: cost,
+    ContractedUnitPrice: r.unitPrice.toFixed(),
+    EffectiveCost: cost,
+    ListCost: money(part ? part.listCost : rowListCost),
+    ListUnitPrice: listUnit.toFixed(),
+    ConsumedQuantity: (part ? part.pod.allocatedGpuHours : r.allocatedGpuHours).toFixed(),
+    ConsumedUnit: "GPU-Hours",
+    PricingCategory: PRICING_CATEGORY[r.capacityType],
+    PricingCurrency: "",
+    PricingCurrencyContractedUnitPrice: "",
+    PricingCurrencyEffectiveCost: "",
+    PricingCurrencyListUnitPrice: "",
+    PricingQuantity: (part ? part.billableGpuHours : r.billableGpuHours).toFixed(),
+    PricingUnit: "GPU-Hours",
+  };
+}
+
+type AccountAndChargeColumn =
+  | "BillingAccountType"
+  | "BillingAccountId"
+  | "BillingAccountName"
+  | "BillingCurrency"
+  | "BillingPeriodEnd"
+  | "BillingPeriodStart"
+  | "CapacityReservationId"
+  | "CapacityReservationStatus"
+  | "ChargeCategory"
+  | "ChargeClass"
+  | "ChargeDescription"
+  | "ChargeFrequency"
+  | "ChargePeriodEnd"
+  | "ChargePeriodStart"
+  | `Commitment${string}`
+  | "ContractApplied"
+  | "InvoiceId"
+  | "InvoiceIssuerName"
+  | "SubAccountId"
+  | "SubAccountName"
+  | "SubAccountType";
+
+/** Who is billed for what, when: the same for every pod of the row. */
+function accountAndChargeCells({ r, period, o }: FocusRow): FocusCells<Extract<(typeof FOCUS_COLUMNS)[number], AccountAndChargeColumn>> {
+  return {
+    // Conditional, but never null once present (billingaccounttype.md): the platform has one kind of account.
+    BillingAccountType: o.billingAccountType,
+    BillingAccountId: o.billingAccountId,
+    BillingAccountName: o.billingAccountName,
+    BillingCurrency: r.currency,
+    BillingPeriodEnd: period.end,
+    BillingPeriodStart: period.start,
+    CapacityReservationId: "",
+    CapacityReservationStatus: "",
+    ChargeCategory: "Usage",
+    ChargeClass: "",
+    ChargeDescription: `${r.gpuModel} GPU-hours on ${r.instanceType} (${r.capacityType}) for namespace ${r.namespace}, corrected ×${r.correctionFactor.toFixed()} at ${r.avgUtilization.times(100).toFixed(2)}% utilization`,
+    ChargeFrequency: "Usage-Based",
+    ChargePeriodEnd: period.end,
+    ChargePeriodStart: period.start,
+    CommitmentDiscountCategory: "",
+    CommitmentDiscountId: "",
+    CommitmentDiscountName: "",
+    CommitmentDiscountQuantity: "",
+    CommitmentDiscountStatus: "",
+    CommitmentDiscountType: "",
+    CommitmentDiscountUnit: "",
+    ContractApplied: "",
+    InvoiceId: "",
+    InvoiceIssuerName: o.providerName,
+    SubAccountId: r.tenantId,
+    SubAccountName: r.tenantName,
+    SubAccountType: "",
+  };
+}
+
+/** The provider, service, resource and SKU columns: what was sold, from where. */
+function resourceCells({
+  r,
+  o,
+}: FocusRow): FocusCells<
+  Exclude<(typeof FOCUS_COLUMNS)[number], AllocationColumn | ExtensionColumn | CostColumn | AccountAndChargeColumn>
+> {
+  return {
+    AvailabilityZone: "",
+    HostProviderName: o.publisherName,
+    ProviderName: o.providerName,
+    PublisherName: o.publisherName,
+    RegionId: o.regionId ?? "",
+    RegionName: o.regionName ?? "",
+    ResourceId: `${r.cluster}/${r.namespace}/${r.gpuModel}/${r.instanceType}/${r.capacityType}`,
+    ResourceName: r.namespace,
+    ResourceType: "Kubernetes Namespace GPU Allocation",
+    ServiceProviderName: o.providerName,
+    ServiceCategory: "Compute",
+    ServiceName: "EKS GPU Compute",
+    ServiceSubcategory: "Containers",
+    SkuId: `${r.instanceType}:${r.capacityType}`,
+    SkuMeter: "",
+    SkuPriceDetails: "",
+    SkuPriceId: `${r.instanceType}:${r.capacityType}:${r.unitPrice.toFixed()}`,
+    Tags: JSON.stringify({
+      cluster: r.cluster,
+      tenant: r.tenantId,
+      namespace: r.namespace,
+      capacity_type: r.capacityType,
+      gpu_model: r.gpuModel,
+      instance_type: r.instanceType,
+    }),
+  };
+}
+
+/** The platform's own x_ columns: the metering behind the charge. */
+function extensionCells({ r }: FocusRow, part: PodPart | undefined): FocusCells<ExtensionColumn> {
+  return {
+    x_AllocatedGpuHours: (part ? part.pod.allocatedGpuHours : r.allocatedGpuHours).toFixed(),
+    x_UsedGpuHours: (part ? part.pod.usedGpuHours : r.usedGpuHours).toFixed(),
+    x_AvgUtilization: (part ? part.pod.avgUtilization : r.avgUtilization).toFixed(),
+    x_CorrectionFactor: r.correctionFactor.toFixed(),
+    x_CapacityType: r.capacityType,
+    x_GpuModel: r.gpuModel,
+    x_Cluster: r.cluster,
+    x_Node: part ? part.pod.node : "",
+  };
 }
 
 /** AllocatedRatio decimals: enough that no pod's share rounds to nothing. */
