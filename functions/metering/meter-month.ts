@@ -1,6 +1,6 @@
 import { configHash, configuredClusters, type BaseConfig, type MeteredCluster } from "../core/config.js";
 import { computeChargeback, type Chargeback } from "../core/chargeback.js";
-import { renderDataset, type ClusterInput, type Dataset } from "../core/dataset.js";
+import { renderDataset, type ClusterInput, type Dataset, type DatasetInputs } from "../core/dataset.js";
 import { assertMonthClosed, type BillingMonth } from "../core/month.js";
 import {
   checkClusterStage,
@@ -12,7 +12,14 @@ import {
   type StageIdentity,
 } from "../core/cluster-stage.js";
 import { redactUrl } from "../core/redact-url.js";
-import { memoryStaging, type DatasetSink, type SourcedUsage, type UsageSource, type UsageSources } from "./metering-ports.js";
+import {
+  memoryStaging,
+  type ClusterStaging,
+  type DatasetSink,
+  type SourcedUsage,
+  type UsageSource,
+  type UsageSources,
+} from "./metering-ports.js";
 import { withExports, type DatasetExporter } from "../export/dataset-exports.js";
 import { CompositeFailure } from "../core/errors.js";
 import { monthPrices, readPublishedFile, type AwsPriceFeed, type PricesStatus } from "./month-prices.js";
@@ -146,66 +153,15 @@ export async function meterMonth(
   const clusters = configuredClusters(cfg);
   const sourceFor = deps.usage(clusters);
   const staging = deps.sink.staging ?? memoryStaging();
-  const start = new Date(bm.startMs).toISOString();
-  const end = new Date(bm.endMs).toISOString();
-
-  const stages: ClusterStage[] = [];
-  const outcomes: ClusterOutcome[] = [];
-  let firstError: unknown;
-  let queries = 0;
-  // One cluster at a time: each already runs `concurrency` queries in parallel against its own Prometheus.
-  for (const cluster of clusters) {
-    let url = cluster.prometheus?.url ? redactUrl(cluster.prometheus.url) : "(not configured)";
-    try {
-      const source = sourceFor(cluster);
-      url = source.location;
-      const identity: StageIdentity = { month, cluster: cluster.id, prometheusUrl: url, start, end };
-      if ((o.staged ?? "reuse") === "reuse") {
-        const stored = await staging.read(month, cluster.id);
-        const check = stored ? checkClusterStage(stored, identity) : undefined;
-        if (check?.ok) {
-          stages.push(check.stage);
-          outcomes.push({ id: cluster.id, status: "reused", prometheusUrl: url });
-          continue;
-        }
-      }
-      // How the windows went is not usage: it stays out of usage.json, whose hash the dataset manifest carries.
-      const { queryWindows, queries: issued, ...usage } = await meterClusterUsage(source, cluster, bm, o.onProgress);
-      queries += issued;
-      // Bad input (a missing price, an odd label) is found now, before the stage exists: a retry cannot fix it.
-      computeChargeback(usage, cfg, month);
-      const { stage, files } = renderClusterStage(identity, usage, usage.perTickDays, now, queryWindows);
-      await staging.write(month, cluster.id, files);
-      stages.push(stage);
-      outcomes.push({ id: cluster.id, status: "metered", prometheusUrl: url });
-    } catch (e) {
-      firstError ??= e;
-      outcomes.push({ id: cluster.id, status: "failed", prometheusUrl: url, error: (e as Error).message });
-    }
-  }
-  if (firstError !== undefined) {
-    const message = describeIncomplete(month, outcomes, staging.location);
-    // A single cluster keeps its error's own type (callers map it to "retry later" / "fix your input").
-    if (clusters.length === 1 && firstError instanceof Error) throw firstError;
-    throw new IncompleteMonthError(message, outcomes, firstError);
-  }
+  const run: MonthRun = { cfg, month, now, bm, start: new Date(bm.startMs).toISOString(), end: new Date(bm.endMs).toISOString() };
+  const { stages, outcomes, queries } = await stageClusters(run, clusters, sourceFor, staging, o);
 
   const combined = combineClusterUsage(stages.map(stageUsage));
-  const readFile = deps.sink.readFile?.bind(deps.sink);
   const { snapshot, status: pricesStatus } = await monthPrices(
     {
       feed: deps.priceFeed,
       runSpans: (c, nodes) => sourceFor(c).fetchNodeRunSpans(bm, nodes),
-      ...(readFile
-        ? {
-            published: (name: string) =>
-              readPublishedFile(
-                () => deps.sink.readManifest(month),
-                (n) => readFile(month, n),
-                name,
-              ),
-          }
-        : {}),
+      ...publishedFileOf(deps.sink, month),
     },
     cfg,
     bm,
@@ -215,33 +171,9 @@ export async function meterMonth(
   );
   const chargeback = computeChargeback(combined, cfg, month, snapshot);
   // Read before anything is published: an unreadable audit log (bad input) or S3 down (unavailable) leaves the month unpublished.
-  const audits: ClusterAudit[] = [];
-  for (const cluster of clusters) {
-    const objects = deps.controllerAudit ? await deps.controllerAudit.monthObjects(cluster, bm) : undefined;
-    audits.push(objects ? { cluster: cluster.id, deployed: true, objects } : { cluster: cluster.id, deployed: false });
-  }
+  const audits = await controllerAudits(deps.controllerAudit, clusters, bm);
   const controller = summariseControllerMonth(audits, bm, chargeback.capacity, cfg.currencyDecimals);
-  const inputs: ClusterInput[] = stages.map((s) => ({
-    id: s.identity.cluster,
-    prometheusUrl: s.identity.prometheusUrl,
-    usageSha256: s.usageSha256,
-    perTickDays: s.perTickDays,
-    ...(s.queryWindows ? { queryWindows: s.queryWindows } : {}),
-  }));
-  const rendered = renderDataset(
-    chargeback,
-    {
-      month,
-      timeZone: cfg.timeZone,
-      startIso: start,
-      endIso: end,
-      prometheusUrl: inputs.length === 1 ? inputs[0]!.prometheusUrl : inputs.map((c) => `${c.id}=${c.prometheusUrl}`).join(" "),
-      configHash: configHash(cfg),
-      clusters: inputs,
-    },
-    snapshot,
-    controller,
-  );
+  const rendered = renderDataset(chargeback, datasetInputs(run, stages), snapshot, controller);
   const dataset = withExports(rendered, chargeback, cfg, deps.exporters ?? []);
   const location = await deps.sink.write(month, dataset);
   // Published: the stages have done their work. Clearing them means a later run of this month meters afresh.
@@ -259,5 +191,127 @@ export async function meterMonth(
     clusters: outcomes,
     prices: pricesStatus,
     controller,
+  };
+}
+
+/** The month being metered: what every step of one run reads. */
+interface MonthRun {
+  cfg: BaseConfig;
+  month: string;
+  now: Date;
+  bm: BillingMonth;
+  /** The window, ISO UTC. */
+  start: string;
+  end: string;
+}
+
+/**
+ * Every cluster's stage, reused or metered; when any cluster failed, the month is incomplete and
+ * this throws (after trying every cluster, so the ones that worked stay staged for the retry).
+ */
+async function stageClusters(
+  run: MonthRun,
+  clusters: MeteredCluster[],
+  sourceFor: ReturnType<UsageSources>,
+  staging: ClusterStaging,
+  o: MeterOptions,
+): Promise<{ stages: ClusterStage[]; outcomes: ClusterOutcome[]; queries: number }> {
+  const stages: ClusterStage[] = [];
+  const outcomes: ClusterOutcome[] = [];
+  let firstError: unknown;
+  let queries = 0;
+  // One cluster at a time: each already runs `concurrency` queries in parallel against its own Prometheus.
+  for (const cluster of clusters) {
+    let url = cluster.prometheus?.url ? redactUrl(cluster.prometheus.url) : "(not configured)";
+    try {
+      const source = sourceFor(cluster);
+      url = source.location;
+      const staged = await stageCluster(run, cluster, source, staging, o);
+      queries += staged.queries;
+      stages.push(staged.stage);
+      outcomes.push({ id: cluster.id, status: staged.status, prometheusUrl: url });
+    } catch (e) {
+      firstError ??= e;
+      outcomes.push({ id: cluster.id, status: "failed", prometheusUrl: url, error: (e as Error).message });
+    }
+  }
+  if (firstError !== undefined) {
+    const message = describeIncomplete(run.month, outcomes, staging.location);
+    // A single cluster keeps its error's own type (callers map it to "retry later" / "fix your input").
+    if (clusters.length === 1 && firstError instanceof Error) throw firstError;
+    throw new IncompleteMonthError(message, outcomes, firstError);
+  }
+  return { stages, outcomes, queries };
+}
+
+/** One cluster's stage: a valid one from an earlier run (unless refreshing), else metered now and written. */
+async function stageCluster(
+  run: MonthRun,
+  cluster: MeteredCluster,
+  source: UsageSource,
+  staging: ClusterStaging,
+  o: MeterOptions,
+): Promise<{ stage: ClusterStage; status: "metered" | "reused"; queries: number }> {
+  const { month, start, end } = run;
+  const identity: StageIdentity = { month, cluster: cluster.id, prometheusUrl: source.location, start, end };
+  if ((o.staged ?? "reuse") === "reuse") {
+    const stored = await staging.read(month, cluster.id);
+    const check = stored ? checkClusterStage(stored, identity) : undefined;
+    if (check?.ok) return { stage: check.stage, status: "reused", queries: 0 };
+  }
+  // How the windows went is not usage: it stays out of usage.json, whose hash the dataset manifest carries.
+  const { queryWindows, queries, ...usage } = await meterClusterUsage(source, cluster, run.bm, o.onProgress);
+  // Bad input (a missing price, an odd label) is found now, before the stage exists: a retry cannot fix it.
+  computeChargeback(usage, run.cfg, month);
+  const { stage, files } = renderClusterStage(identity, usage, usage.perTickDays, run.now, queryWindows);
+  await staging.write(month, cluster.id, files);
+  return { stage, status: "metered", queries };
+}
+
+/** How monthPrices reads a file of the published month (its prices.json), when the sink can read files. */
+function publishedFileOf(sink: DatasetSink, month: string): { published?: (name: string) => Promise<Buffer | undefined> } {
+  const readFile = sink.readFile?.bind(sink);
+  if (!readFile) return {};
+  return {
+    published: (name: string) =>
+      readPublishedFile(
+        () => sink.readManifest(month),
+        (n) => readFile(month, n),
+        name,
+      ),
+  };
+}
+
+/** Each cluster's controller audit objects for the month, or that no controller is deployed there. */
+async function controllerAudits(
+  source: ControllerAuditSource | undefined,
+  clusters: MeteredCluster[],
+  bm: BillingMonth,
+): Promise<ClusterAudit[]> {
+  const audits: ClusterAudit[] = [];
+  for (const cluster of clusters) {
+    const objects = source ? await source.monthObjects(cluster, bm) : undefined;
+    audits.push(objects ? { cluster: cluster.id, deployed: true, objects } : { cluster: cluster.id, deployed: false });
+  }
+  return audits;
+}
+
+/** What the dataset's manifest records of the run: the window, the config and each cluster's staged usage. */
+function datasetInputs(run: MonthRun, stages: ClusterStage[]): DatasetInputs {
+  const inputs: ClusterInput[] = stages.map((s) => ({
+    id: s.identity.cluster,
+    prometheusUrl: s.identity.prometheusUrl,
+    usageSha256: s.usageSha256,
+    perTickDays: s.perTickDays,
+    ...(s.queryWindows ? { queryWindows: s.queryWindows } : {}),
+  }));
+  return {
+    month: run.month,
+    timeZone: run.cfg.timeZone,
+    startIso: run.start,
+    endIso: run.end,
+    prometheusUrl: inputs.length === 1 ? inputs[0]!.prometheusUrl : inputs.map((c) => `${c.id}=${c.prometheusUrl}`).join(" "),
+    configHash: configHash(run.cfg),
+    clusters: inputs,
   };
 }
