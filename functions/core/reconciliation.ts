@@ -310,12 +310,16 @@ export const RECONCILIATION_COLUMNS = [
 
 export function reconciliationCsv(r: Reconciliation, currencyDecimals: number): Buffer {
   const f: CsvFormat = { money: (d) => d.toFixed(currencyDecimals), pct: (d) => (d === undefined ? "" : d.toFixed(2)) };
+  const line = (kind: string, cells: LineCells): string[] => {
+    const all: Partial<Record<(typeof RECONCILIATION_COLUMNS)[number], string>> = { month: r.month, kind, currency: r.currency, ...cells };
+    return RECONCILIATION_COLUMNS.map((c) => all[c] ?? "");
+  };
   return toCsv(RECONCILIATION_COLUMNS, [
-    ...r.groups.map((g) => groupLine(r, g, f)),
-    ...r.billedNotMetered.map((b) => billedNotMeteredLine(r, b, f)),
-    ...r.meteredNotBilled.map((n) => meteredNotBilledLine(r, n, f)),
-    ...r.otherLineItems.map((o) => otherLineItemsLine(r, o, f)),
-    totalLine(r, f),
+    ...r.groups.map((g) => line("node_group", groupCells(g, f))),
+    ...r.billedNotMetered.map((b) => line("billed_not_metered", billedNotMeteredCells(b, f))),
+    ...r.meteredNotBilled.map((n) => line("metered_not_billed", meteredNotBilledCells(n, f))),
+    ...r.otherLineItems.map((o) => line("other_line_items", otherLineItemsCells(o, f))),
+    line("total", totalCells(r, f)),
   ]);
 }
 
@@ -325,109 +329,70 @@ interface CsvFormat {
   pct: (d: Dec | undefined) => string;
 }
 
-// Each line has the RECONCILIATION_COLUMNS in order.
+/** The cells a kind of line fills; the columns it leaves out are empty (month, kind and currency are every line's). */
+type LineCells = Partial<Record<Exclude<(typeof RECONCILIATION_COLUMNS)[number], "month" | "kind" | "currency">, string>>;
 
-function groupLine(r: Reconciliation, g: ReconciliationGroup, { money, pct }: CsvFormat): string[] {
-  return [
-    r.month,
-    "node_group",
-    g.cluster,
-    g.nodeGroup,
-    g.capacityType,
-    g.instanceType,
-    String(g.nodes),
-    "",
-    "",
-    money(g.awsCost),
-    money(g.meteredCost),
-    money(g.difference),
-    pct(g.differencePct),
-    "",
-    r.currency,
-  ];
+function groupCells(g: ReconciliationGroup, { money, pct }: CsvFormat): LineCells {
+  return {
+    cluster: g.cluster,
+    node_group: g.nodeGroup,
+    capacity_type: g.capacityType,
+    instance_type: g.instanceType,
+    nodes: String(g.nodes),
+    aws_cost: money(g.awsCost),
+    metered_cost: money(g.meteredCost),
+    difference: money(g.difference),
+    difference_pct: pct(g.differencePct),
+  };
 }
 
-function billedNotMeteredLine(r: Reconciliation, b: BilledNotMetered, { money }: CsvFormat): string[] {
-  return [
-    r.month,
-    "billed_not_metered",
-    "",
-    "",
-    b.capacityType,
-    b.instanceType,
-    "",
-    "",
-    b.instanceId,
-    money(b.awsCost),
-    money(new D(0)),
-    money(b.awsCost),
-    "",
-    "AWS billed this instance; Prometheus never saw a GPU node on it",
-    r.currency,
-  ];
+function billedNotMeteredCells(b: BilledNotMetered, { money }: CsvFormat): LineCells {
+  return {
+    capacity_type: b.capacityType,
+    instance_type: b.instanceType,
+    instance_id: b.instanceId,
+    aws_cost: money(b.awsCost),
+    metered_cost: money(new D(0)),
+    difference: money(b.awsCost),
+    note: "AWS billed this instance; Prometheus never saw a GPU node on it",
+  };
 }
 
-function meteredNotBilledLine(r: Reconciliation, n: MeteredNotBilled, { money }: CsvFormat): string[] {
-  return [
-    r.month,
-    "metered_not_billed",
-    n.cluster,
-    n.nodeGroup,
-    n.capacityType,
-    n.instanceType,
-    "",
-    n.node,
-    n.providerId
+function meteredNotBilledCells(n: MeteredNotBilled, { money }: CsvFormat): LineCells {
+  return {
+    cluster: n.cluster,
+    node_group: n.nodeGroup,
+    capacity_type: n.capacityType,
+    instance_type: n.instanceType,
+    node: n.node,
+    instance_id: n.providerId
       .split(" ")
       .map((x) => instanceIdOf(x) ?? x)
       .join(" "),
-    money(new D(0)),
-    money(n.meteredCost),
-    money(n.meteredCost.neg()),
-    "",
-    n.reason === "no-instance-id"
-      ? "no EC2 instance id (kube_node_info provider_id missing or not aws:///)"
-      : "metered; no line item for its instance in the CUR window",
-    r.currency,
-  ];
+    aws_cost: money(new D(0)),
+    metered_cost: money(n.meteredCost),
+    difference: money(n.meteredCost.neg()),
+    note:
+      n.reason === "no-instance-id"
+        ? "no EC2 instance id (kube_node_info provider_id missing or not aws:///)"
+        : "metered; no line item for its instance in the CUR window",
+  };
 }
 
-function otherLineItemsLine(r: Reconciliation, o: Reconciliation["otherLineItems"][number], { money }: CsvFormat): string[] {
-  return [
-    r.month,
-    "other_line_items",
-    "",
-    "",
-    "",
-    "",
-    String(o.items),
-    "",
-    "",
-    money(o.unblendedCost),
-    "",
-    "",
-    "",
-    `${o.lineItemType}: not instance-hour cost, left out of aws_cost`,
-    r.currency,
-  ];
+function otherLineItemsCells(o: Reconciliation["otherLineItems"][number], { money }: CsvFormat): LineCells {
+  return {
+    nodes: String(o.items),
+    aws_cost: money(o.unblendedCost),
+    note: `${o.lineItemType}: not instance-hour cost, left out of aws_cost`,
+  };
 }
 
-function totalLine(r: Reconciliation, { money, pct }: CsvFormat): string[] {
-  return [
-    r.month,
-    "total",
-    "",
-    "",
-    "",
-    "",
-    "",
-    "",
-    "",
-    money(r.totals.awsCost),
-    money(r.totals.meteredCost),
-    money(r.totals.difference),
-    pct(r.totals.differencePct),
-    r.invoiced ? "invoiced" : "AWS has not invoiced this period yet: figures may still change",
-    r.currency,
-  ];
+function totalCells(r: Reconciliation, { money, pct }: CsvFormat): LineCells {
+  return {
+    aws_cost: money(r.totals.awsCost),
+    metered_cost: money(r.totals.meteredCost),
+    difference: money(r.totals.difference),
+    difference_pct: pct(r.totals.differencePct),
+    note: r.invoiced ? "invoiced" : "AWS has not invoiced this period yet: figures may still change",
+  };
 }
