@@ -22,6 +22,7 @@ import {
   type ObservedQueue,
   type QueueDecision,
   type QueueTarget,
+  type StopPolicyField,
 } from "./kueue-hold.js";
 import type { QuotaConfig } from "./quota-config.js";
 
@@ -154,35 +155,27 @@ async function patch(
   held: Record<string, HeldQueue>,
   port: KueueQueuePort,
 ): Promise<KueueEnforcementResult> {
-  const { deps, stored, month, now, subject } = c;
-  const prev = stored?.value;
+  const { deps, stored, month, now } = c;
   const settings = quotaSettings(c.cfg);
   const key = `enforcement/${decision.subjectKey}.json`;
   const pendingStatus = decision.action === "apply" ? "apply-pending" : "lift-pending";
-  let current: EnforcementRecord = {
-    subjectKey: decision.subjectKey,
-    tenantId: subject.tenantId,
-    ...(subject.namespace ? { namespace: subject.namespace } : {}),
-    month: decision.action === "apply" ? month : (prev?.month ?? month),
-    quotaGpuHours: c.status?.quotaGpuHours?.toFixed() ?? prev?.quotaGpuHours ?? "",
-    status: pendingStatus,
-    mode: "kueue",
-    namespaces: {},
-    queues: { ...held },
-    reason: decision.reason,
-    updatedAt: now.toISOString(),
-  };
+  let current = pendingRecord(c, decision, held, pendingStatus);
   // Claim before touching Kubernetes, so two concurrent runs never both read "before".
   const claimed = stored ? await deps.store.replace(key, current, stored.etag) : await deps.store.create(key, current);
   if (claimed === undefined) return { decision, outcome: "taken-by-another-run", queues: [] };
   const etag: string = claimed;
   const audit = auditWriter(deps, month, now, decision.subjectKey, decision.reason, "kueue");
   const results: KueueEnforcementResult["queues"] = [];
-  let decisions: QueueDecision[];
   let queued: number | undefined;
   try {
     const seen = await observe(port, c, decision.action === "lift");
-    decisions = decideQueueHolds(decision.action === "lift" ? "lift" : "apply", seen.targets, held, observedById(seen.snap), settings);
+    const decisions = decideQueueHolds(
+      decision.action === "lift" ? "lift" : "apply",
+      seen.targets,
+      held,
+      observedById(seen.snap),
+      settings,
+    );
     queued = decision.action === "apply" ? queuedWorkloads(seen.targets, settings) : undefined;
     const observed = observedById(seen.snap);
     for (const [i, d] of decisions.entries()) {
@@ -194,39 +187,10 @@ async function patch(
       }
       const id = queueId(d.queue);
       try {
-        if (d.action === "hold") {
-          const r = await port.setStopPolicy(
-            observed.get(id)!,
-            d.stopPolicy,
-            `held by gpu-billing: ${c.decision.subjectKey} reached its monthly GPU-hour quota (${month})`,
-          );
-          current = {
-            ...current,
-            queues: {
-              ...current.queues,
-              [id]: { ref: d.queue, previousStopPolicy: d.previousStopPolicy, appliedStopPolicy: d.stopPolicy, heldAt: now.toISOString() },
-            },
-          };
-          await audit({
-            what: "hold",
-            target: id,
-            before: { stopPolicy: d.previousStopPolicy },
-            after: { stopPolicy: r.after },
-            outcome: "held",
-          });
-          results.push({ ...d, id, outcome: "held" });
-        } else {
-          const r = await port.setStopPolicy(observed.get(id)!, d.restoreStopPolicy, null);
-          current = { ...current, queues: without(current.queues!, id) };
-          await audit({
-            what: "lift",
-            target: id,
-            before: { stopPolicy: d.heldStopPolicy },
-            after: { stopPolicy: r.after },
-            outcome: "lifted",
-          });
-          results.push({ ...d, id, outcome: "lifted" });
-        }
+        const change = await setQueue(c, d, observed.get(id)!, port, current.queues!);
+        current = { ...current, queues: change.queues };
+        await audit({ what: d.action, target: id, ...change.audit });
+        results.push({ ...d, id, outcome: change.audit.outcome });
       } catch (e) {
         results.push({ ...d, id, outcome: "failed", error: (e as Error).message });
         for (const rest of decisions.slice(i + 1))
@@ -258,6 +222,62 @@ async function patch(
     }).catch(() => undefined);
     return { decision, outcome: "pending", queues: results, queuedWorkloads: queued, error };
   }
+}
+
+/** The record a run claims before it patches: the decision pending, with the queues held so far. */
+function pendingRecord(
+  c: Ctx,
+  decision: EnforcementDecision,
+  held: Record<string, HeldQueue>,
+  status: "apply-pending" | "lift-pending",
+): EnforcementRecord {
+  const prev = c.stored?.value;
+  return {
+    subjectKey: decision.subjectKey,
+    tenantId: c.subject.tenantId,
+    ...(c.subject.namespace ? { namespace: c.subject.namespace } : {}),
+    month: decision.action === "apply" ? c.month : (prev?.month ?? c.month),
+    quotaGpuHours: c.status?.quotaGpuHours?.toFixed() ?? prev?.quotaGpuHours ?? "",
+    status,
+    mode: "kueue",
+    namespaces: {},
+    queues: { ...held },
+    reason: decision.reason,
+    updatedAt: c.now.toISOString(),
+  };
+}
+
+/**
+ * Holds or lifts one queue: sets its stopPolicy, and returns the record's queues after it (a
+ * hold remembers what it replaced, a lift forgets the queue) and what the audit line says.
+ */
+async function setQueue(
+  c: Ctx,
+  d: Extract<QueueDecision, { action: "hold" | "lift" }>,
+  queue: ObservedQueue,
+  port: KueueQueuePort,
+  queues: Record<string, HeldQueue>,
+): Promise<{
+  queues: Record<string, HeldQueue>;
+  audit: { before: { stopPolicy: StopPolicyField }; after: { stopPolicy: StopPolicyField }; outcome: "held" | "lifted" };
+}> {
+  const id = queueId(d.queue);
+  if (d.action === "hold") {
+    const note = `held by gpu-billing: ${c.decision.subjectKey} reached its monthly GPU-hour quota (${c.month})`;
+    const r = await port.setStopPolicy(queue, d.stopPolicy, note);
+    return {
+      queues: {
+        ...queues,
+        [id]: { ref: d.queue, previousStopPolicy: d.previousStopPolicy, appliedStopPolicy: d.stopPolicy, heldAt: c.now.toISOString() },
+      },
+      audit: { before: { stopPolicy: d.previousStopPolicy }, after: { stopPolicy: r.after }, outcome: "held" },
+    };
+  }
+  const r = await port.setStopPolicy(queue, d.restoreStopPolicy, null);
+  return {
+    queues: without(queues, id),
+    audit: { before: { stopPolicy: d.heldStopPolicy }, after: { stopPolicy: r.after }, outcome: "lifted" },
+  };
 }
 
 function without<T>(r: Record<string, T>, id: string): Record<string, T> {
