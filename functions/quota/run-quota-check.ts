@@ -152,11 +152,31 @@ export async function runQuotaCheck(
     enforcement: [],
     metricCalls: 0,
   };
-  const problems: string[] = [];
+  const run: QuotaRun = { deps, cfg, month, now, enforce, mode, report, problems: [] };
+  await sendAlerts(run);
+  // Metrics after alerts: a CloudWatch hiccup must not hold an alert back.
+  await putQuotaMetrics(run, new Date(usage.window.asOfMs));
+  await enforceSubjects(run);
+  if (run.problems.length) throw new QuotaCheckIncompleteError(report, run.problems);
+  return report;
+}
 
-  // Alerts
+/** One quota check: its inputs, the report it fills and the problems that make it incomplete. */
+interface QuotaRun {
+  deps: QuotaCheckDeps;
+  cfg: QuotaConfig;
+  month: string;
+  now: Date;
+  enforce: boolean;
+  mode: QuotaCheckReport["mode"];
+  report: QuotaCheckReport;
+  problems: string[];
+}
+
+async function sendAlerts({ deps, cfg, month, now, enforce, mode, report, problems }: QuotaRun): Promise<void> {
+  const settings = quotaSettings(cfg);
   const states = await deps.store.list<AlertState>(`alerts/month=${month}/`);
-  const decisions = decideAlerts(statuses, month, firedKeys(states, now), cfg.timeZone);
+  const decisions = decideAlerts(report.statuses, month, firedKeys(states, now), cfg.timeZone);
   for (const d of decisions) {
     const how: AlertEnforcement = { mode, drain: settings.enforcement.kueue.stopPolicy === "HoldAndDrain" };
     // Kueue: the block alert says how many jobs are waiting; a cluster that cannot be read holds no alert back.
@@ -165,25 +185,29 @@ export async function runQuotaCheck(
     report.alerts.push(r);
     if (r.outcome === "failed") problems.push(`alert ${d.key}: ${r.error}`);
   }
+}
 
-  // Metrics (after alerts: a CloudWatch hiccup must not hold an alert back)
-  if (deps.metrics) {
-    const tenantStatuses = statuses.filter((s) => s.subject.kind === "tenant");
-    try {
-      report.metricCalls = await deps.metrics.put(
-        tenantStatuses.map((s) => ({
-          tenantId: s.subject.tenantId,
-          usedGpuHours: s.usedGpuHours.toNumber(),
-          quotaUsedRatio: s.quotaGpuHours ? s.usedGpuHours.div(s.quotaGpuHours).toNumber() : undefined,
-        })),
-        new Date(usage.window.asOfMs),
-      );
-    } catch (e) {
-      problems.push(`CloudWatch metrics: ${(e as Error).message}`);
-    }
+/** Each tenant's GPU-hours and quota ratio, as of the metered instant. */
+async function putQuotaMetrics({ deps, report, problems }: QuotaRun, asOf: Date): Promise<void> {
+  if (!deps.metrics) return;
+  const tenantStatuses = report.statuses.filter((s) => s.subject.kind === "tenant");
+  try {
+    report.metricCalls = await deps.metrics.put(
+      tenantStatuses.map((s) => ({
+        tenantId: s.subject.tenantId,
+        usedGpuHours: s.usedGpuHours.toNumber(),
+        quotaUsedRatio: s.quotaGpuHours ? s.usedGpuHours.div(s.quotaGpuHours).toNumber() : undefined,
+      })),
+      asOf,
+    );
+  } catch (e) {
+    problems.push(`CloudWatch metrics: ${(e as Error).message}`);
   }
+}
 
-  // Enforcement
+/** Every subject with a quota or an enforcement record: its decision carried out, lifts first. */
+async function enforceSubjects({ deps, cfg, month, now, enforce, mode, report, problems }: QuotaRun): Promise<void> {
+  const statuses = report.statuses;
   const records = await deps.store.list<EnforcementRecord>("enforcement/");
   const bySubject = new Map(statuses.map((s) => [s.subject.key, s]));
   const subjects = new Set([
@@ -217,9 +241,6 @@ export async function runQuotaCheck(
     report.enforcement.push(r);
     if (r.outcome === "pending") problems.push(`enforcement ${key}: ${r.error} (recorded as pending)`);
   }
-
-  if (problems.length) throw new QuotaCheckIncompleteError(report, problems);
-  return report;
 }
 
 async function deliverAlert(
@@ -344,27 +365,14 @@ async function carryOut(
   now: Date,
   enforce: boolean,
 ): Promise<Omit<EnforcementResult, "mode">> {
-  let decision = decisionIn;
   const prev = stored?.value;
   const subject = status?.subject ?? {
     kind: prev?.namespace ? ("namespace" as const) : ("tenant" as const),
     tenantId: prev!.tenantId,
     namespace: prev?.namespace,
   };
-  if (
-    decision.action === "none" &&
-    enforce &&
-    deps.enforcer &&
-    prev?.status === "enforced" &&
-    prev.month === month &&
-    status?.level === "block"
-  ) {
-    // A namespace the tenant created after the block must not be a way around it.
-    const covered = await deps.enforcer.namespacesOf(subject, cfg.tenants).catch(() => undefined);
-    const fresh = (covered ?? []).filter((ns) => !prev.namespaces[ns]);
-    if (fresh.length)
-      decision = { ...decision, action: "apply", reason: `namespace ${fresh.join(", ")} appeared after the block; blocking it too` };
-  }
+  const decision =
+    enforce && deps.enforcer ? await blockNewNamespaces(deps.enforcer, cfg, decisionIn, status, prev, subject, month) : decisionIn;
   if (decision.action === "none") return { ...decision, outcome: "unchanged", namespaces: Object.keys(prev?.namespaces ?? {}) };
   if (decision.dryRun || !deps.enforcer) {
     let namespaces = Object.keys(prev?.namespaces ?? {});
@@ -372,21 +380,19 @@ async function carryOut(
     return { ...decision, dryRun: true, outcome: "dry-run", namespaces };
   }
   const key = `enforcement/${decision.subjectKey}.json`;
-  const record = (over: Partial<EnforcementRecord>): EnforcementRecord => ({
+  const pendingStatus = decision.action === "apply" ? "apply-pending" : "lift-pending";
+  // Claim before touching Kubernetes, so two concurrent runs never both read "before" (the second would read the first's block).
+  let current: EnforcementRecord = {
     subjectKey: decision.subjectKey,
     tenantId: subject.tenantId,
     ...(subject.namespace ? { namespace: subject.namespace } : {}),
     month: decision.action === "apply" ? month : (prev?.month ?? month),
     quotaGpuHours: status?.quotaGpuHours?.toFixed() ?? prev?.quotaGpuHours ?? "",
-    status: "apply-pending",
+    status: pendingStatus,
     namespaces: { ...(prev?.status === "lifted" || (decision.action === "apply" && prev?.month !== month) ? {} : prev?.namespaces) },
     reason: decision.reason,
     updatedAt: now.toISOString(),
-    ...over,
-  });
-  const pendingStatus = decision.action === "apply" ? "apply-pending" : "lift-pending";
-  // Claim before touching Kubernetes, so two concurrent runs never both read "before" (the second would read the first's block).
-  let current = record({ status: pendingStatus });
+  };
   const claimed = stored ? await deps.store.replace(key, current, stored.etag) : await deps.store.create(key, current);
   if (claimed === undefined) return { ...decision, outcome: "taken-by-another-run", namespaces: [] };
   const etag: string = claimed;
@@ -426,4 +432,24 @@ async function carryOut(
     );
     return { ...decision, outcome: "pending", namespaces, error };
   }
+}
+
+/**
+ * At the block threshold an enforced subject is checked every run: a namespace the tenant created
+ * after the block must not be a way around it, so a "none" becomes an "apply" for it.
+ */
+async function blockNewNamespaces(
+  enforcer: QuotaEnforcer,
+  cfg: QuotaConfig,
+  decision: EnforcementDecision,
+  status: QuotaStatus | undefined,
+  prev: EnforcementRecord | undefined,
+  subject: Pick<QuotaSubject, "kind" | "tenantId" | "namespace">,
+  month: string,
+): Promise<EnforcementDecision> {
+  if (decision.action !== "none" || prev?.status !== "enforced" || prev.month !== month || status?.level !== "block") return decision;
+  const covered = await enforcer.namespacesOf(subject, cfg.tenants).catch(() => undefined);
+  const fresh = (covered ?? []).filter((ns) => !prev.namespaces[ns]);
+  if (!fresh.length) return decision;
+  return { ...decision, action: "apply", reason: `namespace ${fresh.join(", ")} appeared after the block; blocking it too` };
 }
