@@ -92,20 +92,13 @@ export function joinPodMinutes(
   runningMinutes: ReadonlyMap<string, number>,
   usedUtilizationMinutes: ReadonlyMap<string, number>,
 ): UsageRecord[] {
-  const out = new Map<string, UsageRecord>();
-  for (const s of series) {
-    const k = podKey(s.namespace, s.pod);
-    const running = runningMinutes.get(k) ?? 0;
-    // An unbound series is the pod's wait for a node: it never runs while unbound.
-    if (!s.node || running <= 0 || s.max <= 0) continue;
-    const rk = `${s.namespace}\u0000${s.node}\u0000${s.resource}`;
-    const r =
-      out.get(rk) ??
-      out.set(rk, { day, namespace: s.namespace, node: s.node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 }).get(rk)!;
-    r.requestMinutes += s.max * running;
-    r.usedMinutes += s.max * (usedUtilizationMinutes.get(k) ?? 0);
-  }
-  return [...out.values()];
+  return joinRunningMinutes(
+    series,
+    runningMinutes,
+    usedUtilizationMinutes,
+    (s) => `${s.namespace}\u0000${s.node}\u0000${s.resource}`,
+    (s, node) => ({ day, namespace: s.namespace, node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 }),
+  );
 }
 
 /**
@@ -118,18 +111,31 @@ export function joinPodUsage(
   runningMinutes: ReadonlyMap<string, number>,
   usedUtilizationMinutes: ReadonlyMap<string, number>,
 ): PodDayRecord[] {
-  const out = new Map<string, PodDayRecord>();
+  return joinRunningMinutes(
+    series,
+    runningMinutes,
+    usedUtilizationMinutes,
+    (s) => `${s.namespace}\u0000${s.pod}\u0000${s.node}\u0000${s.resource}`,
+    (s, node) => ({ day, namespace: s.namespace, pod: s.pod, node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 }),
+  );
+}
+
+/** Both joins: each bound, Running series' units × minutes summed into the record `keyOf` names (created by `empty`). */
+function joinRunningMinutes<R extends { requestMinutes: number; usedMinutes: number }>(
+  series: PodRequestSeries[],
+  runningMinutes: ReadonlyMap<string, number>,
+  usedUtilizationMinutes: ReadonlyMap<string, number>,
+  keyOf: (s: PodRequestSeries) => string,
+  empty: (s: PodRequestSeries, node: string) => R,
+): R[] {
+  const out = new Map<string, R>();
   for (const s of series) {
     const k = podKey(s.namespace, s.pod);
     const running = runningMinutes.get(k) ?? 0;
     // An unbound series is the pod's wait for a node: it never runs while unbound.
     if (!s.node || running <= 0 || s.max <= 0) continue;
-    const rk = `${s.namespace}\u0000${s.pod}\u0000${s.node}\u0000${s.resource}`;
-    const r =
-      out.get(rk) ??
-      out
-        .set(rk, { day, namespace: s.namespace, pod: s.pod, node: s.node, resource: s.resource, requestMinutes: 0, usedMinutes: 0 })
-        .get(rk)!;
+    const rk = keyOf(s);
+    const r = out.get(rk) ?? out.set(rk, empty(s, s.node)).get(rk)!;
     r.requestMinutes += s.max * running;
     r.usedMinutes += s.max * (usedUtilizationMinutes.get(k) ?? 0);
   }
