@@ -54,6 +54,24 @@ const usage = <R extends { allocatedGpuHours: Dec; usedGpuHours: Dec; avgUtiliza
   col("avg_utilization", RATIO, (r) => r.avgUtilization),
 ];
 
+type NodeGroupSplit = { cluster: string; nodeGroup: string; instanceType: string; capacityType: string };
+/** The node group a row is about; a node names itself between the cluster and its group, and a GPU model stands before the instance type. */
+const nodeGroupSplit = <R extends NodeGroupSplit>(between: DatasetColumn<R>[], gpuModel: DatasetColumn<R>[] = []): DatasetColumn<R>[] => [
+  col("cluster", STR, (r) => r.cluster),
+  ...between,
+  col("node_group", STR, (r) => r.nodeGroup),
+  ...gpuModel,
+  col("instance_type", STR, (r) => r.instanceType),
+  col("capacity_type", STR, (r) => r.capacityType),
+];
+const gpuModel = <R extends { gpuModel: string }>(): DatasetColumn<R>[] => [col("gpu_model", STR, (r) => r.gpuModel)];
+/** GPU-hours at the unit price: the price, what it cost (`name`) and the currency. */
+const priced = <R extends { unitPrice: Cell }>(name: string, cost: (r: R) => Cell): DatasetColumn<R>[] => [
+  col("unit_price", PRICE, (r) => r.unitPrice),
+  col(name, MONEY, cost),
+  currency(),
+];
+
 export const CHARGEBACK_TABLE: DatasetColumn<ChargebackRow>[] = [
   { name: "month", value: (r) => r.month },
   ...split<ChargebackRow>(),
@@ -69,19 +87,13 @@ export const DAILY_TABLE: DatasetColumn<DailyRow>[] = [col("day", DATE, (r) => r
 
 export const CAPACITY_TABLE: DatasetColumn<CapacityRow>[] = [
   month(),
-  col("cluster", STR, (r) => r.cluster),
-  col("node_group", STR, (r) => r.nodeGroup),
-  col("gpu_model", STR, (r) => r.gpuModel),
-  col("instance_type", STR, (r) => r.instanceType),
-  col("capacity_type", STR, (r) => r.capacityType),
+  ...nodeGroupSplit<CapacityRow>([], gpuModel()),
   col("nodes", INT, (r) => r.nodes),
   col("node_gpu_hours", HOURS, (r) => r.nodeGpuHours),
   col("allocated_gpu_hours", HOURS, (r) => r.allocatedGpuHours),
   col("idle_gpu_hours", HOURS, (r) => r.idleGpuHours),
   col("idle_ratio", RATIO, (r) => r.idleRatio),
-  col("unit_price", PRICE, (r) => r.unitPrice),
-  col("idle_cost", MONEY, (r) => r.idleCost),
-  currency(),
+  ...priced<CapacityRow>("idle_cost", (r) => r.idleCost),
 ];
 
 /** pods.csv: one line per pod × node in a chargeback row's split; the pods of a row add up to it exactly (pod-detail.ts). */
@@ -94,17 +106,12 @@ export const POD_TABLE: DatasetColumn<PodRow>[] = [
 /** controller-actions.csv: what the idle-node controller did per cluster × node group (core/controller-savings.ts). */
 export const CONTROLLER_TABLE: DatasetColumn<ControllerSavingsRow>[] = [
   month(),
-  col("cluster", STR, (r) => r.cluster),
-  col("node_group", STR, (r) => r.nodeGroup),
-  col("instance_type", STR, (r) => r.instanceType),
-  col("capacity_type", STR, (r) => r.capacityType),
+  ...nodeGroupSplit<ControllerSavingsRow>([]),
   col("nodes_reclaimed", INT, (r) => r.nodesReclaimed),
   col("scale_outs", INT, (r) => r.scaleOuts),
   col("nodes_added", INT, (r) => r.nodesAdded),
   col("gpu_node_hours_saved", HOURS, (r) => r.gpuNodeHoursSaved),
-  col("unit_price", PRICE, (r) => r.unitPrice),
-  col("saved_cost", MONEY, (r) => r.savedCost),
-  currency(),
+  ...priced<ControllerSavingsRow>("saved_cost", (r) => r.savedCost),
 ];
 
 /**
@@ -113,15 +120,7 @@ export const CONTROLLER_TABLE: DatasetColumn<ControllerSavingsRow>[] = [
  */
 export const NODE_TABLE: DatasetColumn<NodeRow>[] = [
   month(),
-  col("cluster", STR, (r) => r.cluster),
-  col("node", STR, (r) => r.node),
-  col("provider_id", STR, (r) => r.providerId),
-  col("node_group", STR, (r) => r.nodeGroup),
-  col("gpu_model", STR, (r) => r.gpuModel),
-  col("instance_type", STR, (r) => r.instanceType),
-  col("capacity_type", STR, (r) => r.capacityType),
+  ...nodeGroupSplit<NodeRow>([col("node", STR, (r) => r.node), col("provider_id", STR, (r) => r.providerId)], gpuModel()),
   col("node_gpu_hours", HOURS, (r) => r.nodeGpuHours),
-  col("unit_price", PRICE, (r) => r.unitPrice),
-  col("capacity_cost", MONEY, (r) => r.capacityCost),
-  currency(),
+  ...priced<NodeRow>("capacity_cost", (r) => r.capacityCost),
 ];
