@@ -151,6 +151,14 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
  * goes inside, so the same inputs give byte-identical files on every re-run.
  */
 export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: PriceSnapshot, controller?: ControllerMonth): Dataset {
+  const files = datasetFiles(cb, inputs, prices, controller);
+  const manifest = datasetManifest(cb, inputs, files, prices, controller);
+  const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n", "utf8");
+  return { files, manifest: { name: MANIFEST_FILE, body, rows: 0 } };
+}
+
+/** The month's files, in the order the manifest lists them: the CSV tables and prices.json. */
+function datasetFiles(cb: Chargeback, inputs: DatasetInputs, prices?: PriceSnapshot, controller?: ControllerMonth): DatasetFile[] {
   const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
   // Rows are built with every column; a single-cluster month drops `cluster` (always the second field).
   const withCluster = hasNamedClusters(cb, inputs);
@@ -180,8 +188,20 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
   // Always written when metering summarised the controller, even empty: "no actions" is a fact the report states.
   if (controller) files.push({ name: CONTROLLER_FILE, body: csv(CONTROLLER_TABLE, controller.rows), rows: controller.rows.length });
   if (cb.nodes) files.push({ name: NODES_FILE, body: csv(NODE_TABLE, cb.nodes), rows: cb.nodes.length });
+  return files;
+}
+
+/** manifest.json: the month's inputs, every file with its hash, the totals and how they were rounded. */
+function datasetManifest(
+  cb: Chargeback,
+  inputs: DatasetInputs,
+  files: DatasetFile[],
+  prices?: PriceSnapshot,
+  controller?: ControllerMonth,
+): Record<string, unknown> {
+  const money = (d: Dec) => d.toFixed(cb.currencyDecimals);
   const t = cb.totals;
-  const manifest = {
+  return {
     schemaVersion: DATASET_SCHEMA_VERSION,
     month: inputs.month,
     timeZone: inputs.timeZone,
@@ -203,17 +223,7 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
       idleGpuHours: t.idleGpuHours.toFixed(),
       idleCost: money(t.idleCost),
     },
-    rounding:
-      "GPU-hours rounded half-up to 6 decimals; billable = allocated × correction_factor; cost = billable_gpu_hours × unit_price as printed, rounded half-up to the currency's minor unit once per row; totals are sums of the rows." +
-      (cb.pods
-        ? " pods.csv apportions each row's published allocated and used GPU-hours over its pods (largest remainder at 1e-6), so a row's pods add up to it exactly; a pod has no cost of its own (cost is rounded per row): its share is allocated_gpu_hours × the row's correction_factor × unit_price."
-        : "") +
-      (prices
-        ? " unit_price is a node's hourly price in prices.json ÷ its GPUs, to 10 decimals; a row (or node group) over nodes at different prices takes their GPU-hours-weighted mean."
-        : "") +
-      (cb.nodes
-        ? " nodes.csv: capacity_cost = node_gpu_hours × unit_price, rounded half-up to the currency's minor unit once per node."
-        : ""),
+    rounding: roundingNote(cb, prices),
     ...(controller
       ? {
           controller: {
@@ -231,6 +241,18 @@ export function renderDataset(cb: Chargeback, inputs: DatasetInputs, prices?: Pr
       : {}),
     warnings: cb.warnings,
   };
-  const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n", "utf8");
-  return { files, manifest: { name: MANIFEST_FILE, body, rows: 0 } };
+}
+
+/** How the dataset's numbers were rounded, with a sentence for each file that has rules of its own. */
+function roundingNote(cb: Chargeback, prices?: PriceSnapshot): string {
+  return (
+    "GPU-hours rounded half-up to 6 decimals; billable = allocated × correction_factor; cost = billable_gpu_hours × unit_price as printed, rounded half-up to the currency's minor unit once per row; totals are sums of the rows." +
+    (cb.pods
+      ? " pods.csv apportions each row's published allocated and used GPU-hours over its pods (largest remainder at 1e-6), so a row's pods add up to it exactly; a pod has no cost of its own (cost is rounded per row): its share is allocated_gpu_hours × the row's correction_factor × unit_price."
+      : "") +
+    (prices
+      ? " unit_price is a node's hourly price in prices.json ÷ its GPUs, to 10 decimals; a row (or node group) over nodes at different prices takes their GPU-hours-weighted mean."
+      : "") +
+    (cb.nodes ? " nodes.csv: capacity_cost = node_gpu_hours × unit_price, rounded half-up to the currency's minor unit once per node." : "")
+  );
 }
