@@ -15,6 +15,7 @@ import { credentialsFromSecret } from "../adapters/secrets-manager.js";
 import { deliverMonth, formatDeliveryReport, type DeliveryReport } from "../delivery/deliver-month.js";
 import { DATASET_LOCATION_OPTIONS, DEFAULT_CONFIG, EXIT, loadConfig, monthArg, s3ClientFor, UsageError } from "./cli-args.js";
 import { LANGUAGES, type Language } from "../core/language.js";
+import { fontFiles } from "../adapters/font-files.js";
 
 export const REPORT_USAGE = `  gpu-billing report --month YYYY-MM [--config FILE] (--out DIR | --bucket B [--prefix P] [--s3-endpoint URL])
                     [--send [--resend] [--ses-endpoint URL] [--from ADDRESS]] [--lang ko|en] [--reports-dir DIR] [--font-dir DIR]`;
@@ -94,7 +95,7 @@ export async function reportCommand(argv: string[], env: NodeJS.ProcessEnv, now:
         ledger,
         links,
         preview: values.send ? undefined : localPreviewFiles(reportsDir),
-        fontDir: values["font-dir"] ?? env.FONT_DIR,
+        fonts: fontFiles(values["font-dir"] ?? env.FONT_DIR),
         templates: emailTemplateFiles(),
         now: () => now,
       },

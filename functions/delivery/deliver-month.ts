@@ -1,7 +1,7 @@
 import { ReportsSchema, type BaseConfig, type ReportsConfig } from "../core/config.js";
 import type { ParsedDataset } from "../report/dataset-files.js";
 import { buildReportModel, type ReportModel, type ReportScope } from "../report/report-model.js";
-import { renderReportPdf } from "../report/pdf-report.js";
+import { renderReportPdf, type ReportFonts } from "../report/pdf-report.js";
 import { renderReportWorkbook } from "../report/xlsx-report.js";
 import { renderEmail, type DeliveryKind, type EmailLink, type EmailTemplate } from "../report/email-content.js";
 import {
@@ -39,7 +39,7 @@ interface ScopeReports {
  * The month's reports, rendered on first use and kept: a retry that only skips renders
  * nothing, and each scope is rendered once however many recipients it has.
  */
-export function monthReports(ds: ParsedDataset, cfg: BaseConfig, lang: Language, fontDir?: string) {
+export function monthReports(ds: ParsedDataset, cfg: BaseConfig, lang: Language, fonts: ReportFonts) {
   const month = ds.manifest.month;
   const cache = new Map<string, Promise<ScopeReports>>();
   const scope = (id: string): Promise<ScopeReports> => {
@@ -53,7 +53,7 @@ export function monthReports(ds: ParsedDataset, cfg: BaseConfig, lang: Language,
           pdf: {
             filename: `gpu-report-${month}-${id}-${lang}.pdf`,
             contentType: PDF,
-            body: await renderReportPdf(model, { lang, fontDir }),
+            body: await renderReportPdf(model, { lang, fonts }),
           },
           workbook: {
             filename: `gpu-report-${month}-${id}-${lang}.xlsx`,
@@ -112,7 +112,7 @@ export interface DeliverDeps {
   ledger?: DeliveryLedger;
   links?: LinkStore;
   preview?: PreviewFiles;
-  fontDir?: string;
+  fonts: ReportFonts;
   templates: EmailTemplates;
   now: () => Date;
   sleep?: (ms: number) => Promise<void>;
@@ -157,7 +157,7 @@ export async function deliverMonth(deps: DeliverDeps, cfg: BaseConfig, month: st
     lang,
     month,
     ds,
-    reports: monthReports(ds, cfg, lang, deps.fontDir),
+    reports: monthReports(ds, cfg, lang, deps.fonts),
     report: {
       month,
       outcomes: [],

@@ -22,6 +22,7 @@ import type { Config } from "../config/config-schema.js";
 import { meterMonthFromPrometheus, type PrometheusWired } from "../wiring/prometheus-metering.js";
 import { METERING_ENV, meterDepsFromEnv } from "./metering-env.js";
 import { systemClock, type Clock } from "../core/clock.js";
+import { fontFiles } from "../adapters/font-files.js";
 
 /** The monthly function's environment; every error names the variable. */
 export const MonthlyEnvSchema = requiringBillingConfig(
@@ -91,7 +92,7 @@ export function buildMonthlyDeps(
       ledger: s3Ledger(s3, e.DATA_BUCKET, e.DATA_PREFIX),
       links: s3LinkStore(s3, e.DATA_BUCKET, e.DATA_PREFIX, { signer }),
       sender: sesRawSender(ses, cfg.reports.from),
-      fontDir: e.FONT_DIR,
+      fonts: fontFiles(e.FONT_DIR),
       templates: emailTemplateFiles(e.TEMPLATES_DIR),
     },
   };

@@ -1,59 +1,18 @@
 import PDFDocument from "pdfkit";
-import * as fontkit from "fontkit";
-import { createRequire } from "node:module";
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
+import type * as fontkit from "fontkit";
 import { D, type Dec } from "../core/decimal.js";
 import { capacityLabel, fmtHours, formulaLines, fmtMoney, fmtPct, grouped, labels, localTime, originLabel, type Labels } from "./i18n.js";
 import type { CapacityTypeLine, IdleLine, NamespaceLine, PriceLine, ReportModel, SpotZoneLine } from "./report-model.js";
 import type { ControllerLine } from "./dataset-files.js";
 import type { Language } from "../core/language.js";
-import { BadInputError } from "../core/errors.js";
+
+/** The report's two fonts, parsed (fontkit); read where a document first needs them. */
+export type ReportFonts = () => { regular: fontkit.Font; bold: fontkit.Font };
 
 export interface PdfOptions {
   lang: Language;
-  /** Directory holding Pretendard-Regular.ttf and Pretendard-Bold.ttf (a Lambda bundle ships them beside the code). */
-  fontDir?: string;
-}
-
-export const FONT_FILES = { regular: "Pretendard-Regular.ttf", bold: "Pretendard-Bold.ttf" } as const;
-
-/** Where the pretendard package keeps its TTFs; a bundle passes fontDir instead. */
-export function defaultFontDir(): string {
-  const req = createRequire(import.meta.url);
-  let dir: string;
-  try {
-    dir = path.join(path.dirname(req.resolve("pretendard/package.json")), "dist/public/static/alternative");
-  } catch {
-    dir = path.resolve(process.cwd(), "node_modules/pretendard/dist/public/static/alternative");
-  }
-  return dir;
-}
-
-export class FontNotFoundError extends BadInputError {
-  constructor(file: string) {
-    super(`report font not found: ${file} (set fontDir / FONT_DIR to a directory with ${FONT_FILES.regular} and ${FONT_FILES.bold})`);
-    this.name = "FontNotFoundError";
-  }
-}
-
-/**
- * Parsed fonts by file, shared by every document of the process: parsing Pretendard's
- * 2.7 MB tables dominated a tenant report's render time. The font is parsed here with fontkit,
- * exactly as pdfkit parses a path (`fontkit.create(fs.readFileSync(src))`, PDFFontFactory.open in
- * pdfkit 0.20), and handed to `registerFont`, which takes a parsed fontkit `Font` since pdfkit
- * 0.17 (CHANGELOG: "Accept already-parsed fontkit `Font` instances in `doc.font()` and
- * `registerFont`"); each document still embeds its own subset.
- */
-const parsedFonts = new Map<string, fontkit.Font>();
-
-function parsedFont(file: string): fontkit.Font {
-  let font = parsedFonts.get(file);
-  if (!font) {
-    font = fontkit.create(readFileSync(file));
-    parsedFonts.set(file, font);
-  }
-  return font;
+  /** Pretendard regular and bold (adapters/font-files.ts reads them from the package or a bundle's directory). */
+  fonts: ReportFonts;
 }
 
 const C = {
@@ -164,8 +123,7 @@ export async function renderReportPdf(model: ReportModel, opts: PdfOptions): Pro
  * depend on the cache.
  */
 function openDocument(model: ReportModel, opts: PdfOptions, L: Labels, scopeName: string): PDFKit.PDFDocument {
-  const fontDir = opts.fontDir ?? defaultFontDir();
-  for (const f of Object.values(FONT_FILES)) if (!existsSync(path.join(fontDir, f))) throw new FontNotFoundError(path.join(fontDir, f));
+  const fonts = opts.fonts();
   const doc = new PDFDocument({
     size: "A4",
     margins: { top: 50, bottom: 56, left: 50, right: 50 },
@@ -182,12 +140,12 @@ function openDocument(model: ReportModel, opts: PdfOptions, L: Labels, scopeName
       ModDate: new Date(model.period.end),
     },
   });
-  for (const [name, file] of [
-    ["R", FONT_FILES.regular],
-    ["B", FONT_FILES.bold],
+  for (const [name, font] of [
+    ["R", fonts.regular],
+    ["B", fonts.bold],
   ] as const) {
-    // @types/pdfkit lists paths and buffers only; pdfkit itself takes any object with fontkit's `layout` (see parsedFonts).
-    doc.registerFont(name, parsedFont(path.join(fontDir, file)) as unknown as Buffer);
+    // @types/pdfkit lists paths and buffers only; pdfkit itself takes a parsed fontkit font (see adapters/font-files.ts).
+    doc.registerFont(name, font as unknown as Buffer);
     doc.font(name);
   }
   return doc;

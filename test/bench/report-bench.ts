@@ -21,6 +21,7 @@ import { localSink } from "../../functions/adapters/dataset-sink.js";
 import type { MonthUsage, NodeRecord, UsageRecord } from "../../functions/core/usage.js";
 import { referenceConfigText } from "../core/fixtures.js";
 import { type Config, parseConfig } from "../../functions/config/config-schema.js";
+import { fontFiles } from "../../functions/adapters/font-files.js";
 
 const MONTH = "2026-10";
 const self = fileURLToPath(import.meta.url);
@@ -107,13 +108,13 @@ async function renderPhase(dir: string, cfgText: string): Promise<void> {
   const ds = await localDatasetSource(dir).read(MONTH);
   const t1 = performance.now();
   const full = buildReportModel(ds, cfg, { kind: "all" });
-  const pdf = await renderReportPdf(full, { lang: "ko" });
+  const pdf = await renderReportPdf(full, { lang: "ko", fonts: fontFiles() });
   const t2 = performance.now();
   const xlsx = await renderReportWorkbook(full, { lang: "ko" });
   const t3 = performance.now();
   for (const t of cfg.tenants) {
     const m = buildReportModel(ds, cfg, { kind: "tenant", tenantId: t.id });
-    await renderReportPdf(m, { lang: "ko" });
+    await renderReportPdf(m, { lang: "ko", fonts: fontFiles() });
     await renderReportWorkbook(m, { lang: "ko" });
   }
   const t4 = performance.now();

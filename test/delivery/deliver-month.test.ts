@@ -18,6 +18,7 @@ import { demoDataset, MONTH } from "../report/fixtures.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 import { planDeliveries } from "../../functions/report/delivery-plan.js";
 import type { Config } from "../../functions/config/config-schema.js";
+import { fontFiles } from "../../functions/adapters/font-files.js";
 
 const FINANCE = "finance@platform.example.com";
 const CEO = "ceo@platform.example.com";
@@ -53,6 +54,7 @@ describe("monthly delivery through a local SES (aws-ses-v2-local)", () => {
     sender: sesRawSender(ses.client, cfg.reports!.from!),
     ledger: localLedger(root),
     templates: emailTemplateFiles(),
+    fonts: fontFiles(),
     now: () => new Date("2026-11-01T00:10:00+09:00"),
     sleep: async () => undefined,
     ...over,

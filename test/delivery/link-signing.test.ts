@@ -20,6 +20,7 @@ import { startS3, type LocalS3 } from "../support/s3.js";
 import { startSesLocal, type StoredEmail } from "../support/ses-local.js";
 import { demoDataset, MONTH } from "../report/fixtures.js";
 import type { Config } from "../../functions/config/config-schema.js";
+import { fontFiles } from "../../functions/adapters/font-files.js";
 
 const FINANCE = "finance@platform.example.com";
 const NOW = new Date("2026-11-01T00:10:00+09:00");
@@ -149,6 +150,7 @@ describe("given a month whose finance attachments go as links (local S3 and SES 
         sender: sesRawSender(ses.client, cfg.reports!.from!),
         links: s3LinkStore(s3.client, "reports", "cb", { signer, now: () => NOW }),
         templates: emailTemplateFiles(),
+        fonts: fontFiles(),
         now: () => NOW,
         sleep: async () => undefined,
       },

@@ -24,6 +24,7 @@ import { renderReportWorkbook, SHEETS } from "../../functions/report/xlsx-report
 import { DEMO_MONTH_DATA } from "../global-setup.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
 import { referenceConfig } from "../core/fixtures.js";
+import { fontFiles } from "../../functions/adapters/font-files.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
@@ -143,7 +144,7 @@ describe("metering records what the controller did in the month (real Prometheus
     const ds = await localDatasetSource(dirs.a).read(MONTH);
     const model = buildReportModel(ds, cfg, { kind: "all" });
     const pdf = path.join(dirs.a, "all-en.pdf");
-    await writeFile(pdf, await renderReportPdf(model, { lang: "en" }));
+    await writeFile(pdf, await renderReportPdf(model, { lang: "en", fonts: fontFiles() }));
     const text = execFileSync("pdftotext", ["-layout", pdf, "-"], { encoding: "utf8" });
     const saved = ds.controller![0]!;
     const fmt = (d: Dec, dp: number) =>

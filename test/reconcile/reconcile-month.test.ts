@@ -25,6 +25,7 @@ import { node, referenceConfig } from "../core/fixtures.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
 import { renderReportPdf } from "../../functions/report/pdf-report.js";
 import { writeFile } from "node:fs/promises";
+import { fontFiles } from "../../functions/adapters/font-files.js";
 
 /**
  * AWS cannot be reached here, so the CUR is a Parquet file this test writes with DuckDB in the
@@ -283,7 +284,7 @@ describe("reconcile: the month's metered capacity against a CUR 2.0 Parquet expo
     expect(model.reconciliation!.total.difference.toFixed(2)).toBe(r.totals.difference.toFixed(2));
     expect([model.reconciliation!.billedNotMetered, model.reconciliation!.meteredNotBilled]).toEqual([1, 1]);
     expect(buildReportModel(ds, cfg, { kind: "tenant", tenantId: "suwon" }).reconciliation).toBeUndefined();
-    const pdf = await renderReportPdf(model, { lang: "en" });
+    const pdf = await renderReportPdf(model, { lang: "en", fonts: fontFiles() });
     expect(pdf.subarray(0, 5).toString()).toBe("%PDF-");
     if (process.env.KEEP_REPORT_PDF) await writeFile(process.env.KEEP_REPORT_PDF, pdf);
   });

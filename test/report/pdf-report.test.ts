@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { localDatasetSource } from "../../functions/adapters/dataset-source.js";
 import { buildReportModel } from "../../functions/report/report-model.js";
-import { FontNotFoundError, renderReportPdf } from "../../functions/report/pdf-report.js";
+import { renderReportPdf } from "../../functions/report/pdf-report.js";
+import { FontNotFoundError, fontFiles } from "../../functions/adapters/font-files.js";
 import { grouped } from "../../functions/report/i18n.js";
 import type { ParsedDataset } from "../../functions/report/dataset-files.js";
 import { D } from "../../functions/core/decimal.js";
@@ -30,7 +31,7 @@ describe("PDF report (pdfkit, Pretendard embedded)", () => {
 
   it("given the platform report in Korean, the extracted text has the dataset's totals, every tenant's Korean name and the manifest hash, and every page renders", async () => {
     const file = path.join(dir, "all-ko.pdf");
-    await writeFile(file, await renderReportPdf(buildReportModel(ds, cfg, { kind: "all" }), { lang: "ko" }));
+    await writeFile(file, await renderReportPdf(buildReportModel(ds, cfg, { kind: "all" }), { lang: "ko", fonts: fontFiles() }));
     const text = pdfText(file);
     const t = ds.manifest.totals;
     expect(text).toContain(`USD ${grouped(new D(t.cost!), 2)}`);
@@ -51,7 +52,7 @@ describe("PDF report (pdfkit, Pretendard embedded)", () => {
   it("given a tenant's report in English, it holds that tenant's totals and no other tenant's name, namespace or numbers", async () => {
     const file = path.join(dir, "seongnam-en.pdf");
     const model = buildReportModel(ds, cfg, { kind: "tenant", tenantId: "seongnam" });
-    await writeFile(file, await renderReportPdf(model, { lang: "en" }));
+    await writeFile(file, await renderReportPdf(model, { lang: "en", fonts: fontFiles() }));
     const text = pdfText(file);
     expect(text).toContain("성남시");
     expect(text).toContain(`USD ${grouped(model.totals.cost, 2)}`);
@@ -67,15 +68,19 @@ describe("PDF report (pdfkit, Pretendard embedded)", () => {
 
   it("given the same dataset twice, the PDF bytes are identical (no clock inside, parsed-font cache or not)", async () => {
     const m = buildReportModel(ds, cfg, { kind: "tenant", tenantId: "yongin" });
-    const [a, b] = [await renderReportPdf(m, { lang: "ko" }), await renderReportPdf(m, { lang: "ko" })];
+    const [a, b] = [
+      await renderReportPdf(m, { lang: "ko", fonts: fontFiles() }),
+      await renderReportPdf(m, { lang: "ko", fonts: fontFiles() }),
+    ];
     expect(a.equals(b)).toBe(true);
     vi.resetModules(); // a fresh module parses the fonts again, as a new Lambda container would
     const fresh = (await import("../../functions/report/pdf-report.js")).renderReportPdf;
-    expect((await fresh(m, { lang: "ko" })).equals(a)).toBe(true);
+    const freshFonts = (await import("../../functions/adapters/font-files.js")).fontFiles;
+    expect((await fresh(m, { lang: "ko", fonts: freshFonts() })).equals(a)).toBe(true);
   });
 
   it("given a font directory without the TTFs, it fails naming the file instead of writing a PDF with missing glyphs", async () => {
-    await expect(renderReportPdf(buildReportModel(ds, cfg, { kind: "all" }), { lang: "ko", fontDir: dir })).rejects.toThrow(
+    await expect(renderReportPdf(buildReportModel(ds, cfg, { kind: "all" }), { lang: "ko", fonts: fontFiles(dir) })).rejects.toThrow(
       FontNotFoundError,
     );
   });

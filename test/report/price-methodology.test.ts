@@ -12,6 +12,7 @@ import { buildReportModel } from "../../functions/report/report-model.js";
 import { renderReportPdf } from "../../functions/report/pdf-report.js";
 import { awsConfig, bm, inputs, MONTH, usage } from "../core/price-fixtures.js";
 import { referenceConfigText } from "../core/fixtures.js";
+import { fontFiles } from "../../functions/adapters/font-files.js";
 
 const bytesOf = (d: Dataset) => ({ manifest: d.manifest.body, files: Object.fromEntries(d.files.map((f) => [f.name, f.body])) });
 const datasetWith = (cfg: Config, prices: PriceSnapshot) =>
@@ -81,7 +82,7 @@ describe("the report's price table and methodology from prices.json", () => {
     const dir = await mkdtemp(path.join(tmpdir(), "price-pdf-"));
     for (const lang of ["en", "ko"] as const) {
       const file = path.join(dir, `${lang}.pdf`);
-      await writeFile(file, await renderReportPdf(m, { lang }));
+      await writeFile(file, await renderReportPdf(m, { lang, fonts: fontFiles() }));
       const text = execFileSync("pdftotext", ["-layout", file, "-"], { encoding: "utf8" });
       expect(text).toContain("pricing:GetProducts");
       expect(text).toContain("DescribeSpotPriceHistory");

@@ -14,6 +14,7 @@ import ExcelJS from "exceljs";
 import { QuotaSettingsSchema } from "../../functions/quota/quota-config.js";
 import { renderReportPdf } from "../../functions/report/pdf-report.js";
 import { renderReportWorkbook } from "../../functions/report/xlsx-report.js";
+import { fontFiles } from "../../functions/adapters/font-files.js";
 
 describe("report model from the dataset read back", () => {
   it("given the demo month's dataset, the model's totals equal the manifest's and the chargeback's", async () => {
@@ -86,7 +87,7 @@ describe("report model from the dataset read back", () => {
     expect(yongin(billable).lt(yongin(allocated))).toBe(true);
 
     const text = execFileSync("pdftotext", ["-layout", "-", "-"], {
-      input: await renderReportPdf(billable, { lang: "en" }),
+      input: await renderReportPdf(billable, { lang: "en", fonts: fontFiles() }),
       encoding: "utf8",
     });
     expect(text).toContain("Basis: billable GPU-h (the same basis as the quota check)");
