@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { UnavailableError } from "../core/errors.js";
 import type { QuotaStateStore, StoredState } from "../quota/quota-ports.js";
-import { isS3NotFound, isS3PreconditionFailed } from "./s3-objects.js";
+import { isS3NotFound, isS3PreconditionFailed, s3Key } from "./s3-objects.js";
 
 /**
  * Small JSON objects in the data bucket that hold the quota alert and
@@ -17,7 +17,8 @@ export class StateConflictError extends UnavailableError {
 }
 
 export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: string): QuotaStateStore {
-  const root = prefix ? `${prefix.replace(/\/+$/, "")}/` : "";
+  // The prefix joined as every S3 adapter joins it ("" or "<prefix>/").
+  const root = s3Key(prefix, "");
   const body = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
   const put = async (key: string, value: unknown, cond: { IfNoneMatch?: string; IfMatch?: string }) => {
     try {
