@@ -4,17 +4,18 @@ import { monthDirName } from "../report/month-dir.js";
 import type { LinkStore } from "../delivery/delivery-ports.js";
 import { presignedLinkExpiry } from "../delivery/link-expiry.js";
 import { s3Key } from "./s3-objects.js";
+import { systemClock, type Clock } from "../core/clock.js";
 
 export interface LinkStoreOptions {
   /** Signs the links (e.g. a client with an IAM user's keys); uploads still go through `client`. Default: `client`. */
   signer?: S3Client;
-  now?: () => Date;
+  now?: Clock;
 }
 
 /** Reports go to `<prefix>/reports/month=YYYY-MM/<file>`, beside the dataset, and are handed out as presigned GET links. */
 export function s3LinkStore(client: S3Client, bucket: string, prefix = "", opts: LinkStoreOptions = {}): LinkStore {
   const signer = opts.signer ?? client;
-  const now = opts.now ?? (() => new Date());
+  const now = opts.now ?? systemClock;
   return async (month, filename, body, contentType, expiresIn) => {
     const Key = s3Key(prefix, "reports", monthDirName(month), filename);
     await client.send(

@@ -18,6 +18,7 @@ import type { DatasetSource, DeliveryLedger, EmailTemplates, LinkStore, Presigne
 import { linksEnd, linksExpiryWarning } from "./link-expiry.js";
 import { BadInputError, errorKind } from "../core/errors.js";
 import type { Language } from "../core/language.js";
+import type { Clock } from "../core/clock.js";
 
 export interface ReportFile {
   filename: string;
@@ -114,7 +115,7 @@ export interface DeliverDeps {
   preview?: PreviewFiles;
   fonts: ReportFonts;
   templates: EmailTemplates;
-  now: () => Date;
+  now: Clock;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
 }
