@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import ts from "typescript";
 
 /**
  * The layering rules of ARCHITECTURE.md, checked over the source text. Import specifiers are read
@@ -250,5 +252,53 @@ describe("one AWS SDK", () => {
     }
     expect(versions.get("@aws-sdk/core")?.size).toBe(1);
     expect([...versions].filter(([, v]) => v.size > 1).map(([n, v]) => `${n}: ${[...v].join(", ")}`)).toEqual([]);
+  });
+});
+
+/**
+ * Functions (declarations, methods, constructors, arrows, function expressions) longer than
+ * `limit` lines, as `file:line name (N lines)`. Parsed with the TypeScript compiler: a nested
+ * function counts on its own and inside its parent, so a parent is long only by its own size
+ * plus what it nests.
+ */
+function longFunctions(files: string[], limit: number): string[] {
+  const out: string[] = [];
+  for (const file of files) {
+    const sf = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
+    const visit = (node: ts.Node, owner: string): void => {
+      const isFunction =
+        ts.isFunctionDeclaration(node) ||
+        ts.isMethodDeclaration(node) ||
+        ts.isConstructorDeclaration(node) ||
+        ts.isArrowFunction(node) ||
+        ts.isFunctionExpression(node);
+      if (isFunction) {
+        const first = sf.getLineAndCharacterOfPosition(node.getStart(sf)).line;
+        const lines = sf.getLineAndCharacterOfPosition(node.getEnd()).line - first + 1;
+        const name = ts.isConstructorDeclaration(node) ? `${owner}.constructor` : (node.name?.getText(sf) ?? owner);
+        if (lines > limit) out.push(`${relative(ROOT, file).split(sep).join("/")}:${first + 1} ${name} (${lines} lines)`);
+      }
+      const next = ts.isVariableDeclaration(node) || ts.isClassDeclaration(node) ? (node.name?.getText(sf) ?? owner) : owner;
+      ts.forEachChild(node, (child) => visit(child, next));
+    };
+    visit(sf, "");
+  }
+  return out;
+}
+
+describe("functions in named steps", () => {
+  const LIMIT = 80;
+
+  it(`given the product sources, when their functions are measured, then none is longer than ${LIMIT} lines (a long one is split into named steps)`, () => {
+    const files = [...PRODUCT_ROOTS, "bin"].flatMap((root) => tsFiles(join(ROOT, root))).filter((f) => !f.endsWith(".d.ts"));
+    expect(longFunctions(files, LIMIT)).toEqual([]);
+  });
+
+  it("given a function one line over the limit, when measured, then it is named with its file and line", () => {
+    const body = Array.from({ length: LIMIT - 1 }, (_, i) => `  const x${i} = ${i};`).join("\n");
+    const file = join(tmpdir(), `long-function-${process.pid}.ts`);
+    writeFileSync(file, `export function tooLong() {\n${body}\n}\n`);
+    expect(longFunctions([file], LIMIT)).toEqual([`${relative(ROOT, file).split(sep).join("/")}:1 tooLong (${LIMIT + 1} lines)`]);
+    expect(longFunctions([file], LIMIT + 1)).toEqual([]);
   });
 });
