@@ -22,6 +22,7 @@ import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { referenceConfig } from "../core/fixtures.js";
 import { meterMonthFromPrometheus } from "../../functions/wiring/prometheus-metering.js";
+import { dbPodMovesNode } from "./pod-moves-node-scenario.js";
 
 const MONTH = "2026-10";
 const NOW = new Date("2026-11-23T00:00:00Z");
@@ -116,20 +117,7 @@ describe("per-pod records of a per-tick day, from a real Prometheus 2.42", () =>
 
   beforeAll(async () => {
     prom = await startScenarioPrometheus(t0, (series) => {
-      series(
-        "kube_pod_container_resource_requests",
-        'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"',
-        0,
-        62,
-        () => 2,
-      );
-      series(
-        "kube_pod_container_resource_requests",
-        'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"',
-        64,
-        96,
-        () => 2,
-      );
+      dbPodMovesNode(series);
       series(
         "kube_pod_container_resource_requests",
         'container="w",namespace="team-data",node="spot-1",pod="web-0",resource="nvidia_com_gpu",unit="integer"',

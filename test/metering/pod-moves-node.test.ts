@@ -5,6 +5,7 @@ import { fetchMonthUsage } from "../../functions/adapters/prometheus-usage.js";
 import { billingMonth } from "../../functions/core/month.js";
 import { fastPathExceptions, joinPodMinutes, podKey } from "../../functions/core/pod-minutes.js";
 import { startScenarioPrometheus, type RunningPrometheus } from "../../functions/demo/local-prometheus.js";
+import { dbPodMovesNode } from "./pod-moves-node-scenario.js";
 
 /**
  * A StatefulSet pod keeps its name when a Spot interruption reschedules it: given
@@ -20,20 +21,7 @@ describe("a pod rescheduled under the same name on another node", () => {
 
   beforeAll(async () => {
     prom = await startScenarioPrometheus(t0, (series) => {
-      series(
-        "kube_pod_container_resource_requests",
-        'container="db",namespace="team-data",node="spot-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"',
-        0,
-        62,
-        () => 2,
-      );
-      series(
-        "kube_pod_container_resource_requests",
-        'container="db",namespace="team-data",node="od-1",pod="db-0",resource="nvidia_com_gpu",unit="integer"',
-        64,
-        96,
-        () => 2,
-      );
+      dbPodMovesNode(series);
       // Running 0–59 on spot-1 (Failed 60–61), Pending 64–65 then Running 66–95 on od-1
       series("kube_pod_status_phase", 'namespace="team-data",phase="Running",pod="db-0"', 0, 96, (m) => (m < 60 || m >= 66 ? 1 : 0));
     });
