@@ -12,7 +12,7 @@ import { parsePolicy, type ControllerPolicy } from "../controller/policy.js";
 import { gpuHoursSavedEstimate, runController, type ControllerDeps } from "../controller/run-controller.js";
 import { ControllerLease, type HeldLease } from "../adapters/controller-lease.js";
 import { auditRecordOf, writeAuditLog } from "../adapters/controller-audit-log.js";
-import { CONTROLLER_NAMESPACE, publishRunMetrics } from "../adapters/controller-metrics.js";
+import { CONTROLLER_NAMESPACE, publishRunMetrics } from "../adapters/cloudwatch-metrics.js";
 import { setDesiredCapacity, terminateInstance } from "../adapters/autoscaling-node-groups.js";
 import { cordonAndTaint, listPods, releaseNode } from "../adapters/kubernetes-nodes.js";
 import { kubernetesApis } from "../adapters/kubernetes-client.js";

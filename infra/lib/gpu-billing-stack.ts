@@ -33,12 +33,12 @@ import { type Config, parseConfig } from "../../functions/config/config-schema.j
 export const QUOTA_RATIO_METRIC = "GpuQuotaUsedRatio";
 export const QUOTA_HOURS_METRIC = "GpuHoursUsed";
 export const QUOTA_TENANT_DIMENSION = "Tenant";
-/** Controller: functions/adapters/controller-metrics.ts, namespace = settings.controller.metricsNamespace. */
+/** Controller: functions/adapters/cloudwatch-metrics.ts, namespace = settings.controller.metricsNamespace. */
 export const NODES_RECLAIMED_METRIC = "NodesReclaimed";
 export const NODES_ADDED_METRIC = "NodesAdded";
 export const GPU_HOURS_SAVED_METRIC = "GpuHoursSavedEstimate";
 export const CONTROLLER_HALTED_METRIC = "Halted";
-/** Dimensions of the controller's per-node-group metrics (functions/adapters/controller-metrics.ts). */
+/** Dimensions of the controller's per-node-group metrics (functions/adapters/cloudwatch-metrics.ts). */
 export const CONTROLLER_DIMENSIONS = ["Mode", "NodeGroup"] as const;
 
 export interface GpuBillingStackProps extends StackProps {

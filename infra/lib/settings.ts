@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CONTROLLER_NAMESPACE } from "../../functions/adapters/controller-metrics.js";
+import { CONTROLLER_NAMESPACE } from "../../functions/adapters/cloudwatch-metrics.js";
 import type { Config } from "../../functions/config/config-schema.js";
 
 /**

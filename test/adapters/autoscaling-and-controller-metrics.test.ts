@@ -18,7 +18,7 @@ import {
   setDesiredCapacity,
   terminateInstance,
 } from "../../functions/adapters/autoscaling-node-groups.js";
-import { publishRunMetrics } from "../../functions/adapters/controller-metrics.js";
+import { publishRunMetrics } from "../../functions/adapters/cloudwatch-metrics.js";
 
 const asg = mockClient(AutoScalingClient);
 const eks = mockClient(EKSClient);

@@ -24,7 +24,7 @@ import {
   CONTROLLER_METRIC_NAMES,
   CONTROLLER_NAMESPACE,
   publishRunMetrics,
-} from "../../functions/adapters/controller-metrics.js";
+} from "../../functions/adapters/cloudwatch-metrics.js";
 import { quotaMetricDatums } from "../../functions/adapters/cloudwatch-metrics.js";
 import { quotaSettings } from "../../functions/quota/evaluate-quota.js";
 import { referenceConfig } from "../core/fixtures.js";
