@@ -107,24 +107,29 @@ describe("controller Lambda handler", () => {
     expect(() => parseControllerEnv({ ...ENV, CONTROLLER_POLICY: "nodeGroups: []" })).toThrow(/nodeGroups/);
   });
 
-  it("given an idle node and a busy node in an acting group, then exactly the idle instance is tainted and terminated, and the run is audited and measured", async () => {
-    const kube = await startFakeKubeApi({
-      nodes: [k8sNode("idle", { created: "2026-11-21T00:00:00Z" }), k8sNode("busy", { created: "2026-11-21T00:00:00Z" })],
-      pods: [k8sPod("job", "busy", 2)],
-    });
-    asgWith([instanceIdFor("idle"), instanceIdFor("busy")]);
-    const { env, policy } = parseControllerEnv({ ...ENV, CONTROLLER_PREFIX: "run1" });
-    const built: BuiltController = {
+  /** The controller as the handler builds it, against the local S3, mocked AWS clients (no server runs here), the fake API server and a stand-in Prometheus. */
+  const builtController = (prefix: string, kubeUrl: string, prom: BuiltController["clients"]["prometheus"]): BuiltController => {
+    const { env, policy } = parseControllerEnv({ ...ENV, CONTROLLER_PREFIX: prefix });
+    return {
       env,
       policy,
       clients: {
         s3: s3.client,
         autoScaling: new AutoScalingClient({ region: "ap-northeast-2" }),
         cloudWatch: new CloudWatchClient({ region: "ap-northeast-2" }),
-        kube: kubernetesApis({ server: kube.url, token: async () => "tok" }).core,
-        prometheus: prometheus(["idle", "busy"]),
+        kube: kubernetesApis({ server: kubeUrl, token: async () => "tok" }).core,
+        prometheus: prom,
       },
     };
+  };
+
+  it("given an idle node and a busy node in an acting group, then exactly the idle instance is tainted and terminated, and the run is audited and measured", async () => {
+    const kube = await startFakeKubeApi({
+      nodes: [k8sNode("idle", { created: "2026-11-21T00:00:00Z" }), k8sNode("busy", { created: "2026-11-21T00:00:00Z" })],
+      pods: [k8sPod("job", "busy", 2)],
+    });
+    asgWith([instanceIdFor("idle"), instanceIdFor("busy")]);
+    const built = builtController("run1", kube.url, prometheus(["idle", "busy"]));
     // busy's GPUs report 0% in this table, but its GPU pod keeps it (and its 2 free GPUs leave room for a pod that size).
     const out = await makeControllerHandler(
       async () => built,
@@ -171,18 +176,7 @@ describe("controller Lambda handler", () => {
   it("given Prometheus is down, then nothing is touched, the halt is audited, and the handler rethrows", async () => {
     const kube = await startFakeKubeApi({ nodes: [k8sNode("idle", { created: "2026-11-21T00:00:00Z" })], pods: [] });
     asgWith([instanceIdFor("idle")]);
-    const { env, policy } = parseControllerEnv({ ...ENV, CONTROLLER_PREFIX: "run2" });
-    const built: BuiltController = {
-      env,
-      policy,
-      clients: {
-        s3: s3.client,
-        autoScaling: new AutoScalingClient({ region: "ap-northeast-2" }),
-        cloudWatch: new CloudWatchClient({ region: "ap-northeast-2" }),
-        kube: kubernetesApis({ server: kube.url, token: async () => "tok" }).core,
-        prometheus: prometheus([], true),
-      },
-    };
+    const built = builtController("run2", kube.url, prometheus([], true));
     await expect(
       makeControllerHandler(
         async () => built,
