@@ -1,6 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { AuditObject } from "../core/controller-savings.js";
 import type { BillingMonth } from "../core/month.js";
 import type { MeteredCluster } from "../core/config.js";
@@ -8,7 +8,7 @@ import type { ControllerAuditSource } from "../metering/meter-month.js";
 import { TZDate } from "@date-fns/tz";
 import type { Decision, ReasonCode } from "../controller/decide.js";
 import type { ControllerRecord, OutcomeCode, OutcomeStatus } from "../controller/run-controller.js";
-import { isS3PreconditionFailed, s3Key, trimKeyPrefix } from "./s3-objects.js";
+import { conditionalPut, s3Key, trimKeyPrefix } from "./s3-objects.js";
 
 /**
  * One line of the audit log: a decision of any kind, flat, as Athena and people read it. The
@@ -82,11 +82,7 @@ export async function writeAuditLog(
   const key = auditObjectKey(prefix, timeZone, runAt.getTime(), runId);
   const body = auditObjectBody(records);
   // If-None-Match: a retried Lambda with the same run id never overwrites what the first attempt recorded.
-  try {
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/x-ndjson", IfNoneMatch: "*" }));
-  } catch (e) {
-    if (!isS3PreconditionFailed(e)) throw e;
-  }
+  await conditionalPut(s3, { Bucket: bucket, Key: key, Body: body, ContentType: "application/x-ndjson", IfNoneMatch: "*" });
   return key;
 }
 

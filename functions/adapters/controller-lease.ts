@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { normalizeState, type ControllerState } from "../controller/snapshot.js";
 import { UnavailableError } from "../core/errors.js";
-import { isS3NotFound, isS3PreconditionFailed } from "./s3-objects.js";
+import { conditionalPut, isS3NotFound } from "./s3-objects.js";
 
 /**
  * The controller's lease and its memory in ONE S3 object, every write
@@ -51,23 +51,15 @@ export class ControllerLease {
     }
   }
 
-  private async write(doc: LeaseDocument, cond: { ifMatch?: string; ifNoneMatch?: string }): Promise<string | undefined> {
-    try {
-      const r = await this.s3.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.key,
-          Body: JSON.stringify(doc),
-          ContentType: "application/json",
-          IfMatch: cond.ifMatch,
-          IfNoneMatch: cond.ifNoneMatch,
-        }),
-      );
-      return r.ETag;
-    } catch (e) {
-      if (isS3PreconditionFailed(e)) return undefined;
-      throw e;
-    }
+  private async write(doc: LeaseDocument, cond: { IfMatch: string } | { IfNoneMatch: string }): Promise<string | undefined> {
+    const written = await conditionalPut(this.s3, {
+      Bucket: this.bucket,
+      Key: this.key,
+      Body: JSON.stringify(doc),
+      ContentType: "application/json",
+      ...cond,
+    });
+    return written?.etag;
   }
 
   /** Takes the lease for `ttlMs`, or returns undefined when another run holds it (or won the race). */
@@ -78,7 +70,7 @@ export class ControllerLease {
     const state = normalizeState(cur?.doc.state);
     const etag = await this.write(
       { holder, acquiredAtMs: nowMs, expiresAtMs: nowMs + ttlMs, state },
-      cur ? { ifMatch: cur.etag } : { ifNoneMatch: "*" },
+      cur ? { IfMatch: cur.etag } : { IfNoneMatch: "*" },
     );
     return etag ? { holder, etag, state } : undefined;
   }
@@ -86,7 +78,7 @@ export class ControllerLease {
   /** Saves state and releases (expiresAt = now) in one conditional write; throws if the lease was lost. */
   async release(lease: HeldLease, state: ControllerState, now: Date): Promise<void> {
     const nowMs = now.getTime();
-    const etag = await this.write({ holder: lease.holder, acquiredAtMs: nowMs, expiresAtMs: nowMs, state }, { ifMatch: lease.etag });
+    const etag = await this.write({ holder: lease.holder, acquiredAtMs: nowMs, expiresAtMs: nowMs, state }, { IfMatch: lease.etag });
     if (!etag) throw new LeaseLostError(`lease ${this.key} was taken over while ${lease.holder} held it; its state was not saved`);
   }
 
@@ -95,7 +87,7 @@ export class ControllerLease {
     const nowMs = now.getTime();
     const etag = await this.write(
       { holder: lease.holder, acquiredAtMs: nowMs, expiresAtMs: nowMs + ttlMs, state },
-      { ifMatch: lease.etag },
+      { IfMatch: lease.etag },
     );
     if (!etag) throw new LeaseLostError(`lease ${this.key} was taken over while ${lease.holder} held it; stop acting`);
     return { ...lease, etag, state };

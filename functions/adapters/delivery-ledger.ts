@@ -4,7 +4,7 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/clie
 import type { DeliveryRecord } from "../report/delivery-plan.js";
 import { monthDirName } from "../report/month-dir.js";
 import type { DeliveryLedger } from "../delivery/delivery-ports.js";
-import { isS3NotFound, isS3PreconditionFailed, s3Key } from "./s3-objects.js";
+import { conditionalPut, isS3NotFound, s3Key } from "./s3-objects.js";
 
 /** `deliveries/month=YYYY-MM/<kind>--<scope>--<recipient>.json`, the same on disk and in S3. */
 export function ledgerKey(month: string, kind: string, scope: string, recipient: string): string {
@@ -75,16 +75,12 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
   const key = (k: string) => s3Key(prefix, k);
   // The ETag each returned record was read with: a claim over it is a put If-Match that ETag.
   const etags = new WeakMap<DeliveryRecord, string>();
-  const putRecord = (rec: DeliveryRecord, condition: { IfNoneMatch?: string; IfMatch?: string }) =>
-    client.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key(ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient)),
-        Body: body(rec),
-        ContentType: "application/json",
-        ...condition,
-      }),
-    );
+  const recordObject = (rec: DeliveryRecord) => ({
+    Bucket: bucket,
+    Key: key(ledgerKey(rec.month, rec.kind, rec.scope, rec.recipient)),
+    Body: body(rec),
+    ContentType: "application/json",
+  });
   return {
     location: `s3://${bucket}/${key("deliveries/")}`,
     async get(month, kind, scope, recipient) {
@@ -99,18 +95,13 @@ export function s3Ledger(client: S3Client, bucket: string, prefix = ""): Deliver
       }
     },
     async put(rec) {
-      await putRecord(rec, {});
+      await client.send(new PutObjectCommand(recordObject(rec)));
     },
     async claim(rec, over) {
       // S3 conditional write: 412 when the key exists (If-None-Match) or changed since it was
       // read (If-Match); tested against s3rver with a precondition middleware, test/support/s3.ts.
-      try {
-        await putRecord(rec, over ? { IfMatch: versionOf(etags, over) } : { IfNoneMatch: "*" });
-        return true;
-      } catch (e) {
-        if (isS3PreconditionFailed(e)) return false;
-        throw e;
-      }
+      const cond = over ? { IfMatch: versionOf(etags, over) } : { IfNoneMatch: "*" };
+      return (await conditionalPut(client, { ...recordObject(rec), ...cond })) !== undefined;
     },
   };
 }

@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { UnavailableError } from "../core/errors.js";
 import type { QuotaStateStore, StoredState } from "../quota/quota-ports.js";
-import { isS3NotFound, isS3PreconditionFailed, s3Key } from "./s3-objects.js";
+import { conditionalPut, isS3NotFound, s3Key } from "./s3-objects.js";
 
 /**
  * Small JSON objects in the data bucket that hold the quota alert and
@@ -20,16 +20,15 @@ export function s3QuotaStateStore(client: S3Client, bucket: string, prefix: stri
   // The prefix joined as every S3 adapter joins it ("" or "<prefix>/").
   const root = s3Key(prefix, "");
   const body = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
-  const put = async (key: string, value: unknown, cond: { IfNoneMatch?: string; IfMatch?: string }) => {
-    try {
-      const r = await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: root + key, Body: body(value), ContentType: "application/json", ...cond }),
-      );
-      return r.ETag ?? "";
-    } catch (e) {
-      if (isS3PreconditionFailed(e)) return undefined;
-      throw e;
-    }
+  const put = async (key: string, value: unknown, cond: { IfNoneMatch: string } | { IfMatch: string }) => {
+    const written = await conditionalPut(client, {
+      Bucket: bucket,
+      Key: root + key,
+      Body: body(value),
+      ContentType: "application/json",
+      ...cond,
+    });
+    return written && (written.etag ?? "");
   };
   const store: QuotaStateStore = {
     async get<T>(key: string) {

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { isS3NotFound, isS3PreconditionFailed, s3Key, trimKeyPrefix } from "../../functions/adapters/s3-objects.js";
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { mockClient } from "aws-sdk-client-mock";
+import {
+  conditionalPut,
+  isS3ConditionalConflict,
+  isS3NotFound,
+  isS3PreconditionFailed,
+  S3ConditionalConflictError,
+  s3Key,
+  trimKeyPrefix,
+} from "../../functions/adapters/s3-objects.js";
+import { errorKind } from "../../functions/core/errors.js";
 import { startS3, type LocalS3 } from "../support/s3.js";
 
 /** The errors come from a real local S3 server (s3rver) through the real SDK client, not from hand-made objects. */
@@ -68,10 +78,6 @@ describe("s3-objects", () => {
   });
 
   it.each([
-    [
-      "a 409 ConditionalRequestConflict (two conditional writes racing)",
-      { name: "ConditionalRequestConflict", $metadata: { httpStatusCode: 409 } },
-    ],
     ["a 412 without an error body", { name: "Unknown", $metadata: { httpStatusCode: 412 } }],
     ["an error whose Code is PreconditionFailed", { name: "S3ServiceException", Code: "PreconditionFailed" }],
   ])("given %s, when classified, then it counts as a lost conditional write", (_what, err) => {
@@ -85,6 +91,61 @@ describe("s3-objects", () => {
     );
     const denied = Object.assign(new Error("Access Denied"), { name: "AccessDenied", $metadata: { httpStatusCode: 403 } });
     const slowDown = Object.assign(new Error("Please reduce your request rate."), { name: "SlowDown", $metadata: { httpStatusCode: 503 } });
-    for (const e of [missing, noBucket, denied, slowDown]) expect(isS3PreconditionFailed(e)).toBe(false);
+    const conflict = Object.assign(new Error("conflict"), { name: "ConditionalRequestConflict", $metadata: { httpStatusCode: 409 } });
+    for (const e of [missing, noBucket, denied, slowDown, conflict]) expect(isS3PreconditionFailed(e)).toBe(false);
+    expect(isS3ConditionalConflict(conflict)).toBe(true);
+  });
+
+  it("given a key that exists, when conditionalPut creates it If-None-Match, then it answers undefined (lost) and leaves the object as it was", async () => {
+    const lost = await conditionalPut(s3.client, { Bucket: "billing", Key: "there.json", Body: '{"new":1}', IfNoneMatch: "*" });
+    expect(lost).toBeUndefined();
+    const kept = await s3.client.send(new GetObjectCommand({ Bucket: "billing", Key: "there.json" }));
+    expect(await kept.Body!.transformToString()).toBe("{}");
+  });
+
+  it("given a new key, when conditionalPut creates it, then it answers the new ETag", async () => {
+    const won = await conditionalPut(s3.client, { Bucket: "billing", Key: "new.json", Body: "{}", IfNoneMatch: "*" });
+    expect(won?.etag).toMatch(/^"[0-9a-f]+"$/);
+  });
+});
+
+/**
+ * S3's 409 ConditionalRequestConflict (another conditional write to the key in flight) does not
+ * happen in s3rver, so these use aws-sdk-client-mock on one client instance, shaped as the SDK
+ * reports the error.
+ */
+describe("conditionalPut when S3 answers 409 ConditionalRequestConflict", () => {
+  const conflict = () =>
+    Object.assign(new Error("A conflicting operation occurred."), {
+      name: "ConditionalRequestConflict",
+      $metadata: { httpStatusCode: 409 },
+    });
+  const input = { Bucket: "billing", Key: "lease.json", Body: "{}", IfNoneMatch: "*" } as const;
+
+  it("given two conflicts and then a write, when put, then it retries and answers the ETag of the write", async () => {
+    const client = new S3Client({ region: "ap-northeast-2" });
+    const mock = mockClient(client);
+    mock.on(PutObjectCommand).rejectsOnce(conflict()).rejectsOnce(conflict()).resolves({ ETag: '"abc"' });
+    expect(await conditionalPut(client, input, { attempts: 4, delayMs: 1 })).toEqual({ etag: '"abc"' });
+    expect(mock.commandCalls(PutObjectCommand)).toHaveLength(3);
+  });
+
+  it("given a conflict and then a 412, when put, then it answers lost (the other writer won)", async () => {
+    const client = new S3Client({ region: "ap-northeast-2" });
+    const lost = Object.assign(new Error("At least one of the pre-conditions you specified did not hold"), {
+      name: "PreconditionFailed",
+      $metadata: { httpStatusCode: 412 },
+    });
+    mockClient(client).on(PutObjectCommand).rejectsOnce(conflict()).rejects(lost);
+    expect(await conditionalPut(client, input, { attempts: 4, delayMs: 1 })).toBeUndefined();
+  });
+
+  it("given conflicts on every attempt, when put, then it fails as unavailable, neither lost nor won", async () => {
+    const client = new S3Client({ region: "ap-northeast-2" });
+    mockClient(client).on(PutObjectCommand).rejects(conflict());
+    const e = await conditionalPut(client, input, { attempts: 3, delayMs: 1 }).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(S3ConditionalConflictError);
+    expect(errorKind(e)).toBe("unavailable");
+    expect((e as Error).message).toContain("lease.json");
   });
 });
