@@ -281,6 +281,50 @@ describe("quota enforcement with Kueue queues (stopPolicy Hold)", () => {
     expect(stopPolicies()["shared-lab/notebooks"]).toBe("None");
   });
 
+  it("given another writer changes the second queue between the read and its patch, when suwon is held, then the first hold stands, the second fails, the record stays apply-pending with the error, and the next run holds only the rest", async () => {
+    const d = await deps(meterWith({ suwon: 100 }));
+    const real = d.kueue!;
+    let patched = 0;
+    d.kueue = {
+      snapshot: (names) => real.snapshot(names),
+      async setStopPolicy(queue, stopPolicy, note) {
+        const r = await real.setStopPolicy(queue, stopPolicy, note);
+        // After the first patch, someone else updates suwon-train/train: this run's read of it is stale (a 409 from the API server).
+        if (++patched === 1) localQueue("suwon-train", "train").metadata.resourceVersion = "99";
+        return r;
+      },
+    };
+    const err = await runQuotaCheck(d, config(), OCT_20).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QuotaCheckIncompleteError);
+    const e = (err as QuotaCheckIncompleteError).report.enforcement.find((x) => x.subjectKey === "tenant=suwon")!;
+    expect(e.outcome).toBe("pending");
+    expect(e.queues!.map((q) => [q.id, q.outcome])).toEqual([
+      ["localqueue/shared-lab/notebooks", "held"],
+      ["localqueue/suwon-serve/serve", "unchanged"],
+      ["localqueue/suwon-train/batch", "unchanged"],
+      ["localqueue/suwon-train/train", "failed"],
+    ]);
+    expect(stopPolicies()).toMatchObject({ "shared-lab/notebooks": "Hold", "suwon-train/train": "None" });
+    const [record] = await objects("enforcement/");
+    expect(record).toMatchObject({ status: "apply-pending" });
+    expect(record.lastError).toMatch(/409/);
+    const audit = await objects("audit/");
+    expect(audit.map((a) => [a.what, a.queue ?? a.target, a.outcome])).toEqual(
+      expect.arrayContaining([
+        ["hold", "localqueue/shared-lab/notebooks", expect.anything()],
+        ["hold", "localqueue/suwon-train/train", "pending"],
+      ]),
+    );
+
+    // The next hourly run, undisturbed, holds the queue that failed and leaves the held one alone.
+    kube.requests.length = 0;
+    const next = await runQuotaCheck(await deps(meterWith({ suwon: 101 })), config(), new Date("2026-10-20T10:00:00+09:00"));
+    expect(next.enforcement.find((x) => x.subjectKey === "tenant=suwon")!.outcome).toBe("applied");
+    expect(patches().map((w) => w.path)).toEqual(["/apis/kueue.x-k8s.io/v1beta1/namespaces/suwon-train/localqueues/train"]);
+    expect(stopPolicies()).toMatchObject({ "shared-lab/notebooks": "Hold", "suwon-train/train": "Hold" });
+    expect((await objects("enforcement/"))[0]).toMatchObject({ status: "enforced" });
+  });
+
   it("given dry-run (enforce false), when suwon is over its quota, then it reports the queues it would hold and patches nothing", async () => {
     const r = await runQuotaCheck(await deps(meterWith({ suwon: 101 })), config(), OCT_20, { enforce: false });
     const e = r.enforcement.find((x) => x.subjectKey === "tenant=suwon")!;
