@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { main } from "../../functions/cli/main.js";
 import { parsePolicy } from "../../functions/controller/policy.js";
-import { NOW, gpuWindows, node, pod, snapshot } from "../controller/fixtures.js";
+import { NOW, g5Group, gpuWindows, node, pod, snapshot } from "../controller/fixtures.js";
 
 function capture() {
   const out: string[] = [];
@@ -24,25 +24,7 @@ async function recorded() {
   s.groups.find((g) => g.name === "g5-od")!.minSize = 1;
   const policy = {
     defaultPool: "g5",
-    nodeGroups: [
-      {
-        name: "g5-spot",
-        autoScalingGroupName: "asg-g5-spot",
-        pool: "g5",
-        capacityType: "spot",
-        instanceType: "g5.12xlarge",
-        gpusPerNode: 4,
-      },
-      {
-        name: "g5-od",
-        autoScalingGroupName: "asg-g5-od",
-        pool: "g5",
-        capacityType: "on-demand",
-        instanceType: "g5.12xlarge",
-        gpusPerNode: 4,
-        dryRun: false,
-      },
-    ],
+    nodeGroups: [g5Group("g5-spot", "spot"), g5Group("g5-od", "on-demand", { dryRun: false })],
   };
   const file = path.join(dir, "run.json");
   await writeFile(file, JSON.stringify({ snapshot: s, policy }));

@@ -14,38 +14,23 @@ export const NOW = Date.parse("2026-11-21T03:00:00Z"); // Saturday 12:00 in Seou
 export const NOW_AT = new Date(NOW);
 export const MIN = 60_000;
 
+/** A g5.12xlarge node group of the g5 pool (4 GPUs a node) as a policy file names it; its ASG is `asg-<name>`. */
+export const g5Group = (name: string, capacityType: "spot" | "on-demand", over: Record<string, unknown> = {}) => ({
+  name,
+  autoScalingGroupName: `asg-${name}`,
+  pool: "g5",
+  capacityType,
+  instanceType: "g5.12xlarge",
+  gpusPerNode: 4,
+  ...over,
+});
+
 /** Two pools: g5 inference (Spot + On-Demand fallback) and p4d batch (On-Demand). Acting, not dry-run, unless a test says so. */
 export function policy(over: Record<string, unknown> = {}, groupOver: Record<string, Record<string, unknown>> = {}): ControllerPolicy {
   const groups = [
-    {
-      name: "g5-spot",
-      autoScalingGroupName: "asg-g5-spot",
-      pool: "g5",
-      capacityType: "spot",
-      priority: 1,
-      instanceType: "g5.12xlarge",
-      gpusPerNode: 4,
-      dryRun: false,
-    },
-    {
-      name: "g5-spot-b",
-      autoScalingGroupName: "asg-g5-spot-b",
-      pool: "g5",
-      capacityType: "spot",
-      priority: 2,
-      instanceType: "g5.12xlarge",
-      gpusPerNode: 4,
-      dryRun: false,
-    },
-    {
-      name: "g5-od",
-      autoScalingGroupName: "asg-g5-od",
-      pool: "g5",
-      capacityType: "on-demand",
-      instanceType: "g5.12xlarge",
-      gpusPerNode: 4,
-      dryRun: false,
-    },
+    g5Group("g5-spot", "spot", { priority: 1, dryRun: false }),
+    g5Group("g5-spot-b", "spot", { priority: 2, dryRun: false }),
+    g5Group("g5-od", "on-demand", { dryRun: false }),
   ].map((g) => ({ ...g, ...(groupOver[g.name] ?? {}) }));
   return validatePolicy({ timeZone: "Asia/Seoul", defaultPool: "g5", nodeGroups: groups, ...over });
 }

@@ -11,7 +11,7 @@ import { planController } from "../../functions/controller/decide.js";
 import { main } from "../../functions/cli/main.js";
 import type { Snapshot } from "../../functions/controller/snapshot.js";
 import { k8sNode, k8sPod, startFakeKubeApi } from "../support/fake-kube-api.js";
-import { group, gpuWindows, policy, state } from "./fixtures.js";
+import { g5Group, group, gpuWindows, policy, state } from "./fixtures.js";
 
 const NOW_MS = Date.parse("2026-11-23T06:00:00Z");
 
@@ -146,16 +146,7 @@ describe("living next to Karpenter (local fake Kubernetes API)", () => {
         snapshot: snap,
         policy: {
           defaultPool: "g5",
-          nodeGroups: [
-            {
-              name: "g5-spot",
-              autoScalingGroupName: "asg-g5-spot",
-              pool: "g5",
-              capacityType: "spot",
-              instanceType: "g5.12xlarge",
-              gpusPerNode: 4,
-            },
-          ],
+          nodeGroups: [g5Group("g5-spot", "spot")],
         },
       }),
     );
