@@ -5,10 +5,10 @@ import * as fontkit from "fontkit";
 import { BadInputError } from "../core/errors.js";
 import type { ReportFonts } from "../report/pdf-report.js";
 
-export const FONT_FILES = { regular: "Pretendard-Regular.ttf", bold: "Pretendard-Bold.ttf" } as const;
+const FONT_FILES = { regular: "Pretendard-Regular.ttf", bold: "Pretendard-Bold.ttf" } as const;
 
 /** Where the pretendard package keeps its TTFs; a bundle passes its own directory (FONT_DIR) instead. */
-export function defaultFontDir(): string {
+function defaultFontDir(): string {
   const req = createRequire(import.meta.url);
   let dir: string;
   try {

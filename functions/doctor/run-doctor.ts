@@ -34,7 +34,7 @@ export interface DiagnoseOptions {
 }
 
 /** Observes one cluster's Prometheus over the window and checks it against the config. */
-export async function diagnoseCluster(
+async function diagnoseCluster(
   observe: ObserveCluster,
   cfg: BaseConfig,
   cluster: MeteredCluster,
